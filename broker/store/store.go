@@ -1,0 +1,236 @@
+// Package store defines what the broker keeps across restarts, as one
+// interface with one conformance suite (storetest) that every backend runs.
+//
+// Updates are compare-and-swap on a Version field, never callbacks run inside
+// a transaction: a caller reads, decides, then asks the store to write only if
+// nothing changed meanwhile. Nothing of the caller's runs while the backend
+// holds a lock, so no caller can re-enter the store from inside a transaction
+// and deadlock it (the failure Dex's refresh grant had, dexidp/dex#5017).
+//
+// Short-lived records (authorization requests, codes, refresh tokens, denied
+// token ids) carry an Expiry; a backend must stop returning them after it and
+// may delete them then.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns, wrapped or not; test with errors.Is.
+var (
+	ErrNotFound      = errors.New("store: not found")
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrConflict: a compare-and-swap found a Version other than the one
+	// read; the caller lost a race and must read again or give up.
+	ErrConflict = errors.New("store: version conflict")
+)
+
+// User is the canonical Portico user. Its ID is the `sub` claim: random,
+// never derived from an upstream name or email, so it survives their change.
+type User struct {
+	ID            string    `json:"id"`
+	Username      string    `json:"username,omitempty"`
+	Email         string    `json:"email,omitempty"`
+	EmailVerified bool      `json:"email_verified,omitempty"`
+	Name          string    `json:"name,omitempty"`
+	Groups        []string  `json:"groups,omitempty"`
+	Disabled      bool      `json:"disabled,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	LastLogin     time.Time `json:"last_login,omitzero"`
+	Version       int64     `json:"version"`
+}
+
+// Identity links an upstream account (connector, subject) to a User.
+type Identity struct {
+	ConnectorID   string              `json:"connector_id"`
+	Subject       string              `json:"subject"`
+	UserID        string              `json:"user_id"`
+	Username      string              `json:"username,omitempty"`
+	Email         string              `json:"email,omitempty"`
+	EmailVerified bool                `json:"email_verified,omitempty"`
+	Name          string              `json:"name,omitempty"`
+	Groups        []string            `json:"groups,omitempty"`
+	Attributes    map[string][]string `json:"attributes,omitempty"`
+	ConnectorData []byte              `json:"connector_data,omitempty"`
+	LastSeen      time.Time           `json:"last_seen"`
+	Version       int64               `json:"version"`
+}
+
+// LocalAccount is an account of the local connector: the only passwords
+// Portico itself keeps. Username and Email are unique, Email case-insensitively.
+type LocalAccount struct {
+	ID            string    `json:"id"` // the connector's stable subject
+	Username      string    `json:"username"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified,omitempty"`
+	Name          string    `json:"name,omitempty"`
+	Groups        []string  `json:"groups,omitempty"`
+	PasswordHash  string    `json:"password_hash"` // PHC string, argon2id
+	CreatedAt     time.Time `json:"created_at"`
+	Version       int64     `json:"version"`
+}
+
+// Client is an OAuth client (a relying party).
+type Client struct {
+	ID           string   `json:"id"`
+	Name         string   `json:"name,omitempty"`
+	SecretHash   string   `json:"secret_hash,omitempty"` // see broker's client auth
+	Public       bool     `json:"public,omitempty"`
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	GrantTypes   []string `json:"grant_types,omitempty"`
+	Scopes       []string `json:"scopes,omitempty"` // allowed for client_credentials
+	Version      int64    `json:"version"`
+}
+
+// AuthRequest is an /authorize request waiting for the person to log in.
+type AuthRequest struct {
+	ID                  string    `json:"id"`
+	ClientID            string    `json:"client_id"`
+	RedirectURI         string    `json:"redirect_uri"`
+	Scopes              []string  `json:"scopes"`
+	State               string    `json:"state,omitempty"`
+	Nonce               string    `json:"nonce,omitempty"`
+	CodeChallenge       string    `json:"code_challenge,omitempty"`
+	CodeChallengeMethod string    `json:"code_challenge_method,omitempty"`
+	CSRFToken           string    `json:"csrf_token"`
+	BrowserHash         string    `json:"browser_hash"` // hash of the cookie that binds it to one browser
+	Expiry              time.Time `json:"expiry"`
+	Version             int64     `json:"version"`
+}
+
+// AuthCode is an issued authorization code, kept after use (Used) until it
+// expires so that a replay can be detected and its tokens revoked.
+type AuthCode struct {
+	ID                  string    `json:"id"` // hash of the code
+	ClientID            string    `json:"client_id"`
+	RedirectURI         string    `json:"redirect_uri"`
+	UserID              string    `json:"user_id"`
+	ConnectorID         string    `json:"connector_id"`
+	Scopes              []string  `json:"scopes"`
+	Nonce               string    `json:"nonce,omitempty"`
+	CodeChallenge       string    `json:"code_challenge,omitempty"`
+	CodeChallengeMethod string    `json:"code_challenge_method,omitempty"`
+	AuthTime            time.Time `json:"auth_time"`
+	AMR                 []string  `json:"amr,omitempty"`
+	Used                bool      `json:"used,omitempty"`
+	FamilyID            string    `json:"family_id,omitempty"`   // refresh family issued from it
+	AccessJTIs          []string  `json:"access_jtis,omitempty"` // access tokens issued from it
+	Expiry              time.Time `json:"expiry"`
+	Version             int64     `json:"version"`
+}
+
+// RefreshFamily is one login's chain of refresh tokens. Only the token whose
+// hash is Current may be exchanged; presenting an older one is a replay.
+type RefreshFamily struct {
+	ID          string    `json:"id"`
+	UserID      string    `json:"user_id"`
+	ClientID    string    `json:"client_id"`
+	ConnectorID string    `json:"connector_id"`
+	Scopes      []string  `json:"scopes"`
+	AuthTime    time.Time `json:"auth_time"`
+	AMR         []string  `json:"amr,omitempty"`
+	Current     string    `json:"current"`            // hash of the live token
+	Previous    string    `json:"previous,omitempty"` // hash of the token it replaced
+	RotatedAt   time.Time `json:"rotated_at"`
+	Revoked     bool      `json:"revoked,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	Expiry      time.Time `json:"expiry"` // absolute end of the family
+	Version     int64     `json:"version"`
+}
+
+// RefreshToken maps one issued token's hash to its family. Every token a
+// family ever had stays until the family expires, so a replay is recognised.
+type RefreshToken struct {
+	Hash     string    `json:"hash"`
+	FamilyID string    `json:"family_id"`
+	Expiry   time.Time `json:"expiry"`
+}
+
+// SigningKey is one key of the signing key set; PrivateJWK is a JWK (JSON).
+type SigningKey struct {
+	ID         string    `json:"id"`
+	Alg        string    `json:"alg"`
+	PrivateJWK []byte    `json:"private_jwk"`
+	CreatedAt  time.Time `json:"created_at"`
+	// ActiveFrom: when it starts signing. RetiredAt: when it stopped (zero
+	// while active or next). Verifiable until RetiredAt plus the longest
+	// token lifetime.
+	ActiveFrom time.Time `json:"active_from"`
+	RetiredAt  time.Time `json:"retired_at,omitzero"`
+}
+
+// KeySet is every signing key Portico publishes, stored as one record so that
+// a rotation is one compare-and-swap. Version 0 means "none stored yet".
+type KeySet struct {
+	Keys    []SigningKey `json:"keys"`
+	Version int64        `json:"version"`
+}
+
+// Store is everything the broker persists. Create* fail with ErrAlreadyExists
+// when the key is taken; Get* with ErrNotFound; Update* with ErrConflict when
+// the stored Version differs from the argument's. On success an Update
+// stores Version+1. Get* of an expired record is ErrNotFound.
+type Store interface {
+	// CreateUser stores a new user and the identities that link to it, in
+	// one transaction.
+	CreateUser(ctx context.Context, u User, ids ...Identity) error
+	GetUser(ctx context.Context, id string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUser(ctx context.Context, u User) error
+	// DeleteUser removes the user and its identities.
+	DeleteUser(ctx context.Context, id string) error
+
+	GetIdentity(ctx context.Context, connectorID, subject string) (Identity, error)
+	// CreateIdentity links one more identity to an existing user.
+	CreateIdentity(ctx context.Context, id Identity) error
+	UpdateIdentity(ctx context.Context, id Identity) error
+	ListIdentities(ctx context.Context, userID string) ([]Identity, error)
+
+	CreateLocalAccount(ctx context.Context, a LocalAccount) error
+	GetLocalAccount(ctx context.Context, id string) (LocalAccount, error)
+	// GetLocalAccountByLogin finds an account by username (exact) or by
+	// email (case-insensitive).
+	GetLocalAccountByLogin(ctx context.Context, login string) (LocalAccount, error)
+	ListLocalAccounts(ctx context.Context) ([]LocalAccount, error)
+	UpdateLocalAccount(ctx context.Context, a LocalAccount) error
+	DeleteLocalAccount(ctx context.Context, id string) error
+
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	UpdateClient(ctx context.Context, c Client) error
+	DeleteClient(ctx context.Context, id string) error
+
+	CreateAuthRequest(ctx context.Context, r AuthRequest) error
+	GetAuthRequest(ctx context.Context, id string) (AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
+
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	GetAuthCode(ctx context.Context, id string) (AuthCode, error)
+	UpdateAuthCode(ctx context.Context, c AuthCode) error
+
+	// CreateRefreshFamily stores a new family and its first token.
+	CreateRefreshFamily(ctx context.Context, f RefreshFamily, t RefreshToken) error
+	GetRefreshFamily(ctx context.Context, id string) (RefreshFamily, error)
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// RotateRefresh stores f (compare-and-swap on its Version) and the new
+	// token t in one transaction: of two racing rotations exactly one wins.
+	RotateRefresh(ctx context.Context, f RefreshFamily, t RefreshToken) error
+	// UpdateRefreshFamily is a compare-and-swap of f alone (revocation).
+	UpdateRefreshFamily(ctx context.Context, f RefreshFamily) error
+	ListRefreshFamilies(ctx context.Context, userID string) ([]RefreshFamily, error)
+
+	// DenyAccessToken records a revoked access token id until it would
+	// have expired; AccessTokenDenied reports whether jti is recorded.
+	DenyAccessToken(ctx context.Context, jti string, expiry time.Time) error
+	AccessTokenDenied(ctx context.Context, jti string) (bool, error)
+
+	// GetKeys returns KeySet{} (Version 0) when none is stored.
+	GetKeys(ctx context.Context) (KeySet, error)
+	// UpdateKeys is a compare-and-swap; Version 0 creates the set.
+	UpdateKeys(ctx context.Context, k KeySet) error
+
+	Close() error
+}

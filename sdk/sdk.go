@@ -1,0 +1,111 @@
+// Package sdk is the contract between Portico and a connector.
+//
+// A connector authenticates people against one identity store (a user
+// database, a directory, a SAML or OAuth provider) and describes who they
+// are as an Identity. The broker turns that Identity into one canonical user
+// and issues tokens; the connector never sees tokens, clients or the store.
+//
+// The contract is a set of small capability interfaces rather than one large
+// one, because connectors differ in how people log in: a directory takes a
+// username and password (PasswordConnector), a social login sends the browser
+// elsewhere and handles its return (CallbackConnector), and most can re-check
+// a user later (RefreshConnector). A connector implements the ones it can.
+//
+// The same values cross a process boundary (go-plugin) and a WASM boundary,
+// so everything here is plain data: no *http.Request, no callbacks, no
+// pointers into the broker. The package imports nothing of Portico, and a
+// plugin author needs nothing else.
+package sdk
+
+import (
+	"context"
+	"errors"
+	"slices"
+)
+
+// Identity is what a connector knows about a person after a login.
+//
+// Subject must be stable for the life of the account in the upstream store:
+// an immutable id such as an LDAP entryUUID or a SAML persistent NameID, not
+// a username or email that can change. The broker links (connector, Subject)
+// to one Portico user, so a changed Subject looks like a different person.
+type Identity struct {
+	Subject           string              `json:"subject"`
+	Username          string              `json:"username,omitempty"`
+	PreferredUsername string              `json:"preferred_username,omitempty"`
+	Email             string              `json:"email,omitempty"`
+	EmailVerified     bool                `json:"email_verified,omitempty"`
+	Name              string              `json:"name,omitempty"`
+	Groups            []string            `json:"groups,omitempty"`
+	Attributes        map[string][]string `json:"attributes,omitempty"`
+
+	// ConnectorData is kept by the broker with the identity and handed back
+	// on Refresh (an upstream refresh token, say). It is never shown to
+	// anyone, nor put in a token.
+	ConnectorData []byte `json:"connector_data,omitempty"`
+}
+
+// Scopes describes what the client asked for, so a connector can skip work
+// the tokens will not carry (group lookups, an upstream refresh token).
+type Scopes struct {
+	// OfflineAccess is true when the client asked for a refresh token.
+	OfflineAccess bool `json:"offline_access,omitempty"`
+	// Groups is true when the client asked for the groups claim.
+	Groups bool `json:"groups,omitempty"`
+}
+
+// ParseScopes derives Scopes from an OAuth scope list.
+func ParseScopes(scopes []string) Scopes {
+	return Scopes{
+		OfflineAccess: slices.Contains(scopes, "offline_access"),
+		Groups:        slices.Contains(scopes, "groups"),
+	}
+}
+
+// PasswordConnector logs a person in with a username and password typed into
+// Portico's own login form.
+type PasswordConnector interface {
+	// Login returns ErrInvalidCredentials when the username is unknown or the
+	// password wrong (the two must not be distinguishable), and an error
+	// wrapping ErrUnavailable when the store cannot be asked.
+	Login(ctx context.Context, s Scopes, username, password string) (Identity, error)
+}
+
+// CallbackConnector logs a person in by sending the browser to another site
+// and handling its return at the broker's callback URL for the connector.
+type CallbackConnector interface {
+	// LoginURL returns where to send the browser. state must come back
+	// unchanged at the callback; the broker checks it, not the connector.
+	LoginURL(ctx context.Context, s Scopes, callbackURL, state string) (string, error)
+	// HandleCallback turns the returning request into an Identity.
+	HandleCallback(ctx context.Context, s Scopes, req CallbackRequest) (Identity, error)
+}
+
+// CallbackRequest is the part of the browser's request to the callback URL
+// that a connector may read.
+type CallbackRequest struct {
+	Method string              `json:"method"`
+	URL    string              `json:"url"`
+	Query  map[string][]string `json:"query,omitempty"`
+	Form   map[string][]string `json:"form,omitempty"`
+}
+
+// RefreshConnector re-checks a person when their tokens are refreshed.
+type RefreshConnector interface {
+	// Refresh returns the identity as the store sees it now: groups may have
+	// changed. An error ends the person's token family; ErrUnavailable
+	// means "try later" and ends nothing.
+	Refresh(ctx context.Context, s Scopes, id Identity) (Identity, error)
+}
+
+// Errors a connector returns, wrapped or not; the broker tests with errors.Is.
+var (
+	// ErrInvalidCredentials: the person could not be authenticated. The
+	// broker shows one message for every cause.
+	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrUnavailable: the identity store could not be reached or is
+	// overloaded. The login page answers 503 instead of "wrong password".
+	ErrUnavailable = errors.New("identity store unavailable")
+	// ErrUserGone: on Refresh, the person no longer exists or is disabled.
+	ErrUserGone = errors.New("user no longer exists")
+)

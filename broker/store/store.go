@@ -16,15 +16,19 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/portico-idp/portico/tokensvc"
 )
 
 // Errors every backend returns, wrapped or not; test with errors.Is.
 var (
-	ErrNotFound      = errors.New("store: not found")
+	// ErrNotFound and ErrConflict are the token service's values, so the
+	// store satisfies tokensvc.Store as it is.
+	ErrNotFound      = tokensvc.ErrNotFound
 	ErrAlreadyExists = errors.New("store: already exists")
 	// ErrConflict: a compare-and-swap found a Version other than the one
 	// read; the caller lost a race and must read again or give up.
-	ErrConflict = errors.New("store: version conflict")
+	ErrConflict = tokensvc.ErrConflict
 )
 
 // User is the canonical Portico user. Its ID is the `sub` claim: random,
@@ -121,52 +125,13 @@ type AuthCode struct {
 	Version             int64     `json:"version"`
 }
 
-// RefreshFamily is one login's chain of refresh tokens. Only the token whose
-// hash is Current may be exchanged; presenting an older one is a replay.
-type RefreshFamily struct {
-	ID          string    `json:"id"`
-	UserID      string    `json:"user_id"`
-	ClientID    string    `json:"client_id"`
-	ConnectorID string    `json:"connector_id"`
-	Scopes      []string  `json:"scopes"`
-	AuthTime    time.Time `json:"auth_time"`
-	AMR         []string  `json:"amr,omitempty"`
-	Current     string    `json:"current"`            // hash of the live token
-	Previous    string    `json:"previous,omitempty"` // hash of the token it replaced
-	RotatedAt   time.Time `json:"rotated_at"`
-	Revoked     bool      `json:"revoked,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	Expiry      time.Time `json:"expiry"` // absolute end of the family
-	Version     int64     `json:"version"`
-}
-
-// RefreshToken maps one issued token's hash to its family. Every token a
-// family ever had stays until the family expires, so a replay is recognised.
-type RefreshToken struct {
-	Hash     string    `json:"hash"`
-	FamilyID string    `json:"family_id"`
-	Expiry   time.Time `json:"expiry"`
-}
-
-// SigningKey is one key of the signing key set; PrivateJWK is a JWK (JSON).
-type SigningKey struct {
-	ID         string    `json:"id"`
-	Alg        string    `json:"alg"`
-	PrivateJWK []byte    `json:"private_jwk"`
-	CreatedAt  time.Time `json:"created_at"`
-	// ActiveFrom: when it starts signing. RetiredAt: when it stopped (zero
-	// while active or next). Verifiable until RetiredAt plus the longest
-	// token lifetime.
-	ActiveFrom time.Time `json:"active_from"`
-	RetiredAt  time.Time `json:"retired_at,omitzero"`
-}
-
-// KeySet is every signing key Portico publishes, stored as one record so that
-// a rotation is one compare-and-swap. Version 0 means "none stored yet".
-type KeySet struct {
-	Keys    []SigningKey `json:"keys"`
-	Version int64        `json:"version"`
-}
+// Token records belong to the token service; the store keeps them.
+type (
+	RefreshFamily = tokensvc.RefreshFamily
+	RefreshToken  = tokensvc.RefreshToken
+	SigningKey    = tokensvc.SigningKey
+	KeySet        = tokensvc.KeySet
+)
 
 // Store is everything the broker persists. Create* fail with ErrAlreadyExists
 // when the key is taken; Get* with ErrNotFound; Update* with ErrConflict when
@@ -234,3 +199,6 @@ type Store interface {
 
 	Close() error
 }
+
+// The broker's store is the token service's store.
+var _ tokensvc.Store = Store(nil)

@@ -1,0 +1,172 @@
+package broker
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// browserCookie binds a pending login to the browser that started it, so
+// a login form cannot be completed from another browser (login CSRF).
+const browserCookie = "portico_browser"
+
+// authError is an error returned to the client at its redirect URI
+// (RFC 6749 §4.1.2.1).
+type authError struct {
+	code, desc string
+}
+
+// handleAuthorize validates an authorization request and sends the browser
+// to the login page. The client and redirect URI are checked first: until
+// both are known good, errors are shown here and never redirected.
+func (b *Broker) handleAuthorize(c *gin.Context) {
+	ctx := c.Request.Context()
+	if err := c.Request.ParseForm(); err != nil {
+		b.errorPage(c, http.StatusBadRequest, "Invalid request", "The authorization request could not be read.")
+		return
+	}
+	q := c.Request.Form
+	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method"} {
+		if len(q[p]) > 1 { // RFC 6749 §3.1: parameters must not repeat
+			b.errorPage(c, http.StatusBadRequest, "Invalid request", "The parameter "+p+" appears more than once.")
+			return
+		}
+	}
+	clientID := q.Get("client_id")
+	client, err := b.store.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) || clientID == "" {
+		b.errorPage(c, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this server.")
+		return
+	} else if err != nil {
+		b.log.Error("authorize: read client", "client_id", clientID, "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	redirectURI := q.Get("redirect_uri")
+	if redirectURI == "" && len(client.RedirectURIs) == 1 {
+		redirectURI = client.RedirectURIs[0]
+	}
+	// Exact string match, as OAuth 2.1 and RFC 9700 §4.1.3 require.
+	if !slices.Contains(client.RedirectURIs, redirectURI) {
+		b.errorPage(c, http.StatusBadRequest, "Invalid redirect URI", "The application asked to return you to an address it has not registered.")
+		return
+	}
+	state := q.Get("state")
+	fail := func(e authError) { b.redirectError(c, redirectURI, state, e) }
+
+	if rt := q.Get("response_type"); rt != "code" {
+		if rt == "" {
+			fail(authError{"invalid_request", "response_type is required"})
+		} else {
+			fail(authError{"unsupported_response_type", "only response_type=code is supported"})
+		}
+		return
+	}
+	if !slices.Contains(client.GrantTypes, "authorization_code") {
+		fail(authError{"unauthorized_client", "the client may not use the authorization code grant"})
+		return
+	}
+	scopes := strings.Fields(q.Get("scope"))
+	for _, s := range scopes {
+		if !slices.Contains(supportedScopes, s) {
+			fail(authError{"invalid_scope", "unsupported scope " + s})
+			return
+		}
+	}
+	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
+	switch {
+	case challenge == "" && method != "":
+		fail(authError{"invalid_request", "code_challenge_method without code_challenge"})
+		return
+	case challenge == "" && client.Public:
+		fail(authError{"invalid_request", "PKCE (code_challenge with S256) is required for public clients"})
+		return
+	case challenge != "" && method != "S256":
+		fail(authError{"invalid_request", "code_challenge_method must be S256"})
+		return
+	case challenge != "" && !validChallenge(challenge):
+		fail(authError{"invalid_request", "code_challenge must be the base64url SHA-256 of the verifier"})
+		return
+	}
+	if q.Get("prompt") == "none" {
+		// No single sign-on session exists yet to satisfy it.
+		fail(authError{"login_required", "the user must log in"})
+		return
+	}
+
+	browser := b.browserID(c)
+	req := store.AuthRequest{
+		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes,
+		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
+		CSRFToken: tokensvc.NewID(), BrowserHash: hashString(browser),
+		Expiry: b.opts.Now().Add(b.opts.AuthRequestTTL),
+	}
+	if err := b.store.CreateAuthRequest(ctx, req); err != nil {
+		b.log.Error("authorize: store request", "err", err)
+		fail(authError{"temporarily_unavailable", "the server could not store the request"})
+		return
+	}
+	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
+	if len(b.connectors) == 1 {
+		next = b.path("/login/"+url.PathEscape(b.connectors[0].ID)) + "?req=" + url.QueryEscape(req.ID)
+	}
+	c.Redirect(http.StatusSeeOther, next)
+}
+
+// validChallenge: an S256 challenge is 32 bytes, base64url without padding.
+func validChallenge(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}
+
+// browserID returns the browser's binding cookie, setting one if absent.
+func (b *Broker) browserID(c *gin.Context) string {
+	if v, err := c.Cookie(browserCookie); err == nil && len(v) >= 22 && len(v) <= 64 {
+		return v
+	}
+	v := tokensvc.NewID()
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: browserCookie, Value: v, Path: b.path("/"), HttpOnly: true,
+		Secure: b.secure, SameSite: http.SameSiteLaxMode,
+	})
+	return v
+}
+
+// redirectError sends an authorization error to a redirect URI already
+// checked against the client's registered list.
+func (b *Broker) redirectError(c *gin.Context, redirectURI, state string, e authError) {
+	v := url.Values{"error": {e.code}, "iss": {b.opts.Issuer}}
+	if e.desc != "" {
+		v.Set("error_description", e.desc)
+	}
+	if state != "" {
+		v.Set("state", state)
+	}
+	c.Redirect(http.StatusSeeOther, withQuery(redirectURI, v))
+}
+
+// withQuery adds v to u's query, keeping any query u already has.
+func withQuery(u string, v url.Values) string {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + v.Encode()
+}
+
+func hashString(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}

@@ -1,0 +1,162 @@
+// Package broker is Portico's HTTP face: the OpenID Connect and OAuth 2.0
+// endpoints, the login pages, and identity normalization.
+//
+// Handlers are thin: they parse the request, call the connectors, the store
+// and the token service, and write the answer in the form the RFCs demand.
+// Errors a client causes are answered per RFC 6749 (§4.1.2.1 at the
+// authorization endpoint, §5.2 at the token endpoint), never with a 500.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// Connector is a configured connector as the broker sees it: its
+// capabilities come from type assertions on Impl (sdk.PasswordConnector,
+// sdk.CallbackConnector, sdk.RefreshConnector).
+type Connector struct {
+	ID   string
+	Type string
+	Name string
+	Impl any
+}
+
+// Options configure a Broker.
+type Options struct {
+	Issuer     string
+	Store      store.Store
+	Tokens     *tokensvc.Service
+	Connectors []Connector
+	Logger     *slog.Logger
+
+	AuthRequestTTL time.Duration // 15m
+	AuthCodeTTL    time.Duration // 1m
+	Now            func() time.Time
+}
+
+// Broker serves Portico's HTTP endpoints.
+type Broker struct {
+	opts       Options
+	issuer     *url.URL
+	store      store.Store
+	tokens     *tokensvc.Service
+	connectors []Connector
+	byID       map[string]*Connector
+	log        *slog.Logger
+	pages      *template.Template
+	discovery  []byte
+	secure     bool // cookies get Secure: the issuer is https
+	handler    http.Handler
+}
+
+// New returns a Broker. The store and token service belong to the caller.
+func New(opts Options) (*Broker, error) {
+	iss, err := url.Parse(opts.Issuer)
+	if err != nil || iss.Scheme == "" || iss.Host == "" {
+		return nil, fmt.Errorf("broker: issuer %q is not an absolute URL", opts.Issuer)
+	}
+	if opts.Store == nil || opts.Tokens == nil {
+		return nil, errors.New("broker: store and token service are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.AuthRequestTTL <= 0 {
+		opts.AuthRequestTTL = 15 * time.Minute
+	}
+	if opts.AuthCodeTTL <= 0 {
+		opts.AuthCodeTTL = time.Minute
+	}
+	b := &Broker{
+		opts: opts, issuer: iss, store: opts.Store, tokens: opts.Tokens,
+		connectors: opts.Connectors, byID: map[string]*Connector{}, log: opts.Logger,
+		secure: iss.Scheme == "https",
+	}
+	for i := range b.connectors {
+		c := &b.connectors[i]
+		if _, dup := b.byID[c.ID]; dup {
+			return nil, fmt.Errorf("broker: connector id %q used twice", c.ID)
+		}
+		b.byID[c.ID] = c
+	}
+	if b.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	if b.discovery, err = b.discoveryDocument(); err != nil {
+		return nil, err
+	}
+	b.handler = b.routes()
+	return b, nil
+}
+
+// ServeHTTP serves every Portico endpoint.
+func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.handler.ServeHTTP(w, r) }
+
+// path returns the issuer's path prefix joined with p, so Portico can live
+// under a path (https://example.com/portico).
+func (b *Broker) path(p string) string { return strings.TrimSuffix(b.issuer.Path, "/") + p }
+
+// url returns the absolute URL of the endpoint at p.
+func (b *Broker) url(p string) string { return strings.TrimSuffix(b.opts.Issuer, "/") + p }
+
+func (b *Broker) routes() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(b.recoverer, b.accessLog)
+	r.GET(b.path("/.well-known/openid-configuration"), b.handleDiscovery)
+	r.GET(b.path("/keys"), b.handleKeys)
+	r.GET(b.path("/authorize"), b.handleAuthorize)
+	r.POST(b.path("/authorize"), b.handleAuthorize)
+	r.GET(b.path("/login"), b.handleLoginPicker)
+	r.GET(b.path("/login/:connector"), b.handleLoginForm)
+	r.POST(b.path("/login/:connector"), b.handleLoginSubmit)
+	r.POST(b.path("/token"), b.handleToken)
+	r.GET(b.path("/userinfo"), b.handleUserinfo)
+	r.POST(b.path("/userinfo"), b.handleUserinfo)
+	r.NoRoute(func(c *gin.Context) {
+		b.errorPage(c, http.StatusNotFound, "Not found", "There is no page at this address.")
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": "invalid_request", "error_description": "method not allowed"})
+	})
+	return r
+}
+
+// recoverer turns a panic into a bare 500 and logs it without the request's
+// query or body, which may hold codes, tokens or passwords.
+func (b *Broker) recoverer(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			b.log.Error("panic serving request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
+			c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "server_error"})
+		}
+	}()
+	c.Next()
+}
+
+// accessLog logs each request's path, never its query (codes, tokens).
+func (b *Broker) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	b.log.Debug("request", "method", c.Request.Method, "path", c.Request.URL.Path,
+		"status", c.Writer.Status(), "duration", time.Since(start))
+}

@@ -1,0 +1,52 @@
+package broker
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// supportedScopes are the scopes Portico understands; others are refused
+// with invalid_scope rather than silently dropped.
+var supportedScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
+
+// discoveryDocument is built once: it changes only with the configuration.
+// It advertises exactly what is implemented (OIDC Discovery 1.0 §3).
+func (b *Broker) discoveryDocument() ([]byte, error) {
+	doc := map[string]any{
+		"issuer":                                b.opts.Issuer,
+		"authorization_endpoint":                b.url("/authorize"),
+		"token_endpoint":                        b.url("/token"),
+		"userinfo_endpoint":                     b.url("/userinfo"),
+		"jwks_uri":                              b.url("/keys"),
+		"response_types_supported":              []string{"code"},
+		"response_modes_supported":              []string{"query"},
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": tokensvc.SupportedAlgs,
+		"scopes_supported":                      supportedScopes,
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"claims_supported": []string{
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr",
+			"email", "email_verified", "name", "preferred_username", "groups",
+		},
+		"request_parameter_supported":                    false,
+		"authorization_response_iss_parameter_supported": true,
+	}
+	return json.Marshal(doc)
+}
+
+func (b *Broker) handleDiscovery(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=3600")
+	c.Data(http.StatusOK, "application/json", b.discovery)
+}
+
+func (b *Broker) handleKeys(c *gin.Context) {
+	// Short caching: a relying party must see a rotated key soon.
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, "application/jwk-set+json", b.tokens.JWKS())
+}

@@ -1,0 +1,266 @@
+package broker_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/portico-idp/portico/testenv"
+)
+
+// noFollow is a client that shows redirects instead of following them.
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func authorizeURL(issuer string, q url.Values) string { return issuer + "/authorize?" + q.Encode() }
+
+func baseQuery() url.Values {
+	return url.Values{
+		"client_id": {testenv.ClientID}, "redirect_uri": {testenv.RedirectURI}, "response_type": {"code"},
+		"scope": {"openid email"}, "state": {"st-1"}, "nonce": {"n-1"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
+	}
+}
+
+// TestAuthorizeErrors covers every way /authorize refuses a request: the
+// errors that must not redirect, and those returned at the redirect URI.
+func TestAuthorizeErrors(t *testing.T) {
+	b := testenv.Start(t, testenv.Config(t))
+	tests := []struct {
+		name     string
+		edit     func(url.Values)
+		status   int    // when no redirect is allowed
+		errCode  string // when redirected
+		errState string
+	}{
+		{name: "unregistered redirect URI", edit: func(q url.Values) { q.Set("redirect_uri", "http://127.0.0.1:5555/evil") }, status: 400},
+		{name: "redirect URI differing in case", edit: func(q url.Values) { q.Set("redirect_uri", "http://127.0.0.1:5555/Callback") }, status: 400},
+		{name: "unknown client", edit: func(q url.Values) { q.Set("client_id", "nobody") }, status: 400},
+		{name: "missing client", edit: func(q url.Values) { q.Del("client_id") }, status: 400},
+		{name: "unsupported response_type", edit: func(q url.Values) { q.Set("response_type", "token") }, errCode: "unsupported_response_type", errState: "st-1"},
+		{name: "missing response_type", edit: func(q url.Values) { q.Del("response_type") }, errCode: "invalid_request", errState: "st-1"},
+		{name: "unknown scope", edit: func(q url.Values) { q.Set("scope", "openid admin") }, errCode: "invalid_scope", errState: "st-1"},
+		{name: "plain PKCE", edit: func(q url.Values) { q.Set("code_challenge_method", "plain") }, errCode: "invalid_request", errState: "st-1"},
+		{name: "malformed challenge", edit: func(q url.Values) { q.Set("code_challenge", "short") }, errCode: "invalid_request", errState: "st-1"},
+		{name: "public client without PKCE", edit: func(q url.Values) {
+			q.Set("client_id", testenv.PublicClient)
+			q.Del("code_challenge")
+			q.Del("code_challenge_method")
+		}, errCode: "invalid_request", errState: "st-1"},
+		{name: "prompt none without session", edit: func(q url.Values) { q.Set("prompt", "none") }, errCode: "login_required", errState: "st-1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := baseQuery()
+			tc.edit(q)
+			resp, err := noFollow.Get(authorizeURL(b.URL, q))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc := resp.Header.Get("Location")
+			if tc.status != 0 {
+				if resp.StatusCode != tc.status || loc != "" {
+					t.Fatalf("got %d Location %q; want %d and no redirect", resp.StatusCode, loc, tc.status)
+				}
+				return
+			}
+			u, err := url.Parse(loc)
+			if err != nil || !strings.HasPrefix(loc, testenv.RedirectURI+"?") {
+				t.Fatalf("got %d Location %q; want a redirect to the client", resp.StatusCode, loc)
+			}
+			if got := u.Query().Get("error"); got != tc.errCode {
+				t.Errorf("error = %q (%s), want %q", got, u.Query().Get("error_description"), tc.errCode)
+			}
+			if u.Query().Get("state") != tc.errState || u.Query().Get("iss") != b.URL {
+				t.Errorf("state %q iss %q", u.Query().Get("state"), u.Query().Get("iss"))
+			}
+			if u.Query().Has("code") {
+				t.Error("a code came with an error")
+			}
+		})
+	}
+}
+
+var alertRE = regexp.MustCompile(`role="alert">([^<]*)<`)
+
+// TestBadLoginsLookAlike: a wrong password and an unknown user get the
+// same status and message, and no code.
+func TestBadLoginsLookAlike(t *testing.T) {
+	ctx := context.Background()
+	b := testenv.Start(t, testenv.Config(t))
+	rp := newRP(t, b)
+	var msgs []string
+	for _, c := range []struct{ user, pass string }{
+		{testenv.UserName, "wrong-password"},
+		{"nobody", "wrong-password"},
+		{testenv.UserEmail, ""},
+	} {
+		cb, err := rp.Authorize(ctx, rp.NewFlow().AuthURL, c.user, c.pass)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cb.Query != nil {
+			t.Fatalf("%s: redirected to the client with %v", c.user, cb.Query)
+		}
+		m := alertRE.FindStringSubmatch(cb.Page)
+		if cb.Status != http.StatusUnauthorized || m == nil {
+			t.Fatalf("%s: status %d, page %q", c.user, cb.Status, cb.Page)
+		}
+		msgs = append(msgs, m[1])
+	}
+	for _, m := range msgs[1:] {
+		if m != msgs[0] {
+			t.Errorf("messages differ: %q", msgs)
+		}
+	}
+	if msgs[0] != "Invalid username or password." {
+		t.Errorf("message %q", msgs[0])
+	}
+}
+
+// codeFor logs alice in and returns the code and the flow's verifier.
+func codeFor(t *testing.T, rp *testenv.RP) (code string, f testenv.Flow) {
+	t.Helper()
+	f = rp.NewFlow()
+	cb, err := rp.Authorize(context.Background(), f.AuthURL, testenv.UserName, testenv.UserPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb.Query.Get("code") == "" || cb.Query.Get("state") != f.State {
+		t.Fatalf("no code: status %d query %v", cb.Status, cb.Query)
+	}
+	return cb.Query.Get("code"), f
+}
+
+func exchange(code, verifier string) url.Values {
+	v := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testenv.RedirectURI}}
+	if verifier != "" {
+		v.Set("code_verifier", verifier)
+	}
+	return v
+}
+
+// TestTokenErrors covers the token endpoint's refusals, each with its
+// RFC 6749 §5.2 error.
+func TestTokenErrors(t *testing.T) {
+	cfg := testenv.Config(t)
+	cfg.Tokens.AuthCodeTTL = 1_000_000_000 // 1s, for the expiry case
+	b := testenv.Start(t, cfg)
+	rp := newRP(t, b)
+
+	t.Run("wrong client secret", func(t *testing.T) {
+		code, f := codeFor(t, rp)
+		r := postToken(t, b.URL, testenv.ClientID, "not-the-secret", exchange(code, f.Verifier))
+		if r.Status != 401 || r.str("error") != "invalid_client" || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Basic") {
+			t.Errorf("%d %v %q", r.Status, r.Body, r.Header.Get("WWW-Authenticate"))
+		}
+		// The failed attempt did not spend the code.
+		if r := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, exchange(code, f.Verifier)); r.Status != 200 {
+			t.Errorf("code unusable after a failed client auth: %d %v", r.Status, r.Body)
+		}
+	})
+	t.Run("unknown client", func(t *testing.T) {
+		r := postToken(t, b.URL, "nobody", "x", url.Values{"grant_type": {"client_credentials"}})
+		if r.Status != 401 || r.str("error") != "invalid_client" {
+			t.Errorf("%d %v", r.Status, r.Body)
+		}
+	})
+	t.Run("code replay revokes its tokens", func(t *testing.T) {
+		code, f := codeFor(t, rp)
+		first := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, exchange(code, f.Verifier))
+		if first.Status != 200 {
+			t.Fatalf("first exchange: %d %v", first.Status, first.Body)
+		}
+		second := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, exchange(code, f.Verifier))
+		if second.Status != 400 || second.str("error") != "invalid_grant" {
+			t.Errorf("replay: %d %v", second.Status, second.Body)
+		}
+		if st := userinfoStatus(t, b.URL, first.str("access_token")); st != 401 {
+			t.Errorf("access token from a replayed code still works at userinfo: %d", st)
+		}
+		r := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.str("refresh_token")}})
+		if r.str("error") != "invalid_grant" {
+			t.Errorf("refresh token from a replayed code still works: %d %v", r.Status, r.Body)
+		}
+	})
+	t.Run("PKCE verifier mismatch", func(t *testing.T) {
+		code, _ := codeFor(t, rp)
+		r := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, exchange(code, oauth2.GenerateVerifier()))
+		if r.Status != 400 || r.str("error") != "invalid_grant" {
+			t.Errorf("%d %v", r.Status, r.Body)
+		}
+	})
+	t.Run("PKCE verifier missing", func(t *testing.T) {
+		code, _ := codeFor(t, rp)
+		r := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, exchange(code, ""))
+		if r.Status != 400 || r.str("error") != "invalid_grant" {
+			t.Errorf("%d %v", r.Status, r.Body)
+		}
+	})
+	t.Run("redirect_uri mismatch", func(t *testing.T) {
+		code, f := codeFor(t, rp)
+		v := exchange(code, f.Verifier)
+		v.Set("redirect_uri", "http://127.0.0.1:5555/other")
+		r := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, v)
+		if r.Status != 400 || r.str("error") != "invalid_grant" {
+			t.Errorf("%d %v", r.Status, r.Body)
+		}
+	})
+	t.Run("expired code", func(t *testing.T) {
+		code, f := codeFor(t, rp)
+		time.Sleep(1500 * time.Millisecond) // the code's TTL is 1s
+		r := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, exchange(code, f.Verifier))
+		if r.Status != 400 || r.str("error") != "invalid_grant" {
+			t.Errorf("%d %v", r.Status, r.Body)
+		}
+	})
+	t.Run("unsupported grant type", func(t *testing.T) {
+		r := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, url.Values{"grant_type": {"password"}})
+		if r.Status != 400 || r.str("error") != "unsupported_grant_type" {
+			t.Errorf("%d %v", r.Status, r.Body)
+		}
+	})
+	t.Run("public client may not use client_credentials", func(t *testing.T) {
+		r := postToken(t, b.URL, "", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {testenv.PublicClient}})
+		if r.Status != 400 || r.str("error") != "unauthorized_client" {
+			t.Errorf("%d %v", r.Status, r.Body)
+		}
+	})
+	t.Run("client_credentials scope not allowed", func(t *testing.T) {
+		r := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"admin"}})
+		if r.Status != 400 || r.str("error") != "invalid_scope" {
+			t.Errorf("%d %v", r.Status, r.Body)
+		}
+	})
+	t.Run("client_secret_post", func(t *testing.T) {
+		r := postToken(t, b.URL, "", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {testenv.ClientID}, "client_secret": {testenv.ClientSecret}})
+		if r.Status != 200 {
+			t.Errorf("%d %v", r.Status, r.Body)
+		}
+		r = postToken(t, b.URL, "", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {testenv.ClientID}, "client_secret": {"wrong"}})
+		if r.Status != 401 || r.str("error") != "invalid_client" || r.Header.Get("WWW-Authenticate") != "" {
+			t.Errorf("%d %v %q", r.Status, r.Body, r.Header.Get("WWW-Authenticate"))
+		}
+	})
+}
+
+func userinfoStatus(t *testing.T, issuer, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, issuer+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 401 && !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("401 without invalid_token: %q", resp.Header.Get("WWW-Authenticate"))
+	}
+	return resp.StatusCode
+}

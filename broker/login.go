@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/sdk"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// The one message for every failed password login: it must not tell an
+// unknown user from a wrong password.
+const badLoginMessage = "Invalid username or password."
+
+// loadRequest returns the pending authorization request named in the page's
+// req parameter, checked to belong to this browser.
+func (b *Broker) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool) {
+	req, err := b.store.GetAuthRequest(c.Request.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || id == "" {
+		b.errorPage(c, http.StatusBadRequest, "Login expired", "This login has expired or was already used. Go back to the application and start again.")
+		return req, false
+	} else if err != nil {
+		b.log.Error("login: read auth request", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return req, false
+	}
+	cookie, _ := c.Cookie(browserCookie)
+	if subtle.ConstantTimeCompare([]byte(hashString(cookie)), []byte(req.BrowserHash)) != 1 {
+		b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was started in another browser. Go back to the application and start again.")
+		return req, false
+	}
+	return req, true
+}
+
+func (b *Broker) handleLoginPicker(c *gin.Context) {
+	req, ok := b.loadRequest(c, c.Query("req"))
+	if !ok {
+		return
+	}
+	type item struct{ Name, URL string }
+	var items []item
+	for _, cn := range b.connectors {
+		items = append(items, item{cn.Name, b.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID)})
+	}
+	b.render(c, http.StatusOK, "picker", map[string]any{"Title": "Log in", "Connectors": items})
+}
+
+func (b *Broker) handleLoginForm(c *gin.Context) {
+	req, ok := b.loadRequest(c, c.Query("req"))
+	if !ok {
+		return
+	}
+	cn, pc := b.passwordConnector(c)
+	if pc == nil {
+		return
+	}
+	b.passwordPage(c, http.StatusOK, cn, req, "", "")
+}
+
+func (b *Broker) passwordConnector(c *gin.Context) (*Connector, sdk.PasswordConnector) {
+	cn := b.byID[c.Param("connector")]
+	if cn == nil {
+		b.errorPage(c, http.StatusNotFound, "Not found", "There is no such login method.")
+		return nil, nil
+	}
+	pc, ok := cn.Impl.(sdk.PasswordConnector)
+	if !ok {
+		b.errorPage(c, http.StatusBadRequest, "Not supported", "This login method does not take a password.")
+		return nil, nil
+	}
+	return cn, pc
+}
+
+func (b *Broker) passwordPage(c *gin.Context, status int, cn *Connector, req store.AuthRequest, username, msg string) {
+	b.render(c, status, "password", map[string]any{
+		"Title": "Log in", "Connector": cn.Name, "Action": b.path("/login/" + url.PathEscape(cn.ID)),
+		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg,
+		"Back": b.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(b.connectors) > 1,
+	})
+}
+
+// handleLoginSubmit checks a posted password form and, on success, sends
+// the browser back to the client with an authorization code.
+func (b *Broker) handleLoginSubmit(c *gin.Context) {
+	ctx := c.Request.Context()
+	req, ok := b.loadRequest(c, c.PostForm("req"))
+	if !ok {
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(c.PostForm("csrf")), []byte(req.CSRFToken)) != 1 {
+		b.errorPage(c, http.StatusForbidden, "Login expired", "The form was not sent by this login page. Go back to the application and start again.")
+		return
+	}
+	cn, pc := b.passwordConnector(c)
+	if pc == nil {
+		return
+	}
+	username := c.PostForm("username")
+	id, err := pc.Login(ctx, sdk.ParseScopes(req.Scopes), username, c.PostForm("password"))
+	switch {
+	case errors.Is(err, sdk.ErrInvalidCredentials):
+		b.log.Info("login failed", "connector", cn.ID, "client_id", req.ClientID)
+		b.passwordPage(c, http.StatusUnauthorized, cn, req, username, badLoginMessage)
+		return
+	case err != nil:
+		b.log.Error("login: connector error", "connector", cn.ID, "err", err)
+		b.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, "The identity store is not available right now. Please try again later.")
+		return
+	}
+	b.finishLogin(c, cn, req, id, []string{"pwd"})
+}
+
+// finishLogin links the identity to a Portico user, issues the code and
+// redirects to the client.
+func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthRequest, id sdk.Identity, amr []string) {
+	ctx := c.Request.Context()
+	user, err := b.resolveUser(ctx, cn.ID, id)
+	if errors.Is(err, errUserDisabled) {
+		b.errorPage(c, http.StatusForbidden, "Account disabled", "Your account is disabled. Contact your administrator.")
+		return
+	} else if err != nil {
+		b.log.Error("login: resolve user", "connector", cn.ID, "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	code, err := b.issueCode(ctx, req, cn.ID, user.ID, amr)
+	if err != nil {
+		b.log.Error("login: issue code", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	// The request is spent: a second submit of the form must not mint a
+	// second code.
+	if err := b.store.DeleteAuthRequest(ctx, req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		b.log.Warn("login: delete auth request", "err", err)
+	}
+	b.log.Info("login succeeded", "connector", cn.ID, "client_id", req.ClientID, "user", user.ID)
+	v := url.Values{"code": {code}, "iss": {b.opts.Issuer}}
+	if req.State != "" {
+		v.Set("state", req.State)
+	}
+	c.Redirect(http.StatusSeeOther, withQuery(req.RedirectURI, v))
+}
+
+// issueCode stores a single-use code for req and returns it. Only its hash
+// is stored.
+func (b *Broker) issueCode(ctx context.Context, req store.AuthRequest, connectorID, userID string, amr []string) (string, error) {
+	code := tokensvc.NewID() + tokensvc.NewID()
+	now := b.opts.Now()
+	err := b.store.CreateAuthCode(ctx, store.AuthCode{
+		ID: hashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: userID,
+		ConnectorID: connectorID, Scopes: req.Scopes, Nonce: req.Nonce,
+		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
+		AuthTime: now.Truncate(time.Second), AMR: amr, Expiry: now.Add(b.opts.AuthCodeTTL),
+	})
+	return code, err
+}

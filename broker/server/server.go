@@ -1,0 +1,242 @@
+// Package server assembles a running Portico from a configuration: the
+// store, the token service, the connectors and the broker's HTTP handler.
+// The CLI and testenv both start Portico through it, so what tests run is
+// what operators run.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/store/badger"
+	"github.com/portico-idp/portico/connectors/local"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// Server is an assembled Portico.
+type Server struct {
+	Config *config.Config
+	Store  store.Store
+	Tokens *tokensvc.Service
+	Broker *broker.Broker
+	log    *slog.Logger
+}
+
+// OpenStore opens the configured storage backend.
+func OpenStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
+	switch cfg.Storage.Type {
+	case "", "badger":
+		return badger.Open(badger.Options{Dir: cfg.Storage.Dir, SyncWrites: cfg.Storage.SyncWritesEnabled(), Logger: log})
+	default:
+		return nil, fmt.Errorf("storage.type: unknown backend %q", cfg.Storage.Type)
+	}
+}
+
+// Open opens the store, seeds it from cfg and builds the broker.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st, err := OpenStore(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, cfg, st, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) {
+	t := cfg.Tokens
+	tok, err := tokensvc.New(ctx, st, tokensvc.Config{
+		Issuer: cfg.Issuer, SigningAlg: t.SigningAlg,
+		AccessTokenTTL: t.AccessTokenTTL.Std(), IDTokenTTL: t.IDTokenTTL.Std(),
+		RefreshIdleTTL: t.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: t.RefreshAbsoluteTTL.Std(),
+		KeyRotation: t.KeyRotation.Std(), Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := seed(ctx, cfg, st); err != nil {
+		return nil, err
+	}
+	conns, err := connectors(cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
+	b, err := broker.New(broker.Options{
+		Issuer: cfg.Issuer, Store: st, Tokens: tok, Connectors: conns, Logger: log,
+		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, log: log}, nil
+}
+
+// connectors builds the configured connectors.
+func connectors(cfg *config.Config, st store.Store, log *slog.Logger) ([]broker.Connector, error) {
+	var out []broker.Connector
+	for i, c := range cfg.Connectors {
+		var impl any
+		switch c.Type {
+		case "local":
+			if len(c.Config) > 0 {
+				return nil, fmt.Errorf("connectors[%d].config: the local connector takes no config", i)
+			}
+			impl = local.New(Accounts{st}, local.Config{Logger: log.With("connector", c.ID)})
+		default:
+			return nil, fmt.Errorf("connectors[%d].type: unknown connector type %q", i, c.Type)
+		}
+		name := c.Name
+		if name == "" {
+			name = c.ID
+		}
+		out = append(out, broker.Connector{ID: c.ID, Type: c.Type, Name: name, Impl: impl})
+	}
+	return out, nil
+}
+
+// Serve serves the broker on l until ctx ends, keeping signing keys current,
+// then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Broker,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.Tokens.Run(kctx, time.Minute)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return err
+		}
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}
+
+// Close closes the store.
+func (s *Server) Close() error { return s.Store.Close() }
+
+// Accounts adapts the store to what the local connector needs.
+type Accounts struct{ Store store.Store }
+
+func toAccount(a store.LocalAccount) local.Account {
+	return local.Account{ID: a.ID, Username: a.Username, Email: a.Email, EmailVerified: a.EmailVerified,
+		Name: a.Name, Groups: a.Groups, PasswordHash: a.PasswordHash}
+}
+
+func notFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return local.ErrNoAccount
+	}
+	return err
+}
+
+func (a Accounts) AccountByLogin(ctx context.Context, login string) (local.Account, error) {
+	acc, err := a.Store.GetLocalAccountByLogin(ctx, login)
+	return toAccount(acc), notFound(err)
+}
+
+func (a Accounts) AccountByID(ctx context.Context, id string) (local.Account, error) {
+	acc, err := a.Store.GetLocalAccount(ctx, id)
+	return toAccount(acc), notFound(err)
+}
+
+func (a Accounts) SetPasswordHash(ctx context.Context, id, oldHash, newHash string) error {
+	acc, err := a.Store.GetLocalAccount(ctx, id)
+	if err != nil {
+		return notFound(err)
+	}
+	if acc.PasswordHash != oldHash {
+		return store.ErrConflict
+	}
+	acc.PasswordHash = newHash
+	return a.Store.UpdateLocalAccount(ctx, acc)
+}
+
+// seed writes the configured clients (the file is their source of truth:
+// each replaces the stored client of that id) and creates configured users
+// that do not exist yet (passwords changed since stay changed).
+func seed(ctx context.Context, cfg *config.Config, st store.Store) error {
+	for i, c := range cfg.Clients {
+		rec := store.Client{
+			ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs,
+			GrantTypes: c.GrantTypes, Scopes: c.Scopes, SecretHash: c.SecretHash,
+		}
+		if c.Secret != "" {
+			rec.SecretHash = broker.HashClientSecret(c.Secret)
+		}
+		if err := PutClient(ctx, st, rec); err != nil {
+			return fmt.Errorf("clients[%d]: %w", i, err)
+		}
+	}
+	for i, u := range cfg.Users {
+		verified := u.EmailVerified == nil || *u.EmailVerified
+		acc := store.LocalAccount{
+			ID: NewAccountID(), Username: u.Username, Email: u.Email, EmailVerified: verified,
+			Name: u.Name, Groups: u.Groups, PasswordHash: u.PasswordHash, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
+		}
+		if _, err := st.GetLocalAccountByLogin(ctx, u.Username); err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("users[%d]: %w", i, err)
+		}
+		if err := st.CreateLocalAccount(ctx, acc); err != nil {
+			return fmt.Errorf("users[%d] (%s): %w", i, u.Username, err)
+		}
+	}
+	return nil
+}
+
+// PutClient creates c or replaces the stored client with its id.
+func PutClient(ctx context.Context, st store.Store, c store.Client) error {
+	for range 5 {
+		old, err := st.GetClient(ctx, c.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			err = st.CreateClient(ctx, c)
+			if errors.Is(err, store.ErrAlreadyExists) {
+				continue
+			}
+			return err
+		} else if err != nil {
+			return err
+		}
+		c.Version = old.Version
+		if err := st.UpdateClient(ctx, c); !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return errors.New("too many concurrent updates")
+}
+
+// NewAccountID returns a fresh local account id: the local connector's
+// stable subject.
+func NewAccountID() string { return strings.ReplaceAll(tokensvc.NewID(), "-", "x") }

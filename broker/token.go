@@ -1,0 +1,320 @@
+package broker
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/sdk"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// maxFormBytes bounds a token request body; real ones are a few hundred bytes.
+const maxFormBytes = 64 << 10
+
+func (b *Broker) handleToken(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
+	if !strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
+		b.writeTokenError(c, invalidRequest("the body must be application/x-www-form-urlencoded"))
+		return
+	}
+	if err := c.Request.ParseForm(); err != nil {
+		b.writeTokenError(c, invalidRequest("the body could not be parsed"))
+		return
+	}
+	for k, v := range c.Request.PostForm {
+		if len(v) > 1 { // RFC 6749 §3.2: parameters must not repeat
+			b.writeTokenError(c, invalidRequest("parameter "+k+" repeated"))
+			return
+		}
+	}
+	client, terr := b.authenticateClient(c)
+	if terr != nil {
+		b.writeTokenError(c, terr)
+		return
+	}
+	grant := c.Request.PostForm.Get("grant_type")
+	if grant == "" {
+		b.writeTokenError(c, invalidRequest("grant_type is required"))
+		return
+	}
+	if !slices.Contains([]string{"authorization_code", "refresh_token", "client_credentials"}, grant) {
+		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: "unsupported grant_type " + grant})
+		return
+	}
+	if !slices.Contains(client.GrantTypes, grant) {
+		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "the client may not use " + grant})
+		return
+	}
+	var (
+		t   tokensvc.Tokens
+		err *tokenError
+	)
+	switch grant {
+	case "authorization_code":
+		t, err = b.codeGrant(c, client)
+	case "refresh_token":
+		t, err = b.refreshGrant(c, client)
+	case "client_credentials":
+		t, err = b.clientCredentialsGrant(c, client)
+	}
+	if err != nil {
+		b.writeTokenError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+	resp := gin.H{
+		"access_token": t.AccessToken, "token_type": "Bearer",
+		"expires_in": int(t.ExpiresIn.Seconds()), "scope": strings.Join(t.Scopes, " "),
+	}
+	if t.IDToken != "" {
+		resp["id_token"] = t.IDToken
+	}
+	if t.RefreshToken != "" {
+		resp["refresh_token"] = t.RefreshToken
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func serverError(desc string) *tokenError {
+	return &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: desc}
+}
+
+// codeGrant redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6).
+func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
+	ctx := c.Request.Context()
+	form := c.Request.PostForm
+	raw := form.Get("code")
+	if raw == "" {
+		return tokensvc.Tokens{}, invalidRequest("code is required")
+	}
+	code, err := b.store.GetAuthCode(ctx, hashString(raw))
+	if errors.Is(err, store.ErrNotFound) {
+		return tokensvc.Tokens{}, invalidGrant("the code is invalid or expired")
+	} else if err != nil {
+		b.log.Error("token: read code", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	if code.ClientID != client.ID {
+		return tokensvc.Tokens{}, invalidGrant("the code was issued to another client")
+	}
+	if code.Used {
+		b.revokeCodeTokens(c, code)
+		return tokensvc.Tokens{}, invalidGrant("the code was already used")
+	}
+	if form.Get("redirect_uri") != code.RedirectURI {
+		return tokensvc.Tokens{}, invalidGrant("redirect_uri does not match the authorization request")
+	}
+	verifier := form.Get("code_verifier")
+	switch {
+	case code.CodeChallenge == "" && verifier != "":
+		return tokensvc.Tokens{}, invalidGrant("code_verifier given but no code_challenge was")
+	case code.CodeChallenge != "" && verifier == "":
+		return tokensvc.Tokens{}, invalidGrant("code_verifier is required")
+	case code.CodeChallenge != "" && !pkceMatches(verifier, code.CodeChallenge):
+		return tokensvc.Tokens{}, invalidGrant("code_verifier does not match the code_challenge")
+	}
+	user, err := b.store.GetUser(ctx, code.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
+		return tokensvc.Tokens{}, invalidGrant("the user is no longer active")
+	} else if err != nil {
+		b.log.Error("token: read user", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	g := b.userGrant(user, client, code.Scopes)
+	g.Nonce, g.AuthTime, g.AMR, g.ConnectorID = code.Nonce, code.AuthTime, code.AMR, code.ConnectorID
+	g.AccessJTI = tokensvc.NewID()
+	if g.Refresh {
+		g.FamilyID = tokensvc.NewID()
+	}
+	// Spend the code before minting, recording the ids the tokens will have,
+	// so that a racing replay either loses here or finds them to revoke.
+	code.Used, code.FamilyID, code.AccessJTIs = true, g.FamilyID, []string{g.AccessJTI}
+	if err := b.store.UpdateAuthCode(ctx, code); errors.Is(err, store.ErrConflict) {
+		return tokensvc.Tokens{}, invalidGrant("the code was already used")
+	} else if err != nil {
+		b.log.Error("token: spend code", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	t, err := b.tokens.Issue(ctx, g)
+	if err != nil {
+		b.log.Error("token: issue", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	return t, nil
+}
+
+// revokeCodeTokens ends what a replayed code issued (RFC 6749 §4.1.2: the
+// server SHOULD revoke all tokens previously issued from that code).
+func (b *Broker) revokeCodeTokens(c *gin.Context, code store.AuthCode) {
+	ctx := c.Request.Context()
+	b.log.Warn("security: authorization code replayed; revoking its tokens",
+		"event", "code_replay", "client_id", code.ClientID, "user", code.UserID)
+	if code.FamilyID != "" {
+		if err := b.tokens.RevokeFamily(ctx, code.FamilyID); err != nil {
+			b.log.Error("revoke family of replayed code", "err", err)
+		}
+	}
+	for _, jti := range code.AccessJTIs {
+		// Deny for as long as any access token can live.
+		if err := b.tokens.RevokeAccess(ctx, jti, code.Expiry.Add(b.tokens.AccessTTL())); err != nil {
+			b.log.Error("revoke access token of replayed code", "err", err)
+		}
+	}
+}
+
+// pkceMatches checks RFC 7636 §4.6 for S256 in constant time.
+func pkceMatches(verifier, challenge string) bool {
+	// §4.1: 43 to 128 unreserved characters.
+	if len(verifier) < 43 || len(verifier) > 128 {
+		return false
+	}
+	for _, r := range verifier {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)) {
+			return false
+		}
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	return subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) == 1
+}
+
+// userGrant builds the grant for user's tokens with the claims scopes allow.
+func (b *Broker) userGrant(user store.User, client store.Client, scopes []string) tokensvc.Grant {
+	g := tokensvc.Grant{
+		Subject: user.ID, ClientID: client.ID, Scopes: scopes,
+		IDToken: slices.Contains(scopes, "openid"),
+		Refresh: slices.Contains(scopes, "offline_access") && slices.Contains(client.GrantTypes, "refresh_token"),
+	}
+	g.Claims = userClaims(user, scopes)
+	return g
+}
+
+// userClaims returns the claims of user that scopes allow (OIDC Core §5.4).
+func userClaims(user store.User, scopes []string) tokensvc.Claims {
+	var cl tokensvc.Claims
+	if slices.Contains(scopes, "email") && user.Email != "" {
+		v := user.EmailVerified
+		cl.Email, cl.EmailVerified = user.Email, &v
+	}
+	if slices.Contains(scopes, "profile") {
+		cl.Name, cl.PreferredUsername = user.Name, user.Username
+	}
+	if slices.Contains(scopes, "groups") {
+		cl.Groups = slices.Clone(user.Groups)
+	}
+	return cl
+}
+
+// refreshGrant exchanges a refresh token (RFC 6749 §6), re-checking the
+// user and, where it can, the connector.
+func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
+	ctx := c.Request.Context()
+	form := c.Request.PostForm
+	raw := form.Get("refresh_token")
+	if raw == "" {
+		return tokensvc.Tokens{}, invalidRequest("refresh_token is required")
+	}
+	fam, err := b.tokens.Redeem(ctx, client.ID, raw)
+	if errors.Is(err, tokensvc.ErrInvalidGrant) {
+		return tokensvc.Tokens{}, invalidGrant(strings.TrimPrefix(err.Error(), tokensvc.ErrInvalidGrant.Error()+": "))
+	} else if err != nil {
+		b.log.Error("token: redeem refresh token", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	scopes := fam.Scopes
+	if s := form.Get("scope"); s != "" {
+		scopes = strings.Fields(s)
+		for _, sc := range scopes {
+			if !slices.Contains(fam.Scopes, sc) { // §6: no scope beyond the original grant
+				return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope " + sc + " was not granted"}
+			}
+		}
+	}
+	end := func(reason string) (tokensvc.Tokens, *tokenError) {
+		if err := b.tokens.RevokeFamily(ctx, fam.ID); err != nil {
+			b.log.Error("token: end refresh family", "err", err)
+		}
+		return tokensvc.Tokens{}, invalidGrant(reason)
+	}
+	user, err := b.store.GetUser(ctx, fam.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
+		return end("the user is no longer active")
+	} else if err != nil {
+		b.log.Error("token: read user", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	if user, err = b.refreshIdentity(c, fam.ConnectorID, user, scopes); errors.Is(err, sdk.ErrUnavailable) {
+		return tokensvc.Tokens{}, serverError("the identity store is unavailable")
+	} else if err != nil {
+		b.log.Info("refresh refused by connector", "connector", fam.ConnectorID, "user", fam.UserID, "err", err)
+		return end("the identity store no longer accepts this user")
+	}
+	g := b.userGrant(user, client, scopes)
+	t, err := b.tokens.Rotate(ctx, fam, g)
+	if errors.Is(err, tokensvc.ErrInvalidGrant) {
+		return tokensvc.Tokens{}, invalidGrant("the refresh token was already used")
+	} else if err != nil {
+		b.log.Error("token: rotate", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	return t, nil
+}
+
+// refreshIdentity asks the connector, if it can refresh, whether the user
+// still exists, and takes the profile it returns.
+func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.User, scopes []string) (store.User, error) {
+	ctx := c.Request.Context()
+	cn := b.byID[connectorID]
+	if cn == nil {
+		return user, errors.New("connector " + connectorID + " is no longer configured")
+	}
+	rc, ok := cn.Impl.(sdk.RefreshConnector)
+	if !ok {
+		return user, nil
+	}
+	idents, err := b.store.ListIdentities(ctx, user.ID)
+	if err != nil {
+		return user, errors.Join(sdk.ErrUnavailable, err)
+	}
+	i := slices.IndexFunc(idents, func(x store.Identity) bool { return x.ConnectorID == connectorID })
+	if i < 0 {
+		return user, errors.New("identity no longer linked")
+	}
+	rec := idents[i]
+	fresh, err := rc.Refresh(ctx, sdk.ParseScopes(scopes), sdk.Identity{
+		Subject: rec.Subject, Username: rec.Username, Email: rec.Email, EmailVerified: rec.EmailVerified,
+		Name: rec.Name, Groups: rec.Groups, Attributes: rec.Attributes, ConnectorData: rec.ConnectorData,
+	})
+	if err != nil {
+		return user, err
+	}
+	fresh.Subject = rec.Subject
+	return b.resolveUser(ctx, connectorID, fresh)
+}
+
+// clientCredentialsGrant issues a token to the client itself (RFC 6749 §4.4).
+func (b *Broker) clientCredentialsGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
+	if client.Public {
+		return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "public clients cannot use client_credentials"}
+	}
+	scopes := strings.Fields(c.Request.PostForm.Get("scope"))
+	for _, s := range scopes {
+		if !slices.Contains(client.Scopes, s) {
+			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope " + s + " is not allowed for this client"}
+		}
+	}
+	t, err := b.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes})
+	if err != nil {
+		b.log.Error("token: issue", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	return t, nil
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/server"
+	"github.com/portico-idp/portico/connectors/local"
+)
+
+// The dev server's demo accounts. They are fixed so the README's tour can
+// name them; --dev is for a laptop, never for a deployment.
+const (
+	devUser     = "demo"
+	devEmail    = "demo@example.com"
+	devPassword = "demo-password"
+	devClient   = "demo-app"
+	devSecret   = "demo-secret"
+	devSPA      = "demo-spa"
+	devRedirect = "http://127.0.0.1:5555/callback"
+)
+
+func newServe() *cobra.Command {
+	var (
+		cfgPath string
+		dev     bool
+		dataDir string
+		listen  string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the OpenID Connect provider",
+		Long: "Run Portico with --config FILE, or with --dev for a local demo: a Badger store under\n" +
+			"./portico-data, the local connector, a demo user and demo clients, printed at start.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg *config.Config
+			switch {
+			case dev && cfgPath != "":
+				return fmt.Errorf("use --config or --dev, not both")
+			case dev:
+				c, err := devConfig(dataDir, listen)
+				if err != nil {
+					return err
+				}
+				cfg = c
+			case cfgPath != "":
+				c, err := config.Load(cfgPath)
+				if err != nil {
+					return err
+				}
+				cfg = c
+			default:
+				return fmt.Errorf("give --config FILE, or --dev for a local demo")
+			}
+			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			ctx, stop := signalContext()
+			defer stop()
+			srv, err := server.Open(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			l, err := net.Listen("tcp", cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+			}
+			if dev {
+				printDevBanner(cmd.OutOrStdout(), cfg)
+			}
+			log.Info("portico serving", "issuer", cfg.Issuer, "listen", l.Addr().String(), "version", version)
+			return srv.Serve(ctx, l)
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (YAML, see docs/configuration.md)")
+	cmd.Flags().BoolVar(&dev, "dev", false, "run a local demo with a demo user and clients (never in production)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "./portico-data", "with --dev: badger data directory")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5556", "with --dev: address to listen on")
+	return cmd
+}
+
+func devConfig(dataDir, listen string) (*config.Config, error) {
+	hash, err := local.Hash(devPassword, local.DefaultParams)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &config.Config{
+		Issuer:     "http://" + listen,
+		Listen:     listen,
+		Storage:    config.Storage{Type: "badger", Dir: dataDir},
+		Connectors: []config.Connector{{ID: "local", Type: "local", Name: "Email"}},
+		Clients: []config.Client{
+			{ID: devClient, Name: "Demo App", Secret: devSecret, RedirectURIs: []string{devRedirect},
+				GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}},
+			{ID: devSPA, Name: "Demo SPA", Public: true, RedirectURIs: []string{devRedirect},
+				GrantTypes: []string{"authorization_code", "refresh_token"}},
+		},
+		Users: []config.User{{Username: devUser, Email: devEmail, Name: "Demo User", Groups: []string{"demo"}, PasswordHash: hash}},
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func printDevBanner(w io.Writer, cfg *config.Config) {
+	var b [32]byte
+	rand.Read(b[:])
+	verifier := base64.RawURLEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{
+		"client_id": {devClient}, "redirect_uri": {devRedirect}, "response_type": {"code"},
+		"scope": {"openid profile email groups offline_access"}, "state": {"demo-state"}, "nonce": {"demo-nonce"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	fmt.Fprintf(w, `
+Portico dev server — NOT for production
+  issuer     %[1]s
+  discovery  %[1]s/.well-known/openid-configuration
+  user       %[2]s (or %[3]s) / password %[4]s
+  client     %[5]s / secret %[6]s   (public client: %[7]s)
+  data       %[8]s
+
+Log in: open this URL, then copy the code from the address bar of the redirect:
+  %[1]s/authorize?%[9]s
+
+Exchange the code:
+  curl -s -u %[5]s:%[6]s %[1]s/token -d grant_type=authorization_code \
+    -d redirect_uri=%[10]s -d code_verifier=%[11]s -d code=PASTE_CODE
+
+`, cfg.Issuer, devUser, devEmail, devPassword, devClient, devSecret, devSPA, cfg.Storage.Dir,
+		q.Encode(), devRedirect, verifier)
+}

@@ -1,0 +1,82 @@
+package tokensvc
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors of the Store contract. The broker's store returns these
+// (its own ErrNotFound and ErrConflict are the same values), so it satisfies
+// Store without an adapter.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: version conflict")
+)
+
+// Store is what the token service keeps: signing keys, refresh families
+// and denied access-token ids. Updates are compare-and-swap on Version.
+type Store interface {
+	// GetKeys returns KeySet{} (Version 0) when none is stored.
+	GetKeys(ctx context.Context) (KeySet, error)
+	// UpdateKeys is a compare-and-swap; Version 0 creates the set.
+	UpdateKeys(ctx context.Context, k KeySet) error
+
+	CreateRefreshFamily(ctx context.Context, f RefreshFamily, t RefreshToken) error
+	GetRefreshFamily(ctx context.Context, id string) (RefreshFamily, error)
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// RotateRefresh stores f (compare-and-swap) and the new token t at once.
+	RotateRefresh(ctx context.Context, f RefreshFamily, t RefreshToken) error
+	UpdateRefreshFamily(ctx context.Context, f RefreshFamily) error
+
+	DenyAccessToken(ctx context.Context, jti string, expiry time.Time) error
+	AccessTokenDenied(ctx context.Context, jti string) (bool, error)
+}
+
+// SigningKey is one key of the signing key set; PrivateJWK is a JWK (JSON).
+type SigningKey struct {
+	ID         string    `json:"id"`
+	Alg        string    `json:"alg"`
+	PrivateJWK []byte    `json:"private_jwk"`
+	CreatedAt  time.Time `json:"created_at"`
+	// ActiveFrom is when it starts signing; until then it is published as
+	// the next key so that caches of every relying party already hold it.
+	ActiveFrom time.Time `json:"active_from"`
+	// RetiredAt is when a newer key took over (zero while active or next);
+	// the key stays published until every token it signed has expired.
+	RetiredAt time.Time `json:"retired_at,omitzero"`
+}
+
+// KeySet is every signing key, stored as one record so that a rotation is
+// one compare-and-swap and every replica agrees on the active key.
+type KeySet struct {
+	Keys    []SigningKey `json:"keys"`
+	Version int64        `json:"version"`
+}
+
+// RefreshFamily is one login's chain of refresh tokens. Only the token whose
+// hash is Current may be exchanged; presenting an older one is a replay.
+type RefreshFamily struct {
+	ID          string    `json:"id"`
+	UserID      string    `json:"user_id"`
+	ClientID    string    `json:"client_id"`
+	ConnectorID string    `json:"connector_id"`
+	Scopes      []string  `json:"scopes"`
+	AuthTime    time.Time `json:"auth_time"`
+	AMR         []string  `json:"amr,omitempty"`
+	Current     string    `json:"current"`            // hash of the live token
+	Previous    string    `json:"previous,omitempty"` // hash of the token it replaced
+	RotatedAt   time.Time `json:"rotated_at"`
+	Revoked     bool      `json:"revoked,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	Expiry      time.Time `json:"expiry"` // absolute end of the family
+	Version     int64     `json:"version"`
+}
+
+// RefreshToken maps one issued token's hash to its family. Every token a
+// family had stays until the family expires, so a replay is recognised.
+type RefreshToken struct {
+	Hash     string    `json:"hash"`
+	FamilyID string    `json:"family_id"`
+	Expiry   time.Time `json:"expiry"`
+}

@@ -97,12 +97,16 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.syncKeys(ctx, false); err != nil {
+			if err := s.Maintain(ctx); err != nil {
 				s.log.Error("signing key maintenance failed", "err", err)
 			}
 		}
 	}
 }
+
+// Maintain does one round of key maintenance: a rotation that is due, or
+// loading keys another replica changed. Run calls it on a timer.
+func (s *Service) Maintain(ctx context.Context) error { return s.syncKeys(ctx, false) }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
 

@@ -35,7 +35,11 @@ type Server struct {
 func OpenStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	switch cfg.Storage.Type {
 	case "", "badger":
-		return badger.Open(badger.Options{Dir: cfg.Storage.Dir, SyncWrites: cfg.Storage.SyncWritesEnabled(), Logger: log})
+		st, err := badger.Open(badger.Options{Dir: cfg.Storage.Dir, SyncWrites: cfg.Storage.SyncWritesEnabled(), Logger: log})
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return st, nil
 	default:
 		return nil, fmt.Errorf("storage.type: unknown backend %q", cfg.Storage.Type)
 	}

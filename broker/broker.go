@@ -127,6 +127,10 @@ func (b *Broker) routes() http.Handler {
 	r.GET(b.path("/login/:connector"), b.handleLoginForm)
 	r.POST(b.path("/login/:connector"), b.handleLoginSubmit)
 	r.POST(b.path("/token"), b.handleToken)
+	r.POST(b.path("/revoke"), b.handleRevoke)
+	r.POST(b.path("/introspect"), b.handleIntrospect)
+	r.GET(b.path("/logout"), b.handleLogout)
+	r.POST(b.path("/logout"), b.handleLogout)
 	r.GET(b.path("/userinfo"), b.handleUserinfo)
 	r.POST(b.path("/userinfo"), b.handleUserinfo)
 	r.NoRoute(func(c *gin.Context) {

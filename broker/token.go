@@ -20,24 +20,8 @@ import (
 const maxFormBytes = 64 << 10
 
 func (b *Broker) handleToken(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
-	if !strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
-		b.writeTokenError(c, invalidRequest("the body must be application/x-www-form-urlencoded"))
-		return
-	}
-	if err := c.Request.ParseForm(); err != nil {
-		b.writeTokenError(c, invalidRequest("the body could not be parsed"))
-		return
-	}
-	for k, v := range c.Request.PostForm {
-		if len(v) > 1 { // RFC 6749 §3.2: parameters must not repeat
-			b.writeTokenError(c, invalidRequest("parameter "+k+" repeated"))
-			return
-		}
-	}
-	client, terr := b.authenticateClient(c)
-	if terr != nil {
-		b.writeTokenError(c, terr)
+	client, ok := b.formClient(c)
+	if !ok {
 		return
 	}
 	grant := c.Request.PostForm.Get("grant_type")
@@ -131,10 +115,7 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 	}
 	g := b.userGrant(user, client, code.Scopes)
 	g.Nonce, g.AuthTime, g.AMR, g.ConnectorID = code.Nonce, code.AuthTime, code.AMR, code.ConnectorID
-	g.AccessJTI = tokensvc.NewID()
-	if g.Refresh {
-		g.FamilyID = tokensvc.NewID()
-	}
+	g.AccessJTI, g.FamilyID = tokensvc.NewID(), tokensvc.NewID()
 	// Spend the code before minting, recording the ids the tokens will have,
 	// so that a racing replay either loses here or finds them to revoke.
 	code.Used, code.FamilyID, code.AccessJTIs = true, g.FamilyID, []string{g.AccessJTI}
@@ -189,8 +170,8 @@ func pkceMatches(verifier, challenge string) bool {
 // userGrant builds the grant for user's tokens with the claims scopes allow.
 func (b *Broker) userGrant(user store.User, client store.Client, scopes []string) tokensvc.Grant {
 	g := tokensvc.Grant{
-		Subject: user.ID, ClientID: client.ID, Scopes: scopes,
-		IDToken: slices.Contains(scopes, "openid"),
+		Subject: user.ID, Username: user.Username, ClientID: client.ID, Scopes: scopes, Policy: client.Policy(),
+		IDToken: slices.Contains(scopes, "openid"), Session: true,
 		Refresh: slices.Contains(scopes, "offline_access") && slices.Contains(client.GrantTypes, "refresh_token"),
 	}
 	g.Claims = userClaims(user, scopes)
@@ -222,7 +203,7 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	if raw == "" {
 		return tokensvc.Tokens{}, invalidRequest("refresh_token is required")
 	}
-	fam, err := b.tokens.Redeem(ctx, client.ID, raw)
+	fam, err := b.tokens.Redeem(ctx, client.ID, raw, client.Policy())
 	if errors.Is(err, tokensvc.ErrInvalidGrant) {
 		return tokensvc.Tokens{}, invalidGrant(strings.TrimPrefix(err.Error(), tokensvc.ErrInvalidGrant.Error()+": "))
 	} else if err != nil {
@@ -311,7 +292,7 @@ func (b *Broker) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope " + s + " is not allowed for this client"}
 		}
 	}
-	t, err := b.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes})
+	t, err := b.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes, Policy: client.Policy()})
 	if err != nil {
 		b.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")

@@ -51,7 +51,7 @@ func FuzzRedeem(f *testing.F) {
 	f.Add("prt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, tok string) {
-		fam, err := s.Redeem(ctx, "c", tok)
+		fam, err := s.Redeem(ctx, "c", tok, tokensvc.Policy{})
 		if err == nil && tok != good.RefreshToken {
 			t.Fatalf("redeemed %q as family %s", tok, fam.ID)
 		}

@@ -125,14 +125,15 @@ func (r *keyring) load(ks KeySet) error {
 	return nil
 }
 
-// active returns the key that signs at now: the newest one already active.
-func (r *keyring) active(now time.Time) (*signer, error) {
+// active returns the key of alg that signs at now: the newest one already
+// active.
+func (r *keyring) active(now time.Time, alg string) (*signer, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var best *SigningKey
 	for i := range r.keys {
 		k := &r.keys[i]
-		if k.ActiveFrom.After(now) {
+		if k.Alg != alg || k.ActiveFrom.After(now) {
 			continue
 		}
 		if best == nil || k.ActiveFrom.After(best.ActiveFrom) {
@@ -140,7 +141,7 @@ func (r *keyring) active(now time.Time) (*signer, error) {
 		}
 	}
 	if best == nil {
-		return nil, errors.New("tokensvc: no active signing key")
+		return nil, fmt.Errorf("tokensvc: no active %s signing key", alg)
 	}
 	return r.signers[best.ID], nil
 }
@@ -157,12 +158,63 @@ func (r *keyring) document() []byte {
 	return r.jwks
 }
 
-// plan returns the key set as it should be at now, and whether it changed:
+// plan returns the key set as it should be at now for the algorithms in
+// algs, and whether it changed. Keys of algorithms no longer wanted retire
+// like rotated keys and leave when their last token has expired.
+func plan(ks KeySet, algs []string, now time.Time, period, keep time.Duration, force bool) (KeySet, bool, error) {
+	order := slices.Clone(algs)
+	byAlg := map[string][]SigningKey{}
+	for _, k := range ks.Keys {
+		if !slices.Contains(order, k.Alg) {
+			order = append(order, k.Alg)
+		}
+		byAlg[k.Alg] = append(byAlg[k.Alg], k)
+	}
+	var out []SigningKey
+	changed := false
+	for _, alg := range order {
+		var keys []SigningKey
+		var ch bool
+		if slices.Contains(algs, alg) {
+			var err error
+			if keys, ch, err = planAlg(byAlg[alg], alg, now, period, keep, force); err != nil {
+				return ks, false, err
+			}
+		} else {
+			keys, ch = retireAll(byAlg[alg], now, keep)
+		}
+		out = append(out, keys...)
+		changed = changed || ch
+	}
+	return KeySet{Keys: out, Version: ks.Version}, changed, nil
+}
+
+// retireAll retires the keys of an algorithm no longer configured.
+func retireAll(keys []SigningKey, now time.Time, keep time.Duration) ([]SigningKey, bool) {
+	var out []SigningKey
+	changed := false
+	for _, k := range keys {
+		switch {
+		case k.ActiveFrom.After(now): // a next key that will never sign
+			changed = true
+			continue
+		case k.RetiredAt.IsZero():
+			k.RetiredAt, changed = now, true
+		case now.Sub(k.RetiredAt) > keep:
+			changed = true
+			continue
+		}
+		out = append(out, k)
+	}
+	return out, changed
+}
+
+// planAlg returns one algorithm's keys as they should be at now:
 // one active key, one published next key that takes over at the next
 // rotation, and retired keys only while tokens they signed may be alive.
 // force makes the next key active now (an operator's "keys rotate").
-func plan(ks KeySet, alg string, now time.Time, period, keep time.Duration, force bool) (KeySet, bool, error) {
-	keys := slices.Clone(ks.Keys)
+func planAlg(keys []SigningKey, alg string, now time.Time, period, keep time.Duration, force bool) ([]SigningKey, bool, error) {
+	keys = slices.Clone(keys)
 	changed := false
 	if force {
 		for i := range keys {
@@ -182,7 +234,7 @@ func plan(ks KeySet, alg string, now time.Time, period, keep time.Duration, forc
 	if activeIdx < 0 || (force && !changed) {
 		k, err := generateKey(alg, now, now)
 		if err != nil {
-			return ks, false, err
+			return nil, false, err
 		}
 		keys = append(keys, k)
 		activeIdx, changed = len(keys)-1, true
@@ -219,12 +271,12 @@ func plan(ks KeySet, alg string, now time.Time, period, keep time.Duration, forc
 		}
 		k, err := generateKey(alg, now, activeFrom)
 		if err != nil {
-			return ks, false, err
+			return nil, false, err
 		}
 		keys = append(keys, k)
 		changed = true
 	}
-	return KeySet{Keys: keys, Version: ks.Version}, changed, nil
+	return keys, changed, nil
 }
 
 // syncKeys brings the stored key set up to date (rotating if due) and loads
@@ -235,7 +287,7 @@ func (s *Service) syncKeys(ctx context.Context, force bool) error {
 		if err != nil {
 			return fmt.Errorf("tokensvc: read keys: %w", err)
 		}
-		next, changed, err := plan(ks, s.cfg.SigningAlg, s.now(), s.cfg.KeyRotation, s.maxSignedTTL(), force)
+		next, changed, err := plan(ks, s.algs(), s.now(), s.cfg.KeyRotation, s.maxSignedTTL(), force)
 		if err != nil {
 			return err
 		}

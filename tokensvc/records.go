@@ -22,6 +22,8 @@ type Store interface {
 	// UpdateKeys is a compare-and-swap; Version 0 creates the set.
 	UpdateKeys(ctx context.Context, k KeySet) error
 
+	// CreateRefreshFamily stores a new family and, unless t.Hash is empty,
+	// its first refresh token.
 	CreateRefreshFamily(ctx context.Context, f RefreshFamily, t RefreshToken) error
 	GetRefreshFamily(ctx context.Context, id string) (RefreshFamily, error)
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
@@ -31,6 +33,26 @@ type Store interface {
 
 	DenyAccessToken(ctx context.Context, jti string, expiry time.Time) error
 	AccessTokenDenied(ctx context.Context, jti string) (bool, error)
+
+	CreateOpaqueToken(ctx context.Context, t OpaqueToken) error
+	GetOpaqueToken(ctx context.Context, hash string) (OpaqueToken, error)
+	DeleteOpaqueToken(ctx context.Context, hash string) error
+}
+
+// OpaqueToken is an opaque access token, stored under the hash of the token
+// so that a leak of the store leaks no usable token.
+type OpaqueToken struct {
+	Hash     string    `json:"hash"`
+	Subject  string    `json:"subject"`
+	ClientID string    `json:"client_id"`
+	Scopes   []string  `json:"scopes,omitempty"`
+	FamilyID string    `json:"family_id,omitempty"`
+	Username string    `json:"username,omitempty"`
+	Groups   []string  `json:"groups,omitempty"`
+	AMR      []string  `json:"amr,omitempty"`
+	AuthTime time.Time `json:"auth_time,omitzero"`
+	IssuedAt time.Time `json:"issued_at"`
+	Expiry   time.Time `json:"expiry"`
 }
 
 // SigningKey is one key of the signing key set; PrivateJWK is a JWK (JSON).
@@ -54,8 +76,11 @@ type KeySet struct {
 	Version int64        `json:"version"`
 }
 
-// RefreshFamily is one login's chain of refresh tokens. Only the token whose
-// hash is Current may be exchanged; presenting an older one is a replay.
+// RefreshFamily is one login's session: every token issued from one
+// authorization belongs to it, and revoking it ends them all. With
+// offline_access it holds a chain of refresh tokens; only the token whose
+// hash is Current may be exchanged, and presenting an older one is a replay.
+// Current is empty when the login got no refresh token.
 type RefreshFamily struct {
 	ID          string    `json:"id"`
 	UserID      string    `json:"user_id"`

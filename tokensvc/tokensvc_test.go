@@ -213,17 +213,17 @@ func TestRefreshRules(t *testing.T) {
 	if !strings.HasPrefix(tk.RefreshToken, "prt_") {
 		t.Errorf("refresh token %q lacks its prefix", tk.RefreshToken)
 	}
-	if _, err := s.Redeem(ctx, "other-client", tk.RefreshToken); !errors.Is(err, tokensvc.ErrInvalidGrant) {
+	if _, err := s.Redeem(ctx, "other-client", tk.RefreshToken, tokensvc.Policy{}); !errors.Is(err, tokensvc.ErrInvalidGrant) {
 		t.Errorf("another client's token: %v", err)
 	}
 	for _, bad := range []string{"", "prt_", "prt_" + strings.Repeat("A", 43), strings.Repeat("x", 47)} {
-		if _, err := s.Redeem(ctx, "c", bad); !errors.Is(err, tokensvc.ErrInvalidGrant) {
+		if _, err := s.Redeem(ctx, "c", bad, tokensvc.Policy{}); !errors.Is(err, tokensvc.ErrInvalidGrant) {
 			t.Errorf("Redeem(%q): %v", bad, err)
 		}
 	}
 	// Idle expiry: unused for the idle TTL, the family ends.
 	clk.Add(time.Hour)
-	if _, err := s.Redeem(ctx, "c", tk.RefreshToken); !errors.Is(err, tokensvc.ErrInvalidGrant) {
+	if _, err := s.Redeem(ctx, "c", tk.RefreshToken, tokensvc.Policy{}); !errors.Is(err, tokensvc.ErrInvalidGrant) {
 		t.Errorf("idle token: %v", err)
 	}
 	// Using it keeps it alive, but not past the absolute lifetime.
@@ -231,7 +231,7 @@ func TestRefreshRules(t *testing.T) {
 	cur := tk.RefreshToken
 	for range 3 {
 		clk.Add(50 * time.Minute)
-		f, err := s.Redeem(ctx, "c", cur)
+		f, err := s.Redeem(ctx, "c", cur, tokensvc.Policy{})
 		if err != nil {
 			if clk.Now().Sub(f.CreatedAt) < 3*time.Hour {
 				t.Fatalf("redeem within lifetime: %v", err)
@@ -245,7 +245,7 @@ func TestRefreshRules(t *testing.T) {
 		cur = next.RefreshToken
 	}
 	clk.Add(31 * time.Minute) // 3h01m after issue
-	if _, err := s.Redeem(ctx, "c", cur); !errors.Is(err, tokensvc.ErrInvalidGrant) {
+	if _, err := s.Redeem(ctx, "c", cur, tokensvc.Policy{}); !errors.Is(err, tokensvc.ErrInvalidGrant) {
 		t.Errorf("token past the absolute lifetime: %v", err)
 	}
 }

@@ -26,12 +26,14 @@ var signatureAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA
 
 // Access is a verified access token's content.
 type Access struct {
+	Format    string // FormatJWT or FormatOpaque
 	Subject   string
+	Username  string
 	ClientID  string
 	Scopes    []string
 	Audience  []string
-	JTI       string
-	FamilyID  string
+	JTI       string // JWTs only
+	Session   string // the session (refresh family) it belongs to, if any
 	Groups    []string
 	AuthTime  time.Time
 	IssuedAt  time.Time
@@ -41,35 +43,85 @@ type Access struct {
 // leeway tolerates clock differences between replicas for iat.
 const leeway = time.Minute
 
-// VerifyAccess checks an access token Portico issued: signature by a
-// published key, type at+jwt, issuer, expiry, and that it was not revoked.
-// Every failure is ErrInvalidToken; a store failure is returned as is.
+// VerifyAccess checks an access token Portico issued, of either format:
+// signature by a published key and type at+jwt (JWT) or a stored record
+// (opaque); issuer, expiry; not revoked, nor its session. Every failure is
+// ErrInvalidToken; a store failure is returned as is.
 func (s *Service) VerifyAccess(ctx context.Context, token string) (Access, error) {
-	c, err := s.parseAccess(token)
-	if err != nil {
-		return Access{}, err
+	var a Access
+	if strings.HasPrefix(token, opaquePrefix) {
+		var err error
+		if a, err = s.lookupOpaque(ctx, token); err != nil {
+			return Access{}, err
+		}
+	} else {
+		c, err := s.parseAccess(token)
+		if err != nil {
+			return Access{}, err
+		}
+		denied, err := s.store.AccessTokenDenied(ctx, c.JTI)
+		if err != nil {
+			return Access{}, fmt.Errorf("tokensvc: check revocation: %w", err)
+		}
+		if denied {
+			return Access{}, fmt.Errorf("%w: revoked", ErrInvalidToken)
+		}
+		a = Access{
+			Format: FormatJWT, Subject: c.Subject, Username: c.Username, ClientID: c.ClientID, Audience: c.Audience,
+			JTI: c.JTI, Session: c.Session, Groups: c.Groups,
+			IssuedAt: time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.Expiry, 0),
+		}
+		if c.Scope != "" {
+			a.Scopes = strings.Fields(c.Scope)
+		}
+		if c.AuthTime != 0 {
+			a.AuthTime = time.Unix(c.AuthTime, 0)
+		}
 	}
-	denied, err := s.store.AccessTokenDenied(ctx, c.JTI)
-	if err != nil {
-		return Access{}, fmt.Errorf("tokensvc: check revocation: %w", err)
-	}
-	if denied {
-		return Access{}, fmt.Errorf("%w: revoked", ErrInvalidToken)
-	}
-	a := Access{
-		Subject: c.Subject, ClientID: c.ClientID, Audience: c.Audience, JTI: c.JTI, FamilyID: c.Family,
-		Groups: c.Groups, IssuedAt: time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.Expiry, 0),
-	}
-	if c.Scope != "" {
-		a.Scopes = strings.Fields(c.Scope)
-	}
-	if c.AuthTime != 0 {
-		a.AuthTime = time.Unix(c.AuthTime, 0)
+	if a.Session != "" {
+		if err := s.sessionAlive(ctx, a.Session); err != nil {
+			return Access{}, err
+		}
 	}
 	return a, nil
 }
 
-// parseAccess does every check that needs no store.
+// sessionAlive fails with ErrInvalidToken when the session was revoked or
+// is gone; a token outlives its session only if something is wrong.
+func (s *Service) sessionAlive(ctx context.Context, id string) error {
+	f, err := s.store.GetRefreshFamily(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fmt.Errorf("%w: session ended", ErrInvalidToken)
+	case err != nil:
+		return fmt.Errorf("tokensvc: read session: %w", err)
+	case f.Revoked:
+		return fmt.Errorf("%w: session revoked", ErrInvalidToken)
+	}
+	return nil
+}
+
+func (s *Service) lookupOpaque(ctx context.Context, token string) (Access, error) {
+	if len(token) != opaqueLen {
+		return Access{}, fmt.Errorf("%w: malformed opaque token", ErrInvalidToken)
+	}
+	t, err := s.store.GetOpaqueToken(ctx, hashToken(token))
+	if errors.Is(err, ErrNotFound) {
+		return Access{}, fmt.Errorf("%w: unknown opaque token", ErrInvalidToken)
+	} else if err != nil {
+		return Access{}, fmt.Errorf("tokensvc: read opaque token: %w", err)
+	}
+	if !s.now().Before(t.Expiry) {
+		return Access{}, fmt.Errorf("%w: expired", ErrInvalidToken)
+	}
+	return Access{
+		Format: FormatOpaque, Subject: t.Subject, Username: t.Username, ClientID: t.ClientID,
+		Scopes: t.Scopes, Audience: []string{t.ClientID}, Session: t.FamilyID, Groups: t.Groups,
+		AuthTime: t.AuthTime, IssuedAt: t.IssuedAt, ExpiresAt: t.Expiry,
+	}, nil
+}
+
+// parseAccess does every check of a JWT access token that needs no store.
 func (s *Service) parseAccess(token string) (accessClaims, error) {
 	var c accessClaims
 	if len(token) > maxTokenLen || strings.Count(token, ".") != 2 {
@@ -113,10 +165,38 @@ func (s *Service) parseAccess(token string) (accessClaims, error) {
 	return c, nil
 }
 
-// RevokeAccess denies the access token with id jti until it would expire.
-func (s *Service) RevokeAccess(ctx context.Context, jti string, expiry time.Time) error {
-	if err := s.store.DenyAccessToken(ctx, jti, expiry); err != nil {
-		return fmt.Errorf("tokensvc: revoke access token: %w", err)
+// IDTokenHint is what RP-initiated logout needs of an id_token.
+type IDTokenHint struct {
+	Subject  string
+	ClientID string
+	Session  string
+}
+
+// ParseIDTokenHint verifies an id_token this service signed, accepting an
+// expired one (OIDC RP-Initiated Logout §2: the hint may have expired).
+func (s *Service) ParseIDTokenHint(token string) (IDTokenHint, error) {
+	if len(token) > maxTokenLen || strings.Count(token, ".") != 2 {
+		return IDTokenHint{}, fmt.Errorf("%w: not a JWS", ErrInvalidToken)
 	}
-	return nil
+	jws, err := jose.ParseSigned(token, signatureAlgs)
+	if err != nil || len(jws.Signatures) != 1 {
+		return IDTokenHint{}, fmt.Errorf("%w: not a JWS", ErrInvalidToken)
+	}
+	h := jws.Signatures[0].Header
+	key := s.keys.byID(h.KeyID)
+	if key == nil || key.alg != h.Algorithm {
+		return IDTokenHint{}, fmt.Errorf("%w: unknown key", ErrInvalidToken)
+	}
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "JWT" {
+		return IDTokenHint{}, fmt.Errorf("%w: not an id_token", ErrInvalidToken)
+	}
+	payload, err := jws.Verify(key.public)
+	if err != nil {
+		return IDTokenHint{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	var c idClaims
+	if err := json.Unmarshal(payload, &c); err != nil || c.Issuer != s.cfg.Issuer || c.Audience == "" {
+		return IDTokenHint{}, fmt.Errorf("%w: claims", ErrInvalidToken)
+	}
+	return IDTokenHint{Subject: c.Subject, ClientID: c.Audience, Session: c.Session}, nil
 }

@@ -74,6 +74,20 @@ type Client struct {
 	RedirectURIs []string `yaml:"redirect_uris"`
 	GrantTypes   []string `yaml:"grant_types"`
 	Scopes       []string `yaml:"scopes"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+
+	// Token settings for this client; unset ones take the tokens section's.
+	TokenFormat              string   `yaml:"token_format"` // jwt (default) or opaque
+	AccessTokenTTL           Duration `yaml:"access_token_ttl"`
+	IDTokenTTL               Duration `yaml:"id_token_ttl"`
+	RefreshIdleTTL           Duration `yaml:"refresh_idle_ttl"`
+	RefreshAbsoluteTTL       Duration `yaml:"refresh_absolute_ttl"`
+	RefreshReuseGrace        Duration `yaml:"refresh_reuse_grace"`
+	IDTokenSignedResponseAlg string   `yaml:"id_token_signed_response_alg"`
+	// Introspection lets the client call the introspection endpoint
+	// (default true for confidential clients; public ones never can).
+	Introspection *bool `yaml:"introspection"`
 }
 
 // User is an account seeded into the local connector.
@@ -454,6 +468,40 @@ func (c *Config) validateClients(v *validator) {
 				v.add(rp, "duplicate redirect URI")
 			}
 			uris[raw] = true
+		}
+
+		for j, raw := range cl.PostLogoutRedirectURIs {
+			if msg := checkRedirectURI(raw, cl.Public); msg != "" {
+				v.add(fmt.Sprintf("%s.post_logout_redirect_uris[%d]", p, j), "%s", msg)
+			}
+		}
+		switch cl.TokenFormat {
+		case "", "jwt", "opaque":
+		default:
+			v.add(p+".token_format", "unsupported token format %q (supported: jwt, opaque)", cl.TokenFormat)
+		}
+		switch cl.IDTokenSignedResponseAlg {
+		case "", "RS256", "ES256", "EdDSA":
+		default:
+			v.add(p+".id_token_signed_response_alg", "unsupported signing algorithm %q (supported: RS256, ES256, EdDSA)", cl.IDTokenSignedResponseAlg)
+		}
+		if cl.Public && cl.Introspection != nil && *cl.Introspection {
+			v.add(p+".introspection", "a public client cannot authenticate to introspect")
+		}
+		for _, d := range []struct {
+			name string
+			d    Duration
+		}{
+			{"access_token_ttl", cl.AccessTokenTTL}, {"id_token_ttl", cl.IDTokenTTL},
+			{"refresh_idle_ttl", cl.RefreshIdleTTL}, {"refresh_absolute_ttl", cl.RefreshAbsoluteTTL},
+			{"refresh_reuse_grace", cl.RefreshReuseGrace},
+		} {
+			if d.d < 0 {
+				v.add(p+"."+d.name, "must not be negative, got %s", d.d)
+			}
+		}
+		if cl.RefreshReuseGrace > Duration(time.Minute) {
+			v.add(p+".refresh_reuse_grace", "at most 1m: a longer window lets a stolen token be replayed unnoticed")
 		}
 
 		scopes := map[string]bool{}

@@ -64,8 +64,16 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, e
 
 func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) {
 	t := cfg.Tokens
+	var extraAlgs []string
+	var longest time.Duration
+	for _, c := range cfg.Clients {
+		if c.IDTokenSignedResponseAlg != "" {
+			extraAlgs = append(extraAlgs, c.IDTokenSignedResponseAlg)
+		}
+		longest = max(longest, c.AccessTokenTTL.Std(), c.IDTokenTTL.Std())
+	}
 	tok, err := tokensvc.New(ctx, st, tokensvc.Config{
-		Issuer: cfg.Issuer, SigningAlg: t.SigningAlg,
+		Issuer: cfg.Issuer, SigningAlg: t.SigningAlg, ExtraAlgs: extraAlgs, MaxTokenTTL: longest,
 		AccessTokenTTL: t.AccessTokenTTL.Std(), IDTokenTTL: t.IDTokenTTL.Std(),
 		RefreshIdleTTL: t.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: t.RefreshAbsoluteTTL.Std(),
 		KeyRotation: t.KeyRotation.Std(), Logger: log,
@@ -194,6 +202,11 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store) error {
 		rec := store.Client{
 			ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs,
 			GrantTypes: c.GrantTypes, Scopes: c.Scopes, SecretHash: c.SecretHash,
+			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+			NoIntrospection:        c.Public || (c.Introspection != nil && !*c.Introspection),
+			TokenFormat:            c.TokenFormat, AccessTokenTTL: c.AccessTokenTTL.Std(), IDTokenTTL: c.IDTokenTTL.Std(),
+			RefreshIdleTTL: c.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: c.RefreshAbsoluteTTL.Std(),
+			RefreshReuseGrace: c.RefreshReuseGrace.Std(), IDTokenAlg: c.IDTokenSignedResponseAlg,
 		}
 		if c.Secret != "" {
 			rec.SecretHash = broker.HashClientSecret(c.Secret)

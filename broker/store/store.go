@@ -85,7 +85,29 @@ type Client struct {
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
 	GrantTypes   []string `json:"grant_types,omitempty"`
 	Scopes       []string `json:"scopes,omitempty"` // allowed for client_credentials
-	Version      int64    `json:"version"`
+
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	// NoIntrospection forbids the client the introspection endpoint.
+	NoIntrospection bool `json:"no_introspection,omitempty"`
+	// Token settings; zero values take the server's defaults.
+	TokenFormat        string        `json:"token_format,omitempty"`
+	AccessTokenTTL     time.Duration `json:"access_token_ttl,omitempty"`
+	IDTokenTTL         time.Duration `json:"id_token_ttl,omitempty"`
+	RefreshIdleTTL     time.Duration `json:"refresh_idle_ttl,omitempty"`
+	RefreshAbsoluteTTL time.Duration `json:"refresh_absolute_ttl,omitempty"`
+	RefreshReuseGrace  time.Duration `json:"refresh_reuse_grace,omitempty"`
+	IDTokenAlg         string        `json:"id_token_alg,omitempty"`
+
+	Version int64 `json:"version"`
+}
+
+// Policy is the client's token settings as the token service takes them.
+func (c Client) Policy() tokensvc.Policy {
+	return tokensvc.Policy{
+		Format: c.TokenFormat, AccessTokenTTL: c.AccessTokenTTL, IDTokenTTL: c.IDTokenTTL,
+		RefreshIdleTTL: c.RefreshIdleTTL, RefreshAbsoluteTTL: c.RefreshAbsoluteTTL,
+		RefreshReuseGrace: c.RefreshReuseGrace, IDTokenAlg: c.IDTokenAlg,
+	}
 }
 
 // AuthRequest is an /authorize request waiting for the person to log in.
@@ -131,6 +153,7 @@ type (
 	RefreshToken  = tokensvc.RefreshToken
 	SigningKey    = tokensvc.SigningKey
 	KeySet        = tokensvc.KeySet
+	OpaqueToken   = tokensvc.OpaqueToken
 )
 
 // Store is everything the broker persists. Create* fail with ErrAlreadyExists
@@ -176,7 +199,8 @@ type Store interface {
 	GetAuthCode(ctx context.Context, id string) (AuthCode, error)
 	UpdateAuthCode(ctx context.Context, c AuthCode) error
 
-	// CreateRefreshFamily stores a new family and its first token.
+	// CreateRefreshFamily stores a new family and its first token; a token
+	// with an empty Hash is not stored (a session without refresh token).
 	CreateRefreshFamily(ctx context.Context, f RefreshFamily, t RefreshToken) error
 	GetRefreshFamily(ctx context.Context, id string) (RefreshFamily, error)
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
@@ -191,6 +215,11 @@ type Store interface {
 	// have expired; AccessTokenDenied reports whether jti is recorded.
 	DenyAccessToken(ctx context.Context, jti string, expiry time.Time) error
 	AccessTokenDenied(ctx context.Context, jti string) (bool, error)
+
+	// Opaque access tokens, by the hash of the token.
+	CreateOpaqueToken(ctx context.Context, t OpaqueToken) error
+	GetOpaqueToken(ctx context.Context, hash string) (OpaqueToken, error)
+	DeleteOpaqueToken(ctx context.Context, hash string) error
 
 	// GetKeys returns KeySet{} (Version 0) when none is stored.
 	GetKeys(ctx context.Context) (KeySet, error)

@@ -231,6 +231,8 @@ func expiryOf(v any) (time.Time, bool) {
 		return r.Expiry, true
 	case *denial:
 		return r.Expiry, true
+	case *store.OpaqueToken:
+		return r.Expiry, true
 	}
 	return time.Time{}, false
 }

@@ -27,6 +27,7 @@ func famKey(id string) []byte                    { return key("rfam", id) }
 func famByUserKey(f *store.RefreshFamily) []byte { return key("rfam-by-user", f.UserID, f.ID) }
 func tokKey(hash string) []byte                  { return key("rtok", hash) }
 func denyKey(jti string) []byte                  { return key("deny", jti) }
+func opaqueKey(hash string) []byte               { return key("atok", hash) }
 
 var keysKey = []byte("keys")
 
@@ -389,6 +390,9 @@ func (s *Store) CreateRefreshFamily(ctx context.Context, f store.RefreshFamily, 
 }
 
 func createToken(txn *bdg.Txn, t *store.RefreshToken) error {
+	if t.Hash == "" { // a session without a refresh token
+		return nil
+	}
 	if err := absent[store.RefreshToken](txn, tokKey(t.Hash)); err != nil {
 		return fmt.Errorf("refresh token: %w", err)
 	}
@@ -468,6 +472,32 @@ func (s *Store) AccessTokenDenied(ctx context.Context, jti string) (bool, error)
 		return false, nil
 	}
 	return err == nil, wrap(err, "access token denied %s", jti)
+}
+
+// Opaque access tokens. Hashes are credentials' digests: keep them out of
+// error messages.
+
+func (s *Store) CreateOpaqueToken(ctx context.Context, t store.OpaqueToken) error {
+	return wrap(s.update(ctx, func(txn *bdg.Txn) error {
+		if err := absent[store.OpaqueToken](txn, opaqueKey(t.Hash)); err != nil {
+			return err
+		}
+		return set(txn, opaqueKey(t.Hash), &t)
+	}), "create opaque token")
+}
+
+func (s *Store) GetOpaqueToken(ctx context.Context, hash string) (store.OpaqueToken, error) {
+	t, err := getOne[store.OpaqueToken](s, ctx, opaqueKey(hash))
+	return t, wrap(err, "get opaque token")
+}
+
+func (s *Store) DeleteOpaqueToken(ctx context.Context, hash string) error {
+	return wrap(s.update(ctx, func(txn *bdg.Txn) error {
+		if _, err := get[store.OpaqueToken](txn, opaqueKey(hash)); err != nil {
+			return err
+		}
+		return txn.Delete(opaqueKey(hash))
+	}), "delete opaque token")
 }
 
 // Signing keys.

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AuthCodes", func(t *testing.T) { runKind(t, o, authCodeKind) })
 	t.Run("RefreshFamilies", func(t *testing.T) { runKind(t, o, familyKind); testRefresh(t, o) })
 	t.Run("DeniedAccessTokens", func(t *testing.T) { testDenied(t, o) })
+	t.Run("OpaqueTokens", func(t *testing.T) { testOpaque(t, o) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, o) })
 	t.Run("Expiry", func(t *testing.T) { testExpiry(t, o) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, o) })
@@ -469,6 +470,17 @@ func testRefresh(t *testing.T, open opener) {
 		f.RotatedAt = f.RotatedAt.Add(time.Minute)
 		return f, token(f)
 	}
+	t.Run("CreateWithoutTokenStoresOnlyTheFamily", func(t *testing.T) {
+		s, ctx, f := open(t), t.Context(), family(0, "owner")
+		must(t, s.CreateRefreshFamily(ctx, f, store.RefreshToken{FamilyID: f.ID, Expiry: f.Expiry}), "create")
+		got, err := s.GetRefreshFamily(ctx, f.ID)
+		must(t, err, "get family")
+		same(t, "family", got, f)
+		_, err = s.GetRefreshToken(ctx, "")
+		wantErr(t, err, store.ErrNotFound, "get the empty hash")
+		g := family(1, "owner")
+		must(t, s.CreateRefreshFamily(ctx, g, store.RefreshToken{FamilyID: g.ID, Expiry: g.Expiry}), "a second tokenless family")
+	})
 	t.Run("CreateStoresFirstToken", func(t *testing.T) {
 		s, ctx, f := withFamily(t)
 		got, err := s.GetRefreshToken(ctx, f.Current)
@@ -576,6 +588,42 @@ func testDenied(t *testing.T, open opener) {
 		must(t, s.DenyAccessToken(t.Context(), "jti-0", future()), "deny")
 		must(t, s.DenyAccessToken(t.Context(), "jti-0", future()), "deny again")
 		denied(t, s, "jti-0", true)
+	})
+}
+
+func testOpaque(t *testing.T, open opener) {
+	tok := func(i int) store.OpaqueToken {
+		return store.OpaqueToken{
+			Hash: fmt.Sprintf("ohash-%d", i), Subject: "user-1", ClientID: "client-1", Scopes: []string{"openid", "email"},
+			FamilyID: "fam-1", Username: "alice", Groups: []string{"admins"}, AMR: []string{"pwd"},
+			AuthTime: at(1), IssuedAt: at(2).In(zone), Expiry: future(),
+		}
+	}
+	t.Run("CreateThenGetRoundTrips", func(t *testing.T) {
+		s, ctx, o := open(t), t.Context(), tok(0)
+		must(t, s.CreateOpaqueToken(ctx, o), "create")
+		got, err := s.GetOpaqueToken(ctx, o.Hash)
+		must(t, err, "get")
+		same(t, "opaque token", got, o)
+		wantErr(t, s.CreateOpaqueToken(ctx, o), store.ErrAlreadyExists, "create again")
+	})
+	t.Run("DeleteThenNotFound", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, s.CreateOpaqueToken(ctx, tok(0)), "create")
+		must(t, s.CreateOpaqueToken(ctx, tok(1)), "create")
+		must(t, s.DeleteOpaqueToken(ctx, tok(0).Hash), "delete")
+		_, err := s.GetOpaqueToken(ctx, tok(0).Hash)
+		wantErr(t, err, store.ErrNotFound, "get deleted")
+		_, err = s.GetOpaqueToken(ctx, tok(1).Hash)
+		must(t, err, "get the other")
+		wantErr(t, s.DeleteOpaqueToken(ctx, tok(0).Hash), store.ErrNotFound, "delete again")
+	})
+	t.Run("ExpiredIsNotFound", func(t *testing.T) {
+		s, ctx, o := open(t), t.Context(), tok(0)
+		o.Expiry = time.Now().Add(-time.Millisecond).Truncate(time.Microsecond)
+		must(t, s.CreateOpaqueToken(ctx, o), "create")
+		_, err := s.GetOpaqueToken(ctx, o.Hash)
+		wantErr(t, err, store.ErrNotFound, "get expired")
 	})
 }
 
@@ -863,6 +911,16 @@ func client(n int) store.Client {
 		RedirectURIs: []string{fmt.Sprintf("https://app%d.example.com/cb", n), "http://127.0.0.1/cb"},
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
 		Scopes:       []string{"openid", "email"},
+
+		PostLogoutRedirectURIs: []string{fmt.Sprintf("https://app%d.example.com/bye", n)},
+		NoIntrospection:        true,
+		TokenFormat:            "opaque",
+		AccessTokenTTL:         5 * time.Minute,
+		IDTokenTTL:             6 * time.Minute,
+		RefreshIdleTTL:         7 * time.Hour,
+		RefreshAbsoluteTTL:     8 * time.Hour,
+		RefreshReuseGrace:      9 * time.Second,
+		IDTokenAlg:             "ES256",
 	}
 }
 

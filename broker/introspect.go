@@ -1,0 +1,113 @@
+package broker
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// formClient parses a client-authenticated POST form (token, revocation and
+// introspection endpoints) and authenticates its client. On failure it has
+// answered already.
+func (b *Broker) formClient(c *gin.Context) (store.Client, bool) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
+	if !strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
+		b.writeTokenError(c, invalidRequest("the body must be application/x-www-form-urlencoded"))
+		return store.Client{}, false
+	}
+	if err := c.Request.ParseForm(); err != nil {
+		b.writeTokenError(c, invalidRequest("the body could not be parsed"))
+		return store.Client{}, false
+	}
+	for k, v := range c.Request.PostForm {
+		if len(v) > 1 { // RFC 6749 §3.2: parameters must not repeat
+			b.writeTokenError(c, invalidRequest("parameter "+k+" repeated"))
+			return store.Client{}, false
+		}
+	}
+	client, terr := b.authenticateClient(c)
+	if terr != nil {
+		b.writeTokenError(c, terr)
+		return store.Client{}, false
+	}
+	return client, true
+}
+
+// handleRevoke is RFC 7009: the client's own tokens end; anything else,
+// known or not, gets the same 200.
+func (b *Broker) handleRevoke(c *gin.Context) {
+	client, ok := b.formClient(c)
+	if !ok {
+		return
+	}
+	tok := c.Request.PostForm.Get("token")
+	if tok == "" {
+		b.writeTokenError(c, invalidRequest("token is required"))
+		return
+	}
+	if err := b.tokens.Revoke(c.Request.Context(), client.ID, tok, c.Request.PostForm.Get("token_type_hint")); err != nil {
+		b.log.Error("revoke", "client_id", client.ID, "err", err)
+		b.writeTokenError(c, serverError("try again later")) // §2.2.1: 503, retry
+		return
+	}
+	b.log.Info("token revocation", "client_id", client.ID)
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+}
+
+// handleIntrospect is RFC 7662. An inactive token's answer says only that,
+// whether it is unknown, expired, revoked or malformed.
+func (b *Broker) handleIntrospect(c *gin.Context) {
+	client, ok := b.formClient(c)
+	if !ok {
+		return
+	}
+	if client.Public || client.NoIntrospection {
+		b.writeTokenError(c, &tokenError{status: http.StatusForbidden, code: "unauthorized_client", desc: "this client may not introspect tokens"})
+		return
+	}
+	tok := c.Request.PostForm.Get("token")
+	if tok == "" {
+		b.writeTokenError(c, invalidRequest("token is required"))
+		return
+	}
+	in, err := b.tokens.Introspect(c.Request.Context(), client.ID, tok, client.Policy())
+	if err != nil {
+		b.log.Error("introspect", "client_id", client.ID, "err", err)
+		b.writeTokenError(c, serverError("try again later"))
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	if !in.Active {
+		c.JSON(http.StatusOK, gin.H{"active": false})
+		return
+	}
+	a := in.Access
+	resp := gin.H{
+		"active": true, "token_type": in.TokenType, "client_id": a.ClientID, "sub": a.Subject,
+		"scope": strings.Join(a.Scopes, " "), "exp": a.ExpiresAt.Unix(), "iat": a.IssuedAt.Unix(),
+		"iss": b.opts.Issuer,
+	}
+	if len(a.Audience) > 0 {
+		resp["aud"] = a.Audience
+	}
+	if a.Username != "" {
+		resp["username"] = a.Username
+	}
+	if a.JTI != "" {
+		resp["jti"] = a.JTI
+	}
+	if a.Session != "" {
+		resp["sid"] = a.Session
+	}
+	if !a.AuthTime.IsZero() {
+		resp["auth_time"] = a.AuthTime.Unix()
+	}
+	if len(a.Groups) > 0 {
+		resp["groups"] = a.Groups
+	}
+	c.JSON(http.StatusOK, resp)
+}

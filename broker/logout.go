@@ -1,0 +1,78 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// handleLogout is OpenID Connect RP-Initiated Logout 1.0. The id_token_hint
+// names the session to end; post_logout_redirect_uri must be registered
+// for the client, exactly, or Portico shows its own page instead.
+func (b *Broker) handleLogout(c *gin.Context) {
+	ctx := c.Request.Context()
+	if err := c.Request.ParseForm(); err != nil {
+		b.errorPage(c, http.StatusBadRequest, "Invalid request", "The logout request could not be read.")
+		return
+	}
+	q := c.Request.Form
+	clientID, session := q.Get("client_id"), ""
+	if hint := q.Get("id_token_hint"); hint != "" {
+		h, err := b.tokens.ParseIDTokenHint(hint)
+		if err != nil {
+			b.errorPage(c, http.StatusBadRequest, "Invalid logout request", "The application sent an ID token this server did not issue.")
+			return
+		}
+		if clientID != "" && clientID != h.ClientID {
+			b.errorPage(c, http.StatusBadRequest, "Invalid logout request", "The ID token was issued to another application.")
+			return
+		}
+		clientID, session = h.ClientID, h.Session
+	}
+	redirect := q.Get("post_logout_redirect_uri")
+	if redirect != "" {
+		client, err := b.store.GetClient(ctx, clientID)
+		if errors.Is(err, store.ErrNotFound) || clientID == "" {
+			b.errorPage(c, http.StatusBadRequest, "Invalid logout request", "The application that sent you here is not known.")
+			return
+		} else if err != nil {
+			b.log.Error("logout: read client", "err", err)
+			b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+			return
+		}
+		if !slices.Contains(client.PostLogoutRedirectURIs, redirect) {
+			b.errorPage(c, http.StatusBadRequest, "Invalid logout request", "The application asked to return you to an address it has not registered.")
+			return
+		}
+	}
+	if session != "" {
+		if err := b.tokens.RevokeFamily(ctx, session); err != nil {
+			b.log.Error("logout: end session", "err", err)
+			b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "You could not be logged out. Please try again.")
+			return
+		}
+		b.log.Info("logout", "client_id", clientID)
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: browserCookie, Value: "", Path: b.path("/"), MaxAge: -1, HttpOnly: true,
+		Secure: b.secure, SameSite: http.SameSiteLaxMode,
+	})
+	if redirect != "" {
+		v := url.Values{}
+		if st := q.Get("state"); st != "" {
+			v.Set("state", st)
+		}
+		target := redirect
+		if len(v) > 0 {
+			target = withQuery(redirect, v)
+		}
+		c.Redirect(http.StatusSeeOther, target)
+		return
+	}
+	b.render(c, http.StatusOK, "loggedout", map[string]any{"Title": "Logged out"})
+}

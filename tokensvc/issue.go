@@ -1,0 +1,257 @@
+package tokensvc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Claims are the facts about a user that tokens may carry. The broker
+// decides which the granted scopes allow; empty fields are left out.
+type Claims struct {
+	Email             string
+	EmailVerified     *bool
+	Name              string
+	PreferredUsername string
+	Groups            []string
+}
+
+// Grant is what the broker asks tokens for.
+type Grant struct {
+	Subject     string // user id; the client id for client_credentials
+	Username    string // the user's username, for introspection
+	ClientID    string
+	Scopes      []string
+	ConnectorID string
+	Nonce       string
+	AuthTime    time.Time // zero for client_credentials
+	AMR         []string
+	Claims      Claims
+	Policy      Policy
+
+	IDToken bool // issue an id_token (the openid scope was granted)
+	// Session records the login as a session (a refresh family) that the
+	// tokens name, so that revoking it or logging out ends them all. Every
+	// user login has one; client_credentials has none.
+	Session bool
+	Refresh bool // also start a refresh token chain (offline_access)
+
+	// Ids chosen ahead by the caller (NewID), so it can record them before
+	// the tokens exist: a replayed code revokes what was issued from it.
+	FamilyID  string
+	AccessJTI string
+}
+
+// NewID returns a fresh token or family id.
+func NewID() string { return randomID() }
+
+// Tokens is what Issue and Rotate return.
+type Tokens struct {
+	AccessToken  string
+	IDToken      string
+	RefreshToken string
+	ExpiresIn    time.Duration
+	Scopes       []string
+	AccessJTI    string
+	FamilyID     string
+}
+
+// accessClaims are RFC 9068's claims.
+type accessClaims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience []string `json:"aud"`
+	Expiry   int64    `json:"exp"`
+	IssuedAt int64    `json:"iat"`
+	JTI      string   `json:"jti"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope,omitempty"`
+	AuthTime int64    `json:"auth_time,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+	Groups   []string `json:"groups,omitempty"`
+	Username string   `json:"preferred_username,omitempty"`
+	Session  string   `json:"sid,omitempty"` // revoking the session ends the token
+}
+
+type idClaims struct {
+	Issuer            string   `json:"iss"`
+	Subject           string   `json:"sub"`
+	Audience          string   `json:"aud"`
+	AuthorizedParty   string   `json:"azp"`
+	Expiry            int64    `json:"exp"`
+	IssuedAt          int64    `json:"iat"`
+	AuthTime          int64    `json:"auth_time,omitempty"`
+	Nonce             string   `json:"nonce,omitempty"`
+	AccessTokenHash   string   `json:"at_hash,omitempty"`
+	AMR               []string `json:"amr,omitempty"`
+	Session           string   `json:"sid,omitempty"`
+	Email             string   `json:"email,omitempty"`
+	EmailVerified     *bool    `json:"email_verified,omitempty"`
+	Name              string   `json:"name,omitempty"`
+	PreferredUsername string   `json:"preferred_username,omitempty"`
+	Groups            []string `json:"groups,omitempty"`
+}
+
+// Issue mints the tokens for a fresh grant: an access token, and an id_token
+// and refresh token when g asks for them.
+func (s *Service) Issue(ctx context.Context, g Grant) (Tokens, error) {
+	p := s.policy(g.Policy)
+	g.Policy = p
+	now := s.now()
+	var refresh string
+	if g.Session || g.Refresh {
+		if g.FamilyID == "" {
+			g.FamilyID = randomID()
+		}
+		// A session without refresh lives as long as its tokens can.
+		f := RefreshFamily{
+			ID: g.FamilyID, UserID: g.Subject, ClientID: g.ClientID, ConnectorID: g.ConnectorID,
+			Scopes: g.Scopes, AuthTime: g.AuthTime, AMR: g.AMR,
+			RotatedAt: now, CreatedAt: now, Expiry: now.Add(max(p.AccessTokenTTL, p.IDTokenTTL) + leeway),
+		}
+		t := RefreshToken{FamilyID: f.ID}
+		if g.Refresh {
+			refresh, f.Current = newRefreshToken()
+			f.Expiry = now.Add(p.RefreshAbsoluteTTL)
+			t.Hash = f.Current
+		}
+		t.Expiry = f.Expiry
+		if err := s.store.CreateRefreshFamily(ctx, f, t); err != nil {
+			return Tokens{}, fmt.Errorf("tokensvc: store session: %w", err)
+		}
+	}
+	t, err := s.mint(ctx, g, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	t.RefreshToken = refresh
+	return t, nil
+}
+
+// mint makes the access token and, if asked, the id_token of g, whose
+// Policy is already filled in.
+func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, error) {
+	p := g.Policy
+	exp := now.Add(p.AccessTokenTTL)
+	jti := g.AccessJTI
+	if jti == "" {
+		jti = randomID()
+	}
+	t := Tokens{ExpiresIn: p.AccessTokenTTL, Scopes: g.Scopes, AccessJTI: jti, FamilyID: g.FamilyID}
+	if p.Format == FormatOpaque {
+		tok, hash := newOpaqueToken()
+		rec := OpaqueToken{
+			Hash: hash, Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, FamilyID: g.FamilyID,
+			Username: g.Username, Groups: g.Claims.Groups, AMR: g.AMR, AuthTime: g.AuthTime,
+			IssuedAt: now, Expiry: exp,
+		}
+		if err := s.store.CreateOpaqueToken(ctx, rec); err != nil {
+			return Tokens{}, fmt.Errorf("tokensvc: store access token: %w", err)
+		}
+		t.AccessToken, t.AccessJTI = tok, ""
+	} else {
+		key, err := s.keys.active(now, s.cfg.SigningAlg)
+		if err != nil {
+			return Tokens{}, err
+		}
+		ac := accessClaims{
+			Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: []string{g.ClientID},
+			Expiry: exp.Unix(), IssuedAt: now.Unix(), JTI: jti, ClientID: g.ClientID,
+			Scope: strings.Join(g.Scopes, " "), AMR: g.AMR, Groups: g.Claims.Groups,
+			Username: g.Username, Session: g.FamilyID,
+		}
+		if !g.AuthTime.IsZero() {
+			ac.AuthTime = g.AuthTime.Unix()
+		}
+		if t.AccessToken, err = signJSON(key.at, ac); err != nil {
+			return Tokens{}, err
+		}
+	}
+	if g.IDToken {
+		key, err := s.keys.active(now, p.IDTokenAlg)
+		if err != nil {
+			return Tokens{}, err
+		}
+		ic := idClaims{
+			Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: g.ClientID, AuthorizedParty: g.ClientID,
+			Expiry: now.Add(p.IDTokenTTL).Unix(), IssuedAt: now.Unix(), Nonce: g.Nonce,
+			AccessTokenHash: halfHash(key.alg, t.AccessToken), AMR: g.AMR, Session: g.FamilyID,
+			Email: g.Claims.Email, EmailVerified: g.Claims.EmailVerified, Name: g.Claims.Name,
+			PreferredUsername: g.Claims.PreferredUsername, Groups: g.Claims.Groups,
+		}
+		if !g.AuthTime.IsZero() {
+			ic.AuthTime = g.AuthTime.Unix()
+		}
+		if t.IDToken, err = signJSON(key.jose, ic); err != nil {
+			return Tokens{}, err
+		}
+	}
+	return t, nil
+}
+
+func signJSON(sg jose.Signer, claims any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("tokensvc: marshal claims: %w", err)
+	}
+	jws, err := sg.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("tokensvc: sign: %w", err)
+	}
+	return jws.CompactSerialize()
+}
+
+// halfHash is the at_hash of OIDC Core §3.1.3.6: the left half of the hash
+// the signing algorithm uses (SHA-512 for EdDSA with Ed25519).
+func halfHash(alg, token string) string {
+	var h hash.Hash
+	if alg == EdDSA {
+		h = sha512.New()
+	} else {
+		h = sha256.New()
+	}
+	h.Write([]byte(token))
+	sum := h.Sum(nil)
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+// randomID returns 128 random bits, base64url.
+func randomID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Opaque tokens carry 256 random bits behind a prefix that says what they
+// are, so secret scanners can find leaked Portico tokens.
+const (
+	refreshPrefix = "prt_"
+	opaquePrefix  = "pat_"
+	opaqueLen     = 4 + 43
+)
+
+func newRefreshToken() (token, hash string) { return newToken(refreshPrefix) }
+func newOpaqueToken() (token, hash string)  { return newToken(opaquePrefix) }
+
+func newToken(prefix string) (token, hash string) {
+	var b [32]byte
+	rand.Read(b[:])
+	token = prefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return token, hashToken(token)
+}
+
+// hashToken is how opaque tokens are stored: they carry 256 random bits, so
+// a fast hash is as safe as a slow one and costs a microsecond.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}

@@ -32,6 +32,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzVerifyAccess -fuzztime=$(FUZZTIME) ./tokensvc/
 	$(GO) test -run='^$$' -fuzz=FuzzRedeem -fuzztime=$(FUZZTIME) ./tokensvc/
 	$(GO) test -run='^$$' -fuzz=FuzzBearer -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run='^$$' -fuzz=FuzzTokenEndpoints -fuzztime=$(FUZZTIME) -fuzzminimizetime=0 ./broker/
 	$(GO) test -run='^$$' -fuzz=FuzzConfig -fuzztime=$(FUZZTIME) ./broker/config/
 
 clean:

@@ -5,12 +5,15 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/portico-idp/portico/broker/config"
@@ -60,8 +63,31 @@ type Broker struct {
 	URL    string // the issuer
 	Server *server.Server
 	Config *config.Config
+	logs   *LogBuffer
 	cancel context.CancelFunc
 	done   chan error
+}
+
+// Logs returns everything the broker logged, at every level, as JSON lines.
+// Tests read it for security events, and to prove secrets never appear.
+func (b *Broker) Logs() string { return b.logs.String() }
+
+// LogBuffer collects log output; safe for concurrent use.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // Start runs a broker for cfg on a fresh loopback port, with its store in a
@@ -77,11 +103,13 @@ func Start(t testing.TB, cfg *config.Config) *Broker {
 	}
 	cfg.Listen = l.Addr().String()
 	cfg.Issuer = "http://" + cfg.Listen
-	b, err := StartOn(l, cfg, Logger(t))
+	logs := &LogBuffer{}
+	b, err := StartOn(l, cfg, teeLogger(t, logs))
 	if err != nil {
 		l.Close()
 		t.Fatal(err)
 	}
+	b.logs = logs
 	t.Cleanup(func() { b.Stop() })
 	return b
 }
@@ -132,11 +160,16 @@ func (b *Broker) Restart(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nb, err := StartOn(l, b.Config, Logger(t))
+	logs := b.logs
+	if logs == nil {
+		logs = &LogBuffer{}
+	}
+	nb, err := StartOn(l, b.Config, teeLogger(t, logs))
 	if err != nil {
 		l.Close()
 		t.Fatal(err)
 	}
+	nb.logs = logs
 	*b = *nb
 }
 
@@ -146,6 +179,16 @@ func Logger(t testing.TB) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// teeLogger logs JSON at every level into logs, and to the test's output
+// when PORTICO_TEST_LOG is set.
+func teeLogger(t testing.TB, logs *LogBuffer) *slog.Logger {
+	var w io.Writer = logs
+	if os.Getenv("PORTICO_TEST_LOG") != "" {
+		w = io.MultiWriter(logs, tWriter{t})
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 type tWriter struct{ t testing.TB }

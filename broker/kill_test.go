@@ -1,0 +1,134 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portico-idp/portico/connectors/local"
+	"github.com/portico-idp/portico/testenv"
+)
+
+// portico is a `portico serve` child process.
+type portico struct {
+	cmd    *exec.Cmd
+	url    string
+	exited chan struct{}
+}
+
+func buildPortico(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "portico")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/portico-idp/portico/cmd/portico").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build portico: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startPortico(t *testing.T, bin, cfgPath, url string) *portico {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &portico{cmd: cmd, url: url, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() { p.kill() })
+	deadline := time.Now().Add(30 * time.Second) // a readiness wait, not a performance check
+	for {
+		resp, err := http.Get(url + "/.well-known/openid-configuration")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("portico exited at start: %v", cmd.ProcessState)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("portico did not serve discovery: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill ends the process with SIGKILL: no graceful shutdown, no flush.
+func (p *portico) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// TestRevocationSurvivesKill is acceptance 3 of the token service: once
+// /revoke answered 200, a SIGKILL of the server does not bring the token back.
+func TestRevocationSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the portico binary")
+	}
+	ctx := context.Background()
+	bin := buildPortico(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	hash, err := local.Hash(testenv.UserPassword, testenv.FastParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "portico.yaml")
+	os.WriteFile(cfgPath, fmt.Appendf(nil, `issuer: http://%[1]s
+listen: %[1]s
+storage: {type: badger, dir: %[2]s}
+connectors: [{id: local, type: local}]
+clients:
+  - {id: %[3]s, secret: %[4]s, redirect_uris: ["%[5]s"], grant_types: [authorization_code, refresh_token]}
+users:
+  - {username: %[6]s, email: %[7]s, password_hash: "%[8]s"}
+log: {level: warn}
+`, addr, t.TempDir(), testenv.ClientID, testenv.ClientSecret, testenv.RedirectURI, testenv.UserName, testenv.UserEmail, hash), 0o600)
+
+	p := startPortico(t, bin, cfgPath, "http://"+addr)
+	b := &testenv.Broker{URL: p.url}
+	rp, err := testenv.NewRP(ctx, p.url, testenv.ClientID, testenv.ClientSecret, testenv.RedirectURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := rp.Login(ctx, testenv.UserName, testenv.UserPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := rp.Login(ctx, testenv.UserName, testenv.UserPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke(t, b, first.RefreshToken, "refresh_token") // ends the first session
+	revoke(t, b, second.AccessToken, "access_token")  // denies one JWT
+	p.kill()
+
+	startPortico(t, bin, cfgPath, "http://"+addr)
+	for name, tok := range map[string]string{
+		"revoked refresh token":           first.RefreshToken,
+		"access token of revoked session": first.AccessToken,
+		"revoked access token":            second.AccessToken,
+	} {
+		if active(t, b, tok) {
+			t.Errorf("%s is active again after SIGKILL", name)
+		}
+	}
+	if !active(t, b, second.RefreshToken) {
+		t.Error("an unrevoked refresh token was lost")
+	}
+}

@@ -114,6 +114,28 @@ func Start(t testing.TB, cfg *config.Config) *Broker {
 	return b
 }
 
+// StartHandler opens a Portico for cfg (issuer set by the caller) without
+// serving it, for tests that call its handler directly.
+func StartHandler(t testing.TB, cfg *config.Config) http.Handler {
+	t.Helper()
+	if cfg.Storage.Dir == "" {
+		cfg.Storage.Dir = t.TempDir()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:1"
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.Open(context.Background(), cfg, teeLogger(t, &LogBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv.Broker
+}
+
 // StartOn runs a broker for cfg (complete, with issuer) on l.
 func StartOn(l net.Listener, cfg *config.Config, log *slog.Logger) (*Broker, error) {
 	cfg.ApplyDefaults()

@@ -26,6 +26,9 @@ type RP struct {
 	// Browser is the user agent: it keeps cookies and stops at the
 	// redirect URI instead of following it.
 	Browser *http.Client
+	// Connector, if set, is the connector picked when the login page
+	// offers several.
+	Connector string
 }
 
 // NewRP discovers issuer and returns a relying party for the client.
@@ -107,6 +110,26 @@ func (rp *RP) Authorize(ctx context.Context, authURL, username, password string)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return Callback{Status: resp.StatusCode, Page: page}, nil
+	}
+	if rp.Connector != "" && resp.Request.URL.Path == "/login" {
+		// The picker: follow the chosen connector's link, as a person would.
+		link := pickLink(page, "/login/"+url.PathEscape(rp.Connector)+"?")
+		if link == "" {
+			return Callback{Status: resp.StatusCode, Page: page}, fmt.Errorf("no connector %q on the login page", rp.Connector)
+		}
+		next, err := resp.Request.URL.Parse(link)
+		if err != nil {
+			return Callback{}, err
+		}
+		if resp, err = get(ctx, rp.Browser, next.String()); err != nil {
+			return Callback{}, err
+		}
+		if page, err = readBody(resp); err != nil {
+			return Callback{}, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return Callback{Status: resp.StatusCode, Page: page}, nil
+		}
 	}
 	form, err := ParseForm(resp.Request.URL, page)
 	if err != nil {
@@ -240,6 +263,30 @@ func ParseForm(base *url.URL, page string) (Form, error) {
 	}
 	inputs(form)
 	return f, nil
+}
+
+// pickLink returns the first href in page that starts with prefix.
+func pickLink(page, prefix string) string {
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		return ""
+	}
+	var found string
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if found != "" {
+			return
+		}
+		if n.Type == html.ElementNode && n.Data == "a" && strings.HasPrefix(attr(n, "href"), prefix) {
+			found = attr(n, "href")
+			return
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return found
 }
 
 func attr(n *html.Node, key string) string {

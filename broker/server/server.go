@@ -6,8 +6,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/store/badger"
+	"github.com/portico-idp/portico/connectors/ldap"
 	"github.com/portico-idp/portico/connectors/local"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -28,6 +31,7 @@ type Server struct {
 	Store  store.Store
 	Tokens *tokensvc.Service
 	Broker *broker.Broker
+	conns  []broker.Connector
 	log    *slog.Logger
 }
 
@@ -84,7 +88,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err := seed(ctx, cfg, st); err != nil {
 		return nil, err
 	}
-	conns, err := connectors(cfg, st, log)
+	conns, err := connectors(ctx, cfg, st, log)
 	if err != nil {
 		return nil, err
 	}
@@ -93,24 +97,43 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
 	})
 	if err != nil {
+		closeConnectors(conns)
 		return nil, err
 	}
-	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, log: log}, nil
+	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, conns: conns, log: log}, nil
 }
 
-// connectors builds the configured connectors.
-func connectors(cfg *config.Config, st store.Store, log *slog.Logger) ([]broker.Connector, error) {
-	var out []broker.Connector
+// connectors builds the configured connectors. On error, those already
+// built are closed.
+func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (out []broker.Connector, err error) {
+	defer func() {
+		if err != nil {
+			closeConnectors(out)
+		}
+	}()
 	for i, c := range cfg.Connectors {
 		var impl any
+		clog := log.With("connector", c.ID)
 		switch c.Type {
 		case "local":
 			if len(c.Config) > 0 {
-				return nil, fmt.Errorf("connectors[%d].config: the local connector takes no config", i)
+				return out, fmt.Errorf("connectors[%d].config: the local connector takes no config", i)
 			}
-			impl = local.New(Accounts{st}, local.Config{Logger: log.With("connector", c.ID)})
+			impl = local.New(Accounts{st}, local.Config{Logger: clog})
+		case "ldap":
+			raw, err := json.Marshal(c.Config)
+			if err != nil {
+				return out, fmt.Errorf("connectors[%d].config: %w", i, err)
+			}
+			lc, err := ldap.ParseConfig(raw)
+			if err != nil {
+				return out, fmt.Errorf("connectors[%d]: %w", i, err)
+			}
+			if impl, err = ldap.New(ctx, lc, clog); err != nil {
+				return out, fmt.Errorf("connectors[%d] (%s): %w", i, c.ID, err)
+			}
 		default:
-			return nil, fmt.Errorf("connectors[%d].type: unknown connector type %q", i, c.Type)
+			return out, fmt.Errorf("connectors[%d].type: unknown connector type %q", i, c.Type)
 		}
 		name := c.Name
 		if name == "" {
@@ -119,6 +142,15 @@ func connectors(cfg *config.Config, st store.Store, log *slog.Logger) ([]broker.
 		out = append(out, broker.Connector{ID: c.ID, Type: c.Type, Name: name, Impl: impl})
 	}
 	return out, nil
+}
+
+// closeConnectors releases what connectors hold (LDAP pools, processes).
+func closeConnectors(cs []broker.Connector) {
+	for _, c := range cs {
+		if cl, ok := c.Impl.(io.Closer); ok {
+			cl.Close()
+		}
+	}
 }
 
 // Serve serves the broker on l until ctx ends, keeping signing keys current,
@@ -154,8 +186,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 }
 
-// Close closes the store.
-func (s *Server) Close() error { return s.Store.Close() }
+// Close closes the connectors and the store.
+func (s *Server) Close() error {
+	closeConnectors(s.conns)
+	return s.Store.Close()
+}
 
 // Accounts adapts the store to what the local connector needs.
 type Accounts struct{ Store store.Store }

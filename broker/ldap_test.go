@@ -105,7 +105,7 @@ func TestLDAPBadLogins(t *testing.T) {
 		{"*)(|(uid=*", testenv.LDAPBob.Password},
 		{`alice\`, testenv.LDAPAlice.Password},
 		{"alice\x00", testenv.LDAPAlice.Password},
-		{testenv.LDAPDave.UID, testenv.LDAPDave.Password},   // disabled
+		{testenv.LDAPDave.UID, testenv.LDAPDave.Password},  // disabled
 		{"shared@example.org", testenv.LDAPCarol.Password}, // two entries match
 	} {
 		cb, err := rp.Authorize(ctx, rp.NewFlow().AuthURL, c.user, c.pass)

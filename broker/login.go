@@ -57,6 +57,12 @@ func (b *Broker) handleLoginForm(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if cn := b.byID[c.Param("connector")]; cn != nil {
+		if cc, ok := cn.Impl.(sdk.CallbackConnector); ok {
+			b.beginRedirectLogin(c, cn, cc, req)
+			return
+		}
+	}
 	cn, pc := b.passwordConnector(c)
 	if pc == nil {
 		return

@@ -32,7 +32,18 @@ func pageHeaders(c *gin.Context) {
 }
 
 func (b *Broker) render(c *gin.Context, status int, name string, data map[string]any) {
+	b.renderWith(c, status, name, data, true)
+}
+
+// renderWith renders a page; csp false keeps a Content-Security-Policy the
+// handler set itself.
+func (b *Broker) renderWith(c *gin.Context, status int, name string, data map[string]any, csp bool) {
+	h := c.Writer.Header()
+	own := h.Get("Content-Security-Policy")
 	pageHeaders(c)
+	if !csp {
+		h.Set("Content-Security-Policy", own)
+	}
 	c.Status(status)
 	if err := b.pages.ExecuteTemplate(c.Writer, name, data); err != nil {
 		b.log.Error("render page", "page", name, "err", err)

@@ -87,9 +87,9 @@ var (
 	_ sdk.RefreshConnector  = redirectConnector{}
 )
 
-func (redirectConnector) LoginURL(_ context.Context, _ sdk.Scopes, callbackURL, state string) (string, error) {
+func (redirectConnector) LoginURL(_ context.Context, _ sdk.Scopes, callbackURL, state string) (sdk.Redirect, error) {
 	q := url.Values{"redirect_uri": {callbackURL}, "state": {state}}
-	return "https://upstream.example/authorize?" + q.Encode(), nil
+	return sdk.Redirect{URL: "https://upstream.example/authorize?" + q.Encode()}, nil
 }
 
 func (redirectConnector) HandleCallback(_ context.Context, _ sdk.Scopes, req sdk.CallbackRequest) (sdk.Identity, error) {

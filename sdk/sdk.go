@@ -72,22 +72,42 @@ type PasswordConnector interface {
 }
 
 // CallbackConnector logs a person in by sending the browser to another site
-// and handling its return at the broker's callback URL for the connector.
+// (an OAuth or OIDC provider, a SAML IdP) and handling its return at the
+// broker's callback URL for the connector.
 type CallbackConnector interface {
-	// LoginURL returns where to send the browser. state must come back
-	// unchanged at the callback; the broker checks it, not the connector.
-	LoginURL(ctx context.Context, s Scopes, callbackURL, state string) (string, error)
-	// HandleCallback turns the returning request into an Identity.
+	// LoginURL says where to send the browser. state must come back
+	// unchanged at the callback (as the OAuth state parameter, or SAML's
+	// RelayState); the broker checks it, not the connector.
+	LoginURL(ctx context.Context, s Scopes, callbackURL, state string) (Redirect, error)
+	// HandleCallback turns the returning request into an Identity. It
+	// returns an error wrapping ErrInvalidCredentials when the upstream
+	// refused the person or the answer did not validate, and ErrUnavailable
+	// when the upstream could not be reached.
 	HandleCallback(ctx context.Context, s Scopes, req CallbackRequest) (Identity, error)
 }
 
+// Redirect is where a CallbackConnector sends the browser.
+type Redirect struct {
+	// URL is the upstream's login endpoint.
+	URL string `json:"url"`
+	// PostForm, when not nil, makes the broker POST these fields to URL
+	// from an HTML form (SAML's HTTP-POST binding) instead of redirecting.
+	PostForm map[string]string `json:"post_form,omitempty"`
+	// Data is handed back in CallbackRequest.Data: what the connector must
+	// remember between the two legs (a PKCE verifier, a nonce, a SAML
+	// request id). The broker keeps it with the pending login, bound to
+	// the browser and single use, and never shows it to anyone.
+	Data []byte `json:"data,omitempty"`
+}
+
 // CallbackRequest is the part of the browser's request to the callback URL
-// that a connector may read.
+// that a connector may read, plus the Data its LoginURL returned.
 type CallbackRequest struct {
 	Method string              `json:"method"`
-	URL    string              `json:"url"`
+	URL    string              `json:"url"` // the callback URL, as LoginURL was given it
 	Query  map[string][]string `json:"query,omitempty"`
 	Form   map[string][]string `json:"form,omitempty"`
+	Data   []byte              `json:"data,omitempty"`
 }
 
 // RefreshConnector re-checks a person when their tokens are refreshed.

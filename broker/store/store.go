@@ -112,18 +112,22 @@ func (c Client) Policy() tokensvc.Policy {
 
 // AuthRequest is an /authorize request waiting for the person to log in.
 type AuthRequest struct {
-	ID                  string    `json:"id"`
-	ClientID            string    `json:"client_id"`
-	RedirectURI         string    `json:"redirect_uri"`
-	Scopes              []string  `json:"scopes"`
-	State               string    `json:"state,omitempty"`
-	Nonce               string    `json:"nonce,omitempty"`
-	CodeChallenge       string    `json:"code_challenge,omitempty"`
-	CodeChallengeMethod string    `json:"code_challenge_method,omitempty"`
-	CSRFToken           string    `json:"csrf_token"`
-	BrowserHash         string    `json:"browser_hash"` // hash of the cookie that binds it to one browser
-	Expiry              time.Time `json:"expiry"`
-	Version             int64     `json:"version"`
+	ID                  string   `json:"id"`
+	ClientID            string   `json:"client_id"`
+	RedirectURI         string   `json:"redirect_uri"`
+	Scopes              []string `json:"scopes"`
+	State               string   `json:"state,omitempty"`
+	Nonce               string   `json:"nonce,omitempty"`
+	CodeChallenge       string   `json:"code_challenge,omitempty"`
+	CodeChallengeMethod string   `json:"code_challenge_method,omitempty"`
+	CSRFToken           string   `json:"csrf_token"`
+	BrowserHash         string   `json:"browser_hash"` // hash of the cookie that binds it to one browser
+	// ConnectorID and ConnectorData: the redirect connector the login went
+	// to, and what it asked to get back at its callback (sdk.Redirect.Data).
+	ConnectorID   string    `json:"connector_id,omitempty"`
+	ConnectorData []byte    `json:"connector_data,omitempty"`
+	Expiry        time.Time `json:"expiry"`
+	Version       int64     `json:"version"`
 }
 
 // AuthCode is an issued authorization code, kept after use (Used) until it
@@ -193,6 +197,7 @@ type Store interface {
 
 	CreateAuthRequest(ctx context.Context, r AuthRequest) error
 	GetAuthRequest(ctx context.Context, id string) (AuthRequest, error)
+	UpdateAuthRequest(ctx context.Context, r AuthRequest) error
 	DeleteAuthRequest(ctx context.Context, id string) error
 
 	CreateAuthCode(ctx context.Context, c AuthCode) error

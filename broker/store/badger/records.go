@@ -79,12 +79,13 @@ func compareAndSwap[R any](txn *bdg.Txn, k []byte, next R, version func(*R) *int
 	return cur, set(txn, k, &next)
 }
 
-func userVersion(u *store.User) *int64          { return &u.Version }
-func identVersion(i *store.Identity) *int64     { return &i.Version }
-func localVersion(a *store.LocalAccount) *int64 { return &a.Version }
-func clientVersion(c *store.Client) *int64      { return &c.Version }
-func codeVersion(c *store.AuthCode) *int64      { return &c.Version }
-func famVersion(f *store.RefreshFamily) *int64  { return &f.Version }
+func userVersion(u *store.User) *int64           { return &u.Version }
+func identVersion(i *store.Identity) *int64      { return &i.Version }
+func localVersion(a *store.LocalAccount) *int64  { return &a.Version }
+func clientVersion(c *store.Client) *int64       { return &c.Version }
+func codeVersion(c *store.AuthCode) *int64       { return &c.Version }
+func authReqVersion(r *store.AuthRequest) *int64 { return &r.Version }
+func famVersion(f *store.RefreshFamily) *int64   { return &f.Version }
 
 // Users and identities.
 
@@ -340,6 +341,13 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r store.AuthRequest) erro
 func (s *Store) GetAuthRequest(ctx context.Context, id string) (store.AuthRequest, error) {
 	r, err := getOne[store.AuthRequest](s, ctx, authReqKey(id))
 	return r, wrap(err, "get auth request %s", id)
+}
+
+func (s *Store) UpdateAuthRequest(ctx context.Context, r store.AuthRequest) error {
+	return wrap(s.update(ctx, func(txn *bdg.Txn) error {
+		_, err := compareAndSwap(txn, authReqKey(r.ID), r, authReqVersion)
+		return err
+	}), "update auth request %s", r.ID)
 }
 
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {

@@ -936,6 +936,8 @@ func authRequest(n int) store.AuthRequest {
 		CodeChallengeMethod: "S256",
 		CSRFToken:           fmt.Sprintf("csrf-%d", n),
 		BrowserHash:         fmt.Sprintf("browser-%d", n),
+		ConnectorID:         "upstream",
+		ConnectorData:       []byte{0, 1, 2, byte(n)},
 		Expiry:              future().In(zone),
 	}
 }
@@ -1118,8 +1120,12 @@ var authRequestKind = kind[store.AuthRequest]{
 	del: func(ctx context.Context, s store.Store, r store.AuthRequest) error {
 		return s.DeleteAuthRequest(ctx, r.ID)
 	},
+	update: func(ctx context.Context, s store.Store, r store.AuthRequest) error {
+		return s.UpdateAuthRequest(ctx, r)
+	},
 	edit: func(r store.AuthRequest) store.AuthRequest {
 		r.State += "-edited"
+		r.ConnectorData = append(r.ConnectorData, 9)
 		return r
 	},
 	version: func(r *store.AuthRequest) *int64 { return &r.Version },

@@ -1,0 +1,145 @@
+package broker
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/sdk"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// callbackURL is where a redirect connector's upstream sends the browser back.
+func (b *Broker) callbackURL(connectorID string) string {
+	return b.url("/callback/" + url.PathEscape(connectorID))
+}
+
+// beginRedirectLogin sends the browser to a redirect connector's upstream,
+// keeping what the connector needs back with the pending request.
+func (b *Broker) beginRedirectLogin(c *gin.Context, cn *Connector, cc sdk.CallbackConnector, req store.AuthRequest) {
+	ctx := c.Request.Context()
+	rd, err := cc.LoginURL(ctx, sdk.ParseScopes(req.Scopes), b.callbackURL(cn.ID), req.ID)
+	if err != nil {
+		b.log.Error("login: connector cannot start a login", "connector", cn.ID, "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "This login method is not available right now. Please try again later.")
+		return
+	}
+	req.ConnectorID, req.ConnectorData = cn.ID, rd.Data
+	if err := b.store.UpdateAuthRequest(ctx, req); err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used. Go back to the application and start again.")
+			return
+		}
+		b.log.Error("login: store connector state", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	if rd.PostForm != nil {
+		b.autoPost(c, rd.URL, rd.PostForm)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, rd.URL)
+}
+
+// autoPost renders a form that the browser posts to action at once (with a
+// script allowed by a per-response nonce) or on a click without scripts.
+func (b *Broker) autoPost(c *gin.Context, action string, fields map[string]string) {
+	nonce := tokensvc.NewID()
+	c.Header("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	b.renderWith(c, http.StatusOK, "autopost", map[string]any{"Title": "Continue", "Action": action, "Fields": fields, "Nonce": nonce}, false)
+}
+
+// bounceParam marks a callback that Portico re-posted to itself.
+const bounceParam = "portico_bounce"
+
+// handleCallback completes a redirect connector's login. The state (OAuth
+// state or SAML RelayState) names the pending request, which must belong
+// to this browser and this connector and is spent by the first callback.
+func (b *Broker) handleCallback(c *gin.Context) {
+	ctx := c.Request.Context()
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20)
+	if err := c.Request.ParseForm(); err != nil {
+		b.errorPage(c, http.StatusBadRequest, "Invalid request", "The login response could not be read.")
+		return
+	}
+	cn := b.byID[c.Param("connector")]
+	var cc sdk.CallbackConnector
+	if cn != nil {
+		cc, _ = cn.Impl.(sdk.CallbackConnector)
+	}
+	if cc == nil {
+		b.errorPage(c, http.StatusNotFound, "Not found", "There is no such login method.")
+		return
+	}
+	state := c.Request.Form.Get("state")
+	if state == "" {
+		state = c.Request.Form.Get("RelayState")
+	}
+	// A cross-site POST (SAML's HTTP-POST binding) arrives without the
+	// SameSite=Lax binding cookie. Post the same fields again from our own
+	// page: that request is same-site, so the cookie comes along.
+	if _, err := c.Cookie(browserCookie); err != nil && c.Request.Method == http.MethodPost && c.Request.PostForm.Get(bounceParam) == "" {
+		fields := map[string]string{bounceParam: "1"}
+		for k, v := range c.Request.PostForm {
+			fields[k] = v[0]
+		}
+		b.autoPost(c, b.callbackURL(cn.ID), fields)
+		return
+	}
+	req, ok := b.loadRequest(c, state)
+	if !ok {
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(req.ConnectorID), []byte(cn.ID)) != 1 {
+		b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used or went elsewhere. Go back to the application and start again.")
+		return
+	}
+	// Spend the request before asking the connector, so that a second
+	// callback (a replay, or a double submit) fails here.
+	spent := req
+	spent.ConnectorID, spent.ConnectorData = "", nil
+	if err := b.store.UpdateAuthRequest(ctx, spent); err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used. Go back to the application and start again.")
+			return
+		}
+		b.log.Error("callback: spend auth request", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	form := c.Request.PostForm
+	delete(form, bounceParam)
+	id, err := cc.HandleCallback(ctx, sdk.ParseScopes(req.Scopes), sdk.CallbackRequest{
+		Method: c.Request.Method, URL: b.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form, Data: req.ConnectorData,
+	})
+	switch {
+	case errors.Is(err, sdk.ErrUnavailable):
+		b.log.Error("login: upstream unavailable", "connector", cn.ID, "err", err)
+		b.loginFailed(c, req, http.StatusServiceUnavailable, authError{"temporarily_unavailable", "the identity provider is unavailable"},
+			"The identity provider is not available right now. Please try again later.")
+		return
+	case err != nil:
+		b.log.Warn("login failed at callback", "connector", cn.ID, "client_id", req.ClientID, "err", err)
+		b.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider did not authenticate the user"},
+			"Login failed. The identity provider did not confirm who you are.")
+		return
+	}
+	b.finishLogin(c, cn, req, id, nil)
+}
+
+// loginFailed ends a login with a page saying so, whose link takes the
+// person back to the application with the OAuth error.
+func (b *Broker) loginFailed(c *gin.Context, req store.AuthRequest, status int, e authError, msg string) {
+	v := url.Values{"error": {e.code}, "error_description": {e.desc}, "iss": {b.opts.Issuer}}
+	if req.State != "" {
+		v.Set("state", req.State)
+	}
+	if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		b.log.Warn("delete failed auth request", "err", err)
+	}
+	b.render(c, status, "failed", map[string]any{"Title": "Login failed", "Message": msg, "Back": withQuery(req.RedirectURI, v)})
+}

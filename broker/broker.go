@@ -126,6 +126,7 @@ func (b *Broker) routes() http.Handler {
 	r.GET(b.path("/login"), b.handleLoginPicker)
 	r.GET(b.path("/login/:connector"), b.handleLoginForm)
 	r.POST(b.path("/login/:connector"), b.handleLoginSubmit)
+	r.GET(b.path("/metadata/:connector"), b.handleMetadata)
 	r.GET(b.path("/callback/:connector"), b.handleCallback)
 	r.POST(b.path("/callback/:connector"), b.handleCallback)
 	r.POST(b.path("/token"), b.handleToken)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,9 +14,40 @@ import (
 	"github.com/portico-idp/portico/tokensvc"
 )
 
-// callbackURL is where a redirect connector's upstream sends the browser back.
+// CallbackURL is where a redirect connector's upstream sends the browser
+// back, for the broker with this issuer.
+func CallbackURL(issuer, connectorID string) string {
+	return strings.TrimSuffix(issuer, "/") + "/callback/" + url.PathEscape(connectorID)
+}
+
 func (b *Broker) callbackURL(connectorID string) string {
-	return b.url("/callback/" + url.PathEscape(connectorID))
+	return CallbackURL(b.opts.Issuer, connectorID)
+}
+
+// MetadataURL is where the broker publishes a connector's metadata document
+// (sdk.MetadataConnector), e.g. a SAML SP's metadata for the IdP's admin.
+func MetadataURL(issuer, connectorID string) string {
+	return strings.TrimSuffix(issuer, "/") + "/metadata/" + url.PathEscape(connectorID)
+}
+
+func (b *Broker) handleMetadata(c *gin.Context) {
+	cn := b.byID[c.Param("connector")]
+	var mc sdk.MetadataConnector
+	if cn != nil {
+		mc, _ = cn.Impl.(sdk.MetadataConnector)
+	}
+	if mc == nil {
+		b.errorPage(c, http.StatusNotFound, "Not found", "This login method publishes no metadata.")
+		return
+	}
+	doc, err := mc.Metadata(c.Request.Context())
+	if err != nil {
+		b.log.Error("connector metadata", "connector", cn.ID, "err", err)
+		c.Status(http.StatusServiceUnavailable)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, doc.ContentType, doc.Body)
 }
 
 // beginRedirectLogin sends the browser to a redirect connector's upstream,

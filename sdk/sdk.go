@@ -110,6 +110,19 @@ type CallbackRequest struct {
 	Data   []byte              `json:"data,omitempty"`
 }
 
+// MetadataConnector publishes a document the upstream's administrator needs
+// to trust Portico, such as a SAML service provider's metadata. The broker
+// serves it at a stable URL per connector.
+type MetadataConnector interface {
+	Metadata(ctx context.Context) (Document, error)
+}
+
+// Document is a body with its media type.
+type Document struct {
+	ContentType string `json:"content_type"`
+	Body        []byte `json:"body"`
+}
+
 // RefreshConnector re-checks a person when their tokens are refreshed.
 type RefreshConnector interface {
 	// Refresh returns the identity as the store sees it now: groups may have

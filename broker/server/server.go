@@ -6,10 +6,8 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,7 +18,6 @@ import (
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/store/badger"
-	"github.com/portico-idp/portico/connectors/ldap"
 	"github.com/portico-idp/portico/connectors/local"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -101,56 +98,6 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return nil, err
 	}
 	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, conns: conns, log: log}, nil
-}
-
-// connectors builds the configured connectors. On error, those already
-// built are closed.
-func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (out []broker.Connector, err error) {
-	defer func() {
-		if err != nil {
-			closeConnectors(out)
-		}
-	}()
-	for i, c := range cfg.Connectors {
-		var impl any
-		clog := log.With("connector", c.ID)
-		switch c.Type {
-		case "local":
-			if len(c.Config) > 0 {
-				return out, fmt.Errorf("connectors[%d].config: the local connector takes no config", i)
-			}
-			impl = local.New(Accounts{st}, local.Config{Logger: clog})
-		case "ldap":
-			raw, err := json.Marshal(c.Config)
-			if err != nil {
-				return out, fmt.Errorf("connectors[%d].config: %w", i, err)
-			}
-			lc, err := ldap.ParseConfig(raw)
-			if err != nil {
-				return out, fmt.Errorf("connectors[%d]: %w", i, err)
-			}
-			if impl, err = ldap.New(ctx, lc, clog); err != nil {
-				return out, fmt.Errorf("connectors[%d] (%s): %w", i, c.ID, err)
-			}
-		default:
-			return out, fmt.Errorf("connectors[%d].type: unknown connector type %q", i, c.Type)
-		}
-		name := c.Name
-		if name == "" {
-			name = c.ID
-		}
-		out = append(out, broker.Connector{ID: c.ID, Type: c.Type, Name: name, Impl: impl})
-	}
-	return out, nil
-}
-
-// closeConnectors releases what connectors hold (LDAP pools, processes).
-func closeConnectors(cs []broker.Connector) {
-	for _, c := range cs {
-		if cl, ok := c.Impl.(io.Closer); ok {
-			cl.Close()
-		}
-	}
 }
 
 // Serve serves the broker on l until ctx ends, keeping signing keys current,

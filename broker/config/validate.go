@@ -1,0 +1,359 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var connectorIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Validate checks the configuration, after defaults, and returns every
+// problem found, joined with errors.Join; each is a *FieldError.
+func (c *Config) Validate() error {
+	var v validator
+	c.validateTop(&v)
+	c.validateConnectors(&v)
+	c.validateClients(&v)
+	c.validateUsers(&v)
+	c.validateTokens(&v)
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+const loopbackHosts = "127.0.0.1, [::1], localhost"
+
+// isLoopback reports whether host (as url.URL.Hostname returns it) is one
+// of the loopback hosts plain http is allowed for.
+func isLoopback(host string) bool {
+	return host == "127.0.0.1" || host == "::1" || strings.EqualFold(host, "localhost")
+}
+
+func (c *Config) validateTop(v *validator) {
+	switch {
+	case c.Issuer == "":
+		v.add("issuer", "required")
+	default:
+		u, err := url.Parse(c.Issuer)
+		switch {
+		case err != nil:
+			v.add("issuer", "not a valid URL")
+		case u.Scheme != "https" && u.Scheme != "http":
+			v.add("issuer", "must be an absolute http or https URL")
+		case u.Host == "":
+			v.add("issuer", "must have a host")
+		case u.User != nil:
+			v.add("issuer", "must not contain user information")
+		case u.Scheme == "http" && !isLoopback(u.Hostname()):
+			v.add("issuer", "http is allowed only for loopback hosts (%s); use https", loopbackHosts)
+		case u.RawQuery != "" || u.ForceQuery:
+			v.add("issuer", "must not have a query")
+		case strings.Contains(c.Issuer, "#"):
+			v.add("issuer", "must not have a fragment")
+		case strings.HasSuffix(c.Issuer, "/"):
+			v.add("issuer", "must not end with a slash")
+		}
+	}
+
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		v.add("listen", "must be host:port")
+	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		v.add("listen", "invalid port %q", port)
+	}
+
+	switch c.Storage.Type {
+	case "badger":
+		if c.Storage.Dir == "" {
+			v.add("storage.dir", "required for the badger storage")
+		}
+	default:
+		v.add("storage.type", "unsupported storage type %q (supported: badger)", c.Storage.Type)
+	}
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("log.level", "unsupported level %q (supported: debug, info, warn, error)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		v.add("log.format", "unsupported format %q (supported: text, json)", c.Log.Format)
+	}
+}
+
+func (c *Config) validateConnectors(v *validator) {
+	seen := map[string]bool{}
+	for i, cn := range c.Connectors {
+		p := fmt.Sprintf("connectors[%d]", i)
+		switch {
+		case cn.ID == "":
+			v.add(p+".id", "required")
+		case !connectorIDRE.MatchString(cn.ID):
+			v.add(p+".id", "%q must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit", cn.ID)
+		case seen[cn.ID]:
+			v.add(p+".id", "duplicate connector id %q", cn.ID)
+		}
+		seen[cn.ID] = true
+		if cn.Type == "" {
+			v.add(p+".type", "required")
+		}
+	}
+}
+
+var grantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
+
+func (c *Config) validateClients(v *validator) {
+	seen := map[string]bool{}
+	for i, cl := range c.Clients {
+		p := fmt.Sprintf("clients[%d]", i)
+		switch {
+		case cl.ID == "":
+			v.add(p+".id", "required")
+		case seen[cl.ID]:
+			v.add(p+".id", "duplicate client id %q", cl.ID)
+		}
+		seen[cl.ID] = true
+
+		// Secrets: reported by path only, never by value.
+		if cl.Public {
+			if cl.Secret != "" {
+				v.add(p+".secret", "a public client must not have a secret")
+			}
+			if cl.SecretHash != "" {
+				v.add(p+".secret_hash", "a public client must not have a secret hash")
+			}
+		} else {
+			switch {
+			case cl.Secret == "" && cl.SecretHash == "":
+				v.add(p+".secret", "required for a confidential client (set secret or secret_hash, or public: true)")
+			case cl.Secret != "" && cl.SecretHash != "":
+				v.add(p+".secret", "set only one of secret and secret_hash")
+			}
+			if cl.Secret != "" && !cleanSecret(cl.Secret) {
+				v.add(p+".secret", "must not contain control characters or leading or trailing spaces")
+			}
+			if cl.SecretHash != "" && !cleanSecret(cl.SecretHash) {
+				v.add(p+".secret_hash", "must not contain control characters or leading or trailing spaces")
+			}
+		}
+
+		grants := map[string]bool{}
+		for j, g := range cl.GrantTypes {
+			gp := fmt.Sprintf("%s.grant_types[%d]", p, j)
+			switch {
+			case !slices.Contains(grantTypes, g):
+				v.add(gp, "unsupported grant type %q (supported: %s)", g, strings.Join(grantTypes, ", "))
+			case grants[g]:
+				v.add(gp, "duplicate grant type %q", g)
+			case g == GrantClientCredentials && cl.Public:
+				v.add(gp, "a public client cannot use client_credentials")
+			}
+			grants[g] = true
+		}
+		if grants[GrantRefreshToken] && !grants[GrantAuthorizationCode] {
+			v.add(p+".grant_types", "refresh_token requires authorization_code")
+		}
+
+		if grants[GrantAuthorizationCode] && len(cl.RedirectURIs) == 0 {
+			v.add(p+".redirect_uris", "at least one is required for the authorization_code grant")
+		}
+		uris := map[string]bool{}
+		for j, raw := range cl.RedirectURIs {
+			rp := fmt.Sprintf("%s.redirect_uris[%d]", p, j)
+			if msg := checkRedirectURI(raw, cl.Public); msg != "" {
+				v.add(rp, "%s", msg)
+			} else if uris[raw] {
+				v.add(rp, "duplicate redirect URI")
+			}
+			uris[raw] = true
+		}
+
+		for j, raw := range cl.PostLogoutRedirectURIs {
+			if msg := checkRedirectURI(raw, cl.Public); msg != "" {
+				v.add(fmt.Sprintf("%s.post_logout_redirect_uris[%d]", p, j), "%s", msg)
+			}
+		}
+		switch cl.TokenFormat {
+		case "", "jwt", "opaque":
+		default:
+			v.add(p+".token_format", "unsupported token format %q (supported: jwt, opaque)", cl.TokenFormat)
+		}
+		switch cl.IDTokenSignedResponseAlg {
+		case "", "RS256", "ES256", "EdDSA":
+		default:
+			v.add(p+".id_token_signed_response_alg", "unsupported signing algorithm %q (supported: RS256, ES256, EdDSA)", cl.IDTokenSignedResponseAlg)
+		}
+		if cl.Public && cl.Introspection != nil && *cl.Introspection {
+			v.add(p+".introspection", "a public client cannot authenticate to introspect")
+		}
+		for _, d := range []struct {
+			name string
+			d    Duration
+		}{
+			{"access_token_ttl", cl.AccessTokenTTL}, {"id_token_ttl", cl.IDTokenTTL},
+			{"refresh_idle_ttl", cl.RefreshIdleTTL}, {"refresh_absolute_ttl", cl.RefreshAbsoluteTTL},
+			{"refresh_reuse_grace", cl.RefreshReuseGrace},
+		} {
+			if d.d < 0 {
+				v.add(p+"."+d.name, "must not be negative, got %s", d.d)
+			}
+		}
+		if cl.RefreshReuseGrace > Duration(time.Minute) {
+			v.add(p+".refresh_reuse_grace", "at most 1m: a longer window lets a stolen token be replayed unnoticed")
+		}
+
+		scopes := map[string]bool{}
+		for j, s := range cl.Scopes {
+			sp := fmt.Sprintf("%s.scopes[%d]", p, j)
+			switch {
+			case !validScope(s):
+				v.add(sp, "invalid scope %q", s)
+			case scopes[s]:
+				v.add(sp, "duplicate scope %q", s)
+			}
+			scopes[s] = true
+		}
+	}
+}
+
+func cleanSecret(s string) bool {
+	if strings.TrimSpace(s) != s {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRedirectURI returns what is wrong with raw, or "".
+func checkRedirectURI(raw string, public bool) string {
+	if raw == "" {
+		return "must not be empty"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "not a valid URL"
+	}
+	if u.Scheme == "" {
+		return "must be an absolute URL"
+	}
+	if strings.Contains(raw, "#") {
+		return "must not contain a fragment"
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		if u.Host == "" {
+			return "must have a host"
+		}
+	case "http":
+		if u.Host == "" {
+			return "must have a host"
+		}
+		if !isLoopback(u.Hostname()) {
+			return "http is allowed only for loopback hosts (" + loopbackHosts + "); use https"
+		}
+	case "javascript", "data", "vbscript", "file", "blob", "about":
+		return fmt.Sprintf("scheme %q is not allowed", u.Scheme)
+	default:
+		if !public {
+			return "a custom scheme is allowed only for public clients"
+		}
+	}
+	return ""
+}
+
+// validScope checks RFC 6749 section 3.3 scope-token syntax.
+func validScope(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b < 0x21 || b == 0x22 || b == 0x5c || b > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) validateUsers(v *validator) {
+	usernames := map[string]bool{}
+	emails := map[string]bool{}
+	for i, u := range c.Users {
+		p := fmt.Sprintf("users[%d]", i)
+		switch {
+		case u.Username == "":
+			v.add(p+".username", "required")
+		case usernames[u.Username]:
+			v.add(p+".username", "duplicate username %q", u.Username)
+		}
+		usernames[u.Username] = true
+
+		if u.Email != "" {
+			key := strings.ToLower(u.Email)
+			if a, err := mail.ParseAddress(u.Email); err != nil || a.Address != u.Email || a.Name != "" {
+				v.add(p+".email", "%q is not a plain email address", u.Email)
+			} else if emails[key] {
+				v.add(p+".email", "duplicate email %q", u.Email)
+			}
+			emails[key] = true
+		}
+
+		switch {
+		case u.PasswordHash == "":
+			v.add(p+".password_hash", "required")
+		case !strings.HasPrefix(u.PasswordHash, "$argon2id$"):
+			v.add(p+".password_hash", "must be an argon2id PHC string starting with $argon2id$")
+		}
+
+		for j, g := range u.Groups {
+			if strings.TrimSpace(g) == "" {
+				v.add(fmt.Sprintf("%s.groups[%d]", p, j), "must not be empty")
+			}
+		}
+	}
+}
+
+func (c *Config) validateTokens(v *validator) {
+	t := c.Tokens
+	switch t.SigningAlg {
+	case "RS256", "ES256", "EdDSA":
+	default:
+		v.add("tokens.signing_alg", "unsupported signing algorithm %q (supported: RS256, ES256, EdDSA)", t.SigningAlg)
+	}
+	for _, d := range []struct {
+		name string
+		d    Duration
+	}{
+		{"access_token_ttl", t.AccessTokenTTL},
+		{"id_token_ttl", t.IDTokenTTL},
+		{"refresh_idle_ttl", t.RefreshIdleTTL},
+		{"refresh_absolute_ttl", t.RefreshAbsoluteTTL},
+		{"auth_code_ttl", t.AuthCodeTTL},
+		{"auth_request_ttl", t.AuthRequestTTL},
+		{"key_rotation", t.KeyRotation},
+	} {
+		if d.d <= 0 {
+			v.add("tokens."+d.name, "must be positive, got %s", d.d)
+		}
+	}
+	if t.RefreshIdleTTL > 0 && t.RefreshAbsoluteTTL > 0 && t.RefreshIdleTTL > t.RefreshAbsoluteTTL {
+		v.add("tokens.refresh_idle_ttl", "must not exceed refresh_absolute_ttl (%s)", t.RefreshAbsoluteTTL)
+	}
+}

@@ -2,10 +2,17 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
@@ -23,8 +30,12 @@ type Env struct {
 	// DataDir is a directory the connector may keep files in (keys it
 	// generated, caches); empty when the store is not on disk.
 	DataDir string
-	Store   store.Store
-	Log     *slog.Logger
+	// Key is 32 secret bytes for this connector alone, stable across
+	// restarts: for encrypting what it keeps in ConnectorData (an upstream
+	// refresh token) or signing its state.
+	Key   []byte
+	Store store.Store
+	Log   *slog.Logger
 }
 
 // factory builds one type of connector from its config block, as JSON.
@@ -55,6 +66,10 @@ func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 			closeConnectors(out)
 		}
 	}()
+	master, err := masterKey(cfg.Storage.Dir)
+	if err != nil {
+		return nil, err
+	}
 	for i, c := range cfg.Connectors {
 		f := factories[c.Type]
 		if f == nil {
@@ -66,7 +81,7 @@ func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 		}
 		env := Env{
 			Issuer: cfg.Issuer, CallbackURL: broker.CallbackURL(cfg.Issuer, c.ID),
-			Store: st, Log: log.With("connector", c.ID),
+			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
 		}
 		if cfg.Storage.Dir != "" {
 			env.DataDir = cfg.Storage.Dir
@@ -91,4 +106,42 @@ func closeConnectors(cs []broker.Connector) {
 			cl.Close()
 		}
 	}
+}
+
+// masterKey returns the secret connector keys derive from, kept in the data
+// directory (created on first start, readable by the owner only), or a
+// random one for a store that is not on disk.
+func masterKey(dir string) ([]byte, error) {
+	key := make([]byte, 32)
+	if dir == "" {
+		rand.Read(key)
+		return key, nil
+	}
+	path := filepath.Join(dir, "connector-master.key")
+	if b, err := os.ReadFile(path); err == nil && len(b) == 32 {
+		return b, nil
+	} else if err == nil {
+		return nil, fmt.Errorf("%s: want 32 bytes, found %d", path, len(b))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	rand.Read(key)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return masterKey(dir) // another process made it first
+	} else if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	defer f.Close()
+	if _, err := f.Write(key); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return key, f.Sync()
+}
+
+// connectorKey derives one connector's key, so no two connectors share one.
+func connectorKey(master []byte, id string) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("portico connector key\x00" + id))
+	return m.Sum(nil)
 }

@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -17,12 +19,15 @@ var errUserDisabled = errors.New("user is disabled")
 // resolveUser maps an upstream identity to its canonical Portico user,
 // creating both on first login. The user's id (the `sub`) is random and
 // never changes; the profile follows the identity last used to log in.
-func (b *Broker) resolveUser(ctx context.Context, connectorID string, id sdk.Identity) (store.User, error) {
+// At login (login true) the user's LastLogin is recorded; at refresh the
+// user and identity are written only when the upstream changed them, so
+// refreshes of one user's many sessions do not contend on the record.
+func (b *Broker) resolveUser(ctx context.Context, connectorID string, id sdk.Identity, login bool) (store.User, error) {
 	if id.Subject == "" {
 		return store.User{}, fmt.Errorf("connector %s returned an identity without a subject", connectorID)
 	}
 	now := b.opts.Now()
-	for range 5 {
+	for range 8 {
 		ident, err := b.store.GetIdentity(ctx, connectorID, id.Subject)
 		if errors.Is(err, store.ErrNotFound) {
 			u := store.User{ID: newSubject(), CreatedAt: now, LastLogin: now}
@@ -33,7 +38,6 @@ func (b *Broker) resolveUser(ctx context.Context, connectorID string, id sdk.Ide
 			} else if err != nil {
 				return store.User{}, fmt.Errorf("create user: %w", err)
 			}
-			u.Version = 1
 			return u, nil
 		} else if err != nil {
 			return store.User{}, fmt.Errorf("read identity: %w", err)
@@ -47,22 +51,43 @@ func (b *Broker) resolveUser(ctx context.Context, connectorID string, id sdk.Ide
 		}
 		rec := identityRecord(connectorID, u.ID, id, now)
 		rec.Version = ident.Version
-		if err := b.store.UpdateIdentity(ctx, rec); err != nil && !errors.Is(err, store.ErrConflict) {
-			return store.User{}, fmt.Errorf("update identity: %w", err)
+		if login || !sameIdentity(rec, ident) {
+			if err := b.store.UpdateIdentity(ctx, rec); err != nil && !errors.Is(err, store.ErrConflict) {
+				return store.User{}, fmt.Errorf("update identity: %w", err)
+			}
 		}
-		applyProfile(&u, id)
-		u.LastLogin = now
-		switch err := b.store.UpdateUser(ctx, u); {
-		case err == nil:
-			u.Version++
+		next := u
+		applyProfile(&next, id)
+		if login {
+			next.LastLogin = now
+		} else if sameProfile(next, u) {
 			return u, nil
+		}
+		switch err := b.store.UpdateUser(ctx, next); {
+		case err == nil:
+			next.Version++
+			return next, nil
 		case errors.Is(err, store.ErrConflict):
 			continue
 		default:
 			return store.User{}, fmt.Errorf("update user: %w", err)
 		}
 	}
-	return store.User{}, errors.New("resolve user: too many concurrent updates")
+	return store.User{}, fmt.Errorf("resolve user: %w", errContention)
+}
+
+// errContention: the user record kept changing under us; try again later.
+var errContention = errors.New("too many concurrent updates")
+
+func sameIdentity(a, b store.Identity) bool {
+	return a.Username == b.Username && a.Email == b.Email && a.EmailVerified == b.EmailVerified &&
+		a.Name == b.Name && slices.Equal(a.Groups, b.Groups) && bytes.Equal(a.ConnectorData, b.ConnectorData) &&
+		maps.EqualFunc(a.Attributes, b.Attributes, slices.Equal)
+}
+
+func sameProfile(a, b store.User) bool {
+	return a.Username == b.Username && a.Email == b.Email && a.EmailVerified == b.EmailVerified &&
+		a.Name == b.Name && slices.Equal(a.Groups, b.Groups)
 }
 
 func identityRecord(connectorID, userID string, id sdk.Identity, now time.Time) store.Identity {

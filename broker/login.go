@@ -127,7 +127,7 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 // redirects to the client.
 func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthRequest, id sdk.Identity, amr []string) {
 	ctx := c.Request.Context()
-	user, err := b.resolveUser(ctx, cn.ID, id)
+	user, err := b.resolveUser(ctx, cn.ID, id, true)
 	if errors.Is(err, errUserDisabled) {
 		b.errorPage(c, http.StatusForbidden, "Account disabled", "Your account is disabled. Contact your administrator.")
 		return

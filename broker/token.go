@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -232,9 +233,16 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		b.log.Error("token: read user", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	if user, err = b.refreshIdentity(c, fam.ConnectorID, user, scopes); errors.Is(err, sdk.ErrUnavailable) {
+	// Only a verdict about the user ends the session; an outage or a busy
+	// store is the server's problem, answered with "try again".
+	switch user, err = b.refreshIdentity(c, fam.ConnectorID, user, scopes); {
+	case err == nil:
+	case errors.Is(err, errUserDisabled):
+		return end("the user is no longer active")
+	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, errContention), errors.Is(err, errStore):
+		b.log.Warn("refresh: cannot check the user now", "connector", fam.ConnectorID, "err", err)
 		return tokensvc.Tokens{}, serverError("the identity store is unavailable")
-	} else if err != nil {
+	default:
 		b.log.Info("refresh refused by connector", "connector", fam.ConnectorID, "user", fam.UserID, "err", err)
 		return end("the identity store no longer accepts this user")
 	}
@@ -248,6 +256,9 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	}
 	return t, nil
 }
+
+// errStore marks a store failure while re-checking a user.
+var errStore = errors.New("store error")
 
 // refreshIdentity asks the connector, if it can refresh, whether the user
 // still exists, and takes the profile it returns.
@@ -263,7 +274,7 @@ func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.
 	}
 	idents, err := b.store.ListIdentities(ctx, user.ID)
 	if err != nil {
-		return user, errors.Join(sdk.ErrUnavailable, err)
+		return user, fmt.Errorf("%w: %w", errStore, err)
 	}
 	i := slices.IndexFunc(idents, func(x store.Identity) bool { return x.ConnectorID == connectorID })
 	if i < 0 {
@@ -278,7 +289,17 @@ func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.
 		return user, err
 	}
 	fresh.Subject = rec.Subject
-	return b.resolveUser(ctx, connectorID, fresh)
+	// Most refreshes change nothing: then there is nothing to write.
+	next := user
+	applyProfile(&next, fresh)
+	if sameIdentity(identityRecord(connectorID, user.ID, fresh, rec.LastSeen), rec) && sameProfile(next, user) {
+		return user, nil
+	}
+	u, err := b.resolveUser(ctx, connectorID, fresh, false)
+	if err != nil && !errors.Is(err, errUserDisabled) && !errors.Is(err, errContention) {
+		err = fmt.Errorf("%w: %w", errStore, err)
+	}
+	return u, err
 }
 
 // clientCredentialsGrant issues a token to the client itself (RFC 6749 §4.4).

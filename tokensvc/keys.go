@@ -85,6 +85,11 @@ func newSigner(k SigningKey) (*signer, error) {
 		return nil, fmt.Errorf("tokensvc: key %s: %w", k.ID, err)
 	}
 	jwk.KeyID = k.ID
+	// A JWK carries no precomputed CRT values; without them every RSA
+	// signature recomputes them (about a tenth of its cost).
+	if rk, ok := jwk.Key.(*rsa.PrivateKey); ok {
+		rk.Precompute()
+	}
 	sk := jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Alg), Key: jwk}
 	idt, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {

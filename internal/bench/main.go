@@ -1,0 +1,278 @@
+// Command bench measures Portico's hot paths on this machine, next to their
+// floor: `make bench` (go run ./internal/bench).
+//
+// It starts Portico in-process on loopback, with a Badger store in a
+// temporary directory, and drives it from a load generator in the same
+// process: -c workers on keep-alive connections, each scenario for -d after
+// a warm-up. Every request's latency is recorded; any response but a 200
+// with the expected body is an error, printed, and makes the exit status 1.
+//
+// The floors are the work a request cannot avoid, measured alone: go-jose
+// signing of an access token (GOMAXPROCS workers, so it uses every core)
+// and the Badger operations of one refresh rotation. A hot path's
+// throughput as a percentage of its floor is the number to watch: it says
+// how much of the machine goes to the work itself rather than to HTTP,
+// routing, the store and the load generator.
+//
+// See docs/performance.md for the method and the numbers.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type options struct {
+	workers    int
+	dur        time.Duration
+	warmup     time.Duration
+	only       *regexp.Regexp
+	cpuprofile string
+	blockprof  string
+	mutexprof  string
+	sharedUser bool
+	log        bool
+}
+
+func main() { os.Exit(realMain()) }
+
+func realMain() int {
+	var o options
+	var only string
+	flag.IntVar(&o.workers, "c", 8, "concurrent workers (HTTP clients, and store-floor workers)")
+	flag.DurationVar(&o.dur, "d", 5*time.Second, "timed duration of each scenario")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "untimed warm-up before each scenario")
+	flag.StringVar(&only, "only", "", "run only the scenarios whose name matches this regexp")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each scenario run to this file (name.scenario.ext if several)")
+	flag.StringVar(&o.blockprof, "blockprofile", "", "write a profile of where goroutines blocked, over all scenarios run, to this file")
+	flag.StringVar(&o.mutexprof, "mutexprofile", "", "write a profile of mutex contention, over all scenarios run, to this file")
+	flag.BoolVar(&o.sharedUser, "shared-user", false, "refresh rotation: every worker logs in as the same user (alice)")
+	flag.BoolVar(&o.log, "log", false, "print the brokers' log (info and above) on stderr")
+	flag.Parse()
+	if o.workers < 1 || o.dur <= 0 || o.warmup < 0 || flag.NArg() > 0 {
+		flag.Usage()
+		return 2
+	}
+	if only != "" {
+		re, err := regexp.Compile(only)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -only: %v\n", err)
+			return 2
+		}
+		o.only = re
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	code, err := bench(ctx, o, os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return max(code, 1)
+	}
+	return code
+}
+
+// bench runs the scenarios and prints the report to out. It returns 1 if
+// any scenario had errors.
+func bench(ctx context.Context, o options, out io.Writer) (int, error) {
+	rssStart := rss()
+	logger := slog.New(slog.DiscardHandler)
+	if o.log {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	bs, err := newBrokers(o.workers, logger)
+	if err != nil {
+		return 1, err
+	}
+	defer func() {
+		if err := bs.close(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: cleanup: %v\n", err)
+		}
+	}()
+
+	var selected []scenario
+	for _, sc := range scenarios(bs, o) {
+		if o.only == nil || o.only.MatchString(sc.name) {
+			selected = append(selected, sc)
+		}
+	}
+	if len(selected) == 0 {
+		return 2, fmt.Errorf("-only %q matches no scenario", o.only)
+	}
+
+	fmt.Fprintf(out, "Portico benchmark, %s\n", time.Now().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(out, "go %s %s/%s, GOMAXPROCS %d, NumCPU %d, CPU %s\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel())
+	fmt.Fprintf(out, "workers %d (HTTP, store floor), %d (signing floors); warm-up %s, timed %s per scenario\n",
+		o.workers, runtime.GOMAXPROCS(0), o.warmup, o.dur)
+	fmt.Fprintf(out, "store: Badger, sync_writes on, in %s on %s\n", bs.root, fsType(bs.root))
+	fmt.Fprintf(out, "RSS at start: %s\n\n", rssStart)
+
+	var results []result
+	for _, sc := range selected {
+		if ctx.Err() != nil {
+			break
+		}
+		prof := ""
+		if o.cpuprofile != "" {
+			prof = profilePath(o.cpuprofile, sc.name, len(selected) > 1)
+		}
+		r := runScenario(ctx, sc, o, prof)
+		results = append(results, r)
+		fmt.Fprintf(os.Stderr, "%-26s %10.0f/s  p50 %-9s p99 %-9s cpu %3.0f%%  other %4s  errors %d  RSS %s\n",
+			r.name, r.perSec(), fmtDur(r.p50), fmtDur(r.p99), 100*r.cpu, fmtShare(r.other), r.errors, rss())
+		if prof != "" && r.skipped == "" {
+			fmt.Fprintf(os.Stderr, "%-26s CPU profile in %s\n", "", prof)
+		}
+	}
+	for _, p := range []struct{ name, path string }{{"block", o.blockprof}, {"mutex", o.mutexprof}} {
+		if p.path == "" {
+			continue
+		}
+		if err := writeProfile(p.name, p.path); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s profile: %v\n", p.name, err)
+		} else {
+			fmt.Fprintf(os.Stderr, "%s profile in %s\n", p.name, p.path)
+		}
+	}
+
+	printTable(out, results)
+	fmt.Fprintln(out)
+	printNotes(out, results)
+	rssEnd := rss()
+	debug.FreeOSMemory()
+	fmt.Fprintf(out, "\nRSS at start: %s; after all scenarios: %s (%s once the Go runtime has returned free memory)\n",
+		rssStart, rssEnd, rss())
+
+	failed := false
+	for _, r := range results {
+		if r.errors > 0 {
+			failed = true
+			fmt.Fprintf(out, "\nERRORS in %s: %d\n", r.name, r.errors)
+			for _, l := range r.errorLines() {
+				fmt.Fprintln(out, l)
+			}
+		}
+	}
+	switch {
+	case failed:
+		fmt.Fprintln(out, "\nFAIL: some scenarios had errors; their numbers are not comparable")
+		return 1, nil
+	case ctx.Err() != nil:
+		fmt.Fprintln(out, "\nINTERRUPTED: the results are partial")
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// runScenario sets sc up, runs it, and turns a setup failure into an
+// errored result. With prof set, the CPU profile of the run (warm-up and
+// timed window, not the setup) goes to that file.
+func runScenario(ctx context.Context, sc scenario, o options, prof string) result {
+	fail := func(err error) result {
+		return result{name: sc.name, workers: o.workers, errors: 1,
+			errMsgs: map[string]int{"setup: " + err.Error(): 1}, skipped: "setup failed"}
+	}
+	runtime.GC() // do not bill one scenario for the previous one's garbage
+	fn, workers, err := sc.setup(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	runtime.GC() // nor for its setup's (logins hash passwords)
+	if prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	// Block and mutex events are recorded during the runs only, not setup.
+	if o.blockprof != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+		defer runtime.SetBlockProfileRate(0)
+	}
+	if o.mutexprof != "" {
+		runtime.SetMutexProfileFraction(1)
+		defer runtime.SetMutexProfileFraction(0)
+	}
+	return run(ctx, sc.name, workers, o.warmup, o.dur, fn)
+}
+
+// writeProfile writes the named runtime profile to path.
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func fmtShare(h float64) string {
+	if h < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*h)
+}
+
+// profilePath is where scenario name's CPU profile goes: path itself when
+// one scenario runs, else path with the scenario's name before the
+// extension (cpu.pprof: cpu.refresh_rotation.pprof).
+func profilePath(path, name string, several bool) string {
+	if !several {
+		return path
+	}
+	ext := filepath.Ext(path)
+	slug := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, name)
+	return strings.TrimSuffix(path, ext) + "." + slug + ext
+}
+
+func printTable(out io.Writer, results []result) {
+	// Names align left, numbers right: pad the names by hand, since
+	// tabwriter aligns every column the same way.
+	w := len("scenario")
+	for _, r := range results {
+		w = max(w, len(r.name))
+	}
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tworkers\tops\tops/s\tp50\tp99\tmax\tcpu\tother\terrors\t\n", w, "scenario")
+	for _, r := range results {
+		if r.skipped != "" {
+			fmt.Fprintf(tw, "%-*s\t%d\t-\t-\t-\t-\t-\t-\t-\t%d\t  %s\n", w, r.name, r.workers, r.errors, r.skipped)
+			continue
+		}
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%.0f%%\t%s\t%d\t\n",
+			w, r.name, r.workers, r.ops, r.perSec(), fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.max), 100*r.cpu, fmtShare(r.other), r.errors)
+	}
+	tw.Flush()
+	// AlignRight pads the first column on the left too; take that off.
+	for l := range strings.Lines(buf.String()) {
+		io.WriteString(out, strings.TrimPrefix(l, "  "))
+	}
+}

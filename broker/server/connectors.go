@@ -17,8 +17,10 @@ import (
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/connectors/github"
 	"github.com/portico-idp/portico/connectors/ldap"
 	"github.com/portico-idp/portico/connectors/local"
+	"github.com/portico-idp/portico/connectors/oidc"
 )
 
 // Env is what a connector factory may use besides its own config.
@@ -56,6 +58,28 @@ var factories = map[string]factory{
 		}
 		return ldap.New(ctx, cfg, env.Log)
 	},
+	"oidc":      oidcFactory(oidc.ParseConfig),
+	"google":    oidcFactory(oidc.ParseGoogleConfig),
+	"microsoft": oidcFactory(oidc.ParseMicrosoftConfig),
+	"github": func(_ context.Context, raw []byte, env Env) (any, error) {
+		cfg, err := github.ParseConfig(raw)
+		if err != nil {
+			return nil, err
+		}
+		return github.New(cfg, env.Key, env.Log)
+	},
+}
+
+// oidcFactory builds the OIDC connector from a config that parse derives
+// (generic, or a Google or Microsoft preset).
+func oidcFactory(parse func([]byte) (oidc.Config, error)) factory {
+	return func(ctx context.Context, raw []byte, env Env) (any, error) {
+		cfg, err := parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		return oidc.New(ctx, cfg, env.Key, env.Log)
+	}
 }
 
 // connectors builds the configured connectors. On error, those already

@@ -21,10 +21,12 @@ import (
 	"github.com/portico-idp/portico/connectors/ldap"
 	"github.com/portico-idp/portico/connectors/local"
 	"github.com/portico-idp/portico/connectors/oidc"
+	"github.com/portico-idp/portico/connectors/saml"
 )
 
 // Env is what a connector factory may use besides its own config.
 type Env struct {
+	ID     string // the connector's id
 	Issuer string
 	// CallbackURL is where the connector's upstream sends the browser
 	// back; a SAML SP's ACS URL, an OAuth redirect_uri.
@@ -57,6 +59,13 @@ var factories = map[string]factory{
 			return nil, err
 		}
 		return ldap.New(ctx, cfg, env.Log)
+	},
+	"saml": func(ctx context.Context, raw []byte, env Env) (any, error) {
+		cfg, err := saml.ParseConfig(raw)
+		if err != nil {
+			return nil, err
+		}
+		return saml.New(ctx, cfg, saml.Env{ID: env.ID, ACSURL: env.CallbackURL, MetadataURL: broker.MetadataURL(env.Issuer, env.ID), DataDir: env.DataDir, Log: env.Log})
 	},
 	"oidc":      oidcFactory(oidc.ParseConfig),
 	"google":    oidcFactory(oidc.ParseGoogleConfig),
@@ -104,7 +113,7 @@ func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 			return out, fmt.Errorf("connectors[%d].config: %w", i, err)
 		}
 		env := Env{
-			Issuer: cfg.Issuer, CallbackURL: broker.CallbackURL(cfg.Issuer, c.ID),
+			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: broker.CallbackURL(cfg.Issuer, c.ID),
 			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
 		}
 		if cfg.Storage.Dir != "" {

@@ -138,7 +138,7 @@ func (r *keyring) active(now time.Time, alg string) (*signer, error) {
 	var best *SigningKey
 	for i := range r.keys {
 		k := &r.keys[i]
-		if k.Alg != alg || k.ActiveFrom.After(now) {
+		if k.Alg != alg || !k.RetiredAt.IsZero() || k.ActiveFrom.After(now) {
 			continue
 		}
 		if best == nil || k.ActiveFrom.After(best.ActiveFrom) {
@@ -229,10 +229,12 @@ func planAlg(keys []SigningKey, alg string, now time.Time, period, keep time.Dur
 			}
 		}
 	}
-	// The newest key already active signs; older ones retire.
+	// The newest key already active, and not retired, signs; older ones
+	// retire. A retired key never signs again, even if its algorithm
+	// comes back into use.
 	activeIdx := -1
 	for i, k := range keys {
-		if !k.ActiveFrom.After(now) && (activeIdx < 0 || k.ActiveFrom.After(keys[activeIdx].ActiveFrom)) {
+		if k.RetiredAt.IsZero() && !k.ActiveFrom.After(now) && (activeIdx < 0 || k.ActiveFrom.After(keys[activeIdx].ActiveFrom)) {
 			activeIdx = i
 		}
 	}
@@ -261,8 +263,7 @@ func planAlg(keys []SigningKey, alg string, now time.Time, period, keep time.Dur
 	}
 	keys = kept
 	// A next key is published one period ahead, so verifiers that cache
-	// the JWKS already know it when it starts signing. A key of another
-	// algorithm than configured is replaced at the next rotation.
+	// the JWKS already know it when it starts signing.
 	hasNext := slices.ContainsFunc(keys, func(k SigningKey) bool { return k.ActiveFrom.After(now) })
 	if !hasNext {
 		var activeFrom time.Time

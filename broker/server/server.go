@@ -65,20 +65,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, e
 
 func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) {
 	t := cfg.Tokens
-	var extraAlgs []string
-	var longest time.Duration
-	for _, c := range cfg.Clients {
-		if c.IDTokenSignedResponseAlg != "" {
-			extraAlgs = append(extraAlgs, c.IDTokenSignedResponseAlg)
-		}
-		longest = max(longest, c.AccessTokenTTL.Std(), c.IDTokenTTL.Std())
-	}
-	tok, err := tokensvc.New(ctx, st, tokensvc.Config{
-		Issuer: cfg.Issuer, SigningAlg: t.SigningAlg, ExtraAlgs: extraAlgs, MaxTokenTTL: longest,
-		AccessTokenTTL: t.AccessTokenTTL.Std(), IDTokenTTL: t.IDTokenTTL.Std(),
-		RefreshIdleTTL: t.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: t.RefreshAbsoluteTTL.Std(),
-		KeyRotation: t.KeyRotation.Std(), Logger: log,
-	})
+	tc := TokenConfig(cfg)
+	tc.Logger = log
+	tok, err := tokensvc.New(ctx, st, tc)
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +87,28 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return nil, err
 	}
 	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, conns: conns, log: log}, nil
+}
+
+// TokenConfig is the token service's configuration for cfg (defaults
+// applied): the default algorithm, those clients ask for their id_tokens,
+// and the longest token lifetime any client has, so that retired keys stay
+// published long enough. The CLI uses it too, so both plan keys alike.
+func TokenConfig(cfg *config.Config) tokensvc.Config {
+	t := cfg.Tokens
+	var extra []string
+	var longest time.Duration
+	for _, c := range cfg.Clients {
+		if c.IDTokenSignedResponseAlg != "" {
+			extra = append(extra, c.IDTokenSignedResponseAlg)
+		}
+		longest = max(longest, c.AccessTokenTTL.Std(), c.IDTokenTTL.Std())
+	}
+	return tokensvc.Config{
+		Issuer: cfg.Issuer, SigningAlg: t.SigningAlg, ExtraAlgs: extra, MaxTokenTTL: longest,
+		AccessTokenTTL: t.AccessTokenTTL.Std(), IDTokenTTL: t.IDTokenTTL.Std(),
+		RefreshIdleTTL: t.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: t.RefreshAbsoluteTTL.Std(),
+		KeyRotation: t.KeyRotation.Std(),
+	}
 }
 
 // Serve serves the broker on l until ctx ends, keeping signing keys current,

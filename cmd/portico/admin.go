@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/mail"
 	"os"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/server"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/connectors/local"
@@ -65,6 +70,9 @@ func newUsers() *cobra.Command {
 		Short: "Add an account; the password is read from stdin or prompted",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkAccount(args[0], email, groups); err != nil {
+				return err
+			}
 			pw, err := readPassword(cmd)
 			if err != nil {
 				return err
@@ -73,16 +81,20 @@ func newUsers() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, _, err := sf.open()
+			st, _, err := sf.open(cmd, false)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			ctx := context.Background()
+			if err := accountTaken(ctx, st, args[0], email); err != nil {
+				return err
+			}
 			acc := store.LocalAccount{ID: server.NewAccountID(), Username: args[0], Email: email, EmailVerified: email != "",
 				Name: name, Groups: groups, PasswordHash: hash, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-			if err := st.CreateLocalAccount(context.Background(), acc); err != nil {
+			if err := st.CreateLocalAccount(ctx, acc); err != nil {
 				if errors.Is(err, store.ErrAlreadyExists) {
-					return fmt.Errorf("an account with username %q or email %q exists", args[0], email)
+					return fmt.Errorf("an account with username %q or email %q already exists", args[0], email)
 				}
 				return err
 			}
@@ -99,7 +111,7 @@ func newUsers() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List accounts", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, _, err := lf.open()
+			st, _, err := lf.open(cmd, true)
 			if err != nil {
 				return err
 			}
@@ -122,14 +134,16 @@ func newUsers() *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete USERNAME", Short: "Delete an account", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := df.open()
+			st, _, err := df.open(cmd, true)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			ctx := context.Background()
 			acc, err := st.GetLocalAccountByLogin(ctx, args[0])
-			if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no account %q", args[0])
+			} else if err != nil {
 				return fmt.Errorf("account %q: %w", args[0], err)
 			}
 			if err := st.DeleteLocalAccount(ctx, acc.ID); err != nil {
@@ -153,14 +167,16 @@ func newUsers() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, _, err := pf.open()
+			st, _, err := pf.open(cmd, true)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			ctx := context.Background()
 			acc, err := st.GetLocalAccountByLogin(ctx, args[0])
-			if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no account %q", args[0])
+			} else if err != nil {
 				return fmt.Errorf("account %q: %w", args[0], err)
 			}
 			acc.PasswordHash = hash
@@ -185,17 +201,22 @@ func newClients() *cobra.Command {
 	add := &cobra.Command{
 		Use: "add ID", Short: "Add a client; a confidential client's secret is printed once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := sf.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			c := store.Client{ID: args[0], Name: name, Public: public, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes}
+			// As the server seeds a public client from the config file.
+			c := store.Client{ID: args[0], Name: name, Public: public, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
+				NoIntrospection: public}
 			var secret string
 			if !public {
 				secret = broker.NewClientSecret()
 				c.SecretHash = broker.HashClientSecret(secret)
 			}
+			if err := checkClient(c); err != nil {
+				return err
+			}
+			st, _, err := sf.open(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
 			if err := st.CreateClient(context.Background(), c); err != nil {
 				if errors.Is(err, store.ErrAlreadyExists) {
 					return fmt.Errorf("client %q exists", args[0])
@@ -220,7 +241,7 @@ func newClients() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List clients", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, _, err := lf.open()
+			st, _, err := lf.open(cmd, true)
 			if err != nil {
 				return err
 			}
@@ -243,12 +264,14 @@ func newClients() *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete ID", Short: "Delete a client", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := df.open()
+			st, _, err := df.open(cmd, true)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if err := st.DeleteClient(context.Background(), args[0]); err != nil {
+			if err := st.DeleteClient(context.Background(), args[0]); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no client %q", args[0])
+			} else if err != nil {
 				return fmt.Errorf("client %q: %w", args[0], err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
@@ -266,19 +289,17 @@ func newKeys() *cobra.Command {
 	rotate := &cobra.Command{
 		Use: "rotate", Short: "Make the next signing key active now", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, cfg, err := sf.open()
+			st, cfg, err := sf.open(cmd, true)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			issuer := cfg.Issuer
-			if issuer == "" {
-				issuer = "http://unused" // keys do not depend on the issuer
-			}
-			cfg.ApplyDefaults()
 			ctx := context.Background()
-			svc, err := tokensvc.New(ctx, st, tokensvc.Config{Issuer: issuer, SigningAlg: cfg.Tokens.SigningAlg,
-				AccessTokenTTL: cfg.Tokens.AccessTokenTTL.Std(), IDTokenTTL: cfg.Tokens.IDTokenTTL.Std(), KeyRotation: cfg.Tokens.KeyRotation.Std()})
+			tc, err := tokenConfig(ctx, st, cfg, sf.config != "")
+			if err != nil {
+				return err
+			}
+			svc, err := tokensvc.New(ctx, st, tc)
 			if err != nil {
 				return err
 			}
@@ -303,6 +324,139 @@ func newKeys() *cobra.Command {
 		},
 	}
 	sf.register(rotate)
+	rotate.Long = "Make the published next signing keys active now and publish new next keys. The old\n" +
+		"active keys stay published until tokens they signed expire. Give the server's --config so\n" +
+		"that its signing algorithms, rotation period and token lifetimes apply; with --data-dir\n" +
+		"alone the algorithms of the stored keys are kept, retired keys are left for the server to\n" +
+		"drop, and the default rotation period dates the new next keys."
 	cmd.AddCommand(rotate)
 	return cmd
 }
+
+// checkAccount checks what users add is given, as the configuration file's
+// users section is checked.
+func checkAccount(username, email string, groups []string) error {
+	if username == "" || strings.TrimSpace(username) != username {
+		return fmt.Errorf("invalid username %q: empty or with leading or trailing spaces", username)
+	}
+	if email != "" {
+		if a, err := mail.ParseAddress(email); err != nil || a.Address != email || a.Name != "" {
+			return fmt.Errorf("--email %q is not a plain email address", email)
+		}
+	}
+	for _, g := range groups {
+		if strings.TrimSpace(g) == "" {
+			return errors.New("--groups: a group name must not be empty")
+		}
+	}
+	return nil
+}
+
+// accountTaken says which of username and email another account has.
+func accountTaken(ctx context.Context, st store.Store, username, email string) error {
+	if a, err := st.GetLocalAccountByLogin(ctx, username); err == nil && a.Username == username {
+		return fmt.Errorf("an account with username %q already exists", username)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if email == "" {
+		return nil
+	}
+	if a, err := st.GetLocalAccountByLogin(ctx, email); err == nil && strings.EqualFold(a.Email, email) {
+		return fmt.Errorf("email %q already belongs to account %q", email, a.Username)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+var clientFieldRE = regexp.MustCompile(`^clients\[0\]\.([a-z_]+)(?:\[(\d+)\])?$`)
+
+// checkClient applies the configuration file's rules for clients to c, so
+// that a client added here is one the file would have accepted: no plain
+// http redirect URI off loopback, no unknown grant type, no
+// client_credentials for a public client. Problems are reported by flag.
+func checkClient(c store.Client) error {
+	if len(c.GrantTypes) == 0 {
+		return errors.New("--grant-type: give at least one grant type")
+	}
+	cfg := config.Config{
+		Issuer: "http://127.0.0.1", Listen: "127.0.0.1:1", Storage: config.Storage{Type: "badger", Dir: "unused"},
+		Clients: []config.Client{{ID: c.ID, Name: c.Name, Public: c.Public, SecretHash: c.SecretHash,
+			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes}},
+	}
+	cfg.ApplyDefaults()
+	err := cfg.Validate()
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	flags := map[string]string{"id": "client id", "redirect_uris": "--redirect-uri", "grant_types": "--grant-type", "scopes": "--scope"}
+	var msgs []string
+	for _, e := range errs {
+		var fe *config.FieldError
+		if !errors.As(e, &fe) {
+			msgs = append(msgs, e.Error())
+			continue
+		}
+		m := clientFieldRE.FindStringSubmatch(fe.Path)
+		if m == nil || flags[m[1]] == "" {
+			msgs = append(msgs, fe.Error())
+			continue
+		}
+		where := flags[m[1]]
+		if m[1] == "redirect_uris" && m[2] != "" {
+			if i, err := strconv.Atoi(m[2]); err == nil && i < len(c.RedirectURIs) {
+				where = fmt.Sprintf("%s %q", where, c.RedirectURIs[i])
+			}
+		}
+		msgs = append(msgs, where+": "+fe.Message)
+	}
+	return fmt.Errorf("invalid client %q: %s", c.ID, strings.Join(msgs, "; "))
+}
+
+// tokenConfig is the token service configuration a command that touches
+// keys must use: the one the server builds from the same file (see
+// server.open), since creating a tokensvc.Service brings the stored keys in
+// line with it, retiring the keys of every algorithm it is not given.
+// Without a config file (fromFile false) it keeps the algorithms that have
+// live keys, and keeps retired keys, whose tokens it cannot know the
+// lifetime of, for the server to drop.
+func tokenConfig(ctx context.Context, st store.Store, cfg *config.Config, fromFile bool) (tokensvc.Config, error) {
+	issuer := cfg.Issuer
+	if issuer == "" {
+		issuer = "http://unused" // keys do not depend on the issuer
+	}
+	if !fromFile {
+		ks, err := st.GetKeys(ctx)
+		if err != nil {
+			return tokensvc.Config{}, err
+		}
+		// The server's default algorithm is planned, so stored, first.
+		var algs []string
+		for _, k := range ks.Keys {
+			if k.RetiredAt.IsZero() && !slices.Contains(algs, k.Alg) {
+				algs = append(algs, k.Alg)
+			}
+		}
+		if len(algs) > 0 {
+			cfg.Tokens.SigningAlg = algs[0]
+		}
+		cfg.ApplyDefaults()
+		t := cfg.Tokens
+		return tokensvc.Config{Issuer: issuer, SigningAlg: t.SigningAlg, ExtraAlgs: slices.Clip(algs[min(1, len(algs)):]),
+			AccessTokenTTL: t.AccessTokenTTL.Std(), IDTokenTTL: t.IDTokenTTL.Std(), KeyRotation: t.KeyRotation.Std(),
+			MaxTokenTTL: keepRetiredKeys}, nil
+	}
+	cfg.ApplyDefaults()
+	tc := server.TokenConfig(cfg)
+	tc.Issuer = issuer
+	return tc, nil
+}
+
+// keepRetiredKeys stands in for the token lifetime when it is unknown: long
+// enough that no retired key is dropped.
+const keepRetiredKeys = 10 * 365 * 24 * time.Hour

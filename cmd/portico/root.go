@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/server"
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/store/badger"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -27,7 +29,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newUsers(), newClients(), newKeys(), newVersion())
+	root.AddCommand(newServe(), newUsers(), newClients(), newKeys(), newSessions(), newVersion())
 	return root
 }
 
@@ -58,10 +60,16 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 }
 
 // open opens the store named by the flags. Badger allows one process per
-// data directory: stop a running server first.
-func (f *storeFlags) open() (store.Store, *config.Config, error) {
+// data directory: stop a running server first. With mustExist, a data
+// directory that does not exist is an error rather than a new, empty store:
+// listing, changing or rotating in a mistyped directory would otherwise
+// "succeed" on nothing.
+func (f *storeFlags) open(cmd *cobra.Command, mustExist bool) (store.Store, *config.Config, error) {
 	var cfg *config.Config
 	if f.config != "" {
+		if cmd.Flags().Changed("data-dir") {
+			return nil, nil, fmt.Errorf("give --config or --data-dir, not both (with --config the data directory is storage.dir)")
+		}
 		c, err := config.Load(f.config)
 		if err != nil {
 			return nil, nil, err
@@ -70,8 +78,16 @@ func (f *storeFlags) open() (store.Store, *config.Config, error) {
 	} else {
 		cfg = &config.Config{Storage: config.Storage{Type: "badger", Dir: f.dataDir}}
 	}
+	if mustExist && (cfg.Storage.Type == "" || cfg.Storage.Type == "badger") {
+		if fi, err := os.Stat(cfg.Storage.Dir); err != nil || !fi.IsDir() {
+			return nil, nil, fmt.Errorf("data directory %s does not exist (give --data-dir or --config)", cfg.Storage.Dir)
+		}
+	}
 	st, err := server.OpenStore(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
+		if errors.Is(err, badger.ErrInUse) {
+			return nil, nil, fmt.Errorf("%w: stop the server first, or run this while it is stopped", err)
+		}
 		return nil, nil, err
 	}
 	return st, cfg, nil
@@ -89,7 +105,15 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// signalContext is cancelled by SIGINT or SIGTERM.
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// signalContext is cancelled with parent (tests pass a context through
+// ExecuteContext) or by SIGINT or SIGTERM. Once it is cancelled the signals
+// get their default behaviour back, so a second Ctrl-C during a slow
+// graceful shutdown ends the process.
+func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	return ctx, stop
 }

@@ -53,6 +53,13 @@ func newServe() *cobra.Command {
 				}
 				cfg = c
 			case cfgPath != "":
+				// --data-dir and --listen have defaults, so ignoring them
+				// silently would serve somewhere the operator did not ask for.
+				for _, f := range []string{"data-dir", "listen"} {
+					if cmd.Flags().Changed(f) {
+						return fmt.Errorf("--%s applies to --dev only; with --config set storage.dir and listen in the file", f)
+					}
+				}
 				c, err := config.Load(cfgPath)
 				if err != nil {
 					return err
@@ -62,22 +69,30 @@ func newServe() *cobra.Command {
 				return fmt.Errorf("give --config FILE, or --dev for a local demo")
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
-			ctx, stop := signalContext()
+			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			srv, err := server.Open(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
-			defer srv.Close()
 			l, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {
+				srv.Close()
 				return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 			}
 			if dev {
 				printDevBanner(cmd.OutOrStdout(), cfg)
 			}
 			log.Info("portico serving", "issuer", cfg.Issuer, "listen", l.Addr().String(), "version", version)
-			return srv.Serve(ctx, l)
+			err = srv.Serve(ctx, l)
+			// Closing flushes the store: a failure there may have lost writes.
+			if cerr := srv.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				log.Info("portico stopped")
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (YAML, see docs/configuration.md)")

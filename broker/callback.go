@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -122,6 +123,10 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		b.autoPost(c, b.callbackURL(cn.ID), fields)
 		return
 	}
+	if u, ok := cn.Impl.(unsolicitedConnector); ok && c.Request.Method == http.MethodPost && !b.pendingRequest(c, state) {
+		b.handleUnsolicited(c, cn, cc, u)
+		return
+	}
 	req, ok := b.loadRequest(c, state)
 	if !ok {
 		return
@@ -174,4 +179,56 @@ func (b *Broker) loginFailed(c *gin.Context, req store.AuthRequest, status int, 
 		b.log.Warn("delete failed auth request", "err", err)
 	}
 	b.render(c, status, "failed", map[string]any{"Title": "Login failed", "Message": msg, "Back": withQuery(req.RedirectURI, v)})
+}
+
+// unsolicitedConnector is a connector that may accept a login the broker
+// did not ask for (SAML IdP-initiated login), for one configured client.
+type unsolicitedConnector interface {
+	IDPInitiated() (clientID, redirectURI string, ok bool)
+}
+
+// pendingRequest reports whether state names a pending authorization
+// request; only then is a callback the answer to one.
+func (b *Broker) pendingRequest(c *gin.Context, state string) bool {
+	if state == "" {
+		return false
+	}
+	_, err := b.store.GetAuthRequest(c.Request.Context(), state)
+	return err == nil || !errors.Is(err, store.ErrNotFound)
+}
+
+// handleUnsolicited completes an IdP-initiated login, when the connector
+// enables it: the identity is checked by the connector as usual (signature,
+// audience, replay), and the code goes to the connector's default client
+// at its registered redirect URI. The client gets no state: it must be
+// written to accept such codes, which is why this is off unless enabled.
+func (b *Broker) handleUnsolicited(c *gin.Context, cn *Connector, cc sdk.CallbackConnector, u unsolicitedConnector) {
+	ctx := c.Request.Context()
+	clientID, redirectURI, enabled := u.IDPInitiated()
+	if !enabled {
+		b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was not started here. Go back to the application and start again.")
+		return
+	}
+	client, err := b.store.GetClient(ctx, clientID)
+	if err != nil || !slices.Contains(client.RedirectURIs, redirectURI) || !slices.Contains(client.GrantTypes, "authorization_code") {
+		b.log.Error("idp-initiated login: the default client or its redirect URI is not registered", "connector", cn.ID, "client_id", clientID, "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Login not possible", "This login method is not set up to start logins by itself.")
+		return
+	}
+	form := c.Request.PostForm
+	delete(form, bounceParam)
+	id, err := cc.HandleCallback(ctx, sdk.Scopes{Groups: true}, sdk.CallbackRequest{
+		Method: c.Request.Method, URL: b.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form,
+	})
+	if err != nil {
+		b.log.Warn("idp-initiated login refused", "connector", cn.ID, "err", err)
+		b.errorPage(c, http.StatusForbidden, "Login failed", "The identity provider did not confirm who you are.")
+		return
+	}
+	b.log.Info("idp-initiated login", "connector", cn.ID, "client_id", clientID)
+	req := store.AuthRequest{
+		ID: tokensvc.NewID(), ClientID: clientID, RedirectURI: redirectURI,
+		Scopes: []string{"openid", "profile", "email", "groups"},
+	}
+	b.finishLogin(c, cn, req, id, nil)
 }

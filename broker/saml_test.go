@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -189,4 +190,73 @@ func samlWait(t *testing.T, what string, cond func() bool) {
 
 func decodeXML(resp *http.Response, v any) error {
 	return xml.NewDecoder(resp.Body).Decode(v)
+}
+
+// postSAML posts an IdP's response to the ACS from a browser without
+// Portico's cookie, following Portico's re-post page once, and returns the
+// final answer (not following a redirect to the client).
+func postSAML(t *testing.T, post testenv.SAMLPost) *http.Response {
+	t.Helper()
+	resp, err := noFollow.PostForm(post.Action, post.Fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == 200 {
+		page, _ := readAll(resp)
+		if form, err := testenv.ParseForm(resp.Request.URL, page); err == nil && form.Values.Has("portico_bounce") {
+			if resp, err = noFollow.PostForm(form.Action, form.Values); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return resp
+}
+
+// TestSAMLIdPInitiated: an unsolicited response is refused unless the
+// connector enables IdP-initiated login; enabled, it gives the default
+// client a code (no state) that redeems to tokens for the asserted user,
+// once.
+func TestSAMLIdPInitiated(t *testing.T) {
+	ctx := context.Background()
+	a := testenv.SAMLAlice
+
+	b, idp := samlBroker(t, nil)
+	post, err := idp.Initiate(ctx, broker.MetadataURL(b.URL, "corp-saml"), "", a.Login, a.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := postSAML(t, post); r.StatusCode != 400 || r.Header.Get("Location") != "" {
+		t.Fatalf("unsolicited response with IdP-initiated login off: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+
+	b, idp = samlBroker(t, map[string]any{"idp_initiated": map[string]any{
+		"enabled": true, "default_client_id": testenv.ClientID, "default_redirect_uri": testenv.RedirectURI,
+	}})
+	post, err = idp.Initiate(ctx, broker.MetadataURL(b.URL, "corp-saml"), "", a.Login, a.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := postSAML(t, post)
+	loc := r.Header.Get("Location")
+	if r.StatusCode != 303 || !strings.HasPrefix(loc, testenv.RedirectURI+"?code=") || strings.Contains(loc, "state=") {
+		t.Fatalf("IdP-initiated login: %d %q", r.StatusCode, loc)
+	}
+	u, _ := url.Parse(loc)
+	tr := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, url.Values{
+		"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {testenv.RedirectURI}})
+	if tr.Status != 200 {
+		t.Fatalf("code exchange: %d %v", tr.Status, tr.Body)
+	}
+	idt, err := newRP(t, b).Verifier.Verify(ctx, tr.str("id_token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct{ Email string }
+	idt.Claims(&c)
+	if c.Email != a.Email {
+		t.Errorf("email %q, want %q", c.Email, a.Email)
+	}
+	if r := postSAML(t, post); r.StatusCode == 303 {
+		t.Errorf("a replayed unsolicited response logged in again: %q", r.Header.Get("Location"))
+	}
 }

@@ -1,15 +1,14 @@
 package ldap
 
 import (
-	"bytes"
+	"github.com/portico-idp/portico/sdk/upstream"
+
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -137,94 +136,21 @@ type GroupSearch struct {
 }
 
 // Duration is a time.Duration written in JSON as a string ("5s").
-type Duration time.Duration
-
-// MarshalJSON writes d as a string such as "5s".
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads a string such as "5s" or "1m30s".
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	// An UnmarshalTypeError gets the field's path from encoding/json, for
-	// ParseConfig's message.
-	bad := &json.UnmarshalTypeError{Value: string(b), Type: reflect.TypeFor[Duration]()}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return bad
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return bad
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = upstream.Duration
 
 // ParseConfig decodes the connector's JSON config, refusing unknown fields,
 // applies the defaults and validates it. Errors name the field, as in
 // "ldap: config.user_search.base_dn: required".
 func ParseConfig(raw []byte) (Config, error) {
 	var c Config
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return Config{}, decodeError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Config{}, errors.New("ldap: config: unexpected data after the JSON object")
+	if err := upstream.DecodeStrict("ldap: config", raw, &c); err != nil {
+		return Config{}, err
 	}
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-func decodeError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		if te.Type == reflect.TypeFor[Duration]() {
-			v := te.Value
-			if len(v) > 40 {
-				v = v[:40] + "..."
-			}
-			return fmt.Errorf("ldap: config.%s: %s is not a duration; write one as a string such as \"5s\" or \"1m30s\"", te.Field, v)
-		}
-		return fmt.Errorf("ldap: config.%s: expected %s, got %s", te.Field, typeName(te.Type, true), withArticle(te.Value))
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Errorf("ldap: config: invalid JSON at offset %d: %w", se.Offset, err)
-	}
-	return fmt.Errorf("ldap: config: %s", strings.TrimPrefix(err.Error(), "json: "))
-}
-
-func typeName(t reflect.Type, article bool) string {
-	var n string
-	switch {
-	case t == nil:
-		return "another type"
-	case t.Kind() == reflect.Slice:
-		return "a list of " + typeName(t.Elem(), false) + "s"
-	case t.Kind() == reflect.Struct:
-		n = "object"
-	case t.Kind() == reflect.Bool:
-		n = "boolean"
-	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Float64:
-		n = "number"
-	default:
-		n = t.Kind().String()
-	}
-	if article {
-		return withArticle(n)
-	}
-	return n
-}
-
-func withArticle(s string) string {
-	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {
-		return "an " + s
-	}
-	return "a " + s
 }
 
 // setDefaults fills in what is left empty. It is idempotent.

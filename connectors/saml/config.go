@@ -1,17 +1,16 @@
 package saml
 
 import (
-	"bytes"
+	"github.com/portico-idp/portico/sdk/upstream"
+
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"reflect"
 	"strings"
 	"time"
 	"unicode"
@@ -165,59 +164,21 @@ type IDPInitiated struct {
 }
 
 // Duration is a time.Duration written in JSON as a string ("5s").
-type Duration time.Duration
-
-// MarshalJSON writes d as a string such as "5s".
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads a string such as "5s" or "1h30m".
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	bad := &json.UnmarshalTypeError{Value: string(b), Type: reflect.TypeFor[Duration]()}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return bad
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return bad
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = upstream.Duration
 
 // ParseConfig decodes the connector's JSON config, refusing unknown fields,
 // applies the defaults and validates it. Errors name the field, as in
 // "saml: config.idp_sso_url: required with idp_entity_id".
 func ParseConfig(raw []byte) (Config, error) {
 	var c Config
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return Config{}, decodeError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Config{}, errors.New("saml: config: unexpected data after the JSON object")
+	if err := upstream.DecodeStrict("saml: config", raw, &c); err != nil {
+		return Config{}, err
 	}
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-func decodeError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		if te.Type == reflect.TypeFor[Duration]() {
-			return fmt.Errorf("saml: config.%s: not a duration; write one as a string such as \"90s\" or \"1h\"", te.Field)
-		}
-		return fmt.Errorf("saml: config.%s: expected %s, got %s", te.Field, te.Type.Kind(), te.Value)
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Errorf("saml: config: invalid JSON at offset %d: %w", se.Offset, err)
-	}
-	return fmt.Errorf("saml: config: %s", strings.TrimPrefix(err.Error(), "json: "))
 }
 
 // setDefaults fills in what is left empty. It is idempotent.

@@ -72,7 +72,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"certs with metadata", `{` + md + `,"idp_certificates":["x"]}`, "config.idp_certificates: only with idp_sso_url"},
 		{"refresh too fast", `{` + md + `,"idp_metadata_refresh":"10ms"}`, "config.idp_metadata_refresh: 10ms is out of range"},
 		{"refresh without metadata", `{"idp_sso_url":"https://idp/sso","idp_entity_id":"e","idp_certificates":["x"],"idp_metadata_refresh":"1h"}`, "config.idp_metadata_refresh: only with"},
-		{"refresh not a duration", `{` + md + `,"idp_metadata_refresh":3600}`, "config.idp_metadata_refresh: not a duration"},
+		{"refresh not a duration", `{` + md + `,"idp_metadata_refresh":3600}`, "config.idp_metadata_refresh: 3600 is not a duration"},
 		{"skew", `{` + md + `,"clock_skew":"5m"}`, "config.clock_skew: 5m0s is out of range (0, 3m0s]"},
 		{"require_signature", `{` + md + `,"require_signature":"none"}`, "config.require_signature: \"none\" must be"},
 		{"transient subject", `{` + md + `,"name_id_format":"transient"}`, "config.name_id_format: a transient NameID"},
@@ -84,7 +84,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"idp-initiated redirect", `{` + md + `,"idp_initiated":{"enabled":true,"default_client_id":"a","default_redirect_uri":"/cb"}}`, "config.idp_initiated.default_redirect_uri:"},
 		{"idp-initiated disabled", `{` + md + `,"idp_initiated":{"default_client_id":"a"}}`, "config.idp_initiated.enabled: default_client_id and default_redirect_uri are set"},
 		{"unknown field", `{` + md + `,"sign_request":true}`, `config: unknown field "sign_request"`},
-		{"type", `{` + md + `,"sign_requests":"yes"}`, "config.sign_requests: expected bool"},
+		{"type", `{` + md + `,"sign_requests":"yes"}`, "config.sign_requests: expected a boolean"},
 		{"trailing", `{` + md + `} {}`, "config: unexpected data"},
 	}
 	for _, tc := range tests {

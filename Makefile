@@ -3,13 +3,35 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 30s
 
-.PHONY: run test test-short deps vet bench fuzz build clean
+.PHONY: run test test-short deps vet bench fuzz build clean plugins generate
 
 run:
 	$(GO) run ./cmd/portico serve --dev
 
 build:
 	$(GO) build -o bin/portico ./cmd/portico
+
+# The example connector plugins (docs/plugins.md), with the checksums a
+# connector's config needs.
+plugins:
+	$(GO) build -o bin/plugins/ ./sdk/examples/fileusers ./sdk/examples/oauth2
+	cd bin/plugins && sha256sum fileusers oauth2
+	@# The same examples and the GitHub connector as WASM modules (docs/wasm-abi.md).
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/plugins/fileusers.wasm ./sdk/examples/fileusers
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/plugins/oauth2.wasm ./sdk/examples/oauth2
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/plugins/github.wasm ./plugins/wasm/modules/github
+	cd bin/plugins && sha256sum fileusers.wasm oauth2.wasm github.wasm
+
+# Regenerates the plugin protocol's gRPC code (committed, so building needs
+# no protoc). Pinned generators; protoc is Debian's protobuf-compiler (3.21).
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+generate:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler"; exit 1; }
+	GOBIN=$(CURDIR)/bin/tools $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/bin/tools $(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd sdk/plugin/proto && PATH="$(CURDIR)/bin/tools:$$PATH" protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative connector.proto
 
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt needed"; exit 1; }
@@ -35,19 +57,37 @@ deps:
 test-short:
 	$(GO) test -count=1 $(PKGS)
 
+# The HTTP hot paths next to their floors, then the connector boundaries:
+# LDAP logins through the pool next to one raw bind, a login through a
+# process plugin and through a WASM module next to the same connector
+# built in (docs/performance.md).
 bench:
 	$(GO) run ./internal/bench
+	$(GO) test -run='^$$' -bench='^Benchmark(Login|RawBind)$$' -benchtime=2s ./connectors/ldap/
+	$(GO) test -run='^$$' -bench='^BenchmarkLogin$$' -benchtime=2s ./plugins/process/
+	$(GO) test -run='^$$' -bench='^BenchmarkWASM' -benchtime=2s ./plugins/wasm/
 
 # Runs each fuzz target for FUZZTIME; their seed corpora run in `make test`.
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParsePHC -fuzztime=$(FUZZTIME) ./connectors/local/
-	$(GO) test -run='^$$' -fuzz=FuzzVerifyAccess -fuzztime=$(FUZZTIME) ./tokensvc/
-	$(GO) test -run='^$$' -fuzz=FuzzRedeem -fuzztime=$(FUZZTIME) ./tokensvc/
-	$(GO) test -run='^$$' -fuzz=FuzzBearer -fuzztime=$(FUZZTIME) ./broker/
-	$(GO) test -run='^$$' -fuzz=FuzzTokenEndpoints -fuzztime=$(FUZZTIME) -fuzzminimizetime=0 ./broker/
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./broker/config/
-	$(GO) test -run='^$$' -fuzz=FuzzParseConfig -fuzztime=$(FUZZTIME) ./connectors/ldap/
-	$(GO) test -run='^$$' -fuzz=FuzzObjectGUID -fuzztime=$(FUZZTIME) ./connectors/ldap/
+	$(GO) test -run='^$$' -fuzz='^FuzzParsePHC$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/local/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerifyAccess$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./tokensvc/
+	$(GO) test -run='^$$' -fuzz='^FuzzRedeem$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./tokensvc/
+	$(GO) test -run='^$$' -fuzz='^FuzzBearer$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
+	$(GO) test -run='^$$' -fuzz='^FuzzTokenEndpoints$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/config/
+	$(GO) test -run='^$$' -fuzz='^FuzzApply$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/mapping/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/ldap/
+	$(GO) test -run='^$$' -fuzz='^FuzzObjectGUID$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/ldap/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/saml/
+	$(GO) test -run='^$$' -fuzz='^FuzzHandleCallback$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/saml/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/oidc/
+	$(GO) test -run='^$$' -fuzz='^FuzzMapIdentity$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/oidc/
+	$(GO) test -run='^$$' -fuzz='^FuzzNextLink$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/github/
+	$(GO) test -run='^$$' -fuzz='^FuzzOpen$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./sdk/upstream/
+	$(GO) test -run='^$$' -fuzz='^FuzzServe$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./sdk/wire/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseUsers$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./sdk/examples/fileusers/
+	$(GO) test -run='^$$' -fuzz='^FuzzLogWriter$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./plugins/process/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseHTTPRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./plugins/wasm/
 
 clean:
 	rm -rf bin portico-data

@@ -51,11 +51,21 @@ type Storage struct {
 // Connector is one upstream identity source. Config is the type-specific
 // part, left undecoded for the connector.
 type Connector struct {
-	ID     string         `yaml:"id"`
-	Type   string         `yaml:"type"`
-	Name   string         `yaml:"name"`
-	Config map[string]any `yaml:"config"`
+	ID   string `yaml:"id"`
+	Type string `yaml:"type"`
+	Name string `yaml:"name"`
+	// Isolation is where the connector runs: "" (the default) in the
+	// broker's process, or "process" in a child process of the portico
+	// binary, over the plugin protocol, so that its crash or leak cannot
+	// take the broker down. A connector of type plugin always runs in a
+	// process of its own.
+	Isolation string         `yaml:"isolation"`
+	Config    map[string]any `yaml:"config"`
 }
+
+// IsolationProcess is the Connector.Isolation that runs a connector in a
+// child process.
+const IsolationProcess = "process"
 
 // Client is an OAuth client (relying party).
 type Client struct {

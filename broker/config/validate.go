@@ -110,6 +110,12 @@ func (c *Config) validateConnectors(v *validator) {
 		if cn.Type == "" {
 			v.add(p+".type", "required")
 		}
+		switch {
+		case cn.Isolation != "" && cn.Isolation != IsolationProcess:
+			v.add(p+".isolation", "unsupported isolation %q (supported: %s, or leave it out to run the connector in the broker)", cn.Isolation, IsolationProcess)
+		case cn.Isolation == IsolationProcess && cn.Type == "plugin":
+			v.add(p+".isolation", "a plugin always runs in a process of its own; leave isolation out")
+		}
 	}
 }
 

@@ -40,6 +40,10 @@ type Env struct {
 	Key   []byte
 	Store store.Store
 	Log   *slog.Logger
+
+	// accounts replaces Store for the local connector in a child process
+	// (isolation: process), which reaches the broker's store through it.
+	accounts local.Accounts
 }
 
 // factory builds one type of connector from its config block, as JSON.
@@ -51,7 +55,11 @@ var factories = map[string]factory{
 		if string(raw) != "null" && string(raw) != "{}" {
 			return nil, fmt.Errorf("the local connector takes no config")
 		}
-		return local.New(Accounts{env.Store}, local.Config{Logger: env.Log}), nil
+		var accounts local.Accounts = Accounts{env.Store}
+		if env.accounts != nil {
+			accounts = env.accounts
+		}
+		return local.New(accounts, local.Config{Logger: env.Log}), nil
 	},
 	"ldap": func(ctx context.Context, raw []byte, env Env) (any, error) {
 		cfg, err := ldap.ParseConfig(raw)
@@ -77,6 +85,8 @@ var factories = map[string]factory{
 		}
 		return github.New(cfg, env.Key, env.Log)
 	},
+	"plugin": pluginFactory, // plugins.go
+	"wasm":   wasmFactory,   // wasm.go
 }
 
 // oidcFactory builds the OIDC connector from a config that parse derives
@@ -107,6 +117,9 @@ func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 		f := factories[c.Type]
 		if f == nil {
 			return out, fmt.Errorf("connectors[%d].type: unknown connector type %q", i, c.Type)
+		}
+		if c.Isolation == config.IsolationProcess {
+			f = isolated(c.Type)
 		}
 		raw, err := json.Marshal(c.Config)
 		if err != nil {

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/portico-idp/portico/broker/server"
+)
+
+// newConnector is the hidden `portico connector serve TYPE`: the child a
+// broker starts for a connector with isolation: process. It speaks the
+// plugin protocol on stdout and stderr, so it is not for people to run.
+func newConnector() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:    "connector",
+		Short:  "Serve a built-in connector to a broker (internal)",
+		Hidden: true,
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "serve TYPE",
+		Short: "Serve one built-in connector type over the plugin protocol",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return server.ServeConnector(args[0])
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,101 @@
+package process
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/portico-idp/portico/sdk/upstream"
+)
+
+// Defaults for Config.
+const (
+	DefaultTimeout      = 10 * time.Second
+	DefaultStartTimeout = 10 * time.Second
+)
+
+// Config is the config block of a connector of type plugin:
+//
+//	connectors:
+//	  - id: partners
+//	    type: plugin
+//	    config:
+//	      path: /usr/lib/portico/plugins/fileusers
+//	      sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//	      timeout: 5s
+//	      config: {file: /etc/portico/partners.json}
+type Config struct {
+	// Path is the plugin executable, absolute.
+	Path string `json:"path"`
+	// SHA256 is the executable's checksum, hex: the broker refuses to run
+	// a binary that does not match.
+	SHA256 string `json:"sha256"`
+	// Args are passed to the executable.
+	Args []string `json:"args,omitempty"`
+	// Env is added to the plugin's environment, which holds nothing else
+	// of the broker's but PATH, TMPDIR, TZ, locale, CA and proxy settings:
+	// the broker's own environment may carry secrets.
+	Env map[string]string `json:"env,omitempty"`
+	// Timeout bounds every call into the plugin (default 10s).
+	Timeout upstream.Duration `json:"timeout,omitempty"`
+	// StartTimeout bounds the start and handshake (default 10s).
+	StartTimeout upstream.Duration `json:"start_timeout,omitempty"`
+	// Config is handed to the plugin's factory, as JSON.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+var (
+	sha256RE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// ParseConfig decodes and checks a plugin connector's config block.
+func ParseConfig(raw []byte) (Config, error) {
+	var c Config
+	if err := upstream.DecodeStrict("plugin: config", raw, &c); err != nil {
+		return Config{}, err
+	}
+	var errs []string
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, "plugin: config."+field+": "+fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Path == "":
+		bad("path", "required")
+	case !filepath.IsAbs(c.Path):
+		bad("path", "%q must be absolute: a relative path would depend on the broker's working directory", c.Path)
+	}
+	c.SHA256 = strings.ToLower(c.SHA256)
+	if !sha256RE.MatchString(c.SHA256) {
+		bad("sha256", "required: the executable's SHA-256 as 64 hex digits (sha256sum PATH)")
+	}
+	for k := range c.Env {
+		if !envNameRE.MatchString(k) {
+			bad("env", "%q is not an environment variable name", k)
+		}
+	}
+	if c.Timeout == 0 {
+		c.Timeout = upstream.Duration(DefaultTimeout)
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = upstream.Duration(DefaultStartTimeout)
+	}
+	upstream.CheckTimeout(bad, "timeout", c.Timeout)
+	upstream.CheckTimeout(bad, "start_timeout", c.StartTimeout)
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+func (c Config) checksum() ([]byte, error) {
+	b, err := hex.DecodeString(c.SHA256)
+	if err != nil || len(b) != 32 {
+		return nil, fmt.Errorf("plugin: sha256 %q is not 64 hex digits", c.SHA256)
+	}
+	return b, nil
+}

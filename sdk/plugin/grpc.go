@@ -1,0 +1,165 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/portico-idp/portico/sdk/plugin/proto"
+	"github.com/portico-idp/portico/sdk/wire"
+)
+
+// GRPCPlugin is the go-plugin definition of a connector, used on both
+// sides: the plugin sets Factory and Log (Serve does), the broker sets
+// Host when it offers the plugin a host service.
+type GRPCPlugin struct {
+	goplugin.NetRPCUnsupportedPlugin
+
+	Factory Factory
+	Log     *slog.Logger
+	Host    HostFunc
+}
+
+// GRPCServer registers the connector service (plugin side).
+func (p *GRPCPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
+	if p.Factory == nil {
+		return errors.New("plugin: no connector factory")
+	}
+	log := p.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	proto.RegisterConnectorServer(s, &server{factory: p.Factory, log: log, broker: b})
+	return nil
+}
+
+// GRPCClient returns a *Client for the plugin's connector service (broker
+// side), and serves Host, if set, for the plugin to call back.
+func (p *GRPCPlugin) GRPCClient(_ context.Context, b *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	cl := &Client{c: proto.NewConnectorClient(c)}
+	if p.Host != nil {
+		cl.hostID = b.NextId()
+		go b.AcceptAndServe(cl.hostID, func(opts []grpc.ServerOption) *grpc.Server {
+			s := grpc.NewServer(opts...)
+			proto.RegisterHostServer(s, hostServer{h: p.Host})
+			return s
+		})
+	}
+	return cl, nil
+}
+
+// Client is the broker's side of one plugin's connector service.
+type Client struct {
+	c      proto.ConnectorClient
+	hostID uint32
+}
+
+// Call carries one request to the plugin: a wire.Transport. An error is a
+// failure of the boundary (the process is gone, the deadline passed, the
+// answer was not JSON), which wire.Remote reports as sdk.ErrUnavailable.
+func (c *Client) Call(ctx context.Context, req wire.Request) (wire.Response, error) {
+	raw, err := json.Marshal(req)
+	if err != nil {
+		return wire.Response{}, fmt.Errorf("plugin: encode %s request: %w", req.Op, err)
+	}
+	m := &proto.Message{Json: raw}
+	if req.Op == wire.OpConfigure {
+		m.HostService = c.hostID
+	}
+	out, err := c.c.Call(ctx, m)
+	if err != nil {
+		return wire.Response{}, fmt.Errorf("plugin: %s call: %w", req.Op, err)
+	}
+	var resp wire.Response
+	if err := json.Unmarshal(out.GetJson(), &resp); err != nil {
+		return wire.Response{}, fmt.Errorf("plugin: unreadable answer to %s: %w", req.Op, err)
+	}
+	return resp, nil
+}
+
+// server is the plugin's side: it builds the connector on configure and
+// hands every other request to wire.Serve. A panic in the connector is not
+// recovered: it ends the process, and the broker treats it as a crash
+// (fails the call as unavailable and restarts the plugin), which is safer
+// than serving on from a state nobody planned for.
+type server struct {
+	proto.UnimplementedConnectorServer
+	factory Factory
+	log     *slog.Logger
+	broker  *goplugin.GRPCBroker
+
+	mu   sync.RWMutex
+	conn any
+	host HostFunc
+}
+
+func (s *server) Call(ctx context.Context, m *proto.Message) (*proto.Message, error) {
+	var req wire.Request
+	var resp wire.Response
+	if err := json.Unmarshal(m.GetJson(), &req); err != nil {
+		resp = failed("unreadable request: " + err.Error())
+	} else {
+		resp = s.serve(ctx, req, m.GetHostService())
+	}
+	raw, err := json.Marshal(resp)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encode answer to %s: %v", req.Op, err)
+	}
+	return &proto.Message{Json: raw}, nil
+}
+
+func (s *server) serve(ctx context.Context, req wire.Request, hostID uint32) wire.Response {
+	if req.Op == wire.OpConfigure {
+		return s.configure(ctx, req.Config, hostID)
+	}
+	s.mu.RLock()
+	c, host := s.conn, s.host
+	s.mu.RUnlock()
+	if c == nil {
+		if req.Op == wire.OpInfo {
+			// Before configure the broker only checks the version.
+			return wire.Response{Info: &wire.Info{Version: wire.Version}}
+		}
+		return failed("the plugin was not configured")
+	}
+	return wire.Serve(withHost(ctx, host), c, req)
+}
+
+func (s *server) configure(ctx context.Context, config json.RawMessage, hostID uint32) wire.Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil {
+		return failed("the plugin was configured already")
+	}
+	var host HostFunc
+	if hostID != 0 {
+		host = (&hostConn{broker: s.broker, id: hostID}).call
+	}
+	if len(config) == 0 {
+		config = json.RawMessage("null")
+	}
+	// The factory's context outlives the configure call: connectors keep
+	// it for background work (key set refreshes). The broker bounds the
+	// call itself, and kills a plugin that does not answer it in time.
+	c, err := s.factory(withHost(context.WithoutCancel(ctx), host), config, s.log)
+	if err != nil {
+		return wire.Response{Error: wire.ErrorOf(err)}
+	}
+	if c == nil {
+		return failed("the plugin's factory returned no connector")
+	}
+	s.conn, s.host = c, host
+	return wire.Response{}
+}
+
+func failed(msg string) wire.Response {
+	return wire.Response{Error: &wire.Error{Kind: wire.KindFailed, Message: msg}}
+}

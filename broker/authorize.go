@@ -77,7 +77,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 	}
 	scopes := strings.Fields(q.Get("scope"))
 	for _, s := range scopes {
-		if !slices.Contains(supportedScopes, s) {
+		if !b.scopeAllowed(client, s) {
 			fail(authError{"invalid_scope", "unsupported scope " + s})
 			return
 		}

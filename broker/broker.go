@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -44,6 +46,20 @@ type Options struct {
 	AuthRequestTTL time.Duration // 15m
 	AuthCodeTTL    time.Duration // 1m
 	Now            func() time.Time
+
+	// Identity normalization and claims (docs/identity.md).
+	//
+	// Mappings are the claim mapping of each connector, by id; a connector
+	// without one keeps what it says. LinkByEmail are the connectors that
+	// take part in linking by verified email. Scopes are the custom scopes,
+	// each with the claims it releases.
+	Mappings    map[string]*mapping.Mapper
+	LinkByEmail []string
+	Scopes      map[string][]string
+	// AuditRetention is how long audit events are kept (90 days);
+	// AuditExclude are event types logged but not stored.
+	AuditRetention time.Duration
+	AuditExclude   []string
 }
 
 // Broker serves Portico's HTTP endpoints.
@@ -59,9 +75,14 @@ type Broker struct {
 	discovery  []byte
 	secure     bool // cookies get Secure: the issuer is https
 	handler    http.Handler
+
+	linkByEmail map[string]bool
+	listClaims  map[string]bool // custom claims that are lists
+	auditor     *auditor
 }
 
-// New returns a Broker. The store and token service belong to the caller.
+// New returns a Broker. The store and token service belong to the caller;
+// Close the Broker before closing the store.
 func New(opts Options) (*Broker, error) {
 	iss, err := url.Parse(opts.Issuer)
 	if err != nil || iss.Scheme == "" || iss.Host == "" {
@@ -94,6 +115,13 @@ func New(opts Options) (*Broker, error) {
 		}
 		b.byID[c.ID] = c
 	}
+	b.linkByEmail, b.listClaims = map[string]bool{}, map[string]bool{}
+	for _, id := range opts.LinkByEmail {
+		b.linkByEmail[id] = true
+	}
+	for _, m := range opts.Mappings {
+		maps.Copy(b.listClaims, m.Claims())
+	}
 	if b.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -101,7 +129,16 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b.handler = b.routes()
+	b.auditor = newAuditor(b.store, b.log, opts.AuditRetention, opts.AuditExclude, opts.Now)
+	b.tokens.SetEventHook(b.tokenEvent)
 	return b, nil
+}
+
+// Close stops the background audit writer once it has stored what is
+// queued. Requests still served afterwards are audited in the log only.
+func (b *Broker) Close() error {
+	b.auditor.close()
+	return nil
 }
 
 // ServeHTTP serves every Portico endpoint.
@@ -129,11 +166,11 @@ func (b *Broker) routes() http.Handler {
 	r.GET(b.path("/metadata/:connector"), b.handleMetadata)
 	r.GET(b.path("/callback/:connector"), b.handleCallback)
 	r.POST(b.path("/callback/:connector"), b.handleCallback)
-	r.POST(b.path("/token"), b.handleToken)
-	r.POST(b.path("/revoke"), b.handleRevoke)
+	r.POST(b.path("/token"), withPeer, b.handleToken)
+	r.POST(b.path("/revoke"), withPeer, b.handleRevoke)
 	r.POST(b.path("/introspect"), b.handleIntrospect)
-	r.GET(b.path("/logout"), b.handleLogout)
-	r.POST(b.path("/logout"), b.handleLogout)
+	r.GET(b.path("/logout"), withPeer, b.handleLogout)
+	r.POST(b.path("/logout"), withPeer, b.handleLogout)
 	r.GET(b.path("/userinfo"), b.handleUserinfo)
 	r.POST(b.path("/userinfo"), b.handleUserinfo)
 	r.NoRoute(func(c *gin.Context) {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -156,16 +157,43 @@ func (b *Broker) handleCallback(c *gin.Context) {
 	switch {
 	case errors.Is(err, sdk.ErrUnavailable):
 		b.log.Error("login: upstream unavailable", "connector", cn.ID, "err", err)
+		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
 		b.loginFailed(c, req, http.StatusServiceUnavailable, authError{"temporarily_unavailable", "the identity provider is unavailable"},
 			"The identity provider is not available right now. Please try again later.")
 		return
 	case err != nil:
 		b.log.Warn("login failed at callback", "connector", cn.ID, "client_id", req.ClientID, "err", err)
+		b.auditCallbackFailure(c, cn.ID, req.ClientID, err)
 		b.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider did not authenticate the user"},
 			"Login failed. The identity provider did not confirm who you are.")
 		return
 	}
 	b.finishLogin(c, cn, req, id, nil)
+}
+
+// auditCallbackFailure records an upstream's refused login; a replayed
+// assertion or response is a security event too. Connectors say "replay"
+// only in their error's text (the SAML connector's RejectedError reason
+// ends "already used (replay)"); the sdk has no typed error for it.
+func (b *Broker) auditCallbackFailure(c *gin.Context, connectorID, clientID string, err error) {
+	reason := "upstream_refused"
+	if strings.Contains(err.Error(), "(replay)") {
+		reason = "replay"
+		b.auditRequest(c, store.AuditEvent{Type: AuditAssertionReplay, Actor: "anonymous", ClientID: clientID,
+			ConnectorID: connectorID, Details: map[string]string{"error": truncate(err.Error(), 300)}})
+	}
+	b.auditLoginFailure(c, connectorID, clientID, "", reason)
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // loginFailed ends a login with a page saying so, whose link takes the
@@ -222,6 +250,7 @@ func (b *Broker) handleUnsolicited(c *gin.Context, cn *Connector, cc sdk.Callbac
 	})
 	if err != nil {
 		b.log.Warn("idp-initiated login refused", "connector", cn.ID, "err", err)
+		b.auditCallbackFailure(c, cn.ID, clientID, err)
 		b.errorPage(c, http.StatusForbidden, "Login failed", "The identity provider did not confirm who you are.")
 		return
 	}

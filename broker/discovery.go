@@ -9,10 +9,6 @@ import (
 	"github.com/portico-idp/portico/tokensvc"
 )
 
-// supportedScopes are the scopes Portico understands; others are refused
-// with invalid_scope rather than silently dropped.
-var supportedScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
-
 // discoveryDocument is built once: it changes only with the configuration.
 // It advertises exactly what is implemented (OIDC Discovery 1.0 §3).
 func (b *Broker) discoveryDocument() ([]byte, error) {
@@ -32,13 +28,12 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         tokensvc.SupportedAlgs,
-		"scopes_supported":                              supportedScopes,
+		"scopes_supported":                              b.scopesSupported(),
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
 		"code_challenge_methods_supported":              []string{"S256"},
-		"claims_supported": []string{
+		"claims_supported": append([]string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "sid",
-			"email", "email_verified", "name", "preferred_username", "groups",
-		},
+		}, b.claimsSupported()...),
 		"request_parameter_supported":                    false,
 		"authorization_response_iss_parameter_supported": true,
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -113,10 +114,12 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 	switch {
 	case errors.Is(err, sdk.ErrInvalidCredentials):
 		b.log.Info("login failed", "connector", cn.ID, "client_id", req.ClientID)
+		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "invalid_credentials")
 		b.passwordPage(c, http.StatusUnauthorized, cn, req, username, badLoginMessage)
 		return
 	case err != nil:
 		b.log.Error("login: connector error", "connector", cn.ID, "err", err)
+		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
 		b.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, "The identity store is not available right now. Please try again later.")
 		return
 	}
@@ -129,10 +132,12 @@ func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthReques
 	ctx := c.Request.Context()
 	user, err := b.resolveUser(ctx, cn.ID, id, true)
 	if errors.Is(err, errUserDisabled) {
+		b.auditLoginFailure(c, cn.ID, req.ClientID, user.ID, "user_disabled")
 		b.errorPage(c, http.StatusForbidden, "Account disabled", "Your account is disabled. Contact your administrator.")
 		return
 	} else if err != nil {
 		b.log.Error("login: resolve user", "connector", cn.ID, "err", err)
+		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "server_error")
 		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
 		return
 	}
@@ -148,11 +153,24 @@ func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthReques
 		b.log.Warn("login: delete auth request", "err", err)
 	}
 	b.log.Info("login succeeded", "connector", cn.ID, "client_id", req.ClientID, "user", user.ID)
+	d := map[string]string{}
+	if len(amr) > 0 {
+		d["amr"] = strings.Join(amr, " ")
+	}
+	b.auditRequest(c, store.AuditEvent{Type: AuditLoginSuccess, Actor: actorUser(user.ID), UserID: user.ID,
+		ClientID: req.ClientID, ConnectorID: cn.ID, Details: d})
 	v := url.Values{"code": {code}, "iss": {b.opts.Issuer}}
 	if req.State != "" {
 		v.Set("state", req.State)
 	}
 	c.Redirect(http.StatusSeeOther, withQuery(req.RedirectURI, v))
+}
+
+// auditLoginFailure records a login that did not succeed, and why, by a
+// fixed reason: never what the person typed, which may be a password.
+func (b *Broker) auditLoginFailure(c *gin.Context, connectorID, clientID, userID, reason string) {
+	b.auditRequest(c, store.AuditEvent{Type: AuditLoginFailure, Actor: actorUser(userID), UserID: userID,
+		ClientID: clientID, ConnectorID: connectorID, Details: map[string]string{"reason": reason}})
 }
 
 // issueCode stores a single-use code for req and returns it. Only its hash

@@ -92,6 +92,8 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		return tokensvc.Tokens{}, invalidGrant("the code was issued to another client")
 	}
 	if code.Used {
+		b.auditRequest(c, store.AuditEvent{Type: AuditCodeReplay, Actor: actorClient(client.ID), UserID: code.UserID,
+			ClientID: client.ID, ConnectorID: code.ConnectorID, Details: map[string]string{"session": code.FamilyID}})
 		b.revokeCodeTokens(c, code)
 		return tokensvc.Tokens{}, invalidGrant("the code was already used")
 	}
@@ -131,7 +133,19 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		b.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
+	b.auditTokens(c, AuditTokenIssue, "authorization_code", client.ID, user.ID, code.ConnectorID, t)
 	return t, nil
+}
+
+// auditTokens records tokens issued to client: their scopes and session,
+// never the tokens themselves.
+func (b *Broker) auditTokens(c *gin.Context, typ, grant, clientID, userID, connectorID string, t tokensvc.Tokens) {
+	d := map[string]string{"grant_type": grant, "scope": strings.Join(t.Scopes, " ")}
+	if t.FamilyID != "" {
+		d["session"] = t.FamilyID
+	}
+	b.auditRequest(c, store.AuditEvent{Type: typ, Actor: actorClient(clientID), UserID: userID, ClientID: clientID,
+		ConnectorID: connectorID, Details: d})
 }
 
 // revokeCodeTokens ends what a replayed code issued (RFC 6749 §4.1.2: the
@@ -175,24 +189,8 @@ func (b *Broker) userGrant(user store.User, client store.Client, scopes []string
 		IDToken: slices.Contains(scopes, "openid"), Session: true,
 		Refresh: slices.Contains(scopes, "offline_access") && slices.Contains(client.GrantTypes, "refresh_token"),
 	}
-	g.Claims = userClaims(user, scopes)
+	g.Claims = b.userClaims(user, scopes, client.ExtraScopes)
 	return g
-}
-
-// userClaims returns the claims of user that scopes allow (OIDC Core §5.4).
-func userClaims(user store.User, scopes []string) tokensvc.Claims {
-	var cl tokensvc.Claims
-	if slices.Contains(scopes, "email") && user.Email != "" {
-		v := user.EmailVerified
-		cl.Email, cl.EmailVerified = user.Email, &v
-	}
-	if slices.Contains(scopes, "profile") {
-		cl.Name, cl.PreferredUsername = user.Name, user.Username
-	}
-	if slices.Contains(scopes, "groups") {
-		cl.Groups = slices.Clone(user.Groups)
-	}
-	return cl
 }
 
 // refreshGrant exchanges a refresh token (RFC 6749 §6), re-checking the
@@ -254,6 +252,7 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		b.log.Error("token: rotate", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
+	b.auditTokens(c, AuditTokenRefresh, "refresh_token", client.ID, user.ID, fam.ConnectorID, t)
 	return t, nil
 }
 
@@ -290,9 +289,10 @@ func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.
 	}
 	fresh.Subject = rec.Subject
 	// Most refreshes change nothing: then there is nothing to write.
+	m := b.opts.Mappings[connectorID].Apply(fresh)
 	next := user
-	applyProfile(&next, fresh)
-	if sameIdentity(identityRecord(connectorID, user.ID, fresh, rec.LastSeen), rec) && sameProfile(next, user) {
+	applyProfile(&next, m)
+	if sameIdentity(identityRecord(connectorID, user.ID, fresh, m, rec.LastSeen), rec) && sameProfile(next, user) {
 		return user, nil
 	}
 	u, err := b.resolveUser(ctx, connectorID, fresh, false)
@@ -318,5 +318,6 @@ func (b *Broker) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 		b.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
+	b.auditTokens(c, AuditTokenIssue, "client_credentials", client.ID, "", "", t)
 	return t, nil
 }

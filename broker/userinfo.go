@@ -79,7 +79,17 @@ func (b *Broker) handleUserinfo(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily_unavailable"})
 		return
 	}
-	cl := userClaims(user, a.Scopes)
+	var extra []string
+	if b.customScopes(a.Scopes) {
+		client, err := b.store.GetClient(ctx, a.ClientID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			b.log.Error("userinfo: read client", "err", err)
+			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily_unavailable"})
+			return
+		}
+		extra = client.ExtraScopes // a client since deleted gets no custom claims
+	}
+	cl := b.userClaims(user, a.Scopes, extra)
 	resp := gin.H{"sub": user.ID}
 	if cl.Email != "" {
 		resp["email"], resp["email_verified"] = cl.Email, *cl.EmailVerified
@@ -92,6 +102,11 @@ func (b *Broker) handleUserinfo(c *gin.Context) {
 	}
 	if slices.Contains(a.Scopes, "groups") {
 		resp["groups"] = cl.Groups
+	}
+	for k, v := range cl.Extra {
+		if _, taken := resp[k]; !taken {
+			resp[k] = v
+		}
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, resp)

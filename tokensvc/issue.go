@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"reflect"
 	"strings"
 	"time"
 
@@ -23,6 +24,10 @@ type Claims struct {
 	Name              string
 	PreferredUsername string
 	Groups            []string
+	// Extra are further id_token claims (roles, custom scopes' claims),
+	// JSON-encodable. One named like a claim above or like one the token
+	// service sets itself is ignored: Extra never overrides.
+	Extra map[string]any
 }
 
 // Grant is what the broker asks tokens for.
@@ -191,12 +196,53 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 		if !g.AuthTime.IsZero() {
 			ic.AuthTime = g.AuthTime.Unix()
 		}
-		if t.IDToken, err = signJSON(key.jose, ic); err != nil {
+		var claims any = ic
+		if len(g.Claims.Extra) > 0 {
+			if claims, err = withExtra(ic, g.Claims.Extra); err != nil {
+				return Tokens{}, err
+			}
+		}
+		if t.IDToken, err = signJSON(key.jose, claims); err != nil {
 			return Tokens{}, err
 		}
 	}
 	return t, nil
 }
+
+// withExtra returns claims as a JSON object with extra's members added,
+// except those it already has (or would have, were they not empty).
+func withExtra(claims idClaims, extra map[string]any) (map[string]json.RawMessage, error) {
+	b, err := json.Marshal(claims)
+	if err != nil {
+		return nil, fmt.Errorf("tokensvc: marshal claims: %w", err)
+	}
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("tokensvc: marshal claims: %w", err)
+	}
+	for k, v := range extra {
+		if _, taken := out[k]; taken || idClaimNames[k] {
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("tokensvc: marshal claim %s: %w", k, err)
+		}
+		out[k] = raw
+	}
+	return out, nil
+}
+
+// idClaimNames are the JSON names of idClaims' fields.
+var idClaimNames = func() map[string]bool {
+	names := map[string]bool{}
+	t := reflect.TypeFor[idClaims]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names[name] = true
+	}
+	return names
+}()
 
 func signJSON(sg jose.Signer, claims any) (string, error) {
 	payload, err := json.Marshal(claims)

@@ -43,6 +43,7 @@ func (s *Service) Redeem(ctx context.Context, clientID, token string, p Policy) 
 	}
 	s.log.Warn("security: refresh token replayed; family revoked",
 		"event", "refresh_replay", "family", f.ID, "client_id", f.ClientID, "user", f.UserID)
+	s.emit(ctx, Event{Type: EventRefreshReplay, ClientID: f.ClientID, UserID: f.UserID, FamilyID: f.ID})
 	if err := s.RevokeFamily(ctx, f.ID); err != nil {
 		return RefreshFamily{}, err
 	}
@@ -111,6 +112,7 @@ func (s *Service) RevokeFamily(ctx context.Context, familyID string) error {
 		f.Revoked = true
 		switch err := s.store.UpdateRefreshFamily(ctx, f); {
 		case err == nil:
+			s.emit(ctx, Event{Type: EventRevoked, ClientID: f.ClientID, UserID: f.UserID, FamilyID: f.ID})
 			return nil
 		case errors.Is(err, ErrConflict):
 			continue

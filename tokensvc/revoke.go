@@ -59,6 +59,7 @@ func (s *Service) revokeAccess(ctx context.Context, clientID, token string) erro
 		if err := s.store.DeleteOpaqueToken(ctx, hashToken(token)); err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("tokensvc: revoke opaque token: %w", err)
 		}
+		s.emit(ctx, Event{Type: EventRevoked, ClientID: a.ClientID, UserID: a.Subject, FamilyID: a.Session})
 		return nil
 	}
 	if strings.Count(token, ".") != 2 {
@@ -68,7 +69,11 @@ func (s *Service) revokeAccess(ctx context.Context, clientID, token string) erro
 	if err != nil || c.ClientID != clientID {
 		return nil
 	}
-	return s.RevokeAccess(ctx, c.JTI, time.Unix(c.Expiry, 0))
+	if err := s.RevokeAccess(ctx, c.JTI, time.Unix(c.Expiry, 0)); err != nil {
+		return err
+	}
+	s.emit(ctx, Event{Type: EventRevoked, ClientID: c.ClientID, UserID: c.Subject, FamilyID: c.Session})
+	return nil
 }
 
 // RevokeAccess denies the JWT access token with id jti until it would expire.

@@ -51,6 +51,7 @@ type Service struct {
 	keys       keyring
 	log        *slog.Logger
 	longestTTL atomic.Int64 // longest signed-token lifetime of any policy
+	hook       atomic.Pointer[func(context.Context, Event)]
 }
 
 // New returns a Service on st, creating signing keys on first start.

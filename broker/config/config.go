@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/portico-idp/portico/broker/mapping"
 )
 
 // Config is the whole configuration file.
@@ -36,6 +38,54 @@ type Config struct {
 	Users  []User `yaml:"users"`
 	Tokens Tokens `yaml:"tokens"`
 	Log    Log    `yaml:"log"`
+	// Scopes are custom scopes, by name, each releasing claims that
+	// connectors' claim_mapping rules set; clients ask for them when
+	// allowed by their extra_scopes (docs/identity.md).
+	Scopes map[string]Scope `yaml:"scopes"`
+	// Linking is the account-linking policy for every connector.
+	Linking Linking `yaml:"linking"`
+	Audit   Audit   `yaml:"audit"`
+}
+
+// Scope is a custom scope.
+type Scope struct {
+	// Claims are the custom claims the scope releases.
+	Claims []string `yaml:"claims"`
+}
+
+// Linking says when a login through a connector joins an existing user
+// instead of making a new one. Off unless set.
+type Linking struct {
+	// VerifiedEmail links a new identity whose email the connector
+	// verified to the one user that has an identity, through another
+	// connector that takes part, with the same verified email.
+	VerifiedEmail bool `yaml:"verified_email"`
+}
+
+// ConnectorLink is a connector's own linking policy; unset fields take
+// the top-level linking's.
+type ConnectorLink struct {
+	VerifiedEmail *bool `yaml:"verified_email"`
+}
+
+// Audit configures the audit trail kept in the store. Every event is
+// logged whatever this says.
+type Audit struct {
+	// Retention is how long events are kept (default 90 days).
+	Retention Duration `yaml:"retention"`
+	// Exclude are event types (AuditTypes) kept in the log only, not in
+	// the store: token.issue, say, when machine clients fetch tokens by
+	// the thousand.
+	Exclude []string `yaml:"exclude"`
+}
+
+// AuditTypes are the audit event types, as the broker records them
+// (broker/audit.go; a broker test keeps the two lists alike).
+var AuditTypes = []string{
+	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped",
+	"token.issue", "token.refresh", "token.revoke",
+	"security.refresh_replay", "security.code_replay", "security.assertion_replay",
+	"admin.client_create", "admin.client_update", "admin.account_create",
 }
 
 // Storage selects and configures the storage backend.
@@ -61,6 +111,20 @@ type Connector struct {
 	// process of its own.
 	Isolation string         `yaml:"isolation"`
 	Config    map[string]any `yaml:"config"`
+	// ClaimMapping and Groups turn what the connector says into Portico's
+	// claims, before the user is created or updated (docs/identity.md).
+	ClaimMapping []mapping.Rule `yaml:"claim_mapping"`
+	Groups       mapping.Groups `yaml:"groups"`
+	Link         ConnectorLink  `yaml:"link"`
+}
+
+// LinksByVerifiedEmail reports whether the connector takes part in
+// linking by verified email, under the top-level policy l.
+func (c Connector) LinksByVerifiedEmail(l Linking) bool {
+	if c.Link.VerifiedEmail != nil {
+		return *c.Link.VerifiedEmail
+	}
+	return l.VerifiedEmail
 }
 
 // IsolationProcess is the Connector.Isolation that runs a connector in a
@@ -79,6 +143,9 @@ type Client struct {
 	RedirectURIs []string `yaml:"redirect_uris"`
 	GrantTypes   []string `yaml:"grant_types"`
 	Scopes       []string `yaml:"scopes"`
+	// ExtraScopes are the custom scopes (top-level scopes) the client may
+	// ask for at /authorize.
+	ExtraScopes []string `yaml:"extra_scopes"`
 	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
 	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
 
@@ -147,6 +214,7 @@ const (
 	DefaultAuthCodeTTL        = time.Minute
 	DefaultAuthRequestTTL     = 15 * time.Minute
 	DefaultKeyRotation        = 30 * 24 * time.Hour
+	DefaultAuditRetention     = 90 * 24 * time.Hour
 	DefaultLogLevel           = "info"
 	DefaultLogFormat          = "text"
 )
@@ -350,6 +418,7 @@ func (c *Config) ApplyDefaults() {
 		{&t.AuthCodeTTL, DefaultAuthCodeTTL},
 		{&t.AuthRequestTTL, DefaultAuthRequestTTL},
 		{&t.KeyRotation, DefaultKeyRotation},
+		{&c.Audit.Retention, DefaultAuditRetention},
 	} {
 		if *d.f == 0 {
 			*d.f = Duration(d.def)

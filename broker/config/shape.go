@@ -111,7 +111,11 @@ func (s *shapeChecker) check(path string, n *yaml.Node, t reflect.Type) {
 			s.add(path, "expected a mapping, got %s", kindOf(n))
 			return
 		}
-		s.checkRaw(path, n)
+		if t.Elem().Kind() == reflect.Interface {
+			s.checkRaw(path, n)
+			return
+		}
+		s.walk(n, func() { s.checkMap(path, n, t) })
 	case reflect.Interface:
 		s.checkRaw(path, n)
 	default:
@@ -225,6 +229,35 @@ func (s *shapeChecker) checkStruct(path string, n *yaml.Node, t reflect.Type) {
 			s.check(fp, v, ft)
 		}
 	})
+}
+
+// checkMap checks a mapping of names to typed values (the custom scopes):
+// each key a plain string, once, and each value of the element type.
+func (s *shapeChecker) checkMap(path string, n *yaml.Node, t reflect.Type) {
+	seen := map[string]bool{}
+	merged := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if isMerge(k) {
+			if s.firstMerge(path, &merged) {
+				for _, m := range s.mergeSources(path, v) {
+					s.check(path, m, t)
+				}
+			}
+			continue
+		}
+		if k.Kind != yaml.ScalarNode || tagged(k) || k.ShortTag() != "!!str" {
+			s.add(path, "keys must be plain strings, got %s (quote it)", kindOf(k))
+			continue
+		}
+		kp := join(path, k.Value)
+		if seen[k.Value] {
+			s.add(kp, "duplicate field")
+			continue
+		}
+		seen[k.Value] = true
+		s.check(kp, v, t.Elem())
+	}
 }
 
 // firstMerge reports a second merge key in one mapping, which yaml.v3

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/mail"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portico-idp/portico/broker/mapping"
 )
 
 var connectorIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -24,6 +27,7 @@ func (c *Config) Validate() error {
 	c.validateClients(&v)
 	c.validateUsers(&v)
 	c.validateTokens(&v)
+	c.validateIdentity(&v)
 	return errors.Join(v.errs...)
 }
 
@@ -361,5 +365,82 @@ func (c *Config) validateTokens(v *validator) {
 	}
 	if t.RefreshIdleTTL > 0 && t.RefreshAbsoluteTTL > 0 && t.RefreshIdleTTL > t.RefreshAbsoluteTTL {
 		v.add("tokens.refresh_idle_ttl", "must not exceed refresh_absolute_ttl (%s)", t.RefreshAbsoluteTTL)
+	}
+}
+
+// StandardScopes are the scopes Portico defines itself; custom scopes take
+// other names.
+var StandardScopes = []string{"openid", "profile", "email", "groups", "offline_access", "roles"}
+
+// validateIdentity checks the claim mapping of each connector, the custom
+// scopes and the clients' extra scopes.
+func (c *Config) validateIdentity(v *validator) {
+	list := map[string]bool{} // custom claim → is a list claim
+	where := map[string]int{} // custom claim → first connector mapping it
+	for i, cn := range c.Connectors {
+		p := fmt.Sprintf("connectors[%d]", i)
+		m, err := mapping.Compile(cn.ID, cn.ClaimMapping, cn.Groups)
+		if err != nil {
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				var me *mapping.Error
+				if errors.As(e, &me) {
+					v.add(p+"."+me.Path, "%s", me.Message)
+				}
+			}
+			continue
+		}
+		claims := m.Claims()
+		for _, claim := range slices.Sorted(maps.Keys(claims)) {
+			if j, ok := where[claim]; ok && list[claim] != claims[claim] {
+				// A claim is a string or a list in every token, whichever
+				// connector the person came through.
+				v.add(p+".claim_mapping", "claim %q is multi here but not in connectors[%d], or the other way round; set multi alike", claim, j)
+				continue
+			}
+			where[claim], list[claim] = i, claims[claim]
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Scopes)) {
+		p := "scopes." + name
+		switch {
+		case !validScope(name):
+			v.add(p, "invalid scope name %q", name)
+		case slices.Contains(StandardScopes, name):
+			v.add(p, "%q is a standard scope and cannot be redefined", name)
+		}
+		claims := c.Scopes[name].Claims
+		if len(claims) == 0 {
+			v.add(p+".claims", "at least one claim is required")
+		}
+		for j, cl := range claims {
+			cp := fmt.Sprintf("%s.claims[%d]", p, j)
+			switch _, mapped := list[cl]; {
+			case !mapping.ValidClaimName(cl):
+				v.add(cp, "%q is not a custom claim name", cl)
+			case !mapped:
+				v.add(cp, "no connector's claim_mapping sets claim %q", cl)
+			}
+		}
+	}
+	for i, cl := range c.Clients {
+		seen := map[string]bool{}
+		for j, sc := range cl.ExtraScopes {
+			sp := fmt.Sprintf("clients[%d].extra_scopes[%d]", i, j)
+			switch _, defined := c.Scopes[sc]; {
+			case !defined:
+				v.add(sp, "scope %q is not defined under scopes", sc)
+			case seen[sc]:
+				v.add(sp, "duplicate scope %q", sc)
+			}
+			seen[sc] = true
+		}
+	}
+	if c.Audit.Retention <= 0 {
+		v.add("audit.retention", "must be positive, got %s", c.Audit.Retention)
+	}
+	for i, typ := range c.Audit.Exclude {
+		if !slices.Contains(AuditTypes, typ) {
+			v.add(fmt.Sprintf("audit.exclude[%d]", i), "unknown event type %q (known: %s)", typ, strings.Join(AuditTypes, ", "))
+		}
 	}
 }

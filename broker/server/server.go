@@ -11,11 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/store/badger"
 	"github.com/portico-idp/portico/connectors/local"
@@ -71,22 +74,50 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	if err := seed(ctx, cfg, st); err != nil {
+	if err := seed(ctx, cfg, st, log); err != nil {
+		return nil, err
+	}
+	opts := broker.Options{
+		Issuer: cfg.Issuer, Store: st, Tokens: tok, Logger: log,
+		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
+	}
+	if err := identityOptions(cfg, &opts); err != nil {
 		return nil, err
 	}
 	conns, err := connectors(ctx, cfg, st, log)
 	if err != nil {
 		return nil, err
 	}
-	b, err := broker.New(broker.Options{
-		Issuer: cfg.Issuer, Store: st, Tokens: tok, Connectors: conns, Logger: log,
-		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
-	})
+	opts.Connectors = conns
+	b, err := broker.New(opts)
 	if err != nil {
 		closeConnectors(conns)
 		return nil, err
 	}
 	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, conns: conns, log: log}, nil
+}
+
+// identityOptions sets o's claim mapping, linking, custom scopes and
+// audit retention from cfg, which Validate has checked.
+func identityOptions(cfg *config.Config, o *broker.Options) error {
+	o.Mappings, o.Scopes = map[string]*mapping.Mapper{}, map[string][]string{}
+	o.AuditRetention, o.AuditExclude = cfg.Audit.Retention.Std(), cfg.Audit.Exclude
+	for i, c := range cfg.Connectors {
+		m, err := mapping.Compile(c.ID, c.ClaimMapping, c.Groups)
+		if err != nil {
+			return fmt.Errorf("connectors[%d]: %w", i, err)
+		}
+		if len(c.ClaimMapping) > 0 || len(c.Groups.Allow) > 0 || len(c.Groups.Deny) > 0 || c.Groups.Prefix {
+			o.Mappings[c.ID] = m
+		}
+		if c.LinksByVerifiedEmail(cfg.Linking) {
+			o.LinkByEmail = append(o.LinkByEmail, c.ID)
+		}
+	}
+	for name, sc := range cfg.Scopes {
+		o.Scopes[name] = slices.Clone(sc.Claims)
+	}
+	return nil
 }
 
 // TokenConfig is the token service's configuration for cfg (defaults
@@ -144,8 +175,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 }
 
-// Close closes the connectors and the store.
+// Close closes the broker, the connectors and the store.
 func (s *Server) Close() error {
+	s.Broker.Close()
 	closeConnectors(s.conns)
 	return s.Store.Close()
 }
@@ -189,11 +221,19 @@ func (a Accounts) SetPasswordHash(ctx context.Context, id, oldHash, newHash stri
 
 // seed writes the configured clients (the file is their source of truth:
 // each replaces the stored client of that id) and creates configured users
-// that do not exist yet (passwords changed since stay changed).
-func seed(ctx context.Context, cfg *config.Config, st store.Store) error {
+// that do not exist yet (passwords changed since stay changed). Each
+// change is an administrator's, audited with the actor "config".
+func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) error {
+	audit := func(what, key, value string) error {
+		to := st
+		if slices.Contains(cfg.Audit.Exclude, broker.AuditAdminPrefix+what) {
+			to = nil // the log only
+		}
+		return broker.RecordAdminEvent(ctx, to, log, cfg.Audit.Retention.Std(), "config", what, map[string]string{key: value})
+	}
 	for i, c := range cfg.Clients {
 		rec := store.Client{
-			ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs,
+			ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs, ExtraScopes: c.ExtraScopes,
 			GrantTypes: c.GrantTypes, Scopes: c.Scopes, SecretHash: c.SecretHash,
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 			NoIntrospection:        c.Public || (c.Introspection != nil && !*c.Introspection),
@@ -201,10 +241,24 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store) error {
 			RefreshIdleTTL: c.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: c.RefreshAbsoluteTTL.Std(),
 			RefreshReuseGrace: c.RefreshReuseGrace.Std(), IDTokenAlg: c.IDTokenSignedResponseAlg,
 		}
+		old, err := st.GetClient(ctx, c.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("clients[%d]: %w", i, err)
+		}
 		if c.Secret != "" {
 			rec.SecretHash = broker.HashClientSecret(c.Secret)
 		}
 		if err := PutClient(ctx, st, rec); err != nil {
+			return fmt.Errorf("clients[%d]: %w", i, err)
+		}
+		rec.Version, old.Version = 0, 0
+		switch {
+		case old.ID == "":
+			err = audit("client_create", "client_id", c.ID)
+		case !reflect.DeepEqual(canonClient(old), canonClient(rec)):
+			err = audit("client_update", "client_id", c.ID)
+		}
+		if err != nil {
 			return fmt.Errorf("clients[%d]: %w", i, err)
 		}
 	}
@@ -222,8 +276,21 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store) error {
 		if err := st.CreateLocalAccount(ctx, acc); err != nil {
 			return fmt.Errorf("users[%d] (%s): %w", i, u.Username, err)
 		}
+		if err := audit("account_create", "username", u.Username); err != nil {
+			return fmt.Errorf("users[%d] (%s): %w", i, u.Username, err)
+		}
 	}
 	return nil
+}
+
+// canonClient is c with empty lists nil, as the store returns them.
+func canonClient(c store.Client) store.Client {
+	for _, l := range []*[]string{&c.RedirectURIs, &c.GrantTypes, &c.Scopes, &c.ExtraScopes, &c.PostLogoutRedirectURIs} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
+	return c
 }
 
 // PutClient creates c or replaces the stored client with its id.

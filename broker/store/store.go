@@ -33,17 +33,25 @@ var (
 
 // User is the canonical Portico user. Its ID is the `sub` claim: random,
 // never derived from an upstream name or email, so it survives their change.
+// The profile (Username to Attributes) follows the identity last used to
+// log in, after its connector's claim mapping; LocalGroups and Roles are
+// Portico's own, assigned by an administrator, and no login changes them.
 type User struct {
-	ID            string    `json:"id"`
-	Username      string    `json:"username,omitempty"`
-	Email         string    `json:"email,omitempty"`
-	EmailVerified bool      `json:"email_verified,omitempty"`
-	Name          string    `json:"name,omitempty"`
-	Groups        []string  `json:"groups,omitempty"`
-	Disabled      bool      `json:"disabled,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
-	LastLogin     time.Time `json:"last_login,omitzero"`
-	Version       int64     `json:"version"`
+	ID            string   `json:"id"`
+	Username      string   `json:"username,omitempty"`
+	Email         string   `json:"email,omitempty"`
+	EmailVerified bool     `json:"email_verified,omitempty"`
+	Name          string   `json:"name,omitempty"`
+	Groups        []string `json:"groups,omitempty"` // upstream groups, mapped
+	// Attributes are the custom claims the claim mapping made, which the
+	// configured scopes release.
+	Attributes  map[string][]string `json:"attributes,omitempty"`
+	LocalGroups []string            `json:"local_groups,omitempty"` // added to Groups in tokens
+	Roles       []string            `json:"roles,omitempty"`        // the roles claim
+	Disabled    bool                `json:"disabled,omitempty"`
+	CreatedAt   time.Time           `json:"created_at"`
+	LastLogin   time.Time           `json:"last_login,omitzero"`
+	Version     int64               `json:"version"`
 }
 
 // Identity links an upstream account (connector, subject) to a User.
@@ -58,8 +66,11 @@ type Identity struct {
 	Groups        []string            `json:"groups,omitempty"`
 	Attributes    map[string][]string `json:"attributes,omitempty"`
 	ConnectorData []byte              `json:"connector_data,omitempty"`
-	LastSeen      time.Time           `json:"last_seen"`
-	Version       int64               `json:"version"`
+	// VerifiedEmail is the email, after claim mapping, that the connector
+	// verified; empty when it did not. Account linking looks it up.
+	VerifiedEmail string    `json:"verified_email,omitempty"`
+	LastSeen      time.Time `json:"last_seen"`
+	Version       int64     `json:"version"`
 }
 
 // LocalAccount is an account of the local connector: the only passwords
@@ -85,6 +96,9 @@ type Client struct {
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
 	GrantTypes   []string `json:"grant_types,omitempty"`
 	Scopes       []string `json:"scopes,omitempty"` // allowed for client_credentials
+	// ExtraScopes are the custom scopes (configured claims) the client
+	// may ask for at /authorize, besides the standard ones.
+	ExtraScopes []string `json:"extra_scopes,omitempty"`
 
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	// NoIntrospection forbids the client the introspection endpoint.
@@ -151,6 +165,24 @@ type AuthCode struct {
 	Version             int64     `json:"version"`
 }
 
+// AuditEvent records who did what, when: a login, a token issued, refreshed
+// or revoked, an administrator's change, a security event. It never holds
+// a secret (password, token, code). It is kept until Expiry (the
+// retention), then may be deleted like any expired record.
+type AuditEvent struct {
+	ID          string    `json:"id"`   // unique; random
+	Time        time.Time `json:"time"` // when it happened
+	Type        string    `json:"type"` // such as "login.success", "token.revoke"
+	Actor       string    `json:"actor,omitempty"`
+	UserID      string    `json:"user_id,omitempty"`
+	ClientID    string    `json:"client_id,omitempty"`
+	ConnectorID string    `json:"connector_id,omitempty"`
+	IP          string    `json:"ip,omitempty"`
+	// Details are further facts, such as the reason of a failure.
+	Details map[string]string `json:"details,omitempty"`
+	Expiry  time.Time         `json:"expiry"`
+}
+
 // Token records belong to the token service; the store keeps them.
 type (
 	RefreshFamily = tokensvc.RefreshFamily
@@ -179,6 +211,9 @@ type Store interface {
 	CreateIdentity(ctx context.Context, id Identity) error
 	UpdateIdentity(ctx context.Context, id Identity) error
 	ListIdentities(ctx context.Context, userID string) ([]Identity, error)
+	// ListIdentitiesByVerifiedEmail returns the identities whose
+	// VerifiedEmail is email, compared case-insensitively.
+	ListIdentitiesByVerifiedEmail(ctx context.Context, email string) ([]Identity, error)
 
 	CreateLocalAccount(ctx context.Context, a LocalAccount) error
 	GetLocalAccount(ctx context.Context, id string) (LocalAccount, error)
@@ -225,6 +260,15 @@ type Store interface {
 	CreateOpaqueToken(ctx context.Context, t OpaqueToken) error
 	GetOpaqueToken(ctx context.Context, hash string) (OpaqueToken, error)
 	DeleteOpaqueToken(ctx context.Context, hash string) error
+
+	// CreateAuditEvents stores events in one transaction. An event with the
+	// ID and Time of a stored one is ErrAlreadyExists, and then none is
+	// stored.
+	CreateAuditEvents(ctx context.Context, events ...AuditEvent) error
+	// ListAuditEvents returns the live events whose Time is since or later,
+	// oldest first (ties in ID order), at most limit of them when limit is
+	// positive.
+	ListAuditEvents(ctx context.Context, since time.Time, limit int) ([]AuditEvent, error)
 
 	// GetKeys returns KeySet{} (Version 0) when none is stored.
 	GetKeys(ctx context.Context) (KeySet, error)

@@ -233,6 +233,8 @@ func expiryOf(v any) (time.Time, bool) {
 		return r.Expiry, true
 	case *store.OpaqueToken:
 		return r.Expiry, true
+	case *store.AuditEvent:
+		return r.Expiry, true
 	}
 	return time.Time{}, false
 }

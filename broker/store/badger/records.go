@@ -19,6 +19,14 @@ func identKey(conn, sub string) []byte { return key("ident", conn, sub) }
 func identByUserKey(i *store.Identity) []byte {
 	return key("ident-by-user", i.UserID, i.ConnectorID, i.Subject)
 }
+
+// identByEmailKey is nil for an identity without a verified email.
+func identByEmailKey(i *store.Identity) []byte {
+	if i.VerifiedEmail == "" {
+		return nil
+	}
+	return key("ident-by-email", strings.ToLower(i.VerifiedEmail), i.ConnectorID, i.Subject)
+}
 func localKey(id string) []byte                  { return key("local", id) }
 func clientKey(id string) []byte                 { return key("client", id) }
 func authReqKey(id string) []byte                { return key("authreq", id) }
@@ -117,6 +125,11 @@ func createIdentity(txn *bdg.Txn, id *store.Identity) error {
 	if err := set(txn, k, id); err != nil {
 		return err
 	}
+	if ek := identByEmailKey(id); ek != nil {
+		if err := setIndex(txn, ek, k, time.Time{}); err != nil {
+			return err
+		}
+	}
 	return setIndex(txn, identByUserKey(id), k, time.Time{})
 }
 
@@ -150,6 +163,17 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		for _, k := range identKeys {
+			i, err := get[store.Identity](txn, k)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if ek := identByEmailKey(&i); ek != nil && i.UserID == id {
+				indexKeys = append(indexKeys, ek)
+			}
+		}
 		for _, k := range append(indexKeys, identKeys...) {
 			if err := txn.Delete(k); err != nil {
 				return err
@@ -177,8 +201,23 @@ func (s *Store) UpdateIdentity(ctx context.Context, id store.Identity) error {
 	return wrap(s.update(ctx, func(txn *bdg.Txn) error {
 		k := identKey(id.ConnectorID, id.Subject)
 		cur, err := compareAndSwap(txn, k, id, identVersion)
-		if err != nil || cur.UserID == id.UserID {
+		if err != nil {
 			return err
+		}
+		// The email index entry is rewritten every time, so that identities
+		// stored before the index existed join it at their next update.
+		if ek := identByEmailKey(&cur); ek != nil {
+			if err := txn.Delete(ek); err != nil {
+				return err
+			}
+		}
+		if ek := identByEmailKey(&id); ek != nil {
+			if err := setIndex(txn, ek, k, time.Time{}); err != nil {
+				return err
+			}
+		}
+		if cur.UserID == id.UserID {
+			return nil
 		}
 		// Relinked to another user: move the index entry.
 		if _, err := get[store.User](txn, userKey(id.UserID)); err != nil {
@@ -199,6 +238,20 @@ func (s *Store) ListIdentities(ctx context.Context, userID string) ([]store.Iden
 		return err
 	})
 	return ids, wrap(err, "list identities of user %s", userID)
+}
+
+func (s *Store) ListIdentitiesByVerifiedEmail(ctx context.Context, email string) ([]store.Identity, error) {
+	var ids []store.Identity
+	err := s.view(ctx, func(txn *bdg.Txn) (err error) {
+		if email == "" {
+			return nil
+		}
+		want := strings.ToLower(email)
+		ids, err = listIndexed(txn, under("ident-by-email", want),
+			func(i *store.Identity) bool { return strings.ToLower(i.VerifiedEmail) == want })
+		return err
+	})
+	return ids, wrap(err, "list identities by verified email")
 }
 
 // Local accounts.

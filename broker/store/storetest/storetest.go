@@ -19,6 +19,10 @@
 //   - A token hash, username or email that is taken makes the create, rotate
 //     or rename ErrAlreadyExists: retrying cannot help, so not ErrConflict.
 //   - CreateIdentity for a user that does not exist returns ErrNotFound.
+//   - Verified emails compare case-insensitively (as strings.ToLower), and
+//     an empty email lists nothing.
+//   - Audit events list oldest first; an Expiry that has passed hides an
+//     event as it hides any record.
 //   - Lists come in any order; an empty list is not an error.
 package storetest
 
@@ -50,7 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		return s
 	}
 	t.Run("Users", func(t *testing.T) { runKind(t, o, userKind); testUsers(t, o) })
-	t.Run("Identities", func(t *testing.T) { runKind(t, o, identityKind); testIdentities(t, o) })
+	t.Run("Identities", func(t *testing.T) { runKind(t, o, identityKind); testIdentities(t, o); testIdentityEmails(t, o) })
 	t.Run("LocalAccounts", func(t *testing.T) { runKind(t, o, localKind); testLocalAccounts(t, o) })
 	t.Run("Clients", func(t *testing.T) { runKind(t, o, clientKind) })
 	t.Run("AuthRequests", func(t *testing.T) { runKind(t, o, authRequestKind) })
@@ -59,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("DeniedAccessTokens", func(t *testing.T) { testDenied(t, o) })
 	t.Run("OpaqueTokens", func(t *testing.T) { testOpaque(t, o) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, o) })
+	t.Run("AuditEvents", func(t *testing.T) { testAudit(t, o) })
 	t.Run("Expiry", func(t *testing.T) { testExpiry(t, o) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, o) })
 }
@@ -339,6 +344,67 @@ func testIdentities(t *testing.T, open opener) {
 		must(t, s.DeleteUser(ctx, a.ID), "delete a")
 		_, err = s.GetIdentity(ctx, id.ConnectorID, id.Subject)
 		must(t, err, "get after deleting its old user")
+	})
+}
+
+// testIdentityEmails: the verified-email lookup follows creates, updates
+// (a changed or dropped email, a relink) and deletes.
+func testIdentityEmails(t *testing.T, open opener) {
+	byEmail := func(t *testing.T, s store.Store, email string, want ...store.Identity) {
+		t.Helper()
+		l, err := s.ListIdentitiesByVerifiedEmail(t.Context(), email)
+		must(t, err, "list by verified email "+email)
+		sameList(t, identityKind, l, want)
+	}
+	t.Run("ListMatchesCaseInsensitively", func(t *testing.T) {
+		s, ctx, a, b := open(t), t.Context(), user(0), user(1)
+		a0, a1, b0 := identity(0, a.ID), identity(1, a.ID), identity(2, b.ID)
+		a1.ConnectorID, a1.VerifiedEmail = "ldap", "shared@example.COM"
+		b0.VerifiedEmail = "Shared@Example.com"
+		must(t, s.CreateUser(ctx, a, a0, a1), "create a")
+		must(t, s.CreateUser(ctx, b, b0), "create b")
+		byEmail(t, s, "SHARED@example.com", a1, b0)
+		byEmail(t, s, a0.VerifiedEmail, a0)
+		byEmail(t, s, "shared@example.co")
+		byEmail(t, s, "hared@example.com")
+		byEmail(t, s, "")
+	})
+	t.Run("UnverifiedIsNotListed", func(t *testing.T) {
+		s, ctx, u := open(t), t.Context(), user(0)
+		id := identity(0, u.ID)
+		id.VerifiedEmail = ""
+		must(t, s.CreateUser(ctx, u, id), "create")
+		byEmail(t, s, id.Email)
+	})
+	t.Run("UpdateMovesTheEmail", func(t *testing.T) {
+		s, ctx, a, b := open(t), t.Context(), user(0), user(1)
+		id := identity(0, a.ID)
+		must(t, s.CreateUser(ctx, a, id), "create a")
+		must(t, s.CreateUser(ctx, b), "create b")
+		old := id.VerifiedEmail
+		id.VerifiedEmail = "new@example.com"
+		must(t, s.UpdateIdentity(ctx, id), "change the email")
+		id.Version = 1
+		byEmail(t, s, old)
+		byEmail(t, s, "NEW@example.com", id)
+		id.UserID = b.ID
+		must(t, s.UpdateIdentity(ctx, id), "relink")
+		id.Version = 2
+		byEmail(t, s, "new@example.com", id)
+		id.VerifiedEmail = ""
+		must(t, s.UpdateIdentity(ctx, id), "drop the email")
+		byEmail(t, s, "new@example.com")
+	})
+	t.Run("DeleteUserRemovesItsEmails", func(t *testing.T) {
+		s, ctx, a, b := open(t), t.Context(), user(0), user(1)
+		ai, bi := identity(0, a.ID), identity(1, b.ID)
+		bi.VerifiedEmail = ai.VerifiedEmail
+		must(t, s.CreateUser(ctx, a, ai), "create a")
+		must(t, s.CreateUser(ctx, b, bi), "create b")
+		must(t, s.DeleteUser(ctx, a.ID), "delete a")
+		byEmail(t, s, ai.VerifiedEmail, bi)
+		must(t, s.CreateUser(ctx, a, ai), "create a again")
+		byEmail(t, s, ai.VerifiedEmail, ai, bi)
 	})
 }
 
@@ -627,6 +693,79 @@ func testOpaque(t *testing.T, open opener) {
 	})
 }
 
+func auditEvent(n int) store.AuditEvent {
+	return store.AuditEvent{
+		ID:          fmt.Sprintf("event-%02d", n),
+		Time:        at(n).In(zone),
+		Type:        "login.success",
+		Actor:       fmt.Sprintf("user:user-%d/x", n),
+		UserID:      fmt.Sprintf("user-%d/x", n),
+		ClientID:    "client-0",
+		ConnectorID: "github",
+		IP:          "192.0.2.1",
+		Details:     map[string]string{"reason": "none", "n": fmt.Sprint(n)},
+		Expiry:      future(),
+	}
+}
+
+func testAudit(t *testing.T, open opener) {
+	list := func(t *testing.T, s store.Store, since time.Time, limit int, want ...store.AuditEvent) {
+		t.Helper()
+		got, err := s.ListAuditEvents(t.Context(), since, limit)
+		must(t, err, "list audit events")
+		if len(got) != len(want) {
+			t.Fatalf("list since %v limit %d: %d events, want %d:\n got  %+v", since, limit, len(got), len(want), got)
+		}
+		for i := range got {
+			same(t, fmt.Sprintf("event %d in order", i), got[i], want[i])
+		}
+	}
+	t.Run("CreateThenListRoundTrips", func(t *testing.T) {
+		s, e := open(t), auditEvent(0)
+		requireEveryField(t, e)
+		must(t, s.CreateAuditEvents(t.Context(), e), "create")
+		list(t, s, time.Time{}, 0, e)
+	})
+	t.Run("ListIsInTimeOrderFromSince", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		// Created out of order, in two batches; 3 and 4 share a time.
+		e := make([]store.AuditEvent, 6)
+		for n := range e {
+			e[n] = auditEvent(n)
+		}
+		e[4].Time = e[3].Time
+		must(t, s.CreateAuditEvents(ctx, e[5], e[1], e[3]), "create a batch")
+		must(t, s.CreateAuditEvents(ctx, e[0], e[4], e[2]), "create another")
+		list(t, s, time.Time{}, 0, e...)
+		list(t, s, e[2].Time, 0, e[2:]...)
+		list(t, s, e[2].Time.Add(time.Microsecond), 0, e[3:]...)
+		list(t, s, e[1].Time, 3, e[1:4]...)
+		list(t, s, at(100), 0)
+	})
+	t.Run("DuplicateFailsTheWholeBatch", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, s.CreateAuditEvents(ctx, auditEvent(0)), "create")
+		wantErr(t, s.CreateAuditEvents(ctx, auditEvent(1), auditEvent(0)), store.ErrAlreadyExists, "create a batch with a duplicate")
+		list(t, s, time.Time{}, 0, auditEvent(0))
+	})
+	t.Run("ExpiredIsNotListed", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		old, live := auditEvent(0), auditEvent(1)
+		old.Expiry = time.Now().Add(-time.Millisecond).Truncate(time.Microsecond)
+		must(t, s.CreateAuditEvents(ctx, old, live), "create")
+		list(t, s, time.Time{}, 0, live)
+	})
+	t.Run("ReturnedEventsAreCopies", func(t *testing.T) {
+		s, ctx, e := open(t), t.Context(), auditEvent(0)
+		must(t, s.CreateAuditEvents(ctx, e), "create")
+		e.Details["reason"] = "changed by the caller after create"
+		got, err := s.ListAuditEvents(ctx, time.Time{}, 0)
+		must(t, err, "list")
+		got[0].Details["reason"] = "changed by the caller after list"
+		list(t, s, time.Time{}, 0, auditEvent(0))
+	})
+}
+
 func testKeys(t *testing.T, open opener) {
 	t.Run("EmptyStoreIsVersionZero", func(t *testing.T) {
 		got, err := open(t).GetKeys(t.Context())
@@ -867,6 +1006,9 @@ func user(n int) store.User {
 		EmailVerified: true,
 		Name:          fmt.Sprintf("User %d", n),
 		Groups:        []string{"admins", fmt.Sprintf("team-%d", n)},
+		Attributes:    map[string][]string{"department": {fmt.Sprintf("dept-%d", n)}, "teams": {"a", "b"}},
+		LocalGroups:   []string{"local-admins", fmt.Sprintf("local-%d", n)},
+		Roles:         []string{"auditor", fmt.Sprintf("role-%d", n)},
 		Disabled:      true,
 		CreatedAt:     created,
 		LastLogin:     at(n).In(zone),
@@ -885,6 +1027,7 @@ func identity(n int, userID string) store.Identity {
 		Groups:        []string{"org/team", fmt.Sprintf("org/t%d", n)},
 		Attributes:    map[string][]string{"dept": {"eng", "ops"}, "n": {fmt.Sprint(n)}},
 		ConnectorData: []byte{0, 1, 0xff, '{', byte(n)},
+		VerifiedEmail: fmt.Sprintf("GH%d@Example.com", n),
 		LastSeen:      at(n).In(zone),
 	}
 }
@@ -911,6 +1054,7 @@ func client(n int) store.Client {
 		RedirectURIs: []string{fmt.Sprintf("https://app%d.example.com/cb", n), "http://127.0.0.1/cb"},
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
 		Scopes:       []string{"openid", "email"},
+		ExtraScopes:  []string{"department", fmt.Sprintf("scope-%d", n)},
 
 		PostLogoutRedirectURIs: []string{fmt.Sprintf("https://app%d.example.com/bye", n)},
 		NoIntrospection:        true,
@@ -1013,6 +1157,8 @@ var userKind = kind[store.User]{
 	edit: func(u store.User) store.User {
 		u.Name += " (edited)"
 		u.Groups = slices.Concat(u.Groups, []string{"edited"})
+		u.Roles = slices.Concat(u.Roles, []string{"edited"})
+		u.Attributes = map[string][]string{"edited": {"yes"}}
 		u.Disabled = !u.Disabled
 		u.LastLogin = u.LastLogin.Add(time.Hour)
 		return u
@@ -1044,6 +1190,7 @@ var identityKind = kind[store.Identity]{
 		i.Groups = slices.Concat(i.Groups, []string{"edited"})
 		i.Attributes = map[string][]string{"edited": {"yes"}}
 		i.ConnectorData = []byte("edited")
+		i.VerifiedEmail = "edited-" + i.VerifiedEmail
 		i.LastSeen = i.LastSeen.Add(time.Hour)
 		return i
 	},

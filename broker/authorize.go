@@ -116,8 +116,8 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		return
 	}
 	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
-	if len(b.connectors) == 1 {
-		next = b.path("/login/"+url.PathEscape(b.connectors[0].ID)) + "?req=" + url.QueryEscape(req.ID)
+	if set := b.connSet(); len(set.list) == 1 {
+		next = b.path("/login/"+url.PathEscape(set.list[0].ID)) + "?req=" + url.QueryEscape(req.ID)
 	}
 	c.Redirect(http.StatusSeeOther, next)
 }

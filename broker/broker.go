@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -60,21 +61,33 @@ type Options struct {
 	// AuditExclude are event types logged but not stored.
 	AuditRetention time.Duration
 	AuditExclude   []string
+	// Registration is dynamic client registration (register.go); off
+	// when nil.
+	Registration *RegistrationOptions
+
+	// Admin API (docs/admin-api.md). AdminClients are the clients the
+	// configuration marks admin: only their client_credentials tokens with
+	// the admin scope are accepted. AdminRole is the user role that grants
+	// the API to a user's token ("admin" when empty).
+	AdminClients []string
+	AdminRole    string
+	// BuildConnector builds a connector for the admin API's hot add and
+	// replace; without it those answer 501.
+	BuildConnector ConnectorBuilder
 }
 
 // Broker serves Portico's HTTP endpoints.
 type Broker struct {
-	opts       Options
-	issuer     *url.URL
-	store      store.Store
-	tokens     *tokensvc.Service
-	connectors []Connector
-	byID       map[string]*Connector
-	log        *slog.Logger
-	pages      *template.Template
-	discovery  []byte
-	secure     bool // cookies get Secure: the issuer is https
-	handler    http.Handler
+	opts      Options
+	issuer    *url.URL
+	store     store.Store
+	tokens    *tokensvc.Service
+	conns     atomic.Pointer[connectorSet] // now: swapped by the admin API (admin.go); read once per request
+	log       *slog.Logger
+	pages     *template.Template
+	discovery []byte
+	secure    bool // cookies get Secure: the issuer is https
+	handler   http.Handler
 
 	linkByEmail map[string]bool
 	listClaims  map[string]bool // custom claims that are lists
@@ -105,16 +118,18 @@ func New(opts Options) (*Broker, error) {
 	}
 	b := &Broker{
 		opts: opts, issuer: iss, store: opts.Store, tokens: opts.Tokens,
-		connectors: opts.Connectors, byID: map[string]*Connector{}, log: opts.Logger,
-		secure: iss.Scheme == "https",
+		log: opts.Logger, secure: iss.Scheme == "https",
 	}
-	for i := range b.connectors {
-		c := &b.connectors[i]
-		if _, dup := b.byID[c.ID]; dup {
+	seen := map[string]bool{}
+	for _, c := range opts.Connectors {
+		if seen[c.ID] {
 			return nil, fmt.Errorf("broker: connector id %q used twice", c.ID)
 		}
-		b.byID[c.ID] = c
+		seen[c.ID] = true
 	}
+	// Handlers read the connectors once per request from this snapshot,
+	// which the admin API replaces whole.
+	b.conns.Store(newConnectorSet(opts.Connectors))
 	b.linkByEmail, b.listClaims = map[string]bool{}, map[string]bool{}
 	for _, id := range opts.LinkByEmail {
 		b.linkByEmail[id] = true
@@ -173,6 +188,10 @@ func (b *Broker) routes() http.Handler {
 	r.POST(b.path("/logout"), withPeer, b.handleLogout)
 	r.GET(b.path("/userinfo"), b.handleUserinfo)
 	r.POST(b.path("/userinfo"), b.handleUserinfo)
+	if b.opts.Registration != nil {
+		b.registrationRoutes(r)
+	}
+	b.adminRoutes(r.Group(b.path("/admin/v1")))
 	r.NoRoute(func(c *gin.Context) {
 		b.errorPage(c, http.StatusNotFound, "Not found", "There is no page at this address.")
 	})

@@ -33,7 +33,7 @@ func MetadataURL(issuer, connectorID string) string {
 }
 
 func (b *Broker) handleMetadata(c *gin.Context) {
-	cn := b.byID[c.Param("connector")]
+	cn := b.connSet().byID[c.Param("connector")]
 	var mc sdk.MetadataConnector
 	if cn != nil {
 		mc, _ = cn.Impl.(sdk.MetadataConnector)
@@ -100,7 +100,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		b.errorPage(c, http.StatusBadRequest, "Invalid request", "The login response could not be read.")
 		return
 	}
-	cn := b.byID[c.Param("connector")]
+	cn := b.connSet().byID[c.Param("connector")]
 	var cc sdk.CallbackConnector
 	if cn != nil {
 		cc, _ = cn.Impl.(sdk.CallbackConnector)

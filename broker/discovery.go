@@ -37,6 +37,9 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"request_parameter_supported":                    false,
 		"authorization_response_iss_parameter_supported": true,
 	}
+	if b.opts.Registration != nil {
+		doc["registration_endpoint"] = b.url("/register")
+	}
 	return json.Marshal(doc)
 }
 

@@ -47,7 +47,7 @@ func (b *Broker) handleLoginPicker(c *gin.Context) {
 	}
 	type item struct{ Name, URL string }
 	var items []item
-	for _, cn := range b.connectors {
+	for _, cn := range b.connSet().list {
 		items = append(items, item{cn.Name, b.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID)})
 	}
 	b.render(c, http.StatusOK, "picker", map[string]any{"Title": "Log in", "Connectors": items})
@@ -58,7 +58,7 @@ func (b *Broker) handleLoginForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if cn := b.byID[c.Param("connector")]; cn != nil {
+	if cn := b.connSet().byID[c.Param("connector")]; cn != nil {
 		if cc, ok := cn.Impl.(sdk.CallbackConnector); ok {
 			b.beginRedirectLogin(c, cn, cc, req)
 			return
@@ -72,7 +72,7 @@ func (b *Broker) handleLoginForm(c *gin.Context) {
 }
 
 func (b *Broker) passwordConnector(c *gin.Context) (*Connector, sdk.PasswordConnector) {
-	cn := b.byID[c.Param("connector")]
+	cn := b.connSet().byID[c.Param("connector")]
 	if cn == nil {
 		b.errorPage(c, http.StatusNotFound, "Not found", "There is no such login method.")
 		return nil, nil
@@ -89,7 +89,7 @@ func (b *Broker) passwordPage(c *gin.Context, status int, cn *Connector, req sto
 	b.render(c, status, "password", map[string]any{
 		"Title": "Log in", "Connector": cn.Name, "Action": b.path("/login/" + url.PathEscape(cn.ID)),
 		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg,
-		"Back": b.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(b.connectors) > 1,
+		"Back": b.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(b.connSet().list) > 1,
 	})
 }
 

@@ -263,7 +263,7 @@ var errStore = errors.New("store error")
 // still exists, and takes the profile it returns.
 func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.User, scopes []string) (store.User, error) {
 	ctx := c.Request.Context()
-	cn := b.byID[connectorID]
+	cn := b.connSet().byID[connectorID]
 	if cn == nil {
 		return user, errors.New("connector " + connectorID + " is no longer configured")
 	}

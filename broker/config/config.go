@@ -45,7 +45,39 @@ type Config struct {
 	// Linking is the account-linking policy for every connector.
 	Linking Linking `yaml:"linking"`
 	Audit   Audit   `yaml:"audit"`
+	// Admin configures the admin API (docs/admin-api.md).
+	Admin Admin `yaml:"admin"`
+	// Registration is dynamic client registration (RFC 7591, RFC 7592;
+	// docs/registration.md). Off unless enabled.
+	Registration Registration `yaml:"registration"`
 }
+
+// Registration configures the /register endpoint. It is never open: a
+// registrant presents one of the initial access tokens as a Bearer token.
+type Registration struct {
+	Enabled bool `yaml:"enabled"`
+	// InitialAccessTokens in clear, or their hashes ("sha256:" and the
+	// unpadded base64url SHA-256, the form of a client secret_hash).
+	InitialAccessTokens      []string `yaml:"initial_access_tokens"`
+	InitialAccessTokenHashes []string `yaml:"initial_access_token_hashes"`
+	// DefaultGrantTypes are given to a client that registers without
+	// grant_types (default: authorization_code, as RFC 7591 says).
+	DefaultGrantTypes []string `yaml:"default_grant_types"`
+}
+
+// Admin configures the admin API under /admin/v1.
+type Admin struct {
+	// Role is the user role (users' roles, set through the API or the
+	// CLI) whose access tokens may call the API; default "admin".
+	Role string `yaml:"role"`
+}
+
+// AdminScope is the scope a client_credentials token needs for the admin
+// API; only clients with admin: true may have it in their scopes.
+const AdminScope = "admin"
+
+// DefaultAdminRole is Admin.Role unless set.
+const DefaultAdminRole = "admin"
 
 // Scope is a custom scope.
 type Scope struct {
@@ -160,6 +192,10 @@ type Client struct {
 	// Introspection lets the client call the introspection endpoint
 	// (default true for confidential clients; public ones never can).
 	Introspection *bool `yaml:"introspection"`
+	// Admin lets the client get the admin scope by client_credentials;
+	// it must then list "admin" in scopes. Without it, "admin" in scopes
+	// is a configuration error.
+	Admin bool `yaml:"admin"`
 }
 
 // User is an account seeded into the local connector.
@@ -427,6 +463,9 @@ func (c *Config) ApplyDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
 	}
+	if c.Admin.Role == "" {
+		c.Admin.Role = DefaultAdminRole
+	}
 	if c.Log.Format == "" {
 		c.Log.Format = DefaultLogFormat
 	}
@@ -434,6 +473,9 @@ func (c *Config) ApplyDefaults() {
 		if len(c.Clients[i].GrantTypes) == 0 {
 			c.Clients[i].GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
 		}
+	}
+	if len(c.Registration.DefaultGrantTypes) == 0 {
+		c.Registration.DefaultGrantTypes = []string{GrantAuthorizationCode}
 	}
 	for i := range c.Users {
 		if c.Users[i].EmailVerified == nil {

@@ -28,6 +28,7 @@ func (c *Config) Validate() error {
 	c.validateUsers(&v)
 	c.validateTokens(&v)
 	c.validateIdentity(&v)
+	c.validateRegistration(&v)
 	return errors.Join(v.errs...)
 }
 
@@ -236,6 +237,16 @@ func (c *Config) validateClients(v *validator) {
 			}
 			scopes[s] = true
 		}
+		// The admin scope is the whole admin API: only a client the
+		// operator marked, confidential and using client_credentials.
+		switch {
+		case scopes[AdminScope] && !cl.Admin:
+			v.add(p+".scopes", "scope %q requires admin: true", AdminScope)
+		case cl.Admin && !scopes[AdminScope]:
+			v.add(p+".admin", "an admin client must list scope %q", AdminScope)
+		case cl.Admin && (cl.Public || !slices.Contains(cl.GrantTypes, GrantClientCredentials)):
+			v.add(p+".admin", "an admin client must be confidential and use client_credentials")
+		}
 	}
 }
 
@@ -250,6 +261,45 @@ func cleanSecret(s string) bool {
 	}
 	return true
 }
+
+// CheckRedirectURI returns what is wrong with raw as a redirect URI of a
+// public or confidential client, or "": dynamic registration applies the
+// rules the configuration file does.
+func CheckRedirectURI(raw string, public bool) string { return checkRedirectURI(raw, public) }
+
+// validateRegistration: tokens are reported by path only, never by value.
+func (c *Config) validateRegistration(v *validator) {
+	r := c.Registration
+	if r.Enabled && len(r.InitialAccessTokens)+len(r.InitialAccessTokenHashes) == 0 {
+		v.add("registration.initial_access_tokens", "at least one initial access token (or hash) is required when registration is enabled")
+	}
+	for i, t := range r.InitialAccessTokens {
+		if len(t) < 16 || !cleanSecret(t) {
+			v.add(fmt.Sprintf("registration.initial_access_tokens[%d]", i), "must be at least 16 characters, without control characters or surrounding spaces")
+		}
+	}
+	for i, h := range r.InitialAccessTokenHashes {
+		if !sha256HashRE.MatchString(h) {
+			v.add(fmt.Sprintf("registration.initial_access_token_hashes[%d]", i), "must be \"sha256:\" and the unpadded base64url SHA-256 of the token")
+		}
+	}
+	seen := map[string]bool{}
+	for i, g := range r.DefaultGrantTypes {
+		p := fmt.Sprintf("registration.default_grant_types[%d]", i)
+		switch {
+		case !slices.Contains(grantTypes, g):
+			v.add(p, "unsupported grant type %q (supported: %s)", g, strings.Join(grantTypes, ", "))
+		case seen[g]:
+			v.add(p, "duplicate grant type %q", g)
+		}
+		seen[g] = true
+	}
+	if seen[GrantRefreshToken] && !seen[GrantAuthorizationCode] {
+		v.add("registration.default_grant_types", "refresh_token requires authorization_code")
+	}
+}
+
+var sha256HashRE = regexp.MustCompile(`^sha256:[A-Za-z0-9_-]{43}$`)
 
 // checkRedirectURI returns what is wrong with raw, or "".
 func checkRedirectURI(raw string, public bool) string {

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portico-idp/portico/broker"
@@ -33,6 +34,52 @@ type Server struct {
 	Broker *broker.Broker
 	conns  []broker.Connector
 	log    *slog.Logger
+	built  *builtConnectors // added or replaced through the admin API
+}
+
+// builtConnectors are the connectors built at runtime, closed with the
+// server: a replaced or deleted one may still serve a request in flight,
+// so none is closed earlier.
+type builtConnectors struct {
+	mu   sync.Mutex
+	list []broker.Connector
+}
+
+// connectorBuilder builds one connector as connectors() does, for the
+// admin API's hot add and replace; the broker applies it only on success.
+func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, built *builtConnectors) broker.ConnectorBuilder {
+	return func(ctx context.Context, c broker.ConnectorSpec) (broker.Connector, error) {
+		f := factories[c.Type]
+		if f == nil {
+			return broker.Connector{}, fmt.Errorf("unknown connector type %q", c.Type)
+		}
+		master, err := masterKey(cfg.Storage.Dir)
+		if err != nil {
+			return broker.Connector{}, fmt.Errorf("connector key: %w", err)
+		}
+		raw := c.Config
+		if len(raw) == 0 {
+			raw = []byte("null")
+		}
+		env := Env{
+			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: broker.CallbackURL(cfg.Issuer, c.ID), DataDir: cfg.Storage.Dir,
+			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
+		}
+		// Connectors must outlive the request that built them.
+		impl, err := f(context.WithoutCancel(ctx), raw, env)
+		if err != nil {
+			return broker.Connector{}, fmt.Errorf("connector %s: %w", c.ID, err)
+		}
+		name := c.Name
+		if name == "" {
+			name = c.ID
+		}
+		cn := broker.Connector{ID: c.ID, Type: c.Type, Name: name, Impl: impl}
+		built.mu.Lock()
+		built.list = append(built.list, cn)
+		built.mu.Unlock()
+		return cn, nil
+	}
 }
 
 // OpenStore opens the configured storage backend.
@@ -81,6 +128,21 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		Issuer: cfg.Issuer, Store: st, Tokens: tok, Logger: log,
 		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
 	}
+	opts.AdminRole = cfg.Admin.Role
+	built := &builtConnectors{}
+	opts.BuildConnector = connectorBuilder(cfg, st, log, built)
+	for _, c := range cfg.Clients {
+		if c.Admin {
+			opts.AdminClients = append(opts.AdminClients, c.ID)
+		}
+	}
+	if r := cfg.Registration; r.Enabled {
+		opts.Registration = &broker.RegistrationOptions{DefaultGrantTypes: r.DefaultGrantTypes,
+			InitialAccessTokenHashes: slices.Clone(r.InitialAccessTokenHashes)}
+		for _, t := range r.InitialAccessTokens {
+			opts.Registration.InitialAccessTokenHashes = append(opts.Registration.InitialAccessTokenHashes, broker.HashClientSecret(t))
+		}
+	}
 	if err := identityOptions(cfg, &opts); err != nil {
 		return nil, err
 	}
@@ -94,7 +156,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		closeConnectors(conns)
 		return nil, err
 	}
-	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, conns: conns, log: log}, nil
+	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, conns: conns, log: log, built: built}, nil
 }
 
 // identityOptions sets o's claim mapping, linking, custom scopes and
@@ -179,6 +241,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 func (s *Server) Close() error {
 	s.Broker.Close()
 	closeConnectors(s.conns)
+	if s.built != nil {
+		s.built.mu.Lock()
+		closeConnectors(s.built.list)
+		s.built.mu.Unlock()
+	}
 	return s.Store.Close()
 }
 

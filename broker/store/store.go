@@ -112,7 +112,21 @@ type Client struct {
 	RefreshReuseGrace  time.Duration `json:"refresh_reuse_grace,omitempty"`
 	IDTokenAlg         string        `json:"id_token_alg,omitempty"`
 
+	// Registration is set only on clients created by dynamic registration
+	// (RFC 7591): only those can be read, updated and deleted through it.
+	Registration *ClientRegistration `json:"registration,omitempty"`
+
 	Version int64 `json:"version"`
+}
+
+// ClientRegistration is what dynamic registration keeps about a client.
+type ClientRegistration struct {
+	// AccessTokenHash is the hash of the registration access token
+	// (RFC 7592), in the form of a client secret hash.
+	AccessTokenHash string    `json:"access_token_hash"`
+	IssuedAt        time.Time `json:"issued_at"`
+	// AuthMethod is the token_endpoint_auth_method registered, echoed back.
+	AuthMethod string `json:"auth_method"`
 }
 
 // Policy is the client's token settings as the token service takes them.

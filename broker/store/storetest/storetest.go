@@ -1065,6 +1065,9 @@ func client(n int) store.Client {
 		RefreshAbsoluteTTL:     8 * time.Hour,
 		RefreshReuseGrace:      9 * time.Second,
 		IDTokenAlg:             "ES256",
+		Registration: &store.ClientRegistration{
+			AccessTokenHash: fmt.Sprintf("sha256:reg-%d", n), IssuedAt: at(n), AuthMethod: "client_secret_post",
+		},
 	}
 }
 

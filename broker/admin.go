@@ -1,0 +1,231 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// The admin API (docs/admin-api.md): JSON under /admin/v1, authenticated
+// by Portico's own access tokens. Every change is an audit event of type
+// "admin.<what>" whose actor is the caller.
+
+// adminScope is the scope a client_credentials token needs; config.AdminScope
+// names the same, and only clients marked admin may be granted it.
+const adminScope = "admin"
+
+// adminActorKey is the gin context key of the authenticated caller.
+const adminActorKey = "portico.admin.actor"
+
+// Defaults and bounds of list endpoints.
+const (
+	adminDefaultLimit = 100
+	adminMaxLimit     = 1000
+	adminMaxBody      = 1 << 20
+)
+
+// connectorSet is an immutable snapshot of the connectors: the admin API
+// replaces it whole, so a request that read it once sees one consistent set.
+type connectorSet struct {
+	list []Connector
+	byID map[string]*Connector
+}
+
+func newConnectorSet(list []Connector) *connectorSet {
+	s := &connectorSet{list: slices.Clone(list), byID: make(map[string]*Connector, len(list))}
+	for i := range s.list {
+		s.byID[s.list[i].ID] = &s.list[i]
+	}
+	return s
+}
+
+// connSet returns the current connectors; callers must not modify them.
+func (b *Broker) connSet() *connectorSet { return b.conns.Load() }
+
+func (b *Broker) adminRoutes(g *gin.RouterGroup) {
+	g.GET("/openapi.json", b.handleAdminOpenAPI) // public: it describes, it grants nothing
+	g.Use(b.adminAuth)
+	g.GET("/users", b.adminListUsers)
+	g.GET("/users/:id", b.adminGetUser)
+	g.PATCH("/users/:id", b.adminPatchUser)
+	g.DELETE("/users/:id", b.adminDeleteUser)
+	g.GET("/users/:id/identities", b.adminListIdentities)
+	g.GET("/users/:id/sessions", b.adminListSessions)
+	g.DELETE("/users/:id/sessions", b.adminRevokeSessions)
+	g.GET("/clients", b.adminListClients)
+	g.POST("/clients", b.adminCreateClient)
+	g.GET("/clients/:id", b.adminGetClient)
+	g.PUT("/clients/:id", b.adminPutClient)
+	g.DELETE("/clients/:id", b.adminDeleteClient)
+	g.POST("/clients/:id/secret", b.adminRotateSecret)
+	g.GET("/keys", b.adminListKeys)
+	g.POST("/keys/rotate", b.adminRotateKeys)
+	g.GET("/audit", b.adminListAudit)
+	g.GET("/connectors", b.adminListConnectors)
+	g.POST("/connectors", b.adminCreateConnector)
+	g.PUT("/connectors/:id", b.adminPutConnector)
+	g.DELETE("/connectors/:id", b.adminDeleteConnector)
+}
+
+// adminAuth admits an admin client's client_credentials token with the
+// admin scope, or a token of a user with the admin role. A missing or bad
+// token is 401 (RFC 6750 §3.1), a good one without the right 403.
+func (b *Broker) adminAuth(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	unauthorized := func(code, desc string) {
+		h := `Bearer realm="portico"`
+		if code != "" {
+			h += `, error="` + code + `", error_description="` + desc + `"`
+		}
+		c.Header("WWW-Authenticate", h)
+		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "error_description": "a valid bearer token is required"})
+	}
+	h := c.GetHeader("Authorization")
+	if h == "" {
+		unauthorized("", "")
+		return
+	}
+	tok, ok := bearerToken(h)
+	if !ok {
+		unauthorized("invalid_request", "malformed Authorization header")
+		return
+	}
+	ctx := c.Request.Context()
+	a, err := b.tokens.VerifyAccess(ctx, tok)
+	if errors.Is(err, tokensvc.ErrInvalidToken) {
+		unauthorized("invalid_token", "the access token is invalid or expired")
+		return
+	} else if err != nil {
+		b.adminFail(c, "verify token", err)
+		return
+	}
+	// client_credentials tokens have the client as subject. The configured
+	// list is checked too, so a client created at runtime (API, dynamic
+	// registration) with the admin scope gains nothing.
+	if a.Subject == a.ClientID {
+		if slices.Contains(a.Scopes, adminScope) && slices.Contains(b.opts.AdminClients, a.ClientID) {
+			// Tokens outlive their client: one deleted (through this
+			// API) or stripped of the scope loses the API at once.
+			cl, err := b.store.GetClient(ctx, a.ClientID)
+			if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(cl.Scopes, adminScope)) {
+				unauthorized("invalid_token", "the client no longer exists or lost the admin scope")
+				return
+			} else if err != nil {
+				b.adminFail(c, "read client", err)
+				return
+			}
+			c.Set(adminActorKey, actorClient(a.ClientID))
+			c.Next()
+			return
+		}
+		adminError(c, http.StatusForbidden, "forbidden", "the token does not grant the admin API")
+		return
+	}
+	user, err := b.store.GetUser(ctx, a.Subject)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
+		unauthorized("invalid_token", "the access token is invalid or expired")
+		return
+	} else if err != nil {
+		b.adminFail(c, "read user", err)
+		return
+	}
+	role := b.opts.AdminRole
+	if role == "" {
+		role = "admin"
+	}
+	if !slices.Contains(user.Roles, role) {
+		adminError(c, http.StatusForbidden, "forbidden", "the user lacks the admin role")
+		return
+	}
+	c.Set(adminActorKey, actorUser(user.ID))
+	c.Next()
+}
+
+// adminAudit records an administrator's change made through the API.
+func (b *Broker) adminAudit(c *gin.Context, what string, e store.AuditEvent) {
+	e.Type = AuditAdminPrefix + what
+	e.Actor = c.GetString(adminActorKey)
+	b.auditRequest(c, e)
+}
+
+// adminError answers with the API's error object.
+func adminError(c *gin.Context, status int, code, desc string) {
+	c.AbortWithStatusJSON(status, gin.H{"error": code, "error_description": desc})
+}
+
+// adminFail answers a store or token service failure: logged, never shown.
+func (b *Broker) adminFail(c *gin.Context, what string, err error) {
+	b.log.ErrorContext(c.Request.Context(), "admin: "+what, "err", err)
+	adminError(c, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
+}
+
+// adminCheck answers 404 for ErrNotFound, 409 for ErrConflict and 503
+// for other errors; it reports whether err was nil.
+func (b *Broker) adminCheck(c *gin.Context, what string, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, store.ErrNotFound):
+		adminError(c, http.StatusNotFound, "not_found", what+" not found")
+	case errors.Is(err, store.ErrConflict):
+		adminError(c, http.StatusConflict, "conflict", what+" changed concurrently; try again")
+	default:
+		b.adminFail(c, what, err)
+	}
+	return false
+}
+
+// adminLimit reads ?limit=, defaulting and bounding it.
+func adminLimit(c *gin.Context) (int, bool) {
+	raw := c.Query("limit")
+	if raw == "" {
+		return adminDefaultLimit, true
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > adminMaxLimit {
+		adminError(c, http.StatusBadRequest, "invalid_request", "limit must be 1 to "+strconv.Itoa(adminMaxLimit))
+		return 0, false
+	}
+	return n, true
+}
+
+// adminBind decodes a JSON body, refusing unknown fields so a typo is not
+// silently ignored.
+func adminBind(c *gin.Context, v any) bool {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, adminMaxBody)
+	if err := decodeStrict(c.Request.Body, v); err != nil {
+		adminError(c, http.StatusBadRequest, "invalid_request", "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// adminRetries bounds compare-and-swap retries of one request.
+const adminRetries = 8
+
+// errTooManyRetries: every compare-and-swap attempt lost a race; it is
+// ErrConflict so that adminCheck answers 409.
+var errTooManyRetries = fmt.Errorf("too many concurrent updates: %w", store.ErrConflict)
+
+// decodeStrict decodes one JSON value with no unknown fields and nothing
+// after it.
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}

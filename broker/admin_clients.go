@@ -1,0 +1,345 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// adminClient is a client as the API reads and writes it: durations as Go
+// duration strings, never the secret or its hash.
+type adminClient struct {
+	ID                     string   `json:"id"`
+	Name                   string   `json:"name,omitempty"`
+	Public                 bool     `json:"public"`
+	RedirectURIs           []string `json:"redirect_uris,omitempty"`
+	GrantTypes             []string `json:"grant_types,omitempty"`
+	Scopes                 []string `json:"scopes,omitempty"`
+	ExtraScopes            []string `json:"extra_scopes,omitempty"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	NoIntrospection        bool     `json:"no_introspection,omitempty"`
+	TokenFormat            string   `json:"token_format,omitempty"`
+	AccessTokenTTL         string   `json:"access_token_ttl,omitempty"`
+	IDTokenTTL             string   `json:"id_token_ttl,omitempty"`
+	RefreshIdleTTL         string   `json:"refresh_idle_ttl,omitempty"`
+	RefreshAbsoluteTTL     string   `json:"refresh_absolute_ttl,omitempty"`
+	RefreshReuseGrace      string   `json:"refresh_reuse_grace,omitempty"`
+	IDTokenAlg             string   `json:"id_token_alg,omitempty"`
+	HasSecret              bool     `json:"has_secret"` // output only
+	Version                int64    `json:"version"`    // output only
+}
+
+// adminClientSecret is the answer that carries a new secret, shown once.
+type adminClientSecret struct {
+	adminClient
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+func clientView(c store.Client) adminClient {
+	d := func(v time.Duration) string {
+		if v == 0 {
+			return ""
+		}
+		return v.String()
+	}
+	return adminClient{
+		ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes,
+		Scopes: c.Scopes, ExtraScopes: c.ExtraScopes, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		NoIntrospection: c.NoIntrospection, TokenFormat: c.TokenFormat,
+		AccessTokenTTL: d(c.AccessTokenTTL), IDTokenTTL: d(c.IDTokenTTL), RefreshIdleTTL: d(c.RefreshIdleTTL),
+		RefreshAbsoluteTTL: d(c.RefreshAbsoluteTTL), RefreshReuseGrace: d(c.RefreshReuseGrace),
+		IDTokenAlg: c.IDTokenAlg, HasSecret: c.SecretHash != "", Version: c.Version,
+	}
+}
+
+var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+
+// clientRecord checks v and returns it as a store record (without secret and
+// version); the error text is safe to show the caller.
+func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
+	c := store.Client{
+		ID: v.ID, Name: v.Name, Public: v.Public, RedirectURIs: v.RedirectURIs, GrantTypes: v.GrantTypes,
+		Scopes: v.Scopes, ExtraScopes: v.ExtraScopes, PostLogoutRedirectURIs: v.PostLogoutRedirectURIs,
+		NoIntrospection: v.NoIntrospection || v.Public, TokenFormat: v.TokenFormat, IDTokenAlg: v.IDTokenAlg,
+	}
+	for _, d := range []struct {
+		name string
+		in   string
+		out  *time.Duration
+	}{
+		{"access_token_ttl", v.AccessTokenTTL, &c.AccessTokenTTL}, {"id_token_ttl", v.IDTokenTTL, &c.IDTokenTTL},
+		{"refresh_idle_ttl", v.RefreshIdleTTL, &c.RefreshIdleTTL}, {"refresh_absolute_ttl", v.RefreshAbsoluteTTL, &c.RefreshAbsoluteTTL},
+		{"refresh_reuse_grace", v.RefreshReuseGrace, &c.RefreshReuseGrace},
+	} {
+		if d.in == "" {
+			continue
+		}
+		t, err := time.ParseDuration(d.in)
+		if err != nil || t < 0 {
+			return c, errors.New(d.name + ": not a non-negative duration such as 10m")
+		}
+		*d.out = t
+	}
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{"authorization_code"}
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(adminGrantTypes, g) {
+			return c, errors.New("grant_types: unknown grant type " + g)
+		}
+	}
+	if c.Public && slices.Contains(c.GrantTypes, "client_credentials") {
+		return c, errors.New("grant_types: a public client cannot use client_credentials")
+	}
+	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
+		return c, errors.New("redirect_uris: required for authorization_code")
+	}
+	for _, list := range [][]string{c.RedirectURIs, c.PostLogoutRedirectURIs} {
+		for _, raw := range list {
+			if u, err := url.Parse(raw); err != nil || u.Scheme == "" || u.Host == "" || u.Fragment != "" {
+				return c, errors.New("redirect URI " + raw + " is not an absolute URL without fragment")
+			}
+		}
+	}
+	for _, s := range c.Scopes {
+		// Admin clients come from the configuration file only: the API
+		// must not be able to mint a second way in.
+		if s == adminScope {
+			return c, errors.New("scopes: the admin scope is configured in the file (admin: true), not through the API")
+		}
+		if s == "" || strings.ContainsAny(s, " \"\\") {
+			return c, errors.New("scopes: invalid scope " + s)
+		}
+	}
+	for _, s := range c.ExtraScopes {
+		if _, ok := b.opts.Scopes[s]; !ok {
+			return c, errors.New("extra_scopes: scope " + s + " is not configured")
+		}
+	}
+	if !slices.Contains([]string{"", tokensvc.FormatJWT, tokensvc.FormatOpaque}, c.TokenFormat) {
+		return c, errors.New("token_format: jwt or opaque")
+	}
+	if err := b.tokens.CheckPolicy(c.Policy()); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func (b *Broker) adminListClients(c *gin.Context) {
+	cls, err := b.store.ListClients(c.Request.Context())
+	if err != nil {
+		b.adminFail(c, "list clients", err)
+		return
+	}
+	slices.SortFunc(cls, func(x, y store.Client) int { return strings.Compare(x.ID, y.ID) })
+	out := make([]adminClient, 0, len(cls))
+	for _, cl := range cls {
+		out = append(out, clientView(cl))
+	}
+	c.JSON(http.StatusOK, gin.H{"clients": out})
+}
+
+func (b *Broker) adminGetClient(c *gin.Context) {
+	cl, err := b.store.GetClient(c.Request.Context(), c.Param("id"))
+	if !b.adminCheck(c, "client", err) {
+		return
+	}
+	c.JSON(http.StatusOK, clientView(cl))
+}
+
+// adminCreateClient registers a client; a confidential one gets a secret,
+// returned in this answer only.
+func (b *Broker) adminCreateClient(c *gin.Context) {
+	var v adminClient
+	if !adminBind(c, &v) {
+		return
+	}
+	if v.ID == "" {
+		v.ID = tokensvc.NewID()
+	}
+	rec, err := b.clientRecord(v)
+	if err != nil {
+		adminError(c, http.StatusBadRequest, "invalid_client_metadata", err.Error())
+		return
+	}
+	secret := ""
+	if !rec.Public {
+		secret = NewClientSecret()
+		rec.SecretHash = HashClientSecret(secret)
+	}
+	err = b.store.CreateClient(c.Request.Context(), rec)
+	if errors.Is(err, store.ErrAlreadyExists) {
+		adminError(c, http.StatusConflict, "conflict", "a client with this id exists")
+		return
+	} else if !b.adminCheck(c, "client", err) {
+		return
+	}
+	b.adminAudit(c, "client_create", store.AuditEvent{ClientID: rec.ID})
+	c.JSON(http.StatusCreated, adminClientSecret{clientView(rec), secret})
+}
+
+// adminPutClient replaces a client's settings, keeping its secret; making
+// a public client confidential needs a secret rotation afterwards.
+func (b *Broker) adminPutClient(c *gin.Context) {
+	var v adminClient
+	if !adminBind(c, &v) {
+		return
+	}
+	id := c.Param("id")
+	if v.ID != "" && v.ID != id {
+		adminError(c, http.StatusBadRequest, "invalid_request", "the body's id differs from the path's")
+		return
+	}
+	v.ID = id
+	rec, err := b.clientRecord(v)
+	if err != nil {
+		adminError(c, http.StatusBadRequest, "invalid_client_metadata", err.Error())
+		return
+	}
+	ctx := c.Request.Context()
+	err = errTooManyRetries
+	for range adminRetries {
+		var old store.Client
+		if old, err = b.store.GetClient(ctx, id); err != nil {
+			break
+		}
+		// Settings only: what dynamic registration keeps (its access
+		// token) stays, so the client can still manage itself.
+		rec.Version, rec.Registration = old.Version, old.Registration
+		if !rec.Public {
+			rec.SecretHash = old.SecretHash
+		}
+		if err = b.store.UpdateClient(ctx, rec); !errors.Is(err, store.ErrConflict) {
+			break
+		}
+		err = errTooManyRetries
+	}
+	if !b.adminCheck(c, "client", err) {
+		return
+	}
+	rec.Version++
+	b.adminAudit(c, "client_update", store.AuditEvent{ClientID: id})
+	c.JSON(http.StatusOK, clientView(rec))
+}
+
+func (b *Broker) adminDeleteClient(c *gin.Context) {
+	id := c.Param("id")
+	ctx := c.Request.Context()
+	if _, err := b.store.GetClient(ctx, id); !b.adminCheck(c, "client", err) {
+		return
+	}
+	if err := b.store.DeleteClient(ctx, id); !b.adminCheck(c, "client", err) {
+		return
+	}
+	b.adminAudit(c, "client_delete", store.AuditEvent{ClientID: id})
+	c.Status(http.StatusNoContent)
+}
+
+// adminRotateSecret gives a confidential client a new secret at once; the
+// old one stops working.
+func (b *Broker) adminRotateSecret(c *gin.Context) {
+	ctx := c.Request.Context()
+	id := c.Param("id")
+	secret := NewClientSecret()
+	var cl store.Client
+	err := errTooManyRetries
+	for range adminRetries {
+		if cl, err = b.store.GetClient(ctx, id); err != nil {
+			break
+		}
+		if cl.Public {
+			adminError(c, http.StatusBadRequest, "invalid_request", "a public client has no secret")
+			return
+		}
+		cl.SecretHash = HashClientSecret(secret)
+		if err = b.store.UpdateClient(ctx, cl); !errors.Is(err, store.ErrConflict) {
+			break
+		}
+		err = errTooManyRetries
+	}
+	if !b.adminCheck(c, "client", err) {
+		return
+	}
+	cl.Version++
+	b.adminAudit(c, "client_secret_rotate", store.AuditEvent{ClientID: id})
+	c.JSON(http.StatusOK, adminClientSecret{clientView(cl), secret})
+}
+
+// adminKey is a signing key's public facts.
+type adminKey struct {
+	ID         string    `json:"id"`
+	Alg        string    `json:"alg"`
+	State      string    `json:"state"` // next, active or retired
+	CreatedAt  time.Time `json:"created_at"`
+	ActiveFrom time.Time `json:"active_from"`
+	RetiredAt  time.Time `json:"retired_at,omitzero"`
+}
+
+func (b *Broker) keyList(c *gin.Context) bool {
+	ks, err := b.store.GetKeys(c.Request.Context())
+	if err != nil {
+		b.adminFail(c, "read keys", err)
+		return false
+	}
+	now := b.opts.Now()
+	out := make([]adminKey, 0, len(ks.Keys))
+	for _, k := range ks.Keys {
+		state := "active"
+		switch {
+		case !k.RetiredAt.IsZero():
+			state = "retired"
+		case k.ActiveFrom.After(now):
+			state = "next"
+		}
+		out = append(out, adminKey{ID: k.ID, Alg: k.Alg, State: state, CreatedAt: k.CreatedAt, ActiveFrom: k.ActiveFrom, RetiredAt: k.RetiredAt})
+	}
+	c.JSON(http.StatusOK, gin.H{"keys": out})
+	return true
+}
+
+func (b *Broker) adminListKeys(c *gin.Context) { b.keyList(c) }
+
+// adminRotateKeys retires the active keys now; the next ones take over
+// (tokensvc.RotateKeys).
+func (b *Broker) adminRotateKeys(c *gin.Context) {
+	if err := b.tokens.RotateKeys(c.Request.Context()); err != nil {
+		b.adminFail(c, "rotate keys", err)
+		return
+	}
+	b.adminAudit(c, "keys_rotate", store.AuditEvent{})
+	b.keyList(c)
+}
+
+// adminListAudit returns stored events from since (RFC 3339), oldest first.
+func (b *Broker) adminListAudit(c *gin.Context) {
+	limit, ok := adminLimit(c)
+	if !ok {
+		return
+	}
+	var since time.Time
+	if raw := c.Query("since"); raw != "" {
+		t, err := time.Parse(time.RFC3339Nano, raw)
+		if err != nil {
+			adminError(c, http.StatusBadRequest, "invalid_request", "since must be an RFC 3339 time")
+			return
+		}
+		since = t
+	}
+	evs, err := b.store.ListAuditEvents(c.Request.Context(), since, limit)
+	if err != nil {
+		b.adminFail(c, "list audit events", err)
+		return
+	}
+	if evs == nil {
+		evs = []store.AuditEvent{}
+	}
+	c.JSON(http.StatusOK, gin.H{"events": evs})
+}

@@ -1,0 +1,159 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// ConnectorSpec is a connector's configuration as the admin API takes it:
+// the file's connectors[] entry without claim mapping, groups, linking or
+// isolation, which only the file sets.
+type ConnectorSpec struct {
+	ID     string          `json:"id"`
+	Type   string          `json:"type"`
+	Name   string          `json:"name,omitempty"`
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// ConnectorBuilder builds a connector from spec (broker/server's factory
+// table). It must return a working connector or an error, never half of one.
+type ConnectorBuilder func(ctx context.Context, spec ConnectorSpec) (Connector, error)
+
+// connectorIDRE is config's rule for connector ids: they appear in URLs.
+var connectorIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func connectorView(cn Connector) gin.H { return gin.H{"id": cn.ID, "type": cn.Type, "name": cn.Name} }
+
+// adminListConnectors lists the connectors users can log in with now.
+func (b *Broker) adminListConnectors(c *gin.Context) {
+	out := []gin.H{}
+	for _, cn := range b.connSet().list {
+		out = append(out, connectorView(cn))
+	}
+	c.JSON(http.StatusOK, gin.H{"connectors": out})
+}
+
+// swapConnectors applies edit to the current set and installs the result
+// unless another change came first, then retries on the new set. edit
+// returns false (and has answered) to give up.
+func (b *Broker) swapConnectors(edit func(cur *connectorSet) ([]Connector, bool)) bool {
+	for {
+		cur := b.connSet()
+		next, ok := edit(cur)
+		if !ok {
+			return false
+		}
+		if b.conns.CompareAndSwap(cur, newConnectorSet(next)) {
+			return true
+		}
+	}
+}
+
+// buildConnector checks and builds the connector the body describes; id,
+// when set, is the path's. Nothing is applied when it fails.
+func (b *Broker) buildConnector(c *gin.Context, id string) (Connector, bool) {
+	if b.opts.BuildConnector == nil {
+		adminError(c, http.StatusNotImplemented, "not_implemented", "this server cannot build connectors at runtime")
+		return Connector{}, false
+	}
+	var spec ConnectorSpec
+	if !adminBind(c, &spec) {
+		return Connector{}, false
+	}
+	if id != "" {
+		if spec.ID != "" && spec.ID != id {
+			adminError(c, http.StatusBadRequest, "invalid_request", "the body's id differs from the path's")
+			return Connector{}, false
+		}
+		spec.ID = id
+	}
+	switch {
+	case !connectorIDRE.MatchString(spec.ID):
+		adminError(c, http.StatusBadRequest, "invalid_request", "id must be 1-63 characters of a-z, 0-9, '_' and '-'")
+		return Connector{}, false
+	case spec.Type == "":
+		adminError(c, http.StatusBadRequest, "invalid_request", "type is required")
+		return Connector{}, false
+	}
+	cn, err := b.opts.BuildConnector(c.Request.Context(), spec)
+	if err != nil {
+		// The caller is an administrator: it gets the message the
+		// operator would read in the log for the same config at start.
+		adminError(c, http.StatusBadRequest, "invalid_connector", err.Error())
+		return Connector{}, false
+	}
+	return cn, true
+}
+
+// adminCreateConnector builds a connector and adds it to the login page.
+// It lasts until restart: the configuration file is not rewritten.
+func (b *Broker) adminCreateConnector(c *gin.Context) {
+	cn, ok := b.buildConnector(c, "")
+	if !ok {
+		return
+	}
+	if !b.swapConnectors(func(cur *connectorSet) ([]Connector, bool) {
+		if cur.byID[cn.ID] != nil {
+			adminError(c, http.StatusConflict, "conflict", "a connector with this id exists")
+			return nil, false
+		}
+		return append(slices.Clone(cur.list), cn), true
+	}) {
+		return
+	}
+	b.adminAudit(c, "connector_create", store.AuditEvent{ConnectorID: cn.ID, Details: map[string]string{"type": cn.Type}})
+	c.JSON(http.StatusCreated, connectorView(cn))
+}
+
+// adminPutConnector replaces a connector by a newly built one; logins
+// under way switch to it at their next request.
+func (b *Broker) adminPutConnector(c *gin.Context) {
+	id := c.Param("id")
+	if b.connSet().byID[id] == nil {
+		adminError(c, http.StatusNotFound, "not_found", "connector not found")
+		return
+	}
+	cn, ok := b.buildConnector(c, id)
+	if !ok {
+		return
+	}
+	if !b.swapConnectors(func(cur *connectorSet) ([]Connector, bool) {
+		i := slices.IndexFunc(cur.list, func(x Connector) bool { return x.ID == id })
+		if i < 0 {
+			adminError(c, http.StatusNotFound, "not_found", "connector not found")
+			return nil, false
+		}
+		next := slices.Clone(cur.list)
+		next[i] = cn
+		return next, true
+	}) {
+		return
+	}
+	b.adminAudit(c, "connector_update", store.AuditEvent{ConnectorID: id, Details: map[string]string{"type": cn.Type}})
+	c.JSON(http.StatusOK, connectorView(cn))
+}
+
+// adminDeleteConnector removes a connector from the login page and from
+// logins and callbacks at once. Its instance stays open until the server
+// stops: a request in flight may still use it.
+func (b *Broker) adminDeleteConnector(c *gin.Context) {
+	id := c.Param("id")
+	if !b.swapConnectors(func(cur *connectorSet) ([]Connector, bool) {
+		if cur.byID[id] == nil {
+			adminError(c, http.StatusNotFound, "not_found", "connector not found")
+			return nil, false
+		}
+		return slices.DeleteFunc(slices.Clone(cur.list), func(x Connector) bool { return x.ID == id }), true
+	}) {
+		return
+	}
+	b.adminAudit(c, "connector_delete", store.AuditEvent{ConnectorID: id})
+	c.Status(http.StatusNoContent)
+}

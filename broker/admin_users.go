@@ -1,0 +1,252 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// adminIdentity is an identity as the API shows it: without ConnectorData,
+// which may hold upstream tokens.
+type adminIdentity struct {
+	ConnectorID   string              `json:"connector_id"`
+	Subject       string              `json:"subject"`
+	UserID        string              `json:"user_id"`
+	Username      string              `json:"username,omitempty"`
+	Email         string              `json:"email,omitempty"`
+	EmailVerified bool                `json:"email_verified"`
+	Name          string              `json:"name,omitempty"`
+	Groups        []string            `json:"groups,omitempty"`
+	Attributes    map[string][]string `json:"attributes,omitempty"`
+	LastSeen      time.Time           `json:"last_seen"`
+}
+
+// adminSession is a refresh family without its token hashes.
+type adminSession struct {
+	ID          string    `json:"id"`
+	ClientID    string    `json:"client_id"`
+	ConnectorID string    `json:"connector_id"`
+	Scopes      []string  `json:"scopes"`
+	AuthTime    time.Time `json:"auth_time"`
+	CreatedAt   time.Time `json:"created_at"`
+	RotatedAt   time.Time `json:"rotated_at"`
+	Expiry      time.Time `json:"expiry"`
+	Revoked     bool      `json:"revoked"`
+}
+
+// adminUserPatch holds the fields PATCH may change; absent ones stay.
+type adminUserPatch struct {
+	Disabled    *bool     `json:"disabled"`
+	Roles       *[]string `json:"roles"`
+	LocalGroups *[]string `json:"local_groups"`
+}
+
+// adminListUsers pages users in id order; cursor is the last id of the
+// previous page, q a case-insensitive substring of username or email.
+func (b *Broker) adminListUsers(c *gin.Context) {
+	limit, ok := adminLimit(c)
+	if !ok {
+		return
+	}
+	users, err := b.store.ListUsers(c.Request.Context())
+	if err != nil {
+		b.adminFail(c, "list users", err)
+		return
+	}
+	slices.SortFunc(users, func(x, y store.User) int { return strings.Compare(x.ID, y.ID) })
+	q, cursor := strings.ToLower(c.Query("q")), c.Query("cursor")
+	page := []store.User{}
+	next := ""
+	for _, u := range users {
+		if cursor != "" && u.ID <= cursor {
+			continue
+		}
+		if q != "" && !strings.Contains(strings.ToLower(u.Username), q) && !strings.Contains(strings.ToLower(u.Email), q) {
+			continue
+		}
+		if len(page) == limit {
+			next = page[len(page)-1].ID
+			break
+		}
+		page = append(page, u)
+	}
+	c.JSON(http.StatusOK, gin.H{"users": page, "next_cursor": next})
+}
+
+func (b *Broker) adminGetUser(c *gin.Context) {
+	u, err := b.store.GetUser(c.Request.Context(), c.Param("id"))
+	if !b.adminCheck(c, "user", err) {
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+// adminPatchUser changes disabled, roles and local groups. Disabling also
+// ends the user's sessions, so its live access tokens stop working too.
+func (b *Broker) adminPatchUser(c *gin.Context) {
+	var p adminUserPatch
+	if !adminBind(c, &p) {
+		return
+	}
+	ctx := c.Request.Context()
+	var u store.User
+	err := errTooManyRetries
+	for range adminRetries {
+		if u, err = b.store.GetUser(ctx, c.Param("id")); err != nil {
+			break
+		}
+		if p.Disabled != nil {
+			u.Disabled = *p.Disabled
+		}
+		if p.Roles != nil {
+			u.Roles = cleanList(*p.Roles)
+		}
+		if p.LocalGroups != nil {
+			u.LocalGroups = cleanList(*p.LocalGroups)
+		}
+		if err = b.store.UpdateUser(ctx, u); !errors.Is(err, store.ErrConflict) {
+			break
+		}
+		err = errTooManyRetries
+	}
+	if !b.adminCheck(c, "user", err) {
+		return
+	}
+	u.Version++
+	details := map[string]string{}
+	if p.Disabled != nil {
+		details["disabled"] = strconv.FormatBool(*p.Disabled)
+	}
+	if p.Roles != nil {
+		details["roles"] = strings.Join(u.Roles, " ")
+	}
+	if p.LocalGroups != nil {
+		details["local_groups"] = strings.Join(u.LocalGroups, " ")
+	}
+	b.adminAudit(c, "user_update", store.AuditEvent{UserID: u.ID, Details: details})
+	if u.Disabled {
+		if _, err := b.revokeUserSessions(ctx, u.ID); err != nil {
+			b.adminFail(c, "revoke sessions of a disabled user", err)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+// cleanList drops empty and repeated entries, keeping the order.
+func cleanList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// adminDeleteUser ends the user's sessions, then deletes it and its
+// identities; its next login through a connector makes a new user.
+func (b *Broker) adminDeleteUser(c *gin.Context) {
+	ctx := c.Request.Context()
+	id := c.Param("id")
+	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
+		return
+	}
+	if _, err := b.revokeUserSessions(ctx, id); err != nil {
+		b.adminFail(c, "revoke sessions", err)
+		return
+	}
+	if err := b.store.DeleteUser(ctx, id); !b.adminCheck(c, "user", err) {
+		return
+	}
+	b.adminAudit(c, "user_delete", store.AuditEvent{UserID: id})
+	c.Status(http.StatusNoContent)
+}
+
+func (b *Broker) adminListIdentities(c *gin.Context) {
+	ctx := c.Request.Context()
+	id := c.Param("id")
+	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
+		return
+	}
+	ids, err := b.store.ListIdentities(ctx, id)
+	if err != nil {
+		b.adminFail(c, "list identities", err)
+		return
+	}
+	out := make([]adminIdentity, 0, len(ids))
+	for _, i := range ids {
+		out = append(out, adminIdentity{
+			ConnectorID: i.ConnectorID, Subject: i.Subject, UserID: i.UserID, Username: i.Username,
+			Email: i.Email, EmailVerified: i.EmailVerified, Name: i.Name, Groups: i.Groups,
+			Attributes: i.Attributes, LastSeen: i.LastSeen,
+		})
+	}
+	c.JSON(http.StatusOK, gin.H{"identities": out})
+}
+
+func (b *Broker) adminListSessions(c *gin.Context) {
+	ctx := c.Request.Context()
+	id := c.Param("id")
+	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
+		return
+	}
+	fams, err := b.store.ListRefreshFamilies(ctx, id)
+	if err != nil {
+		b.adminFail(c, "list sessions", err)
+		return
+	}
+	out := make([]adminSession, 0, len(fams))
+	for _, f := range fams {
+		out = append(out, adminSession{
+			ID: f.ID, ClientID: f.ClientID, ConnectorID: f.ConnectorID, Scopes: f.Scopes,
+			AuthTime: f.AuthTime, CreatedAt: f.CreatedAt, RotatedAt: f.RotatedAt, Expiry: f.Expiry, Revoked: f.Revoked,
+		})
+	}
+	c.JSON(http.StatusOK, gin.H{"sessions": out})
+}
+
+// adminRevokeSessions ends every session of the user: its refresh tokens
+// and the access tokens issued in them stop working.
+func (b *Broker) adminRevokeSessions(c *gin.Context) {
+	ctx := c.Request.Context()
+	id := c.Param("id")
+	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
+		return
+	}
+	n, err := b.revokeUserSessions(ctx, id)
+	if err != nil {
+		b.adminFail(c, "revoke sessions", err)
+		return
+	}
+	b.adminAudit(c, "user_sessions_revoke", store.AuditEvent{UserID: id, Details: map[string]string{"sessions": strconv.Itoa(n)}})
+	c.JSON(http.StatusOK, gin.H{"revoked": n})
+}
+
+// revokeUserSessions revokes the user's live sessions and counts them.
+func (b *Broker) revokeUserSessions(ctx context.Context, userID string) (int, error) {
+	fams, err := b.store.ListRefreshFamilies(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("list sessions: %w", err)
+	}
+	n := 0
+	for _, f := range fams {
+		if f.Revoked {
+			continue
+		}
+		if err := b.tokens.RevokeFamily(ctx, f.ID); err != nil {
+			return n, fmt.Errorf("revoke session %s: %w", f.ID, err)
+		}
+		n++
+	}
+	return n, nil
+}

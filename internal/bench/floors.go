@@ -150,3 +150,22 @@ func newTokenHash() string {
 	sum := sha256.Sum256([]byte("prt_" + base64.RawURLEncoding.EncodeToString(b[:])))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
+
+// verifyOp checks the tokens of pool with tokensvc's VerifyAccess, no
+// HTTP: for a JWT the signature, the claims and the denylist (a Badger
+// read); for an opaque token the stored record (a Badger read and a JSON
+// decode). It is what an introspection cannot avoid. Each worker walks the
+// pool from its own offset; a token must verify, as a token of format.
+func verifyOp(ts *tokensvc.Service, pool []string, workers int, format string) op {
+	next := newCycler(len(pool), workers)
+	return func(ctx context.Context, w int) error {
+		a, err := ts.VerifyAccess(ctx, pool[next(w)])
+		if err != nil {
+			return err
+		}
+		if a.Format != format {
+			return fmt.Errorf("verify: a %s token verified as %q", format, a.Format)
+		}
+		return nil
+	}
+}

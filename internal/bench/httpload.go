@@ -68,15 +68,33 @@ func getOp(c *http.Client, b *testenv.Broker, path string) op {
 	}
 }
 
-// tokenRequest is a POST to /token authenticated with client_secret_basic.
-func tokenRequest(ctx context.Context, b *testenv.Broker, form string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.URL+"/token", strings.NewReader(form))
+// creds are a confidential client's id and secret.
+type creds struct{ id, secret string }
+
+// appClient is testenv's confidential client: JWT access tokens, the code
+// flow and refresh. opaqueClient gets opaque access tokens; rsClient is a
+// resource server that only introspects. See brokers.config.
+var (
+	appClient    = creds{testenv.ClientID, testenv.ClientSecret}
+	opaqueClient = creds{"bench-opaque", "bench-opaque-secret"}
+	rsClient     = creds{"bench-rs", "bench-rs-secret"}
+)
+
+// formRequest is a form POST to path authenticated as cl with
+// client_secret_basic, as /token, /introspect and /revoke take it.
+func formRequest(ctx context.Context, b *testenv.Broker, path string, cl creds, form string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.URL+path, strings.NewReader(form))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(testenv.ClientID), url.QueryEscape(testenv.ClientSecret))
+	req.SetBasicAuth(url.QueryEscape(cl.id), url.QueryEscape(cl.secret))
 	return req, nil
+}
+
+// tokenRequest is a POST to /token as testenv's confidential client.
+func tokenRequest(ctx context.Context, b *testenv.Broker, form string) (*http.Request, error) {
+	return formRequest(ctx, b, "/token", appClient, form)
 }
 
 var accessTokenField = []byte(`"access_token":"`)
@@ -97,6 +115,96 @@ func clientCredentialsOp(c *http.Client, b *testenv.Broker) op {
 			return fmt.Errorf("POST /token: 200 without access_token: %s", truncate(string(body), 100))
 		}
 		return nil
+	}
+}
+
+// clientCredentialsToken gets one client_credentials access token for cl.
+func clientCredentialsToken(ctx context.Context, c *http.Client, b *testenv.Broker, cl creds) (string, error) {
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}.Encode()
+	req, err := formRequest(ctx, b, "/token", cl, form)
+	if err != nil {
+		return "", err
+	}
+	body, err := do(c, req)
+	if err != nil {
+		return "", err
+	}
+	var resp struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return "", fmt.Errorf("POST /token: decoding the response: %w", err)
+	}
+	if resp.AccessToken == "" {
+		return "", fmt.Errorf("POST /token: 200 without access_token: %s", truncate(string(body), 100))
+	}
+	return resp.AccessToken, nil
+}
+
+// revokeToken revokes an access token of cl's through /revoke.
+func revokeToken(ctx context.Context, c *http.Client, b *testenv.Broker, cl creds, tok string) error {
+	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}.Encode()
+	req, err := formRequest(ctx, b, "/revoke", cl, form)
+	if err != nil {
+		return err
+	}
+	_, err = do(c, req)
+	return err
+}
+
+var (
+	activeTrue  = []byte(`{"active":true,`)
+	activeFalse = []byte(`{"active":false}`)
+)
+
+// introspectOp introspects the tokens of pool as the resource server,
+// each worker walking the pool from its own offset. With active, the
+// answer must be an active token's (it starts {"active":true, since
+// encoding/json sorts a map's keys); without, exactly {"active":false}.
+// The forms are encoded beforehand, so that the load generator spends
+// nothing on them.
+func introspectOp(c *http.Client, b *testenv.Broker, pool []string, workers int, active bool) op {
+	forms := make([]string, len(pool))
+	for i, t := range pool {
+		forms[i] = url.Values{"token": {t}}.Encode()
+	}
+	next := newCycler(len(pool), workers)
+	return func(ctx context.Context, w int) error {
+		req, err := formRequest(ctx, b, "/introspect", rsClient, forms[next(w)])
+		if err != nil {
+			return err
+		}
+		body, err := do(c, req)
+		if err != nil {
+			return err
+		}
+		body = bytes.TrimSpace(body)
+		switch {
+		case active && !bytes.HasPrefix(body, activeTrue):
+			return fmt.Errorf("POST /introspect: a live token not active: %s", truncate(string(body), 100))
+		case !active && !bytes.Equal(body, activeFalse):
+			return fmt.Errorf("POST /introspect: a revoked token not answered {\"active\": false}: %s", truncate(string(body), 100))
+		}
+		return nil
+	}
+}
+
+// newCycler returns next(w): worker w's next index into a pool of n. The
+// workers start spread over the pool, and each walks all of it.
+func newCycler(n, workers int) func(w int) int {
+	type counter struct {
+		i int
+		_ [56]byte // a cache line each: workers never share one
+	}
+	cs := make([]counter, workers)
+	for w := range cs {
+		cs[w].i = w * n / workers
+	}
+	return func(w int) int {
+		c := &cs[w]
+		i := c.i
+		c.i = (i + 1) % n
+		return i
 	}
 }
 

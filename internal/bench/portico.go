@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/connectors/local"
@@ -29,6 +30,7 @@ type brokers struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	running map[string]*testenv.Broker
+	pools   map[string]tokenPool // by poolKey
 }
 
 func newBrokers(users int, log *slog.Logger) (*brokers, error) {
@@ -36,7 +38,7 @@ func newBrokers(users int, log *slog.Logger) (*brokers, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &brokers{root: root, users: users, log: log, running: map[string]*testenv.Broker{}}, nil
+	return &brokers{root: root, users: users, log: log, running: map[string]*testenv.Broker{}, pools: map[string]tokenPool{}}, nil
 }
 
 // get returns the broker that signs with alg, starting it if needed.
@@ -66,9 +68,12 @@ func (bs *brokers) get(alg string) (*testenv.Broker, error) {
 }
 
 // config is the broker configuration: the local connector with alice and
-// the bench users, and testenv's confidential client, which may use
-// client_credentials, authorization_code and refresh_token. Storage is
-// Badger with the production default of synchronous writes.
+// the bench users; testenv's confidential client, which may use
+// client_credentials, authorization_code and refresh_token and gets JWT
+// access tokens; bench-opaque, the same for client_credentials with opaque
+// access tokens; and bench-rs, a resource server that introspects (its
+// client_credentials grant is only there because a client needs a grant).
+// Storage is Badger with the production default of synchronous writes.
 func (bs *brokers) config(alg string) (*config.Config, error) {
 	aliceHash, err := local.Hash(testenv.UserPassword, testenv.FastParams)
 	if err != nil {
@@ -91,6 +96,12 @@ func (bs *brokers) config(alg string) (*config.Config, error) {
 			ID: testenv.ClientID, Secret: testenv.ClientSecret, RedirectURIs: []string{testenv.RedirectURI},
 			GrantTypes: []string{config.GrantAuthorizationCode, config.GrantRefreshToken, config.GrantClientCredentials},
 			Scopes:     []string{"api"},
+		}, {
+			ID: opaqueClient.id, Secret: opaqueClient.secret, GrantTypes: []string{config.GrantClientCredentials},
+			Scopes: []string{"api"}, TokenFormat: "opaque",
+		}, {
+			ID: rsClient.id, Secret: rsClient.secret, GrantTypes: []string{config.GrantClientCredentials},
+			Scopes: []string{"api"},
 		}},
 		Users:  users,
 		Tokens: config.Tokens{SigningAlg: alg},
@@ -107,7 +118,7 @@ func (bs *brokers) close() error {
 			errs = append(errs, fmt.Errorf("stop %s broker: %w", alg, err))
 		}
 	}
-	bs.running = nil
+	bs.running, bs.pools = nil, nil
 	if err := os.RemoveAll(bs.root); err != nil {
 		errs = append(errs, err)
 	}
@@ -129,4 +140,63 @@ func login(ctx context.Context, b *testenv.Broker, username, password string) (s
 		return "", fmt.Errorf("login %s: no refresh token", username)
 	}
 	return tok.RefreshToken, nil
+}
+
+// poolSize is how many tokens an introspection scenario cycles through:
+// enough that it is not one record read over and over, few enough to get
+// in about a second.
+const poolSize = 512
+
+// tokenPool is a set of access tokens got beforehand.
+type tokenPool struct {
+	tokens []string
+	at     time.Time // when they were issued
+}
+
+// poolKey names a pool: the broker, the client, and whether revoked.
+func poolKey(alg string, cl creds, revoked bool) string {
+	return fmt.Sprintf("%s/%s/%t", alg, cl.id, revoked)
+}
+
+// pool returns poolSize client_credentials access tokens of cl from the
+// alg broker, got over HTTP by workers goroutines, untimed; with revoked,
+// each is then revoked through /revoke. A pool is kept for reuse while
+// younger than maxAge (access tokens live 10 minutes).
+func (bs *brokers) pool(ctx context.Context, alg string, cl creds, revoked bool, workers int, maxAge time.Duration) (*testenv.Broker, []string, error) {
+	b, err := bs.get(alg)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := poolKey(alg, cl, revoked)
+	bs.mu.Lock()
+	p, ok := bs.pools[key]
+	bs.mu.Unlock()
+	if ok && time.Since(p.at) < maxAge {
+		return b, p.tokens, nil
+	}
+	c := newHTTPClient(workers)
+	defer c.CloseIdleConnections()
+	p = tokenPool{tokens: make([]string, poolSize), at: time.Now()}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < poolSize && errs[w] == nil; i += workers {
+				if p.tokens[i], errs[w] = clientCredentialsToken(ctx, c, b, cl); errs[w] != nil {
+					break
+				}
+				if revoked {
+					errs[w] = revokeToken(ctx, c, b, cl, p.tokens[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, fmt.Errorf("token pool %s: %w", key, err)
+	}
+	bs.mu.Lock()
+	bs.pools[key] = p
+	bs.mu.Unlock()
+	return b, p.tokens, nil
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/portico-idp/portico/testenv"
 	"github.com/portico-idp/portico/tokensvc"
@@ -23,16 +24,31 @@ type scenario struct {
 
 // Scenario names; -only matches them.
 const (
-	scSignRS256 = "sign RS256"
-	scSignES256 = "sign ES256"
-	scSignEdDSA = "sign EdDSA"
-	scStore     = "store floor"
-	scCCRS256   = "client_credentials RS256"
-	scCCES256   = "client_credentials ES256"
-	scRefresh   = "refresh rotation"
-	scDiscovery = "discovery"
-	scJWKS      = "jwks"
+	scSignRS256    = "sign RS256"
+	scSignES256    = "sign ES256"
+	scSignEdDSA    = "sign EdDSA"
+	scStore        = "store floor"
+	scVerifyJWT    = "verify JWT floor"
+	scOpaqueLookup = "opaque lookup floor"
+	scCCRS256      = "client_credentials RS256"
+	scCCES256      = "client_credentials ES256"
+	scRefreshRS256 = "refresh rotation RS256"
+	scRefreshES256 = "refresh rotation ES256"
+	scIntroJWT     = "introspect JWT"
+	scIntroOpaque  = "introspect opaque"
+	scRevoked      = "revocation check"
+	scDiscovery    = "discovery"
+	scJWKS         = "jwks"
 )
+
+// introspectAlg is the broker the introspection scenarios run on: RS256,
+// Portico's default signing algorithm, whose signatures are also the
+// cheaper ones to verify.
+const introspectAlg = tokensvc.RS256
+
+// poolMaxAge is how long a pool of live tokens is reused: well inside
+// their 10 minutes of life, so a long -soak gets fresh ones.
+const poolMaxAge = 5 * time.Minute
 
 func scenarios(bs *brokers, o options) []scenario {
 	procs := runtime.GOMAXPROCS(0)
@@ -63,6 +79,39 @@ func scenarios(bs *brokers, o options) []scenario {
 			return fn, o.workers, err
 		}
 	}
+	refresh := func(alg string) func(context.Context) (op, int, error) {
+		return func(ctx context.Context) (op, int, error) {
+			b, err := bs.get(alg)
+			if err != nil {
+				return nil, o.workers, err
+			}
+			tokens, err := loginAll(ctx, b, o.workers, o.sharedUser)
+			if err != nil {
+				return nil, o.workers, err
+			}
+			return refreshOp(client(), b, tokens), o.workers, nil
+		}
+	}
+	// verify is a floor: CPU and in-memory store reads, so GOMAXPROCS
+	// workers, as for signing.
+	verify := func(cl creds, format string) func(context.Context) (op, int, error) {
+		return func(ctx context.Context) (op, int, error) {
+			b, pool, err := bs.pool(ctx, introspectAlg, cl, false, o.workers, poolMaxAge)
+			if err != nil {
+				return nil, procs, err
+			}
+			return verifyOp(b.Server.Tokens, pool, procs, format), procs, nil
+		}
+	}
+	introspect := func(cl creds, revoked bool) func(context.Context) (op, int, error) {
+		return func(ctx context.Context) (op, int, error) {
+			b, pool, err := bs.pool(ctx, introspectAlg, cl, revoked, o.workers, poolMaxAge)
+			if err != nil {
+				return nil, o.workers, err
+			}
+			return introspectOp(client(), b, pool, o.workers, !revoked), o.workers, nil
+		}
+	}
 	return []scenario{
 		{scSignRS256, sign(tokensvc.RS256)},
 		{scSignES256, sign(tokensvc.ES256)},
@@ -75,23 +124,19 @@ func scenarios(bs *brokers, o options) []scenario {
 			fn, err := storeFloorOp(ctx, b.Server.Store, o.workers)
 			return fn, o.workers, err
 		}},
+		{scVerifyJWT, verify(appClient, tokensvc.FormatJWT)},
+		{scOpaqueLookup, verify(opaqueClient, tokensvc.FormatOpaque)},
 		{scCCRS256, withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
 			return clientCredentialsOp(c, b), nil
 		})},
 		{scCCES256, withBroker(tokensvc.ES256, func(c *http.Client, b *testenv.Broker) (op, error) {
 			return clientCredentialsOp(c, b), nil
 		})},
-		{scRefresh, func(ctx context.Context) (op, int, error) {
-			b, err := bs.get(tokensvc.RS256)
-			if err != nil {
-				return nil, o.workers, err
-			}
-			tokens, err := loginAll(ctx, b, o.workers, o.sharedUser)
-			if err != nil {
-				return nil, o.workers, err
-			}
-			return refreshOp(client(), b, tokens), o.workers, nil
-		}},
+		{scRefreshRS256, refresh(tokensvc.RS256)},
+		{scRefreshES256, refresh(tokensvc.ES256)},
+		{scIntroJWT, introspect(appClient, false)},
+		{scIntroOpaque, introspect(opaqueClient, false)},
+		{scRevoked, introspect(appClient, true)},
 		{scDiscovery, withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
 			return getOp(c, b, "/.well-known/openid-configuration"), nil
 		})},
@@ -129,9 +174,9 @@ func loginAll(ctx context.Context, b *testenv.Broker, workers int, shared bool) 
 // scenario before its numbers are called into question.
 const contended = 0.10
 
-// printNotes prints the ratios that matter: each hot path against its
-// floor.
-func printNotes(out io.Writer, results []result) {
+// printNotes prints the ratios that matter, each hot path against its
+// floor, and then the aims of the token-service issue against this run.
+func printNotes(out io.Writer, results []result, workers int) {
 	by := map[string]result{}
 	for _, r := range results {
 		if r.skipped == "" && r.errors == 0 {
@@ -153,22 +198,43 @@ func printNotes(out io.Writer, results []result) {
 			"    authentication, the store and the load generator\n",
 			alg, cc.perSec(), pct(cc.perSec(), sg.perSec()), alg, sg.perSec(), pct(sg.perSec()-cc.perSec(), sg.perSec()))
 	}
-	if rf, ok := by[scRefresh]; ok {
-		if sg, ok := by[scSignRS256]; ok {
+	for _, alg := range []string{tokensvc.RS256, tokensvc.ES256} {
+		rf, ok := by["refresh rotation "+alg]
+		if !ok {
+			continue
+		}
+		if sg, ok := by["sign "+alg]; ok {
 			shown = true
-			fmt.Fprintf(out, "  refresh rotation: %.0f req/s = %s of what RS256 signing allows (%.0f/s: two signatures,\n"+
-				"    access token and id_token, per rotation)\n", rf.perSec(), pct(rf.perSec(), sg.perSec()/2), sg.perSec()/2)
+			fmt.Fprintf(out, "  refresh rotation %s: %.0f req/s = %s of what %s signing allows (%.0f/s: two signatures,\n"+
+				"    access token and id_token, per rotation)\n", alg, rf.perSec(), pct(rf.perSec(), sg.perSec()/2), alg, sg.perSec()/2)
 		}
 		if st, ok := by[scStore]; ok {
 			shown = true
-			fmt.Fprintf(out, "  refresh rotation: %.0f req/s = %s of the store floor (%.0f rotations/s of GetRefreshToken +\n"+
+			fmt.Fprintf(out, "  refresh rotation %s: %.0f req/s = %s of the store floor (%.0f rotations/s of GetRefreshToken +\n"+
 				"    GetRefreshFamily + RotateRefresh alone); p50 %s against the store's %s\n",
-				rf.perSec(), pct(rf.perSec(), st.perSec()), st.perSec(), fmtDur(rf.p50), fmtDur(st.p50))
+				alg, rf.perSec(), pct(rf.perSec(), st.perSec()), st.perSec(), fmtDur(rf.p50), fmtDur(st.p50))
 		}
+	}
+	for _, p := range []struct{ hot, floor, what string }{
+		{scIntroJWT, scVerifyJWT, "VerifyAccess of a JWT alone: signature, claims, denylist read"},
+		{scIntroOpaque, scOpaqueLookup, "VerifyAccess of an opaque token alone: record read and decode"},
+		{scRevoked, scVerifyJWT, "VerifyAccess of a live JWT alone; a revoked one stops at the denylist"},
+	} {
+		h, ok1 := by[p.hot]
+		f, ok2 := by[p.floor]
+		if !ok1 || !ok2 {
+			continue
+		}
+		shown = true
+		fmt.Fprintf(out, "  %s: %.0f req/s = %s of the %s (%.0f/s: %s);\n"+
+			"    the rest, %s of the machine, is HTTP, client authentication and the load generator\n",
+			p.hot, h.perSec(), pct(h.perSec(), f.perSec()), p.floor, f.perSec(), p.what, pct(f.perSec()-h.perSec(), f.perSec()))
 	}
 	if !shown {
 		fmt.Fprintln(out, "  none: run a hot path together with its floor (without -only, or with e.g. -only 'RS256|store')")
 	}
+	fmt.Fprintln(out)
+	printAims(out, results, workers)
 	var busy []string
 	for _, r := range results {
 		if r.other > contended {

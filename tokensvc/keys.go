@@ -151,6 +151,14 @@ func (r *keyring) active(now time.Time, alg string) (*signer, error) {
 	return r.signers[best.ID], nil
 }
 
+// generation identifies the loaded key set; caches of verified tokens are
+// valid for one generation.
+func (r *keyring) generation() int64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.version
+}
+
 func (r *keyring) byID(kid string) *signer {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -49,6 +49,7 @@ type Service struct {
 	cfg        Config
 	store      Store
 	keys       keyring
+	verified   verifiedCache
 	log        *slog.Logger
 	longestTTL atomic.Int64 // longest signed-token lifetime of any policy
 	hook       atomic.Pointer[func(context.Context, Event)]

@@ -249,3 +249,39 @@ func TestRefreshRules(t *testing.T) {
 		t.Errorf("token past the absolute lifetime: %v", err)
 	}
 }
+
+// TestVerifiedCacheKeepsChecks: a token verified before (and so cached)
+// is still refused once revoked, once its session ends, and once expired.
+func TestVerifiedCacheKeepsChecks(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := newService(t, memStore(t), tokensvc.Config{Now: clk.Now, AccessTokenTTL: time.Minute})
+	issue := func(session bool) tokensvc.Tokens {
+		tk, err := s.Issue(ctx, tokensvc.Grant{Subject: "u", ClientID: "c", Session: session})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second call is answered from the cache
+			if _, err := s.VerifyAccess(ctx, tk.AccessToken); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tk
+	}
+	revoked := issue(false)
+	a, _ := s.VerifyAccess(ctx, revoked.AccessToken)
+	if err := s.RevokeAccess(ctx, a.JTI, a.ExpiresAt); err != nil {
+		t.Fatal(err)
+	}
+	ended := issue(true)
+	if err := s.RevokeFamily(ctx, ended.FamilyID); err != nil {
+		t.Fatal(err)
+	}
+	expired := issue(false)
+	clk.Add(time.Minute)
+	for name, tok := range map[string]string{"revoked": revoked.AccessToken, "session ended": ended.AccessToken, "expired": expired.AccessToken} {
+		if _, err := s.VerifyAccess(ctx, tok); !errors.Is(err, tokensvc.ErrInvalidToken) {
+			t.Errorf("%s token after caching: %v", name, err)
+		}
+	}
+}

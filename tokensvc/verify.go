@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -127,7 +128,23 @@ func (s *Service) parseAccess(token string) (accessClaims, error) {
 	if len(token) > maxTokenLen || strings.Count(token, ".") != 2 {
 		return c, fmt.Errorf("%w: not a JWS", ErrInvalidToken)
 	}
-	jws, err := jose.ParseSigned(token, signatureAlgs)
+	gen := s.keys.generation()
+	if c, ok := s.verified.get(token, gen); ok {
+		return c, s.checkTimes(c)
+	}
+	c, err := s.verifyAccessJWS(token)
+	if err != nil {
+		return c, err
+	}
+	s.verified.put(token, c, gen)
+	return c, nil
+}
+
+// verifyAccessJWS checks a JWT access token's signature and claims.
+func (s *Service) verifyAccessJWS(token string) (accessClaims, error) {
+	var c accessClaims
+	// Portico issues only the compact form; the JSON form is refused.
+	jws, err := jose.ParseSignedCompact(token, signatureAlgs)
 	if err != nil {
 		return c, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
@@ -151,18 +168,61 @@ func (s *Service) parseAccess(token string) (accessClaims, error) {
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return c, fmt.Errorf("%w: claims: %v", ErrInvalidToken, err)
 	}
-	now := s.now()
 	switch {
 	case c.Issuer != s.cfg.Issuer:
 		return c, fmt.Errorf("%w: issuer", ErrInvalidToken)
 	case c.JTI == "" || c.Subject == "" || c.ClientID == "":
 		return c, fmt.Errorf("%w: missing claims", ErrInvalidToken)
-	case now.Unix() >= c.Expiry:
-		return c, fmt.Errorf("%w: expired", ErrInvalidToken)
-	case time.Unix(c.IssuedAt, 0).After(now.Add(leeway)):
-		return c, fmt.Errorf("%w: issued in the future", ErrInvalidToken)
 	}
-	return c, nil
+	return c, s.checkTimes(c)
+}
+
+// checkTimes checks expiry and issue time, on every use of a token.
+func (s *Service) checkTimes(c accessClaims) error {
+	now := s.now()
+	switch {
+	case now.Unix() >= c.Expiry:
+		return fmt.Errorf("%w: expired", ErrInvalidToken)
+	case time.Unix(c.IssuedAt, 0).After(now.Add(leeway)):
+		return fmt.Errorf("%w: issued in the future", ErrInvalidToken)
+	}
+	return nil
+}
+
+// verifiedMax bounds the verified-token cache; when full it is emptied
+// (simple, and a resource server's working set refills it at once).
+const verifiedMax = 16384
+
+// verifiedCache remembers JWT access tokens whose signature and claims were
+// checked, so that a resource server introspecting the same token again
+// pays a map lookup instead of a signature check (most of an
+// introspection's cost). It is keyed by the whole token, so a changed byte
+// misses; entries are dropped when the key set changes, so a key that
+// leaves the JWKS takes its tokens with it. Revocation and the session are
+// still checked on every call: the cache holds no verdict about those.
+type verifiedCache struct {
+	mu  sync.Mutex
+	gen int64
+	m   map[string]accessClaims
+}
+
+func (v *verifiedCache) get(token string, gen int64) (accessClaims, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.gen != gen {
+		return accessClaims{}, false
+	}
+	c, ok := v.m[token]
+	return c, ok
+}
+
+func (v *verifiedCache) put(token string, c accessClaims, gen int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.gen != gen || v.m == nil || len(v.m) >= verifiedMax {
+		v.gen, v.m = gen, make(map[string]accessClaims)
+	}
+	v.m[token] = c
 }
 
 // IDTokenHint is what RP-initiated logout needs of an id_token.
@@ -178,7 +238,7 @@ func (s *Service) ParseIDTokenHint(token string) (IDTokenHint, error) {
 	if len(token) > maxTokenLen || strings.Count(token, ".") != 2 {
 		return IDTokenHint{}, fmt.Errorf("%w: not a JWS", ErrInvalidToken)
 	}
-	jws, err := jose.ParseSigned(token, signatureAlgs)
+	jws, err := jose.ParseSignedCompact(token, signatureAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return IDTokenHint{}, fmt.Errorf("%w: not a JWS", ErrInvalidToken)
 	}

@@ -59,6 +59,7 @@ func (b *Broker) adminRoutes(g *gin.RouterGroup) {
 	g.PATCH("/users/:id", b.adminPatchUser)
 	g.DELETE("/users/:id", b.adminDeleteUser)
 	g.GET("/users/:id/identities", b.adminListIdentities)
+	g.DELETE("/users/:id/identities/:connector/:subject", b.adminUnlinkIdentity)
 	g.GET("/users/:id/sessions", b.adminListSessions)
 	g.DELETE("/users/:id/sessions", b.adminRevokeSessions)
 	g.GET("/clients", b.adminListClients)

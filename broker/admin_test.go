@@ -242,6 +242,7 @@ func TestAdminOpenAPIWalk(t *testing.T) {
 		{"createConnector", nil, "", map[string]any{"id": "extra", "type": "local", "name": "Extra"}, 201},
 		{"replaceConnector", map[string]string{"id": "extra"}, "", map[string]any{"type": "local", "name": "Extra 2"}, 200},
 		{"deleteConnector", map[string]string{"id": "staff"}, "", nil, 204},
+		{"unlinkUserIdentity", map[string]string{"id": alice.Subject, "connector": "local", "subject": localSubject(t, b, alice.Subject)}, "", nil, 204},
 	}
 	d := loadDoc(t, b)
 	var documented []string
@@ -565,5 +566,47 @@ func TestAdminUserList(t *testing.T) {
 	}
 	if slices.Sort(seen); strings.Join(seen, " ") != "alice bob" {
 		t.Errorf("pages gave %v", seen)
+	}
+}
+
+// localSubject is the subject of user's identity at the local connector.
+func localSubject(t *testing.T, b *testenv.Broker, userID string) string {
+	t.Helper()
+	ids, err := b.Server.Store.ListIdentities(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range ids {
+		if i.ConnectorID == "local" {
+			return i.Subject
+		}
+	}
+	t.Fatalf("user %s has no local identity", userID)
+	return ""
+}
+
+// TestAdminUnlink: unlinking a user's identity ends that user's sessions
+// through the connector, and the next login through it is a new user.
+func TestAdminUnlink(t *testing.T) {
+	b := testenv.Start(t, adminConfig(t))
+	admin := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	tok, alice := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	sub := localSubject(t, b, alice.Subject)
+	path := "/users/" + url.PathEscape(alice.Subject) + "/identities/local/" + url.PathEscape(sub)
+	if r := call(t, b, admin, http.MethodDelete, "/users/nobody/identities/local/"+url.PathEscape(sub), nil); r.Status != 404 {
+		t.Errorf("unlink from the wrong user: %d", r.Status)
+	}
+	if r := call(t, b, admin, http.MethodDelete, path, nil); r.Status != 204 {
+		t.Fatalf("unlink: %d %s", r.Status, r.Raw)
+	}
+	if st := userinfoStatus(t, b.URL, tok.AccessToken); st != 401 {
+		t.Errorf("userinfo with a token of the unlinked session: %d", st)
+	}
+	_, again := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	if again.Subject == alice.Subject {
+		t.Error("the next login through the unlinked connector reached the same user")
+	}
+	if r := call(t, b, admin, http.MethodDelete, path, nil); r.Status != 404 {
+		t.Errorf("unlink twice: %d", r.Status)
 	}
 }

@@ -194,6 +194,39 @@ func (b *Broker) adminListIdentities(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"identities": out})
 }
 
+// adminUnlinkIdentity removes one upstream identity from a user: the next
+// login through it makes a new user (or links again, if a linking policy
+// says so). The user's sessions through that connector end with it.
+func (b *Broker) adminUnlinkIdentity(c *gin.Context) {
+	ctx := c.Request.Context()
+	userID, connectorID, subject := c.Param("id"), c.Param("connector"), c.Param("subject")
+	ident, err := b.store.GetIdentity(ctx, connectorID, subject)
+	if err == nil && ident.UserID != userID {
+		err = store.ErrNotFound
+	}
+	if !b.adminCheck(c, "identity", err) {
+		return
+	}
+	fams, err := b.store.ListRefreshFamilies(ctx, userID)
+	if err != nil {
+		b.adminFail(c, "list sessions", err)
+		return
+	}
+	for _, f := range fams {
+		if f.ConnectorID == connectorID && !f.Revoked {
+			if err := b.tokens.RevokeFamily(ctx, f.ID); err != nil {
+				b.adminFail(c, "end session", err)
+				return
+			}
+		}
+	}
+	if !b.adminCheck(c, "identity", b.store.DeleteIdentity(ctx, connectorID, subject)) {
+		return
+	}
+	b.adminAudit(c, "identity_unlink", store.AuditEvent{UserID: userID, ConnectorID: connectorID})
+	c.Status(http.StatusNoContent)
+}
+
 func (b *Broker) adminListSessions(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")

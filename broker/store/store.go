@@ -224,6 +224,8 @@ type Store interface {
 	// CreateIdentity links one more identity to an existing user.
 	CreateIdentity(ctx context.Context, id Identity) error
 	UpdateIdentity(ctx context.Context, id Identity) error
+	// DeleteIdentity unlinks one identity from its user; the user stays.
+	DeleteIdentity(ctx context.Context, connectorID, subject string) error
 	ListIdentities(ctx context.Context, userID string) ([]Identity, error)
 	// ListIdentitiesByVerifiedEmail returns the identities whose
 	// VerifiedEmail is email, compared case-insensitively.

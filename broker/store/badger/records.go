@@ -230,6 +230,25 @@ func (s *Store) UpdateIdentity(ctx context.Context, id store.Identity) error {
 	}), "update identity %s %s", id.ConnectorID, id.Subject)
 }
 
+func (s *Store) DeleteIdentity(ctx context.Context, connectorID, subject string) error {
+	return wrap(s.update(ctx, func(txn *bdg.Txn) error {
+		k := identKey(connectorID, subject)
+		cur, err := get[store.Identity](txn, k)
+		if err != nil {
+			return err
+		}
+		for _, ik := range [][]byte{identByEmailKey(&cur), identByUserKey(&cur), k} {
+			if ik == nil {
+				continue
+			}
+			if err := txn.Delete(ik); err != nil {
+				return err
+			}
+		}
+		return nil
+	}), "delete identity %s %s", connectorID, subject)
+}
+
 func (s *Store) ListIdentities(ctx context.Context, userID string) ([]store.Identity, error) {
 	var ids []store.Identity
 	err := s.view(ctx, func(txn *bdg.Txn) (err error) {

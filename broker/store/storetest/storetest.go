@@ -281,6 +281,28 @@ func testUsers(t *testing.T, open opener) {
 }
 
 func testIdentities(t *testing.T, open opener) {
+	t.Run("DeleteUnlinksOnlyThatIdentity", func(t *testing.T) {
+		s, ctx, u := open(t), t.Context(), user(0)
+		a, b := identity(0, u.ID), identity(1, u.ID)
+		must(t, s.CreateUser(ctx, u, a, b), "create user")
+		must(t, s.DeleteIdentity(ctx, a.ConnectorID, a.Subject), "delete identity")
+		_, err := s.GetIdentity(ctx, a.ConnectorID, a.Subject)
+		wantErr(t, err, store.ErrNotFound, "get deleted")
+		l, err := s.ListIdentities(ctx, u.ID)
+		must(t, err, "list")
+		if len(l) != 1 || l[0].Subject != b.Subject {
+			t.Fatalf("after unlinking %s the user has %v", a.Subject, l)
+		}
+		byEmail, err := s.ListIdentitiesByVerifiedEmail(ctx, a.VerifiedEmail)
+		must(t, err, "list by email")
+		if len(byEmail) != 0 {
+			t.Fatalf("the unlinked identity is still found by its email: %v", byEmail)
+		}
+		_, err = s.GetUser(ctx, u.ID)
+		must(t, err, "the user stays")
+		wantErr(t, s.DeleteIdentity(ctx, a.ConnectorID, a.Subject), store.ErrNotFound, "delete again")
+		must(t, s.CreateIdentity(ctx, a), "link the same identity again")
+	})
 	t.Run("CreateForMissingUserIsNotFound", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		wantErr(t, s.CreateIdentity(ctx, identity(0, "nobody")), store.ErrNotFound, "create")

@@ -131,11 +131,20 @@ func logEvent(ctx context.Context, log *slog.Logger, e store.AuditEvent) {
 	log.Log(ctx, level, "audit: "+e.Type, slog.Group("audit", attrs...))
 }
 
+// auditLinger is how long the writer gathers events before a commit. Every
+// commit is fsynced, and Badger makes each read transaction wait for the
+// commits in flight, so back-to-back audit commits would slow every other
+// request; gathering bounds them to a few dozen a second.
+const auditLinger = 50 * time.Millisecond
+
 // run writes queued events until the queue is closed and drained.
 func (a *auditor) run() {
 	defer close(a.done)
+	timer := time.NewTimer(auditLinger)
+	defer timer.Stop()
 	for e := range a.queue {
 		batch := []store.AuditEvent{e}
+		timer.Reset(auditLinger)
 	fill:
 		for len(batch) < auditBatchSize {
 			select {
@@ -144,7 +153,7 @@ func (a *auditor) run() {
 					break fill
 				}
 				batch = append(batch, next)
-			default:
+			case <-timer.C:
 				break fill
 			}
 		}

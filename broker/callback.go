@@ -168,7 +168,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 			"Login failed. The identity provider did not confirm who you are.")
 		return
 	}
-	b.finishLogin(c, cn, req, id, nil)
+	b.finishLogin(c, cn, req, true, id, nil)
 }
 
 // auditCallbackFailure records an upstream's refused login; a replayed
@@ -259,5 +259,5 @@ func (b *Broker) handleUnsolicited(c *gin.Context, cn *Connector, cc sdk.Callbac
 		ID: tokensvc.NewID(), ClientID: clientID, RedirectURI: redirectURI,
 		Scopes: []string{"openid", "profile", "email", "groups"},
 	}
-	b.finishLogin(c, cn, req, id, nil)
+	b.finishLogin(c, cn, req, false, id, nil)
 }

@@ -123,12 +123,16 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 		b.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, "The identity store is not available right now. Please try again later.")
 		return
 	}
-	b.finishLogin(c, cn, req, id, []string{"pwd"})
+	b.finishLogin(c, cn, req, true, id, []string{"pwd"})
 }
 
 // finishLogin links the identity to a Portico user, issues the code and
 // redirects to the client.
-func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthRequest, id sdk.Identity, amr []string) {
+//
+// A stored request is spent (deleted) before the code is issued, so that of
+// two submits racing with the same request only one gets a code.
+// Unsolicited logins (IdP-initiated) pass an unstored one: stored false.
+func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthRequest, stored bool, id sdk.Identity, amr []string) {
 	ctx := c.Request.Context()
 	user, err := b.resolveUser(ctx, cn.ID, id, true)
 	if errors.Is(err, errUserDisabled) {
@@ -141,16 +145,22 @@ func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthReques
 		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
 		return
 	}
+	if stored {
+		switch err := b.store.DeleteAuthRequest(ctx, req.ID); {
+		case errors.Is(err, store.ErrNotFound):
+			b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used. Go back to the application and start again.")
+			return
+		case err != nil:
+			b.log.Error("login: spend auth request", "err", err)
+			b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+			return
+		}
+	}
 	code, err := b.issueCode(ctx, req, cn.ID, user.ID, amr)
 	if err != nil {
 		b.log.Error("login: issue code", "err", err)
 		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
 		return
-	}
-	// The request is spent: a second submit of the form must not mint a
-	// second code.
-	if err := b.store.DeleteAuthRequest(ctx, req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		b.log.Warn("login: delete auth request", "err", err)
 	}
 	b.log.Info("login succeeded", "connector", cn.ID, "client_id", req.ClientID, "user", user.ID)
 	d := map[string]string{}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/portico-idp/portico/broker/config"
@@ -137,5 +138,50 @@ func TestConnectorPicker(t *testing.T) {
 	cb, err := rp.Authorize(ctx, rp.NewFlow().AuthURL, testenv.UserName, testenv.UserPassword)
 	if err != nil || cb.Status != 200 || cb.Query != nil {
 		t.Fatalf("authorize at the picker: %v %+v", err, cb.Status)
+	}
+}
+
+// TestRacingFormSubmits: the same login form posted twice at once gives a
+// code to exactly one of the posts.
+func TestRacingFormSubmits(t *testing.T) {
+	b := testenv.Start(t, testenv.Config(t))
+	rp := newRP(t, b)
+	resp, err := rp.Browser.Get(rp.NewFlow().AuthURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := readAll(resp)
+	form, err := testenv.ParseForm(resp.Request.URL, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Values.Set("username", testenv.UserName)
+	form.Values.Set("password", testenv.UserPassword)
+	const n = 4
+	codes := make(chan bool, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, form.Action, strings.NewReader(form.Values.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r, err := rp.Browser.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			r.Body.Close()
+			codes <- r.StatusCode == http.StatusSeeOther && strings.Contains(r.Header.Get("Location"), "code=")
+		})
+	}
+	wg.Wait()
+	close(codes)
+	got := 0
+	for ok := range codes {
+		if ok {
+			got++
+		}
+	}
+	if got != 1 {
+		t.Errorf("%d of %d racing submits of one form got a code, want 1", got, n)
 	}
 }

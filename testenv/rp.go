@@ -158,8 +158,15 @@ func (rp *RP) Login(ctx context.Context, username, password string) (*oauth2.Tok
 	if err != nil {
 		return nil, nil, err
 	}
+	return rp.Finish(ctx, f, cb)
+}
+
+// Finish is what an application does where the browser came back: check
+// state, exchange the code with the PKCE verifier, verify the id_token,
+// its nonce and at_hash.
+func (rp *RP) Finish(ctx context.Context, f Flow, cb Callback) (*oauth2.Token, *oidc.IDToken, error) {
 	if cb.Query == nil {
-		return nil, nil, fmt.Errorf("login did not return to the application: status %d", cb.Status)
+		return nil, nil, fmt.Errorf("login did not return to the application: status %d: %.500s", cb.Status, cb.Page)
 	}
 	if e := cb.Query.Get("error"); e != "" {
 		return nil, nil, fmt.Errorf("authorization error %s: %s", e, cb.Query.Get("error_description"))

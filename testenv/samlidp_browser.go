@@ -123,28 +123,7 @@ func (rp *RP) LoginSAML(ctx context.Context, user, password string) (*oauth2.Tok
 	if err != nil {
 		return nil, nil, err
 	}
-	if cb.Query == nil {
-		return nil, nil, fmt.Errorf("login did not return to the application: status %d: %.500s", cb.Status, cb.Page)
-	}
-	if e := cb.Query.Get("error"); e != "" {
-		return nil, nil, fmt.Errorf("authorization error %s: %s", e, cb.Query.Get("error_description"))
-	}
-	if cb.Query.Get("state") != f.State {
-		return nil, nil, errors.New("state mismatch")
-	}
-	tok, err := rp.OAuth2.Exchange(ctx, cb.Query.Get("code"), oauth2.VerifierOption(f.Verifier))
-	if err != nil {
-		return nil, nil, fmt.Errorf("exchange: %w", err)
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	idt, err := rp.Verifier.Verify(ctx, raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("verify id_token: %w", err)
-	}
-	if idt.Nonce != f.Nonce {
-		return nil, nil, errors.New("nonce mismatch")
-	}
-	return tok, idt, nil
+	return rp.Finish(ctx, f, cb)
 }
 
 // walked is where walkForms stopped.

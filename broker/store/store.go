@@ -197,6 +197,20 @@ type AuditEvent struct {
 	Expiry  time.Time         `json:"expiry"`
 }
 
+// Record is a small record the store keeps without reading it: browser
+// sessions, second factors, consents, throttle counters, connectors changed
+// at runtime. The broker encodes Value (JSON); the store only keys it,
+// expires it and compares its Version, so a new kind of state needs no new
+// method in every backend.
+type Record struct {
+	Kind  string `json:"kind"`
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+	// Expiry is when the record goes; zero keeps it until deleted.
+	Expiry  time.Time `json:"expiry,omitzero"`
+	Version int64     `json:"version"`
+}
+
 // Token records belong to the token service; the store keeps them.
 type (
 	RefreshFamily = tokensvc.RefreshFamily
@@ -285,6 +299,19 @@ type Store interface {
 	// oldest first (ties in ID order), at most limit of them when limit is
 	// positive.
 	ListAuditEvents(ctx context.Context, since time.Time, limit int) ([]AuditEvent, error)
+
+	// GetRecord returns the live record of kind at key.
+	GetRecord(ctx context.Context, kind, key string) (Record, error)
+	// PutRecord is a compare-and-swap that stores r with Version+1: with
+	// Version 0 it creates (ErrAlreadyExists if a live record is there),
+	// otherwise the stored Version must be r's (ErrConflict) and the record
+	// must exist (ErrNotFound).
+	PutRecord(ctx context.Context, r Record) error
+	// DeleteRecord removes the record; ErrNotFound if there is none.
+	DeleteRecord(ctx context.Context, kind, key string) error
+	// ListRecords returns the live records of kind whose key starts with
+	// prefix ("" for all).
+	ListRecords(ctx context.Context, kind, prefix string) ([]Record, error)
 
 	// GetKeys returns KeySet{} (Version 0) when none is stored.
 	GetKeys(ctx context.Context) (KeySet, error)

@@ -235,6 +235,8 @@ func expiryOf(v any) (time.Time, bool) {
 		return r.Expiry, true
 	case *store.AuditEvent:
 		return r.Expiry, true
+	case *store.Record:
+		return r.Expiry, !r.Expiry.IsZero()
 	}
 	return time.Time{}, false
 }

@@ -24,6 +24,8 @@
 //   - Audit events list oldest first; an Expiry that has passed hides an
 //     event as it hides any record.
 //   - Lists come in any order; an empty list is not an error.
+//   - A record's kind and key are opaque strings: any bytes, separators
+//     included, and a prefix list matches byte-wise ("u1" lists "u10/...").
 package storetest
 
 import (
@@ -64,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("OpaqueTokens", func(t *testing.T) { testOpaque(t, o) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, o) })
 	t.Run("AuditEvents", func(t *testing.T) { testAudit(t, o) })
+	t.Run("Records", func(t *testing.T) { testRecords(t, o) })
 	t.Run("Expiry", func(t *testing.T) { testExpiry(t, o) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, o) })
 }

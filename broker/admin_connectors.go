@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
-	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -40,72 +39,55 @@ func (b *Broker) adminListConnectors(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"connectors": out})
 }
 
-// swapConnectors applies edit to the current set and installs the result
-// unless another change came first, then retries on the new set. edit
-// returns false (and has answered) to give up.
-func (b *Broker) swapConnectors(edit func(cur *connectorSet) ([]Connector, bool)) bool {
-	for {
-		cur := b.connSet()
-		next, ok := edit(cur)
-		if !ok {
-			return false
-		}
-		if b.conns.CompareAndSwap(cur, newConnectorSet(next)) {
-			return true
-		}
-	}
-}
-
 // buildConnector checks and builds the connector the body describes; id,
 // when set, is the path's. Nothing is applied when it fails.
-func (b *Broker) buildConnector(c *gin.Context, id string) (Connector, bool) {
+func (b *Broker) buildConnector(c *gin.Context, id string) (Connector, ConnectorSpec, bool) {
+	var spec ConnectorSpec
 	if b.opts.BuildConnector == nil {
 		adminError(c, http.StatusNotImplemented, "not_implemented", "this server cannot build connectors at runtime")
-		return Connector{}, false
+		return Connector{}, spec, false
 	}
-	var spec ConnectorSpec
 	if !adminBind(c, &spec) {
-		return Connector{}, false
+		return Connector{}, spec, false
 	}
 	if id != "" {
 		if spec.ID != "" && spec.ID != id {
 			adminError(c, http.StatusBadRequest, "invalid_request", "the body's id differs from the path's")
-			return Connector{}, false
+			return Connector{}, spec, false
 		}
 		spec.ID = id
 	}
 	switch {
 	case !connectorIDRE.MatchString(spec.ID):
 		adminError(c, http.StatusBadRequest, "invalid_request", "id must be 1-63 characters of a-z, 0-9, '_' and '-'")
-		return Connector{}, false
+		return Connector{}, spec, false
 	case spec.Type == "":
 		adminError(c, http.StatusBadRequest, "invalid_request", "type is required")
-		return Connector{}, false
+		return Connector{}, spec, false
 	}
 	cn, err := b.opts.BuildConnector(c.Request.Context(), spec)
 	if err != nil {
 		// The caller is an administrator: it gets the message the
 		// operator would read in the log for the same config at start.
 		adminError(c, http.StatusBadRequest, "invalid_connector", err.Error())
-		return Connector{}, false
+		return Connector{}, spec, false
 	}
-	return cn, true
+	return cn, spec, true
 }
 
-// adminCreateConnector builds a connector and adds it to the login page.
-// It lasts until restart: the configuration file is not rewritten.
+// adminCreateConnector builds a connector, records it in the store (so it
+// survives a restart and reaches other replicas) and adds it to the login
+// page.
 func (b *Broker) adminCreateConnector(c *gin.Context) {
-	cn, ok := b.buildConnector(c, "")
+	cn, spec, ok := b.buildConnector(c, "")
 	if !ok {
 		return
 	}
-	if !b.swapConnectors(func(cur *connectorSet) ([]Connector, bool) {
-		if cur.byID[cn.ID] != nil {
-			adminError(c, http.StatusConflict, "conflict", "a connector with this id exists")
-			return nil, false
-		}
-		return append(slices.Clone(cur.list), cn), true
-	}) {
+	if b.connSet().byID[cn.ID] != nil {
+		adminError(c, http.StatusConflict, "conflict", "a connector with this id exists")
+		return
+	}
+	if !b.saveConnector(c, cn, spec, false) {
 		return
 	}
 	b.adminAudit(c, "connector_create", store.AuditEvent{ConnectorID: cn.ID, Details: map[string]string{"type": cn.Type}})
@@ -120,20 +102,11 @@ func (b *Broker) adminPutConnector(c *gin.Context) {
 		adminError(c, http.StatusNotFound, "not_found", "connector not found")
 		return
 	}
-	cn, ok := b.buildConnector(c, id)
+	cn, spec, ok := b.buildConnector(c, id)
 	if !ok {
 		return
 	}
-	if !b.swapConnectors(func(cur *connectorSet) ([]Connector, bool) {
-		i := slices.IndexFunc(cur.list, func(x Connector) bool { return x.ID == id })
-		if i < 0 {
-			adminError(c, http.StatusNotFound, "not_found", "connector not found")
-			return nil, false
-		}
-		next := slices.Clone(cur.list)
-		next[i] = cn
-		return next, true
-	}) {
+	if !b.saveConnector(c, cn, spec, false) {
 		return
 	}
 	b.adminAudit(c, "connector_update", store.AuditEvent{ConnectorID: id, Details: map[string]string{"type": cn.Type}})
@@ -145,13 +118,12 @@ func (b *Broker) adminPutConnector(c *gin.Context) {
 // stops: a request in flight may still use it.
 func (b *Broker) adminDeleteConnector(c *gin.Context) {
 	id := c.Param("id")
-	if !b.swapConnectors(func(cur *connectorSet) ([]Connector, bool) {
-		if cur.byID[id] == nil {
-			adminError(c, http.StatusNotFound, "not_found", "connector not found")
-			return nil, false
-		}
-		return slices.DeleteFunc(slices.Clone(cur.list), func(x Connector) bool { return x.ID == id }), true
-	}) {
+	cur := b.connSet().byID[id]
+	if cur == nil {
+		adminError(c, http.StatusNotFound, "not_found", "connector not found")
+		return
+	}
+	if !b.saveConnector(c, Connector{ID: id, Type: cur.Type}, ConnectorSpec{ID: id, Type: cur.Type}, true) {
 		return
 	}
 	b.adminAudit(c, "connector_delete", store.AuditEvent{ConnectorID: id})

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,6 +84,8 @@ type Broker struct {
 	store     store.Store
 	tokens    *tokensvc.Service
 	conns     atomic.Pointer[connectorSet] // now: swapped by the admin API (admin.go); read once per request
+	connMu    sync.Mutex                   // serializes changes of conns and applied
+	applied   map[string]int64             // connector id -> version of its record in force
 	log       *slog.Logger
 	pages     *template.Template
 	discovery []byte
@@ -130,6 +133,7 @@ func New(opts Options) (*Broker, error) {
 	// Handlers read the connectors once per request from this snapshot,
 	// which the admin API replaces whole.
 	b.conns.Store(newConnectorSet(opts.Connectors))
+	b.applied = map[string]int64{}
 	b.linkByEmail, b.listClaims = map[string]bool{}, map[string]bool{}
 	for _, id := range opts.LinkByEmail {
 		b.linkByEmail[id] = true

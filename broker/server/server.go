@@ -156,6 +156,12 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		closeConnectors(conns)
 		return nil, err
 	}
+	// The administrators' connector changes, kept in the store, win over
+	// the file.
+	if err := b.SyncConnectors(ctx); err != nil {
+		closeConnectors(conns)
+		return nil, err
+	}
 	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, conns: conns, log: log, built: built}, nil
 }
 

@@ -1,0 +1,125 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// Connectors changed through the admin API are kept in the store as
+// records of this kind, one per connector id. A record overrides the
+// configuration file's connector of the same id, and a deleted one is a
+// tombstone that keeps a file's connector away: an administrator's change
+// lasts over restarts and reaches every replica (SyncConnectors).
+const connectorKind = "connector"
+
+type connectorRecord struct {
+	Spec    ConnectorSpec `json:"spec"`
+	Deleted bool          `json:"deleted,omitempty"`
+	Actor   string        `json:"actor,omitempty"`
+	Time    time.Time     `json:"time"`
+}
+
+// saveConnector records cn (or its deletion) and installs it. It answers
+// and returns false on failure, when nothing has changed.
+func (b *Broker) saveConnector(c *gin.Context, cn Connector, spec ConnectorSpec, deleted bool) bool {
+	ctx := c.Request.Context()
+	rec := connectorRecord{Spec: spec, Deleted: deleted, Actor: c.GetString(adminActorKey), Time: b.opts.Now().UTC()}
+	val, err := json.Marshal(rec)
+	if err != nil {
+		b.adminFail(c, "encode connector", err)
+		return false
+	}
+	r := store.Record{Kind: connectorKind, Key: cn.ID, Value: val}
+	old, err := b.store.GetRecord(ctx, connectorKind, cn.ID)
+	switch {
+	case err == nil:
+		r.Version = old.Version
+	case !errors.Is(err, store.ErrNotFound):
+		b.adminFail(c, "read connector", err)
+		return false
+	}
+	// Two administrators changing one connector at once: the record's
+	// compare-and-swap lets one win and tells the other.
+	if err := b.store.PutRecord(ctx, r); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
+		adminError(c, http.StatusConflict, "conflict", "the connector changed meanwhile; read it and try again")
+		return false
+	} else if err != nil {
+		b.adminFail(c, "save connector", err)
+		return false
+	}
+	if deleted {
+		b.install(cn.ID, r.Version+1, nil)
+	} else {
+		b.install(cn.ID, r.Version+1, &cn)
+	}
+	return true
+}
+
+// install puts cn in the connector set in place of the one with its id
+// (keeping its place on the login page), or removes that one when cn is
+// nil, and notes the record version now in force for id.
+func (b *Broker) install(id string, version int64, cn *Connector) {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	b.applied[id] = version
+	list := slices.Clone(b.connSet().list)
+	i := slices.IndexFunc(list, func(x Connector) bool { return x.ID == id })
+	switch {
+	case cn == nil && i >= 0:
+		list = slices.Delete(list, i, i+1)
+	case cn == nil:
+	case i >= 0:
+		list[i] = *cn
+	default:
+		list = append(list, *cn)
+	}
+	b.conns.Store(newConnectorSet(list))
+}
+
+// SyncConnectors applies the connector records that are not in force yet:
+// at start, to lay the administrators' changes over the file, and again
+// whenever another replica may have changed one. A record that no longer
+// builds is logged and left out, so one broken connector does not keep the
+// others from serving.
+func (b *Broker) SyncConnectors(ctx context.Context) error {
+	recs, err := b.store.ListRecords(ctx, connectorKind, "")
+	if err != nil {
+		return fmt.Errorf("broker: read connectors: %w", err)
+	}
+	for _, r := range recs {
+		b.connMu.Lock()
+		cur := b.applied[r.Key]
+		b.connMu.Unlock()
+		if cur == r.Version {
+			continue
+		}
+		var rec connectorRecord
+		if err := json.Unmarshal(r.Value, &rec); err != nil {
+			b.log.ErrorContext(ctx, "connector record unreadable; ignored", "connector", r.Key, "err", err)
+			continue
+		}
+		if rec.Deleted {
+			b.install(r.Key, r.Version, nil)
+			continue
+		}
+		if b.opts.BuildConnector == nil {
+			continue
+		}
+		cn, err := b.opts.BuildConnector(ctx, rec.Spec)
+		if err != nil {
+			b.log.ErrorContext(ctx, "connector changed through the admin API does not start; left out", "connector", r.Key, "err", err)
+			continue
+		}
+		b.install(r.Key, r.Version, &cn)
+	}
+	return nil
+}

@@ -107,6 +107,8 @@ func (b *Broker) SyncConnectors(ctx context.Context) error {
 			b.log.ErrorContext(ctx, "connector record unreadable; ignored", "connector", r.Key, "err", err)
 			continue
 		}
+		b.log.InfoContext(ctx, "applying a connector change made through the admin API", "connector", r.Key,
+			"deleted", rec.Deleted, "by", rec.Actor, "at", rec.Time)
 		if rec.Deleted {
 			b.install(r.Key, r.Version, nil)
 			continue

@@ -51,9 +51,23 @@ func newConnectorSet(list []Connector) *connectorSet {
 // connSet returns the current connectors; callers must not modify them.
 func (b *Broker) connSet() *connectorSet { return b.conns.Load() }
 
-func (b *Broker) adminRoutes(g *gin.RouterGroup) {
+// AdminHandler serves the admin API under /admin/v1 to a caller the process
+// trusts already, without a token: the CLI working on a store it opened
+// itself, whose access to the data is its authority. Every change is
+// audited with actor as who made it, as the served API audits its callers.
+func (b *Broker) AdminHandler(actor string) http.Handler {
+	e := gin.New()
+	b.adminRoutes(e.Group("/admin/v1"), func(c *gin.Context) {
+		c.Header("Cache-Control", "no-store")
+		c.Set(adminActorKey, actor)
+		c.Next()
+	})
+	return e
+}
+
+func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.GET("/openapi.json", b.handleAdminOpenAPI) // public: it describes, it grants nothing
-	g.Use(b.adminAuth)
+	g.Use(auth)
 	g.GET("/users", b.adminListUsers)
 	g.GET("/users/:id", b.adminGetUser)
 	g.PATCH("/users/:id", b.adminPatchUser)
@@ -62,6 +76,12 @@ func (b *Broker) adminRoutes(g *gin.RouterGroup) {
 	g.DELETE("/users/:id/identities/:connector/:subject", b.adminUnlinkIdentity)
 	g.GET("/users/:id/sessions", b.adminListSessions)
 	g.DELETE("/users/:id/sessions", b.adminRevokeSessions)
+	g.DELETE("/users/:id/sessions/:session", b.adminRevokeSession)
+	g.GET("/accounts", b.adminListAccounts)
+	g.POST("/accounts", b.adminCreateAccount)
+	g.GET("/accounts/:id", b.adminGetAccount)
+	g.DELETE("/accounts/:id", b.adminDeleteAccount)
+	g.PUT("/accounts/:id/password", b.adminSetPassword)
 	g.GET("/clients", b.adminListClients)
 	g.POST("/clients", b.adminCreateClient)
 	g.GET("/clients/:id", b.adminGetClient)

@@ -2,14 +2,15 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -102,10 +103,17 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
 		return c, errors.New("redirect_uris: required for authorization_code")
 	}
-	for _, list := range [][]string{c.RedirectURIs, c.PostLogoutRedirectURIs} {
-		for _, raw := range list {
-			if u, err := url.Parse(raw); err != nil || u.Scheme == "" || u.Host == "" || u.Fragment != "" {
-				return c, errors.New("redirect URI " + raw + " is not an absolute URL without fragment")
+	if slices.Contains(c.GrantTypes, "refresh_token") && !slices.Contains(c.GrantTypes, "authorization_code") {
+		return c, errors.New("grant_types: refresh_token requires authorization_code")
+	}
+	// The file's rules: no plain http off loopback, no script schemes.
+	for _, l := range []struct {
+		name string
+		uris []string
+	}{{"redirect_uris", c.RedirectURIs}, {"post_logout_redirect_uris", c.PostLogoutRedirectURIs}} {
+		for _, raw := range l.uris {
+			if msg := config.CheckRedirectURI(raw, c.Public); msg != "" {
+				return c, fmt.Errorf("%s: %q: %s", l.name, raw, msg)
 			}
 		}
 	}

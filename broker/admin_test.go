@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -227,8 +228,14 @@ func TestAdminOpenAPIWalk(t *testing.T) {
 		{"patchUser", map[string]string{"id": alice.Subject}, "", map[string]any{"local_groups": []string{"ops"}}, 200},
 		{"listUserIdentities", map[string]string{"id": alice.Subject}, "", nil, 200},
 		{"listUserSessions", map[string]string{"id": alice.Subject}, "", nil, 200},
+		{"revokeUserSession", map[string]string{"id": alice.Subject, "session": "{alice-session}"}, "", nil, 204},
 		{"revokeUserSessions", map[string]string{"id": bob.Subject}, "", nil, 200},
 		{"deleteUser", map[string]string{"id": bob.Subject}, "", nil, 204},
+		{"listAccounts", nil, "?login=" + bobName, nil, 200},
+		{"createAccount", nil, "", map[string]any{"username": "walker", "email": "walker@example.com", "password": "walk-walk-walk"}, 201},
+		{"getAccount", map[string]string{"id": "{account}"}, "", nil, 200},
+		{"setAccountPassword", map[string]string{"id": "{account}"}, "", map[string]any{"password": "new-walk-walk"}, 204},
+		{"deleteAccount", map[string]string{"id": "{account}"}, "", nil, 204},
 		{"listClients", nil, "", nil, 200},
 		{"createClient", nil, "", client, 201},
 		{"getClient", map[string]string{"id": "walk"}, "", nil, 200},
@@ -288,9 +295,16 @@ func TestAdminOpenAPIWalk(t *testing.T) {
 		}
 	}
 
+	vars := map[string]string{} // values later steps take from earlier answers
 	for _, s := range steps {
 		method, path, op, _ := d.opByID(s.op)
-		r := call(t, b, admin, method, fill(path, s.params)+s.query, s.body)
+		params := maps.Clone(s.params)
+		for k, v := range params {
+			if x, ok := vars[v]; ok {
+				params[k] = x
+			}
+		}
+		r := call(t, b, admin, method, fill(path, params)+s.query, s.body)
 		if r.Status != s.want {
 			t.Errorf("%s %s: %d, want %d: %s", method, path, r.Status, s.want, r.Raw)
 			continue
@@ -304,6 +318,16 @@ func TestAdminOpenAPIWalk(t *testing.T) {
 		case "createClient", "rotateClientSecret":
 			if sec, _ := r.Body["client_secret"].(string); sec == "" {
 				t.Errorf("%s returned no secret", s.op)
+			}
+		case "listUserSessions":
+			if ss := r.Body["sessions"].([]any); len(ss) > 0 {
+				vars["{alice-session}"] = ss[0].(map[string]any)["id"].(string)
+			}
+		case "createAccount":
+			vars["{account}"], _ = r.Body["id"].(string)
+		case "listAccounts":
+			if n := len(r.Body["accounts"].([]any)); n != 1 || strings.Contains(string(r.Raw), "hash") {
+				t.Errorf("listAccounts?login=bob: %d accounts: %s", n, r.Raw)
 			}
 		case "listKeys", "rotateKeys":
 			if strings.Contains(string(r.Raw), "private") || len(r.Body["keys"].([]any)) == 0 {

@@ -40,6 +40,7 @@ type adminSession struct {
 	CreatedAt   time.Time `json:"created_at"`
 	RotatedAt   time.Time `json:"rotated_at"`
 	Expiry      time.Time `json:"expiry"`
+	Refresh     bool      `json:"refresh"` // it has a live refresh token
 	Revoked     bool      `json:"revoked"`
 }
 
@@ -243,6 +244,7 @@ func (b *Broker) adminListSessions(c *gin.Context) {
 		out = append(out, adminSession{
 			ID: f.ID, ClientID: f.ClientID, ConnectorID: f.ConnectorID, Scopes: f.Scopes,
 			AuthTime: f.AuthTime, CreatedAt: f.CreatedAt, RotatedAt: f.RotatedAt, Expiry: f.Expiry, Revoked: f.Revoked,
+			Refresh: f.Current != "",
 		})
 	}
 	c.JSON(http.StatusOK, gin.H{"sessions": out})
@@ -263,6 +265,25 @@ func (b *Broker) adminRevokeSessions(c *gin.Context) {
 	}
 	b.adminAudit(c, "user_sessions_revoke", store.AuditEvent{UserID: id, Details: map[string]string{"sessions": strconv.Itoa(n)}})
 	c.JSON(http.StatusOK, gin.H{"revoked": n})
+}
+
+// adminRevokeSession ends one session of the user.
+func (b *Broker) adminRevokeSession(c *gin.Context) {
+	ctx := c.Request.Context()
+	f, err := b.store.GetRefreshFamily(ctx, c.Param("session"))
+	if err == nil && (f.UserID != c.Param("id") || f.Revoked) {
+		err = store.ErrNotFound // another user's, or over: not this user's live session
+	}
+	if !b.adminCheck(c, "session", err) {
+		return
+	}
+	if err := b.tokens.RevokeFamily(ctx, f.ID); err != nil {
+		b.adminFail(c, "revoke session", err)
+		return
+	}
+	b.adminAudit(c, "user_sessions_revoke", store.AuditEvent{UserID: f.UserID, ClientID: f.ClientID,
+		Details: map[string]string{"sessions": "1", "session": f.ID}})
+	c.Status(http.StatusNoContent)
 }
 
 // revokeUserSessions revokes the user's live sessions and counts them.

@@ -75,6 +75,9 @@ type Options struct {
 	// BuildConnector builds a connector for the admin API's hot add and
 	// replace; without it those answer 501.
 	BuildConnector ConnectorBuilder
+	// HashPassword hashes a local account's password set through the
+	// admin API (the local connector's PHC hash).
+	HashPassword func(password string) (string, error)
 }
 
 // Broker serves Portico's HTTP endpoints.
@@ -195,7 +198,7 @@ func (b *Broker) routes() http.Handler {
 	if b.opts.Registration != nil {
 		b.registrationRoutes(r)
 	}
-	b.adminRoutes(r.Group(b.path("/admin/v1")))
+	b.adminRoutes(r.Group(b.path("/admin/v1")), b.adminAuth)
 	r.NoRoute(func(c *gin.Context) {
 		b.errorPage(c, http.StatusNotFound, "Not found", "There is no page at this address.")
 	})

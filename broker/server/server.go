@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -114,7 +113,6 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, e
 }
 
 func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) {
-	t := cfg.Tokens
 	tc := TokenConfig(cfg)
 	tc.Logger = log
 	tok, err := tokensvc.New(ctx, st, tc)
@@ -124,28 +122,12 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err := seed(ctx, cfg, st, log); err != nil {
 		return nil, err
 	}
-	opts := broker.Options{
-		Issuer: cfg.Issuer, Store: st, Tokens: tok, Logger: log,
-		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
-	}
-	opts.AdminRole = cfg.Admin.Role
-	built := &builtConnectors{}
-	opts.BuildConnector = connectorBuilder(cfg, st, log, built)
-	for _, c := range cfg.Clients {
-		if c.Admin {
-			opts.AdminClients = append(opts.AdminClients, c.ID)
-		}
-	}
-	if r := cfg.Registration; r.Enabled {
-		opts.Registration = &broker.RegistrationOptions{DefaultGrantTypes: r.DefaultGrantTypes,
-			InitialAccessTokenHashes: slices.Clone(r.InitialAccessTokenHashes)}
-		for _, t := range r.InitialAccessTokens {
-			opts.Registration.InitialAccessTokenHashes = append(opts.Registration.InitialAccessTokenHashes, broker.HashClientSecret(t))
-		}
-	}
-	if err := identityOptions(cfg, &opts); err != nil {
+	opts, err := options(cfg, st, tok, log)
+	if err != nil {
 		return nil, err
 	}
+	built := &builtConnectors{}
+	opts.BuildConnector = connectorBuilder(cfg, st, log, built)
 	conns, err := connectors(ctx, cfg, st, log)
 	if err != nil {
 		return nil, err
@@ -163,6 +145,57 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return nil, err
 	}
 	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, conns: conns, log: log, built: built}, nil
+}
+
+// options are the broker's options from cfg, but for its connectors.
+func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slog.Logger) (broker.Options, error) {
+	t := cfg.Tokens
+	opts := broker.Options{
+		Issuer: cfg.Issuer, Store: st, Tokens: tok, Logger: log,
+		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
+		AdminRole: cfg.Admin.Role,
+		// New hashes take the recommended cost; the local connector
+		// verifies any PHC parameters and upgrades old ones at login.
+		HashPassword: func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
+	}
+	for _, c := range cfg.Clients {
+		if c.Admin {
+			opts.AdminClients = append(opts.AdminClients, c.ID)
+		}
+	}
+	if r := cfg.Registration; r.Enabled {
+		opts.Registration = &broker.RegistrationOptions{DefaultGrantTypes: r.DefaultGrantTypes,
+			InitialAccessTokenHashes: slices.Clone(r.InitialAccessTokenHashes)}
+		for _, t := range r.InitialAccessTokens {
+			opts.Registration.InitialAccessTokenHashes = append(opts.Registration.InitialAccessTokenHashes, broker.HashClientSecret(t))
+		}
+	}
+	return opts, identityOptions(cfg, &opts)
+}
+
+// OpenAdmin assembles a broker on st for its admin API alone, served in
+// process by Broker.AdminHandler: the CLI's way to make the same changes
+// as the served API, through the same code and audit trail, while the
+// server is stopped. It starts no connector and seeds nothing; tc is the
+// token service's configuration (its key plan). Close the broker to flush
+// its audit events.
+func OpenAdmin(ctx context.Context, cfg *config.Config, st store.Store, tc tokensvc.Config, log *slog.Logger) (*broker.Broker, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tok, err := tokensvc.New(ctx, st, tc)
+	if err != nil {
+		return nil, err
+	}
+	c := *cfg
+	if c.Issuer == "" {
+		c.Issuer = tc.Issuer
+	}
+	opts, err := options(&c, st, tok, log)
+	if err != nil {
+		return nil, err
+	}
+	return broker.New(opts)
 }
 
 // identityOptions sets o's claim mapping, linking, custom scopes and
@@ -338,7 +371,7 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	for i, u := range cfg.Users {
 		verified := u.EmailVerified == nil || *u.EmailVerified
 		acc := store.LocalAccount{
-			ID: NewAccountID(), Username: u.Username, Email: u.Email, EmailVerified: verified,
+			ID: broker.NewAccountID(), Username: u.Username, Email: u.Email, EmailVerified: verified,
 			Name: u.Name, Groups: u.Groups, PasswordHash: u.PasswordHash, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
 		}
 		if _, err := st.GetLocalAccountByLogin(ctx, u.Username); err == nil {
@@ -386,7 +419,3 @@ func PutClient(ctx context.Context, st store.Store, c store.Client) error {
 	}
 	return errors.New("too many concurrent updates")
 }
-
-// NewAccountID returns a fresh local account id: the local connector's
-// stable subject.
-func NewAccountID() string { return strings.ReplaceAll(tokensvc.NewID(), "-", "x") }

@@ -44,6 +44,9 @@ const (
 	rpClient   = "rp"
 	rpSecret   = "rp-secret-value"
 	rpRedirect = "http://127.0.0.1:5555/callback"
+	// The admin client, for commands given --server.
+	adminClient = "adm"
+	adminSecret = "adm-secret-value"
 )
 
 // result is what one in-process run of the command produced.
@@ -149,9 +152,14 @@ clients:
     secret: %[4]s
     redirect_uris: [%[5]s]
     grant_types: [authorization_code, refresh_token, client_credentials]
+  - id: %[7]s
+    secret: %[8]s
+    grant_types: [client_credentials]
+    scopes: [admin]
+    admin: true
 log:
   level: warn
-%[6]s`, addr, dataDir, rpClient, rpSecret, rpRedirect, extra)
+%[6]s`, addr, dataDir, rpClient, rpSecret, rpRedirect, extra, adminClient, adminSecret)
 	path := filepath.Join(t.TempDir(), "portico.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -254,7 +254,7 @@ func TestClients(t *testing.T) {
 	if strings.Contains(out, secret) || strings.Contains(out, broker.HashClientSecret(secret)) || strings.Contains(out, "sha256") {
 		t.Fatalf("clients list shows the secret or its hash:\n%s", out)
 	}
-	if msg := mustFail(t, "", "clients", "add", "myapp", "--redirect-uri", "http://127.0.0.1:5555/cb", "--data-dir", dir); !strings.Contains(msg, `client "myapp" exists`) {
+	if msg := mustFail(t, "", "clients", "add", "myapp", "--redirect-uri", "http://127.0.0.1:5555/cb", "--data-dir", dir); !strings.Contains(msg, `client "myapp": a client with this id exists`) {
 		t.Fatalf("second add of myapp: %q", msg)
 	}
 
@@ -307,13 +307,13 @@ func TestClientsAddValidates(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"evil", "--redirect-uri", "http://evil.example.com/cb"}, `--redirect-uri "http://evil.example.com/cb": http is allowed only for loopback`},
+		{[]string{"evil", "--redirect-uri", "http://evil.example.com/cb"}, `redirect_uris: "http://evil.example.com/cb": http is allowed only for loopback`},
 		{[]string{"js", "--redirect-uri", "javascript:alert(1)"}, `scheme "javascript" is not allowed`},
-		{[]string{"nouri"}, "--redirect-uri: at least one is required"},
-		{[]string{"pw", "--grant-type", "password"}, `--grant-type: unsupported grant type "password"`},
+		{[]string{"nouri"}, "redirect_uris: required for authorization_code"},
+		{[]string{"pw", "--grant-type", "password"}, "grant_types: unknown grant type password"},
 		{[]string{"pub", "--public", "--grant-type", "client_credentials"}, "a public client cannot use client_credentials"},
 		{[]string{"refresh", "--grant-type", "refresh_token", "--redirect-uri", "http://127.0.0.1:1/cb"}, "refresh_token requires authorization_code"},
-		{[]string{"scope", "--grant-type", "client_credentials", "--scope", `a\b`}, "--scope: invalid scope"},
+		{[]string{"scope", "--grant-type", "client_credentials", "--scope", `a\b`}, "scopes: invalid scope"},
 	} {
 		msg := mustFail(t, "", append(append([]string{"clients", "add"}, tc.args...), "--data-dir", dir)...)
 		if !strings.Contains(msg, tc.want) {

@@ -86,7 +86,7 @@ func (f *storeFlags) open(cmd *cobra.Command, mustExist bool) (store.Store, *con
 	st, err := server.OpenStore(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		if errors.Is(err, badger.ErrInUse) {
-			return nil, nil, fmt.Errorf("%w: stop the server first, or run this while it is stopped", err)
+			return nil, nil, fmt.Errorf("%w: stop the server first, or give --server to go through its admin API", err)
 		}
 		return nil, nil, err
 	}

@@ -1,0 +1,214 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// Local accounts are the passwords Portico keeps itself (the local
+// connector's). The API creates them, lists them, sets their passwords and
+// deletes them; the canonical user appears at the account's first login,
+// like any other.
+
+// adminAccount is a local account as the API shows it: never its hash.
+type adminAccount struct {
+	ID            string    `json:"id"`
+	Username      string    `json:"username"`
+	Email         string    `json:"email,omitempty"`
+	EmailVerified bool      `json:"email_verified"`
+	Name          string    `json:"name,omitempty"`
+	Groups        []string  `json:"groups,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// adminAccountInput is the body of POST /accounts.
+type adminAccountInput struct {
+	Username string   `json:"username"`
+	Email    string   `json:"email"`
+	Name     string   `json:"name"`
+	Groups   []string `json:"groups"`
+	Password string   `json:"password"`
+}
+
+// maxPassword bounds what is hashed: argon2 takes any length, but a
+// megabyte "password" is a request to burn CPU.
+const maxPassword = 1024
+
+func accountView(a store.LocalAccount) adminAccount {
+	return adminAccount{ID: a.ID, Username: a.Username, Email: a.Email, EmailVerified: a.EmailVerified,
+		Name: a.Name, Groups: a.Groups, CreatedAt: a.CreatedAt}
+}
+
+// checkPassword is the rule for passwords set through the API.
+func checkPassword(p string) string {
+	switch {
+	case p == "":
+		return "password is required"
+	case len(p) > maxPassword:
+		return "password is longer than 1024 bytes"
+	}
+	return ""
+}
+
+// checkAccount applies the configuration file's rules for users.
+func checkAccount(in adminAccountInput) string {
+	if in.Username == "" || strings.TrimSpace(in.Username) != in.Username || len(in.Username) > 256 {
+		return "username must be 1-256 characters without leading or trailing spaces"
+	}
+	if in.Email != "" {
+		if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email || a.Name != "" {
+			return "email is not a plain email address"
+		}
+	}
+	if slices.ContainsFunc(in.Groups, func(g string) bool { return strings.TrimSpace(g) == "" }) {
+		return "a group name must not be empty"
+	}
+	return checkPassword(in.Password)
+}
+
+// adminListAccounts lists the local accounts; ?login= finds one by
+// username or email.
+func (b *Broker) adminListAccounts(c *gin.Context) {
+	ctx := c.Request.Context()
+	var accs []store.LocalAccount
+	if login := c.Query("login"); login != "" {
+		a, err := b.store.GetLocalAccountByLogin(ctx, login)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			b.adminFail(c, "find account", err)
+			return
+		}
+		if err == nil {
+			accs = append(accs, a)
+		}
+	} else {
+		var err error
+		if accs, err = b.store.ListLocalAccounts(ctx); err != nil {
+			b.adminFail(c, "list accounts", err)
+			return
+		}
+	}
+	slices.SortFunc(accs, func(x, y store.LocalAccount) int { return strings.Compare(x.Username, y.Username) })
+	out := make([]adminAccount, 0, len(accs))
+	for _, a := range accs {
+		out = append(out, accountView(a))
+	}
+	c.JSON(http.StatusOK, gin.H{"accounts": out})
+}
+
+func (b *Broker) adminGetAccount(c *gin.Context) {
+	a, err := b.store.GetLocalAccount(c.Request.Context(), c.Param("id"))
+	if !b.adminCheck(c, "account", err) {
+		return
+	}
+	c.JSON(http.StatusOK, accountView(a))
+}
+
+func (b *Broker) adminCreateAccount(c *gin.Context) {
+	var in adminAccountInput
+	if !adminBind(c, &in) {
+		return
+	}
+	if msg := checkAccount(in); msg != "" {
+		adminError(c, http.StatusBadRequest, "invalid_request", msg)
+		return
+	}
+	hash, err := b.hashPassword(in.Password)
+	if err != nil {
+		b.adminFail(c, "hash password", err)
+		return
+	}
+	a := store.LocalAccount{ID: NewAccountID(), Username: in.Username, Email: in.Email, EmailVerified: in.Email != "",
+		Name: in.Name, Groups: in.Groups, PasswordHash: hash, CreatedAt: b.opts.Now().UTC().Truncate(time.Microsecond)}
+	ctx := c.Request.Context()
+	if err := b.store.CreateLocalAccount(ctx, a); errors.Is(err, store.ErrAlreadyExists) {
+		// The caller administers every account: saying which one is in
+		// the way tells it nothing it could not list.
+		msg := "an account with this username or email exists"
+		if o, err := b.store.GetLocalAccountByLogin(ctx, a.Username); err == nil && o.Username == a.Username {
+			msg = fmt.Sprintf("an account with username %q already exists", a.Username)
+		} else if o, err := b.store.GetLocalAccountByLogin(ctx, a.Email); err == nil && a.Email != "" && strings.EqualFold(o.Email, a.Email) {
+			msg = fmt.Sprintf("email %q already belongs to account %q", a.Email, o.Username)
+		}
+		adminError(c, http.StatusConflict, "conflict", msg)
+		return
+	} else if err != nil {
+		b.adminFail(c, "create account", err)
+		return
+	}
+	b.adminAudit(c, "account_create", store.AuditEvent{Details: map[string]string{"account_id": a.ID, "username": a.Username}})
+	c.JSON(http.StatusCreated, accountView(a))
+}
+
+// adminSetPassword sets an account's password. The user's sessions stay:
+// ending them is a separate, explicit call (DELETE /users/{id}/sessions).
+func (b *Broker) adminSetPassword(c *gin.Context) {
+	var in struct {
+		Password string `json:"password"`
+	}
+	if !adminBind(c, &in) {
+		return
+	}
+	if msg := checkPassword(in.Password); msg != "" {
+		adminError(c, http.StatusBadRequest, "invalid_request", msg)
+		return
+	}
+	hash, err := b.hashPassword(in.Password)
+	if err != nil {
+		b.adminFail(c, "hash password", err)
+		return
+	}
+	ctx := c.Request.Context()
+	for range adminRetries {
+		a, err := b.store.GetLocalAccount(ctx, c.Param("id"))
+		if !b.adminCheck(c, "account", err) {
+			return
+		}
+		a.PasswordHash = hash
+		err = b.store.UpdateLocalAccount(ctx, a)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if !b.adminCheck(c, "account", err) {
+			return
+		}
+		b.adminAudit(c, "account_password", store.AuditEvent{Details: map[string]string{"account_id": a.ID, "username": a.Username}})
+		c.Status(http.StatusNoContent)
+		return
+	}
+	b.adminCheck(c, "account", errTooManyRetries)
+}
+
+func (b *Broker) adminDeleteAccount(c *gin.Context) {
+	ctx := c.Request.Context()
+	a, err := b.store.GetLocalAccount(ctx, c.Param("id"))
+	if !b.adminCheck(c, "account", err) {
+		return
+	}
+	if !b.adminCheck(c, "account", b.store.DeleteLocalAccount(ctx, a.ID)) {
+		return
+	}
+	b.adminAudit(c, "account_delete", store.AuditEvent{Details: map[string]string{"account_id": a.ID, "username": a.Username}})
+	c.Status(http.StatusNoContent)
+}
+
+// hashPassword hashes with the configured function.
+func (b *Broker) hashPassword(p string) (string, error) {
+	if b.opts.HashPassword == nil {
+		return "", errors.New("no password hasher configured")
+	}
+	return b.opts.HashPassword(p)
+}
+
+// NewAccountID returns a new local account id: random, so that it never
+// says who the person is, and free of '-' for readability in URLs.
+func NewAccountID() string { return strings.ReplaceAll(tokensvc.NewID(), "-", "x") }

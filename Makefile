@@ -42,9 +42,9 @@ vet:
 test: deps vet
 	$(GO) test -race -count=1 $(PKGS)
 
-# Test servers from Debian: installed when missing and the machine allows
-# it (root with apt). Without them the tests that need them skip loudly,
-# and fail under CI=true.
+# Test servers from Debian (slapd, Chromium) and axe-core from npm:
+# installed when missing and the machine allows it (root with apt; npm).
+# Without them the tests that need them skip loudly, and fail under CI=true.
 deps:
 	@if ! command -v slapd >/dev/null && ! test -x /usr/sbin/slapd; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -52,6 +52,19 @@ deps:
 	    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections; \
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slapd ldap-utils >/dev/null; \
 	  else echo "slapd missing and cannot be installed here: LDAP tests will skip"; fi; \
+	fi
+	@if ! test -x /usr/bin/chromium; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing and cannot be installed here: browser tests will skip"; fi; \
+	fi
+	@# axe-core for the browser tests' accessibility checks (testenv/browser).
+	@if ! test -f testenv/browser/node/node_modules/axe-core/axe.min.js; then \
+	  if command -v npm >/dev/null; then \
+	    echo "installing axe-core"; \
+	    npm install --no-save --no-audit --no-fund --silent --prefix testenv/browser/node axe-core@4 >/dev/null; \
+	  else echo "npm missing: accessibility checks will skip"; fi; \
 	fi
 
 test-short:

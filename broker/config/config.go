@@ -50,6 +50,9 @@ type Config struct {
 	// Registration is dynamic client registration (RFC 7591, RFC 7592;
 	// docs/registration.md). Off unless enabled.
 	Registration Registration `yaml:"registration"`
+	// Login configures single sign-on, second factors, consent and
+	// brute-force protection (login.go).
+	Login Login `yaml:"login"`
 }
 
 // Registration configures the /register endpoint. It is never open: a
@@ -430,6 +433,7 @@ func decodeError(err error) error {
 // ApplyDefaults fills in every unset field that has a default. Parse calls
 // it; call it yourself on a Config built in code before Validate.
 func (c *Config) ApplyDefaults() {
+	c.Login.applyDefaults()
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}

@@ -29,6 +29,7 @@ func (c *Config) Validate() error {
 	c.validateTokens(&v)
 	c.validateIdentity(&v)
 	c.validateRegistration(&v)
+	c.validateLogin(&v)
 	return errors.Join(v.errs...)
 }
 

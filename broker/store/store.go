@@ -152,10 +152,24 @@ type AuthRequest struct {
 	BrowserHash         string   `json:"browser_hash"` // hash of the cookie that binds it to one browser
 	// ConnectorID and ConnectorData: the redirect connector the login went
 	// to, and what it asked to get back at its callback (sdk.Redirect.Data).
-	ConnectorID   string    `json:"connector_id,omitempty"`
-	ConnectorData []byte    `json:"connector_data,omitempty"`
-	Expiry        time.Time `json:"expiry"`
-	Version       int64     `json:"version"`
+	ConnectorID   string `json:"connector_id,omitempty"`
+	ConnectorData []byte `json:"connector_data,omitempty"`
+	// The request's OpenID parameters that steer the login: prompt values,
+	// max_age in seconds (0 for none: max_age=0 is kept as prompt=login)
+	// and acr_values.
+	Prompt    []string `json:"prompt,omitempty"`
+	MaxAge    int64    `json:"max_age,omitempty"`
+	ACRValues []string `json:"acr_values,omitempty"`
+	// LinkUserID makes the login link the identity it finds to this user
+	// (the account page's "link another account") instead of logging in
+	// to a client.
+	LinkUserID string `json:"link_user_id,omitempty"`
+	// The login so far: the user the first factor found, when, and how.
+	UserID   string    `json:"user_id,omitempty"`
+	AuthTime time.Time `json:"auth_time,omitzero"`
+	AMR      []string  `json:"amr,omitempty"`
+	Expiry   time.Time `json:"expiry"`
+	Version  int64     `json:"version"`
 }
 
 // AuthCode is an issued authorization code, kept after use (Used) until it

@@ -1110,6 +1110,13 @@ func authRequest(n int) store.AuthRequest {
 		BrowserHash:         fmt.Sprintf("browser-%d", n),
 		ConnectorID:         "upstream",
 		ConnectorData:       []byte{0, 1, 2, byte(n)},
+		Prompt:              []string{"login", "consent"},
+		MaxAge:              int64(300 + n),
+		ACRValues:           []string{"urn:portico:mfa"},
+		LinkUserID:          fmt.Sprintf("link-user-%d", n),
+		UserID:              fmt.Sprintf("user-%d", n),
+		AuthTime:            at(3).In(zone),
+		AMR:                 []string{"pwd", "otp"},
 		Expiry:              future().In(zone),
 	}
 }

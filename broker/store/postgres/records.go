@@ -1,0 +1,148 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// Generic records. Kind and key are bytea, so any bytes are kept and
+// compared as bytes; a NULL expiry never expires.
+
+var (
+	createRecordSQL = `INSERT INTO records (kind, key, value, expiry, version) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expiry = EXCLUDED.expiry, version = EXCLUDED.version
+WHERE records.expiry <= $6 RETURNING 1`
+	updateRecordSQL = casSQL("records", "kind = $2 AND key = $3 AND (expiry IS NULL OR expiry > $4)",
+		"value = $5, expiry = $6")
+)
+
+func (s *Store) GetRecord(ctx context.Context, kind, key string) (store.Record, error) {
+	r := store.Record{Kind: kind, Key: key}
+	var expiry *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT value, expiry, version FROM records
+WHERE kind = $1 AND key = $2 AND (expiry IS NULL OR expiry > $3)`,
+		[]byte(kind), []byte(key), time.Now()).Scan(&r.Value, &expiry, &r.Version)
+	if err != nil {
+		return store.Record{}, wrap(translate(err), "get %s record", kind)
+	}
+	if expiry != nil {
+		r.Expiry = *expiry
+	}
+	return r, nil
+}
+
+// PutRecord at Version 0 creates the record, replacing an expired one; at
+// another Version it is a compare-and-swap of the live record. Either way
+// the record is stored whole, its Expiry included.
+func (s *Store) PutRecord(ctx context.Context, r store.Record) error {
+	value := r.Value
+	if value == nil {
+		value = []byte{}
+	}
+	var err error
+	if r.Version == 0 {
+		err = insert(ctx, s.pool, createRecordSQL,
+			[]byte(r.Kind), []byte(r.Key), value, nullTime(r.Expiry), r.Version+1, time.Now())
+	} else {
+		err = cas(ctx, s.pool, updateRecordSQL,
+			r.Version, []byte(r.Kind), []byte(r.Key), time.Now(), value, nullTime(r.Expiry))
+	}
+	return wrap(err, "put %s record", r.Kind)
+}
+
+func (s *Store) DeleteRecord(ctx context.Context, kind, key string) error {
+	return wrap(exec(ctx, s.pool, `DELETE FROM records
+WHERE kind = $1 AND key = $2 AND (expiry IS NULL OR expiry > $3)`, []byte(kind), []byte(key), time.Now()),
+		"delete %s record", kind)
+}
+
+// ListRecords scans the keys from prefix up to the first key past every
+// key that starts with it, which is byte-wise prefix matching.
+func (s *Store) ListRecords(ctx context.Context, kind, prefix string) ([]store.Record, error) {
+	sql := `SELECT key, value, expiry, version FROM records
+WHERE kind = $1 AND key >= $2 AND (expiry IS NULL OR expiry > $3)`
+	args := []any{[]byte(kind), []byte(prefix), time.Now()}
+	if end := prefixEnd([]byte(prefix)); end != nil {
+		sql += ` AND key < $4`
+		args = append(args, end)
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, wrap(translate(err), "list %s records", kind)
+	}
+	var (
+		out    []store.Record
+		key    []byte
+		value  []byte
+		expiry *time.Time
+		ver    int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&key, &value, &expiry, &ver}, func() error {
+		r := store.Record{Kind: kind, Key: string(key), Value: value, Version: ver}
+		if expiry != nil {
+			r.Expiry = *expiry
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, wrap(translate(err), "list %s records", kind)
+}
+
+// prefixEnd is the least byte string greater than every string that starts
+// with prefix, or nil if there is none (prefix empty or all 0xff).
+func prefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Audit events.
+
+const createAuditSQL = `INSERT INTO audit_events (time, id, expiry, data) VALUES ($1, $2, $3, $4)
+ON CONFLICT (time, id) DO UPDATE SET expiry = EXCLUDED.expiry, data = EXCLUDED.data
+WHERE audit_events.expiry <= $5 RETURNING 1`
+
+// CreateAuditEvents stores every event or, if one has the time and id of a
+// live event (stored or earlier in events), none.
+func (s *Store) CreateAuditEvents(ctx context.Context, events ...store.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	data := make([][]byte, len(events))
+	for i := range events {
+		var err error
+		if data[i], err = encode(events[i]); err != nil {
+			return wrap(err, "create %d audit events", len(events))
+		}
+	}
+	return wrap(s.inTx(ctx, func(tx pgx.Tx) error {
+		now := time.Now()
+		for i, e := range events {
+			if err := insert(ctx, tx, createAuditSQL, e.Time, e.ID, e.Expiry, data[i], now); err != nil {
+				return fmt.Errorf("event %s: %w", e.ID, err)
+			}
+		}
+		return nil
+	}), "create %d audit events", len(events))
+}
+
+// ListAuditEvents compares times at PostgreSQL's precision, microseconds.
+func (s *Store) ListAuditEvents(ctx context.Context, since time.Time, limit int) ([]store.AuditEvent, error) {
+	var lim any // NULL: no limit
+	if limit > 0 {
+		lim = limit
+	}
+	es, err := listRecords[store.AuditEvent](ctx, s.pool, nil, `SELECT data FROM audit_events
+WHERE time >= $1 AND expiry > $2 ORDER BY time, id LIMIT $3`, since, time.Now(), lim)
+	return es, wrap(err, "list audit events")
+}

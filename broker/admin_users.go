@@ -263,6 +263,12 @@ func (b *Broker) adminRevokeSessions(c *gin.Context) {
 		b.adminFail(c, "revoke sessions", err)
 		return
 	}
+	// Browsers' single sign-on sessions too, or the next authorization
+	// would log the user in again without a password.
+	if _, err := b.endUserSSO(ctx, id); err != nil {
+		b.adminFail(c, "end browser sessions", err)
+		return
+	}
 	b.adminAudit(c, "user_sessions_revoke", store.AuditEvent{UserID: id, Details: map[string]string{"sessions": strconv.Itoa(n)}})
 	c.JSON(http.StatusOK, gin.H{"revoked": n})
 }

@@ -19,17 +19,20 @@ import (
 // Audit event types (store.AuditEvent.Type); docs/identity.md lists what
 // each records, and config.AuditTypes must name the same.
 const (
-	AuditLoginSuccess    = "login.success"
-	AuditLoginFailure    = "login.failure"
-	AuditUserCreate      = "user.create"
-	AuditIdentityLink    = "identity.link"
-	AuditLinkSkipped     = "identity.link_skipped"
-	AuditTokenIssue      = "token.issue"
-	AuditTokenRefresh    = "token.refresh"
-	AuditTokenRevoke     = "token.revoke"
-	AuditRefreshReplay   = "security.refresh_replay"
-	AuditCodeReplay      = "security.code_replay"
-	AuditAssertionReplay = "security.assertion_replay"
+	AuditLoginSuccess = "login.success"
+	AuditLoginFailure = "login.failure"
+	AuditUserCreate   = "user.create"
+	AuditIdentityLink = "identity.link"
+	AuditLinkSkipped  = "identity.link_skipped"
+	// AuditIdentityLinkRefused: a person's explicit link was refused (the
+	// account is another user's, the session ended, the policy).
+	AuditIdentityLinkRefused = "identity.link_refused"
+	AuditTokenIssue          = "token.issue"
+	AuditTokenRefresh        = "token.refresh"
+	AuditTokenRevoke         = "token.revoke"
+	AuditRefreshReplay       = "security.refresh_replay"
+	AuditCodeReplay          = "security.code_replay"
+	AuditAssertionReplay     = "security.assertion_replay"
 	// AuditAdminPrefix begins the types of administrators' changes.
 	AuditAdminPrefix = "admin."
 )

@@ -35,7 +35,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		return
 	}
 	q := c.Request.Form
-	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method"} {
+	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values"} {
 		if len(q[p]) > 1 { // RFC 6749 §3.1: parameters must not repeat
 			b.errorPage(c, http.StatusBadRequest, "Invalid request", "The parameter "+p+" appears more than once.")
 			return
@@ -97,9 +97,9 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		fail(authError{"invalid_request", "code_challenge must be the base64url SHA-256 of the verifier"})
 		return
 	}
-	if q.Get("prompt") == "none" {
-		// No single sign-on session exists yet to satisfy it.
-		fail(authError{"login_required", "the user must log in"})
+	prompt, maxAge, acr, perr := loginParams(q)
+	if perr != nil {
+		fail(*perr)
 		return
 	}
 
@@ -108,7 +108,23 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes,
 		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
 		CSRFToken: tokensvc.NewID(), BrowserHash: hashString(browser),
+		Prompt: prompt, MaxAge: maxAge, ACRValues: acr,
 		Expiry: b.opts.Now().Add(b.opts.AuthRequestTTL),
+	}
+	s, err := b.currentSSO(c)
+	if err != nil {
+		b.log.Error("authorize: read session", "err", err)
+		fail(authError{"temporarily_unavailable", "the server could not read the session"})
+		return
+	}
+	if b.ssoServes(s, req) {
+		req.UserID, req.ConnectorID, req.AuthTime, req.AMR = s.UserID, s.ConnectorID, s.AuthTime, s.AMR
+		b.continueLogin(c, req, false, s)
+		return
+	}
+	if slices.Contains(prompt, "none") {
+		fail(authError{"login_required", "the user must log in"})
+		return
 	}
 	if err := b.store.CreateAuthRequest(ctx, req); err != nil {
 		b.log.Error("authorize: store request", "err", err)

@@ -57,7 +57,10 @@ type Options struct {
 	// each with the claims it releases.
 	Mappings    map[string]*mapping.Mapper
 	LinkByEmail []string
-	Scopes      map[string][]string
+	// LinkExplicit are the connectors whose accounts a logged-in person
+	// may link to their user from the account page.
+	LinkExplicit []string
+	Scopes       map[string][]string
 	// AuditRetention is how long audit events are kept (90 days);
 	// AuditExclude are event types logged but not stored.
 	AuditRetention time.Duration
@@ -75,6 +78,9 @@ type Options struct {
 	// BuildConnector builds a connector for the admin API's hot add and
 	// replace; without it those answer 501.
 	BuildConnector ConnectorBuilder
+	// SessionIdle and SessionAbsolute end a browser's single sign-on
+	// session (sso.go); SessionAbsolute 0 turns single sign-on off.
+	SessionIdle, SessionAbsolute time.Duration
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
@@ -95,9 +101,10 @@ type Broker struct {
 	secure    bool // cookies get Secure: the issuer is https
 	handler   http.Handler
 
-	linkByEmail map[string]bool
-	listClaims  map[string]bool // custom claims that are lists
-	auditor     *auditor
+	linkByEmail  map[string]bool
+	linkExplicit map[string]bool
+	listClaims   map[string]bool // custom claims that are lists
+	auditor      *auditor
 }
 
 // New returns a Broker. The store and token service belong to the caller;
@@ -140,6 +147,13 @@ func New(opts Options) (*Broker, error) {
 	b.linkByEmail, b.listClaims = map[string]bool{}, map[string]bool{}
 	for _, id := range opts.LinkByEmail {
 		b.linkByEmail[id] = true
+	}
+	b.linkExplicit = map[string]bool{}
+	for _, id := range opts.LinkExplicit {
+		b.linkExplicit[id] = true
+	}
+	if opts.SessionAbsolute > 0 && (opts.SessionIdle <= 0 || opts.SessionIdle > opts.SessionAbsolute) {
+		b.opts.SessionIdle = opts.SessionAbsolute
 	}
 	for _, m := range opts.Mappings {
 		maps.Copy(b.listClaims, m.Claims())
@@ -193,6 +207,8 @@ func (b *Broker) routes() http.Handler {
 	r.POST(b.path("/introspect"), b.handleIntrospect)
 	r.GET(b.path("/logout"), withPeer, b.handleLogout)
 	r.POST(b.path("/logout"), withPeer, b.handleLogout)
+	r.GET(b.path("/account"), b.handleAccount)
+	r.POST(b.path("/account/link/:connector"), b.handleAccountLink)
 	r.GET(b.path("/userinfo"), b.handleUserinfo)
 	r.POST(b.path("/userinfo"), b.handleUserinfo)
 	if b.opts.Registration != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -126,15 +125,16 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 	b.finishLogin(c, cn, req, true, id, []string{"pwd"})
 }
 
-// finishLogin links the identity to a Portico user, issues the code and
-// redirects to the client.
-//
-// A stored request is spent (deleted) before the code is issued, so that of
-// two submits racing with the same request only one gets a code.
-// Unsolicited logins (IdP-initiated) pass an unstored one: stored false.
+// finishLogin is the end of a first factor: it links the identity to a
+// Portico user (or, for a link request, to the logged-in user) and goes on
+// with the rest of the login. Unsolicited logins (IdP-initiated) pass an
+// unstored request: stored false.
 func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthRequest, stored bool, id sdk.Identity, amr []string) {
-	ctx := c.Request.Context()
-	user, err := b.resolveUser(ctx, cn.ID, id, true)
+	if req.LinkUserID != "" {
+		b.finishLink(c, cn, req, id)
+		return
+	}
+	user, err := b.resolveUser(c.Request.Context(), cn.ID, id, true)
 	if errors.Is(err, errUserDisabled) {
 		b.auditLoginFailure(c, cn.ID, req.ClientID, user.ID, "user_disabled")
 		b.errorPage(c, http.StatusForbidden, "Account disabled", "Your account is disabled. Contact your administrator.")
@@ -145,35 +145,9 @@ func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthReques
 		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
 		return
 	}
-	if stored {
-		switch err := b.store.DeleteAuthRequest(ctx, req.ID); {
-		case errors.Is(err, store.ErrNotFound):
-			b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used. Go back to the application and start again.")
-			return
-		case err != nil:
-			b.log.Error("login: spend auth request", "err", err)
-			b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
-			return
-		}
-	}
-	code, err := b.issueCode(ctx, req, cn.ID, user.ID, amr)
-	if err != nil {
-		b.log.Error("login: issue code", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
-		return
-	}
-	b.log.Info("login succeeded", "connector", cn.ID, "client_id", req.ClientID, "user", user.ID)
-	d := map[string]string{}
-	if len(amr) > 0 {
-		d["amr"] = strings.Join(amr, " ")
-	}
-	b.auditRequest(c, store.AuditEvent{Type: AuditLoginSuccess, Actor: actorUser(user.ID), UserID: user.ID,
-		ClientID: req.ClientID, ConnectorID: cn.ID, Details: d})
-	v := url.Values{"code": {code}, "iss": {b.opts.Issuer}}
-	if req.State != "" {
-		v.Set("state", req.State)
-	}
-	c.Redirect(http.StatusSeeOther, withQuery(req.RedirectURI, v))
+	req.UserID, req.ConnectorID, req.AMR = user.ID, cn.ID, amr
+	req.AuthTime = b.opts.Now().Truncate(time.Second)
+	b.continueLogin(c, req, stored, nil)
 }
 
 // auditLoginFailure records a login that did not succeed, and why, by a
@@ -183,16 +157,16 @@ func (b *Broker) auditLoginFailure(c *gin.Context, connectorID, clientID, userID
 		ClientID: clientID, ConnectorID: connectorID, Details: map[string]string{"reason": reason}})
 }
 
-// issueCode stores a single-use code for req and returns it. Only its hash
-// is stored.
-func (b *Broker) issueCode(ctx context.Context, req store.AuthRequest, connectorID, userID string, amr []string) (string, error) {
+// issueCode stores a single-use code for the login req has made, and
+// returns it; only its hash is stored. familyID names the token session
+// the code's exchange will start.
+func (b *Broker) issueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error) {
 	code := tokensvc.NewID() + tokensvc.NewID()
-	now := b.opts.Now()
 	err := b.store.CreateAuthCode(ctx, store.AuthCode{
-		ID: hashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: userID,
-		ConnectorID: connectorID, Scopes: req.Scopes, Nonce: req.Nonce,
+		ID: hashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID,
+		ConnectorID: req.ConnectorID, Scopes: req.Scopes, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		AuthTime: now.Truncate(time.Second), AMR: amr, Expiry: now.Add(b.opts.AuthCodeTTL),
+		AuthTime: req.AuthTime, AMR: req.AMR, FamilyID: familyID, Expiry: b.opts.Now().Add(b.opts.AuthCodeTTL),
 	})
 	return code, err
 }

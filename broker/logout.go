@@ -58,6 +58,14 @@ func (b *Broker) handleLogout(c *gin.Context) {
 		}
 		b.log.Info("logout", "client_id", clientID)
 	}
+	// The browser's single sign-on session ends too, and with it the token
+	// sessions of every application it logged in: logging out of one
+	// application logs the browser out of all.
+	if err := b.endSSO(c); err != nil {
+		b.log.Error("logout: end browser session", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "You could not be logged out. Please try again.")
+		return
+	}
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: browserCookie, Value: "", Path: b.path("/"), MaxAge: -1, HttpOnly: true,
 		Secure: b.secure, SameSite: http.SameSiteLaxMode,

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -118,7 +119,8 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 	}
 	g := b.userGrant(user, client, code.Scopes)
 	g.Nonce, g.AuthTime, g.AMR, g.ConnectorID = code.Nonce, code.AuthTime, code.AMR, code.ConnectorID
-	g.AccessJTI, g.FamilyID = tokensvc.NewID(), tokensvc.NewID()
+	// The session was named when the code was issued (journey.go).
+	g.AccessJTI, g.FamilyID = tokensvc.NewID(), cmp.Or(code.FamilyID, tokensvc.NewID())
 	// Spend the code before minting, recording the ids the tokens will have,
 	// so that a racing replay either loses here or finds them to revoke.
 	code.Used, code.FamilyID, code.AccessJTIs = true, g.FamilyID, []string{g.AccessJTI}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -55,8 +56,28 @@ func NewRP(ctx context.Context, issuer, clientID, secret, redirectURI string, sc
 }
 
 // NewBrowser returns an HTTP client with a cookie jar that follows redirects
-// except to stopAt, where it hands back the redirect response.
+// except to stopAt, where it hands back the redirect response. It refuses
+// Portico's single sign-on cookie, so that each authorization asks for the
+// password, as most tests want; NewSSOBrowser keeps it.
 func NewBrowser(stopAt string) *http.Client {
+	c := NewSSOBrowser(stopAt)
+	c.Jar = noSSOJar{c.Jar}
+	return c
+}
+
+// SessionCookie is the name of Portico's single sign-on cookie.
+const SessionCookie = "portico_session"
+
+// noSSOJar drops the single sign-on cookie.
+type noSSOJar struct{ http.CookieJar }
+
+func (j noSSOJar) SetCookies(u *url.URL, cs []*http.Cookie) {
+	j.CookieJar.SetCookies(u, slices.DeleteFunc(slices.Clone(cs), func(c *http.Cookie) bool { return c.Name == SessionCookie }))
+}
+
+// NewSSOBrowser is NewBrowser with every cookie kept: a browser in which
+// one login serves later ones.
+func NewSSOBrowser(stopAt string) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{
 		Jar: jar,

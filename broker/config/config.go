@@ -95,12 +95,17 @@ type Linking struct {
 	// verified to the one user that has an identity, through another
 	// connector that takes part, with the same verified email.
 	VerifiedEmail bool `yaml:"verified_email"`
+	// Explicit lets a logged-in person link an account of a connector
+	// that takes part to their user, by logging in with it from the
+	// account page (/account).
+	Explicit bool `yaml:"explicit"`
 }
 
 // ConnectorLink is a connector's own linking policy; unset fields take
 // the top-level linking's.
 type ConnectorLink struct {
 	VerifiedEmail *bool `yaml:"verified_email"`
+	Explicit      *bool `yaml:"explicit"`
 }
 
 // Audit configures the audit trail kept in the store. Every event is
@@ -117,7 +122,7 @@ type Audit struct {
 // AuditTypes are the audit event types, as the broker records them
 // (broker/audit.go; a broker test keeps the two lists alike).
 var AuditTypes = []string{
-	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped",
+	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped", "identity.link_refused",
 	"token.issue", "token.refresh", "token.revoke",
 	"security.refresh_replay", "security.code_replay", "security.assertion_replay",
 	"admin.client_create", "admin.client_update", "admin.account_create",
@@ -160,6 +165,15 @@ func (c Connector) LinksByVerifiedEmail(l Linking) bool {
 		return *c.Link.VerifiedEmail
 	}
 	return l.VerifiedEmail
+}
+
+// LinksExplicitly reports whether the connector's accounts may be linked
+// from the account page, under the top-level policy l.
+func (c Connector) LinksExplicitly(l Linking) bool {
+	if c.Link.Explicit != nil {
+		return *c.Link.Explicit
+	}
+	return l.Explicit
 }
 
 // IsolationProcess is the Connector.Isolation that runs a connector in a

@@ -152,11 +152,15 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 	t := cfg.Tokens
 	opts := broker.Options{
 		Issuer: cfg.Issuer, Store: st, Tokens: tok, Logger: log,
+		SessionIdle: cfg.Login.Session.IdleTimeout.Std(), SessionAbsolute: cfg.Login.Session.AbsoluteTimeout.Std(),
 		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
 		AdminRole: cfg.Admin.Role,
 		// New hashes take the recommended cost; the local connector
 		// verifies any PHC parameters and upgrades old ones at login.
 		HashPassword: func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
+	}
+	if cfg.Login.Session.Disabled {
+		opts.SessionIdle, opts.SessionAbsolute = 0, 0
 	}
 	for _, c := range cfg.Clients {
 		if c.Admin {
@@ -213,6 +217,9 @@ func identityOptions(cfg *config.Config, o *broker.Options) error {
 		}
 		if c.LinksByVerifiedEmail(cfg.Linking) {
 			o.LinkByEmail = append(o.LinkByEmail, c.ID)
+		}
+		if c.LinksExplicitly(cfg.Linking) {
+			o.LinkExplicit = append(o.LinkExplicit, c.ID)
 		}
 	}
 	for name, sc := range cfg.Scopes {

@@ -1,0 +1,185 @@
+package broker
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/sdk"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// The account page (/account) shows the logged-in person their user and
+// linked accounts, and lets them link an account of another connector by
+// logging in with it: explicit linking, for connectors the linking policy
+// names. It is reached with the single sign-on session; without one it
+// first asks the person to log in, as a login to no client.
+
+// accountCSRF is the account page's form token: derived from the session
+// cookie, which a cross-site page can neither read nor send with a POST
+// (SameSite=Lax), so a forged "link" form fails twice over.
+func accountCSRF(c *gin.Context) string {
+	v, _ := c.Cookie(sessionCookie)
+	return hashString("account-csrf:" + v)
+}
+
+// accountLogin starts a login for the account page, or for linking an
+// account to linkUser when it is set, and sends the browser to it.
+func (b *Broker) accountLogin(c *gin.Context, connectorID, linkUser string) {
+	req := store.AuthRequest{
+		ID: tokensvc.NewID(), RedirectURI: b.url("/account"), Scopes: []string{"openid", "profile", "email"},
+		CSRFToken: tokensvc.NewID(), BrowserHash: hashString(b.browserID(c)), LinkUserID: linkUser,
+		Expiry: b.opts.Now().Add(b.opts.AuthRequestTTL),
+	}
+	if linkUser != "" {
+		req.Prompt = []string{"login"}
+	}
+	if err := b.store.CreateAuthRequest(c.Request.Context(), req); err != nil {
+		b.log.Error("account: store request", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
+	if connectorID != "" {
+		next = b.path("/login/"+url.PathEscape(connectorID)) + "?req=" + url.QueryEscape(req.ID)
+	} else if set := b.connSet(); len(set.list) == 1 {
+		next = b.path("/login/"+url.PathEscape(set.list[0].ID)) + "?req=" + url.QueryEscape(req.ID)
+	}
+	c.Redirect(http.StatusSeeOther, next)
+}
+
+func (b *Broker) handleAccount(c *gin.Context) {
+	ctx := c.Request.Context()
+	s, err := b.currentSSO(c)
+	if err != nil {
+		b.log.Error("account: read session", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	if s == nil {
+		b.accountLogin(c, "", "")
+		return
+	}
+	u, err := b.store.GetUser(ctx, s.UserID)
+	if err != nil {
+		b.log.Error("account: read user", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	ids, err := b.store.ListIdentities(ctx, u.ID)
+	if err != nil {
+		b.log.Error("account: list identities", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	set := b.connSet()
+	type linked struct{ Connector, Name string }
+	type linkable struct{ ID, Name, Action string }
+	var have []linked
+	for _, id := range ids {
+		name := id.ConnectorID
+		if cn := set.byID[id.ConnectorID]; cn != nil {
+			name = cn.Name
+		}
+		have = append(have, linked{name, firstNonEmpty(id.Username, id.Email, id.Name, id.Subject)})
+	}
+	var can []linkable
+	for _, cn := range set.list {
+		if b.linkExplicit[cn.ID] && !slices.ContainsFunc(ids, func(i store.Identity) bool { return i.ConnectorID == cn.ID }) {
+			can = append(can, linkable{cn.ID, cn.Name, b.path("/account/link/" + url.PathEscape(cn.ID))})
+		}
+	}
+	b.render(c, http.StatusOK, "account", map[string]any{
+		"Title": "Your account", "User": firstNonEmpty(u.Name, u.Username, u.Email, u.ID), "Email": u.Email,
+		"Linked": have, "Linkable": can, "CSRF": accountCSRF(c), "Logout": b.path("/logout"),
+		"Notice": map[string]string{"linked": "The account is now linked."}[c.Query("done")],
+	})
+}
+
+// handleAccountLink starts logging in with a connector to link its account.
+func (b *Broker) handleAccountLink(c *gin.Context) {
+	s, err := b.currentSSO(c)
+	if err != nil || s == nil {
+		b.errorPage(c, http.StatusForbidden, "Not logged in", "Log in first, then link another account from your account page.")
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(c.PostForm("csrf")), []byte(accountCSRF(c))) != 1 {
+		b.errorPage(c, http.StatusForbidden, "Request refused", "The form was not sent by your account page. Open the account page and try again.")
+		return
+	}
+	id := c.Param("connector")
+	if b.connSet().byID[id] == nil || !b.linkExplicit[id] {
+		b.errorPage(c, http.StatusNotFound, "Not found", "Accounts of this login method cannot be linked.")
+		return
+	}
+	b.accountLogin(c, id, s.UserID)
+}
+
+// finishLink links the identity a link login found to the user who asked.
+// An identity already linked to another user stays where it is: moving it
+// would hand that user's account to whoever can log in upstream.
+func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest, id sdk.Identity) {
+	ctx := c.Request.Context()
+	fail := func(status int, title, msg, reason string) {
+		b.auditRequest(c, store.AuditEvent{Type: AuditIdentityLinkRefused, Actor: actorUser(req.LinkUserID), UserID: req.LinkUserID,
+			ConnectorID: cn.ID, Details: map[string]string{"reason": reason, "method": "explicit"}})
+		b.errorPage(c, status, title, msg)
+	}
+	s, err := b.currentSSO(c)
+	switch {
+	case err != nil:
+		b.log.Error("link: read session", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	case s == nil || s.UserID != req.LinkUserID:
+		fail(http.StatusForbidden, "Not logged in", "Your session ended before the account could be linked. Log in and try again.", "session_ended")
+		return
+	case !b.linkExplicit[cn.ID]:
+		fail(http.StatusForbidden, "Not allowed", "Accounts of this login method cannot be linked.", "policy")
+		return
+	}
+	if err := b.store.DeleteAuthRequest(ctx, req.ID); err != nil {
+		b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used. Start again from your account page.")
+		return
+	}
+	ident, err := b.store.GetIdentity(ctx, cn.ID, id.Subject)
+	switch {
+	case err == nil && ident.UserID != req.LinkUserID:
+		fail(http.StatusConflict, "Already linked", "That account is already linked to another user. Ask an administrator to unlink it first.", "linked_elsewhere")
+		return
+	case err == nil:
+		c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=linked")
+		return
+	case !errors.Is(err, store.ErrNotFound):
+		b.log.Error("link: read identity", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	m := b.opts.Mappings[cn.ID].Apply(id)
+	rec := identityRecord(cn.ID, req.LinkUserID, id, m, b.opts.Now())
+	if err := b.store.CreateIdentity(ctx, rec); errors.Is(err, store.ErrAlreadyExists) {
+		fail(http.StatusConflict, "Already linked", "That account was linked meanwhile. Open your account page to see where.", "race")
+		return
+	} else if err != nil {
+		b.log.Error("link: create identity", "err", err)
+		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		return
+	}
+	b.auditRequest(c, store.AuditEvent{Type: AuditIdentityLink, Actor: actorUser(req.LinkUserID), UserID: req.LinkUserID,
+		ConnectorID: cn.ID, Details: map[string]string{"method": "explicit"}})
+	c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=linked")
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -24,9 +24,11 @@
 //
 // Short-lived rows carry an expiry column. Reads compare it with the
 // replica's clock (time.Now, passed as a parameter, as badger compares its
-// own), so a record is gone the instant its Expiry passes; a background job
-// deletes expired rows later, in small batches, under an advisory lock that
-// one replica at a time holds.
+// own), so a record is gone the instant its Expiry passes, which the
+// replica computed with the same clock: keep the replicas' clocks in sync.
+// A background job deletes expired rows later, in small batches, under an
+// advisory lock that one replica at a time holds. Times keep PostgreSQL's
+// precision, microseconds, in the columns, and Go's in the JSON.
 //
 // The schema is versioned: numbered SQL files embedded in the binary,
 // applied in order and recorded in schema_migrations. Open applies the
@@ -56,7 +58,10 @@ import (
 // Options configures Open and Migrate.
 type Options struct {
 	// DSN is a PostgreSQL connection string, URL or key=value form, as
-	// libpq takes it (postgres://user@host:5432/db?sslmode=verify-full).
+	// libpq takes it (postgres://user@host:5432/db?sslmode=verify-full),
+	// with pgx's parameters too (pool_max_conns, default_query_exec_mode).
+	// The store takes only transaction-scoped advisory locks, so a pooler
+	// in transaction mode is fine if it passes the search_path through.
 	DSN string
 	// Schema holds Portico's tables; it is created if missing and made the
 	// connections' search_path. Empty uses the first schema of the DSN's
@@ -237,6 +242,9 @@ func retryable(err error) bool {
 // constraints names what each constraint stands for, for error messages;
 // PostgreSQL's own detail holds the key values, which may be token hashes.
 var constraints = map[string]string{
+	"users_pkey":                  "user exists",
+	"clients_pkey":                "client exists",
+	"local_accounts_pkey":         "local account exists",
 	"local_accounts_username_key": "username taken",
 	"local_accounts_email_key":    "email taken",
 	"identities_pkey":             "identity already linked",

@@ -118,6 +118,7 @@ func open(t *testing.T, schema string, opts ...func(*Options)) *Store {
 }
 
 func TestConformance(t *testing.T) {
+	admin(t) // skip here, not in every subtest
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, newSchema(t)) })
 }
 
@@ -182,8 +183,8 @@ type countingHandler struct {
 }
 
 func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h countingHandler) WithGroup(string) slog.Handler           { return h }
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h countingHandler) WithGroup(string) slog.Handler            { return h }
 func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
 	if r.Message == h.msg {
 		h.n.Add(1)

@@ -41,7 +41,7 @@ func (b *Broker) accountLogin(c *gin.Context, connectorID, linkUser string) {
 	}
 	if err := b.store.CreateAuthRequest(c.Request.Context(), req); err != nil {
 		b.log.Error("account: store request", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
@@ -58,7 +58,7 @@ func (b *Broker) handleAccount(c *gin.Context) {
 	s, err := b.currentSSO(c)
 	if err != nil {
 		b.log.Error("account: read session", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	if s == nil {
@@ -68,13 +68,13 @@ func (b *Broker) handleAccount(c *gin.Context) {
 	u, err := b.store.GetUser(ctx, s.UserID)
 	if err != nil {
 		b.log.Error("account: read user", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	ids, err := b.store.ListIdentities(ctx, u.ID)
 	if err != nil {
 		b.log.Error("account: list identities", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	set := b.connSet()
@@ -94,10 +94,15 @@ func (b *Broker) handleAccount(c *gin.Context) {
 			can = append(can, linkable{cn.ID, cn.Name, b.path("/account/link/" + url.PathEscape(cn.ID))})
 		}
 	}
+	consents, err := b.userConsents(ctx, u.ID)
+	if err != nil {
+		b.unavailable(c, "account: list consents", err)
+		return
+	}
 	b.render(c, http.StatusOK, "account", map[string]any{
-		"Title": "Your account", "User": firstNonEmpty(u.Name, u.Username, u.Email, u.ID), "Email": u.Email,
+		"Title": b.text("ui.account_title"), "Consents": consents, "User": firstNonEmpty(u.Name, u.Username, u.Email, u.ID), "Email": u.Email,
 		"Linked": have, "Linkable": can, "CSRF": accountCSRF(c), "Logout": b.path("/logout"),
-		"Notice": map[string]string{"linked": "The account is now linked."}[c.Query("done")],
+		"Notice": map[string]string{"linked": b.text("ui.linked_done"), "revoked": b.text("ui.consent_revoked")}[c.Query("done")],
 	})
 }
 
@@ -105,16 +110,16 @@ func (b *Broker) handleAccount(c *gin.Context) {
 func (b *Broker) handleAccountLink(c *gin.Context) {
 	s, err := b.currentSSO(c)
 	if err != nil || s == nil {
-		b.errorPage(c, http.StatusForbidden, "Not logged in", "Log in first, then link another account from your account page.")
+		b.page(c, http.StatusForbidden, msgLinkNeedsLogin)
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(c.PostForm("csrf")), []byte(accountCSRF(c))) != 1 {
-		b.errorPage(c, http.StatusForbidden, "Request refused", "The form was not sent by your account page. Open the account page and try again.")
+		b.page(c, http.StatusForbidden, msgAccountCSRF)
 		return
 	}
 	id := c.Param("connector")
 	if b.connSet().byID[id] == nil || !b.linkExplicit[id] {
-		b.errorPage(c, http.StatusNotFound, "Not found", "Accounts of this login method cannot be linked.")
+		b.page(c, http.StatusNotFound, msgNotLinkable)
 		return
 	}
 	b.accountLogin(c, id, s.UserID)
@@ -134,7 +139,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest
 	switch {
 	case err != nil:
 		b.log.Error("link: read session", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	case s == nil || s.UserID != req.LinkUserID:
 		fail(http.StatusForbidden, "Not logged in", "Your session ended before the account could be linked. Log in and try again.", "session_ended")
@@ -144,7 +149,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest
 		return
 	}
 	if err := b.store.DeleteAuthRequest(ctx, req.ID); err != nil {
-		b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used. Start again from your account page.")
+		b.page(c, http.StatusBadRequest, msgLinkUsed)
 		return
 	}
 	ident, err := b.store.GetIdentity(ctx, cn.ID, id.Subject)
@@ -157,7 +162,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest
 		return
 	case !errors.Is(err, store.ErrNotFound):
 		b.log.Error("link: read identity", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	m := b.opts.Mappings[cn.ID].Apply(id)
@@ -167,7 +172,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest
 		return
 	} else if err != nil {
 		b.log.Error("link: create identity", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	b.auditRequest(c, store.AuditEvent{Type: AuditIdentityLink, Actor: actorUser(req.LinkUserID), UserID: req.LinkUserID,

@@ -33,6 +33,12 @@ const (
 	AuditRefreshReplay       = "security.refresh_replay"
 	AuditCodeReplay          = "security.code_replay"
 	AuditAssertionReplay     = "security.assertion_replay"
+	// Second factors: enrolled, and a recovery code spent.
+	AuditMFAEnrol     = "mfa.enrol"
+	AuditRecoveryUsed = "mfa.recovery_used"
+	// Consent given to a third-party client, and revoked.
+	AuditConsentGrant  = "consent.grant"
+	AuditConsentRevoke = "consent.revoke"
 	// AuditAdminPrefix begins the types of administrators' changes.
 	AuditAdminPrefix = "admin."
 )

@@ -31,7 +31,7 @@ type authError struct {
 func (b *Broker) handleAuthorize(c *gin.Context) {
 	ctx := c.Request.Context()
 	if err := c.Request.ParseForm(); err != nil {
-		b.errorPage(c, http.StatusBadRequest, "Invalid request", "The authorization request could not be read.")
+		b.page(c, http.StatusBadRequest, msgBadAuthorize)
 		return
 	}
 	q := c.Request.Form
@@ -44,11 +44,11 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 	clientID := q.Get("client_id")
 	client, err := b.store.GetClient(ctx, clientID)
 	if errors.Is(err, store.ErrNotFound) || clientID == "" {
-		b.errorPage(c, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this server.")
+		b.page(c, http.StatusBadRequest, msgUnknownClient)
 		return
 	} else if err != nil {
 		b.log.Error("authorize: read client", "client_id", clientID, "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
@@ -57,7 +57,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 	}
 	// Exact string match, as OAuth 2.1 and RFC 9700 §4.1.3 require.
 	if !slices.Contains(client.RedirectURIs, redirectURI) {
-		b.errorPage(c, http.StatusBadRequest, "Invalid redirect URI", "The application asked to return you to an address it has not registered.")
+		b.page(c, http.StatusBadRequest, msgBadRedirect)
 		return
 	}
 	state := q.Get("state")

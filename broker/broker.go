@@ -8,6 +8,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
 )
 
@@ -34,6 +36,7 @@ type Connector struct {
 	ID   string
 	Type string
 	Name string
+	Icon string // URL of an image shown beside the name on the login page
 	Impl any
 }
 
@@ -81,6 +84,19 @@ type Options struct {
 	// SessionIdle and SessionAbsolute end a browser's single sign-on
 	// session (sso.go); SessionAbsolute 0 turns single sign-on off.
 	SessionIdle, SessionAbsolute time.Duration
+	// Theme is the pages' look and wording (ui.go).
+	Theme Theme
+	// MFA names the logins that must add a second factor; MFAKey seals
+	// second-factor secrets at rest (32 bytes; without it no one can
+	// enrol).
+	MFA    MFAPolicy
+	MFAKey []byte
+	// Throttle, if set, slows down guessing at the login forms and the
+	// second factor; TokenRate limits the token endpoint per client.
+	Throttle  *throttle.Limiter
+	TokenRate interface {
+		Allow(ctx context.Context, k throttle.Key) (throttle.Decision, error)
+	}
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
@@ -158,7 +174,7 @@ func New(opts Options) (*Broker, error) {
 	for _, m := range opts.Mappings {
 		maps.Copy(b.listClaims, m.Claims())
 	}
-	if b.pages, err = parsePages(); err != nil {
+	if b.pages, err = parsePages(opts.Theme, b.text); err != nil {
 		return nil, err
 	}
 	if b.discovery, err = b.discoveryDocument(); err != nil {
@@ -207,6 +223,13 @@ func (b *Broker) routes() http.Handler {
 	r.POST(b.path("/introspect"), b.handleIntrospect)
 	r.GET(b.path("/logout"), withPeer, b.handleLogout)
 	r.POST(b.path("/logout"), withPeer, b.handleLogout)
+	r.GET(b.path("/mfa"), b.handleMFA)
+	r.POST(b.path("/mfa"), b.handleMFAVerify)
+	r.POST(b.path("/mfa/enrol"), b.handleMFAEnrol)
+	r.POST(b.path("/mfa/continue"), b.handleMFAContinue)
+	r.GET(b.path("/consent"), b.handleConsent)
+	r.POST(b.path("/consent"), b.handleConsentSubmit)
+	r.POST(b.path("/account/consents/:client/revoke"), b.handleConsentRevoke)
 	r.GET(b.path("/account"), b.handleAccount)
 	r.POST(b.path("/account/link/:connector"), b.handleAccountLink)
 	r.GET(b.path("/userinfo"), b.handleUserinfo)
@@ -216,7 +239,7 @@ func (b *Broker) routes() http.Handler {
 	}
 	b.adminRoutes(r.Group(b.path("/admin/v1")), b.adminAuth)
 	r.NoRoute(func(c *gin.Context) {
-		b.errorPage(c, http.StatusNotFound, "Not found", "There is no page at this address.")
+		b.page(c, http.StatusNotFound, msgNotFound)
 	})
 	r.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": "invalid_request", "error_description": "method not allowed"})

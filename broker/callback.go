@@ -39,7 +39,7 @@ func (b *Broker) handleMetadata(c *gin.Context) {
 		mc, _ = cn.Impl.(sdk.MetadataConnector)
 	}
 	if mc == nil {
-		b.errorPage(c, http.StatusNotFound, "Not found", "This login method publishes no metadata.")
+		b.page(c, http.StatusNotFound, msgNoMetadata)
 		return
 	}
 	doc, err := mc.Metadata(c.Request.Context())
@@ -59,17 +59,17 @@ func (b *Broker) beginRedirectLogin(c *gin.Context, cn *Connector, cc sdk.Callba
 	rd, err := cc.LoginURL(ctx, sdk.ParseScopes(req.Scopes), b.callbackURL(cn.ID), req.ID)
 	if err != nil {
 		b.log.Error("login: connector cannot start a login", "connector", cn.ID, "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "This login method is not available right now. Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgConnectorDown)
 		return
 	}
 	req.ConnectorID, req.ConnectorData = cn.ID, rd.Data
 	if err := b.store.UpdateAuthRequest(ctx, req); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used. Go back to the application and start again.")
+			b.page(c, http.StatusBadRequest, msgLoginUsed)
 			return
 		}
 		b.log.Error("login: store connector state", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	if rd.PostForm != nil {
@@ -84,7 +84,7 @@ func (b *Broker) beginRedirectLogin(c *gin.Context, cn *Connector, cc sdk.Callba
 func (b *Broker) autoPost(c *gin.Context, action string, fields map[string]string) {
 	nonce := tokensvc.NewID()
 	c.Header("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
-	b.renderWith(c, http.StatusOK, "autopost", map[string]any{"Title": "Continue", "Action": action, "Fields": fields, "Nonce": nonce}, false)
+	b.renderWith(c, http.StatusOK, "autopost", map[string]any{"Title": b.text("ui.continue"), "Action": action, "Fields": fields, "Nonce": nonce}, false)
 }
 
 // bounceParam marks a callback that Portico re-posted to itself.
@@ -97,7 +97,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 	ctx := c.Request.Context()
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20)
 	if err := c.Request.ParseForm(); err != nil {
-		b.errorPage(c, http.StatusBadRequest, "Invalid request", "The login response could not be read.")
+		b.page(c, http.StatusBadRequest, msgBadResponse)
 		return
 	}
 	cn := b.connSet().byID[c.Param("connector")]
@@ -106,7 +106,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		cc, _ = cn.Impl.(sdk.CallbackConnector)
 	}
 	if cc == nil {
-		b.errorPage(c, http.StatusNotFound, "Not found", "There is no such login method.")
+		b.page(c, http.StatusNotFound, msgNoConnector)
 		return
 	}
 	state := c.Request.Form.Get("state")
@@ -133,7 +133,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(req.ConnectorID), []byte(cn.ID)) != 1 {
-		b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used or went elsewhere. Go back to the application and start again.")
+		b.page(c, http.StatusBadRequest, msgLoginElsewhere)
 		return
 	}
 	// Spend the request before asking the connector, so that a second
@@ -142,11 +142,11 @@ func (b *Broker) handleCallback(c *gin.Context) {
 	spent.ConnectorID, spent.ConnectorData = "", nil
 	if err := b.store.UpdateAuthRequest(ctx, spent); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used. Go back to the application and start again.")
+			b.page(c, http.StatusBadRequest, msgLoginUsed)
 			return
 		}
 		b.log.Error("callback: spend auth request", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	form := c.Request.PostForm
@@ -206,7 +206,7 @@ func (b *Broker) loginFailed(c *gin.Context, req store.AuthRequest, status int, 
 	if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		b.log.Warn("delete failed auth request", "err", err)
 	}
-	b.render(c, status, "failed", map[string]any{"Title": "Login failed", "Message": msg, "Back": withQuery(req.RedirectURI, v)})
+	b.render(c, status, "failed", map[string]any{"Title": b.text("ui.login_failed"), "Message": msg, "Back": withQuery(req.RedirectURI, v)})
 }
 
 // unsolicitedConnector is a connector that may accept a login the broker
@@ -234,13 +234,13 @@ func (b *Broker) handleUnsolicited(c *gin.Context, cn *Connector, cc sdk.Callbac
 	ctx := c.Request.Context()
 	clientID, redirectURI, enabled := u.IDPInitiated()
 	if !enabled {
-		b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was not started here. Go back to the application and start again.")
+		b.page(c, http.StatusBadRequest, msgNotStartedHere)
 		return
 	}
 	client, err := b.store.GetClient(ctx, clientID)
 	if err != nil || !slices.Contains(client.RedirectURIs, redirectURI) || !slices.Contains(client.GrantTypes, "authorization_code") {
 		b.log.Error("idp-initiated login: the default client or its redirect URI is not registered", "connector", cn.ID, "client_id", clientID, "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Login not possible", "This login method is not set up to start logins by itself.")
+		b.page(c, http.StatusServiceUnavailable, msgNoUnsolicited)
 		return
 	}
 	form := c.Request.PostForm
@@ -251,7 +251,7 @@ func (b *Broker) handleUnsolicited(c *gin.Context, cn *Connector, cc sdk.Callbac
 	if err != nil {
 		b.log.Warn("idp-initiated login refused", "connector", cn.ID, "err", err)
 		b.auditCallbackFailure(c, cn.ID, clientID, err)
-		b.errorPage(c, http.StatusForbidden, "Login failed", "The identity provider did not confirm who you are.")
+		b.page(c, http.StatusForbidden, msgUpstreamRefused)
 		return
 	}
 	b.log.Info("idp-initiated login", "connector", cn.ID, "client_id", clientID)

@@ -64,14 +64,42 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	ctx := c.Request.Context()
 	unavailable := func(what string, err error) {
 		b.log.Error("login: "+what, "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+	}
+	// The steps a login may still need, each a page that comes back here.
+	need, err := b.mfaNeeded(ctx, req)
+	if err != nil {
+		unavailable("second factor policy", err)
+		return
+	}
+	step := ""
+	switch {
+	case need:
+		step = "/mfa"
+	case req.ClientID != "":
+		if step, err = b.consentStep(ctx, req); err != nil {
+			unavailable("consent", err)
+			return
+		}
+	}
+	if step != "" {
+		if slices.Contains(req.Prompt, "none") {
+			code := "interaction_required"
+			if step == "/consent" {
+				code = "consent_required"
+			}
+			b.redirectError(c, req.RedirectURI, req.State, authError{code, "the login needs the user"})
+			return
+		}
+		b.toStep(c, req, stored, step)
+		return
 	}
 	if stored {
 		// Spent before the code exists, so that of two submits racing with
 		// the same request only one gets a code.
 		switch err := b.store.DeleteAuthRequest(ctx, req.ID); {
 		case errors.Is(err, store.ErrNotFound):
-			b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was already used. Go back to the application and start again.")
+			b.page(c, http.StatusBadRequest, msgLoginUsed)
 			return
 		case err != nil:
 			unavailable("spend auth request", err)
@@ -91,7 +119,6 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	// The token session is named now, so the browser session can list it
 	// before any token exists.
 	family := tokensvc.NewID()
-	var err error
 	if s == nil {
 		err = b.startSSO(c, req.UserID, req.ConnectorID, req.AuthTime, req.AMR, family)
 	} else {
@@ -125,4 +152,29 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 		v.Set("state", req.State)
 	}
 	c.Redirect(http.StatusSeeOther, withQuery(req.RedirectURI, v))
+}
+
+// toStep keeps the login's progress in its request and sends the browser
+// to the page of the next step.
+func (b *Broker) toStep(c *gin.Context, req store.AuthRequest, stored bool, step string) {
+	ctx := c.Request.Context()
+	var err error
+	if stored {
+		err = b.store.UpdateAuthRequest(ctx, req)
+	} else {
+		// From the browser's session or an IdP-initiated login: a new
+		// request, bound to this browser like any other.
+		req.ID, req.CSRFToken = tokensvc.NewID(), tokensvc.NewID()
+		req.BrowserHash = hashString(b.browserID(c))
+		req.Expiry = b.opts.Now().Add(b.opts.AuthRequestTTL)
+		err = b.store.CreateAuthRequest(ctx, req)
+	}
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		b.page(c, http.StatusBadRequest, msgLoginUsed)
+		return
+	} else if err != nil {
+		b.unavailable(c, "login: record progress", err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, b.path(step)+"?req="+url.QueryEscape(req.ID))
 }

@@ -11,29 +11,26 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/sdk"
 	"github.com/portico-idp/portico/tokensvc"
 )
-
-// The one message for every failed password login: it must not tell an
-// unknown user from a wrong password.
-const badLoginMessage = "Invalid username or password."
 
 // loadRequest returns the pending authorization request named in the page's
 // req parameter, checked to belong to this browser.
 func (b *Broker) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool) {
 	req, err := b.store.GetAuthRequest(c.Request.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || id == "" {
-		b.errorPage(c, http.StatusBadRequest, "Login expired", "This login has expired or was already used. Go back to the application and start again.")
+		b.page(c, http.StatusBadRequest, msgLoginExpired)
 		return req, false
 	} else if err != nil {
 		b.log.Error("login: read auth request", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return req, false
 	}
 	cookie, _ := c.Cookie(browserCookie)
 	if subtle.ConstantTimeCompare([]byte(hashString(cookie)), []byte(req.BrowserHash)) != 1 {
-		b.errorPage(c, http.StatusBadRequest, "Login expired", "This login was started in another browser. Go back to the application and start again.")
+		b.page(c, http.StatusBadRequest, msgOtherBrowser)
 		return req, false
 	}
 	return req, true
@@ -44,12 +41,12 @@ func (b *Broker) handleLoginPicker(c *gin.Context) {
 	if !ok {
 		return
 	}
-	type item struct{ Name, URL string }
+	type item struct{ Name, URL, Icon string }
 	var items []item
 	for _, cn := range b.connSet().list {
-		items = append(items, item{cn.Name, b.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID)})
+		items = append(items, item{cn.Name, b.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID), cn.Icon})
 	}
-	b.render(c, http.StatusOK, "picker", map[string]any{"Title": "Log in", "Connectors": items})
+	b.render(c, http.StatusOK, "picker", map[string]any{"Title": b.text("ui.login"), "Connectors": items})
 }
 
 func (b *Broker) handleLoginForm(c *gin.Context) {
@@ -73,12 +70,12 @@ func (b *Broker) handleLoginForm(c *gin.Context) {
 func (b *Broker) passwordConnector(c *gin.Context) (*Connector, sdk.PasswordConnector) {
 	cn := b.connSet().byID[c.Param("connector")]
 	if cn == nil {
-		b.errorPage(c, http.StatusNotFound, "Not found", "There is no such login method.")
+		b.page(c, http.StatusNotFound, msgNoConnector)
 		return nil, nil
 	}
 	pc, ok := cn.Impl.(sdk.PasswordConnector)
 	if !ok {
-		b.errorPage(c, http.StatusBadRequest, "Not supported", "This login method does not take a password.")
+		b.page(c, http.StatusBadRequest, msgNoPassword)
 		return nil, nil
 	}
 	return cn, pc
@@ -86,7 +83,7 @@ func (b *Broker) passwordConnector(c *gin.Context) (*Connector, sdk.PasswordConn
 
 func (b *Broker) passwordPage(c *gin.Context, status int, cn *Connector, req store.AuthRequest, username, msg string) {
 	b.render(c, status, "password", map[string]any{
-		"Title": "Log in", "Connector": cn.Name, "Action": b.path("/login/" + url.PathEscape(cn.ID)),
+		"Title": b.text("ui.login"), "Connector": cn.Name, "Action": b.path("/login/" + url.PathEscape(cn.ID)),
 		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg,
 		"Back": b.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(b.connSet().list) > 1,
 	})
@@ -101,7 +98,7 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(c.PostForm("csrf")), []byte(req.CSRFToken)) != 1 {
-		b.errorPage(c, http.StatusForbidden, "Login expired", "The form was not sent by this login page. Go back to the application and start again.")
+		b.page(c, http.StatusForbidden, msgLoginCSRF)
 		return
 	}
 	cn, pc := b.passwordConnector(c)
@@ -109,19 +106,39 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 		return
 	}
 	username := c.PostForm("username")
+	// Keyed by the name as typed, whether or not such an account exists,
+	// and by the source address: an unknown account is throttled like a
+	// known one, so a 429 tells nothing about which names exist.
+	account, ip := throttle.Login(cn.ID+"/"+username), throttle.IP(c.ClientIP())
+	if b.opts.Throttle != nil {
+		d, err := b.opts.Throttle.Check(ctx, account, ip)
+		if err != nil {
+			b.unavailable(c, "login: throttle", err)
+			return
+		}
+		if !d.Allowed {
+			b.auditLoginFailure(c, cn.ID, req.ClientID, "", "throttled")
+			c.Header("Retry-After", d.RetryAfterHeader())
+			b.passwordPage(c, http.StatusTooManyRequests, cn, req, username, b.msg(c, msgThrottled, humanDuration(d.RetryAfter.Seconds())))
+			return
+		}
+	}
 	id, err := pc.Login(ctx, sdk.ParseScopes(req.Scopes), username, c.PostForm("password"))
 	switch {
 	case errors.Is(err, sdk.ErrInvalidCredentials):
+		b.throttleFail(c, account, ip)
 		b.log.Info("login failed", "connector", cn.ID, "client_id", req.ClientID)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "invalid_credentials")
-		b.passwordPage(c, http.StatusUnauthorized, cn, req, username, badLoginMessage)
+		b.passwordPage(c, http.StatusUnauthorized, cn, req, username, b.msg(c, msgBadLogin))
 		return
 	case err != nil:
+		b.throttleRelease(c, account, ip)
 		b.log.Error("login: connector error", "connector", cn.ID, "err", err)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
-		b.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, "The identity store is not available right now. Please try again later.")
+		b.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, b.msg(c, msgStoreDown))
 		return
 	}
+	b.throttleSucceed(c, account, ip)
 	b.finishLogin(c, cn, req, true, id, []string{"pwd"})
 }
 
@@ -137,12 +154,12 @@ func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthReques
 	user, err := b.resolveUser(c.Request.Context(), cn.ID, id, true)
 	if errors.Is(err, errUserDisabled) {
 		b.auditLoginFailure(c, cn.ID, req.ClientID, user.ID, "user_disabled")
-		b.errorPage(c, http.StatusForbidden, "Account disabled", "Your account is disabled. Contact your administrator.")
+		b.page(c, http.StatusForbidden, msgDisabled)
 		return
 	} else if err != nil {
 		b.log.Error("login: resolve user", "connector", cn.ID, "err", err)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "server_error")
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	req.UserID, req.ConnectorID, req.AMR = user.ID, cn.ID, amr

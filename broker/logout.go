@@ -17,7 +17,7 @@ import (
 func (b *Broker) handleLogout(c *gin.Context) {
 	ctx := c.Request.Context()
 	if err := c.Request.ParseForm(); err != nil {
-		b.errorPage(c, http.StatusBadRequest, "Invalid request", "The logout request could not be read.")
+		b.page(c, http.StatusBadRequest, msgBadLogout)
 		return
 	}
 	q := c.Request.Form
@@ -25,11 +25,11 @@ func (b *Broker) handleLogout(c *gin.Context) {
 	if hint := q.Get("id_token_hint"); hint != "" {
 		h, err := b.tokens.ParseIDTokenHint(hint)
 		if err != nil {
-			b.errorPage(c, http.StatusBadRequest, "Invalid logout request", "The application sent an ID token this server did not issue.")
+			b.page(c, http.StatusBadRequest, msgLogoutBadHint)
 			return
 		}
 		if clientID != "" && clientID != h.ClientID {
-			b.errorPage(c, http.StatusBadRequest, "Invalid logout request", "The ID token was issued to another application.")
+			b.page(c, http.StatusBadRequest, msgLogoutOtherClient)
 			return
 		}
 		clientID, session = h.ClientID, h.Session
@@ -38,22 +38,22 @@ func (b *Broker) handleLogout(c *gin.Context) {
 	if redirect != "" {
 		client, err := b.store.GetClient(ctx, clientID)
 		if errors.Is(err, store.ErrNotFound) || clientID == "" {
-			b.errorPage(c, http.StatusBadRequest, "Invalid logout request", "The application that sent you here is not known.")
+			b.page(c, http.StatusBadRequest, msgLogoutUnknownClient)
 			return
 		} else if err != nil {
 			b.log.Error("logout: read client", "err", err)
-			b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again later.")
+			b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 			return
 		}
 		if !slices.Contains(client.PostLogoutRedirectURIs, redirect) {
-			b.errorPage(c, http.StatusBadRequest, "Invalid logout request", "The application asked to return you to an address it has not registered.")
+			b.page(c, http.StatusBadRequest, msgLogoutBadRedirect)
 			return
 		}
 	}
 	if session != "" {
 		if err := b.tokens.RevokeFamily(ctx, session); err != nil {
 			b.log.Error("logout: end session", "err", err)
-			b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "You could not be logged out. Please try again.")
+			b.page(c, http.StatusServiceUnavailable, msgLogoutFailed)
 			return
 		}
 		b.log.Info("logout", "client_id", clientID)
@@ -63,7 +63,7 @@ func (b *Broker) handleLogout(c *gin.Context) {
 	// application logs the browser out of all.
 	if err := b.endSSO(c); err != nil {
 		b.log.Error("logout: end browser session", "err", err)
-		b.errorPage(c, http.StatusServiceUnavailable, "Temporarily unavailable", "You could not be logged out. Please try again.")
+		b.page(c, http.StatusServiceUnavailable, msgLogoutFailed)
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
@@ -82,5 +82,5 @@ func (b *Broker) handleLogout(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, target)
 		return
 	}
-	b.render(c, http.StatusOK, "loggedout", map[string]any{"Title": "Logged out"})
+	b.render(c, http.StatusOK, "loggedout", map[string]any{"Title": b.text("ui.logged_out_title")})
 }

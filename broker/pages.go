@@ -1,23 +1,14 @@
 package broker
 
 import (
+	"cmp"
 	"embed"
-	"fmt"
-	"html/template"
 
 	"github.com/gin-gonic/gin"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
-
-func parsePages() (*template.Template, error) {
-	t, err := template.ParseFS(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, fmt.Errorf("broker: parse templates: %w", err)
-	}
-	return t, nil
-}
 
 // pageHeaders keep login pages out of frames (clickjacking) and caches, and
 // allow no script at all.
@@ -45,12 +36,12 @@ func (b *Broker) renderWith(c *gin.Context, status int, name string, data map[st
 		h.Set("Content-Security-Policy", own)
 	}
 	c.Status(status)
+	if data == nil {
+		data = map[string]any{}
+	}
+	th := b.opts.Theme
+	data["Product"], data["Logo"], data["Style"] = cmp.Or(th.ProductName, "Portico"), th.LogoURL, b.themeStyle()
 	if err := b.pages.ExecuteTemplate(c.Writer, name, data); err != nil {
 		b.log.Error("render page", "page", name, "err", err)
 	}
-}
-
-func (b *Broker) errorPage(c *gin.Context, status int, title, msg string) {
-	b.render(c, status, "error", map[string]any{"Title": title, "Message": msg})
-	c.Abort()
 }

@@ -244,6 +244,7 @@ func (b *Broker) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 		// Introspection reads any client's tokens: a resource server's
 		// privilege, which only an administrator grants.
 		NoIntrospection: true,
+		Consent:         true, // anyone with an initial access token: a third party
 	}
 	if err := b.tokens.CheckPolicy(rec.Policy()); err != nil {
 		return store.Client{}, badMetadata("this server has no signing keys for that id_token_signed_response_alg")

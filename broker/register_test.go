@@ -132,6 +132,7 @@ func TestRegisterThenLogin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			rp.AllowConsent = true // a registered client is a third party
 			tok, idt, err := rp.Login(ctx, testenv.UserName, testenv.UserPassword)
 			if err != nil {
 				t.Fatal(err)

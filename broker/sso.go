@@ -102,10 +102,16 @@ func (b *Broker) startSSO(c *gin.Context, userID, connectorID string, authTime t
 	}
 	ctx := c.Request.Context()
 	// A new login in this browser replaces the old session: a second
-	// person at a shared computer does not inherit the first's.
+	// person at a shared computer does not inherit the first's. The same
+	// person logging in again (a second factor, a fresh password) keeps
+	// the token sessions the old one started, for logout to end.
+	var keep []string
 	if old, err := b.currentSSO(c); err == nil && old != nil {
 		if err := b.store.DeleteRecord(ctx, ssoKind, old.rec.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("end previous session: %w", err)
+		}
+		if old.UserID == userID {
+			keep = old.Families
 		}
 	}
 	raw := make([]byte, 32)
@@ -113,8 +119,9 @@ func (b *Broker) startSSO(c *gin.Context, userID, connectorID string, authTime t
 	secret := base64.RawURLEncoding.EncodeToString(raw)
 	now := b.opts.Now().UTC()
 	s := ssoSession{UserID: userID, ConnectorID: connectorID, AuthTime: authTime, AMR: amr, Created: now, LastSeen: now}
+	s.Families = slices.Clone(keep)
 	if familyID != "" {
-		s.Families = []string{familyID}
+		s.Families = append(s.Families, familyID)
 	}
 	val, _ := json.Marshal(s)
 	rec := store.Record{Kind: ssoKind, Key: ssoKey(userID, secret), Value: val, Expiry: b.ssoExpiry(s)}

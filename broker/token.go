@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/sdk"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -25,6 +26,19 @@ func (b *Broker) handleToken(c *gin.Context) {
 	client, ok := b.formClient(c)
 	if !ok {
 		return
+	}
+	// The rate limit counts authenticated clients only: anyone could spend
+	// a client's budget by naming it.
+	if b.opts.TokenRate != nil {
+		d, err := b.opts.TokenRate.Allow(c.Request.Context(), throttle.Key{Scope: "client", ID: client.ID})
+		if err != nil {
+			b.log.Error("token: rate limit", "err", err)
+		} else if !d.Allowed {
+			c.Header("Retry-After", d.RetryAfterHeader())
+			b.writeTokenError(c, &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
+				desc: "too many token requests from this client; retry after " + d.RetryAfterHeader() + " s"})
+			return
+		}
 	}
 	grant := c.Request.PostForm.Get("grant_type")
 	if grant == "" {

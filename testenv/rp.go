@@ -30,6 +30,9 @@ type RP struct {
 	// Connector, if set, is the connector picked when the login page
 	// offers several.
 	Connector string
+	// AllowConsent answers a consent page with "allow"; without it the
+	// page is where Authorize stops.
+	AllowConsent bool
 }
 
 // NewRP discovers issuer and returns a relying party for the client.
@@ -161,6 +164,32 @@ func (rp *RP) Authorize(ctx context.Context, authURL, username, password string)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, form.Action, strings.NewReader(form.Values.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err = rp.Browser.Do(req)
+	if err != nil {
+		return Callback{}, err
+	}
+	if cb, done := atRedirect(resp); done {
+		return cb, nil
+	}
+	page, err = readBody(resp)
+	if err != nil || !rp.AllowConsent || resp.StatusCode != http.StatusOK || !strings.HasSuffix(resp.Request.URL.Path, "/consent") {
+		return Callback{Status: resp.StatusCode, Page: page}, err
+	}
+	return rp.answer(ctx, resp.Request.URL, page, url.Values{"answer": {"allow"}})
+}
+
+// answer submits the page's form with set over its values and returns
+// where the browser ended up.
+func (rp *RP) answer(ctx context.Context, at *url.URL, page string, set url.Values) (Callback, error) {
+	form, err := ParseForm(at, page)
+	if err != nil {
+		return Callback{Status: http.StatusOK, Page: page}, nil
+	}
+	for k, v := range set {
+		form.Values[k] = v
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, form.Action, strings.NewReader(form.Values.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := rp.Browser.Do(req)
 	if err != nil {
 		return Callback{}, err
 	}

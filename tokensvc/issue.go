@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,9 +83,28 @@ type accessClaims struct {
 	Scope    string   `json:"scope,omitempty"`
 	AuthTime int64    `json:"auth_time,omitempty"`
 	AMR      []string `json:"amr,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
 	Groups   []string `json:"groups,omitempty"`
 	Username string   `json:"preferred_username,omitempty"`
 	Session  string   `json:"sid,omitempty"` // revoking the session ends the token
+}
+
+// Authentication context classes (the acr claim): what the login proved.
+// A client asks for ACRMFA in acr_values to have a second factor asked.
+const (
+	ACRPassword = "urn:portico:acr:pwd" // one factor
+	ACRMFA      = "urn:portico:acr:mfa" // a second factor too
+)
+
+// ACR is the class of a login that used the methods amr (RFC 8176 values).
+func ACR(amr []string) string {
+	switch {
+	case slices.Contains(amr, "mfa"):
+		return ACRMFA
+	case len(amr) > 0:
+		return ACRPassword
+	}
+	return ""
 }
 
 type idClaims struct {
@@ -98,6 +118,7 @@ type idClaims struct {
 	Nonce             string   `json:"nonce,omitempty"`
 	AccessTokenHash   string   `json:"at_hash,omitempty"`
 	AMR               []string `json:"amr,omitempty"`
+	ACR               string   `json:"acr,omitempty"`
 	Session           string   `json:"sid,omitempty"`
 	Email             string   `json:"email,omitempty"`
 	EmailVerified     *bool    `json:"email_verified,omitempty"`
@@ -171,7 +192,7 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 		ac := accessClaims{
 			Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: []string{g.ClientID},
 			Expiry: exp.Unix(), IssuedAt: now.Unix(), JTI: jti, ClientID: g.ClientID,
-			Scope: strings.Join(g.Scopes, " "), AMR: g.AMR, Groups: g.Claims.Groups,
+			Scope: strings.Join(g.Scopes, " "), AMR: g.AMR, ACR: ACR(g.AMR), Groups: g.Claims.Groups,
 			Username: g.Username, Session: g.FamilyID,
 		}
 		if !g.AuthTime.IsZero() {
@@ -189,7 +210,7 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 		ic := idClaims{
 			Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: g.ClientID, AuthorizedParty: g.ClientID,
 			Expiry: now.Add(p.IDTokenTTL).Unix(), IssuedAt: now.Unix(), Nonce: g.Nonce,
-			AccessTokenHash: halfHash(key.alg, t.AccessToken), AMR: g.AMR, Session: g.FamilyID,
+			AccessTokenHash: halfHash(key.alg, t.AccessToken), AMR: g.AMR, ACR: ACR(g.AMR), Session: g.FamilyID,
 			Email: g.Claims.Email, EmailVerified: g.Claims.EmailVerified, Name: g.Claims.Name,
 			PreferredUsername: g.Claims.PreferredUsername, Groups: g.Claims.Groups,
 		}

@@ -122,7 +122,7 @@ type Audit struct {
 // AuditTypes are the audit event types, as the broker records them
 // (broker/audit.go; a broker test keeps the two lists alike).
 var AuditTypes = []string{
-	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped", "identity.link_refused",
+	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped", "identity.link_refused", "mfa.enrol", "mfa.recovery_used", "consent.grant", "consent.revoke",
 	"token.issue", "token.refresh", "token.revoke",
 	"security.refresh_replay", "security.code_replay", "security.assertion_replay",
 	"admin.client_create", "admin.client_update", "admin.account_create",
@@ -213,6 +213,9 @@ type Client struct {
 	// it must then list "admin" in scopes. Without it, "admin" in scopes
 	// is a configuration error.
 	Admin bool `yaml:"admin"`
+	// Consent marks a third-party client: the person is asked to allow
+	// the scopes it wants, once per set of scopes, until they revoke it.
+	Consent bool `yaml:"consent"`
 }
 
 // User is an account seeded into the local connector.

@@ -1,11 +1,43 @@
 package config
 
-import "time"
+import (
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Login configures the login journey: the single sign-on session, second
 // factors, consent and brute-force protection (docs/login.md).
 type Login struct {
-	Session Session `yaml:"session"`
+	Session  Session  `yaml:"session"`
+	MFA      MFA      `yaml:"mfa"`
+	Throttle Throttle `yaml:"throttle"`
+	Theme    Theme    `yaml:"theme"`
+	// Passkeys turns WebAuthn on: passkeys as a second factor and, with
+	// Passwordless, as the only one.
+	Passkeys Passkeys `yaml:"passkeys"`
+}
+
+// Passkeys configures WebAuthn. The relying party id is the issuer's
+// host, and the origin the issuer's scheme and host.
+type Passkeys struct {
+	Enabled      bool `yaml:"enabled"`
+	Passwordless bool `yaml:"passwordless"`
+}
+
+// Theme is the login pages' look (docs/login.md).
+type Theme struct {
+	ProductName string `yaml:"product_name"`
+	LogoURL     string `yaml:"logo_url"`
+	Color       string `yaml:"color"`
+	// CSSFile is a style sheet appended to the pages'; TemplatesDir holds
+	// *.html files whose {{define}}s replace Portico's pages.
+	CSSFile      string `yaml:"css_file"`
+	TemplatesDir string `yaml:"templates_dir"`
+	// Messages replace the wording of the message catalogue, by id.
+	Messages map[string]string `yaml:"messages"`
 }
 
 // Session is the browser's single sign-on session at Portico: after one
@@ -38,6 +70,33 @@ func (l *Login) applyDefaults() {
 }
 
 func (c *Config) validateLogin(v *validator) {
+	for i, id := range c.Login.MFA.Clients {
+		if !slices.ContainsFunc(c.Clients, func(cl Client) bool { return cl.ID == id }) {
+			v.add(fmt.Sprintf("login.mfa.clients[%d]", i), "no client %q in clients", id)
+		}
+	}
+	for i, id := range c.Login.MFA.Connectors {
+		if !slices.ContainsFunc(c.Connectors, func(cn Connector) bool { return cn.ID == id }) {
+			v.add(fmt.Sprintf("login.mfa.connectors[%d]", i), "no connector %q in connectors", id)
+		}
+	}
+	if k := c.Login.MFA.Key; k != "" {
+		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
+			v.add("login.mfa.key", "must be 32 bytes in base64 (openssl rand -base64 32)")
+		}
+	}
+	if col := c.Login.Theme.Color; strings.ContainsAny(col, ";{}<>\\\"'") {
+		v.add("login.theme.color", "must be a CSS colour such as #2451b8")
+	}
+	t := c.Login.Throttle
+	for path, d := range map[string]Duration{"base_delay": t.BaseDelay, "max_delay": t.MaxDelay, "lock_for": t.LockFor, "window": t.Window} {
+		if d < 0 {
+			v.add("login.throttle."+path, "must not be negative")
+		}
+	}
+	if t.TokenRate < 0 {
+		v.add("login.throttle.token_rate", "must not be negative")
+	}
 	s := c.Login.Session
 	switch {
 	case s.IdleTimeout < 0:
@@ -47,4 +106,34 @@ func (c *Config) validateLogin(v *validator) {
 	case s.IdleTimeout > s.AbsoluteTimeout:
 		v.add("login.session.idle_timeout", "must not exceed absolute_timeout (%s)", s.AbsoluteTimeout.Std())
 	}
+}
+
+// MFA says which logins must add a second factor: to these clients,
+// through these connectors, or of users in these groups (after claim
+// mapping and local groups). A client can also ask for one per request
+// with acr_values=urn:portico:acr:mfa.
+type MFA struct {
+	// Key seals TOTP secrets in the store: 32 bytes, base64. Without it
+	// one is generated into the data directory (give every replica the
+	// same key when they share a database).
+	Key        string   `yaml:"key"`
+	Clients    []string `yaml:"clients"`
+	Connectors []string `yaml:"connectors"`
+	Groups     []string `yaml:"groups"`
+}
+
+// Throttle configures brute-force protection of the login forms and
+// second-factor checks (per account and per source address), and the
+// token endpoint's rate limit per client. Zero values take the defaults
+// of broker/throttle.
+type Throttle struct {
+	FreeFailures int      `yaml:"free_failures"`
+	BaseDelay    Duration `yaml:"base_delay"`
+	MaxDelay     Duration `yaml:"max_delay"`
+	LockAfter    int      `yaml:"lock_after"`
+	LockFor      Duration `yaml:"lock_for"`
+	Window       Duration `yaml:"window"`
+	// TokenRate is the token endpoint's limit per client, in requests per
+	// second (0: none).
+	TokenRate int `yaml:"token_rate"`
 }

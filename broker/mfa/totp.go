@@ -59,6 +59,14 @@ type TOTP struct {
 // the entry under (the deployment's name); account tells a person's
 // entries for one issuer apart (their username or email).
 func NewTOTP(issuer, account string) (TOTP, error) {
+	secret := make([]byte, SecretSize)
+	rand.Read(secret) // never fails since Go 1.24
+	return TOTPFor(issuer, account, secret)
+}
+
+// TOTPFor is the key of an existing secret: to show a pending enrolment's
+// QR code again.
+func TOTPFor(issuer, account string, secret []byte) (TOTP, error) {
 	// The key URI's label is "issuer:account"; some apps split it at the
 	// first colon, so a colon inside either would mislabel the entry.
 	switch {
@@ -69,8 +77,6 @@ func NewTOTP(issuer, account string) (TOTP, error) {
 	case strings.Contains(account, ":"):
 		return TOTP{}, fmt.Errorf("totp key: account %q contains a colon", account)
 	}
-	secret := make([]byte, SecretSize)
-	rand.Read(secret) // never fails since Go 1.24
 	key, err := totp.Generate(totp.GenerateOpts{
 		Issuer:      issuer,
 		AccountName: account,

@@ -152,15 +152,11 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 	t := cfg.Tokens
 	opts := broker.Options{
 		Issuer: cfg.Issuer, Store: st, Tokens: tok, Logger: log,
-		SessionIdle: cfg.Login.Session.IdleTimeout.Std(), SessionAbsolute: cfg.Login.Session.AbsoluteTimeout.Std(),
 		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
 		AdminRole: cfg.Admin.Role,
 		// New hashes take the recommended cost; the local connector
 		// verifies any PHC parameters and upgrades old ones at login.
 		HashPassword: func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
-	}
-	if cfg.Login.Session.Disabled {
-		opts.SessionIdle, opts.SessionAbsolute = 0, 0
 	}
 	for _, c := range cfg.Clients {
 		if c.Admin {
@@ -173,6 +169,9 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		for _, t := range r.InitialAccessTokens {
 			opts.Registration.InitialAccessTokenHashes = append(opts.Registration.InitialAccessTokenHashes, broker.HashClientSecret(t))
 		}
+	}
+	if err := loginOptions(cfg, st, &opts); err != nil {
+		return opts, err
 	}
 	return opts, identityOptions(cfg, &opts)
 }
@@ -350,6 +349,7 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			GrantTypes: c.GrantTypes, Scopes: c.Scopes, SecretHash: c.SecretHash,
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 			NoIntrospection:        c.Public || (c.Introspection != nil && !*c.Introspection),
+			Consent:                c.Consent,
 			TokenFormat:            c.TokenFormat, AccessTokenTTL: c.AccessTokenTTL.Std(), IDTokenTTL: c.IDTokenTTL.Std(),
 			RefreshIdleTTL: c.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: c.RefreshAbsoluteTTL.Std(),
 			RefreshReuseGrace: c.RefreshReuseGrace.Std(), IDTokenAlg: c.IDTokenSignedResponseAlg,

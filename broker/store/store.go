@@ -103,6 +103,8 @@ type Client struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	// NoIntrospection forbids the client the introspection endpoint.
 	NoIntrospection bool `json:"no_introspection,omitempty"`
+	// Consent: a third-party client, for which the person allows scopes.
+	Consent bool `json:"consent,omitempty"`
 	// Token settings; zero values take the server's defaults.
 	TokenFormat        string        `json:"token_format,omitempty"`
 	AccessTokenTTL     time.Duration `json:"access_token_ttl,omitempty"`

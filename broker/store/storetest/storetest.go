@@ -1083,6 +1083,7 @@ func client(n int) store.Client {
 
 		PostLogoutRedirectURIs: []string{fmt.Sprintf("https://app%d.example.com/bye", n)},
 		NoIntrospection:        true,
+		Consent:                true,
 		TokenFormat:            "opaque",
 		AccessTokenTTL:         5 * time.Minute,
 		IDTokenTTL:             6 * time.Minute,

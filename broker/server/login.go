@@ -1,0 +1,84 @@
+package server
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/throttle"
+)
+
+// loginOptions sets o's login journey from cfg.Login: single sign-on,
+// second factors, brute-force protection and the theme.
+func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
+	l := cfg.Login
+	o.SessionIdle, o.SessionAbsolute = l.Session.IdleTimeout.Std(), l.Session.AbsoluteTimeout.Std()
+	if l.Session.Disabled {
+		o.SessionIdle, o.SessionAbsolute = 0, 0
+	}
+	o.MFA = broker.MFAPolicy{Clients: l.MFA.Clients, Connectors: l.MFA.Connectors, Groups: l.MFA.Groups}
+	if l.MFA.Key != "" {
+		k, err := base64.StdEncoding.DecodeString(l.MFA.Key)
+		if err != nil {
+			return fmt.Errorf("login.mfa.key: %w", err)
+		}
+		o.MFAKey = k
+	} else {
+		master, err := masterKey(cfg.Storage.Dir)
+		if err != nil {
+			return fmt.Errorf("second-factor key: %w", err)
+		}
+		m := hmac.New(sha256.New, master)
+		m.Write([]byte("portico mfa key"))
+		o.MFAKey = m.Sum(nil)
+	}
+
+	t := l.Throttle
+	p := throttle.Policy{FreeFailures: t.FreeFailures, BaseDelay: t.BaseDelay.Std(), MaxDelay: t.MaxDelay.Std(),
+		LockAfter: t.LockAfter, LockFor: t.LockFor.Std(), Window: t.Window.Std()}
+	lim, err := throttle.New(st, p, time.Now)
+	if err != nil {
+		return fmt.Errorf("login.throttle: %w", err)
+	}
+	// Many people share an address behind a NAT: the address gets ten
+	// times the account's allowance before it slows down.
+	ipPolicy := p
+	if ipPolicy.FreeFailures == 0 {
+		ipPolicy.FreeFailures = 3
+	}
+	if ipPolicy.LockAfter == 0 {
+		ipPolicy.LockAfter = 10
+	}
+	ipPolicy.FreeFailures *= 10
+	ipPolicy.LockAfter *= 10
+	if o.Throttle, err = lim.WithScope(throttle.ScopeIP, ipPolicy); err != nil {
+		return fmt.Errorf("login.throttle: %w", err)
+	}
+	if t.TokenRate > 0 {
+		r, err := throttle.NewRate(st, throttle.Rate{Limit: t.TokenRate, Per: time.Second}, time.Now)
+		if err != nil {
+			return fmt.Errorf("login.throttle.token_rate: %w", err)
+		}
+		o.TokenRate = r
+	}
+
+	th := l.Theme
+	o.Theme = broker.Theme{ProductName: th.ProductName, LogoURL: th.LogoURL, Color: th.Color, Messages: th.Messages}
+	if th.CSSFile != "" {
+		b, err := os.ReadFile(th.CSSFile)
+		if err != nil {
+			return fmt.Errorf("login.theme.css_file: %w", err)
+		}
+		o.Theme.CSS = string(b)
+	}
+	if th.TemplatesDir != "" {
+		o.Theme.Templates = os.DirFS(th.TemplatesDir)
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -94,6 +95,20 @@ func (l *LogBuffer) String() string {
 // temporary directory unless cfg names one. It stops when the test ends.
 func Start(t testing.TB, cfg *config.Config) *Broker {
 	t.Helper()
+	return start(t, cfg, "127.0.0.1")
+}
+
+// StartLocalhost is Start with the issuer at http://localhost:PORT (still
+// listening on 127.0.0.1 only): browsers accept "localhost", never an IP
+// address, as a WebAuthn relying party id, and treat it as a secure
+// context.
+func StartLocalhost(t testing.TB, cfg *config.Config) *Broker {
+	t.Helper()
+	return start(t, cfg, "localhost")
+}
+
+func start(t testing.TB, cfg *config.Config, host string) *Broker {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +118,9 @@ func Start(t testing.TB, cfg *config.Config) *Broker {
 	}
 	cfg.Listen = l.Addr().String()
 	cfg.Issuer = "http://" + cfg.Listen
+	if host != "127.0.0.1" {
+		cfg.Issuer = "http://" + net.JoinHostPort(host, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	}
 	logs := &LogBuffer{}
 	b, err := StartOn(l, cfg, teeLogger(t, logs))
 	if err != nil {

@@ -14,9 +14,10 @@ import (
 
 // page is what a browser shows after a request and its redirects.
 type page struct {
-	Status int
-	URL    *url.URL
-	Body   string
+	Status   int
+	URL      *url.URL
+	Body     string
+	Location string // of a redirect the browser stopped at
 }
 
 func open(t *testing.T, c *http.Client, req *http.Request) page {
@@ -27,7 +28,7 @@ func open(t *testing.T, c *http.Client, req *http.Request) page {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return page{resp.StatusCode, resp.Request.URL, string(body)}
+	return page{resp.StatusCode, resp.Request.URL, string(body), resp.Header.Get("Location")}
 }
 
 func getPage(t *testing.T, c *http.Client, u string) page {
@@ -83,7 +84,7 @@ func TestExplicitLinking(t *testing.T) {
 		t.Errorf("link with a forged csrf token: %d, want 403", p.Status)
 	}
 	unlisted := strings.Replace(acct.Body, "/account/link/staff", "/account/link/local", 1)
-	if p := submit(t, br, page{acct.Status, acct.URL, unlisted}, nil); p.Status != 404 {
+	if p := submit(t, br, page{acct.Status, acct.URL, unlisted, ""}, nil); p.Status != 404 {
 		t.Errorf("link of a connector the policy does not name: %d, want 404", p.Status)
 	}
 

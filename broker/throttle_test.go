@@ -1,0 +1,129 @@
+package broker_test
+
+import (
+	"encoding/base32"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/mfa"
+	"github.com/portico-idp/portico/testenv"
+)
+
+// throttleConfig locks an account after three failures, for two seconds.
+func throttleConfig(t *testing.T) *config.Config {
+	cfg := testenv.Config(t)
+	cfg.Login.Throttle = config.Throttle{FreeFailures: 3, LockAfter: 3, LockFor: config.Duration(2 * time.Second)}
+	return cfg
+}
+
+// loginForm opens a new authorization in a new browser and returns the
+// password form's page.
+func loginForm(t *testing.T, b *testenv.Broker) (*http.Client, page) {
+	rp := newRP(t, b)
+	return rp.Browser, getPage(t, rp.Browser, rp.NewFlow().AuthURL)
+}
+
+// TestBruteForce is acceptance 7: after the threshold, further attempts for
+// an account are throttled even with the right password until the lock
+// expires; an unknown account behaves the same; TOTP guessing is
+// throttled too.
+func TestBruteForce(t *testing.T) {
+	b := testenv.Start(t, throttleConfig(t))
+	var retry int
+	for _, user := range []string{testenv.UserName, "nobody"} {
+		var got []int
+		for i := range 5 {
+			pass := "wrong-password"
+			if i >= 3 {
+				pass = testenv.UserPassword // the right one, for alice
+			}
+			br, form := loginForm(t, b)
+			p := submit(t, br, form, map[string]string{"username": user, "password": pass})
+			got = append(got, p.Status)
+			if p.Status == http.StatusTooManyRequests {
+				if !strings.Contains(p.Body, "Too many attempts") || !strings.Contains(p.Body, `name="password"`) {
+					t.Errorf("%s: the 429 page does not say why or lost the form: %.300s", user, p.Body)
+				}
+			}
+		}
+		if want := []int{401, 401, 401, 429, 429}; !slicesEqual(got, want) {
+			t.Errorf("%s: statuses %v, want %v", user, got, want)
+		}
+	}
+	// Retry-After on the throttled answer, and the lock ends after it.
+	br, form := loginForm(t, b)
+	f, err := testenv.ParseForm(form.URL, form.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Values.Set("username", testenv.UserName)
+	f.Values.Set("password", testenv.UserPassword)
+	resp, err := br.PostForm(f.Action, f.Values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if retry, err = strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != 429 || err != nil || retry < 1 || retry > 2 {
+		t.Fatalf("throttled answer: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	time.Sleep(time.Duration(retry)*time.Second + 100*time.Millisecond)
+	br, form = loginForm(t, b)
+	if p := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword}); !strings.HasPrefix(p.Location, testenv.RedirectURI+"?code=") {
+		t.Fatalf("after the lock expired: %d to %q", p.Status, p.Location)
+	}
+}
+
+var manualKeyRE = regexp.MustCompile(`id="manual-key">([A-Z2-7 ]+)<`)
+
+// TestBruteForceTOTP: guessing second-factor codes is throttled per user.
+func TestBruteForceTOTP(t *testing.T) {
+	cfg := throttleConfig(t)
+	cfg.Login.MFA.Clients = []string{testenv.ClientID}
+	b := testenv.Start(t, cfg)
+	// Enrol.
+	br, form := loginForm(t, b)
+	enrol := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword})
+	m := manualKeyRE.FindStringSubmatch(enrol.Body)
+	if m == nil {
+		t.Fatalf("no enrolment page: %d %s", enrol.Status, enrol.URL)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := submit(t, br, enrol, map[string]string{"code": mfa.Code(secret, time.Now())})
+	if !strings.Contains(codes.Body, "recovery-codes") {
+		t.Fatalf("enrolment refused: %d", codes.Status)
+	}
+	// Guess.
+	br, form = loginForm(t, b)
+	challenge := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword})
+	var got []int
+	for range 4 {
+		got = append(got, submit(t, br, challenge, map[string]string{"code": "123456"}).Status)
+	}
+	if want := []int{401, 401, 401, 429}; !slicesEqual(got, want) {
+		t.Fatalf("TOTP guesses: %v, want %v", got, want)
+	}
+	// Even the right code waits for the lock.
+	if p := submit(t, br, challenge, map[string]string{"code": mfa.Code(secret, time.Now().Add(mfa.Period))}); p.Status != 429 {
+		t.Fatalf("right code during the lock: %d", p.Status)
+	}
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -39,6 +39,10 @@ func newJourney(t *testing.T, b *testenv.Broker) *journey {
 	return &journey{t: t, ctx: t.Context(), b: b, br: browser.New(t)}
 }
 
+// docsShots are the screenshots kept in docs/screenshots: one per page.
+var docsShots = map[string]bool{"login": true, "picker": true, "login-error": true, "mfa-enrol": true,
+	"recovery-codes": true, "mfa": true, "consent": true, "account": true, "logged-out": true, "error": true}
+
 // rp returns a relying party of client at the broker.
 func (j *journey) rp(client, secret string) *testenv.RP {
 	j.t.Helper()
@@ -89,7 +93,7 @@ func (j *journey) page(name, heading string) {
 	j.br.CheckA11y(j.t)
 	path, err := j.br.Screenshot(j.ctx, name)
 	j.must(err)
-	if os.Getenv("PORTICO_SCREENSHOTS") == "docs" {
+	if os.Getenv("PORTICO_SCREENSHOTS") == "docs" && docsShots[name] {
 		j.must(browser.Copy(path, filepath.Join("..", "docs", "screenshots", name+".png")))
 	}
 }

@@ -32,8 +32,10 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
 		"code_challenge_methods_supported":              []string{"S256"},
 		"claims_supported": append([]string{
-			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "sid",
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "acr", "sid",
 		}, b.claimsSupported()...),
+		"acr_values_supported":                           []string{tokensvc.ACRPassword, tokensvc.ACRMFA},
+		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
 		"request_parameter_supported":                    false,
 		"authorization_response_iss_parameter_supported": true,
 	}

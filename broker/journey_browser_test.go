@@ -15,8 +15,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/mfa"
+	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/testenv"
 	"github.com/portico-idp/portico/testenv/browser"
 )

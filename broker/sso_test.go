@@ -2,7 +2,10 @@ package broker_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -205,4 +208,45 @@ func mustURL(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestPromptNoneNeedsUser: prompt=none never shows a page; a login that
+// would need consent or a second factor answers with the OpenID error for
+// it, and discovery advertises the acr values and prompts.
+func TestPromptNoneNeedsUser(t *testing.T) {
+	cfg := ssoConfig(t)
+	cfg.Clients[2].Consent = true
+	b := testenv.Start(t, cfg)
+	a, bb := ssoRPs(t, b)
+	if _, _, err := a.Login(t.Context(), testenv.UserName, testenv.UserPassword); err != nil {
+		t.Fatal(err)
+	}
+	none := oauth2.SetAuthURLParam("prompt", "none")
+	if _, _, cb := authorizeSilently(t, bb, none); cb.Query.Get("error") != "consent_required" {
+		t.Errorf("prompt=none for a client needing consent: %v %d", cb.Query, cb.Status)
+	}
+	if _, _, cb := authorizeSilently(t, a, none, oauth2.SetAuthURLParam("acr_values", "urn:portico:acr:mfa")); cb.Query.Get("error") != "interaction_required" {
+		t.Errorf("prompt=none with a second factor to add: %v %d", cb.Query, cb.Status)
+	}
+	var doc struct {
+		ACR    []string `json:"acr_values_supported"`
+		Prompt []string `json:"prompt_values_supported"`
+		Claims []string `json:"claims_supported"`
+	}
+	getJSONDoc(t, b.URL+"/.well-known/openid-configuration", &doc)
+	if !slices.Equal(doc.ACR, []string{"urn:portico:acr:pwd", "urn:portico:acr:mfa"}) || !slices.Contains(doc.Prompt, "none") || !slices.Contains(doc.Claims, "acr") {
+		t.Errorf("discovery: %+v", doc)
+	}
+}
+
+func getJSONDoc(t *testing.T, u string, out any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatal(err)
+	}
 }

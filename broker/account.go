@@ -99,11 +99,19 @@ func (b *Broker) handleAccount(c *gin.Context) {
 		b.unavailable(c, "account: list consents", err)
 		return
 	}
-	b.render(c, http.StatusOK, "account", map[string]any{
+	data := map[string]any{
 		"Title": b.text("ui.account_title"), "Consents": consents, "User": firstNonEmpty(u.Name, u.Username, u.Email, u.ID), "Email": u.Email,
 		"Linked": have, "Linkable": can, "CSRF": accountCSRF(c), "Logout": b.path("/logout"),
-		"Notice": map[string]string{"linked": b.text("ui.linked_done"), "revoked": b.text("ui.consent_revoked")}[c.Query("done")],
-	})
+		"Notice": map[string]string{"linked": b.text("ui.linked_done"), "revoked": b.text("ui.consent_revoked"), "passkey": b.text("ui.passkey_added")}[c.Query("done")],
+	}
+	if b.webauthnOn() {
+		if data["Passkeys"], err = b.accountPasskeys(ctx, u.ID); err != nil {
+			b.unavailable(c, "account: passkeys", err)
+			return
+		}
+		data["PasskeyAction"] = b.path("/account/passkeys")
+	}
+	b.render(c, http.StatusOK, "account", data)
 }
 
 // handleAccountLink starts logging in with a connector to link its account.

@@ -33,6 +33,10 @@ const (
 	AuditRefreshReplay       = "security.refresh_replay"
 	AuditCodeReplay          = "security.code_replay"
 	AuditAssertionReplay     = "security.assertion_replay"
+	// AuditPasskeySignCount: a passkey's assertion came with a sign
+	// count that did not increase (WebAuthn §6.1.1): the key may have
+	// been copied. The login was refused.
+	AuditPasskeySignCount = "security.passkey_sign_count"
 	// Second factors: enrolled, and a recovery code spent.
 	AuditMFAEnrol     = "mfa.enrol"
 	AuditRecoveryUsed = "mfa.recovery_used"
@@ -186,7 +190,12 @@ func (a *auditor) close() {
 }
 
 // audit records an event of the broker's.
-func (b *Broker) audit(ctx context.Context, e store.AuditEvent) { b.auditor.record(ctx, e) }
+func (b *Broker) audit(ctx context.Context, e store.AuditEvent) {
+	if b.opts.OnAudit != nil {
+		b.opts.OnAudit(e)
+	}
+	b.auditor.record(ctx, e)
+}
 
 // auditRequest records an event caused by request c, with its peer's IP.
 // The IP is the TCP peer's: X-Forwarded-For is anyone's to write.

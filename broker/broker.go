@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
@@ -91,12 +92,20 @@ type Options struct {
 	// enrol).
 	MFA    MFAPolicy
 	MFAKey []byte
+	// Passkeys turns WebAuthn on (webauthn.go): as a second factor and,
+	// with Passwordless, as the whole login. The issuer's host must then
+	// be a domain name, the relying party id.
+	Passkeys PasskeyOptions
 	// Throttle, if set, slows down guessing at the login forms and the
 	// second factor; TokenRate limits the token endpoint per client.
 	Throttle  *throttle.Limiter
 	TokenRate interface {
 		Allow(ctx context.Context, k throttle.Key) (throttle.Decision, error)
 	}
+	// Middleware runs before every handler (metrics); OnAudit sees every
+	// audit event as it is recorded (metrics counts logins and tokens).
+	Middleware []gin.HandlerFunc
+	OnAudit    func(store.AuditEvent)
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
@@ -121,6 +130,7 @@ type Broker struct {
 	linkExplicit map[string]bool
 	listClaims   map[string]bool // custom claims that are lists
 	auditor      *auditor
+	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
 }
 
 // New returns a Broker. The store and token service belong to the caller;
@@ -177,6 +187,11 @@ func New(opts Options) (*Broker, error) {
 	if b.pages, err = parsePages(opts.Theme, b.text); err != nil {
 		return nil, err
 	}
+	if opts.Passkeys.Enabled {
+		if b.webauthn, err = newWebAuthn(iss, b.product()); err != nil {
+			return nil, err
+		}
+	}
 	if b.discovery, err = b.discoveryDocument(); err != nil {
 		return nil, err
 	}
@@ -207,6 +222,9 @@ func (b *Broker) routes() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// The operator's middleware (metrics) runs first, so that it sees
+	// the 500 a recovered panic becomes.
+	r.Use(b.opts.Middleware...)
 	r.Use(b.recoverer, b.accessLog)
 	r.GET(b.path("/.well-known/openid-configuration"), b.handleDiscovery)
 	r.GET(b.path("/keys"), b.handleKeys)
@@ -236,6 +254,9 @@ func (b *Broker) routes() http.Handler {
 	r.POST(b.path("/userinfo"), b.handleUserinfo)
 	if b.opts.Registration != nil {
 		b.registrationRoutes(r)
+	}
+	if b.webauthnOn() {
+		b.passkeyRoutes(r)
 	}
 	b.adminRoutes(r.Group(b.path("/admin/v1")), b.adminAuth)
 	r.NoRoute(func(c *gin.Context) {

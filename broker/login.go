@@ -46,7 +46,11 @@ func (b *Broker) handleLoginPicker(c *gin.Context) {
 	for _, cn := range b.connSet().list {
 		items = append(items, item{cn.Name, b.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID), cn.Icon})
 	}
-	b.render(c, http.StatusOK, "picker", map[string]any{"Title": b.text("ui.login"), "Connectors": items})
+	data := map[string]any{"Title": b.text("ui.login"), "Connectors": items}
+	if b.passwordlessOn() && req.LinkUserID == "" { // a link needs the connector's own login
+		data["Passkey"] = b.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)
+	}
+	b.render(c, http.StatusOK, "picker", data)
 }
 
 func (b *Broker) handleLoginForm(c *gin.Context) {
@@ -86,6 +90,9 @@ func (b *Broker) passwordPage(c *gin.Context, status int, cn *Connector, req sto
 		"Title": b.text("ui.login"), "Connector": cn.Name, "Action": b.path("/login/" + url.PathEscape(cn.ID)),
 		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg,
 		"Back": b.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(b.connSet().list) > 1,
+		// With one connector the picker is skipped: its passkey button
+		// comes here.
+		"Passkey": map[bool]string{true: b.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)}[b.passwordlessOn() && req.LinkUserID == "" && len(b.connSet().list) == 1],
 	})
 }
 

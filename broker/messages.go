@@ -46,6 +46,15 @@ const (
 	msgBadLogin            = "badLogin"
 	msgStoreDown           = "storeDown"
 	msgThrottled           = "throttled"
+	// Passkeys (webauthn.go).
+	msgPasskeyFailed      = "passkeyFailed"
+	msgPasskeyCancelled   = "passkeyCancelled"
+	msgPasskeyUnsupported = "passkeyUnsupported"
+	msgPasskeyExists      = "passkeyExists"
+	msgPasskeyExpired     = "passkeyExpired"
+	msgPasskeySignCount   = "passkeySignCount"
+	msgPasskeyNoLogin     = "passkeyNoLogin"
+	msgPasskeyNeedsMFA    = "passkeyNeedsMFA"
 )
 
 // message is a page's title and text; a title is empty for messages shown
@@ -139,4 +148,20 @@ var english = map[string]message{
 	"ui.scope.offline_access": {"", "Stay signed in when you are not using it"},
 	"ui.linked_done":          {"", "The account is now linked."},
 	"ui.consent_revoked":      {"", "Access revoked."},
+	msgPasskeyFailed:          {"", "The passkey could not be used. Try again, or choose another way."},
+	msgPasskeyCancelled:       {"", "The passkey request was cancelled or timed out. Try again when you are ready."},
+	msgPasskeyUnsupported:     {"", "This browser cannot use passkeys. Choose another way."},
+	msgPasskeyExists:          {"", "This authenticator already holds a passkey for your account."},
+	msgPasskeyExpired:         {"", "The passkey request expired. Try again."},
+	msgPasskeySignCount:       {"", "This passkey was refused because it may have been copied. Choose another way, and tell your administrator."},
+	msgPasskeyNoLogin:         {"Login not possible", "This passkey cannot log you in here. Log in another way."},
+	msgPasskeyNeedsMFA:        {"Log in again", "Log out, log in again with your second factor, then add the passkey."},
+	"ui.passkey_create_help":  {"", "Your browser will ask you to create a passkey, with a security key or with your device's fingerprint, face or screen lock."},
+	"ui.passkey_get_help":     {"", "Your browser will ask you to confirm with your passkey."},
+	"ui.passkey_working":      {"", "Waiting for your passkey…"},
+	"ui.passkey_noscript":     {"", "Passkeys need JavaScript. Turn it on, or choose another way."},
+	"ui.passkey_other_way":    {"", "Choose another way"},
+	"ui.passkey_added":        {"", "The passkey was added."},
+	"ui.passkey_item":         {"", "Passkey added on"},
+	"ui.passkey_last_used":    {"", "last used on"},
 }

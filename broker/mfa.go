@@ -289,7 +289,7 @@ func (b *Broker) handleMFAEnrol(c *gin.Context) {
 		return
 	}
 	m, rec, err := b.loadMFA(ctx, req.UserID)
-	if err != nil || len(m.TOTP) == 0 || m.TOTPConfirmed {
+	if err != nil || len(m.TOTP) == 0 || m.enrolled() {
 		b.throttleRelease(c, key)
 		if err != nil {
 			b.unavailable(c, "mfa: load", err)

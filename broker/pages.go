@@ -10,6 +10,11 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
+// scriptPageCSP is the policy of the pages that need script (the passkey
+// pages, webauthn.go): the broker's own script files, and fetch to the
+// broker, but still no inline script.
+const scriptPageCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+
 // pageHeaders keep login pages out of frames (clickjacking) and caches, and
 // allow no script at all.
 func pageHeaders(c *gin.Context) {

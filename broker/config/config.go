@@ -124,19 +124,35 @@ type Audit struct {
 var AuditTypes = []string{
 	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped", "identity.link_refused", "mfa.enrol", "mfa.recovery_used", "consent.grant", "consent.revoke",
 	"token.issue", "token.refresh", "token.revoke",
-	"security.refresh_replay", "security.code_replay", "security.assertion_replay",
+	"security.refresh_replay", "security.code_replay", "security.assertion_replay", "security.passkey_sign_count",
 	"admin.client_create", "admin.client_update", "admin.account_create",
 }
 
 // Storage selects and configures the storage backend.
 type Storage struct {
-	// Type is the backend; only "badger" exists.
+	// Type is the backend: "badger" (embedded, one process) or
+	// "postgres" (shared by any number of replicas).
 	Type string `yaml:"type"`
-	// Dir is the directory the badger backend keeps its files in.
+	// Dir is the directory the badger backend keeps its files in. With
+	// postgres it is optional and holds only the local key file that
+	// seals second-factor secrets and connectors' upstream tokens (give
+	// every replica the same one); without it the key is new at each
+	// start.
 	Dir string `yaml:"dir"`
-	// SyncWrites makes every write durable before it returns (default true).
+	// SyncWrites makes every write durable before it returns (default
+	// true); badger only.
 	SyncWrites *bool `yaml:"sync_writes"`
+	// DSN is the postgres connection string, URL or key=value form. When
+	// empty it is read from $PORTICO_STORAGE_DSN, so that the password
+	// need not be written in the file.
+	DSN string `yaml:"dsn"`
+	// Schema is the postgres schema Portico's tables are in, created if
+	// missing; empty uses the DSN's search_path (normally "public").
+	Schema string `yaml:"schema"`
 }
+
+// EnvStorageDSN is read for Storage.DSN when the file leaves it empty.
+const EnvStorageDSN = "PORTICO_STORAGE_DSN"
 
 // Connector is one upstream identity source. Config is the type-specific
 // part, left undecoded for the connector.
@@ -144,6 +160,8 @@ type Connector struct {
 	ID   string `yaml:"id"`
 	Type string `yaml:"type"`
 	Name string `yaml:"name"`
+	// Icon is the URL of an image shown beside the name on the login page.
+	Icon string `yaml:"icon"`
 	// Isolation is where the connector runs: "" (the default) in the
 	// broker's process, or "process" in a child process of the portico
 	// binary, over the plugin protocol, so that its crash or leak cannot
@@ -258,10 +276,16 @@ const (
 	GrantClientCredentials = "client_credentials"
 )
 
+// Storage types.
+const (
+	StorageBadger   = "badger"
+	StoragePostgres = "postgres"
+)
+
 // Defaults filled in by ApplyDefaults.
 const (
 	DefaultListen             = "127.0.0.1:5556"
-	DefaultStorageType        = "badger"
+	DefaultStorageType        = StorageBadger
 	DefaultSigningAlg         = "RS256"
 	DefaultAccessTokenTTL     = 10 * time.Minute
 	DefaultIDTokenTTL         = 10 * time.Minute
@@ -456,6 +480,11 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Storage.Type == "" {
 		c.Storage.Type = DefaultStorageType
+	}
+	if c.Storage.Type == StoragePostgres && c.Storage.DSN == "" {
+		// A default from the environment: the DSN usually holds a
+		// password, which the file (often in a repository) should not.
+		c.Storage.DSN = os.Getenv(EnvStorageDSN)
 	}
 	if c.Storage.SyncWrites == nil {
 		c.Storage.SyncWrites = ptr(true)

@@ -3,6 +3,8 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -84,6 +86,11 @@ func (c *Config) validateLogin(v *validator) {
 		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
 			v.add("login.mfa.key", "must be 32 bytes in base64 (openssl rand -base64 32)")
 		}
+	}
+	if pk := c.Login.Passkeys; pk.Passwordless && !pk.Enabled {
+		v.add("login.passkeys.passwordless", "needs login.passkeys.enabled")
+	} else if u, err := url.Parse(c.Issuer); pk.Enabled && err == nil && net.ParseIP(u.Hostname()) != nil {
+		v.add("login.passkeys.enabled", "needs a domain name as the issuer's host: WebAuthn refuses an IP address (%s)", u.Hostname())
 	}
 	if col := c.Login.Theme.Color; strings.ContainsAny(col, ";{}<>\\\"'") {
 		v.add("login.theme.color", "must be a CSS colour such as #2451b8")

@@ -79,14 +79,7 @@ func (c *Config) validateTop(v *validator) {
 		v.add("listen", "invalid port %q", port)
 	}
 
-	switch c.Storage.Type {
-	case "badger":
-		if c.Storage.Dir == "" {
-			v.add("storage.dir", "required for the badger storage")
-		}
-	default:
-		v.add("storage.type", "unsupported storage type %q (supported: badger)", c.Storage.Type)
-	}
+	c.Storage.validate(v)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -97,6 +90,48 @@ func (c *Config) validateTop(v *validator) {
 	case "text", "json":
 	default:
 		v.add("log.format", "unsupported format %q (supported: text, json)", c.Log.Format)
+	}
+}
+
+// maxPostgresName is PostgreSQL's limit on a name (NAMEDATALEN-1 bytes);
+// a longer schema name would be silently truncated, so two long names
+// could share a schema.
+const maxPostgresName = 63
+
+func (s Storage) validate(v *validator) {
+	switch s.Type {
+	case StorageBadger:
+		if s.Dir == "" {
+			v.add("storage.dir", "required for the badger storage")
+		}
+		// Fields of the other backend would be ignored: say so rather
+		// than serve from a store the operator did not mean.
+		if s.DSN != "" {
+			v.add("storage.dsn", "only for the postgres storage (storage.type is badger)")
+		}
+		if s.Schema != "" {
+			v.add("storage.schema", "only for the postgres storage (storage.type is badger)")
+		}
+	case StoragePostgres:
+		// The DSN may hold a password: no message quotes it.
+		switch {
+		case s.DSN == "":
+			v.add("storage.dsn", "required for postgres (or set $%s)", EnvStorageDSN)
+		case strings.HasPrefix(s.DSN, "postgres://") || strings.HasPrefix(s.DSN, "postgresql://"):
+			// A URL without a host is fine (libpq's default socket); one
+			// that does not parse would fail at start, less clearly.
+			if _, err := url.Parse(s.DSN); err != nil {
+				v.add("storage.dsn", "not a valid postgres:// URL")
+			}
+		}
+		switch {
+		case len(s.Schema) > maxPostgresName:
+			v.add("storage.schema", "longer than PostgreSQL's %d bytes", maxPostgresName)
+		case strings.ContainsRune(s.Schema, 0):
+			v.add("storage.schema", "must not contain a NUL character")
+		}
+	default:
+		v.add("storage.type", "unsupported storage type %q (supported: %s, %s)", s.Type, StorageBadger, StoragePostgres)
 	}
 }
 

@@ -140,7 +140,7 @@ func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 		if name == "" {
 			name = c.ID
 		}
-		out = append(out, broker.Connector{ID: c.ID, Type: c.Type, Name: name, Impl: impl})
+		out = append(out, broker.Connector{ID: c.ID, Type: c.Type, Name: name, Icon: c.Icon, Impl: impl})
 	}
 	return out, nil
 }

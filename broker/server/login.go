@@ -23,6 +23,7 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 		o.SessionIdle, o.SessionAbsolute = 0, 0
 	}
 	o.MFA = broker.MFAPolicy{Clients: l.MFA.Clients, Connectors: l.MFA.Connectors, Groups: l.MFA.Groups}
+	o.Passkeys = broker.PasskeyOptions{Enabled: l.Passkeys.Enabled, Passwordless: l.Passkeys.Passwordless}
 	if l.MFA.Key != "" {
 		k, err := base64.StdEncoding.DecodeString(l.MFA.Key)
 		if err != nil {

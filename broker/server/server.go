@@ -21,6 +21,7 @@ import (
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/store/badger"
+	"github.com/portico-idp/portico/broker/store/postgres"
 	"github.com/portico-idp/portico/connectors/local"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -81,13 +82,27 @@ func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, buil
 	}
 }
 
-// OpenStore opens the configured storage backend.
+// openTimeout bounds connecting to PostgreSQL and migrating its schema at
+// start: an unreachable server would otherwise hold the start for as long
+// as the OS retries a connection, with nothing said.
+const openTimeout = 2 * time.Minute
+
+// OpenStore opens the configured storage backend: badger by default, or
+// postgres, whose missing schema migrations it applies.
 func OpenStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	switch cfg.Storage.Type {
-	case "", "badger":
+	case "", config.StorageBadger:
 		st, err := badger.Open(badger.Options{Dir: cfg.Storage.Dir, SyncWrites: cfg.Storage.SyncWritesEnabled(), Logger: log})
 		if err != nil {
 			return nil, err // not a typed nil in the interface
+		}
+		return st, nil
+	case config.StoragePostgres:
+		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+		defer cancel()
+		st, err := postgres.Open(ctx, postgres.Options{DSN: cfg.Storage.DSN, Schema: cfg.Storage.Schema, Logger: log})
+		if err != nil {
+			return nil, err
 		}
 		return st, nil
 	default:

@@ -1,0 +1,203 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/sdk"
+)
+
+// A passkey as the whole login (login.passkeys.passwordless): the login
+// page's "Log in with a passkey" asks the browser for any discoverable
+// credential of Portico's relying party id, with user verification; the
+// credential's user handle names the Portico user.
+//
+// Such a login is complete: the authenticator proved possession of the key
+// and verified the person (PIN or biometric) itself, two factors, so the
+// amr is ["hwk", "mfa"] and the acr urn:portico:acr:mfa, and a policy that
+// asks a second factor of the login is satisfied (mfaNeeded finds "mfa").
+// Neither "pin" nor "fpt"/"face" is claimed: the authenticator does not say
+// which verification it used.
+//
+// The login's connector (req.ConnectorID: the token's connector, whom a
+// refresh asks again) is that of the user's identity seen last among the
+// connectors configured now, so that refresh keeps re-checking the user
+// upstream as after a password login; a connector that can refresh is asked
+// at once, and a user it no longer knows does not log in. A user with no
+// such identity cannot log in with a passkey.
+
+func (b *Broker) loginPasskeyPage(req store.AuthRequest) passkeyPage {
+	return passkeyPage{Mode: "get", Heading: "ui.passkey_login", Help: "ui.passkey_get_help", Button: "ui.passkey_login",
+		Begin: b.path("/passkey/login/begin"), Finish: b.path("/passkey/login/finish"),
+		Req: req.ID, CSRF: req.CSRFToken, Back: b.path("/login") + "?req=" + url.QueryEscape(req.ID)}
+}
+
+// handlePasskeyLoginPage is the login page's "Log in with a passkey". It
+// only shows a page, so the picker's form carries no form token; the
+// page's own endpoints check it.
+func (b *Broker) handlePasskeyLoginPage(c *gin.Context) {
+	if !b.passwordlessOn() {
+		b.page(c, http.StatusNotFound, msgNotFound)
+		return
+	}
+	id := c.Query("req")
+	if id == "" {
+		id = c.PostForm("req")
+	}
+	req, ok := b.loadRequest(c, id)
+	if !ok {
+		return
+	}
+	if req.LinkUserID != "" {
+		b.page(c, http.StatusBadRequest, msgLinkNotAllowed)
+		return
+	}
+	b.renderPasskeyPage(c, http.StatusOK, b.loginPasskeyPage(req), "")
+}
+
+func (b *Broker) handlePasskeyLoginBegin(c *gin.Context) {
+	if !b.passwordlessOn() {
+		b.passkeyJSONError(c, http.StatusNotFound, "not_found", msgNotFound)
+		return
+	}
+	req, ok := b.beginRequest(c)
+	if !ok {
+		return
+	}
+	if req.LinkUserID != "" {
+		b.passkeyJSONError(c, http.StatusBadRequest, "link", msgLinkNotAllowed)
+		return
+	}
+	assertion, session, err := b.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err == nil {
+		err = b.beginCeremony(c.Request.Context(), req.ID, ceremony{Purpose: purposeLogin, Session: *session})
+	}
+	if err != nil {
+		b.log.Error("passkey: begin passwordless login", "err", err)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		return
+	}
+	passkeyJSON(c, assertion)
+}
+
+func (b *Broker) handlePasskeyLoginFinish(c *gin.Context) {
+	if !b.passwordlessOn() {
+		b.page(c, http.StatusNotFound, msgNotFound)
+		return
+	}
+	req, ok := b.loadRequest(c, c.PostForm("req"))
+	if !ok || !b.csrfOK(c, req) {
+		return
+	}
+	ctx := c.Request.Context()
+	page := b.loginPasskeyPage(req)
+	cer, err := b.spendCeremony(ctx, req.ID, purposeLogin)
+	if errors.Is(err, errNoCeremony) || (err == nil && req.LinkUserID != "") {
+		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.msg(c, msgPasskeyExpired))
+		return
+	} else if err != nil {
+		b.unavailable(c, "passkey: ceremony", err)
+		return
+	}
+	parsed, err := parseAssertion(c)
+	var (
+		cred   *webauthn.Credential
+		userID string
+	)
+	if err == nil {
+		userID = string(parsed.Response.UserHandle)
+		cred, err = b.assertAndRecord(c, userID, func(w waUser) (*webauthn.Credential, error) {
+			_, cred, err := b.webauthn.ValidatePasskeyLogin(func(_, handle []byte) (webauthn.User, error) {
+				if string(handle) != w.u.ID {
+					return nil, errors.New("user handle changed")
+				}
+				return w, nil
+			}, cer.Session, parsed)
+			if err == nil && !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+				err = errors.New("the authenticator did not verify the user")
+			}
+			return cred, err
+		})
+	}
+	switch {
+	case errors.Is(err, errStore):
+		b.unavailable(c, "passkey: login", err)
+		return
+	case errors.Is(err, errSignCount):
+		b.auditSignCount(c, req, userID, cred, parsed.Response.AuthenticatorData.Counter)
+		b.auditLoginFailure(c, "", req.ClientID, userID, "passkey_sign_count")
+		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.msg(c, msgPasskeySignCount))
+		return
+	case err != nil:
+		// The user handle is only named once a passkey of that user
+		// verified: anyone can post one.
+		b.passkeyLogErr("passwordless login refused", err)
+		b.auditLoginFailure(c, "", req.ClientID, "", "passkey_invalid")
+		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.msg(c, msgPasskeyFailed))
+		return
+	}
+	b.finishPasskeyLogin(c, req, userID)
+}
+
+// finishPasskeyLogin goes on with a login whose passkey verified: the
+// user must be active, and known to a configured connector.
+func (b *Broker) finishPasskeyLogin(c *gin.Context, req store.AuthRequest, userID string) {
+	ctx := c.Request.Context()
+	u, err := b.store.GetUser(ctx, userID)
+	if err != nil {
+		b.unavailable(c, "passkey: read user", err)
+		return
+	}
+	if u.Disabled {
+		b.auditLoginFailure(c, "", req.ClientID, u.ID, "user_disabled")
+		b.page(c, http.StatusForbidden, msgDisabled)
+		return
+	}
+	ids, err := b.store.ListIdentities(ctx, u.ID)
+	if err != nil {
+		b.unavailable(c, "passkey: list identities", err)
+		return
+	}
+	set, connID := b.connSet(), ""
+	var seen store.Identity
+	for _, id := range ids {
+		if set.byID[id.ConnectorID] != nil && (connID == "" || id.LastSeen.After(seen.LastSeen)) {
+			connID, seen = id.ConnectorID, id
+		}
+	}
+	if connID == "" {
+		b.auditLoginFailure(c, "", req.ClientID, u.ID, "no_connector")
+		b.page(c, http.StatusForbidden, msgPasskeyNoLogin)
+		return
+	}
+	// A connector that can refresh says whether the user still exists
+	// upstream, as it will at each refresh of the tokens.
+	switch u, err = b.refreshIdentity(c, connID, u, req.Scopes); {
+	case err == nil:
+	case errors.Is(err, errUserDisabled):
+		b.auditLoginFailure(c, connID, req.ClientID, u.ID, "user_disabled")
+		b.page(c, http.StatusForbidden, msgDisabled)
+		return
+	case errors.Is(err, errStore):
+		b.unavailable(c, "passkey: check user", err)
+		return
+	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, errContention):
+		b.log.Warn("passkey: cannot check the user now", "connector", connID, "err", err)
+		b.page(c, http.StatusServiceUnavailable, msgConnectorDown)
+		return
+	default:
+		b.log.Info("passkey: connector refused the user", "connector", connID, "user", u.ID, "err", err)
+		b.auditLoginFailure(c, connID, req.ClientID, u.ID, "upstream_refused")
+		b.page(c, http.StatusForbidden, msgPasskeyNoLogin)
+		return
+	}
+	req.UserID, req.ConnectorID, req.AMR = u.ID, connID, []string{passkeyAMR, "mfa"}
+	req.AuthTime = b.opts.Now().Truncate(1e9)
+	b.continueLogin(c, req, true, nil)
+}

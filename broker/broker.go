@@ -8,6 +8,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,8 @@ type Connector struct {
 	Type string
 	Name string
 	Icon string // URL of an image shown beside the name on the login page
+	// Runtime is where it runs, for metrics: "builtin", "process" or "wasm".
+	Runtime string
 	Impl any
 }
 
@@ -106,6 +109,9 @@ type Options struct {
 	// audit event as it is recorded (metrics counts logins and tokens).
 	Middleware []gin.HandlerFunc
 	OnAudit    func(store.AuditEvent)
+	// ObserveConnector sees every call to a connector: login, callback,
+	// refresh, how long it took and how it ended.
+	ObserveConnector func(runtime, connector, op string, d time.Duration, err error)
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
@@ -266,6 +272,13 @@ func (b *Broker) routes() http.Handler {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": "invalid_request", "error_description": "method not allowed"})
 	})
 	return r
+}
+
+// observe reports a connector call that started at start.
+func (b *Broker) observe(cn *Connector, op string, start time.Time, err error) {
+	if b.opts.ObserveConnector != nil {
+		b.opts.ObserveConnector(cmp.Or(cn.Runtime, "builtin"), cn.ID, op, time.Since(start), err)
+	}
 }
 
 // recoverer turns a panic into a bare 500 and logs it without the request's

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -151,9 +152,11 @@ func (b *Broker) handleCallback(c *gin.Context) {
 	}
 	form := c.Request.PostForm
 	delete(form, bounceParam)
+	start := time.Now()
 	id, err := cc.HandleCallback(ctx, sdk.ParseScopes(req.Scopes), sdk.CallbackRequest{
 		Method: c.Request.Method, URL: b.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form, Data: req.ConnectorData,
 	})
+	b.observe(cn, "callback", start, err)
 	switch {
 	case errors.Is(err, sdk.ErrUnavailable):
 		b.log.Error("login: upstream unavailable", "connector", cn.ID, "err", err)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -296,10 +297,12 @@ func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.
 		return user, errors.New("identity no longer linked")
 	}
 	rec := idents[i]
+	start := time.Now()
 	fresh, err := rc.Refresh(ctx, sdk.ParseScopes(scopes), sdk.Identity{
 		Subject: rec.Subject, Username: rec.Username, Email: rec.Email, EmailVerified: rec.EmailVerified,
 		Name: rec.Name, Groups: rec.Groups, Attributes: rec.Attributes, ConnectorData: rec.ConnectorData,
 	})
+	b.observe(cn, "refresh", start, err)
 	if err != nil {
 		return user, err
 	}

@@ -53,6 +53,8 @@ type Config struct {
 	// Login configures single sign-on, second factors, consent and
 	// brute-force protection (login.go).
 	Login Login `yaml:"login"`
+	// Ops configures /metrics, /healthz, /readyz and replica sync (ops.go).
+	Ops Ops `yaml:"ops"`
 }
 
 // Registration configures the /register endpoint. It is never open: a

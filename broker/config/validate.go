@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 	c.validateIdentity(&v)
 	c.validateRegistration(&v)
 	c.validateLogin(&v)
+	c.validateOps(&v)
 	return errors.Join(v.errs...)
 }
 

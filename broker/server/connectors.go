@@ -140,9 +140,21 @@ func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 		if name == "" {
 			name = c.ID
 		}
-		out = append(out, broker.Connector{ID: c.ID, Type: c.Type, Name: name, Icon: c.Icon, Impl: impl})
+		out = append(out, broker.Connector{ID: c.ID, Type: c.Type, Name: name, Icon: c.Icon, Impl: impl,
+			Runtime: runtimeOf(c.Type, c.Isolation)})
 	}
 	return out, nil
+}
+
+// runtimeOf says where a connector runs, for metrics.
+func runtimeOf(typ, isolation string) string {
+	switch {
+	case typ == "wasm":
+		return "wasm"
+	case typ == "plugin" || isolation == config.IsolationProcess:
+		return "process"
+	}
+	return "builtin"
 }
 
 // closeConnectors releases what connectors hold (LDAP pools, processes).

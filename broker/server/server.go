@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gin-gonic/gin"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/mapping"
+	"github.com/portico-idp/portico/broker/metrics"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/store/badger"
 	"github.com/portico-idp/portico/broker/store/postgres"
@@ -28,13 +30,14 @@ import (
 
 // Server is an assembled Portico.
 type Server struct {
-	Config *config.Config
-	Store  store.Store
-	Tokens *tokensvc.Service
-	Broker *broker.Broker
-	conns  []broker.Connector
-	log    *slog.Logger
-	built  *builtConnectors // added or replaced through the admin API
+	Config  *config.Config
+	Store   store.Store
+	Tokens  *tokensvc.Service
+	Broker  *broker.Broker
+	Metrics *metrics.Metrics
+	conns   []broker.Connector
+	log     *slog.Logger
+	built   *builtConnectors // added or replaced through the admin API
 }
 
 // builtConnectors are the connectors built at runtime, closed with the
@@ -74,7 +77,7 @@ func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, buil
 		if name == "" {
 			name = c.ID
 		}
-		cn := broker.Connector{ID: c.ID, Type: c.Type, Name: name, Impl: impl}
+		cn := broker.Connector{ID: c.ID, Type: c.Type, Name: name, Impl: impl, Runtime: runtimeOf(c.Type, "")}
 		built.mu.Lock()
 		built.list = append(built.list, cn)
 		built.mu.Unlock()
@@ -128,6 +131,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, e
 }
 
 func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) {
+	// Every store call is timed, for /metrics.
+	m := metrics.New()
+	st = m.WrapStore(st)
 	tc := TokenConfig(cfg)
 	tc.Logger = log
 	tok, err := tokensvc.New(ctx, st, tc)
@@ -141,6 +147,8 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
+	opts.Middleware = []gin.HandlerFunc{m.GinMiddleware()}
+	opts.OnAudit, opts.ObserveConnector = m.ObserveAudit, m.ObserveConnectorCall
 	built := &builtConnectors{}
 	opts.BuildConnector = connectorBuilder(cfg, st, log, built)
 	conns, err := connectors(ctx, cfg, st, log)
@@ -159,7 +167,11 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		closeConnectors(conns)
 		return nil, err
 	}
-	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, conns: conns, log: log, built: built}, nil
+	if cfg.Storage.Type == config.StoragePostgres && cfg.Storage.Dir == "" && cfg.Login.MFA.Key == "" {
+		log.Warn("storage is postgres without storage.dir or login.mfa.key: the key that seals second factors " +
+			"and upstream tokens is new at every start, so replicas cannot read each other's and a restart loses them")
+	}
+	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, Metrics: m, conns: conns, log: log, built: built}, nil
 }
 
 // options are the broker's options from cfg, but for its connectors.
@@ -276,9 +288,19 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	srv.Handler = s.handler()
 	kctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go s.Tokens.Run(kctx, time.Minute)
+	go s.sync(kctx, s.Config.SyncEvery())
+	if s.Config.Ops.Listen != "" {
+		ol, err := net.Listen("tcp", s.Config.Ops.Listen)
+		if err != nil {
+			return fmt.Errorf("ops.listen: %w", err)
+		}
+		osrv := &http.Server{Handler: s.opsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go osrv.Serve(ol)
+		defer osrv.Close()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/portico-idp/portico/broker/metrics"
+)
+
+// opsHandler serves /metrics, /healthz and /readyz.
+func (s *Server) opsHandler() http.Handler {
+	var h metrics.Health
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+	mux.Handle("GET /healthz", h.Healthz())
+	mux.Handle("GET /readyz", h.Readyz(
+		metrics.StoreCheck(s.Store),
+		metrics.KeysCheck(func() bool { return len(s.Tokens.JWKS()) > len(`{"keys":[]}`) }),
+	))
+	return mux
+}
+
+// handler is the broker, with the operational endpoints beside it unless
+// ops.listen moves them to their own address.
+func (s *Server) handler() http.Handler {
+	if s.Config.Ops.Listen != "" {
+		return s.Broker
+	}
+	ops := s.opsHandler()
+	mux := http.NewServeMux()
+	for _, p := range []string{"/metrics", "/healthz", "/readyz"} {
+		mux.Handle(p, ops)
+	}
+	mux.Handle("/", s.Broker)
+	return mux
+}
+
+// sync keeps this server in step with what other replicas change in the
+// shared store, every interval until ctx ends: signing keys (a rotation,
+// scheduled or made elsewhere) and connectors changed through the admin
+// API. Revocations, clients and users need nothing: they are read from
+// the store at each use.
+func (s *Server) sync(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.Tokens.Maintain(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("sync: signing keys", "err", err)
+		}
+		if err := s.Broker.SyncConnectors(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("sync: connectors", "err", err)
+		}
+	}
+}

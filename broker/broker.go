@@ -41,7 +41,7 @@ type Connector struct {
 	Icon string // URL of an image shown beside the name on the login page
 	// Runtime is where it runs, for metrics: "builtin", "process" or "wasm".
 	Runtime string
-	Impl any
+	Impl    any
 }
 
 // Options configure a Broker.

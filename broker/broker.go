@@ -24,6 +24,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
@@ -112,6 +113,8 @@ type Options struct {
 	// ObserveConnector sees every call to a connector: login, callback,
 	// refresh, how long it took and how it ended.
 	ObserveConnector func(runtime, connector, op string, d time.Duration, err error)
+	// Tracer, if set, records OpenTelemetry spans (trace.go).
+	Tracer trace.Tracer
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
@@ -231,6 +234,9 @@ func (b *Broker) routes() http.Handler {
 	// The operator's middleware (metrics) runs first, so that it sees
 	// the 500 a recovered panic becomes.
 	r.Use(b.opts.Middleware...)
+	if b.opts.Tracer != nil {
+		r.Use(b.traceRequest)
+	}
 	r.Use(b.recoverer, b.accessLog)
 	r.GET(b.path("/.well-known/openid-configuration"), b.handleDiscovery)
 	r.GET(b.path("/keys"), b.handleKeys)

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -152,11 +151,11 @@ func (b *Broker) handleCallback(c *gin.Context) {
 	}
 	form := c.Request.PostForm
 	delete(form, bounceParam)
-	start := time.Now()
-	id, err := cc.HandleCallback(ctx, sdk.ParseScopes(req.Scopes), sdk.CallbackRequest{
+	cctx, done := b.connectorCall(ctx, cn, "callback")
+	id, err := cc.HandleCallback(cctx, sdk.ParseScopes(req.Scopes), sdk.CallbackRequest{
 		Method: c.Request.Method, URL: b.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form, Data: req.ConnectorData,
 	})
-	b.observe(cn, "callback", start, err)
+	done(err)
 	switch {
 	case errors.Is(err, sdk.ErrUnavailable):
 		b.log.Error("login: upstream unavailable", "connector", cn.ID, "err", err)

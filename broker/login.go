@@ -130,9 +130,9 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 			return
 		}
 	}
-	start := time.Now()
-	id, err := pc.Login(ctx, sdk.ParseScopes(req.Scopes), username, c.PostForm("password"))
-	b.observe(cn, "login", start, err)
+	cctx, done := b.connectorCall(ctx, cn, "login")
+	id, err := pc.Login(cctx, sdk.ParseScopes(req.Scopes), username, c.PostForm("password"))
+	done(err)
 	switch {
 	case errors.Is(err, sdk.ErrInvalidCredentials):
 		b.throttleFail(c, account, ip)

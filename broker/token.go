@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -297,12 +296,12 @@ func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.
 		return user, errors.New("identity no longer linked")
 	}
 	rec := idents[i]
-	start := time.Now()
-	fresh, err := rc.Refresh(ctx, sdk.ParseScopes(scopes), sdk.Identity{
+	cctx, done := b.connectorCall(ctx, cn, "refresh")
+	fresh, err := rc.Refresh(cctx, sdk.ParseScopes(scopes), sdk.Identity{
 		Subject: rec.Subject, Username: rec.Username, Email: rec.Email, EmailVerified: rec.EmailVerified,
 		Name: rec.Name, Groups: rec.Groups, Attributes: rec.Attributes, ConnectorData: rec.ConnectorData,
 	})
-	b.observe(cn, "refresh", start, err)
+	done(err)
 	if err != nil {
 		return user, err
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"net/url"
 	"time"
 )
 
@@ -16,6 +17,20 @@ type Ops struct {
 	// have changed: signing keys and connectors (default 1s with
 	// postgres, 1m with badger, where there is only one process).
 	SyncInterval Duration `yaml:"sync_interval"`
+	// Tracing exports OpenTelemetry traces over OTLP/HTTP; off unless an
+	// endpoint is set.
+	Tracing Tracing `yaml:"tracing"`
+}
+
+// Tracing configures the OTLP/HTTP trace exporter.
+type Tracing struct {
+	// Endpoint is the collector's base URL, e.g. http://otel-collector:4318
+	// (traces go to /v1/traces under it).
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the share of traces kept, 0 to 1 (default 1).
+	SampleRatio *float64 `yaml:"sample_ratio"`
+	// ServiceName names this Portico in the traces (default "portico").
+	ServiceName string `yaml:"service_name"`
 }
 
 func (c *Config) validateOps(v *validator) {
@@ -23,6 +38,14 @@ func (c *Config) validateOps(v *validator) {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			v.add("ops.listen", "not host:port: %v", err)
 		}
+	}
+	if e := c.Ops.Tracing.Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.add("ops.tracing.endpoint", "not an http(s) URL")
+		}
+	}
+	if r := c.Ops.Tracing.SampleRatio; r != nil && (*r < 0 || *r > 1) {
+		v.add("ops.tracing.sample_ratio", "must be between 0 and 1")
 	}
 	if c.Ops.SyncInterval < 0 {
 		v.add("ops.sync_interval", "must be positive")

@@ -38,6 +38,8 @@ type Server struct {
 	conns   []broker.Connector
 	log     *slog.Logger
 	built   *builtConnectors // added or replaced through the admin API
+	// stopTracing flushes and stops the trace exporter.
+	stopTracing func(context.Context) error
 }
 
 // builtConnectors are the connectors built at runtime, closed with the
@@ -131,9 +133,18 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, e
 }
 
 func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) {
-	// Every store call is timed, for /metrics.
+	// Every store call is timed, for /metrics, and traced when tracing
+	// is on.
 	m := metrics.New()
-	st = m.WrapStore(st)
+	tr, stopTracing, err := tracer(ctx, cfg.Ops.Tracing, "")
+	if err != nil {
+		return nil, err
+	}
+	if tr != nil {
+		st = m.WrapStoreTraced(st, tr)
+	} else {
+		st = m.WrapStore(st)
+	}
 	tc := TokenConfig(cfg)
 	tc.Logger = log
 	tok, err := tokensvc.New(ctx, st, tc)
@@ -148,7 +159,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return nil, err
 	}
 	opts.Middleware = []gin.HandlerFunc{m.GinMiddleware()}
-	opts.OnAudit, opts.ObserveConnector = m.ObserveAudit, m.ObserveConnectorCall
+	opts.OnAudit, opts.ObserveConnector, opts.Tracer = m.ObserveAudit, m.ObserveConnectorCall, tr
 	built := &builtConnectors{}
 	opts.BuildConnector = connectorBuilder(cfg, st, log, built)
 	conns, err := connectors(ctx, cfg, st, log)
@@ -171,7 +182,8 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		log.Warn("storage is postgres without storage.dir or login.mfa.key: the key that seals second factors " +
 			"and upstream tokens is new at every start, so replicas cannot read each other's and a restart loses them")
 	}
-	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, Metrics: m, conns: conns, log: log, built: built}, nil
+	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, Metrics: m, conns: conns, log: log, built: built,
+		stopTracing: stopTracing}, nil
 }
 
 // options are the broker's options from cfg, but for its connectors.
@@ -322,6 +334,13 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 // Close closes the broker, the connectors and the store.
 func (s *Server) Close() error {
 	s.Broker.Close()
+	if s.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.stopTracing(ctx); err != nil {
+			s.log.Warn("flush traces", "err", err)
+		}
+	}
 	closeConnectors(s.conns)
 	if s.built != nil {
 		s.built.mu.Lock()

@@ -155,6 +155,7 @@ func New(opts Options) (*Broker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.Logger = slog.New(requestIDHandler{opts.Logger.Handler()})
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -237,7 +238,7 @@ func (b *Broker) routes() http.Handler {
 	if b.opts.Tracer != nil {
 		r.Use(b.traceRequest)
 	}
-	r.Use(b.recoverer, b.accessLog)
+	r.Use(b.requestID, b.recoverer, b.accessLog)
 	r.GET(b.path("/.well-known/openid-configuration"), b.handleDiscovery)
 	r.GET(b.path("/keys"), b.handleKeys)
 	r.GET(b.path("/authorize"), b.handleAuthorize)
@@ -306,6 +307,6 @@ func (b *Broker) recoverer(c *gin.Context) {
 func (b *Broker) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	b.log.Debug("request", "method", c.Request.Method, "path", c.Request.URL.Path,
+	b.log.DebugContext(c.Request.Context(), "request", "method", c.Request.Method, "path", c.Request.URL.Path,
 		"status", c.Writer.Status(), "duration", time.Since(start))
 }

@@ -123,3 +123,31 @@ func TestTracing(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestID: every answer carries a request id, a caller's sane one is
+// kept, and the broker's log lines of the request name it.
+func TestRequestID(t *testing.T) {
+	b := testenv.Start(t, testenv.Config(t))
+	req, _ := http.NewRequest(http.MethodGet, b.URL+"/authorize?client_id=nobody", nil)
+	req.Header.Set("X-Request-ID", "from-the-proxy-42")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-ID"); got != "from-the-proxy-42" {
+		t.Errorf("X-Request-ID %q, want the caller's", got)
+	}
+	req.Header.Set("X-Request-ID", "bad id with spaces")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-ID"); got == "" || strings.Contains(got, " ") {
+		t.Errorf("X-Request-ID %q for a malformed one, want a fresh id", got)
+	}
+	if !strings.Contains(b.Logs(), `"request_id":"from-the-proxy-42"`) {
+		t.Error("the request's log lines do not carry its id")
+	}
+}

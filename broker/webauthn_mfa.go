@@ -79,27 +79,11 @@ func (b *Broker) handlePasskeyEnrolPage(c *gin.Context) {
 }
 
 func (b *Broker) handlePasskeyEnrolBegin(c *gin.Context) {
-	req, ok := b.beginRequest(c)
+	req, u, m, ok := b.beginSecondFactor(c)
 	if !ok {
 		return
 	}
-	if req.UserID == "" {
-		b.passkeyJSONError(c, http.StatusBadRequest, "login_expired", msgLoginExpired)
-		return
-	}
 	ctx := c.Request.Context()
-	u, err := b.store.GetUser(ctx, req.UserID)
-	if err != nil {
-		b.log.Error("passkey: read user", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
-		return
-	}
-	m, _, err := b.loadMFA(ctx, req.UserID)
-	if err != nil {
-		b.log.Error("passkey: load", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
-		return
-	}
 	if m.enrolled() {
 		// A password alone must not add a second factor to an account
 		// that has one.
@@ -213,27 +197,11 @@ func (b *Broker) handlePasskeyMFAPage(c *gin.Context) {
 }
 
 func (b *Broker) handlePasskeyMFABegin(c *gin.Context) {
-	req, ok := b.beginRequest(c)
+	req, u, m, ok := b.beginSecondFactor(c)
 	if !ok {
 		return
 	}
-	if req.UserID == "" {
-		b.passkeyJSONError(c, http.StatusBadRequest, "login_expired", msgLoginExpired)
-		return
-	}
 	ctx := c.Request.Context()
-	u, err := b.store.GetUser(ctx, req.UserID)
-	if err != nil {
-		b.log.Error("passkey: read user", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
-		return
-	}
-	m, _, err := b.loadMFA(ctx, req.UserID)
-	if err != nil {
-		b.log.Error("passkey: load", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
-		return
-	}
 	if len(m.Passkeys) == 0 {
 		b.passkeyJSONError(c, http.StatusBadRequest, "no_passkey", msgPasskeyFailed)
 		return
@@ -294,4 +262,32 @@ func (b *Broker) handlePasskeyMFAFinish(c *gin.Context) {
 		return
 	}
 	b.secondFactorDone(c, req, passkeyAMR)
+}
+
+// beginSecondFactor loads what a passkey ceremony of a login after its
+// first factor needs: the request, its user and the user's factors. It
+// answers the JSON error itself when one is missing.
+func (b *Broker) beginSecondFactor(c *gin.Context) (store.AuthRequest, store.User, mfaRecord, bool) {
+	req, ok := b.beginRequest(c)
+	if !ok {
+		return req, store.User{}, mfaRecord{}, false
+	}
+	if req.UserID == "" {
+		b.passkeyJSONError(c, http.StatusBadRequest, "login_expired", msgLoginExpired)
+		return req, store.User{}, mfaRecord{}, false
+	}
+	ctx := c.Request.Context()
+	u, err := b.store.GetUser(ctx, req.UserID)
+	if err != nil {
+		b.log.ErrorContext(ctx, "passkey: read user", "err", err)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		return req, u, mfaRecord{}, false
+	}
+	m, _, err := b.loadMFA(ctx, req.UserID)
+	if err != nil {
+		b.log.ErrorContext(ctx, "passkey: load", "err", err)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		return req, u, m, false
+	}
+	return req, u, m, true
 }

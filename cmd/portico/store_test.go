@@ -3,92 +3,27 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/oauth2"
 
 	"github.com/portico-idp/portico/testenv"
 )
 
-// The PostgreSQL tests need a server: PORTICO_TEST_POSTGRES_DSN, or a
-// local one with trust authentication. Without one they skip, loudly,
-// except on CI (CI=true), where they fail.
-
-const defaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-func postgresDSN() string {
-	if dsn := os.Getenv("PORTICO_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	return defaultPostgresDSN
-}
-
-var (
-	pgOnce sync.Once
-	pgErr  error
-)
-
-// postgresSchema returns the test DSN and the name of a schema that does
-// not exist yet, dropped when the test ends; without a server it skips
-// the test, or fails it on CI.
+// postgresSchema returns the test DSN and a fresh schema, dropped when the
+// test ends (testenv.PostgresSchema: without a server it skips, or fails
+// under CI=true).
 func postgresSchema(t *testing.T) (dsn, schema string) {
 	t.Helper()
-	dsn = postgresDSN()
-	connect := func() (*pgxpool.Pool, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		pool, err := pgxpool.New(ctx, dsn)
-		if err == nil {
-			if err = pool.Ping(ctx); err != nil {
-				pool.Close()
-			}
-		}
-		return pool, err
-	}
-	pgOnce.Do(func() {
-		var pool *pgxpool.Pool
-		if pool, pgErr = connect(); pgErr == nil {
-			pool.Close()
-		}
-	})
-	if pgErr != nil {
-		shown := dsn
-		if u, err := url.Parse(dsn); err == nil && u.User != nil {
-			shown = u.Redacted()
-		}
-		msg := fmt.Sprintf("no PostgreSQL at %s: %v (set PORTICO_TEST_POSTGRES_DSN to a database the tests may create schemas in)", shown, pgErr)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPING THE POSTGRES TESTS: " + msg)
-	}
-	schema = "portico_test_" + strings.ToLower(rand.Text()[:12])
-	t.Cleanup(func() {
-		pool, err := connect()
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer pool.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return dsn, schema
+	schema = testenv.PostgresSchema(t)
+	return testenv.PostgresDSN(), schema
 }
 
 // postgresConfig writes a copy of the config file at path with its storage

@@ -2,91 +2,29 @@ package storecopy
 
 import (
 	"cmp"
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/store/badger"
 	"github.com/portico-idp/portico/broker/store/postgres"
+	"github.com/portico-idp/portico/testenv"
 	"github.com/portico-idp/portico/tokensvc"
 )
 
-// The PostgreSQL target needs a server: PORTICO_TEST_POSTGRES_DSN, or a
-// local one with trust authentication. Without one that case skips,
-// loudly, except on CI (CI=true), where it fails; the badger target runs
-// anyway.
-
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-func testDSN() string {
-	if dsn := os.Getenv("PORTICO_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	return defaultDSN
-}
-
-var (
-	adminOnce sync.Once
-	adminPool *pgxpool.Pool
-	adminErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if adminPool != nil {
-		adminPool.Close()
-	}
-	os.Exit(code)
-}
-
 // openPostgres opens a store on a schema of its own, dropped when the test
-// ends; it skips or fails the test when there is no server.
+// ends; without a server testenv.PostgresSchema skips the test loudly, or
+// fails it under CI=true.
 func openPostgres(t *testing.T) store.Store {
 	t.Helper()
-	adminOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if adminPool, adminErr = pgxpool.New(ctx, testDSN()); adminErr == nil {
-			if adminErr = adminPool.Ping(ctx); adminErr != nil {
-				adminPool.Close()
-				adminPool = nil
-			}
-		}
-	})
-	if adminErr != nil {
-		dsn := testDSN()
-		if u, err := url.Parse(dsn); err == nil && u.User != nil {
-			dsn = u.Redacted()
-		}
-		msg := fmt.Sprintf("no PostgreSQL at %s: %v (set PORTICO_TEST_POSTGRES_DSN to a database the tests may create schemas in)", dsn, adminErr)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPING THE POSTGRES TARGET: " + msg)
-	}
-	schema := "portico_test_" + strings.ToLower(rand.Text()[:12])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := adminPool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	s, err := postgres.Open(t.Context(), postgres.Options{DSN: testDSN(), Schema: schema, CleanupInterval: -1})
+	schema := testenv.PostgresSchema(t)
+	s, err := postgres.Open(t.Context(), postgres.Options{DSN: testenv.PostgresDSN(), Schema: schema, CleanupInterval: -1})
 	if err != nil {
 		t.Fatalf("postgres.Open: %v", err)
 	}

@@ -138,10 +138,10 @@ func (b *Broker) handleAccountLink(c *gin.Context) {
 // would hand that user's account to whoever can log in upstream.
 func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest, id sdk.Identity) {
 	ctx := c.Request.Context()
-	fail := func(status int, title, msg, reason string) {
+	fail := func(status int, msgID, reason string) {
 		b.auditRequest(c, store.AuditEvent{Type: AuditIdentityLinkRefused, Actor: actorUser(req.LinkUserID), UserID: req.LinkUserID,
 			ConnectorID: cn.ID, Details: map[string]string{"reason": reason, "method": "explicit"}})
-		b.errorPage(c, status, title, msg)
+		b.page(c, status, msgID)
 	}
 	s, err := b.currentSSO(c)
 	switch {
@@ -150,10 +150,10 @@ func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest
 		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	case s == nil || s.UserID != req.LinkUserID:
-		fail(http.StatusForbidden, "Not logged in", "Your session ended before the account could be linked. Log in and try again.", "session_ended")
+		fail(http.StatusForbidden, msgLinkSessionEnded, "session_ended")
 		return
 	case !b.linkExplicit[cn.ID]:
-		fail(http.StatusForbidden, "Not allowed", "Accounts of this login method cannot be linked.", "policy")
+		fail(http.StatusForbidden, msgLinkNotAllowed, "policy")
 		return
 	}
 	if err := b.store.DeleteAuthRequest(ctx, req.ID); err != nil {
@@ -163,7 +163,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest
 	ident, err := b.store.GetIdentity(ctx, cn.ID, id.Subject)
 	switch {
 	case err == nil && ident.UserID != req.LinkUserID:
-		fail(http.StatusConflict, "Already linked", "That account is already linked to another user. Ask an administrator to unlink it first.", "linked_elsewhere")
+		fail(http.StatusConflict, msgLinkedElsewhere, "linked_elsewhere")
 		return
 	case err == nil:
 		c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=linked")
@@ -176,7 +176,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest
 	m := b.opts.Mappings[cn.ID].Apply(id)
 	rec := identityRecord(cn.ID, req.LinkUserID, id, m, b.opts.Now())
 	if err := b.store.CreateIdentity(ctx, rec); errors.Is(err, store.ErrAlreadyExists) {
-		fail(http.StatusConflict, "Already linked", "That account was linked meanwhile. Open your account page to see where.", "race")
+		fail(http.StatusConflict, msgLinkRace, "race")
 		return
 	} else if err != nil {
 		b.log.Error("link: create identity", "err", err)

@@ -37,7 +37,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 	q := c.Request.Form
 	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values"} {
 		if len(q[p]) > 1 { // RFC 6749 §3.1: parameters must not repeat
-			b.errorPage(c, http.StatusBadRequest, "Invalid request", "The parameter "+p+" appears more than once.")
+			b.page(c, http.StatusBadRequest, msgRepeatedParam, p)
 			return
 		}
 	}

@@ -88,12 +88,6 @@ func (b *Broker) page(c *gin.Context, status int, id string, args ...any) {
 	c.Abort()
 }
 
-// errorPage shows an error page with a title and text already chosen.
-func (b *Broker) errorPage(c *gin.Context, status int, title, msg string) {
-	b.render(c, status, "error", map[string]any{"Title": title, "Message": msg})
-	c.Abort()
-}
-
 // unavailable logs a failure of the server's and shows the page that
 // says to try later; the person never sees why.
 func (b *Broker) unavailable(c *gin.Context, what string, err error) {

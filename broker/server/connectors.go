@@ -175,6 +175,11 @@ func masterKey(dir string) ([]byte, error) {
 		rand.Read(key)
 		return key, nil
 	}
+	// With postgres the directory holds only this file: make it, as
+	// badger makes its own.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("key directory: %w", err)
+	}
 	path := filepath.Join(dir, "connector-master.key")
 	if b, err := os.ReadFile(path); err == nil && len(b) == 32 {
 		return b, nil

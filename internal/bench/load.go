@@ -27,6 +27,7 @@ type result struct {
 	max     time.Duration
 	cpu     float64        // process CPU use in the timed window, share of GOMAXPROCS cores
 	other   float64        // other processes' CPU use then, share of all cores; -1 if unknown
+	db      float64        // the PostgreSQL backends' CPU use then, share of all cores; -1 if not measured
 	errors  int            // failed operations, warm-up included
 	errMsgs map[string]int // distinct failures and how often each occurred
 	skipped string         // why the scenario did not run, if it did not
@@ -55,7 +56,9 @@ const maxErrMsgLen = 300
 // run runs fn on workers goroutines for warmup and then for dur, recording
 // the latency of every operation that started after the warm-up. Every
 // failure is counted, in the warm-up too: a failure is never a success.
-func run(ctx context.Context, name string, workers int, warmup, dur time.Duration, fn op) result {
+// With db set, the CPU of the processes it samples (the PostgreSQL backends
+// serving the scenario, as ticks by pid) is the db column, and not other.
+func run(ctx context.Context, name string, workers int, warmup, dur time.Duration, fn op, db func() map[int]uint64) result {
 	stats := make([]workerStats, workers)
 	start := time.Now()
 	timed := start.Add(warmup)
@@ -68,10 +71,15 @@ func run(ctx context.Context, name string, workers int, warmup, dur time.Duratio
 		cpu               time.Duration
 		at                time.Time
 		hostBusy, hostAll uint64
+		db                map[int]uint64
 	}
 	take := func() sample {
+		var d map[int]uint64
+		if db != nil {
+			d = db() // first: it queries the database, which takes a while
+		}
 		b, a := hostTicks()
-		return sample{cpu: cpuTime(), at: time.Now(), hostBusy: b, hostAll: a}
+		return sample{cpu: cpuTime(), at: time.Now(), hostBusy: b, hostAll: a, db: d}
 	}
 	cpuStart := make(chan sample, 1)
 	go func() {
@@ -110,12 +118,24 @@ func run(ctx context.Context, name string, workers int, warmup, dur time.Duratio
 	}
 	wg.Wait()
 	s0, s1 := <-cpuStart, take()
-	r := result{name: name, workers: workers, other: -1, errMsgs: map[string]int{}}
+	r := result{name: name, workers: workers, other: -1, db: -1, errMsgs: map[string]int{}}
 	cores := float64(s1.cpu-s0.cpu) / float64(s1.at.Sub(s0.at)) // cores this process kept busy
 	r.cpu = cores / float64(runtime.GOMAXPROCS(0))
 	if s1.hostAll > s0.hostAll {
-		host := float64(s1.hostBusy-s0.hostBusy) / float64(s1.hostAll-s0.hostAll)
-		r.other = max(0, host-cores/float64(runtime.NumCPU()))
+		all := float64(s1.hostAll - s0.hostAll)
+		if s0.db != nil && s1.db != nil {
+			// A backend that started in the window counts from zero; one
+			// that ended in it is lost (the pools keep theirs open).
+			var ticks uint64
+			for pid, t := range s1.db {
+				if t0 := s0.db[pid]; t >= t0 {
+					ticks += t - t0
+				}
+			}
+			r.db = float64(ticks) / all
+		}
+		host := float64(s1.hostBusy-s0.hostBusy) / all
+		r.other = max(0, host-cores/float64(runtime.NumCPU())-max(r.db, 0))
 	}
 	var all []time.Duration
 	last := timed

@@ -15,6 +15,12 @@
 // how much of the machine goes to the work itself rather than to HTTP,
 // routing, the store and the load generator.
 //
+// The token and introspection paths run on PostgreSQL too (postgres.go,
+// pgscenarios.go), with one broker and with two replicas of one issuer on
+// one schema, each right after its Badger row; the bench creates their
+// schemas and drops them at exit, and without a reachable server it says
+// so and runs the rest.
+//
 // The notes end with the aims of the token-service issue, each next to
 // this run's number with ✔ or ✘. -soak runs two hot paths in turn for a
 // long while instead and samples memory, for the aim that it stays flat.
@@ -35,6 +41,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -113,15 +120,38 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 			fmt.Fprintf(os.Stderr, "bench: cleanup: %v\n", err)
 		}
 	}()
+	// Deferred after bs.close, so run before it: the PostgreSQL brokers
+	// stop and their schemas are dropped, on errors and interrupts too.
+	pg := newPGBrokers(bs)
+	defer func() {
+		if err := pg.close(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: cleanup: %v\n", err)
+		}
+	}()
 
 	var selected []scenario
-	for _, sc := range scenarios(bs, o) {
+	for _, sc := range scenarios(bs, pg, o) {
 		if o.only == nil || o.only.MatchString(sc.name) {
 			selected = append(selected, sc)
 		}
 	}
 	if len(selected) == 0 {
 		return 2, fmt.Errorf("-only %q matches no scenario", o.only)
+	}
+	isPG := func(sc scenario) bool { return sc.db != nil }
+	pgLine := ""
+	if slices.ContainsFunc(selected, isPG) {
+		desc, err := pg.probe(ctx)
+		if err != nil {
+			pgLine = fmt.Sprintf("PostgreSQL scenarios skipped: %v (PORTICO_TEST_POSTGRES_DSN sets the server)", err)
+			fmt.Fprintln(os.Stderr, pgLine)
+			selected = slices.DeleteFunc(selected, isPG)
+			if len(selected) == 0 {
+				return 1, fmt.Errorf("-only %q matches only PostgreSQL scenarios, and they cannot run", o.only)
+			}
+		} else {
+			pgLine = "store of the postgres rows: " + desc
+		}
 	}
 
 	fmt.Fprintf(out, "Portico benchmark, %s\n", time.Now().Format("2006-01-02 15:04 MST"))
@@ -130,6 +160,9 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 	fmt.Fprintf(out, "workers %d (HTTP, store floor), %d (signing floors); warm-up %s, timed %s per scenario\n",
 		o.workers, runtime.GOMAXPROCS(0), o.warmup, o.dur)
 	fmt.Fprintf(out, "store: Badger, sync_writes on, in %s on %s\n", bs.root, fsType(bs.root))
+	if pgLine != "" {
+		fmt.Fprintln(out, pgLine)
+	}
 	fmt.Fprintf(out, "RSS at start: %s\n\n", rssStart)
 
 	var results []result
@@ -143,10 +176,10 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 		}
 		r := runScenario(ctx, sc, o, prof)
 		results = append(results, r)
-		fmt.Fprintf(os.Stderr, "%-26s %10.0f/s  p50 %-9s p99 %-9s cpu %3.0f%%  other %4s  errors %d  RSS %s\n",
-			r.name, r.perSec(), fmtDur(r.p50), fmtDur(r.p99), 100*r.cpu, fmtShare(r.other), r.errors, rss())
+		fmt.Fprintf(os.Stderr, "%-36s %10.0f/s  p50 %-9s p99 %-9s cpu %3.0f%%  db %4s  other %4s  errors %d  RSS %s\n",
+			r.name, r.perSec(), fmtDur(r.p50), fmtDur(r.p99), 100*r.cpu, fmtShare(r.db), fmtShare(r.other), r.errors, rss())
 		if prof != "" && r.skipped == "" {
-			fmt.Fprintf(os.Stderr, "%-26s CPU profile in %s\n", "", prof)
+			fmt.Fprintf(os.Stderr, "%-36s CPU profile in %s\n", "", prof)
 		}
 	}
 	for _, p := range []struct{ name, path string }{{"block", o.blockprof}, {"mutex", o.mutexprof}} {
@@ -223,7 +256,7 @@ func runScenario(ctx context.Context, sc scenario, o options, prof string) resul
 		runtime.SetMutexProfileFraction(1)
 		defer runtime.SetMutexProfileFraction(0)
 	}
-	return run(ctx, sc.name, workers, o.warmup, o.dur, fn)
+	return run(ctx, sc.name, workers, o.warmup, o.dur, fn, sc.db)
 }
 
 // writeProfile writes the named runtime profile to path.
@@ -272,14 +305,14 @@ func printTable(out io.Writer, results []result) {
 	}
 	var buf strings.Builder
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tworkers\tops\tops/s\tp50\tp99\tmax\tcpu\tother\terrors\t\n", w, "scenario")
+	fmt.Fprintf(tw, "%-*s\tworkers\tops\tops/s\tp50\tp99\tmax\tcpu\tdb\tother\terrors\t\n", w, "scenario")
 	for _, r := range results {
 		if r.skipped != "" {
-			fmt.Fprintf(tw, "%-*s\t%d\t-\t-\t-\t-\t-\t-\t-\t%d\t  %s\n", w, r.name, r.workers, r.errors, r.skipped)
+			fmt.Fprintf(tw, "%-*s\t%d\t-\t-\t-\t-\t-\t-\t-\t-\t%d\t  %s\n", w, r.name, r.workers, r.errors, r.skipped)
 			continue
 		}
-		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%.0f%%\t%s\t%d\t\n",
-			w, r.name, r.workers, r.ops, r.perSec(), fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.max), 100*r.cpu, fmtShare(r.other), r.errors)
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%.0f%%\t%s\t%s\t%d\t\n",
+			w, r.name, r.workers, r.ops, r.perSec(), fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.max), 100*r.cpu, fmtShare(r.db), fmtShare(r.other), r.errors)
 	}
 	tw.Flush()
 	// AlignRight pads the first column on the left too; take that off.

@@ -174,29 +174,41 @@ func (bs *brokers) pool(ctx context.Context, alg string, cl creds, revoked bool,
 	if ok && time.Since(p.at) < maxAge {
 		return b, p.tokens, nil
 	}
+	at := time.Now()
+	tokens, err := fetchPool(ctx, []*testenv.Broker{b}, cl, revoked, workers)
+	if err != nil {
+		return nil, nil, fmt.Errorf("token pool %s: %w", key, err)
+	}
+	p = tokenPool{tokens: tokens, at: at}
+	bs.mu.Lock()
+	bs.pools[key] = p
+	bs.mu.Unlock()
+	return b, p.tokens, nil
+}
+
+// fetchPool gets poolSize client_credentials access tokens of cl over HTTP
+// by workers goroutines, token i from targets[i%len(targets)] (replicas of
+// one issuer take turns); with revoked, each is then revoked through
+// /revoke on the replica that issued it.
+func fetchPool(ctx context.Context, targets []*testenv.Broker, cl creds, revoked bool, workers int) ([]string, error) {
 	c := newHTTPClient(workers)
 	defer c.CloseIdleConnections()
-	p = tokenPool{tokens: make([]string, poolSize), at: time.Now()}
+	tokens := make([]string, poolSize)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < poolSize && errs[w] == nil; i += workers {
-				if p.tokens[i], errs[w] = clientCredentialsToken(ctx, c, b, cl); errs[w] != nil {
+				b := targets[i%len(targets)]
+				if tokens[i], errs[w] = clientCredentialsToken(ctx, c, b, cl); errs[w] != nil {
 					break
 				}
 				if revoked {
-					errs[w] = revokeToken(ctx, c, b, cl, p.tokens[i])
+					errs[w] = revokeToken(ctx, c, b, cl, tokens[i])
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, fmt.Errorf("token pool %s: %w", key, err)
-	}
-	bs.mu.Lock()
-	bs.pools[key] = p
-	bs.mu.Unlock()
-	return b, p.tokens, nil
+	return tokens, errors.Join(errs...)
 }

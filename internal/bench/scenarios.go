@@ -20,6 +20,9 @@ import (
 type scenario struct {
 	name  string
 	setup func(ctx context.Context) (fn op, workers int, err error)
+	// db is set on the PostgreSQL scenarios: it samples the CPU of the
+	// database backends that serve them (see run).
+	db func() map[int]uint64
 }
 
 // Scenario names; -only matches them.
@@ -50,7 +53,9 @@ const introspectAlg = tokensvc.RS256
 // their 10 minutes of life, so a long -soak gets fresh ones.
 const poolMaxAge = 5 * time.Minute
 
-func scenarios(bs *brokers, o options) []scenario {
+// scenarios lists them all in report order; with pg, the PostgreSQL ones
+// after the Badger ones they compare with.
+func scenarios(bs *brokers, pg *pgBrokers, o options) []scenario {
 	procs := runtime.GOMAXPROCS(0)
 	sign := func(alg string) func(context.Context) (op, int, error) {
 		return func(context.Context) (op, int, error) {
@@ -112,11 +117,11 @@ func scenarios(bs *brokers, o options) []scenario {
 			return introspectOp(client(), b, pool, o.workers, !revoked), o.workers, nil
 		}
 	}
-	return []scenario{
-		{scSignRS256, sign(tokensvc.RS256)},
-		{scSignES256, sign(tokensvc.ES256)},
-		{scSignEdDSA, sign(tokensvc.EdDSA)},
-		{scStore, func(ctx context.Context) (op, int, error) {
+	list := []scenario{
+		{name: scSignRS256, setup: sign(tokensvc.RS256)},
+		{name: scSignES256, setup: sign(tokensvc.ES256)},
+		{name: scSignEdDSA, setup: sign(tokensvc.EdDSA)},
+		{name: scStore, setup: func(ctx context.Context) (op, int, error) {
 			b, err := bs.get(tokensvc.RS256)
 			if err != nil {
 				return nil, o.workers, err
@@ -124,26 +129,30 @@ func scenarios(bs *brokers, o options) []scenario {
 			fn, err := storeFloorOp(ctx, b.Server.Store, o.workers)
 			return fn, o.workers, err
 		}},
-		{scVerifyJWT, verify(appClient, tokensvc.FormatJWT)},
-		{scOpaqueLookup, verify(opaqueClient, tokensvc.FormatOpaque)},
-		{scCCRS256, withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
+		{name: scVerifyJWT, setup: verify(appClient, tokensvc.FormatJWT)},
+		{name: scOpaqueLookup, setup: verify(opaqueClient, tokensvc.FormatOpaque)},
+		{name: scCCRS256, setup: withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
 			return clientCredentialsOp(c, b), nil
 		})},
-		{scCCES256, withBroker(tokensvc.ES256, func(c *http.Client, b *testenv.Broker) (op, error) {
+		{name: scCCES256, setup: withBroker(tokensvc.ES256, func(c *http.Client, b *testenv.Broker) (op, error) {
 			return clientCredentialsOp(c, b), nil
 		})},
-		{scRefreshRS256, refresh(tokensvc.RS256)},
-		{scRefreshES256, refresh(tokensvc.ES256)},
-		{scIntroJWT, introspect(appClient, false)},
-		{scIntroOpaque, introspect(opaqueClient, false)},
-		{scRevoked, introspect(appClient, true)},
-		{scDiscovery, withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
+		{name: scRefreshRS256, setup: refresh(tokensvc.RS256)},
+		{name: scRefreshES256, setup: refresh(tokensvc.ES256)},
+		{name: scIntroJWT, setup: introspect(appClient, false)},
+		{name: scIntroOpaque, setup: introspect(opaqueClient, false)},
+		{name: scRevoked, setup: introspect(appClient, true)},
+		{name: scDiscovery, setup: withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
 			return getOp(c, b, "/.well-known/openid-configuration"), nil
 		})},
-		{scJWKS, withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
+		{name: scJWKS, setup: withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
 			return getOp(c, b, "/keys"), nil
 		})},
 	}
+	if pg == nil {
+		return list
+	}
+	return withPostgres(list, pgScenarios(pg, o, client))
 }
 
 // loginAll logs every worker in through the code flow, each as its own
@@ -229,6 +238,9 @@ func printNotes(out io.Writer, results []result, workers int) {
 		fmt.Fprintf(out, "  %s: %.0f req/s = %s of the %s (%.0f/s: %s);\n"+
 			"    the rest, %s of the machine, is HTTP, client authentication and the load generator\n",
 			p.hot, h.perSec(), pct(h.perSec(), f.perSec()), p.floor, f.perSec(), p.what, pct(f.perSec()-h.perSec(), f.perSec()))
+	}
+	if printPostgresNotes(out, by) {
+		shown = true
 	}
 	if !shown {
 		fmt.Fprintln(out, "  none: run a hot path together with its floor (without -only, or with e.g. -only 'RS256|store')")

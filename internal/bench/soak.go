@@ -90,7 +90,7 @@ func soak(ctx context.Context, o options, out io.Writer) (int, error) {
 		}
 	}()
 	var phases []scenario
-	for _, sc := range scenarios(bs, o) {
+	for _, sc := range scenarios(bs, nil, o) {
 		if sc.name == scCCES256 || sc.name == scIntroJWT {
 			phases = append(phases, sc)
 		}
@@ -121,7 +121,7 @@ func soak(ctx context.Context, o options, out io.Writer) (int, error) {
 		if err != nil {
 			return 1, fmt.Errorf("%s: setup: %w", sc.name, err)
 		}
-		r := run(ctx, sc.name, workers, 0, min(soakPhase, left), fn)
+		r := run(ctx, sc.name, workers, 0, min(soakPhase, left), fn, nil)
 		results = append(results, r)
 		s := sampleMem(time.Since(start), sc.name)
 		samples = append(samples, s)

@@ -61,3 +61,31 @@ func hostTicks() (busy, total uint64) {
 	}
 	return busy, total
 }
+
+// procTicks returns the CPU time, user and system, in clock ticks (the
+// unit of /proc/stat), that process pid has used, from /proc/PID/stat, if
+// that process is a PostgreSQL one ("postgres", its command name in every
+// backend); false otherwise, as for a server on another machine.
+func procTicks(pid int) (uint64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// pid (comm) state ppid …: the command may hold spaces and parentheses.
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open || s[open+1:end] != "postgres" {
+		return 0, false
+	}
+	f := strings.Fields(s[end+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return utime + stime, true
+}

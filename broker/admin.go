@@ -48,6 +48,9 @@ func newConnectorSet(list []Connector) *connectorSet {
 	return s
 }
 
+// Connectors returns the connectors users can log in with now (a copy).
+func (b *Broker) Connectors() []Connector { return slices.Clone(b.connSet().list) }
+
 // connSet returns the current connectors; callers must not modify them.
 func (b *Broker) connSet() *connectorSet { return b.conns.Load() }
 

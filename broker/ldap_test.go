@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -87,6 +88,12 @@ func TestLDAPCodeFlow(t *testing.T) {
 	z.Claims(&c)
 	if c.Name != testenv.LDAPZoe.Name {
 		t.Errorf("name %q, want %q", c.Name, testenv.LDAPZoe.Name)
+	}
+	// The pool's connections show in /metrics: idle now, none held.
+	_, m := getText(t, b.URL+"/metrics")
+	if !regexp.MustCompile(`portico_ldap_pool_connections\{connector="corp",state="idle"\} [1-9]`).MatchString(m) ||
+		!strings.Contains(m, `portico_ldap_pool_connections{connector="corp",state="in_use"} 0`) {
+		t.Errorf("no LDAP pool gauges: %s", grepLines(m, "portico_ldap"))
 	}
 }
 

@@ -254,6 +254,9 @@ func TestPluginKill9(t *testing.T) {
 	if !strings.Contains(b.Logs(), `"msg":"plugin restarted","connector":"files"`) {
 		t.Error("no restart in the log")
 	}
+	if _, m := getText(t, b.URL+"/metrics"); !strings.Contains(m, `portico_connector_restarts_total{connector="files",kind="process"} 1`) {
+		t.Errorf("no restart in /metrics: %s", grepLines(m, "portico_connector_restarts"))
+	}
 }
 
 // TestPluginMisbehaves is acceptance 3 through the broker: a login that

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,10 @@ const (
 // It is safe for concurrent use.
 type Metrics struct {
 	reg *prometheus.Registry
+	// beforeScrape run before each scrape: gauges read at that moment,
+	// such as the LDAP pools'.
+	mu           sync.Mutex
+	beforeScrape []func()
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
@@ -155,13 +160,30 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // failing the whole scrape, and the failures are counted in
 // promhttp_metric_handler_errors_total.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry:      m.reg,
 		ErrorHandling: promhttp.ContinueOnError,
 		// A scrape slower than this is abandoned; Prometheus's own
 		// default scrape timeout is 10 s.
 		Timeout: 10 * time.Second,
 	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.mu.Lock()
+		fs := m.beforeScrape
+		m.mu.Unlock()
+		for _, f := range fs {
+			f()
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// BeforeScrape runs f before each scrape, to set gauges that are read
+// rather than kept up to date (a pool's size).
+func (m *Metrics) BeforeScrape(f func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.beforeScrape = append(m.beforeScrape, f)
 }
 
 // GinMiddleware records every request's count and duration by route

@@ -40,6 +40,9 @@ type Env struct {
 	Key   []byte
 	Store store.Store
 	Log   *slog.Logger
+	// OnRestart is called when a connector in a child process had to be
+	// restarted (metrics).
+	OnRestart func()
 
 	// accounts replaces Store for the local connector in a child process
 	// (isolation: process), which reaches the broker's store through it.
@@ -103,7 +106,7 @@ func oidcFactory(parse func([]byte) (oidc.Config, error)) factory {
 
 // connectors builds the configured connectors. On error, those already
 // built are closed.
-func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (out []broker.Connector, err error) {
+func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, restarted func(runtime, id string)) (out []broker.Connector, err error) {
 	defer func() {
 		if err != nil {
 			closeConnectors(out)
@@ -128,6 +131,7 @@ func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 		env := Env{
 			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: broker.CallbackURL(cfg.Issuer, c.ID),
 			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
+			OnRestart: func() { restarted(runtimeOf(c.Type, c.Isolation), c.ID) },
 		}
 		if cfg.Storage.Dir != "" {
 			env.DataDir = cfg.Storage.Dir

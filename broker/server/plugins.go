@@ -42,7 +42,7 @@ func pluginFactory(ctx context.Context, raw []byte, env Env) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startProcess(ctx, cfg, process.Options{ID: env.ID, Log: env.Log})
+	return startProcess(ctx, cfg, process.Options{ID: env.ID, Log: env.Log, OnRestart: env.OnRestart})
 }
 
 // startProcess starts a plugin process. A plugin the broker refuses (its
@@ -93,7 +93,7 @@ func isolated(typ string) factory {
 		}
 		cfg := process.Config{Path: path, SHA256: sum, Args: []string{"connector", "serve", typ}, Config: cc,
 			Timeout: upstream.Duration(isolatedTimeout), StartTimeout: upstream.Duration(isolatedStartTimeout)}
-		opts := process.Options{ID: env.ID, Log: env.Log}
+		opts := process.Options{ID: env.ID, Log: env.Log, OnRestart: env.OnRestart}
 		if typ == "local" {
 			opts.Host = accountsHost(Accounts{env.Store})
 		}

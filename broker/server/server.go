@@ -52,7 +52,7 @@ type builtConnectors struct {
 
 // connectorBuilder builds one connector as connectors() does, for the
 // admin API's hot add and replace; the broker applies it only on success.
-func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, built *builtConnectors) broker.ConnectorBuilder {
+func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, built *builtConnectors, restarted func(runtime, id string)) broker.ConnectorBuilder {
 	return func(ctx context.Context, c broker.ConnectorSpec) (broker.Connector, error) {
 		f := factories[c.Type]
 		if f == nil {
@@ -69,6 +69,7 @@ func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, buil
 		env := Env{
 			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: broker.CallbackURL(cfg.Issuer, c.ID), DataDir: cfg.Storage.Dir,
 			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
+			OnRestart: func() { restarted(runtimeOf(c.Type, ""), c.ID) },
 		}
 		// Connectors must outlive the request that built them.
 		impl, err := f(context.WithoutCancel(ctx), raw, env)
@@ -161,8 +162,8 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	opts.Middleware = []gin.HandlerFunc{m.GinMiddleware()}
 	opts.OnAudit, opts.ObserveConnector, opts.Tracer = m.ObserveAudit, m.ObserveConnectorCall, tr
 	built := &builtConnectors{}
-	opts.BuildConnector = connectorBuilder(cfg, st, log, built)
-	conns, err := connectors(ctx, cfg, st, log)
+	opts.BuildConnector = connectorBuilder(cfg, st, log, built, m.ConnectorRestarted)
+	conns, err := connectors(ctx, cfg, st, log, m.ConnectorRestarted)
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +179,14 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		closeConnectors(conns)
 		return nil, err
 	}
+	m.BeforeScrape(func() {
+		for _, cn := range b.Connectors() {
+			if p, ok := cn.Impl.(interface{ PoolStats() (inUse, idle int) }); ok {
+				inUse, idle := p.PoolStats()
+				m.SetLDAPPool(cn.ID, inUse, idle)
+			}
+		}
+	})
 	if cfg.Storage.Type == config.StoragePostgres && cfg.Storage.Dir == "" && cfg.Login.MFA.Key == "" {
 		log.Warn("storage is postgres without storage.dir or login.mfa.key: the key that seals second factors " +
 			"and upstream tokens is new at every start, so replicas cannot read each other's and a restart loses them")

@@ -233,6 +233,10 @@ func (c *Connector) check(ctx context.Context) error {
 
 // Close closes the pooled connections. Logins after Close fail with
 // sdk.ErrUnavailable.
+// PoolStats reports the directory connections in use and idle, for the
+// operator's metrics.
+func (c *Connector) PoolStats() (inUse, idle int) { return c.pool.stats() }
+
 func (c *Connector) Close() error {
 	c.pool.close()
 	return nil

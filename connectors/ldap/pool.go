@@ -52,6 +52,14 @@ func newPool(size int, wait time.Duration, dial func(context.Context) (*goldap.C
 	return &pool{dial: dial, slots: make(chan struct{}, size), wait: wait}
 }
 
+// stats reports the connections callers hold (a slot each) and those
+// idle in the pool.
+func (p *pool) stats() (inUse, idle int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.slots), len(p.idle)
+}
+
 // get returns a connection bound as the service account, and whether it
 // was reused from the pool (it may then have died unnoticed). The caller
 // must hand it back with put.

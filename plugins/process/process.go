@@ -59,6 +59,10 @@ type Options struct {
 	// Host, if set, is served to the plugin (see sdk/plugin.HostFunc).
 	Host sdkplugin.HostFunc
 
+	// OnRestart, if set, is called each time the supervisor has started
+	// a new instance after the previous one died (for metrics).
+	OnRestart func()
+
 	MinBackoff     time.Duration // first restart delay (500ms)
 	MaxBackoff     time.Duration // longest restart delay (30s)
 	HealthInterval time.Duration // between health checks (5s)

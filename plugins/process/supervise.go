@@ -92,6 +92,9 @@ func (p *Plugin) restart(backoff *time.Duration) bool {
 		p.cur = inst
 		p.mu.Unlock()
 		p.log.Info("plugin restarted", "pid", inst.pid)
+		if p.opts.OnRestart != nil {
+			p.opts.OnRestart()
+		}
 		return true
 	}
 }

@@ -14,9 +14,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"

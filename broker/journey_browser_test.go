@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
@@ -345,4 +346,33 @@ func TestBrowserPages(t *testing.T) {
 	j.alert("login-error", "Log in", "Invalid username or password")
 	j.must(j.br.Navigate(j.ctx, b.URL+"/authorize?client_id=nobody"))
 	j.page("error", "Unknown application")
+}
+
+// TestBrowserKeyboard: the login works from the keyboard alone, in the
+// page's focus order: the username field has focus, Tab reaches the
+// password, Enter submits.
+func TestBrowserKeyboard(t *testing.T) {
+	b := testenv.StartLocalhost(t, testenv.Config(t))
+	j := newJourney(t, b)
+	rp := j.rp(testenv.ClientID, testenv.ClientSecret)
+	f := j.start(rp)
+	j.page("login", "Log in")
+	focused := func() string {
+		id, err := browser.Run(j.ctx, j.br, chromedp.Evaluate[string](`document.activeElement.id`))
+		j.must(err)
+		return id
+	}
+	if id := focused(); id != "username" {
+		t.Fatalf("focus at load is on %q, want the username field", id)
+	}
+	_, err := browser.Run(j.ctx, j.br, chromedp.KeyEvent(testenv.UserName+"\t"))
+	j.must(err)
+	if id := focused(); id != "password" {
+		t.Fatalf("Tab from the username went to %q, want the password field", id)
+	}
+	_, err = browser.Run(j.ctx, j.br, chromedp.KeyEvent(testenv.UserPassword+"\r"))
+	j.must(err)
+	if _, idt := j.back(rp, f); idt.Subject == "" {
+		t.Fatal("no user after a keyboard-only login")
+	}
 }

@@ -101,6 +101,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseUsers$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./sdk/examples/fileusers/
 	$(GO) test -run='^$$' -fuzz='^FuzzLogWriter$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./plugins/process/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseHTTPRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./plugins/wasm/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/mfa/
+	$(GO) test -run='^$$' -fuzz='^FuzzMatchRecoveryCode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/mfa/
+	$(GO) test -run='^$$' -fuzz='^FuzzRegister$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
+	$(GO) test -run='^$$' -fuzz='^FuzzLoginPages$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
 
 clean:
 	rm -rf bin portico-data

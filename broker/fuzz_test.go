@@ -69,3 +69,64 @@ func newRPTB(t testing.TB, b *testenv.Broker) *testenv.RP {
 	}
 	return rp
 }
+
+// FuzzLoginPages sends arbitrary authorization parameters (prompt,
+// max_age, acr_values, the rest) and form values to the login journey's
+// pages: /authorize, the password form, /mfa, /consent, the account page's
+// link. None may answer 500 or panic, and /authorize never redirects to an
+// address the client did not register.
+func FuzzLoginPages(f *testing.F) {
+	cfg := testenv.Config(f)
+	cfg.Login.MFA.Clients = []string{testenv.ClientID}
+	b := testenv.Start(f, cfg)
+	for _, s := range [][2]string{
+		{"prompt=none", "123456"}, {"prompt=login+consent&max_age=0", "abcd-efgh"},
+		{"max_age=-1&acr_values=urn:portico:acr:mfa", ""}, {"prompt=none+login", "\x00"},
+		{"max_age=99999999999999999999", strings.Repeat("9", 70)}, {"prompt=%ff&acr_values=%00", " 1 2 3 4 5 6 "},
+	} {
+		f.Add(s[0], s[1])
+	}
+	h := b.Server.Broker
+	base := url.Values{"client_id": {testenv.ClientID}, "redirect_uri": {testenv.RedirectURI}, "response_type": {"code"},
+		"scope": {"openid"}, "state": {"s"}}.Encode()
+	f.Fuzz(func(t *testing.T, query, value string) {
+		serve := func(method, target string, form url.Values, cookies []*http.Cookie) *httptest.ResponseRecorder {
+			var req *http.Request
+			if form != nil {
+				req = httptest.NewRequest(method, target, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			} else {
+				req = httptest.NewRequest(method, target, nil)
+			}
+			for _, c := range cookies {
+				req.AddCookie(c)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code >= 500 && w.Code != http.StatusServiceUnavailable {
+				t.Fatalf("%s %s: %d %s", method, target, w.Code, w.Body)
+			}
+			return w
+		}
+		if strings.ContainsAny(query, "# \x7f") || strings.ContainsFunc(query, func(r rune) bool { return r < 0x20 }) {
+			return // not a request target a client can send
+		}
+		w := serve(http.MethodGet, "/authorize?"+base+"&"+query, nil, nil)
+		if loc := w.Header().Get("Location"); loc != "" && !strings.HasPrefix(loc, "/login") && !strings.HasPrefix(loc, testenv.RedirectURI+"?") {
+			t.Fatalf("authorize redirected to %q", loc)
+		}
+		cookies := w.Result().Cookies()
+		req := ""
+		if u, err := url.Parse(w.Header().Get("Location")); err == nil {
+			req = u.Query().Get("req")
+		}
+		form := url.Values{"req": {req}, "csrf": {value}, "username": {value}, "password": {value}, "code": {value},
+			"recovery": {value}, "answer": {value}}
+		serve(http.MethodPost, "/login/local", form, cookies)
+		serve(http.MethodGet, "/mfa?req="+url.QueryEscape(value), nil, cookies)
+		serve(http.MethodPost, "/mfa", form, cookies)
+		serve(http.MethodPost, "/mfa/enrol", form, cookies)
+		serve(http.MethodPost, "/consent", form, cookies)
+		serve(http.MethodPost, "/account/link/local", form, cookies)
+	})
+}

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -158,8 +159,20 @@ func TestReplicas(t *testing.T) {
 	}) {
 		t.Error("A still accepts a client B deleted, 1 s later")
 	}
-	if strings.Contains(r.A.URL, r.B.URL) {
-		t.Fatal("replicas share an address")
+
+	// Connectors: added through B, on A's login page within a second.
+	mustStatus(t, call(t, r.B, adminB, "POST", "/connectors", map[string]any{"id": "extra", "type": "local", "name": "Extra login"}), 201, "add connector on B")
+	loginPage := func() string {
+		resp, err := rp.Browser.Get(rp.NewFlow().AuthURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		page, _ := io.ReadAll(resp.Body)
+		return string(page)
+	}
+	if !within(time.Second, func() bool { return strings.Contains(loginPage(), "Extra login") }) {
+		t.Error("a connector added on B is not on A's login page 1 s later")
 	}
 }
 

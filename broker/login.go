@@ -118,7 +118,15 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 	// known one, so a 429 tells nothing about which names exist.
 	account, ip := throttle.Login(cn.ID+"/"+username), throttle.IP(c.ClientIP())
 	if b.opts.Throttle != nil {
-		d, err := b.opts.Throttle.Check(ctx, account, ip)
+		// The account's attempt is reserved, so that a burst of guesses
+		// at once cannot all be verified; the address's is only looked
+		// at, and its failures counted after: many honest people behind
+		// one NAT log in at the same moment, and reserving for them would
+		// turn them away.
+		d, err := b.opts.Throttle.Peek(ctx, ip)
+		if err == nil && d.Allowed {
+			d, err = b.opts.Throttle.Check(ctx, account)
+		}
 		if err != nil {
 			b.unavailable(c, "login: throttle", err)
 			return
@@ -141,13 +149,13 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 		b.passwordPage(c, http.StatusUnauthorized, cn, req, username, b.msg(c, msgBadLogin))
 		return
 	case err != nil:
-		b.throttleRelease(c, account, ip)
+		b.throttleRelease(c, account)
 		b.log.Error("login: connector error", "connector", cn.ID, "err", err)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
 		b.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, b.msg(c, msgStoreDown))
 		return
 	}
-	b.throttleSucceed(c, account, ip)
+	b.throttleSucceed(c, account)
 	b.finishLogin(c, cn, req, true, id, []string{"pwd"})
 }
 

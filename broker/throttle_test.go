@@ -127,3 +127,20 @@ func slicesEqual(a, b []int) bool {
 	}
 	return true
 }
+
+// TestPasswordSpraying: one address trying a password on many names is
+// throttled by its address once its failures pass ten times an account's
+// allowance, even for a name it never tried.
+func TestPasswordSpraying(t *testing.T) {
+	b := testenv.Start(t, throttleConfig(t)) // 3 per account: 30 per address
+	for i := range 30 {
+		br, form := loginForm(t, b)
+		if p := submit(t, br, form, map[string]string{"username": "user" + strconv.Itoa(i), "password": "Winter2026!"}); p.Status != 401 {
+			t.Fatalf("spray %d: %d, want 401", i, p.Status)
+		}
+	}
+	br, form := loginForm(t, b)
+	if p := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword}); p.Status != 429 {
+		t.Fatalf("after 30 failures from one address, a fresh name: %d, want 429", p.Status)
+	}
+}

@@ -161,13 +161,13 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		b.log.Error("login: upstream unavailable", "connector", cn.ID, "err", err)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
 		b.loginFailed(c, req, http.StatusServiceUnavailable, authError{"temporarily_unavailable", "the identity provider is unavailable"},
-			"The identity provider is not available right now. Please try again later.")
+			b.msg(c, msgUpstreamDown))
 		return
 	case err != nil:
 		b.log.Warn("login failed at callback", "connector", cn.ID, "client_id", req.ClientID, "err", err)
 		b.auditCallbackFailure(c, cn.ID, req.ClientID, err)
 		b.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider did not authenticate the user"},
-			"Login failed. The identity provider did not confirm who you are.")
+			b.msg(c, msgUpstreamRefused))
 		return
 	}
 	b.finishLogin(c, cn, req, true, id, nil)

@@ -16,8 +16,10 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/mfa"
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/connectors/oidc/oidctest"
 	"github.com/portico-idp/portico/testenv"
 	"github.com/portico-idp/portico/testenv/browser"
 )
@@ -42,7 +44,7 @@ func newJourney(t *testing.T, b *testenv.Broker) *journey {
 
 // docsShots are the screenshots kept in docs/screenshots: one per page.
 var docsShots = map[string]bool{"login": true, "picker": true, "login-error": true, "mfa-enrol": true,
-	"recovery-codes": true, "mfa": true, "consent": true, "account": true, "logged-out": true, "error": true}
+	"recovery-codes": true, "mfa": true, "consent": true, "account": true, "logged-out": true, "error": true, "failed": true}
 
 // rp returns a relying party of client at the broker.
 func (j *journey) rp(client, secret string) *testenv.RP {
@@ -374,5 +376,22 @@ func TestBrowserKeyboard(t *testing.T) {
 	j.must(err)
 	if _, idt := j.back(rp, f); idt.Subject == "" {
 		t.Fatal("no user after a keyboard-only login")
+	}
+}
+
+// TestBrowserFailedPage: the page of a login the upstream refused (with a
+// way back to the application) passes the same accessibility check.
+func TestBrowserFailedPage(t *testing.T) {
+	iss := oidctest.New(t, upClientID, upClientSecret, map[string]any{"sub": "u1"})
+	iss.Update(func(s *oidctest.Settings) { s.AuthError = "access_denied" })
+	l := loopbackListener(t)
+	cfg := testenv.Config(t)
+	cfg.Connectors = []config.Connector{oidcConnector("upstream", iss.URL, nil)}
+	b := startOnListener(t, l, cfg, "http://"+l.Addr().String(), nil)
+	j := newJourney(t, b)
+	j.start(j.rp(testenv.ClientID, testenv.ClientSecret))
+	j.page("failed", "Login failed")
+	if !strings.Contains(j.text("a.button"), "Back to the application") {
+		t.Error("the failed page has no way back")
 	}
 }

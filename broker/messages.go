@@ -8,6 +8,7 @@ package broker
 
 // Ids of the messages pages show.
 const (
+	msgUpstreamDown        = "upstreamDown"
 	msgUnavailable         = "unavailable"
 	msgLoginUsed           = "loginUsed"
 	msgLogoutFailed        = "logoutFailed"
@@ -63,6 +64,7 @@ type message struct{ Title, Text string }
 
 // english is the catalogue Portico ships.
 var english = map[string]message{
+	msgUpstreamDown:           {"", "The identity provider is not available right now. Please try again later."},
 	msgUnavailable:            {"Temporarily unavailable", "Please try again later."},
 	msgLoginUsed:              {"Login expired", "This login was already used. Go back to the application and start again."},
 	msgLogoutFailed:           {"Temporarily unavailable", "You could not be logged out. Please try again."},

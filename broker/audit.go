@@ -198,9 +198,10 @@ func (b *Broker) audit(ctx context.Context, e store.AuditEvent) {
 }
 
 // auditRequest records an event caused by request c, with its peer's IP.
-// The IP is the TCP peer's: X-Forwarded-For is anyone's to write.
+// The IP is the TCP peer's, or what a trusted proxy (Options.TrustedProxies)
+// says in X-Forwarded-For: the header is anyone's to write.
 func (b *Broker) auditRequest(c *gin.Context, e store.AuditEvent) {
-	e.IP = c.RemoteIP()
+	e.IP = c.ClientIP() // the TCP peer, unless it is a trusted proxy
 	b.audit(c.Request.Context(), e)
 }
 
@@ -211,7 +212,7 @@ type peerKey struct{}
 // withPeer puts the peer's IP into the request's context, on the endpoints
 // where the token service may raise an event.
 func withPeer(c *gin.Context) {
-	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), peerKey{}, c.RemoteIP()))
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), peerKey{}, c.ClientIP()))
 }
 
 // tokenEvent turns the token service's events into audit events.

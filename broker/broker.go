@@ -115,6 +115,11 @@ type Options struct {
 	ObserveConnector func(runtime, connector, op string, d time.Duration, err error)
 	// Tracer, if set, records OpenTelemetry spans (trace.go).
 	Tracer trace.Tracer
+	// TrustedProxies are the addresses (CIDRs or IPs) whose
+	// X-Forwarded-For names the client: the load balancers in front.
+	// Empty trusts no one, so the client is the TCP peer; a header anyone
+	// can write must not choose the address brute-force limits count.
+	TrustedProxies []string
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
@@ -145,6 +150,9 @@ type Broker struct {
 // New returns a Broker. The store and token service belong to the caller;
 // Close the Broker before closing the store.
 func New(opts Options) (*Broker, error) {
+	if err := gin.New().SetTrustedProxies(opts.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("broker: trusted proxies: %w", err)
+	}
 	iss, err := url.Parse(opts.Issuer)
 	if err != nil || iss.Scheme == "" || iss.Host == "" {
 		return nil, fmt.Errorf("broker: issuer %q is not an absolute URL", opts.Issuer)
@@ -231,6 +239,8 @@ func (b *Broker) url(p string) string { return strings.TrimSuffix(b.opts.Issuer,
 func (b *Broker) routes() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	// Checked by New before: cannot fail here.
+	r.SetTrustedProxies(b.opts.TrustedProxies)
 	r.HandleMethodNotAllowed = true
 	// The operator's middleware (metrics) runs first, so that it sees
 	// the 500 a recovered panic becomes.

@@ -144,3 +144,39 @@ func TestPasswordSpraying(t *testing.T) {
 		t.Fatalf("after 30 failures from one address, a fresh name: %d, want 429", p.Status)
 	}
 }
+
+// TestThrottleAddressNotSpoofable: X-Forwarded-For does not choose the
+// address counted unless it comes from a trusted proxy.
+func TestThrottleAddressNotSpoofable(t *testing.T) {
+	spray := func(b *testenv.Broker) int {
+		for i := range 31 {
+			br, form := loginForm(t, b)
+			f, err := testenv.ParseForm(form.URL, form.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Values.Set("username", "user"+strconv.Itoa(i))
+			f.Values.Set("password", "Winter2026!")
+			req, _ := http.NewRequest(http.MethodPost, f.Action, strings.NewReader(f.Values.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", "198.51.100."+strconv.Itoa(i+1))
+			resp, err := br.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusTooManyRequests {
+				return i
+			}
+		}
+		return -1
+	}
+	if n := spray(testenv.Start(t, throttleConfig(t))); n != 30 {
+		t.Errorf("spraying with forged X-Forwarded-For: throttled at attempt %d, want 30 (the real address counted)", n)
+	}
+	cfg := throttleConfig(t)
+	cfg.Ops.TrustedProxies = []string{"127.0.0.1"} // the test client plays the load balancer
+	if n := spray(testenv.Start(t, cfg)); n != -1 {
+		t.Errorf("behind a trusted proxy, clients at distinct addresses were throttled together at attempt %d", n)
+	}
+}

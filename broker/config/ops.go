@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"time"
@@ -17,6 +18,10 @@ type Ops struct {
 	// have changed: signing keys and connectors (default 500ms with
 	// postgres, 1m with badger, where there is only one process).
 	SyncInterval Duration `yaml:"sync_interval"`
+	// TrustedProxies are the load balancers (CIDRs or addresses) whose
+	// X-Forwarded-For header names the client, for brute-force limits
+	// and the audit trail; empty trusts none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Tracing exports OpenTelemetry traces over OTLP/HTTP; off unless an
 	// endpoint is set.
 	Tracing Tracing `yaml:"tracing"`
@@ -46,6 +51,11 @@ func (c *Config) validateOps(v *validator) {
 	}
 	if r := c.Ops.Tracing.SampleRatio; r != nil && (*r < 0 || *r > 1) {
 		v.add("ops.tracing.sample_ratio", "must be between 0 and 1")
+	}
+	for i, p := range c.Ops.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			v.add(fmt.Sprintf("ops.trusted_proxies[%d]", i), "not an IP address or CIDR: %q", p)
+		}
 	}
 	if c.Ops.SyncInterval < 0 {
 		v.add("ops.sync_interval", "must be positive")

@@ -17,6 +17,7 @@ import (
 // loginOptions sets o's login journey from cfg.Login: single sign-on,
 // second factors, brute-force protection and the theme.
 func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
+	o.TrustedProxies = cfg.Ops.TrustedProxies
 	l := cfg.Login
 	o.SessionIdle, o.SessionAbsolute = l.Session.IdleTimeout.Std(), l.Session.AbsoluteTimeout.Std()
 	if l.Session.Disabled {

@@ -15,6 +15,7 @@ import (
 	"html/template"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -150,8 +151,10 @@ type Broker struct {
 // New returns a Broker. The store and token service belong to the caller;
 // Close the Broker before closing the store.
 func New(opts Options) (*Broker, error) {
-	if err := gin.New().SetTrustedProxies(opts.TrustedProxies); err != nil {
-		return nil, fmt.Errorf("broker: trusted proxies: %w", err)
+	for _, p := range opts.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return nil, fmt.Errorf("broker: trusted proxy %q is not an IP address or CIDR", p)
+		}
 	}
 	iss, err := url.Parse(opts.Issuer)
 	if err != nil || iss.Scheme == "" || iss.Host == "" {

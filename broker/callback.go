@@ -128,7 +128,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		b.handleUnsolicited(c, cn, cc, u)
 		return
 	}
-	req, ok := b.loadRequest(c, state)
+	req, ok := b.firstFactorRequest(c, state)
 	if !ok {
 		return
 	}
@@ -170,7 +170,8 @@ func (b *Broker) handleCallback(c *gin.Context) {
 			b.msg(c, msgUpstreamRefused))
 		return
 	}
-	b.finishLogin(c, cn, req, true, id, nil)
+	spent.Version++ // as stored: the next step updates it again
+	b.finishLogin(c, cn, spent, true, id, nil)
 }
 
 // auditCallbackFailure records an upstream's refused login; a replayed
@@ -260,6 +261,9 @@ func (b *Broker) handleUnsolicited(c *gin.Context, cn *Connector, cc sdk.Callbac
 	req := store.AuthRequest{
 		ID: tokensvc.NewID(), ClientID: clientID, RedirectURI: redirectURI,
 		Scopes: []string{"openid", "profile", "email", "groups"},
+		// Anyone can post an assertion to this browser: it gets the
+		// client its code, never the browser's session for every client.
+		NoSession: true,
 	}
 	b.finishLogin(c, cn, req, false, id, nil)
 }

@@ -70,7 +70,7 @@ func (b *Broker) scopeText(s string) string {
 }
 
 func (b *Broker) handleConsent(c *gin.Context) {
-	req, ok := b.mfaRequest(c)
+	req, ok := b.stepRequest(c, "/consent")
 	if !ok {
 		return
 	}
@@ -90,7 +90,7 @@ func (b *Broker) handleConsent(c *gin.Context) {
 }
 
 func (b *Broker) handleConsentSubmit(c *gin.Context) {
-	req, ok := b.mfaRequest(c)
+	req, ok := b.stepRequest(c, "/consent")
 	if !ok {
 		return
 	}

@@ -107,7 +107,7 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 		}
 	}
 	if req.ClientID == "" { // a login to the account page, not to a client
-		if s == nil {
+		if s == nil && !req.NoSession {
 			if err := b.startSSO(c, req.UserID, req.ConnectorID, req.AuthTime, req.AMR, ""); err != nil {
 				unavailable("start session", err)
 				return
@@ -119,9 +119,11 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	// The token session is named now, so the browser session can list it
 	// before any token exists.
 	family := tokensvc.NewID()
-	if s == nil {
+	switch {
+	case req.NoSession: // nothing binds this login to the browser
+	case s == nil:
 		err = b.startSSO(c, req.UserID, req.ConnectorID, req.AuthTime, req.AMR, family)
-	} else {
+	default:
 		err = b.useSSO(ctx, s, family)
 	}
 	if err != nil {
@@ -158,6 +160,7 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 // to the page of the next step.
 func (b *Broker) toStep(c *gin.Context, req store.AuthRequest, stored bool, step string) {
 	ctx := c.Request.Context()
+	req.Step = step
 	var err error
 	if stored {
 		err = b.store.UpdateAuthRequest(ctx, req)

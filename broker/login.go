@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -36,8 +37,20 @@ func (b *Broker) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool
 	return req, true
 }
 
+// firstFactorRequest is loadRequest for the pages of a first factor: a
+// request whose first factor is done waits at its next step, and going
+// back to a login page must not let it change user or connector there.
+func (b *Broker) firstFactorRequest(c *gin.Context, id string) (store.AuthRequest, bool) {
+	req, ok := b.loadRequest(c, id)
+	if ok && req.UserID != "" {
+		b.page(c, http.StatusBadRequest, msgLoginUsed)
+		return req, false
+	}
+	return req, ok
+}
+
 func (b *Broker) handleLoginPicker(c *gin.Context) {
-	req, ok := b.loadRequest(c, c.Query("req"))
+	req, ok := b.firstFactorRequest(c, c.Query("req"))
 	if !ok {
 		return
 	}
@@ -54,7 +67,7 @@ func (b *Broker) handleLoginPicker(c *gin.Context) {
 }
 
 func (b *Broker) handleLoginForm(c *gin.Context) {
-	req, ok := b.loadRequest(c, c.Query("req"))
+	req, ok := b.firstFactorRequest(c, c.Query("req"))
 	if !ok {
 		return
 	}
@@ -100,7 +113,7 @@ func (b *Broker) passwordPage(c *gin.Context, status int, cn *Connector, req sto
 // the browser back to the client with an authorization code.
 func (b *Broker) handleLoginSubmit(c *gin.Context) {
 	ctx := c.Request.Context()
-	req, ok := b.loadRequest(c, c.PostForm("req"))
+	req, ok := b.firstFactorRequest(c, c.PostForm("req"))
 	if !ok {
 		return
 	}
@@ -116,7 +129,9 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 	// Keyed by the name as typed, whether or not such an account exists,
 	// and by the source address: an unknown account is throttled like a
 	// known one, so a 429 tells nothing about which names exist.
-	account, ip := throttle.Login(cn.ID+"/"+username), throttle.IP(c.ClientIP())
+	// Spaces are folded as directories compare names (RFC 4518): " alice"
+	// is alice's account, and must count against the same key.
+	account, ip := throttle.Login(cn.ID+"/"+strings.Join(strings.Fields(username), " ")), throttle.IP(c.ClientIP())
 	if b.opts.Throttle != nil {
 		// The account's attempt is reserved, so that a burst of guesses
 		// at once cannot all be verified; the address's is only looked

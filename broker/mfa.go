@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -103,7 +104,11 @@ func (b *Broker) sealer() (*mfa.Sealer, error) {
 
 // mfaRequest loads the request of an MFA page: first factor done, this
 // browser's, and for a POST its form token.
-func (b *Broker) mfaRequest(c *gin.Context) (store.AuthRequest, bool) {
+func (b *Broker) mfaRequest(c *gin.Context) (store.AuthRequest, bool) { return b.stepRequest(c, "/mfa") }
+
+// stepRequest loads the request of step's page: first factor done, waiting
+// at this step, this browser's, and for a POST its form token.
+func (b *Broker) stepRequest(c *gin.Context, step string) (store.AuthRequest, bool) {
 	id := c.Query("req")
 	if c.Request.Method == http.MethodPost {
 		id = c.PostForm("req")
@@ -112,7 +117,7 @@ func (b *Broker) mfaRequest(c *gin.Context) (store.AuthRequest, bool) {
 	if !ok {
 		return req, false
 	}
-	if req.UserID == "" {
+	if req.UserID == "" || req.Step != step {
 		b.page(c, http.StatusBadRequest, msgLoginExpired)
 		return req, false
 	}
@@ -128,7 +133,7 @@ func (b *Broker) handleMFA(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	m, rec, err := b.loadMFA(ctx, req.UserID)
+	m, _, err := b.loadMFA(ctx, req.UserID)
 	if err != nil {
 		b.unavailable(c, "mfa: load", err)
 		return
@@ -137,43 +142,57 @@ func (b *Broker) handleMFA(c *gin.Context) {
 		b.mfaPage(c, http.StatusOK, req, m, "")
 		return
 	}
-	// Enrolment: keep the pending secret across reloads of the page.
-	s, err := b.sealer()
+	// Enrolment: the secret is this login's, kept across reloads of the
+	// page but never shown to another login (which could be someone who
+	// knows the password, copying the key before its owner enrols).
+	secret, err := b.pendingTOTP(ctx, req, true)
 	if err != nil {
-		b.unavailable(c, "mfa: sealer", err)
+		b.unavailable(c, "mfa: pending secret", err)
 		return
-	}
-	var secret []byte
-	if len(m.TOTP) > 0 {
-		secret, err = s.Open(m.TOTP, []byte(req.UserID))
-	}
-	if len(m.TOTP) == 0 || err != nil {
-		u, err := b.store.GetUser(ctx, req.UserID)
-		if err != nil {
-			b.unavailable(c, "mfa: read user", err)
-			return
-		}
-		t, err := mfa.NewTOTP(b.product(), firstNonEmpty(u.Email, u.Username, u.ID))
-		if err != nil {
-			b.unavailable(c, "mfa: new secret", err)
-			return
-		}
-		if m.TOTP, err = s.Seal(t.Secret, []byte(req.UserID)); err != nil {
-			b.unavailable(c, "mfa: seal", err)
-			return
-		}
-		if err := b.saveMFA(ctx, rec, m); err != nil {
-			b.unavailable(c, "mfa: save", err)
-			return
-		}
-		secret = t.Secret
 	}
 	b.enrolPage(c, http.StatusOK, req, secret, "")
 }
 
+const pendingTOTPKind = "totp-pending" // key: the authorization request id
+
+// totpAccount names the user in an authenticator app; a colon would cut
+// the key URI's label.
+func totpAccount(u store.User) string {
+	return strings.ReplaceAll(firstNonEmpty(u.Email, u.Username, u.ID), ":", " ")
+}
+
+// pendingTOTP returns the secret being enrolled in req's login, sealed in
+// a record that lives as long as the request; create makes one if none.
+func (b *Broker) pendingTOTP(ctx context.Context, req store.AuthRequest, create bool) ([]byte, error) {
+	s, err := b.sealer()
+	if err != nil {
+		return nil, err
+	}
+	ad := []byte(req.UserID + "/" + req.ID)
+	rec, err := b.store.GetRecord(ctx, pendingTOTPKind, req.ID)
+	if err == nil {
+		return s.Open(rec.Value, ad)
+	}
+	if !errors.Is(err, store.ErrNotFound) || !create {
+		return nil, err
+	}
+	t, err := mfa.NewTOTP(b.product(), "pending")
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := s.Seal(t.Secret, ad)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.store.PutRecord(ctx, store.Record{Kind: pendingTOTPKind, Key: req.ID, Value: sealed, Expiry: req.Expiry}); err != nil {
+		return nil, err
+	}
+	return t.Secret, nil
+}
+
 func (b *Broker) enrolPage(c *gin.Context, status int, req store.AuthRequest, secret []byte, msg string) {
 	u, _ := b.store.GetUser(c.Request.Context(), req.UserID)
-	t, err := mfa.TOTPFor(b.product(), firstNonEmpty(u.Email, u.Username, u.ID), secret)
+	t, err := mfa.TOTPFor(b.product(), totpAccount(u), secret)
 	if err != nil {
 		b.unavailable(c, "mfa: key", err)
 		return
@@ -289,7 +308,7 @@ func (b *Broker) handleMFAEnrol(c *gin.Context) {
 		return
 	}
 	m, rec, err := b.loadMFA(ctx, req.UserID)
-	if err != nil || len(m.TOTP) == 0 || m.enrolled() {
+	if err != nil || m.enrolled() {
 		b.throttleRelease(c, key)
 		if err != nil {
 			b.unavailable(c, "mfa: load", err)
@@ -298,12 +317,18 @@ func (b *Broker) handleMFAEnrol(c *gin.Context) {
 		}
 		return
 	}
-	s, err := b.sealer()
-	var secret []byte
-	if err == nil {
-		secret, err = s.Open(m.TOTP, []byte(req.UserID))
+	secret, err := b.pendingTOTP(ctx, req, false)
+	if errors.Is(err, store.ErrNotFound) {
+		b.throttleRelease(c, key)
+		b.page(c, http.StatusBadRequest, msgLoginExpired)
+		return
 	}
-	if err != nil {
+	var sealed []byte
+	s, err2 := b.sealer()
+	if err == nil && err2 == nil {
+		sealed, err = s.Seal(secret, []byte(req.UserID))
+	}
+	if err = errors.Join(err, err2); err != nil {
 		b.throttleRelease(c, key)
 		b.unavailable(c, "mfa: open secret", err)
 		return
@@ -320,13 +345,16 @@ func (b *Broker) handleMFAEnrol(c *gin.Context) {
 		b.unavailable(c, "mfa: recovery codes", err)
 		return
 	}
-	m.TOTPConfirmed, m.TOTPLastStep, m.Recovery = true, step, hashes
+	m.TOTP, m.TOTPConfirmed, m.TOTPLastStep, m.Recovery = sealed, true, step, hashes
 	if err := b.saveMFA(ctx, rec, m); err != nil {
 		b.throttleRelease(c, key)
 		b.unavailable(c, "mfa: save", err)
 		return
 	}
 	b.throttleSucceed(c, key)
+	if err := b.store.DeleteRecord(ctx, pendingTOTPKind, req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		b.log.WarnContext(ctx, "mfa: delete pending secret", "err", err)
+	}
 	b.auditRequest(c, store.AuditEvent{Type: AuditMFAEnrol, Actor: actorUser(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, Details: map[string]string{"method": "totp"}})
 	b.showRecoveryCodes(c, req, codes, "otp")

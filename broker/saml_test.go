@@ -241,6 +241,13 @@ func TestSAMLIdPInitiated(t *testing.T) {
 	if r.StatusCode != 303 || !strings.HasPrefix(loc, testenv.RedirectURI+"?code=") || strings.Contains(loc, "state=") {
 		t.Fatalf("IdP-initiated login: %d %q", r.StatusCode, loc)
 	}
+	// Anyone can post an assertion into a browser: it must not become
+	// that browser's session for every application.
+	for _, ck := range r.Cookies() {
+		if ck.Name == testenv.SessionCookie && ck.MaxAge >= 0 {
+			t.Error("an IdP-initiated login set the single sign-on cookie")
+		}
+	}
 	u, _ := url.Parse(loc)
 	tr := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, url.Values{
 		"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {testenv.RedirectURI}})

@@ -105,20 +105,26 @@ func (b *Broker) startSSO(c *gin.Context, userID, connectorID string, authTime t
 	// person at a shared computer does not inherit the first's. The same
 	// person logging in again (a second factor, a fresh password) keeps
 	// the token sessions the old one started, for logout to end.
+	// The absolute timeout runs from the first login: a step that starts
+	// the session again (a second factor, consent) does not renew it.
 	var keep []string
+	now := b.opts.Now().UTC()
+	created := now
 	if old, err := b.currentSSO(c); err == nil && old != nil {
-		if err := b.store.DeleteRecord(ctx, ssoKind, old.rec.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("end previous session: %w", err)
-		}
 		if old.UserID == userID {
-			keep = old.Families
+			keep, created = old.Families, old.Created
+			if err := b.store.DeleteRecord(ctx, ssoKind, old.rec.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("end previous session: %w", err)
+			}
+		} else if err := b.endSSORecord(ctx, old); err != nil {
+			// Another person: their applications' sessions end with it.
+			return fmt.Errorf("end previous session: %w", err)
 		}
 	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	secret := base64.RawURLEncoding.EncodeToString(raw)
-	now := b.opts.Now().UTC()
-	s := ssoSession{UserID: userID, ConnectorID: connectorID, AuthTime: authTime, AMR: amr, Created: now, LastSeen: now}
+	s := ssoSession{UserID: userID, ConnectorID: connectorID, AuthTime: authTime, AMR: amr, Created: created, LastSeen: now}
 	s.Families = slices.Clone(keep)
 	if familyID != "" {
 		s.Families = append(s.Families, familyID)

@@ -272,7 +272,7 @@ func (b *Broker) beginSecondFactor(c *gin.Context) (store.AuthRequest, store.Use
 	if !ok {
 		return req, store.User{}, mfaRecord{}, false
 	}
-	if req.UserID == "" {
+	if req.UserID == "" || req.Step != "/mfa" {
 		b.passkeyJSONError(c, http.StatusBadRequest, "login_expired", msgLoginExpired)
 		return req, store.User{}, mfaRecord{}, false
 	}

@@ -166,6 +166,12 @@ type AuthRequest struct {
 	// (the account page's "link another account") instead of logging in
 	// to a client.
 	LinkUserID string `json:"link_user_id,omitempty"`
+	// Step is the page the login waits at after its first factor ("/mfa",
+	// "/consent"): only that page may take it on. NoSession: a login that
+	// must not start the browser's single sign-on session (IdP-initiated:
+	// nothing binds it to this browser).
+	Step      string `json:"step,omitempty"`
+	NoSession bool   `json:"no_session,omitempty"`
 	// The login so far: the user the first factor found, when, and how.
 	UserID   string    `json:"user_id,omitempty"`
 	AuthTime time.Time `json:"auth_time,omitzero"`

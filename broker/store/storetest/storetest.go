@@ -1115,6 +1115,8 @@ func authRequest(n int) store.AuthRequest {
 		MaxAge:              int64(300 + n),
 		ACRValues:           []string{"urn:portico:mfa"},
 		LinkUserID:          fmt.Sprintf("link-user-%d", n),
+		Step:                "/mfa",
+		NoSession:           true,
 		UserID:              fmt.Sprintf("user-%d", n),
 		AuthTime:            at(3).In(zone),
 		AMR:                 []string{"pwd", "otp"},

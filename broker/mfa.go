@@ -104,7 +104,9 @@ func (b *Broker) sealer() (*mfa.Sealer, error) {
 
 // mfaRequest loads the request of an MFA page: first factor done, this
 // browser's, and for a POST its form token.
-func (b *Broker) mfaRequest(c *gin.Context) (store.AuthRequest, bool) { return b.stepRequest(c, "/mfa") }
+func (b *Broker) mfaRequest(c *gin.Context) (store.AuthRequest, bool) {
+	return b.stepRequest(c, "/mfa")
+}
 
 // stepRequest loads the request of step's page: first factor done, waiting
 // at this step, this browser's, and for a POST its form token.

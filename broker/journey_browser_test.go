@@ -282,6 +282,8 @@ func TestBrowserSSO(t *testing.T) {
 	if idB.Subject != idA.Subject {
 		t.Fatalf("B logged in %q, A %q", idB.Subject, idA.Subject)
 	}
+	j.must(j.br.Navigate(j.ctx, b.URL+"/logout")) // no hint: asks first
+	j.page("logout-confirm", "Log out?")
 	rawID, _ := tokA.Extra("id_token").(string)
 	j.must(j.br.Navigate(j.ctx, b.URL+"/logout?id_token_hint="+url.QueryEscape(rawID)))
 	j.page("logged-out", "Logged out")

@@ -136,3 +136,37 @@ func TestSSOUserSwitchEndsFirst(t *testing.T) {
 }
 
 func oauthParam(k, v string) oauth2.AuthCodeOption { return oauth2.SetAuthURLParam(k, v) }
+
+// TestLogoutWithoutHintAsks: a logout link without id_token_hint (which
+// any page could carry) asks the person before ending their session; the
+// answer is taken only from Portico's own form.
+func TestLogoutWithoutHintAsks(t *testing.T) {
+	b := testenv.Start(t, ssoConfig(t))
+	a, bb := ssoRPs(t, b)
+	tok, _, err := a.Login(t.Context(), testenv.UserName, testenv.UserPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := getPage(t, a.Browser, b.URL+"/logout")
+	if ask.Status != 200 || !strings.Contains(ask.Body, "Log out?") {
+		t.Fatalf("logout without a hint: %d %.300s", ask.Status, ask.Body)
+	}
+	// A forged POST (no form token) only asks again.
+	r, _ := http.NewRequest(http.MethodPost, b.URL+"/logout", strings.NewReader("csrf=forged"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p := open(t, a.Browser, r); !strings.Contains(p.Body, "Log out?") {
+		t.Fatalf("a forged logout POST was taken: %d", p.Status)
+	}
+	if st := userinfoStatus(t, b.URL, tok.AccessToken); st != 200 {
+		t.Fatalf("asking logged out already: %d", st)
+	}
+	if p := submit(t, a.Browser, ask, nil); !strings.Contains(p.Body, "logged out") {
+		t.Fatalf("confirmed logout: %d %.300s", p.Status, p.Body)
+	}
+	if st := userinfoStatus(t, b.URL, tok.AccessToken); st != 401 {
+		t.Errorf("after the confirmed logout the token still works: %d", st)
+	}
+	if tok, _, _ := authorizeSilently(t, bb); tok != nil {
+		t.Error("after the confirmed logout the session still logs in")
+	}
+}

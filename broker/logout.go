@@ -34,6 +34,26 @@ func (b *Broker) handleLogout(c *gin.Context) {
 		}
 		clientID, session = h.ClientID, h.Session
 	}
+	// Without an id_token_hint nothing shows the request comes from an
+	// application the person uses: any page could link here and log the
+	// browser out of everything. Ask first (RP-Initiated Logout §2), and
+	// take the answer only from our own form.
+	if session == "" {
+		if s, err := b.currentSSO(c); err == nil && s != nil {
+			if c.Request.Method != http.MethodPost || !constantEqual(c.PostForm("csrf"), accountCSRF(c)) {
+				fields := map[string]string{"csrf": accountCSRF(c)}
+				for _, k := range []string{"client_id", "post_logout_redirect_uri", "state"} {
+					if v := q.Get(k); v != "" {
+						fields[k] = v
+					}
+				}
+				b.render(c, http.StatusOK, "logout_confirm", map[string]any{
+					"Title": b.text("ui.logout_confirm"), "Action": b.path("/logout"), "Fields": fields,
+				})
+				return
+			}
+		}
+	}
 	redirect := q.Get("post_logout_redirect_uri")
 	if redirect != "" {
 		client, err := b.store.GetClient(ctx, clientID)

@@ -9,6 +9,7 @@ package broker
 // Ids of the messages pages show.
 const (
 	msgUpstreamDown        = "upstreamDown"
+	msgReauth              = "reauth"
 	msgUnavailable         = "unavailable"
 	msgLoginUsed           = "loginUsed"
 	msgLogoutFailed        = "logoutFailed"
@@ -64,6 +65,7 @@ type message struct{ Title, Text string }
 
 // english is the catalogue Portico ships.
 var english = map[string]message{
+	msgReauth:                 {"Log in again", "For your security, log in again before adding a passkey."},
 	msgUpstreamDown:           {"", "The identity provider is not available right now. Please try again later."},
 	msgUnavailable:            {"Temporarily unavailable", "Please try again later."},
 	msgLoginUsed:              {"Login expired", "This login was already used. Go back to the application and start again."},
@@ -133,6 +135,8 @@ var english = map[string]message{
 	"ui.linked":               {"", "Linked accounts"},
 	"ui.link_another":         {"", "Link another account"},
 	"ui.link":                 {"", "Link"},
+	"ui.logout_confirm":       {"", "Log out?"},
+	"ui.logout_confirm_text":  {"", "Log out of every application you are logged in to here?"},
 	"ui.logout":               {"", "Log out"},
 	"ui.consents":             {"", "Applications you allowed"},
 	"ui.revoke":               {"", "Revoke"},

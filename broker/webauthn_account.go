@@ -56,8 +56,18 @@ func (b *Broker) accountPasskeySession(c *gin.Context, fail func(status int, cod
 		fail(http.StatusForbidden, "mfa_required", msgPasskeyNeedsMFA)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
+	// A passkey is a way in that outlives the session: whoever holds a
+	// stolen cookie must not add one. The login must be recent.
+	if b.opts.Now().Sub(s.AuthTime) > recentLogin {
+		fail(http.StatusForbidden, "reauth", msgReauth)
+		return nil, mfaRecord{}, store.Record{}, false
+	}
 	return s, m, rec, true
 }
+
+// recentLogin is how old a login may be for the account page to add a
+// passkey.
+const recentLogin = 10 * time.Minute
 
 func (b *Broker) pageFail(c *gin.Context) func(int, string, string) {
 	return func(status int, _, msgID string) { b.page(c, status, msgID) }
@@ -86,7 +96,14 @@ func (b *Broker) accountPasskeys(ctx context.Context, userID string) ([]map[stri
 
 // handleAccountPasskeyPage is the account page's "Add a passkey".
 func (b *Broker) handleAccountPasskeyPage(c *gin.Context) {
-	if _, _, _, ok := b.accountPasskeySession(c, b.pageFail(c)); !ok {
+	fail := func(status int, code, msgID string) {
+		if code == "reauth" { // log in again, then back to the account page
+			b.accountLogin(c, "", "")
+			return
+		}
+		b.page(c, status, msgID)
+	}
+	if _, _, _, ok := b.accountPasskeySession(c, fail); !ok {
 		return
 	}
 	b.renderPasskeyPage(c, http.StatusOK, b.accountPasskeyPage(c), "")

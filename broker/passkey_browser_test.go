@@ -65,6 +65,16 @@ func (p *pkTab) at(name, heading string) string {
 	return path
 }
 
+// logout ends the browser's session through /logout, which without an
+// id_token_hint asks first.
+func (p *pkTab) logout(name string) {
+	p.t.Helper()
+	p.must(p.br.Navigate(p.ctx, p.b.URL+"/logout"))
+	p.at(name+"-confirm", "Log out?")
+	p.must(p.br.Click(p.ctx, `form button[type="submit"]`))
+	p.at(name, "Logged out")
+}
+
 // start opens a new authorization request of the relying party.
 func (p *pkTab) start() testenv.Flow {
 	p.t.Helper()
@@ -192,8 +202,7 @@ func TestPasskeyBrowser(t *testing.T) {
 	before := cred.SignCount
 
 	// (b) The passkey as the second factor, after logging out.
-	p.must(p.br.Navigate(p.ctx, b.URL+"/logout"))
-	p.at("passkey-logged-out", "Logged out")
+	p.logout("passkey-logged-out")
 	f = p.start()
 	p.at("passkey-login-password-2", "Log in")
 	p.must(p.br.Fill(p.ctx, "#username", testenv.UserName))
@@ -214,8 +223,7 @@ func TestPasskeyBrowser(t *testing.T) {
 	}
 
 	// (c) The passkey as the whole login.
-	p.must(p.br.Navigate(p.ctx, b.URL+"/logout"))
-	p.at("passkey-logged-out-2", "Logged out")
+	p.logout("passkey-logged-out-2")
 	f = p.start()
 	p.at("passkey-login-password-3", "Log in")
 	// With one connector the password form comes first; the picker has
@@ -277,7 +285,7 @@ func TestPasskeyBrowser(t *testing.T) {
 	if keys := p.stored(sub); len(keys) != 2 {
 		t.Errorf("%d passkeys stored, want 2", len(keys))
 	}
-	p.must(p.br.Navigate(p.ctx, b.URL+"/logout"))
+	p.logout("passkey-logged-out-3")
 	f = p.start()
 	p.at("passkey-login-password-4", "Log in")
 	cur, err = p.br.URL(p.ctx)

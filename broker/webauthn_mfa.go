@@ -106,20 +106,11 @@ func (b *Broker) handlePasskeyEnrolBegin(c *gin.Context) {
 // handlePasskeyEnrolFinish keeps the new passkey as the user's second
 // factor and shows the recovery codes, like a confirmed TOTP.
 func (b *Broker) handlePasskeyEnrolFinish(c *gin.Context) {
-	req, ok := b.mfaRequest(c)
+	req, page, cer, ok := b.finishSecondFactor(c, purposeEnrol, b.enrolPasskeyPage)
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	page := b.enrolPasskeyPage(req)
-	cer, err := b.spendCeremony(ctx, req.ID, purposeEnrol)
-	if errors.Is(err, errNoCeremony) || (err == nil && cer.UserID != req.UserID) {
-		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.msg(c, msgPasskeyExpired))
-		return
-	} else if err != nil {
-		b.unavailable(c, "passkey: ceremony", err)
-		return
-	}
 	u, err := b.store.GetUser(ctx, req.UserID)
 	if err != nil {
 		b.unavailable(c, "passkey: read user", err)
@@ -225,18 +216,8 @@ func (b *Broker) handlePasskeyMFABegin(c *gin.Context) {
 // the login. There is no throttle: an assertion is a signature, nothing
 // to guess, and each challenge answers once.
 func (b *Broker) handlePasskeyMFAFinish(c *gin.Context) {
-	req, ok := b.mfaRequest(c)
+	req, page, cer, ok := b.finishSecondFactor(c, purposeMFA, b.mfaPasskeyPage)
 	if !ok {
-		return
-	}
-	ctx := c.Request.Context()
-	page := b.mfaPasskeyPage(req)
-	cer, err := b.spendCeremony(ctx, req.ID, purposeMFA)
-	if errors.Is(err, errNoCeremony) || (err == nil && cer.UserID != req.UserID) {
-		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.msg(c, msgPasskeyExpired))
-		return
-	} else if err != nil {
-		b.unavailable(c, "passkey: ceremony", err)
 		return
 	}
 	parsed, err := parseAssertion(c)
@@ -290,4 +271,24 @@ func (b *Broker) beginSecondFactor(c *gin.Context) (store.AuthRequest, store.Use
 		return req, u, m, false
 	}
 	return req, u, m, true
+}
+
+// finishSecondFactor loads what a passkey ceremony's answer during a
+// login needs: the request, the page to show again on failure, and the
+// ceremony, spent so that it answers once. It answers the failure itself.
+func (b *Broker) finishSecondFactor(c *gin.Context, purpose string, pageOf func(store.AuthRequest) passkeyPage) (store.AuthRequest, passkeyPage, ceremony, bool) {
+	req, ok := b.mfaRequest(c)
+	if !ok {
+		return req, passkeyPage{}, ceremony{}, false
+	}
+	page := pageOf(req)
+	cer, err := b.spendCeremony(c.Request.Context(), req.ID, purpose)
+	if errors.Is(err, errNoCeremony) || (err == nil && cer.UserID != req.UserID) {
+		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.msg(c, msgPasskeyExpired))
+		return req, page, cer, false
+	} else if err != nil {
+		b.unavailable(c, "passkey: ceremony", err)
+		return req, page, cer, false
+	}
+	return req, page, cer, true
 }

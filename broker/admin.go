@@ -80,6 +80,7 @@ func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.GET("/users/:id/sessions", b.adminListSessions)
 	g.DELETE("/users/:id/sessions", b.adminRevokeSessions)
 	g.DELETE("/users/:id/sessions/:session", b.adminRevokeSession)
+	g.DELETE("/users/:id/mfa", b.adminResetMFA)
 	g.GET("/accounts", b.adminListAccounts)
 	g.POST("/accounts", b.adminCreateAccount)
 	g.GET("/accounts/:id", b.adminGetAccount)

@@ -1,10 +1,16 @@
 package broker_test
 
 import (
+	"encoding/base32"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/mfa"
+	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/testenv"
 )
 
@@ -48,4 +54,57 @@ func TestAdminConnectorChangesSurviveRestart(t *testing.T) {
 	if _, _, err := rp.Login(t.Context(), testenv.UserName, testenv.UserPassword); err != nil {
 		t.Errorf("login through the restored connector: %v", err)
 	}
+}
+
+// TestAdminResetMFA: an administrator removes a user's second factors; the
+// user's sessions end and the next login enrols again.
+func TestAdminResetMFA(t *testing.T) {
+	cfg := testenv.Config(t)
+	cfg.Clients = append(cfg.Clients, config.Client{ID: adminClientID, Secret: adminClientSecret,
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}, Admin: true})
+	cfg.Login.MFA.Clients = []string{testenv.ClientID}
+	b := testenv.Start(t, cfg)
+
+	rp := newRP(t, b)
+	f := rp.NewFlow()
+	br := rp.Browser
+	enrol := submit(t, br, getPage(t, br, f.AuthURL), map[string]string{"username": testenv.UserName, "password": testenv.UserPassword})
+	m := manualKeyRE.FindStringSubmatch(enrol.Body)
+	if m == nil {
+		t.Fatalf("no enrolment page: %d %s", enrol.Status, enrol.URL)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := submit(t, br, enrol, map[string]string{"code": mfa.Code(secret, time.Now())})
+	done := submit(t, br, codes, nil)
+	if !strings.HasPrefix(done.Location, testenv.RedirectURI+"?code=") {
+		t.Fatalf("enrolled login did not come back with a code: %d %q", done.Status, done.Location)
+	}
+	back, _ := url.Parse(done.Location)
+	tok, _, err := rp.Finish(t.Context(), f, testenv.Callback{Query: back.Query()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enrolled: the next login asks for a code, not for enrolment.
+	br, form := loginForm(t, b)
+	if p := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword}); !strings.Contains(p.Body, `id="code"`) || strings.Contains(p.Body, "manual-key") {
+		t.Fatal("an enrolled user was not asked for a code")
+	}
+
+	admin := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	users := call(t, b, admin, "GET", "/users?q="+testenv.UserName, nil).Body["users"].([]any)
+	id := users[0].(map[string]any)["id"].(string)
+	mustStatus(t, call(t, b, admin, "DELETE", "/users/"+id+"/mfa", nil), 204, "reset second factors")
+	if st := userinfoStatus(t, b.URL, tok.AccessToken); st != 401 {
+		t.Errorf("the user's token after the reset: userinfo %d, want 401", st)
+	}
+	br, form = loginForm(t, b)
+	if p := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword}); !strings.Contains(p.Body, "manual-key") {
+		t.Fatal("after the reset the next login does not enrol again")
+	}
+	waitAudit(t, b.Server.Store, "admin.user_mfa_reset", func(e store.AuditEvent) bool {
+		return e.Type == "admin.user_mfa_reset" && e.UserID == id && e.Actor == "client:"+adminClientID
+	})
 }

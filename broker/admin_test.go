@@ -230,6 +230,7 @@ func TestAdminOpenAPIWalk(t *testing.T) {
 		{"listUserSessions", map[string]string{"id": alice.Subject}, "", nil, 200},
 		{"revokeUserSession", map[string]string{"id": alice.Subject, "session": "{alice-session}"}, "", nil, 204},
 		{"revokeUserSessions", map[string]string{"id": bob.Subject}, "", nil, 200},
+		{"resetUserMFA", map[string]string{"id": bob.Subject}, "", nil, 204},
 		{"deleteUser", map[string]string{"id": bob.Subject}, "", nil, 204},
 		{"listAccounts", nil, "?login=" + bobName, nil, 200},
 		{"createAccount", nil, "", map[string]any{"username": "walker", "email": "walker@example.com", "password": "walk-walk-walk"}, 201},

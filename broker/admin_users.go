@@ -273,6 +273,32 @@ func (b *Broker) adminRevokeSessions(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"revoked": n})
 }
 
+// adminResetMFA removes a user's second factors (TOTP, passkeys, recovery
+// codes), for a person who lost them: the next login that needs one
+// enrols again. The user's sessions end, since they were opened with the
+// old factors.
+func (b *Broker) adminResetMFA(c *gin.Context) {
+	ctx := c.Request.Context()
+	id := c.Param("id")
+	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
+		return
+	}
+	if err := b.store.DeleteRecord(ctx, mfaKind, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		b.adminFail(c, "reset second factors", err)
+		return
+	}
+	if _, err := b.revokeUserSessions(ctx, id); err != nil {
+		b.adminFail(c, "revoke sessions", err)
+		return
+	}
+	if _, err := b.endUserSSO(ctx, id); err != nil {
+		b.adminFail(c, "end browser sessions", err)
+		return
+	}
+	b.adminAudit(c, "user_mfa_reset", store.AuditEvent{UserID: id})
+	c.Status(http.StatusNoContent)
+}
+
 // adminRevokeSession ends one session of the user.
 func (b *Broker) adminRevokeSession(c *gin.Context) {
 	ctx := c.Request.Context()

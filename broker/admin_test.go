@@ -375,6 +375,18 @@ func TestAdminErrors(t *testing.T) {
 		{"bad connector id", "createConnector", nil, "", map[string]any{"id": "Bad Id", "type": "local"}, 400},
 		{"existing connector", "createConnector", nil, "", map[string]any{"id": "staff", "type": "local"}, 409},
 		{"replace unknown connector", "replaceConnector", map[string]string{"id": "nope"}, "", map[string]any{"type": "local"}, 404},
+		{"javascript: redirect", "createClient", nil, "", map[string]any{"id": "js", "redirect_uris": []string{"javascript:alert(1)"}}, 400},
+		{"plain http off loopback", "createClient", nil, "", map[string]any{"id": "h", "redirect_uris": []string{"http://app.example.com/cb"}}, 400},
+		{"account without password", "createAccount", nil, "", map[string]any{"username": "dora"}, 400},
+		{"account with a display-name email", "createAccount", nil, "", map[string]any{"username": "dora", "email": "Dora <d@example.com>", "password": "pw-pw-pw"}, 400},
+		{"account username taken", "createAccount", nil, "", map[string]any{"username": testenv.UserName, "password": "pw-pw-pw"}, 409},
+		{"account email taken", "createAccount", nil, "", map[string]any{"username": "dora", "email": strings.ToUpper(testenv.UserEmail), "password": "pw-pw-pw"}, 409},
+		{"unknown account", "getAccount", map[string]string{"id": "nobody"}, "", nil, 404},
+		{"password of unknown account", "setAccountPassword", map[string]string{"id": "nobody"}, "", map[string]any{"password": "pw-pw-pw"}, 404},
+		{"empty password", "setAccountPassword", map[string]string{"id": localSubject(t, b, alice.Subject)}, "", map[string]any{"password": ""}, 400},
+		{"delete unknown account", "deleteAccount", map[string]string{"id": "nobody"}, "", nil, 404},
+		{"unknown session", "revokeUserSession", map[string]string{"id": alice.Subject, "session": "nope"}, "", nil, 404},
+		{"reset unknown user", "resetUserMFA", map[string]string{"id": "nobody"}, "", nil, 404},
 		{"broken replacement", "replaceConnector", map[string]string{"id": "staff"}, "", map[string]any{"type": "nope"}, 400},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -392,6 +404,23 @@ func TestAdminErrors(t *testing.T) {
 	if got := string(list.Raw); strings.Contains(got, `"bad"`) || !strings.Contains(got, `{"id":"staff","name":"Staff login","type":"local"}`) {
 		t.Errorf("a refused connector change was applied: %s", got)
 	}
+	accounts := call(t, b, admin, "GET", "/accounts", nil)
+	if got := string(accounts.Raw); strings.Contains(got, "dora") || len(accounts.Body["accounts"].([]any)) != 2 {
+		t.Errorf("a refused account was stored: %s", got)
+	}
+	for _, id := range []string{"js", "h"} {
+		mustStatus(t, call(t, b, admin, "GET", "/clients/"+id, nil), 404, "refused client "+id)
+	}
+	// The password was not changed by the refused (empty) one.
+	if _, _, err := newRPFor(t, b, "local").Login(t.Context(), testenv.UserName, testenv.UserPassword); err != nil {
+		t.Errorf("login after a refused password change: %v", err)
+	}
+}
+
+func newRPFor(t *testing.T, b *testenv.Broker, connector string) *testenv.RP {
+	rp := newRP(t, b)
+	rp.Connector = connector
+	return rp
 }
 
 // TestAdminUserRole: a user token works once the user has the admin role,

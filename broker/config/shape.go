@@ -102,6 +102,14 @@ func (s *shapeChecker) check(path string, n *yaml.Node, t reflect.Type) {
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
 			s.add(path, "expected true or false, got %s", kindOf(n))
 		}
+	case reflect.Int:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+			s.add(path, "expected a whole number, got %s", kindOf(n))
+		}
+	case reflect.Float64:
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") {
+			s.add(path, "expected a number, got %s", kindOf(n))
+		}
 	case reflect.Slice:
 		s.checkSlice(path, n, t)
 	case reflect.Struct:

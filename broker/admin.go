@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -101,9 +103,31 @@ func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.DELETE("/connectors/:id", b.adminDeleteConnector)
 }
 
-// adminAuth admits an admin client's client_credentials token with the
-// admin scope, or a token of a user with the admin role. A missing or bad
-// token is 401 (RFC 6750 §3.1), a good one without the right 403.
+// AdminAudience is the audience (RFC 9068 aud) of every access token the
+// admin API accepts: tokens granted the admin scope carry it beside their
+// client, so a token minted for an application is never one for the API.
+func AdminAudience(issuer string) string { return strings.TrimSuffix(issuer, "/") + "/admin" }
+
+// isAdminClient reports whether the configuration trusts client for
+// administration. Only the file's list counts: a client created at runtime
+// (admin API, dynamic registration) is never one, whatever its scopes.
+func (b *Broker) isAdminClient(clientID string) bool {
+	return slices.Contains(b.opts.AdminClients, clientID)
+}
+
+// userIsAdmin reports whether user holds the role that grants the API.
+func (b *Broker) userIsAdmin(user store.User) bool {
+	return !user.Disabled && slices.Contains(user.Roles, cmp.Or(b.opts.AdminRole, "admin"))
+}
+
+// adminAuth admits an access token only when every one of these holds:
+// it was issued to a client the configuration trusts for administration
+// (admin: true), it carries the admin scope, its audience names the admin
+// API (AdminAudience), the client still exists with that scope, and — for
+// a person's token — the user still has the admin role. A role alone is
+// never enough: an application the admin logged into holds a token of an
+// admin user, and must not get the API with it. A missing or bad token is
+// 401 (RFC 6750 §3.1); a good one without these rights 403.
 func (b *Broker) adminAuth(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	unauthorized := func(code, desc string) {
@@ -113,6 +137,10 @@ func (b *Broker) adminAuth(c *gin.Context) {
 		}
 		c.Header("WWW-Authenticate", h)
 		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "error_description": "a valid bearer token is required"})
+	}
+	forbidden := func(desc string) {
+		c.Header("WWW-Authenticate", `Bearer realm="portico", error="insufficient_scope", scope="`+adminScope+`"`)
+		adminError(c, http.StatusForbidden, "forbidden", desc)
 	}
 	h := c.GetHeader("Authorization")
 	if h == "" {
@@ -133,26 +161,31 @@ func (b *Broker) adminAuth(c *gin.Context) {
 		b.adminFail(c, "verify token", err)
 		return
 	}
-	// client_credentials tokens have the client as subject. The configured
-	// list is checked too, so a client created at runtime (API, dynamic
-	// registration) with the admin scope gains nothing.
+	switch {
+	case !b.isAdminClient(a.ClientID):
+		forbidden("the token was issued to a client not trusted for administration")
+		return
+	case !slices.Contains(a.Scopes, adminScope):
+		forbidden("the token lacks the admin scope")
+		return
+	case !slices.Contains(a.Audience, AdminAudience(b.opts.Issuer)):
+		forbidden("the token's audience is not the admin API")
+		return
+	}
+	// Tokens outlive their client: one deleted (through this API) or
+	// stripped of the scope loses the API at once.
+	cl, err := b.store.GetClient(ctx, a.ClientID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(cl.Scopes, adminScope)) {
+		unauthorized("invalid_token", "the client no longer exists or lost the admin scope")
+		return
+	} else if err != nil {
+		b.adminFail(c, "read client", err)
+		return
+	}
+	// client_credentials tokens have the client as subject.
 	if a.Subject == a.ClientID {
-		if slices.Contains(a.Scopes, adminScope) && slices.Contains(b.opts.AdminClients, a.ClientID) {
-			// Tokens outlive their client: one deleted (through this
-			// API) or stripped of the scope loses the API at once.
-			cl, err := b.store.GetClient(ctx, a.ClientID)
-			if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(cl.Scopes, adminScope)) {
-				unauthorized("invalid_token", "the client no longer exists or lost the admin scope")
-				return
-			} else if err != nil {
-				b.adminFail(c, "read client", err)
-				return
-			}
-			c.Set(adminActorKey, actorClient(a.ClientID))
-			c.Next()
-			return
-		}
-		adminError(c, http.StatusForbidden, "forbidden", "the token does not grant the admin API")
+		c.Set(adminActorKey, actorClient(a.ClientID))
+		c.Next()
 		return
 	}
 	user, err := b.store.GetUser(ctx, a.Subject)
@@ -163,12 +196,8 @@ func (b *Broker) adminAuth(c *gin.Context) {
 		b.adminFail(c, "read user", err)
 		return
 	}
-	role := b.opts.AdminRole
-	if role == "" {
-		role = "admin"
-	}
-	if !slices.Contains(user.Roles, role) {
-		adminError(c, http.StatusForbidden, "forbidden", "the user lacks the admin role")
+	if !b.userIsAdmin(user) {
+		forbidden("the user lacks the admin role")
 		return
 	}
 	c.Set(adminActorKey, actorUser(user.ID))

@@ -423,14 +423,17 @@ func newRPFor(t *testing.T, b *testenv.Broker, connector string) *testenv.RP {
 	return rp
 }
 
-// TestAdminUserRole: a user token works once the user has the admin role,
-// and stops when the user is disabled.
+// TestAdminUserRole: a person's token from the trusted console client
+// gets the admin scope once the user has the admin role, and stops working
+// when the user is disabled.
 func TestAdminUserRole(t *testing.T) {
-	b := testenv.Start(t, adminConfig(t))
+	b := testenv.Start(t, adminAuthConfig(t))
 	admin := ccToken(t, b, adminClientID, adminClientSecret, "admin")
-	tok, alice := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	_, alice := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	tok := personToken(t, b, consoleClientID, "", testenv.UserName, testenv.UserPassword, "openid", "admin")
 	mustStatus(t, call(t, b, tok.AccessToken, "GET", "/users", nil), 403, "before the role")
 	mustStatus(t, call(t, b, admin, "PATCH", "/users/"+alice.Subject, map[string]any{"roles": []string{"admin"}}), 200, "grant role")
+	tok = personToken(t, b, consoleClientID, "", testenv.UserName, testenv.UserPassword, "openid", "admin")
 	mustStatus(t, call(t, b, tok.AccessToken, "GET", "/users", nil), 200, "with the role")
 	r := call(t, b, admin, "PATCH", "/users/"+alice.Subject, map[string]any{"disabled": true})
 	mustStatus(t, r, 200, "disable")
@@ -526,7 +529,8 @@ func TestAdminDeleteConnector(t *testing.T) {
 }
 
 // TestAdminConfig: the admin scope needs admin: true, and admin: true a
-// confidential client_credentials client with the scope.
+// client with the scope, using client_credentials or the code flow, and no
+// consent page.
 func TestAdminConfig(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -536,7 +540,9 @@ func TestAdminConfig(t *testing.T) {
 		{"marked", config.Client{Admin: true, Scopes: []string{"admin"}, GrantTypes: []string{"client_credentials"}}, ""},
 		{"scope without flag", config.Client{Scopes: []string{"admin"}, GrantTypes: []string{"client_credentials"}}, `clients[2].scopes: scope "admin" requires admin: true`},
 		{"flag without scope", config.Client{Admin: true, GrantTypes: []string{"client_credentials"}}, `clients[2].admin: an admin client must list scope "admin"`},
-		{"flag without grant", config.Client{Admin: true, Scopes: []string{"admin"}, GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{testenv.RedirectURI}}, "must be confidential and use client_credentials"},
+		{"person's client", config.Client{Admin: true, Scopes: []string{"admin"}, GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{testenv.RedirectURI}}, ""},
+		{"flag without grant", config.Client{Admin: true, Scopes: []string{"admin"}, GrantTypes: []string{"refresh_token"}}, "must use client_credentials or authorization_code"},
+		{"with consent", config.Client{Admin: true, Consent: true, Scopes: []string{"admin"}, GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{testenv.RedirectURI}}, "clients[2].consent: an admin client is first-party"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testenv.Config(t)

@@ -200,8 +200,19 @@ func pkceMatches(verifier, challenge string) bool {
 
 // userGrant builds the grant for user's tokens with the claims scopes allow.
 func (b *Broker) userGrant(user store.User, client store.Client, scopes []string) tokensvc.Grant {
+	var aud []string
+	if slices.Contains(scopes, adminScope) {
+		// The admin scope goes only to a trusted client's token of a user
+		// who is an administrator now; otherwise the grant narrows
+		// (RFC 6749 §3.3) rather than fail the login.
+		if b.isAdminClient(client.ID) && slices.Contains(client.Scopes, adminScope) && b.userIsAdmin(user) {
+			aud = []string{AdminAudience(b.opts.Issuer)}
+		} else {
+			scopes = slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == adminScope })
+		}
+	}
 	g := tokensvc.Grant{
-		Subject: user.ID, Username: user.Username, ClientID: client.ID, Scopes: scopes, Policy: client.Policy(),
+		Subject: user.ID, Username: user.Username, ClientID: client.ID, Scopes: scopes, Audience: aud, Policy: client.Policy(),
 		IDToken: slices.Contains(scopes, "openid"), Session: true,
 		Refresh: slices.Contains(scopes, "offline_access") && slices.Contains(client.GrantTypes, "refresh_token"),
 	}
@@ -331,7 +342,16 @@ func (b *Broker) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope " + s + " is not allowed for this client"}
 		}
 	}
-	t, err := b.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes, Policy: client.Policy()})
+	var aud []string
+	if slices.Contains(scopes, adminScope) {
+		// Only the file's admin clients; one created at runtime with the
+		// scope in its list gains nothing.
+		if !b.isAdminClient(client.ID) {
+			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope admin is not allowed for this client"}
+		}
+		aud = []string{AdminAudience(b.opts.Issuer)}
+	}
+	t, err := b.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes, Audience: aud, Policy: client.Policy()})
 	if err != nil {
 		b.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")

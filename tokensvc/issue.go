@@ -33,10 +33,14 @@ type Claims struct {
 
 // Grant is what the broker asks tokens for.
 type Grant struct {
-	Subject     string // user id; the client id for client_credentials
-	Username    string // the user's username, for introspection
-	ClientID    string
-	Scopes      []string
+	Subject  string // user id; the client id for client_credentials
+	Username string // the user's username, for introspection
+	ClientID string
+	Scopes   []string
+	// Audience are further audiences of the access token besides the
+	// client (e.g. the admin API's); the id_token's audience is the
+	// client alone.
+	Audience    []string
 	ConnectorID string
 	Nonce       string
 	AuthTime    time.Time // zero for client_credentials
@@ -178,7 +182,7 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 		rec := OpaqueToken{
 			Hash: hash, Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, FamilyID: g.FamilyID,
 			Username: g.Username, Groups: g.Claims.Groups, AMR: g.AMR, AuthTime: g.AuthTime,
-			IssuedAt: now, Expiry: exp,
+			Audience: g.Audience, IssuedAt: now, Expiry: exp,
 		}
 		if err := s.store.CreateOpaqueToken(ctx, rec); err != nil {
 			return Tokens{}, fmt.Errorf("tokensvc: store access token: %w", err)
@@ -190,7 +194,7 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 			return Tokens{}, err
 		}
 		ac := accessClaims{
-			Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: []string{g.ClientID},
+			Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: audience(g.ClientID, g.Audience),
 			Expiry: exp.Unix(), IssuedAt: now.Unix(), JTI: jti, ClientID: g.ClientID,
 			Scope: strings.Join(g.Scopes, " "), AMR: g.AMR, ACR: ACR(g.AMR), Groups: g.Claims.Groups,
 			Username: g.Username, Session: g.FamilyID,
@@ -228,6 +232,17 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 		}
 	}
 	return t, nil
+}
+
+// audience is an access token's audience: the client, then extra.
+func audience(clientID string, extra []string) []string {
+	out := []string{clientID}
+	for _, a := range extra {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // withExtra returns claims as a JSON object with extra's members added,

@@ -51,6 +51,8 @@ type OpaqueToken struct {
 	Groups   []string  `json:"groups,omitempty"`
 	AMR      []string  `json:"amr,omitempty"`
 	AuthTime time.Time `json:"auth_time,omitzero"`
+	// Audience are the audiences besides the client (Grant.Audience).
+	Audience []string  `json:"audience,omitempty"`
 	IssuedAt time.Time `json:"issued_at"`
 	Expiry   time.Time `json:"expiry"`
 }

@@ -275,14 +275,19 @@ func (c *Config) validateClients(v *validator) {
 			scopes[s] = true
 		}
 		// The admin scope is the whole admin API: only a client the
-		// operator marked, confidential and using client_credentials.
+		// operator marked may get it — a machine by client_credentials, or
+		// a person through the code flow (the CLI's or the console's
+		// client). Such a client is first-party: the scope is never put to
+		// a person on a consent page.
 		switch {
 		case scopes[AdminScope] && !cl.Admin:
 			v.add(p+".scopes", "scope %q requires admin: true", AdminScope)
 		case cl.Admin && !scopes[AdminScope]:
 			v.add(p+".admin", "an admin client must list scope %q", AdminScope)
-		case cl.Admin && (cl.Public || !slices.Contains(cl.GrantTypes, GrantClientCredentials)):
-			v.add(p+".admin", "an admin client must be confidential and use client_credentials")
+		case cl.Admin && !slices.Contains(cl.GrantTypes, GrantClientCredentials) && !slices.Contains(cl.GrantTypes, GrantAuthorizationCode):
+			v.add(p+".admin", "an admin client must use client_credentials or authorization_code")
+		case cl.Admin && cl.Consent:
+			v.add(p+".consent", "an admin client is first-party: the admin scope is never asked on a consent page")
 		}
 	}
 }

@@ -27,6 +27,7 @@ type adminClient struct {
 	ExtraScopes            []string `json:"extra_scopes,omitempty"`
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	NoIntrospection        bool     `json:"no_introspection,omitempty"`
+	IntrospectAny          bool     `json:"introspect_any,omitempty"`
 	Consent                bool     `json:"consent,omitempty"`
 	TokenFormat            string   `json:"token_format,omitempty"`
 	AccessTokenTTL         string   `json:"access_token_ttl,omitempty"`
@@ -55,7 +56,7 @@ func clientView(c store.Client) adminClient {
 	return adminClient{
 		ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes,
 		Scopes: c.Scopes, ExtraScopes: c.ExtraScopes, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		NoIntrospection: c.NoIntrospection, Consent: c.Consent, TokenFormat: c.TokenFormat,
+		NoIntrospection: c.NoIntrospection, IntrospectAny: c.IntrospectAny, Consent: c.Consent, TokenFormat: c.TokenFormat,
 		AccessTokenTTL: d(c.AccessTokenTTL), IDTokenTTL: d(c.IDTokenTTL), RefreshIdleTTL: d(c.RefreshIdleTTL),
 		RefreshAbsoluteTTL: d(c.RefreshAbsoluteTTL), RefreshReuseGrace: d(c.RefreshReuseGrace),
 		IDTokenAlg: c.IDTokenAlg, HasSecret: c.SecretHash != "", Version: c.Version,
@@ -70,7 +71,7 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 	c := store.Client{
 		ID: v.ID, Name: v.Name, Public: v.Public, RedirectURIs: v.RedirectURIs, GrantTypes: v.GrantTypes,
 		Scopes: v.Scopes, ExtraScopes: v.ExtraScopes, PostLogoutRedirectURIs: v.PostLogoutRedirectURIs,
-		NoIntrospection: v.NoIntrospection || v.Public, Consent: v.Consent, TokenFormat: v.TokenFormat, IDTokenAlg: v.IDTokenAlg,
+		NoIntrospection: v.NoIntrospection || v.Public, IntrospectAny: v.IntrospectAny && !v.Public, Consent: v.Consent, TokenFormat: v.TokenFormat, IDTokenAlg: v.IDTokenAlg,
 	}
 	for _, d := range []struct {
 		name string

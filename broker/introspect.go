@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -81,6 +82,12 @@ func (b *Broker) handleIntrospect(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
+	// RFC 7662 §4: a client learns about a token only if it is one of the
+	// token's audiences, unless configured as a resource server for all.
+	// Refresh tokens are answered to their own client alone (tokensvc).
+	if in.Active && in.TokenType != "refresh_token" && !client.IntrospectAny && !slices.Contains(in.Access.Audience, client.ID) {
+		in.Active = false
+	}
 	if !in.Active {
 		c.JSON(http.StatusOK, gin.H{"active": false})
 		return

@@ -228,8 +228,7 @@ func TestDisabledUserRefresh(t *testing.T) {
 
 // TestIntrospectionAccess: clients barred from introspection are refused.
 func TestIntrospectionAccess(t *testing.T) {
-	no := false
-	b := testenv.Start(t, withClient(t, func(c *config.Client) { c.Introspection = &no }))
+	b := testenv.Start(t, withClient(t, func(c *config.Client) { c.Introspection = config.IntrospectNone }))
 	st, body := postForm(t, b.URL+"/introspect", testenv.ClientID, testenv.ClientSecret, url.Values{"token": {"x"}})
 	if st != 403 || body["error"] != "unauthorized_client" {
 		t.Errorf("barred client: %d %v", st, body)

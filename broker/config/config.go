@@ -226,9 +226,12 @@ type Client struct {
 	RefreshAbsoluteTTL       Duration `yaml:"refresh_absolute_ttl"`
 	RefreshReuseGrace        Duration `yaml:"refresh_reuse_grace"`
 	IDTokenSignedResponseAlg string   `yaml:"id_token_signed_response_alg"`
-	// Introspection lets the client call the introspection endpoint
-	// (default true for confidential clients; public ones never can).
-	Introspection *bool `yaml:"introspection"`
+	// Introspection is what the client may introspect (RFC 7662 §4):
+	// "own", the default for a confidential client, answers for tokens
+	// whose audience includes the client; "any" answers for every token, for
+	// a resource server that checks tokens issued to others; "none" forbids
+	// the endpoint. A public client never can.
+	Introspection string `yaml:"introspection"`
 	// Admin lets the client get the admin scope by client_credentials;
 	// it must then list "admin" in scopes. Without it, "admin" in scopes
 	// is a configuration error.
@@ -270,6 +273,13 @@ type Log struct {
 	// Format is text or json.
 	Format string `yaml:"format"`
 }
+
+// What a client may introspect (Client.Introspection).
+const (
+	IntrospectOwn  = "own"
+	IntrospectAny  = "any"
+	IntrospectNone = "none"
+)
 
 // Grant types a client may use.
 const (

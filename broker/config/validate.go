@@ -244,8 +244,14 @@ func (c *Config) validateClients(v *validator) {
 		default:
 			v.add(p+".id_token_signed_response_alg", "unsupported signing algorithm %q (supported: RS256, ES256, EdDSA)", cl.IDTokenSignedResponseAlg)
 		}
-		if cl.Public && cl.Introspection != nil && *cl.Introspection {
-			v.add(p+".introspection", "a public client cannot authenticate to introspect")
+		switch cl.Introspection {
+		case "", IntrospectNone:
+		case IntrospectOwn, IntrospectAny:
+			if cl.Public {
+				v.add(p+".introspection", "a public client cannot authenticate to introspect")
+			}
+		default:
+			v.add(p+".introspection", "unknown value %q (own, any or none)", cl.Introspection)
 		}
 		for _, d := range []struct {
 			name string

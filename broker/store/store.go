@@ -103,6 +103,9 @@ type Client struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	// NoIntrospection forbids the client the introspection endpoint.
 	NoIntrospection bool `json:"no_introspection,omitempty"`
+	// IntrospectAny lets the client introspect tokens of any audience (a
+	// resource server); otherwise it sees only tokens issued for it.
+	IntrospectAny bool `json:"introspect_any,omitempty"`
 	// Consent: a third-party client, for which the person allows scopes.
 	Consent bool `json:"consent,omitempty"`
 	// Token settings; zero values take the server's defaults.

@@ -101,7 +101,7 @@ func (bs *brokers) config(alg string) (*config.Config, error) {
 			Scopes: []string{"api"}, TokenFormat: "opaque",
 		}, {
 			ID: rsClient.id, Secret: rsClient.secret, GrantTypes: []string{config.GrantClientCredentials},
-			Scopes: []string{"api"},
+			Scopes: []string{"api"}, Introspection: config.IntrospectAny,
 		}},
 		Users:  users,
 		Tokens: config.Tokens{SigningAlg: alg},

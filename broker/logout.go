@@ -9,11 +9,19 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/tokensvc"
 )
 
 // handleLogout is OpenID Connect RP-Initiated Logout 1.0. The id_token_hint
 // names the session to end; post_logout_redirect_uri must be registered
 // for the client, exactly, or Portico shows its own page instead.
+//
+// Anyone can make a browser open this URL, with any id_token they hold, so
+// the browser's session ends without asking only when the hint is of that
+// very session: its sid one the browser's session started and its sub the
+// browser's user (§2: the OP MUST ask otherwise). A hint whose session is
+// over counts as no hint. Without a browser session there is nothing of the
+// browser's to protect: a live hint ends its own token session.
 func (b *Broker) handleLogout(c *gin.Context) {
 	ctx := c.Request.Context()
 	if err := c.Request.ParseForm(); err != nil {
@@ -21,7 +29,7 @@ func (b *Broker) handleLogout(c *gin.Context) {
 		return
 	}
 	q := c.Request.Form
-	clientID, session := q.Get("client_id"), ""
+	clientID, session, hintSub := q.Get("client_id"), "", ""
 	if hint := q.Get("id_token_hint"); hint != "" {
 		h, err := b.tokens.ParseIDTokenHint(hint)
 		if err != nil {
@@ -32,26 +40,43 @@ func (b *Broker) handleLogout(c *gin.Context) {
 			b.page(c, http.StatusBadRequest, msgLogoutOtherClient)
 			return
 		}
-		clientID, session = h.ClientID, h.Session
-	}
-	// Without an id_token_hint nothing shows the request comes from an
-	// application the person uses: any page could link here and log the
-	// browser out of everything. Ask first (RP-Initiated Logout §2), and
-	// take the answer only from our own form.
-	if session == "" {
-		if s, err := b.currentSSO(c); err == nil && s != nil {
-			if c.Request.Method != http.MethodPost || !constantEqual(c.PostForm("csrf"), accountCSRF(c)) {
-				fields := map[string]string{"csrf": accountCSRF(c)}
-				for _, k := range []string{"client_id", "post_logout_redirect_uri", "state"} {
-					if v := q.Get(k); v != "" {
-						fields[k] = v
-					}
-				}
-				b.render(c, http.StatusOK, "logout_confirm", map[string]any{
-					"Title": b.text("ui.logout_confirm"), "Action": b.path("/logout"), "Fields": fields,
-				})
+		clientID = h.ClientID
+		if h.Session != "" {
+			switch err := b.tokens.SessionAlive(ctx, h.Session); {
+			case err == nil:
+				session, hintSub = h.Session, h.Subject
+			case errors.Is(err, tokensvc.ErrInvalidToken): // over: no hint
+			default:
+				b.log.Error("logout: read session", "err", err)
+				b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 				return
 			}
+		}
+	}
+	s, err := b.currentSSO(c)
+	if err != nil {
+		b.log.Error("logout: read browser session", "err", err)
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		return
+	}
+	own := s != nil && session != "" && s.UserID == hintSub && slices.Contains(s.Families, session)
+	if s != nil && !own {
+		// Ask, and take the answer only from our own form.
+		if c.Request.Method == http.MethodPost && c.PostForm("cancel") != "" {
+			b.render(c, http.StatusOK, "logout_cancelled", map[string]any{"Title": b.text("ui.logout_cancelled_title")})
+			return
+		}
+		if c.Request.Method != http.MethodPost || !constantEqual(c.PostForm("csrf"), accountCSRF(c)) {
+			fields := map[string]string{"csrf": accountCSRF(c)}
+			for _, k := range []string{"client_id", "post_logout_redirect_uri", "state", "id_token_hint"} {
+				if v := q.Get(k); v != "" {
+					fields[k] = v
+				}
+			}
+			b.render(c, http.StatusOK, "logout_confirm", map[string]any{
+				"Title": b.text("ui.logout_confirm"), "Action": b.path("/logout"), "Fields": fields,
+			})
+			return
 		}
 	}
 	redirect := q.Get("post_logout_redirect_uri")

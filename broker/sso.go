@@ -201,15 +201,21 @@ func (b *Broker) endSSORecord(ctx context.Context, s *sso) error {
 }
 
 // endUserSSO ends every browser session of a user (disabled, deleted, or
-// an administrator ending its sessions) and counts them.
+// an administrator ending its sessions) and counts them. The token
+// sessions they started end too, including those named for a code not
+// yet redeemed, which the store cannot list by user any other way.
 func (b *Broker) endUserSSO(ctx context.Context, userID string) (int, error) {
 	recs, err := b.store.ListRecords(ctx, ssoKind, userID+"/")
 	if err != nil {
 		return 0, fmt.Errorf("list sessions: %w", err)
 	}
 	for _, r := range recs {
-		if err := b.store.DeleteRecord(ctx, ssoKind, r.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return 0, fmt.Errorf("end session: %w", err)
+		s := &sso{rec: r}
+		if err := json.Unmarshal(r.Value, &s.ssoSession); err != nil {
+			s.Families = nil // unreadable: delete it all the same
+		}
+		if err := b.endSSORecord(ctx, s); err != nil {
+			return 0, err
 		}
 	}
 	return len(recs), nil

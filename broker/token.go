@@ -145,7 +145,11 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
 	t, err := b.tokens.Issue(ctx, g)
-	if err != nil {
+	if errors.Is(err, tokensvc.ErrInvalidGrant) {
+		// The session the code named ended before the code was redeemed:
+		// a logout, or an administrator ending the user's sessions.
+		return tokensvc.Tokens{}, invalidGrant("the login's session has ended")
+	} else if err != nil {
 		b.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}

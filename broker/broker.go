@@ -103,8 +103,13 @@ type Options struct {
 	Passkeys PasskeyOptions
 	// Throttle, if set, slows down guessing at the login forms and the
 	// second factor; TokenRate limits the token endpoint per client.
-	Throttle  *throttle.Limiter
-	TokenRate interface {
+	// ClientThrottle, if set, slows down failed client authentication
+	// (token, introspection, revocation, registration management) per
+	// client id and per address, with scopes ScopeClient and
+	// ScopeClientIP.
+	Throttle       *throttle.Limiter
+	ClientThrottle *throttle.Limiter
+	TokenRate      interface {
 		Allow(ctx context.Context, k throttle.Key) (throttle.Decision, error)
 	}
 	// Middleware runs before every handler (metrics); OnAudit sees every

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
 )
 
@@ -33,7 +34,8 @@ func NewClientSecret() string { return tokensvc.NewID() + tokensvc.NewID() }
 type tokenError struct {
 	status      int
 	code, desc  string
-	basicFailed bool // answer with WWW-Authenticate: Basic
+	basicFailed bool   // answer with WWW-Authenticate: Basic
+	retryAfter  string // seconds, for a 429
 }
 
 func (e *tokenError) Error() string { return e.code + ": " + e.desc }
@@ -51,6 +53,9 @@ func (b *Broker) writeTokenError(c *gin.Context, e *tokenError) {
 	c.Header("Pragma", "no-cache")
 	if e.basicFailed {
 		c.Header("WWW-Authenticate", `Basic realm="portico", charset="UTF-8"`)
+	}
+	if e.retryAfter != "" {
+		c.Header("Retry-After", e.retryAfter)
 	}
 	body := gin.H{"error": e.code}
 	if e.desc != "" {
@@ -71,7 +76,7 @@ func (b *Broker) authenticateClient(c *gin.Context) (store.Client, *tokenError) 
 		id, err1 = url.QueryUnescape(id)
 		secret, err2 = url.QueryUnescape(secret)
 		if err1 != nil || err2 != nil {
-			return store.Client{}, &tokenError{http.StatusUnauthorized, "invalid_client", "malformed basic credentials", true}
+			return store.Client{}, &tokenError{status: http.StatusUnauthorized, code: "invalid_client", desc: "malformed basic credentials", basicFailed: true}
 		}
 		if form.Has("client_secret") {
 			return store.Client{}, invalidRequest("use one client authentication method, not two")
@@ -84,28 +89,62 @@ func (b *Broker) authenticateClient(c *gin.Context) (store.Client, *tokenError) 
 	}
 	if id == "" {
 		if strings.HasPrefix(c.GetHeader("Authorization"), "Basic") {
-			return store.Client{}, &tokenError{http.StatusUnauthorized, "invalid_client", "malformed basic credentials", true}
+			return store.Client{}, &tokenError{status: http.StatusUnauthorized, code: "invalid_client", desc: "malformed basic credentials", basicFailed: true}
 		}
 		return store.Client{}, &tokenError{status: http.StatusUnauthorized, code: "invalid_client", desc: "client authentication is required"}
 	}
-	fail := &tokenError{http.StatusUnauthorized, "invalid_client", "client authentication failed", basic}
-	client, err := b.store.GetClient(c.Request.Context(), id)
+	ctx := c.Request.Context()
+	keys := clientThrottleKeys(id, c.ClientIP())
+	if b.opts.ClientThrottle != nil {
+		// Looked at, not reserved: a secret of 256 bits does not fall to a
+		// burst, and reserving would cost every token request a write.
+		d, err := b.opts.ClientThrottle.Peek(ctx, keys...)
+		if err != nil {
+			b.log.Error("client authentication: throttle", "err", err)
+			return store.Client{}, serverError("try again later")
+		}
+		if !d.Allowed {
+			return store.Client{}, &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
+				desc: "too many failed client authentications; retry after " + d.RetryAfterHeader() + " s", retryAfter: d.RetryAfterHeader()}
+		}
+	}
+	fail := &tokenError{status: http.StatusUnauthorized, code: "invalid_client", desc: "client authentication failed", basicFailed: basic}
+	failed := func() (store.Client, *tokenError) {
+		if b.opts.ClientThrottle != nil {
+			if err := b.opts.ClientThrottle.Fail(ctx, keys...); err != nil {
+				b.log.Error("client authentication: record failure", "err", err)
+			}
+		}
+		return store.Client{}, fail
+	}
+	client, err := b.store.GetClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Hash anyway so an unknown id costs what a wrong secret does.
 		subtle.ConstantTimeCompare([]byte(HashClientSecret(secret)), []byte(HashClientSecret("")))
-		return store.Client{}, fail
+		return failed()
 	} else if err != nil {
 		b.log.Error("token: read client", "client_id", id, "err", err)
 		return store.Client{}, &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "try again later"}
 	}
 	if client.Public {
 		if secret != "" {
-			return store.Client{}, fail
+			return failed()
 		}
 		return client, nil
 	}
 	if secret == "" || subtle.ConstantTimeCompare([]byte(HashClientSecret(secret)), []byte(client.SecretHash)) != 1 {
-		return store.Client{}, fail
+		return failed()
 	}
 	return client, nil
+}
+
+// Scopes of the client-authentication throttle's keys (ClientThrottle):
+// failures per client id, known or not, and per address across ids.
+const (
+	ScopeClient   = "client"
+	ScopeClientIP = "client-ip"
+)
+
+func clientThrottleKeys(id, addr string) []throttle.Key {
+	return []throttle.Key{{Scope: ScopeClient, ID: id}, {Scope: ScopeClientIP, ID: throttle.IP(addr).ID}}
 }

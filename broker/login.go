@@ -109,6 +109,13 @@ func (b *Broker) passwordPage(c *gin.Context, status int, cn *Connector, req sto
 	})
 }
 
+// accountResolver is a password connector that can say which account a
+// login name denotes before checking a password (the local connector), so
+// that throttles count per account, not per name typed.
+type accountResolver interface {
+	AccountKey(ctx context.Context, login string) (key string, ok bool, err error)
+}
+
 // handleLoginSubmit checks a posted password form and, on success, sends
 // the browser back to the client with an authorization code.
 func (b *Broker) handleLoginSubmit(c *gin.Context) {
@@ -126,12 +133,28 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 		return
 	}
 	username := c.PostForm("username")
-	// Keyed by the name as typed, whether or not such an account exists,
-	// and by the source address: an unknown account is throttled like a
-	// known one, so a 429 tells nothing about which names exist.
+	// Keyed by the account and by the source address. A connector that can
+	// say which account a name denotes (accountResolver) has every name of
+	// one account — username, email — share one budget: a lock on "dave"
+	// holds for "dave@example.com". A name no account has is keyed by
+	// itself, and throttled on the same schedule, so a 429 tells nothing
+	// about which names exist.
 	// Spaces are folded as directories compare names (RFC 4518): " alice"
 	// is alice's account, and must count against the same key.
-	account, ip := throttle.Login(cn.ID+"/"+strings.Join(strings.Fields(username), " ")), throttle.IP(c.ClientIP())
+	name := strings.Join(strings.Fields(username), " ")
+	account, ip := throttle.Login(cn.ID+"/"+name), throttle.IP(c.ClientIP())
+	if r, ok := pc.(accountResolver); ok && b.opts.Throttle != nil {
+		key, found, err := r.AccountKey(ctx, name)
+		if err != nil {
+			b.unavailable(c, "login: resolve account", err)
+			return
+		}
+		if found {
+			// Not a Login key: an id is not lower-cased, and "acct:" cannot
+			// start a connector id, so no typed name collides with it.
+			account = throttle.Key{Scope: throttle.ScopeLogin, ID: "acct:" + cn.ID + "/" + key}
+		}
+	}
 	if b.opts.Throttle != nil {
 		// The account's attempt is reserved, so that a burst of guesses
 		// at once cannot all be verified; the address's is only looked

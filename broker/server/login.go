@@ -62,6 +62,19 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 	if o.Throttle, err = lim.WithScope(throttle.ScopeIP, ipPolicy); err != nil {
 		return fmt.Errorf("login.throttle: %w", err)
 	}
+	// Failed client authentication, per client id (known or not) and per
+	// address. A back-off without locks: anyone can name a client, and a
+	// lock would let them shut it out; with secrets of 256 bits a guess
+	// every minute is no threat.
+	cp := throttle.Policy{FreeFailures: 10, BaseDelay: time.Second, MaxDelay: time.Minute, LockAfter: -1, Window: 15 * time.Minute}
+	clim, err := throttle.New(st, cp, time.Now)
+	if err != nil {
+		return fmt.Errorf("client throttle: %w", err)
+	}
+	cp.FreeFailures = 100
+	if o.ClientThrottle, err = clim.WithScope(broker.ScopeClientIP, cp); err != nil {
+		return fmt.Errorf("client throttle: %w", err)
+	}
 	if t.TokenRate > 0 {
 		r, err := throttle.NewRate(st, throttle.Rate{Limit: t.TokenRate, Per: time.Second}, time.Now)
 		if err != nil {

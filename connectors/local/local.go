@@ -227,6 +227,26 @@ func (c *Connector) Login(ctx context.Context, _ sdk.Scopes, username, password 
 	return identity(acct), nil
 }
 
+// AccountKey names the account login denotes (its id), without checking
+// any password, so that a caller throttling guesses counts an account's
+// username and email against one budget. ok is false when no account has
+// the name.
+func (c *Connector) AccountKey(ctx context.Context, login string) (key string, ok bool, err error) {
+	if login == "" {
+		return "", false, nil
+	}
+	acct, err := c.accounts.AccountByLogin(ctx, login)
+	switch {
+	case errors.Is(err, ErrNoAccount):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("%w: local: looking up account: %w", sdk.ErrUnavailable, err)
+	case acct.ID == "":
+		return "", false, nil
+	}
+	return acct.ID, true, nil
+}
+
 // Refresh re-reads the account of id.Subject. It returns an error wrapping
 // sdk.ErrUserGone if the account no longer exists, and one wrapping
 // sdk.ErrUnavailable if the store fails.

@@ -35,7 +35,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		return
 	}
 	q := c.Request.Form
-	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values"} {
+	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "request", "request_uri"} {
 		if len(q[p]) > 1 { // RFC 6749 §3.1: parameters must not repeat
 			b.page(c, http.StatusBadRequest, msgRepeatedParam, p)
 			return
@@ -63,6 +63,17 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 	state := q.Get("state")
 	fail := func(e authError) { b.redirectError(c, redirectURI, state, e) }
 
+	// OpenID Connect Core §6: request objects are not supported. Ignoring
+	// one would serve the request on its unsigned parameters rather than
+	// those the client signed, so it is refused with §6.2's errors.
+	switch {
+	case q.Get("request") != "":
+		fail(authError{"request_not_supported", "request objects are not supported"})
+		return
+	case q.Get("request_uri") != "":
+		fail(authError{"request_uri_not_supported", "request_uri is not supported"})
+		return
+	}
 	if rt := q.Get("response_type"); rt != "code" {
 		if rt == "" {
 			fail(authError{"invalid_request", "response_type is required"})

@@ -40,6 +40,7 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"acr_values_supported":                           []string{tokensvc.ACRPassword, tokensvc.ACRMFA},
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
 		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false, // true when absent (OIDC Discovery §3)
 		"authorization_response_iss_parameter_supported": true,
 	}
 	if b.opts.Registration != nil {

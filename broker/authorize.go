@@ -35,7 +35,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		return
 	}
 	q := c.Request.Form
-	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "request", "request_uri"} {
+	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri"} {
 		if len(q[p]) > 1 { // RFC 6749 §3.1: parameters must not repeat
 			b.page(c, http.StatusBadRequest, msgRepeatedParam, p)
 			return
@@ -72,6 +72,15 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		return
 	case q.Get("request_uri") != "":
 		fail(authError{"request_uri_not_supported", "request_uri is not supported"})
+		return
+	}
+	// Only the query response mode is implemented; silently answering
+	// another (fragment, form_post, JARM) in the query would hand the
+	// code to a client that expects it elsewhere. The error cannot go in
+	// the mode asked for either, so it goes in the query like the others.
+	// An empty value is an absent one (RFC 6749 §3.1).
+	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
+		fail(authError{"invalid_request", "unsupported response_mode (supported: query)"})
 		return
 	}
 	if rt := q.Get("response_type"); rt != "code" {

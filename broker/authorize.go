@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -35,7 +36,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		return
 	}
 	q := c.Request.Form
-	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values"} {
+	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri"} {
 		if len(q[p]) > 1 { // RFC 6749 §3.1: parameters must not repeat
 			b.page(c, http.StatusBadRequest, msgRepeatedParam, p)
 			return
@@ -55,14 +56,35 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 	if redirectURI == "" && len(client.RedirectURIs) == 1 {
 		redirectURI = client.RedirectURIs[0]
 	}
-	// Exact string match, as OAuth 2.1 and RFC 9700 §4.1.3 require.
-	if !slices.Contains(client.RedirectURIs, redirectURI) {
+	// Exact string match, as OAuth 2.1 and RFC 9700 §4.1.3 require, but
+	// for the port of a loopback redirect URI (RFC 8252 §7.3).
+	if !redirectRegistered(client.RedirectURIs, redirectURI) {
 		b.page(c, http.StatusBadRequest, msgBadRedirect)
 		return
 	}
 	state := q.Get("state")
 	fail := func(e authError) { b.redirectError(c, redirectURI, state, e) }
 
+	// OpenID Connect Core §6: request objects are not supported. Ignoring
+	// one would serve the request on its unsigned parameters rather than
+	// those the client signed, so it is refused with §6.2's errors.
+	switch {
+	case q.Get("request") != "":
+		fail(authError{"request_not_supported", "request objects are not supported"})
+		return
+	case q.Get("request_uri") != "":
+		fail(authError{"request_uri_not_supported", "request_uri is not supported"})
+		return
+	}
+	// Only the query response mode is implemented; silently answering
+	// another (fragment, form_post, JARM) in the query would hand the
+	// code to a client that expects it elsewhere. The error cannot go in
+	// the mode asked for either, so it goes in the query like the others.
+	// An empty value is an absent one (RFC 6749 §3.1).
+	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
+		fail(authError{"invalid_request", "unsupported response_mode (supported: query)"})
+		return
+	}
 	if rt := q.Get("response_type"); rt != "code" {
 		if rt == "" {
 			fail(authError{"invalid_request", "response_type is required"})
@@ -136,6 +158,61 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		next = b.path("/login/"+url.PathEscape(set.list[0].ID)) + "?req=" + url.QueryEscape(req.ID)
 	}
 	c.Redirect(http.StatusSeeOther, next)
+}
+
+// redirectRegistered reports whether uri is one of the registered redirect
+// URIs: the same string, or, for http to a loopback IP literal, the same
+// string but for the port. A native app listens on a port the OS picks
+// when it starts (RFC 8252 §7.3). localhost does not count: it may resolve
+// elsewhere, and RFC 8252 §8.3 recommends the IP literals.
+func redirectRegistered(registered []string, uri string) bool {
+	if slices.Contains(registered, uri) {
+		return true
+	}
+	host, rest, ok := loopbackParts(uri)
+	if !ok {
+		return false
+	}
+	for _, r := range registered {
+		if h, rr, ok := loopbackParts(r); ok && h == host && rr == rest {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackParts splits an http URI to 127.0.0.1 or [::1] into that host
+// and everything after the authority, leaving out the port; ok is false
+// for any other URI. It cuts the string rather than parse and rebuild
+// the URL, so that everything but the port is compared byte for byte.
+func loopbackParts(uri string) (host, rest string, ok bool) {
+	authority, found := strings.CutPrefix(uri, "http://")
+	if !found {
+		return "", "", false
+	}
+	if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+		authority, rest = authority[:i], authority[i:]
+	}
+	for _, h := range []string{"127.0.0.1", "[::1]"} {
+		port, found := strings.CutPrefix(authority, h)
+		if !found {
+			continue
+		}
+		if p, hasPort := strings.CutPrefix(port, ":"); port == "" || hasPort && validPort(p) {
+			return h, rest, true
+		}
+	}
+	return "", "", false
+}
+
+// validPort: 1 to 65535 in decimal digits, no sign and no leading zero,
+// so that one port has one spelling.
+func validPort(p string) bool {
+	if p == "" || len(p) > 5 || p[0] == '0' || strings.ContainsFunc(p, func(r rune) bool { return r < '0' || r > '9' }) {
+		return false
+	}
+	n, _ := strconv.Atoi(p)
+	return n <= 65535
 }
 
 // validChallenge: an S256 challenge is 32 bytes, base64url without padding.

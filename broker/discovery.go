@@ -12,6 +12,9 @@ import (
 // discoveryDocument is built once: it changes only with the configuration.
 // It advertises exactly what is implemented (OIDC Discovery 1.0 §3).
 func (b *Broker) discoveryDocument() ([]byte, error) {
+	// Only algorithms with a key in the JWKS: a relying party may expect
+	// tokens in any advertised one, and could not verify another.
+	algs := b.tokens.Algorithms()
 	doc := map[string]any{
 		"issuer":                 b.opts.Issuer,
 		"authorization_endpoint": b.url("/authorize"),
@@ -27,7 +30,7 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"response_modes_supported":                      []string{"query"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
 		"subject_types_supported":                       []string{"public"},
-		"id_token_signing_alg_values_supported":         tokensvc.SupportedAlgs,
+		"id_token_signing_alg_values_supported":         algs,
 		"scopes_supported":                              b.scopesSupported(),
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
 		"code_challenge_methods_supported":              []string{"S256"},
@@ -37,6 +40,7 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"acr_values_supported":                           []string{tokensvc.ACRPassword, tokensvc.ACRMFA},
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
 		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false, // true when absent (OIDC Discovery §3)
 		"authorization_response_iss_parameter_supported": true,
 	}
 	if b.opts.Registration != nil {

@@ -37,6 +37,7 @@ func TestAuthorizeErrors(t *testing.T) {
 		status   int    // when no redirect is allowed
 		errCode  string // when redirected
 		errState string
+		login    bool // not an error: the request goes on to the login
 	}{
 		{name: "unregistered redirect URI", edit: func(q url.Values) { q.Set("redirect_uri", "http://127.0.0.1:5555/evil") }, status: 400},
 		{name: "redirect URI differing in case", edit: func(q url.Values) { q.Set("redirect_uri", "http://127.0.0.1:5555/Callback") }, status: 400},
@@ -53,6 +54,36 @@ func TestAuthorizeErrors(t *testing.T) {
 			q.Del("code_challenge_method")
 		}, errCode: "invalid_request", errState: "st-1"},
 		{name: "prompt none without session", edit: func(q url.Values) { q.Set("prompt", "none") }, errCode: "login_required", errState: "st-1"},
+		// OpenID Connect Core §6.2: request objects are refused, never ignored.
+		{name: "request object", edit: func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }, errCode: "request_not_supported", errState: "st-1"},
+		{name: "request_uri", edit: func(q url.Values) { q.Set("request_uri", "urn:ietf:params:oauth:request_uri:abc") }, errCode: "request_uri_not_supported", errState: "st-1"},
+		{name: "request and request_uri", edit: func(q url.Values) {
+			q.Set("request", "eyJhbGciOiJub25lIn0.e30.")
+			q.Set("request_uri", "https://app.example.com/req")
+		}, errCode: "request_not_supported", errState: "st-1"},
+		{name: "request object without state", edit: func(q url.Values) {
+			q.Set("request", "eyJhbGciOiJub25lIn0.e30.")
+			q.Del("state")
+		}, errCode: "request_not_supported"},
+		{name: "request object, unknown client", edit: func(q url.Values) {
+			q.Set("request", "eyJhbGciOiJub25lIn0.e30.")
+			q.Set("client_id", "nobody")
+		}, status: 400},
+		{name: "request_uri, unregistered redirect URI", edit: func(q url.Values) {
+			q.Set("request_uri", "https://app.example.com/req")
+			q.Set("redirect_uri", "http://127.0.0.1:5555/evil")
+		}, status: 400},
+		{name: "empty request", edit: func(q url.Values) { q.Set("request", ""); q.Set("request_uri", "") }, login: true},
+		{name: "repeated request", edit: func(q url.Values) { q["request"] = []string{"a", "b"} }, status: 400},
+		{name: "repeated request_uri", edit: func(q url.Values) { q["request_uri"] = []string{"a", "b"} }, status: 400},
+		// Only the query response mode exists; the refusal comes in the query.
+		{name: "response_mode fragment", edit: func(q url.Values) { q.Set("response_mode", "fragment") }, errCode: "invalid_request", errState: "st-1"},
+		{name: "response_mode form_post", edit: func(q url.Values) { q.Set("response_mode", "form_post") }, errCode: "invalid_request", errState: "st-1"},
+		{name: "response_mode query.jwt", edit: func(q url.Values) { q.Set("response_mode", "query.jwt") }, errCode: "invalid_request", errState: "st-1"},
+		{name: "response_mode garbage", edit: func(q url.Values) { q.Set("response_mode", "Query") }, errCode: "invalid_request", errState: "st-1"},
+		{name: "repeated response_mode", edit: func(q url.Values) { q["response_mode"] = []string{"query", "query"} }, status: 400},
+		{name: "response_mode query", edit: func(q url.Values) { q.Set("response_mode", "query") }, login: true},
+		{name: "empty response_mode", edit: func(q url.Values) { q.Set("response_mode", "") }, login: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +95,12 @@ func TestAuthorizeErrors(t *testing.T) {
 			}
 			resp.Body.Close()
 			loc := resp.Header.Get("Location")
+			if tc.login {
+				if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
+					t.Fatalf("got %d Location %q; want a redirect to the login", resp.StatusCode, loc)
+				}
+				return
+			}
 			if tc.status != 0 {
 				if resp.StatusCode != tc.status || loc != "" {
 					t.Fatalf("got %d Location %q; want %d and no redirect", resp.StatusCode, loc, tc.status)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -176,6 +177,19 @@ func TestRegisterErrors(t *testing.T) {
 		{"custom scheme for a confidential client", initialToken, with("redirect_uris", []string{"com.example.app:/cb"}), 400, "invalid_redirect_uri"},
 		{"no redirect URI for the code grant", initialToken, with("redirect_uris", nil), 400, "invalid_redirect_uri"},
 		{"duplicate redirect URI", initialToken, with("redirect_uris", []string{regRedirect, regRedirect}), 400, "invalid_redirect_uri"},
+		{"user info in redirect URI", initialToken, with("redirect_uris", []string{"https://user:pw@app.example.com/cb"}), 400, "invalid_redirect_uri"},
+		{"user info hiding the host", initialToken, with("redirect_uris", []string{"https://app.example.com@evil.example/cb"}), 400, "invalid_redirect_uri"},
+		{"backslash in redirect URI", initialToken, with("redirect_uris", []string{"https://app.example.com/cb\\..\\open"}), 400, "invalid_redirect_uri"},
+		{"wildcard host", initialToken, with("redirect_uris", []string{"https://*.example.com/cb"}), 400, "invalid_redirect_uri"},
+		{"empty host", initialToken, with("redirect_uris", []string{"https://:443/cb"}), 400, "invalid_redirect_uri"},
+		{"port 0", initialToken, with("redirect_uris", []string{"http://127.0.0.1:0/cb"}), 400, "invalid_redirect_uri"},
+		{"port above 65535", initialToken, with("redirect_uris", []string{"https://app.example.com:65536/cb"}), 400, "invalid_redirect_uri"},
+		{"non-numeric port", initialToken, with("redirect_uris", []string{"https://app.example.com:https/cb"}), 400, "invalid_redirect_uri"},
+		{"empty port", initialToken, with("redirect_uris", []string{"https://app.example.com:/cb"}), 400, "invalid_redirect_uri"},
+		{"http to localhost lookalike", initialToken, with("redirect_uris", []string{"http://127.0.0.1.evil.example/cb"}), 400, "invalid_redirect_uri"},
+		{"second redirect URI bad", initialToken, with("redirect_uris", []string{regRedirect, "https://*.example.com/cb"}), 400, "invalid_redirect_uri"},
+		{"public client, custom scheme with user info", initialToken, map[string]any{"redirect_uris": []string{"com.example.app://user@cb"}, "token_endpoint_auth_method": "none"}, 400, "invalid_redirect_uri"},
+		{"post-logout URI with user info", initialToken, with("post_logout_redirect_uris", []string{"https://user@app.example.com/bye"}), 400, "invalid_client_metadata"},
 		{"unknown grant type", initialToken, with("grant_types", []string{"authorization_code", "password"}), 400, "invalid_client_metadata"},
 		{"implicit response type", initialToken, with("response_types", []string{"token"}), 400, "invalid_client_metadata"},
 		{"code without authorization_code", initialToken, map[string]any{"grant_types": []string{"client_credentials"}, "response_types": []string{"code"}}, 400, "invalid_client_metadata"},
@@ -438,6 +452,9 @@ func FuzzRegister(f *testing.F) {
 			if msg := config.CheckRedirectURI(u, got.AuthMethod == "none"); msg != "" {
 				t.Fatalf("registered redirect URI %q: %s", u, msg)
 			}
+			if msg := ambiguousURI(u); msg != "" {
+				t.Fatalf("registered redirect URI %q: %s", u, msg)
+			}
 		}
 		for _, g := range got.GrantTypes {
 			if g != "authorization_code" && g != "refresh_token" && g != "client_credentials" {
@@ -445,4 +462,30 @@ func FuzzRegister(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ambiguousURI says what makes u mean different things to different
+// parsers, or look like a pattern; "" if nothing does. It restates the
+// security review's rules apart from CheckRedirectURI, so that the fuzzer
+// checks them rather than the function under test.
+func ambiguousURI(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "unparsable"
+	case strings.Contains(raw, `\`):
+		return "backslash"
+	case u.User != nil:
+		return "user info"
+	case strings.Contains(u.Host, "*"):
+		return "wildcard host"
+	case (u.Scheme == "http" || u.Scheme == "https") && u.Hostname() == "":
+		return "no host"
+	}
+	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "port out of range"
+		}
+	}
+	return ""
 }

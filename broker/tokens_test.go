@@ -310,8 +310,11 @@ func TestDiscoveryAdvertises(t *testing.T) {
 		"revocation_endpoint": b.URL + "/revoke", "end_session_endpoint": b.URL + "/logout",
 		"grant_types_supported":                 []any{"authorization_code", "refresh_token", "client_credentials"},
 		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post", "none"},
-		"id_token_signing_alg_values_supported": []any{"RS256", "ES256", "EdDSA"},
+		"id_token_signing_alg_values_supported": []any{"RS256"}, // the only key of the default config
 		"code_challenge_methods_supported":      []any{"S256"},
+		"response_modes_supported":              []any{"query"},
+		"request_parameter_supported":           false,
+		"request_uri_parameter_supported":       false, // absent means true
 	} {
 		got, _ := json.Marshal(d[k])
 		exp, _ := json.Marshal(want)

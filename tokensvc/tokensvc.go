@@ -133,6 +133,11 @@ func (s *Service) algs() []string {
 	return out
 }
 
+// Algorithms returns the algorithms the service signs with, the default
+// first: each has an active key in the JWKS (New and Maintain create it),
+// so discovery can advertise exactly these.
+func (s *Service) Algorithms() []string { return s.algs() }
+
 // Formats of access tokens.
 const (
 	FormatJWT    = "jwt"

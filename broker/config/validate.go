@@ -311,8 +311,8 @@ func cleanSecret(s string) bool {
 }
 
 // CheckRedirectURI returns what is wrong with raw as a redirect URI of a
-// public or confidential client, or "": dynamic registration applies the
-// rules the configuration file does.
+// public or confidential client, or "": dynamic registration and the admin
+// API apply the rules the configuration file does.
 func CheckRedirectURI(raw string, public bool) string { return checkRedirectURI(raw, public) }
 
 // validateRegistration: tokens are reported by path only, never by value.
@@ -349,10 +349,19 @@ func (c *Config) validateRegistration(v *validator) {
 
 var sha256HashRE = regexp.MustCompile(`^sha256:[A-Za-z0-9_-]{43}$`)
 
-// checkRedirectURI returns what is wrong with raw, or "".
+// checkRedirectURI returns what is wrong with raw, or "". Redirect URIs
+// are compared as strings, so anything that lets two URL parsers disagree
+// on where raw leads (a browser's and Portico's, or the client's) is
+// refused, as is anything that looks like a pattern.
 func checkRedirectURI(raw string, public bool) string {
 	if raw == "" {
 		return "must not be empty"
+	}
+	// Browsers read a backslash as a slash (WHATWG URL), Go does not: to
+	// a browser "https://app.example.com/cb\..\open" is /open, not a
+	// path under /cb.
+	if strings.Contains(raw, `\`) {
+		return "must not contain a backslash"
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -364,13 +373,24 @@ func checkRedirectURI(raw string, public bool) string {
 	if strings.Contains(raw, "#") {
 		return "must not contain a fragment"
 	}
+	// RFC 3986 §3.2.1 deprecates user info; in a redirect URI it only
+	// serves to make "https://trusted.example@evil.example/" look trusted.
+	if u.User != nil {
+		return "must not contain user info (user@ or user:password@)"
+	}
+	if strings.Contains(u.Host, "*") {
+		return "must not contain a wildcard (*): redirect URIs are matched exactly"
+	}
+	if msg := checkPort(u); msg != "" {
+		return msg
+	}
 	switch strings.ToLower(u.Scheme) {
 	case "https":
-		if u.Host == "" {
+		if u.Hostname() == "" {
 			return "must have a host"
 		}
 	case "http":
-		if u.Host == "" {
+		if u.Hostname() == "" {
 			return "must have a host"
 		}
 		if !isLoopback(u.Hostname()) {
@@ -382,6 +402,19 @@ func checkRedirectURI(raw string, public bool) string {
 		if !public {
 			return "a custom scheme is allowed only for public clients"
 		}
+	}
+	return ""
+}
+
+// checkPort: a port, if the URL names one, is a TCP port. url.Parse takes
+// port 0, ports past 65535 and an empty port after the colon.
+func checkPort(u *url.URL) string {
+	p := u.Port()
+	if p == "" && !strings.HasSuffix(u.Host, ":") {
+		return ""
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return "the port must be a number from 1 to 65535"
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -95,26 +96,15 @@ func (b *Broker) authenticateClient(c *gin.Context) (store.Client, *tokenError) 
 	}
 	ctx := c.Request.Context()
 	keys := clientThrottleKeys(id, c.ClientIP())
-	if b.opts.ClientThrottle != nil {
-		// Looked at, not reserved: a secret of 256 bits does not fall to a
-		// burst, and reserving would cost every token request a write.
-		d, err := b.opts.ClientThrottle.Peek(ctx, keys...)
-		if err != nil {
-			b.log.Error("client authentication: throttle", "err", err)
-			return store.Client{}, serverError("try again later")
-		}
-		if !d.Allowed {
-			return store.Client{}, &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
-				desc: "too many failed client authentications; retry after " + d.RetryAfterHeader() + " s", retryAfter: d.RetryAfterHeader()}
-		}
+	if d, err := b.clientThrottlePeek(ctx, keys); err != nil {
+		return store.Client{}, serverError("try again later")
+	} else if !d.Allowed {
+		return store.Client{}, &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
+			desc: "too many failed client authentications; retry after " + d.RetryAfterHeader() + " s", retryAfter: d.RetryAfterHeader()}
 	}
 	fail := &tokenError{status: http.StatusUnauthorized, code: "invalid_client", desc: "client authentication failed", basicFailed: basic}
 	failed := func() (store.Client, *tokenError) {
-		if b.opts.ClientThrottle != nil {
-			if err := b.opts.ClientThrottle.Fail(ctx, keys...); err != nil {
-				b.log.Error("client authentication: record failure", "err", err)
-			}
-		}
+		b.clientAuthFailed(ctx, keys)
 		return store.Client{}, fail
 	}
 	client, err := b.store.GetClient(ctx, id)
@@ -147,4 +137,28 @@ const (
 
 func clientThrottleKeys(id, addr string) []throttle.Key {
 	return []throttle.Key{{Scope: ScopeClient, ID: id}, {Scope: ScopeClientIP, ID: throttle.IP(addr).ID}}
+}
+
+// clientThrottlePeek says whether keys may try to authenticate. The keys
+// are looked at, not reserved: a secret of 256 bits does not fall to a
+// burst, and reserving would cost every token request a write.
+func (b *Broker) clientThrottlePeek(ctx context.Context, keys []throttle.Key) (throttle.Decision, error) {
+	if b.opts.ClientThrottle == nil {
+		return throttle.Decision{Allowed: true}, nil
+	}
+	d, err := b.opts.ClientThrottle.Peek(ctx, keys...)
+	if err != nil {
+		b.log.Error("client authentication: throttle", "err", err)
+	}
+	return d, err
+}
+
+// clientAuthFailed counts a failed client authentication on keys.
+func (b *Broker) clientAuthFailed(ctx context.Context, keys []throttle.Key) {
+	if b.opts.ClientThrottle == nil {
+		return
+	}
+	if err := b.opts.ClientThrottle.Fail(ctx, keys...); err != nil {
+		b.log.Error("client authentication: record failure", "err", err)
+	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
 )
 
@@ -119,6 +120,21 @@ func (b *Broker) initialTokenOK(token string) bool {
 		ok |= subtle.ConstantTimeCompare(h, []byte(want))
 	}
 	return ok == 1
+}
+
+// regThrottleAllows answers a throttled registration request itself.
+func (b *Broker) regThrottleAllows(c *gin.Context, keys []throttle.Key) bool {
+	d, err := b.clientThrottlePeek(c.Request.Context(), keys)
+	if err != nil {
+		b.writeRegError(c, regUnavailable)
+		return false
+	}
+	if !d.Allowed {
+		c.Header("Retry-After", d.RetryAfterHeader())
+		b.writeRegError(c, &regError{http.StatusTooManyRequests, "temporarily_unavailable", "too many failed attempts; retry after " + d.RetryAfterHeader() + " s"})
+		return false
+	}
+	return true
 }
 
 // readMetadata decodes the request body as client metadata.
@@ -311,7 +327,14 @@ func (b *Broker) writeClientInfo(c *gin.Context, status int, h gin.H) {
 
 // handleRegister is RFC 7591 §3.1.
 func (b *Broker) handleRegister(c *gin.Context) {
+	// Initial access tokens are not a client's: failures count per
+	// address only, so that nobody can shut registration for all.
+	keys := clientThrottleKeys("", c.ClientIP())[1:]
+	if !b.regThrottleAllows(c, keys) {
+		return
+	}
 	if !b.initialTokenOK(bearer(c)) {
+		b.clientAuthFailed(c.Request.Context(), keys)
 		b.writeRegError(c, badToken)
 		return
 	}
@@ -351,6 +374,13 @@ func (b *Broker) handleRegister(c *gin.Context) {
 // carries its registration access token. Any failure is the same 401, so
 // that nobody learns which client ids exist (RFC 7592 §2.1).
 func (b *Broker) registeredClient(c *gin.Context) (store.Client, *regError) {
+	keys := clientThrottleKeys(c.Param("client_id"), c.ClientIP())
+	if d, err := b.clientThrottlePeek(c.Request.Context(), keys); err != nil {
+		return store.Client{}, regUnavailable
+	} else if !d.Allowed {
+		c.Header("Retry-After", d.RetryAfterHeader())
+		return store.Client{}, &regError{http.StatusTooManyRequests, "temporarily_unavailable", "too many failed attempts; retry after " + d.RetryAfterHeader() + " s"}
+	}
 	token := bearer(c)
 	cl, err := b.store.GetClient(c.Request.Context(), c.Param("client_id"))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -363,6 +393,7 @@ func (b *Broker) registeredClient(c *gin.Context) (store.Client, *regError) {
 	}
 	match := subtle.ConstantTimeCompare([]byte(HashClientSecret(token)), []byte(want)) == 1
 	if token == "" || !match || err != nil || cl.Registration == nil {
+		b.clientAuthFailed(c.Request.Context(), keys)
 		return store.Client{}, badToken
 	}
 	return cl, nil

@@ -101,6 +101,15 @@ func (c *Config) validateLogin(v *validator) {
 			v.add("login.throttle."+path, "must not be negative")
 		}
 	}
+	ct := t.Clients
+	for path, d := range map[string]Duration{"base_delay": ct.BaseDelay, "max_delay": ct.MaxDelay} {
+		if d < 0 {
+			v.add("login.throttle.clients."+path, "must not be negative")
+		}
+	}
+	if ct.FreeFailures < 0 {
+		v.add("login.throttle.clients.free_failures", "must not be negative")
+	}
 	if t.TokenRate < 0 {
 		v.add("login.throttle.token_rate", "must not be negative")
 	}
@@ -143,4 +152,20 @@ type Throttle struct {
 	// TokenRate is the token endpoint's limit per client, in requests per
 	// second (0: none).
 	TokenRate int `yaml:"token_rate"`
+	// Clients slows down failed client authentication (wrong secrets,
+	// unknown client ids, bad registration access tokens).
+	Clients ClientThrottle `yaml:"clients"`
+}
+
+// ClientThrottle is the back-off of failed client authentication, per
+// client id and per address (ten times the allowance). It never locks:
+// anyone can name a client, and a lock would let them shut it out.
+type ClientThrottle struct {
+	// FreeFailures before the back-off starts (default 10; the address
+	// gets ten times as many).
+	FreeFailures int `yaml:"free_failures"`
+	// BaseDelay is the first delay, doubled by each further failure up
+	// to MaxDelay (defaults 1s and 1m).
+	BaseDelay Duration `yaml:"base_delay"`
+	MaxDelay  Duration `yaml:"max_delay"`
 }

@@ -94,7 +94,7 @@ clients:
     refresh_absolute_ttl: 2h
     refresh_reuse_grace: 10s
     id_token_signed_response_alg: EdDSA
-    introspection: false
+    introspection: none
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ clients:
 		c.AccessTokenTTL.Std() != 2*time.Minute || c.IDTokenTTL.Std() != 3*time.Minute ||
 		c.RefreshIdleTTL.Std() != time.Hour || c.RefreshAbsoluteTTL.Std() != 2*time.Hour ||
 		c.RefreshReuseGrace.Std() != 10*time.Second || c.IDTokenSignedResponseAlg != "EdDSA" ||
-		c.Introspection == nil || *c.Introspection {
+		c.Introspection != IntrospectNone {
 		t.Errorf("client = %+v", c)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -66,12 +67,14 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 	// address. A back-off without locks: anyone can name a client, and a
 	// lock would let them shut it out; with secrets of 256 bits a guess
 	// every minute is no threat.
-	cp := throttle.Policy{FreeFailures: 10, BaseDelay: time.Second, MaxDelay: time.Minute, LockAfter: -1, Window: 15 * time.Minute}
+	ct := t.Clients
+	cp := throttle.Policy{FreeFailures: cmp.Or(ct.FreeFailures, 10), BaseDelay: cmp.Or(ct.BaseDelay.Std(), time.Second),
+		MaxDelay: cmp.Or(ct.MaxDelay.Std(), time.Minute), LockAfter: -1, Window: 15 * time.Minute}
 	clim, err := throttle.New(st, cp, time.Now)
 	if err != nil {
-		return fmt.Errorf("client throttle: %w", err)
+		return fmt.Errorf("login.throttle.clients: %w", err)
 	}
-	cp.FreeFailures = 100
+	cp.FreeFailures *= 10
 	if o.ClientThrottle, err = clim.WithScope(broker.ScopeClientIP, cp); err != nil {
 		return fmt.Errorf("client throttle: %w", err)
 	}

@@ -91,11 +91,32 @@ type RefreshFamily struct {
 	AMR         []string  `json:"amr,omitempty"`
 	Current     string    `json:"current"`            // hash of the live token
 	Previous    string    `json:"previous,omitempty"` // hash of the token it replaced
-	RotatedAt   time.Time `json:"rotated_at"`
-	Revoked     bool      `json:"revoked,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	Expiry      time.Time `json:"expiry"` // absolute end of the family
-	Version     int64     `json:"version"`
+	RotatedAt   time.Time `json:"rotated_at"`         // last use: the idle TTL counts from it
+	// PreviousRetiredAt is when Previous was rotated away: its reuse grace
+	// (Policy.RefreshReuseGrace) runs from then, and a reuse in the grace
+	// leaves it as it is, so the window never restarts. Zero in families
+	// stored before it existed, where RotatedAt stands in.
+	PreviousRetiredAt time.Time `json:"previous_retired_at,omitzero"`
+	// GraceUsed: Previous has had its one reuse in the grace; presenting it
+	// again is a replay.
+	GraceUsed bool      `json:"grace_used,omitempty"`
+	Revoked   bool      `json:"revoked,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Expiry    time.Time `json:"expiry"` // absolute end of the family
+	Version   int64     `json:"version"`
+
+	// presented is the hash of the token Redeem accepted, so that Rotate,
+	// on losing a race, can decide again for that token. Unexported, so no
+	// store keeps it (encoding/json skips it) and no caller can forge it.
+	presented string
+}
+
+// previousRetiredAt is when the grace of Previous started.
+func (f RefreshFamily) previousRetiredAt() time.Time {
+	if f.PreviousRetiredAt.IsZero() {
+		return f.RotatedAt
+	}
+	return f.PreviousRetiredAt
 }
 
 // RefreshToken maps one issued token's hash to its family. Every token a

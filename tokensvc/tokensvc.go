@@ -147,9 +147,15 @@ type Policy struct {
 	IDTokenTTL         time.Duration
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
-	// RefreshReuseGrace accepts the immediately previous refresh token
-	// again for this long after a rotation (a client that lost the
-	// response); 0, the default, accepts no reuse at all.
+	// RefreshReuseGrace lets a client that lost a refresh response retry
+	// with the token it presented. Within this long of the rotation that
+	// retired it, the immediately previous refresh token is accepted at
+	// most once: that reuse rotates from it, the token the lost response
+	// carried stops working, and the window keeps its start (a reuse
+	// neither extends nor reopens it). Any other presentation of a
+	// retired token, including the previous one a second time or after
+	// the window, is a replay that revokes the family. 0, the default,
+	// accepts no reuse at all.
 	RefreshReuseGrace time.Duration
 	IDTokenAlg        string // "" is the service's SigningAlg
 }

@@ -87,6 +87,15 @@ func (s *Service) VerifyAccess(ctx context.Context, token string) (Access, error
 	return a, nil
 }
 
+// SessionAlive reports whether the session (refresh family) familyID is
+// still on: nil if so, an error wrapping ErrInvalidToken if it was revoked
+// (logout, a replay) or is gone, another error if the store could not
+// say. It looks at revocation only, as VerifyAccess does for the tokens
+// naming the session; their own expiry is the caller's to check.
+func (s *Service) SessionAlive(ctx context.Context, familyID string) error {
+	return s.sessionAlive(ctx, familyID)
+}
+
 // sessionAlive fails with ErrInvalidToken when the session was revoked or
 // is gone; a token outlives its session only if something is wrong.
 func (s *Service) sessionAlive(ctx context.Context, id string) error {

@@ -3,6 +3,8 @@ package broker_test
 import (
 	"context"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,4 +169,60 @@ func TestRefreshOfDeletedUser(t *testing.T) {
 	if r.Status != 400 || r.str("error") != "invalid_grant" {
 		t.Fatalf("refresh of a deleted account: %d %v", r.Status, r.Body)
 	}
+}
+
+// TestRefreshNarrowScope: a refresh asking for fewer scopes narrows that
+// answer only (RFC 6749 §6, OAuth 2.1 §4.3.3): its scope, its access token
+// and its id_token's claims. It still gets a refresh token, without
+// offline_access asked, and the next refresh without scope gets the
+// login's scopes back.
+func TestRefreshNarrowScope(t *testing.T) {
+	ctx := t.Context()
+	b := testenv.Start(t, testenv.Config(t))
+	rp := newRP(t, b)
+	tok, _, err := rp.Login(ctx, testenv.UserName, testenv.UserPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	granted, _ := tok.Extra("scope").(string)
+	if !slices.Contains(strings.Fields(granted), "offline_access") || !slices.Contains(strings.Fields(granted), "profile") {
+		t.Fatalf("login granted %q: the test needs offline_access and profile to narrow away", granted)
+	}
+	sameScopes := func(what, got, want string) {
+		t.Helper()
+		g, w := strings.Fields(got), strings.Fields(want)
+		slices.Sort(g)
+		slices.Sort(w)
+		if !slices.Equal(g, w) {
+			t.Errorf("%s: scope %q, want %q", what, got, want)
+		}
+	}
+
+	narrow := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, url.Values{"grant_type": {"refresh_token"},
+		"refresh_token": {tok.RefreshToken}, "scope": {"openid email"}})
+	if narrow.Status != 200 || narrow.str("refresh_token") == "" {
+		t.Fatalf("narrowed refresh: %d %v, want tokens and a refresh token", narrow.Status, narrow.Body)
+	}
+	sameScopes("narrowed answer", narrow.str("scope"), "openid email")
+	at, _ := introspect(t, b, narrow.str("access_token"))["scope"].(string)
+	sameScopes("narrowed access token", at, "openid email")
+	idt, err := rp.Verifier.Verify(ctx, narrow.str("id_token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims["email"] != testenv.UserEmail || claims["name"] != nil || claims["groups"] != nil {
+		t.Errorf("narrowed id_token claims %v: want email, and no profile or groups", claims)
+	}
+
+	full := refresh(t, b, narrow.str("refresh_token"))
+	if full.Status != 200 {
+		t.Fatalf("refresh after the narrowed one: %d %v", full.Status, full.Body)
+	}
+	sameScopes("next answer", full.str("scope"), granted)
+	at, _ = introspect(t, b, full.str("access_token"))["scope"].(string)
+	sameScopes("next access token", at, granted)
 }

@@ -225,6 +225,9 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		b.log.Error("token: redeem refresh token", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
+	// A narrower scope narrows this response only (RFC 6749 §6, OAuth 2.1
+	// §4.3.3): the family keeps the scopes of its login, so the next
+	// refresh without scope gets them all back.
 	scopes := fam.Scopes
 	if s := form.Get("scope"); s != "" {
 		scopes = strings.Fields(s)

@@ -106,7 +106,9 @@ func (s *Service) family(ctx context.Context, token string) (RefreshFamily, stri
 }
 
 // Rotate retires the token Redeem accepted for f and issues new tokens for
-// g.
+// g, whose Scopes are those of this response only: the family keeps the
+// scopes of its login, so a refresh that narrowed them does not narrow the
+// next (RFC 6749 §6).
 //
 // A rotation is a compare-and-swap on the family. One that loses it reads
 // the family again and decides again for the same token, as Redeem would
@@ -154,7 +156,6 @@ func (s *Service) Rotate(ctx context.Context, f RefreshFamily, g Grant) (Tokens,
 			next.PreviousRetiredAt, next.GraceUsed = cur.previousRetiredAt(), true
 		}
 		next.Current, next.RotatedAt = hash, now
-		next.Scopes = g.Scopes
 		err = s.store.RotateRefresh(ctx, next, RefreshToken{Hash: hash, FamilyID: f.ID, Expiry: f.Expiry})
 		if errors.Is(err, ErrConflict) {
 			continue

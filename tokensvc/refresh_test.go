@@ -3,6 +3,7 @@ package tokensvc_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -225,5 +226,34 @@ func TestRefreshBurst(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRefreshNarrowsResponseOnly: a refresh with fewer scopes gets tokens
+// for those, and the family keeps its login's scopes for the next one.
+func TestRefreshNarrowsResponseOnly(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, memStore(t), tokensvc.Config{})
+	tk := issueRefresh(t, s)
+	narrow, err := exchange(s, tk.RefreshToken, tokensvc.Policy{}, []string{"openid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(narrow.Scopes, []string{"openid"}) || narrow.RefreshToken == "" {
+		t.Fatalf("narrowed refresh: scopes %v, refresh token %t", narrow.Scopes, narrow.RefreshToken != "")
+	}
+	a, err := s.VerifyAccess(ctx, narrow.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.Scopes, []string{"openid"}) {
+		t.Errorf("narrowed access token carries %v", a.Scopes)
+	}
+	f, err := s.Redeem(ctx, "c", narrow.RefreshToken, tokensvc.Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.Scopes, refreshScopes) {
+		t.Errorf("family scopes after a narrowed refresh: %v, want %v", f.Scopes, refreshScopes)
 	}
 }

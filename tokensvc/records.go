@@ -12,6 +12,8 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: version conflict")
+	// ErrAlreadyExists: a create found a live record with the same key.
+	ErrAlreadyExists = errors.New("store: already exists")
 )
 
 // Store is what the token service keeps: signing keys, refresh families
@@ -23,7 +25,9 @@ type Store interface {
 	UpdateKeys(ctx context.Context, k KeySet) error
 
 	// CreateRefreshFamily stores a new family and, unless t.Hash is empty,
-	// its first refresh token.
+	// its first refresh token; ErrAlreadyExists, storing nothing, if a live
+	// family has f.ID (Issue relies on it to refuse a session that was
+	// ended before it existed).
 	CreateRefreshFamily(ctx context.Context, f RefreshFamily, t RefreshToken) error
 	GetRefreshFamily(ctx context.Context, id string) (RefreshFamily, error)
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)

@@ -572,6 +572,27 @@ func testRefresh(t *testing.T, open opener) {
 		g := family(1, "owner")
 		must(t, s.CreateRefreshFamily(ctx, g, store.RefreshToken{FamilyID: g.ID, Expiry: g.Expiry}), "a second tokenless family")
 	})
+	// A tombstone (a session ended before its tokens existed) is a revoked
+	// family without tokens; the create that would start the session must
+	// fail on the id alone and store nothing, token included.
+	t.Run("CreateOverTombstoneIsAlreadyExists", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		tomb := store.RefreshFamily{ID: "family-0", Revoked: true, RotatedAt: at(0), CreatedAt: at(0), Expiry: future()}
+		must(t, s.CreateRefreshFamily(ctx, tomb, store.RefreshToken{FamilyID: tomb.ID}), "create tombstone")
+		f := family(0, "owner")
+		f.Revoked = false
+		wantErr(t, s.CreateRefreshFamily(ctx, f, token(f)), store.ErrAlreadyExists, "create over the tombstone")
+		got, err := s.GetRefreshFamily(ctx, tomb.ID)
+		must(t, err, "get family")
+		same(t, "family", got, tomb)
+		_, err = s.GetRefreshToken(ctx, f.Current)
+		wantErr(t, err, store.ErrNotFound, "get the refused family's token")
+		l, err := s.ListRefreshFamilies(ctx, "owner")
+		must(t, err, "list")
+		if len(l) != 0 {
+			t.Fatalf("the owner lists %d families, want none: the tombstone is nobody's", len(l))
+		}
+	})
 	t.Run("CreateStoresFirstToken", func(t *testing.T) {
 		s, ctx, f := withFamily(t)
 		got, err := s.GetRefreshToken(ctx, f.Current)

@@ -85,6 +85,10 @@ type KeySet struct {
 // offline_access it holds a chain of refresh tokens; only the token whose
 // hash is Current may be exchanged, and presenting an older one is a replay.
 // Current is empty when the login got no refresh token.
+//
+// A family with Revoked set and no UserID, ClientID or tokens is a
+// tombstone: RevokeFamily ended a session that did not exist yet (its id
+// was handed out with an authorization code), so that Issue refuses it.
 type RefreshFamily struct {
 	ID          string    `json:"id"`
 	UserID      string    `json:"user_id"`

@@ -177,11 +177,27 @@ func (s *Service) Rotate(ctx context.Context, f RefreshFamily, g Grant) (Tokens,
 }
 
 // RevokeFamily ends a session: none of its tokens works again.
+//
+// A session id is handed out with an authorization code before the family
+// exists (Issue creates it when the code is redeemed). Ending such a
+// session stores a tombstone: a revoked family with no user, client or
+// tokens, living Config.PendingSessionTTL, so that the code's Issue fails
+// instead of starting a session that was already ended. A tombstone emits
+// no event: nothing had been issued in it.
 func (s *Service) RevokeFamily(ctx context.Context, familyID string) error {
 	for range 10 {
 		f, err := s.store.GetRefreshFamily(ctx, familyID)
 		if errors.Is(err, ErrNotFound) {
-			return nil
+			now := s.now()
+			tomb := RefreshFamily{ID: familyID, Revoked: true, RotatedAt: now, CreatedAt: now, Expiry: now.Add(s.cfg.PendingSessionTTL)}
+			switch err := s.store.CreateRefreshFamily(ctx, tomb, RefreshToken{FamilyID: familyID}); {
+			case err == nil:
+				return nil
+			case errors.Is(err, ErrAlreadyExists):
+				continue // Issue created it meanwhile: revoke that
+			default:
+				return fmt.Errorf("tokensvc: end pending session: %w", err)
+			}
 		} else if err != nil {
 			return fmt.Errorf("tokensvc: read refresh family: %w", err)
 		}
@@ -193,8 +209,8 @@ func (s *Service) RevokeFamily(ctx context.Context, familyID string) error {
 		case err == nil:
 			s.emit(ctx, Event{Type: EventRevoked, ClientID: f.ClientID, UserID: f.UserID, FamilyID: f.ID})
 			return nil
-		case errors.Is(err, ErrConflict):
-			continue
+		case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
+			continue // changed, or expired, meanwhile: look again
 		default:
 			return fmt.Errorf("tokensvc: revoke refresh family: %w", err)
 		}

@@ -39,6 +39,11 @@ type Config struct {
 	// MaxTokenTTL is the longest access or id token lifetime any client
 	// policy sets, so retired keys stay published long enough.
 	MaxTokenTTL time.Duration
+	// PendingSessionTTL (10m) is how long RevokeFamily remembers a session
+	// that ended before its tokens existed (a tombstone), so that the
+	// authorization code naming it cannot start it. It must outlive every
+	// authorization code: set it to at least the broker's code lifetime.
+	PendingSessionTTL time.Duration
 
 	Logger *slog.Logger
 	Now    func() time.Time // for tests; time.Now if nil
@@ -70,6 +75,7 @@ func New(ctx context.Context, st Store, cfg Config) (*Service, error) {
 	def(&cfg.RefreshIdleTTL, 30*24*time.Hour)
 	def(&cfg.RefreshAbsoluteTTL, 90*24*time.Hour)
 	def(&cfg.KeyRotation, 30*24*time.Hour)
+	def(&cfg.PendingSessionTTL, 10*time.Minute)
 	if cfg.SigningAlg == "" {
 		cfg.SigningAlg = RS256
 	}

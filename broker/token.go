@@ -240,6 +240,9 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		b.log.Error("token: redeem refresh token", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
+	// A narrower scope narrows this response only (RFC 6749 §6, OAuth 2.1
+	// §4.3.3): the family keeps the scopes of its login, so the next
+	// refresh without scope gets them all back.
 	scopes := fam.Scopes
 	if s := form.Get("scope"); s != "" {
 		scopes = strings.Fields(s)
@@ -276,9 +279,11 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		return end("the identity store no longer accepts this user")
 	}
 	g := b.userGrant(user, client, scopes)
+	// Rotation decides again if it loses a race (a replay, the family
+	// revoked meanwhile): its reason is the answer.
 	t, err := b.tokens.Rotate(ctx, fam, g)
 	if errors.Is(err, tokensvc.ErrInvalidGrant) {
-		return tokensvc.Tokens{}, invalidGrant("the refresh token was already used")
+		return tokensvc.Tokens{}, invalidGrant(strings.TrimPrefix(err.Error(), tokensvc.ErrInvalidGrant.Error()+": "))
 	} else if err != nil {
 		b.log.Error("token: rotate", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")

@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"reflect"
@@ -155,7 +156,12 @@ func (s *Service) Issue(ctx context.Context, g Grant) (Tokens, error) {
 			t.Hash = f.Current
 		}
 		t.Expiry = f.Expiry
-		if err := s.store.CreateRefreshFamily(ctx, f, t); err != nil {
+		if err := s.store.CreateRefreshFamily(ctx, f, t); errors.Is(err, ErrAlreadyExists) {
+			// The id is taken: by a tombstone (the session was ended, by a
+			// logout or a replayed code, before its code was redeemed) or
+			// by a session already issued. Either way this grant is void.
+			return Tokens{}, fmt.Errorf("%w: session ended", ErrInvalidGrant)
+		} else if err != nil {
 			return Tokens{}, fmt.Errorf("tokensvc: store session: %w", err)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: version conflict")
+	// ErrAlreadyExists: a create found a live record with the same key.
+	ErrAlreadyExists = errors.New("store: already exists")
 )
 
 // Store is what the token service keeps: signing keys, refresh families
@@ -23,7 +25,9 @@ type Store interface {
 	UpdateKeys(ctx context.Context, k KeySet) error
 
 	// CreateRefreshFamily stores a new family and, unless t.Hash is empty,
-	// its first refresh token.
+	// its first refresh token; ErrAlreadyExists, storing nothing, if a live
+	// family has f.ID (Issue relies on it to refuse a session that was
+	// ended before it existed).
 	CreateRefreshFamily(ctx context.Context, f RefreshFamily, t RefreshToken) error
 	GetRefreshFamily(ctx context.Context, id string) (RefreshFamily, error)
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
@@ -83,6 +87,10 @@ type KeySet struct {
 // offline_access it holds a chain of refresh tokens; only the token whose
 // hash is Current may be exchanged, and presenting an older one is a replay.
 // Current is empty when the login got no refresh token.
+//
+// A family with Revoked set and no UserID, ClientID or tokens is a
+// tombstone: RevokeFamily ended a session that did not exist yet (its id
+// was handed out with an authorization code), so that Issue refuses it.
 type RefreshFamily struct {
 	ID          string    `json:"id"`
 	UserID      string    `json:"user_id"`
@@ -93,11 +101,32 @@ type RefreshFamily struct {
 	AMR         []string  `json:"amr,omitempty"`
 	Current     string    `json:"current"`            // hash of the live token
 	Previous    string    `json:"previous,omitempty"` // hash of the token it replaced
-	RotatedAt   time.Time `json:"rotated_at"`
-	Revoked     bool      `json:"revoked,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	Expiry      time.Time `json:"expiry"` // absolute end of the family
-	Version     int64     `json:"version"`
+	RotatedAt   time.Time `json:"rotated_at"`         // last use: the idle TTL counts from it
+	// PreviousRetiredAt is when Previous was rotated away: its reuse grace
+	// (Policy.RefreshReuseGrace) runs from then, and a reuse in the grace
+	// leaves it as it is, so the window never restarts. Zero in families
+	// stored before it existed, where RotatedAt stands in.
+	PreviousRetiredAt time.Time `json:"previous_retired_at,omitzero"`
+	// GraceUsed: Previous has had its one reuse in the grace; presenting it
+	// again is a replay.
+	GraceUsed bool      `json:"grace_used,omitempty"`
+	Revoked   bool      `json:"revoked,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Expiry    time.Time `json:"expiry"` // absolute end of the family
+	Version   int64     `json:"version"`
+
+	// presented is the hash of the token Redeem accepted, so that Rotate,
+	// on losing a race, can decide again for that token. Unexported, so no
+	// store keeps it (encoding/json skips it) and no caller can forge it.
+	presented string
+}
+
+// previousRetiredAt is when the grace of Previous started.
+func (f RefreshFamily) previousRetiredAt() time.Time {
+	if f.PreviousRetiredAt.IsZero() {
+		return f.RotatedAt
+	}
+	return f.PreviousRetiredAt
 }
 
 // RefreshToken maps one issued token's hash to its family. Every token a

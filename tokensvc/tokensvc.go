@@ -39,6 +39,11 @@ type Config struct {
 	// MaxTokenTTL is the longest access or id token lifetime any client
 	// policy sets, so retired keys stay published long enough.
 	MaxTokenTTL time.Duration
+	// PendingSessionTTL (10m) is how long RevokeFamily remembers a session
+	// that ended before its tokens existed (a tombstone), so that the
+	// authorization code naming it cannot start it. It must outlive every
+	// authorization code: set it to at least the broker's code lifetime.
+	PendingSessionTTL time.Duration
 
 	Logger *slog.Logger
 	Now    func() time.Time // for tests; time.Now if nil
@@ -70,6 +75,7 @@ func New(ctx context.Context, st Store, cfg Config) (*Service, error) {
 	def(&cfg.RefreshIdleTTL, 30*24*time.Hour)
 	def(&cfg.RefreshAbsoluteTTL, 90*24*time.Hour)
 	def(&cfg.KeyRotation, 30*24*time.Hour)
+	def(&cfg.PendingSessionTTL, 10*time.Minute)
 	if cfg.SigningAlg == "" {
 		cfg.SigningAlg = RS256
 	}
@@ -152,9 +158,15 @@ type Policy struct {
 	IDTokenTTL         time.Duration
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
-	// RefreshReuseGrace accepts the immediately previous refresh token
-	// again for this long after a rotation (a client that lost the
-	// response); 0, the default, accepts no reuse at all.
+	// RefreshReuseGrace lets a client that lost a refresh response retry
+	// with the token it presented. Within this long of the rotation that
+	// retired it, the immediately previous refresh token is accepted at
+	// most once: that reuse rotates from it, the token the lost response
+	// carried stops working, and the window keeps its start (a reuse
+	// neither extends nor reopens it). Any other presentation of a
+	// retired token, including the previous one a second time or after
+	// the window, is a replay that revokes the family. 0, the default,
+	// accepts no reuse at all.
 	RefreshReuseGrace time.Duration
 	IDTokenAlg        string // "" is the service's SigningAlg
 }

@@ -16,7 +16,8 @@ var (
 	// ErrInvalidToken: a token is malformed, forged, expired or revoked.
 	// Callers answer invalid_token without saying which.
 	ErrInvalidToken = errors.New("invalid token")
-	// ErrInvalidGrant: a refresh token cannot be exchanged (RFC 6749 §5.2).
+	// ErrInvalidGrant: a refresh token cannot be exchanged, or a session
+	// cannot start because it was ended first (RFC 6749 §5.2).
 	ErrInvalidGrant = errors.New("invalid grant")
 )
 
@@ -85,6 +86,16 @@ func (s *Service) VerifyAccess(ctx context.Context, token string) (Access, error
 		}
 	}
 	return a, nil
+}
+
+// SessionAlive reports whether the session (refresh family) familyID is
+// still on: nil if so, an error wrapping ErrInvalidToken if it was revoked
+// (logout, a replay, a tombstone: ended before its tokens existed) or is
+// gone, another error if the store could not say. It looks at revocation
+// only, as VerifyAccess does for the tokens naming the session; their own
+// expiry is the caller's to check.
+func (s *Service) SessionAlive(ctx context.Context, familyID string) error {
+	return s.sessionAlive(ctx, familyID)
 }
 
 // sessionAlive fails with ErrInvalidToken when the session was revoked or

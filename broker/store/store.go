@@ -14,7 +14,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/portico-idp/portico/tokensvc"
@@ -22,10 +21,10 @@ import (
 
 // Errors every backend returns, wrapped or not; test with errors.Is.
 var (
-	// ErrNotFound and ErrConflict are the token service's values, so the
-	// store satisfies tokensvc.Store as it is.
+	// ErrNotFound, ErrAlreadyExists and ErrConflict are the token
+	// service's values, so the store satisfies tokensvc.Store as it is.
 	ErrNotFound      = tokensvc.ErrNotFound
-	ErrAlreadyExists = errors.New("store: already exists")
+	ErrAlreadyExists = tokensvc.ErrAlreadyExists
 	// ErrConflict: a compare-and-swap found a Version other than the one
 	// read; the caller lost a race and must read again or give up.
 	ErrConflict = tokensvc.ErrConflict

@@ -133,16 +133,16 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 		return
 	}
 	username := c.PostForm("username")
-	// Keyed by the account and by the source address. A connector that can
-	// say which account a name denotes (accountResolver) has every name of
-	// one account — username, email — share one budget: a lock on "dave"
-	// holds for "dave@example.com". A name no account has is keyed by
-	// itself, and throttled on the same schedule, so a 429 tells nothing
-	// about which names exist.
-	// Spaces are folded as directories compare names (RFC 4518): " alice"
-	// is alice's account, and must count against the same key.
+	// Keyed by the name typed, by the account it denotes, and by the
+	// source address. The name, case and spaces folded as directories
+	// compare names (RFC 4518), is counted whether or not an account has
+	// it, so an unknown name is throttled like a known one and a 429 tells
+	// nothing about which names exist. A connector that can say which
+	// account a name denotes (accountResolver) also has every name of one
+	// account — username, email — share one budget: a lock earned as
+	// "dave" holds for "dave@example.com".
 	name := strings.Join(strings.Fields(username), " ")
-	account, ip := throttle.Login(cn.ID+"/"+name), throttle.IP(c.ClientIP())
+	keys, ip := []throttle.Key{throttle.Login(cn.ID + "/" + name)}, throttle.IP(c.ClientIP())
 	if r, ok := pc.(accountResolver); ok && b.opts.Throttle != nil {
 		key, found, err := r.AccountKey(ctx, name)
 		if err != nil {
@@ -152,7 +152,7 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 		if found {
 			// Not a Login key: an id is not lower-cased, and "acct:" cannot
 			// start a connector id, so no typed name collides with it.
-			account = throttle.Key{Scope: throttle.ScopeLogin, ID: "acct:" + cn.ID + "/" + key}
+			keys = append(keys, throttle.Key{Scope: throttle.ScopeLogin, ID: "acct:" + cn.ID + "/" + key})
 		}
 	}
 	if b.opts.Throttle != nil {
@@ -163,7 +163,7 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 		// turn them away.
 		d, err := b.opts.Throttle.Peek(ctx, ip)
 		if err == nil && d.Allowed {
-			d, err = b.opts.Throttle.Check(ctx, account)
+			d, err = b.opts.Throttle.Check(ctx, keys...)
 		}
 		if err != nil {
 			b.unavailable(c, "login: throttle", err)
@@ -181,19 +181,21 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 	done(err)
 	switch {
 	case errors.Is(err, sdk.ErrInvalidCredentials):
-		b.throttleFail(c, account, ip)
+		b.throttleFail(c, append(keys, ip)...)
 		b.log.Info("login failed", "connector", cn.ID, "client_id", req.ClientID)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "invalid_credentials")
 		b.passwordPage(c, http.StatusUnauthorized, cn, req, username, b.msg(c, msgBadLogin))
 		return
 	case err != nil:
-		b.throttleRelease(c, account)
+		b.throttleRelease(c, keys...)
 		b.log.Error("login: connector error", "connector", cn.ID, "err", err)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
 		b.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, b.msg(c, msgStoreDown))
 		return
 	}
-	b.throttleSucceed(c, account)
+	for _, k := range keys { // the person proved every name's account
+		b.throttleSucceed(c, k)
+	}
 	b.finishLogin(c, cn, req, true, id, []string{"pwd"})
 }
 

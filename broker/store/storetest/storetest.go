@@ -1104,6 +1104,7 @@ func client(n int) store.Client {
 
 		PostLogoutRedirectURIs: []string{fmt.Sprintf("https://app%d.example.com/bye", n)},
 		NoIntrospection:        true,
+		IntrospectAny:          true,
 		Consent:                true,
 		TokenFormat:            "opaque",
 		AccessTokenTTL:         5 * time.Minute,

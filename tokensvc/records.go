@@ -115,10 +115,20 @@ type RefreshFamily struct {
 	Expiry    time.Time `json:"expiry"` // absolute end of the family
 	Version   int64     `json:"version"`
 
-	// presented is the hash of the token Redeem accepted, so that Rotate,
-	// on losing a race, can decide again for that token. Unexported, so no
-	// store keeps it (encoding/json skips it) and no caller can forge it.
-	presented string
+	// presented is what Redeem accepted, so that Rotate, on losing a race,
+	// can decide again for that presentation. Unexported, so no store keeps
+	// it (encoding/json skips it) and no caller can forge it.
+	presented presentation
+}
+
+// presentation is one presentation of a refresh token: the token's hash,
+// the policy it was judged by and when it was presented. Rotate judges it
+// by these, not by the Grant it is given, so that a caller passing Rotate
+// another policy than Redeem's cannot turn an accepted reuse into a replay.
+type presentation struct {
+	hash   string
+	policy Policy
+	at     time.Time
 }
 
 // previousRetiredAt is when the grace of Previous started.

@@ -62,14 +62,15 @@ func (s *Service) Redeem(ctx context.Context, clientID, token string, p Policy) 
 	if err != nil {
 		return RefreshFamily{}, err
 	}
-	r, err := redeem(f, clientID, hash, p, s.now())
+	now := s.now()
+	r, err := redeem(f, clientID, hash, p, now)
 	if err != nil {
 		return RefreshFamily{}, err
 	}
 	if r == replay {
 		return RefreshFamily{}, s.replay(ctx, f)
 	}
-	f.presented = hash
+	f.presented = presentation{hash: hash, policy: p, at: now}
 	return f, nil
 }
 
@@ -111,19 +112,20 @@ func (s *Service) family(ctx context.Context, token string) (RefreshFamily, stri
 // next (RFC 6749 §6).
 //
 // A rotation is a compare-and-swap on the family. One that loses it reads
-// the family again and decides again for the same token, as Redeem would
-// now: still the live token → rotate; the previous one inside its unspent
-// grace → rotate from it; otherwise a replay, which revokes the family. So
-// a burst of one token gets exactly what Policy.RefreshReuseGrace allows,
-// however its requests interleave.
+// the family again and decides again for the same presentation (its token,
+// and the policy and time Redeem judged it by): still the live token →
+// rotate; the previous one inside its unspent grace → rotate from it;
+// otherwise a replay, which revokes the family. So a burst of one token
+// gets exactly what Policy.RefreshReuseGrace allows, however its requests
+// interleave.
 func (s *Service) Rotate(ctx context.Context, f RefreshFamily, g Grant) (Tokens, error) {
 	g.Policy = s.policy(g.Policy)
-	presented := f.presented
-	if presented == "" { // not from Redeem: the family's live token
-		presented = f.Current
-	}
 	token, hash := newRefreshToken()
 	now := s.now()
+	pr := f.presented
+	if pr.hash == "" { // not from Redeem: the family's live token, now
+		pr = presentation{hash: f.Current, policy: g.Policy, at: now}
+	}
 	cur := f
 	for attempt := 0; ; attempt++ {
 		if attempt == maxRotateAttempts {
@@ -137,7 +139,7 @@ func (s *Service) Rotate(ctx context.Context, f RefreshFamily, g Grant) (Tokens,
 				return Tokens{}, fmt.Errorf("tokensvc: read refresh family: %w", err)
 			}
 		}
-		r, err := redeem(cur, f.ClientID, presented, g.Policy, now)
+		r, err := redeem(cur, f.ClientID, pr.hash, pr.policy, pr.at)
 		if err != nil {
 			return Tokens{}, err
 		}
@@ -185,6 +187,9 @@ func (s *Service) Rotate(ctx context.Context, f RefreshFamily, g Grant) (Tokens,
 // instead of starting a session that was already ended. A tombstone emits
 // no event: nothing had been issued in it.
 func (s *Service) RevokeFamily(ctx context.Context, familyID string) error {
+	if familyID == "" {
+		return nil // names no session: nothing to end, no tombstone to lay
+	}
 	for range 10 {
 		f, err := s.store.GetRefreshFamily(ctx, familyID)
 		if errors.Is(err, ErrNotFound) {

@@ -257,3 +257,42 @@ func TestRefreshNarrowsResponseOnly(t *testing.T) {
 		t.Errorf("family scopes after a narrowed refresh: %v, want %v", f.Scopes, refreshScopes)
 	}
 }
+
+// TestRotateJudgesThePresentation: Rotate decides by the policy and the
+// time Redeem judged the token by, so a grace reuse Redeem accepted is not
+// turned into a replay by a Grant without the client's policy, nor by the
+// window closing while the caller re-checks the user.
+func TestRotateJudgesThePresentation(t *testing.T) {
+	const grace = time.Minute
+	for _, tc := range []struct {
+		name   string
+		rotate tokensvc.Policy // the Grant's policy
+		delay  time.Duration   // between Redeem and Rotate
+	}{
+		{"grant without the policy", tokensvc.Policy{}, 0},
+		{"window closes before Rotate", tokensvc.Policy{RefreshReuseGrace: grace}, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := newClock()
+			s := newService(t, memStore(t), tokensvc.Config{Now: clk.Now})
+			p := tokensvc.Policy{RefreshReuseGrace: grace}
+			tk := issueRefresh(t, s)
+			if _, err := exchange(s, tk.RefreshToken, p, nil); err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(grace - time.Second)
+			f, err := s.Redeem(ctx, "c", tk.RefreshToken, p)
+			if err != nil {
+				t.Fatalf("reuse inside the grace: %v", err)
+			}
+			clk.Add(tc.delay)
+			if _, err := s.Rotate(ctx, f, tokensvc.Grant{Scopes: f.Scopes, Policy: tc.rotate}); err != nil {
+				t.Errorf("rotate of the accepted reuse: %v", err)
+			}
+			if err := s.SessionAlive(ctx, tk.FamilyID); err != nil {
+				t.Errorf("session after the reuse: %v", err)
+			}
+		})
+	}
+}

@@ -144,3 +144,17 @@ func TestSessionAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeNoSession: an empty id names no session; ending it lays no
+// tombstone.
+func TestRevokeNoSession(t *testing.T) {
+	ctx := context.Background()
+	st := memStore(t)
+	s := newService(t, st, tokensvc.Config{})
+	if err := s.RevokeFamily(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetRefreshFamily(ctx, ""); !errors.Is(err, tokensvc.ErrNotFound) {
+		t.Errorf("family with the empty id after revoking it: %v, want none", err)
+	}
+}

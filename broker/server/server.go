@@ -294,6 +294,9 @@ func TokenConfig(cfg *config.Config) tokensvc.Config {
 		AccessTokenTTL: t.AccessTokenTTL.Std(), IDTokenTTL: t.IDTokenTTL.Std(),
 		RefreshIdleTTL: t.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: t.RefreshAbsoluteTTL.Std(),
 		KeyRotation: t.KeyRotation.Std(),
+		// A session ended before its code is redeemed must stay ended for
+		// as long as the code lives.
+		PendingSessionTTL: max(10*time.Minute, 2*t.AuthCodeTTL.Std()),
 	}
 }
 

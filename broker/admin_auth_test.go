@@ -147,6 +147,16 @@ func TestAdminTokenRules(t *testing.T) {
 		}
 	}
 	mustStatus(t, call(t, b, console.AccessToken, "GET", "/users", nil), 200, "trusted client with scope and audience")
+
+	// No client learns about admin tokens by introspection, even one
+	// named like the admin API's audience.
+	if r := call(t, b, machine, "POST", "/clients", map[string]any{"id": broker.AdminAudience(b.URL), "grant_types": []string{"client_credentials"}}); r.Status == 201 {
+		sec, _ := r.Body["client_secret"].(string)
+		st, body := postForm(t, b.URL+"/introspect", broker.AdminAudience(b.URL), sec, url.Values{"token": {console.AccessToken}})
+		if st != 200 || body["active"] != false {
+			t.Errorf("a client named like the admin audience introspected an admin token: %d %v", st, body)
+		}
+	}
 	mustStatus(t, call(t, b, machine, "GET", "/users", nil), 200, "machine client")
 
 	// The role is checked at each request, and a refreshed token keeps the
@@ -173,4 +183,49 @@ func toStrings(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// TestAdminScopeNeedsLogin: a browser's single sign-on session never
+// hands out an admin token by itself — any local process can listen on a
+// loopback port and start such a request in the administrator's browser
+// (RFC 8252 §8.6) — so the admin scope always asks for the password.
+func TestAdminScopeNeedsLogin(t *testing.T) {
+	ctx := context.Background()
+	b := testenv.Start(t, adminAuthConfig(t))
+	machine := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	_, alice := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	mustStatus(t, call(t, b, machine, "PATCH", "/users/"+alice.Subject, map[string]any{"roles": []string{"admin"}}), 200, "make alice an admin")
+
+	app := newRPFor(t, b, "local")
+	app.Browser = testenv.NewSSOBrowser(testenv.RedirectURI)
+	if _, _, err := app.Login(ctx, testenv.UserName, testenv.UserPassword); err != nil {
+		t.Fatal(err)
+	}
+	console, err := testenv.NewRP(ctx, b.URL, consoleClientID, "", testenv.RedirectURI, "openid", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	console.Browser, console.Connector = app.Browser, "local"
+	// Without scope admin the session serves the console silently...
+	plain, err := testenv.NewRP(ctx, b.URL, consoleClientID, "", testenv.RedirectURI, "openid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Browser = app.Browser
+	if tok, _, _ := authorizeSilently(t, plain); tok == nil {
+		t.Fatal("single sign-on did not serve the console without the admin scope")
+	}
+	// ...with it, never.
+	if tok, _, cb := authorizeSilently(t, console); tok != nil || cb.Query != nil {
+		t.Fatalf("an admin token was issued from the browser session: %v", cb.Query)
+	}
+	if _, _, cb := authorizeSilently(t, console, oauth2.SetAuthURLParam("prompt", "none")); cb.Query.Get("error") != "login_required" {
+		t.Errorf("prompt=none with the admin scope: %v", cb.Query)
+	}
+	// The password gets it.
+	tok, _, err := console.Login(ctx, testenv.UserName, testenv.UserPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, call(t, b, tok.AccessToken, "GET", "/users", nil), 200, "after logging in")
 }

@@ -124,6 +124,19 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		fail(*perr)
 		return
 	}
+	if slices.Contains(scopes, adminScope) {
+		// An admin token is never handed out silently: a public admin
+		// client's loopback redirect can be served by any local process,
+		// which could otherwise start this request in the administrator's
+		// browser and take the code (RFC 8252 §8.6). The person logs in.
+		if slices.Contains(prompt, "none") {
+			fail(authError{"login_required", "the admin scope needs the user to log in"})
+			return
+		}
+		if !slices.Contains(prompt, "login") {
+			prompt = append(prompt, "login")
+		}
+	}
 
 	browser := b.browserID(c)
 	req := store.AuthRequest{

@@ -115,6 +115,36 @@ func TestClientSecretGuessing(t *testing.T) {
 	mustThrottled(t, "another client from the spraying address", st, h)
 }
 
+// TestClientThrottleAddresses: failures are counted per client id from
+// one address, so that a stranger naming a client cannot keep it out.
+func TestClientThrottleAddresses(t *testing.T) {
+	cfg := clientThrottleConfig(t)
+	cfg.Ops.TrustedProxies = []string{"127.0.0.1"} // the test plays the load balancer
+	b := testenv.Start(t, cfg)
+	from := func(addr, secret string) (int, http.Header) {
+		req, _ := http.NewRequest(http.MethodPost, b.URL+"/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", addr)
+		req.SetBasicAuth(testenv.ClientID, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	for i := range 4 {
+		if st, _ := from("198.51.100.7", fmt.Sprintf("wrong-%d", i)); st != 401 {
+			t.Fatalf("wrong secret %d: %d", i, st)
+		}
+	}
+	st, h := from("198.51.100.7", testenv.ClientSecret)
+	mustThrottled(t, "the guessing address", st, h)
+	if st, _ := from("203.0.113.9", testenv.ClientSecret); st != 200 {
+		t.Errorf("the client from its own address while another guesses: %d, want 200", st)
+	}
+}
+
 // TestClientThrottleReplicas: the failures are in the store, so a client
 // guessed at on one replica is slowed on the other.
 func TestClientThrottleReplicas(t *testing.T) {

@@ -129,14 +129,20 @@ func (b *Broker) authenticateClient(c *gin.Context) (store.Client, *tokenError) 
 }
 
 // Scopes of the client-authentication throttle's keys (ClientThrottle):
-// failures per client id, known or not, and per address across ids.
+// failures per client id (known or not) from one address, and per address
+// across ids. Not per client id alone: anyone can name a client, and its
+// failures from everywhere would let them keep it shut out (a back-off
+// renewed by a guess each Retry-After is a lock). With 256-bit secrets
+// guessing from many addresses is no threat; an address spraying ids is
+// caught by its own key.
 const (
 	ScopeClient   = "client"
 	ScopeClientIP = "client-ip"
 )
 
 func clientThrottleKeys(id, addr string) []throttle.Key {
-	return []throttle.Key{{Scope: ScopeClient, ID: id}, {Scope: ScopeClientIP, ID: throttle.IP(addr).ID}}
+	ip := throttle.IP(addr).ID
+	return []throttle.Key{{Scope: ScopeClient, ID: id + " " + ip}, {Scope: ScopeClientIP, ID: ip}}
 }
 
 // clientThrottlePeek says whether keys may try to authenticate. The keys

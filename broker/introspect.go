@@ -85,7 +85,9 @@ func (b *Broker) handleIntrospect(c *gin.Context) {
 	// RFC 7662 §4: a client learns about a token only if it is one of the
 	// token's audiences, unless configured as a resource server for all.
 	// Refresh tokens are answered to their own client alone (tokensvc).
-	if in.Active && in.TokenType != "refresh_token" && !client.IntrospectAny && !slices.Contains(in.Access.Audience, client.ID) {
+	// The admin API's audience is no client's, whatever a client is named.
+	if in.Active && in.TokenType != "refresh_token" && !client.IntrospectAny &&
+		(!slices.Contains(in.Access.Audience, client.ID) || client.ID == AdminAudience(b.opts.Issuer)) {
 		in.Active = false
 	}
 	if !in.Active {

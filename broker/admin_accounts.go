@@ -130,6 +130,19 @@ func (b *Broker) adminCreateAccount(c *gin.Context) {
 	a := store.LocalAccount{ID: NewAccountID(), Username: in.Username, Email: in.Email, EmailVerified: in.Email != "",
 		Name: in.Name, Groups: in.Groups, PasswordHash: hash, CreatedAt: b.opts.Now().UTC().Truncate(time.Microsecond)}
 	ctx := c.Request.Context()
+	// A login name finds an account by username, then by email: a username
+	// that is another account's email (or an email that is another's
+	// username) would take over that account's login.
+	if o, err := b.store.GetLocalAccountByLogin(ctx, a.Username); err == nil && o.Username != a.Username && strings.EqualFold(o.Email, a.Username) {
+		adminError(c, http.StatusConflict, "conflict", fmt.Sprintf("username %q is account %q's email", a.Username, o.Username))
+		return
+	}
+	if a.Email != "" {
+		if o, err := b.store.GetLocalAccountByLogin(ctx, a.Email); err == nil && strings.EqualFold(o.Username, a.Email) {
+			adminError(c, http.StatusConflict, "conflict", fmt.Sprintf("email %q is account %q's username", a.Email, o.Username))
+			return
+		}
+	}
 	if err := b.store.CreateLocalAccount(ctx, a); errors.Is(err, store.ErrAlreadyExists) {
 		// The caller administers every account: saying which one is in
 		// the way tells it nothing it could not list.

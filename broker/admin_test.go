@@ -381,6 +381,7 @@ func TestAdminErrors(t *testing.T) {
 		{"account with a display-name email", "createAccount", nil, "", map[string]any{"username": "dora", "email": "Dora <d@example.com>", "password": "pw-pw-pw"}, 400},
 		{"account username taken", "createAccount", nil, "", map[string]any{"username": testenv.UserName, "password": "pw-pw-pw"}, 409},
 		{"account email taken", "createAccount", nil, "", map[string]any{"username": "dora", "email": strings.ToUpper(testenv.UserEmail), "password": "pw-pw-pw"}, 409},
+		{"username is another's email", "createAccount", nil, "", map[string]any{"username": "Alice@Example.com", "email": "dora@example.com", "password": "pw-pw-pw"}, 409},
 		{"unknown account", "getAccount", map[string]string{"id": "nobody"}, "", nil, 404},
 		{"password of unknown account", "setAccountPassword", map[string]string{"id": "nobody"}, "", map[string]any{"password": "pw-pw-pw"}, 404},
 		{"empty password", "setAccountPassword", map[string]string{"id": localSubject(t, b, alice.Subject)}, "", map[string]any{"password": ""}, 400},

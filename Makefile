@@ -40,7 +40,7 @@ vet:
 # The race detector runs on everything: the store, token service and broker
 # are where concurrent requests meet.
 test: deps vet
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 40m $(PKGS)
 
 # Test servers from Debian (slapd, Chromium) and axe-core from npm:
 # installed when missing and the machine allows it (root with apt; npm).

@@ -29,6 +29,12 @@ func tokenAuth(t *testing.T, issuer, id, secret string) (int, http.Header) {
 	req, _ := http.NewRequest(http.MethodPost, issuer+"/token", strings.NewReader("grant_type=client_credentials"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	return send(t, req)
+}
+
+// send does req and returns the answer's status and header.
+func send(t *testing.T, req *http.Request) (int, http.Header) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -65,12 +71,8 @@ func TestClientSecretGuessing(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, b.URL+ep, strings.NewReader("token=x"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(testenv.ClientID, testenv.ClientSecret)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		mustThrottled(t, ep, resp.StatusCode, resp.Header)
+		st, h := send(t, req)
+		mustThrottled(t, ep, st, h)
 	}
 	// An unknown client id follows the same schedule.
 	for i := range 4 {

@@ -93,12 +93,7 @@ func TestClientSecretGuessing(t *testing.T) {
 	regGet := func(token string) (int, http.Header) {
 		req, _ := http.NewRequest(http.MethodGet, b.URL+"/register/"+id, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header
+		return send(t, req)
 	}
 	for i := range 4 {
 		if st, _ := regGet(fmt.Sprintf("guess-%d", i)); st != 401 {
@@ -128,12 +123,7 @@ func TestClientThrottleAddresses(t *testing.T) {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("X-Forwarded-For", addr)
 		req.SetBasicAuth(testenv.ClientID, secret)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header
+		return send(t, req)
 	}
 	for i := range 4 {
 		if st, _ := from("198.51.100.7", fmt.Sprintf("wrong-%d", i)); st != 401 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/portico-idp/portico/sdk/upstream"
@@ -200,7 +201,7 @@ func (g *generation) newInstance(ctx context.Context) (*instance, error) {
 		WithRandSource(rand.Reader). // PKCE verifiers, nonces
 		WithStdout(&lineLog{log: m.log, level: slog.LevelInfo, stream: "stdout"}).
 		WithStderr(&lineLog{log: m.log, level: slog.LevelWarn, stream: "stderr"})
-	mod, err := g.rt.InstantiateModule(withState(ctx), g.compiled, mc)
+	mod, err := g.rt.InstantiateModule(experimental.WithMemoryAllocator(withState(ctx), memoryAllocator), g.compiled, mc)
 	if err != nil {
 		return nil, &callError{op: "instantiate", err: err}
 	}

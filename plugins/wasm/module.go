@@ -205,7 +205,9 @@ func (m *Module) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if g := m.gen.Swap(nil); g != nil {
-		g.close()
+		// Retired, not closed under them: calls in flight end by their
+		// deadline at the latest, and only then is memory unmapped.
+		g.retire()
 	}
 	if m.ownCache && m.cache != nil {
 		return m.cache.Close(context.Background())
@@ -234,9 +236,20 @@ func (m *Module) Call(ctx context.Context, req wire.Request) (wire.Response, err
 		m.log.Warn("wasm: call failed; the instance is replaced", "op", req.Op, "err", err)
 		return wire.Response{}, err
 	}
+	if size := inst.mod.Memory().Size(); uint64(size) > m.highWater() {
+		// Linear memory never shrinks: an instance that needed this much
+		// once would hold it while idle. A fresh one costs a few ms.
+		g.discard(inst)
+		m.log.Debug("wasm: instance past its memory high-water mark; replaced", "op", req.Op, "memory", size)
+		return resp, nil
+	}
 	g.put(inst)
 	return resp, nil
 }
+
+// highWater is the linear memory above which an instance is not kept
+// idle: half the limit.
+func (m *Module) highWater() uint64 { return uint64(m.cfg.memoryPages()) * pageSize / 2 }
 
 // acquire returns the current generation, counted as in use.
 func (m *Module) acquire() (*generation, error) {

@@ -69,6 +69,22 @@ func (c *connector) Login(ctx context.Context, _ sdk.Scopes, username, password 
 			keep = append(keep, make([]byte, 1<<20))
 			sink += len(keep)
 		}
+	case "touch": // like alloc, but every page is written, so it is resident
+		var keep [][]byte
+		for {
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+			sink += len(keep)
+		}
+	case "big": // needs 24 MiB once, then answers as usual
+		b := make([]byte, 24<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		sink += int(b[len(b)-4096])
 	case "sleep":
 		time.Sleep(time.Hour)
 	case "panic":

@@ -38,12 +38,12 @@ import (
 //
 // That is minSafeFreeSpace, 81.2 MiB. The value log adds nothing here:
 // values under Badger's ValueThreshold (1 MiB) stay in the LSM tree, and
-// Portico's records are smaller (an admin API body is at most 1 MiB), so
-// value-log files (created sparse at 2 × valueLogFileSize, 128 MiB) hold
-// their 20-byte header and rarely anything else; a write that does reach
-// one is a batch already counted above. Its garbage collection, which
-// rewrites a file's live values before deleting it, runs only with gcRoom
-// to spare above the floor.
+// Portico's records are a few kilobytes, so value-log files (created
+// sparse at 2 × valueLogFileSize, 128 MiB) hold their 20-byte header and
+// rarely anything else; a larger value is one commit, at most a batch,
+// which passed the guard like any write. The value log's garbage
+// collection, which rewrites a file's live values before deleting it, runs
+// only with gcRoom to spare above the floor.
 const (
 	maxBatch         = memTableSize * 15 / 100
 	walRoom          = 2 * memTableSize

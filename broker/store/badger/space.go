@@ -180,9 +180,9 @@ func (g *spaceGuard) refreshLocked(force bool) {
 	}
 }
 
-// answer reports whether err is one of the store's answers to a question
-// (not found, taken, lost race) or the caller's giving up, rather than a
-// failure of badger's.
+// answer reports whether err is one of the store's answers (not found,
+// taken, lost race) or the guard's own refusal, rather than a failure of
+// badger's, after which the free space is measured again.
 func answer(err error) bool {
 	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAlreadyExists) ||
 		errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrUnavailable)

@@ -156,8 +156,14 @@ func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest
 		fail(http.StatusForbidden, msgLinkNotAllowed, "policy")
 		return
 	}
-	if err := b.store.DeleteAuthRequest(ctx, req.ID); err != nil {
+	if err := b.store.DeleteAuthRequest(ctx, req.ID); errors.Is(err, store.ErrNotFound) {
 		b.page(c, http.StatusBadRequest, msgLinkUsed)
+		return
+	} else if err != nil {
+		// Not a verdict on the link (a full disk refuses the write):
+		// the person may try again.
+		b.log.Error("link: spend request", "err", err)
+		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
 	ident, err := b.store.GetIdentity(ctx, cn.ID, id.Subject)

@@ -14,9 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,6 +153,11 @@ type Storage struct {
 	// Schema is the postgres schema Portico's tables are in, created if
 	// missing; empty uses the DSN's search_path (normally "public").
 	Schema string `yaml:"schema"`
+	// MinFreeSpace is the free space the badger storage keeps on its
+	// directory's filesystem: below it writes fail (503) and the server
+	// does not start, since Badger would crash on a full disk. Zero, the
+	// default, is the badger backend's (badger.DefaultMinFreeSpace).
+	MinFreeSpace Size `yaml:"min_free_space"`
 }
 
 // EnvStorageDSN is read for Storage.DSN when the file leaves it empty.
@@ -310,6 +317,62 @@ const (
 	DefaultLogLevel           = "info"
 	DefaultLogFormat          = "text"
 )
+
+// Size is a number of bytes, written in the file as a whole number of
+// bytes (104857600) or with a unit: "100MiB", "1GiB" (powers of 1024),
+// "100MB", "1GB" (powers of 1000), a space between them allowed.
+type Size uint64
+
+// sizeUnits are the units a Size may be written in, by lower-cased name.
+var sizeUnits = map[string]uint64{
+	"": 1, "b": 1,
+	"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+}
+
+// ParseSize reads a Size as the file writes it.
+func ParseSize(s string) (Size, error) {
+	s = strings.TrimSpace(s)
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	unit, ok := sizeUnits[strings.ToLower(strings.TrimSpace(s[i:]))]
+	if i == 0 || !ok {
+		return 0, fmt.Errorf("invalid size %q (write it like \"100MiB\" or \"1GiB\")", s)
+	}
+	n, err := strconv.ParseUint(s[:i], 10, 64)
+	if err != nil || n > math.MaxUint64/unit {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return Size(n * unit), nil
+}
+
+// String writes s in the largest binary unit that divides it.
+func (s Size) String() string {
+	for _, u := range []struct {
+		name string
+		n    uint64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if s != 0 && uint64(s)%u.n == 0 {
+			return strconv.FormatUint(uint64(s)/u.n, 10) + u.name
+		}
+	}
+	return strconv.FormatUint(uint64(s), 10)
+}
+
+// UnmarshalYAML reads a whole number or a string with a unit.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Duration is a time.Duration written in the file as a Go duration string
 // ("90s", "15m", "720h").

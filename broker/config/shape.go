@@ -68,7 +68,10 @@ func (s *shapeChecker) walk(n *yaml.Node, f func()) {
 	delete(s.open, n)
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	sizeType     = reflect.TypeFor[Size]()
+)
 
 func (s *shapeChecker) check(path string, n *yaml.Node, t reflect.Type) {
 	n, ok := s.resolve(path, n, t)
@@ -84,6 +87,10 @@ func (s *shapeChecker) check(path string, n *yaml.Node, t reflect.Type) {
 	}
 	if t == durationType {
 		s.checkDuration(path, n)
+		return
+	}
+	if t == sizeType {
+		s.checkSize(path, n)
 		return
 	}
 
@@ -144,6 +151,19 @@ func (s *shapeChecker) checkDuration(path string, n *yaml.Node) {
 			// Zero would otherwise be taken for "unset" and defaulted.
 			s.add(path, "must be positive, got %q", n.Value)
 		}
+	}
+}
+
+func (s *shapeChecker) checkSize(path string, n *yaml.Node) {
+	if n.Kind != yaml.ScalarNode || (!isString(n) && n.ShortTag() != "!!int") {
+		s.add(path, "expected a size such as \"100MiB\", got %s", kindOf(n))
+		return
+	}
+	if v, err := ParseSize(n.Value); err != nil {
+		s.add(path, "%v", err)
+	} else if v == 0 {
+		// Zero would otherwise be taken for "unset" and defaulted.
+		s.add(path, "must be positive, got %q", n.Value)
 	}
 }
 

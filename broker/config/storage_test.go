@@ -53,6 +53,30 @@ func TestStorage(t *testing.T) {
 			err: "config: storage.schema: only for the postgres storage"},
 		{name: "badger without dir", env: envDSN, src: issuer,
 			err: "config: storage.dir: required for the badger storage"},
+
+		// The free-space floor: bytes, or a number with a unit.
+		{name: "min_free_space in MiB", src: issuer + "storage: {dir: d, min_free_space: 96MiB}\n",
+			want: Storage{Type: "badger", Dir: "d", MinFreeSpace: 96 << 20}},
+		{name: "min_free_space in GB with a space", src: issuer + "storage: {dir: d, min_free_space: \"2 GB\"}\n",
+			want: Storage{Type: "badger", Dir: "d", MinFreeSpace: 2e9}},
+		{name: "min_free_space in bytes", src: issuer + "storage: {dir: d, min_free_space: 104857600}\n",
+			want: Storage{Type: "badger", Dir: "d", MinFreeSpace: 100 << 20}},
+		{name: "min_free_space lower-case unit", src: issuer + "storage: {dir: d, min_free_space: 1gib}\n",
+			want: Storage{Type: "badger", Dir: "d", MinFreeSpace: 1 << 30}},
+		{name: "min_free_space zero", src: issuer + "storage: {dir: d, min_free_space: 0}\n",
+			err: `config: storage.min_free_space: must be positive, got "0"`},
+		{name: "min_free_space negative", src: issuer + "storage: {dir: d, min_free_space: -1}\n",
+			err: `config: storage.min_free_space: invalid size "-1"`},
+		{name: "min_free_space unknown unit", src: issuer + "storage: {dir: d, min_free_space: 96MiBs}\n",
+			err: `config: storage.min_free_space: invalid size "96MiBs"`},
+		{name: "min_free_space fraction", src: issuer + "storage: {dir: d, min_free_space: 1.5GiB}\n",
+			err: `config: storage.min_free_space: invalid size "1.5GiB"`},
+		{name: "min_free_space overflows", src: issuer + "storage: {dir: d, min_free_space: 99999999999TiB}\n",
+			err: `config: storage.min_free_space: size "99999999999TiB" is too large`},
+		{name: "min_free_space a list", src: issuer + "storage: {dir: d, min_free_space: [1]}\n",
+			err: `config: storage.min_free_space: expected a size such as "100MiB", got a list`},
+		{name: "min_free_space with postgres", src: issuer + "storage: {type: postgres, dsn: \"" + fileDSN + "\", min_free_space: 1GiB}\n",
+			err: "config: storage.min_free_space: only for the badger storage"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,5 +103,38 @@ func TestStorage(t *testing.T) {
 				t.Errorf("storage = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSize: sizes read as the file writes them and print back in the
+// largest binary unit that divides them.
+func TestSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Size
+		str  string
+	}{
+		{"96MiB", 96 << 20, "96MiB"},
+		{"96 MiB", 96 << 20, "96MiB"},
+		{"1GiB", 1 << 30, "1GiB"},
+		{"1536KiB", 1536 << 10, "1536KiB"},
+		{"100MB", 100e6, "100000000"}, // no binary unit divides it
+		{"2tb", 2e12, "1953125000KiB"},
+		{"4096", 4096, "4KiB"},
+		{"7B", 7, "7"},
+	}
+	for _, tc := range tests {
+		got, err := ParseSize(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+		if got.String() != tc.str {
+			t.Errorf("Size(%d).String() = %q, want %q", got, got.String(), tc.str)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-1", "1.5GiB", "12 parsecs", "0x10"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
 	}
 }

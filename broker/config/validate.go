@@ -114,6 +114,11 @@ func (s Storage) validate(v *validator) {
 			v.add("storage.schema", "only for the postgres storage (storage.type is badger)")
 		}
 	case StoragePostgres:
+		if s.MinFreeSpace != 0 {
+			// PostgreSQL answers a full disk with errors, which
+			// Portico answers with 503; there is nothing to guard.
+			v.add("storage.min_free_space", "only for the badger storage (storage.type is postgres)")
+		}
 		// The DSN may hold a password: no message quotes it.
 		switch {
 		case s.DSN == "":

@@ -157,11 +157,19 @@ func truncate(s string, n int) string {
 }
 
 // StoreCheck is ready when the store answers a cheap read (the signing key
-// set, one key).
+// set, one key) and, if it can tell (WriteChecker, as a store from
+// WrapStore can), takes writes: a store that serves reads but refuses
+// writes (a full disk) fails every login and token request, so it is not
+// ready, and the check's error says why.
 func StoreCheck(s store.Store) Check {
 	return Check{Name: "store", Fn: func(ctx context.Context) error {
 		if _, err := s.GetKeys(ctx); err != nil {
 			return fmt.Errorf("read signing keys: %w", err)
+		}
+		if c, ok := s.(WriteChecker); ok {
+			if err := c.CheckWrites(ctx); err != nil {
+				return fmt.Errorf("writes refused: %w", err)
+			}
 		}
 		return nil
 	}}

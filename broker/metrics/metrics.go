@@ -66,6 +66,13 @@ type Metrics struct {
 
 	storeDuration *prometheus.HistogramVec
 	storeErrors   *prometheus.CounterVec
+	// Whether the store takes writes, and Badger's free space and floor:
+	// set before each scrape by WatchStore.
+	storeRefusing prometheus.Gauge
+	storeFree     prometheus.Gauge
+	storeMinFree  prometheus.Gauge
+	// now is the clock of the store decorator's memory of refused writes.
+	now func() time.Time
 
 	connectorDuration *prometheus.HistogramVec
 	connectorErrors   *prometheus.CounterVec
@@ -116,6 +123,19 @@ func New() *Metrics {
 			Name: "portico_store_errors_total",
 			Help: "Store operations that failed, by method; not-found, conflict and already-exists are answers, not failures.",
 		}, []string{"op"}),
+		storeRefusing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portico_store_refusing_writes",
+			Help: "1 while the store refuses writes (Badger's filesystem below storage.min_free_space, PostgreSQL out of disk or another resource), else 0.",
+		}),
+		storeFree: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portico_store_free_bytes",
+			Help: "Free space on the filesystem of the Badger data directory, as last measured.",
+		}),
+		storeMinFree: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portico_store_min_free_bytes",
+			Help: "Free space below which the Badger store refuses writes (storage.min_free_space).",
+		}),
+		now: time.Now,
 		connectorDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "portico_connector_call_duration_seconds",
 			Help:    "Time of a call into a connector, by connector kind, id and operation.",
@@ -140,7 +160,7 @@ func New() *Metrics {
 		collectors.NewBuildInfoCollector(),
 		m.httpRequests, m.httpDuration,
 		m.logins, m.tokens, m.security,
-		m.storeDuration, m.storeErrors,
+		m.storeDuration, m.storeErrors, m.storeRefusing,
 		m.connectorDuration, m.connectorErrors, m.connectorRestarts, m.ldapPool,
 	)
 	// Series that exist from the start, at zero, so that rate() and alerts

@@ -3,6 +3,9 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
@@ -35,6 +38,17 @@ type timedStore struct {
 	s  store.Store
 	m  *Metrics
 	tr trace.Tracer // nil: no spans
+
+	// refused is the last write the store refused as unavailable, nil
+	// since a write succeeded, for a backend that cannot tell otherwise
+	// whether it takes writes (PostgreSQL). Atomic: every write passes
+	// here, and a lock would serialize them.
+	refused atomic.Pointer[refusal]
+}
+
+type refusal struct {
+	at  time.Time
+	err error
 }
 
 var (
@@ -46,6 +60,9 @@ var (
 // address of the method's named error, it sees the error returned.
 func (w *timedStore) done(sp trace.Span, op string, start time.Time, err *error) {
 	w.m.storeDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if isWrite(op) {
+		w.noteWrite(*err)
+	}
 	if failed(*err) {
 		w.m.storeErrors.WithLabelValues(op).Inc()
 	}
@@ -55,6 +72,106 @@ func (w *timedStore) done(sp trace.Span, op string, start time.Time, err *error)
 		}
 		sp.End()
 	}
+}
+
+// WriteChecker is a store that can tell, without writing, whether it
+// takes writes now: the Badger store, by the free space of its filesystem.
+type WriteChecker interface {
+	// CheckWrites returns nil while writes are taken, or why not
+	// (wrapping store.ErrUnavailable).
+	CheckWrites(ctx context.Context) error
+}
+
+// spaceReporter is a store that keeps its data on a local filesystem and a
+// floor of free space on it: the Badger store. ok is false when it has
+// none (in memory).
+type spaceReporter interface {
+	FreeSpace() (free, floor uint64, ok bool)
+}
+
+// refusalHold is how long CheckWrites reports writes refused after a
+// backend that cannot check them beforehand (PostgreSQL) refused one as
+// unavailable, unless a write succeeds meanwhile: long enough for the
+// readiness probes of a few periods (Kubernetes' default is every 10 s)
+// to see it, and short enough that a replica taken out of traffic, which
+// then writes nothing, comes back to try again.
+const refusalHold = 30 * time.Second
+
+// isWrite tells the store's writing methods by name.
+func isWrite(op string) bool {
+	for _, p := range []string{"Create", "Update", "Delete", "Put", "Rotate", "Deny"} {
+		if strings.HasPrefix(op, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// noteWrite remembers a write refused as unavailable, and forgets it when
+// a write succeeds.
+func (w *timedStore) noteWrite(err error) {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		w.refused.Store(&refusal{at: w.m.now(), err: err})
+	case err == nil && w.refused.Load() != nil:
+		w.refused.Store(nil)
+	}
+}
+
+// CheckWrites asks the store, if it can tell (WriteChecker); otherwise it
+// reports the last write refused as unavailable within refusalHold, unless
+// a write succeeded since.
+func (w *timedStore) CheckWrites(ctx context.Context) error {
+	if c, ok := w.s.(WriteChecker); ok {
+		return c.CheckWrites(ctx)
+	}
+	if r := w.refused.Load(); r != nil {
+		if ago := w.m.now().Sub(r.at); ago < refusalHold {
+			return fmt.Errorf("a write was refused %s ago: %w", ago.Round(time.Second), r.err)
+		}
+	}
+	return nil
+}
+
+// FreeSpace passes on the store's, if it has one.
+func (w *timedStore) FreeSpace() (free, floor uint64, ok bool) {
+	if r, ok := w.s.(spaceReporter); ok {
+		return r.FreeSpace()
+	}
+	return 0, 0, false
+}
+
+// WatchStore sets, before each scrape, portico_store_refusing_writes from
+// whether st takes writes (CheckWrites, when st has it: a store from
+// WrapStore does), and, for a store with a free-space floor (Badger on
+// disk), portico_store_free_bytes and portico_store_min_free_bytes, which
+// exist only then. Call it once, with the store the server uses.
+func (m *Metrics) WatchStore(st store.Store) {
+	c, ok := st.(WriteChecker)
+	if !ok {
+		return
+	}
+	r, hasSpace := st.(spaceReporter)
+	if hasSpace {
+		_, _, hasSpace = r.FreeSpace()
+	}
+	if hasSpace {
+		m.reg.MustRegister(m.storeFree, m.storeMinFree)
+	}
+	m.BeforeScrape(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultReadyTimeout)
+		defer cancel()
+		refusing := 0.0
+		if c.CheckWrites(ctx) != nil {
+			refusing = 1
+		}
+		m.storeRefusing.Set(refusing)
+		if hasSpace {
+			free, floor, _ := r.FreeSpace()
+			m.storeFree.Set(float64(free))
+			m.storeMinFree.Set(float64(floor))
+		}
+	})
 }
 
 // span starts op's span when tracing is on.

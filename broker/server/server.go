@@ -98,8 +98,11 @@ const openTimeout = 2 * time.Minute
 func OpenStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	switch cfg.Storage.Type {
 	case "", config.StorageBadger:
-		st, err := badger.Open(badger.Options{Dir: cfg.Storage.Dir, SyncWrites: cfg.Storage.SyncWritesEnabled(), Logger: log})
-		if err != nil {
+		st, err := badger.Open(badger.Options{Dir: cfg.Storage.Dir, SyncWrites: cfg.Storage.SyncWritesEnabled(), Logger: log,
+			MinFreeSpace: uint64(cfg.Storage.MinFreeSpace)})
+		if errors.Is(err, store.ErrUnavailable) {
+			return nil, fmt.Errorf("%w; free space there (or lower storage.min_free_space) and start again", err)
+		} else if err != nil {
 			return nil, err // not a typed nil in the interface
 		}
 		return st, nil
@@ -146,6 +149,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	} else {
 		st = m.WrapStore(st)
 	}
+	m.WatchStore(st)
 	tc := TokenConfig(cfg)
 	tc.Logger = log
 	tok, err := tokensvc.New(ctx, st, tc)

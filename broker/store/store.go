@@ -14,6 +14,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/portico-idp/portico/tokensvc"
@@ -28,6 +29,12 @@ var (
 	// ErrConflict: a compare-and-swap found a Version other than the one
 	// read; the caller lost a race and must read again or give up.
 	ErrConflict = tokensvc.ErrConflict
+	// ErrUnavailable: the store cannot take the operation now but may
+	// later (Badger's filesystem below its free-space floor, PostgreSQL
+	// out of disk or other resources). It says nothing about the request:
+	// callers answer "try again later" (HTTP 503), never a verdict, and
+	// the readiness probe reports the store as failing meanwhile.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // User is the canonical Portico user. Its ID is the `sub` claim: random,

@@ -17,8 +17,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bdg "github.com/dgraph-io/badger/v4"
@@ -42,18 +44,33 @@ type Options struct {
 	SyncWrites bool
 	// Logger receives badger's warnings and errors; nil means slog.Default().
 	Logger *slog.Logger
+	// MinFreeSpace is the free space, in bytes, below which the store
+	// refuses writes (store.ErrUnavailable) and Open refuses to start,
+	// because Badger would die of SIGBUS on a full filesystem (space.go);
+	// zero means DefaultMinFreeSpace. Ignored if InMemory.
+	MinFreeSpace uint64
+	// SpaceCheckInterval is how long a measure of the free space is
+	// trusted; zero means DefaultSpaceCheckInterval.
+	SpaceCheckInterval time.Duration
 }
 
 // Store is a store.Store kept in badger. It is safe for concurrent use.
 type Store struct {
-	db   *bdg.DB
-	log  *slog.Logger
-	stop chan struct{} // closed by Close to stop the value-log GC
-	done chan struct{} // closed when the value-log GC has stopped
+	db    *bdg.DB
+	log   *slog.Logger
+	space *spaceGuard   // nil in memory
+	stop  chan struct{} // closed by Close to stop the value-log GC
+	done  chan struct{} // closed when the value-log GC has stopped
 
 	closeOnce sync.Once
 	closeErr  error
+	// closed is set by Close: when Close leaves the database open (no
+	// room to flush it), the store must still stop serving.
+	closed atomic.Bool
 }
+
+// errClosed is the error of an operation after Close.
+var errClosed = errors.New("store closed")
 
 var _ store.Store = (*Store)(nil)
 
@@ -65,6 +82,10 @@ const (
 	blockCacheSize   = 16 << 20
 	indexCacheSize   = 8 << 20
 	valueLogFileSize = 64 << 20
+	// Badger's defaults, set explicitly because the free-space floor is
+	// computed from them (space.go).
+	numLevelZeroTables = 5
+	baseLevelSize      = 10 << 20
 
 	gcInterval = 5 * time.Minute
 	// gcDiscardRatio: rewrite a value-log file once half of it is garbage.
@@ -76,6 +97,12 @@ const (
 )
 
 // Open opens (creating if needed) the store in opts.Dir, or in memory.
+//
+// Opening writes: a new write-ahead log and value-log file, and a table for
+// each memtable left by the last run, all through mmap. On a filesystem
+// below the free-space floor that could kill the process, so Open refuses
+// instead, with an error wrapping store.ErrUnavailable that says how much
+// is free: the server does not start until there is room.
 func Open(opts Options) (*Store, error) {
 	log := opts.Logger
 	if log == nil {
@@ -87,6 +114,17 @@ func Open(opts Options) (*Store, error) {
 	} else if dir == "" {
 		return nil, errors.New("badger: open: no data directory given")
 	}
+	var space *spaceGuard
+	if !opts.InMemory {
+		// Badger would create it; the free space is measured on it first.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("badger: open %s: %w", dir, err)
+		}
+		space = newSpaceGuard(dir, opts.MinFreeSpace, opts.SpaceCheckInterval, log)
+		if err := space.check(); err != nil {
+			return nil, fmt.Errorf("badger: open %s: not starting: %w", dir, err)
+		}
+	}
 	bo := bdg.DefaultOptions(dir).
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(opts.SyncWrites).
@@ -95,7 +133,9 @@ func Open(opts Options) (*Store, error) {
 		WithNumMemtables(numMemTables).
 		WithBlockCacheSize(blockCacheSize).
 		WithIndexCacheSize(indexCacheSize).
-		WithValueLogFileSize(valueLogFileSize)
+		WithValueLogFileSize(valueLogFileSize).
+		WithNumLevelZeroTables(numLevelZeroTables).
+		WithBaseLevelSize(baseLevelSize)
 	db, err := bdg.Open(bo)
 	if err != nil {
 		// Badger formats the flock error into its message, losing the
@@ -105,7 +145,7 @@ func Open(opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("badger: open %s: %w", opts.Dir, err)
 	}
-	s := &Store{db: db, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{db: db, log: log, space: space, stop: make(chan struct{}), done: make(chan struct{})}
 	if opts.InMemory {
 		close(s.done) // no value log to collect
 	} else {
@@ -116,15 +156,53 @@ func Open(opts Options) (*Store, error) {
 
 // Close stops the value-log GC and closes the database. Calling it again
 // returns the first call's result.
+//
+// Badger's Close writes the active memtable out as a table, through mmap.
+// Without room for that above the floor, Close leaves the database open
+// instead (its files, lock and memory stay until the process exits) and
+// returns nil: every committed write is in the write-ahead log, which the
+// next Open replays, as after a kill.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		close(s.stop)
 		<-s.done
+		if s.space != nil {
+			// Only the flush's own room: below the floor writes have
+			// stopped already, and a flush that fits is better than
+			// leaving the log to replay.
+			if err := s.space.room(flushRoom); err != nil {
+				s.log.Error("badger: not closing the database, which would flush its memtable on a full disk; "+
+					"the next start replays its write-ahead log", "err", err)
+				return
+			}
+		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("badger: close: %w", err)
 		}
 	})
 	return s.closeErr
+}
+
+// CheckWrites returns nil while the store takes writes, or why it refuses
+// them (store.ErrUnavailable): the readiness probe asks it, so that a
+// full disk shows without a write having to fail first.
+func (s *Store) CheckWrites(context.Context) error {
+	if s.space == nil {
+		return nil
+	}
+	return s.space.check()
+}
+
+// FreeSpace returns the free space of the data directory's filesystem, as
+// last measured, and the floor below which writes are refused; ok is false
+// in memory.
+func (s *Store) FreeSpace() (free, floor uint64, ok bool) {
+	if s.space == nil {
+		return 0, 0, false
+	}
+	free, floor, _ = s.space.space()
+	return free, floor, true
 }
 
 // collectGarbage reclaims value-log space, which badger never does by
@@ -141,6 +219,12 @@ func (s *Store) collectGarbage() {
 		}
 		// Each successful run rewrites one file; repeat while there is more.
 		for {
+			// A run rewrites a file's live values before deleting it,
+			// through the write path the guard does not see.
+			if err := s.space.room(s.space.floor + gcRoom); err != nil {
+				s.log.Info("badger: value-log garbage collection skipped", "err", err)
+				break
+			}
 			err := s.db.RunValueLogGC(gcDiscardRatio)
 			if err == nil {
 				select {
@@ -176,12 +260,28 @@ func (slogAdapter) Debugf(string, ...any) {}
 // update runs fn in a read-write transaction and commits it. When the commit
 // conflicts with another transaction, fn runs again from scratch on fresh
 // reads, so fn must not carry state from one run to the next.
+//
+// Every write of the store comes here, so this is where the free-space
+// floor is kept: below it, update returns store.ErrUnavailable before
+// badger writes anything.
 func (s *Store) update(ctx context.Context, fn func(txn *bdg.Txn) error) error {
 	for range maxAttempts {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.db.Update(fn); !errors.Is(err, bdg.ErrConflict) {
+		if s.closed.Load() {
+			return errClosed
+		}
+		if s.space != nil {
+			if err := s.space.check(); err != nil {
+				return err
+			}
+		}
+		err := s.db.Update(fn)
+		if !errors.Is(err, bdg.ErrConflict) {
+			if err != nil && s.space != nil && !answer(err) {
+				s.space.recheck()
+			}
 			return err
 		}
 	}
@@ -191,6 +291,9 @@ func (s *Store) update(ctx context.Context, fn func(txn *bdg.Txn) error) error {
 func (s *Store) view(ctx context.Context, fn func(txn *bdg.Txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if s.closed.Load() {
+		return errClosed
 	}
 	return s.db.View(fn)
 }

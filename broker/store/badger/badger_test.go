@@ -1,15 +1,22 @@
 package badger_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/store/badger"
 	"github.com/portico-idp/portico/broker/store/storetest"
+	"github.com/portico-idp/portico/testenv"
 )
 
 func open(t *testing.T, dir string) *badger.Store {
@@ -116,4 +123,125 @@ func TestCloseTwice(t *testing.T) {
 	if _, err := s.GetUser(t.Context(), "u1"); err == nil || !strings.Contains(err.Error(), "badger: get user u1") {
 		t.Errorf("GetUser after Close: %v, want a wrapped error", err)
 	}
+}
+
+// TestFullDisk fills a real filesystem under a store, one of its own (a
+// small tmpfs): Badger writes through mmap and would die of SIGBUS there,
+// so the store must refuse writes before they reach it, keep serving
+// reads, take writes again when space returns, and refuse to open on a
+// full disk rather than fault while opening.
+func TestFullDisk(t *testing.T) {
+	const floor = 16 << 20
+	fs := testenv.TmpFS(t, 48<<20)
+	dir := filepath.Join(fs, "data")
+	ctx := t.Context()
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	opts := badger.Options{Dir: dir, MinFreeSpace: floor,
+		// Measured at every write: the filler takes all the space at
+		// once, which a cached measure would miss.
+		SpaceCheckInterval: time.Nanosecond,
+		Logger:             slog.New(slog.NewTextHandler(&lockedWriter{&logMu, &logs}, nil))}
+	s, err := badger.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	for i := range 50 {
+		id := fmt.Sprint("u", i)
+		if err := s.CreateUser(ctx, store.User{ID: id, Username: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateRefreshFamily(ctx, store.RefreshFamily{ID: "f1", UserID: "u1", Current: "h1", Expiry: later},
+		store.RefreshToken{Hash: "h1", FamilyID: "f1", Expiry: later}); err != nil {
+		t.Fatal(err)
+	}
+
+	filler := testenv.FillFS(t, fs)
+	if err := s.CheckWrites(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("CheckWrites on a full disk: %v", err)
+	}
+	if free, min, ok := s.FreeSpace(); !ok || free >= min || min != floor {
+		t.Errorf("FreeSpace on a full disk = %d, %d, %v", free, min, ok)
+	}
+	for what, err := range map[string]error{
+		"create user":    s.CreateUser(ctx, store.User{ID: "new"}),
+		"rotate refresh": s.RotateRefresh(ctx, store.RefreshFamily{ID: "f1", UserID: "u1", Current: "h2", Expiry: later}, store.RefreshToken{Hash: "h2", FamilyID: "f1", Expiry: later}),
+		"audit":          s.CreateAuditEvents(ctx, store.AuditEvent{ID: "e1", Time: time.Now(), Expiry: later}),
+		"keys":           s.UpdateKeys(ctx, store.KeySet{}),
+	} {
+		if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "below the floor of 16.0 MiB") {
+			t.Errorf("%s on a full disk: %v, want store.ErrUnavailable saying why", what, err)
+		}
+	}
+	// Enough to cross into pages of the write-ahead log that the
+	// filesystem has not allocated: unguarded, this dies of SIGBUS.
+	for i := range 2000 {
+		if err := s.PutRecord(ctx, store.Record{Kind: "fill", Key: fmt.Sprint(i), Value: bytes.Repeat([]byte("x"), 1024)}); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("write %d on a full disk: %v", i, err)
+		}
+	}
+	if users, err := s.ListUsers(ctx); err != nil || len(users) != 50 {
+		t.Errorf("ListUsers on a full disk: %d users, %v", len(users), err)
+	}
+	if tok, err := s.GetRefreshToken(ctx, "h1"); err != nil || tok.FamilyID != "f1" {
+		t.Errorf("GetRefreshToken on a full disk: %+v, %v", tok, err)
+	}
+	logMu.Lock()
+	if !strings.Contains(logs.String(), "refusing writes") {
+		t.Errorf("no log line says writes are refused:\n%s", &logs)
+	}
+	logMu.Unlock()
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckWrites(ctx); err != nil {
+		t.Fatalf("CheckWrites with space back: %v", err)
+	}
+	if err := s.CreateUser(ctx, store.User{ID: "new"}); err != nil {
+		t.Fatalf("CreateUser with space back: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart on a full disk: Open writes through mmap, so it refuses.
+	filler = testenv.FillFS(t, fs)
+	if _, err := badger.Open(opts); !errors.Is(err, store.ErrUnavailable) ||
+		!strings.Contains(err.Error(), "not starting") || !strings.Contains(err.Error(), "below the floor") {
+		t.Fatalf("Open on a full disk: %v, want store.ErrUnavailable saying why", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	s, err = badger.Open(opts)
+	if err != nil {
+		t.Fatalf("Open with space back: %v", err)
+	}
+	if users, err := s.ListUsers(ctx); err != nil || len(users) != 51 {
+		t.Errorf("after the restart: %d users, %v; want the 51 committed", len(users), err)
+	}
+
+	// Closing on a full disk leaves the memtable unflushed, in its log.
+	if err := s.CreateUser(ctx, store.User{ID: "last"}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.FillFS(t, fs)
+	if err := s.Close(); err != nil {
+		t.Errorf("Close on a full disk: %v", err)
+	}
+}
+
+// lockedWriter serializes writes to w, for a log read while written.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -45,6 +45,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -279,12 +280,28 @@ func translate(err error) error {
 	return err
 }
 
-// wrap adds what failed to err, keeping it testable with errors.Is.
+// wrap adds what failed to err, keeping it testable with errors.Is. An
+// error of SQLSTATE class 53, insufficient resources (53100 disk_full,
+// 53200 out_of_memory, 53300 too_many_connections), is the server's
+// passing state, not a verdict on the request: it becomes
+// store.ErrUnavailable, so that callers answer 503 and the readiness probe
+// fails until writes succeed again. PostgreSQL returns these as errors and
+// stays up (a full disk under its write-ahead log makes it restart
+// instead, which the probe's read sees), so no guard is needed here.
 func wrap(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
+	if unavailable(err) {
+		return fmt.Errorf("postgres: "+format+": %w: %w", append(args, store.ErrUnavailable, err)...)
+	}
 	return fmt.Errorf("postgres: "+format+": %w", append(args, err)...)
+}
+
+// unavailable reports whether err is PostgreSQL running out of a resource.
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "53")
 }
 
 // exec runs a statement that must change a row: store.ErrNotFound if it

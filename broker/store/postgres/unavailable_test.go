@@ -1,0 +1,48 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// TestWrapUnavailable: PostgreSQL out of a resource (SQLSTATE class 53,
+// a full disk first of all) is store.ErrUnavailable, which the broker
+// answers with 503 and the readiness probe reports; the server's error
+// stays in the chain for the log. Other errors keep their meaning.
+func TestWrapUnavailable(t *testing.T) {
+	diskFull := &pgconn.PgError{Severity: "ERROR", Code: "53100", Message: `could not extend file "base/16384/16999": No space left on device`}
+	tests := []struct {
+		name        string
+		err         error
+		unavailable bool
+		is          error // must still match
+	}{
+		{name: "disk full", err: diskFull, unavailable: true, is: diskFull},
+		{name: "disk full inside a transaction's error", err: fmt.Errorf("commit: %w", diskFull), unavailable: true, is: diskFull},
+		{name: "out of memory", err: &pgconn.PgError{Code: "53200"}, unavailable: true},
+		{name: "too many connections", err: &pgconn.PgError{Code: "53300"}, unavailable: true},
+		{name: "unique violation", err: translate(&pgconn.PgError{Code: "23505", ConstraintName: "users_pkey"}), is: store.ErrAlreadyExists},
+		{name: "serialization failure", err: &pgconn.PgError{Code: "40001"}},
+		{name: "not a server error", err: errors.New("connection reset")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := wrap(tc.err, "create user %s", "u1")
+			if got := errors.Is(err, store.ErrUnavailable); got != tc.unavailable {
+				t.Errorf("errors.Is(%v, store.ErrUnavailable) = %v, want %v", err, got, tc.unavailable)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("%v no longer matches %v", err, tc.is)
+			}
+		})
+	}
+	if got, want := wrap(diskFull, "create user %s", "u1").Error(),
+		`postgres: create user u1: store: unavailable: ERROR: could not extend file "base/16384/16999": No space left on device (SQLSTATE 53100)`; got != want {
+		t.Errorf("message:\n got  %s\n want %s", got, want)
+	}
+}

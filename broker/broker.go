@@ -145,6 +145,7 @@ type Broker struct {
 	discovery []byte
 	secure    bool // cookies get Secure: the issuer is https
 	handler   http.Handler
+	bodies    map[string]bodyRule // by method and route: what each accepts (body.go)
 
 	linkByEmail  map[string]bool
 	linkExplicit map[string]bool
@@ -221,7 +222,9 @@ func New(opts Options) (*Broker, error) {
 	if b.discovery, err = b.discoveryDocument(); err != nil {
 		return nil, err
 	}
-	b.handler = b.routes()
+	if b.handler, err = b.routes(); err != nil {
+		return nil, err
+	}
 	b.auditor = newAuditor(b.store, b.log, opts.AuditRetention, opts.AuditExclude, opts.Now)
 	b.tokens.SetEventHook(b.tokenEvent)
 	return b, nil
@@ -244,7 +247,7 @@ func (b *Broker) path(p string) string { return strings.TrimSuffix(b.issuer.Path
 // url returns the absolute URL of the endpoint at p.
 func (b *Broker) url(p string) string { return strings.TrimSuffix(b.opts.Issuer, "/") + p }
 
-func (b *Broker) routes() http.Handler {
+func (b *Broker) routes() (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// Checked by New before: cannot fail here.
@@ -256,7 +259,8 @@ func (b *Broker) routes() http.Handler {
 	if b.opts.Tracer != nil {
 		r.Use(b.traceRequest)
 	}
-	r.Use(b.requestID, b.recoverer, b.accessLog)
+	// Bodies are bounded before anything reads them (body.go).
+	r.Use(b.requestID, b.recoverer, b.accessLog, b.limitBody)
 	r.GET(b.path("/.well-known/openid-configuration"), b.handleDiscovery)
 	r.GET(b.path("/keys"), b.handleKeys)
 	r.GET(b.path("/authorize"), b.handleAuthorize)
@@ -296,7 +300,11 @@ func (b *Broker) routes() http.Handler {
 	r.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": "invalid_request", "error_description": "method not allowed"})
 	})
-	return r
+	var err error
+	if b.bodies, err = b.bodyLimits(r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // observe reports a connector call that started at start.

@@ -95,7 +95,7 @@ const bounceParam = "portico_bounce"
 // to this browser and this connector and is spent by the first callback.
 func (b *Broker) handleCallback(c *gin.Context) {
 	ctx := c.Request.Context()
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20)
+	// The body is a form of at most maxCallbackBytes (body.go).
 	if err := c.Request.ParseForm(); err != nil {
 		b.page(c, http.StatusBadRequest, msgBadResponse)
 		return

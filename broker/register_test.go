@@ -203,7 +203,7 @@ func TestRegisterErrors(t *testing.T) {
 		{"wrong member type", initialToken, with("redirect_uris", regRedirect), 400, "invalid_client_metadata"},
 		{"not JSON", initialToken, "redirect_uris=x", 400, "invalid_client_metadata"},
 		{"two objects", initialToken, `{} {}`, 400, "invalid_client_metadata"},
-		{"too large", initialToken, `{"client_name":"` + strings.Repeat("a", 70<<10) + `"}`, 400, "invalid_client_metadata"},
+		{"too large", initialToken, `{"client_name":"` + strings.Repeat("a", 70<<10) + `"}`, 413, "invalid_client_metadata"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,6 +44,12 @@ type Connector struct {
 	// Runtime is where it runs, for metrics: "builtin", "process" or "wasm".
 	Runtime string
 	Impl    any
+	// Deadline bounds each call into the connector: its own configured
+	// deadline (a plugin's or module's timeout), or
+	// DefaultConnectorDeadline when zero. The request waiting for the
+	// call is given that long plus a margin, whatever the HTTP server's
+	// timeouts (deadline.go).
+	Deadline time.Duration
 }
 
 // Options configure a Broker.
@@ -129,6 +135,10 @@ type Options struct {
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
+	// WriteTimeout is that of the HTTP server serving the broker (zero:
+	// none). The broker moves it later for a request that waits for a
+	// connector (deadline.go).
+	WriteTimeout time.Duration
 }
 
 // Broker serves Portico's HTTP endpoints.
@@ -238,7 +248,11 @@ func (b *Broker) Close() error {
 }
 
 // ServeHTTP serves every Portico endpoint.
-func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.handler.ServeHTTP(w, r) }
+func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Taken here, before gin wraps w: a handler that waits for a
+	// connector moves the connection's write deadline (deadline.go).
+	b.handler.ServeHTTP(w, withDeadline(w, r, b.opts.WriteTimeout))
+}
 
 // path returns the issuer's path prefix joined with p, so Portico can live
 // under a path (https://example.com/portico).

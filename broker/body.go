@@ -22,8 +22,12 @@ import (
 // A bodyClass is what one kind of endpoint accepts.
 type bodyClass struct {
 	name  string
-	limit int64    // bytes; 0: no body at all
+	limit int64    // bytes
 	types []string // media types a body may have
+	// ignore: the endpoint reads no body. One within the limit, of any
+	// type, is read and dropped, as net/http itself would: some clients
+	// send {} with a DELETE.
+	ignore bool
 }
 
 const (
@@ -46,13 +50,13 @@ const (
 )
 
 var (
-	noBody       = bodyClass{name: "none"}
-	pageForm     = bodyClass{"page form", maxPageFormBytes, []string{formType}}
-	passkeyForm  = bodyClass{"passkey answer", maxPasskeyFormBytes, []string{formType}}
-	callbackForm = bodyClass{"callback", maxCallbackBytes, []string{formType}}
-	clientForm   = bodyClass{"client form", maxFormBytes, []string{formType}}
-	registration = bodyClass{"registration", maxRegistrationBytes, []string{jsonType}}
-	adminJSON    = bodyClass{"admin JSON", adminMaxBody, []string{jsonType}}
+	noBody       = bodyClass{name: "none", limit: 64 << 10, ignore: true}
+	pageForm     = bodyClass{name: "page form", limit: maxPageFormBytes, types: []string{formType}}
+	passkeyForm  = bodyClass{name: "passkey answer", limit: maxPasskeyFormBytes, types: []string{formType}}
+	callbackForm = bodyClass{name: "callback", limit: maxCallbackBytes, types: []string{formType}}
+	clientForm   = bodyClass{name: "client form", limit: maxFormBytes, types: []string{formType}}
+	registration = bodyClass{name: "registration", limit: maxRegistrationBytes, types: []string{jsonType}}
+	adminJSON    = bodyClass{name: "admin JSON", limit: adminMaxBody, types: []string{jsonType}}
 )
 
 // bodyRule is a route's class and how the route answers a refusal.
@@ -169,8 +173,8 @@ func (b *Broker) limitBody(c *gin.Context) {
 	}
 	cl := rule.class
 	switch {
-	case cl.limit == 0:
-		b.refuseBody(c, rule, http.StatusRequestEntityTooLarge, "this endpoint takes no request body", 0)
+	case cl.ignore:
+		b.dropBody(c, rule)
 		return
 	case !acceptsType(cl.types, r.Header.Get("Content-Type")):
 		b.refuseBody(c, rule, http.StatusUnsupportedMediaType, "the request body must be "+cl.types[0], 0)
@@ -193,6 +197,30 @@ func (b *Broker) limitBody(c *gin.Context) {
 		}
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(buf)), int64(len(buf))
 	}
+	c.Next()
+}
+
+// dropBody reads and drops the body of a route that reads none, or
+// refuses it when it is over the class's limit.
+func (b *Broker) dropBody(c *gin.Context, rule bodyRule) {
+	const desc = "this endpoint takes no request body"
+	r := c.Request
+	if r.ContentLength > rule.class.limit {
+		b.refuseBody(c, rule, http.StatusRequestEntityTooLarge, desc, 0)
+		return
+	}
+	n, err := io.CopyN(io.Discard, r.Body, rule.class.limit+1)
+	switch {
+	case n > rule.class.limit:
+		b.refuseBody(c, rule, http.StatusRequestEntityTooLarge, desc, n)
+		return
+	case err != io.EOF:
+		c.Header("Connection", "close")
+		rule.refuse(c, http.StatusBadRequest, "the request body could not be read")
+		c.Abort()
+		return
+	}
+	r.Body, r.ContentLength = http.NoBody, 0
 	c.Next()
 }
 

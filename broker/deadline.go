@@ -20,9 +20,11 @@ import (
 
 // DefaultConnectorDeadline bounds a call into a connector whose
 // Connector.Deadline is not set: the built-in connectors, which bound
-// each of their upstream calls themselves; this only stops a login that
-// makes too many of them.
-const DefaultConnectorDeadline = time.Minute
+// each of their upstream calls themselves, with timeouts of up to five
+// minutes (sdk/upstream.MaxTimeout). It is as long, so as to cut no call
+// a configured timeout allows; it only stops a connector that does not
+// keep to its own.
+const DefaultConnectorDeadline = 5 * time.Minute
 
 // deadlineMargin is what a request has after its connector's deadline to
 // finish: store writes and the page.

@@ -194,7 +194,9 @@ func TestBodyLimitsEveryRoute(t *testing.T) {
 	}
 	mp, mpType := multipartBody(t)
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	refused := func(st int) bool { return st == http.StatusRequestEntityTooLarge || st == http.StatusUnsupportedMediaType }
+	refused := func(st int) bool {
+		return st == http.StatusRequestEntityTooLarge || st == http.StatusUnsupportedMediaType
+	}
 	for _, rt := range routes {
 		t.Run(rt.Method+" "+rt.Path, func(t *testing.T) {
 			u := routeURL(b.URL, rt.Path)

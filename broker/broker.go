@@ -44,6 +44,12 @@ type Connector struct {
 	// Runtime is where it runs, for metrics: "builtin", "process" or "wasm".
 	Runtime string
 	Impl    any
+	// Deadline bounds each call into the connector: its own configured
+	// deadline (a plugin's or module's timeout), or
+	// DefaultConnectorDeadline when zero. The request waiting for the
+	// call is given that long plus a margin, whatever the HTTP server's
+	// timeouts (deadline.go).
+	Deadline time.Duration
 }
 
 // Options configure a Broker.
@@ -129,6 +135,10 @@ type Options struct {
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
+	// WriteTimeout is that of the HTTP server serving the broker (zero:
+	// none). The broker moves it later for a request that waits for a
+	// connector (deadline.go).
+	WriteTimeout time.Duration
 }
 
 // Broker serves Portico's HTTP endpoints.
@@ -145,6 +155,7 @@ type Broker struct {
 	discovery []byte
 	secure    bool // cookies get Secure: the issuer is https
 	handler   http.Handler
+	bodies    map[string]bodyRule // by method and route: what each accepts (body.go)
 
 	linkByEmail  map[string]bool
 	linkExplicit map[string]bool
@@ -221,7 +232,9 @@ func New(opts Options) (*Broker, error) {
 	if b.discovery, err = b.discoveryDocument(); err != nil {
 		return nil, err
 	}
-	b.handler = b.routes()
+	if b.handler, err = b.routes(); err != nil {
+		return nil, err
+	}
 	b.auditor = newAuditor(b.store, b.log, opts.AuditRetention, opts.AuditExclude, opts.Now)
 	b.tokens.SetEventHook(b.tokenEvent)
 	return b, nil
@@ -235,7 +248,11 @@ func (b *Broker) Close() error {
 }
 
 // ServeHTTP serves every Portico endpoint.
-func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.handler.ServeHTTP(w, r) }
+func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Taken here, before gin wraps w: a handler that waits for a
+	// connector moves the connection's write deadline (deadline.go).
+	b.handler.ServeHTTP(w, withDeadline(w, r, b.opts.WriteTimeout))
+}
 
 // path returns the issuer's path prefix joined with p, so Portico can live
 // under a path (https://example.com/portico).
@@ -244,7 +261,7 @@ func (b *Broker) path(p string) string { return strings.TrimSuffix(b.issuer.Path
 // url returns the absolute URL of the endpoint at p.
 func (b *Broker) url(p string) string { return strings.TrimSuffix(b.opts.Issuer, "/") + p }
 
-func (b *Broker) routes() http.Handler {
+func (b *Broker) routes() (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// Checked by New before: cannot fail here.
@@ -256,7 +273,8 @@ func (b *Broker) routes() http.Handler {
 	if b.opts.Tracer != nil {
 		r.Use(b.traceRequest)
 	}
-	r.Use(b.requestID, b.recoverer, b.accessLog)
+	// Bodies are bounded before anything reads them (body.go).
+	r.Use(b.requestID, b.recoverer, b.accessLog, b.limitBody)
 	r.GET(b.path("/.well-known/openid-configuration"), b.handleDiscovery)
 	r.GET(b.path("/keys"), b.handleKeys)
 	r.GET(b.path("/authorize"), b.handleAuthorize)
@@ -296,7 +314,11 @@ func (b *Broker) routes() http.Handler {
 	r.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": "invalid_request", "error_description": "method not allowed"})
 	})
-	return r
+	var err error
+	if b.bodies, err = b.bodyLimits(r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // observe reports a connector call that started at start.

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -42,7 +43,9 @@ func (b *Broker) handleMetadata(c *gin.Context) {
 		b.page(c, http.StatusNotFound, msgNoMetadata)
 		return
 	}
-	doc, err := mc.Metadata(c.Request.Context())
+	ctx, cancel := withConnectorDeadline(c.Request.Context(), cn)
+	defer cancel()
+	doc, err := mc.Metadata(ctx)
 	if err != nil {
 		b.log.Error("connector metadata", "connector", cn.ID, "err", err)
 		c.Status(http.StatusServiceUnavailable)
@@ -56,7 +59,9 @@ func (b *Broker) handleMetadata(c *gin.Context) {
 // keeping what the connector needs back with the pending request.
 func (b *Broker) beginRedirectLogin(c *gin.Context, cn *Connector, cc sdk.CallbackConnector, req store.AuthRequest) {
 	ctx := c.Request.Context()
-	rd, err := cc.LoginURL(ctx, sdk.ParseScopes(req.Scopes), b.callbackURL(cn.ID), req.ID)
+	cctx, cancel := withConnectorDeadline(ctx, cn)
+	rd, err := cc.LoginURL(cctx, sdk.ParseScopes(req.Scopes), b.callbackURL(cn.ID), req.ID)
+	cancel()
 	if err != nil {
 		b.log.Error("login: connector cannot start a login", "connector", cn.ID, "err", err)
 		b.page(c, http.StatusServiceUnavailable, msgConnectorDown)
@@ -95,7 +100,7 @@ const bounceParam = "portico_bounce"
 // to this browser and this connector and is spent by the first callback.
 func (b *Broker) handleCallback(c *gin.Context) {
 	ctx := c.Request.Context()
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20)
+	// The body is a form of at most maxCallbackBytes (body.go).
 	if err := c.Request.ParseForm(); err != nil {
 		b.page(c, http.StatusBadRequest, msgBadResponse)
 		return
@@ -157,7 +162,8 @@ func (b *Broker) handleCallback(c *gin.Context) {
 	})
 	done(err)
 	switch {
-	case errors.Is(err, sdk.ErrUnavailable):
+	// A connector that ran out of its deadline did not refuse the person.
+	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		b.log.Error("login: upstream unavailable", "connector", cn.ID, "err", err)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
 		b.loginFailed(c, req, http.StatusServiceUnavailable, authError{"temporarily_unavailable", "the identity provider is unavailable"},
@@ -248,9 +254,11 @@ func (b *Broker) handleUnsolicited(c *gin.Context, cn *Connector, cc sdk.Callbac
 	}
 	form := c.Request.PostForm
 	delete(form, bounceParam)
-	id, err := cc.HandleCallback(ctx, sdk.Scopes{Groups: true}, sdk.CallbackRequest{
+	cctx, cancel := withConnectorDeadline(ctx, cn)
+	id, err := cc.HandleCallback(cctx, sdk.Scopes{Groups: true}, sdk.CallbackRequest{
 		Method: c.Request.Method, URL: b.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form,
 	})
+	cancel()
 	if err != nil {
 		b.log.Warn("idp-initiated login refused", "connector", cn.ID, "err", err)
 		b.auditCallbackFailure(c, cn.ID, clientID, err)

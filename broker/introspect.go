@@ -12,9 +12,8 @@ import (
 
 // formClient parses a client-authenticated POST form (token, revocation and
 // introspection endpoints) and authenticates its client. On failure it has
-// answered already.
+// answered already. The body was bounded before (body.go).
 func (b *Broker) formClient(c *gin.Context) (store.Client, bool) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
 	if !strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
 		b.writeTokenError(c, invalidRequest("the body must be application/x-www-form-urlencoded"))
 		return store.Client{}, false

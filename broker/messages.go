@@ -48,6 +48,8 @@ const (
 	msgBadLogin            = "badLogin"
 	msgStoreDown           = "storeDown"
 	msgThrottled           = "throttled"
+	msgBodyTooLarge        = "bodyTooLarge"
+	msgBodyType            = "bodyType"
 	// Passkeys (webauthn.go).
 	msgPasskeyFailed      = "passkeyFailed"
 	msgPasskeyCancelled   = "passkeyCancelled"
@@ -105,6 +107,8 @@ var english = map[string]message{
 	msgBadLogin:                 {"", "Invalid username or password."},
 	msgStoreDown:                {"", "The identity store is not available right now. Please try again later."},
 	msgThrottled:                {"Too many attempts", "Too many attempts. Wait %s, then try again."},
+	msgBodyTooLarge:             {"Request too large", "What was sent is too large for this page. Go back and try again."},
+	msgBodyType:                 {"Request not understood", "What was sent is not a form this page accepts. Go back and try again."},
 	"ui.login":                  {"", "Log in"},
 	"ui.login_with":             {"", "Log in with"},
 	"ui.username":               {"", "Username or email"},

@@ -137,11 +137,12 @@ func (b *Broker) regThrottleAllows(c *gin.Context, keys []throttle.Key) bool {
 	return true
 }
 
-// readMetadata decodes the request body as client metadata.
+// readMetadata decodes the request body, JSON of at most
+// maxRegistrationBytes (body.go), as client metadata.
 func readMetadata(c *gin.Context) (clientMetadata, *regError) {
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxRegistrationBytes))
+	raw, err := io.ReadAll(c.Request.Body)
 	if err != nil {
-		return clientMetadata{}, badMetadata("the request body is too large or could not be read")
+		return clientMetadata{}, badMetadata("the request body could not be read")
 	}
 	return parseMetadata(raw)
 }

@@ -39,9 +39,11 @@ func (b *Broker) traceRequest(c *gin.Context) {
 }
 
 // connectorCall starts a connector call: it returns the context to make
-// the call with and a function to call with its error when it returns,
-// which ends the span and reports the call to ObserveConnector.
+// the call with, which ends at the connector's deadline (deadline.go), and
+// a function to call with its error when it returns, which ends the span
+// and reports the call to ObserveConnector.
 func (b *Broker) connectorCall(ctx context.Context, cn *Connector, op string) (context.Context, func(error)) {
+	ctx, cancel := withConnectorDeadline(ctx, cn)
 	start := time.Now()
 	var sp trace.Span
 	if b.opts.Tracer != nil {
@@ -49,6 +51,7 @@ func (b *Broker) connectorCall(ctx context.Context, cn *Connector, op string) (c
 			trace.WithAttributes(attribute.String("portico.connector", cn.ID), attribute.String("portico.connector.runtime", cn.Runtime)))
 	}
 	return ctx, func(err error) {
+		cancel()
 		b.observe(cn, op, start, err)
 		if sp != nil {
 			if err != nil {

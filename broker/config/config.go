@@ -57,6 +57,8 @@ type Config struct {
 	Login Login `yaml:"login"`
 	// Ops configures /metrics, /healthz, /readyz and replica sync (ops.go).
 	Ops Ops `yaml:"ops"`
+	// HTTP configures the HTTP server's timeouts (http.go).
+	HTTP HTTP `yaml:"http"`
 }
 
 // Registration configures the /register endpoint. It is never open: a

@@ -31,6 +31,7 @@ func (c *Config) Validate() error {
 	c.validateRegistration(&v)
 	c.validateLogin(&v)
 	c.validateOps(&v)
+	c.validateHTTP(&v)
 	return errors.Join(v.errs...)
 }
 

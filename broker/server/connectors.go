@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
@@ -22,6 +23,8 @@ import (
 	"github.com/portico-idp/portico/connectors/local"
 	"github.com/portico-idp/portico/connectors/oidc"
 	"github.com/portico-idp/portico/connectors/saml"
+	"github.com/portico-idp/portico/plugins/process"
+	"github.com/portico-idp/portico/plugins/wasm"
 )
 
 // Env is what a connector factory may use besides its own config.
@@ -145,12 +148,35 @@ func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 			name = c.ID
 		}
 		out = append(out, broker.Connector{ID: c.ID, Type: c.Type, Name: name, Icon: c.Icon, Impl: impl,
-			Runtime: runtimeOf(c.Type, c.Isolation)})
+			Runtime: runtimeOf(c.Type, c.Isolation), Deadline: deadlineOf(c.Type, c.Isolation, raw)})
 	}
 	return out, nil
 }
 
 // runtimeOf says where a connector runs, for metrics.
+// deadlineOf is how long one call into a connector may take: the timeout
+// a plugin or a module is configured with (it enforces it too), the child
+// process's for a built-in with isolation: process, and for a built-in in
+// the broker's process 0, the broker's default (built-ins bound each of
+// their upstream calls). The broker holds every call to it and keeps the
+// request's connection open past it (broker/deadline.go). raw has been
+// accepted by the connector's factory.
+func deadlineOf(typ, isolation string, raw []byte) time.Duration {
+	switch {
+	case isolation == config.IsolationProcess:
+		return isolatedTimeout
+	case typ == "plugin":
+		if c, err := process.ParseConfig(raw); err == nil {
+			return time.Duration(c.Timeout)
+		}
+	case typ == "wasm":
+		if c, err := wasm.ParseConfig(raw); err == nil {
+			return time.Duration(c.Timeout)
+		}
+	}
+	return 0
+}
+
 func runtimeOf(typ, isolation string) string {
 	switch {
 	case typ == "wasm":

@@ -80,7 +80,8 @@ func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, buil
 		if name == "" {
 			name = c.ID
 		}
-		cn := broker.Connector{ID: c.ID, Type: c.Type, Name: name, Impl: impl, Runtime: runtimeOf(c.Type, "")}
+		cn := broker.Connector{ID: c.ID, Type: c.Type, Name: name, Impl: impl, Runtime: runtimeOf(c.Type, ""),
+			Deadline: deadlineOf(c.Type, "", raw)}
 		built.mu.Lock()
 		built.list = append(built.list, cn)
 		built.mu.Unlock()
@@ -210,6 +211,7 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		// verifies any PHC parameters and upgrades old ones at login.
 		HashPassword: func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
 	}
+	opts.WriteTimeout = cfg.HTTPWriteTimeout() // as Serve sets it
 	for _, c := range cfg.Clients {
 		if c.Admin {
 			opts.AdminClients = append(opts.AdminClients, c.ID)
@@ -307,11 +309,14 @@ func TokenConfig(cfg *config.Config) tokensvc.Config {
 // Serve serves the broker on l until ctx ends, keeping signing keys current,
 // then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	// A request waiting for a connector gets longer than WriteTimeout:
+	// the broker moves its write deadline (broker/deadline.go), knowing
+	// the same value (options).
 	srv := &http.Server{
 		Handler:           s.Broker,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      s.Config.HTTPWriteTimeout(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

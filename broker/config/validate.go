@@ -16,8 +16,6 @@ import (
 	"github.com/portico-idp/portico/broker/mapping"
 )
 
-var connectorIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
 // Validate checks the configuration, after defaults, and returns every
 // problem found, joined with errors.Join; each is a *FieldError.
 func (c *Config) Validate() error {
@@ -81,6 +79,10 @@ func (c *Config) validateTop(v *validator) {
 	}
 
 	c.Storage.validate(v)
+	// The role the admin API grants: one the API could give a user.
+	if msg := CheckGroupName(c.Admin.Role); msg != "" {
+		v.add("admin.role", "%s", msg)
+	}
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -140,11 +142,9 @@ func (c *Config) validateConnectors(v *validator) {
 	seen := map[string]bool{}
 	for i, cn := range c.Connectors {
 		p := fmt.Sprintf("connectors[%d]", i)
-		switch {
-		case cn.ID == "":
-			v.add(p+".id", "required")
-		case !connectorIDRE.MatchString(cn.ID):
-			v.add(p+".id", "%q must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit", cn.ID)
+		switch msg := CheckConnectorID(cn.ID); {
+		case msg != "":
+			v.add(p+".id", "%s", msg)
 		case seen[cn.ID]:
 			v.add(p+".id", "duplicate connector id %q", cn.ID)
 		}
@@ -167,9 +167,9 @@ func (c *Config) validateClients(v *validator) {
 	seen := map[string]bool{}
 	for i, cl := range c.Clients {
 		p := fmt.Sprintf("clients[%d]", i)
-		switch {
-		case cl.ID == "":
-			v.add(p+".id", "required")
+		switch msg := CheckClientID(cl.ID); {
+		case msg != "":
+			v.add(p+".id", "%s", msg)
 		case seen[cl.ID]:
 			v.add(p+".id", "duplicate client id %q", cl.ID)
 		}
@@ -463,10 +463,8 @@ func (c *Config) validateUsers(v *validator) {
 			v.add(p+".password_hash", "must be an argon2id PHC string starting with $argon2id$")
 		}
 
-		for j, g := range u.Groups {
-			if strings.TrimSpace(g) == "" {
-				v.add(fmt.Sprintf("%s.groups[%d]", p, j), "must not be empty")
-			}
+		for _, e := range CheckGroups(p+".groups", u.Groups) {
+			v.errs = append(v.errs, e)
 		}
 	}
 }

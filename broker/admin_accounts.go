@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -70,8 +71,8 @@ func checkAccount(in adminAccountInput) string {
 			return "email is not a plain email address"
 		}
 	}
-	if slices.ContainsFunc(in.Groups, func(g string) bool { return strings.TrimSpace(g) == "" }) {
-		return "a group name must not be empty"
+	if errs := config.CheckGroups("groups", in.Groups); len(errs) > 0 {
+		return errs[0].Path + ": " + errs[0].Message
 	}
 	return checkPassword(in.Password)
 }
@@ -81,7 +82,12 @@ func checkAccount(in adminAccountInput) string {
 func (b *Broker) adminListAccounts(c *gin.Context) {
 	ctx := c.Request.Context()
 	var accs []store.LocalAccount
-	if login := c.Query("login"); login != "" {
+	login := c.Query("login")
+	if len(login) > adminMaxQuery {
+		adminError(c, http.StatusBadRequest, "invalid_request", fmt.Sprintf("login: longer than %d bytes", adminMaxQuery))
+		return
+	}
+	if login != "" {
 		a, err := b.store.GetLocalAccountByLogin(ctx, login)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			b.adminFail(c, "find account", err)

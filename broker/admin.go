@@ -33,6 +33,9 @@ const (
 	adminDefaultLimit = 100
 	adminMaxLimit     = 1000
 	adminMaxBody      = 1 << 20
+	// adminMaxQuery bounds a search (q, login): no username or email the
+	// API takes is longer.
+	adminMaxQuery = 256
 )
 
 // connectorSet is an immutable snapshot of the connectors: the admin API
@@ -62,12 +65,47 @@ func (b *Broker) connSet() *connectorSet { return b.conns.Load() }
 // audited with actor as who made it, as the served API audits its callers.
 func (b *Broker) AdminHandler(actor string) http.Handler {
 	e := gin.New()
+	// Every answer is the API's, errors included: a path or method it
+	// does not serve is the same JSON error the served API gives.
+	e.HandleMethodNotAllowed = true
+	e.NoRoute(adminNotFound)
+	e.NoMethod(adminMethodNotAllowed)
 	b.adminRoutes(e.Group("/admin/v1"), func(c *gin.Context) {
 		c.Header("Cache-Control", "no-store")
 		c.Set(adminActorKey, actor)
 		c.Next()
 	})
 	return e
+}
+
+// adminNoRoute answers a path under /admin/v1 that names no operation
+// with the API's JSON 404, not the site's HTML page, and ends the chain
+// there; other paths go on to the site's handler.
+func (b *Broker) adminNoRoute(c *gin.Context) {
+	if b.underAdmin(c.Request.URL.Path) {
+		adminNotFound(c)
+	}
+}
+
+// adminNoMethod does the same for a method an admin path does not take.
+func (b *Broker) adminNoMethod(c *gin.Context) {
+	if b.underAdmin(c.Request.URL.Path) {
+		adminMethodNotAllowed(c)
+	}
+}
+
+func (b *Broker) underAdmin(p string) bool {
+	root := b.path("/admin/v1")
+	return p == root || strings.HasPrefix(p, root+"/")
+}
+
+func adminNotFound(c *gin.Context) {
+	adminError(c, http.StatusNotFound, "not_found", "the admin API has no such endpoint (see /admin/v1/openapi.json)")
+}
+
+// adminMethodNotAllowed: gin has set Allow (RFC 9110 §15.5.6) already.
+func adminMethodNotAllowed(c *gin.Context) {
+	adminError(c, http.StatusMethodNotAllowed, "method_not_allowed", "this endpoint does not take "+c.Request.Method+"; the Allow header lists what it takes")
 }
 
 func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {

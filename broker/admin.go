@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -110,7 +112,7 @@ func adminMethodNotAllowed(c *gin.Context) {
 
 func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.GET("/openapi.json", b.handleAdminOpenAPI) // public: it describes, it grants nothing
-	g.Use(auth)
+	g.Use(auth, adminParams)
 	g.GET("/users", b.adminListUsers)
 	g.GET("/users/:id", b.adminGetUser)
 	g.PATCH("/users/:id", b.adminPatchUser)
@@ -274,6 +276,34 @@ func (b *Broker) adminCheck(c *gin.Context, what string, err error) bool {
 		b.adminFail(c, what, err)
 	}
 	return false
+}
+
+// adminParams answers 404 for a path parameter no record can have: one
+// with a NUL or not UTF-8. PostgreSQL's text holds neither, and the
+// lookup would fail as a store error, a 503 for a mistyped id.
+func adminParams(c *gin.Context) {
+	for _, p := range c.Params {
+		if !utf8.ValidString(p.Value) || strings.ContainsRune(p.Value, 0) {
+			adminError(c, http.StatusNotFound, "not_found", p.Key+": no record has this value")
+			return
+		}
+	}
+	c.Next()
+}
+
+// adminSearch reads a search parameter: at most adminMaxQuery bytes of
+// UTF-8 without control characters, as every name it could match is.
+func adminSearch(c *gin.Context, name string) (string, bool) {
+	v := c.Query(name)
+	switch {
+	case len(v) > adminMaxQuery:
+		adminError(c, http.StatusBadRequest, "invalid_request", fmt.Sprintf("%s: longer than %d bytes", name, adminMaxQuery))
+	case !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0:
+		adminError(c, http.StatusBadRequest, "invalid_request", name+": not UTF-8 text without control characters")
+	default:
+		return v, true
+	}
+	return "", false
 }
 
 // adminLimit reads ?limit=, defaulting and bounding it.

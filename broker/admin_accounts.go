@@ -63,8 +63,8 @@ func checkPassword(p string) string {
 
 // checkAccount applies the configuration file's rules for users.
 func checkAccount(in adminAccountInput) string {
-	if in.Username == "" || strings.TrimSpace(in.Username) != in.Username || len(in.Username) > 256 {
-		return "username must be 1-256 characters without leading or trailing spaces"
+	if msg := config.CheckUsername(in.Username); msg != "" {
+		return "username: " + msg
 	}
 	if in.Email != "" {
 		if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email || a.Name != "" {
@@ -82,9 +82,8 @@ func checkAccount(in adminAccountInput) string {
 func (b *Broker) adminListAccounts(c *gin.Context) {
 	ctx := c.Request.Context()
 	var accs []store.LocalAccount
-	login := c.Query("login")
-	if len(login) > adminMaxQuery {
-		adminError(c, http.StatusBadRequest, "invalid_request", fmt.Sprintf("login: longer than %d bytes", adminMaxQuery))
+	login, ok := adminSearch(c, "login")
+	if !ok {
 		return
 	}
 	if login != "" {

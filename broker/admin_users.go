@@ -62,9 +62,8 @@ func (b *Broker) adminListUsers(c *gin.Context) {
 	if !ok {
 		return
 	}
-	q := c.Query("q")
-	if len(q) > adminMaxQuery {
-		adminError(c, http.StatusBadRequest, "invalid_request", fmt.Sprintf("q: longer than %d bytes", adminMaxQuery))
+	q, ok := adminSearch(c, "q")
+	if !ok {
 		return
 	}
 	q = strings.ToLower(q)
@@ -121,7 +120,7 @@ func parseUserCursor(raw string) (string, bool) {
 		return "", false
 	}
 	id, ok := strings.CutPrefix(string(b), userCursorTag)
-	if !ok || id == "" || !utf8.ValidString(id) {
+	if !ok || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
 		return "", false
 	}
 	return id, true

@@ -315,6 +315,7 @@ func TestParseInvalid(t *testing.T) {
 
 		{"user without username", head + "users:\n  - {password_hash: \"$argon2id$x\"}\n", "config: users[0].username: required"},
 		{"user without hash", head + "users:\n  - {username: bob}\n", "config: users[0].password_hash: required"},
+		{"username with a NUL", head + "users:\n  - {username: \"a\\0b\", password_hash: \"$argon2id$x\"}\n", "config: users[0].username: must not contain control characters"},
 		{"user with bcrypt hash", head + "users:\n  - {username: bob, password_hash: \"$2a$10$abcdefghijklmnopqrstuv\"}\n",
 			"config: users[0].password_hash: must be an argon2id PHC string"},
 		{"duplicate username", head + "users:\n  - {username: bob, password_hash: \"$argon2id$x\"}\n  - {username: bob, password_hash: \"$argon2id$y\"}\n",

@@ -81,6 +81,29 @@ func CheckGroupName(name string) string {
 	return ""
 }
 
+// CheckUsername returns what is wrong with name as a local account's
+// username, or "": 1-256 bytes of UTF-8 without control characters or
+// surrounding spaces. People type it into a login form, and PostgreSQL
+// cannot store a NUL at all.
+func CheckUsername(name string) string {
+	switch {
+	case name == "":
+		return "required"
+	case len(name) > MaxUsernameLen:
+		return fmt.Sprintf("longer than %d bytes", MaxUsernameLen)
+	case !utf8.ValidString(name):
+		return "not valid UTF-8"
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "must not contain control characters"
+	case strings.TrimSpace(name) != name:
+		return fmt.Sprintf("%q has leading or trailing spaces", name)
+	}
+	return ""
+}
+
+// MaxUsernameLen bounds a local account's username.
+const MaxUsernameLen = 256
+
 // CheckGroups checks a list of groups or roles at field (such as
 // "users[2].groups" or "roles"): each name by CheckGroupName, none twice,
 // at most MaxGroups. It returns every problem, each Path naming its entry.

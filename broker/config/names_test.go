@@ -68,3 +68,18 @@ func TestCheckGroups(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckUsername(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"alice", true}, {"alice@example.com", true}, {"Zoë Ünal", true}, {strings.Repeat("u", MaxUsernameLen), true},
+		{"", false}, {" alice", false}, {"alice ", false}, {"a\x00b", false}, {"a\tb", false}, {"\xff", false},
+		{strings.Repeat("u", MaxUsernameLen+1), false},
+	} {
+		if got := CheckUsername(tc.name) == ""; got != tc.ok {
+			t.Errorf("CheckUsername(%q): ok %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}

@@ -438,9 +438,9 @@ func (c *Config) validateUsers(v *validator) {
 	emails := map[string]bool{}
 	for i, u := range c.Users {
 		p := fmt.Sprintf("users[%d]", i)
-		switch {
-		case u.Username == "":
-			v.add(p+".username", "required")
+		switch msg := CheckUsername(u.Username); {
+		case msg != "":
+			v.add(p+".username", "%s", msg)
 		case usernames[u.Username]:
 			v.add(p+".username", "duplicate username %q", u.Username)
 		}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -33,6 +35,9 @@ const (
 	adminDefaultLimit = 100
 	adminMaxLimit     = 1000
 	adminMaxBody      = 1 << 20
+	// adminMaxQuery bounds a search (q, login): no username or email the
+	// API takes is longer.
+	adminMaxQuery = 256
 )
 
 // connectorSet is an immutable snapshot of the connectors: the admin API
@@ -62,6 +67,11 @@ func (b *Broker) connSet() *connectorSet { return b.conns.Load() }
 // audited with actor as who made it, as the served API audits its callers.
 func (b *Broker) AdminHandler(actor string) http.Handler {
 	e := gin.New()
+	// Every answer is the API's, errors included: a path or method it
+	// does not serve is the same JSON error the served API gives.
+	e.HandleMethodNotAllowed = true
+	e.NoRoute(adminNotFound)
+	e.NoMethod(adminMethodNotAllowed)
 	b.adminRoutes(e.Group("/admin/v1"), func(c *gin.Context) {
 		c.Header("Cache-Control", "no-store")
 		c.Set(adminActorKey, actor)
@@ -70,9 +80,39 @@ func (b *Broker) AdminHandler(actor string) http.Handler {
 	return e
 }
 
+// adminNoRoute answers a path under /admin/v1 that names no operation
+// with the API's JSON 404, not the site's HTML page, and ends the chain
+// there; other paths go on to the site's handler.
+func (b *Broker) adminNoRoute(c *gin.Context) {
+	if b.underAdmin(c.Request.URL.Path) {
+		adminNotFound(c)
+	}
+}
+
+// adminNoMethod does the same for a method an admin path does not take.
+func (b *Broker) adminNoMethod(c *gin.Context) {
+	if b.underAdmin(c.Request.URL.Path) {
+		adminMethodNotAllowed(c)
+	}
+}
+
+func (b *Broker) underAdmin(p string) bool {
+	root := b.path("/admin/v1")
+	return p == root || strings.HasPrefix(p, root+"/")
+}
+
+func adminNotFound(c *gin.Context) {
+	adminError(c, http.StatusNotFound, "not_found", "the admin API has no such endpoint (see /admin/v1/openapi.json)")
+}
+
+// adminMethodNotAllowed: gin has set Allow (RFC 9110 §15.5.6) already.
+func adminMethodNotAllowed(c *gin.Context) {
+	adminError(c, http.StatusMethodNotAllowed, "method_not_allowed", "this endpoint does not take "+c.Request.Method+"; the Allow header lists what it takes")
+}
+
 func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.GET("/openapi.json", b.handleAdminOpenAPI) // public: it describes, it grants nothing
-	g.Use(auth)
+	g.Use(auth, adminParams)
 	g.GET("/users", b.adminListUsers)
 	g.GET("/users/:id", b.adminGetUser)
 	g.PATCH("/users/:id", b.adminPatchUser)
@@ -236,6 +276,34 @@ func (b *Broker) adminCheck(c *gin.Context, what string, err error) bool {
 		b.adminFail(c, what, err)
 	}
 	return false
+}
+
+// adminParams answers 404 for a path parameter no record can have: one
+// with a NUL or not UTF-8. PostgreSQL's text holds neither, and the
+// lookup would fail as a store error, a 503 for a mistyped id.
+func adminParams(c *gin.Context) {
+	for _, p := range c.Params {
+		if !utf8.ValidString(p.Value) || strings.ContainsRune(p.Value, 0) {
+			adminError(c, http.StatusNotFound, "not_found", p.Key+": no record has this value")
+			return
+		}
+	}
+	c.Next()
+}
+
+// adminSearch reads a search parameter: at most adminMaxQuery bytes of
+// UTF-8 without control characters, as every name it could match is.
+func adminSearch(c *gin.Context, name string) (string, bool) {
+	v := c.Query(name)
+	switch {
+	case len(v) > adminMaxQuery:
+		adminError(c, http.StatusBadRequest, "invalid_request", fmt.Sprintf("%s: longer than %d bytes", name, adminMaxQuery))
+	case !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0:
+		adminError(c, http.StatusBadRequest, "invalid_request", name+": not UTF-8 text without control characters")
+	default:
+		return v, true
+	}
+	return "", false
 }
 
 // adminLimit reads ?limit=, defaulting and bounding it.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -62,16 +63,16 @@ func checkPassword(p string) string {
 
 // checkAccount applies the configuration file's rules for users.
 func checkAccount(in adminAccountInput) string {
-	if in.Username == "" || strings.TrimSpace(in.Username) != in.Username || len(in.Username) > 256 {
-		return "username must be 1-256 characters without leading or trailing spaces"
+	if msg := config.CheckUsername(in.Username); msg != "" {
+		return "username: " + msg
 	}
 	if in.Email != "" {
 		if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email || a.Name != "" {
 			return "email is not a plain email address"
 		}
 	}
-	if slices.ContainsFunc(in.Groups, func(g string) bool { return strings.TrimSpace(g) == "" }) {
-		return "a group name must not be empty"
+	if errs := config.CheckGroups("groups", in.Groups); len(errs) > 0 {
+		return errs[0].Path + ": " + errs[0].Message
 	}
 	return checkPassword(in.Password)
 }
@@ -81,7 +82,11 @@ func checkAccount(in adminAccountInput) string {
 func (b *Broker) adminListAccounts(c *gin.Context) {
 	ctx := c.Request.Context()
 	var accs []store.LocalAccount
-	if login := c.Query("login"); login != "" {
+	login, ok := adminSearch(c, "login")
+	if !ok {
+		return
+	}
+	if login != "" {
 		a, err := b.store.GetLocalAccountByLogin(ctx, login)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			b.adminFail(c, "find account", err)

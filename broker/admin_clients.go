@@ -73,6 +73,11 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 		Scopes: v.Scopes, ExtraScopes: v.ExtraScopes, PostLogoutRedirectURIs: v.PostLogoutRedirectURIs,
 		NoIntrospection: v.NoIntrospection || v.Public, IntrospectAny: v.IntrospectAny && !v.Public, Consent: v.Consent, TokenFormat: v.TokenFormat, IDTokenAlg: v.IDTokenAlg,
 	}
+	// One rule with the file: an id the API accepts is one its paths,
+	// the token endpoint's Basic credentials and the loader take too.
+	if msg := config.CheckClientID(c.ID); msg != "" {
+		return c, errors.New("id: " + msg)
+	}
 	for _, d := range []struct {
 		name string
 		in   string
@@ -143,6 +148,17 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 	return c, nil
 }
 
+// newClientID returns a random client id config.CheckClientID accepts:
+// tokensvc.NewID's base64url may start with '-' or '_', which the rule
+// refuses, so such a draw (one in 32) is drawn again.
+func newClientID() string {
+	for {
+		if id := tokensvc.NewID(); config.CheckClientID(id) == "" {
+			return id
+		}
+	}
+}
+
 func (b *Broker) adminListClients(c *gin.Context) {
 	cls, err := b.store.ListClients(c.Request.Context())
 	if err != nil {
@@ -173,7 +189,7 @@ func (b *Broker) adminCreateClient(c *gin.Context) {
 		return
 	}
 	if v.ID == "" {
-		v.ID = tokensvc.NewID()
+		v.ID = newClientID()
 	}
 	rec, err := b.clientRecord(v)
 	if err != nil {

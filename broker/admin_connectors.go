@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"regexp"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -24,9 +24,6 @@ type ConnectorSpec struct {
 // ConnectorBuilder builds a connector from spec (broker/server's factory
 // table). It must return a working connector or an error, never half of one.
 type ConnectorBuilder func(ctx context.Context, spec ConnectorSpec) (Connector, error)
-
-// connectorIDRE is config's rule for connector ids: they appear in URLs.
-var connectorIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 func connectorView(cn Connector) gin.H { return gin.H{"id": cn.ID, "type": cn.Type, "name": cn.Name} }
 
@@ -57,9 +54,9 @@ func (b *Broker) buildConnector(c *gin.Context, id string) (Connector, Connector
 		}
 		spec.ID = id
 	}
-	switch {
-	case !connectorIDRE.MatchString(spec.ID):
-		adminError(c, http.StatusBadRequest, "invalid_request", "id must be 1-63 characters of a-z, 0-9, '_' and '-'")
+	switch msg := config.CheckConnectorID(spec.ID); {
+	case msg != "":
+		adminError(c, http.StatusBadRequest, "invalid_request", "id: "+msg)
 		return Connector{}, spec, false
 	case spec.Type == "":
 		adminError(c, http.StatusBadRequest, "invalid_request", "type is required")

@@ -30,7 +30,7 @@ const (
 
 // adminConfig is the test config plus an admin client, a second local
 // connector ("staff", so the login page is a picker) and a second user.
-func adminConfig(t *testing.T) *config.Config {
+func adminConfig(t testing.TB) *config.Config {
 	t.Helper()
 	cfg := testenv.Config(t)
 	cfg.Connectors = append(cfg.Connectors, config.Connector{ID: "staff", Type: "local", Name: "Staff login"})

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,9 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -51,11 +54,22 @@ type adminUserPatch struct {
 	LocalGroups *[]string `json:"local_groups"`
 }
 
-// adminListUsers pages users in id order; cursor is the last id of the
-// previous page, q a case-insensitive substring of username or email.
+// adminListUsers pages users in id order; cursor is the next_cursor of
+// the previous page (userCursor), q a case-insensitive substring of
+// username or email.
 func (b *Broker) adminListUsers(c *gin.Context) {
 	limit, ok := adminLimit(c)
 	if !ok {
+		return
+	}
+	q, ok := adminSearch(c, "q")
+	if !ok {
+		return
+	}
+	q = strings.ToLower(q)
+	after, ok := parseUserCursor(c.Query("cursor"))
+	if !ok {
+		adminError(c, http.StatusBadRequest, "invalid_request", "cursor: not a next_cursor this API gave")
 		return
 	}
 	users, err := b.store.ListUsers(c.Request.Context())
@@ -64,23 +78,52 @@ func (b *Broker) adminListUsers(c *gin.Context) {
 		return
 	}
 	slices.SortFunc(users, func(x, y store.User) int { return strings.Compare(x.ID, y.ID) })
-	q, cursor := strings.ToLower(c.Query("q")), c.Query("cursor")
 	page := []store.User{}
 	next := ""
 	for _, u := range users {
-		if cursor != "" && u.ID <= cursor {
+		if after != "" && u.ID <= after {
 			continue
 		}
 		if q != "" && !strings.Contains(strings.ToLower(u.Username), q) && !strings.Contains(strings.ToLower(u.Email), q) {
 			continue
 		}
 		if len(page) == limit {
-			next = page[len(page)-1].ID
+			next = userCursor(page[len(page)-1].ID)
 			break
 		}
 		page = append(page, u)
 	}
 	c.JSON(http.StatusOK, gin.H{"users": page, "next_cursor": next})
+}
+
+// A user list's cursor is opaque to callers: the base64url of
+// userCursorTag and the last user id of the page. The tag lets a cursor
+// the API did not give (a user id, a typo, another list's) be refused
+// with 400 rather than silently page from somewhere else.
+const userCursorTag = "users-after:"
+
+func userCursor(lastID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(userCursorTag + lastID))
+}
+
+// parseUserCursor returns the user id a cursor pages after ("" for none)
+// and whether raw is a cursor userCursor could have made.
+func parseUserCursor(raw string) (string, bool) {
+	if raw == "" {
+		return "", true
+	}
+	if len(raw) > 1024 {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil {
+		return "", false
+	}
+	id, ok := strings.CutPrefix(string(b), userCursorTag)
+	if !ok || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		return "", false
+	}
+	return id, true
 }
 
 func (b *Broker) adminGetUser(c *gin.Context) {
@@ -98,6 +141,20 @@ func (b *Broker) adminPatchUser(c *gin.Context) {
 	if !adminBind(c, &p) {
 		return
 	}
+	// The file's rules for a user's groups (config.CheckGroups): what the
+	// API stores goes into every token of the user.
+	for _, l := range []struct {
+		field string
+		list  *[]string
+	}{{"roles", p.Roles}, {"local_groups", p.LocalGroups}} {
+		if l.list == nil {
+			continue
+		}
+		if errs := config.CheckGroups(l.field, *l.list); len(errs) > 0 {
+			adminError(c, http.StatusBadRequest, "invalid_request", errs[0].Path+": "+errs[0].Message)
+			return
+		}
+	}
 	ctx := c.Request.Context()
 	var u store.User
 	err := errTooManyRetries
@@ -109,10 +166,10 @@ func (b *Broker) adminPatchUser(c *gin.Context) {
 			u.Disabled = *p.Disabled
 		}
 		if p.Roles != nil {
-			u.Roles = cleanList(*p.Roles)
+			u.Roles = *p.Roles
 		}
 		if p.LocalGroups != nil {
-			u.LocalGroups = cleanList(*p.LocalGroups)
+			u.LocalGroups = *p.LocalGroups
 		}
 		if err = b.store.UpdateUser(ctx, u); !errors.Is(err, store.ErrConflict) {
 			break
@@ -141,17 +198,6 @@ func (b *Broker) adminPatchUser(c *gin.Context) {
 		}
 	}
 	c.JSON(http.StatusOK, u)
-}
-
-// cleanList drops empty and repeated entries, keeping the order.
-func cleanList(in []string) []string {
-	var out []string
-	for _, s := range in {
-		if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // adminDeleteUser ends the user's sessions, then deletes it and its

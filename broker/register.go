@@ -353,7 +353,7 @@ func (b *Broker) handleRegister(c *gin.Context) {
 	}
 	var secret string
 	regToken := tokensvc.NewID() + tokensvc.NewID()
-	rec.ID = tokensvc.NewID()
+	rec.ID = newClientID()
 	rec.Registration = &store.ClientRegistration{
 		AccessTokenHash: HashClientSecret(regToken), AuthMethod: m.TokenEndpointAuthMethod,
 		IssuedAt: b.opts.Now().UTC().Truncate(time.Second),

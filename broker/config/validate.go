@@ -16,8 +16,6 @@ import (
 	"github.com/portico-idp/portico/broker/mapping"
 )
 
-var connectorIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
 // Validate checks the configuration, after defaults, and returns every
 // problem found, joined with errors.Join; each is a *FieldError.
 func (c *Config) Validate() error {
@@ -82,6 +80,10 @@ func (c *Config) validateTop(v *validator) {
 	}
 
 	c.Storage.validate(v)
+	// The role the admin API grants: one the API could give a user.
+	if msg := CheckGroupName(c.Admin.Role); msg != "" {
+		v.add("admin.role", "%s", msg)
+	}
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -146,11 +148,9 @@ func (c *Config) validateConnectors(v *validator) {
 	seen := map[string]bool{}
 	for i, cn := range c.Connectors {
 		p := fmt.Sprintf("connectors[%d]", i)
-		switch {
-		case cn.ID == "":
-			v.add(p+".id", "required")
-		case !connectorIDRE.MatchString(cn.ID):
-			v.add(p+".id", "%q must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit", cn.ID)
+		switch msg := CheckConnectorID(cn.ID); {
+		case msg != "":
+			v.add(p+".id", "%s", msg)
 		case seen[cn.ID]:
 			v.add(p+".id", "duplicate connector id %q", cn.ID)
 		}
@@ -173,9 +173,9 @@ func (c *Config) validateClients(v *validator) {
 	seen := map[string]bool{}
 	for i, cl := range c.Clients {
 		p := fmt.Sprintf("clients[%d]", i)
-		switch {
-		case cl.ID == "":
-			v.add(p+".id", "required")
+		switch msg := CheckClientID(cl.ID); {
+		case msg != "":
+			v.add(p+".id", "%s", msg)
 		case seen[cl.ID]:
 			v.add(p+".id", "duplicate client id %q", cl.ID)
 		}
@@ -444,9 +444,9 @@ func (c *Config) validateUsers(v *validator) {
 	emails := map[string]bool{}
 	for i, u := range c.Users {
 		p := fmt.Sprintf("users[%d]", i)
-		switch {
-		case u.Username == "":
-			v.add(p+".username", "required")
+		switch msg := CheckUsername(u.Username); {
+		case msg != "":
+			v.add(p+".username", "%s", msg)
 		case usernames[u.Username]:
 			v.add(p+".username", "duplicate username %q", u.Username)
 		}
@@ -469,10 +469,8 @@ func (c *Config) validateUsers(v *validator) {
 			v.add(p+".password_hash", "must be an argon2id PHC string starting with $argon2id$")
 		}
 
-		for j, g := range u.Groups {
-			if strings.TrimSpace(g) == "" {
-				v.add(fmt.Sprintf("%s.groups[%d]", p, j), "must not be empty")
-			}
+		for _, e := range CheckGroups(p+".groups", u.Groups) {
+			v.errs = append(v.errs, e)
 		}
 	}
 }

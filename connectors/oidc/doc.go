@@ -46,10 +46,14 @@
 // access_type=offline) and keeps it in the identity's ConnectorData,
 // encrypted with AES-256-GCM under the connector's key and bound to the
 // subject, so the store does not hold upstream credentials in clear. On
-// Refresh it is redeemed at the upstream's token endpoint: invalid_grant
-// (the person was deleted or disabled, or revoked the grant) is
+// Refresh it is redeemed at the upstream's token endpoint. A refusal
+// there (RFC 6749 §5.2: any 4xx but 429 and 408, whatever the error code,
+// so Dex's invalid_request for a claimed or expired token as well as
+// invalid_grant for a deleted, disabled or revoked person) is
 // sdk.ErrUserGone and ends the person's Portico tokens; an upstream that
-// cannot be reached is sdk.ErrUnavailable and ends nothing. A new id_token
+// cannot be reached, does not answer in time, or answers 5xx or 429 is
+// sdk.ErrUnavailable and ends nothing. A refused client (invalid_client,
+// unauthorized_client) is the operator's to fix and also ends nothing. A new id_token
 // is verified (without a nonce) and re-mapped, so changed groups follow,
 // and must be about the same subject. Refresh tokens the upstream rotates
 // are kept; refreshes for one person are serialised, and the connector
@@ -59,7 +63,7 @@
 // # Failures
 //
 // Every upstream call is bounded by timeout (default 10s). Unreachable,
-// slow, 5xx and malformed answers wrap sdk.ErrUnavailable; an error
+// slow, 5xx, 429 and malformed answers wrap sdk.ErrUnavailable; an error
 // parameter, a refused code and a token that does not validate wrap
 // sdk.ErrInvalidCredentials. A refused client (invalid_client) is logged
 // for the operator and answered as unavailable, since the person can do

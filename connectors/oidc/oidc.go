@@ -179,9 +179,10 @@ func (c *Connector) HandleCallback(ctx context.Context, s sdk.Scopes, req sdk.Ca
 	return id, nil
 }
 
-// tokenError sorts a token endpoint failure: unreachable, 5xx or garbage
-// and a refused client (an operator's problem, not the person's) are
-// sdk.ErrUnavailable; any other OAuth error is refused.
+// tokenError sorts a token endpoint failure: unreachable, slow, 5xx, 429
+// or garbage (upstream.Unavailable) and a refused client (an operator's
+// problem, not the person's) are sdk.ErrUnavailable; any other answer is
+// the upstream's refusal, wrapped in refused.
 func (c *Connector) tokenError(what string, err error, refused error) error {
 	switch code := upstream.OAuthErrorCode(err); {
 	case upstream.Unavailable(err):

@@ -17,8 +17,9 @@ import (
 
 // Refresh asks the upstream about the person again with the refresh token
 // kept (sealed) in the identity's ConnectorData: the upstream refuses it
-// (invalid_grant) when the person is gone, disabled or has revoked the
-// grant, and that is sdk.ErrUserGone. A new id_token is verified (without
+// (a 4xx other than 429, see upstream.Unavailable) when the person is
+// gone, disabled or has revoked the grant, or the token expired, and that
+// is sdk.ErrUserGone. A new id_token is verified (without
 // a nonce) and re-mapped, so changed groups and names follow; it must be
 // about the same subject. A rotated refresh token is sealed into the
 // returned ConnectorData.
@@ -50,11 +51,11 @@ func (c *Connector) Refresh(ctx context.Context, s sdk.Scopes, id sdk.Identity) 
 	ctx = upstream.WithClient(ctx, c.client)
 	tok, err := c.oauth2Config(d, "", s).TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
 	if err != nil {
-		if upstream.OAuthErrorCode(err) == "invalid_grant" {
-			return sdk.Identity{}, fmt.Errorf("%s: %w: upstream refused the refresh token: %s", c.cfg.kind, sdk.ErrUserGone, upstream.Printable(err.Error(), 300))
-		}
-		// Nothing else the token endpoint says is about the person.
-		return sdk.Identity{}, c.tokenError("refresh", err, sdk.ErrUnavailable)
+		// Any refusal ends the session, not only invalid_grant: Dex, for
+		// one, answers a claimed or expired refresh token with
+		// invalid_request, and a session the upstream has ended must not
+		// live on as an endless "try later".
+		return sdk.Identity{}, c.tokenError("refresh", err, sdk.ErrUserGone)
 	}
 	if tok.RefreshToken != "" && tok.RefreshToken != rt {
 		c.rotated.remember(rt, tok.RefreshToken)

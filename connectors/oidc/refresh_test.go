@@ -85,10 +85,22 @@ func TestRefreshFailures(t *testing.T) {
 	}{
 		{name: "grant revoked", upstream: func(i *oidctest.Issuer) { i.RevokeAll() }, want: sdk.ErrUserGone},
 		{name: "invalid_grant", upstream: func(i *oidctest.Issuer) { i.Update(func(s *oidctest.Settings) { s.RefreshError = "invalid_grant" }) }, want: sdk.ErrUserGone},
+		// Dex's answer to a claimed or expired refresh token: any 4xx
+		// but 429 is a refusal (RFC 6749 §5.2), not an outage.
+		{name: "invalid_request", upstream: func(i *oidctest.Issuer) { i.Update(func(s *oidctest.Settings) { s.RefreshError = "invalid_request" }) }, want: sdk.ErrUserGone},
+		{name: "403 without an OAuth body", upstream: func(i *oidctest.Issuer) { i.Update(func(s *oidctest.Settings) { s.TokenStatus = 403 }) }, want: sdk.ErrUserGone},
+		{name: "429 slow_down", upstream: func(i *oidctest.Issuer) {
+			i.Update(func(s *oidctest.Settings) { s.RefreshError, s.RefreshStatus = "slow_down", 429 })
+		}, want: sdk.ErrUnavailable},
+		{name: "503 temporarily_unavailable", upstream: func(i *oidctest.Issuer) {
+			i.Update(func(s *oidctest.Settings) { s.RefreshError, s.RefreshStatus = "temporarily_unavailable", 503 })
+		}, want: sdk.ErrUnavailable},
 		{name: "client refused", upstream: func(i *oidctest.Issuer) { i.Update(func(s *oidctest.Settings) { s.RefreshError = "invalid_client" }) }, want: sdk.ErrUnavailable},
 		{name: "down", upstream: func(i *oidctest.Issuer) { i.Update(func(s *oidctest.Settings) { s.Down = true }) }, want: sdk.ErrUnavailable},
 		{name: "5xx", upstream: func(i *oidctest.Issuer) { i.Update(func(s *oidctest.Settings) { s.TokenStatus = 502 }) }, want: sdk.ErrUnavailable},
 		{name: "slow", upstream: func(i *oidctest.Issuer) { i.Update(func(s *oidctest.Settings) { s.Delay = 3 * time.Second }) },
+			cfg: func(c *oidc.Config) { c.Timeout = upstream.Duration(200 * time.Millisecond) }, want: sdk.ErrUnavailable},
+		{name: "no answer", upstream: func(i *oidctest.Issuer) { i.Update(func(s *oidctest.Settings) { s.Hang = true }) },
 			cfg: func(c *oidc.Config) { c.Timeout = upstream.Duration(200 * time.Millisecond) }, want: sdk.ErrUnavailable},
 		{name: "subject changed", upstream: func(i *oidctest.Issuer) { i.Update(func(s *oidctest.Settings) { s.Claims["sub"] = "bob" }) }, want: sdk.ErrUserGone},
 		{name: "left the allowed groups", upstream: func(i *oidctest.Issuer) { i.Update(func(s *oidctest.Settings) { s.Claims["groups"] = []any{"staff"} }) },

@@ -175,19 +175,40 @@ func WithClient(ctx context.Context, c *http.Client) context.Context {
 }
 
 // Unavailable reports whether err means the upstream could not be asked or
-// did not answer sensibly: a network error or timeout, a 5xx or 429, or a
-// token response that is not OAuth. Such failures are "try later", never
-// "not this person".
+// did not answer: a network error or timeout, an HTTP 5xx, 429 (too many
+// requests) or 408 (request timeout), an OAuth error server_error or
+// temporarily_unavailable, or a success that is not a token response.
+// Such failures are "try later", never "not this person".
+//
+// Every other answer of a token endpoint is the upstream's refusal (RFC
+// 6749 §5.2): any other 4xx, whatever its error code or body (Dex answers
+// a claimed or expired refresh token with 400 invalid_request), and an
+// OAuth error in a 2xx body (GitHub). Reading a refusal as "try later"
+// would keep a session the upstream has ended alive, answering 503 for
+// ever instead of sending the person to log in again.
 func Unavailable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		if re.ErrorCode != "" && re.Response != nil && re.Response.StatusCode < 500 {
-			return false
+		switch re.ErrorCode {
+		case "server_error", "temporarily_unavailable":
+			return true
 		}
-		return true // 5xx, or an error status without an OAuth error body
+		if re.Response == nil {
+			return true // not an answer the upstream gave
+		}
+		switch st := re.Response.StatusCode; {
+		case st == http.StatusTooManyRequests, st == http.StatusRequestTimeout:
+			return true
+		case st >= 500 || st < 200:
+			return true
+		case st >= 400:
+			return false
+		default: // 2xx or 3xx: an error in the body is a refusal, none is garbage
+			return re.ErrorCode == ""
+		}
 	}
 	var ne net.Error
 	var ue *url.Error

@@ -4,7 +4,7 @@
 // and userinfo. Settings make it misbehave the ways a real upstream can:
 // id_tokens for another audience, with another nonce, expired or signed by
 // a key it does not publish; an error at the authorization endpoint; a
-// slow or broken token endpoint. Portico itself is never tested with it:
+// slow, hung, refusing or broken token endpoint. Portico itself is never tested with it:
 // a second Portico is the honest upstream.
 package oidctest
 
@@ -49,13 +49,18 @@ type Settings struct {
 	Expired, UnknownKey, NoIDToken bool
 	// NoRefreshToken: the token endpoint issues none, even for offline_access.
 	NoRefreshToken bool
-	// Delay makes the token endpoint sleep before answering.
+	// Delay makes the token endpoint sleep before answering; Hang makes
+	// it answer only when the client gives up (its request's context is
+	// done), a timeout that needs no guess at how long is long enough.
 	Delay time.Duration
+	Hang  bool
 	// TokenStatus, if set, makes the token endpoint answer with it and a
 	// body that is not JSON.
 	TokenStatus int
-	// RefreshError makes refresh_token grants fail with this OAuth error.
-	RefreshError string
+	// RefreshError makes refresh_token grants fail with this OAuth error,
+	// sent with RefreshStatus (default 400).
+	RefreshError  string
+	RefreshStatus int
 	// Down makes every endpoint answer 503; KeysStatus, if set, only the
 	// JWKS, with that status.
 	Down       bool
@@ -229,6 +234,10 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request) {
 	// Read the body first: only then does net/http notice a client that
 	// gave up, and cancel the context the delay waits on.
 	r.ParseForm()
+	if s.Hang {
+		<-r.Context().Done()
+		return
+	}
 	if s.Delay > 0 {
 		select {
 		case <-time.After(s.Delay):
@@ -270,7 +279,11 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request) {
 		var ok bool
 		g, ok = i.refresh[r.PostFormValue("refresh_token")]
 		if s.RefreshError != "" {
-			oauthError(w, http.StatusBadRequest, s.RefreshError)
+			status := s.RefreshStatus
+			if status == 0 {
+				status = http.StatusBadRequest
+			}
+			oauthError(w, status, s.RefreshError)
 			return
 		}
 		if !ok {

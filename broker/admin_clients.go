@@ -124,14 +124,20 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 			}
 		}
 	}
-	for _, s := range c.Scopes {
+	if field, msg := config.CheckClientLifetimes(c.AccessTokenTTL, c.IDTokenTTL, c.RefreshIdleTTL, c.RefreshAbsoluteTTL, c.RefreshReuseGrace); msg != "" {
+		return c, errors.New(field + ": " + msg)
+	}
+	for i, s := range c.Scopes {
 		// Admin clients come from the configuration file only: the API
-		// must not be able to mint a second way in.
-		if s == adminScope {
+		// must not be able to mint a second way in (nor a look-alike).
+		if strings.EqualFold(s, adminScope) {
 			return c, errors.New("scopes: the admin scope is configured in the file (admin: true), not through the API")
 		}
-		if s == "" || strings.ContainsAny(s, " \"\\") {
-			return c, errors.New("scopes: invalid scope " + s)
+		if msg := config.CheckScope(s); msg != "" {
+			return c, fmt.Errorf("scopes[%d]: %s", i, msg)
+		}
+		if slices.Contains(c.Scopes[:i], s) {
+			return c, fmt.Errorf("scopes[%d]: duplicate scope %q", i, s)
 		}
 	}
 	for _, s := range c.ExtraScopes {

@@ -259,20 +259,9 @@ func (c *Config) validateClients(v *validator) {
 		default:
 			v.add(p+".introspection", "unknown value %q (own, any or none)", cl.Introspection)
 		}
-		for _, d := range []struct {
-			name string
-			d    Duration
-		}{
-			{"access_token_ttl", cl.AccessTokenTTL}, {"id_token_ttl", cl.IDTokenTTL},
-			{"refresh_idle_ttl", cl.RefreshIdleTTL}, {"refresh_absolute_ttl", cl.RefreshAbsoluteTTL},
-			{"refresh_reuse_grace", cl.RefreshReuseGrace},
-		} {
-			if d.d < 0 {
-				v.add(p+"."+d.name, "must not be negative, got %s", d.d)
-			}
-		}
-		if cl.RefreshReuseGrace > Duration(time.Minute) {
-			v.add(p+".refresh_reuse_grace", "at most 1m: a longer window lets a stolen token be replayed unnoticed")
+		if field, msg := CheckClientLifetimes(cl.AccessTokenTTL.Std(), cl.IDTokenTTL.Std(), cl.RefreshIdleTTL.Std(),
+			cl.RefreshAbsoluteTTL.Std(), cl.RefreshReuseGrace.Std()); msg != "" {
+			v.add(p+"."+field, "%s", msg)
 		}
 
 		scopes := map[string]bool{}
@@ -426,6 +415,51 @@ func checkPort(u *url.URL) string {
 }
 
 // validScope checks RFC 6749 section 3.3 scope-token syntax.
+// Bounds of a client's token lifetimes (zero takes the tokens section's).
+const (
+	MaxTokenTTL   = 24 * time.Hour       // access and ID tokens
+	MaxRefreshTTL = 365 * 24 * time.Hour // refresh idle and absolute
+	MaxReuseGrace = time.Minute
+)
+
+// CheckClientLifetimes checks a client's lifetimes by the one rule the
+// file and the admin API share; it returns the offending field and why,
+// or "" for the message when all are fine. A signed token's lifetime also
+// keeps a retired key published: unbounded, keys would never leave.
+func CheckClientLifetimes(access, id, idle, absolute, grace time.Duration) (field, msg string) {
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+		max  time.Duration
+	}{
+		{"access_token_ttl", access, MaxTokenTTL}, {"id_token_ttl", id, MaxTokenTTL},
+		{"refresh_idle_ttl", idle, MaxRefreshTTL}, {"refresh_absolute_ttl", absolute, MaxRefreshTTL},
+		{"refresh_reuse_grace", grace, MaxReuseGrace},
+	} {
+		switch {
+		case d.d < 0:
+			return d.name, fmt.Sprintf("must not be negative, got %s", d.d)
+		case d.d > d.max && d.name == "refresh_reuse_grace":
+			return d.name, "at most 1m: a longer window lets a stolen token be replayed unnoticed"
+		case d.d > d.max:
+			return d.name, fmt.Sprintf("at most %s, got %s", d.max, d.d)
+		}
+	}
+	if idle > 0 && absolute > 0 && idle > absolute {
+		return "refresh_idle_ttl", fmt.Sprintf("must not exceed refresh_absolute_ttl (%s)", absolute)
+	}
+	return "", ""
+}
+
+// CheckScope says what is wrong with a scope token (RFC 6749 §3.3:
+// printable ASCII without space, '"' or '\'), or "".
+func CheckScope(s string) string {
+	if !validScope(s) {
+		return fmt.Sprintf("invalid scope %q (printable ASCII without space, '\"' or '\\')", s)
+	}
+	return ""
+}
+
 func validScope(s string) bool {
 	if s == "" {
 		return false

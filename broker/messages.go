@@ -48,6 +48,7 @@ const (
 	msgBadLogin            = "badLogin"
 	msgStoreDown           = "storeDown"
 	msgThrottled           = "throttled"
+	msgIdentityRefused     = "identityRefused"
 	// Passkeys (webauthn.go).
 	msgPasskeyFailed      = "passkeyFailed"
 	msgPasskeyCancelled   = "passkeyCancelled"
@@ -105,6 +106,7 @@ var english = map[string]message{
 	msgBadLogin:                 {"", "Invalid username or password."},
 	msgStoreDown:                {"", "The identity store is not available right now. Please try again later."},
 	msgThrottled:                {"Too many attempts", "Too many attempts. Wait %s, then try again."},
+	msgIdentityRefused:          {"Login refused", "Your account's details from this login method cannot be accepted here (a name too long, say, or characters that are not allowed). Trying again will not help: ask your administrator to correct the account."},
 	"ui.login":                  {"", "Log in"},
 	"ui.login_with":             {"", "Log in with"},
 	"ui.username":               {"", "Username or email"},

@@ -398,3 +398,34 @@ func TestIdentityLimitsSAMLIdPInitiated(t *testing.T) {
 		t.Errorf("the clean identity: %q %v", id.Name, err)
 	}
 }
+
+// TestIdentityLimitsConfigured: a connector's limits in the configuration
+// reach the broker, raised (1001 groups pass) and lowered (a 65-byte name
+// is refused).
+func TestIdentityLimitsConfigured(t *testing.T) {
+	many := make([]any, 1001)
+	for i := range many {
+		many[i] = fmt.Sprint("g", i)
+	}
+	iss := oidctest.New(t, upClientID, upClientSecret, map[string]any{"sub": "u-many", "name": "Many", "groups": many})
+	l := loopbackListener(t)
+	cfg := testenv.Config(t)
+	up := oidcConnector("upstream", iss.URL, nil)
+	up.Limits = config.ConnectorLimits{MaxGroups: 1500, MaxClaimLength: 64}
+	cfg.Connectors = []config.Connector{up}
+	b := startOnListener(t, l, cfg, "http://"+l.Addr().String(), nil)
+	_, idt, err := newRP(t, b).Login(context.Background(), "", "")
+	if err != nil {
+		t.Fatalf("1001 groups under max_groups 1500: %v", err)
+	}
+	var c struct{ Groups []string }
+	if err := idt.Claims(&c); err != nil || len(c.Groups) != 1001 {
+		t.Errorf("%d groups (%v)", len(c.Groups), err)
+	}
+	iss.Update(func(s *oidctest.Settings) {
+		s.Claims = map[string]any{"sub": "u-long", "name": strings.Repeat("n", 65)}
+	})
+	rp := newRP(t, b)
+	cb, err := rp.Authorize(context.Background(), rp.NewFlow().AuthURL, "", "")
+	upstreamFailed(t, cb, err, http.StatusForbidden, "access_denied")
+}

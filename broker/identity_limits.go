@@ -97,14 +97,14 @@ const (
 	perAttribute     = 4   // the colon, the brackets and the comma of an attribute
 )
 
-// checkIdentity applies lim (with defaults filled in) to id and returns an
+// checkIdentity applies lim, every field set (withDefaults), to id and returns an
 // *identityError for the first rule id breaks, in a fixed order. It reads
 // no more of id than the limits allow: a 3 MiB name is refused by its
 // length, unread.
 func checkIdentity(lim IdentityLimits, id sdk.Identity) error {
 	size := identityOverhead + 2 + 4*((len(id.ConnectorData)+2)/3) // base64 and quotes
 	over := func() error {
-		return &identityError{"size", fmt.Sprintf("makes the identity more than %d bytes as JSON (the limit)", lim.MaxSize)}
+		return &identityError{"size", fmt.Sprintf("is over the limit of %d bytes (the identity as JSON)", lim.MaxSize)}
 	}
 	if size > lim.MaxSize {
 		return &identityError{"connector_data", fmt.Sprintf("is %d bytes, more than the identity's size limit of %d", len(id.ConnectorData), lim.MaxSize)}

@@ -75,11 +75,11 @@ func TestCheckIdentity(t *testing.T) {
 			for i := range 30 {
 				id.Groups = append(id.Groups, strings.Repeat("g", 60)+strconv.Itoa(i))
 			}
-		}), field: "size", reason: "more than 2000 bytes as JSON"},
+		}), field: "size", reason: "over the limit of 2000 bytes"},
 		// JSON escapes < > & six bytes each: the size counts them so.
 		{name: "escapes count", lim: IdentityLimits{MaxClaimLength: 300, MaxSize: 1000}.withDefaults(), id: with(func(id *sdk.Identity) {
 			id.Name = strings.Repeat("<", 150)
-		}), field: "size", reason: "more than 1000 bytes"},
+		}), field: "size", reason: "over the limit of 1000 bytes"},
 		{name: "connector data too big", lim: small, id: with(func(id *sdk.Identity) { id.ConnectorData = make([]byte, 600) }),
 			field: "connector_data", reason: "600 bytes"},
 	} {

@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/store"
-	"github.com/portico-idp/portico/sdk"
 	"github.com/portico-idp/portico/tokensvc"
 )
 
@@ -136,7 +135,7 @@ func (b *Broker) handleAccountLink(c *gin.Context) {
 // finishLink links the identity a link login found to the user who asked.
 // An identity already linked to another user stays where it is: moving it
 // would hand that user's account to whoever can log in upstream.
-func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest, id sdk.Identity) {
+func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest, a admitted) {
 	ctx := c.Request.Context()
 	fail := func(status int, msgID, reason string) {
 		b.auditRequest(c, store.AuditEvent{Type: AuditIdentityLinkRefused, Actor: actorUser(req.LinkUserID), UserID: req.LinkUserID,
@@ -166,7 +165,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest
 		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
-	ident, err := b.store.GetIdentity(ctx, cn.ID, id.Subject)
+	ident, err := b.store.GetIdentity(ctx, cn.ID, a.id.Subject)
 	switch {
 	case err == nil && ident.UserID != req.LinkUserID:
 		fail(http.StatusConflict, msgLinkedElsewhere, "linked_elsewhere")
@@ -179,8 +178,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest
 		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
-	m := b.opts.Mappings[cn.ID].Apply(id)
-	rec := identityRecord(cn.ID, req.LinkUserID, id, m, b.opts.Now())
+	rec := identityRecord(cn.ID, req.LinkUserID, a.id, a.m, b.opts.Now())
 	if err := b.store.CreateIdentity(ctx, rec); errors.Is(err, store.ErrAlreadyExists) {
 		fail(http.StatusConflict, msgLinkRace, "race")
 		return

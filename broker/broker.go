@@ -76,6 +76,10 @@ type Options struct {
 	// may link to their user from the account page.
 	LinkExplicit []string
 	Scopes       map[string][]string
+	// IdentityLimits bound what each connector, by id, may say about a
+	// person (identity_limits.go); a connector without an entry, or a
+	// zero field, takes DefaultIdentityLimits.
+	IdentityLimits map[string]IdentityLimits
 	// AuditRetention is how long audit events are kept (90 days);
 	// AuditExclude are event types logged but not stored.
 	AuditRetention time.Duration

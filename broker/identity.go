@@ -25,12 +25,10 @@ var errUserDisabled = errors.New("user is disabled")
 // existing user, when the linking policy allows (link). At login (login
 // true) the user's LastLogin is recorded; at refresh the user and identity
 // are written only when the upstream changed them, so refreshes of one
-// user's many sessions do not contend on the record.
-func (b *Broker) resolveUser(ctx context.Context, connectorID string, id sdk.Identity, login bool) (store.User, error) {
-	if id.Subject == "" {
-		return store.User{}, fmt.Errorf("connector %s returned an identity without a subject", connectorID)
-	}
-	m := b.opts.Mappings[connectorID].Apply(id)
+// user's many sessions do not contend on the record. The identity is one
+// admit accepted, mapped.
+func (b *Broker) resolveUser(ctx context.Context, connectorID string, a admitted, login bool) (store.User, error) {
+	id, m := a.id, a.m
 	now := b.opts.Now()
 	for range 8 {
 		ident, err := b.store.GetIdentity(ctx, connectorID, id.Subject)

@@ -204,11 +204,16 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 // with the rest of the login. Unsolicited logins (IdP-initiated) pass an
 // unstored request: stored false.
 func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthRequest, stored bool, id sdk.Identity, amr []string) {
-	if req.LinkUserID != "" {
-		b.finishLink(c, cn, req, id)
+	a, err := b.admit(cn.ID, id) // every first factor's identity enters here
+	if err != nil {
+		b.refuseIdentity(c, cn, req, stored, err)
 		return
 	}
-	user, err := b.resolveUser(c.Request.Context(), cn.ID, id, true)
+	if req.LinkUserID != "" {
+		b.finishLink(c, cn, req, a)
+		return
+	}
+	user, err := b.resolveUser(c.Request.Context(), cn.ID, a, true)
 	if errors.Is(err, errUserDisabled) {
 		b.auditLoginFailure(c, cn.ID, req.ClientID, user.ID, "user_disabled")
 		b.page(c, http.StatusForbidden, msgDisabled)

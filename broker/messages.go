@@ -50,6 +50,7 @@ const (
 	msgThrottled           = "throttled"
 	msgBodyTooLarge        = "bodyTooLarge"
 	msgBodyType            = "bodyType"
+	msgIdentityRefused     = "identityRefused"
 	// Passkeys (webauthn.go).
 	msgPasskeyFailed      = "passkeyFailed"
 	msgPasskeyCancelled   = "passkeyCancelled"
@@ -109,6 +110,7 @@ var english = map[string]message{
 	msgThrottled:                {"Too many attempts", "Too many attempts. Wait %s, then try again."},
 	msgBodyTooLarge:             {"Request too large", "What was sent is too large for this page. Go back and try again."},
 	msgBodyType:                 {"Request not understood", "What was sent is not a form this page accepts. Go back and try again."},
+	msgIdentityRefused:          {"Login refused", "Your account's details from this login method cannot be accepted here (a name too long, say, or characters that are not allowed). Trying again will not help: ask your administrator to correct the account."},
 	"ui.login":                  {"", "Log in"},
 	"ui.login_with":             {"", "Log in with"},
 	"ui.username":               {"", "Username or email"},

@@ -274,6 +274,11 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, errContention), errors.Is(err, errStore):
 		b.log.Warn("refresh: cannot check the user now", "connector", fam.ConnectorID, "err", err)
 		return tokensvc.Tokens{}, serverError("the identity store is unavailable")
+	case errors.Is(err, errInvalidIdentity):
+		// A verdict about the identity, as at login (logged by
+		// refreshIdentity): the session ends; a new login is refused too
+		// until the upstream account is corrected.
+		return end("the identity provider returned account details this server does not accept")
 	default:
 		b.log.Info("refresh refused by connector", "connector", fam.ConnectorID, "user", fam.UserID, "err", err)
 		return end("the identity store no longer accepts this user")
@@ -326,14 +331,21 @@ func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.
 		return user, err
 	}
 	fresh.Subject = rec.Subject
+	a, err := b.admit(connectorID, fresh) // as at login: nothing unchecked is stored or minted
+	if err != nil {
+		var ie *identityError
+		errors.As(err, &ie)
+		b.log.WarnContext(ctx, "refresh refused: the connector's identity breaks its limits (docs/identity.md#identity-limits)",
+			"connector", connectorID, "user", user.ID, "field", ie.Field, "problem", ie.Problem)
+		return user, err
+	}
 	// Most refreshes change nothing: then there is nothing to write.
-	m := b.opts.Mappings[connectorID].Apply(fresh)
 	next := user
-	applyProfile(&next, m)
-	if sameIdentity(identityRecord(connectorID, user.ID, fresh, m, rec.LastSeen), rec) && sameProfile(next, user) {
+	applyProfile(&next, a.m)
+	if sameIdentity(identityRecord(connectorID, user.ID, fresh, a.m, rec.LastSeen), rec) && sameProfile(next, user) {
 		return user, nil
 	}
-	u, err := b.resolveUser(ctx, connectorID, fresh, false)
+	u, err := b.resolveUser(ctx, connectorID, a, false)
 	if err != nil && !errors.Is(err, errUserDisabled) && !errors.Is(err, errContention) {
 		err = fmt.Errorf("%w: %w", errStore, err)
 	}

@@ -185,6 +185,25 @@ type Connector struct {
 	ClaimMapping []mapping.Rule `yaml:"claim_mapping"`
 	Groups       mapping.Groups `yaml:"groups"`
 	Link         ConnectorLink  `yaml:"link"`
+	// Limits bound what the connector may say about a person; a login
+	// (or refresh) whose identity breaks them is refused
+	// (docs/identity.md#identity-limits).
+	Limits ConnectorLimits `yaml:"limits"`
+}
+
+// ConnectorLimits are a connector's identity limits. Zero (or unset)
+// takes the broker's default, documented in docs/configuration.md.
+type ConnectorLimits struct {
+	// MaxClaimLength bounds each string (subject, username, email, name,
+	// each group, each attribute name and value), in bytes.
+	MaxClaimLength int `yaml:"max_claim_length"`
+	MaxGroups      int `yaml:"max_groups"`
+	MaxAttributes  int `yaml:"max_attributes"`
+	// MaxAttributeValues bounds the values of each attribute.
+	MaxAttributeValues int `yaml:"max_attribute_values"`
+	// MaxSize bounds the whole identity as JSON, in bytes, the
+	// connector's own data (an upstream refresh token) included.
+	MaxSize int `yaml:"max_size"`
 }
 
 // LinksByVerifiedEmail reports whether the connector takes part in

@@ -164,6 +164,7 @@ func (c *Config) validateConnectors(v *validator) {
 		case cn.Isolation == IsolationProcess && cn.Type == "plugin":
 			v.add(p+".isolation", "a plugin always runs in a process of its own; leave isolation out")
 		}
+		cn.Limits.validate(v, p+".limits")
 	}
 }
 

@@ -259,8 +259,12 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, st store.Store, tc token
 // audit retention from cfg, which Validate has checked.
 func identityOptions(cfg *config.Config, o *broker.Options) error {
 	o.Mappings, o.Scopes = map[string]*mapping.Mapper{}, map[string][]string{}
+	o.IdentityLimits = map[string]broker.IdentityLimits{}
 	o.AuditRetention, o.AuditExclude = cfg.Audit.Retention.Std(), cfg.Audit.Exclude
 	for i, c := range cfg.Connectors {
+		l := c.Limits
+		o.IdentityLimits[c.ID] = broker.IdentityLimits{MaxClaimLength: l.MaxClaimLength, MaxGroups: l.MaxGroups,
+			MaxAttributes: l.MaxAttributes, MaxAttributeValues: l.MaxAttributeValues, MaxSize: l.MaxSize}
 		m, err := mapping.Compile(c.ID, c.ClaimMapping, c.Groups)
 		if err != nil {
 			return fmt.Errorf("connectors[%d]: %w", i, err)

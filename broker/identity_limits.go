@@ -1,0 +1,285 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/mapping"
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/sdk"
+)
+
+// Identity admission (docs/identity.md#identity-limits). Whatever a
+// connector returns — built in, a process plugin, a WASM module, or an
+// upstream they relay — enters the broker through admit, before anything
+// is stored or minted: a login (password, callback, IdP-initiated, link)
+// through finishLogin, a refresh through refreshIdentity. An identity that
+// is not valid UTF-8, holds a control character or breaks its connector's
+// limits is refused whole, never trimmed or cleaned: "admin\x00" cleaned
+// would be "admin", another person.
+
+// IdentityLimits bound what one connector's identity may hold. A zero
+// field takes its DefaultIdentityLimits value.
+type IdentityLimits struct {
+	// MaxClaimLength bounds each string, in bytes: subject, username,
+	// preferred_username, email, name, each group, each attribute name
+	// and value. The subject and the email are held to at most
+	// maxKeyLength whatever this says: the store indexes them.
+	MaxClaimLength int
+	// MaxGroups bounds the groups; MaxAttributes the attributes (names);
+	// MaxAttributeValues the values of each attribute.
+	MaxGroups, MaxAttributes, MaxAttributeValues int
+	// MaxSize bounds the whole identity as JSON (its stored form, about
+	// what it adds to a token), ConnectorData included.
+	MaxSize int
+}
+
+// DefaultIdentityLimits fit real directories with room to spare: an
+// Active Directory user in a thousand groups (the LDAP connector reads no
+// more), SAML attribute values of a few KB, an upstream's sealed refresh
+// token of a few KB in ConnectorData. 4096 bytes is also the longest value
+// claim mapping reads, and 1000 the most values it keeps.
+var DefaultIdentityLimits = IdentityLimits{
+	MaxClaimLength:     4096,
+	MaxGroups:          1000,
+	MaxAttributes:      256,
+	MaxAttributeValues: 1000,
+	MaxSize:            128 << 10,
+}
+
+// maxKeyLength bounds the subject and the email, which the store keys and
+// indexes: PostgreSQL refuses a B-tree entry over 2704 bytes, and a
+// lower-cased email may be half as long again. No real subject (OIDC's
+// are at most 255 ASCII characters) or address (254) comes near.
+const maxKeyLength = 1024
+
+// withDefaults fills in l's unset fields.
+func (l IdentityLimits) withDefaults() IdentityLimits {
+	d := DefaultIdentityLimits
+	for _, f := range []struct{ v, def *int }{
+		{&l.MaxClaimLength, &d.MaxClaimLength}, {&l.MaxGroups, &d.MaxGroups}, {&l.MaxAttributes, &d.MaxAttributes},
+		{&l.MaxAttributeValues, &d.MaxAttributeValues}, {&l.MaxSize, &d.MaxSize},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return l
+}
+
+// errInvalidIdentity marks an identity admit refused; the error is an
+// *identityError, which says where.
+var errInvalidIdentity = errors.New("the connector's identity was refused")
+
+// identityError says which field of an identity broke which rule. Neither
+// holds the value: it may be what broke the rule (a control character, a
+// megabyte), or a person's data. Field is a path such as "name",
+// "groups[3]" or "attributes.department[0]".
+type identityError struct{ Field, Problem string }
+
+func (e *identityError) Error() string {
+	return errInvalidIdentity.Error() + ": " + e.Field + " " + e.Problem
+}
+func (e *identityError) Is(target error) bool { return target == errInvalidIdentity }
+
+// The JSON encoding of an sdk.Identity beyond its strings: field names,
+// braces, brackets and separators. identitySize is an upper bound of the
+// encoding's length (a fuzz target checks it against encoding/json).
+const (
+	identityOverhead = 192 // the names of every field, and the braces
+	perValue         = 1   // the comma after a group or a value
+	perAttribute     = 4   // the colon, the brackets and the comma of an attribute
+)
+
+// checkIdentity applies lim, every field set (withDefaults), to id and returns an
+// *identityError for the first rule id breaks, in a fixed order. It reads
+// no more of id than the limits allow: a 3 MiB name is refused by its
+// length, unread.
+func checkIdentity(lim IdentityLimits, id sdk.Identity) error {
+	size := identityOverhead + 2 + 4*((len(id.ConnectorData)+2)/3) // base64 and quotes
+	over := func() error {
+		return &identityError{"size", fmt.Sprintf("is over the limit of %d bytes (the identity as JSON)", lim.MaxSize)}
+	}
+	if size > lim.MaxSize {
+		return &identityError{"connector_data", fmt.Sprintf("is %d bytes, more than the identity's size limit of %d", len(id.ConnectorData), lim.MaxSize)}
+	}
+	if id.Subject == "" {
+		return &identityError{"subject", "is empty"}
+	}
+	keyLen := min(lim.MaxClaimLength, maxKeyLength)
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"subject", id.Subject, keyLen}, {"username", id.Username, lim.MaxClaimLength},
+		{"preferred_username", id.PreferredUsername, lim.MaxClaimLength}, {"email", id.Email, keyLen},
+		{"name", id.Name, lim.MaxClaimLength},
+	} {
+		n, problem := checkString(f.v, f.max, false)
+		if problem != "" {
+			return &identityError{f.name, problem}
+		}
+		if size += n; size > lim.MaxSize {
+			return over()
+		}
+	}
+	if len(id.Groups) > lim.MaxGroups {
+		return &identityError{"groups", fmt.Sprintf("are %d, more than the limit of %d", len(id.Groups), lim.MaxGroups)}
+	}
+	for i, g := range id.Groups {
+		n, problem := checkString(g, lim.MaxClaimLength, false)
+		if problem != "" {
+			return &identityError{fmt.Sprintf("groups[%d]", i), problem}
+		}
+		if size += n + perValue; size > lim.MaxSize {
+			return over()
+		}
+	}
+	if len(id.Attributes) > lim.MaxAttributes {
+		return &identityError{"attributes", fmt.Sprintf("are %d, more than the limit of %d", len(id.Attributes), lim.MaxAttributes)}
+	}
+	// In name order, so that the same identity is always refused for the
+	// same reason.
+	for _, name := range slices.Sorted(maps.Keys(id.Attributes)) {
+		n, problem := checkString(name, lim.MaxClaimLength, false)
+		if problem != "" {
+			return &identityError{"attributes", "have a name that " + problem}
+		}
+		field := "attributes." + truncate(name, 64)
+		vals := id.Attributes[name]
+		if len(vals) > lim.MaxAttributeValues {
+			return &identityError{field, fmt.Sprintf("has %d values, more than the limit of %d", len(vals), lim.MaxAttributeValues)}
+		}
+		if size += n + perAttribute; size > lim.MaxSize {
+			return over()
+		}
+		for j, v := range vals {
+			// Attribute values may span lines (a postal address, a
+			// PEM certificate, AD's info): tab, CR and LF pass there.
+			n, problem := checkString(v, lim.MaxClaimLength, true)
+			if problem != "" {
+				return &identityError{fmt.Sprintf("%s[%d]", field, j), problem}
+			}
+			if size += n + perValue; size > lim.MaxSize {
+				return over()
+			}
+		}
+	}
+	return nil
+}
+
+// checkString checks one string of an identity: at most max bytes, valid
+// UTF-8, no control character (C0, DEL, C1) except, when multiline, tab,
+// CR and LF. It returns what s takes in JSON, quotes included (encoding/json
+// escapes <, > and & as \u003c and so on), or what is wrong, without s.
+func checkString(s string, max int, multiline bool) (int, string) {
+	if len(s) > max {
+		return 0, fmt.Sprintf("is %d bytes, more than the limit of %d", len(s), max)
+	}
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case multiline && (c == '\t' || c == '\n' || c == '\r'), c == '"', c == '\\':
+				n += 2
+			case c < 0x20 || c == 0x7f:
+				return 0, fmt.Sprintf("contains a control character (U+%04X)", c)
+			case c == '<', c == '>', c == '&':
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, w := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && w == 1:
+			return 0, "is not valid UTF-8"
+		case r <= 0x9f: // C1
+			return 0, fmt.Sprintf("contains a control character (U+%04X)", r)
+		case r == '\u2028', r == '\u2029':
+			n += 6
+		default:
+			n += w
+		}
+		i += w
+	}
+	return n, ""
+}
+
+// admitted is a connector's identity that admit accepted. Only admit makes
+// one, and resolveUser and finishLink take nothing else: no identity
+// reaches the store or a token unchecked.
+type admitted struct {
+	id sdk.Identity   // as the connector said it: the identity record keeps it
+	m  mapping.Result // after the connector's claim mapping: the user's profile
+}
+
+// identityLimits returns connector connectorID's limits.
+func (b *Broker) identityLimits(connectorID string) IdentityLimits {
+	return b.opts.IdentityLimits[connectorID].withDefaults()
+}
+
+// admit checks id against its connector's limits, applies the connector's
+// claim mapping and checks the result too (rules may gather values into
+// one claim): what the user's profile, and so the tokens, will hold. The
+// error wraps errInvalidIdentity.
+func (b *Broker) admit(connectorID string, id sdk.Identity) (admitted, error) {
+	lim := b.identityLimits(connectorID)
+	if err := checkIdentity(lim, id); err != nil {
+		return admitted{}, err
+	}
+	mp := b.opts.Mappings[connectorID]
+	m := mp.Apply(id)
+	if mp != nil {
+		p := m.Identity
+		profile := sdk.Identity{Subject: p.Subject, Username: p.Username, PreferredUsername: p.PreferredUsername,
+			Email: p.Email, Name: p.Name, Groups: p.Groups, Attributes: m.Claims, ConnectorData: id.ConnectorData}
+		if err := checkIdentity(lim, profile); err != nil {
+			e := err.(*identityError)
+			return admitted{}, &identityError{e.Field + " (after claim_mapping)", e.Problem}
+		}
+	}
+	return admitted{id: id, m: m}, nil
+}
+
+// refuseIdentity ends a login whose identity admit refused: a verdict
+// about the identity, so the person is told, not asked to try later. The
+// log names the connector and the field, never the value; the audit trail
+// has login.failure with the fixed reason invalid_identity (or, for a
+// link, identity.link_refused).
+func (b *Broker) refuseIdentity(c *gin.Context, cn *Connector, req store.AuthRequest, stored bool, err error) {
+	var ie *identityError
+	if !errors.As(err, &ie) {
+		ie = &identityError{"identity", "was refused"}
+	}
+	b.log.WarnContext(c.Request.Context(), "login refused: the connector's identity breaks its limits (docs/identity.md#identity-limits)",
+		"connector", cn.ID, "client_id", req.ClientID, "field", ie.Field, "problem", ie.Problem)
+	details := map[string]string{"reason": "invalid_identity", "field": ie.Field}
+	if req.LinkUserID != "" {
+		details["method"] = "explicit"
+		b.auditRequest(c, store.AuditEvent{Type: AuditIdentityLinkRefused, Actor: actorUser(req.LinkUserID), UserID: req.LinkUserID,
+			ConnectorID: cn.ID, Details: details})
+		if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			b.log.WarnContext(c.Request.Context(), "delete refused link request", "err", err)
+		}
+		b.page(c, http.StatusForbidden, msgIdentityRefused)
+		return
+	}
+	b.auditRequest(c, store.AuditEvent{Type: AuditLoginFailure, Actor: actorUser(""), ClientID: req.ClientID,
+		ConnectorID: cn.ID, Details: details})
+	if !stored { // IdP-initiated: no application is waiting for an answer
+		b.page(c, http.StatusForbidden, msgIdentityRefused)
+		return
+	}
+	b.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider's account details were refused"},
+		b.msg(c, msgIdentityRefused))
+}

@@ -313,7 +313,7 @@ func TestClientsAddValidates(t *testing.T) {
 		{[]string{"pw", "--grant-type", "password"}, "grant_types: unknown grant type password"},
 		{[]string{"pub", "--public", "--grant-type", "client_credentials"}, "a public client cannot use client_credentials"},
 		{[]string{"refresh", "--grant-type", "refresh_token", "--redirect-uri", "http://127.0.0.1:1/cb"}, "refresh_token requires authorization_code"},
-		{[]string{"scope", "--grant-type", "client_credentials", "--scope", `a\b`}, "scopes: invalid scope"},
+		{[]string{"scope", "--grant-type", "client_credentials", "--scope", `a\b`}, "scopes[0]: invalid scope"},
 	} {
 		msg := mustFail(t, "", append(append([]string{"clients", "add"}, tc.args...), "--data-dir", dir)...)
 		if !strings.Contains(msg, tc.want) {

@@ -150,6 +150,13 @@ func TestClientThrottleReplicas(t *testing.T) {
 	if st, _ := tokenAuth(t, b.URL, testenv.ClientID, testenv.ClientSecret); st != 200 {
 		t.Fatalf("replica B before: %d", st)
 	}
+	// A client id PostgreSQL cannot hold is an unknown client, not a
+	// store failure.
+	for _, id := range []string{"a\x00b", "\xff\xfe"} {
+		if st, _ := tokenAuth(t, b.URL, id, "x"); st != 401 {
+			t.Errorf("client id %q: %d, want 401", id, st)
+		}
+	}
 	for i := range 4 {
 		if st, _ := tokenAuth(t, a.URL, testenv.ClientID, fmt.Sprintf("wrong-%d", i)); st != 401 {
 			t.Fatalf("wrong secret %d on A: %d", i, st)

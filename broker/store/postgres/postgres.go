@@ -48,6 +48,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -393,7 +394,24 @@ func scanRecord[R any](row pgx.Row, version func(*R) *int64) (R, error) {
 
 // getRecord runs a query for one row of scanRecord's form.
 func getRecord[R any](ctx context.Context, q querier, version func(*R) *int64, sql string, args ...any) (R, error) {
+	if unstorable(args) {
+		var zero R
+		return zero, store.ErrNotFound
+	}
 	return scanRecord(q.QueryRow(ctx, sql, args...), version)
+}
+
+// unstorable reports whether a string argument cannot be the key of any
+// row: PostgreSQL's text holds neither NUL nor bytes that are not UTF-8,
+// and would fail the query (a 503 to a caller who sent such a client_id)
+// where the answer is plainly "no such record".
+func unstorable(args []any) bool {
+	for _, a := range args {
+		if s, ok := a.(string); ok && (strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // listRecords runs a query for rows of scanRecord's form.

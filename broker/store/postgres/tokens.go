@@ -189,6 +189,9 @@ func (s *Store) GetRefreshFamily(ctx context.Context, id string) (store.RefreshF
 
 func (s *Store) GetRefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
 	t := store.RefreshToken{Hash: hash}
+	if unstorable([]any{hash}) {
+		return store.RefreshToken{}, store.ErrNotFound
+	}
 	err := s.pool.QueryRow(ctx, `SELECT family_id, expiry FROM refresh_tokens WHERE hash = $1 AND expiry > $2`,
 		hash, time.Now()).Scan(&t.FamilyID, &t.Expiry)
 	if err != nil {

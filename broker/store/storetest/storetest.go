@@ -69,6 +69,31 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Records", func(t *testing.T) { testRecords(t, o) })
 	t.Run("Expiry", func(t *testing.T) { testExpiry(t, o) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, o) })
+	t.Run("UnstorableKeysAreNotFound", func(t *testing.T) { testUnstorableKeys(t, o) })
+}
+
+// testUnstorableKeys: a key no record can have — a NUL, bytes that are
+// not UTF-8, which some backends cannot even hold — names nothing: a
+// lookup is ErrNotFound like any other miss, never a store failure (which
+// callers answer 503, so that anyone could make one by sending such a
+// client_id).
+func testUnstorableKeys(t *testing.T, o opener) {
+	s, ctx := o(t), t.Context()
+	for _, key := range []string{"a\x00b", "\xff\xfe", "ok\xc3"} {
+		errs := map[string]error{}
+		_, errs["GetClient"] = s.GetClient(ctx, key)
+		_, errs["GetUser"] = s.GetUser(ctx, key)
+		_, errs["GetLocalAccount"] = s.GetLocalAccount(ctx, key)
+		_, errs["GetLocalAccountByLogin"] = s.GetLocalAccountByLogin(ctx, key)
+		_, errs["GetAuthRequest"] = s.GetAuthRequest(ctx, key)
+		_, errs["GetAuthCode"] = s.GetAuthCode(ctx, key)
+		_, errs["GetRefreshFamily"] = s.GetRefreshFamily(ctx, key)
+		_, errs["GetRefreshToken"] = s.GetRefreshToken(ctx, key)
+		_, errs["GetIdentity"] = s.GetIdentity(ctx, key, key)
+		for op, err := range errs {
+			wantErr(t, err, store.ErrNotFound, fmt.Sprintf("%s(%q)", op, key))
+		}
+	}
 }
 
 type opener = func(t *testing.T) store.Store

@@ -66,6 +66,9 @@ func checkAccount(in adminAccountInput) string {
 	if msg := config.CheckUsername(in.Username); msg != "" {
 		return "username: " + msg
 	}
+	if msg := config.CheckDisplayName(in.Name); msg != "" {
+		return "name: " + msg
+	}
 	if in.Email != "" {
 		if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email || a.Name != "" {
 			return "email is not a plain email address"

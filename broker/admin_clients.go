@@ -78,6 +78,9 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 	if msg := config.CheckClientID(c.ID); msg != "" {
 		return c, errors.New("id: " + msg)
 	}
+	if msg := config.CheckDisplayName(c.Name); msg != "" {
+		return c, errors.New("name: " + msg)
+	}
 	for _, d := range []struct {
 		name string
 		in   string

@@ -61,6 +61,9 @@ func (b *Broker) buildConnector(c *gin.Context, id string) (Connector, Connector
 	case spec.Type == "":
 		adminError(c, http.StatusBadRequest, "invalid_request", "type is required")
 		return Connector{}, spec, false
+	case config.CheckDisplayName(spec.Name) != "":
+		adminError(c, http.StatusBadRequest, "invalid_request", "name: "+config.CheckDisplayName(spec.Name))
+		return Connector{}, spec, false
 	}
 	cn, err := b.opts.BuildConnector(c.Request.Context(), spec)
 	if err != nil {

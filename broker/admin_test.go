@@ -366,6 +366,8 @@ func TestAdminErrors(t *testing.T) {
 		{"limit 0", "listUsers", nil, "?limit=0", nil, 400},
 		{"bad since", "listAudit", nil, "?since=yesterday", nil, 400},
 		{"admin scope by API", "createClient", nil, "", map[string]any{"id": "x", "grant_types": []string{"client_credentials"}, "scopes": []string{"admin"}}, 400},
+		{"client name with a control character", "createClient", nil, "", map[string]any{"id": "x", "name": "a\u001bb", "redirect_uris": []string{"https://a.example/cb"}}, 400},
+		{"account name too long", "createAccount", nil, "", map[string]any{"username": "dora", "name": strings.Repeat("n", 300), "password": "pw-pw-pw"}, 400},
 		{"admin look-alike scope", "createClient", nil, "", map[string]any{"id": "x", "grant_types": []string{"client_credentials"}, "scopes": []string{"ADMIN"}}, 400},
 		{"scope with NUL", "createClient", nil, "", map[string]any{"id": "x", "grant_types": []string{"client_credentials"}, "scopes": []string{"admin\u0000"}}, 400},
 		{"scope with newline", "createClient", nil, "", map[string]any{"id": "x", "grant_types": []string{"client_credentials"}, "scopes": []string{"a\nb"}}, 400},

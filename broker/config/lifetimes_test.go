@@ -29,3 +29,15 @@ func TestCheckClientLifetimes(t *testing.T) {
 		}
 	}
 }
+
+// TestDisplayNames: names of clients, connectors and users follow one rule
+// in the file, as in the admin API.
+func TestDisplayNames(t *testing.T) {
+	for _, c := range []struct{ name, want string }{
+		{"", ""}, {"Zoë Ürümqi 山田", ""}, {"a\x1bb", "control"}, {strings.Repeat("n", 257), "longer than"}, {" pad", "spaces"},
+	} {
+		if got := CheckDisplayName(c.name); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("CheckDisplayName(%q) = %q, want %q", c.name, got, c.want)
+		}
+	}
+}

@@ -101,6 +101,16 @@ func CheckUsername(name string) string {
 	return ""
 }
 
+// CheckDisplayName returns what is wrong with a display name (of a client,
+// a connector, an account), or "": empty, or up to 256 bytes of UTF-8
+// without control characters. Names are shown on pages and put in tokens.
+func CheckDisplayName(name string) string {
+	if name == "" {
+		return ""
+	}
+	return CheckUsername(name)
+}
+
 // MaxUsernameLen bounds a local account's username.
 const MaxUsernameLen = 256
 

@@ -148,6 +148,9 @@ func (c *Config) validateConnectors(v *validator) {
 	seen := map[string]bool{}
 	for i, cn := range c.Connectors {
 		p := fmt.Sprintf("connectors[%d]", i)
+		if msg := CheckDisplayName(cn.Name); msg != "" {
+			v.add(p+".name", "%s", msg)
+		}
 		switch msg := CheckConnectorID(cn.ID); {
 		case msg != "":
 			v.add(p+".id", "%s", msg)
@@ -174,6 +177,9 @@ func (c *Config) validateClients(v *validator) {
 	seen := map[string]bool{}
 	for i, cl := range c.Clients {
 		p := fmt.Sprintf("clients[%d]", i)
+		if msg := CheckDisplayName(cl.Name); msg != "" {
+			v.add(p+".name", "%s", msg)
+		}
 		switch msg := CheckClientID(cl.ID); {
 		case msg != "":
 			v.add(p+".id", "%s", msg)
@@ -479,6 +485,9 @@ func (c *Config) validateUsers(v *validator) {
 	emails := map[string]bool{}
 	for i, u := range c.Users {
 		p := fmt.Sprintf("users[%d]", i)
+		if msg := CheckDisplayName(u.Name); msg != "" {
+			v.add(p+".name", "%s", msg)
+		}
 		switch msg := CheckUsername(u.Username); {
 		case msg != "":
 			v.add(p+".username", "%s", msg)

@@ -20,6 +20,16 @@ import (
 // a login form cannot be completed from another browser (login CSRF).
 const browserCookie = "portico_browser"
 
+// Bounds of what an authorization request stores. state and nonce are
+// the client's opaque values (OpenID Connect and RFC 6749 set no limit;
+// real ones are a few dozen bytes, a JWT-shaped state a few hundred).
+const (
+	maxStateLen = 2048
+	maxNonceLen = 512
+	maxScopeLen = 1024
+	maxACRLen   = 512
+)
+
 // authError is an error returned to the client at its redirect URI
 // (RFC 6749 §4.1.2.1).
 type authError struct {
@@ -63,7 +73,21 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		return
 	}
 	state := q.Get("state")
+	if len(state) > maxStateLen {
+		// Not echoed back: the client gets its error without it.
+		b.redirectError(c, redirectURI, "", authError{"invalid_request", "state is longer than " + strconv.Itoa(maxStateLen) + " bytes"})
+		return
+	}
 	fail := func(e authError) { b.redirectError(c, redirectURI, state, e) }
+	// Everything stored with the request is bounded: an authorization
+	// request is stored before anyone logs in, so unbounded parameters
+	// would let anyone fill the store (and its disk) at will.
+	for p, n := range map[string]int{"nonce": maxNonceLen, "scope": maxScopeLen, "acr_values": maxACRLen, "prompt": 64, "max_age": 20} {
+		if len(q.Get(p)) > n {
+			fail(authError{"invalid_request", p + " is longer than " + strconv.Itoa(n) + " bytes"})
+			return
+		}
+	}
 
 	// OpenID Connect Core §6: request objects are not supported. Ignoring
 	// one would serve the request on its unsigned parameters rather than

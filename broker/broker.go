@@ -111,6 +111,10 @@ type Options struct {
 	// with Passwordless, as the whole login. The issuer's host must then
 	// be a domain name, the relying party id.
 	Passkeys PasskeyOptions
+	// AuthorizeRate bounds the authorization requests (and passkey
+	// ceremonies) one address may start per second, with a burst of five
+	// seconds' worth; 0 is no bound (addrlimit.go).
+	AuthorizeRate int
 	// Throttle, if set, slows down guessing at the login forms and the
 	// second factor; TokenRate limits the token endpoint per client.
 	// ClientThrottle, if set, slows down failed client authentication
@@ -166,6 +170,7 @@ type Broker struct {
 	listClaims   map[string]bool // custom claims that are lists
 	auditor      *auditor
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
+	addrs        *addrLimiter       // nil: no rate per address
 }
 
 // New returns a Broker. The store and token service belong to the caller;
@@ -199,6 +204,7 @@ func New(opts Options) (*Broker, error) {
 	b := &Broker{
 		opts: opts, issuer: iss, store: opts.Store, tokens: opts.Tokens,
 		log: opts.Logger, secure: iss.Scheme == "https",
+		addrs: newAddrLimiter(opts.AuthorizeRate, opts.Now),
 	}
 	seen := map[string]bool{}
 	for _, c := range opts.Connectors {
@@ -281,8 +287,8 @@ func (b *Broker) routes() (http.Handler, error) {
 	r.Use(b.requestID, b.recoverer, b.accessLog, b.limitBody)
 	r.GET(b.path("/.well-known/openid-configuration"), b.handleDiscovery)
 	r.GET(b.path("/keys"), b.handleKeys)
-	r.GET(b.path("/authorize"), b.handleAuthorize)
-	r.POST(b.path("/authorize"), b.handleAuthorize)
+	r.GET(b.path("/authorize"), b.limitAddress, b.handleAuthorize)
+	r.POST(b.path("/authorize"), b.limitAddress, b.handleAuthorize)
 	r.GET(b.path("/login"), b.handleLoginPicker)
 	r.GET(b.path("/login/:connector"), b.handleLoginForm)
 	r.POST(b.path("/login/:connector"), b.handleLoginSubmit)

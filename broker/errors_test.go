@@ -54,6 +54,12 @@ func TestAuthorizeErrors(t *testing.T) {
 			q.Del("code_challenge_method")
 		}, errCode: "invalid_request", errState: "st-1"},
 		{name: "prompt none without session", edit: func(q url.Values) { q.Set("prompt", "none") }, errCode: "login_required", errState: "st-1"},
+		// What is stored before anyone logs in is bounded.
+		{name: "state too long", edit: func(q url.Values) { q.Set("state", strings.Repeat("s", 2049)) }, errCode: "invalid_request"},
+		{name: "state at the bound", edit: func(q url.Values) { q.Set("state", strings.Repeat("s", 2048)) }, login: true},
+		{name: "nonce too long", edit: func(q url.Values) { q.Set("nonce", strings.Repeat("n", 513)) }, errCode: "invalid_request", errState: "st-1"},
+		{name: "scope too long", edit: func(q url.Values) { q.Set("scope", "openid"+strings.Repeat(" profile", 200)) }, errCode: "invalid_request", errState: "st-1"},
+		{name: "acr_values too long", edit: func(q url.Values) { q.Set("acr_values", strings.Repeat("a", 513)) }, errCode: "invalid_request", errState: "st-1"},
 		// OpenID Connect Core §6.2: request objects are refused, never ignored.
 		{name: "request object", edit: func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }, errCode: "request_not_supported", errState: "st-1"},
 		{name: "request_uri", edit: func(q url.Values) { q.Set("request_uri", "urn:ietf:params:oauth:request_uri:abc") }, errCode: "request_uri_not_supported", errState: "st-1"},
@@ -300,4 +306,32 @@ func userinfoStatus(t *testing.T, issuer, token string) int {
 		t.Errorf("401 without invalid_token: %q", resp.Header.Get("WWW-Authenticate"))
 	}
 	return resp.StatusCode
+}
+
+// TestAuthorizeRate: one address may start only so many authorization
+// requests (each is stored) before 429 with Retry-After; the exact rate
+// is TestAddrLimiter's, on a fake clock.
+func TestAuthorizeRate(t *testing.T) {
+	cfg := testenv.Config(t)
+	cfg.Login.Throttle.AuthorizeRate = 1 // a burst of 5, then one a second
+	b := testenv.Start(t, cfg)
+	rp := newRP(t, b)
+	limited := false
+	for range 100 {
+		resp, err := rp.Browser.Get(rp.NewFlow().AuthURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("100 authorization requests from one address, none refused")
+	}
 }

@@ -110,6 +110,9 @@ func (c *Config) validateLogin(v *validator) {
 	if ct.FreeFailures < 0 {
 		v.add("login.throttle.clients.free_failures", "must not be negative")
 	}
+	if t.AuthorizeRate < -1 {
+		v.add("login.throttle.authorize_rate", "must be a number of requests a second, 0 for the default or -1 for none")
+	}
 	if t.TokenRate < 0 {
 		v.add("login.throttle.token_rate", "must not be negative")
 	}
@@ -152,6 +155,10 @@ type Throttle struct {
 	// TokenRate is the token endpoint's limit per client, in requests per
 	// second (0: none).
 	TokenRate int `yaml:"token_rate"`
+	// AuthorizeRate is how many authorization requests one address may
+	// start a second (each is stored until it expires), with a burst of
+	// five times as many; 0 takes the default, 20, and -1 turns it off.
+	AuthorizeRate int `yaml:"authorize_rate"`
 	// Clients slows down failed client authentication (wrong secrets,
 	// unknown client ids, bad registration access tokens).
 	Clients ClientThrottle `yaml:"clients"`

@@ -78,6 +78,12 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 	if o.ClientThrottle, err = clim.WithScope(broker.ScopeClientIP, cp); err != nil {
 		return fmt.Errorf("client throttle: %w", err)
 	}
+	switch {
+	case t.AuthorizeRate == 0:
+		o.AuthorizeRate = 20
+	case t.AuthorizeRate > 0:
+		o.AuthorizeRate = t.AuthorizeRate
+	}
 	if t.TokenRate > 0 {
 		r, err := throttle.NewRate(st, throttle.Rate{Limit: t.TokenRate, Per: time.Second}, time.Now)
 		if err != nil {

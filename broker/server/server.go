@@ -102,7 +102,7 @@ func OpenStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
 		st, err := badger.Open(badger.Options{Dir: cfg.Storage.Dir, SyncWrites: cfg.Storage.SyncWritesEnabled(), Logger: log,
 			MinFreeSpace: uint64(cfg.Storage.MinFreeSpace)})
 		if errors.Is(err, store.ErrUnavailable) {
-			return nil, fmt.Errorf("%w; free space there (or lower storage.min_free_space) and start again", err)
+			return nil, fmt.Errorf("%w; free space there and start again (lowering storage.min_free_space below what Badger needs risks a crash)", err)
 		} else if err != nil {
 			return nil, err // not a typed nil in the interface
 		}

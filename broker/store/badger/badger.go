@@ -145,6 +145,11 @@ func Open(opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("badger: open %s: %w", opts.Dir, err)
 	}
+	if space != nil {
+		space.mu.Lock()
+		space.compaction = levelRoom(db)
+		space.mu.Unlock()
+	}
 	s := &Store{db: db, log: log, space: space, stop: make(chan struct{}), done: make(chan struct{})}
 	if opts.InMemory {
 		close(s.done) // no value log to collect

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	bdg "github.com/dgraph-io/badger/v4"
 	"golang.org/x/sys/unix"
 
 	"github.com/portico-idp/portico/broker/store"
@@ -78,12 +79,16 @@ type spaceGuard struct {
 	// now and statfs are time.Now and freeSpace, replaced by tests.
 	now    func() time.Time
 	statfs func(dir string) (uint64, error)
+	// compaction, once the database is open, is the room its next large
+	// compaction may need on top of the floor (levelRoom); nil: none.
+	compaction func() uint64
 
 	mu         sync.Mutex
 	measured   time.Time // zero: measure at the next call
 	free       uint64
-	measureErr error // statfs's
-	verdict    error // nil, or why writes are refused (wraps store.ErrUnavailable)
+	measureErr error  // statfs's
+	verdict    error  // nil, or why writes are refused (wraps store.ErrUnavailable)
+	inForce    uint64 // the floor of the last measure, compaction room included
 }
 
 func newSpaceGuard(dir string, floor uint64, interval time.Duration, log *slog.Logger) *spaceGuard {
@@ -139,7 +144,7 @@ func (g *spaceGuard) space() (free, floor uint64, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.refreshLocked(false)
-	return g.free, g.floor, g.verdict
+	return g.free, max(g.inForce, g.floor), g.verdict
 }
 
 // recheck makes the next check measure again: a write failed, perhaps
@@ -160,23 +165,45 @@ func (g *spaceGuard) refreshLocked(force bool) {
 	free, err := g.statfs(g.dir)
 	g.measured, g.free, g.measureErr = now, free, err
 	was := g.verdict
+	floor := g.floor
+	if g.compaction != nil {
+		floor += g.compaction()
+	}
+	g.inForce = floor
 	switch {
 	case err != nil:
 		// Without a measure the store cannot know it is safe to write.
 		g.verdict = fmt.Errorf("%w: cannot measure the free space: %w", store.ErrUnavailable, err)
-	case free < g.floor:
-		g.verdict = fmt.Errorf("%w: %s free on the filesystem of %s, below the floor of %s",
-			store.ErrUnavailable, formatBytes(free), g.dir, formatBytes(g.floor))
+	case free < floor:
+		g.verdict = fmt.Errorf("%w: %s free on the filesystem of %s, below the floor of %s (%s, and %s for compacting what the store holds now)",
+			store.ErrUnavailable, formatBytes(free), g.dir, formatBytes(floor), formatBytes(g.floor), formatBytes(floor-g.floor))
 	default:
 		g.verdict = nil
 	}
 	switch {
 	case was == nil && g.verdict != nil:
 		g.log.Error("badger: refusing writes until the data directory's filesystem has more free space; reads go on",
-			"dir", g.dir, "free_bytes", free, "min_free_bytes", g.floor, "err", g.verdict)
+			"dir", g.dir, "free_bytes", free, "min_free_bytes", floor, "err", g.verdict)
 	case was != nil && g.verdict == nil:
 		g.log.Warn("badger: free space is back above the floor; taking writes again",
-			"dir", g.dir, "free_bytes", free, "min_free_bytes", g.floor)
+			"dir", g.dir, "free_bytes", free, "min_free_bytes", floor)
+	}
+}
+
+// levelRoom is what Badger may write on its own beyond the fixed
+// floor's allowance for a small store: compacting level 0 into the base
+// level rewrites both before the old tables go, so a store grown fast
+// (a flood of stored requests) needs that much again. Without it a
+// compaction ran out of room under the fixed floor and died of SIGBUS.
+func levelRoom(db *bdg.DB) func() uint64 {
+	return func() uint64 {
+		var n int64
+		for _, l := range db.Levels() {
+			if l.Level == 0 || l.IsBaseLevel {
+				n += l.Size
+			}
+		}
+		return uint64(max(n, 0))
 	}
 }
 

@@ -342,3 +342,34 @@ func TestCloseWithoutRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSpaceFloorGrowsWithLevels: the floor in force is the configured one
+// plus the room a compaction of the store's level 0 and base level needs,
+// so a store grown fast is not written into the space its own compaction
+// will want.
+func TestSpaceFloorGrowsWithLevels(t *testing.T) {
+	disk := &fakeDisk{free: 1000}
+	g := newSpaceGuard("/data", 100, time.Hour, slog.New(slog.DiscardHandler))
+	g.statfs = disk.statfs
+	var levels uint64
+	g.compaction = func() uint64 { return levels }
+	for _, tc := range []struct {
+		levels, free uint64
+		ok           bool
+	}{
+		{0, 101, true},
+		{500, 601, true},
+		{500, 599, false}, // above the configured floor, not above floor + levels
+		{900, 999, false},
+	} {
+		levels = tc.levels
+		disk.set(tc.free, nil)
+		g.recheck()
+		if err := g.check(); (err == nil) != tc.ok {
+			t.Errorf("levels %d, free %d: %v, want ok=%v", tc.levels, tc.free, err, tc.ok)
+		}
+		if _, floor, _ := g.space(); floor != 100+tc.levels {
+			t.Errorf("levels %d: floor in force %d, want %d", tc.levels, floor, 100+tc.levels)
+		}
+	}
+}

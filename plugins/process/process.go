@@ -32,6 +32,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/portico-idp/portico/sdk"
 	sdkplugin "github.com/portico-idp/portico/sdk/plugin"
@@ -142,6 +143,11 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Plugin, error) {
 }
 
 // Info is what the plugin implements.
+// MaxAnswer bounds one answer of a plugin, in bytes: an identity (with
+// its connector data) is far smaller, and a larger answer fails the call
+// as unavailable instead of costing the broker its size in memory.
+const MaxAnswer = 4 << 20
+
 func (p *Plugin) Info() wire.Info { return p.info }
 
 // Connector returns the plugin as the broker sees a connector: a value
@@ -217,6 +223,10 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 		SyncStderr:  inst.stdio,
 		AutoMTLS:    true, // the socket is on disk: only this broker may talk to it
 		SkipHostEnv: true,
+		// go-plugin lets a plugin answer up to 2 GiB; an answer is decoded
+		// whole before the broker checks it, so bound it as a WASM
+		// module's is (plugins/wasm maxAnswer).
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxAnswer))},
 	})
 	fail := func(err error) (*instance, error) {
 		inst.kill(false)

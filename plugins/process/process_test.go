@@ -129,6 +129,7 @@ func TestPluginFaults(t *testing.T) {
 		wantLog string // in the broker's log afterwards
 	}{
 		{user: "hang"},
+		{user: "huge"}, // an answer over process.MaxAnswer, refused before it is decoded
 		{user: "panic", crash: true, wantLog: `"level":"ERROR","msg":"plugin output","connector":"test","stream":"stderr","line":"panic: processtest: panic in Login"`},
 		{user: "exit", crash: true, wantLog: `"msg":"plugin down; logins through it fail as unavailable until it is restarted"`},
 		{user: "garbage", wantLog: `"msg":"forged?line","connector":"test","plugin":{"connector":"other"}`},

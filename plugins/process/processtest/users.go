@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portico-idp/portico/sdk"
@@ -53,6 +54,10 @@ func (u *Users) Login(ctx context.Context, s sdk.Scopes, name, password string) 
 		panic("processtest: panic in Login")
 	case "exit":
 		os.Exit(3)
+	case "huge": // an answer of 8 MiB
+		id := u.identity(name, s)
+		id.Name = strings.Repeat("n", 8<<20)
+		return id, nil
 	case "garbage":
 		os.Stdout.Write([]byte("\x00\xff\xfe garbage on stdout \x1b[31m no newline"))
 		os.Stdout.Write(make([]byte, 100<<10))

@@ -268,6 +268,21 @@ func (lc limitsCase) run(t *testing.T) {
 		if n := len(raw); n > maxIDToken || n < maxIDToken/2 {
 			t.Errorf("id_token of %d bytes; the documented bound is %d (and this identity nears it)", n, maxIDToken)
 		}
+		// Such a token works at Portico's own endpoints: as a Bearer
+		// header, and in the forms of introspection and revocation.
+		if st := userinfoStatus(t, lc.b.URL, tok.AccessToken); st != 200 {
+			t.Errorf("userinfo with an access token of %d bytes: %d", len(tok.AccessToken), st)
+		}
+		st, body := postForm(t, lc.b.URL+"/introspect", testenv.ClientID, testenv.ClientSecret, url.Values{"token": {tok.AccessToken}})
+		if st != 200 || body["active"] != true {
+			t.Errorf("introspection of the large token: %d %v", st, body)
+		}
+		if st, _ := postForm(t, lc.b.URL+"/revoke", testenv.ClientID, testenv.ClientSecret, url.Values{"token": {tok.AccessToken}}); st != 200 {
+			t.Errorf("revocation of the large token: %d", st)
+		}
+		if st := userinfoStatus(t, lc.b.URL, tok.AccessToken); st != 401 {
+			t.Errorf("userinfo after revoking the large token: %d", st)
+		}
 	})
 
 	for _, h := range lc.hostile {

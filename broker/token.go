@@ -19,8 +19,12 @@ import (
 	"github.com/portico-idp/portico/tokensvc"
 )
 
-// maxFormBytes bounds a token request body; real ones are a few hundred bytes.
-const maxFormBytes = 64 << 10
+// maxFormBytes bounds a body of the token, revocation, introspection and
+// userinfo endpoints. Most are a few hundred bytes, but /revoke,
+// /introspect and /userinfo carry a token, and a token Portico issued
+// within its identity limits may be 180,000 bytes (docs/identity.md):
+// each must be revocable and introspectable.
+const maxFormBytes = 256 << 10
 
 func (b *Broker) handleToken(c *gin.Context) {
 	client, ok := b.formClient(c)

@@ -21,8 +21,11 @@ var (
 	ErrInvalidGrant = errors.New("invalid grant")
 )
 
-// maxTokenLen bounds what is parsed at all; Portico's tokens are far shorter.
-const maxTokenLen = 8 << 10
+// maxTokenLen bounds what is parsed at all. Portico's tokens are usually
+// a few KB, but one for an identity near the broker's limits (1,000
+// groups, long attribute values) reaches 180,000 bytes, and must still
+// verify where Portico accepts it.
+const maxTokenLen = 256 << 10
 
 var signatureAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 

@@ -322,8 +322,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      s.Config.HTTPWriteTimeout(),
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// A Bearer header carries a whole access token: up to 180,000
+		// bytes within the identity limits (docs/identity.md).
+		MaxHeaderBytes: 256 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	srv.Handler = s.handler()
 	kctx, cancel := context.WithCancel(ctx)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/oauth2"
 	"time"
 
 	"github.com/portico-idp/portico/connectors/local"
@@ -79,6 +81,15 @@ log: {level: warn}
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A browser with a single sign-on session, for after the fill.
+	sso, err := testenv.NewRP(ctx, issuer, testenv.ClientID, testenv.ClientSecret, testenv.RedirectURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sso.Browser = testenv.NewSSOBrowser(testenv.RedirectURI)
+	if _, _, err := sso.Login(ctx, testenv.UserName, testenv.UserPassword); err != nil {
+		t.Fatal(err)
+	}
 	// A login whose code the application redeems only after the outage.
 	pending := rp.NewFlow()
 	pendingCB, err := rp.Authorize(ctx, pending.AuthURL, testenv.UserName, testenv.UserPassword)
@@ -117,6 +128,14 @@ log: {level: warn}
 	if cb, err := rp.Authorize(ctx, rp.NewFlow().AuthURL, testenv.UserName, testenv.UserPassword); err != nil ||
 		cb.Query.Get("error") != "temporarily_unavailable" {
 		t.Errorf("login on a full disk: %v, status %d, query %v, want error=temporarily_unavailable", err, cb.Status, cb.Query)
+	}
+	// The same from the browser's session, silent or not: the session's
+	// record cannot be updated, and the application is told so.
+	for _, prompt := range []string{"", "none"} {
+		f := sso.NewFlow(oauth2.SetAuthURLParam("prompt", prompt))
+		if cb, err := sso.Authorize(ctx, f.AuthURL, "", ""); err != nil || cb.Query.Get("error") != "temporarily_unavailable" {
+			t.Errorf("single sign-on (prompt=%q) on a full disk: %v, status %d, query %v, want error=temporarily_unavailable", prompt, err, cb.Status, cb.Query)
+		}
 	}
 	// What only reads: as usual.
 	if st := getStatus(t, issuer+"/keys"); st != http.StatusOK {

@@ -64,6 +64,13 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	ctx := c.Request.Context()
 	unavailable := func(what string, err error) {
 		b.log.Error("login: "+what, "err", err)
+		if req.ClientID != "" {
+			// The request's client and redirect URI were checked at
+			// /authorize: tell the application (RFC 6749 §4.1.2.1), which
+			// a silent prompt=none request needs.
+			b.redirectError(c, req.RedirectURI, req.State, authError{"temporarily_unavailable", "the server cannot complete the login now"})
+			return
+		}
 		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 	}
 	// The steps a login may still need, each a page that comes back here.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -253,7 +254,32 @@ func (b *Broker) refuseBody(c *gin.Context, rule bodyRule, status int, desc stri
 	case strings.EqualFold(r.Header.Get("Expect"), "100-continue"), r.ContentLength > drainBytes:
 		c.Header("Connection", "close")
 	default:
-		// io.Discard reads through a small pooled buffer.
+		// Answer first, then read and drop the rest: a client that stops
+		// sending (or sends slowly) has its answer at once, and one that
+		// sends everything before reading still gets to read it.
+		rc := http.NewResponseController(c.Writer)
+		if rc.EnableFullDuplex() == nil {
+			// Rendered aside, so that it goes out with its length and the
+			// client can read all of it while the drain goes on.
+			real := c.Writer
+			buf := &bufferedWriter{ResponseWriter: real}
+			c.Writer = buf
+			rule.refuse(c, status, desc)
+			c.Writer = real
+			c.Abort()
+			if buf.status == 0 {
+				buf.status = status
+			}
+			real.Header().Set("Content-Length", strconv.Itoa(buf.body.Len()))
+			real.WriteHeader(buf.status)
+			real.Write(buf.body.Bytes())
+			if rc.Flush() == nil {
+				// io.Discard reads through a small pooled buffer. What is
+				// left unread past the cap makes the server close.
+				io.CopyN(io.Discard, r.Body, drainBytes-read+1)
+			}
+			return
+		}
 		if _, err := io.CopyN(io.Discard, r.Body, drainBytes-read+1); err != io.EOF {
 			c.Header("Connection", "close")
 		}
@@ -261,6 +287,27 @@ func (b *Broker) refuseBody(c *gin.Context, rule bodyRule, status int, desc stri
 	rule.refuse(c, status, desc)
 	c.Abort()
 }
+
+// bufferedWriter keeps what a handler writes, so that it can be sent
+// with a Content-Length; headers go to the real writer.
+type bufferedWriter struct {
+	gin.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *bufferedWriter) WriteHeader(code int) { w.status = code }
+func (w *bufferedWriter) WriteHeaderNow()      {}
+func (w *bufferedWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.body.Write(b)
+}
+func (w *bufferedWriter) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
+func (w *bufferedWriter) Status() int                       { return w.status }
+func (w *bufferedWriter) Written() bool                     { return w.status != 0 }
+func (w *bufferedWriter) Size() int                         { return w.body.Len() }
 
 // The error formats of the routes.
 

@@ -333,3 +333,33 @@ func TestOversizedBodyAnswered(t *testing.T) {
 		t.Errorf("a SAML login after the refusals: %v", err)
 	}
 }
+
+// TestOversizeAnsweredBeforeBody: a declared length over the limit is
+// answered from the request's head, before any of the body is sent — a
+// client that stalls after the head has its 413 at once instead of holding
+// the connection until the read timeout.
+func TestOversizeAnsweredBeforeBody(t *testing.T) {
+	b := testenv.Start(t, testenv.Config(t))
+	u, err := url.Parse(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/token", "/login/local"} {
+		conn, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", path, u.Host, 5<<20)
+		// No body follows. The read is the test: without an early answer
+		// it would block until the server's read timeout, and fail then.
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s: %d, want 413 before the body", path, resp.StatusCode)
+		}
+	}
+}

@@ -226,6 +226,31 @@ func TestPluginStuck(t *testing.T) {
 	}
 }
 
+// TestPluginBusyNotKilled: a plugin that misses a health check (busy, or
+// starved of CPU) and then answers again keeps running: only missing
+// several in a row gets it killed.
+func TestPluginBusyNotKilled(t *testing.T) {
+	bin := processtest.Build(t, testPlugin)
+	fast := func(o *process.Options) { o.HealthInterval = 300 * time.Millisecond }
+	cfg := pluginConfig(t, bin)
+	cfg.Timeout = upstream.Duration(500 * time.Millisecond)
+	p, logs := start(t, cfg, fast)
+	pid := p.Pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a missed health check", func() bool { return strings.Contains(logs.String(), "plugin missed a health check") })
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Connector().(sdk.PasswordConnector).Login(context.Background(), sdk.Scopes{}, "alice", "pw"); err != nil {
+		t.Fatalf("login after the pause: %v", err)
+	}
+	if p.Pid() != pid || strings.Contains(logs.String(), "failed its health check") {
+		t.Errorf("a plugin that missed one check was replaced (pid %d, now %d)", pid, p.Pid())
+	}
+}
+
 // TestPluginRefused is acceptance 4 at the host.
 func TestPluginRefused(t *testing.T) {
 	good := processtest.Build(t, testPlugin)

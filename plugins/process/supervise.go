@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/portico-idp/portico/sdk/wire"
@@ -16,6 +17,10 @@ func (p *Plugin) supervise() {
 	health := time.NewTicker(p.opts.HealthInterval)
 	defer health.Stop()
 	backoff := p.opts.MinBackoff
+	// A plugin busy with real work (a burst of logins hashing passwords
+	// on a loaded machine) can miss one check's deadline: only a plugin
+	// that misses healthMisses checks in a row is taken for hung.
+	misses := 0
 	for {
 		var why string
 		force := false
@@ -25,8 +30,13 @@ func (p *Plugin) supervise() {
 		case <-poll.C:
 		case <-p.poke:
 		case <-health.C:
-			if err := p.healthCheck(); err != nil {
-				why, force = "failed its health check: "+err.Error(), true
+			if err := p.healthCheck(); err == nil {
+				misses = 0
+			} else if misses++; misses >= healthMisses {
+				why, force = "failed its health check "+strconv.Itoa(misses)+" times in a row: "+err.Error(), true
+				misses = 0
+			} else {
+				p.log.Warn("plugin missed a health check", "misses", misses, "err", err)
 			}
 		}
 		p.mu.Lock()
@@ -61,6 +71,10 @@ func (p *Plugin) supervise() {
 		}
 	}
 }
+
+// healthMisses is how many health checks in a row a plugin may miss
+// before it is killed and restarted.
+const healthMisses = 3
 
 // restart starts a new instance, retrying with growing delays; false when
 // the plugin was closed meanwhile.

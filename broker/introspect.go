@@ -14,7 +14,7 @@ import (
 // introspection endpoints) and authenticates its client. On failure it has
 // answered already. The body was bounded before (body.go).
 func (b *Broker) formClient(c *gin.Context) (store.Client, bool) {
-	if !strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
+	if !strings.EqualFold(c.ContentType(), "application/x-www-form-urlencoded") { // media types ignore case (RFC 9110 §8.3.1)
 		b.writeTokenError(c, invalidRequest("the body must be application/x-www-form-urlencoded"))
 		return store.Client{}, false
 	}

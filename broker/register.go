@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -251,7 +253,7 @@ func (b *Broker) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 			return store.Client{}, badMetadata("scope " + quote(s) + " cannot be registered")
 		}
 	}
-	if len(m.ClientName) > 200 || strings.ContainsFunc(m.ClientName, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if len(m.ClientName) > 200 || strings.ContainsFunc(m.ClientName, unicode.IsControl) || !utf8.ValidString(m.ClientName) { // C0, DEL and C1
 		return store.Client{}, badMetadata("client_name must be at most 200 characters, without control characters")
 	}
 	rec := store.Client{

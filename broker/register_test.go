@@ -203,6 +203,8 @@ func TestRegisterErrors(t *testing.T) {
 		{"wrong member type", initialToken, with("redirect_uris", regRedirect), 400, "invalid_client_metadata"},
 		{"not JSON", initialToken, "redirect_uris=x", 400, "invalid_client_metadata"},
 		{"two objects", initialToken, `{} {}`, 400, "invalid_client_metadata"},
+		{"C1 control in client_name", initialToken, with("client_name", "App\u0085"), 400, "invalid_client_metadata"},
+		{"ESC in client_name", initialToken, with("client_name", "App\u001b[31m"), 400, "invalid_client_metadata"},
 		{"too large", initialToken, `{"client_name":"` + strings.Repeat("a", 70<<10) + `"}`, 413, "invalid_client_metadata"},
 	}
 	for _, tc := range tests {

@@ -323,3 +323,20 @@ func TestDiscoveryAdvertises(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenMediaTypeCase: media types ignore case (RFC 9110 §8.3.1), at
+// the token endpoint as at the body check before it.
+func TestTokenMediaTypeCase(t *testing.T) {
+	b := testenv.Start(t, testenv.Config(t))
+	req, _ := http.NewRequest(http.MethodPost, b.URL+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "APPLICATION/X-WWW-FORM-URLENCODED")
+	req.SetBasicAuth(testenv.ClientID, testenv.ClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("upper-case form media type: %d, want 200", resp.StatusCode)
+	}
+}

@@ -234,6 +234,18 @@ func (b *Broker) identityLimits(connectorID string) IdentityLimits {
 // error wraps errInvalidIdentity.
 func (b *Broker) admit(connectorID string, id sdk.Identity) (admitted, error) {
 	lim := b.identityLimits(connectorID)
+	// An empty group names nothing, and a repeat adds nothing: both are
+	// dropped, as group filters and claim mapping drop them. Names are
+	// kept as they are otherwise: trimming " admins" to "admins" would
+	// hand out a group the directory did not.
+	if len(id.Groups) > 0 {
+		seen := make(map[string]bool, len(id.Groups))
+		id.Groups = slices.DeleteFunc(slices.Clone(id.Groups), func(g string) bool {
+			drop := g == "" || seen[g]
+			seen[g] = true
+			return drop
+		})
+	}
 	if err := checkIdentity(lim, id); err != nil {
 		return admitted{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -246,5 +247,18 @@ func accepted(t *testing.T, lim IdentityLimits, id sdk.Identity) {
 	}
 	if js, _ := json.Marshal(id); len(js) > lim.MaxSize {
 		t.Fatalf("accepted an identity of %d bytes as JSON, limit %d", len(js), lim.MaxSize)
+	}
+}
+
+// TestAdmitGroups: empty and repeated groups are dropped; every other
+// name is kept exactly, spaces included.
+func TestAdmitGroups(t *testing.T) {
+	b := &Broker{}
+	a, err := b.admit("c", sdk.Identity{Subject: "s", Groups: []string{"g", "", " lead", "g", "trail ", "g"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"g", " lead", "trail "}; !slices.Equal(a.id.Groups, want) {
+		t.Errorf("groups %q, want %q", a.id.Groups, want)
 	}
 }

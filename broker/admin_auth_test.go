@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -228,4 +230,28 @@ func TestAdminScopeNeedsLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustStatus(t, call(t, b, tok.AccessToken, "GET", "/users", nil), 200, "after logging in")
+}
+
+// TestAdminRefusedModule: a WASM module or plugin the broker refuses is a
+// 400 when an administrator adds it at runtime, not a connector on the
+// login page that always answers 503.
+func TestAdminRefusedModule(t *testing.T) {
+	b := testenv.Start(t, adminConfig(t))
+	admin := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	notWasm := filepath.Join(t.TempDir(), "mod.wasm")
+	if err := os.WriteFile(notWasm, []byte("not a module"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []map[string]any{
+		{"id": "badmod", "type": "wasm", "config": map[string]any{"path": notWasm, "sha256": strings.Repeat("0", 64)}},
+		{"id": "badplug", "type": "plugin", "config": map[string]any{"path": notWasm, "sha256": strings.Repeat("0", 64)}},
+	} {
+		r := call(t, b, admin, "POST", "/connectors", c)
+		if r.Status != 400 || r.Body["error"] != "invalid_connector" {
+			t.Errorf("%s: %d %s, want 400 invalid_connector", c["id"], r.Status, r.Raw)
+		}
+	}
+	if r := call(t, b, admin, "GET", "/connectors", nil); strings.Contains(string(r.Raw), "badmod") || strings.Contains(string(r.Raw), "badplug") {
+		t.Errorf("a refused connector was added: %s", r.Raw)
+	}
 }

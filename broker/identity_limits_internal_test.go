@@ -3,8 +3,8 @@ package broker
 import (
 	"encoding/json"
 	"errors"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"

@@ -46,6 +46,12 @@ type Env struct {
 	// OnRestart is called when a connector in a child process had to be
 	// restarted (metrics).
 	OnRestart func()
+	// Strict is set when an administrator adds the connector at runtime
+	// (the admin API): a plugin or module the broker refuses is then an
+	// error the caller sees, not a connector registered as unavailable
+	// (which is for start, so that one bad connector does not stop the
+	// broker).
+	Strict bool
 
 	// accounts replaces Store for the local connector in a child process
 	// (isolation: process), which reaches the broker's store through it.

@@ -42,7 +42,7 @@ func pluginFactory(ctx context.Context, raw []byte, env Env) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startProcess(ctx, cfg, process.Options{ID: env.ID, Log: env.Log, OnRestart: env.OnRestart})
+	return startProcess(ctx, cfg, process.Options{ID: env.ID, Log: env.Log, OnRestart: env.OnRestart}, env.Strict)
 }
 
 // startProcess starts a plugin process. A plugin the broker refuses (its
@@ -50,9 +50,11 @@ func pluginFactory(ctx context.Context, raw []byte, env Env) (any, error) {
 // does not stop the broker: the refusal is logged and the connector is
 // registered as unavailable, so its logins answer 503 and the others work.
 // A config the plugin rejects does stop it, as a built-in's would.
-func startProcess(ctx context.Context, cfg process.Config, opts process.Options) (any, error) {
+func startProcess(ctx context.Context, cfg process.Config, opts process.Options, strict bool) (any, error) {
 	p, err := process.Start(ctx, cfg, opts)
 	switch {
+	case errors.Is(err, process.ErrRefused) && strict:
+		return nil, err
 	case errors.Is(err, process.ErrRefused):
 		opts.Log.Error("connector not started: its logins answer 503 until the broker restarts with it fixed", "err", err)
 		return process.Unavailable(opts.ID, err), nil
@@ -97,7 +99,7 @@ func isolated(typ string) factory {
 		if typ == "local" {
 			opts.Host = accountsHost(Accounts{env.Store})
 		}
-		return startProcess(ctx, cfg, opts)
+		return startProcess(ctx, cfg, opts, env.Strict)
 	}
 }
 

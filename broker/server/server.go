@@ -70,6 +70,7 @@ func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, buil
 			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: broker.CallbackURL(cfg.Issuer, c.ID), DataDir: cfg.Storage.Dir,
 			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
 			OnRestart: func() { restarted(runtimeOf(c.Type, ""), c.ID) },
+			Strict:    true,
 		}
 		// Connectors must outlive the request that built them.
 		impl, err := f(context.WithoutCancel(ctx), raw, env)

@@ -22,6 +22,8 @@ func wasmFactory(ctx context.Context, raw []byte, env Env) (any, error) {
 	}
 	m, err := wasm.Open(ctx, cfg, wasm.Env{Key: env.Key, Log: env.Log, DataDir: env.DataDir})
 	switch {
+	case errors.Is(err, wasm.ErrRefused) && env.Strict:
+		return nil, err
 	case errors.Is(err, wasm.ErrRefused):
 		env.Log.Error("connector not loaded: its logins answer 503 until the broker restarts with it fixed", "err", err)
 		return process.Unavailable(env.ID, err), nil

@@ -3,7 +3,6 @@ package broker_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -56,12 +55,7 @@ func TestMultipartUploadsMemory(t *testing.T) {
 		t.Skip("builds and runs the portico binary")
 	}
 	bin := buildPortico(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "portico.yaml")
 	os.WriteFile(cfgPath, fmt.Appendf(nil, `issuer: http://%[1]s
 listen: %[1]s

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,12 +38,7 @@ func TestFullDisk(t *testing.T) {
 	ctx := context.Background()
 	fs := testenv.TmpFS(t, 48<<20)
 	bin := buildPortico(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	hash, err := local.Hash(testenv.UserPassword, testenv.FastParams)
 	if err != nil {
 		t.Fatal(err)

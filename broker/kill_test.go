@@ -3,7 +3,6 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -78,12 +77,7 @@ func TestRevocationSurvivesKill(t *testing.T) {
 	}
 	ctx := context.Background()
 	bin := buildPortico(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	hash, err := local.Hash(testenv.UserPassword, testenv.FastParams)
 	if err != nil {
 		t.Fatal(err)

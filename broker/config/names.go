@@ -66,19 +66,10 @@ const (
 // spaces. A name with a trailing space would never match the one an
 // operator means, in login.mfa.groups or an application's check.
 func CheckGroupName(name string) string {
-	switch {
-	case strings.TrimSpace(name) == "":
+	if strings.TrimSpace(name) == "" {
 		return "must not be empty"
-	case len(name) > MaxGroupLen:
-		return fmt.Sprintf("longer than %d bytes", MaxGroupLen)
-	case !utf8.ValidString(name):
-		return "not valid UTF-8"
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return "must not contain control characters"
-	case strings.TrimSpace(name) != name:
-		return fmt.Sprintf("%q has leading or trailing spaces", name)
 	}
-	return ""
+	return checkText(name, MaxGroupLen)
 }
 
 // CheckUsername returns what is wrong with name as a local account's
@@ -86,11 +77,18 @@ func CheckGroupName(name string) string {
 // surrounding spaces. People type it into a login form, and PostgreSQL
 // cannot store a NUL at all.
 func CheckUsername(name string) string {
-	switch {
-	case name == "":
+	if name == "" {
 		return "required"
-	case len(name) > MaxUsernameLen:
-		return fmt.Sprintf("longer than %d bytes", MaxUsernameLen)
+	}
+	return checkText(name, MaxUsernameLen)
+}
+
+// checkText is the rule names share: at most max bytes of UTF-8, without
+// control characters or surrounding spaces.
+func checkText(name string, max int) string {
+	switch {
+	case len(name) > max:
+		return fmt.Sprintf("longer than %d bytes", max)
 	case !utf8.ValidString(name):
 		return "not valid UTF-8"
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:

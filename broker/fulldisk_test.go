@@ -221,46 +221,6 @@ log: {level: warn}
 	}
 }
 
-// loggedPortico is a `portico serve` process whose log the test reads.
-type loggedPortico struct {
-	*portico
-	log *testenv.LogBuffer
-}
-
-// startWithLog is startPortico keeping the process's output.
-func startWithLog(t *testing.T, bin, cfgPath, issuer string) *loggedPortico {
-	t.Helper()
-	logs := &testenv.LogBuffer{}
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &loggedPortico{&portico{cmd: cmd, url: issuer, exited: make(chan struct{})}, logs}
-	go func() { cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("portico's log:\n%s", logs)
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second) // a readiness wait, not a performance check
-	for {
-		if st, err := statusOf(issuer + "/.well-known/openid-configuration"); err == nil && st == http.StatusOK {
-			return p
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("portico exited at start: %v\n%s", cmd.ProcessState, logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("portico did not serve discovery:\n%s", logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // stop ends the process with SIGTERM, a graceful stop, and returns its
 // exit status as an error (nil for 0).
 func (p *loggedPortico) stop() error {

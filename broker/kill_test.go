@@ -32,32 +32,49 @@ func buildPortico(t *testing.T) string {
 	return bin
 }
 
+// startPortico runs `portico serve` with cfgPath until the test ends and
+// waits until it serves; its output is shown if the test fails.
 func startPortico(t *testing.T, bin, cfgPath, url string) *portico {
 	t.Helper()
+	return startWithLog(t, bin, cfgPath, url).portico
+}
+
+// loggedPortico is a `portico serve` process whose log the test reads.
+type loggedPortico struct {
+	*portico
+	log *testenv.LogBuffer
+}
+
+// startWithLog runs `portico serve` with cfgPath until the test ends,
+// keeping its output for the test to read, and waits until it serves.
+func startWithLog(t *testing.T, bin, cfgPath, issuer string) *loggedPortico {
+	t.Helper()
+	logs := &testenv.LogBuffer{}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &portico{cmd: cmd, url: url, exited: make(chan struct{})}
+	p := &loggedPortico{&portico{cmd: cmd, url: issuer, exited: make(chan struct{})}, logs}
 	go func() { cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("portico's log:\n%s", logs)
+		}
+	})
 	deadline := time.Now().Add(30 * time.Second) // a readiness wait, not a performance check
 	for {
-		resp, err := http.Get(url + "/.well-known/openid-configuration")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+		if st, err := statusOf(issuer + "/.well-known/openid-configuration"); err == nil && st == http.StatusOK {
+			return p
 		}
 		select {
 		case <-p.exited:
-			t.Fatalf("portico exited at start: %v", cmd.ProcessState)
+			t.Fatalf("portico exited at start: %v\n%s", cmd.ProcessState, logs)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("portico did not serve discovery: %v", err)
+			t.Fatalf("portico did not serve discovery:\n%s", logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -336,17 +336,17 @@ func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.
 	}
 	fresh.Subject = rec.Subject
 	a, err := b.admit(connectorID, fresh) // as at login: nothing unchecked is stored or minted
-	if err != nil {
-		var ie *identityError
-		errors.As(err, &ie)
+	if ie := (*identityError)(nil); errors.As(err, &ie) {
 		b.log.WarnContext(ctx, "refresh refused: the connector's identity breaks its limits (docs/identity.md#identity-limits)",
 			"connector", connectorID, "user", user.ID, "field", ie.Field, "problem", ie.Problem)
+		return user, err
+	} else if err != nil {
 		return user, err
 	}
 	// Most refreshes change nothing: then there is nothing to write.
 	next := user
 	applyProfile(&next, a.m)
-	if sameIdentity(identityRecord(connectorID, user.ID, fresh, a.m, rec.LastSeen), rec) && sameProfile(next, user) {
+	if sameIdentity(identityRecord(connectorID, user.ID, a.id, a.m, rec.LastSeen), rec) && sameProfile(next, user) {
 		return user, nil
 	}
 	u, err := b.resolveUser(ctx, connectorID, a, false)

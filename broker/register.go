@@ -124,19 +124,18 @@ func (b *Broker) initialTokenOK(token string) bool {
 	return ok == 1
 }
 
-// regThrottleAllows answers a throttled registration request itself.
-func (b *Broker) regThrottleAllows(c *gin.Context, keys []throttle.Key) bool {
+// regThrottled returns the answer to a registration request whose keys
+// are throttled (with Retry-After set), or nil when it may go on.
+func (b *Broker) regThrottled(c *gin.Context, keys []throttle.Key) *regError {
 	d, err := b.clientThrottlePeek(c.Request.Context(), keys)
-	if err != nil {
-		b.writeRegError(c, regUnavailable)
-		return false
-	}
-	if !d.Allowed {
+	switch {
+	case err != nil:
+		return regUnavailable
+	case !d.Allowed:
 		c.Header("Retry-After", d.RetryAfterHeader())
-		b.writeRegError(c, &regError{http.StatusTooManyRequests, "temporarily_unavailable", "too many failed attempts; retry after " + d.RetryAfterHeader() + " s"})
-		return false
+		return &regError{http.StatusTooManyRequests, "temporarily_unavailable", "too many failed attempts; retry after " + d.RetryAfterHeader() + " s"}
 	}
-	return true
+	return nil
 }
 
 // readMetadata decodes the request body, JSON of at most
@@ -333,7 +332,8 @@ func (b *Broker) handleRegister(c *gin.Context) {
 	// Initial access tokens are not a client's: failures count per
 	// address only, so that nobody can shut registration for all.
 	keys := clientThrottleKeys("", c.ClientIP())[1:]
-	if !b.regThrottleAllows(c, keys) {
+	if e := b.regThrottled(c, keys); e != nil {
+		b.writeRegError(c, e)
 		return
 	}
 	if !b.initialTokenOK(bearer(c)) {
@@ -378,11 +378,8 @@ func (b *Broker) handleRegister(c *gin.Context) {
 // that nobody learns which client ids exist (RFC 7592 §2.1).
 func (b *Broker) registeredClient(c *gin.Context) (store.Client, *regError) {
 	keys := clientThrottleKeys(c.Param("client_id"), c.ClientIP())
-	if d, err := b.clientThrottlePeek(c.Request.Context(), keys); err != nil {
-		return store.Client{}, regUnavailable
-	} else if !d.Allowed {
-		c.Header("Retry-After", d.RetryAfterHeader())
-		return store.Client{}, &regError{http.StatusTooManyRequests, "temporarily_unavailable", "too many failed attempts; retry after " + d.RetryAfterHeader() + " s"}
+	if e := b.regThrottled(c, keys); e != nil {
+		return store.Client{}, e
 	}
 	token := bearer(c)
 	cl, err := b.store.GetClient(c.Request.Context(), c.Param("client_id"))

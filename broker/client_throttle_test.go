@@ -110,6 +110,10 @@ func TestClientSecretGuessing(t *testing.T) {
 	}
 	st, h = tokenAuth(t, b.URL, "other-app", "other-app-secret")
 	mustThrottled(t, "another client from the spraying address", st, h)
+	// Registration with an initial access token counts per address too.
+	if r := regDo(t, http.MethodPost, b.URL+"/register", initialToken, confidentialMetadata()); r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Errorf("registration from the spraying address: %d %v, want 429 with Retry-After", r.Status, r.Body)
+	}
 }
 
 // TestClientThrottleAddresses: failures are counted per client id from

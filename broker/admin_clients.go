@@ -38,6 +38,11 @@ type adminClient struct {
 	IDTokenAlg             string   `json:"id_token_alg,omitempty"`
 	HasSecret              bool     `json:"has_secret"` // output only
 	Version                int64    `json:"version"`    // output only
+	// Resources the client may ask tokens for (RFC 8707). ResourceURIs,
+	// naming the client as a resource server, come from the file only:
+	// through the API one client could take another's tokens' audience.
+	Resources    []string `json:"resources,omitempty"`
+	ResourceURIs []string `json:"resource_uris,omitempty"` // output only
 }
 
 // adminClientSecret is the answer that carries a new secret, shown once.
@@ -60,6 +65,7 @@ func clientView(c store.Client) adminClient {
 		AccessTokenTTL: d(c.AccessTokenTTL), IDTokenTTL: d(c.IDTokenTTL), RefreshIdleTTL: d(c.RefreshIdleTTL),
 		RefreshAbsoluteTTL: d(c.RefreshAbsoluteTTL), RefreshReuseGrace: d(c.RefreshReuseGrace),
 		IDTokenAlg: c.IDTokenAlg, HasSecret: c.SecretHash != "", Version: c.Version,
+		Resources: c.Resources, ResourceURIs: c.ResourceURIs,
 	}
 }
 
@@ -72,6 +78,21 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 		ID: v.ID, Name: v.Name, Public: v.Public, RedirectURIs: v.RedirectURIs, GrantTypes: v.GrantTypes,
 		Scopes: v.Scopes, ExtraScopes: v.ExtraScopes, PostLogoutRedirectURIs: v.PostLogoutRedirectURIs,
 		NoIntrospection: v.NoIntrospection || v.Public, IntrospectAny: v.IntrospectAny && !v.Public, Consent: v.Consent, TokenFormat: v.TokenFormat, IDTokenAlg: v.IDTokenAlg,
+		Resources: v.Resources,
+	}
+	if len(v.ResourceURIs) > 0 {
+		return c, errors.New("resource_uris: resource servers are configured in the file, not through the API")
+	}
+	if len(c.Resources) > config.MaxResources {
+		return c, fmt.Errorf("resources: at most %d", config.MaxResources)
+	}
+	for i, r := range c.Resources {
+		if msg := config.CheckResource(r); msg != "" {
+			return c, fmt.Errorf("resources[%d]: %s", i, msg)
+		}
+		if slices.Contains(c.Resources[:i], r) {
+			return c, fmt.Errorf("resources[%d]: duplicate resource %q", i, r)
+		}
 	}
 	// One rule with the file: an id the API accepts is one its paths,
 	// the token endpoint's Basic credentials and the loader take too.
@@ -248,7 +269,7 @@ func (b *Broker) adminPutClient(c *gin.Context) {
 		}
 		// Settings only: what dynamic registration keeps (its access
 		// token) stays, so the client can still manage itself.
-		rec.Version, rec.Registration = old.Version, old.Registration
+		rec.Version, rec.Registration, rec.ResourceURIs = old.Version, old.Registration, old.ResourceURIs
 		if !rec.Public {
 			rec.SecretHash = old.SecretHash
 		}

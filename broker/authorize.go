@@ -72,13 +72,29 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		b.page(c, http.StatusBadRequest, msgBadRedirect)
 		return
 	}
+	// The response mode is known before any error goes back, so that
+	// errors take the way the code would have. An unsupported one (fragment,
+	// JARM) cannot carry its own error: that goes in the query. An empty
+	// value is an absent one (RFC 6749 §3.1).
 	state := q.Get("state")
+	echo := state
 	if len(state) > maxStateLen {
-		// Not echoed back: the client gets its error without it.
-		b.redirectError(c, redirectURI, "", authError{"invalid_request", "state is longer than " + strconv.Itoa(maxStateLen) + " bytes"})
+		echo = "" // not echoed back: the client gets its error without it
+	}
+	mode := q.Get("response_mode")
+	switch mode {
+	case "", "query":
+		mode = ""
+	case modeFormPost:
+	default:
+		b.redirectError(c, redirectURI, echo, "", authError{"invalid_request", "unsupported response_mode (supported: query, form_post)"})
 		return
 	}
-	fail := func(e authError) { b.redirectError(c, redirectURI, state, e) }
+	if len(state) > maxStateLen {
+		b.redirectError(c, redirectURI, "", mode, authError{"invalid_request", "state is longer than " + strconv.Itoa(maxStateLen) + " bytes"})
+		return
+	}
+	fail := func(e authError) { b.redirectError(c, redirectURI, state, mode, e) }
 	// Everything stored with the request is bounded: an authorization
 	// request is stored before anyone logs in, so unbounded parameters
 	// would let anyone fill the store (and its disk) at will.
@@ -100,15 +116,6 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		fail(authError{"request_uri_not_supported", "request_uri is not supported"})
 		return
 	}
-	// Only the query response mode is implemented; silently answering
-	// another (fragment, form_post, JARM) in the query would hand the
-	// code to a client that expects it elsewhere. The error cannot go in
-	// the mode asked for either, so it goes in the query like the others.
-	// An empty value is an absent one (RFC 6749 §3.1).
-	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
-		fail(authError{"invalid_request", "unsupported response_mode (supported: query)"})
-		return
-	}
 	if rt := q.Get("response_type"); rt != "code" {
 		if rt == "" {
 			fail(authError{"invalid_request", "response_type is required"})
@@ -127,6 +134,11 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 			fail(authError{"invalid_scope", "unsupported scope " + s})
 			return
 		}
+	}
+	resources, desc := checkResources(q["resource"], client.Resources)
+	if desc != "" {
+		fail(authError{"invalid_target", desc})
+		return
 	}
 	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
 	switch {
@@ -166,6 +178,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 	req := store.AuthRequest{
 		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes,
 		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
+		ResponseMode: mode, Resources: resources,
 		CSRFToken: tokensvc.NewID(), BrowserHash: hashString(browser),
 		Prompt: prompt, MaxAge: maxAge, ACRValues: acr,
 		Expiry: b.opts.Now().Add(b.opts.AuthRequestTTL),
@@ -275,8 +288,8 @@ func (b *Broker) browserID(c *gin.Context) string {
 }
 
 // redirectError sends an authorization error to a redirect URI already
-// checked against the client's registered list.
-func (b *Broker) redirectError(c *gin.Context, redirectURI, state string, e authError) {
+// checked against the client's registered list, in the response mode.
+func (b *Broker) redirectError(c *gin.Context, redirectURI, state, mode string, e authError) {
 	v := url.Values{"error": {e.code}, "iss": {b.opts.Issuer}}
 	if e.desc != "" {
 		v.Set("error_description", e.desc)
@@ -284,7 +297,7 @@ func (b *Broker) redirectError(c *gin.Context, redirectURI, state string, e auth
 	if state != "" {
 		v.Set("state", state)
 	}
-	c.Redirect(http.StatusSeeOther, withQuery(redirectURI, v))
+	b.respond(c, redirectURI, mode, v)
 }
 
 // withQuery adds v to u's query, keeping any query u already has.

@@ -84,14 +84,6 @@ func (b *Broker) beginRedirectLogin(c *gin.Context, cn *Connector, cc sdk.Callba
 	c.Redirect(http.StatusSeeOther, rd.URL)
 }
 
-// autoPost renders a form that the browser posts to action at once (with a
-// script allowed by a per-response nonce) or on a click without scripts.
-func (b *Broker) autoPost(c *gin.Context, action string, fields map[string]string) {
-	nonce := tokensvc.NewID()
-	c.Header("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
-	b.renderWith(c, http.StatusOK, "autopost", map[string]any{"Title": b.text("ui.continue"), "Action": action, "Fields": fields, "Nonce": nonce}, false)
-}
-
 // bounceParam marks a callback that Portico re-posted to itself.
 const bounceParam = "portico_bounce"
 
@@ -215,7 +207,17 @@ func (b *Broker) loginFailed(c *gin.Context, req store.AuthRequest, status int, 
 	if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		b.log.Warn("delete failed auth request", "err", err)
 	}
-	b.render(c, status, "failed", map[string]any{"Title": b.text("ui.login_failed"), "Message": msg, "Back": withQuery(req.RedirectURI, v)})
+	data := map[string]any{"Title": b.text("ui.login_failed"), "Message": msg, "Back": withQuery(req.RedirectURI, v)}
+	if req.ResponseMode == modeFormPost {
+		// The error goes back the way the code would have: a form to post
+		// (with a click; this page runs no script).
+		fields := map[string]string{}
+		for k := range v {
+			fields[k] = v.Get(k)
+		}
+		data["Back"], data["Action"], data["Fields"] = "", req.RedirectURI, fields
+	}
+	b.render(c, status, "failed", data)
 }
 
 // unsolicitedConnector is a connector that may accept a login the broker

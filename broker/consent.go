@@ -99,7 +99,7 @@ func (b *Broker) handleConsentSubmit(c *gin.Context) {
 		if err := b.store.DeleteAuthRequest(ctx, req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			b.log.Warn("consent: delete request", "err", err)
 		}
-		b.redirectError(c, req.RedirectURI, req.State, authError{"access_denied", "the user did not allow the request"})
+		b.redirectError(c, req.RedirectURI, req.State, req.ResponseMode, authError{"access_denied", "the user did not allow the request"})
 		return
 	}
 	key := consentKey(req.UserID, req.ClientID)

@@ -82,9 +82,9 @@ func TestAuthorizeErrors(t *testing.T) {
 		{name: "empty request", edit: func(q url.Values) { q.Set("request", ""); q.Set("request_uri", "") }, login: true},
 		{name: "repeated request", edit: func(q url.Values) { q["request"] = []string{"a", "b"} }, status: 400},
 		{name: "repeated request_uri", edit: func(q url.Values) { q["request_uri"] = []string{"a", "b"} }, status: 400},
-		// Only the query response mode exists; the refusal comes in the query.
+		// Query and form_post only; the refusal of another comes in the query.
 		{name: "response_mode fragment", edit: func(q url.Values) { q.Set("response_mode", "fragment") }, errCode: "invalid_request", errState: "st-1"},
-		{name: "response_mode form_post", edit: func(q url.Values) { q.Set("response_mode", "form_post") }, errCode: "invalid_request", errState: "st-1"},
+		{name: "response_mode form_post", edit: func(q url.Values) { q.Set("response_mode", "form_post") }, login: true},
 		{name: "response_mode query.jwt", edit: func(q url.Values) { q.Set("response_mode", "query.jwt") }, errCode: "invalid_request", errState: "st-1"},
 		{name: "response_mode garbage", edit: func(q url.Values) { q.Set("response_mode", "Query") }, errCode: "invalid_request", errState: "st-1"},
 		{name: "repeated response_mode", edit: func(q url.Values) { q["response_mode"] = []string{"query", "query"} }, status: 400},

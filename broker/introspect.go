@@ -10,6 +10,9 @@ import (
 	"github.com/portico-idp/portico/broker/store"
 )
 
+// repeatable are the token endpoint's parameters that may repeat.
+var repeatable = map[string]bool{"resource": true, "audience": true}
+
 // formClient parses a client-authenticated POST form (token, revocation and
 // introspection endpoints) and authenticates its client. On failure it has
 // answered already. The body was bounded before (body.go).
@@ -23,7 +26,9 @@ func (b *Broker) formClient(c *gin.Context) (store.Client, bool) {
 		return store.Client{}, false
 	}
 	for k, v := range c.Request.PostForm {
-		if len(v) > 1 { // RFC 6749 §3.2: parameters must not repeat
+		// RFC 6749 §3.2: parameters must not repeat, but for those
+		// defined to (RFC 8707 resource, RFC 8693 audience).
+		if len(v) > 1 && !repeatable[k] {
 			b.writeTokenError(c, invalidRequest("parameter "+k+" repeated"))
 			return store.Client{}, false
 		}
@@ -82,11 +87,11 @@ func (b *Broker) handleIntrospect(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	// RFC 7662 §4: a client learns about a token only if it is one of the
-	// token's audiences, unless configured as a resource server for all.
+	// token's audiences (by its id, or as the resource server its
+	// resource_uris name), unless configured as a resource server for all.
 	// Refresh tokens are answered to their own client alone (tokensvc).
 	// The admin API's audience is no client's, whatever a client is named.
-	if in.Active && in.TokenType != "refresh_token" && !client.IntrospectAny &&
-		(!slices.Contains(in.Access.Audience, client.ID) || client.ID == AdminAudience(b.opts.Issuer)) {
+	if in.Active && in.TokenType != "refresh_token" && !client.IntrospectAny && !audienceOf(in.Access.Audience, client, b.opts.Issuer) {
 		in.Active = false
 	}
 	if !in.Active {
@@ -118,4 +123,15 @@ func (b *Broker) handleIntrospect(c *gin.Context) {
 		resp["groups"] = a.Groups
 	}
 	c.JSON(http.StatusOK, resp)
+}
+
+// audienceOf reports whether client is one of the audiences aud: by its id
+// or one of its resource URIs, never as the admin API.
+func audienceOf(aud []string, client store.Client, issuer string) bool {
+	if client.ID == AdminAudience(issuer) {
+		return false
+	}
+	return slices.Contains(aud, client.ID) || slices.ContainsFunc(client.ResourceURIs, func(r string) bool {
+		return r != AdminAudience(issuer) && slices.Contains(aud, r)
+	})
 }

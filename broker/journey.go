@@ -68,7 +68,7 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 			// The request's client and redirect URI were checked at
 			// /authorize: tell the application (RFC 6749 §4.1.2.1), which
 			// a silent prompt=none request needs.
-			b.redirectError(c, req.RedirectURI, req.State, authError{"temporarily_unavailable", "the server cannot complete the login now"})
+			b.redirectError(c, req.RedirectURI, req.State, req.ResponseMode, authError{"temporarily_unavailable", "the server cannot complete the login now"})
 			return
 		}
 		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
@@ -95,7 +95,7 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 			if step == "/consent" {
 				code = "consent_required"
 			}
-			b.redirectError(c, req.RedirectURI, req.State, authError{code, "the login needs the user"})
+			b.redirectError(c, req.RedirectURI, req.State, req.ResponseMode, authError{code, "the login needs the user"})
 			return
 		}
 		b.toStep(c, req, stored, step)
@@ -160,7 +160,7 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	if req.State != "" {
 		v.Set("state", req.State)
 	}
-	c.Redirect(http.StatusSeeOther, withQuery(req.RedirectURI, v))
+	b.respond(c, req.RedirectURI, req.ResponseMode, v)
 }
 
 // toStep keeps the login's progress in its request and sends the browser

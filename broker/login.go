@@ -245,7 +245,7 @@ func (b *Broker) issueCode(ctx context.Context, req store.AuthRequest, familyID 
 		ID: hashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID,
 		ConnectorID: req.ConnectorID, Scopes: req.Scopes, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		AuthTime: req.AuthTime, AMR: req.AMR, FamilyID: familyID, Expiry: b.opts.Now().Add(b.opts.AuthCodeTTL),
+		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, Expiry: b.opts.Now().Add(b.opts.AuthCodeTTL),
 	})
 	return code, err
 }

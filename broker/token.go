@@ -135,8 +135,13 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		b.log.Error("token: read user", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
+	resources, terr := tokenResources(form["resource"], code.Resources, client.Resources)
+	if terr != nil {
+		return tokensvc.Tokens{}, terr
+	}
 	g := b.userGrant(user, client, code.Scopes)
 	g.Nonce, g.AuthTime, g.AMR, g.ConnectorID = code.Nonce, code.AuthTime, code.AMR, code.ConnectorID
+	g.Resources, g.GrantedResources = resources, code.Resources
 	// The session was named when the code was issued (journey.go).
 	g.AccessJTI, g.FamilyID = tokensvc.NewID(), cmp.Or(code.FamilyID, tokensvc.NewID())
 	// Spend the code before minting, recording the ids the tokens will have,
@@ -256,6 +261,10 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 			}
 		}
 	}
+	resources, terr := tokenResources(form["resource"], fam.Resources, client.Resources)
+	if terr != nil {
+		return tokensvc.Tokens{}, terr
+	}
 	end := func(reason string) (tokensvc.Tokens, *tokenError) {
 		if err := b.tokens.RevokeFamily(ctx, fam.ID); err != nil {
 			b.log.Error("token: end refresh family", "err", err)
@@ -288,6 +297,7 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		return end("the identity store no longer accepts this user")
 	}
 	g := b.userGrant(user, client, scopes)
+	g.Resources = resources
 	// Rotation decides again if it loses a race (a replay, the family
 	// revoked meanwhile): its reason is the answer.
 	t, err := b.tokens.Rotate(ctx, fam, g)
@@ -367,6 +377,10 @@ func (b *Broker) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope " + s + " is not allowed for this client"}
 		}
 	}
+	resources, terr := tokenResources(c.Request.PostForm["resource"], nil, client.Resources)
+	if terr != nil {
+		return tokensvc.Tokens{}, terr
+	}
 	var aud []string
 	if slices.Contains(scopes, adminScope) {
 		// Only the file's admin clients; one created at runtime with the
@@ -376,7 +390,7 @@ func (b *Broker) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 		}
 		aud = []string{AdminAudience(b.opts.Issuer)}
 	}
-	t, err := b.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes, Audience: aud, Policy: client.Policy()})
+	t, err := b.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes, Audience: aud, Resources: resources, Policy: client.Policy()})
 	if err != nil {
 		b.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")

@@ -312,7 +312,7 @@ func TestDiscoveryAdvertises(t *testing.T) {
 		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post", "none"},
 		"id_token_signing_alg_values_supported": []any{"RS256"}, // the only key of the default config
 		"code_challenge_methods_supported":      []any{"S256"},
-		"response_modes_supported":              []any{"query"},
+		"response_modes_supported":              []any{"query", "form_post"},
 		"request_parameter_supported":           false,
 		"request_uri_parameter_supported":       false, // absent means true
 	} {

@@ -41,13 +41,20 @@ type Grant struct {
 	// Audience are further audiences of the access token besides the
 	// client (e.g. the admin API's); the id_token's audience is the
 	// client alone.
-	Audience    []string
-	ConnectorID string
-	Nonce       string
-	AuthTime    time.Time // zero for client_credentials
-	AMR         []string
-	Claims      Claims
-	Policy      Policy
+	Audience []string
+	// Resources are the resource servers (RFC 8707 resource indicators)
+	// the access token is for: when set, they replace the client as its
+	// audience, so that no other resource server accepts it.
+	Resources []string
+	// GrantedResources are the resources the session may ask tokens for
+	// later, at refresh (stored in its family); Resources when nil.
+	GrantedResources []string
+	ConnectorID      string
+	Nonce            string
+	AuthTime         time.Time // zero for client_credentials
+	AMR              []string
+	Claims           Claims
+	Policy           Policy
 
 	IDToken bool // issue an id_token (the openid scope was granted)
 	// Session records the login as a session (a refresh family) that the
@@ -143,10 +150,13 @@ func (s *Service) Issue(ctx context.Context, g Grant) (Tokens, error) {
 		if g.FamilyID == "" {
 			g.FamilyID = randomID()
 		}
+		if g.GrantedResources == nil {
+			g.GrantedResources = g.Resources
+		}
 		// A session without refresh lives as long as its tokens can.
 		f := RefreshFamily{
 			ID: g.FamilyID, UserID: g.Subject, ClientID: g.ClientID, ConnectorID: g.ConnectorID,
-			Scopes: g.Scopes, AuthTime: g.AuthTime, AMR: g.AMR,
+			Scopes: g.Scopes, Resources: g.GrantedResources, AuthTime: g.AuthTime, AMR: g.AMR,
 			RotatedAt: now, CreatedAt: now, Expiry: now.Add(max(p.AccessTokenTTL, p.IDTokenTTL) + leeway),
 		}
 		t := RefreshToken{FamilyID: f.ID}
@@ -188,7 +198,7 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 		rec := OpaqueToken{
 			Hash: hash, Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, FamilyID: g.FamilyID,
 			Username: g.Username, Groups: g.Claims.Groups, AMR: g.AMR, AuthTime: g.AuthTime,
-			Audience: g.Audience, IssuedAt: now, Expiry: exp,
+			Audience: g.Audience, Resources: g.Resources, IssuedAt: now, Expiry: exp,
 		}
 		if err := s.store.CreateOpaqueToken(ctx, rec); err != nil {
 			return Tokens{}, fmt.Errorf("tokensvc: store access token: %w", err)
@@ -200,7 +210,7 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 			return Tokens{}, err
 		}
 		ac := accessClaims{
-			Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: audience(g.ClientID, g.Audience),
+			Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: audience(g.ClientID, g.Resources, g.Audience),
 			Expiry: exp.Unix(), IssuedAt: now.Unix(), JTI: jti, ClientID: g.ClientID,
 			Scope: strings.Join(g.Scopes, " "), AMR: g.AMR, ACR: ACR(g.AMR), Groups: g.Claims.Groups,
 			Username: g.Username, Session: g.FamilyID,
@@ -240,9 +250,13 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 	return t, nil
 }
 
-// audience is an access token's audience: the client, then extra.
-func audience(clientID string, extra []string) []string {
+// audience is an access token's audience: the client, or the resources
+// when there are any, then extra.
+func audience(clientID string, resources, extra []string) []string {
 	out := []string{clientID}
+	if len(resources) > 0 {
+		out = slices.Clone(resources)
+	}
 	for _, a := range extra {
 		if !slices.Contains(out, a) {
 			out = append(out, a)

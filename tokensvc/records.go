@@ -56,9 +56,11 @@ type OpaqueToken struct {
 	AMR      []string  `json:"amr,omitempty"`
 	AuthTime time.Time `json:"auth_time,omitzero"`
 	// Audience are the audiences besides the client (Grant.Audience).
-	Audience []string  `json:"audience,omitempty"`
-	IssuedAt time.Time `json:"issued_at"`
-	Expiry   time.Time `json:"expiry"`
+	Audience []string `json:"audience,omitempty"`
+	// Resources replace the client as audience (Grant.Resources).
+	Resources []string  `json:"resources,omitempty"`
+	IssuedAt  time.Time `json:"issued_at"`
+	Expiry    time.Time `json:"expiry"`
 }
 
 // SigningKey is one key of the signing key set; PrivateJWK is a JWK (JSON).
@@ -92,16 +94,19 @@ type KeySet struct {
 // tombstone: RevokeFamily ended a session that did not exist yet (its id
 // was handed out with an authorization code), so that Issue refuses it.
 type RefreshFamily struct {
-	ID          string    `json:"id"`
-	UserID      string    `json:"user_id"`
-	ClientID    string    `json:"client_id"`
-	ConnectorID string    `json:"connector_id"`
-	Scopes      []string  `json:"scopes"`
-	AuthTime    time.Time `json:"auth_time"`
-	AMR         []string  `json:"amr,omitempty"`
-	Current     string    `json:"current"`            // hash of the live token
-	Previous    string    `json:"previous,omitempty"` // hash of the token it replaced
-	RotatedAt   time.Time `json:"rotated_at"`         // last use: the idle TTL counts from it
+	ID          string   `json:"id"`
+	UserID      string   `json:"user_id"`
+	ClientID    string   `json:"client_id"`
+	ConnectorID string   `json:"connector_id"`
+	Scopes      []string `json:"scopes"`
+	// Resources are the resource indicators (RFC 8707) the login allowed;
+	// each refresh may ask for tokens for some of them.
+	Resources []string  `json:"resources,omitempty"`
+	AuthTime  time.Time `json:"auth_time"`
+	AMR       []string  `json:"amr,omitempty"`
+	Current   string    `json:"current"`            // hash of the live token
+	Previous  string    `json:"previous,omitempty"` // hash of the token it replaced
+	RotatedAt time.Time `json:"rotated_at"`         // last use: the idle TTL counts from it
 	// PreviousRetiredAt is when Previous was rotated away: its reuse grace
 	// (Policy.RefreshReuseGrace) runs from then, and a reuse in the grace
 	// leaves it as it is, so the window never restarts. Zero in families

@@ -131,7 +131,7 @@ func (s *Service) lookupOpaque(ctx context.Context, token string) (Access, error
 	}
 	return Access{
 		Format: FormatOpaque, Subject: t.Subject, Username: t.Username, ClientID: t.ClientID,
-		Scopes: t.Scopes, Audience: audience(t.ClientID, t.Audience), Session: t.FamilyID, Groups: t.Groups,
+		Scopes: t.Scopes, Audience: audience(t.ClientID, t.Resources, t.Audience), Session: t.FamilyID, Groups: t.Groups,
 		AuthTime: t.AuthTime, IssuedAt: t.IssuedAt, ExpiresAt: t.Expiry,
 	}, nil
 }

@@ -267,6 +267,13 @@ type Client struct {
 	// Consent marks a third-party client: the person is asked to allow
 	// the scopes it wants, once per set of scopes, until they revoke it.
 	Consent bool `yaml:"consent"`
+
+	// Resource indicators (RFC 8707, docs/tokens.md#resource-indicators):
+	// Resources are the resource servers (absolute URIs) the client may
+	// ask access tokens for; ResourceURIs are the URIs that name this
+	// client as a resource server, whose tokens its introspection sees.
+	Resources    []string `yaml:"resources"`
+	ResourceURIs []string `yaml:"resource_uris"`
 }
 
 // User is an account seeded into the local connector.

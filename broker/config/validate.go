@@ -23,6 +23,7 @@ func (c *Config) Validate() error {
 	c.validateTop(&v)
 	c.validateConnectors(&v)
 	c.validateClients(&v)
+	c.validateResources(&v)
 	c.validateUsers(&v)
 	c.validateTokens(&v)
 	c.validateIdentity(&v)

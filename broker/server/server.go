@@ -438,6 +438,7 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			TokenFormat:            c.TokenFormat, AccessTokenTTL: c.AccessTokenTTL.Std(), IDTokenTTL: c.IDTokenTTL.Std(),
 			RefreshIdleTTL: c.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: c.RefreshAbsoluteTTL.Std(),
 			RefreshReuseGrace: c.RefreshReuseGrace.Std(), IDTokenAlg: c.IDTokenSignedResponseAlg,
+			Resources: c.Resources, ResourceURIs: c.ResourceURIs,
 		}
 		old, err := st.GetClient(ctx, c.ID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -483,7 +484,7 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 
 // canonClient is c with empty lists nil, as the store returns them.
 func canonClient(c store.Client) store.Client {
-	for _, l := range []*[]string{&c.RedirectURIs, &c.GrantTypes, &c.Scopes, &c.ExtraScopes, &c.PostLogoutRedirectURIs} {
+	for _, l := range []*[]string{&c.RedirectURIs, &c.GrantTypes, &c.Scopes, &c.ExtraScopes, &c.PostLogoutRedirectURIs, &c.Resources, &c.ResourceURIs} {
 		if len(*l) == 0 {
 			*l = nil
 		}

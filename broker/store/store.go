@@ -127,6 +127,12 @@ type Client struct {
 	// (RFC 7591): only those can be read, updated and deleted through it.
 	Registration *ClientRegistration `json:"registration,omitempty"`
 
+	// Resource indicators (RFC 8707). Resources are those the client may
+	// ask tokens for; ResourceURIs are those that name the client itself
+	// as a resource server, whose tokens its introspection answers for.
+	Resources    []string `json:"resources,omitempty"`
+	ResourceURIs []string `json:"resource_uris,omitempty"`
+
 	Version int64 `json:"version"`
 }
 
@@ -159,8 +165,12 @@ type AuthRequest struct {
 	Nonce               string   `json:"nonce,omitempty"`
 	CodeChallenge       string   `json:"code_challenge,omitempty"`
 	CodeChallengeMethod string   `json:"code_challenge_method,omitempty"`
-	CSRFToken           string   `json:"csrf_token"`
-	BrowserHash         string   `json:"browser_hash"` // hash of the cookie that binds it to one browser
+	// ResponseMode is how the code goes back: "" (query) or "form_post".
+	ResponseMode string `json:"response_mode,omitempty"`
+	// Resources are the resource indicators asked for (RFC 8707).
+	Resources   []string `json:"resources,omitempty"`
+	CSRFToken   string   `json:"csrf_token"`
+	BrowserHash string   `json:"browser_hash"` // hash of the cookie that binds it to one browser
 	// ConnectorID and ConnectorData: the redirect connector the login went
 	// to, and what it asked to get back at its callback (sdk.Redirect.Data).
 	ConnectorID   string `json:"connector_id,omitempty"`
@@ -203,6 +213,7 @@ type AuthCode struct {
 	CodeChallengeMethod string    `json:"code_challenge_method,omitempty"`
 	AuthTime            time.Time `json:"auth_time"`
 	AMR                 []string  `json:"amr,omitempty"`
+	Resources           []string  `json:"resources,omitempty"` // RFC 8707, as authorized
 	Used                bool      `json:"used,omitempty"`
 	FamilyID            string    `json:"family_id,omitempty"`   // refresh family issued from it
 	AccessJTIs          []string  `json:"access_jtis,omitempty"` // access tokens issued from it

@@ -40,6 +40,10 @@ func TestAdminInputRules(t *testing.T) {
 		{"client id with a query", "createClient", nil, "", client("?x=1"), "id"},
 		{"client id with a space", "createClient", nil, "", client("my app"), "id"},
 		{"client id of 300 characters", "createClient", nil, "", client(strings.Repeat("c", 300)), "id"},
+		{"relative resource", "createClient", nil, "", withField(client("r1"), "resources", []string{"/api"}), "resources[0]"},
+		{"resource with a fragment", "createClient", nil, "", withField(client("r2"), "resources", []string{"https://a.example/#f"}), "resources[0]"},
+		{"repeated resource", "createClient", nil, "", withField(client("r3"), "resources", []string{"https://a.example/", "https://a.example/"}), "resources[1]"},
+		{"resource server through the API", "createClient", nil, "", withField(client("r4"), "resource_uris", []string{"https://a.example/"}), "resource_uris"},
 		{"empty role", "patchUser", user, "", map[string]any{"roles": []string{""}}, "roles[0]"},
 		{"role with a trailing space", "patchUser", user, "", map[string]any{"roles": []string{"admin "}}, "roles[0]"},
 		{"repeated role", "patchUser", user, "", map[string]any{"roles": []string{"a", "b", "a"}}, "roles[2]"},
@@ -165,4 +169,10 @@ func TestAdminUnrouted(t *testing.T) {
 	if w := served("GET", "/admin/v2/users"); w.Code != 404 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
 		t.Errorf("a path beside the API: %d %q", w.Code, w.Header().Get("Content-Type"))
 	}
+}
+
+// withField returns m with k set to v.
+func withField(m map[string]any, k string, v any) map[string]any {
+	m[k] = v
+	return m
 }

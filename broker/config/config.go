@@ -267,6 +267,13 @@ type Client struct {
 	// Consent marks a third-party client: the person is asked to allow
 	// the scopes it wants, once per set of scopes, until they revoke it.
 	Consent bool `yaml:"consent"`
+
+	// Client authentication (clientauth.go): token_endpoint_auth_method
+	// and, for private_key_jwt, the client's public keys as an inline
+	// JWK Set (jwks) or where to fetch them (jwks_uri).
+	TokenEndpointAuthMethod string         `yaml:"token_endpoint_auth_method"`
+	JWKS                    map[string]any `yaml:"jwks"`
+	JWKSURI                 string         `yaml:"jwks_uri"`
 }
 
 // User is an account seeded into the local connector.

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -38,6 +39,11 @@ type adminClient struct {
 	IDTokenAlg             string   `json:"id_token_alg,omitempty"`
 	HasSecret              bool     `json:"has_secret"` // output only
 	Version                int64    `json:"version"`    // output only
+
+	// Client authentication (clientjwt_register.go).
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 }
 
 // adminClientSecret is the answer that carries a new secret, shown once.
@@ -60,6 +66,7 @@ func clientView(c store.Client) adminClient {
 		AccessTokenTTL: d(c.AccessTokenTTL), IDTokenTTL: d(c.IDTokenTTL), RefreshIdleTTL: d(c.RefreshIdleTTL),
 		RefreshAbsoluteTTL: d(c.RefreshAbsoluteTTL), RefreshReuseGrace: d(c.RefreshReuseGrace),
 		IDTokenAlg: c.IDTokenAlg, HasSecret: c.SecretHash != "", Version: c.Version,
+		TokenEndpointAuthMethod: c.AuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI,
 	}
 }
 
@@ -154,6 +161,9 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 	if err := b.tokens.CheckPolicy(c.Policy()); err != nil {
 		return c, err
 	}
+	if err := adminClientAuth(v, &c); err != nil { // clientjwt_register.go
+		return c, err
+	}
 	return c, nil
 }
 
@@ -206,9 +216,8 @@ func (b *Broker) adminCreateClient(c *gin.Context) {
 		return
 	}
 	secret := ""
-	if !rec.Public {
-		secret = NewClientSecret()
-		rec.SecretHash = HashClientSecret(secret)
+	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
+		secret = newSecretFor(&rec) // clientjwt_register.go
 	}
 	err = b.store.CreateClient(c.Request.Context(), rec)
 	if errors.Is(err, store.ErrAlreadyExists) {
@@ -222,7 +231,8 @@ func (b *Broker) adminCreateClient(c *gin.Context) {
 }
 
 // adminPutClient replaces a client's settings, keeping its secret; making
-// a public client confidential needs a secret rotation afterwards.
+// a public client confidential, or a client client_secret_jwt, needs a
+// secret rotation afterwards.
 func (b *Broker) adminPutClient(c *gin.Context) {
 	var v adminClient
 	if !adminBind(c, &v) {
@@ -251,6 +261,9 @@ func (b *Broker) adminPutClient(c *gin.Context) {
 		rec.Version, rec.Registration = old.Version, old.Registration
 		if !rec.Public {
 			rec.SecretHash = old.SecretHash
+		}
+		if rec.AuthMethod == config.AuthSecretJWT { // else none needed (clientjwt_register.go)
+			rec.JWTSecret = old.JWTSecret // none yet: as for a public client made confidential, rotate
 		}
 		if err = b.store.UpdateClient(ctx, rec); !errors.Is(err, store.ErrConflict) {
 			break
@@ -290,11 +303,11 @@ func (b *Broker) adminRotateSecret(c *gin.Context) {
 		if cl, err = b.store.GetClient(ctx, id); err != nil {
 			break
 		}
-		if cl.Public {
-			adminError(c, http.StatusBadRequest, "invalid_request", "a public client has no secret")
+		if cl.Public || !config.AuthMethodUsesSecret(cl.AuthMethod) {
+			adminError(c, http.StatusBadRequest, "invalid_request", "this client authenticates without a secret")
 			return
 		}
-		cl.SecretHash = HashClientSecret(secret)
+		secret = newSecretFor(&cl) // clientjwt_register.go
 		if err = b.store.UpdateClient(ctx, cl); !errors.Is(err, store.ErrConflict) {
 			break
 		}

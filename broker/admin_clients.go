@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -43,6 +44,11 @@ type adminClient struct {
 	// through the API one client could take another's tokens' audience.
 	Resources    []string `json:"resources,omitempty"`
 	ResourceURIs []string `json:"resource_uris,omitempty"` // output only
+
+	// Client authentication (clientjwt_register.go).
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 }
 
 // adminClientSecret is the answer that carries a new secret, shown once.
@@ -66,6 +72,7 @@ func clientView(c store.Client) adminClient {
 		RefreshAbsoluteTTL: d(c.RefreshAbsoluteTTL), RefreshReuseGrace: d(c.RefreshReuseGrace),
 		IDTokenAlg: c.IDTokenAlg, HasSecret: c.SecretHash != "", Version: c.Version,
 		Resources: c.Resources, ResourceURIs: c.ResourceURIs,
+		TokenEndpointAuthMethod: c.AuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI,
 	}
 }
 
@@ -175,6 +182,9 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 	if err := b.tokens.CheckPolicy(c.Policy()); err != nil {
 		return c, err
 	}
+	if err := adminClientAuth(v, &c); err != nil { // clientjwt_register.go
+		return c, err
+	}
 	return c, nil
 }
 
@@ -227,9 +237,8 @@ func (b *Broker) adminCreateClient(c *gin.Context) {
 		return
 	}
 	secret := ""
-	if !rec.Public {
-		secret = NewClientSecret()
-		rec.SecretHash = HashClientSecret(secret)
+	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
+		secret = newSecretFor(&rec) // clientjwt_register.go
 	}
 	err = b.store.CreateClient(c.Request.Context(), rec)
 	if errors.Is(err, store.ErrAlreadyExists) {
@@ -243,7 +252,8 @@ func (b *Broker) adminCreateClient(c *gin.Context) {
 }
 
 // adminPutClient replaces a client's settings, keeping its secret; making
-// a public client confidential needs a secret rotation afterwards.
+// a public client confidential, or a client client_secret_jwt, needs a
+// secret rotation afterwards.
 func (b *Broker) adminPutClient(c *gin.Context) {
 	var v adminClient
 	if !adminBind(c, &v) {
@@ -272,6 +282,9 @@ func (b *Broker) adminPutClient(c *gin.Context) {
 		rec.Version, rec.Registration, rec.ResourceURIs = old.Version, old.Registration, old.ResourceURIs
 		if !rec.Public {
 			rec.SecretHash = old.SecretHash
+		}
+		if rec.AuthMethod == config.AuthSecretJWT { // else none needed (clientjwt_register.go)
+			rec.JWTSecret = old.JWTSecret // none yet: as for a public client made confidential, rotate
 		}
 		if err = b.store.UpdateClient(ctx, rec); !errors.Is(err, store.ErrConflict) {
 			break
@@ -311,11 +324,11 @@ func (b *Broker) adminRotateSecret(c *gin.Context) {
 		if cl, err = b.store.GetClient(ctx, id); err != nil {
 			break
 		}
-		if cl.Public {
-			adminError(c, http.StatusBadRequest, "invalid_request", "a public client has no secret")
+		if cl.Public || !config.AuthMethodUsesSecret(cl.AuthMethod) {
+			adminError(c, http.StatusBadRequest, "invalid_request", "this client authenticates without a secret")
 			return
 		}
-		cl.SecretHash = HashClientSecret(secret)
+		secret = newSecretFor(&cl) // clientjwt_register.go
 		if err = b.store.UpdateClient(ctx, cl); !errors.Is(err, store.ErrConflict) {
 			break
 		}

@@ -147,6 +147,10 @@ type Options struct {
 	// none). The broker moves it later for a request that waits for a
 	// connector (deadline.go).
 	WriteTimeout time.Duration
+
+	// ClientKeys tunes fetching private_key_jwt clients' jwks_uri
+	// (clientkeys.go).
+	ClientKeys ClientKeysOptions
 }
 
 // Broker serves Portico's HTTP endpoints.
@@ -171,6 +175,7 @@ type Broker struct {
 	auditor      *auditor
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
 	addrs        *addrLimiter       // nil: no rate per address
+	clientKeys   *clientKeys        // private_key_jwt clients' jwks_uri (clientkeys.go)
 }
 
 // New returns a Broker. The store and token service belong to the caller;
@@ -204,7 +209,8 @@ func New(opts Options) (*Broker, error) {
 	b := &Broker{
 		opts: opts, issuer: iss, store: opts.Store, tokens: opts.Tokens,
 		log: opts.Logger, secure: iss.Scheme == "https",
-		addrs: newAddrLimiter(opts.AuthorizeRate, opts.Now),
+		addrs:      newAddrLimiter(opts.AuthorizeRate, opts.Now),
+		clientKeys: newClientKeys(opts.ClientKeys, opts.Now),
 	}
 	seen := map[string]bool{}
 	for _, c := range opts.Connectors {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
@@ -66,10 +67,14 @@ func (b *Broker) writeTokenError(c *gin.Context, e *tokenError) {
 }
 
 // authenticateClient identifies the client of a token-endpoint request by
-// client_secret_basic, client_secret_post, or (public clients) client_id
-// alone (RFC 6749 §2.3.1, §3.2.1).
+// client_secret_basic, client_secret_post, a JWT (client_secret_jwt,
+// private_key_jwt: clientjwt.go) or (public clients) client_id alone
+// (RFC 6749 §2.3.1, §3.2.1).
 func (b *Broker) authenticateClient(c *gin.Context) (store.Client, *tokenError) {
 	form := c.Request.PostForm
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		return b.authenticateAssertion(c) // clientjwt.go
+	}
 	id, secret, basic := c.Request.BasicAuth()
 	if basic {
 		// §2.3.1: id and secret are form-urlencoded inside the header.
@@ -123,6 +128,10 @@ func (b *Broker) authenticateClient(c *gin.Context) (store.Client, *tokenError) 
 		return client, nil
 	}
 	if secret == "" || subtle.ConstantTimeCompare([]byte(HashClientSecret(secret)), []byte(client.SecretHash)) != 1 {
+		return failed()
+	}
+	// A client registered for JWT authentication never sends its secret.
+	if client.AuthMethod == config.AuthSecretJWT || client.AuthMethod == config.AuthPrivateKeyJWT {
 		return failed()
 	}
 	return client, nil

@@ -3,11 +3,17 @@ package broker
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/tokensvc"
 )
+
+// clientAuthMethods are the client authentication methods of the token,
+// revocation and introspection endpoints (clientauth.go, clientjwt.go).
+var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"}
 
 // discoveryDocument is built once: it changes only with the configuration.
 // It advertises exactly what is implemented (OIDC Discovery 1.0 §3).
@@ -24,15 +30,15 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"revocation_endpoint":    b.url("/revoke"),
 		"introspection_endpoint": b.url("/introspect"),
 		"end_session_endpoint":   b.url("/logout"),
-		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post"},
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"revocation_endpoint_auth_methods_supported":    clientAuthMethods,
+		"introspection_endpoint_auth_methods_supported": clientAuthMethods,
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query", "form_post"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         algs,
 		"scopes_supported":                              b.scopesSupported(),
-		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
+		"token_endpoint_auth_methods_supported":         append(slices.Clone(clientAuthMethods), "none"),
 		"code_challenge_methods_supported":              []string{"S256"},
 		"claims_supported": append([]string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "acr", "sid",
@@ -42,6 +48,11 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false, // true when absent (OIDC Discovery §3)
 		"authorization_response_iss_parameter_supported": true,
+	}
+	// JWT client authentication (clientjwt.go), at every endpoint that
+	// authenticates clients.
+	for _, e := range []string{"token", "revocation", "introspection"} {
+		doc[e+"_endpoint_auth_signing_alg_values_supported"] = append(slices.Clone(config.PrivateKeyJWTAlgs), config.SecretJWTAlgs...)
 	}
 	if b.opts.Registration != nil {
 		doc["registration_endpoint"] = b.url("/register")

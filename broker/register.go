@@ -59,6 +59,9 @@ type clientMetadata struct {
 	Scope                    string   `json:"scope,omitempty"`
 	PostLogoutRedirectURIs   []string `json:"post_logout_redirect_uris,omitempty"`
 	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg,omitempty"`
+	// A private_key_jwt client's keys (clientjwt_register.go).
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI string          `json:"jwks_uri,omitempty"`
 	// ClientID and ClientSecret appear only in RFC 7592 updates.
 	ClientID     string `json:"client_id,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
@@ -169,9 +172,9 @@ func (b *Broker) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 	switch m.TokenEndpointAuthMethod {
 	case "":
 		m.TokenEndpointAuthMethod = authBasic // RFC 7591 §2's default
-	case authBasic, authPost, authNone:
+	case authBasic, authPost, authNone, config.AuthSecretJWT, config.AuthPrivateKeyJWT:
 	default:
-		return store.Client{}, badMetadata("unsupported token_endpoint_auth_method (supported: client_secret_basic, client_secret_post, none)")
+		return store.Client{}, badMetadata("unsupported token_endpoint_auth_method (supported: client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, none)")
 	}
 	public := m.TokenEndpointAuthMethod == authNone
 
@@ -267,6 +270,9 @@ func (b *Broker) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 	if err := b.tokens.CheckPolicy(rec.Policy()); err != nil {
 		return store.Client{}, badMetadata("this server has no signing keys for that id_token_signed_response_alg")
 	}
+	if e := checkAuthMetadata(m, &rec); e != nil { // clientjwt_register.go
+		return store.Client{}, e
+	}
 	return rec, nil
 }
 
@@ -295,9 +301,10 @@ func (b *Broker) clientInfo(cl store.Client, secret, regToken string) gin.H {
 		"token_endpoint_auth_method": reg.AuthMethod,
 		"grant_types":                grants, "response_types": resp,
 	}
-	if !cl.Public {
+	if cl.SecretHash != "" {
 		h["client_secret_expires_at"] = 0 // never
 	}
+	authInfo(cl, h) // clientjwt_register.go
 	if secret != "" {
 		h["client_secret"] = secret
 	}
@@ -360,9 +367,8 @@ func (b *Broker) handleRegister(c *gin.Context) {
 		AccessTokenHash: HashClientSecret(regToken), AuthMethod: m.TokenEndpointAuthMethod,
 		IssuedAt: b.opts.Now().UTC().Truncate(time.Second),
 	}
-	if !rec.Public {
-		secret = NewClientSecret()
-		rec.SecretHash = HashClientSecret(secret)
+	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
+		secret = newSecretFor(&rec) // clientjwt_register.go
 	}
 	if err := b.store.CreateClient(c.Request.Context(), rec); err != nil {
 		b.log.Error("register: store client", "err", err)
@@ -432,6 +438,9 @@ func (b *Broker) handleRegistrationUpdate(c *gin.Context) {
 	if e == nil && rec.Public != cl.Public {
 		// A secret cannot be handed out or taken back by an update.
 		e = badMetadata("token_endpoint_auth_method cannot change between none and a client secret")
+	}
+	if e == nil {
+		e = keepSecret(cl, &rec) // clientjwt_register.go
 	}
 	if e != nil {
 		b.writeRegError(c, e)

@@ -274,6 +274,12 @@ type Client struct {
 	// client as a resource server, whose tokens its introspection sees.
 	Resources    []string `yaml:"resources"`
 	ResourceURIs []string `yaml:"resource_uris"`
+	// Client authentication (clientauth.go): token_endpoint_auth_method
+	// and, for private_key_jwt, the client's public keys as an inline
+	// JWK Set (jwks) or where to fetch them (jwks_uri).
+	TokenEndpointAuthMethod string         `yaml:"token_endpoint_auth_method"`
+	JWKS                    map[string]any `yaml:"jwks"`
+	JWKSURI                 string         `yaml:"jwks_uri"`
 }
 
 // User is an account seeded into the local connector.

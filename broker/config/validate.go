@@ -197,7 +197,7 @@ func (c *Config) validateClients(v *validator) {
 			if cl.SecretHash != "" {
 				v.add(p+".secret_hash", "a public client must not have a secret hash")
 			}
-		} else {
+		} else if cl.TokenEndpointAuthMethod != AuthPrivateKeyJWT { // keys, no secret (clientauth.go)
 			switch {
 			case cl.Secret == "" && cl.SecretHash == "":
 				v.add(p+".secret", "required for a confidential client (set secret or secret_hash, or public: true)")
@@ -211,6 +211,8 @@ func (c *Config) validateClients(v *validator) {
 				v.add(p+".secret_hash", "must not contain control characters or leading or trailing spaces")
 			}
 		}
+
+		validateClientAuth(v, p, cl) // JWT client authentication (clientauth.go)
 
 		grants := map[string]bool{}
 		for j, g := range cl.GrantTypes {

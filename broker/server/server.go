@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/gin-gonic/gin"
@@ -446,6 +447,17 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		}
 		if c.Secret != "" {
 			rec.SecretHash = broker.HashClientSecret(c.Secret)
+		}
+		// JWT client authentication (broker/clientjwt.go); Validate
+		// checked the keys and that client_secret_jwt has its secret.
+		rec.AuthMethod, rec.JWKSURI = c.TokenEndpointAuthMethod, c.JWKSURI
+		if c.JWKS != nil {
+			if rec.JWKS, err = json.Marshal(c.JWKS); err != nil {
+				return fmt.Errorf("clients[%d].jwks: %w", i, err)
+			}
+		}
+		if c.TokenEndpointAuthMethod == config.AuthSecretJWT {
+			rec.JWTSecret = c.Secret
 		}
 		if err := PutClient(ctx, st, rec); err != nil {
 			return fmt.Errorf("clients[%d]: %w", i, err)

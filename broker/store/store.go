@@ -14,6 +14,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -134,6 +135,17 @@ type Client struct {
 	ResourceURIs []string `json:"resource_uris,omitempty"`
 
 	Version int64 `json:"version"`
+
+	// JWT client authentication (RFC 7523, broker/clientjwt.go).
+	// AuthMethod is the token_endpoint_auth_method; empty takes the old
+	// rule (client_secret_basic or _post, none for a public client).
+	// JWKS (a JWK Set, compact JSON) or JWKSURI hold a private_key_jwt
+	// client's public keys. JWTSecret is a client_secret_jwt client's
+	// secret in clear: HMAC needs it, its hash cannot verify.
+	AuthMethod string          `json:"auth_method,omitempty"`
+	JWKS       json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI    string          `json:"jwks_uri,omitempty"`
+	JWTSecret  string          `json:"jwt_secret,omitempty"`
 }
 
 // ClientRegistration is what dynamic registration keeps about a client.

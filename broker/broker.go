@@ -27,6 +27,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
@@ -147,6 +148,10 @@ type Options struct {
 	// none). The broker moves it later for a request that waits for a
 	// connector (deadline.go).
 	WriteTimeout time.Duration
+
+	// ExchangeIssuers are the external issuers trusted for token exchange
+	// (exchange.go).
+	ExchangeIssuers []config.ExchangeIssuer
 }
 
 // Broker serves Portico's HTTP endpoints.
@@ -171,6 +176,7 @@ type Broker struct {
 	auditor      *auditor
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
 	addrs        *addrLimiter       // nil: no rate per address
+	exchange     *exchangeIssuers   // token exchange's external issuers
 }
 
 // New returns a Broker. The store and token service belong to the caller;
@@ -204,7 +210,8 @@ func New(opts Options) (*Broker, error) {
 	b := &Broker{
 		opts: opts, issuer: iss, store: opts.Store, tokens: opts.Tokens,
 		log: opts.Logger, secure: iss.Scheme == "https",
-		addrs: newAddrLimiter(opts.AuthorizeRate, opts.Now),
+		addrs:    newAddrLimiter(opts.AuthorizeRate, opts.Now),
+		exchange: newExchangeIssuers(opts.ExchangeIssuers, exchangeHTTPClient()),
 	}
 	seen := map[string]bool{}
 	for _, c := range opts.Connectors {

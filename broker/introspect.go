@@ -23,7 +23,9 @@ func (b *Broker) formClient(c *gin.Context) (store.Client, bool) {
 		return store.Client{}, false
 	}
 	for k, v := range c.Request.PostForm {
-		if len(v) > 1 { // RFC 6749 §3.2: parameters must not repeat
+		// RFC 6749 §3.2: parameters must not repeat, but for those RFC
+		// 8693 §2.1 and RFC 8707 §2 allow several of.
+		if len(v) > 1 && k != "audience" && k != "resource" {
 			b.writeTokenError(c, invalidRequest("parameter "+k+" repeated"))
 			return store.Client{}, false
 		}
@@ -116,6 +118,9 @@ func (b *Broker) handleIntrospect(c *gin.Context) {
 	}
 	if len(a.Groups) > 0 {
 		resp["groups"] = a.Groups
+	}
+	if a.Act != nil { // token exchange (RFC 8693 §4.1)
+		resp["act"] = a.Act
 	}
 	c.JSON(http.StatusOK, resp)
 }

@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 	c.validateLogin(&v)
 	c.validateOps(&v)
 	c.validateHTTP(&v)
+	c.validateExchange(&v) // exchange.go
 	return errors.Join(v.errs...)
 }
 
@@ -171,7 +172,7 @@ func (c *Config) validateConnectors(v *validator) {
 	}
 }
 
-var grantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
+var grantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange}
 
 func (c *Config) validateClients(v *validator) {
 	seen := map[string]bool{}

@@ -128,6 +128,10 @@ type Client struct {
 	Registration *ClientRegistration `json:"registration,omitempty"`
 
 	Version int64 `json:"version"`
+
+	// TokenExchange is what the client may exchange (RFC 8693,
+	// exchange.go); nil: nothing.
+	TokenExchange *ClientExchange `json:"token_exchange,omitempty"`
 }
 
 // ClientRegistration is what dynamic registration keeps about a client.

@@ -260,4 +260,3 @@ func TestExchangePeerPortico(t *testing.T) {
 		t.Errorf("introspection: %v", in)
 	}
 }
-

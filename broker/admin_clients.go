@@ -36,8 +36,10 @@ type adminClient struct {
 	RefreshAbsoluteTTL     string   `json:"refresh_absolute_ttl,omitempty"`
 	RefreshReuseGrace      string   `json:"refresh_reuse_grace,omitempty"`
 	IDTokenAlg             string   `json:"id_token_alg,omitempty"`
-	HasSecret              bool     `json:"has_secret"` // output only
-	Version                int64    `json:"version"`    // output only
+	// TokenExchange: what it may exchange (RFC 8693, exchange.go).
+	TokenExchange *store.ClientExchange `json:"token_exchange,omitempty"`
+	HasSecret     bool                  `json:"has_secret"` // output only
+	Version       int64                 `json:"version"`    // output only
 }
 
 // adminClientSecret is the answer that carries a new secret, shown once.
@@ -59,11 +61,11 @@ func clientView(c store.Client) adminClient {
 		NoIntrospection: c.NoIntrospection, IntrospectAny: c.IntrospectAny, Consent: c.Consent, TokenFormat: c.TokenFormat,
 		AccessTokenTTL: d(c.AccessTokenTTL), IDTokenTTL: d(c.IDTokenTTL), RefreshIdleTTL: d(c.RefreshIdleTTL),
 		RefreshAbsoluteTTL: d(c.RefreshAbsoluteTTL), RefreshReuseGrace: d(c.RefreshReuseGrace),
-		IDTokenAlg: c.IDTokenAlg, HasSecret: c.SecretHash != "", Version: c.Version,
+		IDTokenAlg: c.IDTokenAlg, HasSecret: c.SecretHash != "", Version: c.Version, TokenExchange: c.TokenExchange,
 	}
 }
 
-var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange}
 
 // clientRecord checks v and returns it as a store record (without secret and
 // version); the error text is safe to show the caller.
@@ -152,6 +154,10 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 		return c, errors.New("token_format: jwt or opaque")
 	}
 	if err := b.tokens.CheckPolicy(c.Policy()); err != nil {
+		return c, err
+	}
+	c.TokenExchange = v.TokenExchange
+	if err := b.checkClientExchange(c); err != nil { // exchange.go
 		return c, err
 	}
 	return c, nil

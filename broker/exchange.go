@@ -329,3 +329,36 @@ func (b *Broker) exchangeUser(c *gin.Context, claims map[string]any, claim strin
 	}
 	return user, nil
 }
+
+// checkClientExchange applies the file's token_exchange rules to a client
+// of the admin API; the error text is safe to show.
+func (b *Broker) checkClientExchange(c store.Client) error {
+	has, x := slices.Contains(c.GrantTypes, GrantTokenExchange), c.TokenExchange
+	switch {
+	case has && x == nil:
+		return errors.New("token_exchange: required with grant type " + GrantTokenExchange)
+	case x == nil:
+		return nil
+	case !has:
+		return errors.New("grant_types: token_exchange is set: add " + GrantTokenExchange)
+	case c.Public:
+		return errors.New("token_exchange: a public client cannot exchange tokens")
+	case len(x.Issuers) == 0 && !x.Delegation:
+		return errors.New("token_exchange: allows nothing: list issuers or set delegation")
+	case len(x.DelegationFrom) > 0 && !x.Delegation:
+		return errors.New("token_exchange.delegation_from: needs delegation: true")
+	case len(x.Audiences) > 100 || len(x.DelegationFrom) > 100 || len(x.Issuers) > 100:
+		return errors.New("token_exchange: at most 100 issuers, audiences and delegation_from")
+	}
+	for _, n := range x.Issuers {
+		if b.exchange.byName[n] == nil {
+			return errors.New("token_exchange.issuers: no issuer named " + n + " is configured")
+		}
+	}
+	for _, a := range x.Audiences {
+		if a == "" || len(a) > 255 || strings.ContainsFunc(a, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return errors.New("token_exchange.audiences: each must be 1 to 255 characters without controls")
+		}
+	}
+	return nil
+}

@@ -338,8 +338,8 @@ func (c *Config) validateRegistration(v *validator) {
 	for i, g := range r.DefaultGrantTypes {
 		p := fmt.Sprintf("registration.default_grant_types[%d]", i)
 		switch {
-		case !slices.Contains(grantTypes, g):
-			v.add(p, "unsupported grant type %q (supported: %s)", g, strings.Join(grantTypes, ", "))
+		case !slices.Contains(grantTypes, g) || g == GrantTokenExchange: // exchange needs token_exchange, set in the file only
+			v.add(p, "unsupported grant type %q (supported: %s)", g, strings.Join(slices.DeleteFunc(slices.Clone(grantTypes), func(s string) bool { return s == GrantTokenExchange }), ", "))
 		case seen[g]:
 			v.add(p, "duplicate grant type %q", g)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/testenv"
 )
 
@@ -110,5 +111,40 @@ func TestExchangeDelegationOff(t *testing.T) {
 	b.Restart(t)
 	if r := postToken(t, b.URL, xClient, xSecret, exchangeForm(tok.AccessToken, broker.TokenTypeAccessToken)); r.str("error") != "invalid_request" {
 		t.Errorf("a token meant for another client: %d %v", r.Status, r.Body)
+	}
+}
+
+// TestExchangeAdminClient: a client created through the admin API with
+// token_exchange may exchange at once; one naming an unknown issuer, or
+// the grant without the setting, is refused with a 400.
+func TestExchangeAdminClient(t *testing.T) {
+	cfg := exchangeConfig(t, newExtIssuer(t), "")
+	cfg.Clients = append(cfg.Clients, config.Client{ID: adminClientID, Secret: adminClientSecret,
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}, Admin: true})
+	b := testenv.Start(t, cfg)
+	admin := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	grants := []string{broker.GrantTokenExchange}
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+	}{
+		{"unknown issuer", map[string]any{"id": "x1", "grant_types": grants, "token_exchange": map[string]any{"issuers": []string{"nope"}}}},
+		{"grant without setting", map[string]any{"id": "x2", "grant_types": grants}},
+		{"setting without grant", map[string]any{"id": "x3", "grant_types": []string{"client_credentials"}, "token_exchange": map[string]any{"delegation": true}}},
+	} {
+		if r := call(t, b, admin, "POST", "/clients", tc.body); r.Status != 400 {
+			t.Errorf("%s: %d %s", tc.name, r.Status, r.Raw)
+		}
+	}
+	r := call(t, b, admin, "POST", "/clients", map[string]any{"id": "runtime-svc", "grant_types": grants,
+		"token_exchange": map[string]any{"delegation": true, "delegation_from": []string{testenv.ClientID}}})
+	mustStatus(t, r, 201, "create")
+	secret, _ := r.Body["client_secret"].(string)
+	if x, _ := r.Body["token_exchange"].(map[string]any); x["delegation"] != true {
+		t.Errorf("created %s", r.Raw)
+	}
+	tok, _ := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	if r := postToken(t, b.URL, "runtime-svc", secret, exchangeForm(tok.AccessToken, broker.TokenTypeAccessToken)); r.Status != 200 {
+		t.Errorf("exchange by the runtime client: %d %v", r.Status, r.Body)
 	}
 }

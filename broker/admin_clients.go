@@ -49,6 +49,8 @@ type adminClient struct {
 	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
+	// TokenExchange: what it may exchange (RFC 8693, exchange.go).
+	TokenExchange *store.ClientExchange `json:"token_exchange,omitempty"`
 }
 
 // adminClientSecret is the answer that carries a new secret, shown once.
@@ -72,11 +74,11 @@ func clientView(c store.Client) adminClient {
 		RefreshAbsoluteTTL: d(c.RefreshAbsoluteTTL), RefreshReuseGrace: d(c.RefreshReuseGrace),
 		IDTokenAlg: c.IDTokenAlg, HasSecret: c.SecretHash != "", Version: c.Version,
 		Resources: c.Resources, ResourceURIs: c.ResourceURIs,
-		TokenEndpointAuthMethod: c.AuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI,
+		TokenEndpointAuthMethod: c.AuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI, TokenExchange: c.TokenExchange,
 	}
 }
 
-var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange}
 
 // clientRecord checks v and returns it as a store record (without secret and
 // version); the error text is safe to show the caller.
@@ -183,6 +185,10 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 		return c, err
 	}
 	if err := adminClientAuth(v, &c); err != nil { // clientjwt_register.go
+		return c, err
+	}
+	c.TokenExchange = v.TokenExchange
+	if err := b.checkClientExchange(c); err != nil { // exchange.go
 		return c, err
 	}
 	return c, nil

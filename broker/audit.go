@@ -43,6 +43,8 @@ const (
 	// Consent given to a third-party client, and revoked.
 	AuditConsentGrant  = "consent.grant"
 	AuditConsentRevoke = "consent.revoke"
+	// AuditTokenExchange: a token exchange (RFC 8693), issued or refused.
+	AuditTokenExchange = "token.exchange"
 	// AuditAdminPrefix begins the types of administrators' changes.
 	AuditAdminPrefix = "admin."
 )

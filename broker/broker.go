@@ -27,6 +27,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
@@ -151,6 +152,9 @@ type Options struct {
 	// ClientKeys tunes fetching private_key_jwt clients' jwks_uri
 	// (clientkeys.go).
 	ClientKeys ClientKeysOptions
+	// ExchangeIssuers are the external issuers trusted for token exchange
+	// (exchange.go).
+	ExchangeIssuers []config.ExchangeIssuer
 }
 
 // Broker serves Portico's HTTP endpoints.
@@ -176,6 +180,7 @@ type Broker struct {
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
 	addrs        *addrLimiter       // nil: no rate per address
 	clientKeys   *clientKeys        // private_key_jwt clients' jwks_uri (clientkeys.go)
+	exchange     *exchangeIssuers   // token exchange's external issuers
 }
 
 // New returns a Broker. The store and token service belong to the caller;
@@ -211,6 +216,7 @@ func New(opts Options) (*Broker, error) {
 		log: opts.Logger, secure: iss.Scheme == "https",
 		addrs:      newAddrLimiter(opts.AuthorizeRate, opts.Now),
 		clientKeys: newClientKeys(opts.ClientKeys, opts.Now),
+		exchange:   newExchangeIssuers(opts.ExchangeIssuers, exchangeHTTPClient()),
 	}
 	seen := map[string]bool{}
 	for _, c := range opts.Connectors {

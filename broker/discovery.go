@@ -34,7 +34,7 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"introspection_endpoint_auth_methods_supported": clientAuthMethods,
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query", "form_post"},
-		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange},
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         algs,
 		"scopes_supported":                              b.scopesSupported(),

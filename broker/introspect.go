@@ -122,6 +122,9 @@ func (b *Broker) handleIntrospect(c *gin.Context) {
 	if len(a.Groups) > 0 {
 		resp["groups"] = a.Groups
 	}
+	if a.Act != nil { // token exchange (RFC 8693 §4.1)
+		resp["act"] = a.Act
+	}
 	c.JSON(http.StatusOK, resp)
 }
 

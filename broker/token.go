@@ -49,17 +49,19 @@ func (b *Broker) handleToken(c *gin.Context) {
 		b.writeTokenError(c, invalidRequest("grant_type is required"))
 		return
 	}
-	if !slices.Contains([]string{"authorization_code", "refresh_token", "client_credentials"}, grant) {
+	if !slices.Contains([]string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange}, grant) {
 		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: "unsupported grant_type " + grant})
 		return
 	}
-	if !slices.Contains(client.GrantTypes, grant) {
+	// A refused token exchange is refused by exchangeGrant, which audits it.
+	if !slices.Contains(client.GrantTypes, grant) && grant != GrantTokenExchange {
 		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "the client may not use " + grant})
 		return
 	}
 	var (
-		t   tokensvc.Tokens
-		err *tokenError
+		t      tokensvc.Tokens
+		err    *tokenError
+		issued string // issued_token_type, for token exchange
 	)
 	switch grant {
 	case "authorization_code":
@@ -68,6 +70,8 @@ func (b *Broker) handleToken(c *gin.Context) {
 		t, err = b.refreshGrant(c, client)
 	case "client_credentials":
 		t, err = b.clientCredentialsGrant(c, client)
+	case GrantTokenExchange: // RFC 8693 (exchange.go)
+		t, issued, err = b.exchangeGrant(c, client)
 	}
 	if err != nil {
 		b.writeTokenError(c, err)
@@ -84,6 +88,9 @@ func (b *Broker) handleToken(c *gin.Context) {
 	}
 	if t.RefreshToken != "" {
 		resp["refresh_token"] = t.RefreshToken
+	}
+	if issued != "" {
+		resp["issued_token_type"] = issued
 	}
 	c.JSON(http.StatusOK, resp)
 }

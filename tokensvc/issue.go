@@ -67,6 +67,34 @@ type Grant struct {
 	// the tokens exist: a replayed code revokes what was issued from it.
 	FamilyID  string
 	AccessJTI string
+
+	// Token exchange (RFC 8693): Act names the party acting for Subject
+	// (the act claim, §4.1); NotAfter, if set, ends the access token no
+	// later than then (a narrower token never outlives the one it came
+	// from). A grant with FamilyID but no Session names an existing
+	// session, so that ending it ends this token too.
+	Act      *Actor
+	NotAfter time.Time
+}
+
+// Actor is the act claim of RFC 8693 §4.1: who acts, and, nested, who
+// acted before it in a chain of delegations.
+type Actor struct {
+	Subject  string `json:"sub"`
+	ClientID string `json:"client_id,omitempty"`
+	Act      *Actor `json:"act,omitempty"`
+}
+
+// MaxActDepth bounds a chain of act claims.
+const MaxActDepth = 8
+
+// Depth is the number of actors in the chain a starts.
+func (a *Actor) Depth() int {
+	n := 0
+	for ; a != nil; a = a.Act {
+		n++
+	}
+	return n
 }
 
 // NewID returns a fresh token or family id.
@@ -99,6 +127,7 @@ type accessClaims struct {
 	Groups   []string `json:"groups,omitempty"`
 	Username string   `json:"preferred_username,omitempty"`
 	Session  string   `json:"sid,omitempty"` // revoking the session ends the token
+	Act      *Actor   `json:"act,omitempty"` // RFC 8693 §4.1
 }
 
 // Authentication context classes (the acr claim): what the login proved.
@@ -188,17 +217,20 @@ func (s *Service) Issue(ctx context.Context, g Grant) (Tokens, error) {
 func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, error) {
 	p := g.Policy
 	exp := now.Add(p.AccessTokenTTL)
+	if !g.NotAfter.IsZero() && g.NotAfter.Before(exp) {
+		exp = g.NotAfter
+	}
 	jti := g.AccessJTI
 	if jti == "" {
 		jti = randomID()
 	}
-	t := Tokens{ExpiresIn: p.AccessTokenTTL, Scopes: g.Scopes, AccessJTI: jti, FamilyID: g.FamilyID}
+	t := Tokens{ExpiresIn: exp.Sub(now), Scopes: g.Scopes, AccessJTI: jti, FamilyID: g.FamilyID}
 	if p.Format == FormatOpaque {
 		tok, hash := newOpaqueToken()
 		rec := OpaqueToken{
 			Hash: hash, Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, FamilyID: g.FamilyID,
 			Username: g.Username, Groups: g.Claims.Groups, AMR: g.AMR, AuthTime: g.AuthTime,
-			Audience: g.Audience, Resources: g.Resources, IssuedAt: now, Expiry: exp,
+			Audience: g.Audience, Resources: g.Resources, IssuedAt: now, Expiry: exp, Act: g.Act,
 		}
 		if err := s.store.CreateOpaqueToken(ctx, rec); err != nil {
 			return Tokens{}, fmt.Errorf("tokensvc: store access token: %w", err)
@@ -213,7 +245,7 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 			Issuer: s.cfg.Issuer, Subject: g.Subject, Audience: audience(g.ClientID, g.Resources, g.Audience),
 			Expiry: exp.Unix(), IssuedAt: now.Unix(), JTI: jti, ClientID: g.ClientID,
 			Scope: strings.Join(g.Scopes, " "), AMR: g.AMR, ACR: ACR(g.AMR), Groups: g.Claims.Groups,
-			Username: g.Username, Session: g.FamilyID,
+			Username: g.Username, Session: g.FamilyID, Act: g.Act,
 		}
 		if !g.AuthTime.IsZero() {
 			ac.AuthTime = g.AuthTime.Unix()

@@ -61,6 +61,8 @@ type OpaqueToken struct {
 	Resources []string  `json:"resources,omitempty"`
 	IssuedAt  time.Time `json:"issued_at"`
 	Expiry    time.Time `json:"expiry"`
+	// Act is the actor of a token issued by token exchange (RFC 8693).
+	Act *Actor `json:"act,omitempty"`
 }
 
 // SigningKey is one key of the signing key set; PrivateJWK is a JWK (JSON).

@@ -43,6 +43,7 @@ type Access struct {
 	AuthTime  time.Time
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	Act       *Actor // RFC 8693 §4.1, for a token issued by exchange
 }
 
 // leeway tolerates clock differences between replicas for iat.
@@ -73,7 +74,7 @@ func (s *Service) VerifyAccess(ctx context.Context, token string) (Access, error
 		}
 		a = Access{
 			Format: FormatJWT, Subject: c.Subject, Username: c.Username, ClientID: c.ClientID, Audience: c.Audience,
-			JTI: c.JTI, Session: c.Session, Groups: c.Groups,
+			JTI: c.JTI, Session: c.Session, Groups: c.Groups, Act: c.Act,
 			IssuedAt: time.Unix(c.IssuedAt, 0), ExpiresAt: time.Unix(c.Expiry, 0),
 		}
 		if c.Scope != "" {
@@ -132,7 +133,7 @@ func (s *Service) lookupOpaque(ctx context.Context, token string) (Access, error
 	return Access{
 		Format: FormatOpaque, Subject: t.Subject, Username: t.Username, ClientID: t.ClientID,
 		Scopes: t.Scopes, Audience: audience(t.ClientID, t.Resources, t.Audience), Session: t.FamilyID, Groups: t.Groups,
-		AuthTime: t.AuthTime, IssuedAt: t.IssuedAt, ExpiresAt: t.Expiry,
+		AuthTime: t.AuthTime, IssuedAt: t.IssuedAt, ExpiresAt: t.Expiry, Act: t.Act,
 	}, nil
 }
 

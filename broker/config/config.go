@@ -59,6 +59,9 @@ type Config struct {
 	Ops Ops `yaml:"ops"`
 	// HTTP configures the HTTP server's timeouts (http.go).
 	HTTP HTTP `yaml:"http"`
+	// TokenExchange: external issuers trusted for token exchange
+	// (RFC 8693; exchange.go).
+	TokenExchange TokenExchange `yaml:"token_exchange"`
 }
 
 // Registration configures the /register endpoint. It is never open: a
@@ -129,7 +132,7 @@ type Audit struct {
 // (broker/audit.go; a broker test keeps the two lists alike).
 var AuditTypes = []string{
 	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped", "identity.link_refused", "mfa.enrol", "mfa.recovery_used", "consent.grant", "consent.revoke",
-	"token.issue", "token.refresh", "token.revoke",
+	"token.issue", "token.refresh", "token.revoke", "token.exchange",
 	"security.refresh_replay", "security.code_replay", "security.assertion_replay", "security.passkey_sign_count",
 	"admin.client_create", "admin.client_update", "admin.account_create",
 }
@@ -280,6 +283,9 @@ type Client struct {
 	TokenEndpointAuthMethod string         `yaml:"token_endpoint_auth_method"`
 	JWKS                    map[string]any `yaml:"jwks"`
 	JWKSURI                 string         `yaml:"jwks_uri"`
+	// TokenExchange is what the client may exchange (RFC 8693); it needs
+	// the grant type GrantTokenExchange (exchange.go).
+	TokenExchange *ClientExchange `yaml:"token_exchange"`
 }
 
 // User is an account seeded into the local connector.
@@ -584,6 +590,7 @@ func decodeError(err error) error {
 // it; call it yourself on a Config built in code before Validate.
 func (c *Config) ApplyDefaults() {
 	c.Login.applyDefaults()
+	c.TokenExchange.applyDefaults()
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}

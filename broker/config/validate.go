@@ -31,6 +31,7 @@ func (c *Config) Validate() error {
 	c.validateLogin(&v)
 	c.validateOps(&v)
 	c.validateHTTP(&v)
+	c.validateExchange(&v) // exchange.go
 	return errors.Join(v.errs...)
 }
 
@@ -172,7 +173,7 @@ func (c *Config) validateConnectors(v *validator) {
 	}
 }
 
-var grantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
+var grantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange}
 
 func (c *Config) validateClients(v *validator) {
 	seen := map[string]bool{}
@@ -340,8 +341,8 @@ func (c *Config) validateRegistration(v *validator) {
 	for i, g := range r.DefaultGrantTypes {
 		p := fmt.Sprintf("registration.default_grant_types[%d]", i)
 		switch {
-		case !slices.Contains(grantTypes, g):
-			v.add(p, "unsupported grant type %q (supported: %s)", g, strings.Join(grantTypes, ", "))
+		case !slices.Contains(grantTypes, g) || g == GrantTokenExchange: // exchange needs token_exchange, set in the file only
+			v.add(p, "unsupported grant type %q (supported: %s)", g, strings.Join(slices.DeleteFunc(slices.Clone(grantTypes), func(s string) bool { return s == GrantTokenExchange }), ", "))
 		case seen[g]:
 			v.add(p, "duplicate grant type %q", g)
 		}

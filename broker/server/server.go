@@ -214,6 +214,7 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		HashPassword: func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
 	}
 	opts.WriteTimeout = cfg.HTTPWriteTimeout() // as Serve sets it
+	opts.ExchangeIssuers = cfg.TokenExchange.Issuers
 	for _, c := range cfg.Clients {
 		if c.Admin {
 			opts.AdminClients = append(opts.AdminClients, c.ID)
@@ -440,6 +441,10 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			RefreshIdleTTL: c.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: c.RefreshAbsoluteTTL.Std(),
 			RefreshReuseGrace: c.RefreshReuseGrace.Std(), IDTokenAlg: c.IDTokenSignedResponseAlg,
 			Resources: c.Resources, ResourceURIs: c.ResourceURIs,
+		}
+		if x := c.TokenExchange; x != nil { // token exchange (RFC 8693)
+			rec.TokenExchange = &store.ClientExchange{Issuers: x.Issuers, Delegation: x.Delegation,
+				DelegationFrom: x.DelegationFrom, Audiences: x.Audiences}
 		}
 		old, err := st.GetClient(ctx, c.ID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -134,8 +134,6 @@ type Client struct {
 	Resources    []string `json:"resources,omitempty"`
 	ResourceURIs []string `json:"resource_uris,omitempty"`
 
-	Version int64 `json:"version"`
-
 	// JWT client authentication (RFC 7523, broker/clientjwt.go).
 	// AuthMethod is the token_endpoint_auth_method; empty takes the old
 	// rule (client_secret_basic or _post, none for a public client).
@@ -146,6 +144,11 @@ type Client struct {
 	JWKS       json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI    string          `json:"jwks_uri,omitempty"`
 	JWTSecret  string          `json:"jwt_secret,omitempty"`
+	// TokenExchange is what the client may exchange (RFC 8693,
+	// exchange.go); nil: nothing.
+	TokenExchange *ClientExchange `json:"token_exchange,omitempty"`
+
+	Version int64 `json:"version"`
 }
 
 // ClientRegistration is what dynamic registration keeps about a client.

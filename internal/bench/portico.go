@@ -89,7 +89,7 @@ func (bs *brokers) config(alg string) (*config.Config, error) {
 		users = append(users, config.User{Username: benchUser(w), Email: benchUser(w) + "@example.com",
 			Name: "Bench User " + benchUser(w), Groups: []string{"staff"}, PasswordHash: benchHash})
 	}
-	return &config.Config{
+	cfg := &config.Config{
 		Storage:    config.Storage{Type: "badger", Dir: filepath.Join(bs.root, alg)},
 		Connectors: []config.Connector{{ID: "local", Type: "local", Name: "Email"}},
 		Clients: []config.Client{{
@@ -108,7 +108,8 @@ func (bs *brokers) config(alg string) (*config.Config, error) {
 		// The load comes from one address: the per-address bound on
 		// authorization requests would measure itself.
 		Login: config.Login{Throttle: config.Throttle{AuthorizeRate: -1}},
-	}, nil
+	}
+	return cfg, addExchange(cfg) // token exchange (exchange.go)
 }
 
 // close stops every broker and removes the temporary directory.

@@ -139,6 +139,10 @@ func scenarios(bs *brokers, pg *pgBrokers, o options) []scenario {
 		})},
 		{name: scRefreshRS256, setup: refresh(tokensvc.RS256)},
 		{name: scRefreshES256, setup: refresh(tokensvc.ES256)},
+	}
+	// Token exchange next to the token paths (exchange.go).
+	list = append(list, exchangeScenarios(bs, o, client, tokensvc.RS256)...)
+	list = append(list, []scenario{
 		{name: scIntroJWT, setup: introspect(appClient, false)},
 		{name: scIntroOpaque, setup: introspect(opaqueClient, false)},
 		{name: scRevoked, setup: introspect(appClient, true)},
@@ -148,7 +152,7 @@ func scenarios(bs *brokers, pg *pgBrokers, o options) []scenario {
 		{name: scJWKS, setup: withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
 			return getOp(c, b, "/keys"), nil
 		})},
-	}
+	}...)
 	if pg == nil {
 		return list
 	}

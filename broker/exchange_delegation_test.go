@@ -32,21 +32,27 @@ func TestExchangeDelegation(t *testing.T) {
 	if c["sub"] != idt.Subject || act["sub"] != xClient || act["client_id"] != xClient || c["client_id"] != xClient {
 		t.Errorf("claims %v", c)
 	}
-	if aud := toStrings(c["aud"]); !slices.Contains(aud, "orders") || slices.Contains(aud, testenv.ClientID) {
-		t.Errorf("aud %v", aud)
+	if aud := toStrings(c["aud"]); !slices.Equal(aud, []string{"orders"}) {
+		t.Errorf("aud %v, want [orders] alone", aud)
 	}
 	if c["exp"].(float64) > orig["exp"].(float64) || c["sid"] != orig["sid"] {
 		t.Errorf("exp %v sid %v; the subject token's: %v %v", c["exp"], c["sid"], orig["exp"], orig["sid"])
 	}
-	in := introspectAs(t, b, xClient, xSecret, del)
+	in := introspectAs(t, b, "orders", "orders-secret", del)
 	if ia, _ := in["act"].(map[string]any); in["active"] != true || ia["sub"] != xClient {
 		t.Errorf("introspection: %v", in)
 	}
+	// A token for orders is no longer the service's to delegate.
+	if r := postToken(t, b.URL, xClient, xSecret, exchangeForm(del, broker.TokenTypeAccessToken)); r.Status != 400 || r.str("error") != "invalid_request" {
+		t.Errorf("delegating a token for orders: %d %v", r.Status, r.Body)
+	}
 
-	// The service's own token as actor_token; delegating the delegated
-	// token again nests the previous actor.
+	// The service's own token as actor_token; delegating a delegated
+	// token (for the service itself, no audience asked) again nests the
+	// previous actor.
+	mine := postToken(t, b.URL, xClient, xSecret, exchangeForm(alice, broker.TokenTypeAccessToken, "scope", "openid email")).str("access_token")
 	cc := postToken(t, b.URL, xClient, xSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}).str("access_token")
-	r = postToken(t, b.URL, xClient, xSecret, exchangeForm(del, broker.TokenTypeAccessToken, "scope", "email",
+	r = postToken(t, b.URL, xClient, xSecret, exchangeForm(mine, broker.TokenTypeAccessToken, "scope", "email",
 		"actor_token", cc, "actor_token_type", broker.TokenTypeAccessToken))
 	if r.Status != 200 {
 		t.Fatalf("second delegation: %d %v", r.Status, r.Body)
@@ -86,11 +92,11 @@ func TestExchangeDelegation(t *testing.T) {
 	}
 	// Ending alice's session (revoking its refresh token) ends the
 	// delegated token too: it names the session.
-	if introspectAs(t, b, xClient, xSecret, del)["active"] != true {
+	if introspectAs(t, b, "orders", "orders-secret", del)["active"] != true {
 		t.Fatal("the delegated token died with the subject token alone")
 	}
 	revoke(t, b, tok.RefreshToken, "refresh_token")
-	if in := introspectAs(t, b, xClient, xSecret, del); in["active"] != false {
+	if in := introspectAs(t, b, "orders", "orders-secret", del); in["active"] != false {
 		t.Errorf("the delegated token outlived the session: %v", in)
 	}
 }
@@ -99,7 +105,7 @@ func TestExchangeDelegation(t *testing.T) {
 // token meant for neither it nor a client it delegates from, is refused.
 func TestExchangeDelegationOff(t *testing.T) {
 	cfg := exchangeConfig(t, newExtIssuer(t), "")
-	x := cfg.Clients[len(cfg.Clients)-1].TokenExchange
+	x := cfg.Clients[len(cfg.Clients)-2].TokenExchange
 	b := testenv.Start(t, cfg)
 	tok, _ := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
 	x.Delegation, x.DelegationFrom = false, nil

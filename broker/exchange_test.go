@@ -118,6 +118,9 @@ func exchangeConfig(t *testing.T, x *extIssuer, peer string) *config.Config {
 		Scopes: []string{"api", "read"},
 		TokenExchange: &config.ClientExchange{Issuers: issuers, Delegation: true,
 			DelegationFrom: []string{testenv.ClientID}, Audiences: []string{"orders", "https://api.example.com"}},
+	}, config.Client{
+		// The resource server "orders": the audience's name is its id.
+		ID: "orders", Secret: "orders-secret", GrantTypes: []string{"client_credentials"},
 	})
 	return cfg
 }
@@ -158,10 +161,14 @@ func TestExchangeExternal(t *testing.T) {
 	if no := r.Header.Get("Cache-Control"); no != "no-store" {
 		t.Errorf("Cache-Control %q", no)
 	}
-	in := introspectAs(t, b, xClient, xSecret, r.str("access_token"))
+	// The token is for orders, not for the client that asked (RFC 8707).
+	in := introspectAs(t, b, "orders", "orders-secret", r.str("access_token"))
 	if in["active"] != true || in["sub"] != "system:serviceaccount:ci:deployer" || in["client_id"] != xClient ||
-		!strings.Contains(strings.Join(toStrings(in["aud"]), " "), "orders") || in["act"] != nil {
+		strings.Join(toStrings(in["aud"]), " ") != "orders" || in["act"] != nil {
 		t.Errorf("introspection: %v", in)
+	}
+	if in := introspectAs(t, b, xClient, xSecret, r.str("access_token")); in["active"] != false {
+		t.Errorf("the client introspects a token for orders: %v", in)
 	}
 	waitAudit(t, b.Server.Store, "token.exchange issued", func(e store.AuditEvent) bool {
 		return e.Type == broker.AuditTokenExchange && e.Details["result"] == "issued" && e.Details["subject_issuer"] == "k8s" &&

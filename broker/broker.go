@@ -151,6 +151,11 @@ type Options struct {
 	// ClientKeys tunes fetching private_key_jwt clients' jwks_uri
 	// (clientkeys.go).
 	ClientKeys ClientKeysOptions
+
+	// Device authorization grant (RFC 8628, device.go): how long a
+	// device code lives (10m) and the polling interval it starts with
+	// (5s).
+	DeviceCodeTTL, DevicePollInterval time.Duration
 }
 
 // Broker serves Portico's HTTP endpoints.
@@ -317,6 +322,12 @@ func (b *Broker) routes() (http.Handler, error) {
 	r.POST(b.path("/account/link/:connector"), b.handleAccountLink)
 	r.GET(b.path("/userinfo"), b.handleUserinfo)
 	r.POST(b.path("/userinfo"), b.handleUserinfo)
+	// Device authorization grant (device.go, device_page.go).
+	r.POST(b.path("/device/authorize"), withPeer, b.handleDeviceAuthorize)
+	r.GET(b.path("/device"), b.handleDevice)
+	r.POST(b.path("/device"), b.handleDeviceSubmit)
+	r.GET(b.path(deviceApproveStep), b.handleDeviceApprove)
+	r.POST(b.path(deviceApproveStep), b.handleDeviceApproveSubmit)
 	if b.opts.Registration != nil {
 		b.registrationRoutes(r)
 	}

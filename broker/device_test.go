@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,7 +61,13 @@ func authorizeDevice(t *testing.T, issuer, client, secret string, form url.Value
 // poll asks /token for the device code's tokens as the public client.
 func poll(t *testing.T, issuer, deviceCode string) tokenResponse {
 	t.Helper()
-	return postToken(t, issuer, "", "", url.Values{"grant_type": {config.GrantDeviceCode}, "client_id": {deviceClient}, "device_code": {deviceCode}})
+	return pollAs(t, issuer, deviceClient, deviceCode)
+}
+
+// pollAs polls as the public client.
+func pollAs(t *testing.T, issuer, client, deviceCode string) tokenResponse {
+	t.Helper()
+	return postToken(t, issuer, "", "", url.Values{"grant_type": {config.GrantDeviceCode}, "client_id": {client}, "device_code": {deviceCode}})
 }
 
 // pollErr polls and checks the error it answers.
@@ -331,4 +338,59 @@ func postDevice(t *testing.T, u, user, pass string, form url.Values) tokenRespon
 		t.Fatalf("%s answered %d with non-JSON: %v", u, resp.StatusCode, err)
 	}
 	return r
+}
+
+// TestDeviceAdminScope: the CLI's way to an admin token. The admin scope
+// goes only to a client the file trusts for administration (admin: true,
+// allowed the device grant), for a user who is an administrator, and only
+// after a fresh login: a live single sign-on session serves the device's
+// other requests but never this one.
+func TestDeviceAdminScope(t *testing.T) {
+	const cli = "portico-cli"
+	cfg := adminConfig(t) // two connectors: the login starts at the picker
+	cfg.Clients = append(cfg.Clients, config.Client{ID: cli, Name: "Portico CLI", Public: true, Admin: true,
+		GrantTypes: []string{config.GrantDeviceCode}, Scopes: []string{"admin"}})
+	b := testenv.Start(t, cfg)
+	machine := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	_, alice := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	mustStatus(t, call(t, b, machine, "PATCH", "/users/"+alice.Subject, map[string]any{"roles": []string{"admin"}}), 200, "make alice an admin")
+
+	app := newRPFor(t, b, "local")
+	app.Browser = testenv.NewSSOBrowser(testenv.RedirectURI)
+	if _, _, err := app.Login(t.Context(), testenv.UserName, testenv.UserPassword); err != nil {
+		t.Fatal(err)
+	}
+	br := app.Browser
+	// Without the admin scope the session serves the login...
+	plain := authorizeDevice(t, b.URL, cli, "", url.Values{"scope": {"openid"}})
+	if p := enterCode(t, br, plain); !strings.HasSuffix(p.URL.Path, "/device/approve") {
+		t.Fatalf("single sign-on did not serve the device without the admin scope: %d at %s", p.Status, p.URL)
+	}
+	// ...with it, the person logs in again.
+	d := authorizeDevice(t, b.URL, cli, "", url.Values{"scope": {"openid admin"}})
+	p := enterCode(t, br, d)
+	if !strings.HasSuffix(p.URL.Path, "/login") {
+		t.Fatalf("the admin scope was served from the session: %d at %s", p.Status, p.URL)
+	}
+	p = getPage(t, br, b.URL+"/login/local?"+p.URL.RawQuery)
+	if done := approveAs(t, br, p, testenv.UserName, testenv.UserPassword, "allow"); !strings.Contains(done.Body, "Device approved") {
+		t.Fatalf("approval: %d %.300s", done.Status, done.Body)
+	}
+	tok := pollAs(t, b.URL, cli, d.DeviceCode)
+	if tok.Status != 200 || !slices.Contains(strings.Fields(tok.str("scope")), "admin") {
+		t.Fatalf("admin device token: %d %v", tok.Status, tok.Body)
+	}
+	mustStatus(t, call(t, b, tok.str("access_token"), "GET", "/users", nil), 200, "the CLI's token at the admin API")
+
+	// bob is no administrator: his grant narrows, and the API refuses it.
+	d = authorizeDevice(t, b.URL, cli, "", url.Values{"scope": {"openid admin"}})
+	br2 := testenv.NewBrowser(noRedirectStop)
+	p = enterCode(t, br2, d)
+	p = getPage(t, br2, b.URL+"/login/local?"+p.URL.RawQuery)
+	approveAs(t, br2, p, bobName, bobPassword, "allow")
+	tok = pollAs(t, b.URL, cli, d.DeviceCode)
+	if tok.Status != 200 || slices.Contains(strings.Fields(tok.str("scope")), "admin") {
+		t.Fatalf("a non-administrator's device token: %d %v", tok.Status, tok.Body)
+	}
+	mustStatus(t, call(t, b, tok.str("access_token"), "GET", "/users", nil), 403, "a non-administrator's token")
 }

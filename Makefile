@@ -107,6 +107,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzLoginPages$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
 	$(GO) test -run='^$$' -fuzz='^FuzzAdminAPI$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
 	$(GO) test -run='^$$' -fuzz='^FuzzCheckIdentity$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
+	$(GO) test -run='^$$' -fuzz='^FuzzUserCode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
 
 clean:
 	rm -rf bin portico-data

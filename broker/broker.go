@@ -325,7 +325,7 @@ func (b *Broker) routes() (http.Handler, error) {
 	// Device authorization grant (device.go, device_page.go).
 	r.POST(b.path("/device/authorize"), withPeer, b.handleDeviceAuthorize)
 	r.GET(b.path("/device"), b.handleDevice)
-	r.POST(b.path("/device"), b.handleDeviceSubmit)
+	r.POST(b.path("/device"), b.limitAddress, b.handleDeviceSubmit)
 	r.GET(b.path(deviceApproveStep), b.handleDeviceApprove)
 	r.POST(b.path(deviceApproveStep), b.handleDeviceApproveSubmit)
 	if b.opts.Registration != nil {

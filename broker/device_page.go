@@ -29,7 +29,9 @@ import (
 const deviceApproveStep = "/device/approve"
 
 // ScopeDevice is the throttle scope of wrong user codes, keyed by address:
-// a wrong code is a failed guess, as a wrong password is.
+// a wrong code is a failed guess, as a wrong password is. The server gives
+// it the address policy of logins (ten times an account's allowance):
+// many people behind one NAT may mistype codes.
 const ScopeDevice = "device"
 
 // Messages of the device pages.

@@ -250,24 +250,30 @@ func TestDeviceErrors(t *testing.T) {
 }
 
 // TestDeviceCodeGuessing: wrong user codes are failed guesses, throttled
-// per address like passwords: past the free failures the form answers 429
-// with Retry-After — for the right code too, or the guessing would go on.
+// per address like passwords (with the address's allowance, ten times an
+// account's): past the free failures the form answers 429 with
+// Retry-After — for the right code too, or the guessing would go on.
 func TestDeviceCodeGuessing(t *testing.T) {
 	cfg := deviceConfig(t)
 	cfg.Login.Throttle = config.Throttle{FreeFailures: 3, BaseDelay: config.Duration(time.Hour), MaxDelay: config.Duration(time.Hour)}
+	const free = 3 * 10
 	b := testenv.Start(t, cfg)
 	d := authorizeDevice(t, b.URL, deviceClient, "", url.Values{"scope": {"openid"}})
 	br := testenv.NewBrowser(noRedirectStop)
 	form := getPage(t, br, b.URL+"/device")
-	// Malformed, unknown, and a right one typed badly but still right.
-	for i, code := range []string{"hello", "BCDF-GHJK", "bcdfghjk"} {
+	// Malformed, unknown, well-formed but unknown: all the same answer,
+	// and all count; the one past the free failures too.
+	wrong := []string{"hello", "BCDF-GHJK", "bcdfghjz"}
+	for len(wrong) < free+1 {
+		wrong = append(wrong, "ZZZZ-ZZ"+string(userCodeAlphabet[len(wrong)%20])+string(userCodeAlphabet[len(wrong)/20]))
+	}
+	for i, code := range wrong {
+		if code == d.UserCode {
+			continue
+		}
 		if p := submit(t, br, form, map[string]string{"user_code": code}); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "not valid") {
 			t.Fatalf("wrong code %d: %d %.300s", i, p.Status, p.Body)
 		}
-	}
-	p := submit(t, br, form, map[string]string{"user_code": "ZZZZ-ZZZZ"})
-	if p.Status != http.StatusBadRequest {
-		t.Fatalf("fourth wrong code: %d", p.Status)
 	}
 	typed := strings.ToLower(strings.ReplaceAll(d.UserCode, "-", " "))
 	req, _ := http.NewRequest(http.MethodPost, b.URL+"/device", strings.NewReader(url.Values{"csrf": {formValue(t, form, "csrf")}, "user_code": {typed}}.Encode()))
@@ -283,8 +289,9 @@ func TestDeviceCodeGuessing(t *testing.T) {
 	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || n < 1 {
 		t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
 	}
-	// Another address is not slowed: the right code, typed loosely, works.
-	// (All test traffic comes from 127.0.0.1, so a fresh broker stands in.)
+	// Without the failures (all test traffic comes from 127.0.0.1, so a
+	// fresh broker stands in for another address) the right code, typed
+	// loosely, starts the login.
 	b2 := testenv.Start(t, deviceConfig(t))
 	d2 := authorizeDevice(t, b2.URL, deviceClient, "", url.Values{"scope": {"openid"}})
 	br2 := testenv.NewBrowser(noRedirectStop)
@@ -293,6 +300,9 @@ func TestDeviceCodeGuessing(t *testing.T) {
 		t.Errorf("a right code typed loosely: %d at %s", p.Status, p.URL)
 	}
 }
+
+// userCodeAlphabet is the broker's (device.go).
+const userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
 
 // TestDeviceCSRF: the code form takes only posts of its own page.
 func TestDeviceCSRF(t *testing.T) {

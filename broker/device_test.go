@@ -404,3 +404,30 @@ func TestDeviceAdminScope(t *testing.T) {
 	}
 	mustStatus(t, call(t, b, tok.str("access_token"), "GET", "/users", nil), 403, "a non-administrator's token")
 }
+
+// TestDeviceClientsAtRuntime: a client given the device grant by dynamic
+// registration (RFC 7591) or by the admin API uses it like one from the
+// file; refresh_token goes with it without authorization_code.
+func TestDeviceClientsAtRuntime(t *testing.T) {
+	cfg := regConfig(t)
+	cfg.Clients = append(cfg.Clients, adminConfig(t).Clients[2]) // the admin machine client
+	b := testenv.Start(t, cfg)
+
+	reg := regDo(t, http.MethodPost, b.URL+"/register", initialToken, map[string]any{
+		"client_name": "Kiosk", "token_endpoint_auth_method": "none",
+		"grant_types": []string{config.GrantDeviceCode, "refresh_token"}})
+	if reg.Status != http.StatusCreated {
+		t.Fatalf("registration: %d %v", reg.Status, reg.Body)
+	}
+	if d := authorizeDevice(t, b.URL, reg.str("client_id"), "", url.Values{"scope": {"openid"}}); d.Status != 200 {
+		t.Errorf("registered device client: %d %v", d.Status, d.Body)
+	}
+
+	admin := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	r := call(t, b, admin, "POST", "/clients", map[string]any{"id": "signage", "public": true,
+		"grant_types": []string{config.GrantDeviceCode, "refresh_token"}})
+	mustStatus(t, r, http.StatusCreated, "admin API client with the device grant")
+	if d := authorizeDevice(t, b.URL, "signage", "", url.Values{"scope": {"openid"}}); d.Status != 200 {
+		t.Errorf("admin API device client: %d %v", d.Status, d.Body)
+	}
+}

@@ -109,6 +109,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzCheckIdentity$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
 	$(GO) test -run='^$$' -fuzz='^FuzzExchangeRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
 	$(GO) test -run='^$$' -fuzz='^FuzzExchangeSubject$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
+	$(GO) test -run='^$$' -fuzz='^FuzzUserCode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
 
 clean:
 	rm -rf bin portico-data

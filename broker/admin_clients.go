@@ -78,7 +78,7 @@ func clientView(c store.Client) adminClient {
 	}
 }
 
-var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange}
+var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange, GrantDeviceCode}
 
 // clientRecord checks v and returns it as a store record (without secret and
 // version); the error text is safe to show the caller.
@@ -143,8 +143,8 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
 		return c, errors.New("redirect_uris: required for authorization_code")
 	}
-	if slices.Contains(c.GrantTypes, "refresh_token") && !slices.Contains(c.GrantTypes, "authorization_code") {
-		return c, errors.New("grant_types: refresh_token requires authorization_code")
+	if slices.Contains(c.GrantTypes, "refresh_token") && !slices.Contains(c.GrantTypes, "authorization_code") && !slices.Contains(c.GrantTypes, GrantDeviceCode) {
+		return c, errors.New("grant_types: refresh_token requires authorization_code or the device code grant")
 	}
 	// The file's rules: no plain http off loopback, no script schemes.
 	for _, l := range []struct {

@@ -240,7 +240,7 @@ func TestAuditExclude(t *testing.T) {
 	}
 
 	types := []string{broker.AuditLoginSuccess, broker.AuditLoginFailure, broker.AuditUserCreate, broker.AuditIdentityLink,
-		broker.AuditLinkSkipped, broker.AuditIdentityLinkRefused, broker.AuditMFAEnrol, broker.AuditRecoveryUsed, broker.AuditConsentGrant, broker.AuditConsentRevoke, broker.AuditTokenIssue, broker.AuditTokenRefresh, broker.AuditTokenRevoke, broker.AuditTokenExchange,
+		broker.AuditLinkSkipped, broker.AuditIdentityLinkRefused, broker.AuditMFAEnrol, broker.AuditRecoveryUsed, broker.AuditConsentGrant, broker.AuditConsentRevoke, broker.AuditDeviceApprove, broker.AuditDeviceDeny, broker.AuditTokenIssue, broker.AuditTokenRefresh, broker.AuditTokenRevoke, broker.AuditTokenExchange,
 		broker.AuditRefreshReplay, broker.AuditCodeReplay, broker.AuditAssertionReplay, broker.AuditPasskeySignCount,
 		"admin.client_create", "admin.client_update", "admin.account_create"}
 	if !slices.Equal(types, config.AuditTypes) {

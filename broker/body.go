@@ -101,6 +101,13 @@ func (b *Broker) bodyRules() map[string]bodyRule {
 		// RFC 6750 §2.2 allows the access token in a form body.
 		"GET /userinfo":  oauth(noBody),
 		"POST /userinfo": oauth(clientForm),
+		// Device authorization grant (RFC 8628): the device's request,
+		// then the person's pages.
+		"POST /device/authorize": oauth(clientForm),
+		"GET /device":            page(noBody),
+		"POST /device":           page(pageForm),
+		"GET /device/approve":    page(noBody),
+		"POST /device/approve":   page(pageForm),
 		// Dynamic client registration (RFC 7591, 7592).
 		"POST /register":           reg(registration),
 		"GET /register/:client_id": reg(noBody),

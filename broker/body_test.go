@@ -48,7 +48,7 @@ func refusalFormat(path string) (json bool, code string) {
 	case strings.HasPrefix(path, "/register"):
 		return true, "invalid_client_metadata" // RFC 7591 §3.2.2
 	case strings.HasPrefix(path, "/admin/v1/"), strings.HasSuffix(path, "/begin"),
-		slices.Contains([]string{"/token", "/revoke", "/introspect", "/userinfo", "/keys", "/.well-known/openid-configuration"}, path):
+		slices.Contains([]string{"/token", "/revoke", "/introspect", "/userinfo", "/keys", "/.well-known/openid-configuration", "/device/authorize"}, path):
 		return true, "invalid_request" // RFC 6749 §5.2, the admin API's, the passkey script's
 	}
 	return false, ""

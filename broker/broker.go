@@ -155,6 +155,11 @@ type Options struct {
 	// ExchangeIssuers are the external issuers trusted for token exchange
 	// (exchange.go).
 	ExchangeIssuers []config.ExchangeIssuer
+
+	// Device authorization grant (RFC 8628, device.go): how long a
+	// device code lives (10m) and the polling interval it starts with
+	// (5s).
+	DeviceCodeTTL, DevicePollInterval time.Duration
 }
 
 // Broker serves Portico's HTTP endpoints.
@@ -323,6 +328,12 @@ func (b *Broker) routes() (http.Handler, error) {
 	r.POST(b.path("/account/link/:connector"), b.handleAccountLink)
 	r.GET(b.path("/userinfo"), b.handleUserinfo)
 	r.POST(b.path("/userinfo"), b.handleUserinfo)
+	// Device authorization grant (device.go, device_page.go).
+	r.POST(b.path("/device/authorize"), withPeer, b.handleDeviceAuthorize)
+	r.GET(b.path("/device"), b.handleDevice)
+	r.POST(b.path("/device"), b.limitAddress, b.handleDeviceSubmit)
+	r.GET(b.path(deviceApproveStep), b.handleDeviceApprove)
+	r.POST(b.path(deviceApproveStep), b.handleDeviceApproveSubmit)
 	if b.opts.Registration != nil {
 		b.registrationRoutes(r)
 	}

@@ -34,7 +34,7 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"introspection_endpoint_auth_methods_supported": clientAuthMethods,
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query", "form_post"},
-		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange},
+		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange, GrantDeviceCode},
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         algs,
 		"scopes_supported":                              b.scopesSupported(),
@@ -54,6 +54,7 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 	for _, e := range []string{"token", "revocation", "introspection"} {
 		doc[e+"_endpoint_auth_signing_alg_values_supported"] = append(slices.Clone(config.PrivateKeyJWTAlgs), config.SecretJWTAlgs...)
 	}
+	doc["device_authorization_endpoint"] = b.url("/device/authorize") // RFC 8628 §4
 	if b.opts.Registration != nil {
 		doc["registration_endpoint"] = b.url("/register")
 	}

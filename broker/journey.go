@@ -83,6 +83,9 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	switch {
 	case need:
 		step = "/mfa"
+	case req.DeviceKey != "":
+		// A device's login always ends at its approval page (device_page.go).
+		step = deviceApproveStep
 	case req.ClientID != "":
 		if step, err = b.consentStep(ctx, req); err != nil {
 			unavailable("consent", err)

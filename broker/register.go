@@ -188,8 +188,8 @@ func (b *Broker) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 	grants := map[string]bool{}
 	for _, g := range m.GrantTypes {
 		switch {
-		case !slices.Contains([]string{config.GrantAuthorizationCode, config.GrantRefreshToken, config.GrantClientCredentials}, g):
-			return store.Client{}, badMetadata("unsupported grant type " + quote(g) + " (supported: authorization_code, refresh_token, client_credentials)")
+		case !slices.Contains([]string{config.GrantAuthorizationCode, config.GrantRefreshToken, config.GrantClientCredentials, config.GrantDeviceCode}, g):
+			return store.Client{}, badMetadata("unsupported grant type " + quote(g) + " (supported: authorization_code, refresh_token, client_credentials, " + config.GrantDeviceCode + ")")
 		case grants[g]:
 			return store.Client{}, badMetadata("duplicate grant type " + quote(g))
 		case g == config.GrantClientCredentials && public:
@@ -200,8 +200,8 @@ func (b *Broker) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 	if len(grants) == 0 {
 		return store.Client{}, badMetadata("grant_types must not be empty")
 	}
-	if grants[config.GrantRefreshToken] && !grants[config.GrantAuthorizationCode] {
-		return store.Client{}, badMetadata("refresh_token requires authorization_code")
+	if grants[config.GrantRefreshToken] && !grants[config.GrantAuthorizationCode] && !grants[config.GrantDeviceCode] {
+		return store.Client{}, badMetadata("refresh_token requires authorization_code or the device code grant")
 	}
 
 	// RFC 7591 §2.1: response types must agree with grant types; code is

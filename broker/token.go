@@ -49,7 +49,7 @@ func (b *Broker) handleToken(c *gin.Context) {
 		b.writeTokenError(c, invalidRequest("grant_type is required"))
 		return
 	}
-	if !slices.Contains([]string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange}, grant) {
+	if !slices.Contains([]string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange, GrantDeviceCode}, grant) {
 		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: "unsupported grant_type " + grant})
 		return
 	}
@@ -72,6 +72,8 @@ func (b *Broker) handleToken(c *gin.Context) {
 		t, err = b.clientCredentialsGrant(c, client)
 	case GrantTokenExchange: // RFC 8693 (exchange.go)
 		t, issued, err = b.exchangeGrant(c, client)
+	case GrantDeviceCode: // RFC 8628 (device.go)
+		t, err = b.deviceCodeGrant(c, client)
 	}
 	if err != nil {
 		b.writeTokenError(c, err)

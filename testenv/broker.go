@@ -109,6 +109,11 @@ func StartLocalhost(t testing.TB, cfg *config.Config) *Broker {
 
 func start(t testing.TB, cfg *config.Config, host string) *Broker {
 	t.Helper()
+	return startCtx(t, context.Background(), cfg, host)
+}
+
+func startCtx(t testing.TB, base context.Context, cfg *config.Config, host string) *Broker {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +127,7 @@ func start(t testing.TB, cfg *config.Config, host string) *Broker {
 		cfg.Issuer = "http://" + net.JoinHostPort(host, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
 	}
 	logs := &LogBuffer{}
-	b, err := StartOn(l, cfg, teeLogger(t, logs))
+	b, err := startOn(base, l, cfg, teeLogger(t, logs))
 	if err != nil {
 		l.Close()
 		t.Fatal(err)
@@ -156,11 +161,16 @@ func StartHandler(t testing.TB, cfg *config.Config) http.Handler {
 
 // StartOn runs a broker for cfg (complete, with issuer) on l.
 func StartOn(l net.Listener, cfg *config.Config, log *slog.Logger) (*Broker, error) {
+	return startOn(context.Background(), l, cfg, log)
+}
+
+// startOn is StartOn with a base context (carrying a clock: clock.go).
+func startOn(base context.Context, l net.Listener, cfg *config.Config, log *slog.Logger) (*Broker, error) {
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(base)
 	srv, err := server.Open(ctx, cfg, log)
 	if err != nil {
 		cancel()

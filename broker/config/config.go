@@ -132,6 +132,7 @@ type Audit struct {
 // (broker/audit.go; a broker test keeps the two lists alike).
 var AuditTypes = []string{
 	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped", "identity.link_refused", "mfa.enrol", "mfa.recovery_used", "consent.grant", "consent.revoke",
+	"device.approve", "device.deny",
 	"token.issue", "token.refresh", "token.revoke", "token.exchange",
 	"security.refresh_replay", "security.code_replay", "security.assertion_replay", "security.passkey_sign_count",
 	"admin.client_create", "admin.client_update", "admin.account_create",
@@ -311,6 +312,11 @@ type Tokens struct {
 	AuthCodeTTL        Duration `yaml:"auth_code_ttl"`
 	AuthRequestTTL     Duration `yaml:"auth_request_ttl"`
 	KeyRotation        Duration `yaml:"key_rotation"`
+	// The device authorization grant (RFC 8628): how long a device code
+	// and its user code live, and the polling interval a device starts
+	// with.
+	DeviceCodeTTL      Duration `yaml:"device_code_ttl"`
+	DevicePollInterval Duration `yaml:"device_poll_interval"`
 }
 
 // Log configures logging.
@@ -333,6 +339,8 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	// GrantDeviceCode is the device authorization grant (RFC 8628).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // Storage types.
@@ -353,6 +361,8 @@ const (
 	DefaultAuthCodeTTL        = time.Minute
 	DefaultAuthRequestTTL     = 15 * time.Minute
 	DefaultKeyRotation        = 30 * 24 * time.Hour
+	DefaultDeviceCodeTTL      = 10 * time.Minute
+	DefaultDevicePollInterval = 5 * time.Second
 	DefaultAuditRetention     = 90 * 24 * time.Hour
 	DefaultLogLevel           = "info"
 	DefaultLogFormat          = "text"
@@ -620,6 +630,8 @@ func (c *Config) ApplyDefaults() {
 		{&t.AuthCodeTTL, DefaultAuthCodeTTL},
 		{&t.AuthRequestTTL, DefaultAuthRequestTTL},
 		{&t.KeyRotation, DefaultKeyRotation},
+		{&t.DeviceCodeTTL, DefaultDeviceCodeTTL},
+		{&t.DevicePollInterval, DefaultDevicePollInterval},
 		{&c.Audit.Retention, DefaultAuditRetention},
 	} {
 		if *d.f == 0 {

@@ -173,7 +173,7 @@ func (c *Config) validateConnectors(v *validator) {
 	}
 }
 
-var grantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange}
+var grantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange, GrantDeviceCode}
 
 func (c *Config) validateClients(v *validator) {
 	seen := map[string]bool{}
@@ -228,8 +228,8 @@ func (c *Config) validateClients(v *validator) {
 			}
 			grants[g] = true
 		}
-		if grants[GrantRefreshToken] && !grants[GrantAuthorizationCode] {
-			v.add(p+".grant_types", "refresh_token requires authorization_code")
+		if grants[GrantRefreshToken] && !grants[GrantAuthorizationCode] && !grants[GrantDeviceCode] {
+			v.add(p+".grant_types", "refresh_token requires authorization_code or the device code grant")
 		}
 
 		if grants[GrantAuthorizationCode] && len(cl.RedirectURIs) == 0 {
@@ -296,8 +296,9 @@ func (c *Config) validateClients(v *validator) {
 			v.add(p+".scopes", "scope %q requires admin: true", AdminScope)
 		case cl.Admin && !scopes[AdminScope]:
 			v.add(p+".admin", "an admin client must list scope %q", AdminScope)
-		case cl.Admin && !slices.Contains(cl.GrantTypes, GrantClientCredentials) && !slices.Contains(cl.GrantTypes, GrantAuthorizationCode):
-			v.add(p+".admin", "an admin client must use client_credentials or authorization_code")
+		case cl.Admin && !slices.Contains(cl.GrantTypes, GrantClientCredentials) && !slices.Contains(cl.GrantTypes, GrantAuthorizationCode) &&
+			!slices.Contains(cl.GrantTypes, GrantDeviceCode): // the device grant: portico login
+			v.add(p+".admin", "an admin client must use client_credentials, authorization_code or the device code grant")
 		case cl.Admin && cl.Consent:
 			v.add(p+".consent", "an admin client is first-party: the admin scope is never asked on a consent page")
 		}
@@ -348,8 +349,8 @@ func (c *Config) validateRegistration(v *validator) {
 		}
 		seen[g] = true
 	}
-	if seen[GrantRefreshToken] && !seen[GrantAuthorizationCode] {
-		v.add("registration.default_grant_types", "refresh_token requires authorization_code")
+	if seen[GrantRefreshToken] && !seen[GrantAuthorizationCode] && !seen[GrantDeviceCode] {
+		v.add("registration.default_grant_types", "refresh_token requires authorization_code or the device code grant")
 	}
 }
 
@@ -541,10 +542,16 @@ func (c *Config) validateTokens(v *validator) {
 		{"auth_code_ttl", t.AuthCodeTTL},
 		{"auth_request_ttl", t.AuthRequestTTL},
 		{"key_rotation", t.KeyRotation},
+		{"device_code_ttl", t.DeviceCodeTTL},
+		{"device_poll_interval", t.DevicePollInterval},
 	} {
 		if d.d <= 0 {
 			v.add("tokens."+d.name, "must be positive, got %s", d.d)
 		}
+	}
+	// RFC 8628 §3.2: the interval is in whole seconds.
+	if t.DevicePollInterval > 0 && (t.DevicePollInterval%Duration(time.Second) != 0 || t.DevicePollInterval >= t.DeviceCodeTTL) {
+		v.add("tokens.device_poll_interval", "must be whole seconds and shorter than device_code_ttl (%s)", t.DeviceCodeTTL)
 	}
 	if t.RefreshIdleTTL > 0 && t.RefreshAbsoluteTTL > 0 && t.RefreshIdleTTL > t.RefreshAbsoluteTTL {
 		v.add("tokens.refresh_idle_ttl", "must not exceed refresh_absolute_ttl (%s)", t.RefreshAbsoluteTTL)

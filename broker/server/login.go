@@ -63,6 +63,10 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 	if o.Throttle, err = lim.WithScope(throttle.ScopeIP, ipPolicy); err != nil {
 		return fmt.Errorf("login.throttle: %w", err)
 	}
+	// Wrong device user codes are counted per address too (device_page.go).
+	if o.Throttle, err = o.Throttle.WithScope(broker.ScopeDevice, ipPolicy); err != nil {
+		return fmt.Errorf("login.throttle: %w", err)
+	}
 	// Failed client authentication, per client id (known or not) and per
 	// address. A back-off without locks: anyone can name a client, and a
 	// lock would let them shut it out; with secrets of 256 bits a guess

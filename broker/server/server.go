@@ -166,6 +166,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
+	opts.Now = clockFrom(ctx) // nil but in tests (clock.go)
 	opts.Middleware = []gin.HandlerFunc{m.GinMiddleware()}
 	opts.OnAudit, opts.ObserveConnector, opts.Tracer = m.ObserveAudit, m.ObserveConnectorCall, tr
 	built := &builtConnectors{}
@@ -208,6 +209,7 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 	opts := broker.Options{
 		Issuer: cfg.Issuer, Store: st, Tokens: tok, Logger: log,
 		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
+		DeviceCodeTTL: t.DeviceCodeTTL.Std(), DevicePollInterval: t.DevicePollInterval.Std(),
 		AdminRole: cfg.Admin.Role,
 		// New hashes take the recommended cost; the local connector
 		// verifies any PHC parameters and upgrades old ones at login.

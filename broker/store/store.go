@@ -212,6 +212,12 @@ type AuthRequest struct {
 	AMR      []string  `json:"amr,omitempty"`
 	Expiry   time.Time `json:"expiry"`
 	Version  int64     `json:"version"`
+
+	// Device authorization (RFC 8628, broker/device.go): the key of the
+	// device record this login answers, and the user code the person
+	// entered, shown again on the page where they approve.
+	DeviceKey      string `json:"device_key,omitempty"`
+	DeviceUserCode string `json:"device_user_code,omitempty"`
 }
 
 // AuthCode is an issued authorization code, kept after use (Used) until it

@@ -129,7 +129,15 @@ func (f *adminFlags) remote(ctx context.Context) (*api, error) {
 	}
 	secret := os.Getenv(envClientSecret)
 	if f.clientID == "" || secret == "" {
-		return nil, fmt.Errorf("--server needs credentials: $%s, or --client-id with $%s", envAdminToken, envClientSecret)
+		// The person's token from `portico login` (login.go), if any.
+		switch tok, err := loadToken(base.String()); {
+		case err == nil:
+			a.hc = oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken}))
+			return a, nil
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, err
+		}
+		return nil, fmt.Errorf("--server needs credentials: portico login, $%s, or --client-id with $%s", envAdminToken, envClientSecret)
 	}
 	var disc struct {
 		TokenEndpoint string `json:"token_endpoint"`

@@ -102,7 +102,7 @@ func (bs *brokers) config(alg string) (*config.Config, error) {
 		}, {
 			ID: rsClient.id, Secret: rsClient.secret, GrantTypes: []string{config.GrantClientCredentials},
 			Scopes: []string{"api"}, Introspection: config.IntrospectAny,
-		}},
+		}, deviceClientConfig()},
 		Users:  users,
 		Tokens: config.Tokens{SigningAlg: alg},
 		// The load comes from one address: the per-address bound on

@@ -42,6 +42,7 @@ const (
 	scRevoked      = "revocation check"
 	scDiscovery    = "discovery"
 	scJWKS         = "jwks"
+	scDevicePoll   = "device poll (pending)"
 )
 
 // introspectAlg is the broker the introspection scenarios run on: RS256,
@@ -151,6 +152,9 @@ func scenarios(bs *brokers, pg *pgBrokers, o options) []scenario {
 		})},
 		{name: scJWKS, setup: withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
 			return getOp(c, b, "/keys"), nil
+		})},
+		{name: scDevicePoll, setup: withBroker(tokensvc.RS256, func(c *http.Client, b *testenv.Broker) (op, error) {
+			return devicePollOp(context.Background(), c, b, o.workers)
 		})},
 	}...)
 	if pg == nil {

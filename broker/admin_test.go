@@ -552,7 +552,7 @@ func TestAdminConfig(t *testing.T) {
 		{"scope without flag", config.Client{Scopes: []string{"admin"}, GrantTypes: []string{"client_credentials"}}, `clients[2].scopes: scope "admin" requires admin: true`},
 		{"flag without scope", config.Client{Admin: true, GrantTypes: []string{"client_credentials"}}, `clients[2].admin: an admin client must list scope "admin"`},
 		{"person's client", config.Client{Admin: true, Scopes: []string{"admin"}, GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{testenv.RedirectURI}}, ""},
-		{"flag without grant", config.Client{Admin: true, Scopes: []string{"admin"}, GrantTypes: []string{"refresh_token"}}, "must use client_credentials or authorization_code"},
+		{"flag without grant", config.Client{Admin: true, Scopes: []string{"admin"}, GrantTypes: []string{"refresh_token"}}, "must use client_credentials, authorization_code or the device code grant"},
 		{"with consent", config.Client{Admin: true, Consent: true, Scopes: []string{"admin"}, GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{testenv.RedirectURI}}, "clients[2].consent: an admin client is first-party"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -733,7 +733,7 @@ func testOpaque(t *testing.T, open opener) {
 		return store.OpaqueToken{
 			Hash: fmt.Sprintf("ohash-%d", i), Subject: "user-1", ClientID: "client-1", Scopes: []string{"openid", "email"},
 			FamilyID: "fam-1", Username: "alice", Groups: []string{"admins"}, AMR: []string{"pwd"},
-			AuthTime: at(1), IssuedAt: at(2).In(zone), Expiry: future(),
+			AuthTime: at(1), IssuedAt: at(2).In(zone), Expiry: future(), Resources: []string{"https://api.example.com/"},
 		}
 	}
 	t.Run("CreateThenGetRoundTrips", func(t *testing.T) {
@@ -1138,6 +1138,8 @@ func client(n int) store.Client {
 		RefreshAbsoluteTTL:     8 * time.Hour,
 		RefreshReuseGrace:      9 * time.Second,
 		IDTokenAlg:             "ES256",
+		Resources:              []string{"https://api.example.com/"},
+		ResourceURIs:           []string{fmt.Sprintf("https://rs%d.example.com/", n)},
 		Registration: &store.ClientRegistration{
 			AccessTokenHash: fmt.Sprintf("sha256:reg-%d", n), IssuedAt: at(n), AuthMethod: "client_secret_post",
 		},
@@ -1154,6 +1156,8 @@ func authRequest(n int) store.AuthRequest {
 		Nonce:               fmt.Sprintf("nonce-%d", n),
 		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		CodeChallengeMethod: "S256",
+		ResponseMode:        "form_post",
+		Resources:           []string{"https://api.example.com/"},
 		CSRFToken:           fmt.Sprintf("csrf-%d", n),
 		BrowserHash:         fmt.Sprintf("browser-%d", n),
 		ConnectorID:         "upstream",
@@ -1184,6 +1188,7 @@ func authCode(n int) store.AuthCode {
 		CodeChallengeMethod: "S256",
 		AuthTime:            at(n),
 		AMR:                 []string{"pwd", "mfa"},
+		Resources:           []string{"https://api.example.com/"},
 		Used:                true,
 		FamilyID:            fmt.Sprintf("family-%d", n),
 		AccessJTIs:          []string{fmt.Sprintf("jti-%d", n)},
@@ -1198,6 +1203,7 @@ func family(n int, userID string) store.RefreshFamily {
 		ClientID:    "client-0",
 		ConnectorID: "github",
 		Scopes:      []string{"openid", "offline_access"},
+		Resources:   []string{"https://api.example.com/", fmt.Sprintf("https://api%d.example.com/", n)},
 		AuthTime:    at(n),
 		AMR:         []string{"pwd"},
 		Current:     fmt.Sprintf("hash-%d-0", n),

@@ -49,6 +49,10 @@ type adminClient struct {
 	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
+
+	// Back-channel logout (backchannel.go).
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // adminClientSecret is the answer that carries a new secret, shown once.
@@ -73,6 +77,7 @@ func clientView(c store.Client) adminClient {
 		IDTokenAlg: c.IDTokenAlg, HasSecret: c.SecretHash != "", Version: c.Version,
 		Resources: c.Resources, ResourceURIs: c.ResourceURIs,
 		TokenEndpointAuthMethod: c.AuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	}
 }
 
@@ -100,6 +105,15 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 		if slices.Contains(c.Resources[:i], r) {
 			return c, fmt.Errorf("resources[%d]: duplicate resource %q", i, r)
 		}
+	}
+	// Back-channel logout: the file's rule for the URI.
+	c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = v.BackchannelLogoutURI, v.BackchannelLogoutSessionRequired
+	if c.BackchannelLogoutURI != "" {
+		if msg := config.CheckBackchannelLogoutURI(c.BackchannelLogoutURI); msg != "" {
+			return c, errors.New("backchannel_logout_uri: " + msg)
+		}
+	} else if c.BackchannelLogoutSessionRequired {
+		return c, errors.New("backchannel_logout_session_required: needs backchannel_logout_uri")
 	}
 	// One rule with the file: an id the API accepts is one its paths,
 	// the token endpoint's Basic credentials and the loader take too.

@@ -132,6 +132,7 @@ var AuditTypes = []string{
 	"token.issue", "token.refresh", "token.revoke",
 	"security.refresh_replay", "security.code_replay", "security.assertion_replay", "security.passkey_sign_count",
 	"admin.client_create", "admin.client_update", "admin.account_create",
+	"logout.backchannel_delivered", "logout.backchannel_failed", // back-channel logout
 }
 
 // Storage selects and configures the storage backend.
@@ -280,6 +281,12 @@ type Client struct {
 	TokenEndpointAuthMethod string         `yaml:"token_endpoint_auth_method"`
 	JWKS                    map[string]any `yaml:"jwks"`
 	JWKSURI                 string         `yaml:"jwks_uri"`
+	// Back-channel logout (OpenID Connect Back-Channel Logout 1.0): the
+	// URL Portico POSTs a logout token to when a session of this client
+	// ends (https, or http on a loopback host), and whether the client
+	// requires sid in it.
+	BackchannelLogoutURI             string `yaml:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `yaml:"backchannel_logout_session_required"`
 }
 
 // User is an account seeded into the local connector.

@@ -440,6 +440,9 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			RefreshIdleTTL: c.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: c.RefreshAbsoluteTTL.Std(),
 			RefreshReuseGrace: c.RefreshReuseGrace.Std(), IDTokenAlg: c.IDTokenSignedResponseAlg,
 			Resources: c.Resources, ResourceURIs: c.ResourceURIs,
+			// Back-channel logout.
+			BackchannelLogoutURI:             c.BackchannelLogoutURI,
+			BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		}
 		old, err := st.GetClient(ctx, c.ID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {

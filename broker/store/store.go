@@ -146,6 +146,11 @@ type Client struct {
 	JWKS       json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI    string          `json:"jwks_uri,omitempty"`
 	JWTSecret  string          `json:"jwt_secret,omitempty"`
+	// OpenID Connect Back-Channel Logout 1.0: where Portico POSTs a
+	// logout token when a session of this client ends, and whether the
+	// client needs the sid claim in it (Portico always sends sid).
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // ClientRegistration is what dynamic registration keeps about a client.

@@ -62,6 +62,8 @@ type backchannel struct {
 	// wait sleeps before retry attempt+1 (attempt counts from 1); it
 	// returns ctx's error if ctx ends first. Tests replace it.
 	wait atomic.Pointer[func(ctx context.Context, attempt int) error]
+	// grace is how long close lets queued deliveries run (bclCloseGrace).
+	grace atomic.Int64
 
 	mu     sync.RWMutex // guards closed, and sends on queue against its close
 	closed bool
@@ -85,6 +87,7 @@ func newBackchannel(b *Broker) *backchannel {
 		queue: make(chan bclJob, bclQueueSize),
 	}
 	bc.ctx, bc.cancel = context.WithCancel(context.Background())
+	bc.grace.Store(int64(bclCloseGrace))
 	wait := backoffWait
 	bc.wait.Store(&wait)
 	for range bclWorkers {
@@ -114,18 +117,35 @@ func (bc *backchannel) sessionEnded(ctx context.Context, e tokensvc.Event) {
 		return
 	}
 	j := bclJob{clientID: e.ClientID, userID: e.UserID, session: e.FamilyID}
+	queued, closed := bc.enqueue(j)
+	if queued {
+		return
+	}
+	reason := "queue_full"
+	if closed {
+		reason = "shutdown"
+	}
+	// Most sessions' clients have no URI, and reading
+	// the client belongs to the worker; only now, to audit a loss that
+	// matters, does the request read it.
+	if cl, err := bc.b.store.GetClient(ctx, j.clientID); err == nil && cl.BackchannelLogoutURI != "" {
+		bc.b.audit(ctx, store.AuditEvent{Type: AuditBackchannelFailed, Actor: "system", UserID: j.userID, ClientID: j.clientID,
+			Details: map[string]string{"session": j.session, "reason": reason}})
+	}
+}
+
+// enqueue queues j unless the queue is full or closed.
+func (bc *backchannel) enqueue(j bclJob) (queued, closed bool) {
 	bc.mu.RLock()
 	defer bc.mu.RUnlock()
 	if bc.closed {
-		return
+		return false, true
 	}
 	select {
 	case bc.queue <- j:
+		return true, false
 	default:
-		// Only clients with a URI would have cared, but reading the client
-		// here would put the store in the request's path.
-		bc.b.audit(ctx, store.AuditEvent{Type: AuditBackchannelFailed, Actor: "system", UserID: j.userID, ClientID: j.clientID,
-			Details: map[string]string{"session": j.session, "reason": "queue_full"}})
+		return false, false
 	}
 }
 
@@ -140,7 +160,7 @@ func (bc *backchannel) close() {
 	bc.mu.Unlock()
 	finished := make(chan struct{})
 	go func() { bc.done.Wait(); close(finished) }()
-	t := time.NewTimer(bclCloseGrace)
+	t := time.NewTimer(time.Duration(bc.grace.Load()))
 	defer t.Stop()
 	select {
 	case <-finished:
@@ -170,6 +190,9 @@ func (bc *backchannel) deliver(j bclJob) {
 		return
 	}
 	fail := func(attempts int, reason string, status int) {
+		if bc.ctx.Err() != nil {
+			reason = "shutdown" // cancelled by close
+		}
 		d := map[string]string{"session": j.session, "reason": reason, "attempts": strconv.Itoa(attempts)}
 		if status != 0 {
 			d["status"] = strconv.Itoa(status)

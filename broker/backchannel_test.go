@@ -394,3 +394,35 @@ func TestBackchannelLogoutRetries(t *testing.T) {
 		})
 	}
 }
+
+// TestBackchannelLogoutShutdown: stopping the server does not wait for a
+// hung RP beyond the grace period: the delivery is cancelled, audited as
+// failed for the shutdown, and Stop returns.
+func TestBackchannelLogoutShutdown(t *testing.T) {
+	rp := newLogoutRP(t)
+	rp.block, rp.entered = make(chan struct{}), make(chan struct{}, 8)
+	defer close(rp.block) // before the RP's server closes, which waits for it
+	b := backchannelConfig(t, rp.URL)
+	b.Server.Broker.SetBackchannelCloseGrace(0)
+	tok, _ := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	revoke(t, b, tok.RefreshToken, "refresh_token")
+	<-rp.got
+	select {
+	case <-rp.entered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the RP never got the request")
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- b.Stop() }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Stop waits for a hung RP")
+	}
+	if logs := b.Logs(); !strings.Contains(logs, `"type":"logout.backchannel_failed"`) || !strings.Contains(logs, `"reason":"shutdown"`) {
+		t.Error("the cancelled delivery was not audited as failed for the shutdown")
+	}
+}

@@ -51,6 +51,10 @@ type adminClient struct {
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 	// TokenExchange: what it may exchange (RFC 8693, exchange.go).
 	TokenExchange *store.ClientExchange `json:"token_exchange,omitempty"`
+
+	// Back-channel logout (backchannel.go).
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // adminClientSecret is the answer that carries a new secret, shown once.
@@ -75,6 +79,7 @@ func clientView(c store.Client) adminClient {
 		IDTokenAlg: c.IDTokenAlg, HasSecret: c.SecretHash != "", Version: c.Version,
 		Resources: c.Resources, ResourceURIs: c.ResourceURIs,
 		TokenEndpointAuthMethod: c.AuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI, TokenExchange: c.TokenExchange,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	}
 }
 
@@ -102,6 +107,15 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 		if slices.Contains(c.Resources[:i], r) {
 			return c, fmt.Errorf("resources[%d]: duplicate resource %q", i, r)
 		}
+	}
+	// Back-channel logout: the file's rule for the URI.
+	c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = v.BackchannelLogoutURI, v.BackchannelLogoutSessionRequired
+	if c.BackchannelLogoutURI != "" {
+		if msg := config.CheckBackchannelLogoutURI(c.BackchannelLogoutURI); msg != "" {
+			return c, errors.New("backchannel_logout_uri: " + msg)
+		}
+	} else if c.BackchannelLogoutSessionRequired {
+		return c, errors.New("backchannel_logout_session_required: needs backchannel_logout_uri")
 	}
 	// One rule with the file: an id the API accepts is one its paths,
 	// the token endpoint's Basic credentials and the loader take too.

@@ -233,6 +233,9 @@ func (b *Broker) tokenEvent(ctx context.Context, e tokensvc.Event) {
 		ev.Type = "token." + e.Type
 	}
 	b.audit(ctx, ev)
+	if e.Ended { // back-channel logout (backchannel.go)
+		b.backchannel.sessionEnded(ctx, e)
+	}
 }
 
 func actorUser(id string) string {

@@ -242,7 +242,8 @@ func TestAuditExclude(t *testing.T) {
 	types := []string{broker.AuditLoginSuccess, broker.AuditLoginFailure, broker.AuditUserCreate, broker.AuditIdentityLink,
 		broker.AuditLinkSkipped, broker.AuditIdentityLinkRefused, broker.AuditMFAEnrol, broker.AuditRecoveryUsed, broker.AuditConsentGrant, broker.AuditConsentRevoke, broker.AuditDeviceApprove, broker.AuditDeviceDeny, broker.AuditTokenIssue, broker.AuditTokenRefresh, broker.AuditTokenRevoke, broker.AuditTokenExchange,
 		broker.AuditRefreshReplay, broker.AuditCodeReplay, broker.AuditAssertionReplay, broker.AuditPasskeySignCount,
-		"admin.client_create", "admin.client_update", "admin.account_create"}
+		"admin.client_create", "admin.client_update", "admin.account_create",
+		broker.AuditBackchannelDelivered, broker.AuditBackchannelFailed}
 	if !slices.Equal(types, config.AuditTypes) {
 		t.Errorf("config.AuditTypes %q, the broker's %q", config.AuditTypes, types)
 	}

@@ -186,6 +186,7 @@ type Broker struct {
 	addrs        *addrLimiter       // nil: no rate per address
 	clientKeys   *clientKeys        // private_key_jwt clients' jwks_uri (clientkeys.go)
 	exchange     *exchangeIssuers   // token exchange's external issuers
+	backchannel  *backchannel       // back-channel logout deliveries (backchannel.go)
 }
 
 // New returns a Broker. The store and token service belong to the caller;
@@ -263,13 +264,17 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b.auditor = newAuditor(b.store, b.log, opts.AuditRetention, opts.AuditExclude, opts.Now)
+	b.backchannel = newBackchannel(b)
 	b.tokens.SetEventHook(b.tokenEvent)
 	return b, nil
 }
 
-// Close stops the background audit writer once it has stored what is
-// queued. Requests still served afterwards are audited in the log only.
+// Close stops back-channel logout deliveries (queued ones get a few
+// seconds, then are cancelled), then the background audit writer once it
+// has stored what is queued. Requests still served afterwards are audited
+// in the log only.
 func (b *Broker) Close() error {
+	b.backchannel.close() // first: its outcomes are audited
 	b.auditor.close()
 	return nil
 }

@@ -48,6 +48,9 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false, // true when absent (OIDC Discovery §3)
 		"authorization_response_iss_parameter_supported": true,
+		// OpenID Connect Back-Channel Logout 1.0 §2.1 (backchannel.go).
+		"backchannel_logout_supported":         true,
+		"backchannel_logout_session_supported": true,
 	}
 	// JWT client authentication (clientjwt.go), at every endpoint that
 	// authenticates clients.

@@ -65,6 +65,10 @@ type clientMetadata struct {
 	// ClientID and ClientSecret appear only in RFC 7592 updates.
 	ClientID     string `json:"client_id,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
+
+	// Back-Channel Logout 1.0 §2.2 (backchannel.go).
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // regError is an RFC 7591 §3.2.2 error (or, with status 401, an RFC 6750
@@ -242,6 +246,14 @@ func (b *Broker) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 		}
 	}
 
+	if m.BackchannelLogoutURI != "" {
+		if msg := config.CheckBackchannelLogoutURI(m.BackchannelLogoutURI); msg != "" {
+			return store.Client{}, badMetadata("backchannel_logout_uri " + quote(m.BackchannelLogoutURI) + ": " + msg)
+		}
+	} else if m.BackchannelLogoutSessionRequired {
+		return store.Client{}, badMetadata("backchannel_logout_session_required needs backchannel_logout_uri")
+	}
+
 	// scope: the standard scopes are every client's; custom ones (the
 	// configured scopes) become the client's extra scopes. Others, such as
 	// API scopes for client_credentials, only an administrator grants.
@@ -266,6 +278,9 @@ func (b *Broker) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 		// privilege, which only an administrator grants.
 		NoIntrospection: true,
 		Consent:         true, // anyone with an initial access token: a third party
+		// Back-channel logout.
+		BackchannelLogoutURI:             m.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: m.BackchannelLogoutSessionRequired,
 	}
 	if err := b.tokens.CheckPolicy(rec.Policy()); err != nil {
 		return store.Client{}, badMetadata("this server has no signing keys for that id_token_signed_response_alg")
@@ -324,6 +339,10 @@ func (b *Broker) clientInfo(cl store.Client, secret, regToken string) gin.H {
 	}
 	if cl.IDTokenAlg != "" {
 		h["id_token_signed_response_alg"] = cl.IDTokenAlg
+	}
+	if cl.BackchannelLogoutURI != "" { // back-channel logout
+		h["backchannel_logout_uri"] = cl.BackchannelLogoutURI
+		h["backchannel_logout_session_required"] = cl.BackchannelLogoutSessionRequired
 	}
 	return h
 }

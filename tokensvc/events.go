@@ -9,6 +9,10 @@ type Event struct {
 	ClientID string
 	UserID   string // the subject; empty when not known
 	FamilyID string // the session (the tokens' sid); empty for a lone access token
+	// Ended: the session FamilyID ended now (RevokeFamily), as opposed
+	// to one access token revoked. Exactly one replica sees it per
+	// session: the one whose compare-and-swap revoked it.
+	Ended bool
 }
 
 // Event types.

@@ -36,6 +36,7 @@ type signer struct {
 	alg    string
 	jose   jose.Signer // JWT ("typ":"JWT")
 	at     jose.Signer // RFC 9068 access tokens ("typ":"at+jwt")
+	logout jose.Signer // back-channel logout tokens ("typ":"logout+jwt")
 	public jose.JSONWebKey
 }
 
@@ -99,7 +100,11 @@ func newSigner(k SigningKey) (*signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokensvc: key %s: %w", k.ID, err)
 	}
-	return &signer{kid: k.ID, alg: k.Alg, jose: idt, at: at, public: jwk.Public()}, nil
+	logout, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("logout+jwt"))
+	if err != nil {
+		return nil, fmt.Errorf("tokensvc: key %s: %w", k.ID, err)
+	}
+	return &signer{kid: k.ID, alg: k.Alg, jose: idt, at: at, logout: logout, public: jwk.Public()}, nil
 }
 
 // load replaces the ring's contents with ks, unless it already holds them.

@@ -212,7 +212,7 @@ func (s *Service) RevokeFamily(ctx context.Context, familyID string) error {
 		f.Revoked = true
 		switch err := s.store.UpdateRefreshFamily(ctx, f); {
 		case err == nil:
-			s.emit(ctx, Event{Type: EventRevoked, ClientID: f.ClientID, UserID: f.UserID, FamilyID: f.ID})
+			s.emit(ctx, Event{Type: EventRevoked, ClientID: f.ClientID, UserID: f.UserID, FamilyID: f.ID, Ended: true})
 			return nil
 		case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
 			continue // changed, or expired, meanwhile: look again

@@ -136,6 +136,7 @@ var AuditTypes = []string{
 	"token.issue", "token.refresh", "token.revoke", "token.exchange",
 	"security.refresh_replay", "security.code_replay", "security.assertion_replay", "security.passkey_sign_count",
 	"admin.client_create", "admin.client_update", "admin.account_create",
+	"logout.backchannel_delivered", "logout.backchannel_failed", // back-channel logout
 }
 
 // Storage selects and configures the storage backend.
@@ -287,6 +288,13 @@ type Client struct {
 	// TokenExchange is what the client may exchange (RFC 8693); it needs
 	// the grant type GrantTokenExchange (exchange.go).
 	TokenExchange *ClientExchange `yaml:"token_exchange"`
+
+	// Back-channel logout (OpenID Connect Back-Channel Logout 1.0): the
+	// URL Portico POSTs a logout token to when a session of this client
+	// ends (https, or http on a loopback host), and whether the client
+	// requires sid in it.
+	BackchannelLogoutURI             string `yaml:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `yaml:"backchannel_logout_session_required"`
 }
 
 // User is an account seeded into the local connector.

@@ -251,6 +251,14 @@ func (c *Config) validateClients(v *validator) {
 				v.add(fmt.Sprintf("%s.post_logout_redirect_uris[%d]", p, j), "%s", msg)
 			}
 		}
+		// Back-channel logout (backchannel.go).
+		if cl.BackchannelLogoutURI != "" {
+			if msg := CheckBackchannelLogoutURI(cl.BackchannelLogoutURI); msg != "" {
+				v.add(p+".backchannel_logout_uri", "%s", msg)
+			}
+		} else if cl.BackchannelLogoutSessionRequired {
+			v.add(p+".backchannel_logout_session_required", "needs backchannel_logout_uri")
+		}
 		switch cl.TokenFormat {
 		case "", "jwt", "opaque":
 		default:

@@ -63,6 +63,8 @@ type Metrics struct {
 	logins   *prometheus.CounterVec
 	tokens   *prometheus.CounterVec
 	security *prometheus.CounterVec
+	// backchannel counts back-channel logout deliveries by result.
+	backchannel *prometheus.CounterVec
 
 	storeDuration *prometheus.HistogramVec
 	storeErrors   *prometheus.CounterVec
@@ -114,6 +116,10 @@ func New() *Metrics {
 			Name: "portico_security_events_total",
 			Help: "Security audit events (replays, cloned passkeys), by audit type.",
 		}, []string{"type"}),
+		backchannel: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_backchannel_logouts_total",
+			Help: "Back-channel logout deliveries to relying parties, by result (delivered, failed).",
+		}, []string{"result"}),
 		storeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "portico_store_operation_duration_seconds",
 			Help:    "Time of a store operation, by method.",
@@ -159,7 +165,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
 		m.httpRequests, m.httpDuration,
-		m.logins, m.tokens, m.security,
+		m.logins, m.tokens, m.security, m.backchannel,
 		m.storeDuration, m.storeErrors, m.storeRefusing,
 		m.connectorDuration, m.connectorErrors, m.connectorRestarts, m.ldapPool,
 	)
@@ -167,6 +173,9 @@ func New() *Metrics {
 	// see a first increase rather than a series appearing.
 	for _, kind := range []string{"issued", "refreshed", "revoked"} {
 		m.tokens.WithLabelValues(kind)
+	}
+	for _, r := range []string{"delivered", "failed"} {
+		m.backchannel.WithLabelValues(r)
 	}
 	return m
 }
@@ -243,6 +252,9 @@ const (
 	auditTokenRefresh = "token.refresh"
 	auditTokenRevoke  = "token.revoke"
 	auditSecurity     = "security."
+	// Back-channel logout outcomes (broker/backchannel.go).
+	auditBackchannelDelivered = "logout.backchannel_delivered"
+	auditBackchannelFailed    = "logout.backchannel_failed"
 )
 
 // ObserveAudit counts the logins, token operations and security events
@@ -260,6 +272,10 @@ func (m *Metrics) ObserveAudit(e store.AuditEvent) {
 		m.tokens.WithLabelValues("refreshed").Inc()
 	case e.Type == auditTokenRevoke:
 		m.tokens.WithLabelValues("revoked").Inc()
+	case e.Type == auditBackchannelDelivered:
+		m.backchannel.WithLabelValues("delivered").Inc()
+	case e.Type == auditBackchannelFailed:
+		m.backchannel.WithLabelValues("failed").Inc()
 	case strings.HasPrefix(e.Type, auditSecurity):
 		m.security.WithLabelValues(constantLabel(e.Type)).Inc()
 	}

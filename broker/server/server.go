@@ -443,6 +443,9 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			RefreshIdleTTL: c.RefreshIdleTTL.Std(), RefreshAbsoluteTTL: c.RefreshAbsoluteTTL.Std(),
 			RefreshReuseGrace: c.RefreshReuseGrace.Std(), IDTokenAlg: c.IDTokenSignedResponseAlg,
 			Resources: c.Resources, ResourceURIs: c.ResourceURIs,
+			// Back-channel logout.
+			BackchannelLogoutURI:             c.BackchannelLogoutURI,
+			BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		}
 		if x := c.TokenExchange; x != nil { // token exchange (RFC 8693)
 			rec.TokenExchange = &store.ClientExchange{Issuers: x.Issuers, Delegation: x.Delegation,

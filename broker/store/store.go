@@ -148,6 +148,12 @@ type Client struct {
 	// exchange.go); nil: nothing.
 	TokenExchange *ClientExchange `json:"token_exchange,omitempty"`
 
+	// OpenID Connect Back-Channel Logout 1.0: where Portico POSTs a
+	// logout token when a session of this client ends, and whether the
+	// client needs the sid claim in it (Portico always sends sid).
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
+
 	Version int64 `json:"version"`
 }
 

@@ -1143,6 +1143,9 @@ func client(n int) store.Client {
 		Registration: &store.ClientRegistration{
 			AccessTokenHash: fmt.Sprintf("sha256:reg-%d", n), IssuedAt: at(n), AuthMethod: "client_secret_post",
 		},
+		// Back-channel logout.
+		BackchannelLogoutURI:             fmt.Sprintf("https://app%d.example.com/backchannel", n),
+		BackchannelLogoutSessionRequired: true,
 	}
 }
 

@@ -31,6 +31,7 @@ package storetest
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -1140,6 +1141,12 @@ func client(n int) store.Client {
 		IDTokenAlg:             "ES256",
 		Resources:              []string{"https://api.example.com/"},
 		ResourceURIs:           []string{fmt.Sprintf("https://rs%d.example.com/", n)},
+		AuthMethod:             "private_key_jwt",
+		JWKS:                   json.RawMessage(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`),
+		JWKSURI:                fmt.Sprintf("https://app%d.example.com/jwks", n),
+		JWTSecret:              fmt.Sprintf("jwt-secret-%d", n),
+		TokenExchange: &store.ClientExchange{Issuers: []string{"k8s"}, Delegation: true,
+			DelegationFrom: []string{"client-9"}, Audiences: []string{"orders"}},
 		Registration: &store.ClientRegistration{
 			AccessTokenHash: fmt.Sprintf("sha256:reg-%d", n), IssuedAt: at(n), AuthMethod: "client_secret_post",
 		},
@@ -1174,6 +1181,8 @@ func authRequest(n int) store.AuthRequest {
 		UserID:              fmt.Sprintf("user-%d", n),
 		AuthTime:            at(3).In(zone),
 		AMR:                 []string{"pwd", "otp"},
+		DeviceKey:           fmt.Sprintf("device-%d", n),
+		DeviceUserCode:      "BCDF-GHJK",
 		Expiry:              future().In(zone),
 	}
 }

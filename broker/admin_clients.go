@@ -107,6 +107,9 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 		if slices.Contains(c.Resources[:i], r) {
 			return c, fmt.Errorf("resources[%d]: duplicate resource %q", i, r)
 		}
+		if r == AdminAudience(b.opts.Issuer) {
+			return c, fmt.Errorf("resources[%d]: %q is the admin API's audience, which no client may take", i, r)
+		}
 	}
 	// Back-channel logout: the file's rule for the URI.
 	c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = v.BackchannelLogoutURI, v.BackchannelLogoutSessionRequired

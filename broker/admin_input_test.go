@@ -43,6 +43,7 @@ func TestAdminInputRules(t *testing.T) {
 		{"relative resource", "createClient", nil, "", withField(client("r1"), "resources", []string{"/api"}), "resources[0]"},
 		{"resource with a fragment", "createClient", nil, "", withField(client("r2"), "resources", []string{"https://a.example/#f"}), "resources[0]"},
 		{"repeated resource", "createClient", nil, "", withField(client("r3"), "resources", []string{"https://a.example/", "https://a.example/"}), "resources[1]"},
+		{"the admin API's audience as resource", "createClient", nil, "", withField(client("r5"), "resources", []string{b.URL + "/admin"}), "resources[0]"},
 		{"resource server through the API", "createClient", nil, "", withField(client("r4"), "resource_uris", []string{"https://a.example/"}), "resource_uris"},
 		{"empty role", "patchUser", user, "", map[string]any{"roles": []string{""}}, "roles[0]"},
 		{"role with a trailing space", "patchUser", user, "", map[string]any{"roles": []string{"admin "}}, "roles[0]"},

@@ -86,6 +86,12 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 	case "", "query":
 		mode = ""
 	case modeFormPost:
+		// A page can post only to the web: a native app's private-use
+		// scheme (com.example.app:/cb) gets its code in the query.
+		if !strings.HasPrefix(redirectURI, "https://") && !strings.HasPrefix(redirectURI, "http://") {
+			b.redirectError(c, redirectURI, echo, "", authError{"invalid_request", "response_mode form_post needs an http or https redirect_uri"})
+			return
+		}
 	default:
 		b.redirectError(c, redirectURI, echo, "", authError{"invalid_request", "unsupported response_mode (supported: query, form_post)"})
 		return
@@ -135,7 +141,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 			return
 		}
 	}
-	resources, desc := checkResources(q["resource"], client.Resources)
+	resources, desc := b.checkResources(q["resource"], client.Resources, "allowed for this client")
 	if desc != "" {
 		fail(authError{"invalid_target", desc})
 		return

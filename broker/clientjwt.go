@@ -237,7 +237,7 @@ func (b *Broker) checkAssertionClaims(c *gin.Context, id string, cl jwt.Claims) 
 	}, assertionLeeway)
 	switch {
 	case errors.Is(err, jwt.ErrInvalidAudience):
-		return "the client assertion's aud must be the issuer or the token endpoint"
+		return "the client assertion's aud must be the issuer, the token endpoint or the endpoint called"
 	case errors.Is(err, jwt.ErrExpired):
 		return "the client assertion has expired"
 	case errors.Is(err, jwt.ErrNotValidYet), errors.Is(err, jwt.ErrIssuedInTheFuture):

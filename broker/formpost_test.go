@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/testenv"
 )
 
@@ -37,7 +38,10 @@ func fetchPage(t *testing.T, c *http.Client, u string) (*http.Response, string) 
 // by its hash alone (no unsafe-inline, no nonce), that escapes what the
 // client sent, is not cached, and carries errors the same way.
 func TestFormPostPage(t *testing.T) {
-	b := testenv.Start(t, testenv.Config(t))
+	cfg := testenv.Config(t)
+	cfg.Clients = append(cfg.Clients, config.Client{ID: "native", Public: true, RedirectURIs: []string{"com.example.app:/cb"},
+		GrantTypes: []string{"authorization_code"}})
+	b := testenv.Start(t, cfg)
 	rp := newRP(t, b)
 	rp.Browser = testenv.NewSSOBrowser(testenv.RedirectURI)
 	// Log in once (query mode) so that the browser's session answers the
@@ -105,10 +109,21 @@ func TestFormPostPage(t *testing.T) {
 		})
 	}
 
+	// A page cannot post to a native app's private-use scheme: the
+	// refusal comes in the query, where the app can read it.
+	native := url.Values{"client_id": {"native"}, "response_type": {"code"}, "redirect_uri": {"com.example.app:/cb"}, "state": {"st-4"},
+		"response_mode": {"form_post"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+	resp, _ = fetchPage(t, noFollow, b.URL+"/authorize?"+native.Encode())
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc.String(), "com.example.app:/cb?") ||
+		loc.Query().Get("error") != "invalid_request" || loc.Query().Get("state") != "st-4" {
+		t.Fatalf("form_post to a private-use scheme: %d %q", resp.StatusCode, loc)
+	}
+
 	// An unsupported mode cannot carry its own error: it comes in the query.
 	u := rp.OAuth2.AuthCodeURL("st-3", oauth2.SetAuthURLParam("response_mode", "fragment"))
 	resp, _ = fetchPage(t, rp.Browser, u)
-	loc, _ := url.Parse(resp.Header.Get("Location"))
+	loc, _ = url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusSeeOther || loc.Query().Get("error") != "invalid_request" || loc.Query().Get("state") != "st-3" {
 		t.Fatalf("got %d %q", resp.StatusCode, loc)
 	}

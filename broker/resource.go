@@ -9,23 +9,27 @@ import (
 )
 
 // checkResources reads the resource parameters of a request (RFC 8707 §2):
-// each an absolute URI without fragment that allowed lists. It returns
-// them without repeats, or a description of what is wrong for an
-// invalid_target error. Unlike other parameters, resource may repeat.
-func checkResources(asked, allowed []string) ([]string, string) {
+// each an absolute URI without fragment that allowed lists, never the
+// admin API's audience (whatever a client's list says: that audience goes
+// with the admin scope only). It returns them without repeats, or a
+// description of what is wrong for an invalid_target error. Unlike other
+// parameters, resource may repeat. what names allowed in the description.
+func (b *Broker) checkResources(asked, allowed []string, what string) ([]string, string) {
 	if len(asked) > config.MaxResources {
 		return nil, "at most " + strconv.Itoa(config.MaxResources) + " resource parameters"
 	}
 	var out []string
 	for _, r := range asked {
-		if msg := config.CheckResource(r); msg != "" {
-			if len(r) > 64 {
-				r = r[:64] + "…"
-			}
-			return nil, "resource " + strconv.Quote(r) + ": " + msg
+		quoted := r
+		if len(quoted) > 64 {
+			quoted = quoted[:64] + "…"
 		}
-		if !slices.Contains(allowed, r) {
-			return nil, "resource " + strconv.Quote(r) + " is not allowed for this client"
+		quoted = strconv.Quote(quoted)
+		if msg := config.CheckResource(r); msg != "" {
+			return nil, "resource " + quoted + ": " + msg
+		}
+		if !slices.Contains(allowed, r) || r == AdminAudience(b.opts.Issuer) {
+			return nil, "resource " + quoted + " is not " + what
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
@@ -35,18 +39,19 @@ func checkResources(asked, allowed []string) ([]string, string) {
 }
 
 // tokenResources are the resources a token request asks for (its resource
-// parameters), within granted: the grant's resources, or the client's when
-// the grant named none. Without parameters it is granted itself: a token
-// for every resource the grant allowed, or (none) for the client.
-func tokenResources(asked, granted, clientResources []string) ([]string, *tokenError) {
+// parameters), within granted: the resources the authorization named, or
+// the client's when it named none. Without parameters it is granted
+// itself: a token for every resource the authorization named, or (none)
+// for the client.
+func (b *Broker) tokenResources(asked, granted, clientResources []string) ([]string, *tokenError) {
 	if len(asked) == 0 {
 		return granted, nil
 	}
-	allowed := granted
+	allowed, what := granted, "one the authorization granted"
 	if len(allowed) == 0 {
-		allowed = clientResources
+		allowed, what = clientResources, "allowed for this client"
 	}
-	out, desc := checkResources(asked, allowed)
+	out, desc := b.checkResources(asked, allowed, what)
 	if desc != "" {
 		return nil, &tokenError{status: http.StatusBadRequest, code: "invalid_target", desc: desc}
 	}

@@ -135,6 +135,22 @@ func TestResourceIndicators(t *testing.T) {
 			if got := audOf(t, b, "rs-a", tok.AccessToken); got != nil {
 				t.Errorf("rs-a sees a token without resource: %v", got)
 			}
+			// A login that named no resource: the code redeemed for A
+			// leaves later refreshes the client's resources, as the code
+			// had (the redemption narrowed its own token only).
+			f = rp.NewFlow()
+			cb, err = rp.Authorize(t.Context(), f.AuthURL, testenv.UserName, testenv.UserPassword)
+			if err != nil {
+				t.Fatal(err)
+			}
+			redeem = url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query.Get("code")}, "redirect_uri": {testenv.RedirectURI},
+				"code_verifier": {f.Verifier}, "resource": {resourceA}}
+			r = postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, redeem)
+			r = postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, url.Values{"grant_type": {"refresh_token"},
+				"refresh_token": {r.str("refresh_token")}, "resource": {resourceB}})
+			if got := audOf(t, b, "rs-b", r.str("access_token")); r.Status != 200 || !slices.Equal(got, []string{resourceB}) {
+				t.Errorf("refresh for B after a code for A from a login that named none: %d %v, audience %v", r.Status, r.Body, got)
+			}
 
 			// client_credentials: within the client's resources.
 			for _, c := range []struct {

@@ -144,13 +144,16 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		b.log.Error("token: read user", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	resources, terr := tokenResources(form["resource"], code.Resources, client.Resources)
+	resources, terr := b.tokenResources(form["resource"], code.Resources, client.Resources)
 	if terr != nil {
 		return tokensvc.Tokens{}, terr
 	}
 	g := b.userGrant(user, client, code.Scopes)
 	g.Nonce, g.AuthTime, g.AMR, g.ConnectorID = code.Nonce, code.AuthTime, code.AMR, code.ConnectorID
-	g.Resources, g.GrantedResources = resources, code.Resources
+	// The session keeps what the authorization named, even when this
+	// request narrowed it; none named (not nil: no fallback to this
+	// request's) leaves refreshes the client's resources, as here.
+	g.Resources, g.GrantedResources = resources, append([]string{}, code.Resources...)
 	// The session was named when the code was issued (journey.go).
 	g.AccessJTI, g.FamilyID = tokensvc.NewID(), cmp.Or(code.FamilyID, tokensvc.NewID())
 	// Spend the code before minting, recording the ids the tokens will have,
@@ -270,7 +273,7 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 			}
 		}
 	}
-	resources, terr := tokenResources(form["resource"], fam.Resources, client.Resources)
+	resources, terr := b.tokenResources(form["resource"], fam.Resources, client.Resources)
 	if terr != nil {
 		return tokensvc.Tokens{}, terr
 	}
@@ -386,7 +389,7 @@ func (b *Broker) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope " + s + " is not allowed for this client"}
 		}
 	}
-	resources, terr := tokenResources(c.Request.PostForm["resource"], nil, client.Resources)
+	resources, terr := b.tokenResources(c.Request.PostForm["resource"], nil, client.Resources)
 	if terr != nil {
 		return tokensvc.Tokens{}, terr
 	}

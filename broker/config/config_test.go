@@ -312,6 +312,8 @@ func TestParseInvalid(t *testing.T) {
 			"config: clients[0].redirect_uris[0]: a custom scheme is allowed only for public clients"},
 		{"javascript redirect", head + "clients:\n  - {id: spa, public: true, redirect_uris: [\"javascript:alert(1)\"]}\n",
 			`config: clients[0].redirect_uris[0]: scheme "javascript" is not allowed`},
+		{"view-source redirect", head + "clients:\n  - {id: spa, public: true, redirect_uris: [\"view-source:https://a.example.com/cb\"]}\n",
+			`config: clients[0].redirect_uris[0]: scheme "view-source" is not allowed`},
 		{"duplicate redirect", head + "clients:\n  - {id: spa, public: true, redirect_uris: [\"https://a.example.com/cb\", \"https://a.example.com/cb\"]}\n",
 			"config: clients[0].redirect_uris[1]: duplicate redirect URI"},
 		{"bad scope", head + "clients:\n  - {id: svc, secret: " + secret + ", grant_types: [client_credentials], scopes: [\"a b\"]}\n",

@@ -411,7 +411,7 @@ func checkRedirectURI(raw string, public bool) string {
 		if !isLoopback(u.Hostname()) {
 			return "http is allowed only for loopback hosts (" + loopbackHosts + "); use https"
 		}
-	case "javascript", "data", "vbscript", "file", "blob", "about":
+	case "javascript", "data", "vbscript", "file", "blob", "about", "view-source":
 		return fmt.Sprintf("scheme %q is not allowed", u.Scheme)
 	default:
 		if !public {

@@ -59,6 +59,7 @@ type bclJob struct {
 type backchannel struct {
 	b      *Broker
 	client *http.Client
+	guard  *http.Client // for dynamically registered clients (outbound.go)
 	// wait sleeps before retry attempt+1 (attempt counts from 1); it
 	// returns ctx's error if ctx ends first. Tests replace it.
 	wait atomic.Pointer[func(ctx context.Context, attempt int) error]
@@ -86,6 +87,8 @@ func newBackchannel(b *Broker) *backchannel {
 		},
 		queue: make(chan bclJob, bclQueueSize),
 	}
+	bc.guard = withGuard(bc.client, bclAttemptTimeout)
+	bc.guard.Transport.(*http.Transport).MaxIdleConnsPerHost = 4
 	bc.ctx, bc.cancel = context.WithCancel(context.Background())
 	bc.grace.Store(int64(bclCloseGrace))
 	wait := backoffWait
@@ -218,7 +221,7 @@ func (bc *backchannel) deliver(j bclJob) {
 	defer cancel()
 	body := url.Values{"logout_token": {token}}.Encode()
 	for attempt := 1; ; attempt++ {
-		status, err := bc.post(ctx, cl.BackchannelLogoutURI, body)
+		status, err := bc.post(ctx, bc.b.guarded(cl), cl.BackchannelLogoutURI, body)
 		if err == nil && status >= 200 && status < 300 {
 			bc.b.audit(ctx, store.AuditEvent{Type: AuditBackchannelDelivered, Actor: "system", UserID: j.userID, ClientID: j.clientID,
 				Details: map[string]string{"session": j.session, "jti": jti, "attempts": strconv.Itoa(attempt), "status": strconv.Itoa(status)}})
@@ -243,7 +246,7 @@ func (bc *backchannel) deliver(j bclJob) {
 }
 
 // post sends one attempt and returns the answer's status.
-func (bc *backchannel) post(ctx context.Context, uri, body string) (int, error) {
+func (bc *backchannel) post(ctx context.Context, guarded bool, uri, body string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, bclAttemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, strings.NewReader(body))
@@ -252,7 +255,11 @@ func (bc *backchannel) post(ctx context.Context, uri, body string) (int, error) 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("User-Agent", "Portico back-channel logout")
-	resp, err := bc.client.Do(req)
+	hc := bc.client
+	if guarded {
+		hc = bc.guard
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -62,7 +62,9 @@ func TestBackchannelAdminAPI(t *testing.T) {
 // echoes it, and refuses a URI that breaks the rule. A registered client's
 // session end reaches its URI.
 func TestBackchannelRegistration(t *testing.T) {
-	b := testenv.Start(t, regConfig(t))
+	cfg := regConfig(t)
+	cfg.Registration.AllowPrivateURIs = true // the RP is on loopback
+	b := testenv.Start(t, cfg)
 	rp := newLogoutRP(t)
 	md := confidentialMetadata()
 	md["backchannel_logout_uri"] = rp.URL

@@ -191,7 +191,7 @@ func (b *Broker) verifyWithClientKeys(ctx context.Context, client store.Client, 
 		switch {
 		case client.JWKSURI != "":
 			var err error
-			if keys, err = b.clientKeys.get(ctx, client.JWKSURI, refresh); err != nil {
+			if keys, err = b.clientKeys.get(ctx, client.JWKSURI, refresh, b.guarded(client)); err != nil {
 				return false, err
 			}
 		case refresh:

@@ -56,7 +56,7 @@ func TestClientKeysCache(t *testing.T) {
 	errs := make(chan error, 8)
 	for range 8 {
 		wg.Go(func() {
-			keys, err := k.get(context.Background(), hs.URL, false)
+			keys, err := k.get(context.Background(), hs.URL, false, false)
 			if err == nil && (len(keys) != 1 || !keys[0].Usable()) {
 				t.Errorf("keys %v", keys)
 			}
@@ -81,13 +81,13 @@ func TestClientKeysCache(t *testing.T) {
 	mu.Lock()
 	now = now.Add(59 * time.Minute)
 	mu.Unlock()
-	if _, err := k.get(context.Background(), hs.URL, false); err != nil || fetches.Load() != 1 {
+	if _, err := k.get(context.Background(), hs.URL, false, false); err != nil || fetches.Load() != 1 {
 		t.Fatalf("within MaxTTL: %v, %d fetches", err, fetches.Load())
 	}
 	mu.Lock()
 	now = now.Add(2 * time.Minute)
 	mu.Unlock()
-	if _, err := k.get(context.Background(), hs.URL, false); err != nil || fetches.Load() != 2 {
+	if _, err := k.get(context.Background(), hs.URL, false, false); err != nil || fetches.Load() != 2 {
 		t.Fatalf("after MaxTTL: %v, %d fetches", err, fetches.Load())
 	}
 }

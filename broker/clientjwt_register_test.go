@@ -19,7 +19,9 @@ import (
 func TestRegisterJWTClients(t *testing.T) {
 	k := newClientKey(t, "EC", "reg")
 	js := newJWKSServer(t, jwks(t, k))
-	b := testenv.Start(t, regConfig(t))
+	cfg := regConfig(t)
+	cfg.Registration.AllowPrivateURIs = true // the JWKS server is on loopback
+	b := testenv.Start(t, cfg)
 	var set map[string]any
 	json.Unmarshal(jwks(t, k), &set)
 	meta := func(method string, extra map[string]any) map[string]any {

@@ -47,6 +47,8 @@ var errKeysUnavailable = errors.New("the client's jwks_uri gave no usable keys")
 type clientKeys struct {
 	opts ClientKeysOptions
 	now  func() time.Time
+	// guard fetches for dynamically registered clients (outbound.go).
+	guard *http.Client
 
 	mu      sync.Mutex
 	entries map[string]*keysEntry
@@ -79,29 +81,35 @@ func newClientKeys(o ClientKeysOptions, now func() time.Time) *clientKeys {
 	hc := *o.HTTPClient
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	o.HTTPClient = &hc
-	return &clientKeys{opts: o, now: now, entries: map[string]*keysEntry{}}
+	return &clientKeys{opts: o, now: now, guard: withGuard(&hc, o.Timeout), entries: map[string]*keysEntry{}}
 }
 
 // get returns the keys published at uri: cached while fresh, else fetched.
 // refresh asks for a fetch even so (an assertion named a key id the cached
 // set lacks); it is honoured at most once per RefetchAfter. When a fetch
 // fails, keys fetched before are used until a later fetch succeeds.
-func (k *clientKeys) get(ctx context.Context, uri string, refresh bool) ([]config.JWK, error) {
+// guarded fetches through the guard against non-public addresses, and
+// apart from unguarded fetches of the same URI.
+func (k *clientKeys) get(ctx context.Context, uri string, refresh, guarded bool) ([]config.JWK, error) {
+	hc, key := k.opts.HTTPClient, uri
+	if guarded {
+		hc, key = k.guard, "guarded "+uri
+	}
 	k.mu.Lock()
-	e := k.entries[uri]
+	e := k.entries[key]
 	if e == nil {
 		if len(k.entries) >= maxCachedURIs {
 			k.entries = map[string]*keysEntry{}
 		}
 		e = &keysEntry{}
-		k.entries[uri] = e
+		k.entries[key] = e
 	}
 	now := k.now()
 	if e.done == nil {
 		stale := e.keys == nil || !now.Before(e.expires) || refresh
 		if stale && (e.tried.IsZero() || now.Sub(e.tried) >= k.opts.RefetchAfter) {
 			e.tried, e.done = now, make(chan struct{})
-			go k.fetch(context.WithoutCancel(ctx), uri, e)
+			go k.fetch(context.WithoutCancel(ctx), hc, uri, e)
 		}
 	}
 	done := e.done
@@ -125,8 +133,8 @@ func (k *clientKeys) get(ctx context.Context, uri string, refresh bool) ([]confi
 }
 
 // fetch reads uri into e, then closes e.done.
-func (k *clientKeys) fetch(ctx context.Context, uri string, e *keysEntry) {
-	keys, ttl, err := k.download(ctx, uri)
+func (k *clientKeys) fetch(ctx context.Context, hc *http.Client, uri string, e *keysEntry) {
+	keys, ttl, err := k.download(ctx, hc, uri)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	e.err = err
@@ -137,7 +145,7 @@ func (k *clientKeys) fetch(ctx context.Context, uri string, e *keysEntry) {
 	e.done = nil
 }
 
-func (k *clientKeys) download(ctx context.Context, uri string) ([]config.JWK, time.Duration, error) {
+func (k *clientKeys) download(ctx context.Context, hc *http.Client, uri string) ([]config.JWK, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, k.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
@@ -145,7 +153,7 @@ func (k *clientKeys) download(ctx context.Context, uri string) ([]config.JWK, ti
 		return nil, 0, fmt.Errorf("jwks_uri: %w", err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	resp, err := k.opts.HTTPClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("jwks_uri: %w", err)
 	}

@@ -35,6 +35,9 @@ type RegistrationOptions struct {
 	InitialAccessTokenHashes []string
 	// DefaultGrantTypes are given to a client that asks for none.
 	DefaultGrantTypes []string
+	// AllowPrivateURIs lets registered clients' jwks_uri and
+	// backchannel_logout_uri reach non-public addresses (outbound.go).
+	AllowPrivateURIs bool
 }
 
 // maxRegistrationBytes bounds a registration body; real ones are small.
@@ -252,6 +255,15 @@ func (b *Broker) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 		}
 	} else if m.BackchannelLogoutSessionRequired {
 		return store.Client{}, badMetadata("backchannel_logout_session_required needs backchannel_logout_uri")
+	}
+	// Portico will connect to these: an address literal that is not public
+	// is refused now, a name resolving to one when connecting (outbound.go).
+	if !b.opts.Registration.AllowPrivateURIs {
+		for _, u := range []struct{ name, uri string }{{"jwks_uri", m.JWKSURI}, {"backchannel_logout_uri", m.BackchannelLogoutURI}} {
+			if privateLiteral(u.uri) {
+				return store.Client{}, badMetadata(u.name + " " + quote(u.uri) + ": must not name a loopback, private or link-local address")
+			}
+		}
 	}
 
 	// scope: the standard scopes are every client's; custom ones (the

@@ -75,6 +75,10 @@ type Registration struct {
 	// DefaultGrantTypes are given to a client that registers without
 	// grant_types (default: authorization_code, as RFC 7591 says).
 	DefaultGrantTypes []string `yaml:"default_grant_types"`
+	// AllowPrivateURIs lets registered clients' jwks_uri and
+	// backchannel_logout_uri reach loopback, private and link-local
+	// addresses, which Portico otherwise refuses to connect to for them.
+	AllowPrivateURIs bool `yaml:"allow_private_uris"`
 }
 
 // Admin configures the admin API under /admin/v1.

@@ -223,7 +223,7 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		}
 	}
 	if r := cfg.Registration; r.Enabled {
-		opts.Registration = &broker.RegistrationOptions{DefaultGrantTypes: r.DefaultGrantTypes,
+		opts.Registration = &broker.RegistrationOptions{DefaultGrantTypes: r.DefaultGrantTypes, AllowPrivateURIs: r.AllowPrivateURIs,
 			InitialAccessTokenHashes: slices.Clone(r.InitialAccessTokenHashes)}
 		for _, t := range r.InitialAccessTokens {
 			opts.Registration.InitialAccessTokenHashes = append(opts.Registration.InitialAccessTokenHashes, broker.HashClientSecret(t))

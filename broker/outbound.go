@@ -75,4 +75,3 @@ func withGuard(hc *http.Client, timeout time.Duration) *http.Client {
 	g.Transport = guardedTransport(timeout)
 	return &g
 }
-

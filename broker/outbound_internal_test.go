@@ -25,7 +25,7 @@ func TestPublicAddr(t *testing.T) {
 	for uri, want := range map[string]bool{
 		"http://127.0.0.1:8080/jwks": true, "https://[::1]/x": true, "https://169.254.169.254/latest": true,
 		"https://10.0.0.1/": true, "https://[::ffff:192.168.0.1]/": true, "https://8.8.8.8/": false,
-		"http://localhost:8080/": false, // a name: the guard sees what it resolves to
+		"http://localhost:8080/":    false, // a name: the guard sees what it resolves to
 		"https://rp.example.com/bc": false, "": false,
 	} {
 		if got := privateLiteral(uri); got != want {

@@ -74,17 +74,12 @@ func (b *Broker) handleConsent(c *gin.Context) {
 	if !ok {
 		return
 	}
-	client, err := b.store.GetClient(c.Request.Context(), req.ClientID)
-	if err != nil {
-		b.unavailable(c, "consent: read client", err)
+	name, items, ok := b.askedFor(c, req, "consent")
+	if !ok {
 		return
 	}
-	var items []string
-	for _, s := range req.Scopes {
-		items = append(items, b.scopeText(s))
-	}
 	b.render(c, http.StatusOK, "consent", map[string]any{
-		"Title": b.text("ui.consent_title"), "Intro": fmt.Sprintf(b.text("ui.consent_intro"), firstNonEmpty(client.Name, client.ID)),
+		"Title": b.text("ui.consent_title"), "Intro": fmt.Sprintf(b.text("ui.consent_intro"), name),
 		"Scopes": items, "Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path("/consent"),
 	})
 }
@@ -182,4 +177,20 @@ func (b *Broker) handleConsentRevoke(c *gin.Context) {
 	}
 	b.auditRequest(c, store.AuditEvent{Type: AuditConsentRevoke, Actor: actorUser(s.UserID), UserID: s.UserID, ClientID: clientID})
 	c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=revoked")
+}
+
+// askedFor returns, for a page that asks the person about req, the name of
+// its client and its scopes as the person reads them. On failure it has
+// answered (what names the page in the log).
+func (b *Broker) askedFor(c *gin.Context, req store.AuthRequest, what string) (string, []string, bool) {
+	client, err := b.store.GetClient(c.Request.Context(), req.ClientID)
+	if err != nil {
+		b.unavailable(c, what+": read client", err)
+		return "", nil, false
+	}
+	var items []string
+	for _, s := range req.Scopes {
+		items = append(items, b.scopeText(s))
+	}
+	return firstNonEmpty(client.Name, client.ID), items, true
 }

@@ -219,17 +219,12 @@ func (b *Broker) handleDeviceApprove(c *gin.Context) {
 	if !ok {
 		return
 	}
-	client, err := b.store.GetClient(c.Request.Context(), req.ClientID)
-	if err != nil {
-		b.unavailable(c, "device: read client", err)
+	name, items, ok := b.askedFor(c, req, "device")
+	if !ok {
 		return
 	}
-	var items []string
-	for _, s := range req.Scopes {
-		items = append(items, b.scopeText(s))
-	}
 	b.render(c, http.StatusOK, "device_approve", map[string]any{
-		"Title": b.text("ui.device_approve_title"), "Intro": fmt.Sprintf(b.text("ui.device_approve_intro"), firstNonEmpty(client.Name, client.ID)),
+		"Title": b.text("ui.device_approve_title"), "Intro": fmt.Sprintf(b.text("ui.device_approve_intro"), name),
 		"Scopes": items, "UserCode": req.DeviceUserCode, "Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path(deviceApproveStep),
 	})
 }

@@ -26,7 +26,11 @@ import (
 //
 // Delivery never runs in the request that ended the session: the event
 // only queues a job (a full queue drops it, audited), so an RP that is
-// down or hangs cannot delay anyone's logout. Each attempt has a timeout,
+// down or hangs cannot delay anyone's logout. Jobs wait in one queue per
+// client, and at most bclLaneWorkers deliveries to one client run at once,
+// so an RP that hangs holds up its own notifications only, never another
+// client's (a registrant could otherwise stall everyone's with a slow
+// endpoint). Each attempt has a timeout,
 // follows no redirect and reads at most a little of the answer; failures
 // worth retrying (a network error, 5xx, 429) are retried with backoff
 // while the logout token is valid; each delivery ends in one audit event,
@@ -39,8 +43,11 @@ const (
 )
 
 const (
-	bclWorkers        = 16
-	bclQueueSize      = 1024
+	bclWorkers     = 64   // deliveries running at once, in all
+	bclLaneWorkers = 2    // of those, to one client
+	bclLaneQueue   = 256  // jobs waiting for one client
+	bclQueueSize   = 4096 // jobs waiting in all
+
 	bclAttempts       = 5
 	bclAttemptTimeout = 5 * time.Second
 	bclMaxBackoff     = 30 * time.Second
@@ -66,12 +73,14 @@ type backchannel struct {
 	// grace is how long close lets queued deliveries run (bclCloseGrace).
 	grace atomic.Int64
 
-	mu     sync.RWMutex // guards closed, and sends on queue against its close
-	closed bool
-	queue  chan bclJob
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	mu      sync.Mutex // guards what follows
+	closed  bool
+	lanes   map[string]*bclLane // by client id, while it has jobs or workers
+	queued  int                 // jobs waiting in all lanes
+	running int                 // workers
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
 }
 
 func newBackchannel(b *Broker) *backchannel {
@@ -85,7 +94,7 @@ func newBackchannel(b *Broker) *backchannel {
 			// (it could point anywhere, the token with it).
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		queue: make(chan bclJob, bclQueueSize),
+		lanes: map[string]*bclLane{},
 	}
 	bc.guard = withGuard(bc.client, bclAttemptTimeout)
 	bc.guard.Transport.(*http.Transport).MaxIdleConnsPerHost = 4
@@ -93,11 +102,13 @@ func newBackchannel(b *Broker) *backchannel {
 	bc.grace.Store(int64(bclCloseGrace))
 	wait := backoffWait
 	bc.wait.Store(&wait)
-	for range bclWorkers {
-		bc.done.Add(1)
-		go bc.run()
-	}
 	return bc
+}
+
+// bclLane is one client's jobs and the workers on them.
+type bclLane struct {
+	jobs    []bclJob
+	running int
 }
 
 // backoffWait waits 1s, 2s, 4s, ... (at most bclMaxBackoff) after
@@ -137,29 +148,70 @@ func (bc *backchannel) sessionEnded(ctx context.Context, e tokensvc.Event) {
 	}
 }
 
-// enqueue queues j unless the queue is full or closed.
+// enqueue queues j in its client's lane unless that lane, the whole queue
+// or the backchannel is full or closed, and starts a worker if the lane
+// may have one more.
 func (bc *backchannel) enqueue(j bclJob) (queued, closed bool) {
-	bc.mu.RLock()
-	defer bc.mu.RUnlock()
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
 	if bc.closed {
 		return false, true
 	}
-	select {
-	case bc.queue <- j:
-		return true, false
-	default:
+	l := bc.lanes[j.clientID]
+	if l == nil {
+		l = &bclLane{}
+		bc.lanes[j.clientID] = l
+	}
+	if len(l.jobs) >= bclLaneQueue || bc.queued >= bclQueueSize {
 		return false, false
 	}
+	l.jobs = append(l.jobs, j)
+	bc.queued++
+	if l.running < bclLaneWorkers && bc.running < bclWorkers {
+		l.running++
+		bc.running++
+		bc.done.Add(1)
+		go bc.run(j.clientID)
+	}
+	return true, false
+}
+
+// next hands a worker that has been on lane id its next job: from that
+// lane, or else from another lane with jobs and room for a worker (which
+// one started when all workers were busy). ok is false when there is
+// none: the worker has left its lane and must stop.
+func (bc *backchannel) next(id string) (j bclJob, lane string, ok bool) {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	l := bc.lanes[id]
+	if len(l.jobs) == 0 {
+		l.running--
+		if l.running == 0 {
+			delete(bc.lanes, id)
+		}
+		id, l = "", nil
+		for oid, ol := range bc.lanes {
+			if len(ol.jobs) > 0 && ol.running < bclLaneWorkers {
+				id, l = oid, ol
+				l.running++
+				break
+			}
+		}
+		if l == nil {
+			bc.running--
+			return bclJob{}, "", false
+		}
+	}
+	j, l.jobs = l.jobs[0], l.jobs[1:]
+	bc.queued--
+	return j, id, true
 }
 
 // close stops taking jobs, lets the queued ones run for bclCloseGrace,
 // then cancels what is left and waits for the workers.
 func (bc *backchannel) close() {
 	bc.mu.Lock()
-	if !bc.closed {
-		bc.closed = true
-		close(bc.queue)
-	}
+	bc.closed = true
 	bc.mu.Unlock()
 	finished := make(chan struct{})
 	go func() { bc.done.Wait(); close(finished) }()
@@ -174,9 +226,15 @@ func (bc *backchannel) close() {
 	bc.cancel()
 }
 
-func (bc *backchannel) run() {
+// run delivers the jobs of lane id, then of any lane short of workers.
+func (bc *backchannel) run(id string) {
 	defer bc.done.Done()
-	for j := range bc.queue {
+	for {
+		j, lane, ok := bc.next(id)
+		if !ok {
+			return
+		}
+		id = lane
 		bc.deliver(j)
 	}
 }

@@ -16,7 +16,7 @@ func TestBackchannelSlowRPIsolated(t *testing.T) {
 	slow, fast := newLogoutRP(t), newLogoutRP(t)
 	slow.block, slow.entered = make(chan struct{}), make(chan struct{}, 128)
 	slow.got = make(chan string, 128) // every delivery, once released
-	defer close(slow.block) // before the RP's server closes, which waits for it
+	defer close(slow.block)           // before the RP's server closes, which waits for it
 	cfg := adminConfig(t)
 	cfg.Clients[0].BackchannelLogoutURI = slow.URL
 	cfg.Clients = append(cfg.Clients, config.Client{ID: "fast-app", Secret: "fast-app-secret", RedirectURIs: []string{testenv.RedirectURI},

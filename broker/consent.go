@@ -74,12 +74,12 @@ func (b *Broker) handleConsent(c *gin.Context) {
 	if !ok {
 		return
 	}
-	name, items, ok := b.askedFor(c, req, "consent")
+	name, items, third, ok := b.askedFor(c, req, "consent")
 	if !ok {
 		return
 	}
 	b.render(c, http.StatusOK, "consent", map[string]any{
-		"Title": b.text("ui.consent_title"), "Intro": fmt.Sprintf(b.text("ui.consent_intro"), name),
+		"Title": b.text("ui.consent_title"), "Intro": fmt.Sprintf(b.text("ui.consent_intro"), name), "ThirdParty": third,
 		"Scopes": items, "Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path("/consent"),
 	})
 }
@@ -180,17 +180,18 @@ func (b *Broker) handleConsentRevoke(c *gin.Context) {
 }
 
 // askedFor returns, for a page that asks the person about req, the name of
-// its client and its scopes as the person reads them. On failure it has
-// answered (what names the page in the log).
-func (b *Broker) askedFor(c *gin.Context, req store.AuthRequest, what string) (string, []string, bool) {
+// its client, its scopes as the person reads them, and whether the client
+// registered itself (its name is its own choice: the page says so). On
+// failure it has answered (what names the page in the log).
+func (b *Broker) askedFor(c *gin.Context, req store.AuthRequest, what string) (string, []string, bool, bool) {
 	client, err := b.store.GetClient(c.Request.Context(), req.ClientID)
 	if err != nil {
 		b.unavailable(c, what+": read client", err)
-		return "", nil, false
+		return "", nil, false, false
 	}
 	var items []string
 	for _, s := range req.Scopes {
 		items = append(items, b.scopeText(s))
 	}
-	return firstNonEmpty(client.Name, client.ID), items, true
+	return firstNonEmpty(client.Name, client.ID), items, client.Registration != nil, true
 }

@@ -295,7 +295,7 @@ func (b *Broker) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
 	if st.ClientID != client.ID {
-		return tokensvc.Tokens{}, invalidGrant("the device code was issued to another client")
+		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired") // as an unknown one: no telling it exists
 	}
 	now := b.opts.Now()
 	pollErr := func(code, desc string) *tokenError {

@@ -219,12 +219,12 @@ func (b *Broker) handleDeviceApprove(c *gin.Context) {
 	if !ok {
 		return
 	}
-	name, items, ok := b.askedFor(c, req, "device")
+	name, items, third, ok := b.askedFor(c, req, "device")
 	if !ok {
 		return
 	}
 	b.render(c, http.StatusOK, "device_approve", map[string]any{
-		"Title": b.text("ui.device_approve_title"), "Intro": fmt.Sprintf(b.text("ui.device_approve_intro"), name),
+		"Title": b.text("ui.device_approve_title"), "Intro": fmt.Sprintf(b.text("ui.device_approve_intro"), name), "ThirdParty": third,
 		"Scopes": items, "UserCode": req.DeviceUserCode, "Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path(deviceApproveStep),
 	})
 }

@@ -87,7 +87,8 @@ func parseExchangeRequest(form url.Values) (exchangeRequest, *tokenError) {
 			}
 		}
 	}
-	if len(r.Targets) > maxExchangeTargets {
+	// Counted as sent, repeats too: the bound is on the request.
+	if len(form["audience"])+len(form["resource"]) > maxExchangeTargets {
 		return r, invalidRequest("too many audience and resource values")
 	}
 	return r, nil
@@ -285,7 +286,7 @@ func (b *Broker) externalGrant(c *gin.Context, client store.Client, req exchange
 			b.log.Warn("token exchange: a mapped subject is a user's id; refused", "issuer", is.cfg.Name)
 			return tokensvc.Grant{}, "", invalidRequest("the mapped subject is taken")
 		}
-		if _, err := b.store.GetClient(ctx, s); err == nil && s != client.ID {
+		if _, err := b.store.GetClient(ctx, s); err == nil { // this client's too: its own tokens have it
 			return tokensvc.Grant{}, "", invalidRequest("the mapped subject is taken")
 		}
 		g.Subject = s

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -244,7 +245,13 @@ func claimString(claims map[string]any, path string) (string, bool) {
 }
 
 // expandSubject fills a subject template's {path}s with claims.
+//
+// A value is escaped so that no two tokens map to one subject: '%' and
+// the separators of the template's own text (its characters other than
+// letters and digits, such as ':' or '/') become %XX, as in a URI. Otherwise {repo}:{sub} would map
+// repo "a:x", sub "y" and repo "a", sub "x:y" both to "a:x:y".
 func expandSubject(tmpl string, claims map[string]any) (string, error) {
+	literal := templateText(tmpl)
 	var b strings.Builder
 	for rest := tmpl; ; {
 		i := strings.IndexByte(rest, '{')
@@ -262,7 +269,7 @@ func expandSubject(tmpl string, claims map[string]any) (string, error) {
 		if !ok || v == "" {
 			return "", badSubject("the subject token lacks the claim %s the subject is made of", path)
 		}
-		b.WriteString(v)
+		b.WriteString(escapeClaim(v, literal))
 		rest = rest[i+j+1:]
 	}
 	s := b.String()
@@ -270,6 +277,42 @@ func expandSubject(tmpl string, claims map[string]any) (string, error) {
 		return "", badSubject("the mapped subject is empty, longer than %d bytes or holds control characters", maxMappedSubject)
 	}
 	return s, nil
+}
+
+// templateText is the separators of tmpl's text outside its
+// {placeholders}: the characters other than letters and digits.
+func templateText(tmpl string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range tmpl {
+		switch {
+		case r == '{':
+			depth++
+		case r == '}' && depth > 0:
+			depth--
+		case depth == 0 && !unicode.IsLetter(r) && !unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// escapeClaim percent-encodes in v '%' and the runes of literal.
+func escapeClaim(v, literal string) string {
+	if !strings.ContainsAny(v, "%"+literal) {
+		return v
+	}
+	var b strings.Builder
+	for _, r := range v {
+		if r == '%' || strings.ContainsRune(literal, r) {
+			for _, c := range []byte(string(r)) {
+				fmt.Fprintf(&b, "%%%02X", c)
+			}
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // remoteKeys are an issuer's published keys.
@@ -281,6 +324,7 @@ type remoteKeys struct {
 	keys      []jose.JSONWebKey
 	fetchedAt time.Time // of the last successful fetch
 	triedAt   time.Time // of the last attempt
+	failed    error     // of the last attempt, nil when it succeeded
 }
 
 // errIssuerUnavailable: the keys could not be fetched (a server problem,
@@ -304,13 +348,19 @@ func (r *remoteKeys) get(ctx context.Context, kid string) ([]jose.JSONWebKey, er
 	ks := match()
 	stale := now.Sub(r.fetchedAt) > exchangeKeysMaxAge
 	if (len(ks) > 0 && !stale) || now.Sub(r.triedAt) < exchangeRefetch {
-		if len(ks) == 0 {
-			return nil, badSubject("the subject token's signing key is unknown")
+		switch {
+		case len(ks) > 0:
+			return ks, nil
+		case r.failed != nil:
+			// The key may be in the set that could not be fetched: the
+			// answer is "try again", as for the attempt that failed.
+			return nil, fmt.Errorf("%w: %v", errIssuerUnavailable, r.failed)
 		}
-		return ks, nil
+		return nil, badSubject("the subject token's signing key is unknown")
 	}
 	r.triedAt = now
 	keys, err := r.fetch(ctx)
+	r.failed = err
 	if err != nil {
 		if len(ks) > 0 { // the keys in hand still verify until it answers
 			return ks, nil

@@ -161,6 +161,8 @@ var english = map[string]message{
 	"ui.scope.groups":           {"", "See the groups you belong to"},
 	"ui.scope.roles":            {"", "See your roles"},
 	"ui.scope.offline_access":   {"", "Stay signed in when you are not using it"},
+	"ui.scope.admin":            {"", "Administer Portico with your full administrator rights"},
+	"ui.third_party":            {"", "This application registered itself: it is not one of this organisation's own. Make sure you know it before you go on."},
 	"ui.linked_done":            {"", "The account is now linked."},
 	"ui.consent_revoked":        {"", "Access revoked."},
 	msgPasskeyFailed:            {"", "The passkey could not be used. Try again, or choose another way."},

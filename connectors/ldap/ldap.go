@@ -120,7 +120,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -196,10 +195,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Connector, error) 
 // at the base DNs.
 func (c *Connector) check(ctx context.Context) error {
 	err := c.withConn(ctx, func(lc *goldap.Conn) error {
-		for _, base := range []string{c.cfg.UserSearch.BaseDN, c.cfg.GroupSearch.BaseDN} {
-			if base == "" {
-				continue
-			}
+		bases := []string{c.cfg.UserSearch.BaseDN}
+		for _, gs := range c.cfg.groupSearches() {
+			bases = append(bases, gs.BaseDN)
+		}
+		for _, base := range uniqueFold(bases) {
 			req := goldap.NewSearchRequest(base, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, c.timeLimit(), false,
 				"(objectClass=*)", []string{"1.1"}, nil)
 			err := c.d.op(ctx, lc, "reading "+base, func() error { _, err := lc.Search(req); return err })
@@ -478,17 +478,13 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 // userAttributes lists what user searches ask for: everything the identity
 // and the group lookups read, once each.
 func userAttributes(cfg Config) []string {
-	u, g := cfg.UserSearch, cfg.GroupSearch
-	attrs := append([]string{u.IDAttribute, u.EmailAttribute, u.NameAttribute, u.PreferredUsernameAttribute, u.GroupsAttribute}, u.UsernameAttributes...)
-	if g.BaseDN != "" && !strings.EqualFold(g.MemberValue, "dn") {
-		attrs = append(attrs, g.MemberValue)
-	}
-	attrs = append(attrs, u.ExtraAttributes...)
-	var out []string
-	for _, a := range attrs {
-		if a != "" && !slices.ContainsFunc(out, func(b string) bool { return strings.EqualFold(a, b) }) {
-			out = append(out, a)
+	u := cfg.UserSearch
+	attrs := append([]string{u.IDAttribute, u.EmailAttribute, u.NameAttribute, u.PreferredUsernameAttribute, u.GroupsAttribute, u.AccountControlAttribute}, u.UsernameAttributes...)
+	for _, g := range cfg.groupSearches() {
+		if !strings.EqualFold(g.MemberValue, "dn") {
+			attrs = append(attrs, g.MemberValue)
 		}
 	}
-	return out
+	attrs = append(attrs, u.ExtraAttributes...)
+	return uniqueFold(attrs)
 }

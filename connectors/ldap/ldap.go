@@ -265,6 +265,13 @@ func (c *Connector) Login(ctx context.Context, s sdk.Scopes, username, password 
 			c.log.InfoContext(ctx, "ldap: login refused: account disabled (enabled_filter does not match)", "dn", e.DN)
 			return sdk.ErrInvalidCredentials
 		}
+		if disabled, state := c.accountControl(ctx, e); disabled {
+			c.log.InfoContext(ctx, "ldap: login refused: account disabled ("+c.cfg.UserSearch.AccountControlAttribute+")", "dn", e.DN)
+			return sdk.ErrInvalidCredentials
+		} else if state != nil {
+			c.log.InfoContext(ctx, "ldap: login refused: "+state.Error(), "dn", e.DN)
+			return state
+		}
 		id, err = c.identity(ctx, lc, s, e)
 		return err
 	})
@@ -301,6 +308,10 @@ func (c *Connector) Refresh(ctx context.Context, s sdk.Scopes, prev sdk.Identity
 			return fmt.Errorf("ldap: %d entries with %s %q: %w", len(es), attr, prev.Subject, sdk.ErrUserGone)
 		}
 		e := es[0]
+		if disabled, _ := c.accountControl(ctx, e); disabled {
+			c.log.InfoContext(ctx, "ldap: refresh: account disabled", "dn", e.DN)
+			return fmt.Errorf("ldap: %s is disabled: %w", e.DN, sdk.ErrUserGone)
+		}
 		if ok, err := c.enabled(ctx, lc, e.DN); err != nil {
 			return err
 		} else if !ok {
@@ -380,7 +391,13 @@ func (c *Connector) bindUser(ctx context.Context, lc *goldap.Conn, dn, password 
 	if c.testHookBind != nil {
 		c.testHookBind(dn)
 	}
-	err := c.d.op(ctx, lc, "bind as "+dn, func() error { return lc.Bind(dn, password) })
+	// The password policy request control asks OpenLDAP's ppolicy for
+	// its response control; other servers ignore it (not critical).
+	var res *goldap.SimpleBindResult
+	err := c.d.op(ctx, lc, "bind as "+dn, func() (err error) {
+		res, err = lc.SimpleBind(goldap.NewSimpleBindRequest(dn, password, []goldap.Control{goldap.NewControlBeheraPasswordPolicy()}))
+		return err
+	})
 	if !lc.IsClosing() {
 		rerr := c.d.op(ctx, lc, "bind back as the service account", func() error { return c.bindService(lc) })
 		if rerr != nil {
@@ -394,13 +411,16 @@ func (c *Connector) bindUser(ctx context.Context, lc *goldap.Conn, dn, password 
 		}
 	}
 	if err == nil {
-		return nil
+		return c.acceptedState(ctx, dn, res)
 	}
 	code, ok := resultCode(err)
 	switch {
 	case !ok:
 		return err // wraps sdk.ErrUnavailable
 	case code == goldap.LDAPResultInvalidCredentials:
+		if state := c.refusedState(ctx, dn, res, err); state != nil {
+			return state
+		}
 		c.log.DebugContext(ctx, "ldap: login refused: wrong password", "dn", dn)
 		return sdk.ErrInvalidCredentials
 	case transient(code):

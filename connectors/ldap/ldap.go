@@ -138,7 +138,8 @@ const maxUsernameLen = 256
 type Connector struct {
 	cfg       Config
 	log       *slog.Logger
-	d         *dialer
+	d         *dialer // the first server's; op needs only its timeout
+	servers   *servers
 	pool      *pool
 	userAttrs []string // attributes read from user entries
 
@@ -168,15 +169,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Connector, error) 
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDialer(cfg, tc)
+	ss, err := newServers(cfg, tc, log)
 	if err != nil {
-		return nil, fmt.Errorf("ldap: config.url: %w", err)
+		return nil, err
 	}
-	c := &Connector{cfg: cfg, log: log, d: d, userAttrs: userAttributes(cfg)}
-	if cfg.BindDN != "" {
-		d.bind = func(lc *goldap.Conn) error { return lc.Bind(cfg.BindDN, cfg.BindPassword) }
-	}
-	c.pool = newPool(cfg.PoolSize, time.Duration(cfg.Timeout), d.dial)
+	c := &Connector{cfg: cfg, log: log, d: ss.list[0].d, servers: ss, userAttrs: userAttributes(cfg)}
+	c.pool = newPool(cfg.PoolSize, time.Duration(cfg.Timeout), ss.dial)
+	c.pool.usable, c.pool.closed_ = ss.usable, ss.forget
+	ss.start(time.Duration(cfg.HealthCheckInterval))
 
 	if cfg.InsecureSkipVerify {
 		log.WarnContext(ctx, "ldap: insecure_skip_verify is set: the directory's certificate is not checked, so anyone on the network path can read passwords", "url", cfg.URL)
@@ -238,6 +238,7 @@ func (c *Connector) check(ctx context.Context) error {
 func (c *Connector) PoolStats() (inUse, idle int) { return c.pool.stats() }
 
 func (c *Connector) Close() error {
+	c.servers.stop()
 	c.pool.close()
 	return nil
 }

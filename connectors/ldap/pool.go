@@ -34,14 +34,14 @@ var (
 // slot); slots bound the connections open at once, and so the load
 // Portico puts on the directory.
 type pool struct {
-	dial  func(context.Context) (*goldap.Conn, error)
+	dial func(context.Context) (*goldap.Conn, error)
 	// usable, if set, says whether an idle connection may be reused (its
 	// server not marked down); closed, if set, hears of every connection
 	// the pool closes.
-	usable func(*goldap.Conn) bool
+	usable  func(*goldap.Conn) bool
 	closed_ func(*goldap.Conn)
-	slots chan struct{}
-	wait  time.Duration // longest wait for a slot
+	slots   chan struct{}
+	wait    time.Duration // longest wait for a slot
 
 	mu     sync.Mutex
 	idle   []idleConn // most recently used last

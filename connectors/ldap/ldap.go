@@ -247,6 +247,8 @@ func (c *Connector) Close() error {
 // sdk.ErrInvalidCredentials, unwrapped, for an empty, unknown or ambiguous
 // username, a wrong or empty password and a disabled account alike, and an
 // error wrapping sdk.ErrUnavailable when the directory cannot be asked.
+// After a right password it may return sdk.ErrPasswordExpired,
+// sdk.ErrPasswordMustChange or sdk.ErrAccountLocked (passwordstate.go).
 func (c *Connector) Login(ctx context.Context, s sdk.Scopes, username, password string) (sdk.Identity, error) {
 	if username == "" || password == "" || len(username) > maxUsernameLen || !utf8.ValidString(username) {
 		return sdk.Identity{}, sdk.ErrInvalidCredentials

@@ -180,6 +180,8 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 	id, err := pc.Login(cctx, sdk.ParseScopes(req.Scopes), username, c.PostForm("password"))
 	done(err)
 	switch {
+	case b.passwordState(c, cn, req.ClientID, keys, ip, err): // expired, must change, locked (login_password_state.go)
+		return
 	case errors.Is(err, sdk.ErrInvalidCredentials):
 		b.throttleFail(c, append(keys, ip)...)
 		b.log.Info("login failed", "connector", cn.ID, "client_id", req.ClientID)

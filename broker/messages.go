@@ -60,6 +60,10 @@ const (
 	msgPasskeySignCount   = "passkeySignCount"
 	msgPasskeyNoLogin     = "passkeyNoLogin"
 	msgPasskeyNeedsMFA    = "passkeyNeedsMFA"
+	// Password states (login_password_state.go).
+	msgPasswordExpired    = "passwordExpired"
+	msgPasswordMustChange = "passwordMustChange"
+	msgAccountLocked      = "accountLocked"
 )
 
 // message is a page's title and text; a title is empty for messages shown
@@ -111,6 +115,9 @@ var english = map[string]message{
 	msgBodyTooLarge:             {"Request too large", "What was sent is too large for this page. Go back and try again."},
 	msgBodyType:                 {"Request not understood", "What was sent is not a form this page accepts. Go back and try again."},
 	msgIdentityRefused:          {"Login refused", "Your account's details from this login method cannot be accepted here (a name too long, say, or characters that are not allowed). Trying again will not help: ask your administrator to correct the account."},
+	msgPasswordExpired:          {"Password expired", "Your password has expired. Change it with your organisation's password tool, or ask your administrator, then log in again."},
+	msgPasswordMustChange:       {"Password change required", "Your password must be changed before you can log in. Change it with your organisation's password tool, or ask your administrator, then log in again."},
+	msgAccountLocked:            {"Account locked", "Your account is locked. Wait for it to unlock, or ask your administrator to unlock it."},
 	"ui.login":                  {"", "Log in"},
 	"ui.login_with":             {"", "Log in with"},
 	"ui.username":               {"", "Username or email"},

@@ -141,4 +141,27 @@ var (
 	ErrUnavailable = errors.New("identity store unavailable")
 	// ErrUserGone: on Refresh, the person no longer exists or is disabled.
 	ErrUserGone = errors.New("user no longer exists")
+
+	// Password states a connector reports only once the password was
+	// right (the store checked it), so that they tell nothing to someone
+	// guessing: the broker shows each its own message instead of "wrong
+	// password". Each also matches ErrInvalidCredentials with errors.Is,
+	// so code that knows only that still refuses the login.
+
+	// ErrPasswordExpired: the password was right but has expired.
+	ErrPasswordExpired error = &stateError{"password expired"}
+	// ErrPasswordMustChange: the password was right but must be changed
+	// before the account can be used (reset by an administrator).
+	ErrPasswordMustChange error = &stateError{"password must be changed"}
+	// ErrAccountLocked: the account is locked (too many failures, or by
+	// an administrator).
+	ErrAccountLocked error = &stateError{"account locked"}
 )
+
+// stateError is a password state: a refusal more precise than
+// ErrInvalidCredentials, and one of them for errors.Is.
+type stateError struct{ msg string }
+
+func (e *stateError) Error() string { return e.msg }
+
+func (e *stateError) Is(target error) bool { return target == ErrInvalidCredentials }

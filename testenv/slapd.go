@@ -276,7 +276,7 @@ func (s *Slapd) ping() error {
 func (s *Slapd) load(ldif string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, slapdLDAPAddPath, "-x", "-H", s.URL(), "-D", LDAPRootDN, "-w", LDAPRootPassword)
+	cmd := exec.CommandContext(ctx, slapdLDAPAddPath, "-x", "-e", "relax", "-H", s.URL(), "-D", LDAPRootDN, "-w", LDAPRootPassword)
 	cmd.Stdin = strings.NewReader(ldif)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -322,12 +322,20 @@ include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/nis.schema
 include /etc/ldap/schema/inetorgperson.schema
 
+# Active Directory's userAccountControl (same OID and syntax as AD's), on
+# an auxiliary class, so that AD-shaped accounts can live in slapd.
+attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
+  EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.4203.666.11.99.1 NAME 'porticoTestADUser'
+  AUXILIARY MAY userAccountControl )
+
 pidfile  {{.Dir}}/slapd.pid
 argsfile {{.Dir}}/slapd.args
 
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
+moduleload ppolicy
 
 TLSCACertificateFile  {{.Dir}}/ca.pem
 TLSCertificateFile    {{.Dir}}/server.pem
@@ -343,11 +351,22 @@ directory {{.Dir}}/db
 maxsize   104857600
 index objectClass,uid,mail,member,uniqueMember,memberUid,entryUUID eq
 
+# The service account gets at most {{.SizeLimit}} entries per search
+# (LDAPSizeLimit), so that a search for more must page (RFC 2696); paged
+# searches have no total limit.
+limits dn.exact="{{.ServiceDN}}" size.soft={{.SizeLimit}} size.hard={{.SizeLimit}} size.prtotal=unlimited
+
 overlay memberof
 memberof-group-oc    groupOfNames
 memberof-member-ad   member
 memberof-memberof-ad memberOf
 memberof-refint      TRUE
+
+# Password policy (draft-behera): expiry, must-change after reset and
+# lockout, with the accountLocked answer in the response control.
+overlay ppolicy
+ppolicy_default    "{{.Policy}}"
+ppolicy_use_lockout
 
 access to attrs=userPassword
   by anonymous auth
@@ -364,6 +383,7 @@ func slapdWriteConf(path, dir string) error {
 	}
 	err = slapdConfTmpl.Execute(f, map[string]string{
 		"Dir": dir, "Base": LDAPBaseDN, "RootDN": LDAPRootDN, "RootPW": LDAPRootPassword,
+		"ServiceDN": LDAPServiceDN, "SizeLimit": fmt.Sprint(LDAPSizeLimit), "Policy": LDAPPolicyDN,
 	})
 	if cerr := f.Close(); err == nil {
 		err = cerr

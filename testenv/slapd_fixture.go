@@ -2,6 +2,8 @@ package testenv
 
 import (
 	_ "embed"
+	"fmt"
+	"strings"
 )
 
 // The directory in testdata/ldap/fixture.ldif, which StartSlapd loads
@@ -18,6 +20,15 @@ const (
 	LDAPServicePassword = "service-secret"
 	// The filter that tells enabled accounts from disabled ones.
 	LDAPEnabledFilter = "(!(employeeType=disabled))"
+	// LDAPSizeLimit is the most entries one search by the service account
+	// returns without paging (slapd's limits for it); paged searches have
+	// no total limit.
+	LDAPSizeLimit = 25
+	// LDAPPolicyDN is the default password policy (ppolicy overlay).
+	LDAPPolicyDN = "cn=default,ou=policies," + LDAPBaseDN
+	// LDAPManyGroups is how many groups LDAPPaul is in: more than
+	// LDAPSizeLimit, so that only a paged search finds them all.
+	LDAPManyGroups = 40
 )
 
 // LDAPUser is a person in the fixture.
@@ -49,5 +60,42 @@ var (
 	LDAPStar = LDAPUser{UID: "star*user", Password: "star-secret", Mail: "star@example.org", Name: "Star User"}
 )
 
+var (
+	// nina: nesting across the three styles, with a cycle through them
+	// (see the fixture): uq-team, px-direct, gn-dept, px-all, uq-org.
+	LDAPNina = LDAPUser{UID: "nina", Password: "nina-secret", Mail: "nina@example.org", Name: "Nina Nested"}
+	// paul: member of LDAPManyGroups groupOfNames groups, many-01 to
+	// many-40, more than one unpaged search returns.
+	LDAPPaul = LDAPUser{UID: "paul", Password: "paul-secret", Mail: "paul@example.org", Name: "Paul Paged"}
+
+	// Password states, from the ppolicy overlay: expired (no grace),
+	// expired with grace logins left, reset (must change), locked.
+	LDAPExpired = LDAPUser{UID: "expired", Password: "expired-secret", Name: "Ed Expired"}
+	LDAPGrace   = LDAPUser{UID: "grace", Password: "grace-secret", Name: "Grace Period"}
+	LDAPReset   = LDAPUser{UID: "reset", Password: "reset-secret", Name: "Rita Reset"}
+	LDAPLocked  = LDAPUser{UID: "locked", Password: "locked-secret", Name: "Lou Locked"}
+
+	// AD-shaped accounts with userAccountControl 512 (normal), 514
+	// (disabled) and 528 (locked out).
+	LDAPADOK       = LDAPUser{UID: "ad-ok", Password: "ad-secret", Name: "Ada Normal"}
+	LDAPADDisabled = LDAPUser{UID: "ad-disabled", Password: "ad-secret", Name: "Ada Disabled"}
+	LDAPADLocked   = LDAPUser{UID: "ad-locked", Password: "ad-secret", Name: "Ada Locked"}
+)
+
 //go:embed testdata/ldap/fixture.ldif
-var slapdFixture string
+var slapdFixtureLDIF string
+
+// slapdFixture is the fixture file plus what is easier generated: paul and
+// his many groups.
+var slapdFixture = slapdFixtureLDIF + manyGroupsLDIF()
+
+func manyGroupsLDIF() string {
+	var b strings.Builder
+	// Password: paul-secret
+	b.WriteString("\ndn: uid=paul," + LDAPPeopleDN + "\nobjectClass: inetOrgPerson\nuid: paul\ncn: Paul Paged\nsn: Paged\n" +
+		"mail: paul@example.org\nuserPassword: {SSHA}he62oCcUG+RtWNiL1iMWZFCYGyU/mQIu\n")
+	for i := 1; i <= LDAPManyGroups; i++ {
+		fmt.Fprintf(&b, "\ndn: cn=many-%02d,%s\nobjectClass: groupOfNames\ncn: many-%02d\nmember: uid=paul,%s\n", i, LDAPGroupsDN, i, LDAPPeopleDN)
+	}
+	return b.String()
+}

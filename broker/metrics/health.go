@@ -35,6 +35,11 @@ type Health struct {
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
+	// Advisory checks are reported, failed or not, but do not make the
+	// server unready: an LDAP directory with no server up (issue 18) stops
+	// that connector's logins only, and taking every replica out of the
+	// load balancer would stop all the rest too.
+	Advisory bool
 }
 
 // Healthz answers 200 "ok" as long as the process serves requests: it
@@ -59,6 +64,8 @@ type checkResult struct {
 	Name   string `json:"name"`
 	Status string `json:"status"` // "ok" or "failed"
 	Error  string `json:"error,omitempty"`
+	// Advisory: this check's failure does not make the server unready.
+	Advisory bool `json:"advisory,omitempty"`
 }
 
 // Readyz runs checks in parallel on every probe and answers 200 when all
@@ -124,9 +131,11 @@ wait:
 		if pending[i] {
 			err = fmt.Errorf("no answer in time: %w", ctx.Err())
 		}
-		res := checkResult{Name: c.Name, Status: "ok"}
+		res := checkResult{Name: c.Name, Status: "ok", Advisory: c.Advisory}
 		if err != nil {
-			ans.Status = "unavailable"
+			if !c.Advisory {
+				ans.Status = "unavailable"
+			}
 			res.Status, res.Error = "failed", truncate(err.Error(), maxErrorText)
 		}
 		ans.Checks[i] = res

@@ -80,6 +80,7 @@ type Metrics struct {
 	connectorErrors   *prometheus.CounterVec
 	connectorRestarts *prometheus.CounterVec
 	ldapPool          *prometheus.GaugeVec
+	ldapServerUp      *prometheus.GaugeVec // issue 18: LDAP failover
 }
 
 // Histogram buckets, in seconds. Store operations take microseconds to a
@@ -159,6 +160,10 @@ func New() *Metrics {
 			Name: "portico_ldap_pool_connections",
 			Help: "Connections of an LDAP connector's pool, by state (in_use, idle).",
 		}, []string{"connector", "state"}),
+		ldapServerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "portico_ldap_server_up",
+			Help: "1 when an LDAP connector's server is up, 0 while it is marked down after a failure (until the health check sees it back).",
+		}, []string{"connector", "server"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -167,7 +172,7 @@ func New() *Metrics {
 		m.httpRequests, m.httpDuration,
 		m.logins, m.tokens, m.security, m.backchannel,
 		m.storeDuration, m.storeErrors, m.storeRefusing,
-		m.connectorDuration, m.connectorErrors, m.connectorRestarts, m.ldapPool,
+		m.connectorDuration, m.connectorErrors, m.connectorRestarts, m.ldapPool, m.ldapServerUp,
 	)
 	// Series that exist from the start, at zero, so that rate() and alerts
 	// see a first increase rather than a series appearing.
@@ -326,6 +331,16 @@ func (m *Metrics) ObserveConnectorCall(kind, connector, op string, d time.Durati
 // ConnectorRestarted counts a restart of a connector's process or module.
 func (m *Metrics) ConnectorRestarted(kind, connector string) {
 	m.connectorRestarts.WithLabelValues(kind, connector).Inc()
+}
+
+// SetLDAPServer reports whether one server (its URL) of an LDAP connector
+// is up.
+func (m *Metrics) SetLDAPServer(connector, server string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.ldapServerUp.WithLabelValues(connector, server).Set(v)
 }
 
 // SetLDAPPool reports an LDAP connector's pool: connections in use and idle.

@@ -17,6 +17,7 @@ func (s *Server) opsHandler() http.Handler {
 	mux.Handle("GET /readyz", h.Readyz(
 		metrics.StoreCheck(s.Store),
 		metrics.KeysCheck(func() bool { return len(s.Tokens.JWKS()) > len(`{"keys":[]}`) }),
+		s.ldapServersCheck(), // issue 18: LDAP failover (ldap_servers.go)
 	))
 	return mux
 }

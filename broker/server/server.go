@@ -193,6 +193,11 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 				inUse, idle := p.PoolStats()
 				m.SetLDAPPool(cn.ID, inUse, idle)
 			}
+			if p, ok := cn.Impl.(ldapServers); ok { // issue 18: LDAP failover
+				for _, st := range p.Servers() {
+					m.SetLDAPServer(cn.ID, st.URL, st.Up)
+				}
+			}
 		}
 	})
 	if cfg.Storage.Type == config.StoragePostgres && cfg.Storage.Dir == "" && cfg.Login.MFA.Key == "" {

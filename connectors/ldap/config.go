@@ -22,8 +22,17 @@ const (
 	DefaultTimeout        = 10 * time.Second
 	DefaultPoolSize       = 4
 	DefaultUserFilter     = "(objectClass=person)"
-	DefaultGroupFilter    = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"
-	DefaultMaxDepth       = 5
+	// DefaultGroupFilter is the group filter for member_attribute member
+	// (OpenLDAP's groupOfNames, AD's group); uniqueMember defaults to
+	// groupOfUniqueNames and memberUid to posixGroup (see defaultFilter).
+	DefaultGroupFilter         = "(|(objectClass=groupOfNames)(objectClass=group))"
+	DefaultMaxDepth            = 10
+	DefaultHealthCheckInterval = 10 * time.Second
+	DefaultPageSize            = 500
+
+	maxURLs          = 16
+	maxGroupSearches = 16
+	maxPageSize      = 10000
 
 	maxPoolSize = 64
 	maxMaxDepth = 32
@@ -73,6 +82,35 @@ type Config struct {
 
 	UserSearch  UserSearch  `json:"user_search"`
 	GroupSearch GroupSearch `json:"group_search,omitzero"`
+
+	// Added for directories as they are (issue 18).
+
+	// URLs are several servers of one directory, tried in order: a server
+	// that fails to connect or answer is skipped until the health check
+	// sees it back. URL alone is a one-element URLs.
+	URLs []string `json:"urls,omitempty"`
+	// HealthCheckInterval is how often a server marked down is tried
+	// again in the background (default 10s).
+	HealthCheckInterval Duration `json:"health_check_interval,omitempty"`
+	// GroupSearches are several group searches, each with its own base,
+	// filter and member attribute; their groups are merged. GroupSearch
+	// with a base_dn is a one-element GroupSearches.
+	GroupSearches []GroupSearch `json:"group_searches,omitempty"`
+	// NestedGroups collects the groups of groups, across every search and
+	// GroupsAttribute, MaxGroupDepth levels in all (default 10, at most
+	// 32). group_search.nested and max_depth are the older spelling.
+	NestedGroups  bool `json:"nested_groups,omitempty"`
+	MaxGroupDepth int  `json:"max_group_depth,omitempty"`
+	// PageSize is the page size of group searches (RFC 2696 paged
+	// results), so that a server's size limit does not cut them short
+	// (default 500).
+	PageSize int `json:"page_size,omitempty"`
+	// RevealLocked shows "account locked" when the directory says so at
+	// bind even though it does not say whether the password was right
+	// (OpenLDAP ppolicy accountLocked, AD "data 775"): whoever types a
+	// username then learns that the account exists and is locked. Off by
+	// default: such a login gets "invalid username or password".
+	RevealLocked bool `json:"reveal_locked,omitempty"`
 }
 
 // UserSearch says how to find a user and read their identity.
@@ -106,6 +144,13 @@ type UserSearch struct {
 	EnabledFilter string `json:"enabled_filter,omitempty"`
 	// ExtraAttributes are copied, as text, into the identity's Attributes.
 	ExtraAttributes []string `json:"extra_attributes,omitempty"`
+	// AccountControlAttribute, if set, is Active Directory's account
+	// control bit field, read after a right password: userAccountControl,
+	// or msDS-User-Account-Control-Computed (which AD keeps the lockout
+	// and password-expired bits in). ACCOUNTDISABLE (0x2) refuses the
+	// login as a disabled account; LOCKOUT (0x10) says the account is
+	// locked; PASSWORD_EXPIRED (0x800000) that the password expired.
+	AccountControlAttribute string `json:"account_control_attribute,omitempty"`
 }
 
 // GroupSearch says how to find a user's groups in group entries that list
@@ -133,6 +178,10 @@ type GroupSearch struct {
 	// the first (default 5, at most 32). Cycles are followed once.
 	Nested   bool `json:"nested,omitempty"`
 	MaxDepth int  `json:"max_depth,omitempty"`
+	// InChain (Active Directory) searches with LDAP_MATCHING_RULE_IN_CHAIN
+	// (1.2.840.113556.1.4.1941): AD returns the groups the user is in,
+	// nested ones included, in one query. Needs member_value "dn".
+	InChain bool `json:"in_chain,omitempty"`
 }
 
 // Duration is a time.Duration written in JSON as a string ("5s").
@@ -177,14 +226,73 @@ func (c *Config) setDefaults() {
 	g := &c.GroupSearch
 	def(&g.NameAttribute, "cn")
 	if g.BaseDN != "" {
-		def(&g.Scope, "sub")
-		def(&g.Filter, DefaultGroupFilter)
-		def(&g.MemberAttribute, "member")
-		def(&g.MemberValue, "dn")
+		g.setDefaults()
 	}
 	if g.Nested && g.MaxDepth == 0 {
 		g.MaxDepth = DefaultMaxDepth
 	}
+	for i := range c.GroupSearches {
+		def(&c.GroupSearches[i].NameAttribute, "cn")
+		c.GroupSearches[i].setDefaults()
+	}
+	if c.NestedGroups && c.MaxGroupDepth == 0 {
+		c.MaxGroupDepth = DefaultMaxDepth
+	}
+	if len(c.URLs) == 0 && c.URL != "" {
+		c.URLs = []string{c.URL}
+	} else if c.URL == "" && len(c.URLs) > 0 {
+		c.URL = c.URLs[0]
+	}
+	if c.HealthCheckInterval == 0 {
+		c.HealthCheckInterval = Duration(DefaultHealthCheckInterval)
+	}
+	if c.PageSize == 0 {
+		c.PageSize = DefaultPageSize
+	}
+}
+
+// setDefaults fills in a group search with a base DN. The filter follows
+// the member attribute, so that the defaults never search entries that
+// cannot hold it (posixGroups have no member attribute).
+func (g *GroupSearch) setDefaults() {
+	def(&g.Scope, "sub")
+	def(&g.MemberAttribute, "member")
+	switch strings.ToLower(g.MemberAttribute) {
+	case "memberuid":
+		def(&g.MemberValue, "uid")
+		def(&g.Filter, "(objectClass=posixGroup)")
+	case "uniquemember":
+		def(&g.Filter, "(objectClass=groupOfUniqueNames)")
+	case "member":
+		def(&g.Filter, DefaultGroupFilter)
+	default:
+		def(&g.Filter, "(objectClass=*)")
+	}
+	def(&g.MemberValue, "dn")
+}
+
+// groupSearches are the group searches in effect: group_searches, or
+// group_search if it has a base DN.
+func (c *Config) groupSearches() []GroupSearch {
+	if len(c.GroupSearches) > 0 {
+		return c.GroupSearches
+	}
+	if c.GroupSearch.BaseDN != "" {
+		return []GroupSearch{c.GroupSearch}
+	}
+	return nil
+}
+
+// nesting says whether nested groups are followed, and how many levels in
+// all.
+func (c *Config) nesting() (bool, int) {
+	if c.NestedGroups {
+		return true, c.MaxGroupDepth
+	}
+	if c.GroupSearch.Nested {
+		return true, c.GroupSearch.MaxDepth
+	}
+	return false, 1
 }
 
 func def(s *string, v string) {
@@ -244,33 +352,75 @@ func (c *Config) Validate() error {
 		checkAttr(bad, fmt.Sprintf("user_search.extra_attributes[%d]", i), a)
 	}
 
+	if u.AccountControlAttribute != "" {
+		checkAttr(bad, "user_search.account_control_attribute", u.AccountControlAttribute)
+	}
+
 	g := c.GroupSearch
 	checkAttr(bad, "group_search.name_attribute", g.NameAttribute)
 	if g.BaseDN == "" {
-		if g.Scope != "" || g.Filter != "" || g.MemberAttribute != "" || g.MemberValue != "" {
-			bad("group_search.base_dn", "required with group_search.scope, filter, member_attribute or member_value")
+		if g.Scope != "" || g.Filter != "" || g.MemberAttribute != "" || g.MemberValue != "" || g.InChain {
+			bad("group_search.base_dn", "required with group_search.scope, filter, member_attribute, member_value or in_chain")
 		}
 	} else {
-		checkDN(bad, "group_search.base_dn", g.BaseDN)
-		checkScope(bad, "group_search.scope", g.Scope)
-		checkFilter(bad, "group_search.filter", g.Filter)
-		checkAttr(bad, "group_search.member_attribute", g.MemberAttribute)
-		if !strings.EqualFold(g.MemberValue, "dn") {
-			checkAttr(bad, "group_search.member_value", g.MemberValue)
+		if len(c.GroupSearches) > 0 {
+			bad("group_search.base_dn", "set with group_searches: put this search in group_searches")
+		}
+		g.validate(bad, "group_search")
+	}
+	if len(c.GroupSearches) > maxGroupSearches {
+		bad("group_searches", "%d searches, at most %d", len(c.GroupSearches), maxGroupSearches)
+	}
+	for i, gs := range c.GroupSearches {
+		field := fmt.Sprintf("group_searches[%d]", i)
+		if gs.BaseDN == "" {
+			bad(field+".base_dn", "required")
+		} else {
+			gs.validate(bad, field)
+		}
+		if gs.Nested || gs.MaxDepth != 0 {
+			bad(field+".nested", "nesting is for all searches: set nested_groups and max_group_depth")
 		}
 	}
 	if g.Nested {
 		if g.MaxDepth < 1 || g.MaxDepth > maxMaxDepth {
 			bad("group_search.max_depth", "%d is out of range [1, %d]", g.MaxDepth, maxMaxDepth)
 		}
-		byDN := g.BaseDN != "" && strings.EqualFold(g.MemberValue, "dn")
-		if !byDN && u.GroupsAttribute == "" {
-			bad("group_search.nested", "needs groups that list their members by DN (group_search.member_value \"dn\") or user_search.groups_attribute")
+		if c.NestedGroups {
+			bad("group_search.nested", "set with nested_groups: keep one")
 		}
 	} else if g.MaxDepth != 0 {
 		bad("group_search.max_depth", "set without group_search.nested")
 	}
+	if c.NestedGroups {
+		if c.MaxGroupDepth < 1 || c.MaxGroupDepth > maxMaxDepth {
+			bad("max_group_depth", "%d is out of range [1, %d]", c.MaxGroupDepth, maxMaxDepth)
+		}
+	} else if c.MaxGroupDepth != 0 {
+		bad("max_group_depth", "set without nested_groups")
+	}
+	if nested, _ := c.nesting(); nested && len(c.groupSearches()) == 0 && u.GroupsAttribute == "" {
+		bad("nested_groups", "needs group searches (group_searches) or user_search.groups_attribute")
+	}
+	checkDuration(bad, "health_check_interval", c.HealthCheckInterval)
+	if c.PageSize < 1 || c.PageSize > maxPageSize {
+		bad("page_size", "%d is out of range [1, %d]", c.PageSize, maxPageSize)
+	}
 	return errors.Join(errs...)
+}
+
+func (g GroupSearch) validate(bad func(string, string, ...any), field string) {
+	checkDN(bad, field+".base_dn", g.BaseDN)
+	checkScope(bad, field+".scope", g.Scope)
+	checkFilter(bad, field+".filter", g.Filter)
+	checkAttr(bad, field+".member_attribute", g.MemberAttribute)
+	checkAttr(bad, field+".name_attribute", g.NameAttribute)
+	if !strings.EqualFold(g.MemberValue, "dn") {
+		checkAttr(bad, field+".member_value", g.MemberValue)
+		if g.InChain {
+			bad(field+".in_chain", "needs member_value \"dn\" (the matching rule compares DNs)")
+		}
+	}
 }
 
 func (c *Config) validateTransport(bad func(string, string, ...any)) {
@@ -278,24 +428,28 @@ func (c *Config) validateTransport(bad func(string, string, ...any)) {
 		bad("url", "required")
 		return
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		bad("url", "%v", err)
-		return
+	if len(c.URLs) > maxURLs {
+		bad("urls", "%d URLs, at most %d", len(c.URLs), maxURLs)
 	}
-	switch {
-	case u.Scheme != "ldap" && u.Scheme != "ldaps":
-		bad("url", "scheme must be ldap or ldaps, not %q", u.Scheme)
-	case u.Hostname() == "":
-		bad("url", "no host in %q", c.URL)
-	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
-		bad("url", "only ldap[s]://host[:port] is accepted; put DNs and filters in user_search and group_search")
-	case u.Scheme == "ldaps" && c.StartTLS:
-		bad("start_tls", "ldaps:// is TLS already; StartTLS is for ldap://")
-	case u.Scheme == "ldap" && !c.StartTLS && !c.InsecureNoTLS:
-		bad("url", "ldap:// without TLS sends passwords in clear: use ldaps://, or start_tls: true, or (for tests) insecure_no_tls: true")
-	case c.InsecureNoTLS && (u.Scheme == "ldaps" || c.StartTLS):
-		bad("insecure_no_tls", "contradicts ldaps:// and start_tls, which use TLS")
+	if len(c.URLs) > 0 && c.URL != c.URLs[0] {
+		bad("url", "set with urls: keep one (urls may hold one URL)")
+	}
+	var scheme string
+	for i, raw := range c.URLs {
+		field := "url"
+		if len(c.URLs) > 1 {
+			field = fmt.Sprintf("urls[%d]", i)
+		}
+		c.validateURL(bad, field, raw)
+		if u, err := url.Parse(raw); err == nil {
+			if scheme != "" && u.Scheme != scheme {
+				bad(field, "every URL must use the same scheme (%s), since TLS settings are shared", scheme)
+			}
+			scheme = u.Scheme
+		}
+	}
+	if len(c.URLs) == 0 {
+		c.validateURL(bad, "url", c.URL)
 	}
 	if c.InsecureNoTLS {
 		if c.InsecureSkipVerify || c.RootCA != "" || c.RootCAData != "" {
@@ -312,6 +466,28 @@ func (c *Config) validateTransport(bad func(string, string, ...any)) {
 	}
 	if c.RootCAData != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.RootCAData)) {
 		bad("root_ca_data", "no PEM certificate")
+	}
+}
+
+func (c *Config) validateURL(bad func(string, string, ...any), field, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		bad(field, "%v", err)
+		return
+	}
+	switch {
+	case u.Scheme != "ldap" && u.Scheme != "ldaps":
+		bad(field, "scheme must be ldap or ldaps, not %q", u.Scheme)
+	case u.Hostname() == "":
+		bad(field, "no host in %q", raw)
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		bad(field, "only ldap[s]://host[:port] is accepted; put DNs and filters in user_search and group_search")
+	case u.Scheme == "ldaps" && c.StartTLS:
+		bad("start_tls", "ldaps:// is TLS already; StartTLS is for ldap://")
+	case u.Scheme == "ldap" && !c.StartTLS && !c.InsecureNoTLS:
+		bad(field, "ldap:// without TLS sends passwords in clear: use ldaps://, or start_tls: true, or (for tests) insecure_no_tls: true")
+	case c.InsecureNoTLS && (u.Scheme == "ldaps" || c.StartTLS):
+		bad("insecure_no_tls", "contradicts ldaps:// and start_tls, which use TLS")
 	}
 }
 

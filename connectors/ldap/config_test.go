@@ -83,8 +83,22 @@ func TestParseConfigErrors(t *testing.T) {
 		{"ca file without pem", `{"url":"ldaps://h","root_ca":"` + caFile + `",` + us + `}`, "ldap: config.root_ca: no PEM certificate"},
 		{"ca data without pem", `{"url":"ldaps://h","root_ca_data":"x",` + us + `}`, "ldap: config.root_ca_data:"},
 		{"member without base", `{"url":"ldaps://h",` + us + `,"group_search":{"member_attribute":"member"}}`, "ldap: config.group_search.base_dn: required"},
-		{"nested without source", `{"url":"ldaps://h",` + us + `,"group_search":{"nested":true}}`, "ldap: config.group_search.nested:"},
-		{"nested by uid", `{"url":"ldaps://h",` + us + `,"group_search":{"base_dn":"dc=g","member_attribute":"memberUid","member_value":"uid","nested":true}}`, "ldap: config.group_search.nested:"},
+		{"nested without source", `{"url":"ldaps://h",` + us + `,"group_search":{"nested":true}}`, "ldap: config.nested_groups:"},
+		{"nested without source, new spelling", `{"url":"ldaps://h",` + us + `,"nested_groups":true}`, "ldap: config.nested_groups:"},
+		{"nested twice", `{"url":"ldaps://h",` + us + `,"nested_groups":true,"group_search":{"nested":true,"name_attribute":"cn"},"group_searches":[{"base_dn":"dc=g"}]}`, "ldap: config.group_search.nested:"},
+		{"depth without nesting", `{"url":"ldaps://h",` + us + `,"max_group_depth":3}`, "ldap: config.max_group_depth:"},
+		{"depth out of range", `{"url":"ldaps://h",` + us + `,"nested_groups":true,"max_group_depth":33,"group_searches":[{"base_dn":"dc=g"}]}`, "ldap: config.max_group_depth:"},
+		{"search and searches", `{"url":"ldaps://h",` + us + `,"group_search":{"base_dn":"dc=g"},"group_searches":[{"base_dn":"dc=g"}]}`, "ldap: config.group_search.base_dn: set with group_searches"},
+		{"searches without base", `{"url":"ldaps://h",` + us + `,"group_searches":[{"filter":"(objectClass=*)"}]}`, "ldap: config.group_searches[0].base_dn: required"},
+		{"searches bad filter", `{"url":"ldaps://h",` + us + `,"group_searches":[{"base_dn":"dc=g"},{"base_dn":"dc=g","filter":"x"}]}`, "ldap: config.group_searches[1].filter:"},
+		{"searches nested per item", `{"url":"ldaps://h",` + us + `,"group_searches":[{"base_dn":"dc=g","nested":true}]}`, "ldap: config.group_searches[0].nested:"},
+		{"in chain by uid", `{"url":"ldaps://h",` + us + `,"group_searches":[{"base_dn":"dc=g","member_attribute":"memberUid","in_chain":true}]}`, "ldap: config.group_searches[0].in_chain:"},
+		{"url and urls", `{"url":"ldaps://h","urls":["ldaps://i"],` + us + `}`, "ldap: config.url: set with urls"},
+		{"urls bad second", `{"urls":["ldaps://h","http://i"],` + us + `}`, "ldap: config.urls[1]: scheme must be"},
+		{"urls mixed schemes", `{"urls":["ldaps://h","ldap://i"],"start_tls":false,` + us + `}`, "ldap: config.urls[1]:"},
+		{"health check", `{"url":"ldaps://h","health_check_interval":"-1s",` + us + `}`, "ldap: config.health_check_interval:"},
+		{"page size", `{"url":"ldaps://h","page_size":100000,` + us + `}`, "ldap: config.page_size:"},
+		{"account control", `{"url":"ldaps://h","user_search":{"base_dn":"dc=x","account_control_attribute":"a b"}}`, "ldap: config.user_search.account_control_attribute:"},
 		{"depth too big", `{"url":"ldaps://h",` + us + `,"group_search":{"base_dn":"dc=g","nested":true,"max_depth":99}}`, "ldap: config.group_search.max_depth:"},
 		{"depth without nested", `{"url":"ldaps://h",` + us + `,"group_search":{"base_dn":"dc=g","max_depth":3}}`, "ldap: config.group_search.max_depth:"},
 		{"scope", `{"url":"ldaps://h","user_search":{"base_dn":"dc=x","scope":"base"}}`, "ldap: config.user_search.scope:"},
@@ -119,5 +133,32 @@ func TestParseConfigHidesPassword(t *testing.T) {
 	_, err := ldap.ParseConfig([]byte(`{"url":"ldap://h","bind_dn":"x","bind_password":"hunter2","user_search":{}}`))
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// The defaults of group searches follow the member attribute, so that no
+// default searches entries that cannot hold it (the old default searched
+// posixGroups for a member attribute they never have); the old single
+// group_search is one search of the list; urls default from url.
+func TestParseConfigGroupSearches(t *testing.T) {
+	cfg, err := ldap.ParseConfig([]byte(`{"url":"ldaps://h","user_search":{"base_dn":"dc=x"},"nested_groups":true,
+		"group_searches":[{"base_dn":"dc=g"},{"base_dn":"dc=g","member_attribute":"uniqueMember"},{"base_dn":"dc=g","member_attribute":"memberUid"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ldap.GroupSearch{
+		{BaseDN: "dc=g", Scope: "sub", Filter: ldap.DefaultGroupFilter, MemberAttribute: "member", MemberValue: "dn", NameAttribute: "cn"},
+		{BaseDN: "dc=g", Scope: "sub", Filter: "(objectClass=groupOfUniqueNames)", MemberAttribute: "uniqueMember", MemberValue: "dn", NameAttribute: "cn"},
+		{BaseDN: "dc=g", Scope: "sub", Filter: "(objectClass=posixGroup)", MemberAttribute: "memberUid", MemberValue: "uid", NameAttribute: "cn"},
+	}
+	if !slices.Equal(cfg.GroupSearches, want) || cfg.MaxGroupDepth != ldap.DefaultMaxDepth {
+		t.Errorf("group_searches %+v, depth %d", cfg.GroupSearches, cfg.MaxGroupDepth)
+	}
+	if !slices.Equal(cfg.URLs, []string{"ldaps://h"}) || time.Duration(cfg.HealthCheckInterval) != ldap.DefaultHealthCheckInterval || cfg.PageSize != ldap.DefaultPageSize {
+		t.Errorf("urls %q, health %v, page %d", cfg.URLs, cfg.HealthCheckInterval, cfg.PageSize)
+	}
+	cfg, err = ldap.ParseConfig([]byte(`{"urls":["ldaps://a","ldaps://b:1636"],"user_search":{"base_dn":"dc=x"}}`))
+	if err != nil || cfg.URL != "ldaps://a" {
+		t.Errorf("urls: %v, url %q", err, cfg.URL)
 	}
 }

@@ -68,7 +68,7 @@ func ExampleParseConfig() {
 	_, err = ldap.ParseConfig([]byte(`{"url": "ldap://ldap.example.org", "user_search": {}}`))
 	fmt.Println(err)
 	// Output:
-	// entryUUID member 5
+	// entryUUID member 10
 	// ldap: config.url: ldap:// without TLS sends passwords in clear: use ldaps://, or start_tls: true, or (for tests) insecure_no_tls: true
 	// ldap: config.user_search.base_dn: required
 }

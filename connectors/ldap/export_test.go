@@ -28,4 +28,25 @@ func PooledWhoAmI(ctx context.Context, c *Connector) (authzID string, tls bool, 
 }
 
 // CountDials has f called after every new connection is made.
-func CountDials(c *Connector, f func()) { c.d.afterDial = f }
+func CountDials(c *Connector, f func()) {
+	for _, s := range c.servers.list {
+		s.d.afterDial = f
+	}
+}
+
+// DialAttempts is how many dials each server has had (failed ones too).
+func DialAttempts(c *Connector) []int64 {
+	out := make([]int64, len(c.servers.list))
+	for i, s := range c.servers.list {
+		out[i] = s.attempts.Load()
+	}
+	return out
+}
+
+// CheckServers runs one health check now, as the background one does
+// every health_check_interval.
+func CheckServers(ctx context.Context, c *Connector) { c.servers.check(ctx) }
+
+// DropIdle closes the pooled idle connections, so that the next login
+// dials.
+func DropIdle(c *Connector) { c.pool.drain() }

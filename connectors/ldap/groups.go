@@ -38,36 +38,44 @@ type groupWalk struct {
 }
 
 // groups returns the sorted names of the groups user is in: direct ones,
-// and with nesting, those of the groups, up to max_depth levels in all.
+// and with nesting, those of the groups, up to the depth bound in all.
+// Every group search contributes, and groups found by several (or by the
+// groups attribute too) count once: groups are keyed by normalized DN.
 func (c *Connector) groups(ctx context.Context, lc *goldap.Conn, user *goldap.Entry) ([]string, error) {
-	u, g := c.cfg.UserSearch, c.cfg.GroupSearch
+	u := c.cfg.UserSearch
 	w := &groupWalk{c: c, ctx: ctx, lc: lc, seen: map[string]bool{}}
 	var level []*group
 	if u.GroupsAttribute != "" {
-		for _, dn := range user.GetEqualFoldAttributeValues(u.GroupsAttribute) {
+		dns, err := c.values(ctx, lc, user, u.GroupsAttribute)
+		if err != nil {
+			return nil, err
+		}
+		for _, dn := range dns {
 			level = w.add(level, &group{dn: dn})
 		}
 	}
-	if g.BaseDN != "" {
+	for _, gs := range c.cfg.groupSearches() {
 		v := user.DN
-		if !strings.EqualFold(g.MemberValue, "dn") {
-			v = text(user, g.MemberValue)
+		if !strings.EqualFold(gs.MemberValue, "dn") {
+			v = text(user, gs.MemberValue)
 		}
-		if v != "" {
-			found, err := w.search("(" + g.MemberAttribute + "=" + goldap.EscapeFilter(v) + ")")
-			if err != nil {
-				return nil, err
-			}
-			level = w.add(level, found...)
+		if v == "" {
+			continue
 		}
+		f := "(" + gs.MemberAttribute + "=" + goldap.EscapeFilter(v) + ")"
+		if gs.InChain {
+			f = "(" + gs.MemberAttribute + ":" + matchingRuleInChain + ":=" + goldap.EscapeFilter(v) + ")"
+		}
+		found, err := w.search(gs, f)
+		if err != nil {
+			return nil, err
+		}
+		level = w.add(level, found...)
 	}
-	maxDepth := 1
-	if g.Nested {
-		maxDepth = g.MaxDepth
-	}
+	nested, maxDepth := c.cfg.nesting()
 	names := map[string]bool{}
 	for depth := 1; len(level) > 0; depth++ {
-		more := depth < maxDepth
+		more := nested && depth < maxDepth
 		if err := w.complete(level, more && u.GroupsAttribute != ""); err != nil {
 			return nil, err
 		}
@@ -96,6 +104,11 @@ func (c *Connector) groups(ctx context.Context, lc *goldap.Conn, user *goldap.En
 	return out, nil
 }
 
+// matchingRuleInChain is Active Directory's LDAP_MATCHING_RULE_IN_CHAIN:
+// a filter (member:1.2.840.113556.1.4.1941:=DN) matches the groups DN is
+// in, directly or through other groups.
+const matchingRuleInChain = "1.2.840.113556.1.4.1941"
+
 // add appends the groups not met before to level.
 func (w *groupWalk) add(level []*group, gs ...*group) []*group {
 	for _, g := range gs {
@@ -113,10 +126,11 @@ func (w *groupWalk) add(level []*group, gs ...*group) []*group {
 	return level
 }
 
-// complete names the groups of level that are not read yet. A name is
-// taken from the DN when its first RDN is the name attribute; a group is
-// read when it is not, or when its parents (groups attribute) are needed.
-// A group that cannot be read (a dangling memberOf) is left out.
+// complete names the groups of level that are not read yet (those found
+// through the groups attribute). A name is taken from the DN when its
+// first RDN is the name attribute; a group is read when it is not, or when
+// its parents (groups attribute) are needed. A group that cannot be read
+// (a dangling memberOf) is left out.
 func (w *groupWalk) complete(level []*group, needParents bool) error {
 	nameAttr := w.c.cfg.GroupSearch.NameAttribute
 	for _, g := range level {
@@ -133,17 +147,21 @@ func (w *groupWalk) complete(level []*group, needParents bool) error {
 			return err
 		}
 		if e != nil {
-			*g = w.fromEntry(e)
+			if *g, err = w.fromEntry(e, nameAttr); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
 // parents returns the groups that contain the groups of level and were not
-// met before: through their groups attribute, and through group entries
-// that list them as members by DN.
+// met before, whatever their style: through the groups attribute of the
+// groups, through group entries that list them as members by DN (member,
+// uniqueMember), and through group entries that list them by name
+// (posixGroup's memberUid holding a group's cn).
 func (w *groupWalk) parents(level []*group) ([]*group, error) {
-	u, g := w.c.cfg.UserSearch, w.c.cfg.GroupSearch
+	u := w.c.cfg.UserSearch
 	var next []*group
 	if u.GroupsAttribute != "" {
 		for _, gr := range level {
@@ -152,43 +170,62 @@ func (w *groupWalk) parents(level []*group) ([]*group, error) {
 			}
 		}
 	}
-	if g.BaseDN == "" || !strings.EqualFold(g.MemberValue, "dn") {
-		return next, nil
-	}
-	for chunk := range slices.Chunk(level, orBatch) {
-		var b strings.Builder
-		b.WriteString("(|")
-		for _, gr := range chunk {
-			b.WriteString("(" + g.MemberAttribute + "=" + goldap.EscapeFilter(gr.dn) + ")")
+	for _, gs := range w.c.cfg.groupSearches() {
+		if gs.InChain {
+			continue // the directory has followed the chain already
 		}
-		b.WriteString(")")
-		found, err := w.search(b.String())
-		if err != nil {
-			return nil, err
+		byDN := strings.EqualFold(gs.MemberValue, "dn")
+		var vals []string
+		for _, gr := range level {
+			switch {
+			case byDN:
+				vals = append(vals, gr.dn)
+			case gr.name != "":
+				vals = append(vals, gr.name)
+			}
 		}
-		next = w.add(next, found...)
+		for chunk := range slices.Chunk(vals, orBatch) {
+			var b strings.Builder
+			b.WriteString("(|")
+			for _, v := range chunk {
+				b.WriteString("(" + gs.MemberAttribute + "=" + goldap.EscapeFilter(v) + ")")
+			}
+			b.WriteString(")")
+			found, err := w.search(gs, b.String())
+			if err != nil {
+				return nil, err
+			}
+			next = w.add(next, found...)
+		}
 	}
 	return next, nil
 }
 
-// search returns the groups under the group base that match the group
-// filter and memberFilter.
-func (w *groupWalk) search(memberFilter string) ([]*group, error) {
-	g := w.c.cfg.GroupSearch
-	req := goldap.NewSearchRequest(g.BaseDN, scope(g.Scope), goldap.NeverDerefAliases, maxGroups, w.c.timeLimit(), false,
-		"(&"+g.Filter+memberFilter+")", w.groupAttrs(), nil)
+// search returns the groups under gs's base that match its filter and
+// memberFilter. It pages (RFC 2696), so that a server's size limit below
+// maxGroups does not cut the answer short; servers without paging ignore
+// the control, which is not critical.
+func (w *groupWalk) search(gs GroupSearch, memberFilter string) ([]*group, error) {
+	req := goldap.NewSearchRequest(gs.BaseDN, scope(gs.Scope), goldap.NeverDerefAliases, maxGroups, w.c.timeLimit(), false,
+		"(&"+gs.Filter+memberFilter+")", w.groupAttrs(), nil)
 	var res *goldap.SearchResult
-	err := w.c.d.op(w.ctx, w.lc, "searching groups", func() (err error) { res, err = w.lc.Search(req); return err })
+	err := w.c.d.op(w.ctx, w.lc, "searching groups", func() (err error) {
+		res, err = w.lc.SearchWithPaging(req, uint32(w.c.cfg.PageSize))
+		return err
+	})
 	if code, ok := resultCode(err); ok && code == goldap.LDAPResultSizeLimitExceeded && res != nil {
 		w.full = true // use what came
 	} else if ok {
-		return nil, fmt.Errorf("%w: ldap: searching groups under %s: %w", sdk.ErrUnavailable, g.BaseDN, err)
+		return nil, fmt.Errorf("%w: ldap: searching groups under %s: %w", sdk.ErrUnavailable, gs.BaseDN, err)
 	} else if err != nil {
 		return nil, err
 	}
 	out := make([]*group, 0, len(res.Entries))
 	for _, e := range res.Entries {
-		gr := w.fromEntry(e)
+		gr, err := w.fromEntry(e, gs.NameAttribute)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, &gr)
 	}
 	return out, nil
@@ -214,24 +251,43 @@ func (w *groupWalk) readGroup(dn string) (*goldap.Entry, error) {
 	return res.Entries[0], nil
 }
 
+// groupAttrs are the attributes read from group entries: every name
+// attribute, and the groups attribute for nesting.
 func (w *groupWalk) groupAttrs() []string {
 	attrs := []string{w.c.cfg.GroupSearch.NameAttribute}
+	for _, gs := range w.c.cfg.groupSearches() {
+		attrs = append(attrs, gs.NameAttribute)
+	}
 	if a := w.c.cfg.UserSearch.GroupsAttribute; a != "" {
 		attrs = append(attrs, a)
 	}
-	return attrs
+	return uniqueFold(attrs)
 }
 
-func (w *groupWalk) fromEntry(e *goldap.Entry) group {
-	nameAttr := w.c.cfg.GroupSearch.NameAttribute
+func (w *groupWalk) fromEntry(e *goldap.Entry, nameAttr string) (group, error) {
 	g := group{dn: e.DN, name: text(e, nameAttr), read: true}
 	if g.name == "" {
 		g.name = rdnValue(e.DN, "")
 	}
 	if a := w.c.cfg.UserSearch.GroupsAttribute; a != "" {
-		g.parents = e.GetEqualFoldAttributeValues(a)
+		var err error
+		if g.parents, err = w.c.values(w.ctx, w.lc, e, a); err != nil {
+			return group{}, err
+		}
 	}
-	return g
+	return g, nil
+}
+
+// uniqueFold returns attrs without empty names and case-insensitive
+// repeats, in order.
+func uniqueFold(attrs []string) []string {
+	var out []string
+	for _, a := range attrs {
+		if a != "" && !slices.ContainsFunc(out, func(b string) bool { return strings.EqualFold(a, b) }) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // rdnValue is the value of dn's first RDN if its attribute is attr (any

@@ -120,7 +120,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -139,7 +138,8 @@ const maxUsernameLen = 256
 type Connector struct {
 	cfg       Config
 	log       *slog.Logger
-	d         *dialer
+	d         *dialer // the first server's; op needs only its timeout
+	servers   *servers
 	pool      *pool
 	userAttrs []string // attributes read from user entries
 
@@ -169,15 +169,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Connector, error) 
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDialer(cfg, tc)
+	ss, err := newServers(cfg, tc, log)
 	if err != nil {
-		return nil, fmt.Errorf("ldap: config.url: %w", err)
+		return nil, err
 	}
-	c := &Connector{cfg: cfg, log: log, d: d, userAttrs: userAttributes(cfg)}
-	if cfg.BindDN != "" {
-		d.bind = func(lc *goldap.Conn) error { return lc.Bind(cfg.BindDN, cfg.BindPassword) }
-	}
-	c.pool = newPool(cfg.PoolSize, time.Duration(cfg.Timeout), d.dial)
+	c := &Connector{cfg: cfg, log: log, d: ss.list[0].d, servers: ss, userAttrs: userAttributes(cfg)}
+	c.pool = newPool(cfg.PoolSize, time.Duration(cfg.Timeout), ss.dial)
+	c.pool.usable, c.pool.closed_ = ss.usable, ss.forget
+	ss.start(time.Duration(cfg.HealthCheckInterval))
 
 	if cfg.InsecureSkipVerify {
 		log.WarnContext(ctx, "ldap: insecure_skip_verify is set: the directory's certificate is not checked, so anyone on the network path can read passwords", "url", cfg.URL)
@@ -196,10 +195,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Connector, error) 
 // at the base DNs.
 func (c *Connector) check(ctx context.Context) error {
 	err := c.withConn(ctx, func(lc *goldap.Conn) error {
-		for _, base := range []string{c.cfg.UserSearch.BaseDN, c.cfg.GroupSearch.BaseDN} {
-			if base == "" {
-				continue
-			}
+		bases := []string{c.cfg.UserSearch.BaseDN}
+		for _, gs := range c.cfg.groupSearches() {
+			bases = append(bases, gs.BaseDN)
+		}
+		for _, base := range uniqueFold(bases) {
 			req := goldap.NewSearchRequest(base, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, c.timeLimit(), false,
 				"(objectClass=*)", []string{"1.1"}, nil)
 			err := c.d.op(ctx, lc, "reading "+base, func() error { _, err := lc.Search(req); return err })
@@ -238,6 +238,7 @@ func (c *Connector) check(ctx context.Context) error {
 func (c *Connector) PoolStats() (inUse, idle int) { return c.pool.stats() }
 
 func (c *Connector) Close() error {
+	c.servers.stop()
 	c.pool.close()
 	return nil
 }
@@ -246,6 +247,8 @@ func (c *Connector) Close() error {
 // sdk.ErrInvalidCredentials, unwrapped, for an empty, unknown or ambiguous
 // username, a wrong or empty password and a disabled account alike, and an
 // error wrapping sdk.ErrUnavailable when the directory cannot be asked.
+// After a right password it may return sdk.ErrPasswordExpired,
+// sdk.ErrPasswordMustChange or sdk.ErrAccountLocked (passwordstate.go).
 func (c *Connector) Login(ctx context.Context, s sdk.Scopes, username, password string) (sdk.Identity, error) {
 	if username == "" || password == "" || len(username) > maxUsernameLen || !utf8.ValidString(username) {
 		return sdk.Identity{}, sdk.ErrInvalidCredentials
@@ -264,6 +267,13 @@ func (c *Connector) Login(ctx context.Context, s sdk.Scopes, username, password 
 		} else if !ok {
 			c.log.InfoContext(ctx, "ldap: login refused: account disabled (enabled_filter does not match)", "dn", e.DN)
 			return sdk.ErrInvalidCredentials
+		}
+		if disabled, state := c.accountControl(ctx, e); disabled {
+			c.log.InfoContext(ctx, "ldap: login refused: account disabled ("+c.cfg.UserSearch.AccountControlAttribute+")", "dn", e.DN)
+			return sdk.ErrInvalidCredentials
+		} else if state != nil {
+			c.log.InfoContext(ctx, "ldap: login refused: "+state.Error(), "dn", e.DN)
+			return state
 		}
 		id, err = c.identity(ctx, lc, s, e)
 		return err
@@ -301,6 +311,10 @@ func (c *Connector) Refresh(ctx context.Context, s sdk.Scopes, prev sdk.Identity
 			return fmt.Errorf("ldap: %d entries with %s %q: %w", len(es), attr, prev.Subject, sdk.ErrUserGone)
 		}
 		e := es[0]
+		if disabled, _ := c.accountControl(ctx, e); disabled {
+			c.log.InfoContext(ctx, "ldap: refresh: account disabled", "dn", e.DN)
+			return fmt.Errorf("ldap: %s is disabled: %w", e.DN, sdk.ErrUserGone)
+		}
 		if ok, err := c.enabled(ctx, lc, e.DN); err != nil {
 			return err
 		} else if !ok {
@@ -380,7 +394,13 @@ func (c *Connector) bindUser(ctx context.Context, lc *goldap.Conn, dn, password 
 	if c.testHookBind != nil {
 		c.testHookBind(dn)
 	}
-	err := c.d.op(ctx, lc, "bind as "+dn, func() error { return lc.Bind(dn, password) })
+	// The password policy request control asks OpenLDAP's ppolicy for
+	// its response control; other servers ignore it (not critical).
+	var res *goldap.SimpleBindResult
+	err := c.d.op(ctx, lc, "bind as "+dn, func() (err error) {
+		res, err = lc.SimpleBind(goldap.NewSimpleBindRequest(dn, password, []goldap.Control{goldap.NewControlBeheraPasswordPolicy()}))
+		return err
+	})
 	if !lc.IsClosing() {
 		rerr := c.d.op(ctx, lc, "bind back as the service account", func() error { return c.bindService(lc) })
 		if rerr != nil {
@@ -394,13 +414,16 @@ func (c *Connector) bindUser(ctx context.Context, lc *goldap.Conn, dn, password 
 		}
 	}
 	if err == nil {
-		return nil
+		return c.acceptedState(ctx, dn, res)
 	}
 	code, ok := resultCode(err)
 	switch {
 	case !ok:
 		return err // wraps sdk.ErrUnavailable
 	case code == goldap.LDAPResultInvalidCredentials:
+		if state := c.refusedState(ctx, dn, res, err); state != nil {
+			return state
+		}
 		c.log.DebugContext(ctx, "ldap: login refused: wrong password", "dn", dn)
 		return sdk.ErrInvalidCredentials
 	case transient(code):
@@ -478,17 +501,13 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 // userAttributes lists what user searches ask for: everything the identity
 // and the group lookups read, once each.
 func userAttributes(cfg Config) []string {
-	u, g := cfg.UserSearch, cfg.GroupSearch
-	attrs := append([]string{u.IDAttribute, u.EmailAttribute, u.NameAttribute, u.PreferredUsernameAttribute, u.GroupsAttribute}, u.UsernameAttributes...)
-	if g.BaseDN != "" && !strings.EqualFold(g.MemberValue, "dn") {
-		attrs = append(attrs, g.MemberValue)
-	}
-	attrs = append(attrs, u.ExtraAttributes...)
-	var out []string
-	for _, a := range attrs {
-		if a != "" && !slices.ContainsFunc(out, func(b string) bool { return strings.EqualFold(a, b) }) {
-			out = append(out, a)
+	u := cfg.UserSearch
+	attrs := append([]string{u.IDAttribute, u.EmailAttribute, u.NameAttribute, u.PreferredUsernameAttribute, u.GroupsAttribute, u.AccountControlAttribute}, u.UsernameAttributes...)
+	for _, g := range cfg.groupSearches() {
+		if !strings.EqualFold(g.MemberValue, "dn") {
+			attrs = append(attrs, g.MemberValue)
 		}
 	}
-	return out
+	attrs = append(attrs, u.ExtraAttributes...)
+	return uniqueFold(attrs)
 }

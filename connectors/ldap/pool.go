@@ -34,9 +34,14 @@ var (
 // slot); slots bound the connections open at once, and so the load
 // Portico puts on the directory.
 type pool struct {
-	dial  func(context.Context) (*goldap.Conn, error)
-	slots chan struct{}
-	wait  time.Duration // longest wait for a slot
+	dial func(context.Context) (*goldap.Conn, error)
+	// usable, if set, says whether an idle connection may be reused (its
+	// server not marked down); closed, if set, hears of every connection
+	// the pool closes.
+	usable  func(*goldap.Conn) bool
+	closed_ func(*goldap.Conn)
+	slots   chan struct{}
+	wait    time.Duration // longest wait for a slot
 
 	mu     sync.Mutex
 	idle   []idleConn // most recently used last
@@ -94,8 +99,8 @@ func (p *pool) get(ctx context.Context) (c *goldap.Conn, reused bool, err error)
 		p.mu.Unlock()
 		// A connection the server closed has its reader stopped, which
 		// marks it closing: skip it rather than fail an operation on it.
-		if ic.c.IsClosing() || time.Since(ic.since) > maxIdle {
-			ic.c.Close()
+		if ic.c.IsClosing() || time.Since(ic.since) > maxIdle || (p.usable != nil && !p.usable(ic.c)) {
+			p.closeConn(ic.c)
 			continue
 		}
 		return ic.c, true, nil
@@ -121,7 +126,25 @@ func (p *pool) put(c *goldap.Conn, reusable bool) {
 		}
 		p.mu.Unlock()
 	}
+	p.closeConn(c)
+}
+
+func (p *pool) closeConn(c *goldap.Conn) {
 	c.Close()
+	if p.closed_ != nil {
+		p.closed_(c)
+	}
+}
+
+// drain closes the idle connections, leaving the pool open.
+func (p *pool) drain() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, ic := range idle {
+		p.closeConn(ic.c)
+	}
 }
 
 // close closes the idle connections; connections in use are closed when
@@ -132,7 +155,7 @@ func (p *pool) close() {
 	p.idle, p.closed = nil, true
 	p.mu.Unlock()
 	for _, ic := range idle {
-		ic.c.Close()
+		p.closeConn(ic.c)
 	}
 }
 
@@ -148,8 +171,8 @@ type dialer struct {
 	afterDial func()                     // test hook, called after each successful dial
 }
 
-func newDialer(cfg Config, tc *tls.Config) (*dialer, error) {
-	u, err := url.Parse(cfg.URL)
+func newDialer(cfg Config, tc *tls.Config, rawURL string) (*dialer, error) {
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +192,8 @@ func newDialer(cfg Config, tc *tls.Config) (*dialer, error) {
 		timeout:  time.Duration(cfg.Timeout),
 	}
 	if d.ldaps || d.startTLS {
-		d.tls = tc
+		d.tls = tc.Clone()
+		d.tls.ServerName = u.Hostname() // each server is checked against its own name
 	}
 	return d, nil
 }
@@ -314,10 +338,17 @@ func (c *Connector) withConn(ctx context.Context, fn func(*goldap.Conn) error) e
 		}
 		err = fn(lc)
 		broken := lc.IsClosing()
+		// A connection that broke under an operation (no answer, reset)
+		// marks its server down: with several servers, the next login
+		// goes straight to another, and this one retries there once.
+		failover := false
+		if broken && ctx.Err() == nil && errors.Is(err, sdk.ErrUnavailable) {
+			failover = c.servers.failed(lc, err) && c.servers.anyUp()
+		}
 		c.pool.put(lc, !broken)
-		if broken && reused && attempt == 1 && ctx.Err() == nil && !errors.Is(err, errNoAnswer) &&
-			errors.Is(err, sdk.ErrUnavailable) {
-			c.log.DebugContext(ctx, "ldap: pooled connection was dead; retrying on a new one", "err", err)
+		if attempt == 1 && ctx.Err() == nil && errors.Is(err, sdk.ErrUnavailable) &&
+			(failover || (broken && reused && !errors.Is(err, errNoAnswer))) {
+			c.log.DebugContext(ctx, "ldap: connection failed; retrying on a new one", "err", err, "failover", failover)
 			continue
 		}
 		return err

@@ -79,6 +79,11 @@ const (
 	KindUnavailable        = "unavailable"
 	KindUserGone           = "user_gone"
 	KindFailed             = "failed" // anything else
+	// Password states (sdk.ErrPasswordExpired and the like). A peer that
+	// does not know them reads them as KindFailed.
+	KindPasswordExpired    = "password_expired"
+	KindPasswordMustChange = "password_must_change"
+	KindAccountLocked      = "account_locked"
 )
 
 // Error is an error crossing the boundary.
@@ -99,6 +104,12 @@ func (e *Error) Unwrap() error {
 		return sdk.ErrUnavailable
 	case KindUserGone:
 		return sdk.ErrUserGone
+	case KindPasswordExpired:
+		return sdk.ErrPasswordExpired
+	case KindPasswordMustChange:
+		return sdk.ErrPasswordMustChange
+	case KindAccountLocked:
+		return sdk.ErrAccountLocked
 	}
 	return nil
 }
@@ -110,6 +121,13 @@ func ErrorOf(err error) *Error {
 	}
 	kind := KindFailed
 	switch {
+	// The states first: each also matches ErrInvalidCredentials.
+	case errors.Is(err, sdk.ErrPasswordExpired):
+		kind = KindPasswordExpired
+	case errors.Is(err, sdk.ErrPasswordMustChange):
+		kind = KindPasswordMustChange
+	case errors.Is(err, sdk.ErrAccountLocked):
+		kind = KindAccountLocked
 	case errors.Is(err, sdk.ErrInvalidCredentials):
 		kind = KindInvalidCredentials
 	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):

@@ -136,7 +136,6 @@ func DeleteProvisioner(ctx context.Context, st RecordStore, id string) error {
 	return st.DeleteRecord(ctx, kindProvisioner, id)
 }
 
-
 func provisionerOf(c *gin.Context) Provisioner {
 	p, _ := c.Get("portico.scim.provisioner")
 	pp, _ := p.(Provisioner)

@@ -18,7 +18,7 @@ const (
 // Attribute types and characteristics (RFC 7643 §2.2, §7).
 const (
 	tString, tBool, tComplex, tRef, tDate, tInt = "string", "boolean", "complex", "reference", "dateTime", "integer"
-	readWrite, readOnly, immutable                = "readWrite", "readOnly", "immutable"
+	readWrite, readOnly, immutable              = "readWrite", "readOnly", "immutable"
 )
 
 // attr is one attribute of a schema, as RFC 7643 §7 describes it; the

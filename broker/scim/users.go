@@ -20,8 +20,8 @@ type userRecord struct {
 	ID       string         `json:"id"`
 	Subject  string         `json:"subject"` // of the identity at the bound connector
 	Resource map[string]any `json:"resource"`
-	Created  time.Time       `json:"created"`
-	Modified time.Time       `json:"modified"`
+	Created  time.Time      `json:"created"`
+	Modified time.Time      `json:"modified"`
 	version  int64
 }
 

@@ -189,7 +189,7 @@ func (h *Handler) createUser(c *gin.Context) {
 	case err == nil:
 		id, adopt = ident.UserID, true
 		if _, err := h.getUserRecord(ctx, p, id); err == nil {
-			writeErr(c, bad("uniqueness", "a user with this %s exists", p.Subject))
+			writeErr(c, errf(http.StatusConflict, "uniqueness", "a user with this %s exists", p.Subject))
 			return
 		} else if !errors.Is(err, store.ErrNotFound) {
 			h.fail(c, "read user", err)

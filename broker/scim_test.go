@@ -128,8 +128,8 @@ func TestSCIMOkta(t *testing.T) {
 	}
 	user := map[string]any{
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": a.Email, "externalId": a.NameID,
-		"name":   map[string]any{"givenName": "Alice", "familyName": "Saml"},
-		"emails": []any{map[string]any{"primary": true, "value": a.Email, "type": "work"}},
+		"name":        map[string]any{"givenName": "Alice", "familyName": "Saml"},
+		"emails":      []any{map[string]any{"primary": true, "value": a.Email, "type": "work"}},
 		"displayName": "Alice Saml", "locale": "en-US", "groups": []any{}, "password": "ignored-1!", "active": true,
 	}
 	r = scimCall(t, b, tok, "POST", "/Users", user).must(t, 201, "create user")
@@ -216,7 +216,7 @@ func TestSCIMEntra(t *testing.T) {
 	ent := "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 	scimCall(t, b, tok, "GET", "/Users"+filterQuery(`userName eq "`+upn+`"`), nil).must(t, 200, "existence check")
 	r := scimCall(t, b, tok, "POST", "/Users", map[string]any{
-		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User", ent},
+		"schemas":    []string{"urn:ietf:params:scim:schemas:core:2.0:User", ent},
 		"externalId": "bob", "userName": upn, "active": true, "displayName": "Bob Saml",
 		"emails": []any{map[string]any{"primary": true, "type": "work", "value": "bob@idp.example"}},
 		"meta":   map[string]any{"resourceType": "User"},

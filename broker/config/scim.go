@@ -23,7 +23,7 @@ type SCIMProvisioner struct {
 	// "externalId" (default) or "userName".
 	Subject string `yaml:"subject"`
 	// Token is the bearer credential in clear (better from the
-	// environment); TokenHash its hash (portico hash-secret).
+	// environment); TokenHash its hash, in the form of a client secret hash.
 	Token     string `yaml:"token"`
 	TokenHash string `yaml:"token_hash"`
 }

@@ -141,6 +141,7 @@ func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.POST("/connectors", b.adminCreateConnector)
 	g.PUT("/connectors/:id", b.adminPutConnector)
 	g.DELETE("/connectors/:id", b.adminDeleteConnector)
+	b.scimAdminRoutes(g) // SCIM provisioners (scim_admin.go)
 }
 
 // AdminAudience is the audience (RFC 9068 aud) of every access token the

@@ -251,6 +251,12 @@ func TestAdminOpenAPIWalk(t *testing.T) {
 		{"replaceConnector", map[string]string{"id": "extra"}, "", map[string]any{"type": "local", "name": "Extra 2"}, 200},
 		{"deleteConnector", map[string]string{"id": "staff"}, "", nil, 204},
 		{"unlinkUserIdentity", map[string]string{"id": alice.Subject, "connector": "local", "subject": localSubject(t, b, alice.Subject)}, "", nil, 204},
+		// SCIM provisioners (scim_admin.go).
+		{"listSCIMProvisioners", nil, "", nil, 200},
+		{"createSCIMProvisioner", nil, "", map[string]any{"id": "walk", "connector": "local", "subject": "externalId"}, 201},
+		{"getSCIMProvisioner", map[string]string{"id": "walk"}, "", nil, 200},
+		{"rotateSCIMProvisionerToken", map[string]string{"id": "walk"}, "", nil, 200},
+		{"deleteSCIMProvisioner", map[string]string{"id": "walk"}, "", nil, 204},
 	}
 	d := loadDoc(t, b)
 	var documented []string

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/scim"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/testenv"
 )
@@ -244,6 +245,7 @@ func TestAuditExclude(t *testing.T) {
 		broker.AuditRefreshReplay, broker.AuditCodeReplay, broker.AuditAssertionReplay, broker.AuditPasskeySignCount,
 		"admin.client_create", "admin.client_update", "admin.account_create",
 		broker.AuditBackchannelDelivered, broker.AuditBackchannelFailed}
+	types = append(types, scim.AuditTypes...)
 	if !slices.Equal(types, config.AuditTypes) {
 		t.Errorf("config.AuditTypes %q, the broker's %q", config.AuditTypes, types)
 	}

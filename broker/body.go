@@ -150,6 +150,9 @@ func (b *Broker) bodyRuleFor(rules map[string]bodyRule, method, fullPath string)
 		}
 		return bodyRule{}, false
 	}
+	if strings.HasPrefix(rel, scimPath+"/") { // SCIM (scim_wire.go)
+		return scimBodyRule(method)
+	}
 	r, ok := rules[method+" "+rel]
 	return r, ok
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -63,6 +64,13 @@ func checkRefusal(t *testing.T, rt broker.BodyRoute, status int, resp *http.Resp
 	}
 	isJSON, code := refusalFormat(rt.Path)
 	ct := resp.Header.Get("Content-Type")
+	if strings.HasPrefix(rt.Path, "/scim/v2/") { // SCIM's own error body (RFC 7644 §3.12)
+		var e map[string]any
+		if !strings.HasPrefix(ct, "application/scim+json") || json.Unmarshal(body, &e) != nil || e["status"] != strconv.Itoa(status) {
+			t.Errorf("not a SCIM error: %s %.300s", ct, body)
+		}
+		return
+	}
 	if !isJSON {
 		if !strings.HasPrefix(ct, "text/html") || !bytes.Contains(body, []byte("<html")) {
 			t.Errorf("not the HTML error page: %s %.300s", ct, body)
@@ -203,7 +211,8 @@ func TestBodyLimitsEveryRoute(t *testing.T) {
 			typ, over := "application/x-www-form-urlencoded", rt.Limit+1
 			if !rt.Ignored {
 				typ = rt.Types[0]
-				if !slices.Equal(rt.Types, []string{"application/x-www-form-urlencoded"}) && !slices.Equal(rt.Types, []string{"application/json"}) {
+				if !slices.Equal(rt.Types, []string{"application/x-www-form-urlencoded"}) && !slices.Equal(rt.Types, []string{"application/json"}) &&
+					!slices.Equal(rt.Types, []string{"application/scim+json", "application/json"}) {
 					t.Errorf("types %v", rt.Types)
 				}
 			}

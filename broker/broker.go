@@ -346,10 +346,11 @@ func (b *Broker) routes() (http.Handler, error) {
 		b.passkeyRoutes(r)
 	}
 	b.adminRoutes(r.Group(b.path("/admin/v1")), b.adminAuth)
-	r.NoRoute(b.adminNoRoute, func(c *gin.Context) {
+	b.scimRoutes(r) // SCIM 2.0 provisioning (scim_wire.go)
+	r.NoRoute(b.adminNoRoute, b.scimNoRoute, func(c *gin.Context) {
 		b.page(c, http.StatusNotFound, msgNotFound)
 	})
-	r.NoMethod(b.adminNoMethod, func(c *gin.Context) {
+	r.NoMethod(b.adminNoMethod, b.scimNoMethod, func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": "invalid_request", "error_description": "method not allowed"})
 	})
 	var err error

@@ -62,6 +62,8 @@ type Config struct {
 	// TokenExchange: external issuers trusted for token exchange
 	// (RFC 8693; exchange.go).
 	TokenExchange TokenExchange `yaml:"token_exchange"`
+	// SCIM is SCIM 2.0 provisioning (scim.go; docs/scim.md).
+	SCIM SCIM `yaml:"scim"`
 }
 
 // Registration configures the /register endpoint. It is never open: a
@@ -141,6 +143,8 @@ var AuditTypes = []string{
 	"security.refresh_replay", "security.code_replay", "security.assertion_replay", "security.passkey_sign_count",
 	"admin.client_create", "admin.client_update", "admin.account_create",
 	"logout.backchannel_delivered", "logout.backchannel_failed", // back-channel logout
+	"scim.user_create", "scim.user_update", "scim.user_deactivate", "scim.user_delete", // SCIM (broker/scim)
+	"scim.group_create", "scim.group_update", "scim.group_delete", "scim.auth_failure",
 }
 
 // Storage selects and configures the storage backend.
@@ -613,6 +617,7 @@ func decodeError(err error) error {
 func (c *Config) ApplyDefaults() {
 	c.Login.applyDefaults()
 	c.TokenExchange.applyDefaults()
+	c.applySCIMDefaults()
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}

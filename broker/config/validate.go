@@ -32,6 +32,7 @@ func (c *Config) Validate() error {
 	c.validateOps(&v)
 	c.validateHTTP(&v)
 	c.validateExchange(&v) // exchange.go
+	c.validateSCIM(&v)     // scim.go
 	return errors.Join(v.errs...)
 }
 

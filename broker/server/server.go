@@ -506,7 +506,7 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			return fmt.Errorf("users[%d] (%s): %w", i, u.Username, err)
 		}
 	}
-	return nil
+	return seedSCIM(ctx, cfg, st, audit) // scim.go
 }
 
 // canonClient is c with empty lists nil, as the store returns them.

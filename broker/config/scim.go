@@ -1,0 +1,68 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// SCIM configures SCIM 2.0 provisioning (docs/scim.md). Provisioners can
+// also be made through the admin API; those declared here are put in the
+// store at every start.
+type SCIM struct {
+	Provisioners []SCIMProvisioner `yaml:"provisioners"`
+}
+
+// SCIMProvisioner is one directory provisioning through /scim/v2.
+type SCIMProvisioner struct {
+	ID string `yaml:"id"`
+	// Connector is the connector whose logins find the provisioned users.
+	Connector string `yaml:"connector"`
+	// Subject is the SCIM attribute that is that connector's subject:
+	// "externalId" (default) or "userName".
+	Subject string `yaml:"subject"`
+	// Token is the bearer credential in clear (better from the
+	// environment); TokenHash its hash, in the form of a client secret hash.
+	Token     string `yaml:"token"`
+	TokenHash string `yaml:"token_hash"`
+}
+
+var scimProvisionerID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// scimTokenPrefix begins every credential (broker/scim.Token).
+const scimTokenPrefix = "portico_scim."
+
+func (c *Config) validateSCIM(v *validator) {
+	seen := map[string]bool{}
+	for i, p := range c.SCIM.Provisioners {
+		at := fmt.Sprintf("scim.provisioners[%d]", i)
+		if !scimProvisionerID.MatchString(p.ID) {
+			v.add(at+".id", "1-63 of a-z, 0-9, - and _, starting with a letter or digit")
+		} else if seen[p.ID] {
+			v.add(at+".id", "duplicate %q", p.ID)
+		}
+		seen[p.ID] = true
+		if !slices.ContainsFunc(c.Connectors, func(cn Connector) bool { return cn.ID == p.Connector }) {
+			v.add(at+".connector", "no connector %q", printable(p.Connector))
+		}
+		if p.Subject != "externalId" && p.Subject != "userName" {
+			v.add(at+".subject", `"externalId" or "userName"`)
+		}
+		switch {
+		case (p.Token == "") == (p.TokenHash == ""):
+			v.add(at, "set exactly one of token and token_hash")
+		case p.Token != "" && (!strings.HasPrefix(p.Token, scimTokenPrefix+p.ID+".") || len(p.Token) < len(scimTokenPrefix+p.ID)+33 || len(p.Token) > 512):
+			v.add(at+".token", "must be %s%s.<at least 32 random characters>", scimTokenPrefix, p.ID)
+		}
+	}
+}
+
+// applySCIMDefaults sets a provisioner's default subject.
+func (c *Config) applySCIMDefaults() {
+	for i := range c.SCIM.Provisioners {
+		if c.SCIM.Provisioners[i].Subject == "" {
+			c.SCIM.Provisioners[i].Subject = "externalId"
+		}
+	}
+}

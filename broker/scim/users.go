@@ -1,0 +1,442 @@
+package scim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// userRecord is what SCIM keeps of a user it provisioned (kind
+// scim.user, key "<provisioner>/<user id>"); its Version is the ETag.
+type userRecord struct {
+	ID       string         `json:"id"`
+	Subject  string         `json:"subject"` // of the identity at the bound connector
+	Resource map[string]any `json:"resource"`
+	Created  time.Time      `json:"created"`
+	Modified time.Time      `json:"modified"`
+	version  int64
+}
+
+func (h *Handler) getUserRecord(ctx context.Context, p Provisioner, id string) (userRecord, error) {
+	if !validID(id) {
+		return userRecord{}, store.ErrNotFound
+	}
+	r, err := h.o.Store.GetRecord(ctx, kindUser, p.ID+"/"+id)
+	if err != nil {
+		return userRecord{}, err
+	}
+	var u userRecord
+	if err := decodeStored(r.Value, &u); err != nil {
+		return userRecord{}, fmt.Errorf("scim: user record %s: %w", id, err)
+	}
+	u.version = r.Version
+	return u, nil
+}
+
+func (h *Handler) putUserRecord(ctx context.Context, p Provisioner, u userRecord) error {
+	v, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	return h.o.Store.PutRecord(ctx, store.Record{Kind: kindUser, Key: p.ID + "/" + u.ID, Value: v, Version: u.version})
+}
+
+// userRep is the user as served, with the groups it is a member of.
+func (h *Handler) userRep(u userRecord, groups []any) map[string]any {
+	rep := h.representation(userType, u.ID, u.Resource, u.Created, u.Modified, u.version)
+	if len(groups) > 0 {
+		rep["groups"] = groups
+	}
+	return rep
+}
+
+// checkUser validates a user resource for provisioner p and returns
+// the identity subject it names.
+func checkUser(p Provisioner, res map[string]any) (string, *Error) {
+	if getString(res, "userName") == "" {
+		return "", bad("invalidValue", "userName is required")
+	}
+	subject := getString(res, p.Subject)
+	if subject == "" {
+		return "", bad("invalidValue", "%s is required: it is the subject of connector %s", p.Subject, p.Connector)
+	}
+	return subject, nil
+}
+
+// active is the user's active attribute; absent is active.
+func active(res map[string]any) bool {
+	b, ok := res["active"].(bool)
+	return !ok || b
+}
+
+// profile sets the Portico user's profile from the SCIM resource; the
+// next login through the connector sets it from the connector instead.
+func profile(u *store.User, res map[string]any) {
+	u.Username = getString(res, "userName")
+	u.Email = primaryEmail(res)
+	u.Name = getString(res, "displayName")
+	if name, ok := res["name"].(map[string]any); ok && u.Name == "" {
+		u.Name = getString(name, "formatted")
+		if u.Name == "" {
+			u.Name = strings.TrimSpace(getString(name, "givenName") + " " + getString(name, "familyName"))
+		}
+	}
+	u.Disabled = !active(res)
+}
+
+func primaryEmail(res map[string]any) string {
+	first := ""
+	for _, el := range elements(res, find(userSchema.Attrs, "emails")) {
+		v := getString(el, "value")
+		if p, _ := el["primary"].(bool); p && v != "" {
+			return v
+		}
+		if first == "" {
+			first = v
+		}
+	}
+	return first
+}
+
+func (h *Handler) listUsers(c *gin.Context) {
+	lp, e := parseList(c, userType)
+	if e != nil {
+		writeErr(c, e)
+		return
+	}
+	ctx, p := c.Request.Context(), provisionerOf(c)
+	recs, err := h.o.Store.ListRecords(ctx, kindUser, p.ID+"/")
+	if err != nil {
+		h.fail(c, "list users", err)
+		return
+	}
+	groups, err := h.groupsByMember(ctx, p)
+	if err != nil {
+		h.fail(c, "list groups", err)
+		return
+	}
+	items := make([]item, 0, len(recs))
+	for _, r := range recs {
+		var u userRecord
+		if err := decodeStored(r.Value, &u); err != nil {
+			h.fail(c, "decode user", err)
+			return
+		}
+		u.version = r.Version
+		items = append(items, item{rep: h.userRep(u, groups[u.ID]), created: u.Created, id: u.ID})
+	}
+	writeList(c, userType, lp, items)
+}
+
+func (h *Handler) getUser(c *gin.Context) {
+	ctx, p := c.Request.Context(), provisionerOf(c)
+	u, err := h.getUserRecord(ctx, p, c.Param("id"))
+	if !h.check(c, "user", err) {
+		return
+	}
+	groups, err := h.groupsByMember(ctx, p)
+	if err != nil {
+		h.fail(c, "list groups", err)
+		return
+	}
+	writeResource(c, userType, http.StatusOK, h.userRep(u, groups[u.ID]), u.version)
+}
+
+// check answers 404 for ErrNotFound and 503 for other errors; it
+// reports whether err was nil.
+func (h *Handler) check(c *gin.Context, what string, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, store.ErrNotFound):
+		writeErr(c, errf(http.StatusNotFound, "", "%s %s not found", what, c.Param("id")))
+	default:
+		h.fail(c, what, err)
+	}
+	return false
+}
+
+func (h *Handler) createUser(c *gin.Context) {
+	body, e := readBody(c)
+	if e == nil {
+		e = checkSchemas(body, userType)
+	}
+	var res map[string]any
+	if e == nil {
+		res, e = normalize(userType, body)
+	}
+	var subject string
+	if e == nil {
+		subject, e = checkUser(provisionerOf(c), res)
+	}
+	if e != nil {
+		writeErr(c, e)
+		return
+	}
+	ctx, p, now := c.Request.Context(), provisionerOf(c), h.o.Now()
+	// The person may have logged in through the connector already: the
+	// provisioner takes that user over rather than making a second.
+	id, adopt := h.o.NewUserID(), false
+	switch ident, err := h.o.Store.GetIdentity(ctx, p.Connector, subject); {
+	case err == nil:
+		id, adopt = ident.UserID, true
+		if _, err := h.getUserRecord(ctx, p, id); err == nil {
+			writeErr(c, errf(http.StatusConflict, "uniqueness", "a user with this %s exists", p.Subject))
+			return
+		} else if !errors.Is(err, store.ErrNotFound) {
+			h.fail(c, "read user", err)
+			return
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		h.fail(c, "read identity", err)
+		return
+	}
+	nk := nameKey(p.ID, getString(res, "userName"))
+	switch err := h.o.Store.PutRecord(ctx, store.Record{Kind: kindUserName, Key: nk, Value: []byte(id)}); {
+	case errors.Is(err, store.ErrAlreadyExists):
+		writeErr(c, errf(http.StatusConflict, "uniqueness", "userName is taken"))
+		return
+	case err != nil:
+		h.fail(c, "claim userName", err)
+		return
+	}
+	undo := func() { h.o.Store.DeleteRecord(ctx, kindUserName, nk) }
+	if adopt {
+		if err := h.updateProfile(ctx, id, func(u *store.User) { profile(u, res) }); err != nil {
+			undo()
+			h.check(c, "user", err)
+			return
+		}
+	} else {
+		u := store.User{ID: id, CreatedAt: now}
+		profile(&u, res)
+		ident := store.Identity{ConnectorID: p.Connector, Subject: subject, UserID: id,
+			Username: u.Username, Email: u.Email, Name: u.Name, LastSeen: now}
+		switch err := h.o.Store.CreateUser(ctx, u, ident); {
+		case errors.Is(err, store.ErrAlreadyExists):
+			undo()
+			writeErr(c, errf(http.StatusConflict, "uniqueness", "a user with this %s exists", p.Subject))
+			return
+		case err != nil:
+			undo()
+			h.fail(c, "create user", err)
+			return
+		}
+	}
+	rec := userRecord{ID: id, Subject: subject, Resource: res, Created: now, Modified: now}
+	if err := h.putUserRecord(ctx, p, rec); err != nil {
+		undo()
+		if errors.Is(err, store.ErrAlreadyExists) {
+			writeErr(c, errf(http.StatusConflict, "uniqueness", "a user with this %s exists", p.Subject))
+			return
+		}
+		h.fail(c, "store user", err)
+		return
+	}
+	rec.version = 1
+	details := map[string]string{"user_name": getString(res, "userName")}
+	if adopt {
+		details["adopted"] = "true"
+	}
+	h.audit(c, store.AuditEvent{Type: AuditUserCreate, UserID: id, Details: details})
+	if !active(res) && adopt {
+		if err := h.o.Sessions.EndUserSessions(ctx, id); err != nil {
+			h.fail(c, "end sessions", err)
+			return
+		}
+	}
+	writeResource(c, userType, http.StatusCreated, h.userRep(rec, nil), rec.version)
+}
+
+func (h *Handler) putUser(c *gin.Context) {
+	ctx, p := c.Request.Context(), provisionerOf(c)
+	old, err := h.getUserRecord(ctx, p, c.Param("id"))
+	if !h.check(c, "user", err) {
+		return
+	}
+	body, e := readBody(c)
+	if e == nil {
+		e = checkSchemas(body, userType)
+	}
+	var res map[string]any
+	if e == nil {
+		res, e = normalize(userType, body)
+	}
+	if e != nil {
+		writeErr(c, e)
+		return
+	}
+	h.updateUser(c, p, old, res)
+}
+
+func (h *Handler) patchUser(c *gin.Context) {
+	ctx, p := c.Request.Context(), provisionerOf(c)
+	old, err := h.getUserRecord(ctx, p, c.Param("id"))
+	if !h.check(c, "user", err) {
+		return
+	}
+	body, e := readBody(c)
+	var ops []patchOp
+	if e == nil {
+		ops, e = parsePatch(body)
+	}
+	res := clone(old.Resource).(map[string]any)
+	if e == nil {
+		e = applyPatch(userType, res, ops)
+	}
+	if e == nil {
+		res, e = normalize(userType, res) // bounds and types again, after the change
+	}
+	if e != nil {
+		writeErr(c, e)
+		return
+	}
+	h.updateUser(c, p, old, res)
+}
+
+// updateUser stores res as the new state of old: a new userName claims
+// its name, a new subject moves the identity, and deactivation ends the
+// user's sessions at once.
+func (h *Handler) updateUser(c *gin.Context, p Provisioner, old userRecord, res map[string]any) {
+	ctx, now := c.Request.Context(), h.o.Now()
+	if !ifMatch(c, old.version) {
+		writeErr(c, errf(http.StatusPreconditionFailed, "", "the resource changed: its version is %s", etag(old.version)))
+		return
+	}
+	subject, e := checkUser(p, res)
+	if e != nil {
+		writeErr(c, e)
+		return
+	}
+	oldName, newName := getString(old.Resource, "userName"), getString(res, "userName")
+	var undo []func()
+	rollback := func() {
+		for _, f := range undo {
+			f()
+		}
+	}
+	if !strings.EqualFold(oldName, newName) {
+		nk := nameKey(p.ID, newName)
+		switch err := h.o.Store.PutRecord(ctx, store.Record{Kind: kindUserName, Key: nk, Value: []byte(old.ID)}); {
+		case errors.Is(err, store.ErrAlreadyExists):
+			writeErr(c, errf(http.StatusConflict, "uniqueness", "userName is taken"))
+			return
+		case err != nil:
+			h.fail(c, "claim userName", err)
+			return
+		}
+		undo = append(undo, func() { h.o.Store.DeleteRecord(ctx, kindUserName, nk) })
+	}
+	if subject != old.Subject {
+		ident := store.Identity{ConnectorID: p.Connector, Subject: subject, UserID: old.ID, Username: newName, LastSeen: now}
+		switch err := h.o.Store.CreateIdentity(ctx, ident); {
+		case errors.Is(err, store.ErrAlreadyExists):
+			rollback()
+			writeErr(c, errf(http.StatusConflict, "uniqueness", "a user with this %s exists", p.Subject))
+			return
+		case err != nil:
+			rollback()
+			h.check(c, "user", err)
+			return
+		}
+		undo = append(undo, func() { h.o.Store.DeleteIdentity(ctx, p.Connector, subject) })
+	}
+	rec := old
+	rec.Resource, rec.Subject, rec.Modified = res, subject, now
+	if err := h.putUserRecord(ctx, p, rec); err != nil {
+		rollback()
+		if errors.Is(err, store.ErrConflict) {
+			writeErr(c, errf(http.StatusConflict, "", "the user changed concurrently; read it and try again"))
+			return
+		}
+		h.check(c, "user", err)
+		return
+	}
+	rec.version++
+	if !strings.EqualFold(oldName, newName) {
+		h.o.Store.DeleteRecord(ctx, kindUserName, nameKey(p.ID, oldName))
+	}
+	if subject != old.Subject {
+		if err := h.o.Store.DeleteIdentity(ctx, p.Connector, old.Subject); err != nil && !errors.Is(err, store.ErrNotFound) {
+			h.o.Logger.ErrorContext(ctx, "scim: remove the old identity", "err", err)
+		}
+	}
+	if err := h.updateProfile(ctx, old.ID, func(u *store.User) { profile(u, res) }); err != nil {
+		h.check(c, "user", err)
+		return
+	}
+	typ := AuditUserUpdate
+	if !active(res) {
+		// Deprovisioned: every session ends now, not at its expiry.
+		if err := h.o.Sessions.EndUserSessions(ctx, old.ID); err != nil {
+			h.fail(c, "end sessions", err)
+			return
+		}
+		if active(old.Resource) {
+			typ = AuditUserDeactivate
+		}
+	}
+	h.audit(c, store.AuditEvent{Type: typ, UserID: old.ID, Details: map[string]string{"user_name": newName}})
+	groups, err := h.groupsByMember(ctx, p)
+	if err != nil {
+		h.fail(c, "list groups", err)
+		return
+	}
+	writeResource(c, userType, http.StatusOK, h.userRep(rec, groups[rec.ID]), rec.version)
+}
+
+// updateProfile changes the Portico user with f, retrying lost races.
+func (h *Handler) updateProfile(ctx context.Context, id string, f func(*store.User)) error {
+	for range 8 {
+		u, err := h.o.Store.GetUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		f(&u)
+		if err = h.o.Store.UpdateUser(ctx, u); !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("scim: user %s: too many concurrent updates: %w", id, store.ErrConflict)
+}
+
+// deleteUser deprovisions for good: sessions end, the user leaves its
+// groups, and the Portico user and its identities go.
+func (h *Handler) deleteUser(c *gin.Context) {
+	ctx, p := c.Request.Context(), provisionerOf(c)
+	u, err := h.getUserRecord(ctx, p, c.Param("id"))
+	if !h.check(c, "user", err) {
+		return
+	}
+	if !ifMatch(c, u.version) {
+		writeErr(c, errf(http.StatusPreconditionFailed, "", "the resource changed: its version is %s", etag(u.version)))
+		return
+	}
+	if err := h.o.Sessions.EndUserSessions(ctx, u.ID); err != nil {
+		h.fail(c, "end sessions", err)
+		return
+	}
+	if err := h.leaveGroups(ctx, p, u.ID); err != nil {
+		h.fail(c, "leave groups", err)
+		return
+	}
+	if err := h.o.Store.DeleteUser(ctx, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.fail(c, "delete user", err)
+		return
+	}
+	h.o.Store.DeleteRecord(ctx, kindUserName, nameKey(p.ID, getString(u.Resource, "userName")))
+	if err := h.o.Store.DeleteRecord(ctx, kindUser, p.ID+"/"+u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.fail(c, "delete user record", err)
+		return
+	}
+	h.audit(c, store.AuditEvent{Type: AuditUserDelete, UserID: u.ID, Details: map[string]string{"user_name": getString(u.Resource, "userName")}})
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,139 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/scim"
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// The admin API's SCIM provisioners (docs/admin-api.md): each has a
+// bearer credential that grants SCIM alone, bound to one connector,
+// shown once when made or rotated and stored as its hash.
+
+type adminProvisioner struct {
+	ID        string    `json:"id"`
+	Connector string    `json:"connector"`
+	Subject   string    `json:"subject"`
+	Source    string    `json:"source,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	RotatedAt time.Time `json:"rotated_at"`
+	// Token is the credential, in answers that made it only.
+	Token string `json:"token,omitempty"`
+}
+
+func toAdminProvisioner(p scim.Provisioner) adminProvisioner {
+	return adminProvisioner{ID: p.ID, Connector: p.Connector, Subject: p.Subject, Source: p.Source,
+		CreatedAt: p.CreatedAt, RotatedAt: p.RotatedAt}
+}
+
+func (b *Broker) scimAdminRoutes(g *gin.RouterGroup) {
+	g.GET("/scim-provisioners", b.adminListProvisioners)
+	g.POST("/scim-provisioners", b.adminCreateProvisioner)
+	g.GET("/scim-provisioners/:id", b.adminGetProvisioner)
+	g.DELETE("/scim-provisioners/:id", b.adminDeleteProvisioner)
+	g.POST("/scim-provisioners/:id/token", b.adminRotateProvisioner)
+}
+
+func (b *Broker) adminListProvisioners(c *gin.Context) {
+	ps, err := scim.ListProvisioners(c.Request.Context(), b.store)
+	if err != nil {
+		b.adminFail(c, "list provisioners", err)
+		return
+	}
+	slices.SortFunc(ps, func(x, y scim.Provisioner) int { return strings.Compare(x.ID, y.ID) })
+	out := make([]adminProvisioner, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, toAdminProvisioner(p))
+	}
+	c.JSON(http.StatusOK, gin.H{"provisioners": out})
+}
+
+func (b *Broker) adminGetProvisioner(c *gin.Context) {
+	p, err := scim.GetProvisioner(c.Request.Context(), b.store, c.Param("id"))
+	if !b.adminCheck(c, "provisioner", err) {
+		return
+	}
+	c.JSON(http.StatusOK, toAdminProvisioner(p))
+}
+
+func (b *Broker) adminCreateProvisioner(c *gin.Context) {
+	var in struct {
+		ID        string `json:"id"`
+		Connector string `json:"connector"`
+		Subject   string `json:"subject"`
+	}
+	if !adminBind(c, &in) {
+		return
+	}
+	now := b.opts.Now().UTC()
+	p := scim.Provisioner{ID: in.ID, Connector: in.Connector, Subject: in.Subject, CreatedAt: now, RotatedAt: now}
+	if msg := scim.CheckProvisioner(p); msg != "" {
+		adminError(c, http.StatusBadRequest, "invalid_request", msg)
+		return
+	}
+	if b.connSet().byID[p.Connector] == nil {
+		adminError(c, http.StatusBadRequest, "invalid_request", "connector: no connector "+p.Connector)
+		return
+	}
+	tok := scim.Token(p.ID, NewClientSecret())
+	p.TokenHash = HashClientSecret(tok)
+	switch err := scim.PutProvisioner(c.Request.Context(), b.store, p); {
+	case errors.Is(err, store.ErrAlreadyExists):
+		adminError(c, http.StatusConflict, "conflict", "provisioner "+p.ID+" exists")
+		return
+	case err != nil:
+		b.adminFail(c, "create provisioner", err)
+		return
+	}
+	b.adminAudit(c, "scim_provisioner_create", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
+	out := toAdminProvisioner(p)
+	out.Token = tok
+	c.JSON(http.StatusCreated, out)
+}
+
+// adminRotateProvisioner gives the provisioner a new credential; the old
+// one stops working at once. One declared in the file is rotated there.
+func (b *Broker) adminRotateProvisioner(c *gin.Context) {
+	ctx := c.Request.Context()
+	p, err := scim.GetProvisioner(ctx, b.store, c.Param("id"))
+	if !b.adminCheck(c, "provisioner", err) {
+		return
+	}
+	if p.Source == "config" {
+		adminError(c, http.StatusConflict, "conflict", "provisioner "+p.ID+" is declared in the configuration file: change its token there")
+		return
+	}
+	tok := scim.Token(p.ID, NewClientSecret())
+	p.TokenHash, p.RotatedAt = HashClientSecret(tok), b.opts.Now().UTC()
+	if !b.adminCheck(c, "provisioner", scim.PutProvisioner(ctx, b.store, p)) {
+		return
+	}
+	b.adminAudit(c, "scim_provisioner_rotate", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
+	out := toAdminProvisioner(p)
+	out.Token = tok
+	c.JSON(http.StatusOK, out)
+}
+
+func (b *Broker) adminDeleteProvisioner(c *gin.Context) {
+	ctx := c.Request.Context()
+	p, err := scim.GetProvisioner(ctx, b.store, c.Param("id"))
+	if !b.adminCheck(c, "provisioner", err) {
+		return
+	}
+	if p.Source == "config" {
+		adminError(c, http.StatusConflict, "conflict", "provisioner "+p.ID+" is declared in the configuration file: remove it there")
+		return
+	}
+	if !b.adminCheck(c, "provisioner", scim.DeleteProvisioner(ctx, b.store, p.ID)) {
+		return
+	}
+	b.adminAudit(c, "scim_provisioner_delete", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
+	c.Status(http.StatusNoContent)
+}

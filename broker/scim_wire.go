@@ -1,0 +1,83 @@
+package broker
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/scim"
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/throttle"
+)
+
+// SCIM 2.0 provisioning (broker/scim, docs/scim.md) is mounted at
+// /scim/v2. The package gets what it needs of the broker through small
+// interfaces: the store, ending a user's sessions (as the admin API's
+// disable does), the audit trail and the client-authentication throttle.
+
+// scimPath is where SCIM lives below the issuer's path.
+const scimPath = "/scim/v2"
+
+// scimBody is what SCIM endpoints take: SCIM's JSON, bounded.
+var scimBody = bodyClass{name: "SCIM JSON", limit: scim.MaxBody, types: []string{scim.MediaType, jsonType}}
+
+func (b *Broker) scimRoutes(r *gin.Engine) {
+	o := scim.Options{
+		Store: b.store, Sessions: scimSessions{b}, HashToken: HashClientSecret, NewUserID: newSubject,
+		Audit: b.audit, BaseURL: b.url(scimPath), Now: b.opts.Now, Logger: b.log,
+		ThrottleKeys: clientThrottleKeys,
+	}
+	if b.opts.ClientThrottle != nil { // a nil *Limiter must not become a non-nil interface
+		o.Throttle = b.opts.ClientThrottle
+	}
+	scim.New(o).Routes(r.Group(b.path(scimPath)))
+}
+
+// scimSessions ends a deprovisioned user's sessions: refresh families
+// (their access tokens die with them) and browsers' single sign-on.
+type scimSessions struct{ b *Broker }
+
+func (s scimSessions) EndUserSessions(ctx context.Context, userID string) error {
+	if _, err := s.b.revokeUserSessions(ctx, userID); err != nil {
+		return err
+	}
+	_, err := s.b.endUserSSO(ctx, userID)
+	return err
+}
+
+// scimBodyRule is the body rule of a SCIM route by method.
+func scimBodyRule(method string) (bodyRule, bool) {
+	switch method {
+	case http.MethodGet, http.MethodDelete:
+		return bodyRule{noBody, refuseSCIM}, true
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		return bodyRule{scimBody, refuseSCIM}, true
+	}
+	return bodyRule{}, false
+}
+
+func refuseSCIM(c *gin.Context, status int, desc string) { scim.WriteError(c, status, "", desc) }
+
+func (b *Broker) underSCIM(p string) bool {
+	root := b.path(scimPath)
+	return p == root || strings.HasPrefix(p, root+"/")
+}
+
+// scimNoRoute and scimNoMethod answer in SCIM's error format below
+// /scim/v2, and pass other paths on.
+func (b *Broker) scimNoRoute(c *gin.Context) {
+	if b.underSCIM(c.Request.URL.Path) {
+		scim.WriteError(c, http.StatusNotFound, "", "no such SCIM endpoint")
+	}
+}
+
+func (b *Broker) scimNoMethod(c *gin.Context) {
+	if b.underSCIM(c.Request.URL.Path) {
+		scim.WriteError(c, http.StatusMethodNotAllowed, "", "this endpoint does not take "+c.Request.Method)
+	}
+}
+
+var _ scim.Throttle = (*throttle.Limiter)(nil)
+var _ scim.Store = store.Store(nil)

@@ -15,6 +15,10 @@
 //
 // # Why PHC strings
 //
+// Hashes imported from other systems (bcrypt, PBKDF2, scrypt: foreign.go)
+// verify too, under the same semaphore and cost bounds, and are replaced
+// by argon2id at the account's next successful login.
+//
 // Each hash is stored as a self-describing PHC string
 // ($argon2id$v=19$m=65536,t=3,p=4$salt$hash) that carries its own
 // parameters. Hashes made with older or other parameters therefore keep
@@ -72,7 +76,7 @@ type Account struct {
 	EmailVerified bool
 	Name          string
 	Groups        []string
-	PasswordHash  string // PHC string (argon2id); empty means no password login
+	PasswordHash  string // PHC string (argon2id, or a foreign hash: foreign.go); empty means no password login
 }
 
 // Accounts is what the connector needs from the broker's store.
@@ -334,5 +338,5 @@ func (c *Connector) rehash(ctx context.Context, acct Account, password string) {
 		c.log.WarnContext(ctx, "local: could not store upgraded password hash", "account", acct.ID, "err", err)
 		return
 	}
-	c.log.InfoContext(ctx, "local: upgraded password hash parameters", "account", acct.ID)
+	c.log.InfoContext(ctx, "local: upgraded password hash parameters", "account", acct.ID, "from", Algorithm(acct.PasswordHash))
 }

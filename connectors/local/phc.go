@@ -43,7 +43,8 @@ const (
 )
 
 // ErrMalformedHash is wrapped by every error that Verify returns: the stored
-// string is not an argon2id PHC string this package accepts.
+// string is not a hash this package accepts (an argon2id PHC string or a
+// foreign format of foreign.go, within its bounds).
 var ErrMalformedHash = errors.New("local: malformed or unsupported password hash")
 
 // Validate reports whether p is within the bounds that Hash and Verify accept.
@@ -84,21 +85,30 @@ func Hash(password string, p Params) (string, error) {
 	return h.String(), nil
 }
 
-// Verify reports whether password matches the PHC string phc. It returns an
-// error wrapping ErrMalformedHash, and false, if phc cannot be parsed; it
-// never panics. The hash is compared in constant time.
+// Verify reports whether password matches the stored hash phc: an argon2id
+// PHC string, or one of the foreign formats of foreign.go (bcrypt, PBKDF2,
+// scrypt). It returns an error wrapping ErrMalformedHash, and false, if phc
+// cannot be parsed or its cost is out of bounds; it never panics. The hash
+// is compared in constant time.
 func Verify(password, phc string) (ok bool, err error) {
-	h, err := parsePHC(phc)
+	v, err := parseHash(phc)
 	if err != nil {
 		return false, err
 	}
+	return v([]byte(password)), nil
+}
+
+// verify computes the argon2id hash of password with h's salt and
+// parameters and compares it with h's in constant time.
+func (h phcHash) verify(password []byte) bool {
 	p := h.params
-	got := argon2.IDKey([]byte(password), h.salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-	return subtle.ConstantTimeCompare(got, h.key) == 1, nil
+	got := argon2.IDKey(password, h.salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	return subtle.ConstantTimeCompare(got, h.key) == 1
 }
 
 // NeedsRehash reports whether phc was made with parameters other than p
-// (costs, salt or hash length), or cannot be parsed at all. A hash with
+// (costs, salt or hash length), with another algorithm than argon2id (a
+// foreign hash), or cannot be parsed at all. A hash with
 // stronger parameters than p also "needs" a rehash: p is what the operator
 // chose, for example to lower memory use.
 func NeedsRehash(phc string, p Params) bool {
@@ -145,7 +155,7 @@ func parsePHC(s string) (phcHash, error) {
 		case "argon2i", "argon2d":
 			return phcHash{}, malformed("algorithm %s is not supported, want argon2id", alg)
 		default:
-			return phcHash{}, malformed("algorithm %.20q is not supported, want argon2id", alg)
+			return phcHash{}, malformed("algorithm %.20q is not supported, want argon2id (or bcrypt, pbkdf2, pbkdf2-sha256, pbkdf2-sha512, scrypt)", alg)
 		}
 	}
 	if len(fields) != 6 {

@@ -39,6 +39,8 @@ type adminAccountInput struct {
 	Name     string   `json:"name"`
 	Groups   []string `json:"groups"`
 	Password string   `json:"password"`
+	// PasswordHash imports a hash instead (admin_password_hash.go).
+	PasswordHash string `json:"password_hash"`
 }
 
 // maxPassword bounds what is hashed: argon2 takes any length, but a
@@ -77,7 +79,7 @@ func checkAccount(in adminAccountInput) string {
 	if errs := config.CheckGroups("groups", in.Groups); len(errs) > 0 {
 		return errs[0].Path + ": " + errs[0].Message
 	}
-	return checkPassword(in.Password)
+	return checkPasswordInput(in.Password, in.PasswordHash)
 }
 
 // adminListAccounts lists the local accounts; ?login= finds one by
@@ -130,7 +132,7 @@ func (b *Broker) adminCreateAccount(c *gin.Context) {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
-	hash, err := b.hashPassword(in.Password)
+	hash, err := b.storedHash(in.Password, in.PasswordHash)
 	if err != nil {
 		b.adminFail(c, "hash password", err)
 		return
@@ -166,7 +168,7 @@ func (b *Broker) adminCreateAccount(c *gin.Context) {
 		b.adminFail(c, "create account", err)
 		return
 	}
-	b.adminAudit(c, "account_create", store.AuditEvent{Details: map[string]string{"account_id": a.ID, "username": a.Username}})
+	b.adminAudit(c, "account_create", store.AuditEvent{Details: hashDetail(map[string]string{"account_id": a.ID, "username": a.Username}, in.PasswordHash)})
 	c.JSON(http.StatusCreated, accountView(a))
 }
 
@@ -174,16 +176,17 @@ func (b *Broker) adminCreateAccount(c *gin.Context) {
 // ending them is a separate, explicit call (DELETE /users/{id}/sessions).
 func (b *Broker) adminSetPassword(c *gin.Context) {
 	var in struct {
-		Password string `json:"password"`
+		Password     string `json:"password"`
+		PasswordHash string `json:"password_hash"` // admin_password_hash.go
 	}
 	if !adminBind(c, &in) {
 		return
 	}
-	if msg := checkPassword(in.Password); msg != "" {
+	if msg := checkPasswordInput(in.Password, in.PasswordHash); msg != "" {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
-	hash, err := b.hashPassword(in.Password)
+	hash, err := b.storedHash(in.Password, in.PasswordHash)
 	if err != nil {
 		b.adminFail(c, "hash password", err)
 		return
@@ -202,7 +205,7 @@ func (b *Broker) adminSetPassword(c *gin.Context) {
 		if !b.adminCheck(c, "account", err) {
 			return
 		}
-		b.adminAudit(c, "account_password", store.AuditEvent{Details: map[string]string{"account_id": a.ID, "username": a.Username}})
+		b.adminAudit(c, "account_password", store.AuditEvent{Details: hashDetail(map[string]string{"account_id": a.ID, "username": a.Username}, in.PasswordHash)})
 		c.Status(http.StatusNoContent)
 		return
 	}

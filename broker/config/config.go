@@ -313,7 +313,9 @@ type User struct {
 	// EmailVerified defaults to true.
 	EmailVerified *bool    `yaml:"email_verified"`
 	Groups        []string `yaml:"groups"`
-	// PasswordHash is an argon2id PHC string ("$argon2id$v=19$m=...").
+	// PasswordHash is an argon2id PHC string ("$argon2id$v=19$m=..."), or
+	// an imported bcrypt, PBKDF2 or scrypt hash, replaced by argon2id at
+	// the user's next login (docs/configuration.md#password-hashes).
 	PasswordHash string `yaml:"password_hash"`
 }
 

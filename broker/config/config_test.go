@@ -111,6 +111,13 @@ connectors:
     type: ldap
     config: {host: ldap.example.com, anything: [1, {goes: here}]}
 `,
+		// Imported hashes (issue #19): bcrypt from Dex, PBKDF2 from Keycloak, scrypt.
+		"foreign password hashes": head + `
+users:
+  - {username: dex, password_hash: "$2a$10$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"}
+  - {username: kc, password_hash: "$pbkdf2-sha256$27500$MDEyMzQ1Njc4OWFiY2RlZg$rybsuBlIHCOEKCPpDvTVloYHkPEiKOiJqqYGLCHAfF0"}
+  - {username: sc, password_hash: "$scrypt$ln=15,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$RBx5/dxTDbUBkzx0mrgyijW1Qbw/yQ+q/fteujbYlyA"}
+`,
 		"native app custom scheme": head + `
 clients:
   - {id: mobile, public: true, redirect_uris: ["com.example.app:/cb", "http://[::1]:8080/cb", "http://localhost/cb"]}
@@ -322,8 +329,12 @@ func TestParseInvalid(t *testing.T) {
 		{"user without username", head + "users:\n  - {password_hash: \"$argon2id$x\"}\n", "config: users[0].username: required"},
 		{"user without hash", head + "users:\n  - {username: bob}\n", "config: users[0].password_hash: required"},
 		{"username with a NUL", head + "users:\n  - {username: \"a\\0b\", password_hash: \"$argon2id$x\"}\n", "config: users[0].username: must not contain control characters"},
-		{"user with bcrypt hash", head + "users:\n  - {username: bob, password_hash: \"$2a$10$abcdefghijklmnopqrstuv\"}\n",
-			"config: users[0].password_hash: must be an argon2id PHC string"},
+		{"user with truncated bcrypt hash", head + "users:\n  - {username: bob, password_hash: \"$2a$10$abcdefghijklmnopqrstuv\"}\n",
+			"config: users[0].password_hash: malformed or unsupported password hash: bcrypt hash is not"},
+		{"user with bcrypt cost 31", head + "users:\n  - {username: bob, password_hash: \"$2a$31$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW\"}\n",
+			"config: users[0].password_hash: malformed or unsupported password hash: bcrypt cost 31 outside [4, 14]"},
+		{"user with md5 hash", head + "users:\n  - {username: bob, password_hash: \"$1$salt$hash\"}\n",
+			"config: users[0].password_hash: malformed or unsupported password hash: algorithm \"1\" is not supported"},
 		{"duplicate username", head + "users:\n  - {username: bob, password_hash: \"$argon2id$x\"}\n  - {username: bob, password_hash: \"$argon2id$y\"}\n",
 			`config: users[1].username: duplicate username "bob"`},
 		{"duplicate email", head + "users:\n  - {username: a, email: Bob@Example.com, password_hash: \"$argon2id$x\"}\n  - {username: b, email: bob@example.COM, password_hash: \"$argon2id$y\"}\n",

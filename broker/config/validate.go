@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portico-idp/portico/broker/mapping"
+	"github.com/portico-idp/portico/connectors/local"
 )
 
 // Validate checks the configuration, after defaults, and returns every
@@ -523,8 +524,12 @@ func (c *Config) validateUsers(v *validator) {
 		switch {
 		case u.PasswordHash == "":
 			v.add(p+".password_hash", "required")
-		case !strings.HasPrefix(u.PasswordHash, "$argon2id$"):
-			v.add(p+".password_hash", "must be an argon2id PHC string starting with $argon2id$")
+		case strings.HasPrefix(u.PasswordHash, "$argon2id$"):
+			// As before: the connector checks its parameters at login.
+		default: // an imported bcrypt, PBKDF2 or scrypt hash, within bounds
+			if err := local.CheckHash(u.PasswordHash); err != nil {
+				v.add(p+".password_hash", "%s", strings.TrimPrefix(err.Error(), "local: "))
+			}
 		}
 
 		for _, e := range CheckGroups(p+".groups", u.Groups) {

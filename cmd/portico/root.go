@@ -30,6 +30,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServe(), newUsers(), newClients(), newKeys(), newSessions(), newVersion(), newConnector(), newMigrate(), newStore(), newLogin())
+	root.AddCommand(newHashPassword(), newImport()) // issue #19: bring your users
 	return root
 }
 

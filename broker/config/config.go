@@ -81,6 +81,10 @@ type Registration struct {
 	// backchannel_logout_uri reach loopback, private and link-local
 	// addresses, which Portico otherwise refuses to connect to for them.
 	AllowPrivateURIs bool `yaml:"allow_private_uris"`
+	// InitialAccessTokenFiles are files each holding one initial access
+	// token in clear (a mounted secret), read at start and added to
+	// initial_access_tokens (issue 19: secrets from files).
+	InitialAccessTokenFiles []string `yaml:"initial_access_token_files"`
 }
 
 // Admin configures the admin API under /admin/v1.
@@ -173,6 +177,9 @@ type Storage struct {
 	// does not start, since Badger would crash on a full disk. Zero, the
 	// default, is the badger backend's (badger.DefaultMinFreeSpace).
 	MinFreeSpace Size `yaml:"min_free_space"`
+	// DSNFile is a file holding the postgres connection string (a mounted
+	// secret), read at start; set it or dsn, not both (issue 19).
+	DSNFile string `yaml:"dsn_file"`
 }
 
 // EnvStorageDSN is read for Storage.DSN when the file leaves it empty.
@@ -303,6 +310,10 @@ type Client struct {
 	// requires sid in it.
 	BackchannelLogoutURI             string `yaml:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool   `yaml:"backchannel_logout_session_required"`
+
+	// SecretFile is a file holding the client secret in clear (a mounted
+	// secret), read at start; set it or secret, not both (issue 19).
+	SecretFile string `yaml:"secret_file"`
 }
 
 // User is an account seeded into the local connector.
@@ -315,6 +326,9 @@ type User struct {
 	Groups        []string `yaml:"groups"`
 	// PasswordHash is an argon2id PHC string ("$argon2id$v=19$m=...").
 	PasswordHash string `yaml:"password_hash"`
+	// PasswordHashFile is a file holding the password hash, read at
+	// start; set it or password_hash, not both (issue 19).
+	PasswordHashFile string `yaml:"password_hash_file"`
 }
 
 // Tokens sets the signing algorithm and the lifetimes of what Portico issues.
@@ -545,10 +559,11 @@ func fromNode(root *yaml.Node) (*Config, error) {
 		if isNull(root) { // the whole file is "~" or "null"
 			return nil, &FieldError{Message: "expected a mapping, got null"}
 		}
+		envErrs := expandEnv(root) // env.go
 		sc := newShapeChecker()
 		sc.check("", root, reflect.TypeFor[Config]())
-		if len(sc.errs) > 0 {
-			return nil, errors.Join(sc.errs...)
+		if errs := append(envErrs, sc.errs...); len(errs) > 0 {
+			return nil, errors.Join(errs...)
 		}
 		// Unknown fields, duplicate keys, wrong types and bad durations
 		// were all reported above, by path, so a plain (not KnownFields)
@@ -557,9 +572,14 @@ func fromNode(root *yaml.Node) (*Config, error) {
 			return nil, err
 		}
 	}
+	fileErrs := cfg.readSecretFiles() // secretfiles.go
 	cfg.ApplyDefaults()
+	errs := fileErrs
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return &cfg, nil
 }

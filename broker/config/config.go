@@ -553,7 +553,20 @@ func emptyDocument(n *yaml.Node) bool {
 // defaults and validates. The shape check runs first because yaml.v3
 // decodes leniently (1 into a string, null list items dropped) and its
 // errors quote values.
-func fromNode(root *yaml.Node) (*Config, error) {
+func fromNode(root *yaml.Node) (*Config, error) { return fromNodeWith(root, nil) }
+
+// fromNodeWith is fromNode with set (if not nil) applied after decoding.
+func fromNodeWith(root *yaml.Node, set func(*Config)) (*Config, error) {
+	cfg, err := fromNodeAll(root, set)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// fromNodeAll is fromNodeWith returning the decoded configuration with its
+// validation errors, for `portico config check` (check.go).
+func fromNodeAll(root *yaml.Node, set func(*Config)) (*Config, error) {
 	var cfg Config
 	if root != nil {
 		if isNull(root) { // the whole file is "~" or "null"
@@ -572,6 +585,9 @@ func fromNode(root *yaml.Node) (*Config, error) {
 			return nil, err
 		}
 	}
+	if set != nil {
+		set(&cfg)
+	}
 	fileErrs := cfg.readSecretFiles() // secretfiles.go
 	cfg.ApplyDefaults()
 	errs := fileErrs
@@ -579,7 +595,7 @@ func fromNode(root *yaml.Node) (*Config, error) {
 		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return &cfg, errors.Join(errs...)
 	}
 	return &cfg, nil
 }

@@ -127,6 +127,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Every connector's type and config, before a store file exists
+	// (check.go).
+	if err := CheckConnectors(cfg); err != nil {
+		return nil, err
+	}
 	st, err := OpenStore(cfg, log)
 	if err != nil {
 		return nil, err

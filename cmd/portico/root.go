@@ -29,7 +29,8 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newUsers(), newClients(), newKeys(), newSessions(), newVersion(), newConnector(), newMigrate(), newStore(), newLogin())
+	root.AddCommand(newServe(), newUsers(), newClients(), newKeys(), newSessions(), newVersion(), newConnector(), newMigrate(), newStore(), newLogin(),
+		newConfigCmd()) // issue 19: config check
 	return root
 }
 

@@ -64,6 +64,16 @@ type Config struct {
 	TokenExchange TokenExchange `yaml:"token_exchange"`
 	// SCIM is SCIM 2.0 provisioning (scim.go; docs/scim.md).
 	SCIM SCIM `yaml:"scim"`
+
+	// Declarative makes the file the truth for its clients, users (local
+	// accounts), connectors and SCIM provisioners (issue 19): at start
+	// those an earlier start took from the file and the file no longer
+	// has are removed from the store (logged and audited), the users'
+	// and connectors' stored state is reset to the file's, and the admin
+	// API refuses to change them (409 managed_by_file). False, the
+	// default, merges: the file's entries are written at each start, and
+	// what the file dropped or the admin API changed stays.
+	Declarative bool `yaml:"declarative"`
 }
 
 // Registration configures the /register endpoint. It is never open: a

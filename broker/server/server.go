@@ -171,6 +171,9 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
+	if opts.FileManaged, err = fileManaged(ctx, cfg, st); err != nil { // declarative.go
+		return nil, err
+	}
 	opts.Now = clockFrom(ctx) // nil but in tests (clock.go)
 	opts.Middleware = []gin.HandlerFunc{m.GinMiddleware()}
 	opts.OnAudit, opts.ObserveConnector, opts.Tracer = m.ObserveAudit, m.ObserveConnectorCall, tr
@@ -511,7 +514,10 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			return fmt.Errorf("users[%d] (%s): %w", i, u.Username, err)
 		}
 	}
-	return seedSCIM(ctx, cfg, st, audit) // scim.go
+	if err := seedSCIM(ctx, cfg, st, audit); err != nil { // scim.go
+		return err
+	}
+	return declare(ctx, cfg, st, log, audit) // declarative.go
 }
 
 // canonClient is c with empty lists nil, as the store returns them.

@@ -540,7 +540,7 @@ func readDocument(data []byte) (root *yaml.Node, err error) {
 		if err := dec.Decode(&doc); err == io.EOF {
 			return root, nil
 		} else if err != nil {
-			return nil, yamlError(err)
+			return nil, yamlError(err, data)
 		}
 		if len(doc.Content) != 1 || emptyDocument(doc.Content[0]) {
 			continue
@@ -625,13 +625,19 @@ func decodeNode(root *yaml.Node, cfg *Config) (err error) {
 // yamlError reports a go.yaml.in/yaml/v3 parse error ("yaml: line N:
 // problem"). The problems are fixed text, except an unknown alias, which
 // names it: "secret: *abc" is an alias, and its name the rest of a secret.
-func yamlError(err error) error {
+func yamlError(err error, data []byte) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if strings.HasPrefix(msg, "unknown anchor") {
 		msg = "an alias (*name) refers to an unknown anchor; quote a value that starts with * or &"
+	} else if len(data) <= maxPositioned {
+		msg = withPosition(msg, data) // yamlpos.go
 	}
 	return &FieldError{Message: msg}
 }
+
+// maxPositioned bounds the files a second parser reads to find a syntax
+// error's column.
+const maxPositioned = 4 << 20
 
 var lineRE = regexp.MustCompile(`^line [0-9]+$`)
 

@@ -33,6 +33,12 @@ var ConnectorSecretFields = map[string][]string{
 
 // ReadSecretFile reads a secret from path, as the *_file fields do.
 func ReadSecretFile(path string) (string, error) {
+	// Checked before opening too: opening a FIFO blocks.
+	if fi, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("cannot read %s: %w", path, unwrapPath(err))
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("cannot read %s: %w", path, unwrapPath(err))

@@ -112,7 +112,7 @@ func adminMethodNotAllowed(c *gin.Context) {
 
 func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.GET("/openapi.json", b.handleAdminOpenAPI) // public: it describes, it grants nothing
-	g.Use(auth, adminParams)
+	g.Use(auth, adminParams, b.adminManaged)     // adminManaged: managed.go
 	g.GET("/users", b.adminListUsers)
 	g.GET("/users/:id", b.adminGetUser)
 	g.PATCH("/users/:id", b.adminPatchUser)

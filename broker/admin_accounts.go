@@ -30,6 +30,9 @@ type adminAccount struct {
 	Name          string    `json:"name,omitempty"`
 	Groups        []string  `json:"groups,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
+	// ManagedBy is "file" for an account the configuration file manages
+	// (declarative: true; managed.go), read-only here.
+	ManagedBy string `json:"managed_by,omitempty"`
 }
 
 // adminAccountInput is the body of POST /accounts.
@@ -110,7 +113,9 @@ func (b *Broker) adminListAccounts(c *gin.Context) {
 	slices.SortFunc(accs, func(x, y store.LocalAccount) int { return strings.Compare(x.Username, y.Username) })
 	out := make([]adminAccount, 0, len(accs))
 	for _, a := range accs {
-		out = append(out, accountView(a))
+		v := accountView(a)
+		v.ManagedBy = b.managedBy("account", a.ID)
+		out = append(out, v)
 	}
 	c.JSON(http.StatusOK, gin.H{"accounts": out})
 }
@@ -120,7 +125,9 @@ func (b *Broker) adminGetAccount(c *gin.Context) {
 	if !b.adminCheck(c, "account", err) {
 		return
 	}
-	c.JSON(http.StatusOK, accountView(a))
+	v := accountView(a)
+	v.ManagedBy = b.managedBy("account", a.ID)
+	c.JSON(http.StatusOK, v)
 }
 
 func (b *Broker) adminCreateAccount(c *gin.Context) {

@@ -55,6 +55,9 @@ type adminClient struct {
 	// Back-channel logout (backchannel.go).
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
+	// ManagedBy is "file" for a client the configuration file manages
+	// (declarative: true; managed.go), read-only here.
+	ManagedBy string `json:"managed_by,omitempty"`
 }
 
 // adminClientSecret is the answer that carries a new secret, shown once.
@@ -231,7 +234,9 @@ func (b *Broker) adminListClients(c *gin.Context) {
 	slices.SortFunc(cls, func(x, y store.Client) int { return strings.Compare(x.ID, y.ID) })
 	out := make([]adminClient, 0, len(cls))
 	for _, cl := range cls {
-		out = append(out, clientView(cl))
+		v := clientView(cl)
+		v.ManagedBy = b.managedBy("client", cl.ID)
+		out = append(out, v)
 	}
 	c.JSON(http.StatusOK, gin.H{"clients": out})
 }
@@ -241,7 +246,9 @@ func (b *Broker) adminGetClient(c *gin.Context) {
 	if !b.adminCheck(c, "client", err) {
 		return
 	}
-	c.JSON(http.StatusOK, clientView(cl))
+	v := clientView(cl)
+	v.ManagedBy = b.managedBy("client", cl.ID)
+	c.JSON(http.StatusOK, v)
 }
 
 // adminCreateClient registers a client; a confidential one gets a secret,

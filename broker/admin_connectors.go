@@ -31,7 +31,11 @@ func connectorView(cn Connector) gin.H { return gin.H{"id": cn.ID, "type": cn.Ty
 func (b *Broker) adminListConnectors(c *gin.Context) {
 	out := []gin.H{}
 	for _, cn := range b.connSet().list {
-		out = append(out, connectorView(cn))
+		v := connectorView(cn)
+		if m := b.managedBy("connector", cn.ID); m != "" {
+			v["managed_by"] = m
+		}
+		out = append(out, v)
 	}
 	c.JSON(http.StatusOK, gin.H{"connectors": out})
 }

@@ -160,6 +160,10 @@ type Options struct {
 	// device code lives (10m) and the polling interval it starts with
 	// (5s).
 	DeviceCodeTTL, DevicePollInterval time.Duration
+
+	// FileManaged, set with declarative: true, are the entries the file
+	// manages: read-only through the admin API (managed.go).
+	FileManaged *FileManaged
 }
 
 // Broker serves Portico's HTTP endpoints.

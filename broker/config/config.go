@@ -64,6 +64,16 @@ type Config struct {
 	TokenExchange TokenExchange `yaml:"token_exchange"`
 	// SCIM is SCIM 2.0 provisioning (scim.go; docs/scim.md).
 	SCIM SCIM `yaml:"scim"`
+
+	// Declarative makes the file the truth for its clients, users (local
+	// accounts), connectors and SCIM provisioners (issue 19): at start
+	// those an earlier start took from the file and the file no longer
+	// has are removed from the store (logged and audited), the users'
+	// and connectors' stored state is reset to the file's, and the admin
+	// API refuses to change them (409 managed_by_file). False, the
+	// default, merges: the file's entries are written at each start, and
+	// what the file dropped or the admin API changed stays.
+	Declarative bool `yaml:"declarative"`
 }
 
 // Registration configures the /register endpoint. It is never open: a
@@ -81,6 +91,10 @@ type Registration struct {
 	// backchannel_logout_uri reach loopback, private and link-local
 	// addresses, which Portico otherwise refuses to connect to for them.
 	AllowPrivateURIs bool `yaml:"allow_private_uris"`
+	// InitialAccessTokenFiles are files each holding one initial access
+	// token in clear (a mounted secret), read at start and added to
+	// initial_access_tokens (issue 19: secrets from files).
+	InitialAccessTokenFiles []string `yaml:"initial_access_token_files"`
 }
 
 // Admin configures the admin API under /admin/v1.
@@ -173,6 +187,9 @@ type Storage struct {
 	// does not start, since Badger would crash on a full disk. Zero, the
 	// default, is the badger backend's (badger.DefaultMinFreeSpace).
 	MinFreeSpace Size `yaml:"min_free_space"`
+	// DSNFile is a file holding the postgres connection string (a mounted
+	// secret), read at start; set it or dsn, not both (issue 19).
+	DSNFile string `yaml:"dsn_file"`
 }
 
 // EnvStorageDSN is read for Storage.DSN when the file leaves it empty.
@@ -303,6 +320,10 @@ type Client struct {
 	// requires sid in it.
 	BackchannelLogoutURI             string `yaml:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool   `yaml:"backchannel_logout_session_required"`
+
+	// SecretFile is a file holding the client secret in clear (a mounted
+	// secret), read at start; set it or secret, not both (issue 19).
+	SecretFile string `yaml:"secret_file"`
 }
 
 // User is an account seeded into the local connector.
@@ -317,6 +338,9 @@ type User struct {
 	// an imported bcrypt, PBKDF2 or scrypt hash, replaced by argon2id at
 	// the user's next login (docs/configuration.md#password-hashes).
 	PasswordHash string `yaml:"password_hash"`
+	// PasswordHashFile is a file holding the password hash, read at
+	// start; set it or password_hash, not both (issue 19).
+	PasswordHashFile string `yaml:"password_hash_file"`
 }
 
 // Tokens sets the signing algorithm and the lifetimes of what Portico issues.
@@ -518,7 +542,7 @@ func readDocument(data []byte) (root *yaml.Node, err error) {
 		if err := dec.Decode(&doc); err == io.EOF {
 			return root, nil
 		} else if err != nil {
-			return nil, yamlError(err)
+			return nil, yamlError(err, data)
 		}
 		if len(doc.Content) != 1 || emptyDocument(doc.Content[0]) {
 			continue
@@ -541,16 +565,30 @@ func emptyDocument(n *yaml.Node) bool {
 // defaults and validates. The shape check runs first because yaml.v3
 // decodes leniently (1 into a string, null list items dropped) and its
 // errors quote values.
-func fromNode(root *yaml.Node) (*Config, error) {
+func fromNode(root *yaml.Node) (*Config, error) { return fromNodeWith(root, nil) }
+
+// fromNodeWith is fromNode with set (if not nil) applied after decoding.
+func fromNodeWith(root *yaml.Node, set func(*Config)) (*Config, error) {
+	cfg, err := fromNodeAll(root, set)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// fromNodeAll is fromNodeWith returning the decoded configuration with its
+// validation errors, for `portico config check` (check.go).
+func fromNodeAll(root *yaml.Node, set func(*Config)) (*Config, error) {
 	var cfg Config
 	if root != nil {
 		if isNull(root) { // the whole file is "~" or "null"
 			return nil, &FieldError{Message: "expected a mapping, got null"}
 		}
+		envErrs := expandEnv(root) // env.go
 		sc := newShapeChecker()
 		sc.check("", root, reflect.TypeFor[Config]())
-		if len(sc.errs) > 0 {
-			return nil, errors.Join(sc.errs...)
+		if errs := append(envErrs, sc.errs...); len(errs) > 0 {
+			return nil, errors.Join(errs...)
 		}
 		// Unknown fields, duplicate keys, wrong types and bad durations
 		// were all reported above, by path, so a plain (not KnownFields)
@@ -559,9 +597,17 @@ func fromNode(root *yaml.Node) (*Config, error) {
 			return nil, err
 		}
 	}
+	if set != nil {
+		set(&cfg)
+	}
+	fileErrs := cfg.readSecretFiles() // secretfiles.go
 	cfg.ApplyDefaults()
+	errs := fileErrs
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		errs = append(errs, err.(interface{ Unwrap() []error }).Unwrap()...)
+	}
+	if len(errs) > 0 {
+		return &cfg, errors.Join(errs...)
 	}
 	return &cfg, nil
 }
@@ -581,13 +627,19 @@ func decodeNode(root *yaml.Node, cfg *Config) (err error) {
 // yamlError reports a go.yaml.in/yaml/v3 parse error ("yaml: line N:
 // problem"). The problems are fixed text, except an unknown alias, which
 // names it: "secret: *abc" is an alias, and its name the rest of a secret.
-func yamlError(err error) error {
+func yamlError(err error, data []byte) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if strings.HasPrefix(msg, "unknown anchor") {
 		msg = "an alias (*name) refers to an unknown anchor; quote a value that starts with * or &"
+	} else if len(data) <= maxPositioned {
+		msg = withPosition(msg, data) // yamlpos.go
 	}
 	return &FieldError{Message: msg}
 }
+
+// maxPositioned bounds the files a second parser reads to find a syntax
+// error's column.
+const maxPositioned = 4 << 20
 
 var lineRE = regexp.MustCompile(`^line [0-9]+$`)
 

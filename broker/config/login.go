@@ -139,6 +139,9 @@ type MFA struct {
 	Clients    []string `yaml:"clients"`
 	Connectors []string `yaml:"connectors"`
 	Groups     []string `yaml:"groups"`
+	// KeyFile is a file holding key (a mounted secret), read at start;
+	// set it or key, not both (issue 19).
+	KeyFile string `yaml:"key_file"`
 }
 
 // Throttle configures brute-force protection of the login forms and

@@ -212,8 +212,8 @@ func TestParseInvalidYAML(t *testing.T) {
 			"config: connectors[0].config.a: duplicate field"},
 		{"null list item", head + "clients:\n  - {id: a, public: true, redirect_uris: [~]}\n",
 			"config: clients[0].redirect_uris[0]: must not be empty"},
-		{"syntax error has a line", head + "clients:\n  - {id: a, secret: \"" + secret + "\n",
-			"config: line 4: "},
+		{"syntax error has a line and a column", head + "clients:\n  - {id: a, secret: \"" + secret + "\n",
+			"config: line 4, column 21: "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

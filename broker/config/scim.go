@@ -26,6 +26,9 @@ type SCIMProvisioner struct {
 	// environment); TokenHash its hash, in the form of a client secret hash.
 	Token     string `yaml:"token"`
 	TokenHash string `yaml:"token_hash"`
+	// TokenFile is a file holding token (a mounted secret), read at
+	// start; set it, token or token_hash, only one (issue 19).
+	TokenFile string `yaml:"token_file"`
 }
 
 var scimProvisionerID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -127,6 +127,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Every connector's type and config, before a store file exists
+	// (check.go).
+	if err := CheckConnectors(cfg); err != nil {
+		return nil, err
+	}
 	st, err := OpenStore(cfg, log)
 	if err != nil {
 		return nil, err
@@ -164,6 +169,9 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	}
 	opts, err := options(cfg, st, tok, log)
 	if err != nil {
+		return nil, err
+	}
+	if opts.FileManaged, err = fileManaged(ctx, cfg, st); err != nil { // declarative.go
 		return nil, err
 	}
 	opts.Now = clockFrom(ctx) // nil but in tests (clock.go)
@@ -506,7 +514,10 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			return fmt.Errorf("users[%d] (%s): %w", i, u.Username, err)
 		}
 	}
-	return seedSCIM(ctx, cfg, st, audit) // scim.go
+	if err := seedSCIM(ctx, cfg, st, audit); err != nil { // scim.go
+		return err
+	}
+	return declare(ctx, cfg, st, log, audit) // declarative.go
 }
 
 // canonClient is c with empty lists nil, as the store returns them.

@@ -34,6 +34,7 @@ func newServe() *cobra.Command {
 		dev     bool
 		dataDir string
 		listen  string
+		issuer  string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -47,7 +48,7 @@ func newServe() *cobra.Command {
 			case dev && cfgPath != "":
 				return fmt.Errorf("use --config or --dev, not both")
 			case dev:
-				c, err := devConfig(dataDir, listen)
+				c, err := devConfig(dataDir, listen, issuer)
 				if err != nil {
 					return err
 				}
@@ -60,7 +61,11 @@ func newServe() *cobra.Command {
 						return fmt.Errorf("--%s applies to --dev only; with --config set storage.dir and listen in the file", f)
 					}
 				}
-				c, err := config.Load(cfgPath)
+				c, err := config.LoadWith(cfgPath, func(c *config.Config) {
+					if issuer != "" { // --issuer wins over the file's issuer
+						c.Issuer = issuer
+					}
+				})
 				if err != nil {
 					return err
 				}
@@ -99,16 +104,21 @@ func newServe() *cobra.Command {
 	cmd.Flags().BoolVar(&dev, "dev", false, "run a local demo with a demo user and clients (never in production)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./portico-data", "with --dev: badger data directory")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5556", "with --dev: address to listen on")
+	cmd.Flags().StringVar(&issuer, "issuer", "", "the issuer URL, as clients reach Portico (https, or http on a loopback host);\n"+
+		"overrides the file's issuer; with --dev the default is http:// and --listen (localhost when it listens on all addresses)")
 	return cmd
 }
 
-func devConfig(dataDir, listen string) (*config.Config, error) {
+func devConfig(dataDir, listen, issuer string) (*config.Config, error) {
 	hash, err := local.Hash(devPassword, local.DefaultParams)
 	if err != nil {
 		return nil, err
 	}
+	if issuer == "" {
+		issuer = devIssuer(listen)
+	}
 	cfg := &config.Config{
-		Issuer:     "http://" + listen,
+		Issuer:     issuer,
 		Listen:     listen,
 		Storage:    config.Storage{Type: "badger", Dir: dataDir},
 		Connectors: []config.Connector{{ID: "local", Type: "local", Name: "Email"}},
@@ -154,4 +164,18 @@ Exchange the code:
 
 `, cfg.Issuer, devUser, devEmail, devPassword, devClient, devSecret, devSPA, cfg.Storage.Dir,
 		q.Encode(), devRedirect, verifier)
+}
+
+// devIssuer is --dev's issuer for an address to listen on: http:// and the
+// address, but localhost for all addresses (0.0.0.0:5556, [::]:5556 in a
+// container whose port is published), which a browser cannot reach.
+func devIssuer(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen // Validate says what is wrong
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

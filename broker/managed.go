@@ -1,0 +1,70 @@
+package broker
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Declarative configuration (issue 19): with declarative: true the
+// configuration file is the truth for the clients, local accounts and
+// connectors it declares. broker/server removes at start what the file no
+// longer has; here the admin API refuses to change what it has, and marks
+// it in its answers ("managed_by": "file").
+
+// ManagedByFile is the managed_by of an entry the file manages.
+const ManagedByFile = "file"
+
+// ConnectorRecordKind is the kind of the store records that hold the
+// admin API's connector changes (connectors_sync.go), which a declarative
+// start drops for the file's connectors.
+const ConnectorRecordKind = connectorKind
+
+// FileManaged are the entries the file manages, by id (Options).
+type FileManaged struct {
+	Clients    map[string]bool
+	Accounts   map[string]bool // local account ids
+	Connectors map[string]bool
+}
+
+// managedBy is ManagedByFile for an entry of kind ("client", "account",
+// "connector") the file manages, else "".
+func (b *Broker) managedBy(kind, id string) string {
+	m := b.opts.FileManaged
+	if m == nil {
+		return ""
+	}
+	set := map[string]map[string]bool{"client": m.Clients, "account": m.Accounts, "connector": m.Connectors}[kind]
+	if set[id] {
+		return ManagedByFile
+	}
+	return ""
+}
+
+// adminManaged refuses, with 409, every change through the admin API to an
+// entry the file manages: the next start would undo it.
+func (b *Broker) adminManaged(c *gin.Context) {
+	if b.opts.FileManaged == nil || c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+		return
+	}
+	path := c.FullPath()
+	if i := strings.Index(path, "/admin/v1/"); i >= 0 {
+		path = path[i+len("/admin/v1"):]
+	}
+	var kind string
+	switch path {
+	case "/clients/:id", "/clients/:id/secret":
+		kind = "client"
+	case "/accounts/:id", "/accounts/:id/password":
+		kind = "account"
+	case "/connectors/:id":
+		kind = "connector"
+	default:
+		return
+	}
+	if b.managedBy(kind, c.Param("id")) != "" {
+		adminError(c, http.StatusConflict, "managed_by_file",
+			"this "+kind+" is managed by the configuration file (declarative: true); change it there and restart")
+	}
+}

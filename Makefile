@@ -8,8 +8,17 @@ FUZZTIME ?= 30s
 run:
 	$(GO) run ./cmd/portico serve --dev
 
+# Version, commit and commit date stamped into the binary (internal/version):
+# `portico version`, `portico --version`, portico_build_info in /metrics.
+# The date is the commit's, in UTC, so two builds of one commit agree.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/portico-idp/portico/internal/version
+LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).Date=$(DATE)
+
 build:
-	$(GO) build -o bin/portico ./cmd/portico
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/portico ./cmd/portico
 
 # The example connector plugins (docs/plugins.md), with the checksums a
 # connector's config needs.

@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 30s
 
-.PHONY: run test test-short deps vet bench fuzz build clean plugins generate
+.PHONY: run test test-short deps vet bench fuzz build clean plugins generate image helm-check
 
 run:
 	$(GO) run ./cmd/portico serve --dev
@@ -19,6 +19,15 @@ LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMI
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/portico ./cmd/portico
+
+# The container image as a tarball, built without a Docker daemon or a
+# registry (internal/image): a static binary, CA certificates, user 65532.
+# `docker load -i bin/portico-image.tar`, or `crane push` it.
+IMAGE_TAR  ?= bin/portico-image.tar
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+image:
+	$(GO) run ./internal/image/mkimage -o $(IMAGE_TAR) -arch $(IMAGE_ARCH) \
+	  -version $(VERSION) -commit $(COMMIT) -date $(DATE) $(if $(IMAGE_TAG),-tag $(IMAGE_TAG))
 
 # The example connector plugins (docs/plugins.md), with the checksums a
 # connector's config needs.

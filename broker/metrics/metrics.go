@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/internal/version"
 	"github.com/portico-idp/portico/sdk"
 )
 
@@ -169,6 +170,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
+		newBuildInfo(version.Get()), // issue 19: portico_build_info
 		m.httpRequests, m.httpDuration,
 		m.logins, m.tokens, m.security, m.backchannel,
 		m.storeDuration, m.storeErrors, m.storeRefusing,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/internal/version"
 	"github.com/portico-idp/portico/testenv"
 )
 
@@ -76,16 +78,21 @@ func rows(out, name string) int {
 	return n
 }
 
+// TestVersion: `portico version` and `portico --version` print the values
+// stamped with -ldflags -X (internal/version), on one line.
 func TestVersion(t *testing.T) {
 	out := mustRun(t, "", "version")
 	if !strings.HasPrefix(out, "portico ") || !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("version printed %q, want one line starting with \"portico \"", out)
 	}
-	old := version
-	version = "v1.2.3"
-	t.Cleanup(func() { version = old })
-	if out := mustRun(t, "", "version"); out != "portico v1.2.3\n" {
-		t.Fatalf("with -X main.version=v1.2.3, version printed %q", out)
+	v, c, d := version.Version, version.Commit, version.Date
+	version.Version, version.Commit, version.Date = "v1.2.3", "0123abcd", "2026-01-02T03:04:05Z"
+	t.Cleanup(func() { version.Version, version.Commit, version.Date = v, c, d })
+	want := "portico v1.2.3 (commit 0123abcd, date 2026-01-02T03:04:05Z, " + runtime.Version() + ")\n"
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if out := mustRun(t, "", args...); out != want {
+			t.Errorf("portico %s printed %q, want %q", args[0], out, want)
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -17,10 +16,8 @@ import (
 	"github.com/portico-idp/portico/broker/server"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/store/badger"
+	"github.com/portico-idp/portico/internal/version"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
@@ -28,7 +25,10 @@ func newRoot() *cobra.Command {
 		Short:         "Portico: an OpenID Connect identity broker",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what `portico version` prints.
+		Version: version.Get().String(),
 	}
+	root.SetVersionTemplate("portico {{.Version}}\n")
 	root.AddCommand(newServe(), newUsers(), newClients(), newKeys(), newSessions(), newVersion(), newConnector(), newMigrate(), newStore(), newLogin())
 	root.AddCommand(newHashPassword(), newImport()) // issue #19: bring your users
 	root.AddCommand(newConfigCmd()) // issue 19: config check
@@ -38,14 +38,10 @@ func newRoot() *cobra.Command {
 func newVersion() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, commit, build date and Go version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			v := version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "portico", v)
+			fmt.Fprintln(cmd.OutOrStdout(), "portico", version.Get())
 		},
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/server"
 	"github.com/portico-idp/portico/connectors/local"
+	"github.com/portico-idp/portico/internal/version"
 )
 
 // The dev server's demo accounts. They are fixed so the README's tour can
@@ -88,7 +89,7 @@ func newServe() *cobra.Command {
 			if dev {
 				printDevBanner(cmd.OutOrStdout(), cfg)
 			}
-			log.Info("portico serving", "issuer", cfg.Issuer, "listen", l.Addr().String(), "version", version)
+			log.Info("portico serving", "issuer", cfg.Issuer, "listen", l.Addr().String(), "version", version.Get().Version, "commit", version.Get().Commit)
 			err = srv.Serve(ctx, l)
 			// Closing flushes the store: a failure there may have lost writes.
 			if cerr := srv.Close(); err == nil {

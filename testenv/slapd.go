@@ -8,6 +8,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -46,6 +47,10 @@ type Slapd struct {
 	ldapPort  int
 	ldapsPort int
 	caPEM     []byte
+	// rootPW is this instance's rootdn password, random: the start-up
+	// check binds with it, so another test's slapd that took the port
+	// (same fixture, same users) cannot pass for this one.
+	rootPW string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd     // nil when not running
@@ -65,7 +70,7 @@ type Slapd struct {
 func StartSlapd(t testing.TB, opts SlapdOptions) *Slapd {
 	t.Helper()
 	slapdRequire(t)
-	s := &Slapd{t: t, dir: t.TempDir()}
+	s := &Slapd{t: t, dir: t.TempDir(), rootPW: "root-" + rand.Text()}
 	s.conf = filepath.Join(s.dir, "slapd.conf")
 	s.logPath = filepath.Join(s.dir, "slapd.log")
 	caPEM, err := slapdWriteTLS(s.dir)
@@ -76,7 +81,7 @@ func StartSlapd(t testing.TB, opts SlapdOptions) *Slapd {
 	if err := os.Mkdir(filepath.Join(s.dir, "db"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := slapdWriteConf(s.conf, s.dir); err != nil {
+	if err := slapdWriteConf(s.conf, s.dir, s.rootPW); err != nil {
 		t.Fatalf("slapd: writing slapd.conf: %v", err)
 	}
 
@@ -177,7 +182,7 @@ func (s *Slapd) RootConn(t testing.TB) *goldap.Conn {
 	}
 	c.SetTimeout(10 * time.Second)
 	t.Cleanup(func() { c.Close() })
-	if err := c.Bind(LDAPRootDN, LDAPRootPassword); err != nil {
+	if err := c.Bind(LDAPRootDN, s.rootPW); err != nil {
 		t.Fatalf("slapd: bind as %s: %v", LDAPRootDN, err)
 	}
 	return c
@@ -266,9 +271,9 @@ func (s *Slapd) ping() error {
 	}
 	defer c.Close()
 	c.SetTimeout(time.Second)
-	_, err = c.Search(goldap.NewSearchRequest("", goldap.ScopeBaseObject, goldap.NeverDerefAliases,
-		0, 1, false, "(objectClass=*)", []string{"namingContexts"}, nil))
-	return err
+	// This instance's root password: a slapd of another test that took
+	// the port between its choice and this one's bind refuses it.
+	return c.Bind(LDAPRootDN, s.rootPW)
 }
 
 // load adds ldif with ldapadd as the rootdn. It runs against the live server
@@ -276,7 +281,7 @@ func (s *Slapd) ping() error {
 func (s *Slapd) load(ldif string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, slapdLDAPAddPath, "-x", "-e", "relax", "-H", s.URL(), "-D", LDAPRootDN, "-w", LDAPRootPassword)
+	cmd := exec.CommandContext(ctx, slapdLDAPAddPath, "-x", "-e", "relax", "-H", s.URL(), "-D", LDAPRootDN, "-w", s.rootPW)
 	cmd.Stdin = strings.NewReader(ldif)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -376,13 +381,13 @@ access to *
   by * read
 `))
 
-func slapdWriteConf(path, dir string) error {
+func slapdWriteConf(path, dir, rootPW string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	err = slapdConfTmpl.Execute(f, map[string]string{
-		"Dir": dir, "Base": LDAPBaseDN, "RootDN": LDAPRootDN, "RootPW": LDAPRootPassword,
+		"Dir": dir, "Base": LDAPBaseDN, "RootDN": LDAPRootDN, "RootPW": rootPW,
 		"ServiceDN": LDAPServiceDN, "SizeLimit": fmt.Sprint(LDAPSizeLimit), "Policy": LDAPPolicyDN,
 	})
 	if cerr := f.Close(); err == nil {

@@ -9,11 +9,11 @@ import (
 // The directory in testdata/ldap/fixture.ldif, which StartSlapd loads
 // unless SlapdOptions.LDIF replaces it.
 const (
-	LDAPBaseDN       = "dc=example,dc=org"
-	LDAPPeopleDN     = "ou=people," + LDAPBaseDN
-	LDAPGroupsDN     = "ou=groups," + LDAPBaseDN
-	LDAPRootDN       = "cn=admin," + LDAPBaseDN
-	LDAPRootPassword = "root-secret"
+	LDAPBaseDN   = "dc=example,dc=org"
+	LDAPPeopleDN = "ou=people," + LDAPBaseDN
+	LDAPGroupsDN = "ou=groups," + LDAPBaseDN
+	// LDAPRootDN's password is each instance's own (Slapd.RootConn).
+	LDAPRootDN = "cn=admin," + LDAPBaseDN
 	// The service account the connector searches with: it may read
 	// everything but passwords.
 	LDAPServiceDN       = "cn=portico,ou=services," + LDAPBaseDN

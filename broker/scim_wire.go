@@ -27,7 +27,7 @@ func (b *Broker) scimRoutes(r *gin.Engine) {
 	o := scim.Options{
 		Store: b.store, Sessions: scimSessions{b}, HashToken: HashClientSecret, NewUserID: newSubject,
 		Audit: b.audit, BaseURL: b.url(scimPath), Now: b.opts.Now, Logger: b.log,
-		ThrottleKeys: clientThrottleKeys,
+		ThrottleKeys: clientThrottleKeys, ConnectorProblem: b.scimConnectorProblem,
 	}
 	if b.opts.ClientThrottle != nil { // a nil *Limiter must not become a non-nil interface
 		o.Throttle = b.opts.ClientThrottle

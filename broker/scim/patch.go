@@ -169,6 +169,10 @@ func applyPath(rt *resourceType, res map[string]any, op string, p filter.Path, v
 	if a.Mutability == readOnly {
 		return bad("mutability", "%s is read-only", a.Name)
 	}
+	if op == "remove" && a.Name == "active" && key == "" {
+		// Removing it would leave the user's state unsaid: say false.
+		return bad("mutability", "active cannot be removed; replace it with true or false")
+	}
 	ctr := res
 	if key != "" {
 		sub, _ := res[key].(map[string]any)

@@ -37,6 +37,7 @@ import (
 type Store interface {
 	CreateUser(ctx context.Context, u store.User, ids ...store.Identity) error
 	GetUser(ctx context.Context, id string) (store.User, error)
+	ListUsers(ctx context.Context) ([]store.User, error)
 	UpdateUser(ctx context.Context, u store.User) error
 	DeleteUser(ctx context.Context, id string) error
 	GetIdentity(ctx context.Context, connectorID, subject string) (store.Identity, error)
@@ -81,6 +82,10 @@ type Options struct {
 	HashToken func(string) string
 	// NewUserID makes the id (the sub) of a new user.
 	NewUserID func() string
+	// ConnectorProblem, if set, says why a provisioner's connector cannot
+	// take writes now ("" if it can): gone from the configuration, or the
+	// local connector.
+	ConnectorProblem func(id string) string
 	// BaseURL is the absolute URL of /scim/v2, for meta.location.
 	BaseURL string
 	Now     func() time.Time

@@ -49,6 +49,13 @@ func scimBroker(t *testing.T) *testenv.Broker {
 func scimCall(t *testing.T, b *testenv.Broker, token, method, path string, body any, hdr ...string) apiResp {
 	t.Helper()
 	var rd io.Reader
+	if m, ok := body.(map[string]any); ok && m["schemas"] == nil && (method == "POST" || method == "PUT") {
+		// schemas is required; tests of its absence send a string.
+		m["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User"}
+		if strings.HasPrefix(path, "/Groups") {
+			m["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}
+		}
+	}
 	if s, ok := body.(string); ok {
 		rd = strings.NewReader(s)
 	} else if body != nil {

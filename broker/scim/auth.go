@@ -168,7 +168,12 @@ func (h *Handler) authenticate(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	ctx := c.Request.Context()
 	unauthorized := func(detail string) {
-		c.Header("WWW-Authenticate", `Bearer realm="portico-scim"`)
+		if c.GetHeader("Authorization") != "" {
+			// A credential was sent and is no good (RFC 6750 §3.1).
+			c.Header("WWW-Authenticate", `Bearer realm="portico-scim", error="invalid_token"`)
+		} else {
+			c.Header("WWW-Authenticate", `Bearer realm="portico-scim"`)
+		}
 		writeErr(c, errf(http.StatusUnauthorized, "", "%s", detail))
 	}
 	auth := c.GetHeader("Authorization")

@@ -214,7 +214,9 @@ func ifMatch(c *gin.Context, version int64) bool {
 	want := etag(version)
 	for t := range strings.SplitSeq(h, ",") {
 		t = strings.TrimSpace(t)
-		if t == "*" || t == want || "W/"+t == want {
+		// Our ETags are weak and If-Match compares strongly (RFC 9110
+		// §13.1.1): the tag must be sent as given, W/"n"; "n" is another.
+		if t == "*" || t == want {
 			return true
 		}
 	}

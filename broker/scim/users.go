@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 
@@ -64,8 +65,26 @@ func (h *Handler) userRep(u userRecord, cur store.User, groups []any) map[string
 // checkUser validates a user resource for provisioner p and returns
 // the identity subject it names.
 func checkUser(p Provisioner, res map[string]any) (string, *Error) {
-	if getString(res, "userName") == "" {
+	name := getString(res, "userName")
+	if name == "" {
 		return "", bad("invalidValue", "userName is required")
+	}
+	if strings.TrimSpace(name) != name || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", bad("invalidValue", "userName: no leading or trailing spaces, no control characters")
+	}
+	primaries := 0
+	for _, el := range elements(res, find(userSchema.Attrs, "emails")) {
+		v := getString(el, "value")
+		if local, domain, ok := strings.Cut(v, "@"); !ok || local == "" || domain == "" || strings.Contains(domain, "@") ||
+			len(v) > 320 || strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return "", bad("invalidValue", "emails: %q is not an email address (local@domain, at most 320 bytes)", truncate(v))
+		}
+		if p, _ := el["primary"].(bool); p {
+			primaries++
+		}
+	}
+	if primaries > 1 {
+		return "", bad("invalidValue", "emails: at most one is primary (RFC 7643 §2.4)")
 	}
 	subject := getString(res, p.Subject)
 	if subject == "" {

@@ -8,7 +8,7 @@
 // connector whose subject is the SCIM externalId or userName, as the
 // provisioner is configured: the person who later logs in through that
 // connector is the same user. A provisioned group is a name in its
-// members' LocalGroups, so it reaches tokens as a group.
+// members. ProvisionedGroups, so it reaches tokens as a group.
 //
 // The package needs little of the broker, through the small interfaces
 // below; the broker wires them (broker/scim_wire.go). Everything SCIM

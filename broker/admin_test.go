@@ -207,7 +207,10 @@ func fill(path string, params map[string]string) string {
 // and checks the answers against the document; then that each protected
 // operation refuses a missing, invalid or non-admin token.
 func TestAdminOpenAPIWalk(t *testing.T) {
-	b := testenv.Start(t, adminConfig(t))
+	cfg := adminConfig(t)
+	// An upstream connector for the SCIM provisioner (never the local one).
+	cfg.Connectors = append(cfg.Connectors, config.Connector{ID: "gh", Type: "github", Config: map[string]any{"client_id": "x", "client_secret": "y"}})
+	b := testenv.Start(t, cfg)
 	admin := ccToken(t, b, adminClientID, adminClientSecret, "admin")
 	_, alice := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
 	aliceTok, _ := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
@@ -253,7 +256,7 @@ func TestAdminOpenAPIWalk(t *testing.T) {
 		{"unlinkUserIdentity", map[string]string{"id": alice.Subject, "connector": "local", "subject": localSubject(t, b, alice.Subject)}, "", nil, 204},
 		// SCIM provisioners (scim_admin.go).
 		{"listSCIMProvisioners", nil, "", nil, 200},
-		{"createSCIMProvisioner", nil, "", map[string]any{"id": "walk", "connector": "local", "subject": "externalId"}, 201},
+		{"createSCIMProvisioner", nil, "", map[string]any{"id": "walk", "connector": "gh", "subject": "externalId"}, 201},
 		{"getSCIMProvisioner", map[string]string{"id": "walk"}, "", nil, 200},
 		{"rotateSCIMProvisionerToken", map[string]string{"id": "walk"}, "", nil, 200},
 		{"deleteSCIMProvisioner", map[string]string{"id": "walk"}, "", nil, 204},

@@ -361,7 +361,7 @@ func (b *Broker) routes() (http.Handler, error) {
 	if b.bodies, err = b.bodyLimits(r); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return b.strictAPIPaths(r), nil // JSON 404s, not redirects, for API paths (scim_wire.go)
 }
 
 // observe reports a connector call that started at start.

@@ -67,7 +67,7 @@ func (b *Broker) userClaims(user store.User, scopes, extra []string) tokensvc.Cl
 	}
 	if slices.Contains(scopes, "groups") {
 		cl.Groups = slices.Clone(user.Groups)
-		for _, g := range user.LocalGroups {
+		for _, g := range slices.Concat(user.LocalGroups, user.ProvisionedGroups) { // admin's, then SCIM's
 			if !slices.Contains(cl.Groups, g) {
 				cl.Groups = append(cl.Groups, g)
 			}

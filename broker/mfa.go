@@ -84,7 +84,7 @@ func (b *Broker) mfaNeeded(ctx context.Context, req store.AuthRequest) (bool, er
 		if err != nil {
 			return false, fmt.Errorf("read user: %w", err)
 		}
-		if slices.ContainsFunc(append(slices.Clone(u.Groups), u.LocalGroups...), func(g string) bool { return slices.Contains(p.Groups, g) }) {
+		if slices.ContainsFunc(slices.Concat(u.Groups, u.LocalGroups, u.ProvisionedGroups), func(g string) bool { return slices.Contains(p.Groups, g) }) {
 			return true, nil
 		}
 	}

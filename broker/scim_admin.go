@@ -18,19 +18,21 @@ import (
 // shown once when made or rotated and stored as its hash.
 
 type adminProvisioner struct {
-	ID        string    `json:"id"`
-	Connector string    `json:"connector"`
-	Subject   string    `json:"subject"`
-	Source    string    `json:"source,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	RotatedAt time.Time `json:"rotated_at"`
+	ID        string `json:"id"`
+	Connector string `json:"connector"`
+	Subject   string `json:"subject"`
+	Source    string `json:"source,omitempty"`
+	// AdoptPrivileged: it may adopt users who have roles.
+	AdoptPrivileged bool      `json:"adopt_privileged"`
+	CreatedAt       time.Time `json:"created_at"`
+	RotatedAt       time.Time `json:"rotated_at"`
 	// Token is the credential, in answers that made it only.
 	Token string `json:"token,omitempty"`
 }
 
 func toAdminProvisioner(p scim.Provisioner) adminProvisioner {
 	return adminProvisioner{ID: p.ID, Connector: p.Connector, Subject: p.Subject, Source: p.Source,
-		CreatedAt: p.CreatedAt, RotatedAt: p.RotatedAt}
+		AdoptPrivileged: p.AdoptPrivileged, CreatedAt: p.CreatedAt, RotatedAt: p.RotatedAt}
 }
 
 func (b *Broker) scimAdminRoutes(g *gin.RouterGroup) {
@@ -68,18 +70,24 @@ func (b *Broker) adminCreateProvisioner(c *gin.Context) {
 		ID        string `json:"id"`
 		Connector string `json:"connector"`
 		Subject   string `json:"subject"`
+		// AdoptPrivileged lets it adopt users who have roles (admins).
+		AdoptPrivileged bool `json:"adopt_privileged"`
 	}
 	if !adminBind(c, &in) {
 		return
 	}
+	if in.Subject == "" {
+		in.Subject = scim.SubjectExternalID // the documented default, as in the file
+	}
 	now := b.opts.Now().UTC()
-	p := scim.Provisioner{ID: in.ID, Connector: in.Connector, Subject: in.Subject, CreatedAt: now, RotatedAt: now}
+	p := scim.Provisioner{ID: in.ID, Connector: in.Connector, Subject: in.Subject, CreatedAt: now, RotatedAt: now,
+		Generation: scim.NewGeneration(), AdoptPrivileged: in.AdoptPrivileged}
 	if msg := scim.CheckProvisioner(p); msg != "" {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
-	if b.connSet().byID[p.Connector] == nil {
-		adminError(c, http.StatusBadRequest, "invalid_request", "connector: no connector "+p.Connector)
+	if msg := b.scimConnectorProblem(p.Connector); msg != "" {
+		adminError(c, http.StatusBadRequest, "invalid_request", "connector: "+msg)
 		return
 	}
 	tok := scim.Token(p.ID, NewClientSecret())
@@ -131,9 +139,23 @@ func (b *Broker) adminDeleteProvisioner(c *gin.Context) {
 		adminError(c, http.StatusConflict, "conflict", "provisioner "+p.ID+" is declared in the configuration file: remove it there")
 		return
 	}
-	if !b.adminCheck(c, "provisioner", scim.DeleteProvisioner(ctx, b.store, p.ID)) {
+	if !b.adminCheck(c, "provisioner", scim.DeleteProvisioner(ctx, b.store, p)) {
 		return
 	}
 	b.adminAudit(c, "scim_provisioner_delete", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
 	c.Status(http.StatusNoContent)
+}
+
+// scimConnectorProblem says why connector id cannot be a provisioner's,
+// or "". SCIM provisions users of upstream connectors: the local one's
+// accounts (and its administrators) are Portico's own.
+func (b *Broker) scimConnectorProblem(id string) string {
+	cn := b.connSet().byID[id]
+	switch {
+	case cn == nil:
+		return "no connector " + id
+	case cn.Type == "local":
+		return "connector " + id + " is the local connector; SCIM provisions users of upstream connectors (LDAP, SAML, OIDC, GitHub...)"
+	}
+	return ""
 }

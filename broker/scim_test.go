@@ -49,6 +49,13 @@ func scimBroker(t *testing.T) *testenv.Broker {
 func scimCall(t *testing.T, b *testenv.Broker, token, method, path string, body any, hdr ...string) apiResp {
 	t.Helper()
 	var rd io.Reader
+	if m, ok := body.(map[string]any); ok && m["schemas"] == nil && (method == "POST" || method == "PUT") {
+		// schemas is required; tests of its absence send a string.
+		m["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User"}
+		if strings.HasPrefix(path, "/Groups") {
+			m["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}
+		}
+	}
 	if s, ok := body.(string); ok {
 		rd = strings.NewReader(s)
 	} else if body != nil {
@@ -157,24 +164,24 @@ func TestSCIMOkta(t *testing.T) {
 		"displayName": "Engineering", "members": []any{}}).must(t, 201, "create group")
 	gid := r.str("id")
 	scimCall(t, b, tok, "PATCH", "/Groups/"+gid, patchOp(op("add", "members", []any{map[string]any{"value": id, "display": a.Email}}))).must(t, 204, "add member")
-	if u, _ := b.Server.Store.GetUser(ctx, id); !slices.Contains(u.LocalGroups, "Engineering") {
-		t.Errorf("member's groups %q", u.LocalGroups)
+	if u, _ := b.Server.Store.GetUser(ctx, id); !slices.Contains(u.ProvisionedGroups, "Engineering") {
+		t.Errorf("member's groups %q", u.ProvisionedGroups)
 	}
 	r = scimCall(t, b, tok, "GET", "/Users/"+id, nil).must(t, 200, "get user")
 	if gs, _ := r.Body["groups"].([]any); len(gs) != 1 {
 		t.Errorf("user's groups attribute: %s", r.Raw)
 	}
 	scimCall(t, b, tok, "PATCH", "/Groups/"+gid, patchOp(op("replace", "", map[string]any{"id": gid, "displayName": "Eng"}))).must(t, 204, "rename")
-	if u, _ := b.Server.Store.GetUser(ctx, id); !slices.Equal(u.LocalGroups, []string{"Eng"}) {
-		t.Errorf("after rename, member's groups %q", u.LocalGroups)
+	if u, _ := b.Server.Store.GetUser(ctx, id); !slices.Equal(u.ProvisionedGroups, []string{"Eng"}) {
+		t.Errorf("after rename, member's groups %q", u.ProvisionedGroups)
 	}
 	r = scimCall(t, b, tok, "GET", "/Groups"+filterQuery(`members.value eq "`+id+`"`), nil).must(t, 200, "groups of member")
 	if r.total() != 1 {
 		t.Errorf("groups with member: %s", r.Raw)
 	}
 	scimCall(t, b, tok, "PATCH", "/Groups/"+gid, patchOp(op("remove", `members[value eq "`+id+`"]`, nil))).must(t, 204, "remove member")
-	if u, _ := b.Server.Store.GetUser(ctx, id); len(u.LocalGroups) != 0 {
-		t.Errorf("after removal, member's groups %q", u.LocalGroups)
+	if u, _ := b.Server.Store.GetUser(ctx, id); len(u.ProvisionedGroups) != 0 {
+		t.Errorf("after removal, member's groups %q", u.ProvisionedGroups)
 	}
 	// Deactivate: Okta's no-path replace.
 	r = scimCall(t, b, tok, "PATCH", "/Users/"+id, patchOp(op("replace", "", map[string]any{"active": false}))).must(t, 200, "deactivate")
@@ -261,12 +268,12 @@ func TestSCIMEntra(t *testing.T) {
 		t.Errorf("excludedAttributes=members: %s", r.Raw)
 	}
 	scimCall(t, b, tok, "PATCH", "/Groups/"+gid, patchOp(op("Replace", "displayName", "Sales EMEA"))).must(t, 204, "rename")
-	if u, _ := b.Server.Store.GetUser(ctx, id); !slices.Equal(u.LocalGroups, []string{"Sales EMEA"}) {
-		t.Errorf("member's groups %q", u.LocalGroups)
+	if u, _ := b.Server.Store.GetUser(ctx, id); !slices.Equal(u.ProvisionedGroups, []string{"Sales EMEA"}) {
+		t.Errorf("member's groups %q", u.ProvisionedGroups)
 	}
 	scimCall(t, b, tok, "PATCH", "/Groups/"+gid, patchOp(op("Remove", "members", []any{map[string]any{"value": id}}))).must(t, 204, "remove member")
-	if u, _ := b.Server.Store.GetUser(ctx, id); len(u.LocalGroups) != 0 {
-		t.Errorf("member's groups %q", u.LocalGroups)
+	if u, _ := b.Server.Store.GetUser(ctx, id); len(u.ProvisionedGroups) != 0 {
+		t.Errorf("member's groups %q", u.ProvisionedGroups)
 	}
 	// Disable: Entra's string boolean.
 	r = scimCall(t, b, tok, "PATCH", "/Users/"+id, patchOp(op("Replace", "active", "False"))).must(t, 200, "disable")

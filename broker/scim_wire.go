@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -27,7 +28,7 @@ func (b *Broker) scimRoutes(r *gin.Engine) {
 	o := scim.Options{
 		Store: b.store, Sessions: scimSessions{b}, HashToken: HashClientSecret, NewUserID: newSubject,
 		Audit: b.audit, BaseURL: b.url(scimPath), Now: b.opts.Now, Logger: b.log,
-		ThrottleKeys: clientThrottleKeys,
+		ThrottleKeys: clientThrottleKeys, ConnectorProblem: b.scimConnectorProblem,
 	}
 	if b.opts.ClientThrottle != nil { // a nil *Limiter must not become a non-nil interface
 		o.Throttle = b.opts.ClientThrottle
@@ -81,3 +82,34 @@ func (b *Broker) scimNoMethod(c *gin.Context) {
 
 var _ scim.Throttle = (*throttle.Limiter)(nil)
 var _ scim.Store = store.Store(nil)
+
+// strictAPIPaths answers a path below /scim/v2 or /admin/v1 that ends
+// in a slash or holds an empty segment ("/Users/", "//Users") with the
+// API's JSON 404 itself: gin would redirect it with an HTML body, and
+// both APIs promise JSON errors. Other paths go to next unchanged.
+func (b *Broker) strictAPIPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		odd := strings.HasSuffix(p, "/") || strings.Contains(p, "//")
+		switch {
+		case odd && b.underSCIM(p):
+			w.Header().Set("Content-Type", scim.MediaType+"; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"schemas":["` + scim.URNError + `"],"status":"404","detail":"no such SCIM endpoint"}`))
+		case odd && b.underAdmin(p):
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error":"not_found","error_description":"the admin API has no such endpoint (see /admin/v1/openapi.json)"}`))
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// APIPath reports whether p, cleaned, is below /scim/v2 or /admin/v1:
+// the server's mux leaves such paths to the broker (strictAPIPaths).
+func (b *Broker) APIPath(p string) bool {
+	p = path.Clean("/" + p)
+	return b.underSCIM(p) || b.underAdmin(p)
+}

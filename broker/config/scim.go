@@ -29,7 +29,12 @@ type SCIMProvisioner struct {
 	// TokenFile is a file holding token (a mounted secret), read at
 	// start; set it, token or token_hash, only one (issue 19).
 	TokenFile string `yaml:"token_file"`
+	// AdoptPrivileged lets it adopt users who have roles (an admin).
+	AdoptPrivileged bool `yaml:"adopt_privileged"`
 }
+
+// scimTokenHash is the form of a credential's hash: a client secret hash.
+var scimTokenHash = regexp.MustCompile(`^sha256:[A-Za-z0-9_-]{43}$`)
 
 var scimProvisionerID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
@@ -46,8 +51,10 @@ func (c *Config) validateSCIM(v *validator) {
 			v.add(at+".id", "duplicate %q", p.ID)
 		}
 		seen[p.ID] = true
-		if !slices.ContainsFunc(c.Connectors, func(cn Connector) bool { return cn.ID == p.Connector }) {
+		if i := slices.IndexFunc(c.Connectors, func(cn Connector) bool { return cn.ID == p.Connector }); i < 0 {
 			v.add(at+".connector", "no connector %q", printable(p.Connector))
+		} else if c.Connectors[i].Type == "local" {
+			v.add(at+".connector", "%q is the local connector; SCIM provisions users of upstream connectors (LDAP, SAML, OIDC, GitHub...)", printable(p.Connector))
 		}
 		if p.Subject != "externalId" && p.Subject != "userName" {
 			v.add(at+".subject", `"externalId" or "userName"`)
@@ -57,6 +64,8 @@ func (c *Config) validateSCIM(v *validator) {
 			v.add(at, "set exactly one of token and token_hash")
 		case p.Token != "" && (!strings.HasPrefix(p.Token, scimTokenPrefix+p.ID+".") || len(p.Token) < len(scimTokenPrefix+p.ID)+33 || len(p.Token) > 512):
 			v.add(at+".token", "must be %s%s.<at least 32 random characters>", scimTokenPrefix, p.ID)
+		case p.TokenHash != "" && !scimTokenHash.MatchString(p.TokenHash):
+			v.add(at+".token_hash", "must be sha256: and the unpadded base64url of the credential's SHA-256 (43 characters), as a client secret hash")
 		}
 	}
 }

@@ -2,7 +2,9 @@ package scim
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +35,30 @@ type Provisioner struct {
 	CreatedAt time.Time `json:"created_at"`
 	RotatedAt time.Time `json:"rotated_at"`
 	Version   int64     `json:"-"`
+	// Generation is random, made with the provisioner (NewGeneration):
+	// everything it provisions is keyed by id and generation, so a
+	// provisioner made again under a deleted one's id inherits nothing.
+	// Provisioners stored before it existed have none.
+	Generation string `json:"generation,omitempty"`
+	// AdoptPrivileged lets it adopt users who have Portico roles (an
+	// administrator): without it, such an adoption is refused.
+	AdoptPrivileged bool `json:"adopt_privileged,omitempty"`
+}
+
+// scope is the prefix of the record keys of what p provisions, and the
+// value of the ownership records of its users.
+func (p Provisioner) scope() string {
+	if p.Generation == "" {
+		return p.ID
+	}
+	return p.ID + "." + p.Generation
+}
+
+// NewGeneration returns a fresh Provisioner.Generation.
+func NewGeneration() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // Subject attributes a provisioner may name.
@@ -129,13 +155,6 @@ func PutProvisioner(ctx context.Context, st RecordStore, p Provisioner) error {
 	return st.PutRecord(ctx, store.Record{Kind: kindProvisioner, Key: p.ID, Value: v, Version: p.Version})
 }
 
-// DeleteProvisioner removes a provisioner: its credential stops working.
-// The users and groups it provisioned stay (they are Portico's); a new
-// provisioner of the same id manages them again.
-func DeleteProvisioner(ctx context.Context, st RecordStore, id string) error {
-	return st.DeleteRecord(ctx, kindProvisioner, id)
-}
-
 func provisionerOf(c *gin.Context) Provisioner {
 	p, _ := c.Get("portico.scim.provisioner")
 	pp, _ := p.(Provisioner)
@@ -149,7 +168,12 @@ func (h *Handler) authenticate(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	ctx := c.Request.Context()
 	unauthorized := func(detail string) {
-		c.Header("WWW-Authenticate", `Bearer realm="portico-scim"`)
+		if c.GetHeader("Authorization") != "" {
+			// A credential was sent and is no good (RFC 6750 §3.1).
+			c.Header("WWW-Authenticate", `Bearer realm="portico-scim", error="invalid_token"`)
+		} else {
+			c.Header("WWW-Authenticate", `Bearer realm="portico-scim"`)
+		}
 		writeErr(c, errf(http.StatusUnauthorized, "", "%s", detail))
 	}
 	auth := c.GetHeader("Authorization")
@@ -200,6 +224,13 @@ func (h *Handler) authenticate(c *gin.Context) {
 	if p.TokenHash == "" || subtle.ConstantTimeCompare([]byte(h.o.HashToken(tok)), []byte(p.TokenHash)) != 1 {
 		failed()
 		return
+	}
+	if c.Request.Method != http.MethodGet && h.o.ConnectorProblem != nil {
+		if msg := h.o.ConnectorProblem(p.Connector); msg != "" {
+			// Users made now could never log in: refuse, say why.
+			writeErr(c, errf(http.StatusServiceUnavailable, "", "this provisioner cannot write: %s", msg))
+			return
+		}
 	}
 	c.Set("portico.scim.provisioner", p)
 	c.Next()

@@ -12,7 +12,7 @@ import (
 // schema lacks, or an operator its type cannot take, is invalidFilter
 // before any resource is read.
 
-// maxFilterNodes and maxFilterDepth bound a compiled filter.
+// maxFilterNodes (comparisons) and maxFilterDepth bound a compiled filter.
 const (
 	maxFilterNodes = 64
 	maxFilterDepth = 16
@@ -69,9 +69,6 @@ func nesting(s string) int {
 }
 
 func (c *compiler) compile(e filter.Expression, sc scope) (pred, *Error) {
-	if c.nodes++; c.nodes > maxFilterNodes {
-		return nil, bad("invalidFilter", "the filter has more than %d terms", maxFilterNodes)
-	}
 	switch e := e.(type) {
 	case *filter.LogicalExpression:
 		l, err := c.compile(e.Left, sc)
@@ -120,6 +117,11 @@ func (c *compiler) compile(e filter.Expression, sc scope) (pred, *Error) {
 
 // compare compiles "attrPath op value".
 func (c *compiler) compare(e *filter.AttributeExpression, sc scope) (pred, *Error) {
+	// Terms are comparisons, as docs/scim.md says; and, or and not join
+	// at most one fewer, and brackets are bounded apart (maxFilterDepth).
+	if c.nodes++; c.nodes > maxFilterNodes {
+		return nil, bad("invalidFilter", "the filter has more than %d terms", maxFilterNodes)
+	}
 	p := e.AttributePath
 	var (
 		key  string

@@ -86,6 +86,8 @@ func FuzzResource(f *testing.F) {
 		`{"userName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"1"},"x":{"y":[1,2]}}`,
 		`{"displayName":"G","members":[{"value":"u1"},{"value":"u1"},{"value":"u2","type":"User"}]}`,
 		`{"userName":null,"emails":"a@b","name":{"givenName":""}}`,
+		`{"a":{"b":1,"B":[{"c":1},{"c":2}]},"A":2}`, // duplicate keys, case-folded, nested
+		`{"x":[{"k":1,"k":2}]}`,
 	} {
 		f.Add(s)
 	}

@@ -17,10 +17,11 @@ import (
 )
 
 // A provisioned group is a name: its displayName, added to its members'
-// LocalGroups, reaches their tokens in the groups claim. A rename moves
-// the name, a removal or deletion takes it away. LocalGroups is shared
-// with the admin API: a local group an administrator gave under the
-// same name leaves with the SCIM group's (docs/scim.md).
+// ProvisionedGroups, reaches their tokens in the groups claim. A rename
+// moves the name, a removal or deletion takes it away. ProvisionedGroups
+// is SCIM's alone: the admin API's LocalGroups are never touched, and as
+// a user has one provisioner (owner.go), another provisioner's group of
+// the same name never reaches that user.
 
 type groupRecord struct {
 	ID       string         `json:"id"`
@@ -34,7 +35,7 @@ func (h *Handler) getGroupRecord(ctx context.Context, p Provisioner, id string) 
 	if !validID(id) {
 		return groupRecord{}, store.ErrNotFound
 	}
-	r, err := h.o.Store.GetRecord(ctx, kindGroup, p.ID+"/"+id)
+	r, err := h.o.Store.GetRecord(ctx, kindGroup, p.scope()+"/"+id)
 	if err != nil {
 		return groupRecord{}, err
 	}
@@ -55,11 +56,11 @@ func (h *Handler) putGroupRecord(ctx context.Context, p Provisioner, g groupReco
 	if err != nil {
 		return err
 	}
-	return h.o.Store.PutRecord(ctx, store.Record{Kind: kindGroup, Key: p.ID + "/" + g.ID, Value: v, Version: g.version})
+	return h.o.Store.PutRecord(ctx, store.Record{Kind: kindGroup, Key: p.scope() + "/" + g.ID, Value: v, Version: g.version})
 }
 
 func (h *Handler) listGroupRecords(ctx context.Context, p Provisioner) ([]groupRecord, error) {
-	recs, err := h.o.Store.ListRecords(ctx, kindGroup, p.ID+"/")
+	recs, err := h.o.Store.ListRecords(ctx, kindGroup, p.scope()+"/")
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +125,11 @@ func (h *Handler) checkGroup(ctx context.Context, p Provisioner, res map[string]
 		if slices.Contains(old, v) {
 			continue
 		}
-		if _, err := h.getUserRecord(ctx, p, v); errors.Is(err, store.ErrNotFound) {
+		_, err := h.getUserRecord(ctx, p, v)
+		if err == nil {
+			_, err = h.o.Store.GetUser(ctx, v) // deleted elsewhere?
+		}
+		if errors.Is(err, store.ErrNotFound) {
 			return bad("invalidValue", "member %s is not a user of this provisioner", v)
 		} else if err != nil {
 			return errf(http.StatusServiceUnavailable, "", "try again later")
@@ -133,8 +138,29 @@ func (h *Handler) checkGroup(ctx context.Context, p Provisioner, res map[string]
 	return nil
 }
 
-func (h *Handler) groupRep(g groupRecord) map[string]any {
-	return h.representation(groupType, g.ID, g.Resource, g.Created, g.Modified, g.version)
+// groupRep is the group as served: members deleted elsewhere (the admin
+// API) are left out.
+func (h *Handler) groupRep(g groupRecord, users map[string]store.User) map[string]any {
+	rep := h.representation(groupType, g.ID, g.Resource, g.Created, g.Modified, g.version)
+	if ms, ok := rep["members"].([]any); ok {
+		ms = slices.DeleteFunc(ms, func(el any) bool {
+			m, _ := el.(map[string]any)
+			_, ok := users[getString(m, "value")]
+			return !ok
+		})
+		setOrDelete(rep, "members", ms)
+	}
+	return rep
+}
+
+// writeGroup answers one group.
+func (h *Handler) writeGroup(c *gin.Context, status int, g groupRecord) {
+	users, err := h.porticoUsers(c.Request.Context())
+	if err != nil {
+		h.fail(c, "list users", err)
+		return
+	}
+	writeResource(c, groupType, status, h.groupRep(g, users), g.version)
 }
 
 func (h *Handler) listGroups(c *gin.Context) {
@@ -148,9 +174,14 @@ func (h *Handler) listGroups(c *gin.Context) {
 		h.fail(c, "list groups", err)
 		return
 	}
+	users, err := h.porticoUsers(c.Request.Context())
+	if err != nil {
+		h.fail(c, "list users", err)
+		return
+	}
 	items := make([]item, 0, len(gs))
 	for _, g := range gs {
-		items = append(items, item{rep: h.groupRep(g), created: g.Created, id: g.ID})
+		items = append(items, item{rep: h.groupRep(g, users), created: g.Created, id: g.ID})
 	}
 	writeList(c, groupType, lp, items)
 }
@@ -160,7 +191,7 @@ func (h *Handler) getGroup(c *gin.Context) {
 	if !h.check(c, "group", err) {
 		return
 	}
-	writeResource(c, groupType, http.StatusOK, h.groupRep(g), g.version)
+	h.writeGroup(c, http.StatusOK, g)
 }
 
 func (h *Handler) createGroup(c *gin.Context) {
@@ -182,7 +213,7 @@ func (h *Handler) createGroup(c *gin.Context) {
 	}
 	g := groupRecord{ID: newID(), Resource: res, Created: now, Modified: now}
 	name := getString(res, "displayName")
-	nk := nameKey(p.ID, name)
+	nk := nameKey(p.scope(), name)
 	switch err := h.o.Store.PutRecord(ctx, store.Record{Kind: kindGroupName, Key: nk, Value: []byte(g.ID)}); {
 	case errors.Is(err, store.ErrAlreadyExists):
 		writeErr(c, errf(http.StatusConflict, "uniqueness", "displayName is taken"))
@@ -202,7 +233,7 @@ func (h *Handler) createGroup(c *gin.Context) {
 		return
 	}
 	h.audit(c, store.AuditEvent{Type: AuditGroupCreate, Details: map[string]string{"group": g.ID, "name": name}})
-	writeResource(c, groupType, http.StatusCreated, h.groupRep(g), g.version)
+	h.writeGroup(c, http.StatusCreated, g)
 }
 
 func (h *Handler) putGroup(c *gin.Context) {
@@ -226,7 +257,7 @@ func (h *Handler) putGroup(c *gin.Context) {
 	if h.updateGroup(c, p, old, res) {
 		g, err := h.getGroupRecord(ctx, p, old.ID)
 		if h.check(c, "group", err) {
-			writeResource(c, groupType, http.StatusOK, h.groupRep(g), g.version)
+			h.writeGroup(c, http.StatusOK, g)
 		}
 	}
 }
@@ -277,7 +308,7 @@ func (h *Handler) updateGroup(c *gin.Context, p Provisioner, old groupRecord, re
 	oldName, newName := getString(old.Resource, "displayName"), getString(res, "displayName")
 	renamed := !strings.EqualFold(oldName, newName)
 	if renamed {
-		nk := nameKey(p.ID, newName)
+		nk := nameKey(p.scope(), newName)
 		switch err := h.o.Store.PutRecord(ctx, store.Record{Kind: kindGroupName, Key: nk, Value: []byte(old.ID)}); {
 		case errors.Is(err, store.ErrAlreadyExists):
 			writeErr(c, errf(http.StatusConflict, "uniqueness", "displayName is taken"))
@@ -291,7 +322,7 @@ func (h *Handler) updateGroup(c *gin.Context, p Provisioner, old groupRecord, re
 	g.Resource, g.Modified = res, h.o.Now()
 	if err := h.putGroupRecord(ctx, p, g); err != nil {
 		if renamed {
-			h.o.Store.DeleteRecord(ctx, kindGroupName, nameKey(p.ID, newName))
+			h.o.Store.DeleteRecord(ctx, kindGroupName, nameKey(p.scope(), newName))
 		}
 		if errors.Is(err, store.ErrConflict) {
 			writeErr(c, errf(http.StatusConflict, "", "the group changed concurrently; read it and try again"))
@@ -301,7 +332,7 @@ func (h *Handler) updateGroup(c *gin.Context, p Provisioner, old groupRecord, re
 		return false
 	}
 	if renamed {
-		h.o.Store.DeleteRecord(ctx, kindGroupName, nameKey(p.ID, oldName))
+		h.o.Store.DeleteRecord(ctx, kindGroupName, nameKey(p.scope(), oldName))
 	}
 	if err := h.syncMembers(ctx, oldMembers, oldName, members(res), newName); err != nil {
 		h.fail(c, "update members", err)
@@ -311,7 +342,7 @@ func (h *Handler) updateGroup(c *gin.Context, p Provisioner, old groupRecord, re
 	return true
 }
 
-// syncMembers moves the group name in members' LocalGroups from
+// syncMembers moves the group name in members' ProvisionedGroups from
 // (oldMembers, oldName) to (newMembers, newName): only users whose
 // groups change are written.
 func (h *Handler) syncMembers(ctx context.Context, oldMembers []string, oldName string, newMembers []string, newName string) error {
@@ -332,16 +363,16 @@ func (h *Handler) syncMembers(ctx context.Context, oldMembers []string, oldName 
 	return nil
 }
 
-// setGroup adds name to, or removes it from, a user's LocalGroups; a
+// setGroup adds name to, or removes it from, a user's ProvisionedGroups; a
 // user gone meanwhile is skipped.
 func (h *Handler) setGroup(ctx context.Context, userID, name string, in bool) error {
 	err := h.updateProfile(ctx, userID, func(u *store.User) {
-		has := slices.Contains(u.LocalGroups, name)
+		has := slices.Contains(u.ProvisionedGroups, name)
 		switch {
-		case in && !has && len(u.LocalGroups) < config.MaxGroups:
-			u.LocalGroups = append(u.LocalGroups, name)
+		case in && !has && len(u.ProvisionedGroups) < config.MaxGroups:
+			u.ProvisionedGroups = append(u.ProvisionedGroups, name)
 		case !in && has:
-			u.LocalGroups = slices.DeleteFunc(u.LocalGroups, func(g string) bool { return g == name })
+			u.ProvisionedGroups = slices.DeleteFunc(u.ProvisionedGroups, func(g string) bool { return g == name })
 		}
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -365,11 +396,11 @@ func (h *Handler) deleteGroup(c *gin.Context) {
 		h.fail(c, "remove members", err)
 		return
 	}
-	if err := h.o.Store.DeleteRecord(ctx, kindGroup, p.ID+"/"+g.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := h.o.Store.DeleteRecord(ctx, kindGroup, p.scope()+"/"+g.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		h.fail(c, "delete group", err)
 		return
 	}
-	h.o.Store.DeleteRecord(ctx, kindGroupName, nameKey(p.ID, name))
+	h.o.Store.DeleteRecord(ctx, kindGroupName, nameKey(p.scope(), name))
 	h.audit(c, store.AuditEvent{Type: AuditGroupDelete, Details: map[string]string{"group": g.ID, "name": name}})
 	c.Status(http.StatusNoContent)
 }

@@ -3,6 +3,8 @@ package scim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -48,11 +50,21 @@ func parseList(c *gin.Context, rt *resourceType) (listParams, *Error) {
 		if s == "" {
 			return def, nil
 		}
-		n, err := strconv.Atoi(s)
-		if err != nil || len(s) > 10 {
+		if len(s) > 64 {
 			return 0, bad("invalidValue", "%s must be an integer", name)
 		}
-		return n, nil
+		n, err := strconv.Atoi(s)
+		if errors.Is(err, strconv.ErrRange) {
+			// Beyond any list: clamped (past the end, or the cap).
+			n, err = math.MaxInt32, nil
+			if strings.HasPrefix(s, "-") {
+				n = 0
+			}
+		}
+		if err != nil {
+			return 0, bad("invalidValue", "%s must be an integer", name)
+		}
+		return min(max(n, math.MinInt32), math.MaxInt32), nil
 	}
 	var e *Error
 	if lp.start, e = num("startIndex", 1); e != nil {

@@ -133,6 +133,11 @@ func applyNoPath(rt *resourceType, res map[string]any, op patchOp) *Error {
 		case strings.EqualFold(k, "schemas"), strings.EqualFold(k, "id"), strings.EqualFold(k, "meta"):
 			continue // Okta repeats the id; neither is the provisioner's to change
 		}
+		if strings.HasPrefix(strings.ToLower(k), "urn:") && rt.extension(k) == nil && find(rt.Schema.Attrs, k) == nil {
+			if _, _, known := cutURN(rt, k); !known {
+				continue // a custom extension's object: ignored, as in a POST
+			}
+		}
 		if ext := rt.extension(k); ext != nil {
 			sub, ok := v.(map[string]any)
 			if !ok {
@@ -160,14 +165,32 @@ func applyNoPath(rt *resourceType, res map[string]any, op patchOp) *Error {
 	return nil
 }
 
+// ignored reports whether a path names what docs/scim.md says Portico
+// ignores: a password, or an attribute of an extension it does not know
+// (a provisioner's custom one). Other unknown paths are invalidPath.
+func ignored(rt *resourceType, p filter.Path) bool {
+	uri := p.AttributePath.URI()
+	if uri == "" || strings.EqualFold(uri, rt.Schema.ID) {
+		return strings.EqualFold(p.AttributePath.AttributeName, "password")
+	}
+	return rt.extension(uri) == nil
+}
+
 // applyPath applies one operation at a parsed path.
 func applyPath(rt *resourceType, res map[string]any, op string, p filter.Path, value any) *Error {
+	if ignored(rt, p) {
+		return nil
+	}
 	key, a := rt.lookup(p.AttributePath.URI(), p.AttributePath.AttributeName)
 	if a == nil {
 		return bad("invalidPath", "no attribute %s", p.AttributePath)
 	}
 	if a.Mutability == readOnly {
 		return bad("mutability", "%s is read-only", a.Name)
+	}
+	if op == "remove" && a.Name == "active" && key == "" {
+		// Removing it would leave the user's state unsaid: say false.
+		return bad("mutability", "active cannot be removed; replace it with true or false")
 	}
 	ctr := res
 	if key != "" {
@@ -327,8 +350,9 @@ func applyFiltered(ctr map[string]any, a *attr, op string, p filter.Path, value 
 	if matched == 0 && op != "remove" {
 		// Entra sends add or replace of emails[type eq "work"].value
 		// for a user without one: make the element the filter names.
+		// Only that shape (a type eq filter and a sub-attribute) does.
 		el, ok := elementOf(p.ValueExpression, a)
-		if !ok || sa == nil {
+		if _, typed := el["type"]; !ok || sa == nil || len(el) != 1 || !typed {
 			return bad("noTarget", "no value of %s matches the filter", a.Name)
 		}
 		if e := setSub(el, sa, op, value, a.Name); e != nil {

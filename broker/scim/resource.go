@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,14 +57,25 @@ func errorBody(e *Error) map[string]any {
 // decodeObject reads one JSON object, numbers kept as json.Number, and
 // nothing after it.
 func decodeObject(r io.Reader) (map[string]any, *Error) {
-	dec := json.NewDecoder(io.LimitReader(r, MaxBody+1))
+	raw, err := io.ReadAll(io.LimitReader(r, MaxBody+1))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || len(raw) > MaxBody {
+		return nil, errf(http.StatusRequestEntityTooLarge, "", "the request body is larger than %d bytes", MaxBody)
+	} else if err != nil {
+		return nil, bad("invalidSyntax", "the body could not be read")
+	}
+	// encoding/json would replace invalid UTF-8 silently, and keep the
+	// last of repeated keys: both are refused (RFC 8259 §8.1, §4).
+	if !utf8.Valid(raw) {
+		return nil, bad("invalidSyntax", "the body is not UTF-8")
+	}
+	if e := noDuplicateKeys(raw); e != nil {
+		return nil, e
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errf(http.StatusRequestEntityTooLarge, "", "the request body is larger than %d bytes", MaxBody)
-		}
 		return nil, bad("invalidSyntax", "the body is not JSON")
 	}
 	if dec.More() {
@@ -74,6 +86,63 @@ func decodeObject(r io.Reader) (map[string]any, *Error) {
 		return nil, bad("invalidSyntax", "the body is not a JSON object")
 	}
 	return m, nil
+}
+
+// noDuplicateKeys refuses a JSON text with a key twice in one object
+// (compared as SCIM compares names, without case). Nesting is bounded by
+// the body's size and encoding/json's own depth limit.
+func noDuplicateKeys(raw []byte) *Error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	type frame struct {
+		keys  map[string]bool
+		isObj bool
+		key   bool // the next token of an object is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return bad("invalidSyntax", "the body is not JSON")
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.isObj && top.key {
+			if k, ok := tok.(string); ok {
+				lk := strings.ToLower(k)
+				if top.keys[lk] {
+					return bad("invalidSyntax", "the key %q appears twice in one object", truncate(k))
+				}
+				top.keys[lk] = true
+				top.key = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{keys: map[string]bool{}, isObj: true, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) > 0 && stack[len(stack)-1].isObj {
+			stack[len(stack)-1].key = true // a value ended: a key follows
+		}
+	}
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // decodeResource reads and normalizes a resource body.
@@ -89,7 +158,7 @@ func decodeResource(rt *resourceType, r io.Reader) (map[string]any, *Error) {
 }
 
 // checkSchemas: a resource names its core schema in schemas (RFC 7643
-// §3); absent schemas are forgiven, a wrong list is not.
+// §3), which is required.
 func checkSchemas(in map[string]any, rt *resourceType) *Error {
 	for k, v := range in {
 		if !strings.EqualFold(k, "schemas") {
@@ -106,7 +175,7 @@ func checkSchemas(in map[string]any, rt *resourceType) *Error {
 		}
 		return bad("invalidSyntax", "schemas must include %s", rt.Schema.ID)
 	}
-	return nil
+	return bad("invalidSyntax", "schemas is required and must include %s", rt.Schema.ID)
 }
 
 // normalize returns the resource in canonical form: attribute names as

@@ -8,7 +8,7 @@
 // connector whose subject is the SCIM externalId or userName, as the
 // provisioner is configured: the person who later logs in through that
 // connector is the same user. A provisioned group is a name in its
-// members' LocalGroups, so it reaches tokens as a group.
+// members. ProvisionedGroups, so it reaches tokens as a group.
 //
 // The package needs little of the broker, through the small interfaces
 // below; the broker wires them (broker/scim_wire.go). Everything SCIM
@@ -37,6 +37,7 @@ import (
 type Store interface {
 	CreateUser(ctx context.Context, u store.User, ids ...store.Identity) error
 	GetUser(ctx context.Context, id string) (store.User, error)
+	ListUsers(ctx context.Context) ([]store.User, error)
 	UpdateUser(ctx context.Context, u store.User) error
 	DeleteUser(ctx context.Context, id string) error
 	GetIdentity(ctx context.Context, connectorID, subject string) (store.Identity, error)
@@ -81,6 +82,10 @@ type Options struct {
 	HashToken func(string) string
 	// NewUserID makes the id (the sub) of a new user.
 	NewUserID func() string
+	// ConnectorProblem, if set, says why a provisioner's connector cannot
+	// take writes now ("" if it can): gone from the configuration, or the
+	// local connector.
+	ConnectorProblem func(id string) string
 	// BaseURL is the absolute URL of /scim/v2, for meta.location.
 	BaseURL string
 	Now     func() time.Time
@@ -209,7 +214,9 @@ func ifMatch(c *gin.Context, version int64) bool {
 	want := etag(version)
 	for t := range strings.SplitSeq(h, ",") {
 		t = strings.TrimSpace(t)
-		if t == "*" || t == want || "W/"+t == want {
+		// Our ETags are weak and If-Match compares strongly (RFC 9110
+		// §13.1.1): the tag must be sent as given, W/"n"; "n" is another.
+		if t == "*" || t == want {
 			return true
 		}
 	}

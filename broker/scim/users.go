@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 
@@ -29,7 +30,7 @@ func (h *Handler) getUserRecord(ctx context.Context, p Provisioner, id string) (
 	if !validID(id) {
 		return userRecord{}, store.ErrNotFound
 	}
-	r, err := h.o.Store.GetRecord(ctx, kindUser, p.ID+"/"+id)
+	r, err := h.o.Store.GetRecord(ctx, kindUser, p.scope()+"/"+id)
 	if err != nil {
 		return userRecord{}, err
 	}
@@ -46,12 +47,15 @@ func (h *Handler) putUserRecord(ctx context.Context, p Provisioner, u userRecord
 	if err != nil {
 		return err
 	}
-	return h.o.Store.PutRecord(ctx, store.Record{Kind: kindUser, Key: p.ID + "/" + u.ID, Value: v, Version: u.version})
+	return h.o.Store.PutRecord(ctx, store.Record{Kind: kindUser, Key: p.scope() + "/" + u.ID, Value: v, Version: u.version})
 }
 
-// userRep is the user as served, with the groups it is a member of.
-func (h *Handler) userRep(u userRecord, groups []any) map[string]any {
+// userRep is the user as served, with the groups it is a member of and
+// active as the Portico user is now (an administrator may have disabled
+// it since).
+func (h *Handler) userRep(u userRecord, cur store.User, groups []any) map[string]any {
 	rep := h.representation(userType, u.ID, u.Resource, u.Created, u.Modified, u.version)
+	rep["active"] = !cur.Disabled
 	if len(groups) > 0 {
 		rep["groups"] = groups
 	}
@@ -61,8 +65,26 @@ func (h *Handler) userRep(u userRecord, groups []any) map[string]any {
 // checkUser validates a user resource for provisioner p and returns
 // the identity subject it names.
 func checkUser(p Provisioner, res map[string]any) (string, *Error) {
-	if getString(res, "userName") == "" {
+	name := getString(res, "userName")
+	if name == "" {
 		return "", bad("invalidValue", "userName is required")
+	}
+	if strings.TrimSpace(name) != name || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", bad("invalidValue", "userName: no leading or trailing spaces, no control characters")
+	}
+	primaries := 0
+	for _, el := range elements(res, find(userSchema.Attrs, "emails")) {
+		v := getString(el, "value")
+		if local, domain, ok := strings.Cut(v, "@"); !ok || local == "" || domain == "" || strings.Contains(domain, "@") ||
+			len(v) > 320 || strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return "", bad("invalidValue", "emails: %q is not an email address (local@domain, at most 320 bytes)", truncate(v))
+		}
+		if p, _ := el["primary"].(bool); p {
+			primaries++
+		}
+	}
+	if primaries > 1 {
+		return "", bad("invalidValue", "emails: at most one is primary (RFC 7643 §2.4)")
 	}
 	subject := getString(res, p.Subject)
 	if subject == "" {
@@ -77,19 +99,36 @@ func active(res map[string]any) bool {
 	return !ok || b
 }
 
-// profile sets the Portico user's profile from the SCIM resource; the
+// setProfile sets the Portico user's profile from the SCIM resource; the
 // next login through the connector sets it from the connector instead.
-func profile(u *store.User, res map[string]any) {
-	u.Username = getString(res, "userName")
-	u.Email = primaryEmail(res)
-	u.Name = getString(res, "displayName")
-	if name, ok := res["name"].(map[string]any); ok && u.Name == "" {
-		u.Name = getString(name, "formatted")
-		if u.Name == "" {
-			u.Name = strings.TrimSpace(getString(name, "givenName") + " " + getString(name, "familyName"))
+// A PUT or PATCH (replace) sets every field, so an absent one is
+// cleared; an adoption (a POST of an existing user) sets only what it
+// carries. Either way active changes Disabled only when it is sent, and
+// an adoption never re-enables. An email SCIM changes is not verified.
+func setProfile(u *store.User, res map[string]any, replace bool) {
+	set := func(f *string, v string) {
+		if replace || v != "" {
+			*f = v
 		}
 	}
-	u.Disabled = !active(res)
+	set(&u.Username, getString(res, "userName"))
+	if e := primaryEmail(res); replace || e != "" {
+		if !strings.EqualFold(e, u.Email) {
+			u.EmailVerified = false
+		}
+		u.Email = e
+	}
+	name := getString(res, "displayName")
+	if n, ok := res["name"].(map[string]any); ok && name == "" {
+		name = getString(n, "formatted")
+		if name == "" {
+			name = strings.TrimSpace(getString(n, "givenName") + " " + getString(n, "familyName"))
+		}
+	}
+	set(&u.Name, name)
+	if b, ok := res["active"].(bool); ok && (replace || !b) {
+		u.Disabled = !b
+	}
 }
 
 func primaryEmail(res map[string]any) string {
@@ -113,7 +152,7 @@ func (h *Handler) listUsers(c *gin.Context) {
 		return
 	}
 	ctx, p := c.Request.Context(), provisionerOf(c)
-	recs, err := h.o.Store.ListRecords(ctx, kindUser, p.ID+"/")
+	recs, err := h.o.Store.ListRecords(ctx, kindUser, p.scope()+"/")
 	if err != nil {
 		h.fail(c, "list users", err)
 		return
@@ -121,6 +160,11 @@ func (h *Handler) listUsers(c *gin.Context) {
 	groups, err := h.groupsByMember(ctx, p)
 	if err != nil {
 		h.fail(c, "list groups", err)
+		return
+	}
+	users, err := h.porticoUsers(ctx)
+	if err != nil {
+		h.fail(c, "list users", err)
 		return
 	}
 	items := make([]item, 0, len(recs))
@@ -131,15 +175,19 @@ func (h *Handler) listUsers(c *gin.Context) {
 			return
 		}
 		u.version = r.Version
-		items = append(items, item{rep: h.userRep(u, groups[u.ID]), created: u.Created, id: u.ID})
+		cur, ok := users[u.ID]
+		if !ok {
+			continue // deleted elsewhere (the admin API): gone for SCIM too
+		}
+		items = append(items, item{rep: h.userRep(u, cur, groups[u.ID]), created: u.Created, id: u.ID})
 	}
 	writeList(c, userType, lp, items)
 }
 
 func (h *Handler) getUser(c *gin.Context) {
 	ctx, p := c.Request.Context(), provisionerOf(c)
-	u, err := h.getUserRecord(ctx, p, c.Param("id"))
-	if !h.check(c, "user", err) {
+	u, cur, ok := h.loadUser(c, p)
+	if !ok {
 		return
 	}
 	groups, err := h.groupsByMember(ctx, p)
@@ -147,7 +195,46 @@ func (h *Handler) getUser(c *gin.Context) {
 		h.fail(c, "list groups", err)
 		return
 	}
-	writeResource(c, userType, http.StatusOK, h.userRep(u, groups[u.ID]), u.version)
+	writeResource(c, userType, http.StatusOK, h.userRep(u, cur, groups[u.ID]), u.version)
+}
+
+// loadUser reads the user the path names: its record and the Portico
+// user, which must both exist (404 else: a user deleted elsewhere is gone
+// for SCIM too). It answers and reports false on failure.
+func (h *Handler) loadUser(c *gin.Context, p Provisioner) (userRecord, store.User, bool) {
+	ctx := c.Request.Context()
+	u, err := h.getUserRecord(ctx, p, c.Param("id"))
+	if !h.check(c, "user", err) {
+		return userRecord{}, store.User{}, false
+	}
+	cur, err := h.o.Store.GetUser(ctx, u.ID)
+	if !h.check(c, "user", err) {
+		return userRecord{}, store.User{}, false
+	}
+	return u, cur, true
+}
+
+// porticoUsers maps the ids of the Portico users to them.
+func (h *Handler) porticoUsers(ctx context.Context) (map[string]store.User, error) {
+	all, err := h.o.Store.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]store.User, len(all))
+	for _, u := range all {
+		m[u.ID] = u
+	}
+	return m, nil
+}
+
+// withActive returns res with active as cur is now, unless res says:
+// a PUT without active keeps the user's state, and a PATCH starts from
+// the state an administrator may have changed.
+func withActive(res map[string]any, cur store.User) map[string]any {
+	if _, ok := res["active"]; !ok {
+		res["active"] = !cur.Disabled
+	}
+	return res
 }
 
 // check answers 404 for ErrNotFound and 503 for other errors; it
@@ -183,7 +270,9 @@ func (h *Handler) createUser(c *gin.Context) {
 	}
 	ctx, p, now := c.Request.Context(), provisionerOf(c), h.o.Now()
 	// The person may have logged in through the connector already: the
-	// provisioner takes that user over rather than making a second.
+	// provisioner adopts that user rather than making a second, unless
+	// another provisioner owns it or it holds roles the provisioner may
+	// not take over.
 	id, adopt := h.o.NewUserID(), false
 	switch ident, err := h.o.Store.GetIdentity(ctx, p.Connector, subject); {
 	case err == nil:
@@ -195,29 +284,64 @@ func (h *Handler) createUser(c *gin.Context) {
 			h.fail(c, "read user", err)
 			return
 		}
+		u, err := h.o.Store.GetUser(ctx, id)
+		if err != nil {
+			h.fail(c, "read user", err)
+			return
+		}
+		if len(u.Roles) > 0 && !p.AdoptPrivileged {
+			writeErr(c, errf(http.StatusForbidden, "", "the user with this %s has Portico roles; "+
+				"this provisioner may adopt such users only with adopt_privileged", p.Subject))
+			return
+		}
 	case !errors.Is(err, store.ErrNotFound):
 		h.fail(c, "read identity", err)
 		return
 	}
-	nk := nameKey(p.ID, getString(res, "userName"))
+	claimed, err := claimOwner(ctx, h.o.Store, p, id)
+	switch {
+	case errors.Is(err, errOwned):
+		writeErr(c, errf(http.StatusConflict, "uniqueness", "the user with this %s is another provisioner's", p.Subject))
+		return
+	case err != nil:
+		h.fail(c, "claim user", err)
+		return
+	}
+	undoOwner := func() {
+		if claimed {
+			releaseOwner(ctx, h.o.Store, p, id)
+		}
+	}
+	nk := nameKey(p.scope(), getString(res, "userName"))
 	switch err := h.o.Store.PutRecord(ctx, store.Record{Kind: kindUserName, Key: nk, Value: []byte(id)}); {
 	case errors.Is(err, store.ErrAlreadyExists):
+		undoOwner()
 		writeErr(c, errf(http.StatusConflict, "uniqueness", "userName is taken"))
 		return
 	case err != nil:
+		undoOwner()
 		h.fail(c, "claim userName", err)
 		return
 	}
-	undo := func() { h.o.Store.DeleteRecord(ctx, kindUserName, nk) }
+	undo := func() { h.o.Store.DeleteRecord(ctx, kindUserName, nk); undoOwner() }
 	if adopt {
-		if err := h.updateProfile(ctx, id, func(u *store.User) { profile(u, res) }); err != nil {
+		disabled := false
+		err := h.updateProfile(ctx, id, func(u *store.User) {
+			setProfile(u, res, false)
+			u.ProvisionedGroups = nil // a former owner's groups
+			disabled = u.Disabled
+		})
+		if err != nil {
 			undo()
 			h.check(c, "user", err)
 			return
 		}
+		if disabled {
+			res["active"] = false // the adoption did not re-enable it
+		}
 	} else {
 		u := store.User{ID: id, CreatedAt: now}
-		profile(&u, res)
+		setProfile(&u, res, true)
 		ident := store.Identity{ConnectorID: p.Connector, Subject: subject, UserID: id,
 			Username: u.Username, Email: u.Email, Name: u.Name, LastSeen: now}
 		switch err := h.o.Store.CreateUser(ctx, u, ident); {
@@ -253,13 +377,17 @@ func (h *Handler) createUser(c *gin.Context) {
 			return
 		}
 	}
-	writeResource(c, userType, http.StatusCreated, h.userRep(rec, nil), rec.version)
+	cur, err := h.o.Store.GetUser(ctx, id)
+	if !h.check(c, "user", err) {
+		return
+	}
+	writeResource(c, userType, http.StatusCreated, h.userRep(rec, cur, nil), rec.version)
 }
 
 func (h *Handler) putUser(c *gin.Context) {
-	ctx, p := c.Request.Context(), provisionerOf(c)
-	old, err := h.getUserRecord(ctx, p, c.Param("id"))
-	if !h.check(c, "user", err) {
+	p := provisionerOf(c)
+	old, cur, ok := h.loadUser(c, p)
+	if !ok {
 		return
 	}
 	body, e := readBody(c)
@@ -274,13 +402,13 @@ func (h *Handler) putUser(c *gin.Context) {
 		writeErr(c, e)
 		return
 	}
-	h.updateUser(c, p, old, res)
+	h.updateUser(c, p, old, withActive(res, cur))
 }
 
 func (h *Handler) patchUser(c *gin.Context) {
-	ctx, p := c.Request.Context(), provisionerOf(c)
-	old, err := h.getUserRecord(ctx, p, c.Param("id"))
-	if !h.check(c, "user", err) {
+	p := provisionerOf(c)
+	old, cur, ok := h.loadUser(c, p)
+	if !ok {
 		return
 	}
 	body, e := readBody(c)
@@ -289,6 +417,7 @@ func (h *Handler) patchUser(c *gin.Context) {
 		ops, e = parsePatch(body)
 	}
 	res := clone(old.Resource).(map[string]any)
+	res["active"] = !cur.Disabled
 	if e == nil {
 		e = applyPatch(userType, res, ops)
 	}
@@ -324,7 +453,7 @@ func (h *Handler) updateUser(c *gin.Context, p Provisioner, old userRecord, res 
 		}
 	}
 	if !strings.EqualFold(oldName, newName) {
-		nk := nameKey(p.ID, newName)
+		nk := nameKey(p.scope(), newName)
 		switch err := h.o.Store.PutRecord(ctx, store.Record{Kind: kindUserName, Key: nk, Value: []byte(old.ID)}); {
 		case errors.Is(err, store.ErrAlreadyExists):
 			writeErr(c, errf(http.StatusConflict, "uniqueness", "userName is taken"))
@@ -362,14 +491,15 @@ func (h *Handler) updateUser(c *gin.Context, p Provisioner, old userRecord, res 
 	}
 	rec.version++
 	if !strings.EqualFold(oldName, newName) {
-		h.o.Store.DeleteRecord(ctx, kindUserName, nameKey(p.ID, oldName))
+		h.o.Store.DeleteRecord(ctx, kindUserName, nameKey(p.scope(), oldName))
 	}
 	if subject != old.Subject {
 		if err := h.o.Store.DeleteIdentity(ctx, p.Connector, old.Subject); err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.o.Logger.ErrorContext(ctx, "scim: remove the old identity", "err", err)
 		}
 	}
-	if err := h.updateProfile(ctx, old.ID, func(u *store.User) { profile(u, res) }); err != nil {
+	var cur store.User
+	if err := h.updateProfile(ctx, old.ID, func(u *store.User) { setProfile(u, res, true); cur = *u }); err != nil {
 		h.check(c, "user", err)
 		return
 	}
@@ -390,22 +520,12 @@ func (h *Handler) updateUser(c *gin.Context, p Provisioner, old userRecord, res 
 		h.fail(c, "list groups", err)
 		return
 	}
-	writeResource(c, userType, http.StatusOK, h.userRep(rec, groups[rec.ID]), rec.version)
+	writeResource(c, userType, http.StatusOK, h.userRep(rec, cur, groups[rec.ID]), rec.version)
 }
 
 // updateProfile changes the Portico user with f, retrying lost races.
 func (h *Handler) updateProfile(ctx context.Context, id string, f func(*store.User)) error {
-	for range 8 {
-		u, err := h.o.Store.GetUser(ctx, id)
-		if err != nil {
-			return err
-		}
-		f(&u)
-		if err = h.o.Store.UpdateUser(ctx, u); !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-	}
-	return fmt.Errorf("scim: user %s: too many concurrent updates: %w", id, store.ErrConflict)
+	return updateUser(ctx, h.o.Store, id, f)
 }
 
 // deleteUser deprovisions for good: sessions end, the user leaves its
@@ -428,13 +548,24 @@ func (h *Handler) deleteUser(c *gin.Context) {
 		h.fail(c, "leave groups", err)
 		return
 	}
-	if err := h.o.Store.DeleteUser(ctx, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	gone := false
+	if err := h.o.Store.DeleteUser(ctx, u.ID); errors.Is(err, store.ErrNotFound) {
+		gone = true // deleted elsewhere: its records go, and SCIM says 404 as GET does
+	} else if err != nil {
 		h.fail(c, "delete user", err)
 		return
 	}
-	h.o.Store.DeleteRecord(ctx, kindUserName, nameKey(p.ID, getString(u.Resource, "userName")))
-	if err := h.o.Store.DeleteRecord(ctx, kindUser, p.ID+"/"+u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	h.o.Store.DeleteRecord(ctx, kindUserName, nameKey(p.scope(), getString(u.Resource, "userName")))
+	if err := h.o.Store.DeleteRecord(ctx, kindUser, p.scope()+"/"+u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		h.fail(c, "delete user record", err)
+		return
+	}
+	if err := releaseOwner(ctx, h.o.Store, p, u.ID); err != nil {
+		h.fail(c, "release user", err)
+		return
+	}
+	if gone {
+		writeErr(c, errf(http.StatusNotFound, "", "user %s not found", u.ID))
 		return
 	}
 	h.audit(c, store.AuditEvent{Type: AuditUserDelete, UserID: u.ID, Details: map[string]string{"user_name": getString(u.Resource, "userName")}})

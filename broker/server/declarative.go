@@ -160,7 +160,7 @@ func removeUndeclared(ctx context.Context, st store.Store, log *slog.Logger, aud
 		} else if err != nil {
 			return fmt.Errorf("declarative: remove SCIM provisioner %s: %w", id, err)
 		}
-		if err := scim.DeleteProvisioner(ctx, st, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := scim.DeleteProvisioner(ctx, st, p); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("declarative: remove SCIM provisioner %s: %w", id, err)
 		}
 		log.Info("declarative: removed a SCIM provisioner the configuration file no longer has", "provisioner", id)

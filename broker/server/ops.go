@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/portico-idp/portico/broker/metrics"
@@ -34,7 +35,15 @@ func (s *Server) handler() http.Handler {
 		mux.Handle(p, ops)
 	}
 	mux.Handle("/", s.Broker)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux would redirect "/scim/v2//Users" to its clean form with
+		// an HTML body; the APIs answer such paths with their JSON 404.
+		if strings.Contains(r.URL.Path, "//") && s.Broker.APIPath(r.URL.Path) {
+			s.Broker.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // sync keeps this server in step with what other replicas change in the

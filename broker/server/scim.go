@@ -22,16 +22,19 @@ func seedSCIM(ctx context.Context, cfg *config.Config, st store.Store, audit fun
 			hash = broker.HashClientSecret(c.Token)
 		}
 		now := time.Now().UTC()
-		p := scim.Provisioner{ID: c.ID, Connector: c.Connector, Subject: c.Subject, TokenHash: hash, Source: "config", CreatedAt: now, RotatedAt: now}
+		p := scim.Provisioner{ID: c.ID, Connector: c.Connector, Subject: c.Subject, TokenHash: hash, Source: "config",
+			CreatedAt: now, RotatedAt: now, Generation: scim.NewGeneration(), AdoptPrivileged: c.AdoptPrivileged}
 		old, err := scim.GetProvisioner(ctx, st, c.ID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
 			return fmt.Errorf("scim.provisioners[%d]: %w", i, err)
-		case old.Connector == p.Connector && old.Subject == p.Subject && old.TokenHash == p.TokenHash && old.Source == p.Source:
+		case old.Connector == p.Connector && old.Subject == p.Subject && old.TokenHash == p.TokenHash && old.Source == p.Source &&
+			old.AdoptPrivileged == p.AdoptPrivileged:
 			continue
 		default:
-			p.Version, p.CreatedAt = old.Version, old.CreatedAt
+			// The same provisioner, changed: it keeps what it provisioned.
+			p.Version, p.CreatedAt, p.Generation = old.Version, old.CreatedAt, old.Generation
 		}
 		if err := scim.PutProvisioner(ctx, st, p); err != nil {
 			return fmt.Errorf("scim.provisioners[%d]: %w", i, err)

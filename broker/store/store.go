@@ -59,6 +59,10 @@ type User struct {
 	CreatedAt   time.Time           `json:"created_at"`
 	LastLogin   time.Time           `json:"last_login,omitzero"`
 	Version     int64               `json:"version"`
+	// ProvisionedGroups are the groups of SCIM (broker/scim) the user is
+	// a member of, kept apart from LocalGroups: only its provisioner
+	// changes them. Added to Groups in tokens, like LocalGroups.
+	ProvisionedGroups []string `json:"provisioned_groups,omitempty"`
 }
 
 // Identity links an upstream account (connector, subject) to a User.

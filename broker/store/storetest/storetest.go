@@ -1072,18 +1072,19 @@ var future = sync.OnceValue(func() time.Time { return time.Now().Add(24 * time.H
 
 func user(n int) store.User {
 	return store.User{
-		ID:            fmt.Sprintf("user-%d/x", n),
-		Username:      fmt.Sprintf("user%d", n),
-		Email:         fmt.Sprintf("User%d@Example.com", n),
-		EmailVerified: true,
-		Name:          fmt.Sprintf("User %d", n),
-		Groups:        []string{"admins", fmt.Sprintf("team-%d", n)},
-		Attributes:    map[string][]string{"department": {fmt.Sprintf("dept-%d", n)}, "teams": {"a", "b"}},
-		LocalGroups:   []string{"local-admins", fmt.Sprintf("local-%d", n)},
-		Roles:         []string{"auditor", fmt.Sprintf("role-%d", n)},
-		Disabled:      true,
-		CreatedAt:     created,
-		LastLogin:     at(n).In(zone),
+		ID:                fmt.Sprintf("user-%d/x", n),
+		Username:          fmt.Sprintf("user%d", n),
+		Email:             fmt.Sprintf("User%d@Example.com", n),
+		EmailVerified:     true,
+		Name:              fmt.Sprintf("User %d", n),
+		Groups:            []string{"admins", fmt.Sprintf("team-%d", n)},
+		Attributes:        map[string][]string{"department": {fmt.Sprintf("dept-%d", n)}, "teams": {"a", "b"}},
+		LocalGroups:       []string{"local-admins", fmt.Sprintf("local-%d", n)},
+		ProvisionedGroups: []string{"scim-eng", fmt.Sprintf("scim-%d", n)},
+		Roles:             []string{"auditor", fmt.Sprintf("role-%d", n)},
+		Disabled:          true,
+		CreatedAt:         created,
+		LastLogin:         at(n).In(zone),
 	}
 }
 

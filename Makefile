@@ -142,3 +142,9 @@ fuzz:
 
 clean:
 	rm -rf bin portico-data
+
+# docs/configuration.md from docs/src/configuration.md and the doc
+# comments of broker/config (internal/confdoc); a test fails when stale.
+.PHONY: docs
+docs:
+	$(GO) generate ./broker/config/

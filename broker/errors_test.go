@@ -224,6 +224,10 @@ func TestTokenErrors(t *testing.T) {
 		if second.Status != 400 || second.str("error") != "invalid_grant" {
 			t.Errorf("replay: %d %v", second.Status, second.Body)
 		}
+		// The answer explains why the first tokens stopped working.
+		if d := second.str("error_description"); !strings.Contains(d, "revoked") {
+			t.Errorf("replay error_description %q does not say the tokens were revoked", d)
+		}
 		if st := userinfoStatus(t, b.URL, first.str("access_token")); st != 401 {
 			t.Errorf("access token from a replayed code still works at userinfo: %d", st)
 		}

@@ -123,7 +123,9 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		b.auditRequest(c, store.AuditEvent{Type: AuditCodeReplay, Actor: actorClient(client.ID), UserID: code.UserID,
 			ClientID: client.ID, ConnectorID: code.ConnectorID, Details: map[string]string{"session": code.FamilyID}})
 		b.revokeCodeTokens(c, code)
-		return tokensvc.Tokens{}, invalidGrant("the code was already used")
+		// Say so: the client's first tokens stop working too, which would
+		// otherwise look like a fault (issue 19).
+		return tokensvc.Tokens{}, invalidGrant("the code was already used; the tokens issued for it have been revoked")
 	}
 	if form.Get("redirect_uri") != code.RedirectURI {
 		return tokensvc.Tokens{}, invalidGrant("redirect_uri does not match the authorization request")

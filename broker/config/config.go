@@ -29,60 +29,81 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	// Issuer is the OpenID Connect issuer URL, e.g. https://id.example.com.
+	// Field comments here and in the other files of this package are the
+	// descriptions in docs/configuration.md (internal/confdoc writes it),
+	// so they are written for operators, in Markdown.
+
+	// Issuer is the OpenID Connect issuer URL, e.g.
+	// `https://id.example.com`. Absolute `https` URL with a host, or
+	// `http` for a loopback host; no user info, query or fragment, and no
+	// trailing slash.
 	Issuer string `yaml:"issuer"`
-	// Listen is the address the HTTP server listens on (host:port).
-	Listen     string      `yaml:"listen"`
-	Storage    Storage     `yaml:"storage"`
+	// Listen is the address of the HTTP server, `host:port`; the port
+	// must be a number from 1 to 65535, the host may be empty (`:5556`).
+	Listen string `yaml:"listen"`
+	// Storage is the storage backend.
+	Storage Storage `yaml:"storage"`
+	// Connectors are the identity sources people log in with.
 	Connectors []Connector `yaml:"connectors"`
-	Clients    []Client    `yaml:"clients"`
-	// Users are seeded into the local connector.
-	Users  []User `yaml:"users"`
+	// Clients are the OAuth clients (relying parties).
+	Clients []Client `yaml:"clients"`
+	// Users are accounts seeded into the local connector.
+	Users []User `yaml:"users"`
+	// Tokens sets the signing algorithm and lifetimes.
 	Tokens Tokens `yaml:"tokens"`
-	Log    Log    `yaml:"log"`
-	// Scopes are custom scopes, by name, each releasing claims that
-	// connectors' claim_mapping rules set; clients ask for them when
-	// allowed by their extra_scopes (docs/identity.md).
+	// Log configures logging.
+	Log Log `yaml:"log"`
+	// Scopes are custom scopes, by name, each releasing custom claims
+	// that connectors' `claim_mapping` rules set; clients ask for them
+	// when allowed by their `extra_scopes`
+	// ([identity.md](identity.md#claims-and-scopes)).
 	Scopes map[string]Scope `yaml:"scopes"`
 	// Linking is the account-linking policy for every connector.
 	Linking Linking `yaml:"linking"`
-	Audit   Audit   `yaml:"audit"`
-	// Admin configures the admin API (docs/admin-api.md).
+	// Audit configures the audit trail kept in the store.
+	Audit Audit `yaml:"audit"`
+	// Admin configures the admin API ([admin-api.md](admin-api.md)).
 	Admin Admin `yaml:"admin"`
 	// Registration is dynamic client registration (RFC 7591, RFC 7592;
-	// docs/registration.md). Off unless enabled.
+	// [registration.md](registration.md)). Off unless enabled.
 	Registration Registration `yaml:"registration"`
 	// Login configures single sign-on, second factors, consent and
-	// brute-force protection (login.go).
+	// brute-force protection (login.go; [login.md](login.md)).
 	Login Login `yaml:"login"`
-	// Ops configures /metrics, /healthz, /readyz and replica sync (ops.go).
+	// Ops configures `/metrics`, `/healthz`, `/readyz`, tracing and
+	// replica sync (ops.go; [deployment.md](deployment.md)).
 	Ops Ops `yaml:"ops"`
-	// HTTP configures the HTTP server's timeouts (http.go).
+	// HTTP configures the HTTP server's write timeout (http.go).
 	HTTP HTTP `yaml:"http"`
-	// TokenExchange: external issuers trusted for token exchange
+	// TokenExchange lists the external issuers trusted for token exchange
 	// (RFC 8693; exchange.go).
 	TokenExchange TokenExchange `yaml:"token_exchange"`
-	// SCIM is SCIM 2.0 provisioning (scim.go; docs/scim.md).
+	// SCIM is SCIM 2.0 provisioning (scim.go; [scim.md](scim.md)).
 	SCIM SCIM `yaml:"scim"`
 
-	// Declarative makes the file the truth for its clients, users (local
-	// accounts), connectors and SCIM provisioners (issue 19): at start
-	// those an earlier start took from the file and the file no longer
-	// has are removed from the store (logged and audited), the users'
-	// and connectors' stored state is reset to the file's, and the admin
-	// API refuses to change them (409 managed_by_file). False, the
-	// default, merges: the file's entries are written at each start, and
-	// what the file dropped or the admin API changed stays.
+	// Declarative, `true`, makes the file the truth for its clients,
+	// users (local accounts), connectors and SCIM provisioners
+	// ([Declarative mode](#declarative-mode)): at start those an earlier
+	// start took from the file and the file no longer has are removed
+	// from the store (logged and audited), the users' and connectors'
+	// stored state is reset to the file's, and the admin API refuses to
+	// change them (409 `managed_by_file`). `false`, the default, merges
+	// the file into the store at each start: what the file dropped or the
+	// admin API changed stays.
 	Declarative bool `yaml:"declarative"`
 }
 
 // Registration configures the /register endpoint. It is never open: a
 // registrant presents one of the initial access tokens as a Bearer token.
 type Registration struct {
+	// Enabled serves `/register` and `/register/{client_id}`.
 	Enabled bool `yaml:"enabled"`
-	// InitialAccessTokens in clear, or their hashes ("sha256:" and the
-	// unpadded base64url SHA-256, the form of a client secret_hash).
-	InitialAccessTokens      []string `yaml:"initial_access_tokens"`
+	// InitialAccessTokens are the tokens a registrant presents, in clear
+	// (better from the environment or initial_access_token_files).
+	InitialAccessTokens []string `yaml:"initial_access_tokens"`
+	// InitialAccessTokenHashes are initial access tokens as hashes:
+	// `sha256:` and the unpadded base64url SHA-256, the form of a client
+	// `secret_hash`.
 	InitialAccessTokenHashes []string `yaml:"initial_access_token_hashes"`
 	// DefaultGrantTypes are given to a client that registers without
 	// grant_types (default: authorization_code, as RFC 7591 says).
@@ -93,14 +114,15 @@ type Registration struct {
 	AllowPrivateURIs bool `yaml:"allow_private_uris"`
 	// InitialAccessTokenFiles are files each holding one initial access
 	// token in clear (a mounted secret), read at start and added to
-	// initial_access_tokens (issue 19: secrets from files).
+	// `initial_access_tokens` ([Secrets in files](#secrets-in-files)).
 	InitialAccessTokenFiles []string `yaml:"initial_access_token_files"`
 }
 
 // Admin configures the admin API under /admin/v1.
 type Admin struct {
 	// Role is the user role (users' roles, set through the API or the
-	// CLI) whose access tokens may call the API; default "admin".
+	// CLI) that a person's admin token must carry for the API to accept
+	// it ([admin-api.md](admin-api.md#authentication)).
 	Role string `yaml:"role"`
 }
 
@@ -113,38 +135,46 @@ const DefaultAdminRole = "admin"
 
 // Scope is a custom scope.
 type Scope struct {
-	// Claims are the custom claims the scope releases.
+	// Claims are the custom claims the scope releases; each must be set by
+	// some connector's `claim_mapping`.
 	Claims []string `yaml:"claims"`
 }
 
 // Linking says when a login through a connector joins an existing user
 // instead of making a new one. Off unless set.
 type Linking struct {
-	// VerifiedEmail links a new identity whose email the connector
-	// verified to the one user that has an identity, through another
-	// connector that takes part, with the same verified email.
+	// VerifiedEmail links a first login to the one existing user with the
+	// same verified email through another connector that takes part; a
+	// connector's `link.verified_email` overrides it. See
+	// [identity.md](identity.md#account-linking).
 	VerifiedEmail bool `yaml:"verified_email"`
 	// Explicit lets a logged-in person link an account of a connector
 	// that takes part to their user, by logging in with it from the
-	// account page (/account).
+	// account page (`/account`); a connector's `link.explicit` overrides
+	// it. See [identity.md](identity.md#explicit-linking).
 	Explicit bool `yaml:"explicit"`
 }
 
 // ConnectorLink is a connector's own linking policy; unset fields take
 // the top-level linking's.
 type ConnectorLink struct {
+	// VerifiedEmail says whether this connector takes part in linking by
+	// verified email; unset takes the top-level `linking.verified_email`.
 	VerifiedEmail *bool `yaml:"verified_email"`
-	Explicit      *bool `yaml:"explicit"`
+	// Explicit says whether this connector's accounts may be linked from
+	// the account page; unset takes the top-level `linking.explicit`.
+	Explicit *bool `yaml:"explicit"`
 }
 
 // Audit configures the audit trail kept in the store. Every event is
 // logged whatever this says.
 type Audit struct {
-	// Retention is how long events are kept (default 90 days).
+	// Retention is how long audit events are kept in the store.
 	Retention Duration `yaml:"retention"`
-	// Exclude are event types (AuditTypes) kept in the log only, not in
-	// the store: token.issue, say, when machine clients fetch tokens by
-	// the thousand.
+	// Exclude are event types logged but not stored: `token.issue`, say,
+	// when machine clients fetch tokens by the thousand. Each must be a
+	// known type (AuditTypes, listed in
+	// [identity.md](identity.md#audit-trail)).
 	Exclude []string `yaml:"exclude"`
 }
 
@@ -163,32 +193,45 @@ var AuditTypes = []string{
 
 // Storage selects and configures the storage backend.
 type Storage struct {
-	// Type is the backend: "badger" (embedded, one process) or
-	// "postgres" (shared by any number of replicas).
+	// Type is the storage backend: `badger` (embedded; one process per
+	// directory) or `postgres` (shared by any number of replicas; see
+	// [deployment.md](deployment.md#moving-from-badger-to-postgresql)).
 	Type string `yaml:"type"`
 	// Dir is the directory the badger backend keeps its files in. With
-	// postgres it is optional and holds only the local key file that
-	// seals second-factor secrets and connectors' upstream tokens (give
-	// every replica the same one); without it the key is new at each
-	// start.
+	// `postgres` it is optional and holds only `connector-master.key`,
+	// the key that seals second-factor secrets and connectors' upstream
+	// tokens: give every replica the same file (or set `login.mfa.key`);
+	// without it a new key is made at each start.
 	Dir string `yaml:"dir"`
-	// SyncWrites makes every write durable before it returns (default
-	// true); badger only.
+	// SyncWrites syncs every write to disk before it completes (`badger`
+	// only).
 	SyncWrites *bool `yaml:"sync_writes"`
-	// DSN is the postgres connection string, URL or key=value form. When
-	// empty it is read from $PORTICO_STORAGE_DSN, so that the password
-	// need not be written in the file.
+	// DSN is `postgres` only, and required for it: the connection
+	// string, as a URL
+	// (`postgres://portico@db.example.com:5432/portico?sslmode=verify-full`)
+	// or in `key=value` form, with libpq's and pgx's parameters
+	// (`pool_max_conns`, ...). Left empty, it is read from the
+	// environment variable `PORTICO_STORAGE_DSN`, so that the password
+	// need not be in the file. Error messages never quote it.
 	DSN string `yaml:"dsn"`
-	// Schema is the postgres schema Portico's tables are in, created if
-	// missing; empty uses the DSN's search_path (normally "public").
+	// Schema is `postgres` only: the schema that holds Portico's tables,
+	// created if missing; at most 63 bytes. Several Portico installations
+	// can share a database in schemas of their own.
 	Schema string `yaml:"schema"`
-	// MinFreeSpace is the free space the badger storage keeps on its
-	// directory's filesystem: below it writes fail (503) and the server
-	// does not start, since Badger would crash on a full disk. Zero, the
-	// default, is the badger backend's (badger.DefaultMinFreeSpace).
+	// MinFreeSpace is `badger` only: the free space to keep on the
+	// filesystem of `dir` (zero takes badger.DefaultMinFreeSpace). Below
+	// it writes answer 503 (`temporarily_unavailable`), `/readyz` fails
+	// and `portico serve` does not start, because Badger writes through
+	// mmap and would crash on a full disk; service resumes by itself when
+	// there is room. A whole number of bytes or a number with a unit:
+	// `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024), `KB`, `MB`, `GB`, `TB`
+	// (powers of 1000). The default is what Badger may write by itself
+	// once Portico stops writing, and some slack: see
+	// [deployment.md](deployment.md#a-full-disk). Raise it if other
+	// processes write to the same filesystem.
 	MinFreeSpace Size `yaml:"min_free_space"`
-	// DSNFile is a file holding the postgres connection string (a mounted
-	// secret), read at start; set it or dsn, not both (issue 19).
+	// DSNFile is a file holding `dsn` (a mounted secret), read at start;
+	// not with `dsn` ([Secrets in files](#secrets-in-files)).
 	DSNFile string `yaml:"dsn_file"`
 }
 
@@ -198,41 +241,72 @@ const EnvStorageDSN = "PORTICO_STORAGE_DSN"
 // Connector is one upstream identity source. Config is the type-specific
 // part, left undecoded for the connector.
 type Connector struct {
-	ID   string `yaml:"id"`
+	// ID is the connector's unique id; it appears in URLs, so it must
+	// match `^[a-z0-9][a-z0-9_-]{0,62}$`.
+	ID string `yaml:"id"`
+	// Type is the connector type: `local` (accounts kept by Portico,
+	// seeded from `users`; no `config`), [`ldap`](connectors/ldap.md),
+	// [`saml`](connectors/saml.md), [`oidc`, `google`,
+	// `microsoft`](connectors/oidc.md), [`github`](connectors/github.md),
+	// [`plugin`](plugins.md) (a connector in its own binary),
+	// [`wasm`](wasm-abi.md) (a sandboxed WASM module).
 	Type string `yaml:"type"`
+	// Name is the display name on the login page.
 	Name string `yaml:"name"`
 	// Icon is the URL of an image shown beside the name on the login page.
 	Icon string `yaml:"icon"`
-	// Isolation is where the connector runs: "" (the default) in the
-	// broker's process, or "process" in a child process of the portico
-	// binary, over the plugin protocol, so that its crash or leak cannot
-	// take the broker down. A connector of type plugin always runs in a
-	// process of its own.
-	Isolation string         `yaml:"isolation"`
-	Config    map[string]any `yaml:"config"`
-	// ClaimMapping and Groups turn what the connector says into Portico's
-	// claims, before the user is created or updated (docs/identity.md).
+	// Isolation is where the connector runs: empty (the default) in the
+	// broker's process, or `process` in a child `portico` process over
+	// the plugin protocol, so its crash or leak cannot take the broker
+	// down ([plugins.md](plugins.md)). Not for `plugin`, which always
+	// runs in its own process.
+	Isolation string `yaml:"isolation"`
+	// Config holds the type-specific settings, passed to the connector as
+	// JSON; each type's page lists its fields. The type and the block are
+	// checked before the store is opened: an unknown type or field, or a
+	// wrong value, stops the server with the field's full path and a
+	// suggestion, e.g. `config:
+	// connectors[2].config.user_search.basedn: unknown field (did you
+	// mean base_dn?)`. Secrets may come from files: `bind_password_file`
+	// (ldap), `client_secret_file` (oidc, google, microsoft, github).
+	Config map[string]any `yaml:"config"`
+	// ClaimMapping are rules that turn what the connector says into
+	// claims, before the user is created or updated
+	// ([identity.md](identity.md#claim-mapping)); errors name the rule,
+	// e.g. `connectors[1].claim_mapping[2].regex`.
 	ClaimMapping []mapping.Rule `yaml:"claim_mapping"`
-	Groups       mapping.Groups `yaml:"groups"`
-	Link         ConnectorLink  `yaml:"link"`
-	// Limits bound what the connector may say about a person; a login
-	// (or refresh) whose identity breaks them is refused
-	// (docs/identity.md#identity-limits).
+	// Groups filters and prefixes the connector's groups.
+	Groups mapping.Groups `yaml:"groups"`
+	// Link is this connector's own linking policy; unset fields take the
+	// top-level `linking`'s.
+	Link ConnectorLink `yaml:"link"`
+	// Limits bound what the connector may say about a person; a login or
+	// refresh whose identity breaks them is refused
+	// ([identity.md](identity.md#identity-limits)).
 	Limits ConnectorLimits `yaml:"limits"`
 }
 
 // ConnectorLimits are a connector's identity limits. Zero (or unset)
 // takes the broker's default, documented in docs/configuration.md.
 type ConnectorLimits struct {
-	// MaxClaimLength bounds each string (subject, username, email, name,
-	// each group, each attribute name and value), in bytes.
+	// MaxClaimLength bounds the bytes of each string: subject, username,
+	// preferred_username, email, name, each group, each attribute name
+	// and value. The subject and the email are held to at most 1024
+	// whatever this says. At most `65536`; must not exceed `max_size`
+	// when both are set.
 	MaxClaimLength int `yaml:"max_claim_length"`
-	MaxGroups      int `yaml:"max_groups"`
-	MaxAttributes  int `yaml:"max_attributes"`
-	// MaxAttributeValues bounds the values of each attribute.
+	// MaxGroups bounds the groups. At most `100000`.
+	MaxGroups int `yaml:"max_groups"`
+	// MaxAttributes bounds the attributes (SAML and LDAP
+	// `extra_attributes`, LDAP's `dn`, ...). At most `10000`.
+	MaxAttributes int `yaml:"max_attributes"`
+	// MaxAttributeValues bounds the values of each attribute. At most
+	// `100000`.
 	MaxAttributeValues int `yaml:"max_attribute_values"`
-	// MaxSize bounds the whole identity as JSON, in bytes, the
-	// connector's own data (an upstream refresh token) included.
+	// MaxSize bounds the bytes of the whole identity as JSON, the
+	// connector's own data (a sealed upstream refresh token) included.
+	// Bounds the ID token: at most 4/3 × (`max_size` + 2 KiB) + 1 KiB,
+	// 180,000 bytes with the default. At most `16777216` (16 MiB).
 	MaxSize int `yaml:"max_size"`
 }
 
@@ -260,112 +334,248 @@ const IsolationProcess = "process"
 
 // Client is an OAuth client (relying party).
 type Client struct {
-	ID   string `yaml:"id"`
+	// ID is the unique client id (`client_id`): 1–128 of
+	// `A-Z a-z 0-9 . _ ~ -`, starting with a letter or digit
+	// (`^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$`), so it needs no escaping in
+	// URLs; the admin API and dynamic registration apply the same rule.
+	ID string `yaml:"id"`
+	// Name is the display name.
 	Name string `yaml:"name"`
-	// Secret is the client secret in clear; SecretHash its hash. A
-	// confidential client has exactly one of them, a public client neither.
-	Secret       string   `yaml:"secret"`
-	SecretHash   string   `yaml:"secret_hash"`
-	Public       bool     `yaml:"public"`
+	// Secret is the client secret in clear. No control characters, no
+	// leading or trailing spaces.
+	Secret string `yaml:"secret"`
+	// SecretHash is the hash of the client secret, instead of `secret`.
+	// Same character rules; its format is not checked by the loader.
+	SecretHash string `yaml:"secret_hash"`
+	// Public marks a public client (single-page or native app), which has
+	// no secret. A confidential client (`public: false`) has exactly one
+	// of `secret` and `secret_hash` (none with
+	// `token_endpoint_auth_method: private_key_jwt`); a public one has
+	// neither.
+	Public bool `yaml:"public"`
+	// RedirectURIs are the allowed redirect URIs. Each is an absolute URL
+	// without a fragment, not repeated: `https` with a host; `http` only
+	// for a loopback host; any other scheme (`com.example.app:/callback`)
+	// only for a public client, except `javascript`, `data`, `vbscript`,
+	// `file`, `blob`, `about` and `view-source`, which are never allowed.
+	// Never user info (`user:pw@`), a backslash, a `*` in the host, or a
+	// port outside 1–65535 (or a colon with no port). At least one is
+	// required when `grant_types` includes `authorization_code`. An
+	// authorization request must use one exactly, except that an `http`
+	// URI to `127.0.0.1` or `[::1]` matches with any port (RFC 8252 §7.3;
+	// `localhost` does not, see
+	// [The authorization request](login.md#the-authorization-request)).
+	// The same rules apply to clients of the admin API and of dynamic
+	// registration.
 	RedirectURIs []string `yaml:"redirect_uris"`
-	GrantTypes   []string `yaml:"grant_types"`
-	Scopes       []string `yaml:"scopes"`
-	// ExtraScopes are the custom scopes (top-level scopes) the client may
-	// ask for at /authorize.
+	// GrantTypes are the grants the client may use: `authorization_code`,
+	// `refresh_token`, `client_credentials`,
+	// `urn:ietf:params:oauth:grant-type:device_code` (the
+	// [device authorization grant](tokens.md#device-authorization-grant)),
+	// `urn:ietf:params:oauth:grant-type:token-exchange` (with
+	// `token_exchange`), each at most once. `refresh_token` requires
+	// `authorization_code` or the device grant; a public client cannot
+	// have `client_credentials` or token exchange.
+	GrantTypes []string `yaml:"grant_types"`
+	// Scopes are the scopes the client may request with
+	// `client_credentials`. Each is an RFC 6749 scope token (printable
+	// ASCII without space, `"` or `\`), not repeated.
+	Scopes []string `yaml:"scopes"`
+	// ExtraScopes are the custom scopes (defined under top-level
+	// `scopes`) the client may ask for at `/authorize`, besides the
+	// standard `openid profile email groups roles offline_access`. Each
+	// must be defined, and not repeated.
 	ExtraScopes []string `yaml:"extra_scopes"`
-	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
+	// PostLogoutRedirectURIs are where RP-initiated logout (`/logout`)
+	// may send the browser afterwards; exact match, same URL rules as
+	// `redirect_uris`.
 	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
 
 	// Token settings for this client; unset ones take the tokens section's.
-	TokenFormat              string   `yaml:"token_format"` // jwt (default) or opaque
-	AccessTokenTTL           Duration `yaml:"access_token_ttl"`
-	IDTokenTTL               Duration `yaml:"id_token_ttl"`
-	RefreshIdleTTL           Duration `yaml:"refresh_idle_ttl"`
-	RefreshAbsoluteTTL       Duration `yaml:"refresh_absolute_ttl"`
-	RefreshReuseGrace        Duration `yaml:"refresh_reuse_grace"`
-	IDTokenSignedResponseAlg string   `yaml:"id_token_signed_response_alg"`
+
+	// TokenFormat is the format of access tokens for this client: `jwt`
+	// (RFC 9068, verifiable from the JWKS) or `opaque` (`pat_` + 256
+	// random bits, stored only as a hash, checked by introspection).
+	TokenFormat string `yaml:"token_format"`
+	// AccessTokenTTL is this client's access token lifetime, at most
+	// `24h`. The admin API applies the same bound.
+	AccessTokenTTL Duration `yaml:"access_token_ttl"`
+	// IDTokenTTL is this client's ID token lifetime, at most `24h`.
+	IDTokenTTL Duration `yaml:"id_token_ttl"`
+	// RefreshIdleTTL is this client's refresh idle lifetime, at most
+	// `8760h` (a year), and not beyond the absolute one.
+	RefreshIdleTTL Duration `yaml:"refresh_idle_ttl"`
+	// RefreshAbsoluteTTL is this client's refresh absolute lifetime, at
+	// most `8760h` (a year).
+	RefreshAbsoluteTTL Duration `yaml:"refresh_absolute_ttl"`
+	// RefreshReuseGrace is how long after the refresh that retired it the
+	// previous refresh token is accepted once more, at most once (a
+	// client that lost the answer retries); the reuse does not restart
+	// the window. At most `1m`. Any other use of a used refresh token
+	// revokes the whole login, as with `0`. See
+	// [tokens](tokens.md#refresh-rotation-and-replay).
+	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
+	// IDTokenSignedResponseAlg is the algorithm of this client's ID
+	// tokens: `RS256`, `ES256` or `EdDSA`. Portico keeps and rotates keys
+	// for every algorithm in use. Access tokens always use
+	// `tokens.signing_alg`.
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 	// Introspection is what the client may introspect (RFC 7662 §4):
-	// "own", the default for a confidential client, answers for tokens
-	// whose audience includes the client; "any" answers for every token, for
-	// a resource server that checks tokens issued to others; "none" forbids
-	// the endpoint. A public client never can.
+	// `own` — tokens whose audience includes the client (others answer
+	// `{"active": false}`); `any` — every token, for a resource server
+	// checking tokens issued to other clients; `none` — the endpoint is
+	// refused. A public client never can. Before this release the field
+	// was a boolean; see [Changes](#changes).
 	Introspection string `yaml:"introspection"`
-	// Admin lets the client get the admin scope by client_credentials;
-	// it must then list "admin" in scopes. Without it, "admin" in scopes
-	// is a configuration error.
+	// Admin trusts the client for administration: it may be granted the
+	// `admin` scope, whose tokens carry the admin API's audience
+	// ([admin-api.md](admin-api.md#authentication)). Requires `admin` in
+	// `scopes` (without it, `admin` in `scopes` is an error) and the
+	// `client_credentials` (a machine), `authorization_code` (people,
+	// e.g. a console's public client with PKCE) or device (people,
+	// `portico login`) grant; refused with `consent: true`.
 	Admin bool `yaml:"admin"`
-	// Consent marks a third-party client: the person is asked to allow
-	// the scopes it wants, once per set of scopes, until they revoke it.
+	// Consent marks a third-party client: the person allows the scopes it
+	// asks for on a consent page, once per set of scopes, until they
+	// revoke it ([login.md](login.md)).
 	Consent bool `yaml:"consent"`
 
-	// Resource indicators (RFC 8707, docs/tokens.md#resource-indicators):
-	// Resources are the resource servers (absolute URIs) the client may
-	// ask access tokens for; ResourceURIs are the URIs that name this
-	// client as a resource server, whose tokens its introspection sees.
-	Resources    []string `yaml:"resources"`
+	// Resources are the resource indicators (RFC 8707) the client may ask
+	// access tokens for with `resource` at `/authorize` and `/token`:
+	// absolute URIs with a host and no fragment, at most 512 bytes, at
+	// most 20, not repeated. A token asked for resources has them as its
+	// audience instead of the client. See
+	// [tokens](tokens.md#resource-indicators-rfc-8707). The admin API
+	// sets them too.
+	Resources []string `yaml:"resources"`
+	// ResourceURIs are the resource indicators that name this client as a
+	// resource server: its introspection (`own`) answers for tokens whose
+	// audience has one of them. Same URI rules; each names one client
+	// only, never the admin API's audience. Configuration file only (the
+	// admin API shows them, read-only).
 	ResourceURIs []string `yaml:"resource_uris"`
-	// Client authentication (clientauth.go): token_endpoint_auth_method
-	// and, for private_key_jwt, the client's public keys as an inline
-	// JWK Set (jwks) or where to fetch them (jwks_uri).
-	TokenEndpointAuthMethod string         `yaml:"token_endpoint_auth_method"`
-	JWKS                    map[string]any `yaml:"jwks"`
-	JWKSURI                 string         `yaml:"jwks_uri"`
-	// TokenExchange is what the client may exchange (RFC 8693); it needs
-	// the grant type GrantTokenExchange (exchange.go).
+	// TokenEndpointAuthMethod is how the client authenticates at
+	// `/token`, `/introspect` and `/revoke` (clientauth.go;
+	// [tokens.md](tokens.md#client-authentication-with-jwts)):
+	// `client_secret_basic` or `client_secret_post` (either is accepted
+	// from such a client), `client_secret_jwt` (an HS256/384/512
+	// assertion keyed with `secret`, which must then be given in clear,
+	// at least 32 bytes; HS384 and HS512 need 48 and 64),
+	// `private_key_jwt` (an assertion signed with a key of `jwks` or
+	// `jwks_uri`; no `secret`), or `none` (public clients only). A client
+	// set to a JWT method cannot send its secret instead, nor a secret
+	// client an assertion.
+	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
+	// JWKS is, for `private_key_jwt` only, the client's public keys as an
+	// inline JWK Set (`{keys: [...]}`): at most 20 keys, 64 KiB; each
+	// public, `use` empty or `sig`, RSA of at least 2048 bits, EC on
+	// P-256 or P-384, or Ed25519; an `alg`, if given, must fit the key.
+	// Not with `jwks_uri`.
+	JWKS map[string]any `yaml:"jwks"`
+	// JWKSURI is, for `private_key_jwt` only, where the client publishes
+	// its JWK Set; `https`, or `http` on a loopback host. Fetched when
+	// first needed, with a 5 s timeout, at most 64 KiB and 20 keys, no
+	// redirects; kept for its `Cache-Control: max-age` (1 min to 24 h;
+	// 1 h without one); fetched again when an assertion names an unknown
+	// `kid`, at most once a minute. Not with `jwks`.
+	JWKSURI string `yaml:"jwks_uri"`
+	// TokenExchange is what the client may exchange by token exchange
+	// (RFC 8693, exchange.go; [tokens](tokens.md#token-exchange));
+	// required with, and only with, the grant type
+	// `urn:ietf:params:oauth:grant-type:token-exchange` in `grant_types`;
+	// not for a public client. It must allow something: `issuers` or
+	// `delegation`.
 	TokenExchange *ClientExchange `yaml:"token_exchange"`
 
-	// Back-channel logout (OpenID Connect Back-Channel Logout 1.0): the
-	// URL Portico POSTs a logout token to when a session of this client
-	// ends (https, or http on a loopback host), and whether the client
-	// requires sid in it.
-	BackchannelLogoutURI             string `yaml:"backchannel_logout_uri"`
-	BackchannelLogoutSessionRequired bool   `yaml:"backchannel_logout_session_required"`
+	// BackchannelLogoutURI is where Portico POSTs a logout token when a
+	// session of this client ends (OpenID Connect Back-Channel Logout
+	// 1.0; [back-channel logout](tokens.md#back-channel-logout)). An
+	// absolute `https` URL (`http` only for a loopback host), at most
+	// 2048 characters, with the `redirect_uris` rules otherwise; a query
+	// is allowed. The admin API and dynamic registration apply the same
+	// rule.
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+	// BackchannelLogoutSessionRequired says the client needs `sid` in
+	// logout tokens (Portico always sends it). Requires
+	// `backchannel_logout_uri`.
+	BackchannelLogoutSessionRequired bool `yaml:"backchannel_logout_session_required"`
 
-	// SecretFile is a file holding the client secret in clear (a mounted
-	// secret), read at start; set it or secret, not both (issue 19).
+	// SecretFile is a file holding `secret` (a mounted secret), read at
+	// start; not with `secret`
+	// ([Secrets in files](#secrets-in-files)).
 	SecretFile string `yaml:"secret_file"`
 }
 
 // User is an account seeded into the local connector.
 type User struct {
+	// Username is the login name; unique (exact comparison); 1–256
+	// bytes, without control characters or leading or trailing spaces.
 	Username string `yaml:"username"`
-	Email    string `yaml:"email"`
-	Name     string `yaml:"name"`
-	// EmailVerified defaults to true.
-	EmailVerified *bool    `yaml:"email_verified"`
-	Groups        []string `yaml:"groups"`
-	// PasswordHash is an argon2id PHC string ("$argon2id$v=19$m=..."), or
-	// an imported bcrypt, PBKDF2 or scrypt hash, replaced by argon2id at
-	// the user's next login (docs/configuration.md#password-hashes).
+	// Email is the email address, a plain `user@domain` address; unique,
+	// compared case-insensitively.
+	Email string `yaml:"email"`
+	// Name is the display name.
+	Name string `yaml:"name"`
+	// EmailVerified says whether the email address counts as verified.
+	EmailVerified *bool `yaml:"email_verified"`
+	// Groups are group names: each 1–256 bytes, without control
+	// characters or leading or trailing spaces, none twice, at most 1000
+	// (the admin API's rule for roles and local groups too).
+	Groups []string `yaml:"groups"`
+	// PasswordHash is a password hash in one of the
+	// [formats below](#password-hashes): argon2id as `portico
+	// hash-password` prints it (`$argon2id$v=19$m=...`), or a bcrypt,
+	// PBKDF2 or scrypt hash brought from another system, replaced by
+	// argon2id at the user's next login. For an argon2id string the
+	// loader checks only the `$argon2id$` prefix and the local connector
+	// parses the rest; any other format is parsed, and its cost checked,
+	// when the file loads.
 	PasswordHash string `yaml:"password_hash"`
-	// PasswordHashFile is a file holding the password hash, read at
-	// start; set it or password_hash, not both (issue 19).
+	// PasswordHashFile is a file holding `password_hash`, read at start;
+	// not with it ([Secrets in files](#secrets-in-files)).
 	PasswordHashFile string `yaml:"password_hash_file"`
 }
 
 // Tokens sets the signing algorithm and the lifetimes of what Portico issues.
 type Tokens struct {
-	// SigningAlg is RS256, ES256 or EdDSA.
-	SigningAlg         string   `yaml:"signing_alg"`
-	AccessTokenTTL     Duration `yaml:"access_token_ttl"`
-	IDTokenTTL         Duration `yaml:"id_token_ttl"`
-	RefreshIdleTTL     Duration `yaml:"refresh_idle_ttl"`
+	// SigningAlg is the algorithm of the signing keys: `RS256`, `ES256`
+	// or `EdDSA`.
+	SigningAlg string `yaml:"signing_alg"`
+	// AccessTokenTTL is the lifetime of access tokens.
+	AccessTokenTTL Duration `yaml:"access_token_ttl"`
+	// IDTokenTTL is the lifetime of ID tokens.
+	IDTokenTTL Duration `yaml:"id_token_ttl"`
+	// RefreshIdleTTL: a refresh token unused for this long expires. Must
+	// not exceed `refresh_absolute_ttl`.
+	RefreshIdleTTL Duration `yaml:"refresh_idle_ttl"`
+	// RefreshAbsoluteTTL: a login's refresh tokens expire this long after
+	// the login, used or not.
 	RefreshAbsoluteTTL Duration `yaml:"refresh_absolute_ttl"`
-	AuthCodeTTL        Duration `yaml:"auth_code_ttl"`
-	AuthRequestTTL     Duration `yaml:"auth_request_ttl"`
-	KeyRotation        Duration `yaml:"key_rotation"`
-	// The device authorization grant (RFC 8628): how long a device code
-	// and its user code live, and the polling interval a device starts
-	// with.
-	DeviceCodeTTL      Duration `yaml:"device_code_ttl"`
+	// AuthCodeTTL is the lifetime of authorization codes.
+	AuthCodeTTL Duration `yaml:"auth_code_ttl"`
+	// AuthRequestTTL is how long a person has to log in after the
+	// client's authorization request.
+	AuthRequestTTL Duration `yaml:"auth_request_ttl"`
+	// KeyRotation is how often the signing key is replaced. The next key
+	// is published in the JWKS one period before it starts signing; a
+	// replaced key stays published until every token it signed has
+	// expired.
+	KeyRotation Duration `yaml:"key_rotation"`
+	// DeviceCodeTTL is how long a device code and its user code live
+	// ([device grant](tokens.md#device-authorization-grant), RFC 8628):
+	// the person must approve within it.
+	DeviceCodeTTL Duration `yaml:"device_code_ttl"`
+	// DevicePollInterval is the polling interval a device is given; whole
+	// seconds, shorter than `device_code_ttl`. A device that polls sooner
+	// gets `slow_down` and 5 seconds more.
 	DevicePollInterval Duration `yaml:"device_poll_interval"`
 }
 
 // Log configures logging.
 type Log struct {
-	// Level is debug, info, warn or error.
+	// Level is `debug`, `info`, `warn` or `error`.
 	Level string `yaml:"level"`
-	// Format is text or json.
+	// Format is `text` or `json`.
 	Format string `yaml:"format"`
 }
 

@@ -25,6 +25,11 @@ func TestParseExample(t *testing.T) {
 	if cfg.Issuer != "http://127.0.0.1:5556" || cfg.Listen != "127.0.0.1:5556" {
 		t.Errorf("issuer/listen = %q/%q", cfg.Issuer, cfg.Listen)
 	}
+	// `make run` (serve --dev) keeps its demo data in ./portico-data; the
+	// example must not pick it up.
+	if cfg.Storage.Dir == "./portico-data" {
+		t.Errorf("storage.dir = %q, the dev server's directory", cfg.Storage.Dir)
+	}
 	if len(cfg.Clients) != 2 || !cfg.Clients[1].Public || cfg.Clients[0].Secret != "example-secret" {
 		t.Errorf("clients = %+v", cfg.Clients)
 	}

@@ -16,59 +16,77 @@ const GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 // TokenExchange configures the external issuers whose tokens clients may
 // exchange for Portico access tokens (docs/tokens.md#token-exchange).
 type TokenExchange struct {
+	// Issuers are the external issuers; each client says which it trusts
+	// in its own `token_exchange`.
 	Issuers []ExchangeIssuer `yaml:"issuers"`
 }
 
 // ExchangeIssuer is one trusted external issuer: a Kubernetes cluster, a
 // CI system, another Portico.
 type ExchangeIssuer struct {
-	// Name is how clients' token_exchange.issuers refer to it.
+	// Name is how clients' `token_exchange.issuers` refer to it: up to 64
+	// characters, no spaces, unique.
 	Name string `yaml:"name"`
-	// Issuer is the exact iss of its tokens.
+	// Issuer is the exact `iss` of its tokens; `https`, or `http` on a
+	// loopback host.
 	Issuer string `yaml:"issuer"`
-	// JWKSURI is where its keys are; empty reads it from the issuer's
-	// /.well-known/openid-configuration.
+	// JWKSURI is its JWKS. Empty: read from `issuer` +
+	// `/.well-known/openid-configuration`, whose `issuer` must match.
+	// Same URL rules. Redirects are not followed.
 	JWKSURI string `yaml:"jwks_uri"`
-	// Audiences: a token must name at least one of them in aud.
+	// Audiences: a token must name at least one of them in `aud`.
 	Audiences []string `yaml:"audiences"`
-	// Algorithms a token may be signed with (default RS256, ES256).
+	// Algorithms are the accepted signature algorithms, of `RS256 RS384
+	// RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA`.
 	Algorithms []string `yaml:"algorithms"`
-	// MaxTokenAge refuses a token issued (iat) longer ago (default 1h).
+	// MaxTokenAge refuses a token issued (`iat`) longer ago, even if not
+	// expired. At most `168h`.
 	MaxTokenAge Duration `yaml:"max_token_age"`
-	// RequiredClaims are claims a token must carry, by path ("repository",
-	// "kubernetes.io/namespace"; segments split at "/", "~1" escaping a
-	// "/" in a name), each with the values accepted; a value ending in
-	// "*" accepts any value that starts with what precedes it.
+	// RequiredClaims are claims a token must carry, by path, each with
+	// the values accepted: each claim must be a string (or number) equal
+	// to one of the values; a value ending in `*` matches any value
+	// starting with the rest. A path's segments are split at `/`
+	// (`kubernetes.io/namespace`); `~1` is a `/` and `~0` a `~` inside a
+	// name, as in JSON Pointer.
 	RequiredClaims map[string][]string `yaml:"required_claims"`
-	// Subject is who the issued token is about.
+	// Subject is who the issued token is about; exactly one of its fields.
 	Subject ExchangeSubject `yaml:"subject"`
 }
 
 // ExchangeSubject maps a verified external token to the subject of the
 // Portico token; set exactly one field.
 type ExchangeSubject struct {
-	// Template builds the subject from claims, "{path}" standing for a
-	// claim's value: "system:serviceaccount:{kubernetes.io/namespace}:{kubernetes.io/serviceaccount/name}".
+	// Template builds the subject from claims, `{path}` standing for a
+	// claim's value
+	// (`"system:serviceaccount:{kubernetes.io/namespace}:{kubernetes.io/serviceaccount/name}"`,
+	// `"github:{repository}"`), claim values percent-encoded where they
+	// hold `%` or the template's separators (see
+	// [tokens](tokens.md#token-exchange)), the result 1–255 bytes without
+	// controls and never an existing user's or any client's id.
 	Template string `yaml:"template"`
-	// UserEmailClaim names the claim holding an email address: the token
-	// is then about the one Portico user with that verified email (the
-	// token must say email_verified: true).
+	// UserEmailClaim is a claim path holding an email: the token is then
+	// about the one Portico user with an identity of that verified email,
+	// and must carry `email_verified: true` (or the string `"true"`,
+	// which some issuers send).
 	UserEmailClaim string `yaml:"user_email_claim"`
-	// Client makes the token about the exchanging client itself.
+	// Client, `true`, makes the token about the exchanging client itself.
 	Client bool `yaml:"client"`
 }
 
 // ClientExchange is what one client may exchange.
 type ClientExchange struct {
-	// Issuers are names of token_exchange.issuers whose tokens it may
-	// present.
+	// Issuers are names of top-level `token_exchange.issuers` whose
+	// tokens it may present.
 	Issuers []string `yaml:"issuers"`
-	// Delegation lets it exchange a user's Portico access token for a
-	// narrower one: a token whose audience names this client, or one
-	// issued to a client in DelegationFrom.
-	Delegation     bool     `yaml:"delegation"`
+	// Delegation lets it exchange users' Portico access tokens whose
+	// `aud` names it for narrower ones, or, with `delegation_from`, that
+	// were issued to those clients.
+	Delegation bool `yaml:"delegation"`
+	// DelegationFrom are the client ids whose users' tokens it may
+	// exchange, with `delegation`.
 	DelegationFrom []string `yaml:"delegation_from"`
-	// Audiences are what it may ask as audience or resource.
+	// Audiences are the `audience`/`resource` values it may ask for (at
+	// most 100, each 1–255 characters).
 	Audiences []string `yaml:"audiences"`
 }
 

@@ -4,10 +4,14 @@ import "time"
 
 // HTTP configures the HTTP server of the OpenID endpoints.
 type HTTP struct {
-	// WriteTimeout bounds a request from the end of its headers to the
-	// end of its answer (default 30s). A request that waits for a
-	// connector is given that connector's deadline plus a margin instead,
-	// whatever this is, so that the answer always arrives.
+	// WriteTimeout is how long a request may take from the end of its
+	// head to the end of its answer, at most `10m`. A request waiting for
+	// a connector gets that connector's deadline plus 10 s instead,
+	// whatever this is: a plugin's or module's `timeout` (each at most
+	// `5m`), 30 s for a built-in with `isolation: process`, 5 minutes for
+	// the other built-ins (which bound each upstream call by their own
+	// `timeout`). The broker stops a connector call at its deadline, so
+	// its 503 page always reaches the browser.
 	WriteTimeout Duration `yaml:"write_timeout"`
 }
 

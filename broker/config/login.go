@@ -13,10 +13,17 @@ import (
 // Login configures the login journey: the single sign-on session, second
 // factors, consent and brute-force protection (docs/login.md).
 type Login struct {
-	Session  Session  `yaml:"session"`
-	MFA      MFA      `yaml:"mfa"`
+	// Session is the browser's single sign-on session.
+	Session Session `yaml:"session"`
+	// MFA says which logins must add a second factor
+	// ([login.md](login.md#second-factors)).
+	MFA MFA `yaml:"mfa"`
+	// Throttle is brute-force protection and rate limits
+	// ([login.md](login.md#brute-force-protection)).
 	Throttle Throttle `yaml:"throttle"`
-	Theme    Theme    `yaml:"theme"`
+	// Theme is the pages' look and wording
+	// ([login.md](login.md#pages-theme-wording)).
+	Theme Theme `yaml:"theme"`
 	// Passkeys turns WebAuthn on: passkeys as a second factor and, with
 	// Passwordless, as the only one.
 	Passkeys Passkeys `yaml:"passkeys"`
@@ -25,18 +32,26 @@ type Login struct {
 // Passkeys configures WebAuthn. The relying party id is the issuer's
 // host, and the origin the issuer's scheme and host.
 type Passkeys struct {
-	Enabled      bool `yaml:"enabled"`
+	// Enabled turns on WebAuthn passkeys as a second factor (the issuer's
+	// host must be a domain name, not an IP address).
+	Enabled bool `yaml:"enabled"`
+	// Passwordless offers passkeys also as the whole login, from the
+	// login page; needs `enabled`.
 	Passwordless bool `yaml:"passwordless"`
 }
 
 // Theme is the login pages' look (docs/login.md).
 type Theme struct {
+	// ProductName is the name the pages show.
 	ProductName string `yaml:"product_name"`
-	LogoURL     string `yaml:"logo_url"`
-	Color       string `yaml:"color"`
-	// CSSFile is a style sheet appended to the pages'; TemplatesDir holds
-	// *.html files whose {{define}}s replace Portico's pages.
-	CSSFile      string `yaml:"css_file"`
+	// LogoURL is the URL of the logo the pages show.
+	LogoURL string `yaml:"logo_url"`
+	// Color is the pages' accent colour, a CSS colour such as `#2451b8`.
+	Color string `yaml:"color"`
+	// CSSFile is a style sheet appended to the pages'.
+	CSSFile string `yaml:"css_file"`
+	// TemplatesDir holds `*.html` files whose `{{define}}`s replace
+	// Portico's pages.
 	TemplatesDir string `yaml:"templates_dir"`
 	// Messages replace the wording of the message catalogue, by id.
 	Messages map[string]string `yaml:"messages"`
@@ -46,12 +61,13 @@ type Theme struct {
 // login, other applications log the person in without asking again until
 // it ends, at logout or at a timeout.
 type Session struct {
-	// IdleTimeout ends a session unused for this long (default 1h);
-	// AbsoluteTimeout ends it this long after the login, used or not
-	// (default 12h).
-	IdleTimeout     Duration `yaml:"idle_timeout"`
+	// IdleTimeout ends the browser's single sign-on session when unused
+	// this long.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// AbsoluteTimeout ends the session this long after the login, used or
+	// not.
 	AbsoluteTimeout Duration `yaml:"absolute_timeout"`
-	// Disabled turns single sign-on off: every authorization request asks
+	// Disabled means no single sign-on: every authorization request asks
 	// the person to log in.
 	Disabled bool `yaml:"disabled"`
 }
@@ -132,15 +148,20 @@ func (c *Config) validateLogin(v *validator) {
 // mapping and local groups). A client can also ask for one per request
 // with acr_values=urn:portico:acr:mfa.
 type MFA struct {
-	// Key seals TOTP secrets in the store: 32 bytes, base64. Without it
-	// one is generated into the data directory (give every replica the
-	// same key when they share a database).
-	Key        string   `yaml:"key"`
-	Clients    []string `yaml:"clients"`
+	// Key seals TOTP secrets in the store: 32 bytes, base64 (`openssl
+	// rand -base64 32`). Without it one is generated into the data
+	// directory; every replica sharing a database needs the same one.
+	Key string `yaml:"key"`
+	// Clients: logins to these clients must add a second factor.
+	Clients []string `yaml:"clients"`
+	// Connectors: logins through these connectors must add a second
+	// factor.
 	Connectors []string `yaml:"connectors"`
-	Groups     []string `yaml:"groups"`
-	// KeyFile is a file holding key (a mounted secret), read at start;
-	// set it or key, not both (issue 19).
+	// Groups: logins of users in these groups (after claim mapping and
+	// local groups) must add a second factor.
+	Groups []string `yaml:"groups"`
+	// KeyFile is a file holding `key` (a mounted secret), read at start;
+	// not with it ([Secrets in files](#secrets-in-files)).
 	KeyFile string `yaml:"key_file"`
 }
 
@@ -149,21 +170,45 @@ type MFA struct {
 // token endpoint's rate limit per client. Zero values take the defaults
 // of broker/throttle.
 type Throttle struct {
-	FreeFailures int      `yaml:"free_failures"`
-	BaseDelay    Duration `yaml:"base_delay"`
-	MaxDelay     Duration `yaml:"max_delay"`
-	LockAfter    int      `yaml:"lock_after"`
-	LockFor      Duration `yaml:"lock_for"`
-	Window       Duration `yaml:"window"`
-	// TokenRate is the token endpoint's limit per client, in requests per
-	// second (0: none).
+	// FreeFailures are the failures allowed without delay, counted for
+	// the password form per name, per account and per address (ten times
+	// as lenient) and for second-factor codes per user; negative: none.
+	FreeFailures int `yaml:"free_failures"`
+	// BaseDelay is the first delay, doubled by each further failure up
+	// to `max_delay`.
+	BaseDelay Duration `yaml:"base_delay"`
+	// MaxDelay is the longest delay.
+	MaxDelay Duration `yaml:"max_delay"`
+	// LockAfter is the number of failures that locks the account (or
+	// name, or address) for `lock_for`, and every failure beyond it locks
+	// it again; negative: never.
+	LockAfter int `yaml:"lock_after"`
+	// LockFor is how long a lock lasts.
+	LockFor Duration `yaml:"lock_for"`
+	// Window is how long failures are remembered after the delay or lock
+	// of the latest one has ended.
+	Window Duration `yaml:"window"`
+	// TokenRate is the token requests per second allowed per
+	// authenticated client; more get 429 with Retry-After. 0: no limit.
 	TokenRate int `yaml:"token_rate"`
 	// AuthorizeRate is how many authorization requests one address may
 	// start a second (each is stored until it expires), with a burst of
-	// five times as many; 0 takes the default, 20, and -1 turns it off.
+	// five seconds' worth; more get 429 with Retry-After. Counted in
+	// memory per replica. 0 takes the default, `-1` turns it off (behind
+	// a proxy, set `ops.trusted_proxies` or every user shares one
+	// address).
 	AuthorizeRate int `yaml:"authorize_rate"`
-	// Clients slows down failed client authentication (wrong secrets,
-	// unknown client ids, bad registration access tokens).
+	// Clients slows down failed client authentication at `/token`,
+	// `/introspect`, `/revoke` and `/register` (wrong secret, unknown
+	// client id, a refused client assertion, bad registration access
+	// token), counted per client id from each address and per address
+	// (ten times the allowance) in the store, so replicas share them.
+	// After the free failures each further one doubles the delay, up to
+	// `max_delay`; meanwhile every attempt of that client id from that
+	// address, or of that address, gets 429 with `Retry-After`, even with
+	// the right secret. Never a lock, and never per client id alone:
+	// anyone can name a client id
+	// ([login.md](login.md#brute-force-protection)).
 	Clients ClientThrottle `yaml:"clients"`
 }
 
@@ -171,11 +216,12 @@ type Throttle struct {
 // client id and per address (ten times the allowance). It never locks:
 // anyone can name a client, and a lock would let them shut it out.
 type ClientThrottle struct {
-	// FreeFailures before the back-off starts (default 10; the address
-	// gets ten times as many).
+	// FreeFailures are the failures before the back-off starts (the
+	// address gets ten times as many).
 	FreeFailures int `yaml:"free_failures"`
 	// BaseDelay is the first delay, doubled by each further failure up
-	// to MaxDelay (defaults 1s and 1m).
+	// to `max_delay`.
 	BaseDelay Duration `yaml:"base_delay"`
-	MaxDelay  Duration `yaml:"max_delay"`
+	// MaxDelay is the longest delay.
+	MaxDelay Duration `yaml:"max_delay"`
 }

@@ -10,17 +10,19 @@ import (
 // Ops configures the operational endpoints (/metrics, /healthz, /readyz)
 // and how replicas keep in step.
 type Ops struct {
-	// Listen, if set, serves the operational endpoints on their own
-	// address (say 127.0.0.1:9090, or the pod's port for probes) instead
-	// of beside the OpenID endpoints.
+	// Listen, if set, serves `/metrics`, `/healthz` and `/readyz` on this
+	// address, `host:port` (say `127.0.0.1:9090`, or the pod's port for
+	// probes), instead of beside the OpenID endpoints.
 	Listen string `yaml:"listen"`
-	// SyncInterval is how often a server reloads what another replica may
-	// have changed: signing keys and connectors (default 500ms with
-	// postgres, 1m with badger, where there is only one process).
+	// SyncInterval is how often a server reloads signing keys and
+	// connectors that another replica may have changed (with badger there
+	// is only one process).
 	SyncInterval Duration `yaml:"sync_interval"`
-	// TrustedProxies are the load balancers (CIDRs or addresses) whose
-	// X-Forwarded-For header names the client, for brute-force limits
-	// and the audit trail; empty trusts none.
+	// TrustedProxies are the load balancers (CIDRs or IP addresses) whose
+	// `X-Forwarded-For` names the client, for brute-force limits per
+	// address and the audit trail. Empty: the TCP peer is the client (a
+	// header anyone can write never is). Set it behind a load balancer,
+	// or every client shares its address.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Tracing exports OpenTelemetry traces over OTLP/HTTP; off unless an
 	// endpoint is set.
@@ -29,12 +31,12 @@ type Ops struct {
 
 // Tracing configures the OTLP/HTTP trace exporter.
 type Tracing struct {
-	// Endpoint is the collector's base URL, e.g. http://otel-collector:4318
-	// (traces go to /v1/traces under it).
+	// Endpoint is the OTLP/HTTP collector to send OpenTelemetry traces to,
+	// e.g. `http://otel-collector:4318` (`/v1/traces` is added).
 	Endpoint string `yaml:"endpoint"`
-	// SampleRatio is the share of traces kept, 0 to 1 (default 1).
+	// SampleRatio is the share of traces kept, 0 to 1.
 	SampleRatio *float64 `yaml:"sample_ratio"`
-	// ServiceName names this Portico in the traces (default "portico").
+	// ServiceName is the service name of this Portico in the traces.
 	ServiceName string `yaml:"service_name"`
 }
 

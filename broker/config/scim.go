@@ -11,23 +11,33 @@ import (
 // also be made through the admin API; those declared here are put in the
 // store at every start.
 type SCIM struct {
+	// Provisioners are the SCIM provisioners of the file, put in the store
+	// at every start; more can be made with the admin API, which cannot
+	// rotate or delete those of the file.
 	Provisioners []SCIMProvisioner `yaml:"provisioners"`
 }
 
 // SCIMProvisioner is one directory provisioning through /scim/v2.
 type SCIMProvisioner struct {
+	// ID names the provisioner: 1-63 of a-z, 0-9, `-` and `_`, starting
+	// with a letter or digit.
 	ID string `yaml:"id"`
-	// Connector is the connector whose logins find the provisioned users.
+	// Connector is the configured connector whose logins find the
+	// provisioned users.
 	Connector string `yaml:"connector"`
 	// Subject is the SCIM attribute that is that connector's subject:
-	// "externalId" (default) or "userName".
+	// `externalId` or `userName`.
 	Subject string `yaml:"subject"`
 	// Token is the bearer credential in clear (better from the
-	// environment); TokenHash its hash, in the form of a client secret hash.
-	Token     string `yaml:"token"`
+	// environment), which must be `portico_scim.<id>.` and at least 32
+	// random characters. Set exactly one of `token`, `token_file` and
+	// `token_hash`.
+	Token string `yaml:"token"`
+	// TokenHash is the token's hash, in the form client secret hashes
+	// take (`sha256:...`).
 	TokenHash string `yaml:"token_hash"`
-	// TokenFile is a file holding token (a mounted secret), read at
-	// start; set it, token or token_hash, only one (issue 19).
+	// TokenFile is a file holding `token` (a mounted secret), read at
+	// start ([Secrets in files](#secrets-in-files)).
 	TokenFile string `yaml:"token_file"`
 	// AdoptPrivileged lets it adopt users who have roles (an admin).
 	AdoptPrivileged bool `yaml:"adopt_privileged"`

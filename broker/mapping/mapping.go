@@ -31,24 +31,26 @@ import (
 //     lower: true
 //     multi: true
 type Rule struct {
-	// Claim is the claim the rule sets: email, name, preferred_username,
-	// groups, or a custom claim that a scope (top-level scopes) releases.
+	// Claim is the claim the rule sets: `email`, `name`,
+	// `preferred_username`, `groups`, or a custom claim that a scope
+	// (top-level `scopes`) releases.
 	Claim string `yaml:"claim"`
 	// From are the sources, in order; the first with a value is used:
-	// subject, username, preferred_username, email, name, groups, or
-	// attributes.<name> for one of the connector's attributes.
+	// `subject`, `username`, `preferred_username`, `email`, `name`,
+	// `groups`, or `attributes.<name>` for one of the connector's
+	// attributes.
 	From []string `yaml:"from"`
 	// Split splits each value at this separator; parts are trimmed and
 	// empty ones dropped.
 	Split string `yaml:"split"`
 	// Regex keeps, of each value, its first capture group (or the whole
 	// match when the expression has none); values that do not match are
-	// dropped. Go syntax (RE2), unanchored: write ^ and $ as needed.
+	// dropped. Go syntax (RE2), unanchored: write `^` and `$` as needed.
 	Regex string `yaml:"regex"`
-	// Lower lower-cases the values (after Split and Regex).
+	// Lower lower-cases the values (after `split` and `regex`).
 	Lower bool `yaml:"lower"`
 	// Multi makes the claim a list of every value; otherwise it is the
-	// first value, a string. Always true for groups.
+	// first value, a string. Always true for `groups`.
 	Multi bool `yaml:"multi"`
 }
 
@@ -58,9 +60,13 @@ type Rule struct {
 // characters and ? one character; or, after "re:", a Go regular expression
 // that must match the whole name.
 type Groups struct {
+	// Allow keeps only the groups matching one of these patterns (exact
+	// names, globs with `*` and `?`, or `re:` regexps matching the whole
+	// name); empty keeps all.
 	Allow []string `yaml:"allow"`
-	Deny  []string `yaml:"deny"`
-	// Prefix puts "<connector id>:" before every group kept, so that
+	// Deny drops the groups matching one of these patterns.
+	Deny []string `yaml:"deny"`
+	// Prefix puts `<connector id>:` before every group kept, so that
 	// groups of the same name from two connectors stay apart.
 	Prefix bool `yaml:"prefix"`
 }

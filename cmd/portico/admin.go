@@ -287,10 +287,13 @@ func newKeys() *cobra.Command {
 				if err := a.do(ctx, "POST", "/keys/rotate", nil, &r); err != nil {
 					return err
 				}
+				// A header, as the list commands print (issue 19).
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KID\tALG\tSTATE")
 				for _, k := range r.Keys {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\n", k.ID, k.Alg, k.State)
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.Alg, k.State)
 				}
-				return nil
+				return tw.Flush()
 			})
 		},
 	}

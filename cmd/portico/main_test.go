@@ -350,15 +350,19 @@ func addClientAlg(t *testing.T, path, alg string) {
 	}
 }
 
-// keyStates parses what keys rotate prints, "KID\tALG\tSTATE" lines, into
-// each kid's state, and checks that every algorithm is left with exactly
-// one active and one next key.
+// keyStates parses what keys rotate prints, a "KID ALG STATE" header and
+// a line per key, into each kid's state, and checks that every algorithm
+// is left with exactly one active and one next key.
 func keyStates(t *testing.T, out string) map[string]string {
 	t.Helper()
 	states := map[string]string{}
 	count := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Split(line, "\t")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if strings.Join(strings.Fields(lines[0]), " ") != "KID ALG STATE" {
+		t.Fatalf("keys rotate printed no header: %q", out)
+	}
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
 		if len(f) != 3 {
 			t.Fatalf("keys rotate printed %q", out)
 		}

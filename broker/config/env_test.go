@@ -115,7 +115,7 @@ connectors:
 clients: [{id: app, secret_file: "${D}/client", redirect_uris: [https://a/cb]}]
 users: [{username: a, password_hash_file: "${D}/hash"}]
 registration: {enabled: true, initial_access_token_files: ["${D}/iat"]}
-scim: {provisioners: [{id: okta, connector: local, token_file: "${D}/scim"}]}
+scim: {provisioners: [{id: okta, connector: gh, token_file: "${D}/scim"}]}
 `))
 	if err != nil {
 		t.Fatal(err)

@@ -39,7 +39,10 @@ type SCIMProvisioner struct {
 	// TokenFile is a file holding `token` (a mounted secret), read at
 	// start ([Secrets in files](#secrets-in-files)).
 	TokenFile string `yaml:"token_file"`
-	// AdoptPrivileged lets it adopt users who have roles (an admin).
+	// AdoptPrivileged lets the provisioner adopt a user who has roles (an
+	// administrator): without it such an adoption is refused with 403, as
+	// an upstream-bound provisioner could otherwise disable or delete an
+	// administrator ([scim.md](scim.md)).
 	AdoptPrivileged bool `yaml:"adopt_privileged"`
 }
 

@@ -528,8 +528,9 @@ type User struct {
 	// PBKDF2 or scrypt hash brought from another system, replaced by
 	// argon2id at the user's next login. For an argon2id string the
 	// loader checks only the `$argon2id$` prefix and the local connector
-	// parses the rest; any other format is parsed, and its cost checked,
-	// when the file loads.
+	// parses the rest at login, refusing parameters beyond its bounds
+	// before any work; any other format is parsed, and its cost checked,
+	// when the file loads. Errors never quote the hash.
 	PasswordHash string `yaml:"password_hash"`
 	// PasswordHashFile is a file holding `password_hash`, read at start;
 	// not with it ([Secrets in files](#secrets-in-files)).

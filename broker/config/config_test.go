@@ -339,7 +339,7 @@ func TestParseInvalid(t *testing.T) {
 		{"user with bcrypt cost 31", head + "users:\n  - {username: bob, password_hash: \"$2a$31$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW\"}\n",
 			"config: users[0].password_hash: malformed or unsupported password hash: bcrypt cost 31 outside [4, 14]"},
 		{"user with md5 hash", head + "users:\n  - {username: bob, password_hash: \"$1$salt$hash\"}\n",
-			"config: users[0].password_hash: malformed or unsupported password hash: algorithm \"1\" is not supported"},
+			"config: users[0].password_hash: malformed or unsupported password hash: unknown algorithm"},
 		{"duplicate username", head + "users:\n  - {username: bob, password_hash: \"$argon2id$x\"}\n  - {username: bob, password_hash: \"$argon2id$y\"}\n",
 			`config: users[1].username: duplicate username "bob"`},
 		{"duplicate email", head + "users:\n  - {username: a, email: Bob@Example.com, password_hash: \"$argon2id$x\"}\n  - {username: b, email: bob@example.COM, password_hash: \"$argon2id$y\"}\n",

@@ -525,7 +525,8 @@ func (c *Config) validateUsers(v *validator) {
 		case u.PasswordHash == "":
 			v.add(p+".password_hash", "required")
 		case strings.HasPrefix(u.PasswordHash, "$argon2id$"):
-			// As before: the connector checks its parameters at login.
+			// As before: the connector checks its parameters at login,
+			// refusing one beyond its bounds before any work.
 		default: // an imported bcrypt, PBKDF2 or scrypt hash, within bounds
 			if err := local.CheckHash(u.PasswordHash); err != nil {
 				v.add(p+".password_hash", "%s", strings.TrimPrefix(err.Error(), "local: "))

@@ -74,7 +74,7 @@ func TestForeignBounds(t *testing.T) {
 		{"scrypt huge work", "$scrypt$ln=17,r=8,p=16$" + salt + "$" + key, "work"},
 		{"scrypt ln 0", "$scrypt$ln=0,r=8,p=1$" + salt + "$" + key, "ln=0"},
 		{"scrypt order", "$scrypt$r=8,ln=10,p=1$" + salt + "$" + key, "order"},
-		{"unknown algorithm", "$md5$x$y", "not supported"},
+		{"unknown algorithm", "$md5$x$y", "unknown algorithm"},
 		{"plain text", "hunter2", "does not start"},
 	}
 	for _, tt := range tests {

@@ -618,8 +618,10 @@ func TestParsePHCErrors(t *testing.T) {
 		{"argon2i", "$argon2i$v=19$m=1024,t=2,p=1$c29tZXNhbHQ$/AomWzXGuO56QhmXE3p9/0R81VDwTUaD1xQMkGw+IbQ", "argon2i is not supported"},
 		{"argon2d", "$argon2d$v=19$m=1024,t=2,p=1$c29tZXNhbHQ$7WlpgAteZBAUBN8fsClBmqjAK0wlZUrln2Vai1gUJKs", "argon2d is not supported"},
 		{"version 16", "$argon2id$v=16$m=1024,t=2,p=1$c29tZXNhbHQ$DJkDlhYQjMAOfRGtyek9T6PwKEE/HIKrG4LbYkikiYw", `version "16"`},
-		{"md5-crypt", "$1$saltsalt$qjXMvbEw8oaL.CzflDugX/", `algorithm "1"`},
-		{"upper-case algorithm", "$Argon2id$v=19$m=64,t=1,p=1$" + goodSalt + "$" + goodKey, "not supported"},
+		{"md5-crypt", "$1$saltsalt$qjXMvbEw8oaL.CzflDugX/", "unknown algorithm"},
+		{"upper-case algorithm", "$Argon2id$v=19$m=64,t=1,p=1$" + goodSalt + "$" + goodKey, "unknown algorithm"},
+		// A secret pasted into the field is not echoed (black-box finding).
+		{"not a hash", "$MY-API-KEY-sk_live_0123$x$y$z$w", "unknown algorithm, want"},
 		{"no version", "$argon2id$m=64,t=1,p=1$" + goodSalt + "$" + goodKey, "fields"},
 		{"version field wrong", "$argon2id$x=19$m=64,t=1,p=1$" + goodSalt + "$" + goodKey, "missing version"},
 		{"no params", "$argon2id$v=19$" + goodSalt + "$" + goodKey, "fields"},
@@ -637,7 +639,11 @@ func TestParsePHCErrors(t *testing.T) {
 		{"hex number", "$argon2id$v=19$m=0x40,t=1,p=1$" + goodSalt + "$" + goodKey, "leading zero"},
 		{"leading zero", "$argon2id$v=19$m=064,t=1,p=1$" + goodSalt + "$" + goodKey, "leading zero"},
 		{"number overflows uint32", "$argon2id$v=19$m=99999999999,t=1,p=1$" + goodSalt + "$" + goodKey, "too long"},
-		{"memory over 4 GiB", "$argon2id$v=19$m=4194305,t=1,p=1$" + goodSalt + "$" + goodKey, "over 4194304"},
+		{"memory over 1 GiB", "$argon2id$v=19$m=1048577,t=1,p=1$" + goodSalt + "$" + goodKey, "over 1048576"},
+		// A hash within each bound whose product would hold a hashing
+		// slot for minutes per wrong guess (black-box finding).
+		{"memory × time over the work bound", "$argon2id$v=19$m=262144,t=9,p=1$" + goodSalt + "$" + goodKey, "m·t=2359296"},
+		{"the old maximum", "$argon2id$v=19$m=4194304,t=1024,p=1$" + goodSalt + "$" + goodKey, "over"},
 		{"memory under 8p", "$argon2id$v=19$m=15,t=1,p=2$" + goodSalt + "$" + goodKey, "under 8*p"},
 		{"memory 0", "$argon2id$v=19$m=0,t=1,p=1$" + goodSalt + "$" + goodKey, "under 8*p"},
 		{"time 0", "$argon2id$v=19$m=64,t=0,p=1$" + goodSalt + "$" + goodKey, "time t=0"},
@@ -690,7 +696,8 @@ func TestParamsValidate(t *testing.T) {
 		{"time 0", Params{Memory: 64, Time: 0, Threads: 1, SaltLen: 16, KeyLen: 32}, "time 0"},
 		{"threads 0", Params{Memory: 64, Time: 1, Threads: 0, SaltLen: 16, KeyLen: 32}, "threads"},
 		{"memory under 8p", Params{Memory: 31, Time: 1, Threads: 4, SaltLen: 16, KeyLen: 32}, "memory 31"},
-		{"memory over 4 GiB", Params{Memory: 4<<20 + 1, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, "memory"},
+		{"memory over 1 GiB", Params{Memory: 1<<20 + 1, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, "memory"},
+		{"memory × time over the work bound", Params{Memory: 1 << 20, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 32}, "memory × time"},
 		{"short salt", Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 7, KeyLen: 32}, "salt length 7"},
 		{"short key", Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 15}, "hash length 15"},
 	}

@@ -32,8 +32,13 @@ var DefaultParams = Params{Memory: 64 * 1024, Time: 3, Threads: 4, SaltLen: 16, 
 // outside them is refused rather than computed: a corrupt or hostile record
 // must not make one login cost gigabytes or minutes.
 const (
-	maxMemory  = 4 << 20 // KiB: 4 GiB
+	maxMemory  = 1 << 20 // KiB: 1 GiB
 	maxTime    = 1024
+	// maxWork bounds memory × time (KiB × passes): about 4 s of one hashing
+	// slot here. 2 GiB-passes is ten times the default's (64 MiB × 3); a
+	// hash beyond it (imported, or set through the admin API) would let
+	// every wrong guess at that account hold a slot for minutes.
+	maxWork = 2 << 20
 	minSaltLen = 8 // RFC 9106 minimum
 	maxSaltLen = 1024
 	minKeyLen  = 16 // 128 bits; RFC 9106 allows 4 bytes, which is not a password hash
@@ -58,6 +63,8 @@ func (p Params) Validate() error {
 		return errors.New("local: argon2id threads must be at least 1")
 	case p.Memory < 8*uint32(p.Threads) || p.Memory > maxMemory:
 		return fmt.Errorf("local: argon2id memory %d KiB outside [8*threads = %d, %d] KiB", p.Memory, 8*uint32(p.Threads), maxMemory)
+	case uint64(p.Memory)*uint64(p.Time) > maxWork:
+		return fmt.Errorf("local: argon2id memory × time %d KiB-passes over %d", uint64(p.Memory)*uint64(p.Time), maxWork)
 	case p.SaltLen < minSaltLen || p.SaltLen > maxSaltLen:
 		return fmt.Errorf("local: salt length %d outside [%d, %d] bytes", p.SaltLen, minSaltLen, maxSaltLen)
 	case p.KeyLen < minKeyLen || p.KeyLen > maxKeyLen:
@@ -155,7 +162,9 @@ func parsePHC(s string) (phcHash, error) {
 		case "argon2i", "argon2d":
 			return phcHash{}, malformed("algorithm %s is not supported, want argon2id", alg)
 		default:
-			return phcHash{}, malformed("algorithm %.20q is not supported, want argon2id (or bcrypt, pbkdf2, pbkdf2-sha256, pbkdf2-sha512, scrypt)", alg)
+			// Not quoted: a secret pasted into the wrong field would be
+			// shown in the error (black-box finding).
+			return phcHash{}, malformed("unknown algorithm, want argon2id (or bcrypt, pbkdf2, pbkdf2-sha256, pbkdf2-sha512, scrypt)")
 		}
 	}
 	if len(fields) != 6 {
@@ -203,6 +212,9 @@ func parsePHC(s string) (phcHash, error) {
 	}
 	if p.Memory < 8*uint32(p.Threads) {
 		return phcHash{}, malformed("memory m=%d KiB is under 8*p = %d KiB", p.Memory, 8*uint32(p.Threads))
+	}
+	if w := uint64(p.Memory) * uint64(p.Time); w > maxWork {
+		return phcHash{}, malformed("memory × time m·t=%d KiB-passes is over %d", w, maxWork)
 	}
 
 	salt, err := decodeB64(fields[4])

@@ -32,13 +32,13 @@ var DefaultParams = Params{Memory: 64 * 1024, Time: 3, Threads: 4, SaltLen: 16, 
 // outside them is refused rather than computed: a corrupt or hostile record
 // must not make one login cost gigabytes or minutes.
 const (
-	maxMemory  = 1 << 20 // KiB: 1 GiB
-	maxTime    = 1024
+	maxMemory = 1 << 20 // KiB: 1 GiB
+	maxTime   = 1024
 	// maxWork bounds memory × time (KiB × passes): about 4 s of one hashing
 	// slot here. 2 GiB-passes is ten times the default's (64 MiB × 3); a
 	// hash beyond it (imported, or set through the admin API) would let
 	// every wrong guess at that account hold a slot for minutes.
-	maxWork = 2 << 20
+	maxWork    = 2 << 20
 	minSaltLen = 8 // RFC 9106 minimum
 	maxSaltLen = 1024
 	minKeyLen  = 16 // 128 bits; RFC 9106 allows 4 bytes, which is not a password hash

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -52,22 +53,7 @@ func newImport() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-				if force {
-					flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-				}
-				// 0600: the fragment holds client secrets and password hashes.
-				f, err := os.OpenFile(out, flags, 0o600)
-				if errors.Is(err, os.ErrExist) {
-					return fmt.Errorf("%s exists: give --out another file, or --force to replace it", out)
-				} else if err != nil {
-					return err
-				}
-				if _, err := f.Write(frag); err != nil {
-					f.Close()
-					return err
-				}
-				if err := f.Close(); err != nil {
+				if err := writeFragment(out, frag, force); err != nil {
 					return err
 				}
 				fmt.Fprintf(w, "wrote %s: review it, merge its sections into your configuration, then delete it\n", out)
@@ -80,6 +66,54 @@ func newImport() *cobra.Command {
 		cmd.AddCommand(sub)
 	}
 	return cmd
+}
+
+// writeFragment writes data to path with mode 0600 (the fragment holds
+// client secrets and password hashes): to a temporary file in path's
+// directory, created 0600, then moved into place. A symlink at path is
+// never followed: --force replaces the link itself; without --force an
+// existing path (a link too, even a dangling one) is refused.
+func writeFragment(path string, data []byte, force bool) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once moved into place
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	exists := fmt.Errorf("%s exists: give --out another file, or --force to replace it", path)
+	if force {
+		return os.Rename(tmp, path)
+	}
+	// A hard link creates path only if nothing (not even a link) is there.
+	err = os.Link(tmp, path)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrExist):
+		return exists
+	}
+	// No hard links on this file system: check, then move.
+	if _, err := os.Lstat(path); err == nil {
+		return exists
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // readBounded reads at most importer.MaxInput bytes of path.

@@ -121,3 +121,52 @@ func TestImportAndLogin(t *testing.T) {
 		t.Fatal("a password or hash reached the log")
 	}
 }
+
+// TestImportWriteModeAndSymlink: --apply --force replaces an existing
+// 0644 file with a 0600 one, and replaces a symlink itself, never writing
+// through it to its target; without --force a symlink (even dangling) is
+// refused.
+func TestImportWriteModeAndSymlink(t *testing.T) {
+	src := "../../internal/importer/testdata/keycloak-realm.json"
+	dir := t.TempDir()
+	out := filepath.Join(dir, "kc.yaml")
+	if err := os.WriteFile(out, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "", "import", "keycloak", src, "--apply", "--out", out, "--force")
+	if fi, err := os.Lstat(out); err != nil || fi.Mode().Perm() != 0o600 || !fi.Mode().IsRegular() {
+		t.Fatalf("after --force over a 0644 file: %v %v", fi.Mode(), err)
+	}
+
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.yaml")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if msg := mustFail(t, "", "import", "keycloak", src, "--apply", "--out", link); !strings.Contains(msg, "exists") {
+		t.Fatalf("--apply over a symlink: %s", msg)
+	}
+	dangling := filepath.Join(dir, "dangling.yaml")
+	if err := os.Symlink(filepath.Join(dir, "nowhere"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	if msg := mustFail(t, "", "import", "keycloak", src, "--apply", "--out", dangling); !strings.Contains(msg, "exists") {
+		t.Fatalf("--apply over a dangling symlink: %s", msg)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "nowhere")); err == nil {
+		t.Fatal("wrote through a dangling symlink")
+	}
+	mustRun(t, "", "import", "keycloak", src, "--apply", "--out", link, "--force")
+	if data, _ := os.ReadFile(target); string(data) != "keep" {
+		t.Fatalf("--force wrote through the symlink to its target: %q", data)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode().Perm() != 0o600 || !fi.Mode().IsRegular() {
+		t.Fatalf("after --force over a symlink: %v %v", fi.Mode(), err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 4 {
+		t.Errorf("left temporary files: %v", ents)
+	}
+}

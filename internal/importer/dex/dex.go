@@ -70,7 +70,7 @@ func Parse(data []byte) (*importer.Result, error) {
 	}
 	seen := map[string]bool{}
 	for i, p := range f.StaticPasswords {
-		what := fmt.Sprintf("staticPasswords[%d] (%s)", i, p.Username)
+		what := fmt.Sprintf("staticPasswords[%d] (%s)", i, importer.ID(p.Username))
 		hash := p.Hash
 		if b, err := base64.StdEncoding.DecodeString(hash); err == nil && strings.HasPrefix(string(b), "$2") {
 			hash = string(b) // Dex accepts a base64-encoded bcrypt hash too
@@ -81,7 +81,7 @@ func Parse(data []byte) (*importer.Result, error) {
 		}
 		switch {
 		case p.HashFromEnv != "" && hash == "":
-			r.Skip("%s: hashFromEnv %s: put the hash itself in password_hash", what, p.HashFromEnv)
+			r.Skip("%s: hashFromEnv %s: put the hash itself in password_hash", what, importer.ID(p.HashFromEnv))
 			continue
 		case config.CheckUsername(username) != "":
 			r.Skip("%s: username: %s", what, config.CheckUsername(username))
@@ -109,7 +109,7 @@ func Parse(data []byte) (*importer.Result, error) {
 }
 
 func importClient(r *importer.Result, i int, id, idEnv, secret, secretEnv, name string, public bool, redirects []string, peers bool) {
-	what := fmt.Sprintf("staticClients[%d] (%s)", i, id)
+	what := fmt.Sprintf("staticClients[%d] (%s)", i, importer.ID(id))
 	if id == "" {
 		r.Skip("%s: no id (idEnv %q: give the id itself)", what, idEnv)
 		return
@@ -120,7 +120,12 @@ func importClient(r *importer.Result, i int, id, idEnv, secret, secretEnv, name 
 		case secret != "":
 			c.Secret = secret
 		case secretEnv != "":
-			c.Secret = "${" + secretEnv + "}"
+			ref, ok := importer.Env(secretEnv)
+			if !ok {
+				r.Skip("%s: secretEnv %s is not a variable name: set secret before loading", what, importer.ID(secretEnv))
+				break
+			}
+			c.Secret = ref
 			r.Note("%s: secret from the environment variable %s, as ${%s}", what, secretEnv, secretEnv)
 		default:
 			r.Note("%s: no secret in Dex: set one (or secret_hash) before loading", what)
@@ -128,7 +133,7 @@ func importClient(r *importer.Result, i int, id, idEnv, secret, secretEnv, name 
 	}
 	for _, u := range redirects {
 		if strings.Contains(u, "*") {
-			r.Skip("%s: redirect URI %q: Portico takes no wildcards", what, u)
+			r.Skip("%s: redirect URI %s: Portico takes no wildcards", what, importer.ID(u))
 			continue
 		}
 		c.RedirectURIs = append(c.RedirectURIs, u)
@@ -142,7 +147,7 @@ func importClient(r *importer.Result, i int, id, idEnv, secret, secretEnv, name 
 	if peers {
 		r.Skip("%s: trustedPeers (cross-client audiences) have no Portico equivalent", what)
 	}
-	r.Clients = append(r.Clients, c)
+	r.AddClient(what, c)
 }
 
 // fields consumes a Dex connector's config map and remembers what it did
@@ -150,23 +155,47 @@ func importClient(r *importer.Result, i int, id, idEnv, secret, secretEnv, name 
 type fields struct {
 	m    map[string]any
 	used map[string]bool
+	refs *[]string // environment variables referenced ($VAR), for the report
 }
 
 func (f *fields) get(k string) any { f.used[k] = true; return f.m[k] }
 
+// str is the string at k as Dex has it: a literal, or $VAR (see val).
 func (f *fields) str(k string) string {
 	s, _ := f.get(k).(string)
-	return envRef(s)
+	return s
+}
+
+// val is what str(k) becomes in the fragment: an environment reference
+// for Dex's $VAR, a literal (escaped when written) otherwise.
+func (f *fields) val(k string) any { return f.conv(f.str(k)) }
+
+func (f *fields) conv(s string) any {
+	if ref, name, ok := envRef(s); ok {
+		*f.refs = append(*f.refs, name)
+		return ref
+	}
+	return s
+}
+
+// join is prefix followed by the value s, for a value Portico builds
+// from Dex's (a URL from a host name).
+func (f *fields) join(prefix, s, suffix string) any {
+	if ref, name, ok := envRef(s); ok {
+		*f.refs = append(*f.refs, name)
+		return importer.Raw(importer.Escape(prefix) + string(ref) + importer.Escape(suffix))
+	}
+	return prefix + s + suffix
 }
 
 func (f *fields) boolean(k string) bool { b, _ := f.get(k).(bool); return b }
 
-func (f *fields) strs(k string) []string {
-	var out []string
+func (f *fields) strs(k string) []any {
+	var out []any
 	if l, ok := f.get(k).([]any); ok {
 		for _, x := range l {
 			if s, ok := x.(string); ok {
-				out = append(out, envRef(s))
+				out = append(out, f.conv(s))
 			}
 		}
 	}
@@ -175,7 +204,7 @@ func (f *fields) strs(k string) []string {
 
 func (f *fields) sub(k string) *fields {
 	m, _ := f.get(k).(map[string]any)
-	return &fields{m: m, used: map[string]bool{}}
+	return &fields{m: m, used: map[string]bool{}, refs: f.refs}
 }
 
 // unused lists keys present but not consumed, sorted.
@@ -190,18 +219,25 @@ func (f *fields) unused(prefix string) []string {
 	return out
 }
 
-// envRef turns Dex's $VAR in connector config into Portico's ${VAR}.
-func envRef(s string) string {
-	if len(s) > 1 && s[0] == '$' && s[1] != '{' && !strings.ContainsAny(s, " /$:") {
-		return "${" + s[1:] + "}"
+// envRef turns Dex's $VAR (a whole value) in connector config into
+// Portico's ${VAR}; anything else is a literal.
+func envRef(s string) (importer.Raw, string, bool) {
+	if len(s) < 2 || s[0] != '$' {
+		return "", "", false
 	}
-	return s
+	ref, ok := importer.Env(s[1:])
+	return ref, s[1:], ok
 }
 
 func set(m map[string]any, k string, v any) {
 	switch x := v.(type) {
 	case string:
 		if x == "" {
+			return
+		}
+	case importer.Raw:
+	case []any:
+		if len(x) == 0 {
 			return
 		}
 	case bool:
@@ -221,17 +257,17 @@ func set(m map[string]any, k string, v any) {
 }
 
 func importConnector(r *importer.Result, i int, typ, id, name string, raw map[string]any) {
-	what := fmt.Sprintf("connectors[%d] (%s, type %s)", i, id, typ)
-	f := &fields{m: raw, used: map[string]bool{}}
+	what := fmt.Sprintf("connectors[%d] (%s, type %s)", i, importer.ID(id), importer.ID(typ))
+	f := &fields{m: raw, used: map[string]bool{}, refs: new([]string)}
 	out := map[string]any{}
 	var unused []string
 	switch typ {
 	case "ldap":
 		unused = ldapConfig(r, what, f, out)
 	case "oidc":
-		set(out, "issuer", f.str("issuer"))
-		set(out, "client_id", f.str("clientID"))
-		set(out, "client_secret", f.str("clientSecret"))
+		set(out, "issuer", f.val("issuer"))
+		set(out, "client_id", f.val("clientID"))
+		set(out, "client_secret", f.val("clientSecret"))
 		set(out, "scopes", f.strs("scopes"))
 		set(out, "get_userinfo", f.boolean("getUserInfo"))
 		set(out, "insecure_skip_email_verified", f.boolean("insecureSkipEmailVerified"))
@@ -241,19 +277,19 @@ func importConnector(r *importer.Result, i int, typ, id, name string, raw map[st
 			out["token_auth_method"] = "client_secret_post"
 		}
 		cm := map[string]any{}
-		set(cm, "username", f.str("userNameKey"))
+		set(cm, "username", f.val("userNameKey"))
 		dm := f.sub("claimMapping")
-		set(cm, "username", dm.str("preferred_username"))
-		set(cm, "email", dm.str("email"))
-		set(cm, "groups", dm.str("groups"))
+		set(cm, "username", dm.val("preferred_username"))
+		set(cm, "email", dm.val("email"))
+		set(cm, "groups", dm.val("groups"))
 		set(out, "claim_mapping", cm)
 		f.get("redirectURI")
 		unused = append(f.unused(""), dm.unused("claimMapping.")...)
 	case "github":
-		set(out, "client_id", f.str("clientID"))
-		set(out, "client_secret", f.str("clientSecret"))
+		set(out, "client_id", f.val("clientID"))
+		set(out, "client_secret", f.val("clientSecret"))
 		if h := f.str("hostName"); h != "" {
-			out["base_url"], out["api_url"] = "https://"+h, "https://"+h+"/api/v3"
+			out["base_url"], out["api_url"] = f.join("https://", h, ""), f.join("https://", h, "/api/v3")
 		}
 		var orgs []string
 		if l, ok := f.get("orgs").([]any); ok {
@@ -271,11 +307,11 @@ func importConnector(r *importer.Result, i int, typ, id, name string, raw map[st
 		f.get("redirectURI")
 		unused = f.unused("")
 	case "saml":
-		set(out, "idp_sso_url", f.str("ssoURL"))
-		set(out, "idp_entity_id", f.str("ssoIssuer"))
-		set(out, "entity_id", f.str("entityIssuer"))
+		set(out, "idp_sso_url", f.val("ssoURL"))
+		set(out, "idp_entity_id", f.val("ssoIssuer"))
+		set(out, "entity_id", f.val("entityIssuer"))
 		if ca := f.str("ca"); ca != "" {
-			out["idp_certificate_files"] = []string{ca}
+			out["idp_certificate_files"] = []any{f.conv(ca)}
 		}
 		if d := f.str("caData"); d != "" {
 			if pem, err := base64.StdEncoding.DecodeString(d); err == nil {
@@ -286,10 +322,10 @@ func importConnector(r *importer.Result, i int, typ, id, name string, raw map[st
 		}
 		for dk, pk := range map[string]string{"usernameAttr": "username_attributes", "emailAttr": "email_attributes", "groupsAttr": "groups_attributes"} {
 			if a := f.str(dk); a != "" {
-				out[pk] = []string{a}
+				out[pk] = []any{f.conv(a)}
 			}
 		}
-		set(out, "name_id_format", f.str("nameIDPolicyFormat"))
+		set(out, "name_id_format", f.val("nameIDPolicyFormat"))
 		if f.boolean("insecureSkipSignatureValidation") {
 			r.Skip("%s: insecureSkipSignatureValidation: Portico always checks signatures", what)
 		}
@@ -306,7 +342,10 @@ func importConnector(r *importer.Result, i int, typ, id, name string, raw map[st
 		id = typ
 	}
 	for _, k := range unused {
-		r.Skip("%s: config.%s not mapped", what, k)
+		r.Skip("%s: config.%s not mapped", what, importer.ID(k))
+	}
+	if len(*f.refs) > 0 {
+		r.Note("%s: written as environment references (Dex's $VAR): %s; check each is meant to be read from Portico's environment", what, strings.Join(*f.refs, ", "))
 	}
 	if typ != "ldap" {
 		r.Note("%s: register Portico's callback URL with the upstream in place of Dex's redirectURI", what)
@@ -324,12 +363,12 @@ func ldapConfig(r *importer.Result, what string, f *fields, out map[string]any) 
 		scheme = "ldap://"
 	}
 	if host != "" {
-		out["url"] = scheme + host
+		out["url"] = f.join(scheme, host, "")
 	}
 	set(out, "start_tls", startTLS)
 	set(out, "insecure_no_tls", noTLS && !startTLS)
 	set(out, "insecure_skip_verify", f.boolean("insecureSkipVerify"))
-	set(out, "root_ca", f.str("rootCA"))
+	set(out, "root_ca", f.val("rootCA"))
 	if d := f.str("rootCAData"); d != "" {
 		if pem, err := base64.StdEncoding.DecodeString(d); err == nil {
 			out["root_ca_data"] = string(pem)
@@ -337,33 +376,37 @@ func ldapConfig(r *importer.Result, what string, f *fields, out map[string]any) 
 			r.Skip("%s: rootCAData is not base64", what)
 		}
 	}
-	set(out, "bind_dn", f.str("bindDN"))
-	set(out, "bind_password", f.str("bindPW"))
+	set(out, "bind_dn", f.val("bindDN"))
+	set(out, "bind_password", f.val("bindPW"))
 
 	us := f.sub("userSearch")
 	u := map[string]any{}
-	set(u, "base_dn", us.str("baseDN"))
-	set(u, "filter", us.str("filter"))
-	set(u, "scope", us.str("scope"))
+	set(u, "base_dn", us.val("baseDN"))
+	set(u, "filter", us.val("filter"))
+	set(u, "scope", us.val("scope"))
 	if a := us.str("username"); a != "" {
-		u["username_attributes"] = strings.Split(a, ",")
+		var attrs []any
+		for _, x := range strings.Split(a, ",") {
+			attrs = append(attrs, us.conv(x))
+		}
+		u["username_attributes"] = attrs
 	}
 	if id := us.str("idAttr"); strings.EqualFold(id, "dn") {
 		r.Note("%s: userSearch.idAttr DN: Portico keeps its default id_attribute (entryUUID), which survives renames", what)
 	} else {
-		set(u, "id_attribute", id)
+		set(u, "id_attribute", us.conv(id))
 	}
-	set(u, "email_attribute", us.str("emailAttr"))
-	set(u, "name_attribute", us.str("nameAttr"))
-	set(u, "preferred_username_attribute", us.str("preferredUsernameAttr"))
+	set(u, "email_attribute", us.val("emailAttr"))
+	set(u, "name_attribute", us.val("nameAttr"))
+	set(u, "preferred_username_attribute", us.val("preferredUsernameAttr"))
 	set(out, "user_search", u)
 
 	gs := f.sub("groupSearch")
 	g := map[string]any{}
-	set(g, "base_dn", gs.str("baseDN"))
-	set(g, "filter", gs.str("filter"))
-	set(g, "scope", gs.str("scope"))
-	set(g, "name_attribute", gs.str("nameAttr"))
+	set(g, "base_dn", gs.val("baseDN"))
+	set(g, "filter", gs.val("filter"))
+	set(g, "scope", gs.val("scope"))
+	set(g, "name_attribute", gs.val("nameAttr"))
 	userAttr, groupAttr := gs.str("userAttr"), gs.str("groupAttr") // Dex's older form
 	if l, ok := gs.get("userMatchers").([]any); ok && len(l) > 0 {
 		m, _ := l[0].(map[string]any)
@@ -373,11 +416,11 @@ func ldapConfig(r *importer.Result, what string, f *fields, out map[string]any) 
 			r.Skip("%s: groupSearch.userMatchers after the first: add group_searches entries by hand", what)
 		}
 	}
-	set(g, "member_attribute", groupAttr)
+	set(g, "member_attribute", gs.conv(groupAttr))
 	if strings.EqualFold(userAttr, "dn") {
 		userAttr = "dn"
 	}
-	set(g, "member_value", userAttr)
+	set(g, "member_value", gs.conv(userAttr))
 	set(out, "group_search", g)
 	if f.str("usernamePrompt") != "" {
 		r.Note("%s: usernamePrompt: Portico's login page has its own wording (the message catalogue)", what)

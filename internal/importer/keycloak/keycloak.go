@@ -134,7 +134,7 @@ func Parse(data []byte) (*importer.Result, error) {
 			if kind == "org.keycloak.storage.UserStorageProvider" && c.ProviderID == "ldap" {
 				importLDAP(r, i, c)
 			} else if kind == "org.keycloak.storage.UserStorageProvider" {
-				r.Skip("components user storage %q (%s): no Portico counterpart", c.Name, c.ProviderID)
+				r.Skip("components user storage %q (%s): no Portico counterpart", c.Name, importer.ID(c.ProviderID))
 			}
 		}
 	}
@@ -147,13 +147,13 @@ func defaultRole(realm, role string) bool {
 }
 
 func importUser(r *importer.Result, realmName string, i int, u user, groupRoles map[string][]string, seen map[string]bool) {
-	what := fmt.Sprintf("users[%d] (%s)", i, u.Username)
+	what := fmt.Sprintf("users[%d] (%s)", i, importer.ID(u.Username))
 	if u.Enabled != nil && !*u.Enabled {
 		r.Skip("%s: disabled in Keycloak", what)
 		return
 	}
 	if u.FederationLink != "" {
-		r.Skip("%s: lives in user federation %s: it logs in through the imported LDAP connector", what, u.FederationLink)
+		r.Skip("%s: lives in user federation %s: it logs in through the imported LDAP connector", what, importer.ID(u.FederationLink))
 		return
 	}
 	if msg := config.CheckUsername(u.Username); msg != "" {
@@ -171,7 +171,7 @@ func importUser(r *importer.Result, realmName string, i int, u user, groupRoles 
 		case "password":
 			hash, reason = passwordHash(c)
 		case "otp", "webauthn", "webauthn-passwordless":
-			r.Skip("%s: %s credential: the user enrols a second factor again in Portico", what, c.Type)
+			r.Skip("%s: %s credential: the user enrols a second factor again in Portico", what, importer.ID(c.Type))
 		}
 	}
 	if hash == "" {
@@ -278,7 +278,7 @@ var builtinClients = map[string]bool{"account": true, "account-console": true, "
 	"broker": true, "realm-management": true, "security-admin-console": true}
 
 func importClient(r *importer.Result, i int, c client) {
-	what := fmt.Sprintf("clients[%d] (%s)", i, c.ClientID)
+	what := fmt.Sprintf("clients[%d] (%s)", i, importer.ID(c.ClientID))
 	switch {
 	case builtinClients[c.ClientID]:
 		return // Keycloak's own; Portico has its account page and admin API
@@ -311,7 +311,7 @@ func importClient(r *importer.Result, i int, c client) {
 	if !c.PublicClient {
 		switch a := c.ClientAuthenticatorType; {
 		case a != "" && a != "client-secret":
-			r.Skip("%s: client authenticator %s: configure token_endpoint_auth_method by hand", what, a)
+			r.Skip("%s: client authenticator %s: configure token_endpoint_auth_method by hand", what, importer.ID(a))
 		case c.Secret == "" || c.Secret == "**********":
 			r.Note("%s: the export has no client secret: set secret before loading", what)
 		default:
@@ -343,11 +343,11 @@ func importClient(r *importer.Result, i int, c client) {
 		r.Skip("%s: no flow Portico offers is enabled", what)
 		return
 	}
-	r.Clients = append(r.Clients, out)
+	r.AddClient(what, out)
 }
 
 func importIDP(r *importer.Result, i int, p idp) {
-	what := fmt.Sprintf("identityProviders[%d] (%s, %s)", i, p.Alias, p.ProviderID)
+	what := fmt.Sprintf("identityProviders[%d] (%s, %s)", i, importer.ID(p.Alias), importer.ID(p.ProviderID))
 	if p.Enabled != nil && !*p.Enabled {
 		r.Skip("%s: disabled in Keycloak", what)
 		return
@@ -493,7 +493,7 @@ func importLDAP(r *importer.Result, i int, c component) {
 			}
 			out["group_search"] = g
 		default:
-			r.Skip("%s: mapper %q (%s) not mapped", what, m.Name, m.ProviderID)
+			r.Skip("%s: mapper %q (%s) not mapped", what, m.Name, importer.ID(m.ProviderID))
 		}
 	}
 	out["user_search"] = us

@@ -35,8 +35,10 @@ type Config struct {
 
 	// Issuer is the OpenID Connect issuer URL, e.g.
 	// `https://id.example.com`. Absolute `https` URL with a host, or
-	// `http` for a loopback host; no user info, query or fragment, and no
-	// trailing slash.
+	// `http` for a loopback host; no user info, query or fragment, no
+	// trailing slash, no spaces or non-ASCII characters, a port from 1 to
+	// 65535 if any, and a plain path (no percent-encoding, no `.` or `..`
+	// segments). `portico serve --issuer` overrides it, with the same rules.
 	Issuer string `yaml:"issuer"`
 	// Listen is the address of the HTTP server, `host:port`; the port
 	// must be a number from 1 to 65535, the host may be empty (`:5556`).

@@ -74,6 +74,14 @@ func (c *Config) validateTop(v *validator) {
 			v.add("issuer", "must not have a fragment")
 		case strings.HasSuffix(c.Issuer, "/"):
 			v.add("issuer", "must not end with a slash")
+		case strings.ContainsFunc(c.Issuer, func(r rune) bool { return r <= ' ' || r == 0x7f || r > 0x7e }):
+			v.add("issuer", "must not contain spaces, control or non-ASCII characters")
+		case checkPort(u) != "":
+			v.add("issuer", "%s", checkPort(u))
+		case u.RawPath != "" || strings.Contains(u.Path, "%") || slices.ContainsFunc(strings.Split(u.Path, "/"), func(seg string) bool { return seg == "." || seg == ".." }):
+			// Routes are the issuer's path plus the endpoint's: one
+			// spelling of the path, or two would name one route.
+			v.add("issuer", "the path must be plain: no percent-encoding and no . or .. segments")
 		}
 	}
 

@@ -230,7 +230,9 @@ func fileManaged(ctx context.Context, cfg *config.Config, st store.Store) (*brok
 	}
 	for i, u := range cfg.Users {
 		acc, err := st.GetLocalAccountByLogin(ctx, u.Username)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			continue // not seeded yet (the CLI before a first start)
+		} else if err != nil {
 			return nil, fmt.Errorf("users[%d]: %w", i, err)
 		}
 		m.Accounts[acc.ID] = true

@@ -270,6 +270,11 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, st store.Store, tc token
 	if err != nil {
 		return nil, err
 	}
+	// The file's entries are as read-only from the command line as over
+	// HTTP (declarative mode).
+	if opts.FileManaged, err = fileManaged(ctx, &c, st); err != nil {
+		return nil, err
+	}
 	return broker.New(opts)
 }
 

@@ -737,3 +737,15 @@ func TestServeSIGTERM(t *testing.T) {
 	}
 	mustRun(t, "", "keys", "rotate", "--data-dir", dir)
 }
+
+// TestDeclarativeCLI: with declarative: true the file's clients are as
+// read-only from the command line (the store opened directly) as over
+// HTTP (black-box finding: the CLI changed them).
+func TestDeclarativeCLI(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, freeAddr(t), "declarative: true\n")
+	out := mustFail(t, "", "clients", "delete", rpClient, "--config", cfg)
+	if !strings.Contains(out, "configuration file") && !strings.Contains(out, "managed") {
+		t.Fatalf("clients delete of a file-managed client: %s", out)
+	}
+}

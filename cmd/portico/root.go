@@ -31,7 +31,7 @@ func newRoot() *cobra.Command {
 	root.SetVersionTemplate("portico {{.Version}}\n")
 	root.AddCommand(newServe(), newUsers(), newClients(), newKeys(), newSessions(), newVersion(), newConnector(), newMigrate(), newStore(), newLogin())
 	root.AddCommand(newHashPassword(), newImport()) // issue #19: bring your users
-	root.AddCommand(newConfigCmd()) // issue 19: config check
+	root.AddCommand(newConfigCmd())                 // issue 19: config check
 	return root
 }
 

@@ -171,6 +171,9 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
+	if p := hashParamsFrom(ctx); p != (local.Params{}) { // tests only (hashparams.go)
+		opts.HashPassword = func(pw string) (string, error) { return local.Hash(pw, p) }
+	}
 	if opts.FileManaged, err = fileManaged(ctx, cfg, st); err != nil { // declarative.go
 		return nil, err
 	}

@@ -44,7 +44,7 @@ var selfOnce sync.Once
 // isolation: process: the test binary cannot serve connectors.
 func usePorticoSelf(t *testing.T) {
 	t.Helper()
-	bin := processtest.Build(t, "github.com/portico-idp/portico/cmd/portico")
+	bin := buildPortico(t) // kill_test.go
 	selfOnce.Do(func() { os.Setenv(server.EnvSelf, bin) })
 }
 

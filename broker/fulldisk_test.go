@@ -276,7 +276,7 @@ func getStatus(t *testing.T, u string) int {
 // measure, and the probe sees the change then.
 func waitReadyz(t *testing.T, issuer string, want int) (int, string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		resp, err := http.Get(issuer + "/readyz")
 		if err != nil {

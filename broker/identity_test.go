@@ -90,7 +90,7 @@ func userinfo(t *testing.T, issuer, token string) map[string]any {
 // store (it is written in the background) and returns it.
 func waitAudit(t *testing.T, st store.Store, what string, match func(store.AuditEvent) bool) store.AuditEvent {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		evs, err := st.ListAuditEvents(context.Background(), time.Time{}, 0)
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portico-idp/portico/connectors/local"
+	"github.com/portico-idp/portico/plugins/process/processtest"
 	"github.com/portico-idp/portico/testenv"
 )
 
@@ -22,14 +23,11 @@ type portico struct {
 	exited chan struct{}
 }
 
+// buildPortico builds cmd/portico once per test binary (processtest
+// caches it; TestMain removes it), with the test binary's race flag.
 func buildPortico(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "portico")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/portico-idp/portico/cmd/portico").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build portico: %v\n%s", err, out)
-	}
-	return bin
+	return processtest.Build(t, "github.com/portico-idp/portico/cmd/portico", porticoBuildFlags...)
 }
 
 // startPortico runs `portico serve` with cfgPath until the test ends and

@@ -60,19 +60,28 @@ func TestMFAByGroup(t *testing.T) {
 	}
 }
 
-// TestSSOIdleTimeout: a session unused for login.session.idle_timeout ends.
+// TestSSOIdleTimeout: a session unused for login.session.idle_timeout ends;
+// each use starts the idle time again. On the broker's clock, moved by
+// the test: with a one-second timeout on the real clock a loaded machine
+// let the session lapse before its first use.
 func TestSSOIdleTimeout(t *testing.T) {
 	cfg := ssoConfig(t)
-	cfg.Login.Session.IdleTimeout = config.Duration(time.Second)
-	b := testenv.Start(t, cfg)
+	cfg.Login.Session.IdleTimeout = config.Duration(time.Minute)
+	clock := testenv.NewClock()
+	b := testenv.StartClock(t, cfg, clock)
 	a, bb := ssoRPs(t, b)
 	if _, _, err := a.Login(t.Context(), testenv.UserName, testenv.UserPassword); err != nil {
 		t.Fatal(err)
 	}
+	clock.Advance(59 * time.Second)
 	if tok, _, _ := authorizeSilently(t, bb); tok == nil {
-		t.Fatal("the session did not serve B at once")
+		t.Fatal("the session did not serve B within the idle timeout")
 	}
-	time.Sleep(1500 * time.Millisecond) // longer than the idle timeout, since B's use
+	clock.Advance(59 * time.Second) // two minutes since the login, under one since B's use
+	if tok, _, _ := authorizeSilently(t, bb); tok == nil {
+		t.Fatal("B's use did not keep the session alive")
+	}
+	clock.Advance(time.Minute) // the idle timeout since the latest use
 	if tok, _, _ := authorizeSilently(t, bb); tok != nil {
 		t.Fatal("the session served after its idle timeout")
 	}

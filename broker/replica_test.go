@@ -275,9 +275,18 @@ func TestReplicaKill(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Kill A once the load runs, and stop once B has served more after
+	// the kill: counted, not timed, so a slow machine waits longer instead
+	// of killing A before any load reached it. The bounds are liveness only.
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(issued) }
+	if !within(2*time.Minute, func() bool { return count() >= 10 }) {
+		t.Errorf("only %d tokens issued under load before the kill", count())
+	}
 	r.procA.kill()
-	time.Sleep(500 * time.Millisecond)
+	atKill := count()
+	if !within(2*time.Minute, func() bool { return count() >= atKill+10 }) {
+		t.Errorf("only %d tokens issued after the kill", count()-atKill)
+	}
 	close(stop)
 	wg.Wait()
 

@@ -110,6 +110,11 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		return tokensvc.Tokens{}, invalidRequest("code is required")
 	}
 	code, err := b.store.GetAuthCode(ctx, hashString(raw))
+	// The store drops a code at its expiry, but by its own clock and (in
+	// Badger) to the second; the broker's clock decides to the instant.
+	if err == nil && !b.opts.Now().Before(code.Expiry) {
+		err = store.ErrNotFound
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return tokensvc.Tokens{}, invalidGrant("the code is invalid or expired")
 	} else if err != nil {

@@ -114,6 +114,10 @@ func start(t testing.TB, cfg *config.Config, host string) *Broker {
 
 func startCtx(t testing.TB, base context.Context, cfg *config.Config, host string) *Broker {
 	t.Helper()
+	// Test brokers hash with FastParams: with local.DefaultParams each
+	// login or unknown name cost about half a second under -race. (StartOn
+	// keeps the defaults: `make bench` measures logins at their real cost.)
+	base = server.WithHashParams(base, FastParams)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +155,7 @@ func StartHandler(t testing.TB, cfg *config.Config) http.Handler {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.Open(context.Background(), cfg, teeLogger(t, &LogBuffer{}))
+	srv, err := server.Open(server.WithHashParams(context.Background(), FastParams), cfg, teeLogger(t, &LogBuffer{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +218,7 @@ func (b *Broker) Restart(t testing.TB) {
 	if logs == nil {
 		logs = &LogBuffer{}
 	}
-	nb, err := StartOn(l, b.Config, teeLogger(t, logs))
+	nb, err := startOn(server.WithHashParams(context.Background(), FastParams), l, b.Config, teeLogger(t, logs))
 	if err != nil {
 		l.Close()
 		t.Fatal(err)

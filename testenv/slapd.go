@@ -28,7 +28,7 @@ const (
 	slapdPath        = "/usr/sbin/slapd"
 	slapdLDAPAddPath = "/usr/bin/ldapadd"
 	// slapdReadyTimeout bounds a start; slapd is usually ready in 0.25 s.
-	slapdReadyTimeout = 15 * time.Second
+	slapdReadyTimeout = time.Minute // a liveness bound: under a CPU hog starts take longer
 )
 
 // SlapdOptions configures StartSlapd. The zero value loads the fixture.

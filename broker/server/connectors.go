@@ -63,7 +63,7 @@ type factory func(ctx context.Context, raw []byte, env Env) (any, error)
 
 // factories are the built-in connector types.
 var factories = map[string]factory{
-	"local": func(_ context.Context, raw []byte, env Env) (any, error) {
+	"local": func(ctx context.Context, raw []byte, env Env) (any, error) {
 		if string(raw) != "null" && string(raw) != "{}" {
 			return nil, fmt.Errorf("the local connector takes no config")
 		}
@@ -71,7 +71,7 @@ var factories = map[string]factory{
 		if env.accounts != nil {
 			accounts = env.accounts
 		}
-		return local.New(accounts, local.Config{Logger: env.Log}), nil
+		return local.New(accounts, local.Config{Logger: env.Log, Params: hashParamsFrom(ctx)}), nil // hashparams.go
 	},
 	"ldap": func(ctx context.Context, raw []byte, env Env) (any, error) {
 		cfg, err := ldap.ParseConfig(raw)

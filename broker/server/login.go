@@ -42,10 +42,16 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 		o.MFAKey = m.Sum(nil)
 	}
 
+	// The throttles read the broker's clock, so that a test can move a
+	// lock's end instead of waiting for it on a loaded machine.
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
 	t := l.Throttle
 	p := throttle.Policy{FreeFailures: t.FreeFailures, BaseDelay: t.BaseDelay.Std(), MaxDelay: t.MaxDelay.Std(),
 		LockAfter: t.LockAfter, LockFor: t.LockFor.Std(), Window: t.Window.Std()}
-	lim, err := throttle.New(st, p, time.Now)
+	lim, err := throttle.New(st, p, now)
 	if err != nil {
 		return fmt.Errorf("login.throttle: %w", err)
 	}
@@ -74,7 +80,7 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 	ct := t.Clients
 	cp := throttle.Policy{FreeFailures: cmp.Or(ct.FreeFailures, 10), BaseDelay: cmp.Or(ct.BaseDelay.Std(), time.Second),
 		MaxDelay: cmp.Or(ct.MaxDelay.Std(), time.Minute), LockAfter: -1, Window: 15 * time.Minute}
-	clim, err := throttle.New(st, cp, time.Now)
+	clim, err := throttle.New(st, cp, now)
 	if err != nil {
 		return fmt.Errorf("login.throttle.clients: %w", err)
 	}
@@ -89,7 +95,7 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 		o.AuthorizeRate = t.AuthorizeRate
 	}
 	if t.TokenRate > 0 {
-		r, err := throttle.NewRate(st, throttle.Rate{Limit: t.TokenRate, Per: time.Second}, time.Now)
+		r, err := throttle.NewRate(st, throttle.Rate{Limit: t.TokenRate, Per: time.Second}, now)
 		if err != nil {
 			return fmt.Errorf("login.throttle.token_rate: %w", err)
 		}

@@ -167,14 +167,16 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err := seed(ctx, cfg, st, log); err != nil {
 		return nil, err
 	}
-	opts, err := options(cfg, st, tok, log)
+	opts, err := options(cfg, st, tok, log, clockFrom(ctx))
 	if err != nil {
 		return nil, err
+	}
+	if p := hashParamsFrom(ctx); p != (local.Params{}) { // tests only (hashparams.go)
+		opts.HashPassword = func(pw string) (string, error) { return local.Hash(pw, p) }
 	}
 	if opts.FileManaged, err = fileManaged(ctx, cfg, st); err != nil { // declarative.go
 		return nil, err
 	}
-	opts.Now = clockFrom(ctx) // nil but in tests (clock.go)
 	opts.Middleware = []gin.HandlerFunc{m.GinMiddleware()}
 	opts.OnAudit, opts.ObserveConnector, opts.Tracer = m.ObserveAudit, m.ObserveConnectorCall, tr
 	built := &builtConnectors{}
@@ -217,10 +219,11 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 }
 
 // options are the broker's options from cfg, but for its connectors.
-func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slog.Logger) (broker.Options, error) {
+// now is the broker's clock: nil (time.Now) but in tests (clock.go).
+func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slog.Logger, now func() time.Time) (broker.Options, error) {
 	t := cfg.Tokens
 	opts := broker.Options{
-		Issuer: cfg.Issuer, Store: st, Tokens: tok, Logger: log,
+		Issuer: cfg.Issuer, Store: st, Tokens: tok, Logger: log, Now: now,
 		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
 		DeviceCodeTTL: t.DeviceCodeTTL.Std(), DevicePollInterval: t.DevicePollInterval.Std(),
 		AdminRole: cfg.Admin.Role,
@@ -266,7 +269,7 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, st store.Store, tc token
 	if c.Issuer == "" {
 		c.Issuer = tc.Issuer
 	}
-	opts, err := options(&c, st, tok, log)
+	opts, err := options(&c, st, tok, log, nil)
 	if err != nil {
 		return nil, err
 	}

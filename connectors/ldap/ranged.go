@@ -35,13 +35,16 @@ func (c *Connector) values(ctx context.Context, lc *goldap.Conn, e *goldap.Entry
 	if !ranged {
 		return e.GetEqualFoldAttributeValues(attr), nil
 	}
+	if lo != 0 {
+		return nil, fmt.Errorf("%w: ldap: %s of %s: the first range starts at %d, not 0", sdk.ErrUnavailable, attr, e.DN, lo)
+	}
+	if err := rangeCount(e.DN, attr, lo, hi, len(vals)); err != nil {
+		return nil, err
+	}
 	for n := 0; hi >= 0; n++ {
 		if n >= maxRanges || len(vals) >= maxValues {
 			c.log.WarnContext(ctx, "ldap: attribute has more values than Portico reads; the rest are left out", "dn", e.DN, "attribute", attr, "read", len(vals))
 			return vals, nil
-		}
-		if lo > hi {
-			return nil, fmt.Errorf("%w: ldap: %s of %s: range %d-%d runs backwards", sdk.ErrUnavailable, attr, e.DN, lo, hi)
 		}
 		next := fmt.Sprintf("%s;range=%d-*", attr, hi+1)
 		req := goldap.NewSearchRequest(e.DN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, c.timeLimit(), false,
@@ -62,10 +65,24 @@ func (c *Connector) values(ctx context.Context, lc *goldap.Conn, e *goldap.Entry
 			// does not follow the protocol; stop rather than loop.
 			return nil, fmt.Errorf("%w: ldap: reading %s of %s: the server answered another range", sdk.ErrUnavailable, next, e.DN)
 		}
+		if err := rangeCount(e.DN, attr, nlo, nhi, len(more)); err != nil {
+			return nil, err
+		}
 		vals = append(vals, more...)
 		lo, hi = nlo, nhi
 	}
 	return vals, nil
+}
+
+// rangeCount checks that a range other than the last, lo-hi, came with
+// its hi-lo+1 values, as AD sends them: the next request starts after hi,
+// so a range that claims more values than it holds would skip the others
+// without a word ("member;range=0-999999998" with 1500 values).
+func rangeCount(dn, attr string, lo, hi, n int) error {
+	if hi >= 0 && hi-lo+1 != n {
+		return fmt.Errorf("%w: ldap: %s of %s: range %d-%d claims %d values, the server sent %d", sdk.ErrUnavailable, attr, dn, lo, hi, hi-lo+1, n)
+	}
+	return nil
 }
 
 // rangedValues finds attr;range=lo-hi among e's attributes. hi is -1 for

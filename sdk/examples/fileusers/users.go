@@ -30,7 +30,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portico-idp/portico/connectors/local"
 	"github.com/portico-idp/portico/sdk"
 )
 
@@ -175,11 +174,11 @@ func (c *connector) Login(_ context.Context, s sdk.Scopes, username, password st
 	if !ok {
 		// Spend the time of a real check, so unknown names do not stand out.
 		if us.dummy != "" {
-			local.Verify(password, us.dummy)
+			verifyArgon2id(password, us.dummy)
 		}
 		return sdk.Identity{}, sdk.ErrInvalidCredentials
 	}
-	if ok, err := local.Verify(password, u.PasswordHash); err != nil || !ok {
+	if ok, err := verifyArgon2id(password, u.PasswordHash); err != nil || !ok {
 		return sdk.Identity{}, sdk.ErrInvalidCredentials
 	}
 	c.log.Debug("fileusers: login", "user", u.ID)

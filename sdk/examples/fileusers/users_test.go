@@ -2,19 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/portico-idp/portico/connectors/local"
+	"golang.org/x/crypto/argon2"
+
 	"github.com/portico-idp/portico/sdk"
 )
-
-var fast = local.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 func writeUsers(t *testing.T, path string, users ...user) {
 	t.Helper()
@@ -25,11 +27,15 @@ func writeUsers(t *testing.T, path string, users ...user) {
 }
 
 func hash(t *testing.T, pw string) string {
-	h, err := local.Hash(pw, fast)
-	if err != nil {
+	t.Helper()
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
 		t.Fatal(err)
 	}
-	return h
+	// Fast parameters (64 KiB, one pass), in the form verifyArgon2id reads.
+	key := argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32)
+	return fmt.Sprintf("$argon2id$v=19$m=64,t=1,p=1$%s$%s",
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
 func TestConnector(t *testing.T) {
@@ -104,4 +110,41 @@ func FuzzParseUsers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestVerifyArgon2id checks the example's verifier against a hash written by
+// Portico's own hasher (connectors/local, `portico hash-password`), and that
+// malformed or too costly hashes are refused without being computed.
+func TestVerifyArgon2id(t *testing.T) {
+	const good = "$argon2id$v=19$m=64,t=1,p=1$1qsxej3WmpctmOOnSWTB7g$OHN85N03/+nHYrCj3Gh+AwLfuBBBKPC0mrVsJBuYqHI"
+	if ok, err := verifyArgon2id("correct horse", good); err != nil || !ok {
+		t.Fatalf("right password: ok=%v err=%v", ok, err)
+	}
+	if ok, err := verifyArgon2id("wrong horse", good); err != nil || ok {
+		t.Fatalf("wrong password: ok=%v err=%v", ok, err)
+	}
+	if ok, err := verifyArgon2id("pw", hash(t, "pw")); err != nil || !ok {
+		t.Fatalf("test helper hash: ok=%v err=%v", ok, err)
+	}
+	const salt, key = "1qsxej3WmpctmOOnSWTB7g", "OHN85N03/+nHYrCj3Gh+AwLfuBBBKPC0mrVsJBuYqHI"
+	for _, bad := range []string{
+		"",
+		"$argon2i$v=19$m=64,t=1,p=1$" + salt + "$" + key,
+		"$argon2id$v=16$m=64,t=1,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$t=1,m=64,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=064,t=1,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=64,t=0,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=64,t=1,p=9$" + salt + "$" + key,      // m < 8*p
+		"$argon2id$v=19$m=1048576,t=3,p=1$" + salt + "$" + key, // m*t over the bound
+		"$argon2id$v=19$m=2097152,t=1,p=1$" + salt + "$" + key, // m over the bound
+		"$argon2id$v=19$m=64,t=1,p=1$" + salt + "=$" + key,     // padding
+		"$argon2id$v=19$m=64,t=1,p=1$AAAA$" + key,              // short salt
+		"$argon2id$v=19$m=64,t=1,p=1$" + salt + "$AAAAAAAA",    // short hash
+		"$argon2id$v=19$m=64,t=1,p=1$" + salt + "$" + key + "$",
+		"$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
+	} {
+		if ok, err := verifyArgon2id("correct horse", bad); err == nil || ok {
+			t.Errorf("%q: ok=%v err=%v, want an error", bad, ok, err)
+		}
+	}
 }

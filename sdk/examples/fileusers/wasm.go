@@ -26,7 +26,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/portico-idp/portico/connectors/local"
 	"github.com/portico-idp/portico/sdk"
 	"github.com/portico-idp/portico/sdk/upstream"
 	"github.com/portico-idp/portico/sdk/wasm"
@@ -122,11 +121,11 @@ func (c *storeConnector) Login(ctx context.Context, s sdk.Scopes, username, pass
 	u, ok := us.byName[username]
 	if !ok {
 		if us.dummy != "" { // unknown names take as long as known ones
-			local.Verify(password, us.dummy)
+			verifyArgon2id(password, us.dummy)
 		}
 		return sdk.Identity{}, sdk.ErrInvalidCredentials
 	}
-	if ok, err := local.Verify(password, u.PasswordHash); err != nil || !ok {
+	if ok, err := verifyArgon2id(password, u.PasswordHash); err != nil || !ok {
 		return sdk.Identity{}, sdk.ErrInvalidCredentials
 	}
 	c.log.Debug("fileusers: login", "user", u.ID)

@@ -106,16 +106,27 @@ func (b *Broker) adminCreateProvisioner(c *gin.Context) {
 	c.JSON(http.StatusCreated, out)
 }
 
+// apiProvisioner reads the provisioner the path names for a change the
+// API may make: not to one declared in the configuration file, for which
+// the 409 says what to do there instead. On failure it has answered.
+func (b *Broker) apiProvisioner(c *gin.Context, there string) (scim.Provisioner, bool) {
+	p, err := scim.GetProvisioner(c.Request.Context(), b.store, c.Param("id"))
+	if !b.adminCheck(c, "provisioner", err) {
+		return p, false
+	}
+	if p.Source == "config" {
+		adminError(c, http.StatusConflict, "conflict", "provisioner "+p.ID+" is declared in the configuration file: "+there)
+		return p, false
+	}
+	return p, true
+}
+
 // adminRotateProvisioner gives the provisioner a new credential; the old
 // one stops working at once. One declared in the file is rotated there.
 func (b *Broker) adminRotateProvisioner(c *gin.Context) {
 	ctx := c.Request.Context()
-	p, err := scim.GetProvisioner(ctx, b.store, c.Param("id"))
-	if !b.adminCheck(c, "provisioner", err) {
-		return
-	}
-	if p.Source == "config" {
-		adminError(c, http.StatusConflict, "conflict", "provisioner "+p.ID+" is declared in the configuration file: change its token there")
+	p, ok := b.apiProvisioner(c, "change its token there")
+	if !ok {
 		return
 	}
 	tok := scim.Token(p.ID, NewClientSecret())
@@ -131,12 +142,8 @@ func (b *Broker) adminRotateProvisioner(c *gin.Context) {
 
 func (b *Broker) adminDeleteProvisioner(c *gin.Context) {
 	ctx := c.Request.Context()
-	p, err := scim.GetProvisioner(ctx, b.store, c.Param("id"))
-	if !b.adminCheck(c, "provisioner", err) {
-		return
-	}
-	if p.Source == "config" {
-		adminError(c, http.StatusConflict, "conflict", "provisioner "+p.ID+" is declared in the configuration file: remove it there")
+	p, ok := b.apiProvisioner(c, "remove it there")
+	if !ok {
 		return
 	}
 	if !b.adminCheck(c, "provisioner", scim.DeleteProvisioner(ctx, b.store, p)) {

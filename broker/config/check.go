@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"os"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // LoadWith reads, parses and validates the file at path like Load, with
@@ -10,15 +12,20 @@ import (
 // command line's overrides (portico serve --issuer), checked as if the
 // file said them.
 func LoadWith(path string, set func(*Config)) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	root, err := readDocument(data)
+	root, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return fromNodeWith(root, set)
+}
+
+// readFile reads and parses the YAML document at path.
+func readFile(path string) (*yaml.Node, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return readDocument(data)
 }
 
 // Suggest returns the name in names closest to key when it is close
@@ -31,11 +38,7 @@ func Suggest(key string, names []string) string { return suggest(key, names) }
 // go on to check what depends on it (connectors' own config blocks). The
 // configuration is nil when the file cannot be read or decoded.
 func Check(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	root, err := readDocument(data)
+	root, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}

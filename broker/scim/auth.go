@@ -2,9 +2,7 @@ package scim
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
+	"github.com/portico-idp/portico/tokensvc"
 )
 
 // A provisioner is one directory (an Okta org, an Entra tenant) that
@@ -54,12 +53,9 @@ func (p Provisioner) scope() string {
 	return p.ID + "." + p.Generation
 }
 
-// NewGeneration returns a fresh Provisioner.Generation.
-func NewGeneration() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+// NewGeneration returns a fresh Provisioner.Generation: 128 random bits,
+// as every Portico id.
+func NewGeneration() string { return tokensvc.NewID() }
 
 // Subject attributes a provisioner may name.
 const (

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -24,7 +25,7 @@ import (
 // (SameSite=Lax), so a forged "link" form fails twice over.
 func accountCSRF(c *gin.Context) string {
 	v, _ := c.Cookie(sessionCookie)
-	return hashString("account-csrf:" + v)
+	return core.HashString("account-csrf:" + v)
 }
 
 // accountLogin starts a login for the account page, or for linking an
@@ -32,7 +33,7 @@ func accountCSRF(c *gin.Context) string {
 func (b *Broker) accountLogin(c *gin.Context, connectorID, linkUser string) {
 	req := store.AuthRequest{
 		ID: tokensvc.NewID(), RedirectURI: b.url("/account"), Scopes: []string{"openid", "profile", "email"},
-		CSRFToken: tokensvc.NewID(), BrowserHash: hashString(b.browserID(c)), LinkUserID: linkUser,
+		CSRFToken: tokensvc.NewID(), BrowserHash: core.HashString(b.browserID(c)), LinkUserID: linkUser,
 		Expiry: b.opts.Now().Add(b.opts.AuthRequestTTL),
 	}
 	if linkUser != "" {
@@ -46,8 +47,8 @@ func (b *Broker) accountLogin(c *gin.Context, connectorID, linkUser string) {
 	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
 	if connectorID != "" {
 		next = b.path("/login/"+url.PathEscape(connectorID)) + "?req=" + url.QueryEscape(req.ID)
-	} else if set := b.connSet(); len(set.list) == 1 {
-		next = b.path("/login/"+url.PathEscape(set.list[0].ID)) + "?req=" + url.QueryEscape(req.ID)
+	} else if set := b.conns.Load(); len(set.List) == 1 {
+		next = b.path("/login/"+url.PathEscape(set.List[0].ID)) + "?req=" + url.QueryEscape(req.ID)
 	}
 	c.Redirect(http.StatusSeeOther, next)
 }
@@ -76,19 +77,19 @@ func (b *Broker) handleAccount(c *gin.Context) {
 		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
-	set := b.connSet()
+	set := b.conns.Load()
 	type linked struct{ Connector, Name string }
 	type linkable struct{ ID, Name, Action string }
 	var have []linked
 	for _, id := range ids {
 		name := id.ConnectorID
-		if cn := set.byID[id.ConnectorID]; cn != nil {
+		if cn := set.ByID[id.ConnectorID]; cn != nil {
 			name = cn.Name
 		}
 		have = append(have, linked{name, firstNonEmpty(id.Username, id.Email, id.Name, id.Subject)})
 	}
 	var can []linkable
-	for _, cn := range set.list {
+	for _, cn := range set.List {
 		if b.linkExplicit[cn.ID] && !slices.ContainsFunc(ids, func(i store.Identity) bool { return i.ConnectorID == cn.ID }) {
 			can = append(can, linkable{cn.ID, cn.Name, b.path("/account/link/" + url.PathEscape(cn.ID))})
 		}
@@ -125,7 +126,7 @@ func (b *Broker) handleAccountLink(c *gin.Context) {
 		return
 	}
 	id := c.Param("connector")
-	if b.connSet().byID[id] == nil || !b.linkExplicit[id] {
+	if b.conns.Load().ByID[id] == nil || !b.linkExplicit[id] {
 		b.page(c, http.StatusNotFound, msgNotLinkable)
 		return
 	}
@@ -135,7 +136,7 @@ func (b *Broker) handleAccountLink(c *gin.Context) {
 // finishLink links the identity a link login found to the user who asked.
 // An identity already linked to another user stays where it is: moving it
 // would hand that user's account to whoever can log in upstream.
-func (b *Broker) finishLink(c *gin.Context, cn *Connector, req store.AuthRequest, a admitted) {
+func (b *Broker) finishLink(c *gin.Context, cn *core.Connector, req store.AuthRequest, a admitted) {
 	ctx := c.Request.Context()
 	fail := func(status int, msgID, reason string) {
 		b.auditRequest(c, store.AuditEvent{Type: AuditIdentityLinkRefused, Actor: actorUser(req.LinkUserID), UserID: req.LinkUserID,

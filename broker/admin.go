@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -22,10 +23,6 @@ import (
 // The admin API (docs/admin-api.md): JSON under /admin/v1, authenticated
 // by Portico's own access tokens. Every change is an audit event of type
 // "admin.<what>" whose actor is the caller.
-
-// adminScope is the scope a client_credentials token needs; config.AdminScope
-// names the same, and only clients marked admin may be granted it.
-const adminScope = "admin"
 
 // adminActorKey is the gin context key of the authenticated caller.
 const adminActorKey = "portico.admin.actor"
@@ -40,26 +37,8 @@ const (
 	adminMaxQuery = 256
 )
 
-// connectorSet is an immutable snapshot of the connectors: the admin API
-// replaces it whole, so a request that read it once sees one consistent set.
-type connectorSet struct {
-	list []Connector
-	byID map[string]*Connector
-}
-
-func newConnectorSet(list []Connector) *connectorSet {
-	s := &connectorSet{list: slices.Clone(list), byID: make(map[string]*Connector, len(list))}
-	for i := range s.list {
-		s.byID[s.list[i].ID] = &s.list[i]
-	}
-	return s
-}
-
 // Connectors returns the connectors users can log in with now (a copy).
-func (b *Broker) Connectors() []Connector { return slices.Clone(b.connSet().list) }
-
-// connSet returns the current connectors; callers must not modify them.
-func (b *Broker) connSet() *connectorSet { return b.conns.Load() }
+func (b *Broker) Connectors() []core.Connector { return slices.Clone(b.conns.Load().List) }
 
 // AdminHandler serves the admin API under /admin/v1 to a caller the process
 // trusts already, without a token: the CLI working on a store it opened
@@ -144,11 +123,6 @@ func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	b.scimAdminRoutes(g) // SCIM provisioners (scim_admin.go)
 }
 
-// AdminAudience is the audience (RFC 9068 aud) of every access token the
-// admin API accepts: tokens granted the admin scope carry it beside their
-// client, so a token minted for an application is never one for the API.
-func AdminAudience(issuer string) string { return strings.TrimSuffix(issuer, "/") + "/admin" }
-
 // isAdminClient reports whether the configuration trusts client for
 // administration. Only the file's list counts: a client created at runtime
 // (admin API, dynamic registration) is never one, whatever its scopes.
@@ -180,7 +154,7 @@ func (b *Broker) adminAuth(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "error_description": "a valid bearer token is required"})
 	}
 	forbidden := func(desc string) {
-		c.Header("WWW-Authenticate", `Bearer realm="portico", error="insufficient_scope", scope="`+adminScope+`"`)
+		c.Header("WWW-Authenticate", `Bearer realm="portico", error="insufficient_scope", scope="`+core.AdminScope+`"`)
 		adminError(c, http.StatusForbidden, "forbidden", desc)
 	}
 	h := c.GetHeader("Authorization")
@@ -206,17 +180,17 @@ func (b *Broker) adminAuth(c *gin.Context) {
 	case !b.isAdminClient(a.ClientID):
 		forbidden("the token was issued to a client not trusted for administration")
 		return
-	case !slices.Contains(a.Scopes, adminScope):
+	case !slices.Contains(a.Scopes, core.AdminScope):
 		forbidden("the token lacks the admin scope")
 		return
-	case !slices.Contains(a.Audience, AdminAudience(b.opts.Issuer)):
+	case !slices.Contains(a.Audience, core.AdminAudience(b.opts.Issuer)):
 		forbidden("the token's audience is not the admin API")
 		return
 	}
 	// Tokens outlive their client: one deleted (through this API) or
 	// stripped of the scope loses the API at once.
 	cl, err := b.store.GetClient(ctx, a.ClientID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(cl.Scopes, adminScope)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(cl.Scopes, core.AdminScope)) {
 		unauthorized("invalid_token", "the client no longer exists or lost the admin scope")
 		return
 	} else if err != nil {
@@ -331,13 +305,6 @@ func adminBind(c *gin.Context, v any) bool {
 	}
 	return true
 }
-
-// adminRetries bounds compare-and-swap retries of one request.
-const adminRetries = 8
-
-// errTooManyRetries: every compare-and-swap attempt lost a race; it is
-// ErrConflict so that adminCheck answers 409.
-var errTooManyRetries = fmt.Errorf("too many concurrent updates: %w", store.ErrConflict)
 
 // decodeStrict decodes one JSON value with no unknown fields and nothing
 // after it.

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -199,7 +200,7 @@ func (b *Broker) adminSetPassword(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	for range adminRetries {
+	for range core.Retries {
 		a, err := b.store.GetLocalAccount(ctx, c.Param("id"))
 		if !b.adminCheck(c, "account", err) {
 			return
@@ -216,7 +217,7 @@ func (b *Broker) adminSetPassword(c *gin.Context) {
 		c.Status(http.StatusNoContent)
 		return
 	}
-	b.adminCheck(c, "account", errTooManyRetries)
+	b.adminCheck(c, "account", core.ErrTooManyRetries)
 }
 
 func (b *Broker) adminDeleteAccount(c *gin.Context) {

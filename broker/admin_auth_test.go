@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/testenv"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -105,10 +105,10 @@ func TestAdminTokenRules(t *testing.T) {
 	runtime := personToken(t, b, "runtime-app", runtimeSecret, testenv.UserName, testenv.UserPassword, "openid")
 	noScope := personToken(t, b, consoleClientID, "", testenv.UserName, testenv.UserPassword, "openid")
 	console := personToken(t, b, consoleClientID, "", testenv.UserName, testenv.UserPassword, "openid", "admin")
-	if aud := jwtClaims(t, console.AccessToken)["aud"]; !slices.Contains(toStrings(aud), broker.AdminAudience(b.URL)) {
-		t.Fatalf("console token audience %v lacks %s", aud, broker.AdminAudience(b.URL))
+	if aud := jwtClaims(t, console.AccessToken)["aud"]; !slices.Contains(toStrings(aud), core.AdminAudience(b.URL)) {
+		t.Fatalf("console token audience %v lacks %s", aud, core.AdminAudience(b.URL))
 	}
-	if aud := jwtClaims(t, app.AccessToken)["aud"]; slices.Contains(toStrings(aud), broker.AdminAudience(b.URL)) {
+	if aud := jwtClaims(t, app.AccessToken)["aud"]; slices.Contains(toStrings(aud), core.AdminAudience(b.URL)) {
 		t.Errorf("an application's token names the admin API: %v", aud)
 	}
 	// A token of the trusted client with the scope but not the audience:
@@ -152,9 +152,9 @@ func TestAdminTokenRules(t *testing.T) {
 
 	// No client learns about admin tokens by introspection, even one
 	// named like the admin API's audience.
-	if r := call(t, b, machine, "POST", "/clients", map[string]any{"id": broker.AdminAudience(b.URL), "grant_types": []string{"client_credentials"}}); r.Status == 201 {
+	if r := call(t, b, machine, "POST", "/clients", map[string]any{"id": core.AdminAudience(b.URL), "grant_types": []string{"client_credentials"}}); r.Status == 201 {
 		sec, _ := r.Body["client_secret"].(string)
-		st, body := postForm(t, b.URL+"/introspect", broker.AdminAudience(b.URL), sec, url.Values{"token": {console.AccessToken}})
+		st, body := postForm(t, b.URL+"/introspect", core.AdminAudience(b.URL), sec, url.Values{"token": {console.AccessToken}})
 		if st != 200 || body["active"] != false {
 			t.Errorf("a client named like the admin audience introspected an admin token: %d %v", st, body)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -86,7 +87,7 @@ func clientView(c store.Client) adminClient {
 	}
 }
 
-var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange, GrantDeviceCode}
+var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials", core.GrantTokenExchange, core.GrantDeviceCode}
 
 // clientRecord checks v and returns it as a store record (without secret and
 // version); the error text is safe to show the caller.
@@ -110,7 +111,7 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 		if slices.Contains(c.Resources[:i], r) {
 			return c, fmt.Errorf("resources[%d]: duplicate resource %q", i, r)
 		}
-		if r == AdminAudience(b.opts.Issuer) {
+		if r == core.AdminAudience(b.opts.Issuer) {
 			return c, fmt.Errorf("resources[%d]: %q is the admin API's audience, which no client may take", i, r)
 		}
 	}
@@ -163,7 +164,7 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
 		return c, errors.New("redirect_uris: required for authorization_code")
 	}
-	if slices.Contains(c.GrantTypes, "refresh_token") && !slices.Contains(c.GrantTypes, "authorization_code") && !slices.Contains(c.GrantTypes, GrantDeviceCode) {
+	if slices.Contains(c.GrantTypes, "refresh_token") && !slices.Contains(c.GrantTypes, "authorization_code") && !slices.Contains(c.GrantTypes, core.GrantDeviceCode) {
 		return c, errors.New("grant_types: refresh_token requires authorization_code or the device code grant")
 	}
 	// The file's rules: no plain http off loopback, no script schemes.
@@ -183,7 +184,7 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 	for i, s := range c.Scopes {
 		// Admin clients come from the configuration file only: the API
 		// must not be able to mint a second way in (nor a look-alike).
-		if strings.EqualFold(s, adminScope) {
+		if strings.EqualFold(s, core.AdminScope) {
 			return c, errors.New("scopes: the admin scope is configured in the file (admin: true), not through the API")
 		}
 		if msg := config.CheckScope(s); msg != "" {
@@ -301,8 +302,8 @@ func (b *Broker) adminPutClient(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	err = errTooManyRetries
-	for range adminRetries {
+	err = core.ErrTooManyRetries
+	for range core.Retries {
 		var old store.Client
 		if old, err = b.store.GetClient(ctx, id); err != nil {
 			break
@@ -319,7 +320,7 @@ func (b *Broker) adminPutClient(c *gin.Context) {
 		if err = b.store.UpdateClient(ctx, rec); !errors.Is(err, store.ErrConflict) {
 			break
 		}
-		err = errTooManyRetries
+		err = core.ErrTooManyRetries
 	}
 	if !b.adminCheck(c, "client", err) {
 		return
@@ -347,10 +348,10 @@ func (b *Broker) adminDeleteClient(c *gin.Context) {
 func (b *Broker) adminRotateSecret(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
-	secret := NewClientSecret()
+	secret := core.NewClientSecret()
 	var cl store.Client
-	err := errTooManyRetries
-	for range adminRetries {
+	err := core.ErrTooManyRetries
+	for range core.Retries {
 		if cl, err = b.store.GetClient(ctx, id); err != nil {
 			break
 		}
@@ -362,7 +363,7 @@ func (b *Broker) adminRotateSecret(c *gin.Context) {
 		if err = b.store.UpdateClient(ctx, cl); !errors.Is(err, store.ErrConflict) {
 			break
 		}
-		err = errTooManyRetries
+		err = core.ErrTooManyRetries
 	}
 	if !b.adminCheck(c, "client", err) {
 		return

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -23,14 +24,16 @@ type ConnectorSpec struct {
 
 // ConnectorBuilder builds a connector from spec (broker/server's factory
 // table). It must return a working connector or an error, never half of one.
-type ConnectorBuilder func(ctx context.Context, spec ConnectorSpec) (Connector, error)
+type ConnectorBuilder func(ctx context.Context, spec ConnectorSpec) (core.Connector, error)
 
-func connectorView(cn Connector) gin.H { return gin.H{"id": cn.ID, "type": cn.Type, "name": cn.Name} }
+func connectorView(cn core.Connector) gin.H {
+	return gin.H{"id": cn.ID, "type": cn.Type, "name": cn.Name}
+}
 
 // adminListConnectors lists the connectors users can log in with now.
 func (b *Broker) adminListConnectors(c *gin.Context) {
 	out := []gin.H{}
-	for _, cn := range b.connSet().list {
+	for _, cn := range b.conns.Load().List {
 		v := connectorView(cn)
 		if m := b.managedBy("connector", cn.ID); m != "" {
 			v["managed_by"] = m
@@ -42,39 +45,39 @@ func (b *Broker) adminListConnectors(c *gin.Context) {
 
 // buildConnector checks and builds the connector the body describes; id,
 // when set, is the path's. Nothing is applied when it fails.
-func (b *Broker) buildConnector(c *gin.Context, id string) (Connector, ConnectorSpec, bool) {
+func (b *Broker) buildConnector(c *gin.Context, id string) (core.Connector, ConnectorSpec, bool) {
 	var spec ConnectorSpec
 	if b.opts.BuildConnector == nil {
 		adminError(c, http.StatusNotImplemented, "not_implemented", "this server cannot build connectors at runtime")
-		return Connector{}, spec, false
+		return core.Connector{}, spec, false
 	}
 	if !adminBind(c, &spec) {
-		return Connector{}, spec, false
+		return core.Connector{}, spec, false
 	}
 	if id != "" {
 		if spec.ID != "" && spec.ID != id {
 			adminError(c, http.StatusBadRequest, "invalid_request", "the body's id differs from the path's")
-			return Connector{}, spec, false
+			return core.Connector{}, spec, false
 		}
 		spec.ID = id
 	}
 	switch msg := config.CheckConnectorID(spec.ID); {
 	case msg != "":
 		adminError(c, http.StatusBadRequest, "invalid_request", "id: "+msg)
-		return Connector{}, spec, false
+		return core.Connector{}, spec, false
 	case spec.Type == "":
 		adminError(c, http.StatusBadRequest, "invalid_request", "type is required")
-		return Connector{}, spec, false
+		return core.Connector{}, spec, false
 	case config.CheckDisplayName(spec.Name) != "":
 		adminError(c, http.StatusBadRequest, "invalid_request", "name: "+config.CheckDisplayName(spec.Name))
-		return Connector{}, spec, false
+		return core.Connector{}, spec, false
 	}
 	cn, err := b.opts.BuildConnector(c.Request.Context(), spec)
 	if err != nil {
 		// The caller is an administrator: it gets the message the
 		// operator would read in the log for the same config at start.
 		adminError(c, http.StatusBadRequest, "invalid_connector", err.Error())
-		return Connector{}, spec, false
+		return core.Connector{}, spec, false
 	}
 	return cn, spec, true
 }
@@ -87,7 +90,7 @@ func (b *Broker) adminCreateConnector(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if b.connSet().byID[cn.ID] != nil {
+	if b.conns.Load().ByID[cn.ID] != nil {
 		adminError(c, http.StatusConflict, "conflict", "a connector with this id exists")
 		return
 	}
@@ -102,7 +105,7 @@ func (b *Broker) adminCreateConnector(c *gin.Context) {
 // under way switch to it at their next request.
 func (b *Broker) adminPutConnector(c *gin.Context) {
 	id := c.Param("id")
-	if b.connSet().byID[id] == nil {
+	if b.conns.Load().ByID[id] == nil {
 		adminError(c, http.StatusNotFound, "not_found", "connector not found")
 		return
 	}
@@ -122,12 +125,12 @@ func (b *Broker) adminPutConnector(c *gin.Context) {
 // stops: a request in flight may still use it.
 func (b *Broker) adminDeleteConnector(c *gin.Context) {
 	id := c.Param("id")
-	cur := b.connSet().byID[id]
+	cur := b.conns.Load().ByID[id]
 	if cur == nil {
 		adminError(c, http.StatusNotFound, "not_found", "connector not found")
 		return
 	}
-	if !b.saveConnector(c, Connector{ID: id, Type: cur.Type}, ConnectorSpec{ID: id, Type: cur.Type}, true) {
+	if !b.saveConnector(c, core.Connector{ID: id, Type: cur.Type}, ConnectorSpec{ID: id, Type: cur.Type}, true) {
 		return
 	}
 	b.adminAudit(c, "connector_delete", store.AuditEvent{ConnectorID: id})

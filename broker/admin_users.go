@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -157,8 +158,8 @@ func (b *Broker) adminPatchUser(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	var u store.User
-	err := errTooManyRetries
-	for range adminRetries {
+	err := core.ErrTooManyRetries
+	for range core.Retries {
 		if u, err = b.store.GetUser(ctx, c.Param("id")); err != nil {
 			break
 		}
@@ -174,7 +175,7 @@ func (b *Broker) adminPatchUser(c *gin.Context) {
 		if err = b.store.UpdateUser(ctx, u); !errors.Is(err, store.ErrConflict) {
 			break
 		}
-		err = errTooManyRetries
+		err = core.ErrTooManyRetries
 	}
 	if !b.adminCheck(c, "user", err) {
 		return

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -166,7 +166,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		fail(*perr)
 		return
 	}
-	if slices.Contains(scopes, adminScope) {
+	if slices.Contains(scopes, core.AdminScope) {
 		// An admin token is never handed out silently: a public admin
 		// client's loopback redirect can be served by any local process,
 		// which could otherwise start this request in the administrator's
@@ -185,7 +185,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes,
 		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
 		ResponseMode: mode, Resources: resources,
-		CSRFToken: tokensvc.NewID(), BrowserHash: hashString(browser),
+		CSRFToken: tokensvc.NewID(), BrowserHash: core.HashString(browser),
 		Prompt: prompt, MaxAge: maxAge, ACRValues: acr,
 		Expiry: b.opts.Now().Add(b.opts.AuthRequestTTL),
 	}
@@ -210,8 +210,8 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		return
 	}
 	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
-	if set := b.connSet(); len(set.list) == 1 {
-		next = b.path("/login/"+url.PathEscape(set.list[0].ID)) + "?req=" + url.QueryEscape(req.ID)
+	if set := b.conns.Load(); len(set.List) == 1 {
+		next = b.path("/login/"+url.PathEscape(set.List[0].ID)) + "?req=" + url.QueryEscape(req.ID)
 	}
 	c.Redirect(http.StatusSeeOther, next)
 }
@@ -304,18 +304,4 @@ func (b *Broker) redirectError(c *gin.Context, redirectURI, state, mode string, 
 		v.Set("state", state)
 	}
 	b.respond(c, redirectURI, mode, v)
-}
-
-// withQuery adds v to u's query, keeping any query u already has.
-func withQuery(u string, v url.Values) string {
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
-	}
-	return u + sep + v.Encode()
-}
-
-func hashString(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -8,7 +8,6 @@
 package broker
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,8 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -28,37 +25,22 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
 )
 
-// Connector is a configured connector as the broker sees it: its
-// capabilities come from type assertions on Impl (sdk.PasswordConnector,
-// sdk.CallbackConnector, sdk.RefreshConnector).
-type Connector struct {
-	ID   string
-	Type string
-	Name string
-	Icon string // URL of an image shown beside the name on the login page
-	// Runtime is where it runs, for metrics: "builtin", "process" or "wasm".
-	Runtime string
-	Impl    any
-	// Deadline bounds each call into the connector: its own configured
-	// deadline (a plugin's or module's timeout), or
-	// DefaultConnectorDeadline when zero. The request waiting for the
-	// call is given that long plus a margin, whatever the HTTP server's
-	// timeouts (deadline.go).
-	Deadline time.Duration
-}
+// Connector is a configured connector (core.Connector).
+type Connector = core.Connector
 
 // Options configure a Broker.
 type Options struct {
 	Issuer     string
 	Store      store.Store
 	Tokens     *tokensvc.Service
-	Connectors []Connector
+	Connectors []core.Connector
 	Logger     *slog.Logger
 
 	AuthRequestTTL time.Duration // 15m
@@ -172,9 +154,7 @@ type Broker struct {
 	issuer    *url.URL
 	store     store.Store
 	tokens    *tokensvc.Service
-	conns     atomic.Pointer[connectorSet] // now: swapped by the admin API (admin.go); read once per request
-	connMu    sync.Mutex                   // serializes changes of conns and applied
-	applied   map[string]int64             // connector id -> version of its record in force
+	conns     *core.Connectors // swapped by the admin API (admin.go); read once per request
 	log       *slog.Logger
 	pages     *template.Template
 	discovery []byte
@@ -237,8 +217,8 @@ func New(opts Options) (*Broker, error) {
 	}
 	// Handlers read the connectors once per request from this snapshot,
 	// which the admin API replaces whole.
-	b.conns.Store(newConnectorSet(opts.Connectors))
-	b.applied = map[string]int64{}
+	b.conns = core.NewConnectors(opts.Connectors)
+	b.conns.Observe, b.conns.Tracer = opts.ObserveConnector, opts.Tracer
 	b.linkByEmail, b.listClaims = map[string]bool{}, map[string]bool{}
 	for _, id := range opts.LinkByEmail {
 		b.linkByEmail[id] = true
@@ -287,7 +267,7 @@ func (b *Broker) Close() error {
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Taken here, before gin wraps w: a handler that waits for a
 	// connector moves the connection's write deadline (deadline.go).
-	b.handler.ServeHTTP(w, withDeadline(w, r, b.opts.WriteTimeout))
+	b.handler.ServeHTTP(w, core.WithDeadline(w, r, b.opts.WriteTimeout))
 }
 
 // path returns the issuer's path prefix joined with p, so Portico can live
@@ -362,13 +342,6 @@ func (b *Broker) routes() (http.Handler, error) {
 		return nil, err
 	}
 	return b.strictAPIPaths(r), nil // JSON 404s, not redirects, for API paths (scim_wire.go)
-}
-
-// observe reports a connector call that started at start.
-func (b *Broker) observe(cn *Connector, op string, start time.Time, err error) {
-	if b.opts.ObserveConnector != nil {
-		b.opts.ObserveConnector(cmp.Or(cn.Runtime, "builtin"), cn.ID, op, time.Since(start), err)
-	}
 }
 
 // recoverer turns a panic into a bare 500 and logs it without the request's

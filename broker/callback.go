@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/sdk"
 	"github.com/portico-idp/portico/tokensvc"
@@ -34,7 +35,7 @@ func MetadataURL(issuer, connectorID string) string {
 }
 
 func (b *Broker) handleMetadata(c *gin.Context) {
-	cn := b.connSet().byID[c.Param("connector")]
+	cn := b.conns.Load().ByID[c.Param("connector")]
 	var mc sdk.MetadataConnector
 	if cn != nil {
 		mc, _ = cn.Impl.(sdk.MetadataConnector)
@@ -43,7 +44,7 @@ func (b *Broker) handleMetadata(c *gin.Context) {
 		b.page(c, http.StatusNotFound, msgNoMetadata)
 		return
 	}
-	ctx, cancel := withConnectorDeadline(c.Request.Context(), cn)
+	ctx, cancel := core.WithConnectorDeadline(c.Request.Context(), cn)
 	defer cancel()
 	doc, err := mc.Metadata(ctx)
 	if err != nil {
@@ -57,9 +58,9 @@ func (b *Broker) handleMetadata(c *gin.Context) {
 
 // beginRedirectLogin sends the browser to a redirect connector's upstream,
 // keeping what the connector needs back with the pending request.
-func (b *Broker) beginRedirectLogin(c *gin.Context, cn *Connector, cc sdk.CallbackConnector, req store.AuthRequest) {
+func (b *Broker) beginRedirectLogin(c *gin.Context, cn *core.Connector, cc sdk.CallbackConnector, req store.AuthRequest) {
 	ctx := c.Request.Context()
-	cctx, cancel := withConnectorDeadline(ctx, cn)
+	cctx, cancel := core.WithConnectorDeadline(ctx, cn)
 	rd, err := cc.LoginURL(cctx, sdk.ParseScopes(req.Scopes), b.callbackURL(cn.ID), req.ID)
 	cancel()
 	if err != nil {
@@ -97,7 +98,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		b.page(c, http.StatusBadRequest, msgBadResponse)
 		return
 	}
-	cn := b.connSet().byID[c.Param("connector")]
+	cn := b.conns.Load().ByID[c.Param("connector")]
 	var cc sdk.CallbackConnector
 	if cn != nil {
 		cc, _ = cn.Impl.(sdk.CallbackConnector)
@@ -148,7 +149,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 	}
 	form := c.Request.PostForm
 	delete(form, bounceParam)
-	cctx, done := b.connectorCall(ctx, cn, "callback")
+	cctx, done := b.conns.Call(ctx, cn, "callback")
 	id, err := cc.HandleCallback(cctx, sdk.ParseScopes(req.Scopes), sdk.CallbackRequest{
 		Method: c.Request.Method, URL: b.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form, Data: req.ConnectorData,
 	})
@@ -207,7 +208,7 @@ func (b *Broker) loginFailed(c *gin.Context, req store.AuthRequest, status int, 
 	if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		b.log.Warn("delete failed auth request", "err", err)
 	}
-	data := map[string]any{"Title": b.text("ui.login_failed"), "Message": msg, "Back": withQuery(req.RedirectURI, v)}
+	data := map[string]any{"Title": b.text("ui.login_failed"), "Message": msg, "Back": core.WithQuery(req.RedirectURI, v)}
 	if req.ResponseMode == modeFormPost {
 		// The error goes back the way the code would have: a form to post
 		// (with a click; this page runs no script).
@@ -241,7 +242,7 @@ func (b *Broker) pendingRequest(c *gin.Context, state string) bool {
 // audience, replay), and the code goes to the connector's default client
 // at its registered redirect URI. The client gets no state: it must be
 // written to accept such codes, which is why this is off unless enabled.
-func (b *Broker) handleUnsolicited(c *gin.Context, cn *Connector, cc sdk.CallbackConnector, u unsolicitedConnector) {
+func (b *Broker) handleUnsolicited(c *gin.Context, cn *core.Connector, cc sdk.CallbackConnector, u unsolicitedConnector) {
 	ctx := c.Request.Context()
 	clientID, redirectURI, enabled := u.IDPInitiated()
 	if !enabled {
@@ -256,7 +257,7 @@ func (b *Broker) handleUnsolicited(c *gin.Context, cn *Connector, cc sdk.Callbac
 	}
 	form := c.Request.PostForm
 	delete(form, bounceParam)
-	cctx, cancel := withConnectorDeadline(ctx, cn)
+	cctx, cancel := core.WithConnectorDeadline(ctx, cn)
 	id, err := cc.HandleCallback(cctx, sdk.Scopes{Groups: true}, sdk.CallbackRequest{
 		Method: c.Request.Method, URL: b.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form,
 	})

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -22,10 +23,10 @@ func (b *Broker) scopeAllowed(client store.Client, s string) bool {
 	if slices.Contains(supportedScopes, s) {
 		return true
 	}
-	if s == adminScope {
+	if s == core.AdminScope {
 		// Asked for explicitly, by a client the file trusts for
 		// administration; never offered to anyone else (adminAuth).
-		return b.isAdminClient(client.ID) && slices.Contains(client.Scopes, adminScope)
+		return b.isAdminClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope)
 	}
 	_, custom := b.opts.Scopes[s]
 	return custom && slices.Contains(client.ExtraScopes, s)

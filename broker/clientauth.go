@@ -2,9 +2,7 @@ package broker
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -13,24 +11,10 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
-	"github.com/portico-idp/portico/tokensvc"
 )
-
-// secretHashPrefix marks a client secret hash. Client secrets Portico
-// generates carry 256 random bits, so one SHA-256 protects them as well as a
-// slow hash would, at a millionth of the cost per token request.
-const secretHashPrefix = "sha256:"
-
-// HashClientSecret returns the stored form of a client secret.
-func HashClientSecret(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return secretHashPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// NewClientSecret returns a fresh high-entropy client secret.
-func NewClientSecret() string { return tokensvc.NewID() + tokensvc.NewID() }
 
 // tokenError is an RFC 6749 §5.2 error response.
 type tokenError struct {
@@ -115,7 +99,7 @@ func (b *Broker) authenticateClient(c *gin.Context) (store.Client, *tokenError) 
 	client, err := b.store.GetClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Hash anyway so an unknown id costs what a wrong secret does.
-		subtle.ConstantTimeCompare([]byte(HashClientSecret(secret)), []byte(HashClientSecret("")))
+		subtle.ConstantTimeCompare([]byte(core.HashClientSecret(secret)), []byte(core.HashClientSecret("")))
 		return failed()
 	} else if err != nil {
 		b.log.Error("token: read client", "client_id", id, "err", err)
@@ -127,7 +111,7 @@ func (b *Broker) authenticateClient(c *gin.Context) (store.Client, *tokenError) 
 		}
 		return client, nil
 	}
-	if secret == "" || subtle.ConstantTimeCompare([]byte(HashClientSecret(secret)), []byte(client.SecretHash)) != 1 {
+	if secret == "" || subtle.ConstantTimeCompare([]byte(core.HashClientSecret(secret)), []byte(client.SecretHash)) != 1 {
 		return failed()
 	}
 	// A client registered for JWT authentication never sends its secret.

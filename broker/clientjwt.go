@@ -17,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -257,7 +258,7 @@ func (b *Broker) checkAssertionClaims(c *gin.Context, id string, cl jwt.Claims) 
 // which fails with store.ErrAlreadyExists on every replica for a replay.
 func (b *Broker) spendJTI(ctx context.Context, id string, cl jwt.Claims) error {
 	return b.store.PutRecord(ctx, store.Record{
-		Kind: jtiKind, Key: id + " " + hashString(cl.ID), Value: []byte("{}"),
+		Kind: jtiKind, Key: id + " " + core.HashString(cl.ID), Value: []byte("{}"),
 		Expiry: cl.Expiry.Time().Add(assertionLeeway),
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -59,12 +60,12 @@ func checkAuthMetadata(m *clientMetadata, rec *store.Client) *regError {
 // client's is long enough for HS512 (64 bytes) and kept in clear, as HMAC
 // verification needs it.
 func newSecretFor(rec *store.Client) string {
-	secret := NewClientSecret()
+	secret := core.NewClientSecret()
 	if rec.AuthMethod == config.AuthSecretJWT {
 		secret += tokensvc.NewID()
 		rec.JWTSecret = secret
 	}
-	rec.SecretHash = HashClientSecret(secret)
+	rec.SecretHash = core.HashClientSecret(secret)
 	return secret
 }
 

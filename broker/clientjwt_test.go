@@ -30,6 +30,7 @@ import (
 
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/server"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/store/badger"
@@ -245,8 +246,8 @@ func TestPrivateKeyJWT(t *testing.T) {
 	clock := newTestClock()
 	issuer := jwtBroker(t, clock, broker.ClientKeysOptions{},
 		store.Client{ID: "pkjwt", AuthMethod: config.AuthPrivateKeyJWT, JWKS: jwks(t, rsaKey, ecKey, edKey)},
-		store.Client{ID: "csjwt", AuthMethod: config.AuthSecretJWT, JWTSecret: secret, SecretHash: broker.HashClientSecret(secret)},
-		store.Client{ID: "basic", SecretHash: broker.HashClientSecret(secret)},
+		store.Client{ID: "csjwt", AuthMethod: config.AuthSecretJWT, JWTSecret: secret, SecretHash: core.HashClientSecret(secret)},
+		store.Client{ID: "basic", SecretHash: core.HashClientSecret(secret)},
 	)
 	tokenURL := issuer + "/token"
 

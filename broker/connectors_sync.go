@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -30,7 +30,7 @@ type connectorRecord struct {
 
 // saveConnector records cn (or its deletion) and installs it. It answers
 // and returns false on failure, when nothing has changed.
-func (b *Broker) saveConnector(c *gin.Context, cn Connector, spec ConnectorSpec, deleted bool) bool {
+func (b *Broker) saveConnector(c *gin.Context, cn core.Connector, spec ConnectorSpec, deleted bool) bool {
 	ctx := c.Request.Context()
 	rec := connectorRecord{Spec: spec, Deleted: deleted, Actor: c.GetString(adminActorKey), Time: b.opts.Now().UTC()}
 	val, err := json.Marshal(rec)
@@ -57,32 +57,11 @@ func (b *Broker) saveConnector(c *gin.Context, cn Connector, spec ConnectorSpec,
 		return false
 	}
 	if deleted {
-		b.install(cn.ID, r.Version+1, nil)
+		b.conns.Install(cn.ID, r.Version+1, nil)
 	} else {
-		b.install(cn.ID, r.Version+1, &cn)
+		b.conns.Install(cn.ID, r.Version+1, &cn)
 	}
 	return true
-}
-
-// install puts cn in the connector set in place of the one with its id
-// (keeping its place on the login page), or removes that one when cn is
-// nil, and notes the record version now in force for id.
-func (b *Broker) install(id string, version int64, cn *Connector) {
-	b.connMu.Lock()
-	defer b.connMu.Unlock()
-	b.applied[id] = version
-	list := slices.Clone(b.connSet().list)
-	i := slices.IndexFunc(list, func(x Connector) bool { return x.ID == id })
-	switch {
-	case cn == nil && i >= 0:
-		list = slices.Delete(list, i, i+1)
-	case cn == nil:
-	case i >= 0:
-		list[i] = *cn
-	default:
-		list = append(list, *cn)
-	}
-	b.conns.Store(newConnectorSet(list))
 }
 
 // SyncConnectors applies the connector records that are not in force yet:
@@ -96,10 +75,7 @@ func (b *Broker) SyncConnectors(ctx context.Context) error {
 		return fmt.Errorf("broker: read connectors: %w", err)
 	}
 	for _, r := range recs {
-		b.connMu.Lock()
-		cur := b.applied[r.Key]
-		b.connMu.Unlock()
-		if cur == r.Version {
+		if b.conns.Applied(r.Key) == r.Version {
 			continue
 		}
 		var rec connectorRecord
@@ -110,7 +86,7 @@ func (b *Broker) SyncConnectors(ctx context.Context) error {
 		b.log.InfoContext(ctx, "applying a connector change made through the admin API", "connector", r.Key,
 			"deleted", rec.Deleted, "by", rec.Actor, "at", rec.Time)
 		if rec.Deleted {
-			b.install(r.Key, r.Version, nil)
+			b.conns.Install(r.Key, r.Version, nil)
 			continue
 		}
 		if b.opts.BuildConnector == nil {
@@ -121,7 +97,7 @@ func (b *Broker) SyncConnectors(ctx context.Context) error {
 			b.log.ErrorContext(ctx, "connector changed through the admin API does not start; left out", "connector", r.Key, "err", err)
 			continue
 		}
-		b.install(r.Key, r.Version, &cn)
+		b.conns.Install(r.Key, r.Version, &cn)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -152,7 +153,7 @@ func (b *Broker) handleConsentRevoke(c *gin.Context) {
 		b.page(c, http.StatusForbidden, msgLinkNeedsLogin)
 		return
 	}
-	if !constantEqual(c.PostForm("csrf"), accountCSRF(c)) {
+	if !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
 		b.page(c, http.StatusForbidden, msgAccountCSRF)
 		return
 	}

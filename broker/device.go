@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
@@ -33,9 +34,6 @@ import (
 // user code's hash and naming the device record. Neither code is stored.
 // Every change of the device record (a poll, the approval, the
 // redemption) is a compare-and-swap on its Version.
-
-// GrantDeviceCode is the device grant's grant_type (RFC 8628 §3.4).
-const GrantDeviceCode = config.GrantDeviceCode
 
 const (
 	deviceKind     = "device"      // key: hash of the device code
@@ -172,7 +170,7 @@ func normalizeUserCode(in string) (string, bool) {
 	return sb.String(), true
 }
 
-func userCodeKey(code string) string { return hashString("user-code:" + code) }
+func userCodeKey(code string) string { return core.HashString("user-code:" + code) }
 
 // loadDevice returns the device record at key and its value.
 func (b *Broker) loadDevice(c *gin.Context, key string) (deviceState, store.Record, error) {
@@ -210,7 +208,7 @@ func (b *Broker) handleDeviceAuthorize(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	if !slices.Contains(client.GrantTypes, GrantDeviceCode) {
+	if !slices.Contains(client.GrantTypes, core.GrantDeviceCode) {
 		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "the client may not use the device authorization grant"})
 		return
 	}
@@ -232,7 +230,7 @@ func (b *Broker) handleDeviceAuthorize(c *gin.Context) {
 	now := b.opts.Now()
 	ttl := b.deviceTTL()
 	deviceCode := tokensvc.NewID() + tokensvc.NewID()
-	key := hashString(deviceCode)
+	key := core.HashString(deviceCode)
 	expires := now.Add(ttl)
 	// A user code is short: it may be taken by a live one. Creating its
 	// record only if absent makes each live code name one device.
@@ -287,7 +285,7 @@ func (b *Broker) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 	if len(raw) > maxDeviceCodeLen {
 		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired")
 	}
-	st, rec, err := b.loadDevice(c, hashString(raw))
+	st, rec, err := b.loadDevice(c, core.HashString(raw))
 	if errors.Is(err, store.ErrNotFound) {
 		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired")
 	} else if err != nil {
@@ -357,6 +355,6 @@ func (b *Broker) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 		b.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	b.auditTokens(c, AuditTokenIssue, GrantDeviceCode, client.ID, user.ID, st.ConnectorID, t)
+	b.auditTokens(c, AuditTokenIssue, core.GrantDeviceCode, client.ID, user.ID, st.ConnectorID, t)
 	return t, nil
 }

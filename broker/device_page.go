@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
@@ -60,7 +61,7 @@ var deviceMessages = map[string]message{
 
 // deviceCSRF is the code form's token: bound to the browser's cookie, so
 // another site cannot post a code (and start a login) in this browser.
-func deviceCSRF(browser string) string { return hashString("device-csrf:" + browser) }
+func deviceCSRF(browser string) string { return core.HashString("device-csrf:" + browser) }
 
 func (b *Broker) devicePage(c *gin.Context, status int, code, msg string) {
 	b.render(c, status, "device", map[string]any{
@@ -89,7 +90,7 @@ func (b *Broker) handleDevice(c *gin.Context) {
 func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 	ctx := c.Request.Context()
 	cookie, _ := c.Cookie(browserCookie)
-	if cookie == "" || !constantEqual(c.PostForm("csrf"), deviceCSRF(cookie)) {
+	if cookie == "" || !core.ConstantEqual(c.PostForm("csrf"), deviceCSRF(cookie)) {
 		b.page(c, http.StatusForbidden, msgDeviceCSRF)
 		return
 	}
@@ -141,11 +142,11 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 	b.throttleRelease(c, key)
 	req := store.AuthRequest{
 		ID: tokensvc.NewID(), ClientID: st.ClientID, RedirectURI: b.url("/device"), Scopes: st.Scopes,
-		CSRFToken: tokensvc.NewID(), BrowserHash: hashString(b.browserID(c)),
+		CSRFToken: tokensvc.NewID(), BrowserHash: core.HashString(b.browserID(c)),
 		Expiry:    minTime(now.Add(b.opts.AuthRequestTTL), st.Expires),
 		DeviceKey: devKey, DeviceUserCode: formatUserCode(code),
 	}
-	if slices.Contains(req.Scopes, adminScope) {
+	if slices.Contains(req.Scopes, core.AdminScope) {
 		// As at /authorize: an admin token needs the person to log in
 		// now, not a session's earlier login.
 		req.Prompt = []string{"login"}
@@ -165,8 +166,8 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 		return
 	}
 	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
-	if set := b.connSet(); len(set.list) == 1 {
-		next = b.path("/login/"+url.PathEscape(set.list[0].ID)) + "?req=" + url.QueryEscape(req.ID)
+	if set := b.conns.Load(); len(set.List) == 1 {
+		next = b.path("/login/"+url.PathEscape(set.List[0].ID)) + "?req=" + url.QueryEscape(req.ID)
 	}
 	c.Redirect(http.StatusSeeOther, next)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/tokensvc"
 )
 
@@ -34,7 +35,7 @@ func (b *Broker) discoveryDocument() ([]byte, error) {
 		"introspection_endpoint_auth_methods_supported": clientAuthMethods,
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query", "form_post"},
-		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange, GrantDeviceCode},
+		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", core.GrantTokenExchange, core.GrantDeviceCode},
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         algs,
 		"scopes_supported":                              b.scopesSupported(),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -31,8 +32,6 @@ const (
 	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
 	TokenTypeIDToken     = "urn:ietf:params:oauth:token-type:id_token"
-	// GrantTokenExchange is the grant_type.
-	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
 
 // maxExchangeTargets bounds audience and resource values together.
@@ -108,7 +107,7 @@ func unauthorizedClient(desc string) *tokenError {
 
 // exchangeGrant answers a token exchange; issued is the issued_token_type.
 func (b *Broker) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.Tokens, issued string, terr *tokenError) {
-	d := map[string]string{"grant_type": GrantTokenExchange}
+	d := map[string]string{"grant_type": core.GrantTokenExchange}
 	var userID string
 	defer func() {
 		// Every exchange is recorded, refused ones with the reason.
@@ -121,7 +120,7 @@ func (b *Broker) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 			ClientID: client.ID, Details: d})
 	}()
 	x := client.TokenExchange
-	if x == nil || !slices.Contains(client.GrantTypes, GrantTokenExchange) {
+	if x == nil || !slices.Contains(client.GrantTypes, core.GrantTokenExchange) {
 		return t, "", unauthorizedClient("the client may not exchange tokens")
 	}
 	req, terr := parseExchangeRequest(c.Request.PostForm)
@@ -135,11 +134,11 @@ func (b *Broker) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 	for _, a := range req.Targets {
 		// The admin API's audience is never a target: its tokens come
 		// from the admin clients' own grants only.
-		if !slices.Contains(x.Audiences, a) || a == AdminAudience(b.opts.Issuer) {
+		if !slices.Contains(x.Audiences, a) || a == core.AdminAudience(b.opts.Issuer) {
 			return t, "", invalidTarget("the client may not ask for audience or resource " + a)
 		}
 	}
-	if slices.Contains(req.Scopes, adminScope) {
+	if slices.Contains(req.Scopes, core.AdminScope) {
 		return t, "", invalidScope("the admin scope cannot be had by token exchange")
 	}
 	issued = TokenTypeAccessToken
@@ -222,7 +221,7 @@ func (b *Broker) delegationGrant(c *gin.Context, client store.Client, req exchan
 		return tokensvc.Grant{}, "", serverError("try again later")
 	}
 	// §2.1 scope: narrower, never wider (RFC 6749 §3.3).
-	scopes := slices.DeleteFunc(slices.Clone(a.Scopes), func(s string) bool { return s == adminScope })
+	scopes := slices.DeleteFunc(slices.Clone(a.Scopes), func(s string) bool { return s == core.AdminScope })
 	if len(req.Scopes) > 0 {
 		for _, s := range req.Scopes {
 			if !slices.Contains(a.Scopes, s) {
@@ -338,14 +337,14 @@ func (b *Broker) exchangeUser(c *gin.Context, claims map[string]any, claim strin
 // checkClientExchange applies the file's token_exchange rules to a client
 // of the admin API; the error text is safe to show.
 func (b *Broker) checkClientExchange(c store.Client) error {
-	has, x := slices.Contains(c.GrantTypes, GrantTokenExchange), c.TokenExchange
+	has, x := slices.Contains(c.GrantTypes, core.GrantTokenExchange), c.TokenExchange
 	switch {
 	case has && x == nil:
-		return errors.New("token_exchange: required with grant type " + GrantTokenExchange)
+		return errors.New("token_exchange: required with grant type " + core.GrantTokenExchange)
 	case x == nil:
 		return nil
 	case !has:
-		return errors.New("grant_types: token_exchange is set: add " + GrantTokenExchange)
+		return errors.New("grant_types: token_exchange is set: add " + core.GrantTokenExchange)
 	case c.Public:
 		return errors.New("token_exchange: a public client cannot exchange tokens")
 	case len(x.Issuers) == 0 && !x.Delegation:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/testenv"
 )
 
@@ -129,7 +130,7 @@ func TestExchangeAdminClient(t *testing.T) {
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}, Admin: true})
 	b := testenv.Start(t, cfg)
 	admin := ccToken(t, b, adminClientID, adminClientSecret, "admin")
-	grants := []string{broker.GrantTokenExchange}
+	grants := []string{core.GrantTokenExchange}
 	for _, tc := range []struct {
 		name string
 		body map[string]any

@@ -19,6 +19,7 @@ import (
 
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/testenv"
 )
@@ -126,7 +127,7 @@ func exchangeConfig(t *testing.T, x *extIssuer, peer string) *config.Config {
 }
 
 func exchangeForm(subject, typ string, kv ...string) url.Values {
-	f := url.Values{"grant_type": {broker.GrantTokenExchange}, "subject_token": {subject}, "subject_token_type": {typ}}
+	f := url.Values{"grant_type": {core.GrantTokenExchange}, "subject_token": {subject}, "subject_token_type": {typ}}
 	for i := 0; i+1 < len(kv); i += 2 {
 		f.Add(kv[i], kv[i+1])
 	}
@@ -209,7 +210,7 @@ func TestExchangeExternal(t *testing.T) {
 		{name: "admin scope", token: good, kv: []string{"scope", "admin"}, code: "invalid_scope"},
 		{name: "audience not allowed", token: good, kv: []string{"audience", "billing"}, code: "invalid_target"},
 		{name: "resource not allowed", token: good, kv: []string{"resource", "https://evil.example.com/"}, code: "invalid_target"},
-		{name: "admin audience", token: good, kv: []string{"audience", broker.AdminAudience(b.URL)}, code: "invalid_target"},
+		{name: "admin audience", token: good, kv: []string{"audience", core.AdminAudience(b.URL)}, code: "invalid_target"},
 		{name: "actor without type", token: good, kv: []string{"actor_token", "x"}, code: "invalid_request"},
 		{name: "unknown requested type", token: good, kv: []string{"requested_token_type", "urn:ietf:params:oauth:token-type:saml2"}, code: "invalid_request"},
 	} {

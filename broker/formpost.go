@@ -8,6 +8,7 @@ import (
 	"net/url"
 
 	"github.com/gin-gonic/gin"
+	"github.com/portico-idp/portico/broker/core"
 )
 
 // modeFormPost is the OAuth 2.0 Form Post Response Mode: the authorization
@@ -31,7 +32,7 @@ var autopostCSP = func() string {
 // mode the request asked for.
 func (b *Broker) respond(c *gin.Context, redirectURI, mode string, v url.Values) {
 	if mode != modeFormPost {
-		c.Redirect(http.StatusSeeOther, withQuery(redirectURI, v))
+		c.Redirect(http.StatusSeeOther, core.WithQuery(redirectURI, v))
 		return
 	}
 	fields := make(map[string]string, len(v))

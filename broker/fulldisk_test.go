@@ -15,8 +15,9 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/oauth2"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/portico-idp/portico/connectors/local"
 	"github.com/portico-idp/portico/testenv"

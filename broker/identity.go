@@ -11,12 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/sdk"
 )
-
-var errUserDisabled = errors.New("user is disabled")
 
 // resolveUser maps an upstream identity to its canonical Portico user,
 // creating both on first login. The user's id (the `sub`) is random and
@@ -59,7 +58,7 @@ func (b *Broker) resolveUser(ctx context.Context, connectorID string, a admitted
 			return store.User{}, fmt.Errorf("read user %s: %w", ident.UserID, err)
 		}
 		if u.Disabled {
-			return u, errUserDisabled // u for the audit trail only
+			return u, core.ErrUserDisabled // u for the audit trail only
 		}
 		rec := identityRecord(connectorID, u.ID, id, m, now)
 		rec.Version = ident.Version
@@ -85,11 +84,8 @@ func (b *Broker) resolveUser(ctx context.Context, connectorID string, a admitted
 			return store.User{}, fmt.Errorf("update user: %w", err)
 		}
 	}
-	return store.User{}, fmt.Errorf("resolve user: %w", errContention)
+	return store.User{}, fmt.Errorf("resolve user: %w", core.ErrContention)
 }
-
-// errContention: the user record kept changing under us; try again later.
-var errContention = errors.New("too many concurrent updates")
 
 // link joins a first login's identity to an existing user when the policy
 // lets this connector link by verified email and exactly one user has an

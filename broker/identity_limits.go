@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/sdk"
@@ -73,10 +74,6 @@ func (l IdentityLimits) withDefaults() IdentityLimits {
 	return l
 }
 
-// errInvalidIdentity marks an identity admit refused; the error is an
-// *identityError, which says where.
-var errInvalidIdentity = errors.New("the connector's identity was refused")
-
 // identityError says which field of an identity broke which rule. Neither
 // holds the value: it may be what broke the rule (a control character, a
 // megabyte), or a person's data. Field is a path such as "name",
@@ -84,9 +81,9 @@ var errInvalidIdentity = errors.New("the connector's identity was refused")
 type identityError struct{ Field, Problem string }
 
 func (e *identityError) Error() string {
-	return errInvalidIdentity.Error() + ": " + e.Field + " " + e.Problem
+	return core.ErrInvalidIdentity.Error() + ": " + e.Field + " " + e.Problem
 }
-func (e *identityError) Is(target error) bool { return target == errInvalidIdentity }
+func (e *identityError) Is(target error) bool { return target == core.ErrInvalidIdentity }
 
 // The JSON encoding of an sdk.Identity beyond its strings: field names,
 // braces, brackets and separators. identitySize is an upper bound of the
@@ -231,7 +228,7 @@ func (b *Broker) identityLimits(connectorID string) IdentityLimits {
 // admit checks id against its connector's limits, applies the connector's
 // claim mapping and checks the result too (rules may gather values into
 // one claim): what the user's profile, and so the tokens, will hold. The
-// error wraps errInvalidIdentity.
+// error wraps core.ErrInvalidIdentity.
 func (b *Broker) admit(connectorID string, id sdk.Identity) (admitted, error) {
 	lim := b.identityLimits(connectorID)
 	// An empty group names nothing, and a repeat adds nothing: both are
@@ -268,7 +265,7 @@ func (b *Broker) admit(connectorID string, id sdk.Identity) (admitted, error) {
 // log names the connector and the field, never the value; the audit trail
 // has login.failure with the fixed reason invalid_identity (or, for a
 // link, identity.link_refused).
-func (b *Broker) refuseIdentity(c *gin.Context, cn *Connector, req store.AuthRequest, stored bool, err error) {
+func (b *Broker) refuseIdentity(c *gin.Context, cn *core.Connector, req store.AuthRequest, stored bool, err error) {
 	var ie *identityError
 	if !errors.As(err, &ie) {
 		ie = &identityError{"identity", "was refused"}

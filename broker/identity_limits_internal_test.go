@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/sdk"
 )
@@ -93,7 +94,7 @@ func TestCheckIdentity(t *testing.T) {
 				return
 			}
 			var ie *identityError
-			if !errors.As(err, &ie) || !errors.Is(err, errInvalidIdentity) {
+			if !errors.As(err, &ie) || !errors.Is(err, core.ErrInvalidIdentity) {
 				t.Fatalf("error %v, want an identityError", err)
 			}
 			if ie.Field != tc.field || !strings.Contains(ie.Problem, tc.reason) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -131,10 +132,10 @@ func (b *Broker) handleIntrospect(c *gin.Context) {
 // audienceOf reports whether client is one of the audiences aud: by its id
 // or one of its resource URIs, never as the admin API.
 func audienceOf(aud []string, client store.Client, issuer string) bool {
-	if client.ID == AdminAudience(issuer) {
+	if client.ID == core.AdminAudience(issuer) {
 		return false
 	}
 	return slices.Contains(aud, client.ID) || slices.ContainsFunc(client.ResourceURIs, func(r string) bool {
-		return r != AdminAudience(issuer) && slices.Contains(aud, r)
+		return r != core.AdminAudience(issuer) && slices.Contains(aud, r)
 	})
 }

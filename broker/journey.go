@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -178,7 +179,7 @@ func (b *Broker) toStep(c *gin.Context, req store.AuthRequest, stored bool, step
 		// From the browser's session or an IdP-initiated login: a new
 		// request, bound to this browser like any other.
 		req.ID, req.CSRFToken = tokensvc.NewID(), tokensvc.NewID()
-		req.BrowserHash = hashString(b.browserID(c))
+		req.BrowserHash = core.HashString(b.browserID(c))
 		req.Expiry = b.opts.Now().Add(b.opts.AuthRequestTTL)
 		err = b.store.CreateAuthRequest(ctx, req)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/sdk"
@@ -30,7 +31,7 @@ func (b *Broker) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool
 		return req, false
 	}
 	cookie, _ := c.Cookie(browserCookie)
-	if subtle.ConstantTimeCompare([]byte(hashString(cookie)), []byte(req.BrowserHash)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(core.HashString(cookie)), []byte(req.BrowserHash)) != 1 {
 		b.page(c, http.StatusBadRequest, msgOtherBrowser)
 		return req, false
 	}
@@ -56,7 +57,7 @@ func (b *Broker) handleLoginPicker(c *gin.Context) {
 	}
 	type item struct{ Name, URL, Icon string }
 	var items []item
-	for _, cn := range b.connSet().list {
+	for _, cn := range b.conns.Load().List {
 		items = append(items, item{cn.Name, b.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID), cn.Icon})
 	}
 	data := map[string]any{"Title": b.text("ui.login"), "Connectors": items}
@@ -71,7 +72,7 @@ func (b *Broker) handleLoginForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if cn := b.connSet().byID[c.Param("connector")]; cn != nil {
+	if cn := b.conns.Load().ByID[c.Param("connector")]; cn != nil {
 		if cc, ok := cn.Impl.(sdk.CallbackConnector); ok {
 			b.beginRedirectLogin(c, cn, cc, req)
 			return
@@ -84,8 +85,8 @@ func (b *Broker) handleLoginForm(c *gin.Context) {
 	b.passwordPage(c, http.StatusOK, cn, req, "", "")
 }
 
-func (b *Broker) passwordConnector(c *gin.Context) (*Connector, sdk.PasswordConnector) {
-	cn := b.connSet().byID[c.Param("connector")]
+func (b *Broker) passwordConnector(c *gin.Context) (*core.Connector, sdk.PasswordConnector) {
+	cn := b.conns.Load().ByID[c.Param("connector")]
 	if cn == nil {
 		b.page(c, http.StatusNotFound, msgNoConnector)
 		return nil, nil
@@ -98,14 +99,14 @@ func (b *Broker) passwordConnector(c *gin.Context) (*Connector, sdk.PasswordConn
 	return cn, pc
 }
 
-func (b *Broker) passwordPage(c *gin.Context, status int, cn *Connector, req store.AuthRequest, username, msg string) {
+func (b *Broker) passwordPage(c *gin.Context, status int, cn *core.Connector, req store.AuthRequest, username, msg string) {
 	b.render(c, status, "password", map[string]any{
 		"Title": b.text("ui.login"), "Connector": cn.Name, "Action": b.path("/login/" + url.PathEscape(cn.ID)),
 		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg,
-		"Back": b.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(b.connSet().list) > 1,
+		"Back": b.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(b.conns.Load().List) > 1,
 		// With one connector the picker is skipped: its passkey button
 		// comes here.
-		"Passkey": map[bool]string{true: b.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)}[b.passwordlessOn() && req.LinkUserID == "" && len(b.connSet().list) == 1],
+		"Passkey": map[bool]string{true: b.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)}[b.passwordlessOn() && req.LinkUserID == "" && len(b.conns.Load().List) == 1],
 	})
 }
 
@@ -176,7 +177,7 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 			return
 		}
 	}
-	cctx, done := b.connectorCall(ctx, cn, "login")
+	cctx, done := b.conns.Call(ctx, cn, "login")
 	id, err := pc.Login(cctx, sdk.ParseScopes(req.Scopes), username, c.PostForm("password"))
 	done(err)
 	switch {
@@ -205,7 +206,7 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 // Portico user (or, for a link request, to the logged-in user) and goes on
 // with the rest of the login. Unsolicited logins (IdP-initiated) pass an
 // unstored request: stored false.
-func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthRequest, stored bool, id sdk.Identity, amr []string) {
+func (b *Broker) finishLogin(c *gin.Context, cn *core.Connector, req store.AuthRequest, stored bool, id sdk.Identity, amr []string) {
 	a, err := b.admit(cn.ID, id) // every first factor's identity enters here
 	if err != nil {
 		b.refuseIdentity(c, cn, req, stored, err)
@@ -216,7 +217,7 @@ func (b *Broker) finishLogin(c *gin.Context, cn *Connector, req store.AuthReques
 		return
 	}
 	user, err := b.resolveUser(c.Request.Context(), cn.ID, a, true)
-	if errors.Is(err, errUserDisabled) {
+	if errors.Is(err, core.ErrUserDisabled) {
 		b.auditLoginFailure(c, cn.ID, req.ClientID, user.ID, "user_disabled")
 		b.page(c, http.StatusForbidden, msgDisabled)
 		return
@@ -244,7 +245,7 @@ func (b *Broker) auditLoginFailure(c *gin.Context, connectorID, clientID, userID
 func (b *Broker) issueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error) {
 	code := tokensvc.NewID() + tokensvc.NewID()
 	err := b.store.CreateAuthCode(ctx, store.AuthCode{
-		ID: hashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID,
+		ID: core.HashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID,
 		ConnectorID: req.ConnectorID, Scopes: req.Scopes, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, Expiry: b.opts.Now().Add(b.opts.AuthCodeTTL),

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/sdk"
 )
@@ -33,7 +34,7 @@ var passwordStates = []struct {
 // counted as a failure, because with reveal_locked (LDAP) the directory
 // says "locked" whatever the password, and the lock page must not become
 // a free oracle.
-func (b *Broker) passwordState(c *gin.Context, cn *Connector, clientID string, keys []throttle.Key, ip throttle.Key, err error) bool {
+func (b *Broker) passwordState(c *gin.Context, cn *core.Connector, clientID string, keys []throttle.Key, ip throttle.Key, err error) bool {
 	for _, st := range passwordStates {
 		if !errors.Is(err, st.err) {
 			continue

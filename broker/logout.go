@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -66,7 +67,7 @@ func (b *Broker) handleLogout(c *gin.Context) {
 			b.render(c, http.StatusOK, "logout_cancelled", map[string]any{"Title": b.text("ui.logout_cancelled_title")})
 			return
 		}
-		if c.Request.Method != http.MethodPost || !constantEqual(c.PostForm("csrf"), accountCSRF(c)) {
+		if c.Request.Method != http.MethodPost || !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
 			fields := map[string]string{"csrf": accountCSRF(c)}
 			for _, k := range []string{"client_id", "post_logout_redirect_uri", "state", "id_token_hint"} {
 				if v := q.Get(k); v != "" {
@@ -122,7 +123,7 @@ func (b *Broker) handleLogout(c *gin.Context) {
 		}
 		target := redirect
 		if len(v) > 0 {
-			target = withQuery(redirect, v)
+			target = core.WithQuery(redirect, v)
 		}
 		c.Redirect(http.StatusSeeOther, target)
 		return

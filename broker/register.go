@@ -23,6 +23,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
@@ -126,7 +127,7 @@ func (b *Broker) initialTokenOK(token string) bool {
 	if token == "" {
 		return false
 	}
-	h := []byte(HashClientSecret(token))
+	h := []byte(core.HashClientSecret(token))
 	ok := 0
 	for _, want := range b.opts.Registration.InitialAccessTokenHashes {
 		ok |= subtle.ConstantTimeCompare(h, []byte(want))
@@ -395,7 +396,7 @@ func (b *Broker) handleRegister(c *gin.Context) {
 	regToken := tokensvc.NewID() + tokensvc.NewID()
 	rec.ID = newClientID()
 	rec.Registration = &store.ClientRegistration{
-		AccessTokenHash: HashClientSecret(regToken), AuthMethod: m.TokenEndpointAuthMethod,
+		AccessTokenHash: core.HashClientSecret(regToken), AuthMethod: m.TokenEndpointAuthMethod,
 		IssuedAt: b.opts.Now().UTC().Truncate(time.Second),
 	}
 	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
@@ -424,11 +425,11 @@ func (b *Broker) registeredClient(c *gin.Context) (store.Client, *regError) {
 		b.log.Error("register: read client", "err", err)
 		return store.Client{}, regUnavailable
 	}
-	want := HashClientSecret("") // compare anyway: a miss costs what a match does
+	want := core.HashClientSecret("") // compare anyway: a miss costs what a match does
 	if err == nil && cl.Registration != nil {
 		want = cl.Registration.AccessTokenHash
 	}
-	match := subtle.ConstantTimeCompare([]byte(HashClientSecret(token)), []byte(want)) == 1
+	match := subtle.ConstantTimeCompare([]byte(core.HashClientSecret(token)), []byte(want)) == 1
 	if token == "" || !match || err != nil || cl.Registration == nil {
 		b.clientAuthFailed(c.Request.Context(), keys)
 		return store.Client{}, badToken
@@ -459,7 +460,7 @@ func (b *Broker) handleRegistrationUpdate(c *gin.Context) {
 	case e != nil:
 	case m.ClientID != cl.ID:
 		e = badMetadata("client_id must be the client's own")
-	case m.ClientSecret != "" && (cl.Public || subtle.ConstantTimeCompare([]byte(HashClientSecret(m.ClientSecret)), []byte(cl.SecretHash)) != 1):
+	case m.ClientSecret != "" && (cl.Public || subtle.ConstantTimeCompare([]byte(core.HashClientSecret(m.ClientSecret)), []byte(cl.SecretHash)) != 1):
 		e = badMetadata("client_secret does not match; it cannot be changed")
 	}
 	var rec store.Client

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/testenv"
 )
 
@@ -28,7 +28,7 @@ const (
 func regConfig(t testing.TB) *config.Config {
 	cfg := testenv.Config(t)
 	cfg.Registration = config.Registration{Enabled: true, InitialAccessTokens: []string{initialToken},
-		InitialAccessTokenHashes: []string{broker.HashClientSecret(hashedToken)}}
+		InitialAccessTokenHashes: []string{core.HashClientSecret(hashedToken)}}
 	return cfg
 }
 
@@ -382,7 +382,7 @@ func TestRegistrationConfig(t *testing.T) {
 	}{
 		{"disabled", config.Registration{}, ""},
 		{"enabled with a token", config.Registration{Enabled: true, InitialAccessTokens: []string{initialToken}}, ""},
-		{"enabled with a hash", config.Registration{Enabled: true, InitialAccessTokenHashes: []string{broker.HashClientSecret("x")}}, ""},
+		{"enabled with a hash", config.Registration{Enabled: true, InitialAccessTokenHashes: []string{core.HashClientSecret("x")}}, ""},
 		{"enabled without token", config.Registration{Enabled: true}, "registration.initial_access_tokens: at least one"},
 		{"short token", config.Registration{Enabled: true, InitialAccessTokens: []string{"short"}}, "registration.initial_access_tokens[0]: must be at least 16"},
 		{"bad hash", config.Registration{Enabled: true, InitialAccessTokenHashes: []string{"md5:abc"}}, "registration.initial_access_token_hashes[0]: must be"},

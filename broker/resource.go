@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 )
 
 // checkResources reads the resource parameters of a request (RFC 8707 §2):
@@ -28,7 +29,7 @@ func (b *Broker) checkResources(asked, allowed []string, what string) ([]string,
 		if msg := config.CheckResource(r); msg != "" {
 			return nil, "resource " + quoted + ": " + msg
 		}
-		if !slices.Contains(allowed, r) || r == AdminAudience(b.opts.Issuer) {
+		if !slices.Contains(allowed, r) || r == core.AdminAudience(b.opts.Issuer) {
 			return nil, "resource " + quoted + " is not " + what
 		}
 		if !slices.Contains(out, r) {

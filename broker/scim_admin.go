@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/scim"
 	"github.com/portico-idp/portico/broker/store"
 )
@@ -90,8 +91,8 @@ func (b *Broker) adminCreateProvisioner(c *gin.Context) {
 		adminError(c, http.StatusBadRequest, "invalid_request", "connector: "+msg)
 		return
 	}
-	tok := scim.Token(p.ID, NewClientSecret())
-	p.TokenHash = HashClientSecret(tok)
+	tok := scim.Token(p.ID, core.NewClientSecret())
+	p.TokenHash = core.HashClientSecret(tok)
 	switch err := scim.PutProvisioner(c.Request.Context(), b.store, p); {
 	case errors.Is(err, store.ErrAlreadyExists):
 		adminError(c, http.StatusConflict, "conflict", "provisioner "+p.ID+" exists")
@@ -129,8 +130,8 @@ func (b *Broker) adminRotateProvisioner(c *gin.Context) {
 	if !ok {
 		return
 	}
-	tok := scim.Token(p.ID, NewClientSecret())
-	p.TokenHash, p.RotatedAt = HashClientSecret(tok), b.opts.Now().UTC()
+	tok := scim.Token(p.ID, core.NewClientSecret())
+	p.TokenHash, p.RotatedAt = core.HashClientSecret(tok), b.opts.Now().UTC()
 	if !b.adminCheck(c, "provisioner", scim.PutProvisioner(ctx, b.store, p)) {
 		return
 	}
@@ -157,7 +158,7 @@ func (b *Broker) adminDeleteProvisioner(c *gin.Context) {
 // or "". SCIM provisions users of upstream connectors: the local one's
 // accounts (and its administrators) are Portico's own.
 func (b *Broker) scimConnectorProblem(id string) string {
-	cn := b.connSet().byID[id]
+	cn := b.conns.Load().ByID[id]
 	switch {
 	case cn == nil:
 		return "no connector " + id

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/scim"
 )
 
@@ -95,7 +95,7 @@ func TestSCIMConnectorGone(t *testing.T) {
 	tok := scim.Token("ghost", strings.Repeat("g", 43))
 	now := time.Now().UTC()
 	if err := scim.PutProvisioner(context.Background(), b.Server.Store, scim.Provisioner{ID: "ghost", Connector: "gone", Subject: "externalId",
-		TokenHash: broker.HashClientSecret(tok), CreatedAt: now, RotatedAt: now}); err != nil {
+		TokenHash: core.HashClientSecret(tok), CreatedAt: now, RotatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	scimCall(t, b, tok, "GET", "/Users", nil).must(t, 200, "read")

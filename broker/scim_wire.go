@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/scim"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
@@ -26,7 +27,7 @@ var scimBody = bodyClass{name: "SCIM JSON", limit: scim.MaxBody, types: []string
 
 func (b *Broker) scimRoutes(r *gin.Engine) {
 	o := scim.Options{
-		Store: b.store, Sessions: scimSessions{b}, HashToken: HashClientSecret, NewUserID: newSubject,
+		Store: b.store, Sessions: scimSessions{b}, HashToken: core.HashClientSecret, NewUserID: newSubject,
 		Audit: b.audit, BaseURL: b.url(scimPath), Now: b.opts.Now, Logger: b.log,
 		ThrottleKeys: clientThrottleKeys, ConnectorProblem: b.scimConnectorProblem,
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -49,7 +50,7 @@ type sso struct {
 	rec store.Record
 }
 
-func ssoKey(userID, secret string) string { return userID + "/" + hashString(secret) }
+func ssoKey(userID, secret string) string { return userID + "/" + core.HashString(secret) }
 
 // expiry is when s ends if not used again.
 func (b *Broker) ssoExpiry(s ssoSession) time.Time {
@@ -147,7 +148,7 @@ func (b *Broker) startSSO(c *gin.Context, userID, connectorID string, authTime t
 // useSSO records a login made from s: the idle timeout starts again and
 // familyID joins the sessions logout ends.
 func (b *Broker) useSSO(ctx context.Context, s *sso, familyID string) error {
-	for range adminRetries {
+	for range core.Retries {
 		next := s.ssoSession
 		next.LastSeen = b.opts.Now().UTC()
 		if familyID != "" && !slices.Contains(next.Families, familyID) {
@@ -173,7 +174,7 @@ func (b *Broker) useSSO(ctx context.Context, s *sso, familyID string) error {
 			return fmt.Errorf("decode session: %w", err)
 		}
 	}
-	return errTooManyRetries
+	return core.ErrTooManyRetries
 }
 
 // endSSO ends the browser's session and every token session started from

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/sdk"
@@ -49,12 +50,12 @@ func (b *Broker) handleToken(c *gin.Context) {
 		b.writeTokenError(c, invalidRequest("grant_type is required"))
 		return
 	}
-	if !slices.Contains([]string{"authorization_code", "refresh_token", "client_credentials", GrantTokenExchange, GrantDeviceCode}, grant) {
+	if !slices.Contains([]string{"authorization_code", "refresh_token", "client_credentials", core.GrantTokenExchange, core.GrantDeviceCode}, grant) {
 		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: "unsupported grant_type " + grant})
 		return
 	}
 	// A refused token exchange is refused by exchangeGrant, which audits it.
-	if !slices.Contains(client.GrantTypes, grant) && grant != GrantTokenExchange {
+	if !slices.Contains(client.GrantTypes, grant) && grant != core.GrantTokenExchange {
 		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "the client may not use " + grant})
 		return
 	}
@@ -70,9 +71,9 @@ func (b *Broker) handleToken(c *gin.Context) {
 		t, err = b.refreshGrant(c, client)
 	case "client_credentials":
 		t, err = b.clientCredentialsGrant(c, client)
-	case GrantTokenExchange: // RFC 8693 (exchange.go)
+	case core.GrantTokenExchange: // RFC 8693 (exchange.go)
 		t, issued, err = b.exchangeGrant(c, client)
-	case GrantDeviceCode: // RFC 8628 (device.go)
+	case core.GrantDeviceCode: // RFC 8628 (device.go)
 		t, err = b.deviceCodeGrant(c, client)
 	}
 	if err != nil {
@@ -109,7 +110,7 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 	if raw == "" {
 		return tokensvc.Tokens{}, invalidRequest("code is required")
 	}
-	code, err := b.store.GetAuthCode(ctx, hashString(raw))
+	code, err := b.store.GetAuthCode(ctx, core.HashString(raw))
 	// The store drops a code at its expiry, but by its own clock and (in
 	// Badger) to the second; the broker's clock decides to the instant.
 	if err == nil && !b.opts.Now().Before(code.Expiry) {
@@ -233,14 +234,14 @@ func pkceMatches(verifier, challenge string) bool {
 // userGrant builds the grant for user's tokens with the claims scopes allow.
 func (b *Broker) userGrant(user store.User, client store.Client, scopes []string) tokensvc.Grant {
 	var aud []string
-	if slices.Contains(scopes, adminScope) {
+	if slices.Contains(scopes, core.AdminScope) {
 		// The admin scope goes only to a trusted client's token of a user
 		// who is an administrator now; otherwise the grant narrows
 		// (RFC 6749 §3.3) rather than fail the login.
-		if b.isAdminClient(client.ID) && slices.Contains(client.Scopes, adminScope) && b.userIsAdmin(user) {
-			aud = []string{AdminAudience(b.opts.Issuer)}
+		if b.isAdminClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope) && b.userIsAdmin(user) {
+			aud = []string{core.AdminAudience(b.opts.Issuer)}
 		} else {
-			scopes = slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == adminScope })
+			scopes = slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == core.AdminScope })
 		}
 	}
 	g := tokensvc.Grant{
@@ -301,12 +302,12 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	// store is the server's problem, answered with "try again".
 	switch user, err = b.refreshIdentity(c, fam.ConnectorID, user, scopes); {
 	case err == nil:
-	case errors.Is(err, errUserDisabled):
+	case errors.Is(err, core.ErrUserDisabled):
 		return end("the user is no longer active")
-	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, errContention), errors.Is(err, errStore):
+	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, core.ErrContention), errors.Is(err, core.ErrStore):
 		b.log.Warn("refresh: cannot check the user now", "connector", fam.ConnectorID, "err", err)
 		return tokensvc.Tokens{}, serverError("the identity store is unavailable")
-	case errors.Is(err, errInvalidIdentity):
+	case errors.Is(err, core.ErrInvalidIdentity):
 		// A verdict about the identity, as at login (logged by
 		// refreshIdentity): the session ends; a new login is refused too
 		// until the upstream account is corrected.
@@ -330,14 +331,11 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	return t, nil
 }
 
-// errStore marks a store failure while re-checking a user.
-var errStore = errors.New("store error")
-
 // refreshIdentity asks the connector, if it can refresh, whether the user
 // still exists, and takes the profile it returns.
 func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.User, scopes []string) (store.User, error) {
 	ctx := c.Request.Context()
-	cn := b.connSet().byID[connectorID]
+	cn := b.conns.Load().ByID[connectorID]
 	if cn == nil {
 		return user, errors.New("connector " + connectorID + " is no longer configured")
 	}
@@ -347,14 +345,14 @@ func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.
 	}
 	idents, err := b.store.ListIdentities(ctx, user.ID)
 	if err != nil {
-		return user, fmt.Errorf("%w: %w", errStore, err)
+		return user, fmt.Errorf("%w: %w", core.ErrStore, err)
 	}
 	i := slices.IndexFunc(idents, func(x store.Identity) bool { return x.ConnectorID == connectorID })
 	if i < 0 {
 		return user, errors.New("identity no longer linked")
 	}
 	rec := idents[i]
-	cctx, done := b.connectorCall(ctx, cn, "refresh")
+	cctx, done := b.conns.Call(ctx, cn, "refresh")
 	fresh, err := rc.Refresh(cctx, sdk.ParseScopes(scopes), sdk.Identity{
 		Subject: rec.Subject, Username: rec.Username, Email: rec.Email, EmailVerified: rec.EmailVerified,
 		Name: rec.Name, Groups: rec.Groups, Attributes: rec.Attributes, ConnectorData: rec.ConnectorData,
@@ -379,8 +377,8 @@ func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.
 		return user, nil
 	}
 	u, err := b.resolveUser(ctx, connectorID, a, false)
-	if err != nil && !errors.Is(err, errUserDisabled) && !errors.Is(err, errContention) {
-		err = fmt.Errorf("%w: %w", errStore, err)
+	if err != nil && !errors.Is(err, core.ErrUserDisabled) && !errors.Is(err, core.ErrContention) {
+		err = fmt.Errorf("%w: %w", core.ErrStore, err)
 	}
 	return u, err
 }
@@ -401,13 +399,13 @@ func (b *Broker) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 		return tokensvc.Tokens{}, terr
 	}
 	var aud []string
-	if slices.Contains(scopes, adminScope) {
+	if slices.Contains(scopes, core.AdminScope) {
 		// Only the file's admin clients; one created at runtime with the
 		// scope in its list gains nothing.
 		if !b.isAdminClient(client.ID) {
 			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope admin is not allowed for this client"}
 		}
-		aud = []string{AdminAudience(b.opts.Issuer)}
+		aud = []string{core.AdminAudience(b.opts.Issuer)}
 	}
 	t, err := b.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes, Audience: aud, Resources: resources, Policy: client.Policy()})
 	if err != nil {

@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/attribute"
@@ -35,29 +33,5 @@ func (b *Broker) traceRequest(c *gin.Context) {
 	sp.SetAttributes(attribute.Int("http.response.status_code", st))
 	if st >= http.StatusInternalServerError {
 		sp.SetStatus(codes.Error, http.StatusText(st))
-	}
-}
-
-// connectorCall starts a connector call: it returns the context to make
-// the call with, which ends at the connector's deadline (deadline.go), and
-// a function to call with its error when it returns, which ends the span
-// and reports the call to ObserveConnector.
-func (b *Broker) connectorCall(ctx context.Context, cn *Connector, op string) (context.Context, func(error)) {
-	ctx, cancel := withConnectorDeadline(ctx, cn)
-	start := time.Now()
-	var sp trace.Span
-	if b.opts.Tracer != nil {
-		ctx, sp = b.opts.Tracer.Start(ctx, "connector."+op, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("portico.connector", cn.ID), attribute.String("portico.connector.runtime", cn.Runtime)))
-	}
-	return ctx, func(err error) {
-		cancel()
-		b.observe(cn, op, start, err)
-		if sp != nil {
-			if err != nil {
-				sp.SetStatus(codes.Error, "connector call failed") // never the error text: it may echo input
-			}
-			sp.End()
-		}
 	}
 }

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 )
@@ -52,10 +52,6 @@ func (b *Broker) product() string {
 	return "Portico"
 }
 
-// constantEqual compares secrets without telling by timing how much of
-// them matched.
-func constantEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
-
 // text returns the catalogue's text for id, or the theme's replacement.
 func (b *Broker) text(id string) string {
 	if s, ok := b.opts.Theme.Messages[id]; ok {
@@ -97,7 +93,7 @@ func (b *Broker) unavailable(c *gin.Context, what string, err error) {
 
 // csrfOK checks a login page's form token, answering when it is wrong.
 func (b *Broker) csrfOK(c *gin.Context, req store.AuthRequest) bool {
-	if !constantEqual(c.PostForm("csrf"), req.CSRFToken) {
+	if !core.ConstantEqual(c.PostForm("csrf"), req.CSRFToken) {
 		b.page(c, http.StatusForbidden, msgLoginCSRF)
 		return false
 	}

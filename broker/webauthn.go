@@ -17,6 +17,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -222,7 +223,7 @@ func (b *Broker) beginCeremony(ctx context.Context, key string, cer ceremony) er
 			return err
 		}
 	}
-	return errTooManyRetries
+	return core.ErrTooManyRetries
 }
 
 // spendCeremony takes the ceremony stored under key, once: of two answers
@@ -335,11 +336,11 @@ func (b *Broker) beginRequest(c *gin.Context) (store.AuthRequest, bool) {
 		return req, false
 	}
 	cookie, _ := c.Cookie(browserCookie)
-	if !constantEqual(hashString(cookie), req.BrowserHash) {
+	if !core.ConstantEqual(core.HashString(cookie), req.BrowserHash) {
 		b.passkeyJSONError(c, http.StatusBadRequest, "other_browser", msgOtherBrowser)
 		return req, false
 	}
-	if !constantEqual(c.PostForm("csrf"), req.CSRFToken) {
+	if !core.ConstantEqual(c.PostForm("csrf"), req.CSRFToken) {
 		b.passkeyJSONError(c, http.StatusForbidden, "csrf", msgLoginCSRF)
 		return req, false
 	}
@@ -385,21 +386,21 @@ var errSignCount = errors.New("the passkey's sign count did not increase")
 // signature, challenge, origin, RP id, flags and the sign count) against
 // the user's current passkeys, and stores the new sign count with a
 // compare-and-swap, again from the top if another login changed the
-// record meanwhile. Failures of the store are errStore. A sign count that did not increase (the library's
+// record meanwhile. Failures of the store are core.ErrStore. A sign count that did not increase (the library's
 // CloneWarning) fails with errSignCount, stored on the passkey and
 // audited as a security event; the count is not moved back.
 func (b *Broker) assertAndRecord(c *gin.Context, userID string, validate func(waUser) (*webauthn.Credential, error)) (*webauthn.Credential, error) {
 	ctx := c.Request.Context()
-	for range adminRetries {
+	for range core.Retries {
 		u, err := b.store.GetUser(ctx, userID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errors.New("no such user")
 		} else if err != nil {
-			return nil, fmt.Errorf("%w: read user: %w", errStore, err)
+			return nil, fmt.Errorf("%w: read user: %w", core.ErrStore, err)
 		}
 		m, rec, err := b.loadMFA(ctx, userID)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errStore, err)
+			return nil, fmt.Errorf("%w: %w", core.ErrStore, err)
 		}
 		cred, err := validate(newWAUser(u, m))
 		if err != nil {
@@ -421,14 +422,14 @@ func (b *Broker) assertAndRecord(c *gin.Context, userID string, validate func(wa
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
 			continue
 		} else if err != nil {
-			return nil, fmt.Errorf("%w: save sign count: %w", errStore, err)
+			return nil, fmt.Errorf("%w: save sign count: %w", core.ErrStore, err)
 		}
 		if cred.Authenticator.CloneWarning {
 			return cred, errSignCount
 		}
 		return cred, nil
 	}
-	return nil, fmt.Errorf("%w: %w", errStore, errTooManyRetries)
+	return nil, fmt.Errorf("%w: %w", core.ErrStore, core.ErrTooManyRetries)
 }
 
 // auditSignCount records a sign count that did not increase.

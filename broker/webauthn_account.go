@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mfa"
 	"github.com/portico-idp/portico/broker/store"
 )
@@ -42,7 +43,7 @@ func (b *Broker) accountPasskeySession(c *gin.Context, fail func(status int, cod
 		fail(http.StatusForbidden, "login_required", msgLinkNeedsLogin)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
-	if !constantEqual(c.PostForm("csrf"), accountCSRF(c)) {
+	if !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
 		fail(http.StatusForbidden, "csrf", msgAccountCSRF)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
@@ -192,7 +193,7 @@ func (b *Broker) handleAccountPasskeyFinish(c *gin.Context) {
 // handleAccountPasskeyDone is the recovery codes' "Continue" back to the
 // account page.
 func (b *Broker) handleAccountPasskeyDone(c *gin.Context) {
-	if !constantEqual(c.PostForm("csrf"), accountCSRF(c)) {
+	if !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
 		b.page(c, http.StatusForbidden, msgAccountCSRF)
 		return
 	}

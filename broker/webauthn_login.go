@@ -9,6 +9,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/sdk"
 )
@@ -126,7 +127,7 @@ func (b *Broker) handlePasskeyLoginFinish(c *gin.Context) {
 		})
 	}
 	switch {
-	case errors.Is(err, errStore):
+	case errors.Is(err, core.ErrStore):
 		b.unavailable(c, "passkey: login", err)
 		return
 	case errors.Is(err, errSignCount):
@@ -164,10 +165,10 @@ func (b *Broker) finishPasskeyLogin(c *gin.Context, req store.AuthRequest, userI
 		b.unavailable(c, "passkey: list identities", err)
 		return
 	}
-	set, connID := b.connSet(), ""
+	set, connID := b.conns.Load(), ""
 	var seen store.Identity
 	for _, id := range ids {
-		if set.byID[id.ConnectorID] != nil && (connID == "" || id.LastSeen.After(seen.LastSeen)) {
+		if set.ByID[id.ConnectorID] != nil && (connID == "" || id.LastSeen.After(seen.LastSeen)) {
 			connID, seen = id.ConnectorID, id
 		}
 	}
@@ -180,14 +181,14 @@ func (b *Broker) finishPasskeyLogin(c *gin.Context, req store.AuthRequest, userI
 	// upstream, as it will at each refresh of the tokens.
 	switch u, err = b.refreshIdentity(c, connID, u, req.Scopes); {
 	case err == nil:
-	case errors.Is(err, errUserDisabled):
+	case errors.Is(err, core.ErrUserDisabled):
 		b.auditLoginFailure(c, connID, req.ClientID, u.ID, "user_disabled")
 		b.page(c, http.StatusForbidden, msgDisabled)
 		return
-	case errors.Is(err, errStore):
+	case errors.Is(err, core.ErrStore):
 		b.unavailable(c, "passkey: check user", err)
 		return
-	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, errContention):
+	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, core.ErrContention):
 		b.log.Warn("passkey: cannot check the user now", "connector", connID, "err", err)
 		b.page(c, http.StatusServiceUnavailable, msgConnectorDown)
 		return

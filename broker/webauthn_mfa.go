@@ -11,6 +11,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mfa"
 	"github.com/portico-idp/portico/broker/store"
 )
@@ -228,7 +229,7 @@ func (b *Broker) handlePasskeyMFAFinish(c *gin.Context) {
 		})
 	}
 	switch {
-	case errors.Is(err, errStore):
+	case errors.Is(err, core.ErrStore):
 		b.unavailable(c, "passkey: second factor", err)
 		return
 	case errors.Is(err, errSignCount):

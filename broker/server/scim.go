@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/scim"
 	"github.com/portico-idp/portico/broker/store"
 )
@@ -19,7 +19,7 @@ func seedSCIM(ctx context.Context, cfg *config.Config, st store.Store, audit fun
 	for i, c := range cfg.SCIM.Provisioners {
 		hash := c.TokenHash
 		if c.Token != "" {
-			hash = broker.HashClientSecret(c.Token)
+			hash = core.HashClientSecret(c.Token)
 		}
 		now := time.Now().UTC()
 		p := scim.Provisioner{ID: c.ID, Connector: c.Connector, Subject: c.Subject, TokenHash: hash, Source: "config",

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gin-gonic/gin"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,8 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/metrics"
 	"github.com/portico-idp/portico/broker/store"
@@ -242,7 +244,7 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		opts.Registration = &broker.RegistrationOptions{DefaultGrantTypes: r.DefaultGrantTypes, AllowPrivateURIs: r.AllowPrivateURIs,
 			InitialAccessTokenHashes: slices.Clone(r.InitialAccessTokenHashes)}
 		for _, t := range r.InitialAccessTokens {
-			opts.Registration.InitialAccessTokenHashes = append(opts.Registration.InitialAccessTokenHashes, broker.HashClientSecret(t))
+			opts.Registration.InitialAccessTokenHashes = append(opts.Registration.InitialAccessTokenHashes, core.HashClientSecret(t))
 		}
 	}
 	if err := loginOptions(cfg, st, &opts); err != nil {
@@ -477,7 +479,7 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			return fmt.Errorf("clients[%d]: %w", i, err)
 		}
 		if c.Secret != "" {
-			rec.SecretHash = broker.HashClientSecret(c.Secret)
+			rec.SecretHash = core.HashClientSecret(c.Secret)
 		}
 		// JWT client authentication (broker/clientjwt.go); Validate
 		// checked the keys and that client_secret_jwt has its secret.

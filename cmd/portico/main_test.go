@@ -20,7 +20,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/internal/version"
 	"github.com/portico-idp/portico/testenv"
 )
@@ -258,7 +258,7 @@ func TestClients(t *testing.T) {
 	if !listed(out, "myapp") || !strings.Contains(out, "client_credentials") || !strings.Contains(out, "http://127.0.0.1:5555/cb") {
 		t.Fatalf("clients list:\n%s", out)
 	}
-	if strings.Contains(out, secret) || strings.Contains(out, broker.HashClientSecret(secret)) || strings.Contains(out, "sha256") {
+	if strings.Contains(out, secret) || strings.Contains(out, core.HashClientSecret(secret)) || strings.Contains(out, "sha256") {
 		t.Fatalf("clients list shows the secret or its hash:\n%s", out)
 	}
 	if msg := mustFail(t, "", "clients", "add", "myapp", "--redirect-uri", "http://127.0.0.1:5555/cb", "--data-dir", dir); !strings.Contains(msg, `client "myapp": a client with this id exists`) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/testenv"
 )
 
@@ -86,7 +87,7 @@ func addExchange(cfg *config.Config) error {
 
 // exchangeOp exchanges subject (of type typ) for a token for "orders".
 func exchangeOp(c *http.Client, b *testenv.Broker, subject, typ, scope string) op {
-	form := url.Values{"grant_type": {broker.GrantTokenExchange}, "subject_token": {subject},
+	form := url.Values{"grant_type": {core.GrantTokenExchange}, "subject_token": {subject},
 		"subject_token_type": {typ}, "audience": {"orders"}, "scope": {scope}}.Encode()
 	return func(ctx context.Context, _ int) error {
 		req, err := formRequest(ctx, b, "/token", exchangeClient, form)

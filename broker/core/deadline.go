@@ -1,4 +1,4 @@
-package broker
+package core
 
 import (
 	"context"
@@ -40,9 +40,9 @@ type connDeadline struct {
 
 type deadlineKey struct{}
 
-// withDeadline returns r with its connection's write deadline in its
+// WithDeadline returns r with its connection's write deadline in its
 // context; timeout is the server's write timeout (zero: none).
-func withDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration) *http.Request {
+func WithDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration) *http.Request {
 	d := &connDeadline{rc: http.NewResponseController(w)}
 	if timeout > 0 {
 		d.write = time.Now().Add(timeout)
@@ -69,10 +69,10 @@ func deadlineOf(cn *Connector) time.Duration {
 	return DefaultConnectorDeadline
 }
 
-// withConnectorDeadline returns the context for a call into cn: it ends
+// WithConnectorDeadline returns the context for a call into cn: it ends
 // at cn's deadline, and the request's connection stays open for the
 // answer until deadlineMargin after it.
-func withConnectorDeadline(ctx context.Context, cn *Connector) (context.Context, context.CancelFunc) {
+func WithConnectorDeadline(ctx context.Context, cn *Connector) (context.Context, context.CancelFunc) {
 	d := deadlineOf(cn)
 	if cd, ok := ctx.Value(deadlineKey{}).(*connDeadline); ok {
 		cd.extend(time.Now().Add(d + deadlineMargin))

@@ -1,0 +1,51 @@
+package core
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+var (
+	// ErrUserDisabled: the user may not log in or refresh.
+	ErrUserDisabled = errors.New("user is disabled")
+	// ErrContention: a record changed under every compare-and-swap
+	// attempt of one request.
+	ErrContention = errors.New("too many concurrent updates")
+	// ErrTooManyRetries is ErrConflict, so that the admin API answers 409.
+	ErrTooManyRetries = fmt.Errorf("too many concurrent updates: %w", store.ErrConflict)
+	// ErrInvalidIdentity: a connector's identity broke the limits
+	// (identity.Error says which field and how).
+	ErrInvalidIdentity = errors.New("the connector's identity was refused")
+	// ErrStore: a store failure already logged.
+	ErrStore = errors.New("store error")
+)
+
+// Retries bounds the compare-and-swap retries of one request.
+const Retries = 8
+
+// HashString is the unpadded base64url SHA-256 of s: how a code, a
+// browser binding or a token is kept without keeping it.
+func HashString(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// ConstantEqual compares secrets without telling by timing how much of
+// them matched.
+func ConstantEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// WithQuery adds v to u's query, keeping any query u already has.
+func WithQuery(u string, v url.Values) string {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + v.Encode()
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
@@ -139,7 +140,7 @@ func (b *Broker) handleAccountLink(c *gin.Context) {
 func (b *Broker) finishLink(c *gin.Context, cn *core.Connector, req store.AuthRequest, a admitted) {
 	ctx := c.Request.Context()
 	fail := func(status int, msgID, reason string) {
-		b.auditRequest(c, store.AuditEvent{Type: AuditIdentityLinkRefused, Actor: actorUser(req.LinkUserID), UserID: req.LinkUserID,
+		b.audit.Request(c, store.AuditEvent{Type: audit.IdentityLinkRefused, Actor: audit.User(req.LinkUserID), UserID: req.LinkUserID,
 			ConnectorID: cn.ID, Details: map[string]string{"reason": reason, "method": "explicit"}})
 		b.page(c, status, msgID)
 	}
@@ -188,7 +189,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *core.Connector, req store.AuthRe
 		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
-	b.auditRequest(c, store.AuditEvent{Type: AuditIdentityLink, Actor: actorUser(req.LinkUserID), UserID: req.LinkUserID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.IdentityLink, Actor: audit.User(req.LinkUserID), UserID: req.LinkUserID,
 		ConnectorID: cn.ID, Details: map[string]string{"method": "explicit"}})
 	c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=linked")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
@@ -199,7 +200,7 @@ func (b *Broker) adminAuth(c *gin.Context) {
 	}
 	// client_credentials tokens have the client as subject.
 	if a.Subject == a.ClientID {
-		c.Set(adminActorKey, actorClient(a.ClientID))
+		c.Set(adminActorKey, audit.Client(a.ClientID))
 		c.Next()
 		return
 	}
@@ -215,15 +216,15 @@ func (b *Broker) adminAuth(c *gin.Context) {
 		forbidden("the user lacks the admin role")
 		return
 	}
-	c.Set(adminActorKey, actorUser(user.ID))
+	c.Set(adminActorKey, audit.User(user.ID))
 	c.Next()
 }
 
 // adminAudit records an administrator's change made through the API.
 func (b *Broker) adminAudit(c *gin.Context, what string, e store.AuditEvent) {
-	e.Type = AuditAdminPrefix + what
+	e.Type = audit.AdminPrefix + what
 	e.Actor = c.GetString(adminActorKey)
-	b.auditRequest(c, e)
+	b.audit.Request(c, e)
 }
 
 // adminError answers with the API's error object.

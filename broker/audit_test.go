@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-idp/portico/broker/audit"
+
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/scim"
@@ -109,44 +111,44 @@ func TestAuditEvents(t *testing.T) {
 			return e.Type == "admin.account_create" && e.Details["username"] == testenv.UserName
 		}},
 		{"alice's first login made her user", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditUserCreate && e.UserID == alice && e.ConnectorID == "local"
+			return e.Type == audit.UserCreate && e.UserID == alice && e.ConnectorID == "local"
 		}},
 		{"login success", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditLoginSuccess && e.UserID == alice && e.Actor == "user:"+alice && e.ClientID == testenv.ClientID &&
+			return e.Type == audit.LoginSuccess && e.UserID == alice && e.Actor == "user:"+alice && e.ClientID == testenv.ClientID &&
 				e.ConnectorID == "local" && e.Details["amr"] == "pwd" && peer(e)
 		}},
 		{"login failure", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditLoginFailure && e.Details["reason"] == "invalid_credentials" && e.ConnectorID == "local" &&
+			return e.Type == audit.LoginFailure && e.Details["reason"] == "invalid_credentials" && e.ConnectorID == "local" &&
 				e.ClientID == testenv.ClientID && e.UserID == "" && e.Actor == "anonymous" && peer(e)
 		}},
 		{"code exchange", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditTokenIssue && e.Details["grant_type"] == "authorization_code" && e.UserID == alice &&
+			return e.Type == audit.TokenIssue && e.Details["grant_type"] == "authorization_code" && e.UserID == alice &&
 				e.ClientID == testenv.ClientID && e.Actor == "client:"+testenv.ClientID && e.Details["session"] != "" &&
 				strings.Contains(e.Details["scope"], "openid") && peer(e)
 		}},
 		{"refresh", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditTokenRefresh && e.UserID == alice && e.ClientID == testenv.ClientID && peer(e)
+			return e.Type == audit.TokenRefresh && e.UserID == alice && e.ClientID == testenv.ClientID && peer(e)
 		}},
 		{"revocation", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditTokenRevoke && e.UserID == alice && e.ClientID == testenv.ClientID && e.Details["session"] != "" && peer(e)
+			return e.Type == audit.TokenRevoke && e.UserID == alice && e.ClientID == testenv.ClientID && e.Details["session"] != "" && peer(e)
 		}},
 		{"client_credentials", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditTokenIssue && e.Details["grant_type"] == "client_credentials" && e.UserID == "" && e.Details["scope"] == "api"
+			return e.Type == audit.TokenIssue && e.Details["grant_type"] == "client_credentials" && e.UserID == "" && e.Details["scope"] == "api"
 		}},
 		{"refresh token replay", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditRefreshReplay && e.UserID == alice && e.ClientID == testenv.ClientID && e.Details["session"] != "" && peer(e)
+			return e.Type == audit.RefreshReplay && e.UserID == alice && e.ClientID == testenv.ClientID && e.Details["session"] != "" && peer(e)
 		}},
 		{"code replay", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditCodeReplay && e.UserID == alice && e.ClientID == testenv.ClientID && e.ConnectorID == "local" && peer(e)
+			return e.Type == audit.CodeReplay && e.UserID == alice && e.ClientID == testenv.ClientID && e.ConnectorID == "local" && peer(e)
 		}},
 		{"SAML assertion replay", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditAssertionReplay && e.ConnectorID == "corp-saml" && e.ClientID == testenv.ClientID && peer(e)
+			return e.Type == audit.AssertionReplay && e.ConnectorID == "corp-saml" && e.ClientID == testenv.ClientID && peer(e)
 		}},
 		{"SAML replay as a failed login", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditLoginFailure && e.ConnectorID == "corp-saml" && e.Details["reason"] == "replay"
+			return e.Type == audit.LoginFailure && e.ConnectorID == "corp-saml" && e.Details["reason"] == "replay"
 		}},
 		{"logout", func(e store.AuditEvent) bool {
-			return e.Type == broker.AuditTokenRevoke && e.Details["session"] == raw3.sid
+			return e.Type == audit.TokenRevoke && e.Details["session"] == raw3.sid
 		}},
 	} {
 		e := waitAudit(t, st, w.what, w.match)
@@ -201,7 +203,7 @@ func idTokenOf(t *testing.T, rp *testenv.RP) struct{ hint, sid string } {
 func TestAuditExclude(t *testing.T) {
 	ctx := context.Background()
 	cfg := testenv.Config(t)
-	cfg.Audit.Exclude = []string{broker.AuditTokenIssue, "admin.client_create"}
+	cfg.Audit.Exclude = []string{audit.TokenIssue, "admin.client_create"}
 	b := testenv.Start(t, cfg)
 	if r := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, url.Values{"grant_type": {"client_credentials"}}); r.Status != 200 {
 		t.Fatalf("client_credentials: %d %v", r.Status, r.Body)
@@ -211,13 +213,13 @@ func TestAuditExclude(t *testing.T) {
 	}
 	// The login's event was queued after the token's: once it is stored,
 	// so would the token's be.
-	waitAudit(t, b.Server.Store, "login.success", func(e store.AuditEvent) bool { return e.Type == broker.AuditLoginSuccess })
+	waitAudit(t, b.Server.Store, "login.success", func(e store.AuditEvent) bool { return e.Type == audit.LoginSuccess })
 	evs, err := b.Server.Store.ListAuditEvents(ctx, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range evs {
-		if e.Type == broker.AuditTokenIssue || e.Type == "admin.client_create" {
+		if e.Type == audit.TokenIssue || e.Type == "admin.client_create" {
 			t.Errorf("an excluded %s event was stored", e.Type)
 		}
 	}
@@ -232,7 +234,7 @@ func TestAuditExclude(t *testing.T) {
 	}
 	admin := 0
 	for _, e := range evs {
-		if strings.HasPrefix(e.Type, broker.AuditAdminPrefix) {
+		if strings.HasPrefix(e.Type, audit.AdminPrefix) {
 			admin++
 		}
 	}
@@ -240,11 +242,11 @@ func TestAuditExclude(t *testing.T) {
 		t.Errorf("%d administrators' changes after a restart, want 1", admin)
 	}
 
-	types := []string{broker.AuditLoginSuccess, broker.AuditLoginFailure, broker.AuditUserCreate, broker.AuditIdentityLink,
-		broker.AuditLinkSkipped, broker.AuditIdentityLinkRefused, broker.AuditMFAEnrol, broker.AuditRecoveryUsed, broker.AuditConsentGrant, broker.AuditConsentRevoke, broker.AuditDeviceApprove, broker.AuditDeviceDeny, broker.AuditTokenIssue, broker.AuditTokenRefresh, broker.AuditTokenRevoke, broker.AuditTokenExchange,
-		broker.AuditRefreshReplay, broker.AuditCodeReplay, broker.AuditAssertionReplay, broker.AuditPasskeySignCount,
+	types := []string{audit.LoginSuccess, audit.LoginFailure, audit.UserCreate, audit.IdentityLink,
+		audit.LinkSkipped, audit.IdentityLinkRefused, audit.MFAEnrol, audit.RecoveryUsed, audit.ConsentGrant, audit.ConsentRevoke, audit.DeviceApprove, audit.DeviceDeny, audit.TokenIssue, audit.TokenRefresh, audit.TokenRevoke, audit.TokenExchange,
+		audit.RefreshReplay, audit.CodeReplay, audit.AssertionReplay, audit.PasskeySignCount,
 		"admin.client_create", "admin.client_update", "admin.account_create",
-		broker.AuditBackchannelDelivered, broker.AuditBackchannelFailed}
+		audit.BackchannelDelivered, audit.BackchannelFailed}
 	types = append(types, scim.AuditTypes...)
 	if !slices.Equal(types, config.AuditTypes) {
 		t.Errorf("config.AuditTypes %q, the broker's %q", config.AuditTypes, types)

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-idp/portico/broker/audit"
+
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -35,12 +37,6 @@ import (
 // worth retrying (a network error, 5xx, 429) are retried with backoff
 // while the logout token is valid; each delivery ends in one audit event,
 // delivered or failed, which metrics count.
-
-// Audit event types of back-channel logout.
-const (
-	AuditBackchannelDelivered = "logout.backchannel_delivered"
-	AuditBackchannelFailed    = "logout.backchannel_failed"
-)
 
 const (
 	bclWorkers     = 64   // deliveries running at once, in all
@@ -143,7 +139,7 @@ func (bc *backchannel) sessionEnded(ctx context.Context, e tokensvc.Event) {
 	// the client belongs to the worker; only now, to audit a loss that
 	// matters, does the request read it.
 	if cl, err := bc.b.store.GetClient(ctx, j.clientID); err == nil && cl.BackchannelLogoutURI != "" {
-		bc.b.audit(ctx, store.AuditEvent{Type: AuditBackchannelFailed, Actor: "system", UserID: j.userID, ClientID: j.clientID,
+		bc.b.audit.Record(ctx, store.AuditEvent{Type: audit.BackchannelFailed, Actor: "system", UserID: j.userID, ClientID: j.clientID,
 			Details: map[string]string{"session": j.session, "reason": reason}})
 	}
 }
@@ -258,7 +254,7 @@ func (bc *backchannel) deliver(j bclJob) {
 		if status != 0 {
 			d["status"] = strconv.Itoa(status)
 		}
-		bc.b.audit(ctx, store.AuditEvent{Type: AuditBackchannelFailed, Actor: "system", UserID: j.userID, ClientID: j.clientID, Details: d})
+		bc.b.audit.Record(ctx, store.AuditEvent{Type: audit.BackchannelFailed, Actor: "system", UserID: j.userID, ClientID: j.clientID, Details: d})
 		bc.b.log.Warn("back-channel logout failed", "client_id", j.clientID, "reason", reason, "attempts", attempts, "status", status)
 	}
 	if err != nil {
@@ -281,7 +277,7 @@ func (bc *backchannel) deliver(j bclJob) {
 	for attempt := 1; ; attempt++ {
 		status, err := bc.post(ctx, bc.b.guarded(cl), cl.BackchannelLogoutURI, body)
 		if err == nil && status >= 200 && status < 300 {
-			bc.b.audit(ctx, store.AuditEvent{Type: AuditBackchannelDelivered, Actor: "system", UserID: j.userID, ClientID: j.clientID,
+			bc.b.audit.Record(ctx, store.AuditEvent{Type: audit.BackchannelDelivered, Actor: "system", UserID: j.userID, ClientID: j.clientID,
 				Details: map[string]string{"session": j.session, "jti": jti, "attempts": strconv.Itoa(attempt), "status": strconv.Itoa(status)}})
 			return
 		}

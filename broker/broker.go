@@ -24,6 +24,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
@@ -165,7 +166,7 @@ type Broker struct {
 	linkByEmail  map[string]bool
 	linkExplicit map[string]bool
 	listClaims   map[string]bool // custom claims that are lists
-	auditor      *auditor
+	audit        *audit.Trail
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
 	addrs        *addrLimiter       // nil: no rate per address
 	clientKeys   *clientKeys        // private_key_jwt clients' jwks_uri (clientkeys.go)
@@ -247,7 +248,7 @@ func New(opts Options) (*Broker, error) {
 	if b.handler, err = b.routes(); err != nil {
 		return nil, err
 	}
-	b.auditor = newAuditor(b.store, b.log, opts.AuditRetention, opts.AuditExclude, opts.Now)
+	b.audit = audit.New(b.store, b.log, opts.AuditRetention, opts.AuditExclude, opts.Now, opts.OnAudit)
 	b.backchannel = newBackchannel(b)
 	b.tokens.SetEventHook(b.tokenEvent)
 	return b, nil
@@ -259,7 +260,7 @@ func New(opts Options) (*Broker, error) {
 // in the log only.
 func (b *Broker) Close() error {
 	b.backchannel.close() // first: its outcomes are audited
-	b.auditor.close()
+	b.audit.Close()
 	return nil
 }
 
@@ -301,11 +302,11 @@ func (b *Broker) routes() (http.Handler, error) {
 	r.GET(b.path("/metadata/:connector"), b.handleMetadata)
 	r.GET(b.path("/callback/:connector"), b.handleCallback)
 	r.POST(b.path("/callback/:connector"), b.handleCallback)
-	r.POST(b.path("/token"), withPeer, b.handleToken)
-	r.POST(b.path("/revoke"), withPeer, b.handleRevoke)
+	r.POST(b.path("/token"), audit.WithPeer, b.handleToken)
+	r.POST(b.path("/revoke"), audit.WithPeer, b.handleRevoke)
 	r.POST(b.path("/introspect"), b.handleIntrospect)
-	r.GET(b.path("/logout"), withPeer, b.handleLogout)
-	r.POST(b.path("/logout"), withPeer, b.handleLogout)
+	r.GET(b.path("/logout"), audit.WithPeer, b.handleLogout)
+	r.POST(b.path("/logout"), audit.WithPeer, b.handleLogout)
 	r.GET(b.path("/mfa"), b.handleMFA)
 	r.POST(b.path("/mfa"), b.handleMFAVerify)
 	r.POST(b.path("/mfa/enrol"), b.handleMFAEnrol)
@@ -318,7 +319,7 @@ func (b *Broker) routes() (http.Handler, error) {
 	r.GET(b.path("/userinfo"), b.handleUserinfo)
 	r.POST(b.path("/userinfo"), b.handleUserinfo)
 	// Device authorization grant (device.go, device_page.go).
-	r.POST(b.path("/device/authorize"), withPeer, b.handleDeviceAuthorize)
+	r.POST(b.path("/device/authorize"), audit.WithPeer, b.handleDeviceAuthorize)
 	r.GET(b.path("/device"), b.handleDevice)
 	r.POST(b.path("/device"), b.limitAddress, b.handleDeviceSubmit)
 	r.GET(b.path(deviceApproveStep), b.handleDeviceApprove)
@@ -365,4 +366,13 @@ func (b *Broker) accessLog(c *gin.Context) {
 	c.Next()
 	b.log.DebugContext(c.Request.Context(), "request", "method", c.Request.Method, "path", c.Request.URL.Path,
 		"status", c.Writer.Status(), "duration", time.Since(start))
+}
+
+// tokenEvent turns the token service's events into audit events, and a
+// session's end into back-channel logout notifications.
+func (b *Broker) tokenEvent(ctx context.Context, e tokensvc.Event) {
+	b.audit.Record(ctx, audit.FromToken(ctx, e))
+	if e.Ended { // back-channel logout (backchannel.go)
+		b.backchannel.sessionEnded(ctx, e)
+	}
 }

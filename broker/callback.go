@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/sdk"
@@ -181,7 +182,7 @@ func (b *Broker) auditCallbackFailure(c *gin.Context, connectorID, clientID stri
 	reason := "upstream_refused"
 	if strings.Contains(err.Error(), "(replay)") {
 		reason = "replay"
-		b.auditRequest(c, store.AuditEvent{Type: AuditAssertionReplay, Actor: "anonymous", ClientID: clientID,
+		b.audit.Request(c, store.AuditEvent{Type: audit.AssertionReplay, Actor: "anonymous", ClientID: clientID,
 			ConnectorID: connectorID, Details: map[string]string{"error": truncate(err.Error(), 300)}})
 	}
 	b.auditLoginFailure(c, connectorID, clientID, "", reason)

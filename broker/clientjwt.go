@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
@@ -168,7 +169,7 @@ func (b *Broker) authenticateAssertion(c *gin.Context) (store.Client, *tokenErro
 	}
 	switch err := b.spendJTI(ctx, id, claims); {
 	case errors.Is(err, store.ErrAlreadyExists):
-		b.auditRequest(c, store.AuditEvent{Type: AuditAssertionReplay, Actor: actorClient(id), ClientID: id,
+		b.audit.Request(c, store.AuditEvent{Type: audit.AssertionReplay, Actor: audit.Client(id), ClientID: id,
 			Details: map[string]string{"assertion": "client_assertion"}})
 		return failed("the client assertion was already used (jti)", "jti replay")
 	case err != nil:

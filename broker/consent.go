@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
@@ -120,7 +121,7 @@ func (b *Broker) handleConsentSubmit(c *gin.Context) {
 		b.unavailable(c, "consent: save", err)
 		return
 	}
-	b.auditRequest(c, store.AuditEvent{Type: AuditConsentGrant, Actor: actorUser(req.UserID), UserID: req.UserID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.ConsentGrant, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, Details: map[string]string{"scope": strings.Join(req.Scopes, " ")}})
 	// Asked and answered: prompt=consent is satisfied.
 	req.Prompt = slices.DeleteFunc(req.Prompt, func(p string) bool { return p == "consent" })
@@ -176,7 +177,7 @@ func (b *Broker) handleConsentRevoke(c *gin.Context) {
 			}
 		}
 	}
-	b.auditRequest(c, store.AuditEvent{Type: AuditConsentRevoke, Actor: actorUser(s.UserID), UserID: s.UserID, ClientID: clientID})
+	b.audit.Request(c, store.AuditEvent{Type: audit.ConsentRevoke, Actor: audit.User(s.UserID), UserID: s.UserID, ClientID: clientID})
 	c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=revoked")
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
@@ -38,13 +39,6 @@ import (
 const (
 	deviceKind     = "device"      // key: hash of the device code
 	deviceUserKind = "device_user" // key: hash of the user code, normalized
-)
-
-// Audit event types of the device grant: a person approved or denied a
-// device's request.
-const (
-	AuditDeviceApprove = "device.approve"
-	AuditDeviceDeny    = "device.deny"
 )
 
 // Status of a device record.
@@ -355,6 +349,6 @@ func (b *Broker) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 		b.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	b.auditTokens(c, AuditTokenIssue, core.GrantDeviceCode, client.ID, user.ID, st.ConnectorID, t)
+	b.auditTokens(c, audit.TokenIssue, core.GrantDeviceCode, client.ID, user.ID, st.ConnectorID, t)
 	return t, nil
 }

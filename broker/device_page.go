@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/audit"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/core"
@@ -292,7 +294,7 @@ func (b *Broker) handleDeviceApproveSubmit(c *gin.Context) {
 	}
 	d := map[string]string{"scope": strings.Join(req.Scopes, " ")}
 	if !allow {
-		b.auditRequest(c, store.AuditEvent{Type: AuditDeviceDeny, Actor: actorUser(req.UserID), UserID: req.UserID,
+		b.audit.Request(c, store.AuditEvent{Type: audit.DeviceDeny, Actor: audit.User(req.UserID), UserID: req.UserID,
 			ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: d})
 		b.render(c, http.StatusOK, "device_done", map[string]any{"Title": b.text("ui.device_denied"), "Message": b.text("ui.device_denied_text")})
 		return
@@ -302,9 +304,9 @@ func (b *Broker) handleDeviceApproveSubmit(c *gin.Context) {
 	if len(req.AMR) > 0 {
 		ld["amr"] = strings.Join(req.AMR, " ")
 	}
-	b.auditRequest(c, store.AuditEvent{Type: AuditLoginSuccess, Actor: actorUser(req.UserID), UserID: req.UserID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.LoginSuccess, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: ld})
-	b.auditRequest(c, store.AuditEvent{Type: AuditDeviceApprove, Actor: actorUser(req.UserID), UserID: req.UserID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.DeviceApprove, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: d})
 	b.render(c, http.StatusOK, "device_done", map[string]any{"Title": b.text("ui.device_approved"), "Message": b.text("ui.device_approved_text")})
 }

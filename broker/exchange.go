@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
@@ -116,7 +117,7 @@ func (b *Broker) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 		} else {
 			d["result"], d["scope"] = "issued", strings.Join(t.Scopes, " ")
 		}
-		b.auditRequest(c, store.AuditEvent{Type: AuditTokenExchange, Actor: actorClient(client.ID), UserID: userID,
+		b.audit.Request(c, store.AuditEvent{Type: audit.TokenExchange, Actor: audit.Client(client.ID), UserID: userID,
 			ClientID: client.ID, Details: d})
 	}()
 	x := client.TokenExchange

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-idp/portico/broker/audit"
+
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/portico-idp/portico/broker"
@@ -172,7 +174,7 @@ func TestExchangeExternal(t *testing.T) {
 		t.Errorf("the client introspects a token for orders: %v", in)
 	}
 	waitAudit(t, b.Server.Store, "token.exchange issued", func(e store.AuditEvent) bool {
-		return e.Type == broker.AuditTokenExchange && e.Details["result"] == "issued" && e.Details["subject_issuer"] == "k8s" &&
+		return e.Type == audit.TokenExchange && e.Details["result"] == "issued" && e.Details["subject_issuer"] == "k8s" &&
 			e.Details["subject"] == "system:serviceaccount:ci:deployer" && e.Details["audience"] == "orders"
 	})
 
@@ -230,7 +232,7 @@ func TestExchangeExternal(t *testing.T) {
 		t.Errorf("the JWKS was fetched %d times", n)
 	}
 	waitAudit(t, b.Server.Store, "token.exchange refused", func(e store.AuditEvent) bool {
-		return e.Type == broker.AuditTokenExchange && e.Details["result"] == "refused" &&
+		return e.Type == audit.TokenExchange && e.Details["result"] == "refused" &&
 			e.Details["error"] == "unauthorized_client" && e.ClientID == testenv.ClientID
 	})
 	if logs := b.Logs(); strings.Contains(logs, good[:40]) {

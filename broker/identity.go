@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
@@ -48,7 +49,7 @@ func (b *Broker) resolveUser(ctx context.Context, connectorID string, a admitted
 			} else if err != nil {
 				return store.User{}, fmt.Errorf("create user: %w", err)
 			}
-			b.audit(ctx, store.AuditEvent{Type: AuditUserCreate, Actor: "system", UserID: u.ID, ConnectorID: connectorID})
+			b.audit.Record(ctx, store.AuditEvent{Type: audit.UserCreate, Actor: "system", UserID: u.ID, ConnectorID: connectorID})
 			return u, nil
 		} else if err != nil {
 			return store.User{}, fmt.Errorf("read identity: %w", err)
@@ -113,13 +114,13 @@ func (b *Broker) link(ctx context.Context, connectorID string, id sdk.Identity, 
 	case len(users) > 1:
 		// Two people claim the address: joining either could hand one
 		// the other's account.
-		b.audit(ctx, store.AuditEvent{Type: AuditLinkSkipped, Actor: "system", ConnectorID: connectorID,
+		b.audit.Record(ctx, store.AuditEvent{Type: audit.LinkSkipped, Actor: "system", ConnectorID: connectorID,
 			Details: map[string]string{"reason": "the verified email belongs to several users", "users": strings.Join(users, " ")}})
 		return false, nil
 	}
 	switch err := b.store.CreateIdentity(ctx, identityRecord(connectorID, users[0], id, m, now)); {
 	case err == nil:
-		b.audit(ctx, store.AuditEvent{Type: AuditIdentityLink, Actor: "system", UserID: users[0], ConnectorID: connectorID,
+		b.audit.Record(ctx, store.AuditEvent{Type: audit.IdentityLink, Actor: "system", UserID: users[0], ConnectorID: connectorID,
 			Details: map[string]string{"by": "verified_email", "subject": id.Subject}})
 		return true, nil
 	case errors.Is(err, store.ErrAlreadyExists):

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
@@ -275,7 +276,7 @@ func (b *Broker) refuseIdentity(c *gin.Context, cn *core.Connector, req store.Au
 	details := map[string]string{"reason": "invalid_identity", "field": ie.Field}
 	if req.LinkUserID != "" {
 		details["method"] = "explicit"
-		b.auditRequest(c, store.AuditEvent{Type: AuditIdentityLinkRefused, Actor: actorUser(req.LinkUserID), UserID: req.LinkUserID,
+		b.audit.Request(c, store.AuditEvent{Type: audit.IdentityLinkRefused, Actor: audit.User(req.LinkUserID), UserID: req.LinkUserID,
 			ConnectorID: cn.ID, Details: details})
 		if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			b.log.WarnContext(c.Request.Context(), "delete refused link request", "err", err)
@@ -283,7 +284,7 @@ func (b *Broker) refuseIdentity(c *gin.Context, cn *core.Connector, req store.Au
 		b.page(c, http.StatusForbidden, msgIdentityRefused)
 		return
 	}
-	b.auditRequest(c, store.AuditEvent{Type: AuditLoginFailure, Actor: actorUser(""), ClientID: req.ClientID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.LoginFailure, Actor: audit.User(""), ClientID: req.ClientID,
 		ConnectorID: cn.ID, Details: details})
 	if !stored { // IdP-initiated: no application is waiting for an answer
 		b.page(c, http.StatusForbidden, msgIdentityRefused)

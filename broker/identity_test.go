@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-idp/portico/broker/audit"
+
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/mapping"
 	"github.com/portico-idp/portico/broker/store"
@@ -131,13 +132,13 @@ func TestAccountLinking(t *testing.T) {
 		wantOneUser   bool
 		wantLinkAudit string
 	}{
-		{"top-level policy links", true, nil, nil, true, []testenv.LDAPUser{testenv.LDAPAlice}, "alice", true, broker.AuditIdentityLink},
+		{"top-level policy links", true, nil, nil, true, []testenv.LDAPUser{testenv.LDAPAlice}, "alice", true, audit.IdentityLink},
 		{"no policy: two users", false, nil, nil, true, []testenv.LDAPUser{testenv.LDAPAlice}, "alice", false, ""},
-		{"both connectors opt in", false, yes, yes, true, []testenv.LDAPUser{testenv.LDAPAlice}, "alice", true, broker.AuditIdentityLink},
+		{"both connectors opt in", false, yes, yes, true, []testenv.LDAPUser{testenv.LDAPAlice}, "alice", true, audit.IdentityLink},
 		{"one connector opts out", true, nil, no, true, []testenv.LDAPUser{testenv.LDAPAlice}, "alice", false, ""},
 		{"unverified upstream email never links", true, nil, nil, true, []testenv.LDAPUser{testenv.LDAPAlice}, "mallory", false, ""},
 		{"unverified directory email never links", true, nil, nil, false, []testenv.LDAPUser{testenv.LDAPAlice}, "alice", false, ""},
-		{"an email of two users never links", true, nil, nil, true, []testenv.LDAPUser{testenv.LDAPCarol, testenv.LDAPCarl}, "shared", false, broker.AuditLinkSkipped},
+		{"an email of two users never links", true, nil, nil, true, []testenv.LDAPUser{testenv.LDAPCarol, testenv.LDAPCarl}, "shared", false, audit.LinkSkipped},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testenv.Config(t)
@@ -401,6 +402,6 @@ func TestDisabledUserCannotLogIn(t *testing.T) {
 		t.Errorf("login of a disabled user: status %d query %v", cb.Status, cb.Query)
 	}
 	waitAudit(t, b.Server.Store, "login.failure user_disabled", func(e store.AuditEvent) bool {
-		return e.Type == broker.AuditLoginFailure && e.UserID == u.ID && e.Details["reason"] == "user_disabled"
+		return e.Type == audit.LoginFailure && e.UserID == u.ID && e.Details["reason"] == "user_disabled"
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
@@ -158,7 +159,7 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	if s != nil {
 		d["sso"] = "true"
 	}
-	b.auditRequest(c, store.AuditEvent{Type: AuditLoginSuccess, Actor: actorUser(req.UserID), UserID: req.UserID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.LoginSuccess, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: d})
 	v := url.Values{"code": {code}, "iss": {b.opts.Issuer}}
 	if req.State != "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
@@ -235,7 +236,7 @@ func (b *Broker) finishLogin(c *gin.Context, cn *core.Connector, req store.AuthR
 // auditLoginFailure records a login that did not succeed, and why, by a
 // fixed reason: never what the person typed, which may be a password.
 func (b *Broker) auditLoginFailure(c *gin.Context, connectorID, clientID, userID, reason string) {
-	b.auditRequest(c, store.AuditEvent{Type: AuditLoginFailure, Actor: actorUser(userID), UserID: userID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.LoginFailure, Actor: audit.User(userID), UserID: userID,
 		ClientID: clientID, ConnectorID: connectorID, Details: map[string]string{"reason": reason}})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/mfa"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
@@ -280,7 +281,7 @@ func (b *Broker) handleMFAVerify(c *gin.Context) {
 	}
 	b.throttleSucceed(c, key)
 	if method == "recovery" {
-		b.auditRequest(c, store.AuditEvent{Type: AuditRecoveryUsed, Actor: actorUser(req.UserID), UserID: req.UserID,
+		b.audit.Request(c, store.AuditEvent{Type: audit.RecoveryUsed, Actor: audit.User(req.UserID), UserID: req.UserID,
 			ClientID: req.ClientID, Details: map[string]string{"left": strconv.Itoa(countLive(m.Recovery))}})
 	}
 	b.secondFactorDone(c, req, "otp")
@@ -357,7 +358,7 @@ func (b *Broker) handleMFAEnrol(c *gin.Context) {
 	if err := b.store.DeleteRecord(ctx, pendingTOTPKind, req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		b.log.WarnContext(ctx, "mfa: delete pending secret", "err", err)
 	}
-	b.auditRequest(c, store.AuditEvent{Type: AuditMFAEnrol, Actor: actorUser(req.UserID), UserID: req.UserID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.MFAEnrol, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, Details: map[string]string{"method": "totp"}})
 	b.showRecoveryCodes(c, req, codes, "otp")
 }

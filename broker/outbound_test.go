@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/audit"
+
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/testenv"
 )
@@ -83,7 +84,7 @@ func TestRegisteredURIsGuarded(t *testing.T) {
 		t.Fatalf("revoke: %d %v", st, body)
 	}
 	waitAudit(t, b.Server.Store, "delivery refused", func(e store.AuditEvent) bool {
-		return e.Type == broker.AuditBackchannelFailed && e.ClientID == id && e.Details["reason"] == "unreachable"
+		return e.Type == audit.BackchannelFailed && e.ClientID == id && e.Details["reason"] == "unreachable"
 	})
 	select {
 	case got := <-rp.got:

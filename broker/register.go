@@ -22,6 +22,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
@@ -490,7 +491,7 @@ func (b *Broker) handleRegistrationUpdate(c *gin.Context) {
 		b.writeRegError(c, regUnavailable)
 		return
 	}
-	b.auditRegistration(c, "client_update", actorClient(rec.ID), rec.ID)
+	b.auditRegistration(c, "client_update", audit.Client(rec.ID), rec.ID)
 	b.writeClientInfo(c, http.StatusOK, b.clientInfo(rec, "", ""))
 }
 
@@ -508,7 +509,7 @@ func (b *Broker) handleRegistrationDelete(c *gin.Context) {
 		b.writeRegError(c, regUnavailable)
 		return
 	}
-	b.auditRegistration(c, "client_delete", actorClient(cl.ID), cl.ID)
+	b.auditRegistration(c, "client_delete", audit.Client(cl.ID), cl.ID)
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusNoContent)
 }
@@ -518,6 +519,6 @@ func (b *Broker) handleRegistrationDelete(c *gin.Context) {
 // change alike, with the registrant ("registration", the holder of an
 // initial access token, or the client itself) as the actor.
 func (b *Broker) auditRegistration(c *gin.Context, what, actor, clientID string) {
-	b.auditRequest(c, store.AuditEvent{Type: AuditAdminPrefix + what, Actor: actor, ClientID: clientID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.AdminPrefix + what, Actor: actor, ClientID: clientID,
 		Details: map[string]string{"client_id": clientID, "via": "registration"}})
 }

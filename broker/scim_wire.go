@@ -28,7 +28,7 @@ var scimBody = bodyClass{name: "SCIM JSON", limit: scim.MaxBody, types: []string
 func (b *Broker) scimRoutes(r *gin.Engine) {
 	o := scim.Options{
 		Store: b.store, Sessions: scimSessions{b}, HashToken: core.HashClientSecret, NewUserID: newSubject,
-		Audit: b.audit, BaseURL: b.url(scimPath), Now: b.opts.Now, Logger: b.log,
+		Audit: b.audit.Record, BaseURL: b.url(scimPath), Now: b.opts.Now, Logger: b.log,
 		ThrottleKeys: clientThrottleKeys, ConnectorProblem: b.scimConnectorProblem,
 	}
 	if b.opts.ClientThrottle != nil { // a nil *Limiter must not become a non-nil interface

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
@@ -126,7 +127,7 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		return tokensvc.Tokens{}, invalidGrant("the code was issued to another client")
 	}
 	if code.Used {
-		b.auditRequest(c, store.AuditEvent{Type: AuditCodeReplay, Actor: actorClient(client.ID), UserID: code.UserID,
+		b.audit.Request(c, store.AuditEvent{Type: audit.CodeReplay, Actor: audit.Client(client.ID), UserID: code.UserID,
 			ClientID: client.ID, ConnectorID: code.ConnectorID, Details: map[string]string{"session": code.FamilyID}})
 		b.revokeCodeTokens(c, code)
 		// Say so: the client's first tokens stop working too, which would
@@ -182,7 +183,7 @@ func (b *Broker) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		b.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	b.auditTokens(c, AuditTokenIssue, "authorization_code", client.ID, user.ID, code.ConnectorID, t)
+	b.auditTokens(c, audit.TokenIssue, "authorization_code", client.ID, user.ID, code.ConnectorID, t)
 	return t, nil
 }
 
@@ -193,7 +194,7 @@ func (b *Broker) auditTokens(c *gin.Context, typ, grant, clientID, userID, conne
 	if t.FamilyID != "" {
 		d["session"] = t.FamilyID
 	}
-	b.auditRequest(c, store.AuditEvent{Type: typ, Actor: actorClient(clientID), UserID: userID, ClientID: clientID,
+	b.audit.Request(c, store.AuditEvent{Type: typ, Actor: audit.Client(clientID), UserID: userID, ClientID: clientID,
 		ConnectorID: connectorID, Details: d})
 }
 
@@ -327,7 +328,7 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		b.log.Error("token: rotate", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	b.auditTokens(c, AuditTokenRefresh, "refresh_token", client.ID, user.ID, fam.ConnectorID, t)
+	b.auditTokens(c, audit.TokenRefresh, "refresh_token", client.ID, user.ID, fam.ConnectorID, t)
 	return t, nil
 }
 
@@ -412,6 +413,6 @@ func (b *Broker) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 		b.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	b.auditTokens(c, AuditTokenIssue, "client_credentials", client.ID, "", "", t)
+	b.auditTokens(c, audit.TokenIssue, "client_credentials", client.ID, "", "", t)
 	return t, nil
 }

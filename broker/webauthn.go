@@ -17,6 +17,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
@@ -434,7 +435,7 @@ func (b *Broker) assertAndRecord(c *gin.Context, userID string, validate func(wa
 
 // auditSignCount records a sign count that did not increase.
 func (b *Broker) auditSignCount(c *gin.Context, req store.AuthRequest, userID string, cred *webauthn.Credential, got uint32) {
-	b.auditRequest(c, store.AuditEvent{Type: AuditPasskeySignCount, Actor: actorUser(userID), UserID: userID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.PasskeySignCount, Actor: audit.User(userID), UserID: userID,
 		ClientID: req.ClientID, Details: map[string]string{
 			"credential": credentialID(cred.ID), "stored": fmt.Sprint(cred.Authenticator.SignCount), "received": fmt.Sprint(got),
 		}})

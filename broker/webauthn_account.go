@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mfa"
 	"github.com/portico-idp/portico/broker/store"
@@ -179,7 +180,7 @@ func (b *Broker) handleAccountPasskeyFinish(c *gin.Context) {
 		b.unavailable(c, "account passkey: save", err)
 		return
 	}
-	b.auditRequest(c, store.AuditEvent{Type: AuditMFAEnrol, Actor: actorUser(s.UserID), UserID: s.UserID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.MFAEnrol, Actor: audit.User(s.UserID), UserID: s.UserID,
 		Details: map[string]string{"method": "passkey", "credential": credentialID(cred.ID), "via": "account"}})
 	if !first {
 		c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=passkey")

@@ -15,7 +15,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/audit"
+
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/testenv"
 )
@@ -369,7 +370,7 @@ func TestPasskeyHTTPCeremonies(t *testing.T) {
 		t.Errorf("a sign count that did not increase: %d %s", status, body)
 	}
 	waitAudit(t, b.Server.Store, "sign count regression", func(e store.AuditEvent) bool {
-		return e.Type == broker.AuditPasskeySignCount && e.UserID == userID && e.Details["stored"] == "1" && e.Details["received"] == "1"
+		return e.Type == audit.PasskeySignCount && e.UserID == userID && e.Details["stored"] == "1" && e.Details["received"] == "1"
 	})
 	rec, _ = b.Server.Store.GetRecord(ctx, "mfa", userID)
 	if err := json.Unmarshal(rec.Value, &m); err != nil || m.Passkeys[0].SignCount != 1 || !m.Passkeys[0].CloneWarning {

@@ -11,6 +11,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mfa"
 	"github.com/portico-idp/portico/broker/store"
@@ -148,7 +149,7 @@ func (b *Broker) handlePasskeyEnrolFinish(c *gin.Context) {
 		b.unavailable(c, "passkey: save", err)
 		return
 	}
-	b.auditRequest(c, store.AuditEvent{Type: AuditMFAEnrol, Actor: actorUser(req.UserID), UserID: req.UserID,
+	b.audit.Request(c, store.AuditEvent{Type: audit.MFAEnrol, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, Details: map[string]string{"method": "passkey", "credential": credentialID(cred.ID)}})
 	b.showRecoveryCodes(c, req, codes, passkeyAMR)
 }

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portico-idp/portico/broker/audit"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker"
@@ -449,10 +451,10 @@ func (a Accounts) SetPasswordHash(ctx context.Context, id, oldHash, newHash stri
 func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) error {
 	audit := func(what, key, value string) error {
 		to := st
-		if slices.Contains(cfg.Audit.Exclude, broker.AuditAdminPrefix+what) {
+		if slices.Contains(cfg.Audit.Exclude, audit.AdminPrefix+what) {
 			to = nil // the log only
 		}
-		return broker.RecordAdminEvent(ctx, to, log, cfg.Audit.Retention.Std(), "config", what, map[string]string{key: value})
+		return audit.RecordAdminEvent(ctx, to, log, cfg.Audit.Retention.Std(), "config", what, map[string]string{key: value})
 	}
 	for i, c := range cfg.Clients {
 		rec := store.Client{

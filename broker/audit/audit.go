@@ -1,4 +1,12 @@
-package broker
+// Package audit is the broker's audit trail: the event types, and the
+// writer that logs every event at once and stores it in the background.
+//
+// Every subject records events here (logins in broker/journey, tokens in
+// broker/protocol, administrators' changes in broker/admin), so the list
+// of types, the actors' spelling and the trail's guarantees are in one
+// place; config.AuditTypes must name the same types. It imports nothing
+// of the broker but its store.
+package audit
 
 import (
 	"context"
@@ -19,38 +27,45 @@ import (
 // Audit event types (store.AuditEvent.Type); docs/identity.md lists what
 // each records, and config.AuditTypes must name the same.
 const (
-	AuditLoginSuccess = "login.success"
-	AuditLoginFailure = "login.failure"
-	AuditUserCreate   = "user.create"
-	AuditIdentityLink = "identity.link"
-	AuditLinkSkipped  = "identity.link_skipped"
-	// AuditIdentityLinkRefused: a person's explicit link was refused (the
+	LoginSuccess = "login.success"
+	LoginFailure = "login.failure"
+	UserCreate   = "user.create"
+	IdentityLink = "identity.link"
+	LinkSkipped  = "identity.link_skipped"
+	// IdentityLinkRefused: a person's explicit link was refused (the
 	// account is another user's, the session ended, the policy).
-	AuditIdentityLinkRefused = "identity.link_refused"
-	AuditTokenIssue          = "token.issue"
-	AuditTokenRefresh        = "token.refresh"
-	AuditTokenRevoke         = "token.revoke"
-	AuditRefreshReplay       = "security.refresh_replay"
-	AuditCodeReplay          = "security.code_replay"
-	AuditAssertionReplay     = "security.assertion_replay"
-	// AuditPasskeySignCount: a passkey's assertion came with a sign
+	IdentityLinkRefused = "identity.link_refused"
+	TokenIssue          = "token.issue"
+	TokenRefresh        = "token.refresh"
+	TokenRevoke         = "token.revoke"
+	RefreshReplay       = "security.refresh_replay"
+	CodeReplay          = "security.code_replay"
+	AssertionReplay     = "security.assertion_replay"
+	// PasskeySignCount: a passkey's assertion came with a sign
 	// count that did not increase (WebAuthn §6.1.1): the key may have
 	// been copied. The login was refused.
-	AuditPasskeySignCount = "security.passkey_sign_count"
+	PasskeySignCount = "security.passkey_sign_count"
 	// Second factors: enrolled, and a recovery code spent.
-	AuditMFAEnrol     = "mfa.enrol"
-	AuditRecoveryUsed = "mfa.recovery_used"
+	MFAEnrol     = "mfa.enrol"
+	RecoveryUsed = "mfa.recovery_used"
 	// Consent given to a third-party client, and revoked.
-	AuditConsentGrant  = "consent.grant"
-	AuditConsentRevoke = "consent.revoke"
-	// AuditTokenExchange: a token exchange (RFC 8693), issued or refused.
-	AuditTokenExchange = "token.exchange"
-	// AuditAdminPrefix begins the types of administrators' changes.
-	AuditAdminPrefix = "admin."
+	ConsentGrant  = "consent.grant"
+	ConsentRevoke = "consent.revoke"
+	// TokenExchange: a token exchange (RFC 8693), issued or refused.
+	TokenExchange = "token.exchange"
+	// Back-channel logout (OpenID Connect Back-Channel Logout 1.0): a
+	// logout token delivered to a client, or given up on.
+	BackchannelDelivered = "logout.backchannel_delivered"
+	BackchannelFailed    = "logout.backchannel_failed"
+	// A person approved or denied a device's request (RFC 8628).
+	DeviceApprove = "device.approve"
+	DeviceDeny    = "device.deny"
+	// AdminPrefix begins the types of administrators' changes.
+	AdminPrefix = "admin."
 )
 
-// DefaultAuditRetention is how long audit events are kept unless set.
-const DefaultAuditRetention = 90 * 24 * time.Hour
+// DefaultRetention is how long audit events are kept unless set.
+const DefaultRetention = 90 * 24 * time.Hour
 
 const (
 	auditQueueSize    = 4096
@@ -58,12 +73,14 @@ const (
 	auditWriteTimeout = 10 * time.Second
 )
 
-// auditor writes audit events to the log at once and to the store in the
+// Trail writes audit events to the log at once and to the store in the
 // background, in batches: a synchronous (fsynced) write per event would
 // halve the token endpoint's throughput. The log is the complete trail;
 // the store's copy, for queries, loses events only when the store falls
 // more than auditQueueSize events behind, and says so in the log.
-type auditor struct {
+type Trail struct {
+	// onRecord sees every event as it is recorded (metrics).
+	onRecord  func(store.AuditEvent)
 	store     store.Store
 	log       *slog.Logger
 	retention time.Duration
@@ -78,11 +95,14 @@ type auditor struct {
 	done     chan struct{}
 }
 
-func newAuditor(st store.Store, log *slog.Logger, retention time.Duration, exclude []string, now func() time.Time) *auditor {
+// New starts a trail that keeps events for retention (DefaultRetention
+// when 0) and stores none of the types in exclude. onRecord, if set, sees
+// every event. Close it before closing the store.
+func New(st store.Store, log *slog.Logger, retention time.Duration, exclude []string, now func() time.Time, onRecord func(store.AuditEvent)) *Trail {
 	if retention <= 0 {
-		retention = DefaultAuditRetention
+		retention = DefaultRetention
 	}
-	a := &auditor{store: st, log: log, retention: retention, exclude: map[string]bool{}, now: now,
+	a := &Trail{store: st, log: log, retention: retention, exclude: map[string]bool{}, now: now, onRecord: onRecord,
 		queue: make(chan store.AuditEvent, auditQueueSize), done: make(chan struct{})}
 	for _, typ := range exclude {
 		a.exclude[typ] = true
@@ -91,8 +111,12 @@ func newAuditor(st store.Store, log *slog.Logger, retention time.Duration, exclu
 	return a
 }
 
-// record completes e (id, time, expiry), logs it and queues it for the store.
-func (a *auditor) record(ctx context.Context, e store.AuditEvent) {
+// Record completes e (id, time, expiry), logs it and queues it for the
+// store.
+func (a *Trail) Record(ctx context.Context, e store.AuditEvent) {
+	if a.onRecord != nil {
+		a.onRecord(e)
+	}
 	stamp(&e, a.now(), a.retention)
 	logEvent(ctx, a.log, e)
 	if a.exclude[e.Type] {
@@ -153,7 +177,7 @@ func logEvent(ctx context.Context, log *slog.Logger, e store.AuditEvent) {
 const auditLinger = 50 * time.Millisecond
 
 // run writes queued events until the queue is closed and drained.
-func (a *auditor) run() {
+func (a *Trail) run() {
 	defer close(a.done)
 	timer := time.NewTimer(auditLinger)
 	defer timer.Stop()
@@ -180,8 +204,8 @@ func (a *auditor) run() {
 	}
 }
 
-// close writes what is queued and stops; later events are only logged.
-func (a *auditor) close() {
+// Close writes what is queued and stops; later events are only logged.
+func (a *Trail) Close() {
 	a.mu.Lock()
 	if !a.closed {
 		a.closed = true
@@ -191,61 +215,40 @@ func (a *auditor) close() {
 	<-a.done
 }
 
-// audit records an event of the broker's.
-func (b *Broker) audit(ctx context.Context, e store.AuditEvent) {
-	if b.opts.OnAudit != nil {
-		b.opts.OnAudit(e)
-	}
-	b.auditor.record(ctx, e)
-}
-
-// auditRequest records an event caused by request c, with its peer's IP.
-// The IP is the TCP peer's, or what a trusted proxy (Options.TrustedProxies)
-// says in X-Forwarded-For: the header is anyone's to write.
-func (b *Broker) auditRequest(c *gin.Context, e store.AuditEvent) {
+// Request records an event caused by request c, with its peer's IP.
+// The IP is the TCP peer's, or what a trusted proxy (the broker's
+// TrustedProxies) says in X-Forwarded-For: the header is anyone's to write.
+func (a *Trail) Request(c *gin.Context, e store.AuditEvent) {
 	e.IP = c.ClientIP() // the TCP peer, unless it is a trusted proxy
-	b.audit(c.Request.Context(), e)
+	a.Record(c.Request.Context(), e)
 }
 
 // peerKey is the request context's key of the peer's IP, for the token
 // service's events, which get only the context.
 type peerKey struct{}
 
-// withPeer puts the peer's IP into the request's context, on the endpoints
-// where the token service may raise an event.
-func withPeer(c *gin.Context) {
+// WithPeer puts the peer's IP into the request's context, on the endpoints
+// where the token service may raise an event (Peer reads it).
+func WithPeer(c *gin.Context) {
 	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), peerKey{}, c.ClientIP()))
 }
 
-// tokenEvent turns the token service's events into audit events.
-func (b *Broker) tokenEvent(ctx context.Context, e tokensvc.Event) {
-	ev := store.AuditEvent{Actor: actorClient(e.ClientID), UserID: e.UserID, ClientID: e.ClientID}
-	ev.IP, _ = ctx.Value(peerKey{}).(string)
-	if e.FamilyID != "" {
-		ev.Details = map[string]string{"session": e.FamilyID}
-	}
-	switch e.Type {
-	case tokensvc.EventRevoked:
-		ev.Type = AuditTokenRevoke
-	case tokensvc.EventRefreshReplay:
-		ev.Type = AuditRefreshReplay
-	default:
-		ev.Type = "token." + e.Type
-	}
-	b.audit(ctx, ev)
-	if e.Ended { // back-channel logout (backchannel.go)
-		b.backchannel.sessionEnded(ctx, e)
-	}
+// Peer is the IP WithPeer put in ctx, or "".
+func Peer(ctx context.Context) string {
+	ip, _ := ctx.Value(peerKey{}).(string)
+	return ip
 }
 
-func actorUser(id string) string {
+// User is the actor of an event a person caused.
+func User(id string) string {
 	if id == "" {
 		return "anonymous"
 	}
 	return "user:" + id
 }
 
-func actorClient(id string) string { return "client:" + id }
+// Client is the actor of an event a client caused.
+func Client(id string) string { return "client:" + id }
 
 // RecordAdminEvent writes an administrator's change to the audit trail
 // and the log at once, for tools that change the store without a running
@@ -254,9 +257,9 @@ func actorClient(id string) string { return "client:" + id }
 // "cli:<os user>").
 func RecordAdminEvent(ctx context.Context, st store.Store, log *slog.Logger, retention time.Duration, actor, what string, details map[string]string) error {
 	if retention <= 0 {
-		retention = DefaultAuditRetention
+		retention = DefaultRetention
 	}
-	e := store.AuditEvent{Type: AuditAdminPrefix + what, Actor: actor, Details: details}
+	e := store.AuditEvent{Type: AdminPrefix + what, Actor: actor, Details: details}
 	stamp(&e, time.Now(), retention)
 	if log != nil {
 		logEvent(ctx, log, e)
@@ -268,4 +271,22 @@ func RecordAdminEvent(ctx context.Context, st store.Store, log *slog.Logger, ret
 		return fmt.Errorf("audit %s: %w", e.Type, err)
 	}
 	return nil
+}
+
+// FromToken is the audit event of a token service's event, with the IP
+// WithPeer put in ctx.
+func FromToken(ctx context.Context, e tokensvc.Event) store.AuditEvent {
+	ev := store.AuditEvent{Actor: Client(e.ClientID), UserID: e.UserID, ClientID: e.ClientID, IP: Peer(ctx)}
+	if e.FamilyID != "" {
+		ev.Details = map[string]string{"session": e.FamilyID}
+	}
+	switch e.Type {
+	case tokensvc.EventRevoked:
+		ev.Type = TokenRevoke
+	case tokensvc.EventRefreshReplay:
+		ev.Type = RefreshReplay
+	default:
+		ev.Type = "token." + e.Type
+	}
+	return ev
 }

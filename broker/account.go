@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -42,7 +44,7 @@ func (b *Broker) accountLogin(c *gin.Context, connectorID, linkUser string) {
 	}
 	if err := b.store.CreateAuthRequest(c.Request.Context(), req); err != nil {
 		b.log.Error("account: store request", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
@@ -59,7 +61,7 @@ func (b *Broker) handleAccount(c *gin.Context) {
 	s, err := b.currentSSO(c)
 	if err != nil {
 		b.log.Error("account: read session", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	if s == nil {
@@ -69,13 +71,13 @@ func (b *Broker) handleAccount(c *gin.Context) {
 	u, err := b.store.GetUser(ctx, s.UserID)
 	if err != nil {
 		b.log.Error("account: read user", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	ids, err := b.store.ListIdentities(ctx, u.ID)
 	if err != nil {
 		b.log.Error("account: list identities", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	set := b.conns.Load()
@@ -97,38 +99,38 @@ func (b *Broker) handleAccount(c *gin.Context) {
 	}
 	consents, err := b.userConsents(ctx, u.ID)
 	if err != nil {
-		b.unavailable(c, "account: list consents", err)
+		b.ui.Unavailable(c, "account: list consents", err)
 		return
 	}
 	data := map[string]any{
-		"Title": b.text("ui.account_title"), "Consents": consents, "User": firstNonEmpty(u.Name, u.Username, u.Email, u.ID), "Email": u.Email,
+		"Title": b.ui.Text("ui.account_title"), "Consents": consents, "User": firstNonEmpty(u.Name, u.Username, u.Email, u.ID), "Email": u.Email,
 		"Linked": have, "Linkable": can, "CSRF": accountCSRF(c), "Logout": b.path("/logout"),
-		"Notice": map[string]string{"linked": b.text("ui.linked_done"), "revoked": b.text("ui.consent_revoked"), "passkey": b.text("ui.passkey_added")}[c.Query("done")],
+		"Notice": map[string]string{"linked": b.ui.Text("ui.linked_done"), "revoked": b.ui.Text("ui.consent_revoked"), "passkey": b.ui.Text("ui.passkey_added")}[c.Query("done")],
 	}
 	if b.webauthnOn() {
 		if data["Passkeys"], err = b.accountPasskeys(ctx, u.ID); err != nil {
-			b.unavailable(c, "account: passkeys", err)
+			b.ui.Unavailable(c, "account: passkeys", err)
 			return
 		}
 		data["PasskeyAction"] = b.path("/account/passkeys")
 	}
-	b.render(c, http.StatusOK, "account", data)
+	b.ui.Render(c, http.StatusOK, "account", data)
 }
 
 // handleAccountLink starts logging in with a connector to link its account.
 func (b *Broker) handleAccountLink(c *gin.Context) {
 	s, err := b.currentSSO(c)
 	if err != nil || s == nil {
-		b.page(c, http.StatusForbidden, msgLinkNeedsLogin)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgLinkNeedsLogin)
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(c.PostForm("csrf")), []byte(accountCSRF(c))) != 1 {
-		b.page(c, http.StatusForbidden, msgAccountCSRF)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgAccountCSRF)
 		return
 	}
 	id := c.Param("connector")
 	if b.conns.Load().ByID[id] == nil || !b.linkExplicit[id] {
-		b.page(c, http.StatusNotFound, msgNotLinkable)
+		b.ui.Page(c, http.StatusNotFound, ui.MsgNotLinkable)
 		return
 	}
 	b.accountLogin(c, id, s.UserID)
@@ -142,51 +144,51 @@ func (b *Broker) finishLink(c *gin.Context, cn *core.Connector, req store.AuthRe
 	fail := func(status int, msgID, reason string) {
 		b.audit.Request(c, store.AuditEvent{Type: audit.IdentityLinkRefused, Actor: audit.User(req.LinkUserID), UserID: req.LinkUserID,
 			ConnectorID: cn.ID, Details: map[string]string{"reason": reason, "method": "explicit"}})
-		b.page(c, status, msgID)
+		b.ui.Page(c, status, msgID)
 	}
 	s, err := b.currentSSO(c)
 	switch {
 	case err != nil:
 		b.log.Error("link: read session", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	case s == nil || s.UserID != req.LinkUserID:
-		fail(http.StatusForbidden, msgLinkSessionEnded, "session_ended")
+		fail(http.StatusForbidden, ui.MsgLinkSessionEnded, "session_ended")
 		return
 	case !b.linkExplicit[cn.ID]:
-		fail(http.StatusForbidden, msgLinkNotAllowed, "policy")
+		fail(http.StatusForbidden, ui.MsgLinkNotAllowed, "policy")
 		return
 	}
 	if err := b.store.DeleteAuthRequest(ctx, req.ID); errors.Is(err, store.ErrNotFound) {
-		b.page(c, http.StatusBadRequest, msgLinkUsed)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLinkUsed)
 		return
 	} else if err != nil {
 		// Not a verdict on the link (a full disk refuses the write):
 		// the person may try again.
 		b.log.Error("link: spend request", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	ident, err := b.store.GetIdentity(ctx, cn.ID, a.id.Subject)
 	switch {
 	case err == nil && ident.UserID != req.LinkUserID:
-		fail(http.StatusConflict, msgLinkedElsewhere, "linked_elsewhere")
+		fail(http.StatusConflict, ui.MsgLinkedElsewhere, "linked_elsewhere")
 		return
 	case err == nil:
 		c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=linked")
 		return
 	case !errors.Is(err, store.ErrNotFound):
 		b.log.Error("link: read identity", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	rec := identityRecord(cn.ID, req.LinkUserID, a.id, a.m, b.opts.Now())
 	if err := b.store.CreateIdentity(ctx, rec); errors.Is(err, store.ErrAlreadyExists) {
-		fail(http.StatusConflict, msgLinkRace, "race")
+		fail(http.StatusConflict, ui.MsgLinkRace, "race")
 		return
 	} else if err != nil {
 		b.log.Error("link: create identity", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	b.audit.Request(c, store.AuditEvent{Type: audit.IdentityLink, Actor: audit.User(req.LinkUserID), UserID: req.LinkUserID,

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/throttle"
@@ -78,6 +80,6 @@ func (b *Broker) limitAddress(c *gin.Context) {
 	}
 	secs := max(1, int(wait/time.Second)+1)
 	c.Header("Retry-After", strconv.Itoa(secs))
-	b.page(c, http.StatusTooManyRequests, msgThrottled, humanDuration(float64(secs)))
+	b.ui.Page(c, http.StatusTooManyRequests, ui.MsgThrottled, ui.HumanDuration(float64(secs)))
 	c.Abort()
 }

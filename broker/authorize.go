@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/core"
@@ -42,24 +44,24 @@ type authError struct {
 func (b *Broker) handleAuthorize(c *gin.Context) {
 	ctx := c.Request.Context()
 	if err := c.Request.ParseForm(); err != nil {
-		b.page(c, http.StatusBadRequest, msgBadAuthorize)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgBadAuthorize)
 		return
 	}
 	q := c.Request.Form
 	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri"} {
 		if len(q[p]) > 1 { // RFC 6749 §3.1: parameters must not repeat
-			b.page(c, http.StatusBadRequest, msgRepeatedParam, p)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgRepeatedParam, p)
 			return
 		}
 	}
 	clientID := q.Get("client_id")
 	client, err := b.store.GetClient(ctx, clientID)
 	if errors.Is(err, store.ErrNotFound) || clientID == "" {
-		b.page(c, http.StatusBadRequest, msgUnknownClient)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgUnknownClient)
 		return
 	} else if err != nil {
 		b.log.Error("authorize: read client", "client_id", clientID, "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
@@ -69,7 +71,7 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 	// Exact string match, as OAuth 2.1 and RFC 9700 §4.1.3 require, but
 	// for the port of a loopback redirect URI (RFC 8252 §7.3).
 	if !redirectRegistered(client.RedirectURIs, redirectURI) {
-		b.page(c, http.StatusBadRequest, msgBadRedirect)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgBadRedirect)
 		return
 	}
 	// The response mode is known before any error goes back, so that
@@ -85,22 +87,22 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 	switch mode {
 	case "", "query":
 		mode = ""
-	case modeFormPost:
+	case ui.ModeFormPost:
 		// A page can post only to the web: a native app's private-use
 		// scheme (com.example.app:/cb) gets its code in the query.
 		if !strings.HasPrefix(redirectURI, "https://") && !strings.HasPrefix(redirectURI, "http://") {
-			b.redirectError(c, redirectURI, echo, "", authError{"invalid_request", "response_mode form_post needs an http or https redirect_uri"})
+			b.ui.RedirectError(c, redirectURI, echo, "", "invalid_request", "response_mode form_post needs an http or https redirect_uri")
 			return
 		}
 	default:
-		b.redirectError(c, redirectURI, echo, "", authError{"invalid_request", "unsupported response_mode (supported: query, form_post)"})
+		b.ui.RedirectError(c, redirectURI, echo, "", "invalid_request", "unsupported response_mode (supported: query, form_post)")
 		return
 	}
 	if len(state) > maxStateLen {
-		b.redirectError(c, redirectURI, "", mode, authError{"invalid_request", "state is longer than " + strconv.Itoa(maxStateLen) + " bytes"})
+		b.ui.RedirectError(c, redirectURI, "", mode, "invalid_request", "state is longer than "+strconv.Itoa(maxStateLen)+" bytes")
 		return
 	}
-	fail := func(e authError) { b.redirectError(c, redirectURI, state, mode, e) }
+	fail := func(e authError) { b.ui.RedirectError(c, redirectURI, state, mode, e.code, e.desc) }
 	// Everything stored with the request is bounded: an authorization
 	// request is stored before anyone logs in, so unbounded parameters
 	// would let anyone fill the store (and its disk) at will.
@@ -291,17 +293,4 @@ func (b *Broker) browserID(c *gin.Context) string {
 		Secure: b.secure, SameSite: http.SameSiteLaxMode,
 	})
 	return v
-}
-
-// redirectError sends an authorization error to a redirect URI already
-// checked against the client's registered list, in the response mode.
-func (b *Broker) redirectError(c *gin.Context, redirectURI, state, mode string, e authError) {
-	v := url.Values{"error": {e.code}, "iss": {b.opts.Issuer}}
-	if e.desc != "" {
-		v.Set("error_description", e.desc)
-	}
-	if state != "" {
-		v.Set("state", state)
-	}
-	b.respond(c, redirectURI, mode, v)
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 )
 
@@ -322,11 +324,11 @@ func (w *bufferedWriter) Size() int                         { return w.body.Len(
 // The error formats of the routes.
 
 func (b *Broker) refusePage(c *gin.Context, status int, _ string) {
-	id := msgBodyType
+	id := ui.MsgBodyType
 	if status != http.StatusUnsupportedMediaType {
-		id = msgBodyTooLarge
+		id = ui.MsgBodyTooLarge
 	}
-	b.page(c, status, id)
+	b.ui.Page(c, status, id)
 }
 
 // refuseOAuth is RFC 6749 §5.2's error object (the token, revocation and
@@ -340,9 +342,9 @@ func (b *Broker) refuseRegistration(c *gin.Context, status int, desc string) {
 }
 
 func (b *Broker) refusePasskeyJSON(c *gin.Context, status int, _ string) {
-	id := msgBodyType
+	id := ui.MsgBodyType
 	if status != http.StatusUnsupportedMediaType {
-		id = msgBodyTooLarge
+		id = ui.MsgBodyTooLarge
 	}
 	b.passkeyJSONError(c, status, "invalid_request", id)
 }

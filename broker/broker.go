@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"maps"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/portico-idp/portico/broker/ui"
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -85,7 +86,7 @@ type Options struct {
 	// session (sso.go); SessionAbsolute 0 turns single sign-on off.
 	SessionIdle, SessionAbsolute time.Duration
 	// Theme is the pages' look and wording (ui.go).
-	Theme Theme
+	Theme ui.Theme
 	// MFA names the logins that must add a second factor; MFAKey seals
 	// second-factor secrets at rest (32 bytes; without it no one can
 	// enrol).
@@ -157,7 +158,7 @@ type Broker struct {
 	tokens    *tokensvc.Service
 	conns     *core.Connectors // swapped by the admin API (admin.go); read once per request
 	log       *slog.Logger
-	pages     *template.Template
+	ui        *ui.Pages
 	discovery []byte
 	secure    bool // cookies get Secure: the issuer is https
 	handler   http.Handler
@@ -234,11 +235,11 @@ func New(opts Options) (*Broker, error) {
 	for _, m := range opts.Mappings {
 		maps.Copy(b.listClaims, m.Claims())
 	}
-	if b.pages, err = parsePages(opts.Theme, b.text); err != nil {
+	if b.ui, err = ui.New(opts.Theme, opts.Issuer, b.log); err != nil {
 		return nil, err
 	}
 	if opts.Passkeys.Enabled {
-		if b.webauthn, err = newWebAuthn(iss, b.product()); err != nil {
+		if b.webauthn, err = newWebAuthn(iss, b.ui.Product()); err != nil {
 			return nil, err
 		}
 	}
@@ -333,7 +334,7 @@ func (b *Broker) routes() (http.Handler, error) {
 	b.adminRoutes(r.Group(b.path("/admin/v1")), b.adminAuth)
 	b.scimRoutes(r) // SCIM 2.0 provisioning (scim_wire.go)
 	r.NoRoute(b.adminNoRoute, b.scimNoRoute, func(c *gin.Context) {
-		b.page(c, http.StatusNotFound, msgNotFound)
+		b.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
 	})
 	r.NoMethod(b.adminNoMethod, b.scimNoMethod, func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": "invalid_request", "error_description": "method not allowed"})

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -42,7 +44,7 @@ func (b *Broker) handleMetadata(c *gin.Context) {
 		mc, _ = cn.Impl.(sdk.MetadataConnector)
 	}
 	if mc == nil {
-		b.page(c, http.StatusNotFound, msgNoMetadata)
+		b.ui.Page(c, http.StatusNotFound, ui.MsgNoMetadata)
 		return
 	}
 	ctx, cancel := core.WithConnectorDeadline(c.Request.Context(), cn)
@@ -66,21 +68,21 @@ func (b *Broker) beginRedirectLogin(c *gin.Context, cn *core.Connector, cc sdk.C
 	cancel()
 	if err != nil {
 		b.log.Error("login: connector cannot start a login", "connector", cn.ID, "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgConnectorDown)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgConnectorDown)
 		return
 	}
 	req.ConnectorID, req.ConnectorData = cn.ID, rd.Data
 	if err := b.store.UpdateAuthRequest(ctx, req); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			b.page(c, http.StatusBadRequest, msgLoginUsed)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 			return
 		}
 		b.log.Error("login: store connector state", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	if rd.PostForm != nil {
-		b.autoPost(c, rd.URL, rd.PostForm)
+		b.ui.AutoPost(c, rd.URL, rd.PostForm)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, rd.URL)
@@ -96,7 +98,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 	ctx := c.Request.Context()
 	// The body is a form of at most maxCallbackBytes (body.go).
 	if err := c.Request.ParseForm(); err != nil {
-		b.page(c, http.StatusBadRequest, msgBadResponse)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgBadResponse)
 		return
 	}
 	cn := b.conns.Load().ByID[c.Param("connector")]
@@ -105,7 +107,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		cc, _ = cn.Impl.(sdk.CallbackConnector)
 	}
 	if cc == nil {
-		b.page(c, http.StatusNotFound, msgNoConnector)
+		b.ui.Page(c, http.StatusNotFound, ui.MsgNoConnector)
 		return
 	}
 	state := c.Request.Form.Get("state")
@@ -120,7 +122,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		for k, v := range c.Request.PostForm {
 			fields[k] = v[0]
 		}
-		b.autoPost(c, b.callbackURL(cn.ID), fields)
+		b.ui.AutoPost(c, b.callbackURL(cn.ID), fields)
 		return
 	}
 	if u, ok := cn.Impl.(unsolicitedConnector); ok && c.Request.Method == http.MethodPost && !b.pendingRequest(c, state) {
@@ -132,7 +134,7 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(req.ConnectorID), []byte(cn.ID)) != 1 {
-		b.page(c, http.StatusBadRequest, msgLoginElsewhere)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginElsewhere)
 		return
 	}
 	// Spend the request before asking the connector, so that a second
@@ -141,11 +143,11 @@ func (b *Broker) handleCallback(c *gin.Context) {
 	spent.ConnectorID, spent.ConnectorData = "", nil
 	if err := b.store.UpdateAuthRequest(ctx, spent); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			b.page(c, http.StatusBadRequest, msgLoginUsed)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 			return
 		}
 		b.log.Error("callback: spend auth request", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	form := c.Request.PostForm
@@ -161,13 +163,13 @@ func (b *Broker) handleCallback(c *gin.Context) {
 		b.log.Error("login: upstream unavailable", "connector", cn.ID, "err", err)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
 		b.loginFailed(c, req, http.StatusServiceUnavailable, authError{"temporarily_unavailable", "the identity provider is unavailable"},
-			b.msg(c, msgUpstreamDown))
+			b.ui.Msg(ui.MsgUpstreamDown))
 		return
 	case err != nil:
 		b.log.Warn("login failed at callback", "connector", cn.ID, "client_id", req.ClientID, "err", err)
 		b.auditCallbackFailure(c, cn.ID, req.ClientID, err)
 		b.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider did not authenticate the user"},
-			b.msg(c, msgUpstreamRefused))
+			b.ui.Msg(ui.MsgUpstreamRefused))
 		return
 	}
 	spent.Version++ // as stored: the next step updates it again
@@ -209,8 +211,8 @@ func (b *Broker) loginFailed(c *gin.Context, req store.AuthRequest, status int, 
 	if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		b.log.Warn("delete failed auth request", "err", err)
 	}
-	data := map[string]any{"Title": b.text("ui.login_failed"), "Message": msg, "Back": core.WithQuery(req.RedirectURI, v)}
-	if req.ResponseMode == modeFormPost {
+	data := map[string]any{"Title": b.ui.Text("ui.login_failed"), "Message": msg, "Back": core.WithQuery(req.RedirectURI, v)}
+	if req.ResponseMode == ui.ModeFormPost {
 		// The error goes back the way the code would have: a form to post
 		// (with a click; this page runs no script).
 		fields := map[string]string{}
@@ -219,7 +221,7 @@ func (b *Broker) loginFailed(c *gin.Context, req store.AuthRequest, status int, 
 		}
 		data["Back"], data["Action"], data["Fields"] = "", req.RedirectURI, fields
 	}
-	b.render(c, status, "failed", data)
+	b.ui.Render(c, status, "failed", data)
 }
 
 // unsolicitedConnector is a connector that may accept a login the broker
@@ -247,13 +249,13 @@ func (b *Broker) handleUnsolicited(c *gin.Context, cn *core.Connector, cc sdk.Ca
 	ctx := c.Request.Context()
 	clientID, redirectURI, enabled := u.IDPInitiated()
 	if !enabled {
-		b.page(c, http.StatusBadRequest, msgNotStartedHere)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgNotStartedHere)
 		return
 	}
 	client, err := b.store.GetClient(ctx, clientID)
 	if err != nil || !slices.Contains(client.RedirectURIs, redirectURI) || !slices.Contains(client.GrantTypes, "authorization_code") {
 		b.log.Error("idp-initiated login: the default client or its redirect URI is not registered", "connector", cn.ID, "client_id", clientID, "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgNoUnsolicited)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgNoUnsolicited)
 		return
 	}
 	form := c.Request.PostForm
@@ -266,7 +268,7 @@ func (b *Broker) handleUnsolicited(c *gin.Context, cn *core.Connector, cc sdk.Ca
 	if err != nil {
 		b.log.Warn("idp-initiated login refused", "connector", cn.ID, "err", err)
 		b.auditCallbackFailure(c, cn.ID, clientID, err)
-		b.page(c, http.StatusForbidden, msgUpstreamRefused)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgUpstreamRefused)
 		return
 	}
 	b.log.Info("idp-initiated login", "connector", cn.ID, "client_id", clientID)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -65,7 +67,7 @@ func (b *Broker) consentStep(ctx context.Context, req store.AuthRequest) (string
 
 // scopeText says in words what a scope lets the client do.
 func (b *Broker) scopeText(s string) string {
-	if t := b.text("ui.scope." + s); t != "ui.scope."+s {
+	if t := b.ui.Text("ui.scope." + s); t != "ui.scope."+s {
 		return t
 	}
 	return fmt.Sprintf("Read your %s", strings.ReplaceAll(s, "_", " "))
@@ -80,8 +82,8 @@ func (b *Broker) handleConsent(c *gin.Context) {
 	if !ok {
 		return
 	}
-	b.render(c, http.StatusOK, "consent", map[string]any{
-		"Title": b.text("ui.consent_title"), "Intro": fmt.Sprintf(b.text("ui.consent_intro"), name), "ThirdParty": third,
+	b.ui.Render(c, http.StatusOK, "consent", map[string]any{
+		"Title": b.ui.Text("ui.consent_title"), "Intro": fmt.Sprintf(b.ui.Text("ui.consent_intro"), name), "ThirdParty": third,
 		"Scopes": items, "Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path("/consent"),
 	})
 }
@@ -96,7 +98,7 @@ func (b *Broker) handleConsentSubmit(c *gin.Context) {
 		if err := b.store.DeleteAuthRequest(ctx, req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			b.log.Warn("consent: delete request", "err", err)
 		}
-		b.redirectError(c, req.RedirectURI, req.State, req.ResponseMode, authError{"access_denied", "the user did not allow the request"})
+		b.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, "access_denied", "the user did not allow the request")
 		return
 	}
 	key := consentKey(req.UserID, req.ClientID)
@@ -113,12 +115,12 @@ func (b *Broker) handleConsentSubmit(c *gin.Context) {
 		}
 		rec.Version = old.Version
 	} else if !errors.Is(err, store.ErrNotFound) {
-		b.unavailable(c, "consent: read", err)
+		b.ui.Unavailable(c, "consent: read", err)
 		return
 	}
 	rec.Value, _ = json.Marshal(cr)
 	if err := b.store.PutRecord(ctx, rec); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrAlreadyExists) {
-		b.unavailable(c, "consent: save", err)
+		b.ui.Unavailable(c, "consent: save", err)
 		return
 	}
 	b.audit.Request(c, store.AuditEvent{Type: audit.ConsentGrant, Actor: audit.User(req.UserID), UserID: req.UserID,
@@ -151,28 +153,28 @@ func (b *Broker) userConsents(ctx context.Context, userID string) ([]map[string]
 func (b *Broker) handleConsentRevoke(c *gin.Context) {
 	s, err := b.currentSSO(c)
 	if err != nil || s == nil {
-		b.page(c, http.StatusForbidden, msgLinkNeedsLogin)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgLinkNeedsLogin)
 		return
 	}
 	if !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
-		b.page(c, http.StatusForbidden, msgAccountCSRF)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgAccountCSRF)
 		return
 	}
 	ctx := c.Request.Context()
 	clientID := c.Param("client")
 	if err := b.store.DeleteRecord(ctx, consentKind, consentKey(s.UserID, clientID)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		b.unavailable(c, "consent: revoke", err)
+		b.ui.Unavailable(c, "consent: revoke", err)
 		return
 	}
 	fams, err := b.store.ListRefreshFamilies(ctx, s.UserID)
 	if err != nil {
-		b.unavailable(c, "consent: list sessions", err)
+		b.ui.Unavailable(c, "consent: list sessions", err)
 		return
 	}
 	for _, f := range fams {
 		if f.ClientID == clientID && !f.Revoked {
 			if err := b.tokens.RevokeFamily(ctx, f.ID); err != nil {
-				b.unavailable(c, "consent: end session", err)
+				b.ui.Unavailable(c, "consent: end session", err)
 				return
 			}
 		}
@@ -188,7 +190,7 @@ func (b *Broker) handleConsentRevoke(c *gin.Context) {
 func (b *Broker) askedFor(c *gin.Context, req store.AuthRequest, what string) (string, []string, bool, bool) {
 	client, err := b.store.GetClient(c.Request.Context(), req.ClientID)
 	if err != nil {
-		b.unavailable(c, what+": read client", err)
+		b.ui.Unavailable(c, what+": read client", err)
 		return "", nil, false, false
 	}
 	var items []string

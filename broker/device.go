@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -92,8 +91,6 @@ type deviceState struct {
 type deviceUserRef struct {
 	DeviceKey string `json:"device_key"`
 }
-
-func init() { maps.Copy(english, deviceMessages) }
 
 func (b *Broker) deviceTTL() time.Duration {
 	if b.opts.DeviceCodeTTL > 0 {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/portico-idp/portico/broker/audit"
 
 	"github.com/gin-gonic/gin"
@@ -37,37 +39,13 @@ const deviceApproveStep = "/device/approve"
 // many people behind one NAT may mistype codes.
 const ScopeDevice = "device"
 
-// Messages of the device pages.
-const (
-	msgDeviceBadCode = "deviceBadCode"
-	msgDeviceCSRF    = "deviceCSRF"
-	msgDeviceGone    = "deviceGone"
-)
-
-var deviceMessages = map[string]message{
-	msgDeviceBadCode:          {"", "That code is not valid, or it has expired. Check the code your device shows and try again."},
-	msgDeviceCSRF:             {"Request refused", "The form was not sent by this page. Open the page again and enter the code."},
-	msgDeviceGone:             {"Code expired", "This device code has expired or was already answered. Start again on your device."},
-	"ui.device_title":         {"", "Connect a device"},
-	"ui.device_intro":         {"", "Enter the code shown on your device."},
-	"ui.device_code":          {"", "Code"},
-	"ui.device_approve_title": {"", "Approve the device?"},
-	"ui.device_approve_intro": {"", "%s on your device asks to:"},
-	"ui.device_check":         {"", "Approve only if your device shows this code:"},
-	"ui.device_approved":      {"", "Device approved"},
-	"ui.device_approved_text": {"", "Your device is now signed in. You can close this page and return to it."},
-	"ui.device_denied":        {"", "Device denied"},
-	"ui.device_denied_text":   {"", "The device was not given access. You can close this page."},
-	"ui.approve":              {"", "Approve"},
-}
-
 // deviceCSRF is the code form's token: bound to the browser's cookie, so
 // another site cannot post a code (and start a login) in this browser.
 func deviceCSRF(browser string) string { return core.HashString("device-csrf:" + browser) }
 
 func (b *Broker) devicePage(c *gin.Context, status int, code, msg string) {
-	b.render(c, status, "device", map[string]any{
-		"Title": b.text("ui.device_title"), "Action": b.path("/device"), "CSRF": deviceCSRF(b.browserID(c)),
+	b.ui.Render(c, status, "device", map[string]any{
+		"Title": b.ui.Text("ui.device_title"), "Action": b.path("/device"), "CSRF": deviceCSRF(b.browserID(c)),
 		"Code": code, "Error": msg,
 	})
 }
@@ -81,7 +59,7 @@ func (b *Broker) handleDevice(c *gin.Context) {
 	}
 	msg := ""
 	if c.Query("error") != "" { // the journey could not finish (journey.go)
-		msg = b.text(msgUnavailable)
+		msg = b.ui.Text(ui.MsgUnavailable)
 	}
 	b.devicePage(c, http.StatusOK, code, msg)
 }
@@ -93,7 +71,7 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 	ctx := c.Request.Context()
 	cookie, _ := c.Cookie(browserCookie)
 	if cookie == "" || !core.ConstantEqual(c.PostForm("csrf"), deviceCSRF(cookie)) {
-		b.page(c, http.StatusForbidden, msgDeviceCSRF)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgDeviceCSRF)
 		return
 	}
 	typed := c.PostForm("user_code")
@@ -105,19 +83,19 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 	if b.opts.Throttle != nil {
 		d, err := b.opts.Throttle.Check(ctx, key)
 		if err != nil {
-			b.unavailable(c, "device: throttle", err)
+			b.ui.Unavailable(c, "device: throttle", err)
 			return
 		}
 		if !d.Allowed {
 			c.Header("Retry-After", d.RetryAfterHeader())
-			b.devicePage(c, http.StatusTooManyRequests, shown, b.msg(c, msgThrottled, humanDuration(d.RetryAfter.Seconds())))
+			b.devicePage(c, http.StatusTooManyRequests, shown, b.ui.Msg(ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds())))
 			return
 		}
 	}
 	wrong := func() {
 		b.throttleFail(c, key)
 		b.auditLoginFailure(c, "", "", "", "invalid_user_code")
-		b.devicePage(c, http.StatusBadRequest, shown, b.text(msgDeviceBadCode))
+		b.devicePage(c, http.StatusBadRequest, shown, b.ui.Text(ui.MsgDeviceBadCode))
 	}
 	code, ok := normalizeUserCode(typed)
 	if !ok {
@@ -130,7 +108,7 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 		return
 	} else if err != nil {
 		b.throttleRelease(c, key)
-		b.unavailable(c, "device: read code", err)
+		b.ui.Unavailable(c, "device: read code", err)
 		return
 	}
 	now := b.opts.Now()
@@ -155,7 +133,7 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 	}
 	s, err := b.currentSSO(c)
 	if err != nil {
-		b.unavailable(c, "device: read session", err)
+		b.ui.Unavailable(c, "device: read session", err)
 		return
 	}
 	if b.ssoServes(s, req) {
@@ -164,7 +142,7 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 		return
 	}
 	if err := b.store.CreateAuthRequest(ctx, req); err != nil {
-		b.unavailable(c, "device: store request", err)
+		b.ui.Unavailable(c, "device: store request", err)
 		return
 	}
 	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
@@ -206,12 +184,12 @@ func (b *Broker) deviceRequest(c *gin.Context) (store.AuthRequest, deviceState, 
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		b.unavailable(c, "device: read device", err)
+		b.ui.Unavailable(c, "device: read device", err)
 		return req, st, rec, false
 	case st.Status == devicePending && b.opts.Now().Before(st.Expires) && st.ClientID == req.ClientID:
 		return req, st, rec, true
 	}
-	b.page(c, http.StatusBadRequest, msgDeviceGone)
+	b.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
 	return req, st, rec, false
 }
 
@@ -226,8 +204,8 @@ func (b *Broker) handleDeviceApprove(c *gin.Context) {
 	if !ok {
 		return
 	}
-	b.render(c, http.StatusOK, "device_approve", map[string]any{
-		"Title": b.text("ui.device_approve_title"), "Intro": fmt.Sprintf(b.text("ui.device_approve_intro"), name), "ThirdParty": third,
+	b.ui.Render(c, http.StatusOK, "device_approve", map[string]any{
+		"Title": b.ui.Text("ui.device_approve_title"), "Intro": fmt.Sprintf(b.ui.Text("ui.device_approve_intro"), name), "ThirdParty": third,
 		"Scopes": items, "UserCode": req.DeviceUserCode, "Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path(deviceApproveStep),
 	})
 }
@@ -243,10 +221,10 @@ func (b *Broker) handleDeviceApproveSubmit(c *gin.Context) {
 	// Spent first: of two submits of the same page only one answers.
 	switch err := b.store.DeleteAuthRequest(ctx, req.ID); {
 	case errors.Is(err, store.ErrNotFound):
-		b.page(c, http.StatusBadRequest, msgLoginUsed)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 		return
 	case err != nil:
-		b.unavailable(c, "device: spend request", err)
+		b.ui.Unavailable(c, "device: spend request", err)
 		return
 	}
 	allow := c.PostForm("answer") == "allow"
@@ -265,7 +243,7 @@ func (b *Broker) handleDeviceApproveSubmit(c *gin.Context) {
 			}
 		}
 		if err != nil {
-			b.unavailable(c, "device: session", err)
+			b.ui.Unavailable(c, "device: session", err)
 			return
 		}
 	} else {
@@ -276,16 +254,16 @@ func (b *Broker) handleDeviceApproveSubmit(c *gin.Context) {
 		// A poll moved the record meanwhile: read it again, once.
 		cur, rec2, err := b.loadDevice(c, req.DeviceKey)
 		if err != nil || cur.Status != devicePending {
-			b.page(c, http.StatusBadRequest, msgDeviceGone)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
 			return
 		}
 		cur.Status, cur.UserID, cur.ConnectorID, cur.AuthTime, cur.AMR, cur.FamilyID = st.Status, st.UserID, st.ConnectorID, st.AuthTime, st.AMR, st.FamilyID
 		if err := b.saveDevice(c, rec2, cur); err != nil {
-			b.page(c, http.StatusBadRequest, msgDeviceGone)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
 			return
 		}
 	case err != nil:
-		b.unavailable(c, "device: record answer", err)
+		b.ui.Unavailable(c, "device: record answer", err)
 		return
 	}
 	// The user code has done its work: it cannot be entered again.
@@ -296,7 +274,7 @@ func (b *Broker) handleDeviceApproveSubmit(c *gin.Context) {
 	if !allow {
 		b.audit.Request(c, store.AuditEvent{Type: audit.DeviceDeny, Actor: audit.User(req.UserID), UserID: req.UserID,
 			ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: d})
-		b.render(c, http.StatusOK, "device_done", map[string]any{"Title": b.text("ui.device_denied"), "Message": b.text("ui.device_denied_text")})
+		b.ui.Render(c, http.StatusOK, "device_done", map[string]any{"Title": b.ui.Text("ui.device_denied"), "Message": b.ui.Text("ui.device_denied_text")})
 		return
 	}
 	b.log.Info("login succeeded", "connector", req.ConnectorID, "client_id", req.ClientID, "user", req.UserID, "via", "device")
@@ -308,5 +286,5 @@ func (b *Broker) handleDeviceApproveSubmit(c *gin.Context) {
 		ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: ld})
 	b.audit.Request(c, store.AuditEvent{Type: audit.DeviceApprove, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: d})
-	b.render(c, http.StatusOK, "device_done", map[string]any{"Title": b.text("ui.device_approved"), "Message": b.text("ui.device_approved_text")})
+	b.ui.Render(c, http.StatusOK, "device_done", map[string]any{"Title": b.ui.Text("ui.device_approved"), "Message": b.ui.Text("ui.device_approved_text")})
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -281,15 +283,15 @@ func (b *Broker) refuseIdentity(c *gin.Context, cn *core.Connector, req store.Au
 		if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			b.log.WarnContext(c.Request.Context(), "delete refused link request", "err", err)
 		}
-		b.page(c, http.StatusForbidden, msgIdentityRefused)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgIdentityRefused)
 		return
 	}
 	b.audit.Request(c, store.AuditEvent{Type: audit.LoginFailure, Actor: audit.User(""), ClientID: req.ClientID,
 		ConnectorID: cn.ID, Details: details})
 	if !stored { // IdP-initiated: no application is waiting for an answer
-		b.page(c, http.StatusForbidden, msgIdentityRefused)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgIdentityRefused)
 		return
 	}
 	b.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider's account details were refused"},
-		b.msg(c, msgIdentityRefused))
+		b.ui.Msg(ui.MsgIdentityRefused))
 }

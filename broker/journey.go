@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -70,10 +72,10 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 			// The request's client and redirect URI were checked at
 			// /authorize: tell the application (RFC 6749 §4.1.2.1), which
 			// a silent prompt=none request needs.
-			b.redirectError(c, req.RedirectURI, req.State, req.ResponseMode, authError{"temporarily_unavailable", "the server cannot complete the login now"})
+			b.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, "temporarily_unavailable", "the server cannot complete the login now")
 			return
 		}
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 	}
 	// The steps a login may still need, each a page that comes back here.
 	need, err := b.mfaNeeded(ctx, req)
@@ -100,7 +102,7 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 			if step == "/consent" {
 				code = "consent_required"
 			}
-			b.redirectError(c, req.RedirectURI, req.State, req.ResponseMode, authError{code, "the login needs the user"})
+			b.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, code, "the login needs the user")
 			return
 		}
 		b.toStep(c, req, stored, step)
@@ -111,7 +113,7 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 		// the same request only one gets a code.
 		switch err := b.store.DeleteAuthRequest(ctx, req.ID); {
 		case errors.Is(err, store.ErrNotFound):
-			b.page(c, http.StatusBadRequest, msgLoginUsed)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 			return
 		case err != nil:
 			unavailable("spend auth request", err)
@@ -165,7 +167,7 @@ func (b *Broker) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	if req.State != "" {
 		v.Set("state", req.State)
 	}
-	b.respond(c, req.RedirectURI, req.ResponseMode, v)
+	b.ui.Respond(c, req.RedirectURI, req.ResponseMode, v)
 }
 
 // toStep keeps the login's progress in its request and sends the browser
@@ -185,10 +187,10 @@ func (b *Broker) toStep(c *gin.Context, req store.AuthRequest, stored bool, step
 		err = b.store.CreateAuthRequest(ctx, req)
 	}
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-		b.page(c, http.StatusBadRequest, msgLoginUsed)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 		return
 	} else if err != nil {
-		b.unavailable(c, "login: record progress", err)
+		b.ui.Unavailable(c, "login: record progress", err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, b.path(step)+"?req="+url.QueryEscape(req.ID))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -24,16 +26,16 @@ import (
 func (b *Broker) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool) {
 	req, err := b.store.GetAuthRequest(c.Request.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || id == "" {
-		b.page(c, http.StatusBadRequest, msgLoginExpired)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return req, false
 	} else if err != nil {
 		b.log.Error("login: read auth request", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return req, false
 	}
 	cookie, _ := c.Cookie(browserCookie)
 	if subtle.ConstantTimeCompare([]byte(core.HashString(cookie)), []byte(req.BrowserHash)) != 1 {
-		b.page(c, http.StatusBadRequest, msgOtherBrowser)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgOtherBrowser)
 		return req, false
 	}
 	return req, true
@@ -45,7 +47,7 @@ func (b *Broker) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool
 func (b *Broker) firstFactorRequest(c *gin.Context, id string) (store.AuthRequest, bool) {
 	req, ok := b.loadRequest(c, id)
 	if ok && req.UserID != "" {
-		b.page(c, http.StatusBadRequest, msgLoginUsed)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 		return req, false
 	}
 	return req, ok
@@ -61,11 +63,11 @@ func (b *Broker) handleLoginPicker(c *gin.Context) {
 	for _, cn := range b.conns.Load().List {
 		items = append(items, item{cn.Name, b.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID), cn.Icon})
 	}
-	data := map[string]any{"Title": b.text("ui.login"), "Connectors": items}
+	data := map[string]any{"Title": b.ui.Text("ui.login"), "Connectors": items}
 	if b.passwordlessOn() && req.LinkUserID == "" { // a link needs the connector's own login
 		data["Passkey"] = b.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)
 	}
-	b.render(c, http.StatusOK, "picker", data)
+	b.ui.Render(c, http.StatusOK, "picker", data)
 }
 
 func (b *Broker) handleLoginForm(c *gin.Context) {
@@ -89,20 +91,20 @@ func (b *Broker) handleLoginForm(c *gin.Context) {
 func (b *Broker) passwordConnector(c *gin.Context) (*core.Connector, sdk.PasswordConnector) {
 	cn := b.conns.Load().ByID[c.Param("connector")]
 	if cn == nil {
-		b.page(c, http.StatusNotFound, msgNoConnector)
+		b.ui.Page(c, http.StatusNotFound, ui.MsgNoConnector)
 		return nil, nil
 	}
 	pc, ok := cn.Impl.(sdk.PasswordConnector)
 	if !ok {
-		b.page(c, http.StatusBadRequest, msgNoPassword)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgNoPassword)
 		return nil, nil
 	}
 	return cn, pc
 }
 
 func (b *Broker) passwordPage(c *gin.Context, status int, cn *core.Connector, req store.AuthRequest, username, msg string) {
-	b.render(c, status, "password", map[string]any{
-		"Title": b.text("ui.login"), "Connector": cn.Name, "Action": b.path("/login/" + url.PathEscape(cn.ID)),
+	b.ui.Render(c, status, "password", map[string]any{
+		"Title": b.ui.Text("ui.login"), "Connector": cn.Name, "Action": b.path("/login/" + url.PathEscape(cn.ID)),
 		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg,
 		"Back": b.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(b.conns.Load().List) > 1,
 		// With one connector the picker is skipped: its passkey button
@@ -127,7 +129,7 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(c.PostForm("csrf")), []byte(req.CSRFToken)) != 1 {
-		b.page(c, http.StatusForbidden, msgLoginCSRF)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgLoginCSRF)
 		return
 	}
 	cn, pc := b.passwordConnector(c)
@@ -148,7 +150,7 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 	if r, ok := pc.(accountResolver); ok && b.opts.Throttle != nil {
 		key, found, err := r.AccountKey(ctx, name)
 		if err != nil {
-			b.unavailable(c, "login: resolve account", err)
+			b.ui.Unavailable(c, "login: resolve account", err)
 			return
 		}
 		if found {
@@ -168,13 +170,13 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 			d, err = b.opts.Throttle.Check(ctx, keys...)
 		}
 		if err != nil {
-			b.unavailable(c, "login: throttle", err)
+			b.ui.Unavailable(c, "login: throttle", err)
 			return
 		}
 		if !d.Allowed {
 			b.auditLoginFailure(c, cn.ID, req.ClientID, "", "throttled")
 			c.Header("Retry-After", d.RetryAfterHeader())
-			b.passwordPage(c, http.StatusTooManyRequests, cn, req, username, b.msg(c, msgThrottled, humanDuration(d.RetryAfter.Seconds())))
+			b.passwordPage(c, http.StatusTooManyRequests, cn, req, username, b.ui.Msg(ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds())))
 			return
 		}
 	}
@@ -188,13 +190,13 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 		b.throttleFail(c, append(keys, ip)...)
 		b.log.Info("login failed", "connector", cn.ID, "client_id", req.ClientID)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "invalid_credentials")
-		b.passwordPage(c, http.StatusUnauthorized, cn, req, username, b.msg(c, msgBadLogin))
+		b.passwordPage(c, http.StatusUnauthorized, cn, req, username, b.ui.Msg(ui.MsgBadLogin))
 		return
 	case err != nil:
 		b.throttleRelease(c, keys...)
 		b.log.Error("login: connector error", "connector", cn.ID, "err", err)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
-		b.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, b.msg(c, msgStoreDown))
+		b.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, b.ui.Msg(ui.MsgStoreDown))
 		return
 	}
 	for _, k := range keys { // the person proved every name's account
@@ -220,12 +222,12 @@ func (b *Broker) finishLogin(c *gin.Context, cn *core.Connector, req store.AuthR
 	user, err := b.resolveUser(c.Request.Context(), cn.ID, a, true)
 	if errors.Is(err, core.ErrUserDisabled) {
 		b.auditLoginFailure(c, cn.ID, req.ClientID, user.ID, "user_disabled")
-		b.page(c, http.StatusForbidden, msgDisabled)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgDisabled)
 		return
 	} else if err != nil {
 		b.log.Error("login: resolve user", "connector", cn.ID, "err", err)
 		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "server_error")
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	req.UserID, req.ConnectorID, req.AMR = user.ID, cn.ID, amr

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/core"
@@ -22,9 +24,9 @@ var passwordStates = []struct {
 	msg    string
 	reason string
 }{
-	{sdk.ErrPasswordExpired, msgPasswordExpired, "password_expired"},
-	{sdk.ErrPasswordMustChange, msgPasswordMustChange, "password_must_change"},
-	{sdk.ErrAccountLocked, msgAccountLocked, "account_locked"},
+	{sdk.ErrPasswordExpired, ui.MsgPasswordExpired, "password_expired"},
+	{sdk.ErrPasswordMustChange, ui.MsgPasswordMustChange, "password_must_change"},
+	{sdk.ErrAccountLocked, ui.MsgAccountLocked, "account_locked"},
 }
 
 // passwordState answers a login refused with a password state, and
@@ -46,7 +48,7 @@ func (b *Broker) passwordState(c *gin.Context, cn *core.Connector, clientID stri
 		}
 		b.log.Info("login refused: "+st.reason, "connector", cn.ID, "client_id", clientID)
 		b.auditLoginFailure(c, cn.ID, clientID, "", st.reason)
-		b.page(c, http.StatusForbidden, st.msg)
+		b.ui.Page(c, http.StatusForbidden, st.msg)
 		return true
 	}
 	return false

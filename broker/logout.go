@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/core"
@@ -26,7 +28,7 @@ import (
 func (b *Broker) handleLogout(c *gin.Context) {
 	ctx := c.Request.Context()
 	if err := c.Request.ParseForm(); err != nil {
-		b.page(c, http.StatusBadRequest, msgBadLogout)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgBadLogout)
 		return
 	}
 	q := c.Request.Form
@@ -34,11 +36,11 @@ func (b *Broker) handleLogout(c *gin.Context) {
 	if hint := q.Get("id_token_hint"); hint != "" {
 		h, err := b.tokens.ParseIDTokenHint(hint)
 		if err != nil {
-			b.page(c, http.StatusBadRequest, msgLogoutBadHint)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutBadHint)
 			return
 		}
 		if clientID != "" && clientID != h.ClientID {
-			b.page(c, http.StatusBadRequest, msgLogoutOtherClient)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutOtherClient)
 			return
 		}
 		clientID = h.ClientID
@@ -49,7 +51,7 @@ func (b *Broker) handleLogout(c *gin.Context) {
 			case errors.Is(err, tokensvc.ErrInvalidToken): // over: no hint
 			default:
 				b.log.Error("logout: read session", "err", err)
-				b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+				b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 				return
 			}
 		}
@@ -57,14 +59,14 @@ func (b *Broker) handleLogout(c *gin.Context) {
 	s, err := b.currentSSO(c)
 	if err != nil {
 		b.log.Error("logout: read browser session", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	own := s != nil && session != "" && s.UserID == hintSub && slices.Contains(s.Families, session)
 	if s != nil && !own {
 		// Ask, and take the answer only from our own form.
 		if c.Request.Method == http.MethodPost && c.PostForm("cancel") != "" {
-			b.render(c, http.StatusOK, "logout_cancelled", map[string]any{"Title": b.text("ui.logout_cancelled_title")})
+			b.ui.Render(c, http.StatusOK, "logout_cancelled", map[string]any{"Title": b.ui.Text("ui.logout_cancelled_title")})
 			return
 		}
 		if c.Request.Method != http.MethodPost || !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
@@ -74,8 +76,8 @@ func (b *Broker) handleLogout(c *gin.Context) {
 					fields[k] = v
 				}
 			}
-			b.render(c, http.StatusOK, "logout_confirm", map[string]any{
-				"Title": b.text("ui.logout_confirm"), "Action": b.path("/logout"), "Fields": fields,
+			b.ui.Render(c, http.StatusOK, "logout_confirm", map[string]any{
+				"Title": b.ui.Text("ui.logout_confirm"), "Action": b.path("/logout"), "Fields": fields,
 			})
 			return
 		}
@@ -84,22 +86,22 @@ func (b *Broker) handleLogout(c *gin.Context) {
 	if redirect != "" {
 		client, err := b.store.GetClient(ctx, clientID)
 		if errors.Is(err, store.ErrNotFound) || clientID == "" {
-			b.page(c, http.StatusBadRequest, msgLogoutUnknownClient)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutUnknownClient)
 			return
 		} else if err != nil {
 			b.log.Error("logout: read client", "err", err)
-			b.page(c, http.StatusServiceUnavailable, msgUnavailable)
+			b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 			return
 		}
 		if !slices.Contains(client.PostLogoutRedirectURIs, redirect) {
-			b.page(c, http.StatusBadRequest, msgLogoutBadRedirect)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutBadRedirect)
 			return
 		}
 	}
 	if session != "" {
 		if err := b.tokens.RevokeFamily(ctx, session); err != nil {
 			b.log.Error("logout: end session", "err", err)
-			b.page(c, http.StatusServiceUnavailable, msgLogoutFailed)
+			b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgLogoutFailed)
 			return
 		}
 		b.log.Info("logout", "client_id", clientID)
@@ -109,7 +111,7 @@ func (b *Broker) handleLogout(c *gin.Context) {
 	// application logs the browser out of all.
 	if err := b.endSSO(c); err != nil {
 		b.log.Error("logout: end browser session", "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgLogoutFailed)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgLogoutFailed)
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
@@ -128,5 +130,5 @@ func (b *Broker) handleLogout(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, target)
 		return
 	}
-	b.render(c, http.StatusOK, "loggedout", map[string]any{"Title": b.text("ui.logged_out_title")})
+	b.ui.Render(c, http.StatusOK, "loggedout", map[string]any{"Title": b.ui.Text("ui.logged_out_title")})
 }

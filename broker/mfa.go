@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -121,7 +123,7 @@ func (b *Broker) stepRequest(c *gin.Context, step string) (store.AuthRequest, bo
 		return req, false
 	}
 	if req.UserID == "" || req.Step != step {
-		b.page(c, http.StatusBadRequest, msgLoginExpired)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return req, false
 	}
 	if c.Request.Method == http.MethodPost && !b.csrfOK(c, req) {
@@ -138,7 +140,7 @@ func (b *Broker) handleMFA(c *gin.Context) {
 	ctx := c.Request.Context()
 	m, _, err := b.loadMFA(ctx, req.UserID)
 	if err != nil {
-		b.unavailable(c, "mfa: load", err)
+		b.ui.Unavailable(c, "mfa: load", err)
 		return
 	}
 	if m.enrolled() {
@@ -150,7 +152,7 @@ func (b *Broker) handleMFA(c *gin.Context) {
 	// knows the password, copying the key before its owner enrols).
 	secret, err := b.pendingTOTP(ctx, req, true)
 	if err != nil {
-		b.unavailable(c, "mfa: pending secret", err)
+		b.ui.Unavailable(c, "mfa: pending secret", err)
 		return
 	}
 	b.enrolPage(c, http.StatusOK, req, secret, "")
@@ -179,7 +181,7 @@ func (b *Broker) pendingTOTP(ctx context.Context, req store.AuthRequest, create 
 	if !errors.Is(err, store.ErrNotFound) || !create {
 		return nil, err
 	}
-	t, err := mfa.NewTOTP(b.product(), "pending")
+	t, err := mfa.NewTOTP(b.ui.Product(), "pending")
 	if err != nil {
 		return nil, err
 	}
@@ -195,17 +197,17 @@ func (b *Broker) pendingTOTP(ctx context.Context, req store.AuthRequest, create 
 
 func (b *Broker) enrolPage(c *gin.Context, status int, req store.AuthRequest, secret []byte, msg string) {
 	u, _ := b.store.GetUser(c.Request.Context(), req.UserID)
-	t, err := mfa.TOTPFor(b.product(), totpAccount(u), secret)
+	t, err := mfa.TOTPFor(b.ui.Product(), totpAccount(u), secret)
 	if err != nil {
-		b.unavailable(c, "mfa: key", err)
+		b.ui.Unavailable(c, "mfa: key", err)
 		return
 	}
 	png, err := t.QRCode(240)
 	if err != nil {
-		b.unavailable(c, "mfa: qr", err)
+		b.ui.Unavailable(c, "mfa: qr", err)
 		return
 	}
-	b.render(c, status, "mfa_enrol", map[string]any{
+	b.ui.Render(c, status, "mfa_enrol", map[string]any{
 		"Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path("/mfa/enrol"), "Error": msg,
 		"QR": template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), "Key": t.ManualKey(),
 		"Passkey": b.webauthnOn(), "PasskeyAction": b.path("/mfa/passkey/register"),
@@ -213,7 +215,7 @@ func (b *Broker) enrolPage(c *gin.Context, status int, req store.AuthRequest, se
 }
 
 func (b *Broker) mfaPage(c *gin.Context, status int, req store.AuthRequest, m mfaRecord, msg string) {
-	b.render(c, status, "mfa", map[string]any{
+	b.ui.Render(c, status, "mfa", map[string]any{
 		"Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path("/mfa"), "Error": msg,
 		"TOTP": m.TOTPConfirmed, "Passkey": len(m.Passkeys) > 0 && b.webauthnOn(), "PasskeyAction": b.path("/mfa/passkey"),
 		"Recovery": slices.ContainsFunc(m.Recovery, func(h string) bool { return h != "" }),
@@ -234,7 +236,7 @@ func (b *Broker) handleMFAVerify(c *gin.Context) {
 	m, rec, err := b.loadMFA(ctx, req.UserID)
 	if err != nil {
 		b.throttleRelease(c, key)
-		b.unavailable(c, "mfa: load", err)
+		b.ui.Unavailable(c, "mfa: load", err)
 		return
 	}
 	method, ok := "", false
@@ -242,13 +244,13 @@ func (b *Broker) handleMFAVerify(c *gin.Context) {
 		s, err := b.sealer()
 		if err != nil {
 			b.throttleRelease(c, key)
-			b.unavailable(c, "mfa: sealer", err)
+			b.ui.Unavailable(c, "mfa: sealer", err)
 			return
 		}
 		secret, err := s.Open(m.TOTP, []byte(req.UserID))
 		if err != nil {
 			b.throttleRelease(c, key)
-			b.unavailable(c, "mfa: open secret", err)
+			b.ui.Unavailable(c, "mfa: open secret", err)
 			return
 		}
 		var step int64
@@ -269,14 +271,14 @@ func (b *Broker) handleMFAVerify(c *gin.Context) {
 			ok = false
 		} else if err != nil {
 			b.throttleRelease(c, key)
-			b.unavailable(c, "mfa: save", err)
+			b.ui.Unavailable(c, "mfa: save", err)
 			return
 		}
 	}
 	if !ok {
 		b.throttleFail(c, key)
 		b.auditLoginFailure(c, req.ConnectorID, req.ClientID, req.UserID, "mfa_invalid")
-		b.mfaPage(c, http.StatusUnauthorized, req, m, b.msg(c, msgBadCode))
+		b.mfaPage(c, http.StatusUnauthorized, req, m, b.ui.Msg(ui.MsgBadCode))
 		return
 	}
 	b.throttleSucceed(c, key)
@@ -314,16 +316,16 @@ func (b *Broker) handleMFAEnrol(c *gin.Context) {
 	if err != nil || m.enrolled() {
 		b.throttleRelease(c, key)
 		if err != nil {
-			b.unavailable(c, "mfa: load", err)
+			b.ui.Unavailable(c, "mfa: load", err)
 		} else {
-			b.page(c, http.StatusBadRequest, msgLoginExpired)
+			b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		}
 		return
 	}
 	secret, err := b.pendingTOTP(ctx, req, false)
 	if errors.Is(err, store.ErrNotFound) {
 		b.throttleRelease(c, key)
-		b.page(c, http.StatusBadRequest, msgLoginExpired)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return
 	}
 	var sealed []byte
@@ -333,25 +335,25 @@ func (b *Broker) handleMFAEnrol(c *gin.Context) {
 	}
 	if err = errors.Join(err, err2); err != nil {
 		b.throttleRelease(c, key)
-		b.unavailable(c, "mfa: open secret", err)
+		b.ui.Unavailable(c, "mfa: open secret", err)
 		return
 	}
 	step, ok := mfa.Verify(secret, c.PostForm("code"), b.opts.Now(), 0)
 	if !ok {
 		b.throttleFail(c, key)
-		b.enrolPage(c, http.StatusUnauthorized, req, secret, b.msg(c, msgBadCode))
+		b.enrolPage(c, http.StatusUnauthorized, req, secret, b.ui.Msg(ui.MsgBadCode))
 		return
 	}
 	codes, hashes, err := mfa.NewRecoveryCodes(mfa.DefaultRecoveryCodes, []byte(req.UserID))
 	if err != nil {
 		b.throttleRelease(c, key)
-		b.unavailable(c, "mfa: recovery codes", err)
+		b.ui.Unavailable(c, "mfa: recovery codes", err)
 		return
 	}
 	m.TOTP, m.TOTPConfirmed, m.TOTPLastStep, m.Recovery = sealed, true, step, hashes
 	if err := b.saveMFA(ctx, rec, m); err != nil {
 		b.throttleRelease(c, key)
-		b.unavailable(c, "mfa: save", err)
+		b.ui.Unavailable(c, "mfa: save", err)
 		return
 	}
 	b.throttleSucceed(c, key)
@@ -373,10 +375,10 @@ func (b *Broker) showRecoveryCodes(c *gin.Context, req store.AuthRequest, codes 
 	}
 	req.AuthTime = b.opts.Now().Truncate(1e9)
 	if err := b.store.UpdateAuthRequest(c.Request.Context(), req); err != nil {
-		b.unavailable(c, "mfa: record progress", err)
+		b.ui.Unavailable(c, "mfa: record progress", err)
 		return
 	}
-	b.render(c, http.StatusOK, "recovery", map[string]any{
+	b.ui.Render(c, http.StatusOK, "recovery", map[string]any{
 		"Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path("/mfa/continue"), "Codes": codes,
 	})
 }
@@ -388,7 +390,7 @@ func (b *Broker) handleMFAContinue(c *gin.Context) {
 		return
 	}
 	if !slices.Contains(req.AMR, "mfa") {
-		b.page(c, http.StatusBadRequest, msgLoginExpired)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return
 	}
 	b.continueLogin(c, req, true, nil)

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -297,14 +299,14 @@ type passkeyPage struct {
 }
 
 func (b *Broker) renderPasskeyPage(c *gin.Context, status int, p passkeyPage, errMsg string) {
-	c.Header("Content-Security-Policy", scriptPageCSP)
-	b.renderWith(c, status, "passkey", map[string]any{
-		"Title": b.text(p.Heading), "Heading": b.text(p.Heading), "Help": b.text(p.Help), "Button": b.text(p.Button),
+	c.Header("Content-Security-Policy", ui.ScriptPageCSP)
+	b.ui.RenderWith(c, status, "passkey", map[string]any{
+		"Title": b.ui.Text(p.Heading), "Heading": b.ui.Text(p.Heading), "Help": b.ui.Text(p.Help), "Button": b.ui.Text(p.Button),
 		"Mode": p.Mode, "Begin": p.Begin, "Finish": p.Finish, "Req": p.Req, "CSRF": p.CSRF, "Back": p.Back,
 		"Error": errMsg, "Auto": errMsg == "", "Script": b.path("/static/webauthn.js"),
-		"MsgWorking": b.text("ui.passkey_working"), "MsgCancelled": b.msg(c, msgPasskeyCancelled),
-		"MsgUnsupported": b.msg(c, msgPasskeyUnsupported), "MsgFailed": b.msg(c, msgPasskeyFailed),
-		"MsgExists": b.msg(c, msgPasskeyExists),
+		"MsgWorking": b.ui.Text("ui.passkey_working"), "MsgCancelled": b.ui.Msg(ui.MsgPasskeyCancelled),
+		"MsgUnsupported": b.ui.Msg(ui.MsgPasskeyUnsupported), "MsgFailed": b.ui.Msg(ui.MsgPasskeyFailed),
+		"MsgExists": b.ui.Msg(ui.MsgPasskeyExists),
 	}, false)
 }
 
@@ -312,7 +314,7 @@ func (b *Broker) renderPasskeyPage(c *gin.Context, status int, p passkeyPage, er
 // script, which shows message.
 func (b *Broker) passkeyJSONError(c *gin.Context, status int, code, msgID string) {
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": b.msg(c, msgID)})
+	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": b.ui.Msg(msgID)})
 }
 
 // passkeyJSON answers a begin endpoint with the options for
@@ -329,20 +331,20 @@ func (b *Broker) beginRequest(c *gin.Context) (store.AuthRequest, bool) {
 	req, err := b.store.GetAuthRequest(c.Request.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || id == "":
-		b.passkeyJSONError(c, http.StatusBadRequest, "login_expired", msgLoginExpired)
+		b.passkeyJSONError(c, http.StatusBadRequest, "login_expired", ui.MsgLoginExpired)
 		return req, false
 	case err != nil:
 		b.log.Error("passkey: read auth request", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return req, false
 	}
 	cookie, _ := c.Cookie(browserCookie)
 	if !core.ConstantEqual(core.HashString(cookie), req.BrowserHash) {
-		b.passkeyJSONError(c, http.StatusBadRequest, "other_browser", msgOtherBrowser)
+		b.passkeyJSONError(c, http.StatusBadRequest, "other_browser", ui.MsgOtherBrowser)
 		return req, false
 	}
 	if !core.ConstantEqual(c.PostForm("csrf"), req.CSRFToken) {
-		b.passkeyJSONError(c, http.StatusForbidden, "csrf", msgLoginCSRF)
+		b.passkeyJSONError(c, http.StatusForbidden, "csrf", ui.MsgLoginCSRF)
 		return req, false
 	}
 	return req, true

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -37,31 +39,31 @@ func (b *Broker) accountPasskeySession(c *gin.Context, fail func(status int, cod
 	s, err := b.currentSSO(c)
 	if err != nil {
 		b.log.Error("account passkey: read session", "err", err)
-		fail(http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		fail(http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
 	if s == nil {
-		fail(http.StatusForbidden, "login_required", msgLinkNeedsLogin)
+		fail(http.StatusForbidden, "login_required", ui.MsgLinkNeedsLogin)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
 	if !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
-		fail(http.StatusForbidden, "csrf", msgAccountCSRF)
+		fail(http.StatusForbidden, "csrf", ui.MsgAccountCSRF)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
 	m, rec, err := b.loadMFA(c.Request.Context(), s.UserID)
 	if err != nil {
 		b.log.Error("account passkey: load", "err", err)
-		fail(http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		fail(http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
 	if m.enrolled() && !slices.Contains(s.AMR, "mfa") {
-		fail(http.StatusForbidden, "mfa_required", msgPasskeyNeedsMFA)
+		fail(http.StatusForbidden, "mfa_required", ui.MsgPasskeyNeedsMFA)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
 	// A passkey is a way in that outlives the session: whoever holds a
 	// stolen cookie must not add one. The login must be recent.
 	if b.opts.Now().Sub(s.AuthTime) > recentLogin {
-		fail(http.StatusForbidden, "reauth", msgReauth)
+		fail(http.StatusForbidden, "reauth", ui.MsgReauth)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
 	return s, m, rec, true
@@ -72,7 +74,7 @@ func (b *Broker) accountPasskeySession(c *gin.Context, fail func(status int, cod
 const recentLogin = 10 * time.Minute
 
 func (b *Broker) pageFail(c *gin.Context) func(int, string, string) {
-	return func(status int, _, msgID string) { b.page(c, status, msgID) }
+	return func(status int, _, msgID string) { b.ui.Page(c, status, msgID) }
 }
 
 func (b *Broker) jsonFail(c *gin.Context) func(int, string, string) {
@@ -103,7 +105,7 @@ func (b *Broker) handleAccountPasskeyPage(c *gin.Context) {
 			b.accountLogin(c, "", "")
 			return
 		}
-		b.page(c, status, msgID)
+		b.ui.Page(c, status, msgID)
 	}
 	if _, _, _, ok := b.accountPasskeySession(c, fail); !ok {
 		return
@@ -120,7 +122,7 @@ func (b *Broker) handleAccountPasskeyBegin(c *gin.Context) {
 	u, err := b.store.GetUser(ctx, s.UserID)
 	if err != nil {
 		b.log.Error("account passkey: read user", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return
 	}
 	w := newWAUser(u, m)
@@ -130,7 +132,7 @@ func (b *Broker) handleAccountPasskeyBegin(c *gin.Context) {
 	}
 	if err != nil {
 		b.log.Error("account passkey: begin registration", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return
 	}
 	passkeyJSON(c, creation)
@@ -145,21 +147,21 @@ func (b *Broker) handleAccountPasskeyFinish(c *gin.Context) {
 	page := b.accountPasskeyPage(c)
 	cer, err := b.spendCeremony(ctx, accountPasskeyKey(s), purposeAccount)
 	if errors.Is(err, errNoCeremony) || (err == nil && cer.UserID != s.UserID) {
-		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.msg(c, msgPasskeyExpired))
+		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.ui.Msg(ui.MsgPasskeyExpired))
 		return
 	} else if err != nil {
-		b.unavailable(c, "account passkey: ceremony", err)
+		b.ui.Unavailable(c, "account passkey: ceremony", err)
 		return
 	}
 	u, err := b.store.GetUser(ctx, s.UserID)
 	if err != nil {
-		b.unavailable(c, "account passkey: read user", err)
+		b.ui.Unavailable(c, "account passkey: read user", err)
 		return
 	}
 	cred, msgID, err := b.createCredential(c, newWAUser(u, m), cer.Session)
 	if err != nil {
 		b.passkeyLogErr("registration refused", err)
-		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.msg(c, msgID))
+		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.ui.Msg(msgID))
 		return
 	}
 	first := !m.enrolled()
@@ -168,16 +170,16 @@ func (b *Broker) handleAccountPasskeyFinish(c *gin.Context) {
 	if first {
 		var hashes []string
 		if codes, hashes, err = mfa.NewRecoveryCodes(mfa.DefaultRecoveryCodes, []byte(s.UserID)); err != nil {
-			b.unavailable(c, "account passkey: recovery codes", err)
+			b.ui.Unavailable(c, "account passkey: recovery codes", err)
 			return
 		}
 		m.Recovery, m.TOTP, m.TOTPLastStep = hashes, nil, 0
 	}
 	if err := b.saveMFA(ctx, rec, m); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
-		b.renderPasskeyPage(c, http.StatusConflict, page, b.msg(c, msgPasskeyExpired))
+		b.renderPasskeyPage(c, http.StatusConflict, page, b.ui.Msg(ui.MsgPasskeyExpired))
 		return
 	} else if err != nil {
-		b.unavailable(c, "account passkey: save", err)
+		b.ui.Unavailable(c, "account passkey: save", err)
 		return
 	}
 	b.audit.Request(c, store.AuditEvent{Type: audit.MFAEnrol, Actor: audit.User(s.UserID), UserID: s.UserID,
@@ -186,8 +188,8 @@ func (b *Broker) handleAccountPasskeyFinish(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=passkey")
 		return
 	}
-	b.render(c, http.StatusOK, "recovery", map[string]any{
-		"Title": b.text("ui.recovery_title"), "CSRF": accountCSRF(c), "Action": b.path("/account/passkeys/done"), "Codes": codes,
+	b.ui.Render(c, http.StatusOK, "recovery", map[string]any{
+		"Title": b.ui.Text("ui.recovery_title"), "CSRF": accountCSRF(c), "Action": b.path("/account/passkeys/done"), "Codes": codes,
 	})
 }
 
@@ -195,7 +197,7 @@ func (b *Broker) handleAccountPasskeyFinish(c *gin.Context) {
 // account page.
 func (b *Broker) handleAccountPasskeyDone(c *gin.Context) {
 	if !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
-		b.page(c, http.StatusForbidden, msgAccountCSRF)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgAccountCSRF)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=passkey")

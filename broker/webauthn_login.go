@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -44,7 +46,7 @@ func (b *Broker) loginPasskeyPage(req store.AuthRequest) passkeyPage {
 // page's own endpoints check it.
 func (b *Broker) handlePasskeyLoginPage(c *gin.Context) {
 	if !b.passwordlessOn() {
-		b.page(c, http.StatusNotFound, msgNotFound)
+		b.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
 		return
 	}
 	id := c.Query("req")
@@ -56,7 +58,7 @@ func (b *Broker) handlePasskeyLoginPage(c *gin.Context) {
 		return
 	}
 	if req.LinkUserID != "" {
-		b.page(c, http.StatusBadRequest, msgLinkNotAllowed)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLinkNotAllowed)
 		return
 	}
 	b.renderPasskeyPage(c, http.StatusOK, b.loginPasskeyPage(req), "")
@@ -64,7 +66,7 @@ func (b *Broker) handlePasskeyLoginPage(c *gin.Context) {
 
 func (b *Broker) handlePasskeyLoginBegin(c *gin.Context) {
 	if !b.passwordlessOn() {
-		b.passkeyJSONError(c, http.StatusNotFound, "not_found", msgNotFound)
+		b.passkeyJSONError(c, http.StatusNotFound, "not_found", ui.MsgNotFound)
 		return
 	}
 	req, ok := b.beginRequest(c)
@@ -72,7 +74,7 @@ func (b *Broker) handlePasskeyLoginBegin(c *gin.Context) {
 		return
 	}
 	if req.LinkUserID != "" {
-		b.passkeyJSONError(c, http.StatusBadRequest, "link", msgLinkNotAllowed)
+		b.passkeyJSONError(c, http.StatusBadRequest, "link", ui.MsgLinkNotAllowed)
 		return
 	}
 	assertion, session, err := b.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
@@ -81,7 +83,7 @@ func (b *Broker) handlePasskeyLoginBegin(c *gin.Context) {
 	}
 	if err != nil {
 		b.log.Error("passkey: begin passwordless login", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return
 	}
 	passkeyJSON(c, assertion)
@@ -89,7 +91,7 @@ func (b *Broker) handlePasskeyLoginBegin(c *gin.Context) {
 
 func (b *Broker) handlePasskeyLoginFinish(c *gin.Context) {
 	if !b.passwordlessOn() {
-		b.page(c, http.StatusNotFound, msgNotFound)
+		b.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
 		return
 	}
 	req, ok := b.loadRequest(c, c.PostForm("req"))
@@ -100,10 +102,10 @@ func (b *Broker) handlePasskeyLoginFinish(c *gin.Context) {
 	page := b.loginPasskeyPage(req)
 	cer, err := b.spendCeremony(ctx, req.ID, purposeLogin)
 	if errors.Is(err, errNoCeremony) || (err == nil && req.LinkUserID != "") {
-		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.msg(c, msgPasskeyExpired))
+		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.ui.Msg(ui.MsgPasskeyExpired))
 		return
 	} else if err != nil {
-		b.unavailable(c, "passkey: ceremony", err)
+		b.ui.Unavailable(c, "passkey: ceremony", err)
 		return
 	}
 	parsed, err := parseAssertion(c)
@@ -128,19 +130,19 @@ func (b *Broker) handlePasskeyLoginFinish(c *gin.Context) {
 	}
 	switch {
 	case errors.Is(err, core.ErrStore):
-		b.unavailable(c, "passkey: login", err)
+		b.ui.Unavailable(c, "passkey: login", err)
 		return
 	case errors.Is(err, errSignCount):
 		b.auditSignCount(c, req, userID, cred, parsed.Response.AuthenticatorData.Counter)
 		b.auditLoginFailure(c, "", req.ClientID, userID, "passkey_sign_count")
-		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.msg(c, msgPasskeySignCount))
+		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.ui.Msg(ui.MsgPasskeySignCount))
 		return
 	case err != nil:
 		// The user handle is only named once a passkey of that user
 		// verified: anyone can post one.
 		b.passkeyLogErr("passwordless login refused", err)
 		b.auditLoginFailure(c, "", req.ClientID, "", "passkey_invalid")
-		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.msg(c, msgPasskeyFailed))
+		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.ui.Msg(ui.MsgPasskeyFailed))
 		return
 	}
 	b.finishPasskeyLogin(c, req, userID)
@@ -152,17 +154,17 @@ func (b *Broker) finishPasskeyLogin(c *gin.Context, req store.AuthRequest, userI
 	ctx := c.Request.Context()
 	u, err := b.store.GetUser(ctx, userID)
 	if err != nil {
-		b.unavailable(c, "passkey: read user", err)
+		b.ui.Unavailable(c, "passkey: read user", err)
 		return
 	}
 	if u.Disabled {
 		b.auditLoginFailure(c, "", req.ClientID, u.ID, "user_disabled")
-		b.page(c, http.StatusForbidden, msgDisabled)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgDisabled)
 		return
 	}
 	ids, err := b.store.ListIdentities(ctx, u.ID)
 	if err != nil {
-		b.unavailable(c, "passkey: list identities", err)
+		b.ui.Unavailable(c, "passkey: list identities", err)
 		return
 	}
 	set, connID := b.conns.Load(), ""
@@ -174,7 +176,7 @@ func (b *Broker) finishPasskeyLogin(c *gin.Context, req store.AuthRequest, userI
 	}
 	if connID == "" {
 		b.auditLoginFailure(c, "", req.ClientID, u.ID, "no_connector")
-		b.page(c, http.StatusForbidden, msgPasskeyNoLogin)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgPasskeyNoLogin)
 		return
 	}
 	// A connector that can refresh says whether the user still exists
@@ -183,19 +185,19 @@ func (b *Broker) finishPasskeyLogin(c *gin.Context, req store.AuthRequest, userI
 	case err == nil:
 	case errors.Is(err, core.ErrUserDisabled):
 		b.auditLoginFailure(c, connID, req.ClientID, u.ID, "user_disabled")
-		b.page(c, http.StatusForbidden, msgDisabled)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgDisabled)
 		return
 	case errors.Is(err, core.ErrStore):
-		b.unavailable(c, "passkey: check user", err)
+		b.ui.Unavailable(c, "passkey: check user", err)
 		return
 	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, core.ErrContention):
 		b.log.Warn("passkey: cannot check the user now", "connector", connID, "err", err)
-		b.page(c, http.StatusServiceUnavailable, msgConnectorDown)
+		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgConnectorDown)
 		return
 	default:
 		b.log.Info("passkey: connector refused the user", "connector", connID, "user", u.ID, "err", err)
 		b.auditLoginFailure(c, connID, req.ClientID, u.ID, "upstream_refused")
-		b.page(c, http.StatusForbidden, msgPasskeyNoLogin)
+		b.ui.Page(c, http.StatusForbidden, ui.MsgPasskeyNoLogin)
 		return
 	}
 	req.UserID, req.ConnectorID, req.AMR = u.ID, connID, []string{passkeyAMR, "mfa"}

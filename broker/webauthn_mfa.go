@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/gin-gonic/gin"
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -70,7 +72,7 @@ func (b *Broker) handlePasskeyEnrolPage(c *gin.Context) {
 	}
 	m, _, err := b.loadMFA(c.Request.Context(), req.UserID)
 	if err != nil {
-		b.unavailable(c, "passkey: load", err)
+		b.ui.Unavailable(c, "passkey: load", err)
 		return
 	}
 	if m.enrolled() { // enrolling is for who has no second factor yet
@@ -89,7 +91,7 @@ func (b *Broker) handlePasskeyEnrolBegin(c *gin.Context) {
 	if m.enrolled() {
 		// A password alone must not add a second factor to an account
 		// that has one.
-		b.passkeyJSONError(c, http.StatusForbidden, "enrolled", msgLoginExpired)
+		b.passkeyJSONError(c, http.StatusForbidden, "enrolled", ui.MsgLoginExpired)
 		return
 	}
 	w := newWAUser(u, m)
@@ -99,7 +101,7 @@ func (b *Broker) handlePasskeyEnrolBegin(c *gin.Context) {
 	}
 	if err != nil {
 		b.log.Error("passkey: begin registration", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return
 	}
 	passkeyJSON(c, creation)
@@ -115,27 +117,27 @@ func (b *Broker) handlePasskeyEnrolFinish(c *gin.Context) {
 	ctx := c.Request.Context()
 	u, err := b.store.GetUser(ctx, req.UserID)
 	if err != nil {
-		b.unavailable(c, "passkey: read user", err)
+		b.ui.Unavailable(c, "passkey: read user", err)
 		return
 	}
 	m, rec, err := b.loadMFA(ctx, req.UserID)
 	if err != nil {
-		b.unavailable(c, "passkey: load", err)
+		b.ui.Unavailable(c, "passkey: load", err)
 		return
 	}
 	if m.enrolled() {
-		b.page(c, http.StatusBadRequest, msgLoginExpired)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return
 	}
 	cred, msgID, err := b.createCredential(c, newWAUser(u, m), cer.Session)
 	if err != nil {
 		b.passkeyLogErr("registration refused", err)
-		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.msg(c, msgID))
+		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.ui.Msg(msgID))
 		return
 	}
 	codes, hashes, err := mfa.NewRecoveryCodes(mfa.DefaultRecoveryCodes, []byte(req.UserID))
 	if err != nil {
-		b.unavailable(c, "passkey: recovery codes", err)
+		b.ui.Unavailable(c, "passkey: recovery codes", err)
 		return
 	}
 	// The pending TOTP secret goes: the second factor is the passkey now,
@@ -143,10 +145,10 @@ func (b *Broker) handlePasskeyEnrolFinish(c *gin.Context) {
 	// without the first.
 	m.Passkeys, m.Recovery, m.TOTP, m.TOTPLastStep = append(slices.Clone(m.Passkeys), newPasskey(cred, "", b.opts.Now())), hashes, nil, 0
 	if err := b.saveMFA(ctx, rec, m); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
-		b.page(c, http.StatusBadRequest, msgLoginExpired)
+		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return
 	} else if err != nil {
-		b.unavailable(c, "passkey: save", err)
+		b.ui.Unavailable(c, "passkey: save", err)
 		return
 	}
 	b.audit.Request(c, store.AuditEvent{Type: audit.MFAEnrol, Actor: audit.User(req.UserID), UserID: req.UserID,
@@ -159,14 +161,14 @@ func (b *Broker) handlePasskeyEnrolFinish(c *gin.Context) {
 func (b *Broker) createCredential(c *gin.Context, w waUser, session webauthn.SessionData) (*webauthn.Credential, string, error) {
 	parsed, err := parseAttestation(c)
 	if err != nil {
-		return nil, msgPasskeyFailed, err
+		return nil, ui.MsgPasskeyFailed, err
 	}
 	if slices.ContainsFunc(w.creds, func(x webauthn.Credential) bool { return bytes.Equal(x.ID, parsed.RawID) }) {
-		return nil, msgPasskeyExists, errors.New("credential already registered")
+		return nil, ui.MsgPasskeyExists, errors.New("credential already registered")
 	}
 	cred, err := b.webauthn.CreateCredential(w, session, parsed)
 	if err != nil {
-		return nil, msgPasskeyFailed, err
+		return nil, ui.MsgPasskeyFailed, err
 	}
 	return cred, "", nil
 }
@@ -179,7 +181,7 @@ func (b *Broker) handlePasskeyMFAPage(c *gin.Context) {
 	}
 	m, _, err := b.loadMFA(c.Request.Context(), req.UserID)
 	if err != nil {
-		b.unavailable(c, "passkey: load", err)
+		b.ui.Unavailable(c, "passkey: load", err)
 		return
 	}
 	if len(m.Passkeys) == 0 {
@@ -196,7 +198,7 @@ func (b *Broker) handlePasskeyMFABegin(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	if len(m.Passkeys) == 0 {
-		b.passkeyJSONError(c, http.StatusBadRequest, "no_passkey", msgPasskeyFailed)
+		b.passkeyJSONError(c, http.StatusBadRequest, "no_passkey", ui.MsgPasskeyFailed)
 		return
 	}
 	// The password was the first factor: possession of the key is the
@@ -208,7 +210,7 @@ func (b *Broker) handlePasskeyMFABegin(c *gin.Context) {
 	}
 	if err != nil {
 		b.log.Error("passkey: begin login", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return
 	}
 	passkeyJSON(c, assertion)
@@ -231,17 +233,17 @@ func (b *Broker) handlePasskeyMFAFinish(c *gin.Context) {
 	}
 	switch {
 	case errors.Is(err, core.ErrStore):
-		b.unavailable(c, "passkey: second factor", err)
+		b.ui.Unavailable(c, "passkey: second factor", err)
 		return
 	case errors.Is(err, errSignCount):
 		b.auditSignCount(c, req, req.UserID, cred, parsed.Response.AuthenticatorData.Counter)
 		b.auditLoginFailure(c, req.ConnectorID, req.ClientID, req.UserID, "passkey_sign_count")
-		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.msg(c, msgPasskeySignCount))
+		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.ui.Msg(ui.MsgPasskeySignCount))
 		return
 	case err != nil:
 		b.passkeyLogErr("second factor refused", err)
 		b.auditLoginFailure(c, req.ConnectorID, req.ClientID, req.UserID, "passkey_invalid")
-		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.msg(c, msgPasskeyFailed))
+		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.ui.Msg(ui.MsgPasskeyFailed))
 		return
 	}
 	b.secondFactorDone(c, req, passkeyAMR)
@@ -256,20 +258,20 @@ func (b *Broker) beginSecondFactor(c *gin.Context) (store.AuthRequest, store.Use
 		return req, store.User{}, mfaRecord{}, false
 	}
 	if req.UserID == "" || req.Step != "/mfa" {
-		b.passkeyJSONError(c, http.StatusBadRequest, "login_expired", msgLoginExpired)
+		b.passkeyJSONError(c, http.StatusBadRequest, "login_expired", ui.MsgLoginExpired)
 		return req, store.User{}, mfaRecord{}, false
 	}
 	ctx := c.Request.Context()
 	u, err := b.store.GetUser(ctx, req.UserID)
 	if err != nil {
 		b.log.ErrorContext(ctx, "passkey: read user", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return req, u, mfaRecord{}, false
 	}
 	m, _, err := b.loadMFA(ctx, req.UserID)
 	if err != nil {
 		b.log.ErrorContext(ctx, "passkey: load", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", msgUnavailable)
+		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return req, u, m, false
 	}
 	return req, u, m, true
@@ -286,10 +288,10 @@ func (b *Broker) finishSecondFactor(c *gin.Context, purpose string, pageOf func(
 	page := pageOf(req)
 	cer, err := b.spendCeremony(c.Request.Context(), req.ID, purpose)
 	if errors.Is(err, errNoCeremony) || (err == nil && cer.UserID != req.UserID) {
-		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.msg(c, msgPasskeyExpired))
+		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.ui.Msg(ui.MsgPasskeyExpired))
 		return req, page, cer, false
 	} else if err != nil {
-		b.unavailable(c, "passkey: ceremony", err)
+		b.ui.Unavailable(c, "passkey: ceremony", err)
 		return req, page, cer, false
 	}
 	return req, page, cer, true

@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/portico-idp/portico/broker/ui"
+
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
@@ -103,7 +105,7 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 	}
 
 	th := l.Theme
-	o.Theme = broker.Theme{ProductName: th.ProductName, LogoURL: th.LogoURL, Color: th.Color, Messages: th.Messages}
+	o.Theme = ui.Theme{ProductName: th.ProductName, LogoURL: th.LogoURL, Color: th.Color, Messages: th.Messages}
 	if th.CSSFile != "" {
 		b, err := os.ReadFile(th.CSSFile)
 		if err != nil {

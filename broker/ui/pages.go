@@ -1,4 +1,4 @@
-package broker
+package ui
 
 import (
 	"cmp"
@@ -10,10 +10,10 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// scriptPageCSP is the policy of the pages that need script (the passkey
+// ScriptPageCSP is the policy of the pages that need script (the passkey
 // pages, webauthn.go): the broker's own script files, and fetch to the
 // broker, but still no inline script.
-const scriptPageCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+const ScriptPageCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 
 // pageHeaders keep login pages out of frames (clickjacking) and caches, and
 // allow no script at all.
@@ -27,13 +27,13 @@ func pageHeaders(c *gin.Context) {
 	h.Set("X-Content-Type-Options", "nosniff")
 }
 
-func (b *Broker) render(c *gin.Context, status int, name string, data map[string]any) {
-	b.renderWith(c, status, name, data, true)
+func (p *Pages) Render(c *gin.Context, status int, name string, data map[string]any) {
+	p.RenderWith(c, status, name, data, true)
 }
 
-// renderWith renders a page; csp false keeps a Content-Security-Policy the
+// RenderWith renders a page; csp false keeps a Content-Security-Policy the
 // handler set itself.
-func (b *Broker) renderWith(c *gin.Context, status int, name string, data map[string]any, csp bool) {
+func (p *Pages) RenderWith(c *gin.Context, status int, name string, data map[string]any, csp bool) {
 	h := c.Writer.Header()
 	own := h.Get("Content-Security-Policy")
 	pageHeaders(c)
@@ -44,9 +44,9 @@ func (b *Broker) renderWith(c *gin.Context, status int, name string, data map[st
 	if data == nil {
 		data = map[string]any{}
 	}
-	th := b.opts.Theme
-	data["Product"], data["Logo"], data["Style"] = cmp.Or(th.ProductName, "Portico"), th.LogoURL, b.themeStyle()
-	if err := b.pages.ExecuteTemplate(c.Writer, name, data); err != nil {
-		b.log.Error("render page", "page", name, "err", err)
+	th := p.theme
+	data["Product"], data["Logo"], data["Style"] = cmp.Or(th.ProductName, "Portico"), th.LogoURL, p.themeStyle()
+	if err := p.tpl.ExecuteTemplate(c.Writer, name, data); err != nil {
+		p.log.Error("render page", "page", name, "err", err)
 	}
 }

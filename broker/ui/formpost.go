@@ -1,4 +1,4 @@
-package broker
+package ui
 
 import (
 	"crypto/sha256"
@@ -11,10 +11,10 @@ import (
 	"github.com/portico-idp/portico/broker/core"
 )
 
-// modeFormPost is the OAuth 2.0 Form Post Response Mode: the authorization
+// ModeFormPost is the OAuth 2.0 Form Post Response Mode: the authorization
 // response goes to the redirect URI as a form the browser posts, so the
 // code stays out of the URL (browser history, Referer, proxy logs).
-const modeFormPost = "form_post"
+const ModeFormPost = "form_post"
 
 // autopostScript submits the page's form at once. It is the only script
 // the auto-posting pages run, allowed by its hash: no nonce to leak, and
@@ -27,11 +27,11 @@ var autopostCSP = func() string {
 		"'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 }()
 
-// respond sends an authorization response (a code or an error, v) to a
+// Respond sends an authorization response (a code or an error, v) to a
 // redirect URI already checked against the client's list, in the response
 // mode the request asked for.
-func (b *Broker) respond(c *gin.Context, redirectURI, mode string, v url.Values) {
-	if mode != modeFormPost {
+func (p *Pages) Respond(c *gin.Context, redirectURI, mode string, v url.Values) {
+	if mode != ModeFormPost {
 		c.Redirect(http.StatusSeeOther, core.WithQuery(redirectURI, v))
 		return
 	}
@@ -39,14 +39,27 @@ func (b *Broker) respond(c *gin.Context, redirectURI, mode string, v url.Values)
 	for k := range v {
 		fields[k] = v.Get(k)
 	}
-	b.autoPost(c, redirectURI, fields)
+	p.AutoPost(c, redirectURI, fields)
 }
 
-// autoPost renders a form that the browser posts to action at once, or on
+// AutoPost renders a form that the browser posts to action at once, or on
 // a click where script does not run.
-func (b *Broker) autoPost(c *gin.Context, action string, fields map[string]string) {
+func (p *Pages) AutoPost(c *gin.Context, action string, fields map[string]string) {
 	c.Header("Content-Security-Policy", autopostCSP)
-	b.renderWith(c, http.StatusOK, "autopost", map[string]any{
-		"Title": b.text("ui.continue"), "Action": action, "Fields": fields, "Script": template.JS(autopostScript),
+	p.RenderWith(c, http.StatusOK, "autopost", map[string]any{
+		"Title": p.Text("ui.continue"), "Action": action, "Fields": fields, "Script": template.JS(autopostScript),
 	}, false)
+}
+
+// RedirectError sends an authorization error to a redirect URI already
+// checked against the client's registered list, in the response mode.
+func (p *Pages) RedirectError(c *gin.Context, redirectURI, state, mode, code, desc string) {
+	v := url.Values{"error": {code}, "iss": {p.issuer}}
+	if desc != "" {
+		v.Set("error_description", desc)
+	}
+	if state != "" {
+		v.Set("state", state)
+	}
+	p.Respond(c, redirectURI, mode, v)
 }

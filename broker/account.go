@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/portico-idp/portico/broker/identity"
+
 	"github.com/portico-idp/portico/broker/ui"
 
 	"github.com/gin-gonic/gin"
@@ -139,7 +141,7 @@ func (b *Broker) handleAccountLink(c *gin.Context) {
 // finishLink links the identity a link login found to the user who asked.
 // An identity already linked to another user stays where it is: moving it
 // would hand that user's account to whoever can log in upstream.
-func (b *Broker) finishLink(c *gin.Context, cn *core.Connector, req store.AuthRequest, a admitted) {
+func (b *Broker) finishLink(c *gin.Context, cn *core.Connector, req store.AuthRequest, a identity.Admitted) {
 	ctx := c.Request.Context()
 	fail := func(status int, msgID, reason string) {
 		b.audit.Request(c, store.AuditEvent{Type: audit.IdentityLinkRefused, Actor: audit.User(req.LinkUserID), UserID: req.LinkUserID,
@@ -169,7 +171,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *core.Connector, req store.AuthRe
 		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
-	ident, err := b.store.GetIdentity(ctx, cn.ID, a.id.Subject)
+	ident, err := b.store.GetIdentity(ctx, cn.ID, a.Subject())
 	switch {
 	case err == nil && ident.UserID != req.LinkUserID:
 		fail(http.StatusConflict, ui.MsgLinkedElsewhere, "linked_elsewhere")
@@ -182,7 +184,7 @@ func (b *Broker) finishLink(c *gin.Context, cn *core.Connector, req store.AuthRe
 		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
-	rec := identityRecord(cn.ID, req.LinkUserID, a.id, a.m, b.opts.Now())
+	rec := a.Record(cn.ID, req.LinkUserID, b.opts.Now())
 	if err := b.store.CreateIdentity(ctx, rec); errors.Is(err, store.ErrAlreadyExists) {
 		fail(http.StatusConflict, ui.MsgLinkRace, "race")
 		return

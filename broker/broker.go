@@ -12,12 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/portico-idp/portico/broker/identity"
 
 	"github.com/portico-idp/portico/broker/ui"
 
@@ -61,10 +62,10 @@ type Options struct {
 	// may link to their user from the account page.
 	LinkExplicit []string
 	Scopes       map[string][]string
-	// IdentityLimits bound what each connector, by id, may say about a
+	// identity.Limits bound what each connector, by id, may say about a
 	// person (identity_limits.go); a connector without an entry, or a
-	// zero field, takes DefaultIdentityLimits.
-	IdentityLimits map[string]IdentityLimits
+	// zero field, takes identity.DefaultLimits.
+	IdentityLimits map[string]identity.Limits
 	// AuditRetention is how long audit events are kept (90 days);
 	// AuditExclude are event types logged but not stored.
 	AuditRetention time.Duration
@@ -164,9 +165,8 @@ type Broker struct {
 	handler   http.Handler
 	bodies    map[string]bodyRule // by method and route: what each accepts (body.go)
 
-	linkByEmail  map[string]bool
+	ident        *identity.Service
 	linkExplicit map[string]bool
-	listClaims   map[string]bool // custom claims that are lists
 	audit        *audit.Trail
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
 	addrs        *addrLimiter       // nil: no rate per address
@@ -221,19 +221,12 @@ func New(opts Options) (*Broker, error) {
 	// which the admin API replaces whole.
 	b.conns = core.NewConnectors(opts.Connectors)
 	b.conns.Observe, b.conns.Tracer = opts.ObserveConnector, opts.Tracer
-	b.linkByEmail, b.listClaims = map[string]bool{}, map[string]bool{}
-	for _, id := range opts.LinkByEmail {
-		b.linkByEmail[id] = true
-	}
 	b.linkExplicit = map[string]bool{}
 	for _, id := range opts.LinkExplicit {
 		b.linkExplicit[id] = true
 	}
 	if opts.SessionAbsolute > 0 && (opts.SessionIdle <= 0 || opts.SessionIdle > opts.SessionAbsolute) {
 		b.opts.SessionIdle = opts.SessionAbsolute
-	}
-	for _, m := range opts.Mappings {
-		maps.Copy(b.listClaims, m.Claims())
 	}
 	if b.ui, err = ui.New(opts.Theme, opts.Issuer, b.log); err != nil {
 		return nil, err
@@ -243,13 +236,17 @@ func New(opts Options) (*Broker, error) {
 			return nil, err
 		}
 	}
+	b.audit = audit.New(b.store, b.log, opts.AuditRetention, opts.AuditExclude, opts.Now, opts.OnAudit)
+	b.ident = identity.New(identity.Options{Now: opts.Now, Mappings: opts.Mappings, LinkByEmail: opts.LinkByEmail,
+		Scopes: opts.Scopes, Limits: opts.IdentityLimits}, b.store, b.log, b.audit, b.conns)
 	if b.discovery, err = b.discoveryDocument(); err != nil {
+		b.audit.Close()
 		return nil, err
 	}
 	if b.handler, err = b.routes(); err != nil {
+		b.audit.Close()
 		return nil, err
 	}
-	b.audit = audit.New(b.store, b.log, opts.AuditRetention, opts.AuditExclude, opts.Now, opts.OnAudit)
 	b.backchannel = newBackchannel(b)
 	b.tokens.SetEventHook(b.tokenEvent)
 	return b, nil

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/portico-idp/portico/broker/ui"
 
@@ -185,20 +184,9 @@ func (b *Broker) auditCallbackFailure(c *gin.Context, connectorID, clientID stri
 	if strings.Contains(err.Error(), "(replay)") {
 		reason = "replay"
 		b.audit.Request(c, store.AuditEvent{Type: audit.AssertionReplay, Actor: "anonymous", ClientID: clientID,
-			ConnectorID: connectorID, Details: map[string]string{"error": truncate(err.Error(), 300)}})
+			ConnectorID: connectorID, Details: map[string]string{"error": core.Truncate(err.Error(), 300)}})
 	}
 	b.auditLoginFailure(c, connectorID, clientID, "", reason)
-}
-
-// truncate cuts s to at most n bytes, on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // loginFailed ends a login with a page saying so, whose link takes the

@@ -210,7 +210,7 @@ func (b *Broker) handleLoginSubmit(c *gin.Context) {
 // with the rest of the login. Unsolicited logins (IdP-initiated) pass an
 // unstored request: stored false.
 func (b *Broker) finishLogin(c *gin.Context, cn *core.Connector, req store.AuthRequest, stored bool, id sdk.Identity, amr []string) {
-	a, err := b.admit(cn.ID, id) // every first factor's identity enters here
+	a, err := b.ident.Admit(cn.ID, id) // every first factor's identity enters here
 	if err != nil {
 		b.refuseIdentity(c, cn, req, stored, err)
 		return
@@ -219,7 +219,7 @@ func (b *Broker) finishLogin(c *gin.Context, cn *core.Connector, req store.AuthR
 		b.finishLink(c, cn, req, a)
 		return
 	}
-	user, err := b.resolveUser(c.Request.Context(), cn.ID, a, true)
+	user, err := b.ident.Resolve(c.Request.Context(), cn.ID, a, true)
 	if errors.Is(err, core.ErrUserDisabled) {
 		b.auditLoginFailure(c, cn.ID, req.ClientID, user.ID, "user_disabled")
 		b.ui.Page(c, http.StatusForbidden, ui.MsgDisabled)

@@ -20,6 +20,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/portico-idp/portico/broker/identity"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -277,7 +279,7 @@ func (b *Broker) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 		switch {
 		case custom && !slices.Contains(extra, s):
 			extra = append(extra, s)
-		case !custom && !slices.Contains(supportedScopes, s):
+		case !custom && !slices.Contains(identity.SupportedScopes, s):
 			return store.Client{}, badMetadata("scope " + quote(s) + " cannot be registered")
 		}
 	}

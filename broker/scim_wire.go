@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/portico-idp/portico/broker/identity"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/core"
@@ -27,7 +29,7 @@ var scimBody = bodyClass{name: "SCIM JSON", limit: scim.MaxBody, types: []string
 
 func (b *Broker) scimRoutes(r *gin.Engine) {
 	o := scim.Options{
-		Store: b.store, Sessions: scimSessions{b}, HashToken: core.HashClientSecret, NewUserID: newSubject,
+		Store: b.store, Sessions: scimSessions{b}, HashToken: core.HashClientSecret, NewUserID: identity.NewSubject,
 		Audit: b.audit.Record, BaseURL: b.url(scimPath), Now: b.opts.Now, Logger: b.log,
 		ThrottleKeys: clientThrottleKeys, ConnectorProblem: b.scimConnectorProblem,
 	}

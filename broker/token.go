@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -250,7 +249,7 @@ func (b *Broker) userGrant(user store.User, client store.Client, scopes []string
 		IDToken: slices.Contains(scopes, "openid"), Session: true,
 		Refresh: slices.Contains(scopes, "offline_access") && slices.Contains(client.GrantTypes, "refresh_token"),
 	}
-	g.Claims = b.userClaims(user, scopes, client.ExtraScopes)
+	g.Claims = b.ident.Claims(user, scopes, client.ExtraScopes)
 	return g
 }
 
@@ -301,7 +300,7 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	}
 	// Only a verdict about the user ends the session; an outage or a busy
 	// store is the server's problem, answered with "try again".
-	switch user, err = b.refreshIdentity(c, fam.ConnectorID, user, scopes); {
+	switch user, err = b.ident.Refresh(c.Request.Context(), fam.ConnectorID, user, scopes); {
 	case err == nil:
 	case errors.Is(err, core.ErrUserDisabled):
 		return end("the user is no longer active")
@@ -330,58 +329,6 @@ func (b *Broker) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	}
 	b.auditTokens(c, audit.TokenRefresh, "refresh_token", client.ID, user.ID, fam.ConnectorID, t)
 	return t, nil
-}
-
-// refreshIdentity asks the connector, if it can refresh, whether the user
-// still exists, and takes the profile it returns.
-func (b *Broker) refreshIdentity(c *gin.Context, connectorID string, user store.User, scopes []string) (store.User, error) {
-	ctx := c.Request.Context()
-	cn := b.conns.Load().ByID[connectorID]
-	if cn == nil {
-		return user, errors.New("connector " + connectorID + " is no longer configured")
-	}
-	rc, ok := cn.Impl.(sdk.RefreshConnector)
-	if !ok {
-		return user, nil
-	}
-	idents, err := b.store.ListIdentities(ctx, user.ID)
-	if err != nil {
-		return user, fmt.Errorf("%w: %w", core.ErrStore, err)
-	}
-	i := slices.IndexFunc(idents, func(x store.Identity) bool { return x.ConnectorID == connectorID })
-	if i < 0 {
-		return user, errors.New("identity no longer linked")
-	}
-	rec := idents[i]
-	cctx, done := b.conns.Call(ctx, cn, "refresh")
-	fresh, err := rc.Refresh(cctx, sdk.ParseScopes(scopes), sdk.Identity{
-		Subject: rec.Subject, Username: rec.Username, Email: rec.Email, EmailVerified: rec.EmailVerified,
-		Name: rec.Name, Groups: rec.Groups, Attributes: rec.Attributes, ConnectorData: rec.ConnectorData,
-	})
-	done(err)
-	if err != nil {
-		return user, err
-	}
-	fresh.Subject = rec.Subject
-	a, err := b.admit(connectorID, fresh) // as at login: nothing unchecked is stored or minted
-	if ie := (*identityError)(nil); errors.As(err, &ie) {
-		b.log.WarnContext(ctx, "refresh refused: the connector's identity breaks its limits (docs/identity.md#identity-limits)",
-			"connector", connectorID, "user", user.ID, "field", ie.Field, "problem", ie.Problem)
-		return user, err
-	} else if err != nil {
-		return user, err
-	}
-	// Most refreshes change nothing: then there is nothing to write.
-	next := user
-	applyProfile(&next, a.m)
-	if sameIdentity(identityRecord(connectorID, user.ID, a.id, a.m, rec.LastSeen), rec) && sameProfile(next, user) {
-		return user, nil
-	}
-	u, err := b.resolveUser(ctx, connectorID, a, false)
-	if err != nil && !errors.Is(err, core.ErrUserDisabled) && !errors.Is(err, core.ErrContention) {
-		err = fmt.Errorf("%w: %w", core.ErrStore, err)
-	}
-	return u, err
 }
 
 // clientCredentialsGrant issues a token to the client itself (RFC 6749 §4.4).

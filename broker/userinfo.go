@@ -80,7 +80,7 @@ func (b *Broker) handleUserinfo(c *gin.Context) {
 		return
 	}
 	var extra []string
-	if b.customScopes(a.Scopes) {
+	if b.ident.CustomScopes(a.Scopes) {
 		client, err := b.store.GetClient(ctx, a.ClientID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			b.log.Error("userinfo: read client", "err", err)
@@ -89,7 +89,7 @@ func (b *Broker) handleUserinfo(c *gin.Context) {
 		}
 		extra = client.ExtraScopes // a client since deleted gets no custom claims
 	}
-	cl := b.userClaims(user, a.Scopes, extra)
+	cl := b.ident.Claims(user, a.Scopes, extra)
 	resp := gin.H{"sub": user.ID}
 	if cl.Email != "" {
 		resp["email"], resp["email_verified"] = cl.Email, *cl.EmailVerified

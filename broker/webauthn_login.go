@@ -181,7 +181,7 @@ func (b *Broker) finishPasskeyLogin(c *gin.Context, req store.AuthRequest, userI
 	}
 	// A connector that can refresh says whether the user still exists
 	// upstream, as it will at each refresh of the tokens.
-	switch u, err = b.refreshIdentity(c, connID, u, req.Scopes); {
+	switch u, err = b.ident.Refresh(c.Request.Context(), connID, u, req.Scopes); {
 	case err == nil:
 	case errors.Is(err, core.ErrUserDisabled):
 		b.auditLoginFailure(c, connID, req.ClientID, u.ID, "user_disabled")

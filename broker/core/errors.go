@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/portico-idp/portico/broker/store"
 )
@@ -48,4 +49,15 @@ func WithQuery(u string, v url.Values) string {
 		sep = "&"
 	}
 	return u + sep + v.Encode()
+}
+
+// Truncate cuts s to at most n bytes, on a rune boundary.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

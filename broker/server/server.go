@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portico-idp/portico/broker/identity"
+
 	"github.com/portico-idp/portico/broker/audit"
 
 	"github.com/gin-gonic/gin"
@@ -289,11 +291,11 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, st store.Store, tc token
 // audit retention from cfg, which Validate has checked.
 func identityOptions(cfg *config.Config, o *broker.Options) error {
 	o.Mappings, o.Scopes = map[string]*mapping.Mapper{}, map[string][]string{}
-	o.IdentityLimits = map[string]broker.IdentityLimits{}
+	o.IdentityLimits = map[string]identity.Limits{}
 	o.AuditRetention, o.AuditExclude = cfg.Audit.Retention.Std(), cfg.Audit.Exclude
 	for i, c := range cfg.Connectors {
 		l := c.Limits
-		o.IdentityLimits[c.ID] = broker.IdentityLimits{MaxClaimLength: l.MaxClaimLength, MaxGroups: l.MaxGroups,
+		o.IdentityLimits[c.ID] = identity.Limits{MaxClaimLength: l.MaxClaimLength, MaxGroups: l.MaxGroups,
 			MaxAttributes: l.MaxAttributes, MaxAttributeValues: l.MaxAttributeValues, MaxSize: l.MaxSize}
 		m, err := mapping.Compile(c.ID, c.ClaimMapping, c.Groups)
 		if err != nil {

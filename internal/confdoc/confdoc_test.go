@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/identity"
+
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store/badger"
 )
@@ -138,7 +139,7 @@ func TestMissingComment(t *testing.T) {
 // TestOtherDefaults checks the defaults the generator cannot compute
 // against the values the code applies, where the code exports them.
 func TestOtherDefaults(t *testing.T) {
-	lim := broker.DefaultIdentityLimits
+	lim := identity.DefaultLimits
 	postgres := config.Config{Storage: config.Storage{Type: config.StoragePostgres}}
 	for path, want := range map[string]string{
 		"http.write_timeout":                       "`" + formatDuration((&config.Config{}).HTTPWriteTimeout()) + "`",

@@ -24,7 +24,7 @@ var otherDefaults = map[string]string{
 	"connectors[].type":                        "required",
 	"connectors[].link.verified_email":         "`linking.verified_email`",
 	"connectors[].link.explicit":               "`linking.explicit`",
-	"connectors[].limits.max_claim_length":     "`4096`", // broker.DefaultIdentityLimits
+	"connectors[].limits.max_claim_length":     "`4096`", // identity.DefaultLimits
 	"connectors[].limits.max_groups":           "`1000`",
 	"connectors[].limits.max_attributes":       "`256`",
 	"connectors[].limits.max_attribute_values": "`1000`",

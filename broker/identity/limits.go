@@ -1,21 +1,13 @@
-package broker
+package identity
 
 import (
-	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"unicode/utf8"
 
-	"github.com/portico-idp/portico/broker/ui"
-
-	"github.com/gin-gonic/gin"
-
-	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
-	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/sdk"
 )
 
@@ -28,9 +20,9 @@ import (
 // limits is refused whole, never trimmed or cleaned: "admin\x00" cleaned
 // would be "admin", another person.
 
-// IdentityLimits bound what one connector's identity may hold. A zero
-// field takes its DefaultIdentityLimits value.
-type IdentityLimits struct {
+// Limits bound what one connector's identity may hold. A zero
+// field takes its DefaultLimits value.
+type Limits struct {
 	// MaxClaimLength bounds each string, in bytes: subject, username,
 	// preferred_username, email, name, each group, each attribute name
 	// and value. The subject and the email are held to at most
@@ -44,12 +36,12 @@ type IdentityLimits struct {
 	MaxSize int
 }
 
-// DefaultIdentityLimits fit real directories with room to spare: an
+// DefaultLimits fit real directories with room to spare: an
 // Active Directory user in a thousand groups (the LDAP connector reads no
 // more), SAML attribute values of a few KB, an upstream's sealed refresh
 // token of a few KB in ConnectorData. 4096 bytes is also the longest value
 // claim mapping reads, and 1000 the most values it keeps.
-var DefaultIdentityLimits = IdentityLimits{
+var DefaultLimits = Limits{
 	MaxClaimLength:     4096,
 	MaxGroups:          1000,
 	MaxAttributes:      256,
@@ -64,8 +56,8 @@ var DefaultIdentityLimits = IdentityLimits{
 const maxKeyLength = 1024
 
 // withDefaults fills in l's unset fields.
-func (l IdentityLimits) withDefaults() IdentityLimits {
-	d := DefaultIdentityLimits
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
 	for _, f := range []struct{ v, def *int }{
 		{&l.MaxClaimLength, &d.MaxClaimLength}, {&l.MaxGroups, &d.MaxGroups}, {&l.MaxAttributes, &d.MaxAttributes},
 		{&l.MaxAttributeValues, &d.MaxAttributeValues}, {&l.MaxSize, &d.MaxSize},
@@ -77,16 +69,16 @@ func (l IdentityLimits) withDefaults() IdentityLimits {
 	return l
 }
 
-// identityError says which field of an identity broke which rule. Neither
+// Error says which field of an identity broke which rule. Neither
 // holds the value: it may be what broke the rule (a control character, a
 // megabyte), or a person's data. Field is a path such as "name",
 // "groups[3]" or "attributes.department[0]".
-type identityError struct{ Field, Problem string }
+type Error struct{ Field, Problem string }
 
-func (e *identityError) Error() string {
+func (e *Error) Error() string {
 	return core.ErrInvalidIdentity.Error() + ": " + e.Field + " " + e.Problem
 }
-func (e *identityError) Is(target error) bool { return target == core.ErrInvalidIdentity }
+func (e *Error) Is(target error) bool { return target == core.ErrInvalidIdentity }
 
 // The JSON encoding of an sdk.Identity beyond its strings: field names,
 // braces, brackets and separators. identitySize is an upper bound of the
@@ -98,19 +90,19 @@ const (
 )
 
 // checkIdentity applies lim, every field set (withDefaults), to id and returns an
-// *identityError for the first rule id breaks, in a fixed order. It reads
+// *Error for the first rule id breaks, in a fixed order. It reads
 // no more of id than the limits allow: a 3 MiB name is refused by its
 // length, unread.
-func checkIdentity(lim IdentityLimits, id sdk.Identity) error {
+func checkIdentity(lim Limits, id sdk.Identity) error {
 	size := identityOverhead + 2 + 4*((len(id.ConnectorData)+2)/3) // base64 and quotes
 	over := func() error {
-		return &identityError{"size", fmt.Sprintf("is over the limit of %d bytes (the identity as JSON)", lim.MaxSize)}
+		return &Error{"size", fmt.Sprintf("is over the limit of %d bytes (the identity as JSON)", lim.MaxSize)}
 	}
 	if size > lim.MaxSize {
-		return &identityError{"connector_data", fmt.Sprintf("is %d bytes, more than the identity's size limit of %d", len(id.ConnectorData), lim.MaxSize)}
+		return &Error{"connector_data", fmt.Sprintf("is %d bytes, more than the identity's size limit of %d", len(id.ConnectorData), lim.MaxSize)}
 	}
 	if id.Subject == "" {
-		return &identityError{"subject", "is empty"}
+		return &Error{"subject", "is empty"}
 	}
 	keyLen := min(lim.MaxClaimLength, maxKeyLength)
 	for _, f := range []struct {
@@ -123,38 +115,38 @@ func checkIdentity(lim IdentityLimits, id sdk.Identity) error {
 	} {
 		n, problem := checkString(f.v, f.max, false)
 		if problem != "" {
-			return &identityError{f.name, problem}
+			return &Error{f.name, problem}
 		}
 		if size += n; size > lim.MaxSize {
 			return over()
 		}
 	}
 	if len(id.Groups) > lim.MaxGroups {
-		return &identityError{"groups", fmt.Sprintf("are %d, more than the limit of %d", len(id.Groups), lim.MaxGroups)}
+		return &Error{"groups", fmt.Sprintf("are %d, more than the limit of %d", len(id.Groups), lim.MaxGroups)}
 	}
 	for i, g := range id.Groups {
 		n, problem := checkString(g, lim.MaxClaimLength, false)
 		if problem != "" {
-			return &identityError{fmt.Sprintf("groups[%d]", i), problem}
+			return &Error{fmt.Sprintf("groups[%d]", i), problem}
 		}
 		if size += n + perValue; size > lim.MaxSize {
 			return over()
 		}
 	}
 	if len(id.Attributes) > lim.MaxAttributes {
-		return &identityError{"attributes", fmt.Sprintf("are %d, more than the limit of %d", len(id.Attributes), lim.MaxAttributes)}
+		return &Error{"attributes", fmt.Sprintf("are %d, more than the limit of %d", len(id.Attributes), lim.MaxAttributes)}
 	}
 	// In name order, so that the same identity is always refused for the
 	// same reason.
 	for _, name := range slices.Sorted(maps.Keys(id.Attributes)) {
 		n, problem := checkString(name, lim.MaxClaimLength, false)
 		if problem != "" {
-			return &identityError{"attributes", "have a name that " + problem}
+			return &Error{"attributes", "have a name that " + problem}
 		}
-		field := "attributes." + truncate(name, 64)
+		field := "attributes." + core.Truncate(name, 64)
 		vals := id.Attributes[name]
 		if len(vals) > lim.MaxAttributeValues {
-			return &identityError{field, fmt.Sprintf("has %d values, more than the limit of %d", len(vals), lim.MaxAttributeValues)}
+			return &Error{field, fmt.Sprintf("has %d values, more than the limit of %d", len(vals), lim.MaxAttributeValues)}
 		}
 		if size += n + perAttribute; size > lim.MaxSize {
 			return over()
@@ -164,7 +156,7 @@ func checkIdentity(lim IdentityLimits, id sdk.Identity) error {
 			// PEM certificate, AD's info): tab, CR and LF pass there.
 			n, problem := checkString(v, lim.MaxClaimLength, true)
 			if problem != "" {
-				return &identityError{fmt.Sprintf("%s[%d]", field, j), problem}
+				return &Error{fmt.Sprintf("%s[%d]", field, j), problem}
 			}
 			if size += n + perValue; size > lim.MaxSize {
 				return over()
@@ -215,25 +207,25 @@ func checkString(s string, max int, multiline bool) (int, string) {
 	return n, ""
 }
 
-// admitted is a connector's identity that admit accepted. Only admit makes
+// Admitted is a connector's identity that admit accepted. Only admit makes
 // one, and resolveUser and finishLink take nothing else: no identity
 // reaches the store or a token unchecked.
-type admitted struct {
+type Admitted struct {
 	id sdk.Identity   // as the connector said it: the identity record keeps it
 	m  mapping.Result // after the connector's claim mapping: the user's profile
 }
 
-// identityLimits returns connector connectorID's limits.
-func (b *Broker) identityLimits(connectorID string) IdentityLimits {
-	return b.opts.IdentityLimits[connectorID].withDefaults()
+// Limits returns connector connectorID's limits.
+func (b *Service) Limits(connectorID string) Limits {
+	return b.opts.Limits[connectorID].withDefaults()
 }
 
-// admit checks id against its connector's limits, applies the connector's
+// Admit checks id against its connector's limits, applies the connector's
 // claim mapping and checks the result too (rules may gather values into
 // one claim): what the user's profile, and so the tokens, will hold. The
 // error wraps core.ErrInvalidIdentity.
-func (b *Broker) admit(connectorID string, id sdk.Identity) (admitted, error) {
-	lim := b.identityLimits(connectorID)
+func (b *Service) Admit(connectorID string, id sdk.Identity) (Admitted, error) {
+	lim := b.Limits(connectorID)
 	// An empty group names nothing, and a repeat adds nothing: both are
 	// dropped, as group filters and claim mapping drop them. Names are
 	// kept as they are otherwise: trimming " admins" to "admins" would
@@ -247,7 +239,7 @@ func (b *Broker) admit(connectorID string, id sdk.Identity) (admitted, error) {
 		})
 	}
 	if err := checkIdentity(lim, id); err != nil {
-		return admitted{}, err
+		return Admitted{}, err
 	}
 	mp := b.opts.Mappings[connectorID]
 	m := mp.Apply(id)
@@ -256,42 +248,9 @@ func (b *Broker) admit(connectorID string, id sdk.Identity) (admitted, error) {
 		profile := sdk.Identity{Subject: p.Subject, Username: p.Username, PreferredUsername: p.PreferredUsername,
 			Email: p.Email, Name: p.Name, Groups: p.Groups, Attributes: m.Claims, ConnectorData: id.ConnectorData}
 		if err := checkIdentity(lim, profile); err != nil {
-			e := err.(*identityError)
-			return admitted{}, &identityError{e.Field + " (after claim_mapping)", e.Problem}
+			e := err.(*Error)
+			return Admitted{}, &Error{e.Field + " (after claim_mapping)", e.Problem}
 		}
 	}
-	return admitted{id: id, m: m}, nil
-}
-
-// refuseIdentity ends a login whose identity admit refused: a verdict
-// about the identity, so the person is told, not asked to try later. The
-// log names the connector and the field, never the value; the audit trail
-// has login.failure with the fixed reason invalid_identity (or, for a
-// link, identity.link_refused).
-func (b *Broker) refuseIdentity(c *gin.Context, cn *core.Connector, req store.AuthRequest, stored bool, err error) {
-	var ie *identityError
-	if !errors.As(err, &ie) {
-		ie = &identityError{"identity", "was refused"}
-	}
-	b.log.WarnContext(c.Request.Context(), "login refused: the connector's identity breaks its limits (docs/identity.md#identity-limits)",
-		"connector", cn.ID, "client_id", req.ClientID, "field", ie.Field, "problem", ie.Problem)
-	details := map[string]string{"reason": "invalid_identity", "field": ie.Field}
-	if req.LinkUserID != "" {
-		details["method"] = "explicit"
-		b.audit.Request(c, store.AuditEvent{Type: audit.IdentityLinkRefused, Actor: audit.User(req.LinkUserID), UserID: req.LinkUserID,
-			ConnectorID: cn.ID, Details: details})
-		if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			b.log.WarnContext(c.Request.Context(), "delete refused link request", "err", err)
-		}
-		b.ui.Page(c, http.StatusForbidden, ui.MsgIdentityRefused)
-		return
-	}
-	b.audit.Request(c, store.AuditEvent{Type: audit.LoginFailure, Actor: audit.User(""), ClientID: req.ClientID,
-		ConnectorID: cn.ID, Details: details})
-	if !stored { // IdP-initiated: no application is waiting for an answer
-		b.ui.Page(c, http.StatusForbidden, ui.MsgIdentityRefused)
-		return
-	}
-	b.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider's account details were refused"},
-		b.ui.Msg(ui.MsgIdentityRefused))
+	return Admitted{id: id, m: m}, nil
 }

@@ -1,4 +1,4 @@
-package broker
+package identity
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"github.com/portico-idp/portico/sdk"
 )
 
-// resolveUser maps an upstream identity to its canonical Portico user,
+// Resolve maps an upstream identity to its canonical Portico user,
 // creating both on first login. The user's id (the `sub`) is random and
 // never changes; the profile follows the identity last used to log in,
 // after the connector's claim mapping. A first login may instead join an
@@ -26,8 +26,8 @@ import (
 // true) the user's LastLogin is recorded; at refresh the user and identity
 // are written only when the upstream changed them, so refreshes of one
 // user's many sessions do not contend on the record. The identity is one
-// admit accepted, mapped.
-func (b *Broker) resolveUser(ctx context.Context, connectorID string, a admitted, login bool) (store.User, error) {
+// Admit accepted, mapped.
+func (b *Service) Resolve(ctx context.Context, connectorID string, a Admitted, login bool) (store.User, error) {
 	id, m := a.id, a.m
 	now := b.opts.Now()
 	for range 8 {
@@ -41,7 +41,7 @@ func (b *Broker) resolveUser(ctx context.Context, connectorID string, a admitted
 					continue // the identity exists now: log in as its user
 				}
 			}
-			u := store.User{ID: newSubject(), CreatedAt: now, LastLogin: now}
+			u := store.User{ID: NewSubject(), CreatedAt: now, LastLogin: now}
 			applyProfile(&u, m)
 			err := b.store.CreateUser(ctx, u, identityRecord(connectorID, u.ID, id, m, now))
 			if errors.Is(err, store.ErrAlreadyExists) {
@@ -93,7 +93,7 @@ func (b *Broker) resolveUser(ctx context.Context, connectorID string, a admitted
 // identity, through another connector that takes part, with the same
 // verified email (after claim mapping). It reports whether it linked;
 // false means "make a new user". An unverified email never links.
-func (b *Broker) link(ctx context.Context, connectorID string, id sdk.Identity, m mapping.Result, now time.Time) (bool, error) {
+func (b *Service) link(ctx context.Context, connectorID string, id sdk.Identity, m mapping.Result, now time.Time) (bool, error) {
 	email := m.Identity.Email
 	if !b.linkByEmail[connectorID] || !m.Identity.EmailVerified || email == "" {
 		return false, nil
@@ -172,7 +172,7 @@ func applyProfile(u *store.User, m mapping.Result) {
 }
 
 // newSubject returns a random UUID (version 4): the `sub` of a new user.
-func newSubject() string {
+func NewSubject() string {
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40

@@ -1,4 +1,4 @@
-package broker
+package identity
 
 import (
 	"encoding/json"
@@ -16,7 +16,7 @@ import (
 )
 
 // small are limits a test can reach with a few values.
-var small = IdentityLimits{MaxClaimLength: 32, MaxGroups: 3, MaxAttributes: 2, MaxAttributeValues: 2, MaxSize: 600}
+var small = Limits{MaxClaimLength: 32, MaxGroups: 3, MaxAttributes: 2, MaxAttributeValues: 2, MaxSize: 600}
 
 // TestCheckIdentity: what passes (Unicode names, multi-line attribute
 // values, values exactly at the limits) and what is refused, by which
@@ -33,13 +33,13 @@ func TestCheckIdentity(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name          string
-		lim           IdentityLimits
+		lim           Limits
 		id            sdk.Identity
 		field, reason string // empty: accepted
 	}{
 		{name: "ordinary", lim: small, id: ok},
-		{name: "defaults", lim: IdentityLimits{}.withDefaults(), id: ok},
-		{name: "scripts and emoji, joiners included", lim: IdentityLimits{}.withDefaults(), id: with(func(id *sdk.Identity) {
+		{name: "defaults", lim: Limits{}.withDefaults(), id: ok},
+		{name: "scripts and emoji, joiners included", lim: Limits{}.withDefaults(), id: with(func(id *sdk.Identity) {
 			id.Name, id.Groups = "محمد‌علی 👩‍💻 Ελένη", []string{"Ñandú", "日本語"}
 		})},
 		{name: "claim exactly at the limit, multi-byte", lim: small, id: with(func(id *sdk.Identity) { id.Name = strings.Repeat("山", 10) + "ab" })},
@@ -62,9 +62,9 @@ func TestCheckIdentity(t *testing.T) {
 			field: "attributes.dept[1]", reason: "U+0000"},
 		{name: "claim too long", lim: small, id: with(func(id *sdk.Identity) { id.Name = strings.Repeat("山", 10) + "abc" }),
 			field: "name", reason: "is 33 bytes, more than the limit of 32"},
-		{name: "subject longer than a store key", lim: IdentityLimits{}.withDefaults(), id: with(func(id *sdk.Identity) { id.Subject = strings.Repeat("s", 1025) }),
+		{name: "subject longer than a store key", lim: Limits{}.withDefaults(), id: with(func(id *sdk.Identity) { id.Subject = strings.Repeat("s", 1025) }),
 			field: "subject", reason: "more than the limit of 1024"},
-		{name: "email longer than a store key", lim: IdentityLimits{}.withDefaults(), id: with(func(id *sdk.Identity) { id.Email = strings.Repeat("e", 1025) }),
+		{name: "email longer than a store key", lim: Limits{}.withDefaults(), id: with(func(id *sdk.Identity) { id.Email = strings.Repeat("e", 1025) }),
 			field: "email", reason: "more than the limit of 1024"},
 		{name: "too many groups", lim: small, id: with(func(id *sdk.Identity) { id.Groups = []string{"a", "b", "c", "d"} }),
 			field: "groups", reason: "are 4, more than the limit of 3"},
@@ -72,14 +72,14 @@ func TestCheckIdentity(t *testing.T) {
 			field: "attributes", reason: "are 3, more than the limit of 2"},
 		{name: "too many values", lim: small, id: with(func(id *sdk.Identity) { id.Attributes["dept"] = []string{"1", "2", "3"} }),
 			field: "attributes.dept", reason: "has 3 values, more than the limit of 2"},
-		{name: "too big in all", lim: IdentityLimits{MaxClaimLength: 100, MaxGroups: 100, MaxSize: 2000}.withDefaults(), id: with(func(id *sdk.Identity) {
+		{name: "too big in all", lim: Limits{MaxClaimLength: 100, MaxGroups: 100, MaxSize: 2000}.withDefaults(), id: with(func(id *sdk.Identity) {
 			id.Groups = nil
 			for i := range 30 {
 				id.Groups = append(id.Groups, strings.Repeat("g", 60)+strconv.Itoa(i))
 			}
 		}), field: "size", reason: "over the limit of 2000 bytes"},
 		// JSON escapes < > & six bytes each: the size counts them so.
-		{name: "escapes count", lim: IdentityLimits{MaxClaimLength: 300, MaxSize: 1000}.withDefaults(), id: with(func(id *sdk.Identity) {
+		{name: "escapes count", lim: Limits{MaxClaimLength: 300, MaxSize: 1000}.withDefaults(), id: with(func(id *sdk.Identity) {
 			id.Name = strings.Repeat("<", 150)
 		}), field: "size", reason: "over the limit of 1000 bytes"},
 		{name: "connector data too big", lim: small, id: with(func(id *sdk.Identity) { id.ConnectorData = make([]byte, 600) }),
@@ -93,9 +93,9 @@ func TestCheckIdentity(t *testing.T) {
 				}
 				return
 			}
-			var ie *identityError
+			var ie *Error
 			if !errors.As(err, &ie) || !errors.Is(err, core.ErrInvalidIdentity) {
-				t.Fatalf("error %v, want an identityError", err)
+				t.Fatalf("error %v, want an Error", err)
 			}
 			if ie.Field != tc.field || !strings.Contains(ie.Problem, tc.reason) {
 				t.Errorf("refused at %q: %q; want %q: %q", ie.Field, ie.Problem, tc.field, tc.reason)
@@ -114,10 +114,10 @@ func TestAdmitMapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Broker{opts: Options{
-		Mappings:       map[string]*mapping.Mapper{"corp": gather},
-		IdentityLimits: map[string]IdentityLimits{"corp": {MaxClaimLength: 128, MaxSize: 1000}},
-	}}
+	b := New(Options{
+		Mappings: map[string]*mapping.Mapper{"corp": gather},
+		Limits:   map[string]Limits{"corp": {MaxClaimLength: 128, MaxSize: 1000}},
+	}, nil, nil, nil, nil)
 	// Each value is short enough; split, the blob makes more claim
 	// values than MaxAttributeValues allows.
 	blob := strings.TrimSuffix(strings.Repeat("v,", 20), ",")
@@ -136,28 +136,28 @@ func TestAdmitMapped(t *testing.T) {
 		{"a blob split into thirty values", map[string][]string{"blob": {strings.Join(parts, ",")}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := b.admit("corp", sdk.Identity{Subject: "s", Attributes: tc.attrs})
-			var ie *identityError
+			a, err := b.Admit("corp", sdk.Identity{Subject: "s", Attributes: tc.attrs})
+			var ie *Error
 			switch {
 			case tc.field == "" && err != nil:
 				t.Fatalf("refused: %v", err)
 			case tc.field != "" && (!errors.As(err, &ie) || ie.Field != tc.field):
 				t.Fatalf("error %v, want one at %s", err, tc.field)
 			case err == nil && a.id.Subject != "s":
-				t.Errorf("admitted %+v", a.id)
+				t.Errorf("Admitted %+v", a.id)
 			}
 		})
 	}
-	b.opts.IdentityLimits["corp"] = IdentityLimits{MaxAttributeValues: 25}
-	_, err = b.admit("corp", sdk.Identity{Subject: "s", Attributes: map[string][]string{"blob": {strings.Join(parts, ",")}}})
-	var ie *identityError
+	b.opts.Limits["corp"] = Limits{MaxAttributeValues: 25}
+	_, err = b.Admit("corp", sdk.Identity{Subject: "s", Attributes: map[string][]string{"blob": {strings.Join(parts, ",")}}})
+	var ie *Error
 	if !errors.As(err, &ie) || ie.Field != "attributes.everything (after claim_mapping)" {
 		t.Errorf("30 values of a mapped claim, limit 25: %v", err)
 	}
 }
 
 // fuzzLimits are small, so that the fuzzer reaches every limit.
-var fuzzLimits = IdentityLimits{MaxClaimLength: 40, MaxGroups: 5, MaxAttributes: 3, MaxAttributeValues: 4, MaxSize: 700}
+var fuzzLimits = Limits{MaxClaimLength: 40, MaxGroups: 5, MaxAttributes: 3, MaxAttributeValues: 4, MaxSize: 700}
 
 // FuzzCheckIdentity checks identities with arbitrary strings (seeds in
 // testdata/fuzz/FuzzCheckIdentity): checkIdentity never panics and is
@@ -187,7 +187,7 @@ func FuzzCheckIdentity(f *testing.F) {
 			t.Fatalf("not deterministic: %v, then %v", err, again)
 		}
 		if err != nil {
-			var ie *identityError
+			var ie *Error
 			if !errors.As(err, &ie) || ie.Field == "" || ie.Problem == "" {
 				t.Fatalf("error %v", err)
 			}
@@ -203,7 +203,7 @@ func FuzzCheckIdentity(f *testing.F) {
 			return
 		}
 		accepted(t, fuzzLimits, id)
-		bigger := IdentityLimits{MaxClaimLength: 2 * fuzzLimits.MaxClaimLength, MaxGroups: 2 * fuzzLimits.MaxGroups,
+		bigger := Limits{MaxClaimLength: 2 * fuzzLimits.MaxClaimLength, MaxGroups: 2 * fuzzLimits.MaxGroups,
 			MaxAttributes: 2 * fuzzLimits.MaxAttributes, MaxAttributeValues: 2 * fuzzLimits.MaxAttributeValues, MaxSize: 2 * fuzzLimits.MaxSize}
 		if err := checkIdentity(bigger, id); err != nil {
 			t.Fatalf("refused under higher limits: %v", err)
@@ -212,7 +212,7 @@ func FuzzCheckIdentity(f *testing.F) {
 }
 
 // accepted checks, independently of checkIdentity, that id keeps lim.
-func accepted(t *testing.T, lim IdentityLimits, id sdk.Identity) {
+func accepted(t *testing.T, lim Limits, id sdk.Identity) {
 	t.Helper()
 	clean := func(field, s string, max int, multiline bool) {
 		bad := strings.IndexFunc(s, func(r rune) bool {
@@ -254,8 +254,8 @@ func accepted(t *testing.T, lim IdentityLimits, id sdk.Identity) {
 // TestAdmitGroups: empty and repeated groups are dropped; every other
 // name is kept exactly, spaces included.
 func TestAdmitGroups(t *testing.T) {
-	b := &Broker{}
-	a, err := b.admit("c", sdk.Identity{Subject: "s", Groups: []string{"g", "", " lead", "g", "trail ", "g"}})
+	b := New(Options{}, nil, nil, nil, nil)
+	a, err := b.Admit("c", sdk.Identity{Subject: "s", Groups: []string{"g", "", " lead", "g", "trail ", "g"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,44 +1,29 @@
-package broker
+package identity
 
 import (
 	"maps"
 	"slices"
 
-	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
 
-// supportedScopes are the standard scopes, which every client may ask for.
+// SupportedScopes are the standard scopes, which every client may ask for.
 // Custom scopes (Options.Scopes) are for the clients whose ExtraScopes
 // name them; any other scope is refused with invalid_scope rather than
 // silently dropped.
-var supportedScopes = []string{"openid", "profile", "email", "groups", "offline_access", "roles"}
+var SupportedScopes = []string{"openid", "profile", "email", "groups", "offline_access", "roles"}
 
 // standardClaims are the user claims the standard scopes release.
 var standardClaims = []string{"email", "email_verified", "name", "preferred_username", "groups", "roles"}
 
-// scopeAllowed reports whether client may ask for scope s.
-func (b *Broker) scopeAllowed(client store.Client, s string) bool {
-	if slices.Contains(supportedScopes, s) {
-		return true
-	}
-	if s == core.AdminScope {
-		// Asked for explicitly, by a client the file trusts for
-		// administration; never offered to anyone else (adminAuth).
-		return b.isAdminClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope)
-	}
-	_, custom := b.opts.Scopes[s]
-	return custom && slices.Contains(client.ExtraScopes, s)
+// ScopesSupported lists every scope, custom ones last, for discovery.
+func (b *Service) ScopesSupported() []string {
+	return append(slices.Clone(SupportedScopes), slices.Sorted(maps.Keys(b.opts.Scopes))...)
 }
 
-// scopesSupported lists every scope, custom ones last, for discovery.
-func (b *Broker) scopesSupported() []string {
-	return append(slices.Clone(supportedScopes), slices.Sorted(maps.Keys(b.opts.Scopes))...)
-}
-
-// claimsSupported lists the user claims any scope may release.
-func (b *Broker) claimsSupported() []string {
+// ClaimsSupported lists the user claims any scope may release.
+func (b *Service) ClaimsSupported() []string {
 	var custom []string
 	for _, claims := range b.opts.Scopes {
 		for _, c := range claims {
@@ -51,13 +36,13 @@ func (b *Broker) claimsSupported() []string {
 	return append(slices.Clone(standardClaims), custom...)
 }
 
-// userClaims returns the claims of user that scopes allow (OIDC Core §5.4)
+// Claims returns the claims of user that scopes allow (OIDC Core §5.4)
 // for a client whose extra scopes are extra: a custom scope the client may
 // no longer ask for (its configuration changed since) releases nothing.
 // Groups are the upstream groups and then Portico's local ones; roles and
 // custom claims travel in Extra. A custom claim is a list when its mapping
 // rule says multi, else a string.
-func (b *Broker) userClaims(user store.User, scopes, extra []string) tokensvc.Claims {
+func (b *Service) Claims(user store.User, scopes, extra []string) tokensvc.Claims {
 	var cl tokensvc.Claims
 	if slices.Contains(scopes, "email") && user.Email != "" {
 		v := user.EmailVerified
@@ -101,7 +86,7 @@ func (b *Broker) userClaims(user store.User, scopes, extra []string) tokensvc.Cl
 	return cl
 }
 
-// customScopes reports whether scopes hold a custom scope.
-func (b *Broker) customScopes(scopes []string) bool {
+// CustomScopes reports whether scopes hold a custom scope.
+func (b *Service) CustomScopes(scopes []string) bool {
 	return slices.ContainsFunc(scopes, func(s string) bool { _, ok := b.opts.Scopes[s]; return ok })
 }

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,18 +123,6 @@ func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	b.scimAdminRoutes(g) // SCIM provisioners (scim_admin.go)
 }
 
-// isAdminClient reports whether the configuration trusts client for
-// administration. Only the file's list counts: a client created at runtime
-// (admin API, dynamic registration) is never one, whatever its scopes.
-func (b *Broker) isAdminClient(clientID string) bool {
-	return slices.Contains(b.opts.AdminClients, clientID)
-}
-
-// userIsAdmin reports whether user holds the role that grants the API.
-func (b *Broker) userIsAdmin(user store.User) bool {
-	return !user.Disabled && slices.Contains(user.Roles, cmp.Or(b.opts.AdminRole, "admin"))
-}
-
 // adminAuth admits an access token only when every one of these holds:
 // it was issued to a client the configuration trusts for administration
 // (admin: true), it carries the admin scope, its audience names the admin
@@ -163,7 +150,7 @@ func (b *Broker) adminAuth(c *gin.Context) {
 		unauthorized("", "")
 		return
 	}
-	tok, ok := bearerToken(h)
+	tok, ok := core.BearerToken(h)
 	if !ok {
 		unauthorized("invalid_request", "malformed Authorization header")
 		return
@@ -178,7 +165,7 @@ func (b *Broker) adminAuth(c *gin.Context) {
 		return
 	}
 	switch {
-	case !b.isAdminClient(a.ClientID):
+	case !b.admins.IsClient(a.ClientID):
 		forbidden("the token was issued to a client not trusted for administration")
 		return
 	case !slices.Contains(a.Scopes, core.AdminScope):
@@ -212,7 +199,7 @@ func (b *Broker) adminAuth(c *gin.Context) {
 		b.adminFail(c, "read user", err)
 		return
 	}
-	if !b.userIsAdmin(user) {
+	if !b.admins.IsUser(user) {
 		forbidden("the user lacks the admin role")
 		return
 	}

@@ -269,7 +269,7 @@ func (b *Broker) adminCreateClient(c *gin.Context) {
 	}
 	secret := ""
 	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
-		secret = newSecretFor(&rec) // clientjwt_register.go
+		secret = core.NewSecretFor(&rec) // clientjwt_register.go
 	}
 	err = b.store.CreateClient(c.Request.Context(), rec)
 	if errors.Is(err, store.ErrAlreadyExists) {
@@ -359,7 +359,7 @@ func (b *Broker) adminRotateSecret(c *gin.Context) {
 			adminError(c, http.StatusBadRequest, "invalid_request", "this client authenticates without a secret")
 			return
 		}
-		secret = newSecretFor(&cl) // clientjwt_register.go
+		secret = core.NewSecretFor(&cl) // clientjwt_register.go
 		if err = b.store.UpdateClient(ctx, cl); !errors.Is(err, store.ErrConflict) {
 			break
 		}

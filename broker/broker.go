@@ -166,6 +166,7 @@ type Broker struct {
 	bodies    map[string]bodyRule // by method and route: what each accepts (body.go)
 
 	ident        *identity.Service
+	admins       core.AdminPolicy
 	linkExplicit map[string]bool
 	audit        *audit.Trail
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
@@ -219,6 +220,7 @@ func New(opts Options) (*Broker, error) {
 	}
 	// Handlers read the connectors once per request from this snapshot,
 	// which the admin API replaces whole.
+	b.admins = core.AdminPolicy{Clients: opts.AdminClients, Role: opts.AdminRole}
 	b.conns = core.NewConnectors(opts.Connectors)
 	b.conns.Observe, b.conns.Tracer = opts.ObserveConnector, opts.Tracer
 	b.linkExplicit = map[string]bool{}

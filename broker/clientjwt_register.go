@@ -4,8 +4,6 @@ package broker
 // token_endpoint_auth_method, jwks, jwks_uri) and in the admin API.
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"slices"
 
@@ -14,59 +12,16 @@ import (
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
-	"github.com/portico-idp/portico/tokensvc"
 )
-
-// checkClientKeys checks a client's method against its keys, and returns
-// the JWK Set compacted for the store; the message names the field.
-func checkClientKeys(method string, jwks json.RawMessage, jwksURI string) (json.RawMessage, string) {
-	hasJWKS := len(jwks) > 0 && !bytes.Equal(bytes.TrimSpace(jwks), []byte("null"))
-	switch {
-	case method == config.AuthPrivateKeyJWT && !hasJWKS && jwksURI == "":
-		return nil, "private_key_jwt needs jwks or jwks_uri"
-	case method != config.AuthPrivateKeyJWT && (hasJWKS || jwksURI != ""):
-		return nil, "jwks and jwks_uri are only for token_endpoint_auth_method private_key_jwt"
-	case hasJWKS && jwksURI != "":
-		return nil, "jwks and jwks_uri must not both be given (RFC 7591 §2)"
-	case jwksURI != "":
-		if msg := config.CheckJWKSURI(jwksURI); msg != "" {
-			return nil, "jwks_uri: " + msg
-		}
-		return nil, ""
-	case !hasJWKS:
-		return nil, ""
-	}
-	var buf bytes.Buffer
-	if len(jwks) > config.MaxJWKSBytes || json.Compact(&buf, jwks) != nil {
-		return nil, "jwks: not a JWK Set of at most 64 KiB"
-	}
-	if msg := config.CheckJWKS(buf.Bytes()); msg != "" {
-		return nil, "jwks: " + msg
-	}
-	return buf.Bytes(), ""
-}
 
 // checkAuthMetadata sets rec's authentication from registered metadata.
 func checkAuthMetadata(m *clientMetadata, rec *store.Client) *regError {
-	jwks, msg := checkClientKeys(m.TokenEndpointAuthMethod, m.JWKS, m.JWKSURI)
+	jwks, msg := core.CheckClientKeys(m.TokenEndpointAuthMethod, m.JWKS, m.JWKSURI)
 	if msg != "" {
 		return badMetadata(msg)
 	}
 	rec.AuthMethod, rec.JWKS, rec.JWKSURI = m.TokenEndpointAuthMethod, jwks, m.JWKSURI
 	return nil
-}
-
-// newSecretFor gives rec a new secret and returns it. A client_secret_jwt
-// client's is long enough for HS512 (64 bytes) and kept in clear, as HMAC
-// verification needs it.
-func newSecretFor(rec *store.Client) string {
-	secret := core.NewClientSecret()
-	if rec.AuthMethod == config.AuthSecretJWT {
-		secret += tokensvc.NewID()
-		rec.JWTSecret = secret
-	}
-	rec.SecretHash = core.HashClientSecret(secret)
-	return secret
 }
 
 // keepSecret carries an updated client's clear secret over, refusing a
@@ -105,7 +60,7 @@ func adminClientAuth(v adminClient, c *store.Client) error {
 	case (m == config.AuthNone) != c.Public:
 		return errors.New("token_endpoint_auth_method: none goes with public: true, and only with it")
 	}
-	jwks, msg := checkClientKeys(m, v.JWKS, v.JWKSURI)
+	jwks, msg := core.CheckClientKeys(m, v.JWKS, v.JWKSURI)
 	if msg != "" {
 		return errors.New(msg)
 	}

@@ -3,6 +3,8 @@ package broker
 import (
 	"strings"
 	"testing"
+
+	"github.com/portico-idp/portico/broker/core"
 )
 
 // FuzzBearer: any Authorization header either yields a token without
@@ -12,9 +14,9 @@ func FuzzBearer(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
-		tok, ok := bearerToken(h)
+		tok, ok := core.BearerToken(h)
 		if ok && (tok == "" || strings.ContainsAny(tok, " \t")) {
-			t.Fatalf("bearerToken(%q) = %q", h, tok)
+			t.Fatalf("core.BearerToken(%q) = %q", h, tok)
 		}
 	})
 }
@@ -34,9 +36,9 @@ func TestBearerToken(t *testing.T) {
 		{"Bearer a b", "", false},
 		{"", "", false},
 	} {
-		got, ok := bearerToken(tc.in)
+		got, ok := core.BearerToken(tc.in)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+			t.Errorf("core.BearerToken(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }

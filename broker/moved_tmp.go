@@ -54,7 +54,7 @@ func (b *Broker) scopeAllowed(client store.Client, s string) bool {
 	if s == core.AdminScope {
 		// Asked for explicitly, by a client the file trusts for
 		// administration; never offered to anyone else (adminAuth).
-		return b.isAdminClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope)
+		return b.admins.IsClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope)
 	}
 	_, custom := b.opts.Scopes[s]
 	return custom && slices.Contains(client.ExtraScopes, s)

@@ -403,7 +403,7 @@ func (b *Broker) handleRegister(c *gin.Context) {
 		IssuedAt: b.opts.Now().UTC().Truncate(time.Second),
 	}
 	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
-		secret = newSecretFor(&rec) // clientjwt_register.go
+		secret = core.NewSecretFor(&rec) // clientjwt_register.go
 	}
 	if err := b.store.CreateClient(c.Request.Context(), rec); err != nil {
 		b.log.Error("register: store client", "err", err)

@@ -238,7 +238,7 @@ func (b *Broker) userGrant(user store.User, client store.Client, scopes []string
 		// The admin scope goes only to a trusted client's token of a user
 		// who is an administrator now; otherwise the grant narrows
 		// (RFC 6749 §3.3) rather than fail the login.
-		if b.isAdminClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope) && b.userIsAdmin(user) {
+		if b.admins.IsClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope) && b.admins.IsUser(user) {
 			aud = []string{core.AdminAudience(b.opts.Issuer)}
 		} else {
 			scopes = slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == core.AdminScope })
@@ -350,7 +350,7 @@ func (b *Broker) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 	if slices.Contains(scopes, core.AdminScope) {
 		// Only the file's admin clients; one created at runtime with the
 		// scope in its list gains nothing.
-		if !b.isAdminClient(client.ID) {
+		if !b.admins.IsClient(client.ID) {
 			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope admin is not allowed for this client"}
 		}
 		aud = []string{core.AdminAudience(b.opts.Issuer)}

@@ -4,27 +4,13 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
-
-// bearerToken extracts an RFC 6750 §2.1 bearer token; ok is false when the
-// header is absent or malformed.
-func bearerToken(h string) (string, bool) {
-	scheme, tok, found := strings.Cut(h, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	if tok == "" || strings.ContainsAny(tok, " \t") {
-		return "", false
-	}
-	return tok, true
-}
 
 // handleUserinfo answers OIDC Core §5.3 with the claims the access token's
 // scopes allow; errors per RFC 6750 §3.
@@ -52,7 +38,7 @@ func (b *Broker) handleUserinfo(c *gin.Context) {
 		unauthorized("", "") // §3.1: no error code when no credentials were sent
 		return
 	}
-	tok, ok := bearerToken(h)
+	tok, ok := core.BearerToken(h)
 	if !ok {
 		unauthorized("invalid_request", "malformed Authorization header")
 		return

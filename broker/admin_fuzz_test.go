@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-idp/portico/broker/admin"
+
 	"github.com/jackc/pgx/v5"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/testenv"
 )
@@ -47,7 +48,7 @@ func fuzzOps(tb testing.TB) []fuzzOp {
 			Responses   map[string]json.RawMessage `json:"responses"`
 		} `json:"paths"`
 	}
-	if err := json.Unmarshal(broker.AdminOpenAPI(), &doc); err != nil {
+	if err := json.Unmarshal(admin.OpenAPI(), &doc); err != nil {
 		tb.Fatal(err)
 	}
 	var ops []fuzzOp

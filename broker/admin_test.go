@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/admin"
+
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/connectors/local"
@@ -177,7 +178,7 @@ func loadDoc(t *testing.T, b *testenv.Broker) oaDoc {
 	if err := json.Unmarshal(r.Raw, &d); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(r.Raw, broker.AdminOpenAPI()) {
+	if !bytes.Equal(r.Raw, admin.OpenAPI()) {
 		t.Error("the served document is not the embedded one")
 	}
 	return d

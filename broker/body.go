@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portico-idp/portico/broker/admin"
+
 	"github.com/portico-idp/portico/broker/ui"
 
 	"github.com/gin-gonic/gin"
@@ -59,7 +61,7 @@ var (
 	callbackForm = bodyClass{name: "callback", limit: maxCallbackBytes, types: []string{formType}}
 	clientForm   = bodyClass{name: "client form", limit: maxFormBytes, types: []string{formType}}
 	registration = bodyClass{name: "registration", limit: maxRegistrationBytes, types: []string{jsonType}}
-	adminJSON    = bodyClass{name: "admin JSON", limit: adminMaxBody, types: []string{jsonType}}
+	adminJSON    = bodyClass{name: "admin JSON", limit: admin.MaxBody, types: []string{jsonType}}
 )
 
 // bodyRule is a route's class and how the route answers a refusal.
@@ -350,5 +352,5 @@ func (b *Broker) refusePasskeyJSON(c *gin.Context, status int, _ string) {
 }
 
 func refuseAdmin(c *gin.Context, status int, desc string) {
-	adminError(c, status, "invalid_request", desc)
+	admin.WriteError(c, status, "invalid_request", desc)
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/admin"
+
 	"github.com/portico-idp/portico/broker/identity"
 
 	"github.com/portico-idp/portico/broker/ui"
@@ -82,7 +84,7 @@ type Options struct {
 	AdminRole    string
 	// BuildConnector builds a connector for the admin API's hot add and
 	// replace; without it those answer 501.
-	BuildConnector ConnectorBuilder
+	BuildConnector admin.ConnectorBuilder
 	// SessionIdle and SessionAbsolute end a browser's single sign-on
 	// session (sso.go); SessionAbsolute 0 turns single sign-on off.
 	SessionIdle, SessionAbsolute time.Duration
@@ -148,7 +150,7 @@ type Options struct {
 
 	// FileManaged, set with declarative: true, are the entries the file
 	// manages: read-only through the admin API (managed.go).
-	FileManaged *FileManaged
+	FileManaged *admin.FileManaged
 }
 
 // Broker serves Portico's HTTP endpoints.
@@ -167,6 +169,7 @@ type Broker struct {
 
 	ident        *identity.Service
 	admins       core.AdminPolicy
+	admin        *admin.API
 	linkExplicit map[string]bool
 	audit        *audit.Trail
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
@@ -241,6 +244,9 @@ func New(opts Options) (*Broker, error) {
 	b.audit = audit.New(b.store, b.log, opts.AuditRetention, opts.AuditExclude, opts.Now, opts.OnAudit)
 	b.ident = identity.New(identity.Options{Now: opts.Now, Mappings: opts.Mappings, LinkByEmail: opts.LinkByEmail,
 		Scopes: opts.Scopes, Limits: opts.IdentityLimits}, b.store, b.log, b.audit, b.conns)
+	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: b.admins, Scopes: opts.Scopes,
+		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, FileManaged: opts.FileManaged},
+		b.store, b.tokens, b.log, b.audit, b.conns, browsers{b}, clientRules{b})
 	if b.discovery, err = b.discoveryDocument(); err != nil {
 		b.audit.Close()
 		return nil, err
@@ -330,12 +336,12 @@ func (b *Broker) routes() (http.Handler, error) {
 	if b.webauthnOn() {
 		b.passkeyRoutes(r)
 	}
-	b.adminRoutes(r.Group(b.path("/admin/v1")), b.adminAuth)
+	b.admin.Routes(r.Group(b.path("/admin/v1")))
 	b.scimRoutes(r) // SCIM 2.0 provisioning (scim_wire.go)
-	r.NoRoute(b.adminNoRoute, b.scimNoRoute, func(c *gin.Context) {
+	r.NoRoute(b.admin.NoRoute, b.scimNoRoute, func(c *gin.Context) {
 		b.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
 	})
-	r.NoMethod(b.adminNoMethod, b.scimNoMethod, func(c *gin.Context) {
+	r.NoMethod(b.admin.NoMethod, b.scimNoMethod, func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": "invalid_request", "error_description": "method not allowed"})
 	})
 	var err error
@@ -376,3 +382,16 @@ func (b *Broker) tokenEvent(ctx context.Context, e tokensvc.Event) {
 		b.backchannel.sessionEnded(ctx, e)
 	}
 }
+
+// Connectors returns the connectors users can log in with now (a copy).
+func (b *Broker) Connectors() []Connector { return b.admin.Connectors() }
+
+// AdminHandler serves the admin API under /admin/v1 to a caller the process
+// trusts already, without a token: the CLI working on a store it opened
+// itself, whose access to the data is its authority. Every change is
+// audited with actor as who made it, as the served API audits its callers.
+func (b *Broker) AdminHandler(actor string) http.Handler { return b.admin.Handler(actor) }
+
+// SyncConnectors applies the connector changes made through the admin API
+// (by this replica or another) that are not in force yet.
+func (b *Broker) SyncConnectors(ctx context.Context) error { return b.admin.SyncConnectors(ctx) }

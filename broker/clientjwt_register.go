@@ -4,9 +4,6 @@ package broker
 // token_endpoint_auth_method, jwks, jwks_uri) and in the admin API.
 
 import (
-	"errors"
-	"slices"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/config"
@@ -47,23 +44,4 @@ func authInfo(cl store.Client, h gin.H) {
 	if cl.JWKSURI != "" {
 		h["jwks_uri"] = cl.JWKSURI
 	}
-}
-
-// adminClientAuth sets c's authentication from the admin API's client v:
-// the method defaults as it always did (a secret, or none when public).
-func adminClientAuth(v adminClient, c *store.Client) error {
-	m := v.TokenEndpointAuthMethod
-	switch {
-	case m == "":
-	case !slices.Contains(config.AuthMethods, m):
-		return errors.New("token_endpoint_auth_method: unsupported (client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, none)")
-	case (m == config.AuthNone) != c.Public:
-		return errors.New("token_endpoint_auth_method: none goes with public: true, and only with it")
-	}
-	jwks, msg := core.CheckClientKeys(m, v.JWKS, v.JWKSURI)
-	if msg != "" {
-		return errors.New(msg)
-	}
-	c.AuthMethod, c.JWKS, c.JWKSURI = m, jwks, v.JWKSURI
-	return nil
 }

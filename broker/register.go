@@ -397,7 +397,7 @@ func (b *Broker) handleRegister(c *gin.Context) {
 	}
 	var secret string
 	regToken := tokensvc.NewID() + tokensvc.NewID()
-	rec.ID = newClientID()
+	rec.ID = core.NewClientID()
 	rec.Registration = &store.ClientRegistration{
 		AccessTokenHash: core.HashClientSecret(regToken), AuthMethod: m.TokenEndpointAuthMethod,
 		IssuedAt: b.opts.Now().UTC().Truncate(time.Second),

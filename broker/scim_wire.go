@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/portico-idp/portico/broker/admin"
+
 	"github.com/portico-idp/portico/broker/identity"
 
 	"github.com/gin-gonic/gin"
@@ -31,7 +33,7 @@ func (b *Broker) scimRoutes(r *gin.Engine) {
 	o := scim.Options{
 		Store: b.store, Sessions: scimSessions{b}, HashToken: core.HashClientSecret, NewUserID: identity.NewSubject,
 		Audit: b.audit.Record, BaseURL: b.url(scimPath), Now: b.opts.Now, Logger: b.log,
-		ThrottleKeys: clientThrottleKeys, ConnectorProblem: b.scimConnectorProblem,
+		ThrottleKeys: clientThrottleKeys, ConnectorProblem: b.admin.SCIMConnectorProblem,
 	}
 	if b.opts.ClientThrottle != nil { // a nil *Limiter must not become a non-nil interface
 		o.Throttle = b.opts.ClientThrottle
@@ -44,7 +46,7 @@ func (b *Broker) scimRoutes(r *gin.Engine) {
 type scimSessions struct{ b *Broker }
 
 func (s scimSessions) EndUserSessions(ctx context.Context, userID string) error {
-	if _, err := s.b.revokeUserSessions(ctx, userID); err != nil {
+	if _, err := s.b.admin.RevokeUserSessions(ctx, userID); err != nil {
 		return err
 	}
 	_, err := s.b.endUserSSO(ctx, userID)
@@ -100,10 +102,10 @@ func (b *Broker) strictAPIPaths(next http.Handler) http.Handler {
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusNotFound)
 			w.Write([]byte(`{"schemas":["` + scim.URNError + `"],"status":"404","detail":"no such SCIM endpoint"}`))
-		case odd && b.underAdmin(p):
+		case odd && b.admin.Under(p):
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"error":"not_found","error_description":"the admin API has no such endpoint (see /admin/v1/openapi.json)"}`))
+			w.Write([]byte(admin.NotFoundJSON))
 		default:
 			next.ServeHTTP(w, r)
 		}
@@ -114,5 +116,5 @@ func (b *Broker) strictAPIPaths(next http.Handler) http.Handler {
 // the server's mux leaves such paths to the broker (strictAPIPaths).
 func (b *Broker) APIPath(p string) bool {
 	p = path.Clean("/" + p)
-	return b.underSCIM(p) || b.underAdmin(p)
+	return b.underSCIM(p) || b.admin.Under(p)
 }

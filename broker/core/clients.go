@@ -84,3 +84,14 @@ func (p AdminPolicy) IsClient(clientID string) bool { return slices.Contains(p.C
 func (p AdminPolicy) IsUser(user store.User) bool {
 	return !user.Disabled && slices.Contains(user.Roles, cmp.Or(p.Role, "admin"))
 }
+
+// NewClientID returns a random client id config.CheckClientID accepts:
+// tokensvc.NewID's base64url may start with '-' or '_', which the rule
+// refuses, so such a draw (one in 32) is drawn again.
+func NewClientID() string {
+	for {
+		if id := tokensvc.NewID(); config.CheckClientID(id) == "" {
+			return id
+		}
+	}
+}

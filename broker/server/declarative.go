@@ -9,7 +9,8 @@ import (
 	"reflect"
 	"slices"
 
-	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/admin"
+
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/scim"
 	"github.com/portico-idp/portico/broker/store"
@@ -144,7 +145,7 @@ func removeUndeclared(ctx context.Context, st store.Store, log *slog.Logger, aud
 	for _, id := range gone(prev.Connectors, now.Connectors) {
 		// The file's connectors are built from the file; one the admin
 		// API changed has a record, which would bring it back.
-		err := st.DeleteRecord(ctx, broker.ConnectorRecordKind, id)
+		err := st.DeleteRecord(ctx, admin.ConnectorRecordKind, id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("declarative: remove connector %s: %w", id, err)
 		}
@@ -201,7 +202,7 @@ func resetDeclared(ctx context.Context, cfg *config.Config, st store.Store, log 
 		}
 	}
 	for _, c := range cfg.Connectors {
-		err := st.DeleteRecord(ctx, broker.ConnectorRecordKind, c.ID)
+		err := st.DeleteRecord(ctx, admin.ConnectorRecordKind, c.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		} else if err != nil {
@@ -217,11 +218,11 @@ func resetDeclared(ctx context.Context, cfg *config.Config, st store.Store, log 
 
 // fileManaged are the entries read-only through the admin API, with
 // declarative: true; nil without.
-func fileManaged(ctx context.Context, cfg *config.Config, st store.Store) (*broker.FileManaged, error) {
+func fileManaged(ctx context.Context, cfg *config.Config, st store.Store) (*admin.FileManaged, error) {
 	if !cfg.Declarative {
 		return nil, nil
 	}
-	m := &broker.FileManaged{Clients: map[string]bool{}, Accounts: map[string]bool{}, Connectors: map[string]bool{}}
+	m := &admin.FileManaged{Clients: map[string]bool{}, Accounts: map[string]bool{}, Connectors: map[string]bool{}}
 	for _, c := range cfg.Clients {
 		m.Clients[c.ID] = true
 	}

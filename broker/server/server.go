@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portico-idp/portico/broker/admin"
+
 	"github.com/portico-idp/portico/broker/identity"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -59,8 +61,8 @@ type builtConnectors struct {
 
 // connectorBuilder builds one connector as connectors() does, for the
 // admin API's hot add and replace; the broker applies it only on success.
-func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, built *builtConnectors, restarted func(runtime, id string)) broker.ConnectorBuilder {
-	return func(ctx context.Context, c broker.ConnectorSpec) (broker.Connector, error) {
+func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, built *builtConnectors, restarted func(runtime, id string)) admin.ConnectorBuilder {
+	return func(ctx context.Context, c admin.ConnectorSpec) (broker.Connector, error) {
 		f := factories[c.Type]
 		if f == nil {
 			return broker.Connector{}, fmt.Errorf("unknown connector type %q", c.Type)
@@ -513,7 +515,7 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	for i, u := range cfg.Users {
 		verified := u.EmailVerified == nil || *u.EmailVerified
 		acc := store.LocalAccount{
-			ID: broker.NewAccountID(), Username: u.Username, Email: u.Email, EmailVerified: verified,
+			ID: admin.NewAccountID(), Username: u.Username, Email: u.Email, EmailVerified: verified,
 			Name: u.Name, Groups: u.Groups, PasswordHash: u.PasswordHash, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
 		}
 		if _, err := st.GetLocalAccountByLogin(ctx, u.Username); err == nil {

@@ -1,4 +1,4 @@
-package broker
+package admin
 
 import (
 	"strings"
@@ -30,7 +30,7 @@ func checkPasswordInput(password, hash string) string {
 
 // storedHash is what to store for a checked input: the imported hash as
 // given, or a new hash of the password.
-func (b *Broker) storedHash(password, hash string) (string, error) {
+func (b *API) storedHash(password, hash string) (string, error) {
 	if hash != "" {
 		return hash, nil
 	}

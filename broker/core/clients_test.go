@@ -1,4 +1,4 @@
-package broker
+package core
 
 import (
 	"testing"
@@ -12,7 +12,7 @@ import (
 func TestNewClientID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 2000 {
-		id := newClientID()
+		id := NewClientID()
 		if msg := config.CheckClientID(id); msg != "" {
 			t.Fatalf("generated client id %q: %s", id, msg)
 		}

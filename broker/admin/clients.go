@@ -1,4 +1,4 @@
-package broker
+package admin
 
 import (
 	"encoding/json"
@@ -91,7 +91,7 @@ var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_cr
 
 // clientRecord checks v and returns it as a store record (without secret and
 // version); the error text is safe to show the caller.
-func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
+func (b *API) clientRecord(v adminClient) (store.Client, error) {
 	c := store.Client{
 		ID: v.ID, Name: v.Name, Public: v.Public, RedirectURIs: v.RedirectURIs, GrantTypes: v.GrantTypes,
 		Scopes: v.Scopes, ExtraScopes: v.ExtraScopes, PostLogoutRedirectURIs: v.PostLogoutRedirectURIs,
@@ -209,24 +209,13 @@ func (b *Broker) clientRecord(v adminClient) (store.Client, error) {
 		return c, err
 	}
 	c.TokenExchange = v.TokenExchange
-	if err := b.checkClientExchange(c); err != nil { // exchange.go
+	if err := b.clients.CheckExchange(c); err != nil { // exchange.go
 		return c, err
 	}
 	return c, nil
 }
 
-// newClientID returns a random client id config.CheckClientID accepts:
-// tokensvc.NewID's base64url may start with '-' or '_', which the rule
-// refuses, so such a draw (one in 32) is drawn again.
-func newClientID() string {
-	for {
-		if id := tokensvc.NewID(); config.CheckClientID(id) == "" {
-			return id
-		}
-	}
-}
-
-func (b *Broker) adminListClients(c *gin.Context) {
+func (b *API) adminListClients(c *gin.Context) {
 	cls, err := b.store.ListClients(c.Request.Context())
 	if err != nil {
 		b.adminFail(c, "list clients", err)
@@ -242,7 +231,7 @@ func (b *Broker) adminListClients(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"clients": out})
 }
 
-func (b *Broker) adminGetClient(c *gin.Context) {
+func (b *API) adminGetClient(c *gin.Context) {
 	cl, err := b.store.GetClient(c.Request.Context(), c.Param("id"))
 	if !b.adminCheck(c, "client", err) {
 		return
@@ -254,13 +243,13 @@ func (b *Broker) adminGetClient(c *gin.Context) {
 
 // adminCreateClient registers a client; a confidential one gets a secret,
 // returned in this answer only.
-func (b *Broker) adminCreateClient(c *gin.Context) {
+func (b *API) adminCreateClient(c *gin.Context) {
 	var v adminClient
 	if !adminBind(c, &v) {
 		return
 	}
 	if v.ID == "" {
-		v.ID = newClientID()
+		v.ID = core.NewClientID()
 	}
 	rec, err := b.clientRecord(v)
 	if err != nil {
@@ -285,7 +274,7 @@ func (b *Broker) adminCreateClient(c *gin.Context) {
 // adminPutClient replaces a client's settings, keeping its secret; making
 // a public client confidential, or a client client_secret_jwt, needs a
 // secret rotation afterwards.
-func (b *Broker) adminPutClient(c *gin.Context) {
+func (b *API) adminPutClient(c *gin.Context) {
 	var v adminClient
 	if !adminBind(c, &v) {
 		return
@@ -330,7 +319,7 @@ func (b *Broker) adminPutClient(c *gin.Context) {
 	c.JSON(http.StatusOK, clientView(rec))
 }
 
-func (b *Broker) adminDeleteClient(c *gin.Context) {
+func (b *API) adminDeleteClient(c *gin.Context) {
 	id := c.Param("id")
 	ctx := c.Request.Context()
 	if _, err := b.store.GetClient(ctx, id); !b.adminCheck(c, "client", err) {
@@ -345,7 +334,7 @@ func (b *Broker) adminDeleteClient(c *gin.Context) {
 
 // adminRotateSecret gives a confidential client a new secret at once; the
 // old one stops working.
-func (b *Broker) adminRotateSecret(c *gin.Context) {
+func (b *API) adminRotateSecret(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
 	secret := core.NewClientSecret()
@@ -383,7 +372,7 @@ type adminKey struct {
 	RetiredAt  time.Time `json:"retired_at,omitzero"`
 }
 
-func (b *Broker) keyList(c *gin.Context) bool {
+func (b *API) keyList(c *gin.Context) bool {
 	ks, err := b.store.GetKeys(c.Request.Context())
 	if err != nil {
 		b.adminFail(c, "read keys", err)
@@ -405,11 +394,11 @@ func (b *Broker) keyList(c *gin.Context) bool {
 	return true
 }
 
-func (b *Broker) adminListKeys(c *gin.Context) { b.keyList(c) }
+func (b *API) adminListKeys(c *gin.Context) { b.keyList(c) }
 
 // adminRotateKeys retires the active keys now; the next ones take over
 // (tokensvc.RotateKeys).
-func (b *Broker) adminRotateKeys(c *gin.Context) {
+func (b *API) adminRotateKeys(c *gin.Context) {
 	if err := b.tokens.RotateKeys(c.Request.Context()); err != nil {
 		b.adminFail(c, "rotate keys", err)
 		return
@@ -419,7 +408,7 @@ func (b *Broker) adminRotateKeys(c *gin.Context) {
 }
 
 // adminListAudit returns stored events from since (RFC 3339), oldest first.
-func (b *Broker) adminListAudit(c *gin.Context) {
+func (b *API) adminListAudit(c *gin.Context) {
 	limit, ok := adminLimit(c)
 	if !ok {
 		return
@@ -442,4 +431,23 @@ func (b *Broker) adminListAudit(c *gin.Context) {
 		evs = []store.AuditEvent{}
 	}
 	c.JSON(http.StatusOK, gin.H{"events": evs})
+}
+
+// adminClientAuth sets c's authentication from the admin API's client v:
+// the method defaults as it always did (a secret, or none when public).
+func adminClientAuth(v adminClient, c *store.Client) error {
+	m := v.TokenEndpointAuthMethod
+	switch {
+	case m == "":
+	case !slices.Contains(config.AuthMethods, m):
+		return errors.New("token_endpoint_auth_method: unsupported (client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, none)")
+	case (m == config.AuthNone) != c.Public:
+		return errors.New("token_endpoint_auth_method: none goes with public: true, and only with it")
+	}
+	jwks, msg := core.CheckClientKeys(m, v.JWKS, v.JWKSURI)
+	if msg != "" {
+		return errors.New(msg)
+	}
+	c.AuthMethod, c.JWKS, c.JWKSURI = m, jwks, v.JWKSURI
+	return nil
 }

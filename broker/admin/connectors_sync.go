@@ -1,4 +1,4 @@
-package broker
+package admin
 
 import (
 	"context"
@@ -18,8 +18,9 @@ import (
 // records of this kind, one per connector id. A record overrides the
 // configuration file's connector of the same id, and a deleted one is a
 // tombstone that keeps a file's connector away: an administrator's change
-// lasts over restarts and reaches every replica (SyncConnectors).
-const connectorKind = "connector"
+// lasts over restarts and reaches every replica (SyncConnectors). A
+// declarative start drops the file's connectors' records.
+const ConnectorRecordKind = "connector"
 
 type connectorRecord struct {
 	Spec    ConnectorSpec `json:"spec"`
@@ -30,7 +31,7 @@ type connectorRecord struct {
 
 // saveConnector records cn (or its deletion) and installs it. It answers
 // and returns false on failure, when nothing has changed.
-func (b *Broker) saveConnector(c *gin.Context, cn core.Connector, spec ConnectorSpec, deleted bool) bool {
+func (b *API) saveConnector(c *gin.Context, cn core.Connector, spec ConnectorSpec, deleted bool) bool {
 	ctx := c.Request.Context()
 	rec := connectorRecord{Spec: spec, Deleted: deleted, Actor: c.GetString(adminActorKey), Time: b.opts.Now().UTC()}
 	val, err := json.Marshal(rec)
@@ -38,8 +39,8 @@ func (b *Broker) saveConnector(c *gin.Context, cn core.Connector, spec Connector
 		b.adminFail(c, "encode connector", err)
 		return false
 	}
-	r := store.Record{Kind: connectorKind, Key: cn.ID, Value: val}
-	old, err := b.store.GetRecord(ctx, connectorKind, cn.ID)
+	r := store.Record{Kind: ConnectorRecordKind, Key: cn.ID, Value: val}
+	old, err := b.store.GetRecord(ctx, ConnectorRecordKind, cn.ID)
 	switch {
 	case err == nil:
 		r.Version = old.Version
@@ -69,8 +70,8 @@ func (b *Broker) saveConnector(c *gin.Context, cn core.Connector, spec Connector
 // whenever another replica may have changed one. A record that no longer
 // builds is logged and left out, so one broken connector does not keep the
 // others from serving.
-func (b *Broker) SyncConnectors(ctx context.Context) error {
-	recs, err := b.store.ListRecords(ctx, connectorKind, "")
+func (b *API) SyncConnectors(ctx context.Context) error {
+	recs, err := b.store.ListRecords(ctx, ConnectorRecordKind, "")
 	if err != nil {
 		return fmt.Errorf("broker: read connectors: %w", err)
 	}

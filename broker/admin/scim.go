@@ -1,4 +1,4 @@
-package broker
+package admin
 
 import (
 	"errors"
@@ -36,7 +36,7 @@ func toAdminProvisioner(p scim.Provisioner) adminProvisioner {
 		AdoptPrivileged: p.AdoptPrivileged, CreatedAt: p.CreatedAt, RotatedAt: p.RotatedAt}
 }
 
-func (b *Broker) scimAdminRoutes(g *gin.RouterGroup) {
+func (b *API) scimAdminRoutes(g *gin.RouterGroup) {
 	g.GET("/scim-provisioners", b.adminListProvisioners)
 	g.POST("/scim-provisioners", b.adminCreateProvisioner)
 	g.GET("/scim-provisioners/:id", b.adminGetProvisioner)
@@ -44,7 +44,7 @@ func (b *Broker) scimAdminRoutes(g *gin.RouterGroup) {
 	g.POST("/scim-provisioners/:id/token", b.adminRotateProvisioner)
 }
 
-func (b *Broker) adminListProvisioners(c *gin.Context) {
+func (b *API) adminListProvisioners(c *gin.Context) {
 	ps, err := scim.ListProvisioners(c.Request.Context(), b.store)
 	if err != nil {
 		b.adminFail(c, "list provisioners", err)
@@ -58,7 +58,7 @@ func (b *Broker) adminListProvisioners(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"provisioners": out})
 }
 
-func (b *Broker) adminGetProvisioner(c *gin.Context) {
+func (b *API) adminGetProvisioner(c *gin.Context) {
 	p, err := scim.GetProvisioner(c.Request.Context(), b.store, c.Param("id"))
 	if !b.adminCheck(c, "provisioner", err) {
 		return
@@ -66,7 +66,7 @@ func (b *Broker) adminGetProvisioner(c *gin.Context) {
 	c.JSON(http.StatusOK, toAdminProvisioner(p))
 }
 
-func (b *Broker) adminCreateProvisioner(c *gin.Context) {
+func (b *API) adminCreateProvisioner(c *gin.Context) {
 	var in struct {
 		ID        string `json:"id"`
 		Connector string `json:"connector"`
@@ -87,7 +87,7 @@ func (b *Broker) adminCreateProvisioner(c *gin.Context) {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
-	if msg := b.scimConnectorProblem(p.Connector); msg != "" {
+	if msg := b.SCIMConnectorProblem(p.Connector); msg != "" {
 		adminError(c, http.StatusBadRequest, "invalid_request", "connector: "+msg)
 		return
 	}
@@ -110,7 +110,7 @@ func (b *Broker) adminCreateProvisioner(c *gin.Context) {
 // apiProvisioner reads the provisioner the path names for a change the
 // API may make: not to one declared in the configuration file, for which
 // the 409 says what to do there instead. On failure it has answered.
-func (b *Broker) apiProvisioner(c *gin.Context, there string) (scim.Provisioner, bool) {
+func (b *API) apiProvisioner(c *gin.Context, there string) (scim.Provisioner, bool) {
 	p, err := scim.GetProvisioner(c.Request.Context(), b.store, c.Param("id"))
 	if !b.adminCheck(c, "provisioner", err) {
 		return p, false
@@ -124,7 +124,7 @@ func (b *Broker) apiProvisioner(c *gin.Context, there string) (scim.Provisioner,
 
 // adminRotateProvisioner gives the provisioner a new credential; the old
 // one stops working at once. One declared in the file is rotated there.
-func (b *Broker) adminRotateProvisioner(c *gin.Context) {
+func (b *API) adminRotateProvisioner(c *gin.Context) {
 	ctx := c.Request.Context()
 	p, ok := b.apiProvisioner(c, "change its token there")
 	if !ok {
@@ -141,7 +141,7 @@ func (b *Broker) adminRotateProvisioner(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-func (b *Broker) adminDeleteProvisioner(c *gin.Context) {
+func (b *API) adminDeleteProvisioner(c *gin.Context) {
 	ctx := c.Request.Context()
 	p, ok := b.apiProvisioner(c, "remove it there")
 	if !ok {
@@ -157,7 +157,7 @@ func (b *Broker) adminDeleteProvisioner(c *gin.Context) {
 // scimConnectorProblem says why connector id cannot be a provisioner's,
 // or "". SCIM provisions users of upstream connectors: the local one's
 // accounts (and its administrators) are Portico's own.
-func (b *Broker) scimConnectorProblem(id string) string {
+func (b *API) SCIMConnectorProblem(id string) string {
 	cn := b.conns.Load().ByID[id]
 	switch {
 	case cn == nil:

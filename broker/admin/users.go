@@ -1,4 +1,4 @@
-package broker
+package admin
 
 import (
 	"context"
@@ -58,7 +58,7 @@ type adminUserPatch struct {
 // adminListUsers pages users in id order; cursor is the next_cursor of
 // the previous page (userCursor), q a case-insensitive substring of
 // username or email.
-func (b *Broker) adminListUsers(c *gin.Context) {
+func (b *API) adminListUsers(c *gin.Context) {
 	limit, ok := adminLimit(c)
 	if !ok {
 		return
@@ -127,7 +127,7 @@ func parseUserCursor(raw string) (string, bool) {
 	return id, true
 }
 
-func (b *Broker) adminGetUser(c *gin.Context) {
+func (b *API) adminGetUser(c *gin.Context) {
 	u, err := b.store.GetUser(c.Request.Context(), c.Param("id"))
 	if !b.adminCheck(c, "user", err) {
 		return
@@ -137,7 +137,7 @@ func (b *Broker) adminGetUser(c *gin.Context) {
 
 // adminPatchUser changes disabled, roles and local groups. Disabling also
 // ends the user's sessions, so its live access tokens stop working too.
-func (b *Broker) adminPatchUser(c *gin.Context) {
+func (b *API) adminPatchUser(c *gin.Context) {
 	var p adminUserPatch
 	if !adminBind(c, &p) {
 		return
@@ -193,7 +193,7 @@ func (b *Broker) adminPatchUser(c *gin.Context) {
 	}
 	b.adminAudit(c, "user_update", store.AuditEvent{UserID: u.ID, Details: details})
 	if u.Disabled {
-		if _, err := b.revokeUserSessions(ctx, u.ID); err != nil {
+		if _, err := b.RevokeUserSessions(ctx, u.ID); err != nil {
 			b.adminFail(c, "revoke sessions of a disabled user", err)
 			return
 		}
@@ -203,13 +203,13 @@ func (b *Broker) adminPatchUser(c *gin.Context) {
 
 // adminDeleteUser ends the user's sessions, then deletes it and its
 // identities; its next login through a connector makes a new user.
-func (b *Broker) adminDeleteUser(c *gin.Context) {
+func (b *API) adminDeleteUser(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
 	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
 		return
 	}
-	if _, err := b.revokeUserSessions(ctx, id); err != nil {
+	if _, err := b.RevokeUserSessions(ctx, id); err != nil {
 		b.adminFail(c, "revoke sessions", err)
 		return
 	}
@@ -220,7 +220,7 @@ func (b *Broker) adminDeleteUser(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-func (b *Broker) adminListIdentities(c *gin.Context) {
+func (b *API) adminListIdentities(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
 	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
@@ -245,7 +245,7 @@ func (b *Broker) adminListIdentities(c *gin.Context) {
 // adminUnlinkIdentity removes one upstream identity from a user: the next
 // login through it makes a new user (or links again, if a linking policy
 // says so). The user's sessions through that connector end with it.
-func (b *Broker) adminUnlinkIdentity(c *gin.Context) {
+func (b *API) adminUnlinkIdentity(c *gin.Context) {
 	ctx := c.Request.Context()
 	userID, connectorID, subject := c.Param("id"), c.Param("connector"), c.Param("subject")
 	ident, err := b.store.GetIdentity(ctx, connectorID, subject)
@@ -275,7 +275,7 @@ func (b *Broker) adminUnlinkIdentity(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-func (b *Broker) adminListSessions(c *gin.Context) {
+func (b *API) adminListSessions(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
 	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
@@ -299,20 +299,20 @@ func (b *Broker) adminListSessions(c *gin.Context) {
 
 // adminRevokeSessions ends every session of the user: its refresh tokens
 // and the access tokens issued in them stop working.
-func (b *Broker) adminRevokeSessions(c *gin.Context) {
+func (b *API) adminRevokeSessions(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
 	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
 		return
 	}
-	n, err := b.revokeUserSessions(ctx, id)
+	n, err := b.RevokeUserSessions(ctx, id)
 	if err != nil {
 		b.adminFail(c, "revoke sessions", err)
 		return
 	}
 	// Browsers' single sign-on sessions too, or the next authorization
 	// would log the user in again without a password.
-	if _, err := b.endUserSSO(ctx, id); err != nil {
+	if _, err := b.browsers.EndUserSessions(ctx, id); err != nil {
 		b.adminFail(c, "end browser sessions", err)
 		return
 	}
@@ -324,21 +324,21 @@ func (b *Broker) adminRevokeSessions(c *gin.Context) {
 // codes), for a person who lost them: the next login that needs one
 // enrols again. The user's sessions end, since they were opened with the
 // old factors.
-func (b *Broker) adminResetMFA(c *gin.Context) {
+func (b *API) adminResetMFA(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
 	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
 		return
 	}
-	if err := b.store.DeleteRecord(ctx, mfaKind, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := b.browsers.ResetMFA(ctx, id); err != nil {
 		b.adminFail(c, "reset second factors", err)
 		return
 	}
-	if _, err := b.revokeUserSessions(ctx, id); err != nil {
+	if _, err := b.RevokeUserSessions(ctx, id); err != nil {
 		b.adminFail(c, "revoke sessions", err)
 		return
 	}
-	if _, err := b.endUserSSO(ctx, id); err != nil {
+	if _, err := b.browsers.EndUserSessions(ctx, id); err != nil {
 		b.adminFail(c, "end browser sessions", err)
 		return
 	}
@@ -347,7 +347,7 @@ func (b *Broker) adminResetMFA(c *gin.Context) {
 }
 
 // adminRevokeSession ends one session of the user.
-func (b *Broker) adminRevokeSession(c *gin.Context) {
+func (b *API) adminRevokeSession(c *gin.Context) {
 	ctx := c.Request.Context()
 	f, err := b.store.GetRefreshFamily(ctx, c.Param("session"))
 	if err == nil && (f.UserID != c.Param("id") || f.Revoked) {
@@ -366,7 +366,7 @@ func (b *Broker) adminRevokeSession(c *gin.Context) {
 }
 
 // revokeUserSessions revokes the user's live sessions and counts them.
-func (b *Broker) revokeUserSessions(ctx context.Context, userID string) (int, error) {
+func (b *API) RevokeUserSessions(ctx context.Context, userID string) (int, error) {
 	fams, err := b.store.ListRefreshFamilies(ctx, userID)
 	if err != nil {
 		return 0, fmt.Errorf("list sessions: %w", err)

@@ -1,4 +1,4 @@
-package broker
+package admin
 
 import (
 	"encoding/json"
@@ -38,20 +38,20 @@ const (
 )
 
 // Connectors returns the connectors users can log in with now (a copy).
-func (b *Broker) Connectors() []core.Connector { return slices.Clone(b.conns.Load().List) }
+func (b *API) Connectors() []core.Connector { return slices.Clone(b.conns.Load().List) }
 
-// AdminHandler serves the admin API under /admin/v1 to a caller the process
+// Handler serves the admin API under /admin/v1 to a caller the process
 // trusts already, without a token: the CLI working on a store it opened
 // itself, whose access to the data is its authority. Every change is
 // audited with actor as who made it, as the served API audits its callers.
-func (b *Broker) AdminHandler(actor string) http.Handler {
+func (b *API) Handler(actor string) http.Handler {
 	e := gin.New()
 	// Every answer is the API's, errors included: a path or method it
 	// does not serve is the same JSON error the served API gives.
 	e.HandleMethodNotAllowed = true
 	e.NoRoute(adminNotFound)
 	e.NoMethod(adminMethodNotAllowed)
-	b.adminRoutes(e.Group("/admin/v1"), func(c *gin.Context) {
+	b.routes(e.Group("/admin/v1"), func(c *gin.Context) {
 		c.Header("Cache-Control", "no-store")
 		c.Set(adminActorKey, actor)
 		c.Next()
@@ -59,29 +59,29 @@ func (b *Broker) AdminHandler(actor string) http.Handler {
 	return e
 }
 
-// adminNoRoute answers a path under /admin/v1 that names no operation
+// NoRoute answers a path under /admin/v1 that names no operation
 // with the API's JSON 404, not the site's HTML page, and ends the chain
 // there; other paths go on to the site's handler.
-func (b *Broker) adminNoRoute(c *gin.Context) {
-	if b.underAdmin(c.Request.URL.Path) {
+func (b *API) NoRoute(c *gin.Context) {
+	if b.Under(c.Request.URL.Path) {
 		adminNotFound(c)
 	}
 }
 
-// adminNoMethod does the same for a method an admin path does not take.
-func (b *Broker) adminNoMethod(c *gin.Context) {
-	if b.underAdmin(c.Request.URL.Path) {
+// NoMethod does the same for a method an admin path does not take.
+func (b *API) NoMethod(c *gin.Context) {
+	if b.Under(c.Request.URL.Path) {
 		adminMethodNotAllowed(c)
 	}
 }
 
-func (b *Broker) underAdmin(p string) bool {
+func (b *API) Under(p string) bool {
 	root := b.path("/admin/v1")
 	return p == root || strings.HasPrefix(p, root+"/")
 }
 
 func adminNotFound(c *gin.Context) {
-	adminError(c, http.StatusNotFound, "not_found", "the admin API has no such endpoint (see /admin/v1/openapi.json)")
+	adminError(c, http.StatusNotFound, "not_found", notFoundDesc)
 }
 
 // adminMethodNotAllowed: gin has set Allow (RFC 9110 §15.5.6) already.
@@ -89,7 +89,7 @@ func adminMethodNotAllowed(c *gin.Context) {
 	adminError(c, http.StatusMethodNotAllowed, "method_not_allowed", "this endpoint does not take "+c.Request.Method+"; the Allow header lists what it takes")
 }
 
-func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
+func (b *API) routes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.GET("/openapi.json", b.handleAdminOpenAPI) // public: it describes, it grants nothing
 	g.Use(auth, adminParams, b.adminManaged)     // adminManaged: managed.go
 	g.GET("/users", b.adminListUsers)
@@ -131,7 +131,7 @@ func (b *Broker) adminRoutes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 // never enough: an application the admin logged into holds a token of an
 // admin user, and must not get the API with it. A missing or bad token is
 // 401 (RFC 6750 §3.1); a good one without these rights 403.
-func (b *Broker) adminAuth(c *gin.Context) {
+func (b *API) adminAuth(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	unauthorized := func(code, desc string) {
 		h := `Bearer realm="portico"`
@@ -208,7 +208,7 @@ func (b *Broker) adminAuth(c *gin.Context) {
 }
 
 // adminAudit records an administrator's change made through the API.
-func (b *Broker) adminAudit(c *gin.Context, what string, e store.AuditEvent) {
+func (b *API) adminAudit(c *gin.Context, what string, e store.AuditEvent) {
 	e.Type = audit.AdminPrefix + what
 	e.Actor = c.GetString(adminActorKey)
 	b.audit.Request(c, e)
@@ -220,14 +220,14 @@ func adminError(c *gin.Context, status int, code, desc string) {
 }
 
 // adminFail answers a store or token service failure: logged, never shown.
-func (b *Broker) adminFail(c *gin.Context, what string, err error) {
+func (b *API) adminFail(c *gin.Context, what string, err error) {
 	b.log.ErrorContext(c.Request.Context(), "admin: "+what, "err", err)
 	adminError(c, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
 }
 
 // adminCheck answers 404 for ErrNotFound, 409 for ErrConflict and 503
 // for other errors; it reports whether err was nil.
-func (b *Broker) adminCheck(c *gin.Context, what string, err error) bool {
+func (b *API) adminCheck(c *gin.Context, what string, err error) bool {
 	switch {
 	case err == nil:
 		return true

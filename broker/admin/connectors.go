@@ -1,4 +1,4 @@
-package broker
+package admin
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func connectorView(cn core.Connector) gin.H {
 }
 
 // adminListConnectors lists the connectors users can log in with now.
-func (b *Broker) adminListConnectors(c *gin.Context) {
+func (b *API) adminListConnectors(c *gin.Context) {
 	out := []gin.H{}
 	for _, cn := range b.conns.Load().List {
 		v := connectorView(cn)
@@ -45,7 +45,7 @@ func (b *Broker) adminListConnectors(c *gin.Context) {
 
 // buildConnector checks and builds the connector the body describes; id,
 // when set, is the path's. Nothing is applied when it fails.
-func (b *Broker) buildConnector(c *gin.Context, id string) (core.Connector, ConnectorSpec, bool) {
+func (b *API) buildConnector(c *gin.Context, id string) (core.Connector, ConnectorSpec, bool) {
 	var spec ConnectorSpec
 	if b.opts.BuildConnector == nil {
 		adminError(c, http.StatusNotImplemented, "not_implemented", "this server cannot build connectors at runtime")
@@ -85,7 +85,7 @@ func (b *Broker) buildConnector(c *gin.Context, id string) (core.Connector, Conn
 // adminCreateConnector builds a connector, records it in the store (so it
 // survives a restart and reaches other replicas) and adds it to the login
 // page.
-func (b *Broker) adminCreateConnector(c *gin.Context) {
+func (b *API) adminCreateConnector(c *gin.Context) {
 	cn, spec, ok := b.buildConnector(c, "")
 	if !ok {
 		return
@@ -103,7 +103,7 @@ func (b *Broker) adminCreateConnector(c *gin.Context) {
 
 // adminPutConnector replaces a connector by a newly built one; logins
 // under way switch to it at their next request.
-func (b *Broker) adminPutConnector(c *gin.Context) {
+func (b *API) adminPutConnector(c *gin.Context) {
 	id := c.Param("id")
 	if b.conns.Load().ByID[id] == nil {
 		adminError(c, http.StatusNotFound, "not_found", "connector not found")
@@ -123,7 +123,7 @@ func (b *Broker) adminPutConnector(c *gin.Context) {
 // adminDeleteConnector removes a connector from the login page and from
 // logins and callbacks at once. Its instance stays open until the server
 // stops: a request in flight may still use it.
-func (b *Broker) adminDeleteConnector(c *gin.Context) {
+func (b *API) adminDeleteConnector(c *gin.Context) {
 	id := c.Param("id")
 	cur := b.conns.Load().ByID[id]
 	if cur == nil {

@@ -1,4 +1,4 @@
-package broker
+package admin
 
 import (
 	"errors"
@@ -88,7 +88,7 @@ func checkAccount(in adminAccountInput) string {
 
 // adminListAccounts lists the local accounts; ?login= finds one by
 // username or email.
-func (b *Broker) adminListAccounts(c *gin.Context) {
+func (b *API) adminListAccounts(c *gin.Context) {
 	ctx := c.Request.Context()
 	var accs []store.LocalAccount
 	login, ok := adminSearch(c, "login")
@@ -121,7 +121,7 @@ func (b *Broker) adminListAccounts(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"accounts": out})
 }
 
-func (b *Broker) adminGetAccount(c *gin.Context) {
+func (b *API) adminGetAccount(c *gin.Context) {
 	a, err := b.store.GetLocalAccount(c.Request.Context(), c.Param("id"))
 	if !b.adminCheck(c, "account", err) {
 		return
@@ -131,7 +131,7 @@ func (b *Broker) adminGetAccount(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
-func (b *Broker) adminCreateAccount(c *gin.Context) {
+func (b *API) adminCreateAccount(c *gin.Context) {
 	var in adminAccountInput
 	if !adminBind(c, &in) {
 		return
@@ -182,7 +182,7 @@ func (b *Broker) adminCreateAccount(c *gin.Context) {
 
 // adminSetPassword sets an account's password. The user's sessions stay:
 // ending them is a separate, explicit call (DELETE /users/{id}/sessions).
-func (b *Broker) adminSetPassword(c *gin.Context) {
+func (b *API) adminSetPassword(c *gin.Context) {
 	var in struct {
 		Password     string `json:"password"`
 		PasswordHash string `json:"password_hash"` // admin_password_hash.go
@@ -220,7 +220,7 @@ func (b *Broker) adminSetPassword(c *gin.Context) {
 	b.adminCheck(c, "account", core.ErrTooManyRetries)
 }
 
-func (b *Broker) adminDeleteAccount(c *gin.Context) {
+func (b *API) adminDeleteAccount(c *gin.Context) {
 	ctx := c.Request.Context()
 	a, err := b.store.GetLocalAccount(ctx, c.Param("id"))
 	if !b.adminCheck(c, "account", err) {
@@ -234,7 +234,7 @@ func (b *Broker) adminDeleteAccount(c *gin.Context) {
 }
 
 // hashPassword hashes with the configured function.
-func (b *Broker) hashPassword(p string) (string, error) {
+func (b *API) hashPassword(p string) (string, error) {
 	if b.opts.HashPassword == nil {
 		return "", errors.New("no password hasher configured")
 	}

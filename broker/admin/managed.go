@@ -1,4 +1,4 @@
-package broker
+package admin
 
 import (
 	"net/http"
@@ -16,11 +16,6 @@ import (
 // ManagedByFile is the managed_by of an entry the file manages.
 const ManagedByFile = "file"
 
-// ConnectorRecordKind is the kind of the store records that hold the
-// admin API's connector changes (connectors_sync.go), which a declarative
-// start drops for the file's connectors.
-const ConnectorRecordKind = connectorKind
-
 // FileManaged are the entries the file manages, by id (Options).
 type FileManaged struct {
 	Clients    map[string]bool
@@ -30,7 +25,7 @@ type FileManaged struct {
 
 // managedBy is ManagedByFile for an entry of kind ("client", "account",
 // "connector") the file manages, else "".
-func (b *Broker) managedBy(kind, id string) string {
+func (b *API) managedBy(kind, id string) string {
 	m := b.opts.FileManaged
 	if m == nil {
 		return ""
@@ -44,7 +39,7 @@ func (b *Broker) managedBy(kind, id string) string {
 
 // adminManaged refuses, with 409, every change through the admin API to an
 // entry the file manages: the next start would undo it.
-func (b *Broker) adminManaged(c *gin.Context) {
+func (b *API) adminManaged(c *gin.Context) {
 	if b.opts.FileManaged == nil || c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
 		return
 	}

@@ -1,0 +1,103 @@
+// Package admin is the admin API (docs/admin-api.md): JSON under
+// /admin/v1 to manage users, local accounts, clients, connectors, keys,
+// SCIM provisioners and the audit trail, authenticated by Portico's own
+// access tokens, with its OpenAPI document. The admin console joins it.
+//
+// It may import the broker's shared packages (core, audit, identity, ui,
+// store) but no other subject: what it needs of the login journey (end a
+// user's browser sessions, forget their second factors) and of the
+// protocol (which token exchange settings are valid) it declares as the
+// small interfaces Browsers and Clients, which the root package wires.
+package admin
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/audit"
+	"github.com/portico-idp/portico/broker/core"
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// Options configure the admin API.
+type Options struct {
+	Issuer string
+	Now    func() time.Time
+	// Admins are the clients and the role that may use the API.
+	Admins core.AdminPolicy
+	// Scopes are the custom scopes a client may be given.
+	Scopes map[string][]string
+	// BuildConnector builds a connector for hot add and replace; without
+	// it those answer 501.
+	BuildConnector ConnectorBuilder
+	// HashPassword hashes a local account's password (the local
+	// connector's PHC hash).
+	HashPassword func(password string) (string, error)
+	// FileManaged, set with declarative: true, are the entries the file
+	// manages: read-only through the API (managed.go).
+	FileManaged *FileManaged
+}
+
+// Browsers is what the API needs of the login journey.
+type Browsers interface {
+	// EndUserSessions ends every single sign-on session of the user, and
+	// the token sessions they started; it returns how many ended.
+	EndUserSessions(ctx context.Context, userID string) (int, error)
+	// ResetMFA forgets the user's second factors.
+	ResetMFA(ctx context.Context, userID string) error
+}
+
+// Clients is what the API needs of the protocol to check a client.
+type Clients interface {
+	// CheckExchange checks a client's token exchange settings.
+	CheckExchange(c store.Client) error
+}
+
+// API serves the admin API.
+type API struct {
+	opts     Options
+	issuer   *url.URL
+	store    store.Store
+	tokens   *tokensvc.Service
+	log      *slog.Logger
+	audit    *audit.Trail
+	conns    *core.Connectors
+	admins   core.AdminPolicy
+	browsers Browsers
+	clients  Clients
+}
+
+// New returns the API. The issuer must be an absolute URL (the broker
+// checked it).
+func New(opts Options, st store.Store, tokens *tokensvc.Service, log *slog.Logger, trail *audit.Trail,
+	conns *core.Connectors, browsers Browsers, clients Clients) *API {
+	iss, _ := url.Parse(opts.Issuer)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &API{opts: opts, issuer: iss, store: st, tokens: tokens, log: log, audit: trail, conns: conns,
+		admins: opts.Admins, browsers: browsers, clients: clients}
+}
+
+// Routes serves the API under g, to callers with an admin token.
+func (b *API) Routes(g *gin.RouterGroup) { b.routes(g, b.adminAuth) }
+
+// MaxBody bounds a request body of the API.
+const MaxBody = adminMaxBody
+
+// WriteError answers with the API's error object.
+func WriteError(c *gin.Context, status int, code, desc string) { adminError(c, status, code, desc) }
+
+// NotFoundJSON is the body of the API's 404, for paths the router
+// answers before the API sees them.
+const NotFoundJSON = `{"error":"not_found","error_description":"` + notFoundDesc + `"}`
+
+const notFoundDesc = "the admin API has no such endpoint (see /admin/v1/openapi.json)"
+
+func (b *API) path(p string) string { return strings.TrimSuffix(b.issuer.Path, "/") + p }

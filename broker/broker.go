@@ -173,7 +173,7 @@ type Broker struct {
 	linkExplicit map[string]bool
 	audit        *audit.Trail
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
-	addrs        *addrLimiter       // nil: no rate per address
+	addrs        *core.AddrLimiter  // nil: no rate per address
 	clientKeys   *clientKeys        // private_key_jwt clients' jwks_uri (clientkeys.go)
 	exchange     *exchangeIssuers   // token exchange's external issuers
 	backchannel  *backchannel       // back-channel logout deliveries (backchannel.go)
@@ -210,7 +210,7 @@ func New(opts Options) (*Broker, error) {
 	b := &Broker{
 		opts: opts, issuer: iss, store: opts.Store, tokens: opts.Tokens,
 		log: opts.Logger, secure: iss.Scheme == "https",
-		addrs:      newAddrLimiter(opts.AuthorizeRate, opts.Now),
+		addrs:      core.NewAddrLimiter(opts.AuthorizeRate, opts.Now),
 		clientKeys: newClientKeys(opts.ClientKeys, opts.Now),
 		exchange:   newExchangeIssuers(opts.ExchangeIssuers, exchangeHTTPClient()),
 	}

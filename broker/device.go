@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/portico-idp/portico/broker/device"
 
 	"github.com/gin-gonic/gin"
 
@@ -36,29 +37,6 @@ import (
 // redemption) is a compare-and-swap on its Version.
 
 const (
-	deviceKind     = "device"      // key: hash of the device code
-	deviceUserKind = "device_user" // key: hash of the user code, normalized
-)
-
-// Status of a device record.
-const (
-	devicePending  = "pending"
-	deviceApproved = "approved"
-	deviceDenied   = "denied"
-	deviceUsed     = "used" // tokens were issued: the device code is spent
-)
-
-// userCodeAlphabet: consonants only, upper case (RFC 8628 §6.1): no
-// vowels to spell words, nothing to confuse (0/O, 1/I/L are absent), and
-// the same on every keyboard. Eight of them carry 34.5 bits; with the
-// throttle on wrong codes (handleDeviceSubmit) and the code's short life,
-// guessing a live one is hopeless.
-const (
-	userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
-	userCodeLen      = 8
-	// maxUserCodeInput bounds what the page accepts before normalizing:
-	// the code, dashes and spaces as people type them.
-	maxUserCodeInput = 64
 	// maxDeviceCodeLen bounds a device code at /token: Portico's are 44
 	// characters.
 	maxDeviceCodeLen = 128
@@ -67,30 +45,6 @@ const (
 	deviceSlowDown    = 5 * time.Second
 	deviceMaxInterval = 5 * time.Minute
 )
-
-// deviceState is a device record's value.
-type deviceState struct {
-	ClientID string    `json:"client_id"`
-	Scopes   []string  `json:"scopes,omitempty"`
-	UserKey  string    `json:"user_key"` // the user code record's key
-	Expires  time.Time `json:"expires"`
-	// Interval is the polling interval in force, grown by slow_down;
-	// LastPoll is when the device last polled.
-	Interval time.Duration `json:"interval"`
-	LastPoll time.Time     `json:"last_poll,omitzero"`
-	Status   string        `json:"status"`
-	// The approved login: who, how, and the token session it starts.
-	UserID      string    `json:"user_id,omitempty"`
-	ConnectorID string    `json:"connector_id,omitempty"`
-	AuthTime    time.Time `json:"auth_time,omitzero"`
-	AMR         []string  `json:"amr,omitempty"`
-	FamilyID    string    `json:"family_id,omitempty"`
-}
-
-// deviceUserRef is a user code record's value.
-type deviceUserRef struct {
-	DeviceKey string `json:"device_key"`
-}
 
 func (b *Broker) deviceTTL() time.Duration {
 	if b.opts.DeviceCodeTTL > 0 {
@@ -111,83 +65,12 @@ func (b *Broker) deviceInterval() time.Duration {
 // invalid_grant.
 const deviceRecordGrace = 10 * time.Minute
 
-// newUserCode returns a random user code, normalized (no dash).
-func newUserCode() string {
-	var out [userCodeLen]byte
-	buf := make([]byte, 2*userCodeLen)
-	for i := 0; i < userCodeLen; {
-		rand.Read(buf)
-		for _, c := range buf {
-			// 240 is the largest multiple of 20 within a byte: no bias.
-			if c < 240 && i < userCodeLen {
-				out[i] = userCodeAlphabet[int(c)%len(userCodeAlphabet)]
-				i++
-			}
-		}
-	}
-	return string(out[:])
-}
-
-// formatUserCode shows a normalized user code as people read it: XXXX-XXXX.
-func formatUserCode(code string) string {
-	if len(code) != userCodeLen {
-		return code
-	}
-	return code[:4] + "-" + code[4:]
-}
-
-// normalizeUserCode reads a user code as typed: case, dashes and white
-// space do not matter. ok is false for anything that cannot be a code.
-func normalizeUserCode(in string) (string, bool) {
-	if len(in) > maxUserCodeInput {
-		return "", false
-	}
-	var sb strings.Builder
-	for _, r := range in {
-		switch {
-		case r == '-' || r == ' ' || r == '\t' || r == '\u00a0':
-			continue
-		case r >= 'a' && r <= 'z':
-			r -= 'a' - 'A'
-		}
-		if r > 0x7f || !strings.ContainsRune(userCodeAlphabet, r) {
-			return "", false
-		}
-		sb.WriteRune(r)
-	}
-	if sb.Len() != userCodeLen {
-		return "", false
-	}
-	return sb.String(), true
-}
-
-func userCodeKey(code string) string { return core.HashString("user-code:" + code) }
-
-// loadDevice returns the device record at key and its value.
-func (b *Broker) loadDevice(c *gin.Context, key string) (deviceState, store.Record, error) {
-	var st deviceState
-	rec, err := b.store.GetRecord(c.Request.Context(), deviceKind, key)
-	if err != nil {
-		return st, rec, err
-	}
-	if err := json.Unmarshal(rec.Value, &st); err != nil {
-		return st, rec, fmt.Errorf("decode device record: %w", err)
-	}
-	return st, rec, nil
-}
-
-// saveDevice stores st over rec, compare-and-swap.
-func (b *Broker) saveDevice(c *gin.Context, rec store.Record, st deviceState) error {
-	rec.Value, _ = json.Marshal(st)
-	return b.store.PutRecord(c.Request.Context(), rec)
-}
-
 // handleDeviceAuthorize is the device authorization endpoint (RFC 8628
 // §3.1, §3.2): the client authenticates as at /token, and gets a device
 // code to poll with and a user code for the person.
 func (b *Broker) handleDeviceAuthorize(c *gin.Context) {
 	if b.addrs != nil { // it stores state before anyone logs in
-		if ok, wait := b.addrs.allow(throttle.IP(c.ClientIP()).ID); !ok {
+		if ok, wait := b.addrs.Allow(throttle.IP(c.ClientIP()).ID); !ok {
 			secs := fmt.Sprint(max(1, int(wait/time.Second)+1))
 			b.writeTokenError(c, &tokenError{status: http.StatusTooManyRequests, code: "slow_down",
 				desc: "too many requests from this address; retry after " + secs + " s", retryAfter: secs})
@@ -227,9 +110,9 @@ func (b *Broker) handleDeviceAuthorize(c *gin.Context) {
 	// record only if absent makes each live code name one device.
 	var userCode string
 	for range 5 {
-		userCode = newUserCode()
-		v, _ := json.Marshal(deviceUserRef{DeviceKey: key})
-		err := b.store.PutRecord(ctx, store.Record{Kind: deviceUserKind, Key: userCodeKey(userCode), Value: v, Expiry: expires})
+		userCode = device.NewUserCode()
+		v, _ := json.Marshal(device.UserRef{DeviceKey: key})
+		err := b.store.PutRecord(ctx, store.Record{Kind: device.UserKind, Key: device.UserCodeKey(userCode), Value: v, Expiry: expires})
 		if err == nil {
 			break
 		}
@@ -244,17 +127,17 @@ func (b *Broker) handleDeviceAuthorize(c *gin.Context) {
 		b.writeTokenError(c, serverError("try again later"))
 		return
 	}
-	st := deviceState{ClientID: client.ID, Scopes: scopes, UserKey: userCodeKey(userCode), Expires: expires,
-		Interval: b.deviceInterval(), Status: devicePending}
+	st := device.State{ClientID: client.ID, Scopes: scopes, UserKey: device.UserCodeKey(userCode), Expires: expires,
+		Interval: b.deviceInterval(), Status: device.Pending}
 	val, _ := json.Marshal(st)
-	if err := b.store.PutRecord(ctx, store.Record{Kind: deviceKind, Key: key, Value: val, Expiry: expires.Add(deviceRecordGrace)}); err != nil {
+	if err := b.store.PutRecord(ctx, store.Record{Kind: device.Kind, Key: key, Value: val, Expiry: expires.Add(deviceRecordGrace)}); err != nil {
 		b.log.Error("device: store device code", "err", err)
 		b.writeTokenError(c, serverError("try again later"))
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
-	shown := formatUserCode(userCode)
+	shown := device.FormatUserCode(userCode)
 	c.JSON(http.StatusOK, gin.H{
 		"device_code": deviceCode, "user_code": shown,
 		"verification_uri":          b.url("/device"),
@@ -276,7 +159,7 @@ func (b *Broker) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 	if len(raw) > maxDeviceCodeLen {
 		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired")
 	}
-	st, rec, err := b.loadDevice(c, core.HashString(raw))
+	st, rec, err := device.Load(c.Request.Context(), b.store, core.HashString(raw))
 	if errors.Is(err, store.ErrNotFound) {
 		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired")
 	} else if err != nil {
@@ -291,7 +174,7 @@ func (b *Broker) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 		return &tokenError{status: http.StatusBadRequest, code: code, desc: desc}
 	}
 	switch {
-	case st.Status == deviceUsed:
+	case st.Status == device.Used:
 		return tokensvc.Tokens{}, invalidGrant("the device code was already used")
 	case !now.Before(st.Expires):
 		return tokensvc.Tokens{}, pollErr("expired_token", "the device code has expired; start again")
@@ -299,7 +182,7 @@ func (b *Broker) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 		// Too early: every further request must wait 5 seconds more.
 		st.Interval = min(st.Interval+deviceSlowDown, deviceMaxInterval)
 		st.LastPoll = now
-		if err := b.saveDevice(c, rec, st); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+		if err := device.Save(c.Request.Context(), b.store, rec, st); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 			b.log.Error("token: record device poll", "err", err)
 			return tokensvc.Tokens{}, serverError("try again later")
 		}
@@ -307,10 +190,10 @@ func (b *Broker) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 	}
 	st.LastPoll = now
 	next := st
-	if st.Status == deviceApproved {
-		next.Status = deviceUsed // spent before minting: one redemption
+	if st.Status == device.Approved {
+		next.Status = device.Used // spent before minting: one redemption
 	}
-	switch err := b.saveDevice(c, rec, next); {
+	switch err := device.Save(c.Request.Context(), b.store, rec, next); {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		// Another poll of the same code at the same moment.
 		return tokensvc.Tokens{}, pollErr("slow_down", "polling too fast")
@@ -319,11 +202,11 @@ func (b *Broker) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
 	switch st.Status {
-	case devicePending:
+	case device.Pending:
 		return tokensvc.Tokens{}, pollErr("authorization_pending", "the user has not yet approved the request")
-	case deviceDenied:
+	case device.Denied:
 		return tokensvc.Tokens{}, pollErr("access_denied", "the user denied the request")
-	case deviceApproved:
+	case device.Approved:
 	default:
 		return tokensvc.Tokens{}, invalidGrant("the device code is invalid")
 	}

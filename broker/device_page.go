@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/device"
+
 	"github.com/portico-idp/portico/broker/ui"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -54,7 +56,7 @@ func (b *Broker) devicePage(c *gin.Context, status int, code, msg string) {
 // fills it in, but the person still submits it.
 func (b *Broker) handleDevice(c *gin.Context) {
 	code := c.Query("user_code")
-	if len(code) > maxUserCodeInput {
+	if len(code) > device.MaxUserCodeInput {
 		code = ""
 	}
 	msg := ""
@@ -76,7 +78,7 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 	}
 	typed := c.PostForm("user_code")
 	shown := typed
-	if len(shown) > maxUserCodeInput {
+	if len(shown) > device.MaxUserCodeInput {
 		shown = ""
 	}
 	key := throttle.Key{Scope: ScopeDevice, ID: throttle.IP(c.ClientIP()).ID}
@@ -97,7 +99,7 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 		b.auditLoginFailure(c, "", "", "", "invalid_user_code")
 		b.devicePage(c, http.StatusBadRequest, shown, b.ui.Text(ui.MsgDeviceBadCode))
 	}
-	code, ok := normalizeUserCode(typed)
+	code, ok := device.NormalizeUserCode(typed)
 	if !ok {
 		wrong()
 		return
@@ -112,7 +114,7 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 		return
 	}
 	now := b.opts.Now()
-	if st.Status != devicePending || !now.Before(st.Expires) {
+	if st.Status != device.Pending || !now.Before(st.Expires) {
 		wrong()
 		return
 	}
@@ -124,7 +126,7 @@ func (b *Broker) handleDeviceSubmit(c *gin.Context) {
 		ID: tokensvc.NewID(), ClientID: st.ClientID, RedirectURI: b.url("/device"), Scopes: st.Scopes,
 		CSRFToken: tokensvc.NewID(), BrowserHash: core.HashString(b.browserID(c)),
 		Expiry:    minTime(now.Add(b.opts.AuthRequestTTL), st.Expires),
-		DeviceKey: devKey, DeviceUserCode: formatUserCode(code),
+		DeviceKey: devKey, DeviceUserCode: device.FormatUserCode(code),
 	}
 	if slices.Contains(req.Scopes, core.AdminScope) {
 		// As at /authorize: an admin token needs the person to log in
@@ -160,33 +162,33 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // deviceByUserCode finds the device record of a normalized user code.
-func (b *Broker) deviceByUserCode(c *gin.Context, code string) (deviceState, string, error) {
-	ref, err := b.store.GetRecord(c.Request.Context(), deviceUserKind, userCodeKey(code))
+func (b *Broker) deviceByUserCode(c *gin.Context, code string) (device.State, string, error) {
+	ref, err := b.store.GetRecord(c.Request.Context(), device.UserKind, device.UserCodeKey(code))
 	if err != nil {
-		return deviceState{}, "", err
+		return device.State{}, "", err
 	}
-	var r deviceUserRef
+	var r device.UserRef
 	if err := json.Unmarshal(ref.Value, &r); err != nil || r.DeviceKey == "" {
-		return deviceState{}, "", store.ErrNotFound
+		return device.State{}, "", store.ErrNotFound
 	}
-	st, _, err := b.loadDevice(c, r.DeviceKey)
+	st, _, err := device.Load(c.Request.Context(), b.store, r.DeviceKey)
 	return st, r.DeviceKey, err
 }
 
 // deviceRequest loads the approval step's request and its device record,
 // which must still wait for an answer.
-func (b *Broker) deviceRequest(c *gin.Context) (store.AuthRequest, deviceState, store.Record, bool) {
+func (b *Broker) deviceRequest(c *gin.Context) (store.AuthRequest, device.State, store.Record, bool) {
 	req, ok := b.stepRequest(c, deviceApproveStep)
 	if !ok {
-		return req, deviceState{}, store.Record{}, false
+		return req, device.State{}, store.Record{}, false
 	}
-	st, rec, err := b.loadDevice(c, req.DeviceKey)
+	st, rec, err := device.Load(c.Request.Context(), b.store, req.DeviceKey)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		b.ui.Unavailable(c, "device: read device", err)
 		return req, st, rec, false
-	case st.Status == devicePending && b.opts.Now().Before(st.Expires) && st.ClientID == req.ClientID:
+	case st.Status == device.Pending && b.opts.Now().Before(st.Expires) && st.ClientID == req.ClientID:
 		return req, st, rec, true
 	}
 	b.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
@@ -229,7 +231,7 @@ func (b *Broker) handleDeviceApproveSubmit(c *gin.Context) {
 	}
 	allow := c.PostForm("answer") == "allow"
 	if allow {
-		st.Status = deviceApproved
+		st.Status = device.Approved
 		st.UserID, st.ConnectorID, st.AuthTime, st.AMR = req.UserID, req.ConnectorID, req.AuthTime, req.AMR
 		// The token session is named now, so the browser session can
 		// list it (and logout end it) before the device polls.
@@ -247,18 +249,18 @@ func (b *Broker) handleDeviceApproveSubmit(c *gin.Context) {
 			return
 		}
 	} else {
-		st.Status = deviceDenied
+		st.Status = device.Denied
 	}
-	switch err := b.saveDevice(c, rec, st); {
+	switch err := device.Save(c.Request.Context(), b.store, rec, st); {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		// A poll moved the record meanwhile: read it again, once.
-		cur, rec2, err := b.loadDevice(c, req.DeviceKey)
-		if err != nil || cur.Status != devicePending {
+		cur, rec2, err := device.Load(c.Request.Context(), b.store, req.DeviceKey)
+		if err != nil || cur.Status != device.Pending {
 			b.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
 			return
 		}
 		cur.Status, cur.UserID, cur.ConnectorID, cur.AuthTime, cur.AMR, cur.FamilyID = st.Status, st.UserID, st.ConnectorID, st.AuthTime, st.AMR, st.FamilyID
-		if err := b.saveDevice(c, rec2, cur); err != nil {
+		if err := device.Save(c.Request.Context(), b.store, rec2, cur); err != nil {
 			b.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
 			return
 		}
@@ -267,7 +269,7 @@ func (b *Broker) handleDeviceApproveSubmit(c *gin.Context) {
 		return
 	}
 	// The user code has done its work: it cannot be entered again.
-	if err := b.store.DeleteRecord(ctx, deviceUserKind, st.UserKey); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := b.store.DeleteRecord(ctx, device.UserKind, st.UserKey); err != nil && !errors.Is(err, store.ErrNotFound) {
 		b.log.Warn("device: delete user code", "err", err)
 	}
 	d := map[string]string{"scope": strings.Join(req.Scopes, " ")}

@@ -1,4 +1,4 @@
-package broker
+package device
 
 import (
 	"strings"
@@ -25,9 +25,9 @@ func TestUserCodeNormalize(t *testing.T) {
 		{"", "", false},
 		{strings.Repeat(" ", 60) + "BCDFGHJK", "", false}, // over the input bound
 	} {
-		got, ok := normalizeUserCode(tc.in)
+		got, ok := NormalizeUserCode(tc.in)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("normalizeUserCode(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+			t.Errorf("NormalizeUserCode(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }
@@ -37,8 +37,8 @@ func TestUserCodeNormalize(t *testing.T) {
 func TestNewUserCode(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		c := newUserCode()
-		if n, ok := normalizeUserCode(formatUserCode(c)); !ok || n != c {
+		c := NewUserCode()
+		if n, ok := NormalizeUserCode(FormatUserCode(c)); !ok || n != c {
 			t.Fatalf("code %q reads back as %q, %v", c, n, ok)
 		}
 		seen[c] = true
@@ -56,7 +56,7 @@ func FuzzUserCode(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		c, ok := normalizeUserCode(in)
+		c, ok := NormalizeUserCode(in)
 		if !ok {
 			if c != "" {
 				t.Fatalf("rejected %q but returned %q", in, c)
@@ -66,7 +66,7 @@ func FuzzUserCode(f *testing.F) {
 		if len(c) != userCodeLen || strings.Trim(c, userCodeAlphabet) != "" {
 			t.Fatalf("%q normalized to %q", in, c)
 		}
-		if again, ok := normalizeUserCode(formatUserCode(c)); !ok || again != c {
+		if again, ok := NormalizeUserCode(FormatUserCode(c)); !ok || again != c {
 			t.Fatalf("%q does not read back: %q", c, again)
 		}
 	})

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -182,40 +183,13 @@ func (b *Broker) handleAuthorize(c *gin.Context) {
 		}
 	}
 
-	browser := b.browserID(c)
-	req := store.AuthRequest{
+	b.Begin(c, store.AuthRequest{
 		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes,
 		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
 		ResponseMode: mode, Resources: resources,
-		CSRFToken: tokensvc.NewID(), BrowserHash: core.HashString(browser),
 		Prompt: prompt, MaxAge: maxAge, ACRValues: acr,
 		Expiry: b.opts.Now().Add(b.opts.AuthRequestTTL),
-	}
-	s, err := b.currentSSO(c)
-	if err != nil {
-		b.log.Error("authorize: read session", "err", err)
-		fail(authError{"temporarily_unavailable", "the server could not read the session"})
-		return
-	}
-	if b.ssoServes(s, req) {
-		req.UserID, req.ConnectorID, req.AuthTime, req.AMR = s.UserID, s.ConnectorID, s.AuthTime, s.AMR
-		b.continueLogin(c, req, false, s)
-		return
-	}
-	if slices.Contains(prompt, "none") {
-		fail(authError{"login_required", "the user must log in"})
-		return
-	}
-	if err := b.store.CreateAuthRequest(ctx, req); err != nil {
-		b.log.Error("authorize: store request", "err", err)
-		fail(authError{"temporarily_unavailable", "the server could not store the request"})
-		return
-	}
-	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
-	if set := b.conns.Load(); len(set.List) == 1 {
-		next = b.path("/login/"+url.PathEscape(set.List[0].ID)) + "?req=" + url.QueryEscape(req.ID)
-	}
-	c.Redirect(http.StatusSeeOther, next)
+	})
 }
 
 // redirectRegistered reports whether uri is one of the registered redirect
@@ -293,4 +267,43 @@ func (b *Broker) browserID(c *gin.Context) string {
 		Secure: b.secure, SameSite: http.SameSiteLaxMode,
 	})
 	return v
+}
+
+// loginParams reads prompt, max_age and acr_values (OpenID Connect Core
+// §3.1.2.1). max_age=0 is kept as prompt=login, which it means.
+func loginParams(q url.Values) (prompt []string, maxAge int64, acr []string, e *authError) {
+	prompt = strings.Fields(q.Get("prompt"))
+	for _, p := range prompt {
+		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, p) {
+			return nil, 0, nil, &authError{"invalid_request", "unknown prompt value " + p}
+		}
+	}
+	if slices.Contains(prompt, "none") && len(prompt) > 1 {
+		return nil, 0, nil, &authError{"invalid_request", "prompt=none cannot be combined with other values"}
+	}
+	if raw, ok := q["max_age"]; ok {
+		n, err := strconv.ParseInt(raw[0], 10, 64)
+		if err != nil || n < 0 {
+			return nil, 0, nil, &authError{"invalid_request", "max_age must be a non-negative number of seconds"}
+		}
+		if n == 0 && !slices.Contains(prompt, "login") {
+			prompt = append(prompt, "login")
+		}
+		maxAge = n
+	}
+	return prompt, maxAge, strings.Fields(q.Get("acr_values")), nil
+}
+
+// issueCode stores a single-use code for the login req has made, and
+// returns it; only its hash is stored. familyID names the token session
+// the code's exchange will start.
+func (b *Broker) issueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error) {
+	code := tokensvc.NewID() + tokensvc.NewID()
+	err := b.store.CreateAuthCode(ctx, store.AuthCode{
+		ID: core.HashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID,
+		ConnectorID: req.ConnectorID, Scopes: req.Scopes, Nonce: req.Nonce,
+		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
+		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, Expiry: b.opts.Now().Add(b.opts.AuthCodeTTL),
+	})
+	return code, err
 }

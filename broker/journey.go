@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,31 +23,6 @@ import (
 // still ask for, then the code. Each step records its progress in the
 // authorization request (UserID, AuthTime, AMR), so a page in between
 // (a second factor, consent) resumes it from there.
-
-// loginParams reads prompt, max_age and acr_values (OpenID Connect Core
-// §3.1.2.1). max_age=0 is kept as prompt=login, which it means.
-func loginParams(q url.Values) (prompt []string, maxAge int64, acr []string, e *authError) {
-	prompt = strings.Fields(q.Get("prompt"))
-	for _, p := range prompt {
-		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, p) {
-			return nil, 0, nil, &authError{"invalid_request", "unknown prompt value " + p}
-		}
-	}
-	if slices.Contains(prompt, "none") && len(prompt) > 1 {
-		return nil, 0, nil, &authError{"invalid_request", "prompt=none cannot be combined with other values"}
-	}
-	if raw, ok := q["max_age"]; ok {
-		n, err := strconv.ParseInt(raw[0], 10, 64)
-		if err != nil || n < 0 {
-			return nil, 0, nil, &authError{"invalid_request", "max_age must be a non-negative number of seconds"}
-		}
-		if n == 0 && !slices.Contains(prompt, "login") {
-			prompt = append(prompt, "login")
-		}
-		maxAge = n
-	}
-	return prompt, maxAge, strings.Fields(q.Get("acr_values")), nil
-}
 
 // ssoServes reports whether the browser's session s may answer req without
 // asking the person to log in again.
@@ -194,4 +168,41 @@ func (b *Broker) toStep(c *gin.Context, req store.AuthRequest, stored bool, step
 		return
 	}
 	c.Redirect(http.StatusSeeOther, b.path(step)+"?req="+url.QueryEscape(req.ID))
+}
+
+// Begin takes an authorization request the protocol has validated
+// through the login: the browser's single sign-on session when it may
+// answer, else the login page. Errors go to the client's redirect URI,
+// which the protocol has checked.
+func (b *Broker) Begin(c *gin.Context, req store.AuthRequest) {
+	ctx := c.Request.Context()
+	fail := func(code, desc string) {
+		b.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, code, desc)
+	}
+	req.CSRFToken, req.BrowserHash = tokensvc.NewID(), core.HashString(b.browserID(c))
+	s, err := b.currentSSO(c)
+	if err != nil {
+		b.log.Error("authorize: read session", "err", err)
+		fail("temporarily_unavailable", "the server could not read the session")
+		return
+	}
+	if b.ssoServes(s, req) {
+		req.UserID, req.ConnectorID, req.AuthTime, req.AMR = s.UserID, s.ConnectorID, s.AuthTime, s.AMR
+		b.continueLogin(c, req, false, s)
+		return
+	}
+	if slices.Contains(req.Prompt, "none") {
+		fail("login_required", "the user must log in")
+		return
+	}
+	if err := b.store.CreateAuthRequest(ctx, req); err != nil {
+		b.log.Error("authorize: store request", "err", err)
+		fail("temporarily_unavailable", "the server could not store the request")
+		return
+	}
+	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
+	if set := b.conns.Load(); len(set.List) == 1 {
+		next = b.path("/login/"+url.PathEscape(set.List[0].ID)) + "?req=" + url.QueryEscape(req.ID)
+	}
+	c.Redirect(http.StatusSeeOther, next)
 }

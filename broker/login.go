@@ -18,7 +18,6 @@ import (
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/sdk"
-	"github.com/portico-idp/portico/tokensvc"
 )
 
 // loadRequest returns the pending authorization request named in the page's
@@ -240,18 +239,4 @@ func (b *Broker) finishLogin(c *gin.Context, cn *core.Connector, req store.AuthR
 func (b *Broker) auditLoginFailure(c *gin.Context, connectorID, clientID, userID, reason string) {
 	b.audit.Request(c, store.AuditEvent{Type: audit.LoginFailure, Actor: audit.User(userID), UserID: userID,
 		ClientID: clientID, ConnectorID: connectorID, Details: map[string]string{"reason": reason}})
-}
-
-// issueCode stores a single-use code for the login req has made, and
-// returns it; only its hash is stored. familyID names the token session
-// the code's exchange will start.
-func (b *Broker) issueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error) {
-	code := tokensvc.NewID() + tokensvc.NewID()
-	err := b.store.CreateAuthCode(ctx, store.AuthCode{
-		ID: core.HashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID,
-		ConnectorID: req.ConnectorID, Scopes: req.Scopes, Nonce: req.Nonce,
-		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, Expiry: b.opts.Now().Add(b.opts.AuthCodeTTL),
-	})
-	return code, err
 }

@@ -1,10 +1,8 @@
-package broker
+package core
 
 import (
 	"strings"
 	"testing"
-
-	"github.com/portico-idp/portico/broker/core"
 )
 
 // FuzzBearer: any Authorization header either yields a token without
@@ -14,9 +12,9 @@ func FuzzBearer(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
-		tok, ok := core.BearerToken(h)
+		tok, ok := BearerToken(h)
 		if ok && (tok == "" || strings.ContainsAny(tok, " \t")) {
-			t.Fatalf("core.BearerToken(%q) = %q", h, tok)
+			t.Fatalf("BearerToken(%q) = %q", h, tok)
 		}
 	})
 }
@@ -36,9 +34,9 @@ func TestBearerToken(t *testing.T) {
 		{"Bearer a b", "", false},
 		{"", "", false},
 	} {
-		got, ok := core.BearerToken(tc.in)
+		got, ok := BearerToken(tc.in)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("core.BearerToken(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+			t.Errorf("BearerToken(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-idp/portico/broker/journey"
+
 	"github.com/portico-idp/portico/broker/audit"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/scim"
 	"github.com/portico-idp/portico/broker/store"
@@ -80,7 +81,7 @@ func TestAuditEvents(t *testing.T) {
 	secrets = append(secrets, cc.str("access_token"))
 
 	// A SAML assertion replayed (IdP-initiated, so no pending login spends it first).
-	post, err := idp.Initiate(ctx, broker.MetadataURL(b.URL, "corp-saml"), "", testenv.SAMLAlice.Login, testenv.SAMLAlice.Password)
+	post, err := idp.Initiate(ctx, journey.MetadataURL(b.URL, "corp-saml"), "", testenv.SAMLAlice.Login, testenv.SAMLAlice.Password)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portico-idp/portico/broker/protocol"
+
 	"github.com/portico-idp/portico/broker/admin"
 
 	"github.com/portico-idp/portico/broker/ui"
@@ -59,8 +61,8 @@ var (
 	pageForm     = bodyClass{name: "page form", limit: maxPageFormBytes, types: []string{formType}}
 	passkeyForm  = bodyClass{name: "passkey answer", limit: maxPasskeyFormBytes, types: []string{formType}}
 	callbackForm = bodyClass{name: "callback", limit: maxCallbackBytes, types: []string{formType}}
-	clientForm   = bodyClass{name: "client form", limit: maxFormBytes, types: []string{formType}}
-	registration = bodyClass{name: "registration", limit: maxRegistrationBytes, types: []string{jsonType}}
+	clientForm   = bodyClass{name: "client form", limit: protocol.MaxFormBytes, types: []string{formType}}
+	registration = bodyClass{name: "registration", limit: protocol.MaxRegistrationBytes, types: []string{jsonType}}
 	adminJSON    = bodyClass{name: "admin JSON", limit: admin.MaxBody, types: []string{jsonType}}
 )
 
@@ -336,11 +338,11 @@ func (b *Broker) refusePage(c *gin.Context, status int, _ string) {
 // refuseOAuth is RFC 6749 §5.2's error object (the token, revocation and
 // introspection endpoints, userinfo, discovery).
 func (b *Broker) refuseOAuth(c *gin.Context, status int, desc string) {
-	b.writeTokenError(c, &tokenError{status: status, code: "invalid_request", desc: desc})
+	b.protocol.RefuseBody(c, status, desc)
 }
 
 func (b *Broker) refuseRegistration(c *gin.Context, status int, desc string) {
-	b.writeRegError(c, &regError{status: status, code: "invalid_client_metadata", desc: desc})
+	b.protocol.RefuseRegistrationBody(c, status, desc)
 }
 
 func (b *Broker) refusePasskeyJSON(c *gin.Context, status int, _ string) {
@@ -348,7 +350,7 @@ func (b *Broker) refusePasskeyJSON(c *gin.Context, status int, _ string) {
 	if status != http.StatusUnsupportedMediaType {
 		id = ui.MsgBodyTooLarge
 	}
-	b.passkeyJSONError(c, status, "invalid_request", id)
+	b.journey.PasskeyJSONError(c, status, "invalid_request", id)
 }
 
 func refuseAdmin(c *gin.Context, status int, desc string) {

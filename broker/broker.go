@@ -18,6 +18,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/journey"
+	"github.com/portico-idp/portico/broker/protocol"
+
 	"github.com/portico-idp/portico/broker/admin"
 
 	"github.com/portico-idp/portico/broker/identity"
@@ -25,7 +28,6 @@ import (
 	"github.com/portico-idp/portico/broker/ui"
 
 	"github.com/gin-gonic/gin"
-	"github.com/go-webauthn/webauthn/webauthn"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portico-idp/portico/broker/audit"
@@ -74,7 +76,7 @@ type Options struct {
 	AuditExclude   []string
 	// Registration is dynamic client registration (register.go); off
 	// when nil.
-	Registration *RegistrationOptions
+	Registration *protocol.RegistrationOptions
 
 	// Admin API (docs/admin-api.md). AdminClients are the clients the
 	// configuration marks admin: only their client_credentials tokens with
@@ -93,12 +95,12 @@ type Options struct {
 	// MFA names the logins that must add a second factor; MFAKey seals
 	// second-factor secrets at rest (32 bytes; without it no one can
 	// enrol).
-	MFA    MFAPolicy
+	MFA    journey.MFAPolicy
 	MFAKey []byte
 	// Passkeys turns WebAuthn on (webauthn.go): as a second factor and,
 	// with Passwordless, as the whole login. The issuer's host must then
 	// be a domain name, the relying party id.
-	Passkeys PasskeyOptions
+	Passkeys journey.PasskeyOptions
 	// AuthorizeRate bounds the authorization requests (and passkey
 	// ceremonies) one address may start per second, with a burst of five
 	// seconds' worth; 0 is no bound (addrlimit.go).
@@ -138,7 +140,7 @@ type Options struct {
 
 	// ClientKeys tunes fetching private_key_jwt clients' jwks_uri
 	// (clientkeys.go).
-	ClientKeys ClientKeysOptions
+	ClientKeys protocol.ClientKeysOptions
 	// ExchangeIssuers are the external issuers trusted for token exchange
 	// (exchange.go).
 	ExchangeIssuers []config.ExchangeIssuer
@@ -155,28 +157,23 @@ type Options struct {
 
 // Broker serves Portico's HTTP endpoints.
 type Broker struct {
-	opts      Options
-	issuer    *url.URL
-	store     store.Store
-	tokens    *tokensvc.Service
-	conns     *core.Connectors // swapped by the admin API (admin.go); read once per request
-	log       *slog.Logger
-	ui        *ui.Pages
-	discovery []byte
-	secure    bool // cookies get Secure: the issuer is https
-	handler   http.Handler
-	bodies    map[string]bodyRule // by method and route: what each accepts (body.go)
+	opts    Options
+	issuer  *url.URL
+	store   store.Store
+	tokens  *tokensvc.Service
+	log     *slog.Logger
+	handler http.Handler
+	bodies  map[string]bodyRule // by method and route: what each accepts (body.go)
+	addrs   *core.AddrLimiter   // nil: no rate per address
 
-	ident        *identity.Service
-	admins       core.AdminPolicy
-	admin        *admin.API
-	linkExplicit map[string]bool
-	audit        *audit.Trail
-	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
-	addrs        *core.AddrLimiter  // nil: no rate per address
-	clientKeys   *clientKeys        // private_key_jwt clients' jwks_uri (clientkeys.go)
-	exchange     *exchangeIssuers   // token exchange's external issuers
-	backchannel  *backchannel       // back-channel logout deliveries (backchannel.go)
+	// The shared services, and the subjects built on them.
+	conns    *core.Connectors // swapped by the admin API; read once per request
+	audit    *audit.Trail
+	ui       *ui.Pages
+	ident    *identity.Service
+	protocol *protocol.Server
+	journey  *journey.Server
+	admin    *admin.API
 }
 
 // New returns a Broker. The store and token service belong to the caller;
@@ -207,13 +204,6 @@ func New(opts Options) (*Broker, error) {
 	if opts.AuthCodeTTL <= 0 {
 		opts.AuthCodeTTL = time.Minute
 	}
-	b := &Broker{
-		opts: opts, issuer: iss, store: opts.Store, tokens: opts.Tokens,
-		log: opts.Logger, secure: iss.Scheme == "https",
-		addrs:      core.NewAddrLimiter(opts.AuthorizeRate, opts.Now),
-		clientKeys: newClientKeys(opts.ClientKeys, opts.Now),
-		exchange:   newExchangeIssuers(opts.ExchangeIssuers, exchangeHTTPClient()),
-	}
 	seen := map[string]bool{}
 	for _, c := range opts.Connectors {
 		if seen[c.ID] {
@@ -221,43 +211,74 @@ func New(opts Options) (*Broker, error) {
 		}
 		seen[c.ID] = true
 	}
-	// Handlers read the connectors once per request from this snapshot,
-	// which the admin API replaces whole.
-	b.admins = core.AdminPolicy{Clients: opts.AdminClients, Role: opts.AdminRole}
-	b.conns = core.NewConnectors(opts.Connectors)
+	b := &Broker{
+		opts: opts, issuer: iss, store: opts.Store, tokens: opts.Tokens, log: opts.Logger,
+		addrs: core.NewAddrLimiter(opts.AuthorizeRate, opts.Now),
+		// Handlers read the connectors once per request from this
+		// snapshot, which the admin API replaces whole.
+		conns: core.NewConnectors(opts.Connectors),
+	}
 	b.conns.Observe, b.conns.Tracer = opts.ObserveConnector, opts.Tracer
-	b.linkExplicit = map[string]bool{}
-	for _, id := range opts.LinkExplicit {
-		b.linkExplicit[id] = true
-	}
-	if opts.SessionAbsolute > 0 && (opts.SessionIdle <= 0 || opts.SessionIdle > opts.SessionAbsolute) {
-		b.opts.SessionIdle = opts.SessionAbsolute
-	}
 	if b.ui, err = ui.New(opts.Theme, opts.Issuer, b.log); err != nil {
 		return nil, err
 	}
-	if opts.Passkeys.Enabled {
-		if b.webauthn, err = newWebAuthn(iss, b.ui.Product()); err != nil {
-			return nil, err
-		}
-	}
+	// The audit trail's writer runs from here on: every failure below
+	// stops it.
 	b.audit = audit.New(b.store, b.log, opts.AuditRetention, opts.AuditExclude, opts.Now, opts.OnAudit)
-	b.ident = identity.New(identity.Options{Now: opts.Now, Mappings: opts.Mappings, LinkByEmail: opts.LinkByEmail,
-		Scopes: opts.Scopes, Limits: opts.IdentityLimits}, b.store, b.log, b.audit, b.conns)
-	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: b.admins, Scopes: opts.Scopes,
-		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, FileManaged: opts.FileManaged},
-		b.store, b.tokens, b.log, b.audit, b.conns, browsers{b}, clientRules{b})
-	if b.discovery, err = b.discoveryDocument(); err != nil {
+	if err := b.assemble(); err != nil {
 		b.audit.Close()
 		return nil, err
 	}
-	if b.handler, err = b.routes(); err != nil {
-		b.audit.Close()
-		return nil, err
-	}
-	b.backchannel = newBackchannel(b)
 	b.tokens.SetEventHook(b.tokenEvent)
 	return b, nil
+}
+
+// assemble builds the subjects over the shared services and wires the
+// seams between them: the protocol hands a validated authorization
+// request to the journey, which asks the protocol for the code that ends
+// the login; the admin API ends a user's browser sessions through the
+// journey and checks clients' token exchange settings through the
+// protocol.
+func (b *Broker) assemble() error {
+	opts := b.opts
+	b.ident = identity.New(identity.Options{Now: opts.Now, Mappings: opts.Mappings, LinkByEmail: opts.LinkByEmail,
+		Scopes: opts.Scopes, Limits: opts.IdentityLimits}, b.store, b.log, b.audit, b.conns)
+	admins := core.AdminPolicy{Clients: opts.AdminClients, Role: opts.AdminRole}
+	var err error
+	b.journey, err = journey.New(journey.Options{Issuer: opts.Issuer, Now: opts.Now, AuthRequestTTL: opts.AuthRequestTTL,
+		LinkExplicit: opts.LinkExplicit, SessionIdle: opts.SessionIdle, SessionAbsolute: opts.SessionAbsolute,
+		MFA: opts.MFA, MFAKey: opts.MFAKey, Passkeys: opts.Passkeys, Throttle: opts.Throttle, AddressRate: b.addrs},
+		journey.Deps{Store: b.store, Tokens: b.tokens, Log: b.log, Audit: b.audit, Identity: b.ident, Pages: b.ui,
+			Conns: b.conns, Codes: codeIssuer{b}})
+	if err != nil {
+		return err
+	}
+	b.protocol, err = protocol.New(protocol.Options{Issuer: opts.Issuer, Now: opts.Now,
+		AuthRequestTTL: opts.AuthRequestTTL, AuthCodeTTL: opts.AuthCodeTTL, Scopes: opts.Scopes, Admins: admins,
+		Registration: opts.Registration, ClientThrottle: opts.ClientThrottle, TokenRate: opts.TokenRate,
+		ClientKeys: opts.ClientKeys, ExchangeIssuers: opts.ExchangeIssuers,
+		DeviceCodeTTL: opts.DeviceCodeTTL, DevicePollInterval: opts.DevicePollInterval, AddressRate: b.addrs},
+		protocol.Deps{Store: b.store, Tokens: b.tokens, Log: b.log, Audit: b.audit, Identity: b.ident, Pages: b.ui,
+			Conns: b.conns, Journey: b.journey})
+	if err != nil {
+		return err
+	}
+	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: admins, Scopes: opts.Scopes,
+		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, FileManaged: opts.FileManaged},
+		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol)
+	if b.handler, err = b.routes(); err != nil {
+		b.protocol.Close()
+		return err
+	}
+	return nil
+}
+
+// codeIssuer is the protocol's side of the journey (journey.Codes): the
+// protocol is built after the journey, which needs it only once serving.
+type codeIssuer struct{ b *Broker }
+
+func (c codeIssuer) IssueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error) {
+	return c.b.protocol.IssueCode(ctx, req, familyID)
 }
 
 // Close stops back-channel logout deliveries (queued ones get a few
@@ -265,7 +286,7 @@ func New(opts Options) (*Broker, error) {
 // has stored what is queued. Requests still served afterwards are audited
 // in the log only.
 func (b *Broker) Close() error {
-	b.backchannel.close() // first: its outcomes are audited
+	b.protocol.Close() // first: back-channel outcomes are audited
 	b.audit.Close()
 	return nil
 }
@@ -298,44 +319,8 @@ func (b *Broker) routes() (http.Handler, error) {
 	}
 	// Bodies are bounded before anything reads them (body.go).
 	r.Use(b.requestID, b.recoverer, b.accessLog, b.limitBody)
-	r.GET(b.path("/.well-known/openid-configuration"), b.handleDiscovery)
-	r.GET(b.path("/keys"), b.handleKeys)
-	r.GET(b.path("/authorize"), b.limitAddress, b.handleAuthorize)
-	r.POST(b.path("/authorize"), b.limitAddress, b.handleAuthorize)
-	r.GET(b.path("/login"), b.handleLoginPicker)
-	r.GET(b.path("/login/:connector"), b.handleLoginForm)
-	r.POST(b.path("/login/:connector"), b.handleLoginSubmit)
-	r.GET(b.path("/metadata/:connector"), b.handleMetadata)
-	r.GET(b.path("/callback/:connector"), b.handleCallback)
-	r.POST(b.path("/callback/:connector"), b.handleCallback)
-	r.POST(b.path("/token"), audit.WithPeer, b.handleToken)
-	r.POST(b.path("/revoke"), audit.WithPeer, b.handleRevoke)
-	r.POST(b.path("/introspect"), b.handleIntrospect)
-	r.GET(b.path("/logout"), audit.WithPeer, b.handleLogout)
-	r.POST(b.path("/logout"), audit.WithPeer, b.handleLogout)
-	r.GET(b.path("/mfa"), b.handleMFA)
-	r.POST(b.path("/mfa"), b.handleMFAVerify)
-	r.POST(b.path("/mfa/enrol"), b.handleMFAEnrol)
-	r.POST(b.path("/mfa/continue"), b.handleMFAContinue)
-	r.GET(b.path("/consent"), b.handleConsent)
-	r.POST(b.path("/consent"), b.handleConsentSubmit)
-	r.POST(b.path("/account/consents/:client/revoke"), b.handleConsentRevoke)
-	r.GET(b.path("/account"), b.handleAccount)
-	r.POST(b.path("/account/link/:connector"), b.handleAccountLink)
-	r.GET(b.path("/userinfo"), b.handleUserinfo)
-	r.POST(b.path("/userinfo"), b.handleUserinfo)
-	// Device authorization grant (device.go, device_page.go).
-	r.POST(b.path("/device/authorize"), audit.WithPeer, b.handleDeviceAuthorize)
-	r.GET(b.path("/device"), b.handleDevice)
-	r.POST(b.path("/device"), b.limitAddress, b.handleDeviceSubmit)
-	r.GET(b.path(deviceApproveStep), b.handleDeviceApprove)
-	r.POST(b.path(deviceApproveStep), b.handleDeviceApproveSubmit)
-	if b.opts.Registration != nil {
-		b.registrationRoutes(r)
-	}
-	if b.webauthnOn() {
-		b.passkeyRoutes(r)
-	}
+	b.protocol.Routes(r, b.limitAddress)
+	b.journey.Routes(r, b.limitAddress)
 	b.admin.Routes(r.Group(b.path("/admin/v1")))
 	b.scimRoutes(r) // SCIM 2.0 provisioning (scim_wire.go)
 	r.NoRoute(b.admin.NoRoute, b.scimNoRoute, func(c *gin.Context) {
@@ -379,7 +364,7 @@ func (b *Broker) accessLog(c *gin.Context) {
 func (b *Broker) tokenEvent(ctx context.Context, e tokensvc.Event) {
 	b.audit.Record(ctx, audit.FromToken(ctx, e))
 	if e.Ended { // back-channel logout (backchannel.go)
-		b.backchannel.sessionEnded(ctx, e)
+		b.protocol.SessionEnded(ctx, e)
 	}
 }
 

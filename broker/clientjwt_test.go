@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-idp/portico/broker/protocol"
+
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/zitadel/oidc/v3/pkg/client"
@@ -54,7 +56,7 @@ func (c *testClock) Add(d time.Duration) { c.t.Add(int64(d)) }
 
 // jwtBroker serves a broker with clients stored as given, its clock and
 // jwks_uri cache options injected.
-func jwtBroker(t *testing.T, clock *testClock, keys broker.ClientKeysOptions, clients ...store.Client) string {
+func jwtBroker(t *testing.T, clock *testClock, keys protocol.ClientKeysOptions, clients ...store.Client) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
@@ -244,7 +246,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 	stranger := newClientKey(t, "EC", "nope")
 	const secret = "a-client-secret-of-more-than-sixty-four-bytes-for-every-HMAC-alg!!"
 	clock := newTestClock()
-	issuer := jwtBroker(t, clock, broker.ClientKeysOptions{},
+	issuer := jwtBroker(t, clock, protocol.ClientKeysOptions{},
 		store.Client{ID: "pkjwt", AuthMethod: config.AuthPrivateKeyJWT, JWKS: jwks(t, rsaKey, ecKey, edKey)},
 		store.Client{ID: "csjwt", AuthMethod: config.AuthSecretJWT, JWTSecret: secret, SecretHash: core.HashClientSecret(secret)},
 		store.Client{ID: "basic", SecretHash: core.HashClientSecret(secret)},
@@ -398,7 +400,7 @@ func TestJWKSURIRotation(t *testing.T) {
 	k1, k2 := newClientKey(t, "RSA", "2025"), newClientKey(t, "EC", "2026")
 	js := newJWKSServer(t, jwks(t, k1))
 	clock := newTestClock()
-	issuer := jwtBroker(t, clock, broker.ClientKeysOptions{RefetchAfter: time.Minute},
+	issuer := jwtBroker(t, clock, protocol.ClientKeysOptions{RefetchAfter: time.Minute},
 		store.Client{ID: "rotating", AuthMethod: config.AuthPrivateKeyJWT, JWKSURI: js.URL + "/jwks"})
 	ok := func(k clientKey) error {
 		_, err := libToken(t, issuer, "rotating", libAssertion(t, "rotating", issuer, time.Minute, k))
@@ -476,7 +478,7 @@ func TestJWKSURIAbuse(t *testing.T) {
 	for _, p := range paths {
 		clients = append(clients, store.Client{ID: "c" + p[1:], AuthMethod: config.AuthPrivateKeyJWT, JWKSURI: hs.URL + p})
 	}
-	issuer := jwtBroker(t, newTestClock(), broker.ClientKeysOptions{Timeout: 300 * time.Millisecond}, clients...)
+	issuer := jwtBroker(t, newTestClock(), protocol.ClientKeysOptions{Timeout: 300 * time.Millisecond}, clients...)
 	for _, p := range paths {
 		id := "c" + p[1:]
 		start := time.Now()

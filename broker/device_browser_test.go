@@ -19,7 +19,7 @@ import (
 
 // enterDeviceCode opens the verification URI, types the code as people
 // do (lower case, a space for the dash) and submits it.
-func (j *journey) enterDeviceCode(d deviceAuth, shot string) {
+func (j *walk) enterDeviceCode(d deviceAuth, shot string) {
 	j.t.Helper()
 	j.must(j.br.Navigate(j.ctx, d.URI))
 	j.page(shot, "Connect a device")
@@ -29,7 +29,7 @@ func (j *journey) enterDeviceCode(d deviceAuth, shot string) {
 
 // approveDevice checks the approval page (the application, the code) and
 // answers it.
-func (j *journey) approveDevice(d deviceAuth, shot, answer string) {
+func (j *walk) approveDevice(d deviceAuth, shot, answer string) {
 	j.t.Helper()
 	j.page(shot, "Approve the device?")
 	if got := j.text("#user-code"); got != d.UserCode {

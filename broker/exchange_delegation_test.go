@@ -5,7 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/protocol"
+
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/testenv"
@@ -20,11 +21,11 @@ func TestExchangeDelegation(t *testing.T) {
 	tok, idt := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword, "openid", "email", "profile", "offline_access")
 	alice := tok.AccessToken
 
-	r := postToken(t, b.URL, xClient, xSecret, exchangeForm(alice, broker.TokenTypeAccessToken, "scope", "openid email", "audience", "orders"))
+	r := postToken(t, b.URL, xClient, xSecret, exchangeForm(alice, protocol.TokenTypeAccessToken, "scope", "openid email", "audience", "orders"))
 	if r.Status != 200 {
 		t.Fatalf("delegation: %d %v", r.Status, r.Body)
 	}
-	if r.str("scope") != "openid email" || r.str("issued_token_type") != broker.TokenTypeAccessToken || r.Body["refresh_token"] != nil {
+	if r.str("scope") != "openid email" || r.str("issued_token_type") != protocol.TokenTypeAccessToken || r.Body["refresh_token"] != nil {
 		t.Errorf("response: %v", r.Body)
 	}
 	del := r.str("access_token")
@@ -44,17 +45,17 @@ func TestExchangeDelegation(t *testing.T) {
 		t.Errorf("introspection: %v", in)
 	}
 	// A token for orders is no longer the service's to delegate.
-	if r := postToken(t, b.URL, xClient, xSecret, exchangeForm(del, broker.TokenTypeAccessToken)); r.Status != 400 || r.str("error") != "invalid_request" {
+	if r := postToken(t, b.URL, xClient, xSecret, exchangeForm(del, protocol.TokenTypeAccessToken)); r.Status != 400 || r.str("error") != "invalid_request" {
 		t.Errorf("delegating a token for orders: %d %v", r.Status, r.Body)
 	}
 
 	// The service's own token as actor_token; delegating a delegated
 	// token (for the service itself, no audience asked) again nests the
 	// previous actor.
-	mine := postToken(t, b.URL, xClient, xSecret, exchangeForm(alice, broker.TokenTypeAccessToken, "scope", "openid email")).str("access_token")
+	mine := postToken(t, b.URL, xClient, xSecret, exchangeForm(alice, protocol.TokenTypeAccessToken, "scope", "openid email")).str("access_token")
 	cc := postToken(t, b.URL, xClient, xSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}).str("access_token")
-	r = postToken(t, b.URL, xClient, xSecret, exchangeForm(mine, broker.TokenTypeAccessToken, "scope", "email",
-		"actor_token", cc, "actor_token_type", broker.TokenTypeAccessToken))
+	r = postToken(t, b.URL, xClient, xSecret, exchangeForm(mine, protocol.TokenTypeAccessToken, "scope", "email",
+		"actor_token", cc, "actor_token_type", protocol.TokenTypeAccessToken))
 	if r.Status != 200 {
 		t.Fatalf("second delegation: %d %v", r.Status, r.Body)
 	}
@@ -73,13 +74,13 @@ func TestExchangeDelegation(t *testing.T) {
 		{name: "scope widening", subject: alice, kv: []string{"scope", "openid groups"}, code: "invalid_scope"},
 		{name: "admin scope", subject: alice, kv: []string{"scope", "admin"}, code: "invalid_scope"},
 		{name: "audience not allowed", subject: alice, kv: []string{"audience", "payroll"}, code: "invalid_target"},
-		{name: "another client's actor", subject: alice, kv: []string{"actor_token", appCC, "actor_token_type", broker.TokenTypeAccessToken}, code: "invalid_request"},
+		{name: "another client's actor", subject: alice, kv: []string{"actor_token", appCC, "actor_token_type", protocol.TokenTypeAccessToken}, code: "invalid_request"},
 		{name: "not a user's token", subject: appCC, code: "invalid_request"},
 		{name: "forged token", subject: alice[:len(alice)-4] + "AAAA", code: "invalid_request"},
 		{name: "refresh token as access token", subject: tok.RefreshToken, code: "invalid_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := postToken(t, b.URL, xClient, xSecret, exchangeForm(tc.subject, broker.TokenTypeAccessToken, tc.kv...))
+			r := postToken(t, b.URL, xClient, xSecret, exchangeForm(tc.subject, protocol.TokenTypeAccessToken, tc.kv...))
 			if r.Status != 400 || r.str("error") != tc.code {
 				t.Errorf("got %d %v, want 400 %s", r.Status, r.Body, tc.code)
 			}
@@ -88,7 +89,7 @@ func TestExchangeDelegation(t *testing.T) {
 
 	// A revoked subject token is refused.
 	revoke(t, b, alice, "access_token")
-	if r := postToken(t, b.URL, xClient, xSecret, exchangeForm(alice, broker.TokenTypeAccessToken)); r.str("error") != "invalid_request" {
+	if r := postToken(t, b.URL, xClient, xSecret, exchangeForm(alice, protocol.TokenTypeAccessToken)); r.str("error") != "invalid_request" {
 		t.Errorf("revoked subject token: %d %v", r.Status, r.Body)
 	}
 	// Ending alice's session (revoking its refresh token) ends the
@@ -111,12 +112,12 @@ func TestExchangeDelegationOff(t *testing.T) {
 	tok, _ := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
 	x.Delegation, x.DelegationFrom = false, nil
 	b.Restart(t)
-	if r := postToken(t, b.URL, xClient, xSecret, exchangeForm(tok.AccessToken, broker.TokenTypeAccessToken)); r.str("error") != "unauthorized_client" {
+	if r := postToken(t, b.URL, xClient, xSecret, exchangeForm(tok.AccessToken, protocol.TokenTypeAccessToken)); r.str("error") != "unauthorized_client" {
 		t.Errorf("delegation off: %d %v", r.Status, r.Body)
 	}
 	x.Delegation = true // but not from the test app
 	b.Restart(t)
-	if r := postToken(t, b.URL, xClient, xSecret, exchangeForm(tok.AccessToken, broker.TokenTypeAccessToken)); r.str("error") != "invalid_request" {
+	if r := postToken(t, b.URL, xClient, xSecret, exchangeForm(tok.AccessToken, protocol.TokenTypeAccessToken)); r.str("error") != "invalid_request" {
 		t.Errorf("a token meant for another client: %d %v", r.Status, r.Body)
 	}
 }
@@ -151,7 +152,7 @@ func TestExchangeAdminClient(t *testing.T) {
 		t.Errorf("created %s", r.Raw)
 	}
 	tok, _ := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
-	if r := postToken(t, b.URL, "runtime-svc", secret, exchangeForm(tok.AccessToken, broker.TokenTypeAccessToken)); r.Status != 200 {
+	if r := postToken(t, b.URL, "runtime-svc", secret, exchangeForm(tok.AccessToken, protocol.TokenTypeAccessToken)); r.Status != 200 {
 		t.Errorf("exchange by the runtime client: %d %v", r.Status, r.Body)
 	}
 }

@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-idp/portico/broker/protocol"
+
 	"github.com/portico-idp/portico/broker/audit"
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
@@ -153,11 +154,11 @@ func TestExchangeExternal(t *testing.T) {
 	b := testenv.Start(t, exchangeConfig(t, x, ""))
 	good := signJWT(t, jose.RS256, x.key, x.kid, x.k8sClaims("ci", "deployer"))
 
-	r := postToken(t, b.URL, xClient, xSecret, exchangeForm(good, broker.TokenTypeJWT, "scope", "api", "audience", "orders"))
+	r := postToken(t, b.URL, xClient, xSecret, exchangeForm(good, protocol.TokenTypeJWT, "scope", "api", "audience", "orders"))
 	if r.Status != 200 {
 		t.Fatalf("exchange: %d %v", r.Status, r.Body)
 	}
-	if r.str("issued_token_type") != broker.TokenTypeAccessToken || r.str("token_type") != "Bearer" ||
+	if r.str("issued_token_type") != protocol.TokenTypeAccessToken || r.str("token_type") != "Bearer" ||
 		r.str("scope") != "api" || r.Body["expires_in"] == nil || r.Body["refresh_token"] != nil || r.Body["id_token"] != nil {
 		t.Errorf("response: %v", r.Body)
 	}
@@ -221,7 +222,7 @@ func TestExchangeExternal(t *testing.T) {
 			if tc.client != "" {
 				id, secret = tc.client, tc.secret
 			}
-			r := postToken(t, b.URL, id, secret, exchangeForm(tc.token, broker.TokenTypeJWT, tc.kv...))
+			r := postToken(t, b.URL, id, secret, exchangeForm(tc.token, protocol.TokenTypeJWT, tc.kv...))
 			if r.Status != 400 || r.str("error") != tc.code {
 				t.Errorf("got %d %v, want 400 %s", r.Status, r.Body, tc.code)
 			}
@@ -254,12 +255,12 @@ func TestExchangePeerPortico(t *testing.T) {
 		t.Fatal(err)
 	}
 	peerTok, _ := tok.Extra("id_token").(string)
-	r := postToken(t, b.URL, xClient, xSecret, exchangeForm(peerTok, broker.TokenTypeIDToken, "scope", "read",
-		"requested_token_type", broker.TokenTypeJWT))
+	r := postToken(t, b.URL, xClient, xSecret, exchangeForm(peerTok, protocol.TokenTypeIDToken, "scope", "read",
+		"requested_token_type", protocol.TokenTypeJWT))
 	if r.Status != 200 {
 		t.Fatalf("exchange: %d %v", r.Status, r.Body)
 	}
-	if r.str("issued_token_type") != broker.TokenTypeJWT {
+	if r.str("issued_token_type") != protocol.TokenTypeJWT {
 		t.Errorf("issued_token_type %q", r.str("issued_token_type"))
 	}
 	c := jwtClaims(t, r.str("access_token"))

@@ -16,10 +16,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/portico-idp/portico/broker/journey"
+
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/connectors/local"
@@ -370,10 +371,10 @@ func TestIdentityLimitsSAMLIdPInitiated(t *testing.T) {
 		"enabled": true, "default_client_id": testenv.ClientID, "default_redirect_uri": testenv.RedirectURI,
 	}})
 	key, cert := idp.SigningKey()
-	acs := broker.CallbackURL(b.URL, "corp-saml")
+	acs := journey.CallbackURL(b.URL, "corp-saml")
 	post := func(t *testing.T, nameID string, attrs map[string][]string) *http.Response {
 		t.Helper()
-		v, err := testenv.SAMLForge{Issuer: idp.EntityID(), Destination: acs, Audience: broker.MetadataURL(b.URL, "corp-saml"),
+		v, err := testenv.SAMLForge{Issuer: idp.EntityID(), Destination: acs, Audience: journey.MetadataURL(b.URL, "corp-saml"),
 			NameID: nameID, Attributes: attrs, SignResponse: true, SignAssertion: true, Key: key, Cert: cert}.Encode()
 		if err != nil {
 			t.Fatal(err)

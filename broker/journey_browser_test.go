@@ -29,17 +29,17 @@ import (
 // page with axe-core, and keeps a screenshot of each; with
 // PORTICO_SCREENSHOTS=docs set, those also replace docs/screenshots/.
 
-// journey is one person's browser at one broker, with the relying parties
+// walk is one person's browser at one broker, with the relying parties
 // it logs in to.
-type journey struct {
+type walk struct {
 	t   *testing.T
 	ctx context.Context
 	b   *testenv.Broker
 	br  *browser.Browser
 }
 
-func newJourney(t *testing.T, b *testenv.Broker) *journey {
-	return &journey{t: t, ctx: t.Context(), b: b, br: browser.New(t)}
+func newJourney(t *testing.T, b *testenv.Broker) *walk {
+	return &walk{t: t, ctx: t.Context(), b: b, br: browser.New(t)}
 }
 
 // docsShots are the screenshots kept in docs/screenshots: one per page.
@@ -47,7 +47,7 @@ var docsShots = map[string]bool{"login": true, "picker": true, "login-error": tr
 	"recovery-codes": true, "mfa": true, "consent": true, "account": true, "logged-out": true, "error": true, "failed": true}
 
 // rp returns a relying party of client at the broker.
-func (j *journey) rp(client, secret string) *testenv.RP {
+func (j *walk) rp(client, secret string) *testenv.RP {
 	j.t.Helper()
 	rp, err := testenv.NewRP(j.ctx, j.b.URL, client, secret, testenv.RedirectURI)
 	if err != nil {
@@ -57,7 +57,7 @@ func (j *journey) rp(client, secret string) *testenv.RP {
 }
 
 // must fails the test on err.
-func (j *journey) must(err error) {
+func (j *walk) must(err error) {
 	j.t.Helper()
 	if err != nil {
 		j.t.Fatal(err)
@@ -65,7 +65,7 @@ func (j *journey) must(err error) {
 }
 
 // start opens an authorization request of rp in the browser.
-func (j *journey) start(rp *testenv.RP, extra ...oauth2.AuthCodeOption) testenv.Flow {
+func (j *walk) start(rp *testenv.RP, extra ...oauth2.AuthCodeOption) testenv.Flow {
 	j.t.Helper()
 	f := rp.NewFlow(extra...)
 	// When the browser's session answers at once, the page loaded is the
@@ -78,7 +78,7 @@ func (j *journey) start(rp *testenv.RP, extra ...oauth2.AuthCodeOption) testenv.
 
 // page checks the page the browser shows: its heading, accessibility,
 // and a screenshot named name.
-func (j *journey) page(name, heading string) {
+func (j *walk) page(name, heading string) {
 	j.t.Helper()
 	// A click's navigation may not have happened yet: wait for the page.
 	var h string
@@ -104,7 +104,7 @@ func (j *journey) page(name, heading string) {
 // alert waits for an error on the page that contains want (the page's
 // heading may not change, so it is no sign of the new page), then checks
 // the page as page does.
-func (j *journey) alert(name, heading, want string) {
+func (j *walk) alert(name, heading, want string) {
 	j.t.Helper()
 	for deadline := time.Now().Add(browser.DefaultTimeout); ; time.Sleep(50 * time.Millisecond) {
 		if s, err := j.br.Text(j.ctx, `[role="alert"]`); err == nil && strings.Contains(s, want) {
@@ -118,7 +118,7 @@ func (j *journey) alert(name, heading, want string) {
 }
 
 // password fills and submits the password form.
-func (j *journey) password(user, pass string) {
+func (j *walk) password(user, pass string) {
 	j.t.Helper()
 	j.must(j.br.Fill(j.ctx, "#username", user))
 	j.must(j.br.Fill(j.ctx, "#password", pass))
@@ -126,13 +126,13 @@ func (j *journey) password(user, pass string) {
 }
 
 // code fills input sel and submits its form.
-func (j *journey) code(sel, value string) {
+func (j *walk) code(sel, value string) {
 	j.t.Helper()
 	j.must(j.br.Fill(j.ctx, sel, value+"\n"))
 }
 
 // back waits for the redirect to the client and redeems the code.
-func (j *journey) back(rp *testenv.RP, f testenv.Flow) (*oauth2.Token, *oidc.IDToken) {
+func (j *walk) back(rp *testenv.RP, f testenv.Flow) (*oauth2.Token, *oidc.IDToken) {
 	j.t.Helper()
 	raw, err := j.br.WaitURL(j.ctx, testenv.RedirectURI)
 	j.must(err)
@@ -144,7 +144,7 @@ func (j *journey) back(rp *testenv.RP, f testenv.Flow) (*oauth2.Token, *oidc.IDT
 }
 
 // text returns the text of sel.
-func (j *journey) text(sel string) string {
+func (j *walk) text(sel string) string {
 	j.t.Helper()
 	s, err := j.br.Text(j.ctx, sel)
 	j.must(err)
@@ -167,7 +167,7 @@ func loginClaimsOf(t *testing.T, idt *oidc.IDToken) loginClaims {
 }
 
 // totpSecret reads the manual key off the enrolment page.
-func (j *journey) totpSecret() []byte {
+func (j *walk) totpSecret() []byte {
 	j.t.Helper()
 	key := strings.ReplaceAll(j.text("#manual-key"), " ", "")
 	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(key)

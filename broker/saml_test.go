@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-idp/portico/broker/journey"
+
 	csaml "github.com/crewjam/saml"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/testenv"
 )
@@ -30,7 +31,7 @@ func samlBroker(t *testing.T, extra map[string]any) (*testenv.Broker, *testenv.S
 	cfg := testenv.Config(t)
 	cfg.Connectors = append(cfg.Connectors, config.Connector{ID: "corp-saml", Type: "saml", Name: "Corporate SSO", Config: cc})
 	b := testenv.Start(t, cfg)
-	if err := idp.RegisterSP(context.Background(), broker.MetadataURL(b.URL, "corp-saml")); err != nil {
+	if err := idp.RegisterSP(context.Background(), journey.MetadataURL(b.URL, "corp-saml")); err != nil {
 		t.Fatal(err)
 	}
 	return b, idp
@@ -103,7 +104,7 @@ func TestSAMLCodeFlow(t *testing.T) {
 // metadata is at /metadata/{connector} and parses.
 func TestSAMLMetadataServed(t *testing.T) {
 	b, _ := samlBroker(t, nil)
-	resp, err := http.Get(broker.MetadataURL(b.URL, "corp-saml"))
+	resp, err := http.Get(journey.MetadataURL(b.URL, "corp-saml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +113,8 @@ func TestSAMLMetadataServed(t *testing.T) {
 	if err := decodeXML(resp, &ed); err != nil {
 		t.Fatal(err)
 	}
-	if ed.EntityID != broker.MetadataURL(b.URL, "corp-saml") || len(ed.SPSSODescriptors) != 1 ||
-		ed.SPSSODescriptors[0].AssertionConsumerServices[0].Location != broker.CallbackURL(b.URL, "corp-saml") {
+	if ed.EntityID != journey.MetadataURL(b.URL, "corp-saml") || len(ed.SPSSODescriptors) != 1 ||
+		ed.SPSSODescriptors[0].AssertionConsumerServices[0].Location != journey.CallbackURL(b.URL, "corp-saml") {
 		t.Errorf("metadata %+v", ed)
 	}
 }
@@ -221,7 +222,7 @@ func TestSAMLIdPInitiated(t *testing.T) {
 	a := testenv.SAMLAlice
 
 	b, idp := samlBroker(t, nil)
-	post, err := idp.Initiate(ctx, broker.MetadataURL(b.URL, "corp-saml"), "", a.Login, a.Password)
+	post, err := idp.Initiate(ctx, journey.MetadataURL(b.URL, "corp-saml"), "", a.Login, a.Password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func TestSAMLIdPInitiated(t *testing.T) {
 	b, idp = samlBroker(t, map[string]any{"idp_initiated": map[string]any{
 		"enabled": true, "default_client_id": testenv.ClientID, "default_redirect_uri": testenv.RedirectURI,
 	}})
-	post, err = idp.Initiate(ctx, broker.MetadataURL(b.URL, "corp-saml"), "", a.Login, a.Password)
+	post, err = idp.Initiate(ctx, journey.MetadataURL(b.URL, "corp-saml"), "", a.Login, a.Password)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portico-idp/portico/broker"
+	"github.com/portico-idp/portico/broker/journey"
+
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/testenv"
 )
@@ -38,7 +39,7 @@ func scimBroker(t *testing.T) *testenv.Broker {
 		{ID: "entra", Connector: "corp-saml", Subject: "userName", Token: entraToken},
 	}
 	b := testenv.Start(t, cfg)
-	if err := idp.RegisterSP(context.Background(), broker.MetadataURL(b.URL, "corp-saml")); err != nil {
+	if err := idp.RegisterSP(context.Background(), journey.MetadataURL(b.URL, "corp-saml")); err != nil {
 		t.Fatal(err)
 	}
 	return b

@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/portico-idp/portico/broker/protocol"
+
 	"github.com/portico-idp/portico/broker/admin"
 
 	"github.com/portico-idp/portico/broker/identity"
@@ -33,7 +35,7 @@ func (b *Broker) scimRoutes(r *gin.Engine) {
 	o := scim.Options{
 		Store: b.store, Sessions: scimSessions{b}, HashToken: core.HashClientSecret, NewUserID: identity.NewSubject,
 		Audit: b.audit.Record, BaseURL: b.url(scimPath), Now: b.opts.Now, Logger: b.log,
-		ThrottleKeys: clientThrottleKeys, ConnectorProblem: b.admin.SCIMConnectorProblem,
+		ThrottleKeys: protocol.ClientThrottleKeys, ConnectorProblem: b.admin.SCIMConnectorProblem,
 	}
 	if b.opts.ClientThrottle != nil { // a nil *Limiter must not become a non-nil interface
 		o.Throttle = b.opts.ClientThrottle
@@ -49,7 +51,7 @@ func (s scimSessions) EndUserSessions(ctx context.Context, userID string) error 
 	if _, err := s.b.admin.RevokeUserSessions(ctx, userID); err != nil {
 		return err
 	}
-	_, err := s.b.endUserSSO(ctx, userID)
+	_, err := s.b.journey.EndUserSessions(ctx, userID)
 	return err
 }
 

@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-idp/portico/broker/journey"
+
 	"github.com/coreos/go-oidc/v3/oidc"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/connectors/oidc/oidctest"
 	"github.com/portico-idp/portico/sdk/upstream"
@@ -60,7 +61,7 @@ func startUpstreamA(t *testing.T, path string, bConnectors ...string) upstreamPa
 	cfg := testenv.Config(t)
 	var redirects []string
 	for _, id := range bConnectors {
-		redirects = append(redirects, broker.CallbackURL(p.bIssuer, id))
+		redirects = append(redirects, journey.CallbackURL(p.bIssuer, id))
 	}
 	cfg.Clients = append(cfg.Clients, config.Client{ID: upClientID, Secret: upClientSecret, RedirectURIs: redirects,
 		GrantTypes: []string{"authorization_code", "refresh_token"}})
@@ -315,7 +316,7 @@ func TestUpstreamMisbehaves(t *testing.T) {
 	// history) fails: the pending login was spent by the first.
 	t.Run("replayed callback", func(t *testing.T) {
 		rp := newRP(t, b)
-		callback := broker.CallbackURL(b.URL, "upstream")
+		callback := journey.CallbackURL(b.URL, "upstream")
 		rp.Browser = testenv.NewBrowser(callback)
 		cb, err := rp.Authorize(ctx, rp.NewFlow().AuthURL, "", "")
 		if err != nil || cb.Query.Get("code") == "" {

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/portico-idp/portico/broker/journey"
+
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
@@ -85,7 +87,7 @@ var factories = map[string]factory{
 		if err != nil {
 			return nil, err
 		}
-		return saml.New(ctx, cfg, saml.Env{ID: env.ID, ACSURL: env.CallbackURL, MetadataURL: broker.MetadataURL(env.Issuer, env.ID), DataDir: env.DataDir, Log: env.Log})
+		return saml.New(ctx, cfg, saml.Env{ID: env.ID, ACSURL: env.CallbackURL, MetadataURL: journey.MetadataURL(env.Issuer, env.ID), DataDir: env.DataDir, Log: env.Log})
 	},
 	"oidc":      oidcFactory(oidc.ParseConfig),
 	"google":    oidcFactory(oidc.ParseGoogleConfig),
@@ -138,7 +140,7 @@ func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 			return out, fmt.Errorf("connectors[%d].config: %w", i, err)
 		}
 		env := Env{
-			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: broker.CallbackURL(cfg.Issuer, c.ID),
+			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: journey.CallbackURL(cfg.Issuer, c.ID),
 			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
 			OnRestart: func() { restarted(runtimeOf(c.Type, c.Isolation), c.ID) },
 		}

@@ -9,6 +9,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/portico-idp/portico/broker/journey"
+	"github.com/portico-idp/portico/broker/protocol"
+
 	"github.com/portico-idp/portico/broker/ui"
 
 	"github.com/portico-idp/portico/broker"
@@ -26,8 +29,8 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 	if l.Session.Disabled {
 		o.SessionIdle, o.SessionAbsolute = 0, 0
 	}
-	o.MFA = broker.MFAPolicy{Clients: l.MFA.Clients, Connectors: l.MFA.Connectors, Groups: l.MFA.Groups}
-	o.Passkeys = broker.PasskeyOptions{Enabled: l.Passkeys.Enabled, Passwordless: l.Passkeys.Passwordless}
+	o.MFA = journey.MFAPolicy{Clients: l.MFA.Clients, Connectors: l.MFA.Connectors, Groups: l.MFA.Groups}
+	o.Passkeys = journey.PasskeyOptions{Enabled: l.Passkeys.Enabled, Passwordless: l.Passkeys.Passwordless}
 	if l.MFA.Key != "" {
 		k, err := base64.StdEncoding.DecodeString(l.MFA.Key)
 		if err != nil {
@@ -72,7 +75,7 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 		return fmt.Errorf("login.throttle: %w", err)
 	}
 	// Wrong device user codes are counted per address too (device_page.go).
-	if o.Throttle, err = o.Throttle.WithScope(broker.ScopeDevice, ipPolicy); err != nil {
+	if o.Throttle, err = o.Throttle.WithScope(journey.ScopeDevice, ipPolicy); err != nil {
 		return fmt.Errorf("login.throttle: %w", err)
 	}
 	// Failed client authentication, per client id (known or not) and per
@@ -87,7 +90,7 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 		return fmt.Errorf("login.throttle.clients: %w", err)
 	}
 	cp.FreeFailures *= 10
-	if o.ClientThrottle, err = clim.WithScope(broker.ScopeClientIP, cp); err != nil {
+	if o.ClientThrottle, err = clim.WithScope(protocol.ScopeClientIP, cp); err != nil {
 		return fmt.Errorf("client throttle: %w", err)
 	}
 	switch {

@@ -17,6 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portico-idp/portico/broker/journey"
+	"github.com/portico-idp/portico/broker/protocol"
+
 	"github.com/portico-idp/portico/broker/admin"
 
 	"github.com/portico-idp/portico/broker/identity"
@@ -76,7 +79,7 @@ func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, buil
 			raw = []byte("null")
 		}
 		env := Env{
-			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: broker.CallbackURL(cfg.Issuer, c.ID), DataDir: cfg.Storage.Dir,
+			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: journey.CallbackURL(cfg.Issuer, c.ID), DataDir: cfg.Storage.Dir,
 			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
 			OnRestart: func() { restarted(runtimeOf(c.Type, ""), c.ID) },
 			Strict:    true,
@@ -247,7 +250,7 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		}
 	}
 	if r := cfg.Registration; r.Enabled {
-		opts.Registration = &broker.RegistrationOptions{DefaultGrantTypes: r.DefaultGrantTypes, AllowPrivateURIs: r.AllowPrivateURIs,
+		opts.Registration = &protocol.RegistrationOptions{DefaultGrantTypes: r.DefaultGrantTypes, AllowPrivateURIs: r.AllowPrivateURIs,
 			InitialAccessTokenHashes: slices.Clone(r.InitialAccessTokenHashes)}
 		for _, t := range r.InitialAccessTokens {
 			opts.Registration.InitialAccessTokenHashes = append(opts.Registration.InitialAccessTokenHashes, core.HashClientSecret(t))

@@ -13,9 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portico-idp/portico/broker/protocol"
+
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/testenv"
@@ -141,7 +142,7 @@ func exchangeScenarios(bs *brokers, o options, client func() *http.Client, alg s
 			if err != nil {
 				return nil, o.workers, err
 			}
-			return exchangeOp(client(), b, is.token, broker.TokenTypeJWT, "api"), o.workers, nil
+			return exchangeOp(client(), b, is.token, protocol.TokenTypeJWT, "api"), o.workers, nil
 		}},
 		{name: scExchangeDelegation, setup: func(ctx context.Context) (op, int, error) {
 			b, err := bs.get(alg)
@@ -153,7 +154,7 @@ func exchangeScenarios(bs *brokers, o options, client func() *http.Client, alg s
 			if err != nil {
 				return nil, o.workers, err
 			}
-			return exchangeOp(c, b, at, broker.TokenTypeAccessToken, "openid"), o.workers, nil
+			return exchangeOp(c, b, at, protocol.TokenTypeAccessToken, "openid"), o.workers, nil
 		}},
 	}
 }

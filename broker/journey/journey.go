@@ -1,0 +1,166 @@
+// Package journey is the login journey: the pages a person sees between
+// an application's authorization request and its code — the connector
+// picker, password form and upstream callbacks, second factors (TOTP,
+// recovery codes, passkeys), consent, the single sign-on session, the
+// account page, the device grant's pages and logout — with the throttles
+// that guard them.
+//
+// It may import the broker's shared packages (core, audit, identity, ui,
+// device, store) but no other subject. The protocol validates an
+// authorization request and hands it to Begin; the journey ends a login
+// by asking the protocol for a code (Codes). The root package wires the
+// two.
+package journey
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/portico-idp/portico/broker/audit"
+	"github.com/portico-idp/portico/broker/core"
+	"github.com/portico-idp/portico/broker/identity"
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/throttle"
+	"github.com/portico-idp/portico/broker/ui"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// Options configure the journey.
+type Options struct {
+	Issuer string
+	Now    func() time.Time
+	// AuthRequestTTL bounds a login (15m).
+	AuthRequestTTL time.Duration
+	// LinkExplicit are the connectors whose accounts a logged-in person
+	// may link to their user from the account page.
+	LinkExplicit []string
+	// SessionIdle and SessionAbsolute end a browser's single sign-on
+	// session (sso.go); SessionAbsolute 0 turns single sign-on off.
+	SessionIdle, SessionAbsolute time.Duration
+	// MFA names the logins that must add a second factor; MFAKey seals
+	// second-factor secrets at rest (32 bytes; without it no one can
+	// enrol).
+	MFA    MFAPolicy
+	MFAKey []byte
+	// Passkeys turns WebAuthn on (webauthn.go): as a second factor and,
+	// with Passwordless, as the whole login. The issuer's host must then
+	// be a domain name, the relying party id.
+	Passkeys PasskeyOptions
+	// Throttle, if set, slows down guessing at the login forms, the
+	// second factor and the device code form.
+	Throttle *throttle.Limiter
+	// AddressRate bounds what one address may start per second (passkey
+	// ceremonies, device codes); nil is no bound.
+	AddressRate *core.AddrLimiter
+}
+
+// Codes is what the journey needs of the protocol.
+type Codes interface {
+	// IssueCode stores a single-use code for the login req has made and
+	// returns it; familyID names the token session its exchange starts.
+	IssueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error)
+}
+
+// Deps are the services the journey uses, which the broker owns.
+type Deps struct {
+	Store    store.Store
+	Tokens   *tokensvc.Service
+	Log      *slog.Logger
+	Audit    *audit.Trail
+	Identity *identity.Service
+	Pages    *ui.Pages
+	Conns    *core.Connectors
+	Codes    Codes
+}
+
+// Server serves the journey's pages.
+type Server struct {
+	opts         Options
+	issuer       *url.URL
+	secure       bool // cookies get Secure: the issuer is https
+	store        store.Store
+	tokens       *tokensvc.Service
+	log          *slog.Logger
+	audit        *audit.Trail
+	ident        *identity.Service
+	ui           *ui.Pages
+	conns        *core.Connectors
+	codes        Codes
+	addrs        *core.AddrLimiter
+	linkExplicit map[string]bool
+	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
+}
+
+// New returns the journey; the issuer must be an absolute URL (the broker
+// checked it).
+func New(opts Options, d Deps) (*Server, error) {
+	iss, _ := url.Parse(opts.Issuer)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.SessionAbsolute > 0 && (opts.SessionIdle <= 0 || opts.SessionIdle > opts.SessionAbsolute) {
+		opts.SessionIdle = opts.SessionAbsolute
+	}
+	b := &Server{opts: opts, issuer: iss, secure: iss.Scheme == "https",
+		store: d.Store, tokens: d.Tokens, log: d.Log, audit: d.Audit, ident: d.Identity, ui: d.Pages,
+		conns: d.Conns, codes: d.Codes, addrs: opts.AddressRate, linkExplicit: map[string]bool{}}
+	for _, id := range opts.LinkExplicit {
+		b.linkExplicit[id] = true
+	}
+	if opts.Passkeys.Enabled {
+		var err error
+		if b.webauthn, err = newWebAuthn(iss, d.Pages.Product()); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Routes adds the pages to r; limit bounds the requests one address may
+// start (device codes entered, passkey ceremonies).
+func (b *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
+	r.GET(b.path("/login"), b.handleLoginPicker)
+	r.GET(b.path("/login/:connector"), b.handleLoginForm)
+	r.POST(b.path("/login/:connector"), b.handleLoginSubmit)
+	r.GET(b.path("/metadata/:connector"), b.handleMetadata)
+	r.GET(b.path("/callback/:connector"), b.handleCallback)
+	r.POST(b.path("/callback/:connector"), b.handleCallback)
+	r.GET(b.path("/logout"), audit.WithPeer, b.handleLogout)
+	r.POST(b.path("/logout"), audit.WithPeer, b.handleLogout)
+	r.GET(b.path("/mfa"), b.handleMFA)
+	r.POST(b.path("/mfa"), b.handleMFAVerify)
+	r.POST(b.path("/mfa/enrol"), b.handleMFAEnrol)
+	r.POST(b.path("/mfa/continue"), b.handleMFAContinue)
+	r.GET(b.path("/consent"), b.handleConsent)
+	r.POST(b.path("/consent"), b.handleConsentSubmit)
+	r.POST(b.path("/account/consents/:client/revoke"), b.handleConsentRevoke)
+	r.GET(b.path("/account"), b.handleAccount)
+	r.POST(b.path("/account/link/:connector"), b.handleAccountLink)
+	// Device authorization grant (RFC 8628): the person's pages.
+	r.GET(b.path("/device"), b.handleDevice)
+	r.POST(b.path("/device"), limit, b.handleDeviceSubmit)
+	r.GET(b.path(deviceApproveStep), b.handleDeviceApprove)
+	r.POST(b.path(deviceApproveStep), b.handleDeviceApproveSubmit)
+	if b.webauthnOn() {
+		b.passkeyRoutes(r)
+	}
+}
+
+// PasskeyJSONError answers a passkey ceremony's script with the error of
+// message id.
+func (b *Server) PasskeyJSONError(c *gin.Context, status int, code, msgID string) {
+	b.passkeyJSONError(c, status, code, msgID)
+}
+
+// path returns the issuer's path prefix joined with p, so Portico can live
+// under a path (https://example.com/portico).
+func (b *Server) path(p string) string { return strings.TrimSuffix(b.issuer.Path, "/") + p }
+
+// url returns the absolute URL of the endpoint at p.
+func (b *Server) url(p string) string { return strings.TrimSuffix(b.opts.Issuer, "/") + p }

@@ -1,0 +1,234 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portico-idp/portico/broker/device"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/audit"
+	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/throttle"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// The device authorization grant (RFC 8628) for what cannot show a login
+// page itself: a CLI, a TV, a headless tool. The device asks
+// /device/authorize for a device code and a user code; a person opens
+// /device on another screen, enters the user code, logs in through the
+// ordinary journey (any connector, second factor, single sign-on) and
+// approves or denies on a page that names the application and its scopes
+// (device_page.go); meanwhile the device polls /token with the device code.
+//
+// State is two store records with the code's expiry: the device record,
+// keyed by the device code's hash, and the user code's, keyed by the
+// user code's hash and naming the device record. Neither code is stored.
+// Every change of the device record (a poll, the approval, the
+// redemption) is a compare-and-swap on its Version.
+
+const (
+	// maxDeviceCodeLen bounds a device code at /token: Portico's are 44
+	// characters.
+	maxDeviceCodeLen = 128
+	// deviceSlowDown is how much a poll that came too early adds to the
+	// interval (RFC 8628 §3.5), and deviceMaxInterval bounds the growth.
+	deviceSlowDown    = 5 * time.Second
+	deviceMaxInterval = 5 * time.Minute
+)
+
+func (b *Server) deviceTTL() time.Duration {
+	if b.opts.DeviceCodeTTL > 0 {
+		return b.opts.DeviceCodeTTL
+	}
+	return config.DefaultDeviceCodeTTL
+}
+
+func (b *Server) deviceInterval() time.Duration {
+	if b.opts.DevicePollInterval > 0 {
+		return b.opts.DevicePollInterval
+	}
+	return config.DefaultDevicePollInterval
+}
+
+// deviceRecordGrace keeps a device record this long after its code
+// expired, so that a late poll hears expired_token rather than
+// invalid_grant.
+const deviceRecordGrace = 10 * time.Minute
+
+// handleDeviceAuthorize is the device authorization endpoint (RFC 8628
+// §3.1, §3.2): the client authenticates as at /token, and gets a device
+// code to poll with and a user code for the person.
+func (b *Server) handleDeviceAuthorize(c *gin.Context) {
+	if b.addrs != nil { // it stores state before anyone logs in
+		if ok, wait := b.addrs.Allow(throttle.IP(c.ClientIP()).ID); !ok {
+			secs := fmt.Sprint(max(1, int(wait/time.Second)+1))
+			b.writeTokenError(c, &tokenError{status: http.StatusTooManyRequests, code: "slow_down",
+				desc: "too many requests from this address; retry after " + secs + " s", retryAfter: secs})
+			return
+		}
+	}
+	client, ok := b.formClient(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	if !slices.Contains(client.GrantTypes, core.GrantDeviceCode) {
+		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "the client may not use the device authorization grant"})
+		return
+	}
+	raw := c.Request.PostForm.Get("scope")
+	if len(raw) > maxScopeLen {
+		b.writeTokenError(c, invalidRequest(fmt.Sprintf("scope is longer than %d bytes", maxScopeLen)))
+		return
+	}
+	var scopes []string
+	for _, s := range strings.Fields(raw) {
+		if !b.scopeAllowed(client, s) {
+			b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "unsupported scope " + s})
+			return
+		}
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	now := b.opts.Now()
+	ttl := b.deviceTTL()
+	deviceCode := tokensvc.NewID() + tokensvc.NewID()
+	key := core.HashString(deviceCode)
+	expires := now.Add(ttl)
+	// A user code is short: it may be taken by a live one. Creating its
+	// record only if absent makes each live code name one device.
+	var userCode string
+	for range 5 {
+		userCode = device.NewUserCode()
+		v, _ := json.Marshal(device.UserRef{DeviceKey: key})
+		err := b.store.PutRecord(ctx, store.Record{Kind: device.UserKind, Key: device.UserCodeKey(userCode), Value: v, Expiry: expires})
+		if err == nil {
+			break
+		}
+		userCode = ""
+		if !errors.Is(err, store.ErrAlreadyExists) {
+			b.log.Error("device: store user code", "err", err)
+			b.writeTokenError(c, serverError("try again later"))
+			return
+		}
+	}
+	if userCode == "" {
+		b.writeTokenError(c, serverError("try again later"))
+		return
+	}
+	st := device.State{ClientID: client.ID, Scopes: scopes, UserKey: device.UserCodeKey(userCode), Expires: expires,
+		Interval: b.deviceInterval(), Status: device.Pending}
+	val, _ := json.Marshal(st)
+	if err := b.store.PutRecord(ctx, store.Record{Kind: device.Kind, Key: key, Value: val, Expiry: expires.Add(deviceRecordGrace)}); err != nil {
+		b.log.Error("device: store device code", "err", err)
+		b.writeTokenError(c, serverError("try again later"))
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+	shown := device.FormatUserCode(userCode)
+	c.JSON(http.StatusOK, gin.H{
+		"device_code": deviceCode, "user_code": shown,
+		"verification_uri":          b.url("/device"),
+		"verification_uri_complete": b.url("/device") + "?user_code=" + url.QueryEscape(shown),
+		"expires_in":                int(ttl.Seconds()), "interval": int(st.Interval.Seconds()),
+	})
+}
+
+// deviceCodeGrant answers a device's poll (RFC 8628 §3.4, §3.5):
+// authorization_pending until the person decides, slow_down when it polls
+// before its interval has passed (and the interval grows by 5 seconds,
+// remembered), access_denied, expired_token, or the tokens, once.
+func (b *Server) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
+	ctx := c.Request.Context()
+	raw := c.Request.PostForm.Get("device_code")
+	if raw == "" {
+		return tokensvc.Tokens{}, invalidRequest("device_code is required")
+	}
+	if len(raw) > maxDeviceCodeLen {
+		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired")
+	}
+	st, rec, err := device.Load(c.Request.Context(), b.store, core.HashString(raw))
+	if errors.Is(err, store.ErrNotFound) {
+		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired")
+	} else if err != nil {
+		b.log.Error("token: read device code", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	if st.ClientID != client.ID {
+		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired") // as an unknown one: no telling it exists
+	}
+	now := b.opts.Now()
+	pollErr := func(code, desc string) *tokenError {
+		return &tokenError{status: http.StatusBadRequest, code: code, desc: desc}
+	}
+	switch {
+	case st.Status == device.Used:
+		return tokensvc.Tokens{}, invalidGrant("the device code was already used")
+	case !now.Before(st.Expires):
+		return tokensvc.Tokens{}, pollErr("expired_token", "the device code has expired; start again")
+	case !st.LastPoll.IsZero() && now.Sub(st.LastPoll) < st.Interval:
+		// Too early: every further request must wait 5 seconds more.
+		st.Interval = min(st.Interval+deviceSlowDown, deviceMaxInterval)
+		st.LastPoll = now
+		if err := device.Save(c.Request.Context(), b.store, rec, st); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			b.log.Error("token: record device poll", "err", err)
+			return tokensvc.Tokens{}, serverError("try again later")
+		}
+		return tokensvc.Tokens{}, pollErr("slow_down", fmt.Sprintf("polling too fast; wait %d seconds between requests", int(st.Interval.Seconds())))
+	}
+	st.LastPoll = now
+	next := st
+	if st.Status == device.Approved {
+		next.Status = device.Used // spent before minting: one redemption
+	}
+	switch err := device.Save(c.Request.Context(), b.store, rec, next); {
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+		// Another poll of the same code at the same moment.
+		return tokensvc.Tokens{}, pollErr("slow_down", "polling too fast")
+	case err != nil:
+		b.log.Error("token: record device poll", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	switch st.Status {
+	case device.Pending:
+		return tokensvc.Tokens{}, pollErr("authorization_pending", "the user has not yet approved the request")
+	case device.Denied:
+		return tokensvc.Tokens{}, pollErr("access_denied", "the user denied the request")
+	case device.Approved:
+	default:
+		return tokensvc.Tokens{}, invalidGrant("the device code is invalid")
+	}
+	user, err := b.store.GetUser(ctx, st.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
+		return tokensvc.Tokens{}, invalidGrant("the user is no longer active")
+	} else if err != nil {
+		b.log.Error("token: read user", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	g := b.userGrant(user, client, st.Scopes)
+	g.AuthTime, g.AMR, g.ConnectorID = st.AuthTime, st.AMR, st.ConnectorID
+	g.AccessJTI, g.FamilyID = tokensvc.NewID(), st.FamilyID
+	t, err := b.tokens.Issue(ctx, g)
+	if errors.Is(err, tokensvc.ErrInvalidGrant) {
+		// The browser session that approved ended before the device
+		// polled: a logout, or an administrator ending the user's sessions.
+		return tokensvc.Tokens{}, invalidGrant("the login's session has ended")
+	} else if err != nil {
+		b.log.Error("token: issue", "err", err)
+		return tokensvc.Tokens{}, serverError("try again later")
+	}
+	b.auditTokens(c, audit.TokenIssue, core.GrantDeviceCode, client.ID, user.ID, st.ConnectorID, t)
+	return t, nil
+}

@@ -1,0 +1,141 @@
+package protocol
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/core"
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// repeatable are the token endpoint's parameters that may repeat.
+var repeatable = map[string]bool{"resource": true, "audience": true}
+
+// formClient parses a client-authenticated POST form (token, revocation and
+// introspection endpoints) and authenticates its client. On failure it has
+// answered already. The body was bounded before (body.go).
+func (b *Server) formClient(c *gin.Context) (store.Client, bool) {
+	if !strings.EqualFold(c.ContentType(), "application/x-www-form-urlencoded") { // media types ignore case (RFC 9110 §8.3.1)
+		b.writeTokenError(c, invalidRequest("the body must be application/x-www-form-urlencoded"))
+		return store.Client{}, false
+	}
+	if err := c.Request.ParseForm(); err != nil {
+		b.writeTokenError(c, invalidRequest("the body could not be parsed"))
+		return store.Client{}, false
+	}
+	for k, v := range c.Request.PostForm {
+		// RFC 6749 §3.2: parameters must not repeat, but for those
+		// defined to (RFC 8707 resource, RFC 8693 audience).
+		if len(v) > 1 && !repeatable[k] {
+			b.writeTokenError(c, invalidRequest("parameter "+k+" repeated"))
+			return store.Client{}, false
+		}
+	}
+	client, terr := b.authenticateClient(c)
+	if terr != nil {
+		b.writeTokenError(c, terr)
+		return store.Client{}, false
+	}
+	return client, true
+}
+
+// handleRevoke is RFC 7009: the client's own tokens end; anything else,
+// known or not, gets the same 200.
+func (b *Server) handleRevoke(c *gin.Context) {
+	client, ok := b.formClient(c)
+	if !ok {
+		return
+	}
+	tok := c.Request.PostForm.Get("token")
+	if tok == "" {
+		b.writeTokenError(c, invalidRequest("token is required"))
+		return
+	}
+	if err := b.tokens.Revoke(c.Request.Context(), client.ID, tok, c.Request.PostForm.Get("token_type_hint")); err != nil {
+		b.log.Error("revoke", "client_id", client.ID, "err", err)
+		b.writeTokenError(c, serverError("try again later")) // §2.2.1: 503, retry
+		return
+	}
+	b.log.Info("token revocation", "client_id", client.ID)
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+}
+
+// handleIntrospect is RFC 7662. An inactive token's answer says only that,
+// whether it is unknown, expired, revoked or malformed.
+func (b *Server) handleIntrospect(c *gin.Context) {
+	client, ok := b.formClient(c)
+	if !ok {
+		return
+	}
+	if client.Public || client.NoIntrospection {
+		b.writeTokenError(c, &tokenError{status: http.StatusForbidden, code: "unauthorized_client", desc: "this client may not introspect tokens"})
+		return
+	}
+	tok := c.Request.PostForm.Get("token")
+	if tok == "" {
+		b.writeTokenError(c, invalidRequest("token is required"))
+		return
+	}
+	in, err := b.tokens.Introspect(c.Request.Context(), client.ID, tok, client.Policy())
+	if err != nil {
+		b.log.Error("introspect", "client_id", client.ID, "err", err)
+		b.writeTokenError(c, serverError("try again later"))
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	// RFC 7662 §4: a client learns about a token only if it is one of the
+	// token's audiences (by its id, or as the resource server its
+	// resource_uris name), unless configured as a resource server for all.
+	// Refresh tokens are answered to their own client alone (tokensvc).
+	// The admin API's audience is no client's, whatever a client is named.
+	if in.Active && in.TokenType != "refresh_token" && !client.IntrospectAny && !audienceOf(in.Access.Audience, client, b.opts.Issuer) {
+		in.Active = false
+	}
+	if !in.Active {
+		c.JSON(http.StatusOK, gin.H{"active": false})
+		return
+	}
+	a := in.Access
+	resp := gin.H{
+		"active": true, "token_type": in.TokenType, "client_id": a.ClientID, "sub": a.Subject,
+		"scope": strings.Join(a.Scopes, " "), "exp": a.ExpiresAt.Unix(), "iat": a.IssuedAt.Unix(),
+		"iss": b.opts.Issuer,
+	}
+	if len(a.Audience) > 0 {
+		resp["aud"] = a.Audience
+	}
+	if a.Username != "" {
+		resp["username"] = a.Username
+	}
+	if a.JTI != "" {
+		resp["jti"] = a.JTI
+	}
+	if a.Session != "" {
+		resp["sid"] = a.Session
+	}
+	if !a.AuthTime.IsZero() {
+		resp["auth_time"] = a.AuthTime.Unix()
+	}
+	if len(a.Groups) > 0 {
+		resp["groups"] = a.Groups
+	}
+	if a.Act != nil { // token exchange (RFC 8693 §4.1)
+		resp["act"] = a.Act
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// audienceOf reports whether client is one of the audiences aud: by its id
+// or one of its resource URIs, never as the admin API.
+func audienceOf(aud []string, client store.Client, issuer string) bool {
+	if client.ID == core.AdminAudience(issuer) {
+		return false
+	}
+	return slices.Contains(aud, client.ID) || slices.ContainsFunc(client.ResourceURIs, func(r string) bool {
+		return r != core.AdminAudience(issuer) && slices.Contains(aud, r)
+	})
+}

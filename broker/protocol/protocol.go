@@ -1,0 +1,184 @@
+// Package protocol is Portico's OAuth 2.0 and OpenID Connect endpoints:
+// the authorization endpoint's validation, the token endpoint and its
+// grants (code, refresh, client credentials, device code, token
+// exchange), client authentication (secrets, private_key_jwt,
+// client_secret_jwt), introspection, revocation, userinfo, discovery and
+// keys, dynamic client registration, resource indicators and
+// back-channel logout.
+//
+// Errors a client causes are answered per RFC 6749 (§4.1.2.1 at the
+// authorization endpoint, §5.2 at the token endpoint), never with a 500.
+//
+// It may import the broker's shared packages (core, audit, identity, ui,
+// device, store) but no other subject. The login itself is the journey's:
+// a validated authorization request is handed to Journey.Begin, and the
+// journey comes back through IssueCode for the code that ends it. The
+// root package wires the two.
+package protocol
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/audit"
+	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/core"
+	"github.com/portico-idp/portico/broker/identity"
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/throttle"
+	"github.com/portico-idp/portico/broker/ui"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// Options configure the protocol endpoints.
+type Options struct {
+	Issuer string
+	Now    func() time.Time
+	// AuthRequestTTL bounds a login (15m), AuthCodeTTL a code (1m).
+	AuthRequestTTL, AuthCodeTTL time.Duration
+	// Scopes are the custom scopes, each with the claims it releases.
+	Scopes map[string][]string
+	// Admins are the clients and the role that may hold the admin scope.
+	Admins core.AdminPolicy
+	// Registration is dynamic client registration (register.go); off
+	// when nil.
+	Registration *RegistrationOptions
+	// ClientThrottle, if set, slows down failed client authentication
+	// (token, introspection, revocation, registration management) per
+	// client id and per address; TokenRate limits the token endpoint per
+	// client.
+	ClientThrottle *throttle.Limiter
+	TokenRate      interface {
+		Allow(ctx context.Context, k throttle.Key) (throttle.Decision, error)
+	}
+	// ClientKeys tunes fetching private_key_jwt clients' jwks_uri
+	// (clientkeys.go).
+	ClientKeys ClientKeysOptions
+	// ExchangeIssuers are the external issuers trusted for token exchange
+	// (exchange.go).
+	ExchangeIssuers []config.ExchangeIssuer
+	// DeviceCodeTTL and DevicePollInterval tune the device grant (10m, 5s).
+	DeviceCodeTTL, DevicePollInterval time.Duration
+	// AddressRate bounds what one address may start per second; nil is
+	// no bound.
+	AddressRate *core.AddrLimiter
+}
+
+// Journey is what the protocol needs of the login journey.
+type Journey interface {
+	// Begin takes a validated authorization request through the login.
+	Begin(c *gin.Context, req store.AuthRequest)
+}
+
+// Deps are the services the endpoints use, which the broker owns.
+type Deps struct {
+	Store    store.Store
+	Tokens   *tokensvc.Service
+	Log      *slog.Logger
+	Audit    *audit.Trail
+	Identity *identity.Service
+	Pages    *ui.Pages
+	Conns    *core.Connectors
+	Journey  Journey
+}
+
+// Server serves the protocol endpoints.
+type Server struct {
+	opts        Options
+	issuer      *url.URL
+	secure      bool // the issuer is https
+	store       store.Store
+	tokens      *tokensvc.Service
+	log         *slog.Logger
+	audit       *audit.Trail
+	ident       *identity.Service
+	ui          *ui.Pages
+	conns       *core.Connectors
+	journey     Journey
+	admins      core.AdminPolicy
+	addrs       *core.AddrLimiter
+	discovery   []byte
+	clientKeys  *clientKeys      // private_key_jwt clients' jwks_uri (clientkeys.go)
+	exchange    *exchangeIssuers // token exchange's external issuers
+	backchannel *backchannel     // back-channel logout deliveries (backchannel.go)
+}
+
+// New returns the endpoints; the issuer must be an absolute URL (the
+// broker checked it). Close stops its background work.
+func New(opts Options, d Deps) (*Server, error) {
+	iss, _ := url.Parse(opts.Issuer)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	b := &Server{opts: opts, issuer: iss, secure: iss.Scheme == "https",
+		store: d.Store, tokens: d.Tokens, log: d.Log, audit: d.Audit, ident: d.Identity, ui: d.Pages,
+		conns: d.Conns, journey: d.Journey, admins: opts.Admins, addrs: opts.AddressRate,
+		clientKeys: newClientKeys(opts.ClientKeys, opts.Now),
+		exchange:   newExchangeIssuers(opts.ExchangeIssuers, exchangeHTTPClient()),
+	}
+	var err error
+	if b.discovery, err = b.discoveryDocument(); err != nil {
+		return nil, err
+	}
+	b.backchannel = newBackchannel(b)
+	return b, nil
+}
+
+// Close stops back-channel logout deliveries: queued ones get a few
+// seconds, then are cancelled.
+func (b *Server) Close() { b.backchannel.close() }
+
+// SessionEnded queues the back-channel logout notifications of a token
+// session that ended.
+func (b *Server) SessionEnded(ctx context.Context, e tokensvc.Event) {
+	b.backchannel.sessionEnded(ctx, e)
+}
+
+// Routes adds the endpoints to r; limit bounds the requests one address
+// may start (the authorization endpoint's).
+func (b *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
+	r.GET(b.path("/.well-known/openid-configuration"), b.handleDiscovery)
+	r.GET(b.path("/keys"), b.handleKeys)
+	r.GET(b.path("/authorize"), limit, b.handleAuthorize)
+	r.POST(b.path("/authorize"), limit, b.handleAuthorize)
+	r.POST(b.path("/token"), audit.WithPeer, b.handleToken)
+	r.POST(b.path("/revoke"), audit.WithPeer, b.handleRevoke)
+	r.POST(b.path("/introspect"), b.handleIntrospect)
+	r.GET(b.path("/userinfo"), b.handleUserinfo)
+	r.POST(b.path("/userinfo"), b.handleUserinfo)
+	r.POST(b.path("/device/authorize"), audit.WithPeer, b.handleDeviceAuthorize)
+	if b.opts.Registration != nil {
+		b.registrationRoutes(r)
+	}
+}
+
+// RefuseBody answers a refused request body in RFC 6749 §5.2's error
+// object (the token, revocation and introspection endpoints, userinfo,
+// discovery).
+func (b *Server) RefuseBody(c *gin.Context, status int, desc string) {
+	b.writeTokenError(c, &tokenError{status: status, code: "invalid_request", desc: desc})
+}
+
+// RefuseRegistrationBody answers a refused registration body (RFC 7591
+// §3.2.2).
+func (b *Server) RefuseRegistrationBody(c *gin.Context, status int, desc string) {
+	b.writeRegError(c, &regError{status: status, code: "invalid_client_metadata", desc: desc})
+}
+
+// Body limits of the endpoints.
+const (
+	MaxFormBytes         = maxFormBytes
+	MaxRegistrationBytes = maxRegistrationBytes
+)
+
+// path returns the issuer's path prefix joined with p, so Portico can live
+// under a path (https://example.com/portico).
+func (b *Server) path(p string) string { return strings.TrimSuffix(b.issuer.Path, "/") + p }
+
+// url returns the absolute URL of the endpoint at p.
+func (b *Server) url(p string) string { return strings.TrimSuffix(b.opts.Issuer, "/") + p }

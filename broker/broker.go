@@ -265,7 +265,7 @@ func (b *Broker) assemble() error {
 	}
 	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: admins, Scopes: opts.Scopes,
 		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, FileManaged: opts.FileManaged},
-		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol)
+		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol, provisioners{b.store})
 	if b.handler, err = b.routes(); err != nil {
 		b.protocol.Close()
 		return err

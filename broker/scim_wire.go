@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/portico-idp/portico/broker/protocol"
 
@@ -119,4 +121,80 @@ func (b *Broker) strictAPIPaths(next http.Handler) http.Handler {
 func (b *Broker) APIPath(p string) bool {
 	p = path.Clean("/" + p)
 	return b.underSCIM(p) || b.admin.Under(p)
+}
+
+// provisioners are SCIM's provisioners as the admin API manages them
+// (admin.Provisioners).
+type provisioners struct{ st store.Store }
+
+func toAdmin(p scim.Provisioner) admin.Provisioner {
+	return admin.Provisioner{ID: p.ID, Connector: p.Connector, Subject: p.Subject, Source: p.Source,
+		AdoptPrivileged: p.AdoptPrivileged, CreatedAt: p.CreatedAt, RotatedAt: p.RotatedAt, Version: p.Version}
+}
+
+// fromAdmin is a new provisioner: its subject defaults as in the file.
+func fromAdmin(p admin.Provisioner) scim.Provisioner {
+	return scim.Provisioner{ID: p.ID, Connector: p.Connector, Subject: cmp.Or(p.Subject, scim.SubjectExternalID),
+		AdoptPrivileged: p.AdoptPrivileged, CreatedAt: p.CreatedAt, RotatedAt: p.RotatedAt}
+}
+
+func (s provisioners) List(ctx context.Context) ([]admin.Provisioner, error) {
+	ps, err := scim.ListProvisioners(ctx, s.st)
+	out := make([]admin.Provisioner, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, toAdmin(p))
+	}
+	return out, err
+}
+
+func (s provisioners) Get(ctx context.Context, id string) (admin.Provisioner, error) {
+	p, err := scim.GetProvisioner(ctx, s.st, id)
+	return toAdmin(p), err
+}
+
+func (s provisioners) Check(p admin.Provisioner) string { return scim.CheckProvisioner(fromAdmin(p)) }
+
+func (s provisioners) Create(ctx context.Context, p admin.Provisioner) (admin.Provisioner, error) {
+	sp := fromAdmin(p)
+	sp.Generation = scim.NewGeneration()
+	tok := scim.Token(sp.ID, core.NewClientSecret())
+	sp.TokenHash = core.HashClientSecret(tok)
+	if err := scim.PutProvisioner(ctx, s.st, sp); err != nil {
+		return p, err
+	}
+	out := toAdmin(sp)
+	out.Token = tok
+	return out, nil
+}
+
+// stored reads p's record, which must be the version p was read at.
+func (s provisioners) stored(ctx context.Context, p admin.Provisioner) (scim.Provisioner, error) {
+	sp, err := scim.GetProvisioner(ctx, s.st, p.ID)
+	if err == nil && sp.Version != p.Version {
+		err = store.ErrConflict
+	}
+	return sp, err
+}
+
+func (s provisioners) Rotate(ctx context.Context, p admin.Provisioner, now time.Time) (admin.Provisioner, error) {
+	sp, err := s.stored(ctx, p)
+	if err != nil {
+		return p, err
+	}
+	tok := scim.Token(sp.ID, core.NewClientSecret())
+	sp.TokenHash, sp.RotatedAt = core.HashClientSecret(tok), now
+	if err := scim.PutProvisioner(ctx, s.st, sp); err != nil {
+		return p, err
+	}
+	out := toAdmin(sp)
+	out.Token = tok
+	return out, nil
+}
+
+func (s provisioners) Delete(ctx context.Context, p admin.Provisioner) error {
+	sp, err := s.stored(ctx, p)
+	if err != nil {
+		return err
+	}
+	return scim.DeleteProvisioner(ctx, s.st, sp)
 }

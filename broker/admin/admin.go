@@ -6,8 +6,9 @@
 // It may import the broker's shared packages (core, audit, identity, ui,
 // store) but no other subject: what it needs of the login journey (end a
 // user's browser sessions, forget their second factors) and of the
-// protocol (which token exchange settings are valid) it declares as the
-// small interfaces Browsers and Clients, which the root package wires.
+// protocol (which token exchange settings are valid) and of SCIM (its
+// provisioners) it declares as the small interfaces Browsers, Clients and
+// Provisioners, which the root package wires.
 package admin
 
 import (
@@ -71,18 +72,20 @@ type API struct {
 	admins   core.AdminPolicy
 	browsers Browsers
 	clients  Clients
+	// provisioners are SCIM's (broker/scim), through the root.
+	provisioners Provisioners
 }
 
 // New returns the API. The issuer must be an absolute URL (the broker
 // checked it).
 func New(opts Options, st store.Store, tokens *tokensvc.Service, log *slog.Logger, trail *audit.Trail,
-	conns *core.Connectors, browsers Browsers, clients Clients) *API {
+	conns *core.Connectors, browsers Browsers, clients Clients, provisioners Provisioners) *API {
 	iss, _ := url.Parse(opts.Issuer)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	return &API{opts: opts, issuer: iss, store: st, tokens: tokens, log: log, audit: trail, conns: conns,
-		admins: opts.Admins, browsers: browsers, clients: clients}
+		admins: opts.Admins, browsers: browsers, clients: clients, provisioners: provisioners}
 }
 
 // Routes serves the API under g, to callers with an admin token.

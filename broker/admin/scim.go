@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -9,8 +10,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/portico-idp/portico/broker/core"
-	"github.com/portico-idp/portico/broker/scim"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -18,7 +17,8 @@ import (
 // bearer credential that grants SCIM alone, bound to one connector,
 // shown once when made or rotated and stored as its hash.
 
-type adminProvisioner struct {
+// Provisioner is a SCIM provisioner as the API shows it.
+type Provisioner struct {
 	ID        string `json:"id"`
 	Connector string `json:"connector"`
 	Subject   string `json:"subject"`
@@ -28,12 +28,26 @@ type adminProvisioner struct {
 	CreatedAt       time.Time `json:"created_at"`
 	RotatedAt       time.Time `json:"rotated_at"`
 	// Token is the credential, in answers that made it only.
-	Token string `json:"token,omitempty"`
+	Token   string `json:"token,omitempty"`
+	Version int64  `json:"-"`
 }
 
-func toAdminProvisioner(p scim.Provisioner) adminProvisioner {
-	return adminProvisioner{ID: p.ID, Connector: p.Connector, Subject: p.Subject, Source: p.Source,
-		AdoptPrivileged: p.AdoptPrivileged, CreatedAt: p.CreatedAt, RotatedAt: p.RotatedAt}
+// Provisioners keeps the SCIM provisioners; broker/scim owns their
+// records and credentials.
+type Provisioners interface {
+	List(ctx context.Context) ([]Provisioner, error)
+	Get(ctx context.Context, id string) (Provisioner, error)
+	// Check says what is wrong with a new provisioner's id, connector
+	// and subject (empty: the default), or "".
+	Check(p Provisioner) string
+	// Create stores p with a new credential (store.ErrAlreadyExists when
+	// the id is taken) and returns it as stored, Token set.
+	Create(ctx context.Context, p Provisioner) (Provisioner, error)
+	// Rotate gives p a new credential at now, the old one stops working,
+	// and returns it, Token set; store.ErrConflict if p changed since read.
+	Rotate(ctx context.Context, p Provisioner, now time.Time) (Provisioner, error)
+	// Delete removes p and its hold on what it provisioned.
+	Delete(ctx context.Context, p Provisioner) error
 }
 
 func (b *API) scimAdminRoutes(g *gin.RouterGroup) {
@@ -45,25 +59,24 @@ func (b *API) scimAdminRoutes(g *gin.RouterGroup) {
 }
 
 func (b *API) adminListProvisioners(c *gin.Context) {
-	ps, err := scim.ListProvisioners(c.Request.Context(), b.store)
+	ps, err := b.provisioners.List(c.Request.Context())
 	if err != nil {
 		b.adminFail(c, "list provisioners", err)
 		return
 	}
-	slices.SortFunc(ps, func(x, y scim.Provisioner) int { return strings.Compare(x.ID, y.ID) })
-	out := make([]adminProvisioner, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, toAdminProvisioner(p))
+	slices.SortFunc(ps, func(x, y Provisioner) int { return strings.Compare(x.ID, y.ID) })
+	if ps == nil {
+		ps = []Provisioner{}
 	}
-	c.JSON(http.StatusOK, gin.H{"provisioners": out})
+	c.JSON(http.StatusOK, gin.H{"provisioners": ps})
 }
 
 func (b *API) adminGetProvisioner(c *gin.Context) {
-	p, err := scim.GetProvisioner(c.Request.Context(), b.store, c.Param("id"))
+	p, err := b.provisioners.Get(c.Request.Context(), c.Param("id"))
 	if !b.adminCheck(c, "provisioner", err) {
 		return
 	}
-	c.JSON(http.StatusOK, toAdminProvisioner(p))
+	c.JSON(http.StatusOK, p)
 }
 
 func (b *API) adminCreateProvisioner(c *gin.Context) {
@@ -77,13 +90,10 @@ func (b *API) adminCreateProvisioner(c *gin.Context) {
 	if !adminBind(c, &in) {
 		return
 	}
-	if in.Subject == "" {
-		in.Subject = scim.SubjectExternalID // the documented default, as in the file
-	}
 	now := b.opts.Now().UTC()
-	p := scim.Provisioner{ID: in.ID, Connector: in.Connector, Subject: in.Subject, CreatedAt: now, RotatedAt: now,
-		Generation: scim.NewGeneration(), AdoptPrivileged: in.AdoptPrivileged}
-	if msg := scim.CheckProvisioner(p); msg != "" {
+	p := Provisioner{ID: in.ID, Connector: in.Connector, Subject: in.Subject, CreatedAt: now, RotatedAt: now,
+		AdoptPrivileged: in.AdoptPrivileged}
+	if msg := b.provisioners.Check(p); msg != "" {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
@@ -91,27 +101,24 @@ func (b *API) adminCreateProvisioner(c *gin.Context) {
 		adminError(c, http.StatusBadRequest, "invalid_request", "connector: "+msg)
 		return
 	}
-	tok := scim.Token(p.ID, core.NewClientSecret())
-	p.TokenHash = core.HashClientSecret(tok)
-	switch err := scim.PutProvisioner(c.Request.Context(), b.store, p); {
+	p, err := b.provisioners.Create(c.Request.Context(), p)
+	switch {
 	case errors.Is(err, store.ErrAlreadyExists):
-		adminError(c, http.StatusConflict, "conflict", "provisioner "+p.ID+" exists")
+		adminError(c, http.StatusConflict, "conflict", "provisioner "+in.ID+" exists")
 		return
 	case err != nil:
 		b.adminFail(c, "create provisioner", err)
 		return
 	}
 	b.adminAudit(c, "scim_provisioner_create", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
-	out := toAdminProvisioner(p)
-	out.Token = tok
-	c.JSON(http.StatusCreated, out)
+	c.JSON(http.StatusCreated, p)
 }
 
 // apiProvisioner reads the provisioner the path names for a change the
 // API may make: not to one declared in the configuration file, for which
 // the 409 says what to do there instead. On failure it has answered.
-func (b *API) apiProvisioner(c *gin.Context, there string) (scim.Provisioner, bool) {
-	p, err := scim.GetProvisioner(c.Request.Context(), b.store, c.Param("id"))
+func (b *API) apiProvisioner(c *gin.Context, there string) (Provisioner, bool) {
+	p, err := b.provisioners.Get(c.Request.Context(), c.Param("id"))
 	if !b.adminCheck(c, "provisioner", err) {
 		return p, false
 	}
@@ -125,29 +132,24 @@ func (b *API) apiProvisioner(c *gin.Context, there string) (scim.Provisioner, bo
 // adminRotateProvisioner gives the provisioner a new credential; the old
 // one stops working at once. One declared in the file is rotated there.
 func (b *API) adminRotateProvisioner(c *gin.Context) {
-	ctx := c.Request.Context()
 	p, ok := b.apiProvisioner(c, "change its token there")
 	if !ok {
 		return
 	}
-	tok := scim.Token(p.ID, core.NewClientSecret())
-	p.TokenHash, p.RotatedAt = core.HashClientSecret(tok), b.opts.Now().UTC()
-	if !b.adminCheck(c, "provisioner", scim.PutProvisioner(ctx, b.store, p)) {
+	p, err := b.provisioners.Rotate(c.Request.Context(), p, b.opts.Now().UTC())
+	if !b.adminCheck(c, "provisioner", err) {
 		return
 	}
 	b.adminAudit(c, "scim_provisioner_rotate", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
-	out := toAdminProvisioner(p)
-	out.Token = tok
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, p)
 }
 
 func (b *API) adminDeleteProvisioner(c *gin.Context) {
-	ctx := c.Request.Context()
 	p, ok := b.apiProvisioner(c, "remove it there")
 	if !ok {
 		return
 	}
-	if !b.adminCheck(c, "provisioner", scim.DeleteProvisioner(ctx, b.store, p)) {
+	if !b.adminCheck(c, "provisioner", b.provisioners.Delete(c.Request.Context(), p)) {
 		return
 	}
 	b.adminAudit(c, "scim_provisioner_delete", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})

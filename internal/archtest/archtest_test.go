@@ -35,7 +35,8 @@ func TestDependencyRules(t *testing.T) {
 		seen[strings.TrimPrefix(p.ImportPath, module+"/")] = true
 	}
 	// Guard against a vacuous pass (wrong directory, wrong module path).
-	for _, want := range []string{"sdk", "sdk/examples/fileusers", "tokensvc", "connectors/local", "plugins/wasm", "testenv", "broker"} {
+	for _, want := range []string{"sdk", "sdk/examples/fileusers", "tokensvc", "connectors/local", "plugins/wasm", "testenv", "broker",
+		"broker/protocol", "broker/journey", "broker/admin", "broker/scim", "broker/core", "broker/identity"} {
 		if !seen[want] {
 			t.Fatalf("go list did not report %s/%s: the rules would check nothing", module, want)
 		}
@@ -52,7 +53,8 @@ func TestDependencyRules(t *testing.T) {
 
 // TestDependencyRulesCatchViolations runs the same check over a fixture
 // module (testdata/fixture) that breaks each rule once, and shows that
-// test-only imports are held only to the sdk rule.
+// test-only imports are held only to the sdk rule, and that a subject may
+// import a shared package (broker/journey imports broker/core).
 func TestDependencyRulesCatchViolations(t *testing.T) {
 	needGo(t)
 	const m = "example.com/portico"
@@ -66,6 +68,9 @@ func TestDependencyRulesCatchViolations(t *testing.T) {
 	}
 	want := []string{
 		m + "/broker imports " + m + "/testenv: breaks rule \"" + RuleTestenv + "\"",
+		m + "/broker/admin imports " + m + "/broker: breaks rule \"" + RuleSubjects + "\"",
+		m + "/broker/core imports " + m + "/broker/admin: breaks rule \"" + RuleShared + "\"",
+		m + "/broker/protocol imports " + m + "/broker/journey: breaks rule \"" + RuleSubjects + "\"",
 		m + "/connectors/bad imports " + m + "/broker: breaks rule \"" + RulePluggable + "\"",
 		m + "/sdk imports " + m + "/testenv: breaks rule \"" + RuleSDK + "\"",
 		m + "/sdk/examples/bad imports " + m + "/connectors/local: breaks rule \"" + RuleSDK + "\"",

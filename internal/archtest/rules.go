@@ -35,7 +35,40 @@ const (
 	RuleTokensvc  = "tokensvc imports nothing of broker, connectors, plugins, cmd or testenv"
 	RulePluggable = "connectors/<name> and plugins/<name> import, of Portico, only sdk/ and their own subtree"
 	RuleTestenv   = "no product package imports testenv (only tests do)"
+	RuleSubjects  = "a broker subject (protocol, journey, admin, scim) imports no other subject and not the broker root"
+	RuleShared    = "a shared broker package imports no broker subject and not the broker root"
 )
+
+// Subjects are the broker's subject packages, relative to the module: each
+// answers its own part of Portico's HTTP surface. The root package
+// (broker) assembles them; broker/server builds the root from the
+// configuration. Every other package under broker/ is shared: the
+// subjects may import it, it imports no subject.
+var Subjects = []string{"broker/protocol", "broker/journey", "broker/admin", "broker/scim"}
+
+// subjectOf returns the subject rel (a path relative to the module) is
+// in, or "".
+func subjectOf(rel string) string {
+	for _, s := range Subjects {
+		if under(rel, s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// brokerLayer says where rel sits among the broker's packages: "subject",
+// "shared", or "" for the root, broker/server and anything not under
+// broker/.
+func brokerLayer(rel string) string {
+	switch {
+	case rel == "broker" || under(rel, "broker/server") || !under(rel, "broker"):
+		return ""
+	case subjectOf(rel) != "":
+		return "subject"
+	}
+	return "shared"
+}
 
 // TestenvExempt lists the non-test packages, relative to the module, that
 // may import testenv, each with the reason. Keep it short.
@@ -127,6 +160,16 @@ func Check(module string, pkgs []Package) []Violation {
 			}
 			if own != "" && !under(to, "sdk") && !under(to, own) {
 				add(p.ImportPath, imp, RulePluggable)
+			}
+			switch brokerLayer(from) {
+			case "subject":
+				if to == "broker" || under(to, "broker/server") || subjectOf(to) != "" && subjectOf(to) != subjectOf(from) {
+					add(p.ImportPath, imp, RuleSubjects)
+				}
+			case "shared":
+				if to == "broker" || under(to, "broker/server") || subjectOf(to) != "" {
+					add(p.ImportPath, imp, RuleShared)
+				}
 			}
 			if under(to, "testenv") && top != "testenv" {
 				if _, exempt := TestenvExempt[from]; !exempt {

@@ -64,7 +64,7 @@ type Clients interface {
 type API struct {
 	opts     Options
 	issuer   *url.URL
-	store    store.Store
+	store    Store
 	tokens   *tokensvc.Service
 	log      *slog.Logger
 	audit    *audit.Trail
@@ -78,7 +78,7 @@ type API struct {
 
 // New returns the API. The issuer must be an absolute URL (the broker
 // checked it).
-func New(opts Options, st store.Store, tokens *tokensvc.Service, log *slog.Logger, trail *audit.Trail,
+func New(opts Options, st Store, tokens *tokensvc.Service, log *slog.Logger, trail *audit.Trail,
 	conns *core.Connectors, browsers Browsers, clients Clients, provisioners Provisioners) *API {
 	iss, _ := url.Parse(opts.Issuer)
 	if opts.Now == nil {

@@ -126,8 +126,14 @@ func NormalizeUserCode(in string) (string, bool) {
 // UserCodeKey is the key of a user code's record.
 func UserCodeKey(code string) string { return core.HashString("user-code:" + code) }
 
+// Records is the part of the store the records need.
+type Records interface {
+	GetRecord(ctx context.Context, kind, key string) (store.Record, error)
+	PutRecord(ctx context.Context, r store.Record) error
+}
+
 // Load returns the device record at key and its value.
-func Load(ctx context.Context, st store.Store, key string) (State, store.Record, error) {
+func Load(ctx context.Context, st Records, key string) (State, store.Record, error) {
 	var ds State
 	rec, err := st.GetRecord(ctx, Kind, key)
 	if err != nil {
@@ -140,7 +146,7 @@ func Load(ctx context.Context, st store.Store, key string) (State, store.Record,
 }
 
 // Save stores ds over rec, compare-and-swap.
-func Save(ctx context.Context, st store.Store, rec store.Record, ds State) error {
+func Save(ctx context.Context, st Records, rec store.Record, ds State) error {
 	rec.Value, _ = json.Marshal(ds)
 	return st.PutRecord(ctx, rec)
 }

@@ -42,7 +42,7 @@ type Options struct {
 // Service is identity normalization and claims.
 type Service struct {
 	opts        Options
-	store       store.Store
+	store       Store
 	log         *slog.Logger
 	audit       *audit.Trail
 	conns       *core.Connectors
@@ -52,7 +52,7 @@ type Service struct {
 
 // New returns the service over st; conns are the connectors Refresh
 // asks.
-func New(opts Options, st store.Store, log *slog.Logger, trail *audit.Trail, conns *core.Connectors) *Service {
+func New(opts Options, st Store, log *slog.Logger, trail *audit.Trail, conns *core.Connectors) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -69,7 +69,7 @@ type Codes interface {
 
 // Deps are the services the journey uses, which the broker owns.
 type Deps struct {
-	Store    store.Store
+	Store    Store
 	Tokens   *tokensvc.Service
 	Log      *slog.Logger
 	Audit    *audit.Trail
@@ -84,7 +84,7 @@ type Server struct {
 	opts         Options
 	issuer       *url.URL
 	secure       bool // cookies get Secure: the issuer is https
-	store        store.Store
+	store        Store
 	tokens       *tokensvc.Service
 	log          *slog.Logger
 	audit        *audit.Trail

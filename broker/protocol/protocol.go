@@ -77,7 +77,7 @@ type Journey interface {
 
 // Deps are the services the endpoints use, which the broker owns.
 type Deps struct {
-	Store    store.Store
+	Store    Store
 	Tokens   *tokensvc.Service
 	Log      *slog.Logger
 	Audit    *audit.Trail
@@ -92,7 +92,7 @@ type Server struct {
 	opts        Options
 	issuer      *url.URL
 	secure      bool // the issuer is https
-	store       store.Store
+	store       Store
 	tokens      *tokensvc.Service
 	log         *slog.Logger
 	audit       *audit.Trail

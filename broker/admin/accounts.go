@@ -88,7 +88,7 @@ func checkAccount(in adminAccountInput) string {
 
 // adminListAccounts lists the local accounts; ?login= finds one by
 // username or email.
-func (b *API) adminListAccounts(c *gin.Context) {
+func (api *API) adminListAccounts(c *gin.Context) {
 	ctx := c.Request.Context()
 	var accs []store.LocalAccount
 	login, ok := adminSearch(c, "login")
@@ -96,9 +96,9 @@ func (b *API) adminListAccounts(c *gin.Context) {
 		return
 	}
 	if login != "" {
-		a, err := b.store.GetLocalAccountByLogin(ctx, login)
+		a, err := api.store.GetLocalAccountByLogin(ctx, login)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			b.adminFail(c, "find account", err)
+			api.adminFail(c, "find account", err)
 			return
 		}
 		if err == nil {
@@ -106,8 +106,8 @@ func (b *API) adminListAccounts(c *gin.Context) {
 		}
 	} else {
 		var err error
-		if accs, err = b.store.ListLocalAccounts(ctx); err != nil {
-			b.adminFail(c, "list accounts", err)
+		if accs, err = api.store.ListLocalAccounts(ctx); err != nil {
+			api.adminFail(c, "list accounts", err)
 			return
 		}
 	}
@@ -115,23 +115,23 @@ func (b *API) adminListAccounts(c *gin.Context) {
 	out := make([]adminAccount, 0, len(accs))
 	for _, a := range accs {
 		v := accountView(a)
-		v.ManagedBy = b.managedBy("account", a.ID)
+		v.ManagedBy = api.managedBy("account", a.ID)
 		out = append(out, v)
 	}
 	c.JSON(http.StatusOK, gin.H{"accounts": out})
 }
 
-func (b *API) adminGetAccount(c *gin.Context) {
-	a, err := b.store.GetLocalAccount(c.Request.Context(), c.Param("id"))
-	if !b.adminCheck(c, "account", err) {
+func (api *API) adminGetAccount(c *gin.Context) {
+	a, err := api.store.GetLocalAccount(c.Request.Context(), c.Param("id"))
+	if !api.adminCheck(c, "account", err) {
 		return
 	}
 	v := accountView(a)
-	v.ManagedBy = b.managedBy("account", a.ID)
+	v.ManagedBy = api.managedBy("account", a.ID)
 	c.JSON(http.StatusOK, v)
 }
 
-func (b *API) adminCreateAccount(c *gin.Context) {
+func (api *API) adminCreateAccount(c *gin.Context) {
 	var in adminAccountInput
 	if !adminBind(c, &in) {
 		return
@@ -140,49 +140,49 @@ func (b *API) adminCreateAccount(c *gin.Context) {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
-	hash, err := b.storedHash(in.Password, in.PasswordHash)
+	hash, err := api.storedHash(in.Password, in.PasswordHash)
 	if err != nil {
-		b.adminFail(c, "hash password", err)
+		api.adminFail(c, "hash password", err)
 		return
 	}
 	a := store.LocalAccount{ID: NewAccountID(), Username: in.Username, Email: in.Email, EmailVerified: in.Email != "",
-		Name: in.Name, Groups: in.Groups, PasswordHash: hash, CreatedAt: b.opts.Now().UTC().Truncate(time.Microsecond)}
+		Name: in.Name, Groups: in.Groups, PasswordHash: hash, CreatedAt: api.opts.Now().UTC().Truncate(time.Microsecond)}
 	ctx := c.Request.Context()
 	// A login name finds an account by username, then by email: a username
 	// that is another account's email (or an email that is another's
 	// username) would take over that account's login.
-	if o, err := b.store.GetLocalAccountByLogin(ctx, a.Username); err == nil && o.Username != a.Username && strings.EqualFold(o.Email, a.Username) {
+	if o, err := api.store.GetLocalAccountByLogin(ctx, a.Username); err == nil && o.Username != a.Username && strings.EqualFold(o.Email, a.Username) {
 		adminError(c, http.StatusConflict, "conflict", fmt.Sprintf("username %q is account %q's email", a.Username, o.Username))
 		return
 	}
 	if a.Email != "" {
-		if o, err := b.store.GetLocalAccountByLogin(ctx, a.Email); err == nil && strings.EqualFold(o.Username, a.Email) {
+		if o, err := api.store.GetLocalAccountByLogin(ctx, a.Email); err == nil && strings.EqualFold(o.Username, a.Email) {
 			adminError(c, http.StatusConflict, "conflict", fmt.Sprintf("email %q is account %q's username", a.Email, o.Username))
 			return
 		}
 	}
-	if err := b.store.CreateLocalAccount(ctx, a); errors.Is(err, store.ErrAlreadyExists) {
+	if err := api.store.CreateLocalAccount(ctx, a); errors.Is(err, store.ErrAlreadyExists) {
 		// The caller administers every account: saying which one is in
 		// the way tells it nothing it could not list.
 		msg := "an account with this username or email exists"
-		if o, err := b.store.GetLocalAccountByLogin(ctx, a.Username); err == nil && o.Username == a.Username {
+		if o, err := api.store.GetLocalAccountByLogin(ctx, a.Username); err == nil && o.Username == a.Username {
 			msg = fmt.Sprintf("an account with username %q already exists", a.Username)
-		} else if o, err := b.store.GetLocalAccountByLogin(ctx, a.Email); err == nil && a.Email != "" && strings.EqualFold(o.Email, a.Email) {
+		} else if o, err := api.store.GetLocalAccountByLogin(ctx, a.Email); err == nil && a.Email != "" && strings.EqualFold(o.Email, a.Email) {
 			msg = fmt.Sprintf("email %q already belongs to account %q", a.Email, o.Username)
 		}
 		adminError(c, http.StatusConflict, "conflict", msg)
 		return
 	} else if err != nil {
-		b.adminFail(c, "create account", err)
+		api.adminFail(c, "create account", err)
 		return
 	}
-	b.adminAudit(c, "account_create", store.AuditEvent{Details: hashDetail(map[string]string{"account_id": a.ID, "username": a.Username}, in.PasswordHash)})
+	api.adminAudit(c, "account_create", store.AuditEvent{Details: hashDetail(map[string]string{"account_id": a.ID, "username": a.Username}, in.PasswordHash)})
 	c.JSON(http.StatusCreated, accountView(a))
 }
 
 // adminSetPassword sets an account's password. The user's sessions stay:
 // ending them is a separate, explicit call (DELETE /users/{id}/sessions).
-func (b *API) adminSetPassword(c *gin.Context) {
+func (api *API) adminSetPassword(c *gin.Context) {
 	var in struct {
 		Password     string `json:"password"`
 		PasswordHash string `json:"password_hash"` // admin_password_hash.go
@@ -194,51 +194,51 @@ func (b *API) adminSetPassword(c *gin.Context) {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
-	hash, err := b.storedHash(in.Password, in.PasswordHash)
+	hash, err := api.storedHash(in.Password, in.PasswordHash)
 	if err != nil {
-		b.adminFail(c, "hash password", err)
+		api.adminFail(c, "hash password", err)
 		return
 	}
 	ctx := c.Request.Context()
 	for range core.Retries {
-		a, err := b.store.GetLocalAccount(ctx, c.Param("id"))
-		if !b.adminCheck(c, "account", err) {
+		a, err := api.store.GetLocalAccount(ctx, c.Param("id"))
+		if !api.adminCheck(c, "account", err) {
 			return
 		}
 		a.PasswordHash = hash
-		err = b.store.UpdateLocalAccount(ctx, a)
+		err = api.store.UpdateLocalAccount(ctx, a)
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
-		if !b.adminCheck(c, "account", err) {
+		if !api.adminCheck(c, "account", err) {
 			return
 		}
-		b.adminAudit(c, "account_password", store.AuditEvent{Details: hashDetail(map[string]string{"account_id": a.ID, "username": a.Username}, in.PasswordHash)})
+		api.adminAudit(c, "account_password", store.AuditEvent{Details: hashDetail(map[string]string{"account_id": a.ID, "username": a.Username}, in.PasswordHash)})
 		c.Status(http.StatusNoContent)
 		return
 	}
-	b.adminCheck(c, "account", core.ErrTooManyRetries)
+	api.adminCheck(c, "account", core.ErrTooManyRetries)
 }
 
-func (b *API) adminDeleteAccount(c *gin.Context) {
+func (api *API) adminDeleteAccount(c *gin.Context) {
 	ctx := c.Request.Context()
-	a, err := b.store.GetLocalAccount(ctx, c.Param("id"))
-	if !b.adminCheck(c, "account", err) {
+	a, err := api.store.GetLocalAccount(ctx, c.Param("id"))
+	if !api.adminCheck(c, "account", err) {
 		return
 	}
-	if !b.adminCheck(c, "account", b.store.DeleteLocalAccount(ctx, a.ID)) {
+	if !api.adminCheck(c, "account", api.store.DeleteLocalAccount(ctx, a.ID)) {
 		return
 	}
-	b.adminAudit(c, "account_delete", store.AuditEvent{Details: map[string]string{"account_id": a.ID, "username": a.Username}})
+	api.adminAudit(c, "account_delete", store.AuditEvent{Details: map[string]string{"account_id": a.ID, "username": a.Username}})
 	c.Status(http.StatusNoContent)
 }
 
 // hashPassword hashes with the configured function.
-func (b *API) hashPassword(p string) (string, error) {
-	if b.opts.HashPassword == nil {
+func (api *API) hashPassword(p string) (string, error) {
+	if api.opts.HashPassword == nil {
 		return "", errors.New("no password hasher configured")
 	}
-	return b.opts.HashPassword(p)
+	return api.opts.HashPassword(p)
 }
 
 // NewAccountID returns a new local account id: random, so that it never

@@ -89,7 +89,7 @@ func New(opts Options, st Store, tokens *tokensvc.Service, log *slog.Logger, tra
 }
 
 // Routes serves the API under g, to callers with an admin token.
-func (b *API) Routes(g *gin.RouterGroup) { b.routes(g, b.adminAuth) }
+func (api *API) Routes(g *gin.RouterGroup) { api.routes(g, api.adminAuth) }
 
 // MaxBody bounds a request body of the API.
 const MaxBody = adminMaxBody
@@ -103,4 +103,4 @@ const NotFoundJSON = `{"error":"not_found","error_description":"` + notFoundDesc
 
 const notFoundDesc = "the admin API has no such endpoint (see /admin/v1/openapi.json)"
 
-func (b *API) path(p string) string { return strings.TrimSuffix(b.issuer.Path, "/") + p }
+func (api *API) path(p string) string { return strings.TrimSuffix(api.issuer.Path, "/") + p }

@@ -38,20 +38,20 @@ const (
 )
 
 // Connectors returns the connectors users can log in with now (a copy).
-func (b *API) Connectors() []core.Connector { return slices.Clone(b.conns.Load().List) }
+func (api *API) Connectors() []core.Connector { return slices.Clone(api.conns.Load().List) }
 
 // Handler serves the admin API under /admin/v1 to a caller the process
 // trusts already, without a token: the CLI working on a store it opened
 // itself, whose access to the data is its authority. Every change is
 // audited with actor as who made it, as the served API audits its callers.
-func (b *API) Handler(actor string) http.Handler {
+func (api *API) Handler(actor string) http.Handler {
 	e := gin.New()
 	// Every answer is the API's, errors included: a path or method it
 	// does not serve is the same JSON error the served API gives.
 	e.HandleMethodNotAllowed = true
 	e.NoRoute(adminNotFound)
 	e.NoMethod(adminMethodNotAllowed)
-	b.routes(e.Group("/admin/v1"), func(c *gin.Context) {
+	api.routes(e.Group("/admin/v1"), func(c *gin.Context) {
 		c.Header("Cache-Control", "no-store")
 		c.Set(adminActorKey, actor)
 		c.Next()
@@ -62,21 +62,21 @@ func (b *API) Handler(actor string) http.Handler {
 // NoRoute answers a path under /admin/v1 that names no operation
 // with the API's JSON 404, not the site's HTML page, and ends the chain
 // there; other paths go on to the site's handler.
-func (b *API) NoRoute(c *gin.Context) {
-	if b.Under(c.Request.URL.Path) {
+func (api *API) NoRoute(c *gin.Context) {
+	if api.Under(c.Request.URL.Path) {
 		adminNotFound(c)
 	}
 }
 
 // NoMethod does the same for a method an admin path does not take.
-func (b *API) NoMethod(c *gin.Context) {
-	if b.Under(c.Request.URL.Path) {
+func (api *API) NoMethod(c *gin.Context) {
+	if api.Under(c.Request.URL.Path) {
 		adminMethodNotAllowed(c)
 	}
 }
 
-func (b *API) Under(p string) bool {
-	root := b.path("/admin/v1")
+func (api *API) Under(p string) bool {
+	root := api.path("/admin/v1")
 	return p == root || strings.HasPrefix(p, root+"/")
 }
 
@@ -89,38 +89,38 @@ func adminMethodNotAllowed(c *gin.Context) {
 	adminError(c, http.StatusMethodNotAllowed, "method_not_allowed", "this endpoint does not take "+c.Request.Method+"; the Allow header lists what it takes")
 }
 
-func (b *API) routes(g *gin.RouterGroup, auth gin.HandlerFunc) {
-	g.GET("/openapi.json", b.handleAdminOpenAPI) // public: it describes, it grants nothing
-	g.Use(auth, adminParams, b.adminManaged)     // adminManaged: managed.go
-	g.GET("/users", b.adminListUsers)
-	g.GET("/users/:id", b.adminGetUser)
-	g.PATCH("/users/:id", b.adminPatchUser)
-	g.DELETE("/users/:id", b.adminDeleteUser)
-	g.GET("/users/:id/identities", b.adminListIdentities)
-	g.DELETE("/users/:id/identities/:connector/:subject", b.adminUnlinkIdentity)
-	g.GET("/users/:id/sessions", b.adminListSessions)
-	g.DELETE("/users/:id/sessions", b.adminRevokeSessions)
-	g.DELETE("/users/:id/sessions/:session", b.adminRevokeSession)
-	g.DELETE("/users/:id/mfa", b.adminResetMFA)
-	g.GET("/accounts", b.adminListAccounts)
-	g.POST("/accounts", b.adminCreateAccount)
-	g.GET("/accounts/:id", b.adminGetAccount)
-	g.DELETE("/accounts/:id", b.adminDeleteAccount)
-	g.PUT("/accounts/:id/password", b.adminSetPassword)
-	g.GET("/clients", b.adminListClients)
-	g.POST("/clients", b.adminCreateClient)
-	g.GET("/clients/:id", b.adminGetClient)
-	g.PUT("/clients/:id", b.adminPutClient)
-	g.DELETE("/clients/:id", b.adminDeleteClient)
-	g.POST("/clients/:id/secret", b.adminRotateSecret)
-	g.GET("/keys", b.adminListKeys)
-	g.POST("/keys/rotate", b.adminRotateKeys)
-	g.GET("/audit", b.adminListAudit)
-	g.GET("/connectors", b.adminListConnectors)
-	g.POST("/connectors", b.adminCreateConnector)
-	g.PUT("/connectors/:id", b.adminPutConnector)
-	g.DELETE("/connectors/:id", b.adminDeleteConnector)
-	b.scimAdminRoutes(g) // SCIM provisioners (scim_admin.go)
+func (api *API) routes(g *gin.RouterGroup, auth gin.HandlerFunc) {
+	g.GET("/openapi.json", api.handleAdminOpenAPI) // public: it describes, it grants nothing
+	g.Use(auth, adminParams, api.adminManaged)     // adminManaged: managed.go
+	g.GET("/users", api.adminListUsers)
+	g.GET("/users/:id", api.adminGetUser)
+	g.PATCH("/users/:id", api.adminPatchUser)
+	g.DELETE("/users/:id", api.adminDeleteUser)
+	g.GET("/users/:id/identities", api.adminListIdentities)
+	g.DELETE("/users/:id/identities/:connector/:subject", api.adminUnlinkIdentity)
+	g.GET("/users/:id/sessions", api.adminListSessions)
+	g.DELETE("/users/:id/sessions", api.adminRevokeSessions)
+	g.DELETE("/users/:id/sessions/:session", api.adminRevokeSession)
+	g.DELETE("/users/:id/mfa", api.adminResetMFA)
+	g.GET("/accounts", api.adminListAccounts)
+	g.POST("/accounts", api.adminCreateAccount)
+	g.GET("/accounts/:id", api.adminGetAccount)
+	g.DELETE("/accounts/:id", api.adminDeleteAccount)
+	g.PUT("/accounts/:id/password", api.adminSetPassword)
+	g.GET("/clients", api.adminListClients)
+	g.POST("/clients", api.adminCreateClient)
+	g.GET("/clients/:id", api.adminGetClient)
+	g.PUT("/clients/:id", api.adminPutClient)
+	g.DELETE("/clients/:id", api.adminDeleteClient)
+	g.POST("/clients/:id/secret", api.adminRotateSecret)
+	g.GET("/keys", api.adminListKeys)
+	g.POST("/keys/rotate", api.adminRotateKeys)
+	g.GET("/audit", api.adminListAudit)
+	g.GET("/connectors", api.adminListConnectors)
+	g.POST("/connectors", api.adminCreateConnector)
+	g.PUT("/connectors/:id", api.adminPutConnector)
+	g.DELETE("/connectors/:id", api.adminDeleteConnector)
+	api.scimAdminRoutes(g) // SCIM provisioners (scim_admin.go)
 }
 
 // adminAuth admits an access token only when every one of these holds:
@@ -131,7 +131,7 @@ func (b *API) routes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 // never enough: an application the admin logged into holds a token of an
 // admin user, and must not get the API with it. A missing or bad token is
 // 401 (RFC 6750 §3.1); a good one without these rights 403.
-func (b *API) adminAuth(c *gin.Context) {
+func (api *API) adminAuth(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	unauthorized := func(code, desc string) {
 		h := `Bearer realm="portico"`
@@ -156,33 +156,33 @@ func (b *API) adminAuth(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	a, err := b.tokens.VerifyAccess(ctx, tok)
+	a, err := api.tokens.VerifyAccess(ctx, tok)
 	if errors.Is(err, tokensvc.ErrInvalidToken) {
 		unauthorized("invalid_token", "the access token is invalid or expired")
 		return
 	} else if err != nil {
-		b.adminFail(c, "verify token", err)
+		api.adminFail(c, "verify token", err)
 		return
 	}
 	switch {
-	case !b.admins.IsClient(a.ClientID):
+	case !api.admins.IsClient(a.ClientID):
 		forbidden("the token was issued to a client not trusted for administration")
 		return
 	case !slices.Contains(a.Scopes, core.AdminScope):
 		forbidden("the token lacks the admin scope")
 		return
-	case !slices.Contains(a.Audience, core.AdminAudience(b.opts.Issuer)):
+	case !slices.Contains(a.Audience, core.AdminAudience(api.opts.Issuer)):
 		forbidden("the token's audience is not the admin API")
 		return
 	}
 	// Tokens outlive their client: one deleted (through this API) or
 	// stripped of the scope loses the API at once.
-	cl, err := b.store.GetClient(ctx, a.ClientID)
+	cl, err := api.store.GetClient(ctx, a.ClientID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(cl.Scopes, core.AdminScope)) {
 		unauthorized("invalid_token", "the client no longer exists or lost the admin scope")
 		return
 	} else if err != nil {
-		b.adminFail(c, "read client", err)
+		api.adminFail(c, "read client", err)
 		return
 	}
 	// client_credentials tokens have the client as subject.
@@ -191,15 +191,15 @@ func (b *API) adminAuth(c *gin.Context) {
 		c.Next()
 		return
 	}
-	user, err := b.store.GetUser(ctx, a.Subject)
+	user, err := api.store.GetUser(ctx, a.Subject)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		unauthorized("invalid_token", "the access token is invalid or expired")
 		return
 	} else if err != nil {
-		b.adminFail(c, "read user", err)
+		api.adminFail(c, "read user", err)
 		return
 	}
-	if !b.admins.IsUser(user) {
+	if !api.admins.IsUser(user) {
 		forbidden("the user lacks the admin role")
 		return
 	}
@@ -208,10 +208,10 @@ func (b *API) adminAuth(c *gin.Context) {
 }
 
 // adminAudit records an administrator's change made through the API.
-func (b *API) adminAudit(c *gin.Context, what string, e store.AuditEvent) {
+func (api *API) adminAudit(c *gin.Context, what string, e store.AuditEvent) {
 	e.Type = audit.AdminPrefix + what
 	e.Actor = c.GetString(adminActorKey)
-	b.audit.Request(c, e)
+	api.audit.Request(c, e)
 }
 
 // adminError answers with the API's error object.
@@ -220,14 +220,14 @@ func adminError(c *gin.Context, status int, code, desc string) {
 }
 
 // adminFail answers a store or token service failure: logged, never shown.
-func (b *API) adminFail(c *gin.Context, what string, err error) {
-	b.log.ErrorContext(c.Request.Context(), "admin: "+what, "err", err)
+func (api *API) adminFail(c *gin.Context, what string, err error) {
+	api.log.ErrorContext(c.Request.Context(), "admin: "+what, "err", err)
 	adminError(c, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
 }
 
 // adminCheck answers 404 for ErrNotFound, 409 for ErrConflict and 503
 // for other errors; it reports whether err was nil.
-func (b *API) adminCheck(c *gin.Context, what string, err error) bool {
+func (api *API) adminCheck(c *gin.Context, what string, err error) bool {
 	switch {
 	case err == nil:
 		return true
@@ -236,7 +236,7 @@ func (b *API) adminCheck(c *gin.Context, what string, err error) bool {
 	case errors.Is(err, store.ErrConflict):
 		adminError(c, http.StatusConflict, "conflict", what+" changed concurrently; try again")
 	default:
-		b.adminFail(c, what, err)
+		api.adminFail(c, what, err)
 	}
 	return false
 }

@@ -91,7 +91,7 @@ var adminGrantTypes = []string{"authorization_code", "refresh_token", "client_cr
 
 // clientRecord checks v and returns it as a store record (without secret and
 // version); the error text is safe to show the caller.
-func (b *API) clientRecord(v adminClient) (store.Client, error) {
+func (api *API) clientRecord(v adminClient) (store.Client, error) {
 	c := store.Client{
 		ID: v.ID, Name: v.Name, Public: v.Public, RedirectURIs: v.RedirectURIs, GrantTypes: v.GrantTypes,
 		Scopes: v.Scopes, ExtraScopes: v.ExtraScopes, PostLogoutRedirectURIs: v.PostLogoutRedirectURIs,
@@ -111,7 +111,7 @@ func (b *API) clientRecord(v adminClient) (store.Client, error) {
 		if slices.Contains(c.Resources[:i], r) {
 			return c, fmt.Errorf("resources[%d]: duplicate resource %q", i, r)
 		}
-		if r == core.AdminAudience(b.opts.Issuer) {
+		if r == core.AdminAudience(api.opts.Issuer) {
 			return c, fmt.Errorf("resources[%d]: %q is the admin API's audience, which no client may take", i, r)
 		}
 	}
@@ -195,55 +195,55 @@ func (b *API) clientRecord(v adminClient) (store.Client, error) {
 		}
 	}
 	for _, s := range c.ExtraScopes {
-		if _, ok := b.opts.Scopes[s]; !ok {
+		if _, ok := api.opts.Scopes[s]; !ok {
 			return c, errors.New("extra_scopes: scope " + s + " is not configured")
 		}
 	}
 	if !slices.Contains([]string{"", tokensvc.FormatJWT, tokensvc.FormatOpaque}, c.TokenFormat) {
 		return c, errors.New("token_format: jwt or opaque")
 	}
-	if err := b.tokens.CheckPolicy(c.Policy()); err != nil {
+	if err := api.tokens.CheckPolicy(c.Policy()); err != nil {
 		return c, err
 	}
 	if err := adminClientAuth(v, &c); err != nil { // clientjwt_register.go
 		return c, err
 	}
 	c.TokenExchange = v.TokenExchange
-	if err := b.clients.CheckExchange(c); err != nil { // exchange.go
+	if err := api.clients.CheckExchange(c); err != nil { // exchange.go
 		return c, err
 	}
 	return c, nil
 }
 
-func (b *API) adminListClients(c *gin.Context) {
-	cls, err := b.store.ListClients(c.Request.Context())
+func (api *API) adminListClients(c *gin.Context) {
+	cls, err := api.store.ListClients(c.Request.Context())
 	if err != nil {
-		b.adminFail(c, "list clients", err)
+		api.adminFail(c, "list clients", err)
 		return
 	}
 	slices.SortFunc(cls, func(x, y store.Client) int { return strings.Compare(x.ID, y.ID) })
 	out := make([]adminClient, 0, len(cls))
 	for _, cl := range cls {
 		v := clientView(cl)
-		v.ManagedBy = b.managedBy("client", cl.ID)
+		v.ManagedBy = api.managedBy("client", cl.ID)
 		out = append(out, v)
 	}
 	c.JSON(http.StatusOK, gin.H{"clients": out})
 }
 
-func (b *API) adminGetClient(c *gin.Context) {
-	cl, err := b.store.GetClient(c.Request.Context(), c.Param("id"))
-	if !b.adminCheck(c, "client", err) {
+func (api *API) adminGetClient(c *gin.Context) {
+	cl, err := api.store.GetClient(c.Request.Context(), c.Param("id"))
+	if !api.adminCheck(c, "client", err) {
 		return
 	}
 	v := clientView(cl)
-	v.ManagedBy = b.managedBy("client", cl.ID)
+	v.ManagedBy = api.managedBy("client", cl.ID)
 	c.JSON(http.StatusOK, v)
 }
 
 // adminCreateClient registers a client; a confidential one gets a secret,
 // returned in this answer only.
-func (b *API) adminCreateClient(c *gin.Context) {
+func (api *API) adminCreateClient(c *gin.Context) {
 	var v adminClient
 	if !adminBind(c, &v) {
 		return
@@ -251,7 +251,7 @@ func (b *API) adminCreateClient(c *gin.Context) {
 	if v.ID == "" {
 		v.ID = core.NewClientID()
 	}
-	rec, err := b.clientRecord(v)
+	rec, err := api.clientRecord(v)
 	if err != nil {
 		adminError(c, http.StatusBadRequest, "invalid_client_metadata", err.Error())
 		return
@@ -260,21 +260,21 @@ func (b *API) adminCreateClient(c *gin.Context) {
 	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
 		secret = core.NewSecretFor(&rec) // clientjwt_register.go
 	}
-	err = b.store.CreateClient(c.Request.Context(), rec)
+	err = api.store.CreateClient(c.Request.Context(), rec)
 	if errors.Is(err, store.ErrAlreadyExists) {
 		adminError(c, http.StatusConflict, "conflict", "a client with this id exists")
 		return
-	} else if !b.adminCheck(c, "client", err) {
+	} else if !api.adminCheck(c, "client", err) {
 		return
 	}
-	b.adminAudit(c, "client_create", store.AuditEvent{ClientID: rec.ID})
+	api.adminAudit(c, "client_create", store.AuditEvent{ClientID: rec.ID})
 	c.JSON(http.StatusCreated, adminClientSecret{clientView(rec), secret})
 }
 
 // adminPutClient replaces a client's settings, keeping its secret; making
 // a public client confidential, or a client client_secret_jwt, needs a
 // secret rotation afterwards.
-func (b *API) adminPutClient(c *gin.Context) {
+func (api *API) adminPutClient(c *gin.Context) {
 	var v adminClient
 	if !adminBind(c, &v) {
 		return
@@ -285,7 +285,7 @@ func (b *API) adminPutClient(c *gin.Context) {
 		return
 	}
 	v.ID = id
-	rec, err := b.clientRecord(v)
+	rec, err := api.clientRecord(v)
 	if err != nil {
 		adminError(c, http.StatusBadRequest, "invalid_client_metadata", err.Error())
 		return
@@ -294,7 +294,7 @@ func (b *API) adminPutClient(c *gin.Context) {
 	err = core.ErrTooManyRetries
 	for range core.Retries {
 		var old store.Client
-		if old, err = b.store.GetClient(ctx, id); err != nil {
+		if old, err = api.store.GetClient(ctx, id); err != nil {
 			break
 		}
 		// Settings only: what dynamic registration keeps (its access
@@ -306,42 +306,42 @@ func (b *API) adminPutClient(c *gin.Context) {
 		if rec.AuthMethod == config.AuthSecretJWT { // else none needed (clientjwt_register.go)
 			rec.JWTSecret = old.JWTSecret // none yet: as for a public client made confidential, rotate
 		}
-		if err = b.store.UpdateClient(ctx, rec); !errors.Is(err, store.ErrConflict) {
+		if err = api.store.UpdateClient(ctx, rec); !errors.Is(err, store.ErrConflict) {
 			break
 		}
 		err = core.ErrTooManyRetries
 	}
-	if !b.adminCheck(c, "client", err) {
+	if !api.adminCheck(c, "client", err) {
 		return
 	}
 	rec.Version++
-	b.adminAudit(c, "client_update", store.AuditEvent{ClientID: id})
+	api.adminAudit(c, "client_update", store.AuditEvent{ClientID: id})
 	c.JSON(http.StatusOK, clientView(rec))
 }
 
-func (b *API) adminDeleteClient(c *gin.Context) {
+func (api *API) adminDeleteClient(c *gin.Context) {
 	id := c.Param("id")
 	ctx := c.Request.Context()
-	if _, err := b.store.GetClient(ctx, id); !b.adminCheck(c, "client", err) {
+	if _, err := api.store.GetClient(ctx, id); !api.adminCheck(c, "client", err) {
 		return
 	}
-	if err := b.store.DeleteClient(ctx, id); !b.adminCheck(c, "client", err) {
+	if err := api.store.DeleteClient(ctx, id); !api.adminCheck(c, "client", err) {
 		return
 	}
-	b.adminAudit(c, "client_delete", store.AuditEvent{ClientID: id})
+	api.adminAudit(c, "client_delete", store.AuditEvent{ClientID: id})
 	c.Status(http.StatusNoContent)
 }
 
 // adminRotateSecret gives a confidential client a new secret at once; the
 // old one stops working.
-func (b *API) adminRotateSecret(c *gin.Context) {
+func (api *API) adminRotateSecret(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
 	secret := core.NewClientSecret()
 	var cl store.Client
 	err := core.ErrTooManyRetries
 	for range core.Retries {
-		if cl, err = b.store.GetClient(ctx, id); err != nil {
+		if cl, err = api.store.GetClient(ctx, id); err != nil {
 			break
 		}
 		if cl.Public || !config.AuthMethodUsesSecret(cl.AuthMethod) {
@@ -349,16 +349,16 @@ func (b *API) adminRotateSecret(c *gin.Context) {
 			return
 		}
 		secret = core.NewSecretFor(&cl) // clientjwt_register.go
-		if err = b.store.UpdateClient(ctx, cl); !errors.Is(err, store.ErrConflict) {
+		if err = api.store.UpdateClient(ctx, cl); !errors.Is(err, store.ErrConflict) {
 			break
 		}
 		err = core.ErrTooManyRetries
 	}
-	if !b.adminCheck(c, "client", err) {
+	if !api.adminCheck(c, "client", err) {
 		return
 	}
 	cl.Version++
-	b.adminAudit(c, "client_secret_rotate", store.AuditEvent{ClientID: id})
+	api.adminAudit(c, "client_secret_rotate", store.AuditEvent{ClientID: id})
 	c.JSON(http.StatusOK, adminClientSecret{clientView(cl), secret})
 }
 
@@ -372,13 +372,13 @@ type adminKey struct {
 	RetiredAt  time.Time `json:"retired_at,omitzero"`
 }
 
-func (b *API) keyList(c *gin.Context) bool {
-	ks, err := b.store.GetKeys(c.Request.Context())
+func (api *API) keyList(c *gin.Context) bool {
+	ks, err := api.store.GetKeys(c.Request.Context())
 	if err != nil {
-		b.adminFail(c, "read keys", err)
+		api.adminFail(c, "read keys", err)
 		return false
 	}
-	now := b.opts.Now()
+	now := api.opts.Now()
 	out := make([]adminKey, 0, len(ks.Keys))
 	for _, k := range ks.Keys {
 		state := "active"
@@ -394,21 +394,21 @@ func (b *API) keyList(c *gin.Context) bool {
 	return true
 }
 
-func (b *API) adminListKeys(c *gin.Context) { b.keyList(c) }
+func (api *API) adminListKeys(c *gin.Context) { api.keyList(c) }
 
 // adminRotateKeys retires the active keys now; the next ones take over
 // (tokensvc.RotateKeys).
-func (b *API) adminRotateKeys(c *gin.Context) {
-	if err := b.tokens.RotateKeys(c.Request.Context()); err != nil {
-		b.adminFail(c, "rotate keys", err)
+func (api *API) adminRotateKeys(c *gin.Context) {
+	if err := api.tokens.RotateKeys(c.Request.Context()); err != nil {
+		api.adminFail(c, "rotate keys", err)
 		return
 	}
-	b.adminAudit(c, "keys_rotate", store.AuditEvent{})
-	b.keyList(c)
+	api.adminAudit(c, "keys_rotate", store.AuditEvent{})
+	api.keyList(c)
 }
 
 // adminListAudit returns stored events from since (RFC 3339), oldest first.
-func (b *API) adminListAudit(c *gin.Context) {
+func (api *API) adminListAudit(c *gin.Context) {
 	limit, ok := adminLimit(c)
 	if !ok {
 		return
@@ -422,9 +422,9 @@ func (b *API) adminListAudit(c *gin.Context) {
 		}
 		since = t
 	}
-	evs, err := b.store.ListAuditEvents(c.Request.Context(), since, limit)
+	evs, err := api.store.ListAuditEvents(c.Request.Context(), since, limit)
 	if err != nil {
-		b.adminFail(c, "list audit events", err)
+		api.adminFail(c, "list audit events", err)
 		return
 	}
 	if evs == nil {

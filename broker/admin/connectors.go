@@ -31,11 +31,11 @@ func connectorView(cn core.Connector) gin.H {
 }
 
 // adminListConnectors lists the connectors users can log in with now.
-func (b *API) adminListConnectors(c *gin.Context) {
+func (api *API) adminListConnectors(c *gin.Context) {
 	out := []gin.H{}
-	for _, cn := range b.conns.Load().List {
+	for _, cn := range api.conns.Load().List {
 		v := connectorView(cn)
-		if m := b.managedBy("connector", cn.ID); m != "" {
+		if m := api.managedBy("connector", cn.ID); m != "" {
 			v["managed_by"] = m
 		}
 		out = append(out, v)
@@ -45,9 +45,9 @@ func (b *API) adminListConnectors(c *gin.Context) {
 
 // buildConnector checks and builds the connector the body describes; id,
 // when set, is the path's. Nothing is applied when it fails.
-func (b *API) buildConnector(c *gin.Context, id string) (core.Connector, ConnectorSpec, bool) {
+func (api *API) buildConnector(c *gin.Context, id string) (core.Connector, ConnectorSpec, bool) {
 	var spec ConnectorSpec
-	if b.opts.BuildConnector == nil {
+	if api.opts.BuildConnector == nil {
 		adminError(c, http.StatusNotImplemented, "not_implemented", "this server cannot build connectors at runtime")
 		return core.Connector{}, spec, false
 	}
@@ -72,7 +72,7 @@ func (b *API) buildConnector(c *gin.Context, id string) (core.Connector, Connect
 		adminError(c, http.StatusBadRequest, "invalid_request", "name: "+config.CheckDisplayName(spec.Name))
 		return core.Connector{}, spec, false
 	}
-	cn, err := b.opts.BuildConnector(c.Request.Context(), spec)
+	cn, err := api.opts.BuildConnector(c.Request.Context(), spec)
 	if err != nil {
 		// The caller is an administrator: it gets the message the
 		// operator would read in the log for the same config at start.
@@ -85,54 +85,54 @@ func (b *API) buildConnector(c *gin.Context, id string) (core.Connector, Connect
 // adminCreateConnector builds a connector, records it in the store (so it
 // survives a restart and reaches other replicas) and adds it to the login
 // page.
-func (b *API) adminCreateConnector(c *gin.Context) {
-	cn, spec, ok := b.buildConnector(c, "")
+func (api *API) adminCreateConnector(c *gin.Context) {
+	cn, spec, ok := api.buildConnector(c, "")
 	if !ok {
 		return
 	}
-	if b.conns.Load().ByID[cn.ID] != nil {
+	if api.conns.Load().ByID[cn.ID] != nil {
 		adminError(c, http.StatusConflict, "conflict", "a connector with this id exists")
 		return
 	}
-	if !b.saveConnector(c, cn, spec, false) {
+	if !api.saveConnector(c, cn, spec, false) {
 		return
 	}
-	b.adminAudit(c, "connector_create", store.AuditEvent{ConnectorID: cn.ID, Details: map[string]string{"type": cn.Type}})
+	api.adminAudit(c, "connector_create", store.AuditEvent{ConnectorID: cn.ID, Details: map[string]string{"type": cn.Type}})
 	c.JSON(http.StatusCreated, connectorView(cn))
 }
 
 // adminPutConnector replaces a connector by a newly built one; logins
 // under way switch to it at their next request.
-func (b *API) adminPutConnector(c *gin.Context) {
+func (api *API) adminPutConnector(c *gin.Context) {
 	id := c.Param("id")
-	if b.conns.Load().ByID[id] == nil {
+	if api.conns.Load().ByID[id] == nil {
 		adminError(c, http.StatusNotFound, "not_found", "connector not found")
 		return
 	}
-	cn, spec, ok := b.buildConnector(c, id)
+	cn, spec, ok := api.buildConnector(c, id)
 	if !ok {
 		return
 	}
-	if !b.saveConnector(c, cn, spec, false) {
+	if !api.saveConnector(c, cn, spec, false) {
 		return
 	}
-	b.adminAudit(c, "connector_update", store.AuditEvent{ConnectorID: id, Details: map[string]string{"type": cn.Type}})
+	api.adminAudit(c, "connector_update", store.AuditEvent{ConnectorID: id, Details: map[string]string{"type": cn.Type}})
 	c.JSON(http.StatusOK, connectorView(cn))
 }
 
 // adminDeleteConnector removes a connector from the login page and from
 // logins and callbacks at once. Its instance stays open until the server
 // stops: a request in flight may still use it.
-func (b *API) adminDeleteConnector(c *gin.Context) {
+func (api *API) adminDeleteConnector(c *gin.Context) {
 	id := c.Param("id")
-	cur := b.conns.Load().ByID[id]
+	cur := api.conns.Load().ByID[id]
 	if cur == nil {
 		adminError(c, http.StatusNotFound, "not_found", "connector not found")
 		return
 	}
-	if !b.saveConnector(c, core.Connector{ID: id, Type: cur.Type}, ConnectorSpec{ID: id, Type: cur.Type}, true) {
+	if !api.saveConnector(c, core.Connector{ID: id, Type: cur.Type}, ConnectorSpec{ID: id, Type: cur.Type}, true) {
 		return
 	}
-	b.adminAudit(c, "connector_delete", store.AuditEvent{ConnectorID: id})
+	api.adminAudit(c, "connector_delete", store.AuditEvent{ConnectorID: id})
 	c.Status(http.StatusNoContent)
 }

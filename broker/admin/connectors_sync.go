@@ -31,36 +31,36 @@ type connectorRecord struct {
 
 // saveConnector records cn (or its deletion) and installs it. It answers
 // and returns false on failure, when nothing has changed.
-func (b *API) saveConnector(c *gin.Context, cn core.Connector, spec ConnectorSpec, deleted bool) bool {
+func (api *API) saveConnector(c *gin.Context, cn core.Connector, spec ConnectorSpec, deleted bool) bool {
 	ctx := c.Request.Context()
-	rec := connectorRecord{Spec: spec, Deleted: deleted, Actor: c.GetString(adminActorKey), Time: b.opts.Now().UTC()}
+	rec := connectorRecord{Spec: spec, Deleted: deleted, Actor: c.GetString(adminActorKey), Time: api.opts.Now().UTC()}
 	val, err := json.Marshal(rec)
 	if err != nil {
-		b.adminFail(c, "encode connector", err)
+		api.adminFail(c, "encode connector", err)
 		return false
 	}
 	r := store.Record{Kind: ConnectorRecordKind, Key: cn.ID, Value: val}
-	old, err := b.store.GetRecord(ctx, ConnectorRecordKind, cn.ID)
+	old, err := api.store.GetRecord(ctx, ConnectorRecordKind, cn.ID)
 	switch {
 	case err == nil:
 		r.Version = old.Version
 	case !errors.Is(err, store.ErrNotFound):
-		b.adminFail(c, "read connector", err)
+		api.adminFail(c, "read connector", err)
 		return false
 	}
 	// Two administrators changing one connector at once: the record's
 	// compare-and-swap lets one win and tells the other.
-	if err := b.store.PutRecord(ctx, r); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
+	if err := api.store.PutRecord(ctx, r); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
 		adminError(c, http.StatusConflict, "conflict", "the connector changed meanwhile; read it and try again")
 		return false
 	} else if err != nil {
-		b.adminFail(c, "save connector", err)
+		api.adminFail(c, "save connector", err)
 		return false
 	}
 	if deleted {
-		b.conns.Install(cn.ID, r.Version+1, nil)
+		api.conns.Install(cn.ID, r.Version+1, nil)
 	} else {
-		b.conns.Install(cn.ID, r.Version+1, &cn)
+		api.conns.Install(cn.ID, r.Version+1, &cn)
 	}
 	return true
 }
@@ -70,35 +70,35 @@ func (b *API) saveConnector(c *gin.Context, cn core.Connector, spec ConnectorSpe
 // whenever another replica may have changed one. A record that no longer
 // builds is logged and left out, so one broken connector does not keep the
 // others from serving.
-func (b *API) SyncConnectors(ctx context.Context) error {
-	recs, err := b.store.ListRecords(ctx, ConnectorRecordKind, "")
+func (api *API) SyncConnectors(ctx context.Context) error {
+	recs, err := api.store.ListRecords(ctx, ConnectorRecordKind, "")
 	if err != nil {
 		return fmt.Errorf("broker: read connectors: %w", err)
 	}
 	for _, r := range recs {
-		if b.conns.Applied(r.Key) == r.Version {
+		if api.conns.Applied(r.Key) == r.Version {
 			continue
 		}
 		var rec connectorRecord
 		if err := json.Unmarshal(r.Value, &rec); err != nil {
-			b.log.ErrorContext(ctx, "connector record unreadable; ignored", "connector", r.Key, "err", err)
+			api.log.ErrorContext(ctx, "connector record unreadable; ignored", "connector", r.Key, "err", err)
 			continue
 		}
-		b.log.InfoContext(ctx, "applying a connector change made through the admin API", "connector", r.Key,
+		api.log.InfoContext(ctx, "applying a connector change made through the admin API", "connector", r.Key,
 			"deleted", rec.Deleted, "by", rec.Actor, "at", rec.Time)
 		if rec.Deleted {
-			b.conns.Install(r.Key, r.Version, nil)
+			api.conns.Install(r.Key, r.Version, nil)
 			continue
 		}
-		if b.opts.BuildConnector == nil {
+		if api.opts.BuildConnector == nil {
 			continue
 		}
-		cn, err := b.opts.BuildConnector(ctx, rec.Spec)
+		cn, err := api.opts.BuildConnector(ctx, rec.Spec)
 		if err != nil {
-			b.log.ErrorContext(ctx, "connector changed through the admin API does not start; left out", "connector", r.Key, "err", err)
+			api.log.ErrorContext(ctx, "connector changed through the admin API does not start; left out", "connector", r.Key, "err", err)
 			continue
 		}
-		b.conns.Install(r.Key, r.Version, &cn)
+		api.conns.Install(r.Key, r.Version, &cn)
 	}
 	return nil
 }

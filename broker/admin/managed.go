@@ -25,8 +25,8 @@ type FileManaged struct {
 
 // managedBy is ManagedByFile for an entry of kind ("client", "account",
 // "connector") the file manages, else "".
-func (b *API) managedBy(kind, id string) string {
-	m := b.opts.FileManaged
+func (api *API) managedBy(kind, id string) string {
+	m := api.opts.FileManaged
 	if m == nil {
 		return ""
 	}
@@ -39,8 +39,8 @@ func (b *API) managedBy(kind, id string) string {
 
 // adminManaged refuses, with 409, every change through the admin API to an
 // entry the file manages: the next start would undo it.
-func (b *API) adminManaged(c *gin.Context) {
-	if b.opts.FileManaged == nil || c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+func (api *API) adminManaged(c *gin.Context) {
+	if api.opts.FileManaged == nil || c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
 		return
 	}
 	path := c.FullPath()
@@ -58,7 +58,7 @@ func (b *API) adminManaged(c *gin.Context) {
 	default:
 		return
 	}
-	if b.managedBy(kind, c.Param("id")) != "" {
+	if api.managedBy(kind, c.Param("id")) != "" {
 		adminError(c, http.StatusConflict, "managed_by_file",
 			"this "+kind+" is managed by the configuration file (declarative: true); change it there and restart")
 	}

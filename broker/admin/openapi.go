@@ -16,6 +16,6 @@ var openAPI []byte
 // OpenAPI returns the OpenAPI 3 document of the admin API.
 func OpenAPI() []byte { return openAPI }
 
-func (b *API) handleAdminOpenAPI(c *gin.Context) {
+func (api *API) handleAdminOpenAPI(c *gin.Context) {
 	c.Data(http.StatusOK, "application/json", openAPI)
 }

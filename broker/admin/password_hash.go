@@ -30,11 +30,11 @@ func checkPasswordInput(password, hash string) string {
 
 // storedHash is what to store for a checked input: the imported hash as
 // given, or a new hash of the password.
-func (b *API) storedHash(password, hash string) (string, error) {
+func (api *API) storedHash(password, hash string) (string, error) {
 	if hash != "" {
 		return hash, nil
 	}
-	return b.hashPassword(password)
+	return api.hashPassword(password)
 }
 
 // hashDetail names the algorithm of an imported hash for the audit

@@ -50,18 +50,18 @@ type Provisioners interface {
 	Delete(ctx context.Context, p Provisioner) error
 }
 
-func (b *API) scimAdminRoutes(g *gin.RouterGroup) {
-	g.GET("/scim-provisioners", b.adminListProvisioners)
-	g.POST("/scim-provisioners", b.adminCreateProvisioner)
-	g.GET("/scim-provisioners/:id", b.adminGetProvisioner)
-	g.DELETE("/scim-provisioners/:id", b.adminDeleteProvisioner)
-	g.POST("/scim-provisioners/:id/token", b.adminRotateProvisioner)
+func (api *API) scimAdminRoutes(g *gin.RouterGroup) {
+	g.GET("/scim-provisioners", api.adminListProvisioners)
+	g.POST("/scim-provisioners", api.adminCreateProvisioner)
+	g.GET("/scim-provisioners/:id", api.adminGetProvisioner)
+	g.DELETE("/scim-provisioners/:id", api.adminDeleteProvisioner)
+	g.POST("/scim-provisioners/:id/token", api.adminRotateProvisioner)
 }
 
-func (b *API) adminListProvisioners(c *gin.Context) {
-	ps, err := b.provisioners.List(c.Request.Context())
+func (api *API) adminListProvisioners(c *gin.Context) {
+	ps, err := api.provisioners.List(c.Request.Context())
 	if err != nil {
-		b.adminFail(c, "list provisioners", err)
+		api.adminFail(c, "list provisioners", err)
 		return
 	}
 	slices.SortFunc(ps, func(x, y Provisioner) int { return strings.Compare(x.ID, y.ID) })
@@ -71,15 +71,15 @@ func (b *API) adminListProvisioners(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"provisioners": ps})
 }
 
-func (b *API) adminGetProvisioner(c *gin.Context) {
-	p, err := b.provisioners.Get(c.Request.Context(), c.Param("id"))
-	if !b.adminCheck(c, "provisioner", err) {
+func (api *API) adminGetProvisioner(c *gin.Context) {
+	p, err := api.provisioners.Get(c.Request.Context(), c.Param("id"))
+	if !api.adminCheck(c, "provisioner", err) {
 		return
 	}
 	c.JSON(http.StatusOK, p)
 }
 
-func (b *API) adminCreateProvisioner(c *gin.Context) {
+func (api *API) adminCreateProvisioner(c *gin.Context) {
 	var in struct {
 		ID        string `json:"id"`
 		Connector string `json:"connector"`
@@ -90,36 +90,36 @@ func (b *API) adminCreateProvisioner(c *gin.Context) {
 	if !adminBind(c, &in) {
 		return
 	}
-	now := b.opts.Now().UTC()
+	now := api.opts.Now().UTC()
 	p := Provisioner{ID: in.ID, Connector: in.Connector, Subject: in.Subject, CreatedAt: now, RotatedAt: now,
 		AdoptPrivileged: in.AdoptPrivileged}
-	if msg := b.provisioners.Check(p); msg != "" {
+	if msg := api.provisioners.Check(p); msg != "" {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
-	if msg := b.SCIMConnectorProblem(p.Connector); msg != "" {
+	if msg := api.SCIMConnectorProblem(p.Connector); msg != "" {
 		adminError(c, http.StatusBadRequest, "invalid_request", "connector: "+msg)
 		return
 	}
-	p, err := b.provisioners.Create(c.Request.Context(), p)
+	p, err := api.provisioners.Create(c.Request.Context(), p)
 	switch {
 	case errors.Is(err, store.ErrAlreadyExists):
 		adminError(c, http.StatusConflict, "conflict", "provisioner "+in.ID+" exists")
 		return
 	case err != nil:
-		b.adminFail(c, "create provisioner", err)
+		api.adminFail(c, "create provisioner", err)
 		return
 	}
-	b.adminAudit(c, "scim_provisioner_create", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
+	api.adminAudit(c, "scim_provisioner_create", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
 	c.JSON(http.StatusCreated, p)
 }
 
 // apiProvisioner reads the provisioner the path names for a change the
 // API may make: not to one declared in the configuration file, for which
 // the 409 says what to do there instead. On failure it has answered.
-func (b *API) apiProvisioner(c *gin.Context, there string) (Provisioner, bool) {
-	p, err := b.provisioners.Get(c.Request.Context(), c.Param("id"))
-	if !b.adminCheck(c, "provisioner", err) {
+func (api *API) apiProvisioner(c *gin.Context, there string) (Provisioner, bool) {
+	p, err := api.provisioners.Get(c.Request.Context(), c.Param("id"))
+	if !api.adminCheck(c, "provisioner", err) {
 		return p, false
 	}
 	if p.Source == "config" {
@@ -131,36 +131,36 @@ func (b *API) apiProvisioner(c *gin.Context, there string) (Provisioner, bool) {
 
 // adminRotateProvisioner gives the provisioner a new credential; the old
 // one stops working at once. One declared in the file is rotated there.
-func (b *API) adminRotateProvisioner(c *gin.Context) {
-	p, ok := b.apiProvisioner(c, "change its token there")
+func (api *API) adminRotateProvisioner(c *gin.Context) {
+	p, ok := api.apiProvisioner(c, "change its token there")
 	if !ok {
 		return
 	}
-	p, err := b.provisioners.Rotate(c.Request.Context(), p, b.opts.Now().UTC())
-	if !b.adminCheck(c, "provisioner", err) {
+	p, err := api.provisioners.Rotate(c.Request.Context(), p, api.opts.Now().UTC())
+	if !api.adminCheck(c, "provisioner", err) {
 		return
 	}
-	b.adminAudit(c, "scim_provisioner_rotate", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
+	api.adminAudit(c, "scim_provisioner_rotate", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
 	c.JSON(http.StatusOK, p)
 }
 
-func (b *API) adminDeleteProvisioner(c *gin.Context) {
-	p, ok := b.apiProvisioner(c, "remove it there")
+func (api *API) adminDeleteProvisioner(c *gin.Context) {
+	p, ok := api.apiProvisioner(c, "remove it there")
 	if !ok {
 		return
 	}
-	if !b.adminCheck(c, "provisioner", b.provisioners.Delete(c.Request.Context(), p)) {
+	if !api.adminCheck(c, "provisioner", api.provisioners.Delete(c.Request.Context(), p)) {
 		return
 	}
-	b.adminAudit(c, "scim_provisioner_delete", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
+	api.adminAudit(c, "scim_provisioner_delete", store.AuditEvent{ConnectorID: p.Connector, Details: map[string]string{"provisioner": p.ID}})
 	c.Status(http.StatusNoContent)
 }
 
 // scimConnectorProblem says why connector id cannot be a provisioner's,
 // or "". SCIM provisions users of upstream connectors: the local one's
 // accounts (and its administrators) are Portico's own.
-func (b *API) SCIMConnectorProblem(id string) string {
-	cn := b.conns.Load().ByID[id]
+func (api *API) SCIMConnectorProblem(id string) string {
+	cn := api.conns.Load().ByID[id]
 	switch {
 	case cn == nil:
 		return "no connector " + id

@@ -58,7 +58,7 @@ type adminUserPatch struct {
 // adminListUsers pages users in id order; cursor is the next_cursor of
 // the previous page (userCursor), q a case-insensitive substring of
 // username or email.
-func (b *API) adminListUsers(c *gin.Context) {
+func (api *API) adminListUsers(c *gin.Context) {
 	limit, ok := adminLimit(c)
 	if !ok {
 		return
@@ -73,9 +73,9 @@ func (b *API) adminListUsers(c *gin.Context) {
 		adminError(c, http.StatusBadRequest, "invalid_request", "cursor: not a next_cursor this API gave")
 		return
 	}
-	users, err := b.store.ListUsers(c.Request.Context())
+	users, err := api.store.ListUsers(c.Request.Context())
 	if err != nil {
-		b.adminFail(c, "list users", err)
+		api.adminFail(c, "list users", err)
 		return
 	}
 	slices.SortFunc(users, func(x, y store.User) int { return strings.Compare(x.ID, y.ID) })
@@ -127,9 +127,9 @@ func parseUserCursor(raw string) (string, bool) {
 	return id, true
 }
 
-func (b *API) adminGetUser(c *gin.Context) {
-	u, err := b.store.GetUser(c.Request.Context(), c.Param("id"))
-	if !b.adminCheck(c, "user", err) {
+func (api *API) adminGetUser(c *gin.Context) {
+	u, err := api.store.GetUser(c.Request.Context(), c.Param("id"))
+	if !api.adminCheck(c, "user", err) {
 		return
 	}
 	c.JSON(http.StatusOK, u)
@@ -137,7 +137,7 @@ func (b *API) adminGetUser(c *gin.Context) {
 
 // adminPatchUser changes disabled, roles and local groups. Disabling also
 // ends the user's sessions, so its live access tokens stop working too.
-func (b *API) adminPatchUser(c *gin.Context) {
+func (api *API) adminPatchUser(c *gin.Context) {
 	var p adminUserPatch
 	if !adminBind(c, &p) {
 		return
@@ -160,7 +160,7 @@ func (b *API) adminPatchUser(c *gin.Context) {
 	var u store.User
 	err := core.ErrTooManyRetries
 	for range core.Retries {
-		if u, err = b.store.GetUser(ctx, c.Param("id")); err != nil {
+		if u, err = api.store.GetUser(ctx, c.Param("id")); err != nil {
 			break
 		}
 		if p.Disabled != nil {
@@ -172,12 +172,12 @@ func (b *API) adminPatchUser(c *gin.Context) {
 		if p.LocalGroups != nil {
 			u.LocalGroups = *p.LocalGroups
 		}
-		if err = b.store.UpdateUser(ctx, u); !errors.Is(err, store.ErrConflict) {
+		if err = api.store.UpdateUser(ctx, u); !errors.Is(err, store.ErrConflict) {
 			break
 		}
 		err = core.ErrTooManyRetries
 	}
-	if !b.adminCheck(c, "user", err) {
+	if !api.adminCheck(c, "user", err) {
 		return
 	}
 	u.Version++
@@ -191,10 +191,10 @@ func (b *API) adminPatchUser(c *gin.Context) {
 	if p.LocalGroups != nil {
 		details["local_groups"] = strings.Join(u.LocalGroups, " ")
 	}
-	b.adminAudit(c, "user_update", store.AuditEvent{UserID: u.ID, Details: details})
+	api.adminAudit(c, "user_update", store.AuditEvent{UserID: u.ID, Details: details})
 	if u.Disabled {
-		if _, err := b.RevokeUserSessions(ctx, u.ID); err != nil {
-			b.adminFail(c, "revoke sessions of a disabled user", err)
+		if _, err := api.RevokeUserSessions(ctx, u.ID); err != nil {
+			api.adminFail(c, "revoke sessions of a disabled user", err)
 			return
 		}
 	}
@@ -203,32 +203,32 @@ func (b *API) adminPatchUser(c *gin.Context) {
 
 // adminDeleteUser ends the user's sessions, then deletes it and its
 // identities; its next login through a connector makes a new user.
-func (b *API) adminDeleteUser(c *gin.Context) {
+func (api *API) adminDeleteUser(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
-	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
+	if _, err := api.store.GetUser(ctx, id); !api.adminCheck(c, "user", err) {
 		return
 	}
-	if _, err := b.RevokeUserSessions(ctx, id); err != nil {
-		b.adminFail(c, "revoke sessions", err)
+	if _, err := api.RevokeUserSessions(ctx, id); err != nil {
+		api.adminFail(c, "revoke sessions", err)
 		return
 	}
-	if err := b.store.DeleteUser(ctx, id); !b.adminCheck(c, "user", err) {
+	if err := api.store.DeleteUser(ctx, id); !api.adminCheck(c, "user", err) {
 		return
 	}
-	b.adminAudit(c, "user_delete", store.AuditEvent{UserID: id})
+	api.adminAudit(c, "user_delete", store.AuditEvent{UserID: id})
 	c.Status(http.StatusNoContent)
 }
 
-func (b *API) adminListIdentities(c *gin.Context) {
+func (api *API) adminListIdentities(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
-	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
+	if _, err := api.store.GetUser(ctx, id); !api.adminCheck(c, "user", err) {
 		return
 	}
-	ids, err := b.store.ListIdentities(ctx, id)
+	ids, err := api.store.ListIdentities(ctx, id)
 	if err != nil {
-		b.adminFail(c, "list identities", err)
+		api.adminFail(c, "list identities", err)
 		return
 	}
 	out := make([]adminIdentity, 0, len(ids))
@@ -245,45 +245,45 @@ func (b *API) adminListIdentities(c *gin.Context) {
 // adminUnlinkIdentity removes one upstream identity from a user: the next
 // login through it makes a new user (or links again, if a linking policy
 // says so). The user's sessions through that connector end with it.
-func (b *API) adminUnlinkIdentity(c *gin.Context) {
+func (api *API) adminUnlinkIdentity(c *gin.Context) {
 	ctx := c.Request.Context()
 	userID, connectorID, subject := c.Param("id"), c.Param("connector"), c.Param("subject")
-	ident, err := b.store.GetIdentity(ctx, connectorID, subject)
+	ident, err := api.store.GetIdentity(ctx, connectorID, subject)
 	if err == nil && ident.UserID != userID {
 		err = store.ErrNotFound
 	}
-	if !b.adminCheck(c, "identity", err) {
+	if !api.adminCheck(c, "identity", err) {
 		return
 	}
-	fams, err := b.store.ListRefreshFamilies(ctx, userID)
+	fams, err := api.store.ListRefreshFamilies(ctx, userID)
 	if err != nil {
-		b.adminFail(c, "list sessions", err)
+		api.adminFail(c, "list sessions", err)
 		return
 	}
 	for _, f := range fams {
 		if f.ConnectorID == connectorID && !f.Revoked {
-			if err := b.tokens.RevokeFamily(ctx, f.ID); err != nil {
-				b.adminFail(c, "end session", err)
+			if err := api.tokens.RevokeFamily(ctx, f.ID); err != nil {
+				api.adminFail(c, "end session", err)
 				return
 			}
 		}
 	}
-	if !b.adminCheck(c, "identity", b.store.DeleteIdentity(ctx, connectorID, subject)) {
+	if !api.adminCheck(c, "identity", api.store.DeleteIdentity(ctx, connectorID, subject)) {
 		return
 	}
-	b.adminAudit(c, "identity_unlink", store.AuditEvent{UserID: userID, ConnectorID: connectorID})
+	api.adminAudit(c, "identity_unlink", store.AuditEvent{UserID: userID, ConnectorID: connectorID})
 	c.Status(http.StatusNoContent)
 }
 
-func (b *API) adminListSessions(c *gin.Context) {
+func (api *API) adminListSessions(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
-	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
+	if _, err := api.store.GetUser(ctx, id); !api.adminCheck(c, "user", err) {
 		return
 	}
-	fams, err := b.store.ListRefreshFamilies(ctx, id)
+	fams, err := api.store.ListRefreshFamilies(ctx, id)
 	if err != nil {
-		b.adminFail(c, "list sessions", err)
+		api.adminFail(c, "list sessions", err)
 		return
 	}
 	out := make([]adminSession, 0, len(fams))
@@ -299,24 +299,24 @@ func (b *API) adminListSessions(c *gin.Context) {
 
 // adminRevokeSessions ends every session of the user: its refresh tokens
 // and the access tokens issued in them stop working.
-func (b *API) adminRevokeSessions(c *gin.Context) {
+func (api *API) adminRevokeSessions(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
-	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
+	if _, err := api.store.GetUser(ctx, id); !api.adminCheck(c, "user", err) {
 		return
 	}
-	n, err := b.RevokeUserSessions(ctx, id)
+	n, err := api.RevokeUserSessions(ctx, id)
 	if err != nil {
-		b.adminFail(c, "revoke sessions", err)
+		api.adminFail(c, "revoke sessions", err)
 		return
 	}
 	// Browsers' single sign-on sessions too, or the next authorization
 	// would log the user in again without a password.
-	if _, err := b.browsers.EndUserSessions(ctx, id); err != nil {
-		b.adminFail(c, "end browser sessions", err)
+	if _, err := api.browsers.EndUserSessions(ctx, id); err != nil {
+		api.adminFail(c, "end browser sessions", err)
 		return
 	}
-	b.adminAudit(c, "user_sessions_revoke", store.AuditEvent{UserID: id, Details: map[string]string{"sessions": strconv.Itoa(n)}})
+	api.adminAudit(c, "user_sessions_revoke", store.AuditEvent{UserID: id, Details: map[string]string{"sessions": strconv.Itoa(n)}})
 	c.JSON(http.StatusOK, gin.H{"revoked": n})
 }
 
@@ -324,50 +324,50 @@ func (b *API) adminRevokeSessions(c *gin.Context) {
 // codes), for a person who lost them: the next login that needs one
 // enrols again. The user's sessions end, since they were opened with the
 // old factors.
-func (b *API) adminResetMFA(c *gin.Context) {
+func (api *API) adminResetMFA(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
-	if _, err := b.store.GetUser(ctx, id); !b.adminCheck(c, "user", err) {
+	if _, err := api.store.GetUser(ctx, id); !api.adminCheck(c, "user", err) {
 		return
 	}
-	if err := b.browsers.ResetMFA(ctx, id); err != nil {
-		b.adminFail(c, "reset second factors", err)
+	if err := api.browsers.ResetMFA(ctx, id); err != nil {
+		api.adminFail(c, "reset second factors", err)
 		return
 	}
-	if _, err := b.RevokeUserSessions(ctx, id); err != nil {
-		b.adminFail(c, "revoke sessions", err)
+	if _, err := api.RevokeUserSessions(ctx, id); err != nil {
+		api.adminFail(c, "revoke sessions", err)
 		return
 	}
-	if _, err := b.browsers.EndUserSessions(ctx, id); err != nil {
-		b.adminFail(c, "end browser sessions", err)
+	if _, err := api.browsers.EndUserSessions(ctx, id); err != nil {
+		api.adminFail(c, "end browser sessions", err)
 		return
 	}
-	b.adminAudit(c, "user_mfa_reset", store.AuditEvent{UserID: id})
+	api.adminAudit(c, "user_mfa_reset", store.AuditEvent{UserID: id})
 	c.Status(http.StatusNoContent)
 }
 
 // adminRevokeSession ends one session of the user.
-func (b *API) adminRevokeSession(c *gin.Context) {
+func (api *API) adminRevokeSession(c *gin.Context) {
 	ctx := c.Request.Context()
-	f, err := b.store.GetRefreshFamily(ctx, c.Param("session"))
+	f, err := api.store.GetRefreshFamily(ctx, c.Param("session"))
 	if err == nil && (f.UserID != c.Param("id") || f.Revoked) {
 		err = store.ErrNotFound // another user's, or over: not this user's live session
 	}
-	if !b.adminCheck(c, "session", err) {
+	if !api.adminCheck(c, "session", err) {
 		return
 	}
-	if err := b.tokens.RevokeFamily(ctx, f.ID); err != nil {
-		b.adminFail(c, "revoke session", err)
+	if err := api.tokens.RevokeFamily(ctx, f.ID); err != nil {
+		api.adminFail(c, "revoke session", err)
 		return
 	}
-	b.adminAudit(c, "user_sessions_revoke", store.AuditEvent{UserID: f.UserID, ClientID: f.ClientID,
+	api.adminAudit(c, "user_sessions_revoke", store.AuditEvent{UserID: f.UserID, ClientID: f.ClientID,
 		Details: map[string]string{"sessions": "1", "session": f.ID}})
 	c.Status(http.StatusNoContent)
 }
 
 // revokeUserSessions revokes the user's live sessions and counts them.
-func (b *API) RevokeUserSessions(ctx context.Context, userID string) (int, error) {
-	fams, err := b.store.ListRefreshFamilies(ctx, userID)
+func (api *API) RevokeUserSessions(ctx context.Context, userID string) (int, error) {
+	fams, err := api.store.ListRefreshFamilies(ctx, userID)
 	if err != nil {
 		return 0, fmt.Errorf("list sessions: %w", err)
 	}
@@ -376,7 +376,7 @@ func (b *API) RevokeUserSessions(ctx context.Context, userID string) (int, error
 		if f.Revoked {
 			continue
 		}
-		if err := b.tokens.RevokeFamily(ctx, f.ID); err != nil {
+		if err := api.tokens.RevokeFamily(ctx, f.ID); err != nil {
 			return n, fmt.Errorf("revoke session %s: %w", f.ID, err)
 		}
 		n++

@@ -18,14 +18,14 @@ var SupportedScopes = []string{"openid", "profile", "email", "groups", "offline_
 var standardClaims = []string{"email", "email_verified", "name", "preferred_username", "groups", "roles"}
 
 // ScopesSupported lists every scope, custom ones last, for discovery.
-func (b *Service) ScopesSupported() []string {
-	return append(slices.Clone(SupportedScopes), slices.Sorted(maps.Keys(b.opts.Scopes))...)
+func (s *Service) ScopesSupported() []string {
+	return append(slices.Clone(SupportedScopes), slices.Sorted(maps.Keys(s.opts.Scopes))...)
 }
 
 // ClaimsSupported lists the user claims any scope may release.
-func (b *Service) ClaimsSupported() []string {
+func (s *Service) ClaimsSupported() []string {
 	var custom []string
-	for _, claims := range b.opts.Scopes {
+	for _, claims := range s.opts.Scopes {
 		for _, c := range claims {
 			if !slices.Contains(custom, c) {
 				custom = append(custom, c)
@@ -42,7 +42,7 @@ func (b *Service) ClaimsSupported() []string {
 // Groups are the upstream groups and then Portico's local ones; roles and
 // custom claims travel in Extra. A custom claim is a list when its mapping
 // rule says multi, else a string.
-func (b *Service) Claims(user store.User, scopes, extra []string) tokensvc.Claims {
+func (s *Service) Claims(user store.User, scopes, extra []string) tokensvc.Claims {
 	var cl tokensvc.Claims
 	if slices.Contains(scopes, "email") && user.Email != "" {
 		v := user.EmailVerified
@@ -68,15 +68,15 @@ func (b *Service) Claims(user store.User, scopes, extra []string) tokensvc.Claim
 	if slices.Contains(scopes, "roles") && len(user.Roles) > 0 {
 		set("roles", slices.Clone(user.Roles))
 	}
-	for _, s := range scopes {
-		claims, custom := b.opts.Scopes[s]
-		if !custom || !slices.Contains(extra, s) {
+	for _, sc := range scopes {
+		claims, custom := s.opts.Scopes[sc]
+		if !custom || !slices.Contains(extra, sc) {
 			continue
 		}
 		for _, c := range claims {
 			switch vals := user.Attributes[c]; {
 			case len(vals) == 0:
-			case b.listClaims[c]:
+			case s.listClaims[c]:
 				set(c, slices.Clone(vals))
 			default:
 				set(c, vals[0])
@@ -87,6 +87,6 @@ func (b *Service) Claims(user store.User, scopes, extra []string) tokensvc.Claim
 }
 
 // CustomScopes reports whether scopes hold a custom scope.
-func (b *Service) CustomScopes(scopes []string) bool {
-	return slices.ContainsFunc(scopes, func(s string) bool { _, ok := b.opts.Scopes[s]; return ok })
+func (s *Service) CustomScopes(scopes []string) bool {
+	return slices.ContainsFunc(scopes, func(sc string) bool { _, ok := s.opts.Scopes[sc]; return ok })
 }

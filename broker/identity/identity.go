@@ -27,14 +27,14 @@ import (
 // are written only when the upstream changed them, so refreshes of one
 // user's many sessions do not contend on the record. The identity is one
 // Admit accepted, mapped.
-func (b *Service) Resolve(ctx context.Context, connectorID string, a Admitted, login bool) (store.User, error) {
+func (s *Service) Resolve(ctx context.Context, connectorID string, a Admitted, login bool) (store.User, error) {
 	id, m := a.id, a.m
-	now := b.opts.Now()
+	now := s.opts.Now()
 	for range 8 {
-		ident, err := b.store.GetIdentity(ctx, connectorID, id.Subject)
+		ident, err := s.store.GetIdentity(ctx, connectorID, id.Subject)
 		if errors.Is(err, store.ErrNotFound) {
 			if login {
-				linked, err := b.link(ctx, connectorID, id, m, now)
+				linked, err := s.link(ctx, connectorID, id, m, now)
 				if err != nil {
 					return store.User{}, err
 				} else if linked {
@@ -43,18 +43,18 @@ func (b *Service) Resolve(ctx context.Context, connectorID string, a Admitted, l
 			}
 			u := store.User{ID: NewSubject(), CreatedAt: now, LastLogin: now}
 			applyProfile(&u, m)
-			err := b.store.CreateUser(ctx, u, identityRecord(connectorID, u.ID, id, m, now))
+			err := s.store.CreateUser(ctx, u, identityRecord(connectorID, u.ID, id, m, now))
 			if errors.Is(err, store.ErrAlreadyExists) {
 				continue // a concurrent first login created it; use theirs
 			} else if err != nil {
 				return store.User{}, fmt.Errorf("create user: %w", err)
 			}
-			b.audit.Record(ctx, store.AuditEvent{Type: audit.UserCreate, Actor: "system", UserID: u.ID, ConnectorID: connectorID})
+			s.audit.Record(ctx, store.AuditEvent{Type: audit.UserCreate, Actor: "system", UserID: u.ID, ConnectorID: connectorID})
 			return u, nil
 		} else if err != nil {
 			return store.User{}, fmt.Errorf("read identity: %w", err)
 		}
-		u, err := b.store.GetUser(ctx, ident.UserID)
+		u, err := s.store.GetUser(ctx, ident.UserID)
 		if err != nil {
 			return store.User{}, fmt.Errorf("read user %s: %w", ident.UserID, err)
 		}
@@ -64,7 +64,7 @@ func (b *Service) Resolve(ctx context.Context, connectorID string, a Admitted, l
 		rec := identityRecord(connectorID, u.ID, id, m, now)
 		rec.Version = ident.Version
 		if login || !sameIdentity(rec, ident) {
-			if err := b.store.UpdateIdentity(ctx, rec); err != nil && !errors.Is(err, store.ErrConflict) {
+			if err := s.store.UpdateIdentity(ctx, rec); err != nil && !errors.Is(err, store.ErrConflict) {
 				return store.User{}, fmt.Errorf("update identity: %w", err)
 			}
 		}
@@ -75,7 +75,7 @@ func (b *Service) Resolve(ctx context.Context, connectorID string, a Admitted, l
 		} else if sameProfile(next, u) {
 			return u, nil
 		}
-		switch err := b.store.UpdateUser(ctx, next); {
+		switch err := s.store.UpdateUser(ctx, next); {
 		case err == nil:
 			next.Version++
 			return next, nil
@@ -93,18 +93,18 @@ func (b *Service) Resolve(ctx context.Context, connectorID string, a Admitted, l
 // identity, through another connector that takes part, with the same
 // verified email (after claim mapping). It reports whether it linked;
 // false means "make a new user". An unverified email never links.
-func (b *Service) link(ctx context.Context, connectorID string, id sdk.Identity, m mapping.Result, now time.Time) (bool, error) {
+func (s *Service) link(ctx context.Context, connectorID string, id sdk.Identity, m mapping.Result, now time.Time) (bool, error) {
 	email := m.Identity.Email
-	if !b.linkByEmail[connectorID] || !m.Identity.EmailVerified || email == "" {
+	if !s.linkByEmail[connectorID] || !m.Identity.EmailVerified || email == "" {
 		return false, nil
 	}
-	idents, err := b.store.ListIdentitiesByVerifiedEmail(ctx, email)
+	idents, err := s.store.ListIdentitiesByVerifiedEmail(ctx, email)
 	if err != nil {
 		return false, fmt.Errorf("link: look up the verified email: %w", err)
 	}
 	var users []string
 	for _, i := range idents {
-		if i.ConnectorID != connectorID && b.linkByEmail[i.ConnectorID] && !slices.Contains(users, i.UserID) {
+		if i.ConnectorID != connectorID && s.linkByEmail[i.ConnectorID] && !slices.Contains(users, i.UserID) {
 			users = append(users, i.UserID)
 		}
 	}
@@ -114,13 +114,13 @@ func (b *Service) link(ctx context.Context, connectorID string, id sdk.Identity,
 	case len(users) > 1:
 		// Two people claim the address: joining either could hand one
 		// the other's account.
-		b.audit.Record(ctx, store.AuditEvent{Type: audit.LinkSkipped, Actor: "system", ConnectorID: connectorID,
+		s.audit.Record(ctx, store.AuditEvent{Type: audit.LinkSkipped, Actor: "system", ConnectorID: connectorID,
 			Details: map[string]string{"reason": "the verified email belongs to several users", "users": strings.Join(users, " ")}})
 		return false, nil
 	}
-	switch err := b.store.CreateIdentity(ctx, identityRecord(connectorID, users[0], id, m, now)); {
+	switch err := s.store.CreateIdentity(ctx, identityRecord(connectorID, users[0], id, m, now)); {
 	case err == nil:
-		b.audit.Record(ctx, store.AuditEvent{Type: audit.IdentityLink, Actor: "system", UserID: users[0], ConnectorID: connectorID,
+		s.audit.Record(ctx, store.AuditEvent{Type: audit.IdentityLink, Actor: "system", UserID: users[0], ConnectorID: connectorID,
 			Details: map[string]string{"by": "verified_email", "subject": id.Subject}})
 		return true, nil
 	case errors.Is(err, store.ErrAlreadyExists):

@@ -216,16 +216,16 @@ type Admitted struct {
 }
 
 // Limits returns connector connectorID's limits.
-func (b *Service) Limits(connectorID string) Limits {
-	return b.opts.Limits[connectorID].withDefaults()
+func (s *Service) Limits(connectorID string) Limits {
+	return s.opts.Limits[connectorID].withDefaults()
 }
 
 // Admit checks id against its connector's limits, applies the connector's
 // claim mapping and checks the result too (rules may gather values into
 // one claim): what the user's profile, and so the tokens, will hold. The
 // error wraps core.ErrInvalidIdentity.
-func (b *Service) Admit(connectorID string, id sdk.Identity) (Admitted, error) {
-	lim := b.Limits(connectorID)
+func (s *Service) Admit(connectorID string, id sdk.Identity) (Admitted, error) {
+	lim := s.Limits(connectorID)
 	// An empty group names nothing, and a repeat adds nothing: both are
 	// dropped, as group filters and claim mapping drop them. Names are
 	// kept as they are otherwise: trimming " admins" to "admins" would
@@ -241,7 +241,7 @@ func (b *Service) Admit(connectorID string, id sdk.Identity) (Admitted, error) {
 	if err := checkIdentity(lim, id); err != nil {
 		return Admitted{}, err
 	}
-	mp := b.opts.Mappings[connectorID]
+	mp := s.opts.Mappings[connectorID]
 	m := mp.Apply(id)
 	if mp != nil {
 		p := m.Identity

@@ -13,8 +13,8 @@ import (
 
 // Refresh asks the connector, if it can refresh, whether the user
 // still exists, and takes the profile it returns.
-func (b *Service) Refresh(ctx context.Context, connectorID string, user store.User, scopes []string) (store.User, error) {
-	cn := b.conns.Load().ByID[connectorID]
+func (s *Service) Refresh(ctx context.Context, connectorID string, user store.User, scopes []string) (store.User, error) {
+	cn := s.conns.Load().ByID[connectorID]
 	if cn == nil {
 		return user, errors.New("connector " + connectorID + " is no longer configured")
 	}
@@ -22,7 +22,7 @@ func (b *Service) Refresh(ctx context.Context, connectorID string, user store.Us
 	if !ok {
 		return user, nil
 	}
-	idents, err := b.store.ListIdentities(ctx, user.ID)
+	idents, err := s.store.ListIdentities(ctx, user.ID)
 	if err != nil {
 		return user, fmt.Errorf("%w: %w", core.ErrStore, err)
 	}
@@ -31,7 +31,7 @@ func (b *Service) Refresh(ctx context.Context, connectorID string, user store.Us
 		return user, errors.New("identity no longer linked")
 	}
 	rec := idents[i]
-	cctx, done := b.conns.Call(ctx, cn, "refresh")
+	cctx, done := s.conns.Call(ctx, cn, "refresh")
 	fresh, err := rc.Refresh(cctx, sdk.ParseScopes(scopes), sdk.Identity{
 		Subject: rec.Subject, Username: rec.Username, Email: rec.Email, EmailVerified: rec.EmailVerified,
 		Name: rec.Name, Groups: rec.Groups, Attributes: rec.Attributes, ConnectorData: rec.ConnectorData,
@@ -41,9 +41,9 @@ func (b *Service) Refresh(ctx context.Context, connectorID string, user store.Us
 		return user, err
 	}
 	fresh.Subject = rec.Subject
-	a, err := b.Admit(connectorID, fresh) // as at login: nothing unchecked is stored or minted
+	a, err := s.Admit(connectorID, fresh) // as at login: nothing unchecked is stored or minted
 	if ie := (*Error)(nil); errors.As(err, &ie) {
-		b.log.WarnContext(ctx, "refresh refused: the connector's identity breaks its limits (docs/identity.md#identity-limits)",
+		s.log.WarnContext(ctx, "refresh refused: the connector's identity breaks its limits (docs/identity.md#identity-limits)",
 			"connector", connectorID, "user", user.ID, "field", ie.Field, "problem", ie.Problem)
 		return user, err
 	} else if err != nil {
@@ -55,7 +55,7 @@ func (b *Service) Refresh(ctx context.Context, connectorID string, user store.Us
 	if sameIdentity(identityRecord(connectorID, user.ID, a.id, a.m, rec.LastSeen), rec) && sameProfile(next, user) {
 		return user, nil
 	}
-	u, err := b.Resolve(ctx, connectorID, a, false)
+	u, err := s.Resolve(ctx, connectorID, a, false)
 	if err != nil && !errors.Is(err, core.ErrUserDisabled) && !errors.Is(err, core.ErrContention) {
 		err = fmt.Errorf("%w: %w", core.ErrStore, err)
 	}

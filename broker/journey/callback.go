@@ -27,8 +27,8 @@ func CallbackURL(issuer, connectorID string) string {
 	return strings.TrimSuffix(issuer, "/") + "/callback/" + url.PathEscape(connectorID)
 }
 
-func (b *Server) callbackURL(connectorID string) string {
-	return CallbackURL(b.opts.Issuer, connectorID)
+func (j *Server) callbackURL(connectorID string) string {
+	return CallbackURL(j.opts.Issuer, connectorID)
 }
 
 // MetadataURL is where the broker publishes a connector's metadata document
@@ -37,21 +37,21 @@ func MetadataURL(issuer, connectorID string) string {
 	return strings.TrimSuffix(issuer, "/") + "/metadata/" + url.PathEscape(connectorID)
 }
 
-func (b *Server) handleMetadata(c *gin.Context) {
-	cn := b.conns.Load().ByID[c.Param("connector")]
+func (j *Server) handleMetadata(c *gin.Context) {
+	cn := j.conns.Load().ByID[c.Param("connector")]
 	var mc sdk.MetadataConnector
 	if cn != nil {
 		mc, _ = cn.Impl.(sdk.MetadataConnector)
 	}
 	if mc == nil {
-		b.ui.Page(c, http.StatusNotFound, ui.MsgNoMetadata)
+		j.ui.Page(c, http.StatusNotFound, ui.MsgNoMetadata)
 		return
 	}
 	ctx, cancel := core.WithConnectorDeadline(c.Request.Context(), cn)
 	defer cancel()
 	doc, err := mc.Metadata(ctx)
 	if err != nil {
-		b.log.Error("connector metadata", "connector", cn.ID, "err", err)
+		j.log.Error("connector metadata", "connector", cn.ID, "err", err)
 		c.Status(http.StatusServiceUnavailable)
 		return
 	}
@@ -61,28 +61,28 @@ func (b *Server) handleMetadata(c *gin.Context) {
 
 // beginRedirectLogin sends the browser to a redirect connector's upstream,
 // keeping what the connector needs back with the pending request.
-func (b *Server) beginRedirectLogin(c *gin.Context, cn *core.Connector, cc sdk.CallbackConnector, req store.AuthRequest) {
+func (j *Server) beginRedirectLogin(c *gin.Context, cn *core.Connector, cc sdk.CallbackConnector, req store.AuthRequest) {
 	ctx := c.Request.Context()
 	cctx, cancel := core.WithConnectorDeadline(ctx, cn)
-	rd, err := cc.LoginURL(cctx, sdk.ParseScopes(req.Scopes), b.callbackURL(cn.ID), req.ID)
+	rd, err := cc.LoginURL(cctx, sdk.ParseScopes(req.Scopes), j.callbackURL(cn.ID), req.ID)
 	cancel()
 	if err != nil {
-		b.log.Error("login: connector cannot start a login", "connector", cn.ID, "err", err)
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgConnectorDown)
+		j.log.Error("login: connector cannot start a login", "connector", cn.ID, "err", err)
+		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgConnectorDown)
 		return
 	}
 	req.ConnectorID, req.ConnectorData = cn.ID, rd.Data
-	if err := b.store.UpdateAuthRequest(ctx, req); err != nil {
+	if err := j.store.UpdateAuthRequest(ctx, req); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 			return
 		}
-		b.log.Error("login: store connector state", "err", err)
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+		j.log.Error("login: store connector state", "err", err)
+		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	if rd.PostForm != nil {
-		b.ui.AutoPost(c, rd.URL, rd.PostForm)
+		j.ui.AutoPost(c, rd.URL, rd.PostForm)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, rd.URL)
@@ -94,20 +94,20 @@ const bounceParam = "portico_bounce"
 // handleCallback completes a redirect connector's login. The state (OAuth
 // state or SAML RelayState) names the pending request, which must belong
 // to this browser and this connector and is spent by the first callback.
-func (b *Server) handleCallback(c *gin.Context) {
+func (j *Server) handleCallback(c *gin.Context) {
 	ctx := c.Request.Context()
 	// The body is a form of at most maxCallbackBytes (body.go).
 	if err := c.Request.ParseForm(); err != nil {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgBadResponse)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgBadResponse)
 		return
 	}
-	cn := b.conns.Load().ByID[c.Param("connector")]
+	cn := j.conns.Load().ByID[c.Param("connector")]
 	var cc sdk.CallbackConnector
 	if cn != nil {
 		cc, _ = cn.Impl.(sdk.CallbackConnector)
 	}
 	if cc == nil {
-		b.ui.Page(c, http.StatusNotFound, ui.MsgNoConnector)
+		j.ui.Page(c, http.StatusNotFound, ui.MsgNoConnector)
 		return
 	}
 	state := c.Request.Form.Get("state")
@@ -122,85 +122,85 @@ func (b *Server) handleCallback(c *gin.Context) {
 		for k, v := range c.Request.PostForm {
 			fields[k] = v[0]
 		}
-		b.ui.AutoPost(c, b.callbackURL(cn.ID), fields)
+		j.ui.AutoPost(c, j.callbackURL(cn.ID), fields)
 		return
 	}
-	if u, ok := cn.Impl.(unsolicitedConnector); ok && c.Request.Method == http.MethodPost && !b.pendingRequest(c, state) {
-		b.handleUnsolicited(c, cn, cc, u)
+	if u, ok := cn.Impl.(unsolicitedConnector); ok && c.Request.Method == http.MethodPost && !j.pendingRequest(c, state) {
+		j.handleUnsolicited(c, cn, cc, u)
 		return
 	}
-	req, ok := b.firstFactorRequest(c, state)
+	req, ok := j.firstFactorRequest(c, state)
 	if !ok {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(req.ConnectorID), []byte(cn.ID)) != 1 {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginElsewhere)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginElsewhere)
 		return
 	}
 	// Spend the request before asking the connector, so that a second
 	// callback (a replay, or a double submit) fails here.
 	spent := req
 	spent.ConnectorID, spent.ConnectorData = "", nil
-	if err := b.store.UpdateAuthRequest(ctx, spent); err != nil {
+	if err := j.store.UpdateAuthRequest(ctx, spent); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 			return
 		}
-		b.log.Error("callback: spend auth request", "err", err)
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+		j.log.Error("callback: spend auth request", "err", err)
+		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	form := c.Request.PostForm
 	delete(form, bounceParam)
-	cctx, done := b.conns.Call(ctx, cn, "callback")
+	cctx, done := j.conns.Call(ctx, cn, "callback")
 	id, err := cc.HandleCallback(cctx, sdk.ParseScopes(req.Scopes), sdk.CallbackRequest{
-		Method: c.Request.Method, URL: b.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form, Data: req.ConnectorData,
+		Method: c.Request.Method, URL: j.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form, Data: req.ConnectorData,
 	})
 	done(err)
 	switch {
 	// A connector that ran out of its deadline did not refuse the person.
 	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		b.log.Error("login: upstream unavailable", "connector", cn.ID, "err", err)
-		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
-		b.loginFailed(c, req, http.StatusServiceUnavailable, authError{"temporarily_unavailable", "the identity provider is unavailable"},
-			b.ui.Msg(ui.MsgUpstreamDown))
+		j.log.Error("login: upstream unavailable", "connector", cn.ID, "err", err)
+		j.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
+		j.loginFailed(c, req, http.StatusServiceUnavailable, authError{"temporarily_unavailable", "the identity provider is unavailable"},
+			j.ui.Msg(ui.MsgUpstreamDown))
 		return
 	case err != nil:
-		b.log.Warn("login failed at callback", "connector", cn.ID, "client_id", req.ClientID, "err", err)
-		b.auditCallbackFailure(c, cn.ID, req.ClientID, err)
-		b.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider did not authenticate the user"},
-			b.ui.Msg(ui.MsgUpstreamRefused))
+		j.log.Warn("login failed at callback", "connector", cn.ID, "client_id", req.ClientID, "err", err)
+		j.auditCallbackFailure(c, cn.ID, req.ClientID, err)
+		j.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider did not authenticate the user"},
+			j.ui.Msg(ui.MsgUpstreamRefused))
 		return
 	}
 	spent.Version++ // as stored: the next step updates it again
-	b.finishLogin(c, cn, spent, true, id, nil)
+	j.finishLogin(c, cn, spent, true, id, nil)
 }
 
 // auditCallbackFailure records an upstream's refused login; a replayed
 // assertion or response is a security event too. Connectors say "replay"
 // only in their error's text (the SAML connector's RejectedError reason
 // ends "already used (replay)"); the sdk has no typed error for it.
-func (b *Server) auditCallbackFailure(c *gin.Context, connectorID, clientID string, err error) {
+func (j *Server) auditCallbackFailure(c *gin.Context, connectorID, clientID string, err error) {
 	reason := "upstream_refused"
 	if strings.Contains(err.Error(), "(replay)") {
 		reason = "replay"
-		b.audit.Request(c, store.AuditEvent{Type: audit.AssertionReplay, Actor: "anonymous", ClientID: clientID,
+		j.audit.Request(c, store.AuditEvent{Type: audit.AssertionReplay, Actor: "anonymous", ClientID: clientID,
 			ConnectorID: connectorID, Details: map[string]string{"error": core.Truncate(err.Error(), 300)}})
 	}
-	b.auditLoginFailure(c, connectorID, clientID, "", reason)
+	j.auditLoginFailure(c, connectorID, clientID, "", reason)
 }
 
 // loginFailed ends a login with a page saying so, whose link takes the
 // person back to the application with the OAuth error.
-func (b *Server) loginFailed(c *gin.Context, req store.AuthRequest, status int, e authError, msg string) {
-	v := url.Values{"error": {e.code}, "error_description": {e.desc}, "iss": {b.opts.Issuer}}
+func (j *Server) loginFailed(c *gin.Context, req store.AuthRequest, status int, e authError, msg string) {
+	v := url.Values{"error": {e.code}, "error_description": {e.desc}, "iss": {j.opts.Issuer}}
 	if req.State != "" {
 		v.Set("state", req.State)
 	}
-	if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		b.log.Warn("delete failed auth request", "err", err)
+	if err := j.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		j.log.Warn("delete failed auth request", "err", err)
 	}
-	data := map[string]any{"Title": b.ui.Text("ui.login_failed"), "Message": msg, "Back": core.WithQuery(req.RedirectURI, v)}
+	data := map[string]any{"Title": j.ui.Text("ui.login_failed"), "Message": msg, "Back": core.WithQuery(req.RedirectURI, v)}
 	if req.ResponseMode == ui.ModeFormPost {
 		// The error goes back the way the code would have: a form to post
 		// (with a click; this page runs no script).
@@ -210,7 +210,7 @@ func (b *Server) loginFailed(c *gin.Context, req store.AuthRequest, status int, 
 		}
 		data["Back"], data["Action"], data["Fields"] = "", req.RedirectURI, fields
 	}
-	b.ui.Render(c, status, "failed", data)
+	j.ui.Render(c, status, "failed", data)
 }
 
 // unsolicitedConnector is a connector that may accept a login the broker
@@ -221,11 +221,11 @@ type unsolicitedConnector interface {
 
 // pendingRequest reports whether state names a pending authorization
 // request; only then is a callback the answer to one.
-func (b *Server) pendingRequest(c *gin.Context, state string) bool {
+func (j *Server) pendingRequest(c *gin.Context, state string) bool {
 	if state == "" {
 		return false
 	}
-	_, err := b.store.GetAuthRequest(c.Request.Context(), state)
+	_, err := j.store.GetAuthRequest(c.Request.Context(), state)
 	return err == nil || !errors.Is(err, store.ErrNotFound)
 }
 
@@ -234,33 +234,33 @@ func (b *Server) pendingRequest(c *gin.Context, state string) bool {
 // audience, replay), and the code goes to the connector's default client
 // at its registered redirect URI. The client gets no state: it must be
 // written to accept such codes, which is why this is off unless enabled.
-func (b *Server) handleUnsolicited(c *gin.Context, cn *core.Connector, cc sdk.CallbackConnector, u unsolicitedConnector) {
+func (j *Server) handleUnsolicited(c *gin.Context, cn *core.Connector, cc sdk.CallbackConnector, u unsolicitedConnector) {
 	ctx := c.Request.Context()
 	clientID, redirectURI, enabled := u.IDPInitiated()
 	if !enabled {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgNotStartedHere)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgNotStartedHere)
 		return
 	}
-	client, err := b.store.GetClient(ctx, clientID)
+	client, err := j.store.GetClient(ctx, clientID)
 	if err != nil || !slices.Contains(client.RedirectURIs, redirectURI) || !slices.Contains(client.GrantTypes, "authorization_code") {
-		b.log.Error("idp-initiated login: the default client or its redirect URI is not registered", "connector", cn.ID, "client_id", clientID, "err", err)
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgNoUnsolicited)
+		j.log.Error("idp-initiated login: the default client or its redirect URI is not registered", "connector", cn.ID, "client_id", clientID, "err", err)
+		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgNoUnsolicited)
 		return
 	}
 	form := c.Request.PostForm
 	delete(form, bounceParam)
 	cctx, cancel := core.WithConnectorDeadline(ctx, cn)
 	id, err := cc.HandleCallback(cctx, sdk.Scopes{Groups: true}, sdk.CallbackRequest{
-		Method: c.Request.Method, URL: b.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form,
+		Method: c.Request.Method, URL: j.callbackURL(cn.ID), Query: c.Request.URL.Query(), Form: form,
 	})
 	cancel()
 	if err != nil {
-		b.log.Warn("idp-initiated login refused", "connector", cn.ID, "err", err)
-		b.auditCallbackFailure(c, cn.ID, clientID, err)
-		b.ui.Page(c, http.StatusForbidden, ui.MsgUpstreamRefused)
+		j.log.Warn("idp-initiated login refused", "connector", cn.ID, "err", err)
+		j.auditCallbackFailure(c, cn.ID, clientID, err)
+		j.ui.Page(c, http.StatusForbidden, ui.MsgUpstreamRefused)
 		return
 	}
-	b.log.Info("idp-initiated login", "connector", cn.ID, "client_id", clientID)
+	j.log.Info("idp-initiated login", "connector", cn.ID, "client_id", clientID)
 	req := store.AuthRequest{
 		ID: tokensvc.NewID(), ClientID: clientID, RedirectURI: redirectURI,
 		Scopes: []string{"openid", "profile", "email", "groups"},
@@ -268,7 +268,7 @@ func (b *Server) handleUnsolicited(c *gin.Context, cn *core.Connector, cc sdk.Ca
 		// client its code, never the browser's session for every client.
 		NoSession: true,
 	}
-	b.finishLogin(c, cn, req, false, id, nil)
+	j.finishLogin(c, cn, req, false, id, nil)
 }
 
 // refuseIdentity ends a login whose identity admit refused: a verdict
@@ -276,32 +276,32 @@ func (b *Server) handleUnsolicited(c *gin.Context, cn *core.Connector, cc sdk.Ca
 // log names the connector and the field, never the value; the audit trail
 // has login.failure with the fixed reason invalid_identity (or, for a
 // link, identity.link_refused).
-func (b *Server) refuseIdentity(c *gin.Context, cn *core.Connector, req store.AuthRequest, stored bool, err error) {
+func (j *Server) refuseIdentity(c *gin.Context, cn *core.Connector, req store.AuthRequest, stored bool, err error) {
 	var ie *identity.Error
 	if !errors.As(err, &ie) {
 		ie = &identity.Error{Field: "identity", Problem: "was refused"}
 	}
-	b.log.WarnContext(c.Request.Context(), "login refused: the connector's identity breaks its limits (docs/identity.md#identity-limits)",
+	j.log.WarnContext(c.Request.Context(), "login refused: the connector's identity breaks its limits (docs/identity.md#identity-limits)",
 		"connector", cn.ID, "client_id", req.ClientID, "field", ie.Field, "problem", ie.Problem)
 	details := map[string]string{"reason": "invalid_identity", "field": ie.Field}
 	if req.LinkUserID != "" {
 		details["method"] = "explicit"
-		b.audit.Request(c, store.AuditEvent{Type: audit.IdentityLinkRefused, Actor: audit.User(req.LinkUserID), UserID: req.LinkUserID,
+		j.audit.Request(c, store.AuditEvent{Type: audit.IdentityLinkRefused, Actor: audit.User(req.LinkUserID), UserID: req.LinkUserID,
 			ConnectorID: cn.ID, Details: details})
-		if err := b.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			b.log.WarnContext(c.Request.Context(), "delete refused link request", "err", err)
+		if err := j.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			j.log.WarnContext(c.Request.Context(), "delete refused link request", "err", err)
 		}
-		b.ui.Page(c, http.StatusForbidden, ui.MsgIdentityRefused)
+		j.ui.Page(c, http.StatusForbidden, ui.MsgIdentityRefused)
 		return
 	}
-	b.audit.Request(c, store.AuditEvent{Type: audit.LoginFailure, Actor: audit.User(""), ClientID: req.ClientID,
+	j.audit.Request(c, store.AuditEvent{Type: audit.LoginFailure, Actor: audit.User(""), ClientID: req.ClientID,
 		ConnectorID: cn.ID, Details: details})
 	if !stored { // IdP-initiated: no application is waiting for an answer
-		b.ui.Page(c, http.StatusForbidden, ui.MsgIdentityRefused)
+		j.ui.Page(c, http.StatusForbidden, ui.MsgIdentityRefused)
 		return
 	}
-	b.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider's account details were refused"},
-		b.ui.Msg(ui.MsgIdentityRefused))
+	j.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider's account details were refused"},
+		j.ui.Msg(ui.MsgIdentityRefused))
 }
 
 // authError is an error returned to the client at its redirect URI

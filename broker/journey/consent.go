@@ -36,8 +36,8 @@ type consentRecord struct {
 func consentKey(userID, clientID string) string { return userID + "/" + clientID }
 
 // consentStep returns "/consent" when req needs the person's consent.
-func (b *Server) consentStep(ctx context.Context, req store.AuthRequest) (string, error) {
-	client, err := b.store.GetClient(ctx, req.ClientID)
+func (j *Server) consentStep(ctx context.Context, req store.AuthRequest) (string, error) {
+	client, err := j.store.GetClient(ctx, req.ClientID)
 	if err != nil {
 		return "", fmt.Errorf("read client: %w", err)
 	}
@@ -47,7 +47,7 @@ func (b *Server) consentStep(ctx context.Context, req store.AuthRequest) (string
 	if slices.Contains(req.Prompt, "consent") {
 		return "/consent", nil
 	}
-	rec, err := b.store.GetRecord(ctx, consentKind, consentKey(req.UserID, req.ClientID))
+	rec, err := j.store.GetRecord(ctx, consentKind, consentKey(req.UserID, req.ClientID))
 	if errors.Is(err, store.ErrNotFound) {
 		return "/consent", nil
 	} else if err != nil {
@@ -66,45 +66,45 @@ func (b *Server) consentStep(ctx context.Context, req store.AuthRequest) (string
 }
 
 // scopeText says in words what a scope lets the client do.
-func (b *Server) scopeText(s string) string {
-	if t := b.ui.Text("ui.scope." + s); t != "ui.scope."+s {
+func (j *Server) scopeText(s string) string {
+	if t := j.ui.Text("ui.scope." + s); t != "ui.scope."+s {
 		return t
 	}
 	return fmt.Sprintf("Read your %s", strings.ReplaceAll(s, "_", " "))
 }
 
-func (b *Server) handleConsent(c *gin.Context) {
-	req, ok := b.stepRequest(c, "/consent")
+func (j *Server) handleConsent(c *gin.Context) {
+	req, ok := j.stepRequest(c, "/consent")
 	if !ok {
 		return
 	}
-	name, items, third, ok := b.askedFor(c, req, "consent")
+	name, items, third, ok := j.askedFor(c, req, "consent")
 	if !ok {
 		return
 	}
-	b.ui.Render(c, http.StatusOK, "consent", map[string]any{
-		"Title": b.ui.Text("ui.consent_title"), "Intro": fmt.Sprintf(b.ui.Text("ui.consent_intro"), name), "ThirdParty": third,
-		"Scopes": items, "Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path("/consent"),
+	j.ui.Render(c, http.StatusOK, "consent", map[string]any{
+		"Title": j.ui.Text("ui.consent_title"), "Intro": fmt.Sprintf(j.ui.Text("ui.consent_intro"), name), "ThirdParty": third,
+		"Scopes": items, "Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path("/consent"),
 	})
 }
 
-func (b *Server) handleConsentSubmit(c *gin.Context) {
-	req, ok := b.stepRequest(c, "/consent")
+func (j *Server) handleConsentSubmit(c *gin.Context) {
+	req, ok := j.stepRequest(c, "/consent")
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
 	if c.PostForm("answer") != "allow" {
-		if err := b.store.DeleteAuthRequest(ctx, req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			b.log.Warn("consent: delete request", "err", err)
+		if err := j.store.DeleteAuthRequest(ctx, req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			j.log.Warn("consent: delete request", "err", err)
 		}
-		b.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, "access_denied", "the user did not allow the request")
+		j.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, "access_denied", "the user did not allow the request")
 		return
 	}
 	key := consentKey(req.UserID, req.ClientID)
-	cr := consentRecord{Scopes: slices.Clone(req.Scopes), GrantedAt: b.opts.Now().UTC()}
+	cr := consentRecord{Scopes: slices.Clone(req.Scopes), GrantedAt: j.opts.Now().UTC()}
 	rec := store.Record{Kind: consentKind, Key: key}
-	if old, err := b.store.GetRecord(ctx, consentKind, key); err == nil {
+	if old, err := j.store.GetRecord(ctx, consentKind, key); err == nil {
 		var prev consentRecord
 		if json.Unmarshal(old.Value, &prev) == nil {
 			for _, s := range prev.Scopes {
@@ -115,24 +115,24 @@ func (b *Server) handleConsentSubmit(c *gin.Context) {
 		}
 		rec.Version = old.Version
 	} else if !errors.Is(err, store.ErrNotFound) {
-		b.ui.Unavailable(c, "consent: read", err)
+		j.ui.Unavailable(c, "consent: read", err)
 		return
 	}
 	rec.Value, _ = json.Marshal(cr)
-	if err := b.store.PutRecord(ctx, rec); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrAlreadyExists) {
-		b.ui.Unavailable(c, "consent: save", err)
+	if err := j.store.PutRecord(ctx, rec); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrAlreadyExists) {
+		j.ui.Unavailable(c, "consent: save", err)
 		return
 	}
-	b.audit.Request(c, store.AuditEvent{Type: audit.ConsentGrant, Actor: audit.User(req.UserID), UserID: req.UserID,
+	j.audit.Request(c, store.AuditEvent{Type: audit.ConsentGrant, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, Details: map[string]string{"scope": strings.Join(req.Scopes, " ")}})
 	// Asked and answered: prompt=consent is satisfied.
 	req.Prompt = slices.DeleteFunc(req.Prompt, func(p string) bool { return p == "consent" })
-	b.continueLogin(c, req, true, nil)
+	j.continueLogin(c, req, true, nil)
 }
 
 // userConsents lists the clients a user has allowed, for the account page.
-func (b *Server) userConsents(ctx context.Context, userID string) ([]map[string]string, error) {
-	recs, err := b.store.ListRecords(ctx, consentKind, userID+"/")
+func (j *Server) userConsents(ctx context.Context, userID string) ([]map[string]string, error) {
+	recs, err := j.store.ListRecords(ctx, consentKind, userID+"/")
 	if err != nil {
 		return nil, err
 	}
@@ -140,62 +140,62 @@ func (b *Server) userConsents(ctx context.Context, userID string) ([]map[string]
 	for _, r := range recs {
 		clientID := strings.TrimPrefix(r.Key, userID+"/")
 		name := clientID
-		if cl, err := b.store.GetClient(ctx, clientID); err == nil && cl.Name != "" {
+		if cl, err := j.store.GetClient(ctx, clientID); err == nil && cl.Name != "" {
 			name = cl.Name
 		}
-		out = append(out, map[string]string{"Name": name, "Action": b.path("/account/consents/" + url.PathEscape(clientID) + "/revoke")})
+		out = append(out, map[string]string{"Name": name, "Action": j.path("/account/consents/" + url.PathEscape(clientID) + "/revoke")})
 	}
 	return out, nil
 }
 
 // handleConsentRevoke forgets a consent: the client asks again next time,
 // and its sessions for the user end now.
-func (b *Server) handleConsentRevoke(c *gin.Context) {
-	s, err := b.currentSSO(c)
+func (j *Server) handleConsentRevoke(c *gin.Context) {
+	s, err := j.currentSSO(c)
 	if err != nil || s == nil {
-		b.ui.Page(c, http.StatusForbidden, ui.MsgLinkNeedsLogin)
+		j.ui.Page(c, http.StatusForbidden, ui.MsgLinkNeedsLogin)
 		return
 	}
 	if !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
-		b.ui.Page(c, http.StatusForbidden, ui.MsgAccountCSRF)
+		j.ui.Page(c, http.StatusForbidden, ui.MsgAccountCSRF)
 		return
 	}
 	ctx := c.Request.Context()
 	clientID := c.Param("client")
-	if err := b.store.DeleteRecord(ctx, consentKind, consentKey(s.UserID, clientID)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		b.ui.Unavailable(c, "consent: revoke", err)
+	if err := j.store.DeleteRecord(ctx, consentKind, consentKey(s.UserID, clientID)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		j.ui.Unavailable(c, "consent: revoke", err)
 		return
 	}
-	fams, err := b.store.ListRefreshFamilies(ctx, s.UserID)
+	fams, err := j.store.ListRefreshFamilies(ctx, s.UserID)
 	if err != nil {
-		b.ui.Unavailable(c, "consent: list sessions", err)
+		j.ui.Unavailable(c, "consent: list sessions", err)
 		return
 	}
 	for _, f := range fams {
 		if f.ClientID == clientID && !f.Revoked {
-			if err := b.tokens.RevokeFamily(ctx, f.ID); err != nil {
-				b.ui.Unavailable(c, "consent: end session", err)
+			if err := j.tokens.RevokeFamily(ctx, f.ID); err != nil {
+				j.ui.Unavailable(c, "consent: end session", err)
 				return
 			}
 		}
 	}
-	b.audit.Request(c, store.AuditEvent{Type: audit.ConsentRevoke, Actor: audit.User(s.UserID), UserID: s.UserID, ClientID: clientID})
-	c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=revoked")
+	j.audit.Request(c, store.AuditEvent{Type: audit.ConsentRevoke, Actor: audit.User(s.UserID), UserID: s.UserID, ClientID: clientID})
+	c.Redirect(http.StatusSeeOther, j.path("/account")+"?done=revoked")
 }
 
 // askedFor returns, for a page that asks the person about req, the name of
 // its client, its scopes as the person reads them, and whether the client
 // registered itself (its name is its own choice: the page says so). On
 // failure it has answered (what names the page in the log).
-func (b *Server) askedFor(c *gin.Context, req store.AuthRequest, what string) (string, []string, bool, bool) {
-	client, err := b.store.GetClient(c.Request.Context(), req.ClientID)
+func (j *Server) askedFor(c *gin.Context, req store.AuthRequest, what string) (string, []string, bool, bool) {
+	client, err := j.store.GetClient(c.Request.Context(), req.ClientID)
 	if err != nil {
-		b.ui.Unavailable(c, what+": read client", err)
+		j.ui.Unavailable(c, what+": read client", err)
 		return "", nil, false, false
 	}
 	var items []string
 	for _, s := range req.Scopes {
-		items = append(items, b.scopeText(s))
+		items = append(items, j.scopeText(s))
 	}
 	return firstNonEmpty(client.Name, client.ID), items, client.Registration != nil, true
 }

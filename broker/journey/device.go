@@ -45,35 +45,35 @@ const ScopeDevice = "device"
 // another site cannot post a code (and start a login) in this browser.
 func deviceCSRF(browser string) string { return core.HashString("device-csrf:" + browser) }
 
-func (b *Server) devicePage(c *gin.Context, status int, code, msg string) {
-	b.ui.Render(c, status, "device", map[string]any{
-		"Title": b.ui.Text("ui.device_title"), "Action": b.path("/device"), "CSRF": deviceCSRF(b.browserID(c)),
+func (j *Server) devicePage(c *gin.Context, status int, code, msg string) {
+	j.ui.Render(c, status, "device", map[string]any{
+		"Title": j.ui.Text("ui.device_title"), "Action": j.path("/device"), "CSRF": deviceCSRF(j.browserID(c)),
 		"Code": code, "Error": msg,
 	})
 }
 
 // handleDevice shows the code form; ?user_code= (verification_uri_complete)
 // fills it in, but the person still submits it.
-func (b *Server) handleDevice(c *gin.Context) {
+func (j *Server) handleDevice(c *gin.Context) {
 	code := c.Query("user_code")
 	if len(code) > device.MaxUserCodeInput {
 		code = ""
 	}
 	msg := ""
 	if c.Query("error") != "" { // the journey could not finish (journey.go)
-		msg = b.ui.Text(ui.MsgUnavailable)
+		msg = j.ui.Text(ui.MsgUnavailable)
 	}
-	b.devicePage(c, http.StatusOK, code, msg)
+	j.devicePage(c, http.StatusOK, code, msg)
 }
 
 // handleDeviceSubmit checks a user code and starts the login for it.
 // Every answer but the login is the same for a code that never existed,
 // one that expired and one already answered: the page is no oracle.
-func (b *Server) handleDeviceSubmit(c *gin.Context) {
+func (j *Server) handleDeviceSubmit(c *gin.Context) {
 	ctx := c.Request.Context()
 	cookie, _ := c.Cookie(browserCookie)
 	if cookie == "" || !core.ConstantEqual(c.PostForm("csrf"), deviceCSRF(cookie)) {
-		b.ui.Page(c, http.StatusForbidden, ui.MsgDeviceCSRF)
+		j.ui.Page(c, http.StatusForbidden, ui.MsgDeviceCSRF)
 		return
 	}
 	typed := c.PostForm("user_code")
@@ -82,38 +82,38 @@ func (b *Server) handleDeviceSubmit(c *gin.Context) {
 		shown = ""
 	}
 	key := throttle.Key{Scope: ScopeDevice, ID: throttle.IP(c.ClientIP()).ID}
-	if b.opts.Throttle != nil {
-		d, err := b.opts.Throttle.Check(ctx, key)
+	if j.opts.Throttle != nil {
+		d, err := j.opts.Throttle.Check(ctx, key)
 		if err != nil {
-			b.ui.Unavailable(c, "device: throttle", err)
+			j.ui.Unavailable(c, "device: throttle", err)
 			return
 		}
 		if !d.Allowed {
 			c.Header("Retry-After", d.RetryAfterHeader())
-			b.devicePage(c, http.StatusTooManyRequests, shown, b.ui.Msg(ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds())))
+			j.devicePage(c, http.StatusTooManyRequests, shown, j.ui.Msg(ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds())))
 			return
 		}
 	}
 	wrong := func() {
-		b.throttleFail(c, key)
-		b.auditLoginFailure(c, "", "", "", "invalid_user_code")
-		b.devicePage(c, http.StatusBadRequest, shown, b.ui.Text(ui.MsgDeviceBadCode))
+		j.throttleFail(c, key)
+		j.auditLoginFailure(c, "", "", "", "invalid_user_code")
+		j.devicePage(c, http.StatusBadRequest, shown, j.ui.Text(ui.MsgDeviceBadCode))
 	}
 	code, ok := device.NormalizeUserCode(typed)
 	if !ok {
 		wrong()
 		return
 	}
-	st, devKey, err := b.deviceByUserCode(c, code)
+	st, devKey, err := j.deviceByUserCode(c, code)
 	if errors.Is(err, store.ErrNotFound) {
 		wrong()
 		return
 	} else if err != nil {
-		b.throttleRelease(c, key)
-		b.ui.Unavailable(c, "device: read code", err)
+		j.throttleRelease(c, key)
+		j.ui.Unavailable(c, "device: read code", err)
 		return
 	}
-	now := b.opts.Now()
+	now := j.opts.Now()
 	if st.Status != device.Pending || !now.Before(st.Expires) {
 		wrong()
 		return
@@ -121,11 +121,11 @@ func (b *Server) handleDeviceSubmit(c *gin.Context) {
 	// A right code: the attempt is not a failure. It is not a success
 	// either, which would forget the address's failures: anyone can get
 	// a right code of their own from /device/authorize.
-	b.throttleRelease(c, key)
+	j.throttleRelease(c, key)
 	req := store.AuthRequest{
-		ID: tokensvc.NewID(), ClientID: st.ClientID, RedirectURI: b.url("/device"), Scopes: st.Scopes,
-		CSRFToken: tokensvc.NewID(), BrowserHash: core.HashString(b.browserID(c)),
-		Expiry:    minTime(now.Add(b.opts.AuthRequestTTL), st.Expires),
+		ID: tokensvc.NewID(), ClientID: st.ClientID, RedirectURI: j.url("/device"), Scopes: st.Scopes,
+		CSRFToken: tokensvc.NewID(), BrowserHash: core.HashString(j.browserID(c)),
+		Expiry:    minTime(now.Add(j.opts.AuthRequestTTL), st.Expires),
 		DeviceKey: devKey, DeviceUserCode: device.FormatUserCode(code),
 	}
 	if slices.Contains(req.Scopes, core.AdminScope) {
@@ -133,23 +133,23 @@ func (b *Server) handleDeviceSubmit(c *gin.Context) {
 		// now, not a session's earlier login.
 		req.Prompt = []string{"login"}
 	}
-	s, err := b.currentSSO(c)
+	s, err := j.currentSSO(c)
 	if err != nil {
-		b.ui.Unavailable(c, "device: read session", err)
+		j.ui.Unavailable(c, "device: read session", err)
 		return
 	}
-	if b.ssoServes(s, req) {
+	if j.ssoServes(s, req) {
 		req.UserID, req.ConnectorID, req.AuthTime, req.AMR = s.UserID, s.ConnectorID, s.AuthTime, s.AMR
-		b.continueLogin(c, req, false, s)
+		j.continueLogin(c, req, false, s)
 		return
 	}
-	if err := b.store.CreateAuthRequest(ctx, req); err != nil {
-		b.ui.Unavailable(c, "device: store request", err)
+	if err := j.store.CreateAuthRequest(ctx, req); err != nil {
+		j.ui.Unavailable(c, "device: store request", err)
 		return
 	}
-	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
-	if set := b.conns.Load(); len(set.List) == 1 {
-		next = b.path("/login/"+url.PathEscape(set.List[0].ID)) + "?req=" + url.QueryEscape(req.ID)
+	next := j.path("/login") + "?req=" + url.QueryEscape(req.ID)
+	if set := j.conns.Load(); len(set.List) == 1 {
+		next = j.path("/login/"+url.PathEscape(set.List[0].ID)) + "?req=" + url.QueryEscape(req.ID)
 	}
 	c.Redirect(http.StatusSeeOther, next)
 }
@@ -162,8 +162,8 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // deviceByUserCode finds the device record of a normalized user code.
-func (b *Server) deviceByUserCode(c *gin.Context, code string) (device.State, string, error) {
-	ref, err := b.store.GetRecord(c.Request.Context(), device.UserKind, device.UserCodeKey(code))
+func (j *Server) deviceByUserCode(c *gin.Context, code string) (device.State, string, error) {
+	ref, err := j.store.GetRecord(c.Request.Context(), device.UserKind, device.UserCodeKey(code))
 	if err != nil {
 		return device.State{}, "", err
 	}
@@ -171,62 +171,62 @@ func (b *Server) deviceByUserCode(c *gin.Context, code string) (device.State, st
 	if err := json.Unmarshal(ref.Value, &r); err != nil || r.DeviceKey == "" {
 		return device.State{}, "", store.ErrNotFound
 	}
-	st, _, err := device.Load(c.Request.Context(), b.store, r.DeviceKey)
+	st, _, err := device.Load(c.Request.Context(), j.store, r.DeviceKey)
 	return st, r.DeviceKey, err
 }
 
 // deviceRequest loads the approval step's request and its device record,
 // which must still wait for an answer.
-func (b *Server) deviceRequest(c *gin.Context) (store.AuthRequest, device.State, store.Record, bool) {
-	req, ok := b.stepRequest(c, deviceApproveStep)
+func (j *Server) deviceRequest(c *gin.Context) (store.AuthRequest, device.State, store.Record, bool) {
+	req, ok := j.stepRequest(c, deviceApproveStep)
 	if !ok {
 		return req, device.State{}, store.Record{}, false
 	}
-	st, rec, err := device.Load(c.Request.Context(), b.store, req.DeviceKey)
+	st, rec, err := device.Load(c.Request.Context(), j.store, req.DeviceKey)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		b.ui.Unavailable(c, "device: read device", err)
+		j.ui.Unavailable(c, "device: read device", err)
 		return req, st, rec, false
-	case st.Status == device.Pending && b.opts.Now().Before(st.Expires) && st.ClientID == req.ClientID:
+	case st.Status == device.Pending && j.opts.Now().Before(st.Expires) && st.ClientID == req.ClientID:
 		return req, st, rec, true
 	}
-	b.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
+	j.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
 	return req, st, rec, false
 }
 
 // handleDeviceApprove shows which application asks, for what, and the
 // code, with Approve and Deny.
-func (b *Server) handleDeviceApprove(c *gin.Context) {
-	req, _, _, ok := b.deviceRequest(c)
+func (j *Server) handleDeviceApprove(c *gin.Context) {
+	req, _, _, ok := j.deviceRequest(c)
 	if !ok {
 		return
 	}
-	name, items, third, ok := b.askedFor(c, req, "device")
+	name, items, third, ok := j.askedFor(c, req, "device")
 	if !ok {
 		return
 	}
-	b.ui.Render(c, http.StatusOK, "device_approve", map[string]any{
-		"Title": b.ui.Text("ui.device_approve_title"), "Intro": fmt.Sprintf(b.ui.Text("ui.device_approve_intro"), name), "ThirdParty": third,
-		"Scopes": items, "UserCode": req.DeviceUserCode, "Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path(deviceApproveStep),
+	j.ui.Render(c, http.StatusOK, "device_approve", map[string]any{
+		"Title": j.ui.Text("ui.device_approve_title"), "Intro": fmt.Sprintf(j.ui.Text("ui.device_approve_intro"), name), "ThirdParty": third,
+		"Scopes": items, "UserCode": req.DeviceUserCode, "Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path(deviceApproveStep),
 	})
 }
 
 // handleDeviceApproveSubmit records the person's answer in the device
 // record, where the device's next poll finds it.
-func (b *Server) handleDeviceApproveSubmit(c *gin.Context) {
-	req, st, rec, ok := b.deviceRequest(c)
+func (j *Server) handleDeviceApproveSubmit(c *gin.Context) {
+	req, st, rec, ok := j.deviceRequest(c)
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
 	// Spent first: of two submits of the same page only one answers.
-	switch err := b.store.DeleteAuthRequest(ctx, req.ID); {
+	switch err := j.store.DeleteAuthRequest(ctx, req.ID); {
 	case errors.Is(err, store.ErrNotFound):
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 		return
 	case err != nil:
-		b.ui.Unavailable(c, "device: spend request", err)
+		j.ui.Unavailable(c, "device: spend request", err)
 		return
 	}
 	allow := c.PostForm("answer") == "allow"
@@ -236,57 +236,57 @@ func (b *Server) handleDeviceApproveSubmit(c *gin.Context) {
 		// The token session is named now, so the browser session can
 		// list it (and logout end it) before the device polls.
 		st.FamilyID = tokensvc.NewID()
-		s, err := b.currentSSO(c)
+		s, err := j.currentSSO(c)
 		if err == nil {
 			if s != nil && s.UserID == req.UserID && s.AuthTime.Equal(req.AuthTime) {
-				err = b.useSSO(ctx, s, st.FamilyID)
+				err = j.useSSO(ctx, s, st.FamilyID)
 			} else {
-				err = b.startSSO(c, req.UserID, req.ConnectorID, req.AuthTime, req.AMR, st.FamilyID)
+				err = j.startSSO(c, req.UserID, req.ConnectorID, req.AuthTime, req.AMR, st.FamilyID)
 			}
 		}
 		if err != nil {
-			b.ui.Unavailable(c, "device: session", err)
+			j.ui.Unavailable(c, "device: session", err)
 			return
 		}
 	} else {
 		st.Status = device.Denied
 	}
-	switch err := device.Save(c.Request.Context(), b.store, rec, st); {
+	switch err := device.Save(c.Request.Context(), j.store, rec, st); {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		// A poll moved the record meanwhile: read it again, once.
-		cur, rec2, err := device.Load(c.Request.Context(), b.store, req.DeviceKey)
+		cur, rec2, err := device.Load(c.Request.Context(), j.store, req.DeviceKey)
 		if err != nil || cur.Status != device.Pending {
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
 			return
 		}
 		cur.Status, cur.UserID, cur.ConnectorID, cur.AuthTime, cur.AMR, cur.FamilyID = st.Status, st.UserID, st.ConnectorID, st.AuthTime, st.AMR, st.FamilyID
-		if err := device.Save(c.Request.Context(), b.store, rec2, cur); err != nil {
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
+		if err := device.Save(c.Request.Context(), j.store, rec2, cur); err != nil {
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgDeviceGone)
 			return
 		}
 	case err != nil:
-		b.ui.Unavailable(c, "device: record answer", err)
+		j.ui.Unavailable(c, "device: record answer", err)
 		return
 	}
 	// The user code has done its work: it cannot be entered again.
-	if err := b.store.DeleteRecord(ctx, device.UserKind, st.UserKey); err != nil && !errors.Is(err, store.ErrNotFound) {
-		b.log.Warn("device: delete user code", "err", err)
+	if err := j.store.DeleteRecord(ctx, device.UserKind, st.UserKey); err != nil && !errors.Is(err, store.ErrNotFound) {
+		j.log.Warn("device: delete user code", "err", err)
 	}
 	d := map[string]string{"scope": strings.Join(req.Scopes, " ")}
 	if !allow {
-		b.audit.Request(c, store.AuditEvent{Type: audit.DeviceDeny, Actor: audit.User(req.UserID), UserID: req.UserID,
+		j.audit.Request(c, store.AuditEvent{Type: audit.DeviceDeny, Actor: audit.User(req.UserID), UserID: req.UserID,
 			ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: d})
-		b.ui.Render(c, http.StatusOK, "device_done", map[string]any{"Title": b.ui.Text("ui.device_denied"), "Message": b.ui.Text("ui.device_denied_text")})
+		j.ui.Render(c, http.StatusOK, "device_done", map[string]any{"Title": j.ui.Text("ui.device_denied"), "Message": j.ui.Text("ui.device_denied_text")})
 		return
 	}
-	b.log.Info("login succeeded", "connector", req.ConnectorID, "client_id", req.ClientID, "user", req.UserID, "via", "device")
+	j.log.Info("login succeeded", "connector", req.ConnectorID, "client_id", req.ClientID, "user", req.UserID, "via", "device")
 	ld := map[string]string{"device": "true"}
 	if len(req.AMR) > 0 {
 		ld["amr"] = strings.Join(req.AMR, " ")
 	}
-	b.audit.Request(c, store.AuditEvent{Type: audit.LoginSuccess, Actor: audit.User(req.UserID), UserID: req.UserID,
+	j.audit.Request(c, store.AuditEvent{Type: audit.LoginSuccess, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: ld})
-	b.audit.Request(c, store.AuditEvent{Type: audit.DeviceApprove, Actor: audit.User(req.UserID), UserID: req.UserID,
+	j.audit.Request(c, store.AuditEvent{Type: audit.DeviceApprove, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: d})
-	b.ui.Render(c, http.StatusOK, "device_done", map[string]any{"Title": b.ui.Text("ui.device_approved"), "Message": b.ui.Text("ui.device_approved_text")})
+	j.ui.Render(c, http.StatusOK, "device_done", map[string]any{"Title": j.ui.Text("ui.device_approved"), "Message": j.ui.Text("ui.device_approved_text")})
 }

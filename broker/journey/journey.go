@@ -124,43 +124,43 @@ func New(opts Options, d Deps) (*Server, error) {
 
 // Routes adds the pages to r; limit bounds the requests one address may
 // start (device codes entered, passkey ceremonies).
-func (b *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
-	r.GET(b.path("/login"), b.handleLoginPicker)
-	r.GET(b.path("/login/:connector"), b.handleLoginForm)
-	r.POST(b.path("/login/:connector"), b.handleLoginSubmit)
-	r.GET(b.path("/metadata/:connector"), b.handleMetadata)
-	r.GET(b.path("/callback/:connector"), b.handleCallback)
-	r.POST(b.path("/callback/:connector"), b.handleCallback)
-	r.GET(b.path("/logout"), audit.WithPeer, b.handleLogout)
-	r.POST(b.path("/logout"), audit.WithPeer, b.handleLogout)
-	r.GET(b.path("/mfa"), b.handleMFA)
-	r.POST(b.path("/mfa"), b.handleMFAVerify)
-	r.POST(b.path("/mfa/enrol"), b.handleMFAEnrol)
-	r.POST(b.path("/mfa/continue"), b.handleMFAContinue)
-	r.GET(b.path("/consent"), b.handleConsent)
-	r.POST(b.path("/consent"), b.handleConsentSubmit)
-	r.POST(b.path("/account/consents/:client/revoke"), b.handleConsentRevoke)
-	r.GET(b.path("/account"), b.handleAccount)
-	r.POST(b.path("/account/link/:connector"), b.handleAccountLink)
+func (j *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
+	r.GET(j.path("/login"), j.handleLoginPicker)
+	r.GET(j.path("/login/:connector"), j.handleLoginForm)
+	r.POST(j.path("/login/:connector"), j.handleLoginSubmit)
+	r.GET(j.path("/metadata/:connector"), j.handleMetadata)
+	r.GET(j.path("/callback/:connector"), j.handleCallback)
+	r.POST(j.path("/callback/:connector"), j.handleCallback)
+	r.GET(j.path("/logout"), audit.WithPeer, j.handleLogout)
+	r.POST(j.path("/logout"), audit.WithPeer, j.handleLogout)
+	r.GET(j.path("/mfa"), j.handleMFA)
+	r.POST(j.path("/mfa"), j.handleMFAVerify)
+	r.POST(j.path("/mfa/enrol"), j.handleMFAEnrol)
+	r.POST(j.path("/mfa/continue"), j.handleMFAContinue)
+	r.GET(j.path("/consent"), j.handleConsent)
+	r.POST(j.path("/consent"), j.handleConsentSubmit)
+	r.POST(j.path("/account/consents/:client/revoke"), j.handleConsentRevoke)
+	r.GET(j.path("/account"), j.handleAccount)
+	r.POST(j.path("/account/link/:connector"), j.handleAccountLink)
 	// Device authorization grant (RFC 8628): the person's pages.
-	r.GET(b.path("/device"), b.handleDevice)
-	r.POST(b.path("/device"), limit, b.handleDeviceSubmit)
-	r.GET(b.path(deviceApproveStep), b.handleDeviceApprove)
-	r.POST(b.path(deviceApproveStep), b.handleDeviceApproveSubmit)
-	if b.webauthnOn() {
-		b.passkeyRoutes(r)
+	r.GET(j.path("/device"), j.handleDevice)
+	r.POST(j.path("/device"), limit, j.handleDeviceSubmit)
+	r.GET(j.path(deviceApproveStep), j.handleDeviceApprove)
+	r.POST(j.path(deviceApproveStep), j.handleDeviceApproveSubmit)
+	if j.webauthnOn() {
+		j.passkeyRoutes(r)
 	}
 }
 
 // PasskeyJSONError answers a passkey ceremony's script with the error of
 // message id.
-func (b *Server) PasskeyJSONError(c *gin.Context, status int, code, msgID string) {
-	b.passkeyJSONError(c, status, code, msgID)
+func (j *Server) PasskeyJSONError(c *gin.Context, status int, code, msgID string) {
+	j.passkeyJSONError(c, status, code, msgID)
 }
 
 // path returns the issuer's path prefix joined with p, so Portico can live
 // under a path (https://example.com/portico).
-func (b *Server) path(p string) string { return strings.TrimSuffix(b.issuer.Path, "/") + p }
+func (j *Server) path(rel string) string { return strings.TrimSuffix(j.issuer.Path, "/") + rel }
 
 // url returns the absolute URL of the endpoint at p.
-func (b *Server) url(p string) string { return strings.TrimSuffix(b.opts.Issuer, "/") + p }
+func (j *Server) url(rel string) string { return strings.TrimSuffix(j.opts.Issuer, "/") + rel }

@@ -22,19 +22,19 @@ import (
 
 // loadRequest returns the pending authorization request named in the page's
 // req parameter, checked to belong to this browser.
-func (b *Server) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool) {
-	req, err := b.store.GetAuthRequest(c.Request.Context(), id)
+func (j *Server) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool) {
+	req, err := j.store.GetAuthRequest(c.Request.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || id == "" {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return req, false
 	} else if err != nil {
-		b.log.Error("login: read auth request", "err", err)
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+		j.log.Error("login: read auth request", "err", err)
+		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return req, false
 	}
 	cookie, _ := c.Cookie(browserCookie)
 	if subtle.ConstantTimeCompare([]byte(core.HashString(cookie)), []byte(req.BrowserHash)) != 1 {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgOtherBrowser)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgOtherBrowser)
 		return req, false
 	}
 	return req, true
@@ -43,72 +43,72 @@ func (b *Server) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool
 // firstFactorRequest is loadRequest for the pages of a first factor: a
 // request whose first factor is done waits at its next step, and going
 // back to a login page must not let it change user or connector there.
-func (b *Server) firstFactorRequest(c *gin.Context, id string) (store.AuthRequest, bool) {
-	req, ok := b.loadRequest(c, id)
+func (j *Server) firstFactorRequest(c *gin.Context, id string) (store.AuthRequest, bool) {
+	req, ok := j.loadRequest(c, id)
 	if ok && req.UserID != "" {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 		return req, false
 	}
 	return req, ok
 }
 
-func (b *Server) handleLoginPicker(c *gin.Context) {
-	req, ok := b.firstFactorRequest(c, c.Query("req"))
+func (j *Server) handleLoginPicker(c *gin.Context) {
+	req, ok := j.firstFactorRequest(c, c.Query("req"))
 	if !ok {
 		return
 	}
 	type item struct{ Name, URL, Icon string }
 	var items []item
-	for _, cn := range b.conns.Load().List {
-		items = append(items, item{cn.Name, b.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID), cn.Icon})
+	for _, cn := range j.conns.Load().List {
+		items = append(items, item{cn.Name, j.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID), cn.Icon})
 	}
-	data := map[string]any{"Title": b.ui.Text("ui.login"), "Connectors": items}
-	if b.passwordlessOn() && req.LinkUserID == "" { // a link needs the connector's own login
-		data["Passkey"] = b.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)
+	data := map[string]any{"Title": j.ui.Text("ui.login"), "Connectors": items}
+	if j.passwordlessOn() && req.LinkUserID == "" { // a link needs the connector's own login
+		data["Passkey"] = j.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)
 	}
-	b.ui.Render(c, http.StatusOK, "picker", data)
+	j.ui.Render(c, http.StatusOK, "picker", data)
 }
 
-func (b *Server) handleLoginForm(c *gin.Context) {
-	req, ok := b.firstFactorRequest(c, c.Query("req"))
+func (j *Server) handleLoginForm(c *gin.Context) {
+	req, ok := j.firstFactorRequest(c, c.Query("req"))
 	if !ok {
 		return
 	}
-	if cn := b.conns.Load().ByID[c.Param("connector")]; cn != nil {
+	if cn := j.conns.Load().ByID[c.Param("connector")]; cn != nil {
 		if cc, ok := cn.Impl.(sdk.CallbackConnector); ok {
-			b.beginRedirectLogin(c, cn, cc, req)
+			j.beginRedirectLogin(c, cn, cc, req)
 			return
 		}
 	}
-	cn, pc := b.passwordConnector(c)
+	cn, pc := j.passwordConnector(c)
 	if pc == nil {
 		return
 	}
-	b.passwordPage(c, http.StatusOK, cn, req, "", "")
+	j.passwordPage(c, http.StatusOK, cn, req, "", "")
 }
 
-func (b *Server) passwordConnector(c *gin.Context) (*core.Connector, sdk.PasswordConnector) {
-	cn := b.conns.Load().ByID[c.Param("connector")]
+func (j *Server) passwordConnector(c *gin.Context) (*core.Connector, sdk.PasswordConnector) {
+	cn := j.conns.Load().ByID[c.Param("connector")]
 	if cn == nil {
-		b.ui.Page(c, http.StatusNotFound, ui.MsgNoConnector)
+		j.ui.Page(c, http.StatusNotFound, ui.MsgNoConnector)
 		return nil, nil
 	}
 	pc, ok := cn.Impl.(sdk.PasswordConnector)
 	if !ok {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgNoPassword)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgNoPassword)
 		return nil, nil
 	}
 	return cn, pc
 }
 
-func (b *Server) passwordPage(c *gin.Context, status int, cn *core.Connector, req store.AuthRequest, username, msg string) {
-	b.ui.Render(c, status, "password", map[string]any{
-		"Title": b.ui.Text("ui.login"), "Connector": cn.Name, "Action": b.path("/login/" + url.PathEscape(cn.ID)),
+func (j *Server) passwordPage(c *gin.Context, status int, cn *core.Connector, req store.AuthRequest, username, msg string) {
+	j.ui.Render(c, status, "password", map[string]any{
+		"Title": j.ui.Text("ui.login"), "Connector": cn.Name, "Action": j.path("/login/" + url.PathEscape(cn.ID)),
 		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg,
-		"Back": b.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(b.conns.Load().List) > 1,
+		"Back": j.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(j.conns.Load().List) > 1,
 		// With one connector the picker is skipped: its passkey button
 		// comes here.
-		"Passkey": map[bool]string{true: b.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)}[b.passwordlessOn() && req.LinkUserID == "" && len(b.conns.Load().List) == 1],
+		"Passkey": map[bool]string{true: j.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)}[j.passwordlessOn() && req.LinkUserID == "" && len(j.conns.Load().List) == 1],
 	})
 }
 
@@ -121,17 +121,17 @@ type accountResolver interface {
 
 // handleLoginSubmit checks a posted password form and, on success, sends
 // the browser back to the client with an authorization code.
-func (b *Server) handleLoginSubmit(c *gin.Context) {
+func (j *Server) handleLoginSubmit(c *gin.Context) {
 	ctx := c.Request.Context()
-	req, ok := b.firstFactorRequest(c, c.PostForm("req"))
+	req, ok := j.firstFactorRequest(c, c.PostForm("req"))
 	if !ok {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(c.PostForm("csrf")), []byte(req.CSRFToken)) != 1 {
-		b.ui.Page(c, http.StatusForbidden, ui.MsgLoginCSRF)
+		j.ui.Page(c, http.StatusForbidden, ui.MsgLoginCSRF)
 		return
 	}
-	cn, pc := b.passwordConnector(c)
+	cn, pc := j.passwordConnector(c)
 	if pc == nil {
 		return
 	}
@@ -146,10 +146,10 @@ func (b *Server) handleLoginSubmit(c *gin.Context) {
 	// "dave" holds for "dave@example.com".
 	name := strings.Join(strings.Fields(username), " ")
 	keys, ip := []throttle.Key{throttle.Login(cn.ID + "/" + name)}, throttle.IP(c.ClientIP())
-	if r, ok := pc.(accountResolver); ok && b.opts.Throttle != nil {
+	if r, ok := pc.(accountResolver); ok && j.opts.Throttle != nil {
 		key, found, err := r.AccountKey(ctx, name)
 		if err != nil {
-			b.ui.Unavailable(c, "login: resolve account", err)
+			j.ui.Unavailable(c, "login: resolve account", err)
 			return
 		}
 		if found {
@@ -158,85 +158,85 @@ func (b *Server) handleLoginSubmit(c *gin.Context) {
 			keys = append(keys, throttle.Key{Scope: throttle.ScopeLogin, ID: "acct:" + cn.ID + "/" + key})
 		}
 	}
-	if b.opts.Throttle != nil {
+	if j.opts.Throttle != nil {
 		// The account's attempt is reserved, so that a burst of guesses
 		// at once cannot all be verified; the address's is only looked
 		// at, and its failures counted after: many honest people behind
 		// one NAT log in at the same moment, and reserving for them would
 		// turn them away.
-		d, err := b.opts.Throttle.Peek(ctx, ip)
+		d, err := j.opts.Throttle.Peek(ctx, ip)
 		if err == nil && d.Allowed {
-			d, err = b.opts.Throttle.Check(ctx, keys...)
+			d, err = j.opts.Throttle.Check(ctx, keys...)
 		}
 		if err != nil {
-			b.ui.Unavailable(c, "login: throttle", err)
+			j.ui.Unavailable(c, "login: throttle", err)
 			return
 		}
 		if !d.Allowed {
-			b.auditLoginFailure(c, cn.ID, req.ClientID, "", "throttled")
+			j.auditLoginFailure(c, cn.ID, req.ClientID, "", "throttled")
 			c.Header("Retry-After", d.RetryAfterHeader())
-			b.passwordPage(c, http.StatusTooManyRequests, cn, req, username, b.ui.Msg(ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds())))
+			j.passwordPage(c, http.StatusTooManyRequests, cn, req, username, j.ui.Msg(ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds())))
 			return
 		}
 	}
-	cctx, done := b.conns.Call(ctx, cn, "login")
+	cctx, done := j.conns.Call(ctx, cn, "login")
 	id, err := pc.Login(cctx, sdk.ParseScopes(req.Scopes), username, c.PostForm("password"))
 	done(err)
 	switch {
-	case b.passwordState(c, cn, req.ClientID, keys, ip, err): // expired, must change, locked (login_password_state.go)
+	case j.passwordState(c, cn, req.ClientID, keys, ip, err): // expired, must change, locked (login_password_state.go)
 		return
 	case errors.Is(err, sdk.ErrInvalidCredentials):
-		b.throttleFail(c, append(keys, ip)...)
-		b.log.Info("login failed", "connector", cn.ID, "client_id", req.ClientID)
-		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "invalid_credentials")
-		b.passwordPage(c, http.StatusUnauthorized, cn, req, username, b.ui.Msg(ui.MsgBadLogin))
+		j.throttleFail(c, append(keys, ip)...)
+		j.log.Info("login failed", "connector", cn.ID, "client_id", req.ClientID)
+		j.auditLoginFailure(c, cn.ID, req.ClientID, "", "invalid_credentials")
+		j.passwordPage(c, http.StatusUnauthorized, cn, req, username, j.ui.Msg(ui.MsgBadLogin))
 		return
 	case err != nil:
-		b.throttleRelease(c, keys...)
-		b.log.Error("login: connector error", "connector", cn.ID, "err", err)
-		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
-		b.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, b.ui.Msg(ui.MsgStoreDown))
+		j.throttleRelease(c, keys...)
+		j.log.Error("login: connector error", "connector", cn.ID, "err", err)
+		j.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
+		j.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, j.ui.Msg(ui.MsgStoreDown))
 		return
 	}
 	for _, k := range keys { // the person proved every name's account
-		b.throttleSucceed(c, k)
+		j.throttleSucceed(c, k)
 	}
-	b.finishLogin(c, cn, req, true, id, []string{"pwd"})
+	j.finishLogin(c, cn, req, true, id, []string{"pwd"})
 }
 
 // finishLogin is the end of a first factor: it links the identity to a
 // Portico user (or, for a link request, to the logged-in user) and goes on
 // with the rest of the login. Unsolicited logins (IdP-initiated) pass an
 // unstored request: stored false.
-func (b *Server) finishLogin(c *gin.Context, cn *core.Connector, req store.AuthRequest, stored bool, id sdk.Identity, amr []string) {
-	a, err := b.ident.Admit(cn.ID, id) // every first factor's identity enters here
+func (j *Server) finishLogin(c *gin.Context, cn *core.Connector, req store.AuthRequest, stored bool, id sdk.Identity, amr []string) {
+	a, err := j.ident.Admit(cn.ID, id) // every first factor's identity enters here
 	if err != nil {
-		b.refuseIdentity(c, cn, req, stored, err)
+		j.refuseIdentity(c, cn, req, stored, err)
 		return
 	}
 	if req.LinkUserID != "" {
-		b.finishLink(c, cn, req, a)
+		j.finishLink(c, cn, req, a)
 		return
 	}
-	user, err := b.ident.Resolve(c.Request.Context(), cn.ID, a, true)
+	user, err := j.ident.Resolve(c.Request.Context(), cn.ID, a, true)
 	if errors.Is(err, core.ErrUserDisabled) {
-		b.auditLoginFailure(c, cn.ID, req.ClientID, user.ID, "user_disabled")
-		b.ui.Page(c, http.StatusForbidden, ui.MsgDisabled)
+		j.auditLoginFailure(c, cn.ID, req.ClientID, user.ID, "user_disabled")
+		j.ui.Page(c, http.StatusForbidden, ui.MsgDisabled)
 		return
 	} else if err != nil {
-		b.log.Error("login: resolve user", "connector", cn.ID, "err", err)
-		b.auditLoginFailure(c, cn.ID, req.ClientID, "", "server_error")
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+		j.log.Error("login: resolve user", "connector", cn.ID, "err", err)
+		j.auditLoginFailure(c, cn.ID, req.ClientID, "", "server_error")
+		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	req.UserID, req.ConnectorID, req.AMR = user.ID, cn.ID, amr
-	req.AuthTime = b.opts.Now().Truncate(time.Second)
-	b.continueLogin(c, req, stored, nil)
+	req.AuthTime = j.opts.Now().Truncate(time.Second)
+	j.continueLogin(c, req, stored, nil)
 }
 
 // auditLoginFailure records a login that did not succeed, and why, by a
 // fixed reason: never what the person typed, which may be a password.
-func (b *Server) auditLoginFailure(c *gin.Context, connectorID, clientID, userID, reason string) {
-	b.audit.Request(c, store.AuditEvent{Type: audit.LoginFailure, Actor: audit.User(userID), UserID: userID,
+func (j *Server) auditLoginFailure(c *gin.Context, connectorID, clientID, userID, reason string) {
+	j.audit.Request(c, store.AuditEvent{Type: audit.LoginFailure, Actor: audit.User(userID), UserID: userID,
 		ClientID: clientID, ConnectorID: connectorID, Details: map[string]string{"reason": reason}})
 }

@@ -36,19 +36,19 @@ var passwordStates = []struct {
 // counted as a failure, because with reveal_locked (LDAP) the directory
 // says "locked" whatever the password, and the lock page must not become
 // a free oracle.
-func (b *Server) passwordState(c *gin.Context, cn *core.Connector, clientID string, keys []throttle.Key, ip throttle.Key, err error) bool {
+func (j *Server) passwordState(c *gin.Context, cn *core.Connector, clientID string, keys []throttle.Key, ip throttle.Key, err error) bool {
 	for _, st := range passwordStates {
 		if !errors.Is(err, st.err) {
 			continue
 		}
 		if st.err == sdk.ErrAccountLocked {
-			b.throttleFail(c, append(keys, ip)...)
+			j.throttleFail(c, append(keys, ip)...)
 		} else {
-			b.throttleRelease(c, keys...)
+			j.throttleRelease(c, keys...)
 		}
-		b.log.Info("login refused: "+st.reason, "connector", cn.ID, "client_id", clientID)
-		b.auditLoginFailure(c, cn.ID, clientID, "", st.reason)
-		b.ui.Page(c, http.StatusForbidden, st.msg)
+		j.log.Info("login refused: "+st.reason, "connector", cn.ID, "client_id", clientID)
+		j.auditLoginFailure(c, cn.ID, clientID, "", st.reason)
+		j.ui.Page(c, http.StatusForbidden, st.msg)
 		return true
 	}
 	return false

@@ -25,48 +25,48 @@ import (
 // browser's user (§2: the OP MUST ask otherwise). A hint whose session is
 // over counts as no hint. Without a browser session there is nothing of the
 // browser's to protect: a live hint ends its own token session.
-func (b *Server) handleLogout(c *gin.Context) {
+func (j *Server) handleLogout(c *gin.Context) {
 	ctx := c.Request.Context()
 	if err := c.Request.ParseForm(); err != nil {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgBadLogout)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgBadLogout)
 		return
 	}
 	q := c.Request.Form
 	clientID, session, hintSub := q.Get("client_id"), "", ""
 	if hint := q.Get("id_token_hint"); hint != "" {
-		h, err := b.tokens.ParseIDTokenHint(hint)
+		h, err := j.tokens.ParseIDTokenHint(hint)
 		if err != nil {
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutBadHint)
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutBadHint)
 			return
 		}
 		if clientID != "" && clientID != h.ClientID {
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutOtherClient)
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutOtherClient)
 			return
 		}
 		clientID = h.ClientID
 		if h.Session != "" {
-			switch err := b.tokens.SessionAlive(ctx, h.Session); {
+			switch err := j.tokens.SessionAlive(ctx, h.Session); {
 			case err == nil:
 				session, hintSub = h.Session, h.Subject
 			case errors.Is(err, tokensvc.ErrInvalidToken): // over: no hint
 			default:
-				b.log.Error("logout: read session", "err", err)
-				b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+				j.log.Error("logout: read session", "err", err)
+				j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 				return
 			}
 		}
 	}
-	s, err := b.currentSSO(c)
+	s, err := j.currentSSO(c)
 	if err != nil {
-		b.log.Error("logout: read browser session", "err", err)
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+		j.log.Error("logout: read browser session", "err", err)
+		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	own := s != nil && session != "" && s.UserID == hintSub && slices.Contains(s.Families, session)
 	if s != nil && !own {
 		// Ask, and take the answer only from our own form.
 		if c.Request.Method == http.MethodPost && c.PostForm("cancel") != "" {
-			b.ui.Render(c, http.StatusOK, "logout_cancelled", map[string]any{"Title": b.ui.Text("ui.logout_cancelled_title")})
+			j.ui.Render(c, http.StatusOK, "logout_cancelled", map[string]any{"Title": j.ui.Text("ui.logout_cancelled_title")})
 			return
 		}
 		if c.Request.Method != http.MethodPost || !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
@@ -76,47 +76,47 @@ func (b *Server) handleLogout(c *gin.Context) {
 					fields[k] = v
 				}
 			}
-			b.ui.Render(c, http.StatusOK, "logout_confirm", map[string]any{
-				"Title": b.ui.Text("ui.logout_confirm"), "Action": b.path("/logout"), "Fields": fields,
+			j.ui.Render(c, http.StatusOK, "logout_confirm", map[string]any{
+				"Title": j.ui.Text("ui.logout_confirm"), "Action": j.path("/logout"), "Fields": fields,
 			})
 			return
 		}
 	}
 	redirect := q.Get("post_logout_redirect_uri")
 	if redirect != "" {
-		client, err := b.store.GetClient(ctx, clientID)
+		client, err := j.store.GetClient(ctx, clientID)
 		if errors.Is(err, store.ErrNotFound) || clientID == "" {
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutUnknownClient)
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutUnknownClient)
 			return
 		} else if err != nil {
-			b.log.Error("logout: read client", "err", err)
-			b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+			j.log.Error("logout: read client", "err", err)
+			j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 			return
 		}
 		if !slices.Contains(client.PostLogoutRedirectURIs, redirect) {
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutBadRedirect)
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutBadRedirect)
 			return
 		}
 	}
 	if session != "" {
-		if err := b.tokens.RevokeFamily(ctx, session); err != nil {
-			b.log.Error("logout: end session", "err", err)
-			b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgLogoutFailed)
+		if err := j.tokens.RevokeFamily(ctx, session); err != nil {
+			j.log.Error("logout: end session", "err", err)
+			j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgLogoutFailed)
 			return
 		}
-		b.log.Info("logout", "client_id", clientID)
+		j.log.Info("logout", "client_id", clientID)
 	}
 	// The browser's single sign-on session ends too, and with it the token
 	// sessions of every application it logged in: logging out of one
 	// application logs the browser out of all.
-	if err := b.endSSO(c); err != nil {
-		b.log.Error("logout: end browser session", "err", err)
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgLogoutFailed)
+	if err := j.endSSO(c); err != nil {
+		j.log.Error("logout: end browser session", "err", err)
+		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgLogoutFailed)
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: browserCookie, Value: "", Path: b.path("/"), MaxAge: -1, HttpOnly: true,
-		Secure: b.secure, SameSite: http.SameSiteLaxMode,
+		Name: browserCookie, Value: "", Path: j.path("/"), MaxAge: -1, HttpOnly: true,
+		Secure: j.secure, SameSite: http.SameSiteLaxMode,
 	})
 	if redirect != "" {
 		v := url.Values{}
@@ -130,5 +130,5 @@ func (b *Server) handleLogout(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, target)
 		return
 	}
-	b.ui.Render(c, http.StatusOK, "loggedout", map[string]any{"Title": b.ui.Text("ui.logged_out_title")})
+	j.ui.Render(c, http.StatusOK, "loggedout", map[string]any{"Title": j.ui.Text("ui.logged_out_title")})
 }

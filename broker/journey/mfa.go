@@ -48,9 +48,9 @@ type MFAPolicy struct {
 
 // loadMFA returns the user's second factors and the record they came from
 // (Version 0 when there is none).
-func (b *Server) loadMFA(ctx context.Context, userID string) (mfaRecord, store.Record, error) {
+func (j *Server) loadMFA(ctx context.Context, userID string) (mfaRecord, store.Record, error) {
 	var m mfaRecord
-	rec, err := b.store.GetRecord(ctx, mfaKind, userID)
+	rec, err := j.store.GetRecord(ctx, mfaKind, userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return m, store.Record{Kind: mfaKind, Key: userID}, nil
 	} else if err != nil {
@@ -64,26 +64,26 @@ func (b *Server) loadMFA(ctx context.Context, userID string) (mfaRecord, store.R
 
 // saveMFA stores m over rec, compare-and-swap: of two requests spending
 // the same code, one loses here.
-func (b *Server) saveMFA(ctx context.Context, rec store.Record, m mfaRecord) error {
+func (j *Server) saveMFA(ctx context.Context, rec store.Record, m mfaRecord) error {
 	val, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	rec.Value = val
-	return b.store.PutRecord(ctx, rec)
+	return j.store.PutRecord(ctx, rec)
 }
 
 // mfaNeeded reports whether req's login must add a second factor.
-func (b *Server) mfaNeeded(ctx context.Context, req store.AuthRequest) (bool, error) {
+func (j *Server) mfaNeeded(ctx context.Context, req store.AuthRequest) (bool, error) {
 	if slices.Contains(req.AMR, "mfa") {
 		return false, nil
 	}
-	p := b.opts.MFA
+	p := j.opts.MFA
 	if slices.Contains(req.ACRValues, tokensvc.ACRMFA) || slices.Contains(p.Clients, req.ClientID) || slices.Contains(p.Connectors, req.ConnectorID) {
 		return true, nil
 	}
 	if len(p.Groups) > 0 {
-		u, err := b.store.GetUser(ctx, req.UserID)
+		u, err := j.store.GetUser(ctx, req.UserID)
 		if err != nil {
 			return false, fmt.Errorf("read user: %w", err)
 		}
@@ -93,69 +93,69 @@ func (b *Server) mfaNeeded(ctx context.Context, req store.AuthRequest) (bool, er
 	}
 	// Whoever enrolled a second factor is asked for it: otherwise it
 	// would protect nothing.
-	m, _, err := b.loadMFA(ctx, req.UserID)
+	m, _, err := j.loadMFA(ctx, req.UserID)
 	return m.enrolled(), err
 }
 
 // sealer is the key that seals TOTP secrets at rest.
-func (b *Server) sealer() (*mfa.Sealer, error) {
-	if len(b.opts.MFAKey) == 0 {
+func (j *Server) sealer() (*mfa.Sealer, error) {
+	if len(j.opts.MFAKey) == 0 {
 		return nil, errors.New("no key to seal second factors configured")
 	}
-	return mfa.NewSealer(b.opts.MFAKey)
+	return mfa.NewSealer(j.opts.MFAKey)
 }
 
 // mfaRequest loads the request of an MFA page: first factor done, this
 // browser's, and for a POST its form token.
-func (b *Server) mfaRequest(c *gin.Context) (store.AuthRequest, bool) {
-	return b.stepRequest(c, "/mfa")
+func (j *Server) mfaRequest(c *gin.Context) (store.AuthRequest, bool) {
+	return j.stepRequest(c, "/mfa")
 }
 
 // stepRequest loads the request of step's page: first factor done, waiting
 // at this step, this browser's, and for a POST its form token.
-func (b *Server) stepRequest(c *gin.Context, step string) (store.AuthRequest, bool) {
+func (j *Server) stepRequest(c *gin.Context, step string) (store.AuthRequest, bool) {
 	id := c.Query("req")
 	if c.Request.Method == http.MethodPost {
 		id = c.PostForm("req")
 	}
-	req, ok := b.loadRequest(c, id)
+	req, ok := j.loadRequest(c, id)
 	if !ok {
 		return req, false
 	}
 	if req.UserID == "" || req.Step != step {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return req, false
 	}
-	if c.Request.Method == http.MethodPost && !b.csrfOK(c, req) {
+	if c.Request.Method == http.MethodPost && !j.csrfOK(c, req) {
 		return req, false
 	}
 	return req, true
 }
 
-func (b *Server) handleMFA(c *gin.Context) {
-	req, ok := b.mfaRequest(c)
+func (j *Server) handleMFA(c *gin.Context) {
+	req, ok := j.mfaRequest(c)
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	m, _, err := b.loadMFA(ctx, req.UserID)
+	m, _, err := j.loadMFA(ctx, req.UserID)
 	if err != nil {
-		b.ui.Unavailable(c, "mfa: load", err)
+		j.ui.Unavailable(c, "mfa: load", err)
 		return
 	}
 	if m.enrolled() {
-		b.mfaPage(c, http.StatusOK, req, m, "")
+		j.mfaPage(c, http.StatusOK, req, m, "")
 		return
 	}
 	// Enrolment: the secret is this login's, kept across reloads of the
 	// page but never shown to another login (which could be someone who
 	// knows the password, copying the key before its owner enrols).
-	secret, err := b.pendingTOTP(ctx, req, true)
+	secret, err := j.pendingTOTP(ctx, req, true)
 	if err != nil {
-		b.ui.Unavailable(c, "mfa: pending secret", err)
+		j.ui.Unavailable(c, "mfa: pending secret", err)
 		return
 	}
-	b.enrolPage(c, http.StatusOK, req, secret, "")
+	j.enrolPage(c, http.StatusOK, req, secret, "")
 }
 
 const pendingTOTPKind = "totp-pending" // key: the authorization request id
@@ -168,20 +168,20 @@ func totpAccount(u store.User) string {
 
 // pendingTOTP returns the secret being enrolled in req's login, sealed in
 // a record that lives as long as the request; create makes one if none.
-func (b *Server) pendingTOTP(ctx context.Context, req store.AuthRequest, create bool) ([]byte, error) {
-	s, err := b.sealer()
+func (j *Server) pendingTOTP(ctx context.Context, req store.AuthRequest, create bool) ([]byte, error) {
+	s, err := j.sealer()
 	if err != nil {
 		return nil, err
 	}
 	ad := []byte(req.UserID + "/" + req.ID)
-	rec, err := b.store.GetRecord(ctx, pendingTOTPKind, req.ID)
+	rec, err := j.store.GetRecord(ctx, pendingTOTPKind, req.ID)
 	if err == nil {
 		return s.Open(rec.Value, ad)
 	}
 	if !errors.Is(err, store.ErrNotFound) || !create {
 		return nil, err
 	}
-	t, err := mfa.NewTOTP(b.ui.Product(), "pending")
+	t, err := mfa.NewTOTP(j.ui.Product(), "pending")
 	if err != nil {
 		return nil, err
 	}
@@ -189,72 +189,72 @@ func (b *Server) pendingTOTP(ctx context.Context, req store.AuthRequest, create 
 	if err != nil {
 		return nil, err
 	}
-	if err := b.store.PutRecord(ctx, store.Record{Kind: pendingTOTPKind, Key: req.ID, Value: sealed, Expiry: req.Expiry}); err != nil {
+	if err := j.store.PutRecord(ctx, store.Record{Kind: pendingTOTPKind, Key: req.ID, Value: sealed, Expiry: req.Expiry}); err != nil {
 		return nil, err
 	}
 	return t.Secret, nil
 }
 
-func (b *Server) enrolPage(c *gin.Context, status int, req store.AuthRequest, secret []byte, msg string) {
-	u, _ := b.store.GetUser(c.Request.Context(), req.UserID)
-	t, err := mfa.TOTPFor(b.ui.Product(), totpAccount(u), secret)
+func (j *Server) enrolPage(c *gin.Context, status int, req store.AuthRequest, secret []byte, msg string) {
+	u, _ := j.store.GetUser(c.Request.Context(), req.UserID)
+	t, err := mfa.TOTPFor(j.ui.Product(), totpAccount(u), secret)
 	if err != nil {
-		b.ui.Unavailable(c, "mfa: key", err)
+		j.ui.Unavailable(c, "mfa: key", err)
 		return
 	}
 	png, err := t.QRCode(240)
 	if err != nil {
-		b.ui.Unavailable(c, "mfa: qr", err)
+		j.ui.Unavailable(c, "mfa: qr", err)
 		return
 	}
-	b.ui.Render(c, status, "mfa_enrol", map[string]any{
-		"Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path("/mfa/enrol"), "Error": msg,
+	j.ui.Render(c, status, "mfa_enrol", map[string]any{
+		"Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path("/mfa/enrol"), "Error": msg,
 		"QR": template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), "Key": t.ManualKey(),
-		"Passkey": b.webauthnOn(), "PasskeyAction": b.path("/mfa/passkey/register"),
+		"Passkey": j.webauthnOn(), "PasskeyAction": j.path("/mfa/passkey/register"),
 	})
 }
 
-func (b *Server) mfaPage(c *gin.Context, status int, req store.AuthRequest, m mfaRecord, msg string) {
-	b.ui.Render(c, status, "mfa", map[string]any{
-		"Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path("/mfa"), "Error": msg,
-		"TOTP": m.TOTPConfirmed, "Passkey": len(m.Passkeys) > 0 && b.webauthnOn(), "PasskeyAction": b.path("/mfa/passkey"),
+func (j *Server) mfaPage(c *gin.Context, status int, req store.AuthRequest, m mfaRecord, msg string) {
+	j.ui.Render(c, status, "mfa", map[string]any{
+		"Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path("/mfa"), "Error": msg,
+		"TOTP": m.TOTPConfirmed, "Passkey": len(m.Passkeys) > 0 && j.webauthnOn(), "PasskeyAction": j.path("/mfa/passkey"),
 		"Recovery": slices.ContainsFunc(m.Recovery, func(h string) bool { return h != "" }),
 	})
 }
 
 // handleMFAVerify checks a TOTP or recovery code.
-func (b *Server) handleMFAVerify(c *gin.Context) {
-	req, ok := b.mfaRequest(c)
+func (j *Server) handleMFAVerify(c *gin.Context) {
+	req, ok := j.mfaRequest(c)
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
 	key := throttle.Key{Scope: "mfa", ID: req.UserID}
-	if !b.throttleCheck(c, key) {
+	if !j.throttleCheck(c, key) {
 		return
 	}
-	m, rec, err := b.loadMFA(ctx, req.UserID)
+	m, rec, err := j.loadMFA(ctx, req.UserID)
 	if err != nil {
-		b.throttleRelease(c, key)
-		b.ui.Unavailable(c, "mfa: load", err)
+		j.throttleRelease(c, key)
+		j.ui.Unavailable(c, "mfa: load", err)
 		return
 	}
 	method, ok := "", false
 	if code := c.PostForm("code"); code != "" && m.TOTPConfirmed {
-		s, err := b.sealer()
+		s, err := j.sealer()
 		if err != nil {
-			b.throttleRelease(c, key)
-			b.ui.Unavailable(c, "mfa: sealer", err)
+			j.throttleRelease(c, key)
+			j.ui.Unavailable(c, "mfa: sealer", err)
 			return
 		}
 		secret, err := s.Open(m.TOTP, []byte(req.UserID))
 		if err != nil {
-			b.throttleRelease(c, key)
-			b.ui.Unavailable(c, "mfa: open secret", err)
+			j.throttleRelease(c, key)
+			j.ui.Unavailable(c, "mfa: open secret", err)
 			return
 		}
 		var step int64
-		if step, ok = mfa.Verify(secret, code, b.opts.Now(), m.TOTPLastStep); ok {
+		if step, ok = mfa.Verify(secret, code, j.opts.Now(), m.TOTPLastStep); ok {
 			m.TOTPLastStep, method = step, "otp"
 		}
 	} else if code := c.PostForm("recovery"); code != "" {
@@ -267,133 +267,133 @@ func (b *Server) handleMFAVerify(c *gin.Context) {
 	if ok {
 		// The spent step or code is stored before it counts: a racing
 		// request with the same code loses the compare-and-swap.
-		if err := b.saveMFA(ctx, rec, m); errors.Is(err, store.ErrConflict) {
+		if err := j.saveMFA(ctx, rec, m); errors.Is(err, store.ErrConflict) {
 			ok = false
 		} else if err != nil {
-			b.throttleRelease(c, key)
-			b.ui.Unavailable(c, "mfa: save", err)
+			j.throttleRelease(c, key)
+			j.ui.Unavailable(c, "mfa: save", err)
 			return
 		}
 	}
 	if !ok {
-		b.throttleFail(c, key)
-		b.auditLoginFailure(c, req.ConnectorID, req.ClientID, req.UserID, "mfa_invalid")
-		b.mfaPage(c, http.StatusUnauthorized, req, m, b.ui.Msg(ui.MsgBadCode))
+		j.throttleFail(c, key)
+		j.auditLoginFailure(c, req.ConnectorID, req.ClientID, req.UserID, "mfa_invalid")
+		j.mfaPage(c, http.StatusUnauthorized, req, m, j.ui.Msg(ui.MsgBadCode))
 		return
 	}
-	b.throttleSucceed(c, key)
+	j.throttleSucceed(c, key)
 	if method == "recovery" {
-		b.audit.Request(c, store.AuditEvent{Type: audit.RecoveryUsed, Actor: audit.User(req.UserID), UserID: req.UserID,
+		j.audit.Request(c, store.AuditEvent{Type: audit.RecoveryUsed, Actor: audit.User(req.UserID), UserID: req.UserID,
 			ClientID: req.ClientID, Details: map[string]string{"left": strconv.Itoa(countLive(m.Recovery))}})
 	}
-	b.secondFactorDone(c, req, "otp")
+	j.secondFactorDone(c, req, "otp")
 }
 
 // secondFactorDone records the second factor in the login and goes on.
-func (b *Server) secondFactorDone(c *gin.Context, req store.AuthRequest, amr string) {
+func (j *Server) secondFactorDone(c *gin.Context, req store.AuthRequest, amr string) {
 	for _, a := range []string{amr, "mfa"} {
 		if !slices.Contains(req.AMR, a) {
 			req.AMR = append(req.AMR, a)
 		}
 	}
-	req.AuthTime = b.opts.Now().Truncate(1e9)
-	b.continueLogin(c, req, true, nil)
+	req.AuthTime = j.opts.Now().Truncate(1e9)
+	j.continueLogin(c, req, true, nil)
 }
 
 // handleMFAEnrol confirms a new TOTP authenticator with its first code,
 // then shows the recovery codes, once.
-func (b *Server) handleMFAEnrol(c *gin.Context) {
-	req, ok := b.mfaRequest(c)
+func (j *Server) handleMFAEnrol(c *gin.Context) {
+	req, ok := j.mfaRequest(c)
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
 	key := throttle.Key{Scope: "mfa", ID: req.UserID}
-	if !b.throttleCheck(c, key) {
+	if !j.throttleCheck(c, key) {
 		return
 	}
-	m, rec, err := b.loadMFA(ctx, req.UserID)
+	m, rec, err := j.loadMFA(ctx, req.UserID)
 	if err != nil || m.enrolled() {
-		b.throttleRelease(c, key)
+		j.throttleRelease(c, key)
 		if err != nil {
-			b.ui.Unavailable(c, "mfa: load", err)
+			j.ui.Unavailable(c, "mfa: load", err)
 		} else {
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		}
 		return
 	}
-	secret, err := b.pendingTOTP(ctx, req, false)
+	secret, err := j.pendingTOTP(ctx, req, false)
 	if errors.Is(err, store.ErrNotFound) {
-		b.throttleRelease(c, key)
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
+		j.throttleRelease(c, key)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return
 	}
 	var sealed []byte
-	s, err2 := b.sealer()
+	s, err2 := j.sealer()
 	if err == nil && err2 == nil {
 		sealed, err = s.Seal(secret, []byte(req.UserID))
 	}
 	if err = errors.Join(err, err2); err != nil {
-		b.throttleRelease(c, key)
-		b.ui.Unavailable(c, "mfa: open secret", err)
+		j.throttleRelease(c, key)
+		j.ui.Unavailable(c, "mfa: open secret", err)
 		return
 	}
-	step, ok := mfa.Verify(secret, c.PostForm("code"), b.opts.Now(), 0)
+	step, ok := mfa.Verify(secret, c.PostForm("code"), j.opts.Now(), 0)
 	if !ok {
-		b.throttleFail(c, key)
-		b.enrolPage(c, http.StatusUnauthorized, req, secret, b.ui.Msg(ui.MsgBadCode))
+		j.throttleFail(c, key)
+		j.enrolPage(c, http.StatusUnauthorized, req, secret, j.ui.Msg(ui.MsgBadCode))
 		return
 	}
 	codes, hashes, err := mfa.NewRecoveryCodes(mfa.DefaultRecoveryCodes, []byte(req.UserID))
 	if err != nil {
-		b.throttleRelease(c, key)
-		b.ui.Unavailable(c, "mfa: recovery codes", err)
+		j.throttleRelease(c, key)
+		j.ui.Unavailable(c, "mfa: recovery codes", err)
 		return
 	}
 	m.TOTP, m.TOTPConfirmed, m.TOTPLastStep, m.Recovery = sealed, true, step, hashes
-	if err := b.saveMFA(ctx, rec, m); err != nil {
-		b.throttleRelease(c, key)
-		b.ui.Unavailable(c, "mfa: save", err)
+	if err := j.saveMFA(ctx, rec, m); err != nil {
+		j.throttleRelease(c, key)
+		j.ui.Unavailable(c, "mfa: save", err)
 		return
 	}
-	b.throttleSucceed(c, key)
-	if err := b.store.DeleteRecord(ctx, pendingTOTPKind, req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		b.log.WarnContext(ctx, "mfa: delete pending secret", "err", err)
+	j.throttleSucceed(c, key)
+	if err := j.store.DeleteRecord(ctx, pendingTOTPKind, req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		j.log.WarnContext(ctx, "mfa: delete pending secret", "err", err)
 	}
-	b.audit.Request(c, store.AuditEvent{Type: audit.MFAEnrol, Actor: audit.User(req.UserID), UserID: req.UserID,
+	j.audit.Request(c, store.AuditEvent{Type: audit.MFAEnrol, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, Details: map[string]string{"method": "totp"}})
-	b.showRecoveryCodes(c, req, codes, "otp")
+	j.showRecoveryCodes(c, req, codes, "otp")
 }
 
 // showRecoveryCodes records the second factor in the request, then shows
 // the codes with a button that goes on with the login.
-func (b *Server) showRecoveryCodes(c *gin.Context, req store.AuthRequest, codes []string, amr string) {
+func (j *Server) showRecoveryCodes(c *gin.Context, req store.AuthRequest, codes []string, amr string) {
 	for _, a := range []string{amr, "mfa"} {
 		if !slices.Contains(req.AMR, a) {
 			req.AMR = append(req.AMR, a)
 		}
 	}
-	req.AuthTime = b.opts.Now().Truncate(1e9)
-	if err := b.store.UpdateAuthRequest(c.Request.Context(), req); err != nil {
-		b.ui.Unavailable(c, "mfa: record progress", err)
+	req.AuthTime = j.opts.Now().Truncate(1e9)
+	if err := j.store.UpdateAuthRequest(c.Request.Context(), req); err != nil {
+		j.ui.Unavailable(c, "mfa: record progress", err)
 		return
 	}
-	b.ui.Render(c, http.StatusOK, "recovery", map[string]any{
-		"Req": req.ID, "CSRF": req.CSRFToken, "Action": b.path("/mfa/continue"), "Codes": codes,
+	j.ui.Render(c, http.StatusOK, "recovery", map[string]any{
+		"Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path("/mfa/continue"), "Codes": codes,
 	})
 }
 
 // handleMFAContinue goes on with a login whose second factor is done.
-func (b *Server) handleMFAContinue(c *gin.Context) {
-	req, ok := b.mfaRequest(c)
+func (j *Server) handleMFAContinue(c *gin.Context) {
+	req, ok := j.mfaRequest(c)
 	if !ok {
 		return
 	}
 	if !slices.Contains(req.AMR, "mfa") {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return
 	}
-	b.continueLogin(c, req, true, nil)
+	j.continueLogin(c, req, true, nil)
 }
 
 func countLive(hashes []string) int {
@@ -408,8 +408,8 @@ func countLive(hashes []string) int {
 
 // ResetMFA forgets the user's second factors: they enrol again at their
 // next login.
-func (b *Server) ResetMFA(ctx context.Context, userID string) error {
-	if err := b.store.DeleteRecord(ctx, mfaKind, userID); err != nil && !errors.Is(err, store.ErrNotFound) {
+func (j *Server) ResetMFA(ctx context.Context, userID string) error {
+	if err := j.store.DeleteRecord(ctx, mfaKind, userID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	return nil

@@ -53,8 +53,8 @@ type sso struct {
 func ssoKey(userID, secret string) string { return userID + "/" + core.HashString(secret) }
 
 // expiry is when s ends if not used again.
-func (b *Server) ssoExpiry(s ssoSession) time.Time {
-	idle, abs := s.LastSeen.Add(b.opts.SessionIdle), s.Created.Add(b.opts.SessionAbsolute)
+func (j *Server) ssoExpiry(s ssoSession) time.Time {
+	idle, abs := s.LastSeen.Add(j.opts.SessionIdle), s.Created.Add(j.opts.SessionAbsolute)
 	if idle.Before(abs) {
 		return idle
 	}
@@ -63,8 +63,8 @@ func (b *Server) ssoExpiry(s ssoSession) time.Time {
 
 // currentSSO returns the browser's live session, or nil: no cookie, an
 // unknown, expired or ended one, or one of a user no longer active.
-func (b *Server) currentSSO(c *gin.Context) (*sso, error) {
-	if b.opts.SessionAbsolute <= 0 {
+func (j *Server) currentSSO(c *gin.Context) (*sso, error) {
+	if j.opts.SessionAbsolute <= 0 {
 		return nil, nil
 	}
 	v, err := c.Cookie(sessionCookie)
@@ -76,10 +76,10 @@ func (b *Server) currentSSO(c *gin.Context) (*sso, error) {
 		return nil, nil
 	}
 	ctx := c.Request.Context()
-	rec, err := b.store.GetRecord(ctx, ssoKind, ssoKey(userID, secret))
+	rec, err := j.store.GetRecord(ctx, ssoKind, ssoKey(userID, secret))
 	// The store drops the record at its Expiry by its own clock, to the
 	// second; the broker's clock decides (and tests move it).
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !b.opts.Now().Before(rec.Expiry)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !j.opts.Now().Before(rec.Expiry)) {
 		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("read session: %w", err)
@@ -88,7 +88,7 @@ func (b *Server) currentSSO(c *gin.Context) (*sso, error) {
 	if err := json.Unmarshal(rec.Value, &s.ssoSession); err != nil || s.UserID != userID {
 		return nil, nil
 	}
-	u, err := b.store.GetUser(ctx, userID)
+	u, err := j.store.GetUser(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
 		return nil, nil
 	} else if err != nil {
@@ -99,8 +99,8 @@ func (b *Server) currentSSO(c *gin.Context) (*sso, error) {
 
 // startSSO ends the browser's session, if any, and starts a new one for
 // the login just made, with familyID as its first token session.
-func (b *Server) startSSO(c *gin.Context, userID, connectorID string, authTime time.Time, amr []string, familyID string) error {
-	if b.opts.SessionAbsolute <= 0 {
+func (j *Server) startSSO(c *gin.Context, userID, connectorID string, authTime time.Time, amr []string, familyID string) error {
+	if j.opts.SessionAbsolute <= 0 {
 		return nil
 	}
 	ctx := c.Request.Context()
@@ -111,15 +111,15 @@ func (b *Server) startSSO(c *gin.Context, userID, connectorID string, authTime t
 	// The absolute timeout runs from the first login: a step that starts
 	// the session again (a second factor, consent) does not renew it.
 	var keep []string
-	now := b.opts.Now().UTC()
+	now := j.opts.Now().UTC()
 	created := now
-	if old, err := b.currentSSO(c); err == nil && old != nil {
+	if old, err := j.currentSSO(c); err == nil && old != nil {
 		if old.UserID == userID {
 			keep, created = old.Families, old.Created
-			if err := b.store.DeleteRecord(ctx, ssoKind, old.rec.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := j.store.DeleteRecord(ctx, ssoKind, old.rec.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("end previous session: %w", err)
 			}
-		} else if err := b.endSSORecord(ctx, old); err != nil {
+		} else if err := j.endSSORecord(ctx, old); err != nil {
 			// Another person: their applications' sessions end with it.
 			return fmt.Errorf("end previous session: %w", err)
 		}
@@ -133,13 +133,13 @@ func (b *Server) startSSO(c *gin.Context, userID, connectorID string, authTime t
 		s.Families = append(s.Families, familyID)
 	}
 	val, _ := json.Marshal(s)
-	rec := store.Record{Kind: ssoKind, Key: ssoKey(userID, secret), Value: val, Expiry: b.ssoExpiry(s)}
-	if err := b.store.PutRecord(ctx, rec); err != nil {
+	rec := store.Record{Kind: ssoKind, Key: ssoKey(userID, secret), Value: val, Expiry: j.ssoExpiry(s)}
+	if err := j.store.PutRecord(ctx, rec); err != nil {
 		return fmt.Errorf("store session: %w", err)
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: sessionCookie, Value: userID + "." + secret, Path: b.path("/"), HttpOnly: true,
-		Secure: b.secure, SameSite: http.SameSiteLaxMode,
+		Name: sessionCookie, Value: userID + "." + secret, Path: j.path("/"), HttpOnly: true,
+		Secure: j.secure, SameSite: http.SameSiteLaxMode,
 		// A session cookie: closing the browser ends it on this side too.
 	})
 	return nil
@@ -147,17 +147,17 @@ func (b *Server) startSSO(c *gin.Context, userID, connectorID string, authTime t
 
 // useSSO records a login made from s: the idle timeout starts again and
 // familyID joins the sessions logout ends.
-func (b *Server) useSSO(ctx context.Context, s *sso, familyID string) error {
+func (j *Server) useSSO(ctx context.Context, s *sso, familyID string) error {
 	for range core.Retries {
 		next := s.ssoSession
-		next.LastSeen = b.opts.Now().UTC()
+		next.LastSeen = j.opts.Now().UTC()
 		if familyID != "" && !slices.Contains(next.Families, familyID) {
 			next.Families = append(slices.Clone(next.Families), familyID)
 		}
 		val, _ := json.Marshal(next)
 		rec := s.rec
-		rec.Value, rec.Expiry = val, b.ssoExpiry(next)
-		err := b.store.PutRecord(ctx, rec)
+		rec.Value, rec.Expiry = val, j.ssoExpiry(next)
+		err := j.store.PutRecord(ctx, rec)
 		if err == nil {
 			return nil
 		}
@@ -165,7 +165,7 @@ func (b *Server) useSSO(ctx context.Context, s *sso, familyID string) error {
 			return fmt.Errorf("update session: %w", err)
 		}
 		// Another tab used the session meanwhile: read and apply again.
-		cur, err := b.store.GetRecord(ctx, ssoKind, s.rec.Key)
+		cur, err := j.store.GetRecord(ctx, ssoKind, s.rec.Key)
 		if err != nil {
 			return fmt.Errorf("reread session: %w", err)
 		}
@@ -179,24 +179,24 @@ func (b *Server) useSSO(ctx context.Context, s *sso, familyID string) error {
 
 // endSSO ends the browser's session and every token session started from
 // it, and clears the cookie.
-func (b *Server) endSSO(c *gin.Context) error {
+func (j *Server) endSSO(c *gin.Context) error {
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: sessionCookie, Value: "", Path: b.path("/"), MaxAge: -1, HttpOnly: true,
-		Secure: b.secure, SameSite: http.SameSiteLaxMode,
+		Name: sessionCookie, Value: "", Path: j.path("/"), MaxAge: -1, HttpOnly: true,
+		Secure: j.secure, SameSite: http.SameSiteLaxMode,
 	})
-	s, err := b.currentSSO(c)
+	s, err := j.currentSSO(c)
 	if err != nil || s == nil {
 		return err
 	}
-	return b.endSSORecord(c.Request.Context(), s)
+	return j.endSSORecord(c.Request.Context(), s)
 }
 
-func (b *Server) endSSORecord(ctx context.Context, s *sso) error {
-	if err := b.store.DeleteRecord(ctx, ssoKind, s.rec.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
+func (j *Server) endSSORecord(ctx context.Context, s *sso) error {
+	if err := j.store.DeleteRecord(ctx, ssoKind, s.rec.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("end session: %w", err)
 	}
 	for _, f := range s.Families {
-		if err := b.tokens.RevokeFamily(ctx, f); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := j.tokens.RevokeFamily(ctx, f); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("end token session %s: %w", f, err)
 		}
 	}
@@ -207,8 +207,8 @@ func (b *Server) endSSORecord(ctx context.Context, s *sso) error {
 // an administrator ending its sessions) and counts them. The token
 // sessions they started end too, including those named for a code not
 // yet redeemed, which the store cannot list by user any other way.
-func (b *Server) endUserSSO(ctx context.Context, userID string) (int, error) {
-	recs, err := b.store.ListRecords(ctx, ssoKind, userID+"/")
+func (j *Server) endUserSSO(ctx context.Context, userID string) (int, error) {
+	recs, err := j.store.ListRecords(ctx, ssoKind, userID+"/")
 	if err != nil {
 		return 0, fmt.Errorf("list sessions: %w", err)
 	}
@@ -217,7 +217,7 @@ func (b *Server) endUserSSO(ctx context.Context, userID string) (int, error) {
 		if err := json.Unmarshal(r.Value, &s.ssoSession); err != nil {
 			s.Families = nil // unreadable: delete it all the same
 		}
-		if err := b.endSSORecord(ctx, s); err != nil {
+		if err := j.endSSORecord(ctx, s); err != nil {
 			return 0, err
 		}
 	}
@@ -227,6 +227,6 @@ func (b *Server) endUserSSO(ctx context.Context, userID string) (int, error) {
 // EndUserSessions ends every single sign-on session of the user (the
 // user was disabled or deleted, their second factors reset) and the
 // token sessions they started; it returns how many ended.
-func (b *Server) EndUserSessions(ctx context.Context, userID string) (int, error) {
-	return b.endUserSSO(ctx, userID)
+func (j *Server) EndUserSessions(ctx context.Context, userID string) (int, error) {
+	return j.endUserSSO(ctx, userID)
 }

@@ -26,11 +26,11 @@ import (
 
 // ssoServes reports whether the browser's session s may answer req without
 // asking the person to log in again.
-func (b *Server) ssoServes(s *sso, req store.AuthRequest) bool {
+func (j *Server) ssoServes(s *sso, req store.AuthRequest) bool {
 	if s == nil || slices.Contains(req.Prompt, "login") {
 		return false
 	}
-	return req.MaxAge == 0 || !b.opts.Now().After(s.AuthTime.Add(time.Duration(req.MaxAge)*time.Second))
+	return req.MaxAge == 0 || !j.opts.Now().After(s.AuthTime.Add(time.Duration(req.MaxAge)*time.Second))
 }
 
 // continueLogin takes a request whose first factor is done through the
@@ -38,21 +38,21 @@ func (b *Server) ssoServes(s *sso, req store.AuthRequest) bool {
 // single sign-on session the login came from, nil after an interactive
 // login (which starts a new one). stored says whether req is in the store
 // (an IdP-initiated login's is not).
-func (b *Server) continueLogin(c *gin.Context, req store.AuthRequest, stored bool, s *sso) {
+func (j *Server) continueLogin(c *gin.Context, req store.AuthRequest, stored bool, s *sso) {
 	ctx := c.Request.Context()
 	unavailable := func(what string, err error) {
-		b.log.Error("login: "+what, "err", err)
+		j.log.Error("login: "+what, "err", err)
 		if req.ClientID != "" {
 			// The request's client and redirect URI were checked at
 			// /authorize: tell the application (RFC 6749 §4.1.2.1), which
 			// a silent prompt=none request needs.
-			b.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, "temporarily_unavailable", "the server cannot complete the login now")
+			j.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, "temporarily_unavailable", "the server cannot complete the login now")
 			return
 		}
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 	}
 	// The steps a login may still need, each a page that comes back here.
-	need, err := b.mfaNeeded(ctx, req)
+	need, err := j.mfaNeeded(ctx, req)
 	if err != nil {
 		unavailable("second factor policy", err)
 		return
@@ -65,7 +65,7 @@ func (b *Server) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 		// A device's login always ends at its approval page (device_page.go).
 		step = deviceApproveStep
 	case req.ClientID != "":
-		if step, err = b.consentStep(ctx, req); err != nil {
+		if step, err = j.consentStep(ctx, req); err != nil {
 			unavailable("consent", err)
 			return
 		}
@@ -76,18 +76,18 @@ func (b *Server) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 			if step == "/consent" {
 				code = "consent_required"
 			}
-			b.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, code, "the login needs the user")
+			j.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, code, "the login needs the user")
 			return
 		}
-		b.toStep(c, req, stored, step)
+		j.toStep(c, req, stored, step)
 		return
 	}
 	if stored {
 		// Spent before the code exists, so that of two submits racing with
 		// the same request only one gets a code.
-		switch err := b.store.DeleteAuthRequest(ctx, req.ID); {
+		switch err := j.store.DeleteAuthRequest(ctx, req.ID); {
 		case errors.Is(err, store.ErrNotFound):
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 			return
 		case err != nil:
 			unavailable("spend auth request", err)
@@ -96,7 +96,7 @@ func (b *Server) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	}
 	if req.ClientID == "" { // a login to the account page, not to a client
 		if s == nil && !req.NoSession {
-			if err := b.startSSO(c, req.UserID, req.ConnectorID, req.AuthTime, req.AMR, ""); err != nil {
+			if err := j.startSSO(c, req.UserID, req.ConnectorID, req.AuthTime, req.AMR, ""); err != nil {
 				unavailable("start session", err)
 				return
 			}
@@ -110,15 +110,15 @@ func (b *Server) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	switch {
 	case req.NoSession: // nothing binds this login to the browser
 	case s == nil:
-		err = b.startSSO(c, req.UserID, req.ConnectorID, req.AuthTime, req.AMR, family)
+		err = j.startSSO(c, req.UserID, req.ConnectorID, req.AuthTime, req.AMR, family)
 	default:
-		err = b.useSSO(ctx, s, family)
+		err = j.useSSO(ctx, s, family)
 	}
 	if err != nil {
 		unavailable("session", err)
 		return
 	}
-	code, err := b.codes.IssueCode(ctx, req, family)
+	code, err := j.codes.IssueCode(ctx, req, family)
 	if err != nil {
 		unavailable("issue code", err)
 		return
@@ -127,7 +127,7 @@ func (b *Server) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	if s != nil {
 		how = "sso"
 	}
-	b.log.Info("login succeeded", "connector", req.ConnectorID, "client_id", req.ClientID, "user", req.UserID, "via", how)
+	j.log.Info("login succeeded", "connector", req.ConnectorID, "client_id", req.ClientID, "user", req.UserID, "via", how)
 	d := map[string]string{}
 	if len(req.AMR) > 0 {
 		d["amr"] = strings.Join(req.AMR, " ")
@@ -135,74 +135,74 @@ func (b *Server) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	if s != nil {
 		d["sso"] = "true"
 	}
-	b.audit.Request(c, store.AuditEvent{Type: audit.LoginSuccess, Actor: audit.User(req.UserID), UserID: req.UserID,
+	j.audit.Request(c, store.AuditEvent{Type: audit.LoginSuccess, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: d})
-	v := url.Values{"code": {code}, "iss": {b.opts.Issuer}}
+	v := url.Values{"code": {code}, "iss": {j.opts.Issuer}}
 	if req.State != "" {
 		v.Set("state", req.State)
 	}
-	b.ui.Respond(c, req.RedirectURI, req.ResponseMode, v)
+	j.ui.Respond(c, req.RedirectURI, req.ResponseMode, v)
 }
 
 // toStep keeps the login's progress in its request and sends the browser
 // to the page of the next step.
-func (b *Server) toStep(c *gin.Context, req store.AuthRequest, stored bool, step string) {
+func (j *Server) toStep(c *gin.Context, req store.AuthRequest, stored bool, step string) {
 	ctx := c.Request.Context()
 	req.Step = step
 	var err error
 	if stored {
-		err = b.store.UpdateAuthRequest(ctx, req)
+		err = j.store.UpdateAuthRequest(ctx, req)
 	} else {
 		// From the browser's session or an IdP-initiated login: a new
 		// request, bound to this browser like any other.
 		req.ID, req.CSRFToken = tokensvc.NewID(), tokensvc.NewID()
-		req.BrowserHash = core.HashString(b.browserID(c))
-		req.Expiry = b.opts.Now().Add(b.opts.AuthRequestTTL)
-		err = b.store.CreateAuthRequest(ctx, req)
+		req.BrowserHash = core.HashString(j.browserID(c))
+		req.Expiry = j.opts.Now().Add(j.opts.AuthRequestTTL)
+		err = j.store.CreateAuthRequest(ctx, req)
 	}
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
 		return
 	} else if err != nil {
-		b.ui.Unavailable(c, "login: record progress", err)
+		j.ui.Unavailable(c, "login: record progress", err)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, b.path(step)+"?req="+url.QueryEscape(req.ID))
+	c.Redirect(http.StatusSeeOther, j.path(step)+"?req="+url.QueryEscape(req.ID))
 }
 
 // Begin takes an authorization request the protocol has validated
 // through the login: the browser's single sign-on session when it may
 // answer, else the login page. Errors go to the client's redirect URI,
 // which the protocol has checked.
-func (b *Server) Begin(c *gin.Context, req store.AuthRequest) {
+func (j *Server) Begin(c *gin.Context, req store.AuthRequest) {
 	ctx := c.Request.Context()
 	fail := func(code, desc string) {
-		b.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, code, desc)
+		j.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, code, desc)
 	}
-	req.CSRFToken, req.BrowserHash = tokensvc.NewID(), core.HashString(b.browserID(c))
-	s, err := b.currentSSO(c)
+	req.CSRFToken, req.BrowserHash = tokensvc.NewID(), core.HashString(j.browserID(c))
+	s, err := j.currentSSO(c)
 	if err != nil {
-		b.log.Error("authorize: read session", "err", err)
+		j.log.Error("authorize: read session", "err", err)
 		fail("temporarily_unavailable", "the server could not read the session")
 		return
 	}
-	if b.ssoServes(s, req) {
+	if j.ssoServes(s, req) {
 		req.UserID, req.ConnectorID, req.AuthTime, req.AMR = s.UserID, s.ConnectorID, s.AuthTime, s.AMR
-		b.continueLogin(c, req, false, s)
+		j.continueLogin(c, req, false, s)
 		return
 	}
 	if slices.Contains(req.Prompt, "none") {
 		fail("login_required", "the user must log in")
 		return
 	}
-	if err := b.store.CreateAuthRequest(ctx, req); err != nil {
-		b.log.Error("authorize: store request", "err", err)
+	if err := j.store.CreateAuthRequest(ctx, req); err != nil {
+		j.log.Error("authorize: store request", "err", err)
 		fail("temporarily_unavailable", "the server could not store the request")
 		return
 	}
-	next := b.path("/login") + "?req=" + url.QueryEscape(req.ID)
-	if set := b.conns.Load(); len(set.List) == 1 {
-		next = b.path("/login/"+url.PathEscape(set.List[0].ID)) + "?req=" + url.QueryEscape(req.ID)
+	next := j.path("/login") + "?req=" + url.QueryEscape(req.ID)
+	if set := j.conns.Load(); len(set.List) == 1 {
+		next = j.path("/login/"+url.PathEscape(set.List[0].ID)) + "?req=" + url.QueryEscape(req.ID)
 	}
 	c.Redirect(http.StatusSeeOther, next)
 }
@@ -212,14 +212,14 @@ func (b *Server) Begin(c *gin.Context, req store.AuthRequest) {
 const browserCookie = "portico_browser"
 
 // browserID returns the browser's binding cookie, setting one if absent.
-func (b *Server) browserID(c *gin.Context) string {
+func (j *Server) browserID(c *gin.Context) string {
 	if v, err := c.Cookie(browserCookie); err == nil && len(v) >= 22 && len(v) <= 64 {
 		return v
 	}
 	v := tokensvc.NewID()
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: browserCookie, Value: v, Path: b.path("/"), HttpOnly: true,
-		Secure: b.secure, SameSite: http.SameSiteLaxMode,
+		Name: browserCookie, Value: v, Path: j.path("/"), HttpOnly: true,
+		Secure: j.secure, SameSite: http.SameSiteLaxMode,
 	})
 	return v
 }

@@ -11,9 +11,9 @@ import (
 )
 
 // csrfOK checks a login page's form token, answering when it is wrong.
-func (b *Server) csrfOK(c *gin.Context, req store.AuthRequest) bool {
+func (j *Server) csrfOK(c *gin.Context, req store.AuthRequest) bool {
 	if !core.ConstantEqual(c.PostForm("csrf"), req.CSRFToken) {
-		b.ui.Page(c, http.StatusForbidden, ui.MsgLoginCSRF)
+		j.ui.Page(c, http.StatusForbidden, ui.MsgLoginCSRF)
 		return false
 	}
 	return true
@@ -21,43 +21,43 @@ func (b *Server) csrfOK(c *gin.Context, req store.AuthRequest) bool {
 
 // throttleCheck reserves an attempt for keys, or answers 429 with
 // Retry-After and the page that says how long to wait.
-func (b *Server) throttleCheck(c *gin.Context, keys ...throttle.Key) bool {
-	if b.opts.Throttle == nil {
+func (j *Server) throttleCheck(c *gin.Context, keys ...throttle.Key) bool {
+	if j.opts.Throttle == nil {
 		return true
 	}
-	d, err := b.opts.Throttle.Check(c.Request.Context(), keys...)
+	d, err := j.opts.Throttle.Check(c.Request.Context(), keys...)
 	if err != nil {
-		b.ui.Unavailable(c, "throttle: check", err)
+		j.ui.Unavailable(c, "throttle: check", err)
 		return false
 	}
 	if !d.Allowed {
 		c.Header("Retry-After", d.RetryAfterHeader())
-		b.ui.Page(c, http.StatusTooManyRequests, ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds()))
+		j.ui.Page(c, http.StatusTooManyRequests, ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds()))
 		return false
 	}
 	return true
 }
 
-func (b *Server) throttleFail(c *gin.Context, keys ...throttle.Key) {
-	if b.opts.Throttle != nil {
-		if err := b.opts.Throttle.Fail(c.Request.Context(), keys...); err != nil {
-			b.log.Error("throttle: record failure", "err", err)
+func (j *Server) throttleFail(c *gin.Context, keys ...throttle.Key) {
+	if j.opts.Throttle != nil {
+		if err := j.opts.Throttle.Fail(c.Request.Context(), keys...); err != nil {
+			j.log.Error("throttle: record failure", "err", err)
 		}
 	}
 }
 
-func (b *Server) throttleSucceed(c *gin.Context, account throttle.Key, others ...throttle.Key) {
-	if b.opts.Throttle != nil {
-		if err := b.opts.Throttle.Succeed(c.Request.Context(), account, others...); err != nil {
-			b.log.Error("throttle: record success", "err", err)
+func (j *Server) throttleSucceed(c *gin.Context, account throttle.Key, others ...throttle.Key) {
+	if j.opts.Throttle != nil {
+		if err := j.opts.Throttle.Succeed(c.Request.Context(), account, others...); err != nil {
+			j.log.Error("throttle: record success", "err", err)
 		}
 	}
 }
 
-func (b *Server) throttleRelease(c *gin.Context, keys ...throttle.Key) {
-	if b.opts.Throttle != nil {
-		if err := b.opts.Throttle.Release(c.Request.Context(), keys...); err != nil {
-			b.log.Error("throttle: release", "err", err)
+func (j *Server) throttleRelease(c *gin.Context, keys ...throttle.Key) {
+	if j.opts.Throttle != nil {
+		if err := j.opts.Throttle.Release(c.Request.Context(), keys...); err != nil {
+			j.log.Error("throttle: release", "err", err)
 		}
 	}
 }

@@ -81,10 +81,10 @@ type passkey struct {
 }
 
 // webauthnOn reports whether passkeys are offered.
-func (b *Server) webauthnOn() bool { return b.webauthn != nil }
+func (j *Server) webauthnOn() bool { return j.webauthn != nil }
 
 // passwordlessOn reports whether a passkey may be the whole login.
-func (b *Server) passwordlessOn() bool { return b.webauthn != nil && b.opts.Passkeys.Passwordless }
+func (j *Server) passwordlessOn() bool { return j.webauthn != nil && j.opts.Passkeys.Passwordless }
 
 // ceremonyTTL bounds a ceremony: the browser's own timeout (the library's
 // five minutes) and a little to post the answer.
@@ -205,14 +205,14 @@ var errNoCeremony = errors.New("no such ceremony")
 
 // beginCeremony stores a ceremony's session data under key, replacing one
 // that an earlier click began.
-func (b *Server) beginCeremony(ctx context.Context, key string, cer ceremony) error {
+func (j *Server) beginCeremony(ctx context.Context, key string, cer ceremony) error {
 	val, err := json.Marshal(cer)
 	if err != nil {
 		return err
 	}
-	rec := store.Record{Kind: webauthnKind, Key: key, Value: val, Expiry: b.opts.Now().Add(ceremonyTTL)}
+	rec := store.Record{Kind: webauthnKind, Key: key, Value: val, Expiry: j.opts.Now().Add(ceremonyTTL)}
 	for range 3 {
-		old, err := b.store.GetRecord(ctx, webauthnKind, key)
+		old, err := j.store.GetRecord(ctx, webauthnKind, key)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			rec.Version = 0
@@ -221,7 +221,7 @@ func (b *Server) beginCeremony(ctx context.Context, key string, cer ceremony) er
 		default:
 			rec.Version = old.Version
 		}
-		err = b.store.PutRecord(ctx, rec)
+		err = j.store.PutRecord(ctx, rec)
 		if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrAlreadyExists) && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -232,15 +232,15 @@ func (b *Server) beginCeremony(ctx context.Context, key string, cer ceremony) er
 // spendCeremony takes the ceremony stored under key, once: of two answers
 // to the same challenge, one finds nothing. A ceremony of another purpose
 // is spent too, and refused.
-func (b *Server) spendCeremony(ctx context.Context, key, purpose string) (ceremony, error) {
+func (j *Server) spendCeremony(ctx context.Context, key, purpose string) (ceremony, error) {
 	var cer ceremony
-	rec, err := b.store.GetRecord(ctx, webauthnKind, key)
+	rec, err := j.store.GetRecord(ctx, webauthnKind, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return cer, errNoCeremony
 	} else if err != nil {
 		return cer, fmt.Errorf("read ceremony: %w", err)
 	}
-	if err := b.store.DeleteRecord(ctx, webauthnKind, key); errors.Is(err, store.ErrNotFound) {
+	if err := j.store.DeleteRecord(ctx, webauthnKind, key); errors.Is(err, store.ErrNotFound) {
 		return cer, errNoCeremony
 	} else if err != nil {
 		return cer, fmt.Errorf("spend ceremony: %w", err)
@@ -264,25 +264,25 @@ func handleWebAuthnJS(c *gin.Context) {
 }
 
 // passkeyRoutes adds the passkey endpoints; only called when they are on.
-func (b *Server) passkeyRoutes(r gin.IRoutes) {
-	r.GET(b.path("/static/webauthn.js"), handleWebAuthnJS)
+func (j *Server) passkeyRoutes(r gin.IRoutes) {
+	r.GET(j.path("/static/webauthn.js"), handleWebAuthnJS)
 	// Enrolment during a login (the second-factor setup page).
-	r.POST(b.path("/mfa/passkey/register"), b.handlePasskeyEnrolPage)
-	r.POST(b.path("/mfa/passkey/register/begin"), b.handlePasskeyEnrolBegin)
-	r.POST(b.path("/mfa/passkey/register/finish"), b.handlePasskeyEnrolFinish)
+	r.POST(j.path("/mfa/passkey/register"), j.handlePasskeyEnrolPage)
+	r.POST(j.path("/mfa/passkey/register/begin"), j.handlePasskeyEnrolBegin)
+	r.POST(j.path("/mfa/passkey/register/finish"), j.handlePasskeyEnrolFinish)
 	// A passkey as the second factor.
-	r.POST(b.path("/mfa/passkey"), b.handlePasskeyMFAPage)
-	r.POST(b.path("/mfa/passkey/begin"), b.handlePasskeyMFABegin)
-	r.POST(b.path("/mfa/passkey/finish"), b.handlePasskeyMFAFinish)
+	r.POST(j.path("/mfa/passkey"), j.handlePasskeyMFAPage)
+	r.POST(j.path("/mfa/passkey/begin"), j.handlePasskeyMFABegin)
+	r.POST(j.path("/mfa/passkey/finish"), j.handlePasskeyMFAFinish)
 	// A passkey as the whole login.
-	r.POST(b.path("/passkey/login"), b.handlePasskeyLoginPage)
-	r.POST(b.path("/passkey/login/begin"), b.handlePasskeyLoginBegin)
-	r.POST(b.path("/passkey/login/finish"), b.handlePasskeyLoginFinish)
+	r.POST(j.path("/passkey/login"), j.handlePasskeyLoginPage)
+	r.POST(j.path("/passkey/login/begin"), j.handlePasskeyLoginBegin)
+	r.POST(j.path("/passkey/login/finish"), j.handlePasskeyLoginFinish)
 	// More passkeys from the account page.
-	r.POST(b.path("/account/passkeys"), b.handleAccountPasskeyPage)
-	r.POST(b.path("/account/passkeys/begin"), b.handleAccountPasskeyBegin)
-	r.POST(b.path("/account/passkeys/finish"), b.handleAccountPasskeyFinish)
-	r.POST(b.path("/account/passkeys/done"), b.handleAccountPasskeyDone)
+	r.POST(j.path("/account/passkeys"), j.handleAccountPasskeyPage)
+	r.POST(j.path("/account/passkeys/begin"), j.handleAccountPasskeyBegin)
+	r.POST(j.path("/account/passkeys/finish"), j.handleAccountPasskeyFinish)
+	r.POST(j.path("/account/passkeys/done"), j.handleAccountPasskeyDone)
 }
 
 // passkeyPage is the page that runs a ceremony: the script calls begin,
@@ -298,23 +298,23 @@ type passkeyPage struct {
 	Back          string // where "Cancel" goes
 }
 
-func (b *Server) renderPasskeyPage(c *gin.Context, status int, p passkeyPage, errMsg string) {
+func (j *Server) renderPasskeyPage(c *gin.Context, status int, p passkeyPage, errMsg string) {
 	c.Header("Content-Security-Policy", ui.ScriptPageCSP)
-	b.ui.RenderWith(c, status, "passkey", map[string]any{
-		"Title": b.ui.Text(p.Heading), "Heading": b.ui.Text(p.Heading), "Help": b.ui.Text(p.Help), "Button": b.ui.Text(p.Button),
+	j.ui.RenderWith(c, status, "passkey", map[string]any{
+		"Title": j.ui.Text(p.Heading), "Heading": j.ui.Text(p.Heading), "Help": j.ui.Text(p.Help), "Button": j.ui.Text(p.Button),
 		"Mode": p.Mode, "Begin": p.Begin, "Finish": p.Finish, "Req": p.Req, "CSRF": p.CSRF, "Back": p.Back,
-		"Error": errMsg, "Auto": errMsg == "", "Script": b.path("/static/webauthn.js"),
-		"MsgWorking": b.ui.Text("ui.passkey_working"), "MsgCancelled": b.ui.Msg(ui.MsgPasskeyCancelled),
-		"MsgUnsupported": b.ui.Msg(ui.MsgPasskeyUnsupported), "MsgFailed": b.ui.Msg(ui.MsgPasskeyFailed),
-		"MsgExists": b.ui.Msg(ui.MsgPasskeyExists),
+		"Error": errMsg, "Auto": errMsg == "", "Script": j.path("/static/webauthn.js"),
+		"MsgWorking": j.ui.Text("ui.passkey_working"), "MsgCancelled": j.ui.Msg(ui.MsgPasskeyCancelled),
+		"MsgUnsupported": j.ui.Msg(ui.MsgPasskeyUnsupported), "MsgFailed": j.ui.Msg(ui.MsgPasskeyFailed),
+		"MsgExists": j.ui.Msg(ui.MsgPasskeyExists),
 	}, false)
 }
 
 // passkeyJSONError answers a begin endpoint's failure for the page's
 // script, which shows message.
-func (b *Server) passkeyJSONError(c *gin.Context, status int, code, msgID string) {
+func (j *Server) passkeyJSONError(c *gin.Context, status int, code, msgID string) {
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": b.ui.Msg(msgID)})
+	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": j.ui.Msg(msgID)})
 }
 
 // passkeyJSON answers a begin endpoint with the options for
@@ -326,25 +326,25 @@ func passkeyJSON(c *gin.Context, v any) {
 
 // beginRequest loads the authorization request of a begin endpoint: this
 // browser's, with the page's form token. Failures answer JSON.
-func (b *Server) beginRequest(c *gin.Context) (store.AuthRequest, bool) {
+func (j *Server) beginRequest(c *gin.Context) (store.AuthRequest, bool) {
 	id := c.PostForm("req")
-	req, err := b.store.GetAuthRequest(c.Request.Context(), id)
+	req, err := j.store.GetAuthRequest(c.Request.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || id == "":
-		b.passkeyJSONError(c, http.StatusBadRequest, "login_expired", ui.MsgLoginExpired)
+		j.passkeyJSONError(c, http.StatusBadRequest, "login_expired", ui.MsgLoginExpired)
 		return req, false
 	case err != nil:
-		b.log.Error("passkey: read auth request", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
+		j.log.Error("passkey: read auth request", "err", err)
+		j.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return req, false
 	}
 	cookie, _ := c.Cookie(browserCookie)
 	if !core.ConstantEqual(core.HashString(cookie), req.BrowserHash) {
-		b.passkeyJSONError(c, http.StatusBadRequest, "other_browser", ui.MsgOtherBrowser)
+		j.passkeyJSONError(c, http.StatusBadRequest, "other_browser", ui.MsgOtherBrowser)
 		return req, false
 	}
 	if !core.ConstantEqual(c.PostForm("csrf"), req.CSRFToken) {
-		b.passkeyJSONError(c, http.StatusForbidden, "csrf", ui.MsgLoginCSRF)
+		j.passkeyJSONError(c, http.StatusForbidden, "csrf", ui.MsgLoginCSRF)
 		return req, false
 	}
 	return req, true
@@ -370,13 +370,13 @@ func parseAssertion(c *gin.Context) (*protocol.ParsedCredentialAssertionData, er
 
 // passkeyLogErr logs why a ceremony failed, with the library's detail,
 // which tells an operator more than its message.
-func (b *Server) passkeyLogErr(what string, err error) {
+func (j *Server) passkeyLogErr(what string, err error) {
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
-		b.log.Info("passkey: "+what, "err", err, "type", pe.Type, "info", pe.DevInfo)
+		j.log.Info("passkey: "+what, "err", err, "type", pe.Type, "info", pe.DevInfo)
 		return
 	}
-	b.log.Info("passkey: "+what, "err", err)
+	j.log.Info("passkey: "+what, "err", err)
 }
 
 // credentialID is how audit events and logs name a credential.
@@ -392,16 +392,16 @@ var errSignCount = errors.New("the passkey's sign count did not increase")
 // record meanwhile. Failures of the store are core.ErrStore. A sign count that did not increase (the library's
 // CloneWarning) fails with errSignCount, stored on the passkey and
 // audited as a security event; the count is not moved back.
-func (b *Server) assertAndRecord(c *gin.Context, userID string, validate func(waUser) (*webauthn.Credential, error)) (*webauthn.Credential, error) {
+func (j *Server) assertAndRecord(c *gin.Context, userID string, validate func(waUser) (*webauthn.Credential, error)) (*webauthn.Credential, error) {
 	ctx := c.Request.Context()
 	for range core.Retries {
-		u, err := b.store.GetUser(ctx, userID)
+		u, err := j.store.GetUser(ctx, userID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errors.New("no such user")
 		} else if err != nil {
 			return nil, fmt.Errorf("%w: read user: %w", core.ErrStore, err)
 		}
-		m, rec, err := b.loadMFA(ctx, userID)
+		m, rec, err := j.loadMFA(ctx, userID)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", core.ErrStore, err)
 		}
@@ -419,9 +419,9 @@ func (b *Server) assertAndRecord(c *gin.Context, userID string, validate func(wa
 			// warning is remembered, the login fails.
 			m.Passkeys[i].CloneWarning = true
 		} else {
-			m.Passkeys[i].used(cred, b.opts.Now())
+			m.Passkeys[i].used(cred, j.opts.Now())
 		}
-		err = b.saveMFA(ctx, rec, m)
+		err = j.saveMFA(ctx, rec, m)
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
 			continue
 		} else if err != nil {
@@ -436,8 +436,8 @@ func (b *Server) assertAndRecord(c *gin.Context, userID string, validate func(wa
 }
 
 // auditSignCount records a sign count that did not increase.
-func (b *Server) auditSignCount(c *gin.Context, req store.AuthRequest, userID string, cred *webauthn.Credential, got uint32) {
-	b.audit.Request(c, store.AuditEvent{Type: audit.PasskeySignCount, Actor: audit.User(userID), UserID: userID,
+func (j *Server) auditSignCount(c *gin.Context, req store.AuthRequest, userID string, cred *webauthn.Credential, got uint32) {
+	j.audit.Request(c, store.AuditEvent{Type: audit.PasskeySignCount, Actor: audit.User(userID), UserID: userID,
 		ClientID: req.ClientID, Details: map[string]string{
 			"credential": credentialID(cred.ID), "stored": fmt.Sprint(cred.Authenticator.SignCount), "received": fmt.Sprint(got),
 		}})

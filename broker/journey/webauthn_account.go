@@ -26,19 +26,19 @@ import (
 // accountPasskeyKey is the ceremony record's key of session s.
 func accountPasskeyKey(s *sso) string { return "account:" + s.rec.Key }
 
-func (b *Server) accountPasskeyPage(c *gin.Context) passkeyPage {
+func (j *Server) accountPasskeyPage(c *gin.Context) passkeyPage {
 	return passkeyPage{Mode: "create", Heading: "ui.add_passkey", Help: "ui.passkey_create_help", Button: "ui.add_passkey",
-		Begin: b.path("/account/passkeys/begin"), Finish: b.path("/account/passkeys/finish"),
-		CSRF: accountCSRF(c), Back: b.path("/account")}
+		Begin: j.path("/account/passkeys/begin"), Finish: j.path("/account/passkeys/finish"),
+		CSRF: accountCSRF(c), Back: j.path("/account")}
 }
 
 // accountPasskeySession returns the session of an account passkey
 // request, with the page's form token checked, and the user's second
 // factors; ok false once it has answered (through fail).
-func (b *Server) accountPasskeySession(c *gin.Context, fail func(status int, code, msgID string)) (*sso, mfaRecord, store.Record, bool) {
-	s, err := b.currentSSO(c)
+func (j *Server) accountPasskeySession(c *gin.Context, fail func(status int, code, msgID string)) (*sso, mfaRecord, store.Record, bool) {
+	s, err := j.currentSSO(c)
 	if err != nil {
-		b.log.Error("account passkey: read session", "err", err)
+		j.log.Error("account passkey: read session", "err", err)
 		fail(http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
@@ -50,9 +50,9 @@ func (b *Server) accountPasskeySession(c *gin.Context, fail func(status int, cod
 		fail(http.StatusForbidden, "csrf", ui.MsgAccountCSRF)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
-	m, rec, err := b.loadMFA(c.Request.Context(), s.UserID)
+	m, rec, err := j.loadMFA(c.Request.Context(), s.UserID)
 	if err != nil {
-		b.log.Error("account passkey: load", "err", err)
+		j.log.Error("account passkey: load", "err", err)
 		fail(http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
@@ -62,7 +62,7 @@ func (b *Server) accountPasskeySession(c *gin.Context, fail func(status int, cod
 	}
 	// A passkey is a way in that outlives the session: whoever holds a
 	// stolen cookie must not add one. The login must be recent.
-	if b.opts.Now().Sub(s.AuthTime) > recentLogin {
+	if j.opts.Now().Sub(s.AuthTime) > recentLogin {
 		fail(http.StatusForbidden, "reauth", ui.MsgReauth)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
@@ -73,17 +73,17 @@ func (b *Server) accountPasskeySession(c *gin.Context, fail func(status int, cod
 // passkey.
 const recentLogin = 10 * time.Minute
 
-func (b *Server) pageFail(c *gin.Context) func(int, string, string) {
-	return func(status int, _, msgID string) { b.ui.Page(c, status, msgID) }
+func (j *Server) pageFail(c *gin.Context) func(int, string, string) {
+	return func(status int, _, msgID string) { j.ui.Page(c, status, msgID) }
 }
 
-func (b *Server) jsonFail(c *gin.Context) func(int, string, string) {
-	return func(status int, code, msgID string) { b.passkeyJSONError(c, status, code, msgID) }
+func (j *Server) jsonFail(c *gin.Context) func(int, string, string) {
+	return func(status int, code, msgID string) { j.passkeyJSONError(c, status, code, msgID) }
 }
 
 // accountPasskeys lists the user's passkeys for the account page.
-func (b *Server) accountPasskeys(ctx context.Context, userID string) ([]map[string]string, error) {
-	m, _, err := b.loadMFA(ctx, userID)
+func (j *Server) accountPasskeys(ctx context.Context, userID string) ([]map[string]string, error) {
+	m, _, err := j.loadMFA(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -99,106 +99,106 @@ func (b *Server) accountPasskeys(ctx context.Context, userID string) ([]map[stri
 }
 
 // handleAccountPasskeyPage is the account page's "Add a passkey".
-func (b *Server) handleAccountPasskeyPage(c *gin.Context) {
+func (j *Server) handleAccountPasskeyPage(c *gin.Context) {
 	fail := func(status int, code, msgID string) {
 		if code == "reauth" { // log in again, then back to the account page
-			b.accountLogin(c, "", "")
+			j.accountLogin(c, "", "")
 			return
 		}
-		b.ui.Page(c, status, msgID)
+		j.ui.Page(c, status, msgID)
 	}
-	if _, _, _, ok := b.accountPasskeySession(c, fail); !ok {
+	if _, _, _, ok := j.accountPasskeySession(c, fail); !ok {
 		return
 	}
-	b.renderPasskeyPage(c, http.StatusOK, b.accountPasskeyPage(c), "")
+	j.renderPasskeyPage(c, http.StatusOK, j.accountPasskeyPage(c), "")
 }
 
-func (b *Server) handleAccountPasskeyBegin(c *gin.Context) {
-	s, m, _, ok := b.accountPasskeySession(c, b.jsonFail(c))
+func (j *Server) handleAccountPasskeyBegin(c *gin.Context) {
+	s, m, _, ok := j.accountPasskeySession(c, j.jsonFail(c))
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	u, err := b.store.GetUser(ctx, s.UserID)
+	u, err := j.store.GetUser(ctx, s.UserID)
 	if err != nil {
-		b.log.Error("account passkey: read user", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
+		j.log.Error("account passkey: read user", "err", err)
+		j.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return
 	}
 	w := newWAUser(u, m)
-	creation, session, err := b.webauthn.BeginRegistration(w, b.registrationOptions(w)...)
+	creation, session, err := j.webauthn.BeginRegistration(w, j.registrationOptions(w)...)
 	if err == nil {
-		err = b.beginCeremony(ctx, accountPasskeyKey(s), ceremony{Purpose: purposeAccount, UserID: s.UserID, Session: *session})
+		err = j.beginCeremony(ctx, accountPasskeyKey(s), ceremony{Purpose: purposeAccount, UserID: s.UserID, Session: *session})
 	}
 	if err != nil {
-		b.log.Error("account passkey: begin registration", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
+		j.log.Error("account passkey: begin registration", "err", err)
+		j.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return
 	}
 	passkeyJSON(c, creation)
 }
 
-func (b *Server) handleAccountPasskeyFinish(c *gin.Context) {
-	s, m, rec, ok := b.accountPasskeySession(c, b.pageFail(c))
+func (j *Server) handleAccountPasskeyFinish(c *gin.Context) {
+	s, m, rec, ok := j.accountPasskeySession(c, j.pageFail(c))
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	page := b.accountPasskeyPage(c)
-	cer, err := b.spendCeremony(ctx, accountPasskeyKey(s), purposeAccount)
+	page := j.accountPasskeyPage(c)
+	cer, err := j.spendCeremony(ctx, accountPasskeyKey(s), purposeAccount)
 	if errors.Is(err, errNoCeremony) || (err == nil && cer.UserID != s.UserID) {
-		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.ui.Msg(ui.MsgPasskeyExpired))
+		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.Msg(ui.MsgPasskeyExpired))
 		return
 	} else if err != nil {
-		b.ui.Unavailable(c, "account passkey: ceremony", err)
+		j.ui.Unavailable(c, "account passkey: ceremony", err)
 		return
 	}
-	u, err := b.store.GetUser(ctx, s.UserID)
+	u, err := j.store.GetUser(ctx, s.UserID)
 	if err != nil {
-		b.ui.Unavailable(c, "account passkey: read user", err)
+		j.ui.Unavailable(c, "account passkey: read user", err)
 		return
 	}
-	cred, msgID, err := b.createCredential(c, newWAUser(u, m), cer.Session)
+	cred, msgID, err := j.createCredential(c, newWAUser(u, m), cer.Session)
 	if err != nil {
-		b.passkeyLogErr("registration refused", err)
-		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.ui.Msg(msgID))
+		j.passkeyLogErr("registration refused", err)
+		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.Msg(msgID))
 		return
 	}
 	first := !m.enrolled()
 	var codes []string
-	m.Passkeys = append(slices.Clone(m.Passkeys), newPasskey(cred, "", b.opts.Now()))
+	m.Passkeys = append(slices.Clone(m.Passkeys), newPasskey(cred, "", j.opts.Now()))
 	if first {
 		var hashes []string
 		if codes, hashes, err = mfa.NewRecoveryCodes(mfa.DefaultRecoveryCodes, []byte(s.UserID)); err != nil {
-			b.ui.Unavailable(c, "account passkey: recovery codes", err)
+			j.ui.Unavailable(c, "account passkey: recovery codes", err)
 			return
 		}
 		m.Recovery, m.TOTP, m.TOTPLastStep = hashes, nil, 0
 	}
-	if err := b.saveMFA(ctx, rec, m); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
-		b.renderPasskeyPage(c, http.StatusConflict, page, b.ui.Msg(ui.MsgPasskeyExpired))
+	if err := j.saveMFA(ctx, rec, m); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
+		j.renderPasskeyPage(c, http.StatusConflict, page, j.ui.Msg(ui.MsgPasskeyExpired))
 		return
 	} else if err != nil {
-		b.ui.Unavailable(c, "account passkey: save", err)
+		j.ui.Unavailable(c, "account passkey: save", err)
 		return
 	}
-	b.audit.Request(c, store.AuditEvent{Type: audit.MFAEnrol, Actor: audit.User(s.UserID), UserID: s.UserID,
+	j.audit.Request(c, store.AuditEvent{Type: audit.MFAEnrol, Actor: audit.User(s.UserID), UserID: s.UserID,
 		Details: map[string]string{"method": "passkey", "credential": credentialID(cred.ID), "via": "account"}})
 	if !first {
-		c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=passkey")
+		c.Redirect(http.StatusSeeOther, j.path("/account")+"?done=passkey")
 		return
 	}
-	b.ui.Render(c, http.StatusOK, "recovery", map[string]any{
-		"Title": b.ui.Text("ui.recovery_title"), "CSRF": accountCSRF(c), "Action": b.path("/account/passkeys/done"), "Codes": codes,
+	j.ui.Render(c, http.StatusOK, "recovery", map[string]any{
+		"Title": j.ui.Text("ui.recovery_title"), "CSRF": accountCSRF(c), "Action": j.path("/account/passkeys/done"), "Codes": codes,
 	})
 }
 
 // handleAccountPasskeyDone is the recovery codes' "Continue" back to the
 // account page.
-func (b *Server) handleAccountPasskeyDone(c *gin.Context) {
+func (j *Server) handleAccountPasskeyDone(c *gin.Context) {
 	if !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
-		b.ui.Page(c, http.StatusForbidden, ui.MsgAccountCSRF)
+		j.ui.Page(c, http.StatusForbidden, ui.MsgAccountCSRF)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, b.path("/account")+"?done=passkey")
+	c.Redirect(http.StatusSeeOther, j.path("/account")+"?done=passkey")
 }

@@ -35,77 +35,77 @@ import (
 // at once, and a user it no longer knows does not log in. A user with no
 // such identity cannot log in with a passkey.
 
-func (b *Server) loginPasskeyPage(req store.AuthRequest) passkeyPage {
+func (j *Server) loginPasskeyPage(req store.AuthRequest) passkeyPage {
 	return passkeyPage{Mode: "get", Heading: "ui.passkey_login", Help: "ui.passkey_get_help", Button: "ui.passkey_login",
-		Begin: b.path("/passkey/login/begin"), Finish: b.path("/passkey/login/finish"),
-		Req: req.ID, CSRF: req.CSRFToken, Back: b.path("/login") + "?req=" + url.QueryEscape(req.ID)}
+		Begin: j.path("/passkey/login/begin"), Finish: j.path("/passkey/login/finish"),
+		Req: req.ID, CSRF: req.CSRFToken, Back: j.path("/login") + "?req=" + url.QueryEscape(req.ID)}
 }
 
 // handlePasskeyLoginPage is the login page's "Log in with a passkey". It
 // only shows a page, so the picker's form carries no form token; the
 // page's own endpoints check it.
-func (b *Server) handlePasskeyLoginPage(c *gin.Context) {
-	if !b.passwordlessOn() {
-		b.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
+func (j *Server) handlePasskeyLoginPage(c *gin.Context) {
+	if !j.passwordlessOn() {
+		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
 		return
 	}
 	id := c.Query("req")
 	if id == "" {
 		id = c.PostForm("req")
 	}
-	req, ok := b.loadRequest(c, id)
+	req, ok := j.loadRequest(c, id)
 	if !ok {
 		return
 	}
 	if req.LinkUserID != "" {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgLinkNotAllowed)
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkNotAllowed)
 		return
 	}
-	b.renderPasskeyPage(c, http.StatusOK, b.loginPasskeyPage(req), "")
+	j.renderPasskeyPage(c, http.StatusOK, j.loginPasskeyPage(req), "")
 }
 
-func (b *Server) handlePasskeyLoginBegin(c *gin.Context) {
-	if !b.passwordlessOn() {
-		b.passkeyJSONError(c, http.StatusNotFound, "not_found", ui.MsgNotFound)
+func (j *Server) handlePasskeyLoginBegin(c *gin.Context) {
+	if !j.passwordlessOn() {
+		j.passkeyJSONError(c, http.StatusNotFound, "not_found", ui.MsgNotFound)
 		return
 	}
-	req, ok := b.beginRequest(c)
+	req, ok := j.beginRequest(c)
 	if !ok {
 		return
 	}
 	if req.LinkUserID != "" {
-		b.passkeyJSONError(c, http.StatusBadRequest, "link", ui.MsgLinkNotAllowed)
+		j.passkeyJSONError(c, http.StatusBadRequest, "link", ui.MsgLinkNotAllowed)
 		return
 	}
-	assertion, session, err := b.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	assertion, session, err := j.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err == nil {
-		err = b.beginCeremony(c.Request.Context(), req.ID, ceremony{Purpose: purposeLogin, Session: *session})
+		err = j.beginCeremony(c.Request.Context(), req.ID, ceremony{Purpose: purposeLogin, Session: *session})
 	}
 	if err != nil {
-		b.log.Error("passkey: begin passwordless login", "err", err)
-		b.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
+		j.log.Error("passkey: begin passwordless login", "err", err)
+		j.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return
 	}
 	passkeyJSON(c, assertion)
 }
 
-func (b *Server) handlePasskeyLoginFinish(c *gin.Context) {
-	if !b.passwordlessOn() {
-		b.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
+func (j *Server) handlePasskeyLoginFinish(c *gin.Context) {
+	if !j.passwordlessOn() {
+		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
 		return
 	}
-	req, ok := b.loadRequest(c, c.PostForm("req"))
-	if !ok || !b.csrfOK(c, req) {
+	req, ok := j.loadRequest(c, c.PostForm("req"))
+	if !ok || !j.csrfOK(c, req) {
 		return
 	}
 	ctx := c.Request.Context()
-	page := b.loginPasskeyPage(req)
-	cer, err := b.spendCeremony(ctx, req.ID, purposeLogin)
+	page := j.loginPasskeyPage(req)
+	cer, err := j.spendCeremony(ctx, req.ID, purposeLogin)
 	if errors.Is(err, errNoCeremony) || (err == nil && req.LinkUserID != "") {
-		b.renderPasskeyPage(c, http.StatusBadRequest, page, b.ui.Msg(ui.MsgPasskeyExpired))
+		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.Msg(ui.MsgPasskeyExpired))
 		return
 	} else if err != nil {
-		b.ui.Unavailable(c, "passkey: ceremony", err)
+		j.ui.Unavailable(c, "passkey: ceremony", err)
 		return
 	}
 	parsed, err := parseAssertion(c)
@@ -115,8 +115,8 @@ func (b *Server) handlePasskeyLoginFinish(c *gin.Context) {
 	)
 	if err == nil {
 		userID = string(parsed.Response.UserHandle)
-		cred, err = b.assertAndRecord(c, userID, func(w waUser) (*webauthn.Credential, error) {
-			_, cred, err := b.webauthn.ValidatePasskeyLogin(func(_, handle []byte) (webauthn.User, error) {
+		cred, err = j.assertAndRecord(c, userID, func(w waUser) (*webauthn.Credential, error) {
+			_, cred, err := j.webauthn.ValidatePasskeyLogin(func(_, handle []byte) (webauthn.User, error) {
 				if string(handle) != w.u.ID {
 					return nil, errors.New("user handle changed")
 				}
@@ -130,44 +130,44 @@ func (b *Server) handlePasskeyLoginFinish(c *gin.Context) {
 	}
 	switch {
 	case errors.Is(err, core.ErrStore):
-		b.ui.Unavailable(c, "passkey: login", err)
+		j.ui.Unavailable(c, "passkey: login", err)
 		return
 	case errors.Is(err, errSignCount):
-		b.auditSignCount(c, req, userID, cred, parsed.Response.AuthenticatorData.Counter)
-		b.auditLoginFailure(c, "", req.ClientID, userID, "passkey_sign_count")
-		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.ui.Msg(ui.MsgPasskeySignCount))
+		j.auditSignCount(c, req, userID, cred, parsed.Response.AuthenticatorData.Counter)
+		j.auditLoginFailure(c, "", req.ClientID, userID, "passkey_sign_count")
+		j.renderPasskeyPage(c, http.StatusUnauthorized, page, j.ui.Msg(ui.MsgPasskeySignCount))
 		return
 	case err != nil:
 		// The user handle is only named once a passkey of that user
 		// verified: anyone can post one.
-		b.passkeyLogErr("passwordless login refused", err)
-		b.auditLoginFailure(c, "", req.ClientID, "", "passkey_invalid")
-		b.renderPasskeyPage(c, http.StatusUnauthorized, page, b.ui.Msg(ui.MsgPasskeyFailed))
+		j.passkeyLogErr("passwordless login refused", err)
+		j.auditLoginFailure(c, "", req.ClientID, "", "passkey_invalid")
+		j.renderPasskeyPage(c, http.StatusUnauthorized, page, j.ui.Msg(ui.MsgPasskeyFailed))
 		return
 	}
-	b.finishPasskeyLogin(c, req, userID)
+	j.finishPasskeyLogin(c, req, userID)
 }
 
 // finishPasskeyLogin goes on with a login whose passkey verified: the
 // user must be active, and known to a configured connector.
-func (b *Server) finishPasskeyLogin(c *gin.Context, req store.AuthRequest, userID string) {
+func (j *Server) finishPasskeyLogin(c *gin.Context, req store.AuthRequest, userID string) {
 	ctx := c.Request.Context()
-	u, err := b.store.GetUser(ctx, userID)
+	u, err := j.store.GetUser(ctx, userID)
 	if err != nil {
-		b.ui.Unavailable(c, "passkey: read user", err)
+		j.ui.Unavailable(c, "passkey: read user", err)
 		return
 	}
 	if u.Disabled {
-		b.auditLoginFailure(c, "", req.ClientID, u.ID, "user_disabled")
-		b.ui.Page(c, http.StatusForbidden, ui.MsgDisabled)
+		j.auditLoginFailure(c, "", req.ClientID, u.ID, "user_disabled")
+		j.ui.Page(c, http.StatusForbidden, ui.MsgDisabled)
 		return
 	}
-	ids, err := b.store.ListIdentities(ctx, u.ID)
+	ids, err := j.store.ListIdentities(ctx, u.ID)
 	if err != nil {
-		b.ui.Unavailable(c, "passkey: list identities", err)
+		j.ui.Unavailable(c, "passkey: list identities", err)
 		return
 	}
-	set, connID := b.conns.Load(), ""
+	set, connID := j.conns.Load(), ""
 	var seen store.Identity
 	for _, id := range ids {
 		if set.ByID[id.ConnectorID] != nil && (connID == "" || id.LastSeen.After(seen.LastSeen)) {
@@ -175,32 +175,32 @@ func (b *Server) finishPasskeyLogin(c *gin.Context, req store.AuthRequest, userI
 		}
 	}
 	if connID == "" {
-		b.auditLoginFailure(c, "", req.ClientID, u.ID, "no_connector")
-		b.ui.Page(c, http.StatusForbidden, ui.MsgPasskeyNoLogin)
+		j.auditLoginFailure(c, "", req.ClientID, u.ID, "no_connector")
+		j.ui.Page(c, http.StatusForbidden, ui.MsgPasskeyNoLogin)
 		return
 	}
 	// A connector that can refresh says whether the user still exists
 	// upstream, as it will at each refresh of the tokens.
-	switch u, err = b.ident.Refresh(c.Request.Context(), connID, u, req.Scopes); {
+	switch u, err = j.ident.Refresh(c.Request.Context(), connID, u, req.Scopes); {
 	case err == nil:
 	case errors.Is(err, core.ErrUserDisabled):
-		b.auditLoginFailure(c, connID, req.ClientID, u.ID, "user_disabled")
-		b.ui.Page(c, http.StatusForbidden, ui.MsgDisabled)
+		j.auditLoginFailure(c, connID, req.ClientID, u.ID, "user_disabled")
+		j.ui.Page(c, http.StatusForbidden, ui.MsgDisabled)
 		return
 	case errors.Is(err, core.ErrStore):
-		b.ui.Unavailable(c, "passkey: check user", err)
+		j.ui.Unavailable(c, "passkey: check user", err)
 		return
 	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, core.ErrContention):
-		b.log.Warn("passkey: cannot check the user now", "connector", connID, "err", err)
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgConnectorDown)
+		j.log.Warn("passkey: cannot check the user now", "connector", connID, "err", err)
+		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgConnectorDown)
 		return
 	default:
-		b.log.Info("passkey: connector refused the user", "connector", connID, "user", u.ID, "err", err)
-		b.auditLoginFailure(c, connID, req.ClientID, u.ID, "upstream_refused")
-		b.ui.Page(c, http.StatusForbidden, ui.MsgPasskeyNoLogin)
+		j.log.Info("passkey: connector refused the user", "connector", connID, "user", u.ID, "err", err)
+		j.auditLoginFailure(c, connID, req.ClientID, u.ID, "upstream_refused")
+		j.ui.Page(c, http.StatusForbidden, ui.MsgPasskeyNoLogin)
 		return
 	}
 	req.UserID, req.ConnectorID, req.AMR = u.ID, connID, []string{passkeyAMR, "mfa"}
-	req.AuthTime = b.opts.Now().Truncate(1e9)
-	b.continueLogin(c, req, true, nil)
+	req.AuthTime = j.opts.Now().Truncate(1e9)
+	j.continueLogin(c, req, true, nil)
 }

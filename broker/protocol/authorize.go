@@ -39,27 +39,27 @@ type authError struct {
 // handleAuthorize validates an authorization request and sends the browser
 // to the login page. The client and redirect URI are checked first: until
 // both are known good, errors are shown here and never redirected.
-func (b *Server) handleAuthorize(c *gin.Context) {
+func (p *Server) handleAuthorize(c *gin.Context) {
 	ctx := c.Request.Context()
 	if err := c.Request.ParseForm(); err != nil {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgBadAuthorize)
+		p.ui.Page(c, http.StatusBadRequest, ui.MsgBadAuthorize)
 		return
 	}
 	q := c.Request.Form
-	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri"} {
-		if len(q[p]) > 1 { // RFC 6749 §3.1: parameters must not repeat
-			b.ui.Page(c, http.StatusBadRequest, ui.MsgRepeatedParam, p)
+	for _, name := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri"} {
+		if len(q[name]) > 1 { // RFC 6749 §3.1: parameters must not repeat
+			p.ui.Page(c, http.StatusBadRequest, ui.MsgRepeatedParam, name)
 			return
 		}
 	}
 	clientID := q.Get("client_id")
-	client, err := b.store.GetClient(ctx, clientID)
+	client, err := p.store.GetClient(ctx, clientID)
 	if errors.Is(err, store.ErrNotFound) || clientID == "" {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgUnknownClient)
+		p.ui.Page(c, http.StatusBadRequest, ui.MsgUnknownClient)
 		return
 	} else if err != nil {
-		b.log.Error("authorize: read client", "client_id", clientID, "err", err)
-		b.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+		p.log.Error("authorize: read client", "client_id", clientID, "err", err)
+		p.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
@@ -69,7 +69,7 @@ func (b *Server) handleAuthorize(c *gin.Context) {
 	// Exact string match, as OAuth 2.1 and RFC 9700 §4.1.3 require, but
 	// for the port of a loopback redirect URI (RFC 8252 §7.3).
 	if !redirectRegistered(client.RedirectURIs, redirectURI) {
-		b.ui.Page(c, http.StatusBadRequest, ui.MsgBadRedirect)
+		p.ui.Page(c, http.StatusBadRequest, ui.MsgBadRedirect)
 		return
 	}
 	// The response mode is known before any error goes back, so that
@@ -89,24 +89,24 @@ func (b *Server) handleAuthorize(c *gin.Context) {
 		// A page can post only to the web: a native app's private-use
 		// scheme (com.example.app:/cb) gets its code in the query.
 		if !strings.HasPrefix(redirectURI, "https://") && !strings.HasPrefix(redirectURI, "http://") {
-			b.ui.RedirectError(c, redirectURI, echo, "", "invalid_request", "response_mode form_post needs an http or https redirect_uri")
+			p.ui.RedirectError(c, redirectURI, echo, "", "invalid_request", "response_mode form_post needs an http or https redirect_uri")
 			return
 		}
 	default:
-		b.ui.RedirectError(c, redirectURI, echo, "", "invalid_request", "unsupported response_mode (supported: query, form_post)")
+		p.ui.RedirectError(c, redirectURI, echo, "", "invalid_request", "unsupported response_mode (supported: query, form_post)")
 		return
 	}
 	if len(state) > maxStateLen {
-		b.ui.RedirectError(c, redirectURI, "", mode, "invalid_request", "state is longer than "+strconv.Itoa(maxStateLen)+" bytes")
+		p.ui.RedirectError(c, redirectURI, "", mode, "invalid_request", "state is longer than "+strconv.Itoa(maxStateLen)+" bytes")
 		return
 	}
-	fail := func(e authError) { b.ui.RedirectError(c, redirectURI, state, mode, e.code, e.desc) }
+	fail := func(e authError) { p.ui.RedirectError(c, redirectURI, state, mode, e.code, e.desc) }
 	// Everything stored with the request is bounded: an authorization
 	// request is stored before anyone logs in, so unbounded parameters
 	// would let anyone fill the store (and its disk) at will.
-	for p, n := range map[string]int{"nonce": maxNonceLen, "scope": maxScopeLen, "acr_values": maxACRLen, "prompt": 64, "max_age": 20} {
-		if len(q.Get(p)) > n {
-			fail(authError{"invalid_request", p + " is longer than " + strconv.Itoa(n) + " bytes"})
+	for name, n := range map[string]int{"nonce": maxNonceLen, "scope": maxScopeLen, "acr_values": maxACRLen, "prompt": 64, "max_age": 20} {
+		if len(q.Get(name)) > n {
+			fail(authError{"invalid_request", name + " is longer than " + strconv.Itoa(n) + " bytes"})
 			return
 		}
 	}
@@ -136,12 +136,12 @@ func (b *Server) handleAuthorize(c *gin.Context) {
 	}
 	scopes := strings.Fields(q.Get("scope"))
 	for _, s := range scopes {
-		if !b.scopeAllowed(client, s) {
+		if !p.scopeAllowed(client, s) {
 			fail(authError{"invalid_scope", "unsupported scope " + s})
 			return
 		}
 	}
-	resources, desc := b.checkResources(q["resource"], client.Resources, "allowed for this client")
+	resources, desc := p.checkResources(q["resource"], client.Resources, "allowed for this client")
 	if desc != "" {
 		fail(authError{"invalid_target", desc})
 		return
@@ -180,12 +180,12 @@ func (b *Server) handleAuthorize(c *gin.Context) {
 		}
 	}
 
-	b.journey.Begin(c, store.AuthRequest{
+	p.journey.Begin(c, store.AuthRequest{
 		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes,
 		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
 		ResponseMode: mode, Resources: resources,
 		Prompt: prompt, MaxAge: maxAge, ACRValues: acr,
-		Expiry: b.opts.Now().Add(b.opts.AuthRequestTTL),
+		Expiry: p.opts.Now().Add(p.opts.AuthRequestTTL),
 	})
 }
 
@@ -281,27 +281,27 @@ func loginParams(q url.Values) (prompt []string, maxAge int64, acr []string, e *
 // IssueCode stores a single-use code for the login req has made, and
 // returns it; only its hash is stored. familyID names the token session
 // the code's exchange will start.
-func (b *Server) IssueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error) {
+func (p *Server) IssueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error) {
 	code := tokensvc.NewID() + tokensvc.NewID()
-	err := b.store.CreateAuthCode(ctx, store.AuthCode{
+	err := p.store.CreateAuthCode(ctx, store.AuthCode{
 		ID: core.HashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID,
 		ConnectorID: req.ConnectorID, Scopes: req.Scopes, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, Expiry: b.opts.Now().Add(b.opts.AuthCodeTTL),
+		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, Expiry: p.opts.Now().Add(p.opts.AuthCodeTTL),
 	})
 	return code, err
 }
 
 // scopeAllowed reports whether client may ask for scope s.
-func (b *Server) scopeAllowed(client store.Client, s string) bool {
+func (p *Server) scopeAllowed(client store.Client, s string) bool {
 	if slices.Contains(identity.SupportedScopes, s) {
 		return true
 	}
 	if s == core.AdminScope {
 		// Asked for explicitly, by a client the file trusts for
 		// administration; never offered to anyone else (adminAuth).
-		return b.admins.IsClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope)
+		return p.admins.IsClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope)
 	}
-	_, custom := b.opts.Scopes[s]
+	_, custom := p.opts.Scopes[s]
 	return custom && slices.Contains(client.ExtraScopes, s)
 }

@@ -325,9 +325,9 @@ func (bc *backchannel) post(ctx context.Context, guarded bool, uri, body string)
 
 // SetBackchannelWait replaces the wait between back-channel logout
 // attempts, so tests decide when a retry happens instead of sleeping.
-func (b *Server) SetBackchannelWait(f func(ctx context.Context, attempt int) error) {
-	b.backchannel.wait.Store(&f)
+func (p *Server) SetBackchannelWait(f func(ctx context.Context, attempt int) error) {
+	p.backchannel.wait.Store(&f)
 }
 
 // SetBackchannelCloseGrace sets how long Close lets deliveries run.
-func (b *Server) SetBackchannelCloseGrace(d time.Duration) { b.backchannel.grace.Store(int64(d)) }
+func (p *Server) SetBackchannelCloseGrace(d time.Duration) { p.backchannel.grace.Store(int64(d)) }

@@ -34,7 +34,7 @@ func invalidGrant(desc string) *tokenError {
 	return &tokenError{status: http.StatusBadRequest, code: "invalid_grant", desc: desc}
 }
 
-func (b *Server) writeTokenError(c *gin.Context, e *tokenError) {
+func (p *Server) writeTokenError(c *gin.Context, e *tokenError) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
 	if e.basicFailed {
@@ -54,10 +54,10 @@ func (b *Server) writeTokenError(c *gin.Context, e *tokenError) {
 // client_secret_basic, client_secret_post, a JWT (client_secret_jwt,
 // private_key_jwt: clientjwt.go) or (public clients) client_id alone
 // (RFC 6749 §2.3.1, §3.2.1).
-func (b *Server) authenticateClient(c *gin.Context) (store.Client, *tokenError) {
+func (p *Server) authenticateClient(c *gin.Context) (store.Client, *tokenError) {
 	form := c.Request.PostForm
 	if form.Has("client_assertion") || form.Has("client_assertion_type") {
-		return b.authenticateAssertion(c) // clientjwt.go
+		return p.authenticateAssertion(c) // clientjwt.go
 	}
 	id, secret, basic := c.Request.BasicAuth()
 	if basic {
@@ -85,7 +85,7 @@ func (b *Server) authenticateClient(c *gin.Context) (store.Client, *tokenError) 
 	}
 	ctx := c.Request.Context()
 	keys := ClientThrottleKeys(id, c.ClientIP())
-	if d, err := b.clientThrottlePeek(ctx, keys); err != nil {
+	if d, err := p.clientThrottlePeek(ctx, keys); err != nil {
 		return store.Client{}, serverError("try again later")
 	} else if !d.Allowed {
 		return store.Client{}, &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
@@ -93,16 +93,16 @@ func (b *Server) authenticateClient(c *gin.Context) (store.Client, *tokenError) 
 	}
 	fail := &tokenError{status: http.StatusUnauthorized, code: "invalid_client", desc: "client authentication failed", basicFailed: basic}
 	failed := func() (store.Client, *tokenError) {
-		b.clientAuthFailed(ctx, keys)
+		p.clientAuthFailed(ctx, keys)
 		return store.Client{}, fail
 	}
-	client, err := b.store.GetClient(ctx, id)
+	client, err := p.store.GetClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Hash anyway so an unknown id costs what a wrong secret does.
 		subtle.ConstantTimeCompare([]byte(core.HashClientSecret(secret)), []byte(core.HashClientSecret("")))
 		return failed()
 	} else if err != nil {
-		b.log.Error("token: read client", "client_id", id, "err", err)
+		p.log.Error("token: read client", "client_id", id, "err", err)
 		return store.Client{}, &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "try again later"}
 	}
 	if client.Public {
@@ -143,23 +143,23 @@ func ClientThrottleKeys(id, addr string) []throttle.Key {
 // clientThrottlePeek says whether keys may try to authenticate. The keys
 // are looked at, not reserved: a secret of 256 bits does not fall to a
 // burst, and reserving would cost every token request a write.
-func (b *Server) clientThrottlePeek(ctx context.Context, keys []throttle.Key) (throttle.Decision, error) {
-	if b.opts.ClientThrottle == nil {
+func (p *Server) clientThrottlePeek(ctx context.Context, keys []throttle.Key) (throttle.Decision, error) {
+	if p.opts.ClientThrottle == nil {
 		return throttle.Decision{Allowed: true}, nil
 	}
-	d, err := b.opts.ClientThrottle.Peek(ctx, keys...)
+	d, err := p.opts.ClientThrottle.Peek(ctx, keys...)
 	if err != nil {
-		b.log.Error("client authentication: throttle", "err", err)
+		p.log.Error("client authentication: throttle", "err", err)
 	}
 	return d, err
 }
 
 // clientAuthFailed counts a failed client authentication on keys.
-func (b *Server) clientAuthFailed(ctx context.Context, keys []throttle.Key) {
-	if b.opts.ClientThrottle == nil {
+func (p *Server) clientAuthFailed(ctx context.Context, keys []throttle.Key) {
+	if p.opts.ClientThrottle == nil {
 		return
 	}
-	if err := b.opts.ClientThrottle.Fail(ctx, keys...); err != nil {
-		b.log.Error("client authentication: record failure", "err", err)
+	if err := p.opts.ClientThrottle.Fail(ctx, keys...); err != nil {
+		p.log.Error("client authentication: record failure", "err", err)
 	}
 }

@@ -88,7 +88,7 @@ func parseClientAssertion(raw string) (*clientAssertion, error) {
 // authenticateAssertion is authenticateClient for a request that carries
 // client_assertion (RFC 7521 §4.2). Every failure is invalid_client and
 // counts in the client-authentication throttle.
-func (b *Server) authenticateAssertion(c *gin.Context) (store.Client, *tokenError) {
+func (p *Server) authenticateAssertion(c *gin.Context) (store.Client, *tokenError) {
 	form := c.Request.PostForm
 	if _, _, basic := c.Request.BasicAuth(); basic || form.Has("client_secret") || c.GetHeader("Authorization") != "" {
 		return store.Client{}, invalidRequest("use one client authentication method, not two")
@@ -102,42 +102,42 @@ func (b *Server) authenticateAssertion(c *gin.Context) (store.Client, *tokenErro
 	ctx := c.Request.Context()
 	// Until the assertion names a client, failures count per address.
 	anon := ClientThrottleKeys("", c.ClientIP())[1:]
-	if d, err := b.clientThrottlePeek(ctx, anon); err != nil {
+	if d, err := p.clientThrottlePeek(ctx, anon); err != nil {
 		return store.Client{}, serverError("try again later")
 	} else if !d.Allowed {
 		return store.Client{}, throttledClient(d.RetryAfterHeader())
 	}
 	if form.Get("client_assertion_type") != assertionTypeJWT {
-		b.clientAuthFailed(ctx, anon)
+		p.clientAuthFailed(ctx, anon)
 		return store.Client{}, unauth("unsupported client_assertion_type")
 	}
 	a, err := parseClientAssertion(form.Get("client_assertion"))
 	if err != nil {
-		b.clientAuthFailed(ctx, anon)
+		p.clientAuthFailed(ctx, anon)
 		return store.Client{}, unauth(err.Error())
 	}
 	id := a.claims.Subject
 	if fid := form.Get("client_id"); fid != "" && fid != id {
-		b.clientAuthFailed(ctx, anon)
+		p.clientAuthFailed(ctx, anon)
 		return store.Client{}, unauth("client_id is not the client assertion's sub")
 	}
 	keys := ClientThrottleKeys(id, c.ClientIP())
-	if d, err := b.clientThrottlePeek(ctx, keys); err != nil {
+	if d, err := p.clientThrottlePeek(ctx, keys); err != nil {
 		return store.Client{}, serverError("try again later")
 	} else if !d.Allowed {
 		return store.Client{}, throttledClient(d.RetryAfterHeader())
 	}
 	failed := func(desc, reason string) (store.Client, *tokenError) {
-		b.log.Info("client assertion refused", "client_id", id, "reason", reason)
-		b.clientAuthFailed(ctx, keys)
+		p.log.Info("client assertion refused", "client_id", id, "reason", reason)
+		p.clientAuthFailed(ctx, keys)
 		return store.Client{}, unauth(desc)
 	}
 	const generic = "client authentication failed"
-	client, err := b.store.GetClient(ctx, id)
+	client, err := p.store.GetClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return failed(generic, "unknown client")
 	} else if err != nil {
-		b.log.Error("token: read client", "client_id", id, "err", err)
+		p.log.Error("token: read client", "client_id", id, "err", err)
 		return store.Client{}, serverError("try again later")
 	}
 	var claims jwt.Claims
@@ -151,9 +151,9 @@ func (b *Server) authenticateAssertion(c *gin.Context) (store.Client, *tokenErro
 		if !slices.Contains(config.PrivateKeyJWTAlgs, a.alg) {
 			return failed(generic, "algorithm "+a.alg+" is not one of private_key_jwt")
 		}
-		ok, err := b.verifyWithClientKeys(ctx, client, a, &claims)
+		ok, err := p.verifyWithClientKeys(ctx, client, a, &claims)
 		if err != nil {
-			b.log.Warn("client keys unavailable", "client_id", id, "err", err)
+			p.log.Warn("client keys unavailable", "client_id", id, "err", err)
 			return failed(generic, "no keys")
 		}
 		if !ok {
@@ -164,16 +164,16 @@ func (b *Server) authenticateAssertion(c *gin.Context) (store.Client, *tokenErro
 	}
 	// The signature holds: the client itself made this assertion, so the
 	// answers below may say what is wrong with it.
-	if desc := b.checkAssertionClaims(c, id, claims); desc != "" {
+	if desc := p.checkAssertionClaims(c, id, claims); desc != "" {
 		return failed(desc, desc)
 	}
-	switch err := b.spendJTI(ctx, id, claims); {
+	switch err := p.spendJTI(ctx, id, claims); {
 	case errors.Is(err, store.ErrAlreadyExists):
-		b.audit.Request(c, store.AuditEvent{Type: audit.AssertionReplay, Actor: audit.Client(id), ClientID: id,
+		p.audit.Request(c, store.AuditEvent{Type: audit.AssertionReplay, Actor: audit.Client(id), ClientID: id,
 			Details: map[string]string{"assertion": "client_assertion"}})
 		return failed("the client assertion was already used (jti)", "jti replay")
 	case err != nil:
-		b.log.Error("client assertion: record jti", "client_id", id, "err", err)
+		p.log.Error("client assertion: record jti", "client_id", id, "err", err)
 		return store.Client{}, serverError("try again later")
 	}
 	return client, nil
@@ -187,13 +187,13 @@ func throttledClient(retry string) *tokenError {
 // verifyWithClientKeys verifies a's signature with one of the client's
 // keys that fits its kid and alg, into claims. Keys from a jwks_uri are
 // fetched again once when none fits (the client rotated its keys).
-func (b *Server) verifyWithClientKeys(ctx context.Context, client store.Client, a *clientAssertion, claims *jwt.Claims) (bool, error) {
+func (p *Server) verifyWithClientKeys(ctx context.Context, client store.Client, a *clientAssertion, claims *jwt.Claims) (bool, error) {
 	for _, refresh := range []bool{false, true} {
 		var keys []config.JWK
 		switch {
 		case client.JWKSURI != "":
 			var err error
-			if keys, err = b.clientKeys.get(ctx, client.JWKSURI, refresh, b.guarded(client)); err != nil {
+			if keys, err = p.clientKeys.get(ctx, client.JWKSURI, refresh, p.guarded(client)); err != nil {
 				return false, err
 			}
 		case refresh:
@@ -220,9 +220,9 @@ func (b *Server) verifyWithClientKeys(ctx context.Context, client store.Client, 
 
 // checkAssertionClaims returns what is wrong with a verified assertion's
 // claims (RFC 7523 §3), or "".
-func (b *Server) checkAssertionClaims(c *gin.Context, id string, cl jwt.Claims) string {
-	now := b.opts.Now()
-	endpoint := b.url(strings.TrimPrefix(c.Request.URL.Path, b.path("")))
+func (p *Server) checkAssertionClaims(c *gin.Context, id string, cl jwt.Claims) string {
+	now := p.opts.Now()
+	endpoint := p.url(strings.TrimPrefix(c.Request.URL.Path, p.path("")))
 	switch {
 	case cl.Expiry == nil:
 		return "the client assertion must have exp"
@@ -235,7 +235,7 @@ func (b *Server) checkAssertionClaims(c *gin.Context, id string, cl jwt.Claims) 
 	// endpoint (RFC 7523 §3), or the endpoint called.
 	err := cl.ValidateWithLeeway(jwt.Expected{
 		Issuer: id, Subject: id, Time: now,
-		AnyAudience: jwt.Audience{b.opts.Issuer, b.url("/token"), endpoint},
+		AnyAudience: jwt.Audience{p.opts.Issuer, p.url("/token"), endpoint},
 	}, assertionLeeway)
 	switch {
 	case errors.Is(err, jwt.ErrInvalidAudience):
@@ -257,8 +257,8 @@ func (b *Server) checkAssertionClaims(c *gin.Context, id string, cl jwt.Claims) 
 
 // spendJTI records the assertion's jti until it has expired: a create,
 // which fails with store.ErrAlreadyExists on every replica for a replay.
-func (b *Server) spendJTI(ctx context.Context, id string, cl jwt.Claims) error {
-	return b.store.PutRecord(ctx, store.Record{
+func (p *Server) spendJTI(ctx context.Context, id string, cl jwt.Claims) error {
+	return p.store.PutRecord(ctx, store.Record{
 		Kind: jtiKind, Key: id + " " + core.HashString(cl.ID), Value: []byte("{}"),
 		Expiry: cl.Expiry.Time().Add(assertionLeeway),
 	})

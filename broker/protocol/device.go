@@ -46,16 +46,16 @@ const (
 	deviceMaxInterval = 5 * time.Minute
 )
 
-func (b *Server) deviceTTL() time.Duration {
-	if b.opts.DeviceCodeTTL > 0 {
-		return b.opts.DeviceCodeTTL
+func (p *Server) deviceTTL() time.Duration {
+	if p.opts.DeviceCodeTTL > 0 {
+		return p.opts.DeviceCodeTTL
 	}
 	return config.DefaultDeviceCodeTTL
 }
 
-func (b *Server) deviceInterval() time.Duration {
-	if b.opts.DevicePollInterval > 0 {
-		return b.opts.DevicePollInterval
+func (p *Server) deviceInterval() time.Duration {
+	if p.opts.DevicePollInterval > 0 {
+		return p.opts.DevicePollInterval
 	}
 	return config.DefaultDevicePollInterval
 }
@@ -68,41 +68,41 @@ const deviceRecordGrace = 10 * time.Minute
 // handleDeviceAuthorize is the device authorization endpoint (RFC 8628
 // §3.1, §3.2): the client authenticates as at /token, and gets a device
 // code to poll with and a user code for the person.
-func (b *Server) handleDeviceAuthorize(c *gin.Context) {
-	if b.addrs != nil { // it stores state before anyone logs in
-		if ok, wait := b.addrs.Allow(throttle.IP(c.ClientIP()).ID); !ok {
+func (p *Server) handleDeviceAuthorize(c *gin.Context) {
+	if p.addrs != nil { // it stores state before anyone logs in
+		if ok, wait := p.addrs.Allow(throttle.IP(c.ClientIP()).ID); !ok {
 			secs := fmt.Sprint(max(1, int(wait/time.Second)+1))
-			b.writeTokenError(c, &tokenError{status: http.StatusTooManyRequests, code: "slow_down",
+			p.writeTokenError(c, &tokenError{status: http.StatusTooManyRequests, code: "slow_down",
 				desc: "too many requests from this address; retry after " + secs + " s", retryAfter: secs})
 			return
 		}
 	}
-	client, ok := b.formClient(c)
+	client, ok := p.formClient(c)
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
 	if !slices.Contains(client.GrantTypes, core.GrantDeviceCode) {
-		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "the client may not use the device authorization grant"})
+		p.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "the client may not use the device authorization grant"})
 		return
 	}
 	raw := c.Request.PostForm.Get("scope")
 	if len(raw) > maxScopeLen {
-		b.writeTokenError(c, invalidRequest(fmt.Sprintf("scope is longer than %d bytes", maxScopeLen)))
+		p.writeTokenError(c, invalidRequest(fmt.Sprintf("scope is longer than %d bytes", maxScopeLen)))
 		return
 	}
 	var scopes []string
 	for _, s := range strings.Fields(raw) {
-		if !b.scopeAllowed(client, s) {
-			b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "unsupported scope " + s})
+		if !p.scopeAllowed(client, s) {
+			p.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "unsupported scope " + s})
 			return
 		}
 		if !slices.Contains(scopes, s) {
 			scopes = append(scopes, s)
 		}
 	}
-	now := b.opts.Now()
-	ttl := b.deviceTTL()
+	now := p.opts.Now()
+	ttl := p.deviceTTL()
 	deviceCode := tokensvc.NewID() + tokensvc.NewID()
 	key := core.HashString(deviceCode)
 	expires := now.Add(ttl)
@@ -112,27 +112,27 @@ func (b *Server) handleDeviceAuthorize(c *gin.Context) {
 	for range 5 {
 		userCode = device.NewUserCode()
 		v, _ := json.Marshal(device.UserRef{DeviceKey: key})
-		err := b.store.PutRecord(ctx, store.Record{Kind: device.UserKind, Key: device.UserCodeKey(userCode), Value: v, Expiry: expires})
+		err := p.store.PutRecord(ctx, store.Record{Kind: device.UserKind, Key: device.UserCodeKey(userCode), Value: v, Expiry: expires})
 		if err == nil {
 			break
 		}
 		userCode = ""
 		if !errors.Is(err, store.ErrAlreadyExists) {
-			b.log.Error("device: store user code", "err", err)
-			b.writeTokenError(c, serverError("try again later"))
+			p.log.Error("device: store user code", "err", err)
+			p.writeTokenError(c, serverError("try again later"))
 			return
 		}
 	}
 	if userCode == "" {
-		b.writeTokenError(c, serverError("try again later"))
+		p.writeTokenError(c, serverError("try again later"))
 		return
 	}
 	st := device.State{ClientID: client.ID, Scopes: scopes, UserKey: device.UserCodeKey(userCode), Expires: expires,
-		Interval: b.deviceInterval(), Status: device.Pending}
+		Interval: p.deviceInterval(), Status: device.Pending}
 	val, _ := json.Marshal(st)
-	if err := b.store.PutRecord(ctx, store.Record{Kind: device.Kind, Key: key, Value: val, Expiry: expires.Add(deviceRecordGrace)}); err != nil {
-		b.log.Error("device: store device code", "err", err)
-		b.writeTokenError(c, serverError("try again later"))
+	if err := p.store.PutRecord(ctx, store.Record{Kind: device.Kind, Key: key, Value: val, Expiry: expires.Add(deviceRecordGrace)}); err != nil {
+		p.log.Error("device: store device code", "err", err)
+		p.writeTokenError(c, serverError("try again later"))
 		return
 	}
 	c.Header("Cache-Control", "no-store")
@@ -140,8 +140,8 @@ func (b *Server) handleDeviceAuthorize(c *gin.Context) {
 	shown := device.FormatUserCode(userCode)
 	c.JSON(http.StatusOK, gin.H{
 		"device_code": deviceCode, "user_code": shown,
-		"verification_uri":          b.url("/device"),
-		"verification_uri_complete": b.url("/device") + "?user_code=" + url.QueryEscape(shown),
+		"verification_uri":          p.url("/device"),
+		"verification_uri_complete": p.url("/device") + "?user_code=" + url.QueryEscape(shown),
 		"expires_in":                int(ttl.Seconds()), "interval": int(st.Interval.Seconds()),
 	})
 }
@@ -150,7 +150,7 @@ func (b *Server) handleDeviceAuthorize(c *gin.Context) {
 // authorization_pending until the person decides, slow_down when it polls
 // before its interval has passed (and the interval grows by 5 seconds,
 // remembered), access_denied, expired_token, or the tokens, once.
-func (b *Server) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
+func (p *Server) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
 	ctx := c.Request.Context()
 	raw := c.Request.PostForm.Get("device_code")
 	if raw == "" {
@@ -159,17 +159,17 @@ func (b *Server) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 	if len(raw) > maxDeviceCodeLen {
 		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired")
 	}
-	st, rec, err := device.Load(c.Request.Context(), b.store, core.HashString(raw))
+	st, rec, err := device.Load(c.Request.Context(), p.store, core.HashString(raw))
 	if errors.Is(err, store.ErrNotFound) {
 		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired")
 	} else if err != nil {
-		b.log.Error("token: read device code", "err", err)
+		p.log.Error("token: read device code", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
 	if st.ClientID != client.ID {
 		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired") // as an unknown one: no telling it exists
 	}
-	now := b.opts.Now()
+	now := p.opts.Now()
 	pollErr := func(code, desc string) *tokenError {
 		return &tokenError{status: http.StatusBadRequest, code: code, desc: desc}
 	}
@@ -182,8 +182,8 @@ func (b *Server) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 		// Too early: every further request must wait 5 seconds more.
 		st.Interval = min(st.Interval+deviceSlowDown, deviceMaxInterval)
 		st.LastPoll = now
-		if err := device.Save(c.Request.Context(), b.store, rec, st); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-			b.log.Error("token: record device poll", "err", err)
+		if err := device.Save(c.Request.Context(), p.store, rec, st); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			p.log.Error("token: record device poll", "err", err)
 			return tokensvc.Tokens{}, serverError("try again later")
 		}
 		return tokensvc.Tokens{}, pollErr("slow_down", fmt.Sprintf("polling too fast; wait %d seconds between requests", int(st.Interval.Seconds())))
@@ -193,12 +193,12 @@ func (b *Server) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 	if st.Status == device.Approved {
 		next.Status = device.Used // spent before minting: one redemption
 	}
-	switch err := device.Save(c.Request.Context(), b.store, rec, next); {
+	switch err := device.Save(c.Request.Context(), p.store, rec, next); {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 		// Another poll of the same code at the same moment.
 		return tokensvc.Tokens{}, pollErr("slow_down", "polling too fast")
 	case err != nil:
-		b.log.Error("token: record device poll", "err", err)
+		p.log.Error("token: record device poll", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
 	switch st.Status {
@@ -210,25 +210,25 @@ func (b *Server) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 	default:
 		return tokensvc.Tokens{}, invalidGrant("the device code is invalid")
 	}
-	user, err := b.store.GetUser(ctx, st.UserID)
+	user, err := p.store.GetUser(ctx, st.UserID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		return tokensvc.Tokens{}, invalidGrant("the user is no longer active")
 	} else if err != nil {
-		b.log.Error("token: read user", "err", err)
+		p.log.Error("token: read user", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	g := b.userGrant(user, client, st.Scopes)
+	g := p.userGrant(user, client, st.Scopes)
 	g.AuthTime, g.AMR, g.ConnectorID = st.AuthTime, st.AMR, st.ConnectorID
 	g.AccessJTI, g.FamilyID = tokensvc.NewID(), st.FamilyID
-	t, err := b.tokens.Issue(ctx, g)
+	t, err := p.tokens.Issue(ctx, g)
 	if errors.Is(err, tokensvc.ErrInvalidGrant) {
 		// The browser session that approved ended before the device
 		// polled: a logout, or an administrator ending the user's sessions.
 		return tokensvc.Tokens{}, invalidGrant("the login's session has ended")
 	} else if err != nil {
-		b.log.Error("token: issue", "err", err)
+		p.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	b.auditTokens(c, audit.TokenIssue, core.GrantDeviceCode, client.ID, user.ID, st.ConnectorID, t)
+	p.auditTokens(c, audit.TokenIssue, core.GrantDeviceCode, client.ID, user.ID, st.ConnectorID, t)
 	return t, nil
 }

@@ -18,19 +18,19 @@ var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "c
 
 // discoveryDocument is built once: it changes only with the configuration.
 // It advertises exactly what is implemented (OIDC Discovery 1.0 §3).
-func (b *Server) discoveryDocument() ([]byte, error) {
+func (p *Server) discoveryDocument() ([]byte, error) {
 	// Only algorithms with a key in the JWKS: a relying party may expect
 	// tokens in any advertised one, and could not verify another.
-	algs := b.tokens.Algorithms()
+	algs := p.tokens.Algorithms()
 	doc := map[string]any{
-		"issuer":                 b.opts.Issuer,
-		"authorization_endpoint": b.url("/authorize"),
-		"token_endpoint":         b.url("/token"),
-		"userinfo_endpoint":      b.url("/userinfo"),
-		"jwks_uri":               b.url("/keys"),
-		"revocation_endpoint":    b.url("/revoke"),
-		"introspection_endpoint": b.url("/introspect"),
-		"end_session_endpoint":   b.url("/logout"),
+		"issuer":                 p.opts.Issuer,
+		"authorization_endpoint": p.url("/authorize"),
+		"token_endpoint":         p.url("/token"),
+		"userinfo_endpoint":      p.url("/userinfo"),
+		"jwks_uri":               p.url("/keys"),
+		"revocation_endpoint":    p.url("/revoke"),
+		"introspection_endpoint": p.url("/introspect"),
+		"end_session_endpoint":   p.url("/logout"),
 		"revocation_endpoint_auth_methods_supported":    clientAuthMethods,
 		"introspection_endpoint_auth_methods_supported": clientAuthMethods,
 		"response_types_supported":                      []string{"code"},
@@ -38,12 +38,12 @@ func (b *Server) discoveryDocument() ([]byte, error) {
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", core.GrantTokenExchange, core.GrantDeviceCode},
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         algs,
-		"scopes_supported":                              b.ident.ScopesSupported(),
+		"scopes_supported":                              p.ident.ScopesSupported(),
 		"token_endpoint_auth_methods_supported":         append(slices.Clone(clientAuthMethods), "none"),
 		"code_challenge_methods_supported":              []string{"S256"},
 		"claims_supported": append([]string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "acr", "sid",
-		}, b.ident.ClaimsSupported()...),
+		}, p.ident.ClaimsSupported()...),
 		"acr_values_supported":                           []string{tokensvc.ACRPassword, tokensvc.ACRMFA},
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
 		"request_parameter_supported":                    false,
@@ -58,20 +58,20 @@ func (b *Server) discoveryDocument() ([]byte, error) {
 	for _, e := range []string{"token", "revocation", "introspection"} {
 		doc[e+"_endpoint_auth_signing_alg_values_supported"] = append(slices.Clone(config.PrivateKeyJWTAlgs), config.SecretJWTAlgs...)
 	}
-	doc["device_authorization_endpoint"] = b.url("/device/authorize") // RFC 8628 §4
-	if b.opts.Registration != nil {
-		doc["registration_endpoint"] = b.url("/register")
+	doc["device_authorization_endpoint"] = p.url("/device/authorize") // RFC 8628 §4
+	if p.opts.Registration != nil {
+		doc["registration_endpoint"] = p.url("/register")
 	}
 	return json.Marshal(doc)
 }
 
-func (b *Server) handleDiscovery(c *gin.Context) {
+func (p *Server) handleDiscovery(c *gin.Context) {
 	c.Header("Cache-Control", "public, max-age=3600")
-	c.Data(http.StatusOK, "application/json", b.discovery)
+	c.Data(http.StatusOK, "application/json", p.discovery)
 }
 
-func (b *Server) handleKeys(c *gin.Context) {
+func (p *Server) handleKeys(c *gin.Context) {
 	// Short caching: a relying party must see a rotated key soon.
 	c.Header("Cache-Control", "public, max-age=300")
-	c.Data(http.StatusOK, "application/jwk-set+json", b.tokens.JWKS())
+	c.Data(http.StatusOK, "application/jwk-set+json", p.tokens.JWKS())
 }

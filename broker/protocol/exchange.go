@@ -107,7 +107,7 @@ func unauthorizedClient(desc string) *tokenError {
 }
 
 // exchangeGrant answers a token exchange; issued is the issued_token_type.
-func (b *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.Tokens, issued string, terr *tokenError) {
+func (p *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.Tokens, issued string, terr *tokenError) {
 	d := map[string]string{"grant_type": core.GrantTokenExchange}
 	var userID string
 	defer func() {
@@ -117,7 +117,7 @@ func (b *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 		} else {
 			d["result"], d["scope"] = "issued", strings.Join(t.Scopes, " ")
 		}
-		b.audit.Request(c, store.AuditEvent{Type: audit.TokenExchange, Actor: audit.Client(client.ID), UserID: userID,
+		p.audit.Request(c, store.AuditEvent{Type: audit.TokenExchange, Actor: audit.Client(client.ID), UserID: userID,
 			ClientID: client.ID, Details: d})
 	}()
 	x := client.TokenExchange
@@ -135,7 +135,7 @@ func (b *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 	for _, a := range req.Targets {
 		// The admin API's audience is never a target: its tokens come
 		// from the admin clients' own grants only.
-		if !slices.Contains(x.Audiences, a) || a == core.AdminAudience(b.opts.Issuer) {
+		if !slices.Contains(x.Audiences, a) || a == core.AdminAudience(p.opts.Issuer) {
 			return t, "", invalidTarget("the client may not ask for audience or resource " + a)
 		}
 	}
@@ -151,11 +151,11 @@ func (b *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 	}
 	var actor *tokensvc.Actor
 	if req.ActorToken != "" {
-		a, err := b.tokens.VerifyAccess(c.Request.Context(), req.ActorToken)
+		a, err := p.tokens.VerifyAccess(c.Request.Context(), req.ActorToken)
 		if errors.Is(err, tokensvc.ErrInvalidToken) {
 			return t, "", invalidRequest("the actor_token is invalid, expired or revoked")
 		} else if err != nil {
-			b.log.Error("token exchange: verify actor token", "err", err)
+			p.log.Error("token exchange: verify actor token", "err", err)
 			return t, "", serverError("try again later")
 		}
 		// The actor token is the calling service's own: one issued to
@@ -168,9 +168,9 @@ func (b *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 	}
 	var g tokensvc.Grant
 	if req.SubjectType == TokenTypeAccessToken {
-		g, userID, terr = b.delegationGrant(c, client, req, actor, d)
+		g, userID, terr = p.delegationGrant(c, client, req, actor, d)
 	} else {
-		g, userID, terr = b.externalGrant(c, client, req, actor, d)
+		g, userID, terr = p.externalGrant(c, client, req, actor, d)
 	}
 	if terr != nil {
 		return t, "", terr
@@ -179,9 +179,9 @@ func (b *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 	// them, not for the client (RFC 8707 §2, RFC 8693 §2.1).
 	g.Resources, g.GrantedResources, g.Policy = req.Targets, nil, client.Policy()
 	g.IDToken, g.Session, g.Refresh = false, false, false // an access token only (§2.2.1: no refresh token)
-	t, err := b.tokens.Issue(c.Request.Context(), g)
+	t, err := p.tokens.Issue(c.Request.Context(), g)
 	if err != nil {
-		b.log.Error("token exchange: issue", "err", err)
+		p.log.Error("token exchange: issue", "err", err)
 		return t, "", serverError("try again later")
 	}
 	d["subject"] = g.Subject
@@ -189,36 +189,36 @@ func (b *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 }
 
 // delegationGrant is the grant for a user's Portico access token, narrowed.
-func (b *Server) delegationGrant(c *gin.Context, client store.Client, req exchangeRequest, actor *tokensvc.Actor, d map[string]string) (tokensvc.Grant, string, *tokenError) {
+func (p *Server) delegationGrant(c *gin.Context, client store.Client, req exchangeRequest, actor *tokensvc.Actor, d map[string]string) (tokensvc.Grant, string, *tokenError) {
 	ctx := c.Request.Context()
 	d["subject_issuer"] = "portico"
 	if !client.TokenExchange.Delegation {
 		return tokensvc.Grant{}, "", unauthorizedClient("the client may not exchange Portico access tokens")
 	}
 	// Alive: not expired, not revoked, nor its session (logout).
-	a, err := b.tokens.VerifyAccess(ctx, req.SubjectToken)
+	a, err := p.tokens.VerifyAccess(ctx, req.SubjectToken)
 	if errors.Is(err, tokensvc.ErrInvalidToken) {
 		// RFC 8693 §2.2.2: an invalid subject token is invalid_request.
 		return tokensvc.Grant{}, "", invalidRequest("the subject_token is invalid, expired or revoked")
 	} else if err != nil {
-		b.log.Error("token exchange: verify subject token", "err", err)
+		p.log.Error("token exchange: verify subject token", "err", err)
 		return tokensvc.Grant{}, "", serverError("try again later")
 	}
 	d["subject"] = a.Subject
 	// Meant for this client: by its id, or as the resource server its
 	// resource_uris name (a token for it, RFC 8707).
-	if !audienceOf(a.Audience, client, b.opts.Issuer) && !slices.Contains(client.TokenExchange.DelegationFrom, a.ClientID) {
+	if !audienceOf(a.Audience, client, p.opts.Issuer) && !slices.Contains(client.TokenExchange.DelegationFrom, a.ClientID) {
 		return tokensvc.Grant{}, "", invalidRequest("the subject_token is neither meant for this client nor issued to a client it may delegate from")
 	}
 	if a.Act.Depth() >= tokensvc.MaxActDepth {
 		return tokensvc.Grant{}, "", invalidRequest("the subject_token's chain of actors is too long")
 	}
-	user, err := b.store.GetUser(ctx, a.Subject)
+	user, err := p.store.GetUser(ctx, a.Subject)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		// A client's own token, or an external subject's, is no user's.
 		return tokensvc.Grant{}, "", invalidRequest("the subject_token is not of an active user")
 	} else if err != nil {
-		b.log.Error("token exchange: read user", "err", err)
+		p.log.Error("token exchange: read user", "err", err)
 		return tokensvc.Grant{}, "", serverError("try again later")
 	}
 	// §2.1 scope: narrower, never wider (RFC 6749 §3.3).
@@ -236,7 +236,7 @@ func (b *Server) delegationGrant(c *gin.Context, client store.Client, req exchan
 		d["actor"] = client.ID
 	}
 	actor.Act = a.Act
-	g := b.userGrant(user, client, scopes)
+	g := p.userGrant(user, client, scopes)
 	// The token names the user's session, so a logout ends it too, and
 	// lives no longer than the token it came from.
 	g.FamilyID, g.AuthTime, g.NotAfter, g.Act = a.Session, a.AuthTime, a.ExpiresAt, actor
@@ -244,13 +244,13 @@ func (b *Server) delegationGrant(c *gin.Context, client store.Client, req exchan
 }
 
 // externalGrant is the grant for a token of a configured external issuer.
-func (b *Server) externalGrant(c *gin.Context, client store.Client, req exchangeRequest, actor *tokensvc.Actor, d map[string]string) (tokensvc.Grant, string, *tokenError) {
+func (p *Server) externalGrant(c *gin.Context, client store.Client, req exchangeRequest, actor *tokensvc.Actor, d map[string]string) (tokensvc.Grant, string, *tokenError) {
 	ctx := c.Request.Context()
 	jws, iss, err := peekIssuer(req.SubjectToken)
 	if err != nil {
 		return tokensvc.Grant{}, "", invalidRequest(err.Error())
 	}
-	is := b.exchange.byIss[iss]
+	is := p.exchange.byIss[iss]
 	if is == nil {
 		return tokensvc.Grant{}, "", invalidRequest("the subject_token's issuer is not trusted")
 	}
@@ -258,11 +258,11 @@ func (b *Server) externalGrant(c *gin.Context, client store.Client, req exchange
 	if !slices.Contains(client.TokenExchange.Issuers, is.cfg.Name) {
 		return tokensvc.Grant{}, "", unauthorizedClient("the client may not exchange tokens of issuer " + is.cfg.Name)
 	}
-	claims, err := is.verify(ctx, jws, b.opts.Now())
+	claims, err := is.verify(ctx, jws, p.opts.Now())
 	if bad := (*errExternalToken)(nil); errors.As(err, &bad) {
 		return tokensvc.Grant{}, "", invalidRequest(bad.msg)
 	} else if err != nil {
-		b.log.Warn("token exchange: issuer keys unavailable", "issuer", is.cfg.Name, "err", err)
+		p.log.Warn("token exchange: issuer keys unavailable", "issuer", is.cfg.Name, "err", err)
 		return tokensvc.Grant{}, "", serverError("the subject token's issuer cannot be reached")
 	}
 	for _, s := range req.Scopes {
@@ -282,20 +282,20 @@ func (b *Server) externalGrant(c *gin.Context, client store.Client, req exchange
 		}
 		// A mapped subject must not pass for a Portico user or client
 		// at a resource server: such a mapping is refused.
-		if _, err := b.store.GetUser(ctx, s); err == nil {
-			b.log.Warn("token exchange: a mapped subject is a user's id; refused", "issuer", is.cfg.Name)
+		if _, err := p.store.GetUser(ctx, s); err == nil {
+			p.log.Warn("token exchange: a mapped subject is a user's id; refused", "issuer", is.cfg.Name)
 			return tokensvc.Grant{}, "", invalidRequest("the mapped subject is taken")
 		}
-		if _, err := b.store.GetClient(ctx, s); err == nil { // this client's too: its own tokens have it
+		if _, err := p.store.GetClient(ctx, s); err == nil { // this client's too: its own tokens have it
 			return tokensvc.Grant{}, "", invalidRequest("the mapped subject is taken")
 		}
 		g.Subject = s
 	default:
-		user, terr := b.exchangeUser(c, claims, m.UserEmailClaim)
+		user, terr := p.exchangeUser(c, claims, m.UserEmailClaim)
 		if terr != nil {
 			return tokensvc.Grant{}, "", terr
 		}
-		ug := b.userGrant(user, client, req.Scopes)
+		ug := p.userGrant(user, client, req.Scopes)
 		ug.Act = actor
 		return ug, user.ID, nil
 	}
@@ -303,16 +303,16 @@ func (b *Server) externalGrant(c *gin.Context, client store.Client, req exchange
 }
 
 // exchangeUser finds the one active user with the verified email in claim.
-func (b *Server) exchangeUser(c *gin.Context, claims map[string]any, claim string) (store.User, *tokenError) {
+func (p *Server) exchangeUser(c *gin.Context, claims map[string]any, claim string) (store.User, *tokenError) {
 	ctx := c.Request.Context()
 	email, _ := claimString(claims, claim)
 	verified := claims["email_verified"] == true || claims["email_verified"] == "true"
 	if email == "" || !verified {
 		return store.User{}, invalidRequest("the subject_token has no verified email in " + claim)
 	}
-	ids, err := b.store.ListIdentitiesByVerifiedEmail(ctx, email)
+	ids, err := p.store.ListIdentitiesByVerifiedEmail(ctx, email)
 	if err != nil {
-		b.log.Error("token exchange: find user by email", "err", err)
+		p.log.Error("token exchange: find user by email", "err", err)
 		return store.User{}, serverError("try again later")
 	}
 	var userID string
@@ -325,11 +325,11 @@ func (b *Server) exchangeUser(c *gin.Context, claims map[string]any, claim strin
 	if userID == "" {
 		return store.User{}, invalidRequest("no user has the subject_token's email")
 	}
-	user, err := b.store.GetUser(ctx, userID)
+	user, err := p.store.GetUser(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		return store.User{}, invalidRequest("the subject_token's user is not active")
 	} else if err != nil {
-		b.log.Error("token exchange: read user", "err", err)
+		p.log.Error("token exchange: read user", "err", err)
 		return store.User{}, serverError("try again later")
 	}
 	return user, nil
@@ -337,7 +337,7 @@ func (b *Server) exchangeUser(c *gin.Context, claims map[string]any, claim strin
 
 // CheckExchange applies the file's token_exchange rules to a client
 // of the admin API; the error text is safe to show.
-func (b *Server) CheckExchange(c store.Client) error {
+func (p *Server) CheckExchange(c store.Client) error {
 	has, x := slices.Contains(c.GrantTypes, core.GrantTokenExchange), c.TokenExchange
 	switch {
 	case has && x == nil:
@@ -356,7 +356,7 @@ func (b *Server) CheckExchange(c store.Client) error {
 		return errors.New("token_exchange: at most 100 issuers, audiences and delegation_from")
 	}
 	for _, n := range x.Issuers {
-		if b.exchange.byName[n] == nil {
+		if p.exchange.byName[n] == nil {
 			return errors.New("token_exchange.issuers: no issuer named " + n + " is configured")
 		}
 	}

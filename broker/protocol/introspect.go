@@ -17,26 +17,26 @@ var repeatable = map[string]bool{"resource": true, "audience": true}
 // formClient parses a client-authenticated POST form (token, revocation and
 // introspection endpoints) and authenticates its client. On failure it has
 // answered already. The body was bounded before (body.go).
-func (b *Server) formClient(c *gin.Context) (store.Client, bool) {
+func (p *Server) formClient(c *gin.Context) (store.Client, bool) {
 	if !strings.EqualFold(c.ContentType(), "application/x-www-form-urlencoded") { // media types ignore case (RFC 9110 §8.3.1)
-		b.writeTokenError(c, invalidRequest("the body must be application/x-www-form-urlencoded"))
+		p.writeTokenError(c, invalidRequest("the body must be application/x-www-form-urlencoded"))
 		return store.Client{}, false
 	}
 	if err := c.Request.ParseForm(); err != nil {
-		b.writeTokenError(c, invalidRequest("the body could not be parsed"))
+		p.writeTokenError(c, invalidRequest("the body could not be parsed"))
 		return store.Client{}, false
 	}
 	for k, v := range c.Request.PostForm {
 		// RFC 6749 §3.2: parameters must not repeat, but for those
 		// defined to (RFC 8707 resource, RFC 8693 audience).
 		if len(v) > 1 && !repeatable[k] {
-			b.writeTokenError(c, invalidRequest("parameter "+k+" repeated"))
+			p.writeTokenError(c, invalidRequest("parameter "+k+" repeated"))
 			return store.Client{}, false
 		}
 	}
-	client, terr := b.authenticateClient(c)
+	client, terr := p.authenticateClient(c)
 	if terr != nil {
-		b.writeTokenError(c, terr)
+		p.writeTokenError(c, terr)
 		return store.Client{}, false
 	}
 	return client, true
@@ -44,46 +44,46 @@ func (b *Server) formClient(c *gin.Context) (store.Client, bool) {
 
 // handleRevoke is RFC 7009: the client's own tokens end; anything else,
 // known or not, gets the same 200.
-func (b *Server) handleRevoke(c *gin.Context) {
-	client, ok := b.formClient(c)
+func (p *Server) handleRevoke(c *gin.Context) {
+	client, ok := p.formClient(c)
 	if !ok {
 		return
 	}
 	tok := c.Request.PostForm.Get("token")
 	if tok == "" {
-		b.writeTokenError(c, invalidRequest("token is required"))
+		p.writeTokenError(c, invalidRequest("token is required"))
 		return
 	}
-	if err := b.tokens.Revoke(c.Request.Context(), client.ID, tok, c.Request.PostForm.Get("token_type_hint")); err != nil {
-		b.log.Error("revoke", "client_id", client.ID, "err", err)
-		b.writeTokenError(c, serverError("try again later")) // §2.2.1: 503, retry
+	if err := p.tokens.Revoke(c.Request.Context(), client.ID, tok, c.Request.PostForm.Get("token_type_hint")); err != nil {
+		p.log.Error("revoke", "client_id", client.ID, "err", err)
+		p.writeTokenError(c, serverError("try again later")) // §2.2.1: 503, retry
 		return
 	}
-	b.log.Info("token revocation", "client_id", client.ID)
+	p.log.Info("token revocation", "client_id", client.ID)
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusOK)
 }
 
 // handleIntrospect is RFC 7662. An inactive token's answer says only that,
 // whether it is unknown, expired, revoked or malformed.
-func (b *Server) handleIntrospect(c *gin.Context) {
-	client, ok := b.formClient(c)
+func (p *Server) handleIntrospect(c *gin.Context) {
+	client, ok := p.formClient(c)
 	if !ok {
 		return
 	}
 	if client.Public || client.NoIntrospection {
-		b.writeTokenError(c, &tokenError{status: http.StatusForbidden, code: "unauthorized_client", desc: "this client may not introspect tokens"})
+		p.writeTokenError(c, &tokenError{status: http.StatusForbidden, code: "unauthorized_client", desc: "this client may not introspect tokens"})
 		return
 	}
 	tok := c.Request.PostForm.Get("token")
 	if tok == "" {
-		b.writeTokenError(c, invalidRequest("token is required"))
+		p.writeTokenError(c, invalidRequest("token is required"))
 		return
 	}
-	in, err := b.tokens.Introspect(c.Request.Context(), client.ID, tok, client.Policy())
+	in, err := p.tokens.Introspect(c.Request.Context(), client.ID, tok, client.Policy())
 	if err != nil {
-		b.log.Error("introspect", "client_id", client.ID, "err", err)
-		b.writeTokenError(c, serverError("try again later"))
+		p.log.Error("introspect", "client_id", client.ID, "err", err)
+		p.writeTokenError(c, serverError("try again later"))
 		return
 	}
 	c.Header("Cache-Control", "no-store")
@@ -92,7 +92,7 @@ func (b *Server) handleIntrospect(c *gin.Context) {
 	// resource_uris name), unless configured as a resource server for all.
 	// Refresh tokens are answered to their own client alone (tokensvc).
 	// The admin API's audience is no client's, whatever a client is named.
-	if in.Active && in.TokenType != "refresh_token" && !client.IntrospectAny && !audienceOf(in.Access.Audience, client, b.opts.Issuer) {
+	if in.Active && in.TokenType != "refresh_token" && !client.IntrospectAny && !audienceOf(in.Access.Audience, client, p.opts.Issuer) {
 		in.Active = false
 	}
 	if !in.Active {
@@ -103,7 +103,7 @@ func (b *Server) handleIntrospect(c *gin.Context) {
 	resp := gin.H{
 		"active": true, "token_type": in.TokenType, "client_id": a.ClientID, "sub": a.Subject,
 		"scope": strings.Join(a.Scopes, " "), "exp": a.ExpiresAt.Unix(), "iat": a.IssuedAt.Unix(),
-		"iss": b.opts.Issuer,
+		"iss": p.opts.Issuer,
 	}
 	if len(a.Audience) > 0 {
 		resp["aud"] = a.Audience

@@ -65,8 +65,8 @@ func guardedTransport(timeout time.Duration) *http.Transport {
 // guarded reports whether requests to cl's URIs go through the guard: a
 // dynamically registered client's, unless the operator allowed private
 // addresses (registration.allow_private_uris).
-func (b *Server) guarded(cl store.Client) bool {
-	return cl.Registration != nil && (b.opts.Registration == nil || !b.opts.Registration.AllowPrivateURIs)
+func (p *Server) guarded(cl store.Client) bool {
+	return cl.Registration != nil && (p.opts.Registration == nil || !p.opts.Registration.AllowPrivateURIs)
 }
 
 // withGuard returns a copy of hc whose transport is the guard's.

@@ -131,43 +131,43 @@ func New(opts Options, d Deps) (*Server, error) {
 
 // Close stops back-channel logout deliveries: queued ones get a few
 // seconds, then are cancelled.
-func (b *Server) Close() { b.backchannel.close() }
+func (p *Server) Close() { p.backchannel.close() }
 
 // SessionEnded queues the back-channel logout notifications of a token
 // session that ended.
-func (b *Server) SessionEnded(ctx context.Context, e tokensvc.Event) {
-	b.backchannel.sessionEnded(ctx, e)
+func (p *Server) SessionEnded(ctx context.Context, e tokensvc.Event) {
+	p.backchannel.sessionEnded(ctx, e)
 }
 
 // Routes adds the endpoints to r; limit bounds the requests one address
 // may start (the authorization endpoint's).
-func (b *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
-	r.GET(b.path("/.well-known/openid-configuration"), b.handleDiscovery)
-	r.GET(b.path("/keys"), b.handleKeys)
-	r.GET(b.path("/authorize"), limit, b.handleAuthorize)
-	r.POST(b.path("/authorize"), limit, b.handleAuthorize)
-	r.POST(b.path("/token"), audit.WithPeer, b.handleToken)
-	r.POST(b.path("/revoke"), audit.WithPeer, b.handleRevoke)
-	r.POST(b.path("/introspect"), b.handleIntrospect)
-	r.GET(b.path("/userinfo"), b.handleUserinfo)
-	r.POST(b.path("/userinfo"), b.handleUserinfo)
-	r.POST(b.path("/device/authorize"), audit.WithPeer, b.handleDeviceAuthorize)
-	if b.opts.Registration != nil {
-		b.registrationRoutes(r)
+func (p *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
+	r.GET(p.path("/.well-known/openid-configuration"), p.handleDiscovery)
+	r.GET(p.path("/keys"), p.handleKeys)
+	r.GET(p.path("/authorize"), limit, p.handleAuthorize)
+	r.POST(p.path("/authorize"), limit, p.handleAuthorize)
+	r.POST(p.path("/token"), audit.WithPeer, p.handleToken)
+	r.POST(p.path("/revoke"), audit.WithPeer, p.handleRevoke)
+	r.POST(p.path("/introspect"), p.handleIntrospect)
+	r.GET(p.path("/userinfo"), p.handleUserinfo)
+	r.POST(p.path("/userinfo"), p.handleUserinfo)
+	r.POST(p.path("/device/authorize"), audit.WithPeer, p.handleDeviceAuthorize)
+	if p.opts.Registration != nil {
+		p.registrationRoutes(r)
 	}
 }
 
 // RefuseBody answers a refused request body in RFC 6749 §5.2's error
 // object (the token, revocation and introspection endpoints, userinfo,
 // discovery).
-func (b *Server) RefuseBody(c *gin.Context, status int, desc string) {
-	b.writeTokenError(c, &tokenError{status: status, code: "invalid_request", desc: desc})
+func (p *Server) RefuseBody(c *gin.Context, status int, desc string) {
+	p.writeTokenError(c, &tokenError{status: status, code: "invalid_request", desc: desc})
 }
 
 // RefuseRegistrationBody answers a refused registration body (RFC 7591
 // §3.2.2).
-func (b *Server) RefuseRegistrationBody(c *gin.Context, status int, desc string) {
-	b.writeRegError(c, &regError{status: status, code: "invalid_client_metadata", desc: desc})
+func (p *Server) RefuseRegistrationBody(c *gin.Context, status int, desc string) {
+	p.writeRegError(c, &regError{status: status, code: "invalid_client_metadata", desc: desc})
 }
 
 // Body limits of the endpoints.
@@ -178,7 +178,7 @@ const (
 
 // path returns the issuer's path prefix joined with p, so Portico can live
 // under a path (https://example.com/portico).
-func (b *Server) path(p string) string { return strings.TrimSuffix(b.issuer.Path, "/") + p }
+func (p *Server) path(rel string) string { return strings.TrimSuffix(p.issuer.Path, "/") + rel }
 
 // url returns the absolute URL of the endpoint at p.
-func (b *Server) url(p string) string { return strings.TrimSuffix(b.opts.Issuer, "/") + p }
+func (p *Server) url(rel string) string { return strings.TrimSuffix(p.opts.Issuer, "/") + rel }

@@ -99,7 +99,7 @@ var badToken = &regError{http.StatusUnauthorized, "invalid_token", "the access t
 
 var regUnavailable = &regError{http.StatusServiceUnavailable, "temporarily_unavailable", "try again later"}
 
-func (b *Server) writeRegError(c *gin.Context, e *regError) {
+func (p *Server) writeRegError(c *gin.Context, e *regError) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
 	if e.status == http.StatusUnauthorized {
@@ -108,11 +108,11 @@ func (b *Server) writeRegError(c *gin.Context, e *regError) {
 	c.AbortWithStatusJSON(e.status, gin.H{"error": e.code, "error_description": e.desc})
 }
 
-func (b *Server) registrationRoutes(r *gin.Engine) {
-	r.POST(b.path("/register"), b.handleRegister)
-	r.GET(b.path("/register/:client_id"), b.handleRegistrationRead)
-	r.PUT(b.path("/register/:client_id"), b.handleRegistrationUpdate)
-	r.DELETE(b.path("/register/:client_id"), b.handleRegistrationDelete)
+func (p *Server) registrationRoutes(r *gin.Engine) {
+	r.POST(p.path("/register"), p.handleRegister)
+	r.GET(p.path("/register/:client_id"), p.handleRegistrationRead)
+	r.PUT(p.path("/register/:client_id"), p.handleRegistrationUpdate)
+	r.DELETE(p.path("/register/:client_id"), p.handleRegistrationDelete)
 }
 
 // bearer returns the request's Bearer token (RFC 6750 §2.1), or "".
@@ -126,13 +126,13 @@ func bearer(c *gin.Context) string {
 
 // initialTokenOK compares the token's hash with every configured one, in
 // constant time and without stopping at a match.
-func (b *Server) initialTokenOK(token string) bool {
+func (p *Server) initialTokenOK(token string) bool {
 	if token == "" {
 		return false
 	}
 	h := []byte(core.HashClientSecret(token))
 	ok := 0
-	for _, want := range b.opts.Registration.InitialAccessTokenHashes {
+	for _, want := range p.opts.Registration.InitialAccessTokenHashes {
 		ok |= subtle.ConstantTimeCompare(h, []byte(want))
 	}
 	return ok == 1
@@ -140,8 +140,8 @@ func (b *Server) initialTokenOK(token string) bool {
 
 // regThrottled returns the answer to a registration request whose keys
 // are throttled (with Retry-After set), or nil when it may go on.
-func (b *Server) regThrottled(c *gin.Context, keys []throttle.Key) *regError {
-	d, err := b.clientThrottlePeek(c.Request.Context(), keys)
+func (p *Server) regThrottled(c *gin.Context, keys []throttle.Key) *regError {
+	d, err := p.clientThrottlePeek(c.Request.Context(), keys)
 	switch {
 	case err != nil:
 		return regUnavailable
@@ -179,7 +179,7 @@ func parseMetadata(raw []byte) (clientMetadata, *regError) {
 // checkMetadata validates m, filling in defaults, and returns the client
 // record it describes (without ID, secret or registration). The rules are
 // those of the configuration file's clients.
-func (b *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
+func (p *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 	switch m.TokenEndpointAuthMethod {
 	case "":
 		m.TokenEndpointAuthMethod = authBasic // RFC 7591 §2's default
@@ -190,7 +190,7 @@ func (b *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 	public := m.TokenEndpointAuthMethod == authNone
 
 	if m.GrantTypes == nil {
-		for _, g := range b.opts.Registration.DefaultGrantTypes {
+		for _, g := range p.opts.Registration.DefaultGrantTypes {
 			if !(public && g == config.GrantClientCredentials) {
 				m.GrantTypes = append(m.GrantTypes, g)
 			}
@@ -262,7 +262,7 @@ func (b *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 	}
 	// Portico will connect to these: an address literal that is not public
 	// is refused now, a name resolving to one when connecting (outbound.go).
-	if !b.opts.Registration.AllowPrivateURIs {
+	if !p.opts.Registration.AllowPrivateURIs {
 		for _, u := range []struct{ name, uri string }{{"jwks_uri", m.JWKSURI}, {"backchannel_logout_uri", m.BackchannelLogoutURI}} {
 			if privateLiteral(u.uri) {
 				return store.Client{}, badMetadata(u.name + " " + quote(u.uri) + ": must not name a loopback, private or link-local address")
@@ -275,7 +275,7 @@ func (b *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 	// API scopes for client_credentials, only an administrator grants.
 	var extra []string
 	for _, s := range strings.Fields(m.Scope) {
-		_, custom := b.opts.Scopes[s]
+		_, custom := p.opts.Scopes[s]
 		switch {
 		case custom && !slices.Contains(extra, s):
 			extra = append(extra, s)
@@ -298,7 +298,7 @@ func (b *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 		BackchannelLogoutURI:             m.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: m.BackchannelLogoutSessionRequired,
 	}
-	if err := b.tokens.CheckPolicy(rec.Policy()); err != nil {
+	if err := p.tokens.CheckPolicy(rec.Policy()); err != nil {
 		return store.Client{}, badMetadata("this server has no signing keys for that id_token_signed_response_alg")
 	}
 	if e := checkAuthMetadata(m, &rec); e != nil { // clientjwt_register.go
@@ -319,7 +319,7 @@ func quote(s string) string {
 // clientInfo is the RFC 7591 §3.2.1 / RFC 7592 §3 answer: the accepted
 // metadata and what the server issued. secret and regToken are set only
 // when just issued; Portico keeps neither in clear.
-func (b *Server) clientInfo(cl store.Client, secret, regToken string) gin.H {
+func (p *Server) clientInfo(cl store.Client, secret, regToken string) gin.H {
 	reg := cl.Registration
 	grants := slices.Clone(cl.GrantTypes)
 	resp := []string{}
@@ -328,7 +328,7 @@ func (b *Server) clientInfo(cl store.Client, secret, regToken string) gin.H {
 	}
 	h := gin.H{
 		"client_id": cl.ID, "client_id_issued_at": reg.IssuedAt.Unix(),
-		"registration_client_uri":    b.url("/register/" + cl.ID),
+		"registration_client_uri":    p.url("/register/" + cl.ID),
 		"token_endpoint_auth_method": reg.AuthMethod,
 		"grant_types":                grants, "response_types": resp,
 	}
@@ -363,24 +363,24 @@ func (b *Server) clientInfo(cl store.Client, secret, regToken string) gin.H {
 	return h
 }
 
-func (b *Server) writeClientInfo(c *gin.Context, status int, h gin.H) {
+func (p *Server) writeClientInfo(c *gin.Context, status int, h gin.H) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
 	c.JSON(status, h)
 }
 
 // handleRegister is RFC 7591 §3.1.
-func (b *Server) handleRegister(c *gin.Context) {
+func (p *Server) handleRegister(c *gin.Context) {
 	// Initial access tokens are not a client's: failures count per
 	// address only, so that nobody can shut registration for all.
 	keys := ClientThrottleKeys("", c.ClientIP())[1:]
-	if e := b.regThrottled(c, keys); e != nil {
-		b.writeRegError(c, e)
+	if e := p.regThrottled(c, keys); e != nil {
+		p.writeRegError(c, e)
 		return
 	}
-	if !b.initialTokenOK(bearer(c)) {
-		b.clientAuthFailed(c.Request.Context(), keys)
-		b.writeRegError(c, badToken)
+	if !p.initialTokenOK(bearer(c)) {
+		p.clientAuthFailed(c.Request.Context(), keys)
+		p.writeRegError(c, badToken)
 		return
 	}
 	m, e := readMetadata(c)
@@ -389,10 +389,10 @@ func (b *Server) handleRegister(c *gin.Context) {
 	}
 	var rec store.Client
 	if e == nil {
-		rec, e = b.checkMetadata(&m)
+		rec, e = p.checkMetadata(&m)
 	}
 	if e != nil {
-		b.writeRegError(c, e)
+		p.writeRegError(c, e)
 		return
 	}
 	var secret string
@@ -400,32 +400,32 @@ func (b *Server) handleRegister(c *gin.Context) {
 	rec.ID = core.NewClientID()
 	rec.Registration = &store.ClientRegistration{
 		AccessTokenHash: core.HashClientSecret(regToken), AuthMethod: m.TokenEndpointAuthMethod,
-		IssuedAt: b.opts.Now().UTC().Truncate(time.Second),
+		IssuedAt: p.opts.Now().UTC().Truncate(time.Second),
 	}
 	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
 		secret = core.NewSecretFor(&rec) // clientjwt_register.go
 	}
-	if err := b.store.CreateClient(c.Request.Context(), rec); err != nil {
-		b.log.Error("register: store client", "err", err)
-		b.writeRegError(c, regUnavailable)
+	if err := p.store.CreateClient(c.Request.Context(), rec); err != nil {
+		p.log.Error("register: store client", "err", err)
+		p.writeRegError(c, regUnavailable)
 		return
 	}
-	b.auditRegistration(c, "client_create", "registration", rec.ID)
-	b.writeClientInfo(c, http.StatusCreated, b.clientInfo(rec, secret, regToken))
+	p.auditRegistration(c, "client_create", "registration", rec.ID)
+	p.writeClientInfo(c, http.StatusCreated, p.clientInfo(rec, secret, regToken))
 }
 
 // registeredClient returns the client the path names if the request
 // carries its registration access token. Any failure is the same 401, so
 // that nobody learns which client ids exist (RFC 7592 §2.1).
-func (b *Server) registeredClient(c *gin.Context) (store.Client, *regError) {
+func (p *Server) registeredClient(c *gin.Context) (store.Client, *regError) {
 	keys := ClientThrottleKeys(c.Param("client_id"), c.ClientIP())
-	if e := b.regThrottled(c, keys); e != nil {
+	if e := p.regThrottled(c, keys); e != nil {
 		return store.Client{}, e
 	}
 	token := bearer(c)
-	cl, err := b.store.GetClient(c.Request.Context(), c.Param("client_id"))
+	cl, err := p.store.GetClient(c.Request.Context(), c.Param("client_id"))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		b.log.Error("register: read client", "err", err)
+		p.log.Error("register: read client", "err", err)
 		return store.Client{}, regUnavailable
 	}
 	want := core.HashClientSecret("") // compare anyway: a miss costs what a match does
@@ -434,28 +434,28 @@ func (b *Server) registeredClient(c *gin.Context) (store.Client, *regError) {
 	}
 	match := subtle.ConstantTimeCompare([]byte(core.HashClientSecret(token)), []byte(want)) == 1
 	if token == "" || !match || err != nil || cl.Registration == nil {
-		b.clientAuthFailed(c.Request.Context(), keys)
+		p.clientAuthFailed(c.Request.Context(), keys)
 		return store.Client{}, badToken
 	}
 	return cl, nil
 }
 
 // handleRegistrationRead is RFC 7592 §2.1.
-func (b *Server) handleRegistrationRead(c *gin.Context) {
-	cl, e := b.registeredClient(c)
+func (p *Server) handleRegistrationRead(c *gin.Context) {
+	cl, e := p.registeredClient(c)
 	if e != nil {
-		b.writeRegError(c, e)
+		p.writeRegError(c, e)
 		return
 	}
-	b.writeClientInfo(c, http.StatusOK, b.clientInfo(cl, "", ""))
+	p.writeClientInfo(c, http.StatusOK, p.clientInfo(cl, "", ""))
 }
 
 // handleRegistrationUpdate is RFC 7592 §2.2: the metadata sent replaces the
 // client's whole; the secret and the registration stay.
-func (b *Server) handleRegistrationUpdate(c *gin.Context) {
-	cl, e := b.registeredClient(c)
+func (p *Server) handleRegistrationUpdate(c *gin.Context) {
+	cl, e := p.registeredClient(c)
 	if e != nil {
-		b.writeRegError(c, e)
+		p.writeRegError(c, e)
 		return
 	}
 	m, e := readMetadata(c)
@@ -468,7 +468,7 @@ func (b *Server) handleRegistrationUpdate(c *gin.Context) {
 	}
 	var rec store.Client
 	if e == nil {
-		rec, e = b.checkMetadata(&m)
+		rec, e = p.checkMetadata(&m)
 	}
 	if e == nil && rec.Public != cl.Public {
 		// A secret cannot be handed out or taken back by an update.
@@ -478,40 +478,40 @@ func (b *Server) handleRegistrationUpdate(c *gin.Context) {
 		e = keepSecret(cl, &rec) // clientjwt_register.go
 	}
 	if e != nil {
-		b.writeRegError(c, e)
+		p.writeRegError(c, e)
 		return
 	}
 	rec.ID, rec.SecretHash, rec.Version = cl.ID, cl.SecretHash, cl.Version
 	reg := *cl.Registration
 	reg.AuthMethod = m.TokenEndpointAuthMethod
 	rec.Registration = &reg
-	if err := b.store.UpdateClient(c.Request.Context(), rec); errors.Is(err, store.ErrConflict) {
-		b.writeRegError(c, &regError{http.StatusConflict, "invalid_client_metadata", "the registration changed meanwhile; read it and try again"})
+	if err := p.store.UpdateClient(c.Request.Context(), rec); errors.Is(err, store.ErrConflict) {
+		p.writeRegError(c, &regError{http.StatusConflict, "invalid_client_metadata", "the registration changed meanwhile; read it and try again"})
 		return
 	} else if err != nil {
-		b.log.Error("register: update client", "err", err)
-		b.writeRegError(c, regUnavailable)
+		p.log.Error("register: update client", "err", err)
+		p.writeRegError(c, regUnavailable)
 		return
 	}
-	b.auditRegistration(c, "client_update", audit.Client(rec.ID), rec.ID)
-	b.writeClientInfo(c, http.StatusOK, b.clientInfo(rec, "", ""))
+	p.auditRegistration(c, "client_update", audit.Client(rec.ID), rec.ID)
+	p.writeClientInfo(c, http.StatusOK, p.clientInfo(rec, "", ""))
 }
 
 // handleRegistrationDelete is RFC 7592 §2.3. With the client gone, its
 // authorization requests, codes and refresh tokens are refused, since each
 // of those looks the client up.
-func (b *Server) handleRegistrationDelete(c *gin.Context) {
-	cl, e := b.registeredClient(c)
+func (p *Server) handleRegistrationDelete(c *gin.Context) {
+	cl, e := p.registeredClient(c)
 	if e != nil {
-		b.writeRegError(c, e)
+		p.writeRegError(c, e)
 		return
 	}
-	if err := b.store.DeleteClient(c.Request.Context(), cl.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		b.log.Error("register: delete client", "err", err)
-		b.writeRegError(c, regUnavailable)
+	if err := p.store.DeleteClient(c.Request.Context(), cl.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.log.Error("register: delete client", "err", err)
+		p.writeRegError(c, regUnavailable)
 		return
 	}
-	b.auditRegistration(c, "client_delete", audit.Client(cl.ID), cl.ID)
+	p.auditRegistration(c, "client_delete", audit.Client(cl.ID), cl.ID)
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusNoContent)
 }
@@ -520,7 +520,7 @@ func (b *Server) handleRegistrationDelete(c *gin.Context) {
 // administrator's change of clients: the audit trail shows every client
 // change alike, with the registrant ("registration", the holder of an
 // initial access token, or the client itself) as the actor.
-func (b *Server) auditRegistration(c *gin.Context, what, actor, clientID string) {
-	b.audit.Request(c, store.AuditEvent{Type: audit.AdminPrefix + what, Actor: actor, ClientID: clientID,
+func (p *Server) auditRegistration(c *gin.Context, what, actor, clientID string) {
+	p.audit.Request(c, store.AuditEvent{Type: audit.AdminPrefix + what, Actor: actor, ClientID: clientID,
 		Details: map[string]string{"client_id": clientID, "via": "registration"}})
 }

@@ -15,7 +15,7 @@ import (
 // with the admin scope only). It returns them without repeats, or a
 // description of what is wrong for an invalid_target error. Unlike other
 // parameters, resource may repeat. what names allowed in the description.
-func (b *Server) checkResources(asked, allowed []string, what string) ([]string, string) {
+func (p *Server) checkResources(asked, allowed []string, what string) ([]string, string) {
 	if len(asked) > config.MaxResources {
 		return nil, "at most " + strconv.Itoa(config.MaxResources) + " resource parameters"
 	}
@@ -29,7 +29,7 @@ func (b *Server) checkResources(asked, allowed []string, what string) ([]string,
 		if msg := config.CheckResource(r); msg != "" {
 			return nil, "resource " + quoted + ": " + msg
 		}
-		if !slices.Contains(allowed, r) || r == core.AdminAudience(b.opts.Issuer) {
+		if !slices.Contains(allowed, r) || r == core.AdminAudience(p.opts.Issuer) {
 			return nil, "resource " + quoted + " is not " + what
 		}
 		if !slices.Contains(out, r) {
@@ -44,7 +44,7 @@ func (b *Server) checkResources(asked, allowed []string, what string) ([]string,
 // the client's when it named none. Without parameters it is granted
 // itself: a token for every resource the authorization named, or (none)
 // for the client.
-func (b *Server) tokenResources(asked, granted, clientResources []string) ([]string, *tokenError) {
+func (p *Server) tokenResources(asked, granted, clientResources []string) ([]string, *tokenError) {
 	if len(asked) == 0 {
 		return granted, nil
 	}
@@ -52,7 +52,7 @@ func (b *Server) tokenResources(asked, granted, clientResources []string) ([]str
 	if len(allowed) == 0 {
 		allowed, what = clientResources, "allowed for this client"
 	}
-	out, desc := b.checkResources(asked, allowed, what)
+	out, desc := p.checkResources(asked, allowed, what)
 	if desc != "" {
 		return nil, &tokenError{status: http.StatusBadRequest, code: "invalid_target", desc: desc}
 	}

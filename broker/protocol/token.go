@@ -27,36 +27,36 @@ import (
 // each must be revocable and introspectable.
 const maxFormBytes = 256 << 10
 
-func (b *Server) handleToken(c *gin.Context) {
-	client, ok := b.formClient(c)
+func (p *Server) handleToken(c *gin.Context) {
+	client, ok := p.formClient(c)
 	if !ok {
 		return
 	}
 	// The rate limit counts authenticated clients only: anyone could spend
 	// a client's budget by naming it.
-	if b.opts.TokenRate != nil {
-		d, err := b.opts.TokenRate.Allow(c.Request.Context(), throttle.Key{Scope: "client", ID: client.ID})
+	if p.opts.TokenRate != nil {
+		d, err := p.opts.TokenRate.Allow(c.Request.Context(), throttle.Key{Scope: "client", ID: client.ID})
 		if err != nil {
-			b.log.Error("token: rate limit", "err", err)
+			p.log.Error("token: rate limit", "err", err)
 		} else if !d.Allowed {
 			c.Header("Retry-After", d.RetryAfterHeader())
-			b.writeTokenError(c, &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
+			p.writeTokenError(c, &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
 				desc: "too many token requests from this client; retry after " + d.RetryAfterHeader() + " s"})
 			return
 		}
 	}
 	grant := c.Request.PostForm.Get("grant_type")
 	if grant == "" {
-		b.writeTokenError(c, invalidRequest("grant_type is required"))
+		p.writeTokenError(c, invalidRequest("grant_type is required"))
 		return
 	}
 	if !slices.Contains([]string{"authorization_code", "refresh_token", "client_credentials", core.GrantTokenExchange, core.GrantDeviceCode}, grant) {
-		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: "unsupported grant_type " + grant})
+		p.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: "unsupported grant_type " + grant})
 		return
 	}
 	// A refused token exchange is refused by exchangeGrant, which audits it.
 	if !slices.Contains(client.GrantTypes, grant) && grant != core.GrantTokenExchange {
-		b.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "the client may not use " + grant})
+		p.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "the client may not use " + grant})
 		return
 	}
 	var (
@@ -66,18 +66,18 @@ func (b *Server) handleToken(c *gin.Context) {
 	)
 	switch grant {
 	case "authorization_code":
-		t, err = b.codeGrant(c, client)
+		t, err = p.codeGrant(c, client)
 	case "refresh_token":
-		t, err = b.refreshGrant(c, client)
+		t, err = p.refreshGrant(c, client)
 	case "client_credentials":
-		t, err = b.clientCredentialsGrant(c, client)
+		t, err = p.clientCredentialsGrant(c, client)
 	case core.GrantTokenExchange: // RFC 8693 (exchange.go)
-		t, issued, err = b.exchangeGrant(c, client)
+		t, issued, err = p.exchangeGrant(c, client)
 	case core.GrantDeviceCode: // RFC 8628 (device.go)
-		t, err = b.deviceCodeGrant(c, client)
+		t, err = p.deviceCodeGrant(c, client)
 	}
 	if err != nil {
-		b.writeTokenError(c, err)
+		p.writeTokenError(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
@@ -103,32 +103,32 @@ func serverError(desc string) *tokenError {
 }
 
 // codeGrant redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6).
-func (b *Server) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
+func (p *Server) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
 	ctx := c.Request.Context()
 	form := c.Request.PostForm
 	raw := form.Get("code")
 	if raw == "" {
 		return tokensvc.Tokens{}, invalidRequest("code is required")
 	}
-	code, err := b.store.GetAuthCode(ctx, core.HashString(raw))
+	code, err := p.store.GetAuthCode(ctx, core.HashString(raw))
 	// The store drops a code at its expiry, but by its own clock and (in
 	// Badger) to the second; the broker's clock decides to the instant.
-	if err == nil && !b.opts.Now().Before(code.Expiry) {
+	if err == nil && !p.opts.Now().Before(code.Expiry) {
 		err = store.ErrNotFound
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return tokensvc.Tokens{}, invalidGrant("the code is invalid or expired")
 	} else if err != nil {
-		b.log.Error("token: read code", "err", err)
+		p.log.Error("token: read code", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
 	if code.ClientID != client.ID {
 		return tokensvc.Tokens{}, invalidGrant("the code was issued to another client")
 	}
 	if code.Used {
-		b.audit.Request(c, store.AuditEvent{Type: audit.CodeReplay, Actor: audit.Client(client.ID), UserID: code.UserID,
+		p.audit.Request(c, store.AuditEvent{Type: audit.CodeReplay, Actor: audit.Client(client.ID), UserID: code.UserID,
 			ClientID: client.ID, ConnectorID: code.ConnectorID, Details: map[string]string{"session": code.FamilyID}})
-		b.revokeCodeTokens(c, code)
+		p.revokeCodeTokens(c, code)
 		// Say so: the client's first tokens stop working too, which would
 		// otherwise look like a fault (issue 19).
 		return tokensvc.Tokens{}, invalidGrant("the code was already used; the tokens issued for it have been revoked")
@@ -145,18 +145,18 @@ func (b *Server) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 	case code.CodeChallenge != "" && !pkceMatches(verifier, code.CodeChallenge):
 		return tokensvc.Tokens{}, invalidGrant("code_verifier does not match the code_challenge")
 	}
-	user, err := b.store.GetUser(ctx, code.UserID)
+	user, err := p.store.GetUser(ctx, code.UserID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		return tokensvc.Tokens{}, invalidGrant("the user is no longer active")
 	} else if err != nil {
-		b.log.Error("token: read user", "err", err)
+		p.log.Error("token: read user", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	resources, terr := b.tokenResources(form["resource"], code.Resources, client.Resources)
+	resources, terr := p.tokenResources(form["resource"], code.Resources, client.Resources)
 	if terr != nil {
 		return tokensvc.Tokens{}, terr
 	}
-	g := b.userGrant(user, client, code.Scopes)
+	g := p.userGrant(user, client, code.Scopes)
 	g.Nonce, g.AuthTime, g.AMR, g.ConnectorID = code.Nonce, code.AuthTime, code.AMR, code.ConnectorID
 	// The session keeps what the authorization named, even when this
 	// request narrowed it; none named (not nil: no fallback to this
@@ -167,51 +167,51 @@ func (b *Server) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 	// Spend the code before minting, recording the ids the tokens will have,
 	// so that a racing replay either loses here or finds them to revoke.
 	code.Used, code.FamilyID, code.AccessJTIs = true, g.FamilyID, []string{g.AccessJTI}
-	if err := b.store.UpdateAuthCode(ctx, code); errors.Is(err, store.ErrConflict) {
+	if err := p.store.UpdateAuthCode(ctx, code); errors.Is(err, store.ErrConflict) {
 		return tokensvc.Tokens{}, invalidGrant("the code was already used")
 	} else if err != nil {
-		b.log.Error("token: spend code", "err", err)
+		p.log.Error("token: spend code", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	t, err := b.tokens.Issue(ctx, g)
+	t, err := p.tokens.Issue(ctx, g)
 	if errors.Is(err, tokensvc.ErrInvalidGrant) {
 		// The session the code named ended before the code was redeemed:
 		// a logout, or an administrator ending the user's sessions.
 		return tokensvc.Tokens{}, invalidGrant("the login's session has ended")
 	} else if err != nil {
-		b.log.Error("token: issue", "err", err)
+		p.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	b.auditTokens(c, audit.TokenIssue, "authorization_code", client.ID, user.ID, code.ConnectorID, t)
+	p.auditTokens(c, audit.TokenIssue, "authorization_code", client.ID, user.ID, code.ConnectorID, t)
 	return t, nil
 }
 
 // auditTokens records tokens issued to client: their scopes and session,
 // never the tokens themselves.
-func (b *Server) auditTokens(c *gin.Context, typ, grant, clientID, userID, connectorID string, t tokensvc.Tokens) {
+func (p *Server) auditTokens(c *gin.Context, typ, grant, clientID, userID, connectorID string, t tokensvc.Tokens) {
 	d := map[string]string{"grant_type": grant, "scope": strings.Join(t.Scopes, " ")}
 	if t.FamilyID != "" {
 		d["session"] = t.FamilyID
 	}
-	b.audit.Request(c, store.AuditEvent{Type: typ, Actor: audit.Client(clientID), UserID: userID, ClientID: clientID,
+	p.audit.Request(c, store.AuditEvent{Type: typ, Actor: audit.Client(clientID), UserID: userID, ClientID: clientID,
 		ConnectorID: connectorID, Details: d})
 }
 
 // revokeCodeTokens ends what a replayed code issued (RFC 6749 §4.1.2: the
 // server SHOULD revoke all tokens previously issued from that code).
-func (b *Server) revokeCodeTokens(c *gin.Context, code store.AuthCode) {
+func (p *Server) revokeCodeTokens(c *gin.Context, code store.AuthCode) {
 	ctx := c.Request.Context()
-	b.log.Warn("security: authorization code replayed; revoking its tokens",
+	p.log.Warn("security: authorization code replayed; revoking its tokens",
 		"event", "code_replay", "client_id", code.ClientID, "user", code.UserID)
 	if code.FamilyID != "" {
-		if err := b.tokens.RevokeFamily(ctx, code.FamilyID); err != nil {
-			b.log.Error("revoke family of replayed code", "err", err)
+		if err := p.tokens.RevokeFamily(ctx, code.FamilyID); err != nil {
+			p.log.Error("revoke family of replayed code", "err", err)
 		}
 	}
 	for _, jti := range code.AccessJTIs {
 		// Deny for as long as any access token can live.
-		if err := b.tokens.RevokeAccess(ctx, jti, code.Expiry.Add(b.tokens.AccessTTL())); err != nil {
-			b.log.Error("revoke access token of replayed code", "err", err)
+		if err := p.tokens.RevokeAccess(ctx, jti, code.Expiry.Add(p.tokens.AccessTTL())); err != nil {
+			p.log.Error("revoke access token of replayed code", "err", err)
 		}
 	}
 }
@@ -232,14 +232,14 @@ func pkceMatches(verifier, challenge string) bool {
 }
 
 // userGrant builds the grant for user's tokens with the claims scopes allow.
-func (b *Server) userGrant(user store.User, client store.Client, scopes []string) tokensvc.Grant {
+func (p *Server) userGrant(user store.User, client store.Client, scopes []string) tokensvc.Grant {
 	var aud []string
 	if slices.Contains(scopes, core.AdminScope) {
 		// The admin scope goes only to a trusted client's token of a user
 		// who is an administrator now; otherwise the grant narrows
 		// (RFC 6749 §3.3) rather than fail the login.
-		if b.admins.IsClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope) && b.admins.IsUser(user) {
-			aud = []string{core.AdminAudience(b.opts.Issuer)}
+		if p.admins.IsClient(client.ID) && slices.Contains(client.Scopes, core.AdminScope) && p.admins.IsUser(user) {
+			aud = []string{core.AdminAudience(p.opts.Issuer)}
 		} else {
 			scopes = slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == core.AdminScope })
 		}
@@ -249,24 +249,24 @@ func (b *Server) userGrant(user store.User, client store.Client, scopes []string
 		IDToken: slices.Contains(scopes, "openid"), Session: true,
 		Refresh: slices.Contains(scopes, "offline_access") && slices.Contains(client.GrantTypes, "refresh_token"),
 	}
-	g.Claims = b.ident.Claims(user, scopes, client.ExtraScopes)
+	g.Claims = p.ident.Claims(user, scopes, client.ExtraScopes)
 	return g
 }
 
 // refreshGrant exchanges a refresh token (RFC 6749 §6), re-checking the
 // user and, where it can, the connector.
-func (b *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
+func (p *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
 	ctx := c.Request.Context()
 	form := c.Request.PostForm
 	raw := form.Get("refresh_token")
 	if raw == "" {
 		return tokensvc.Tokens{}, invalidRequest("refresh_token is required")
 	}
-	fam, err := b.tokens.Redeem(ctx, client.ID, raw, client.Policy())
+	fam, err := p.tokens.Redeem(ctx, client.ID, raw, client.Policy())
 	if errors.Is(err, tokensvc.ErrInvalidGrant) {
 		return tokensvc.Tokens{}, invalidGrant(strings.TrimPrefix(err.Error(), tokensvc.ErrInvalidGrant.Error()+": "))
 	} else if err != nil {
-		b.log.Error("token: redeem refresh token", "err", err)
+		p.log.Error("token: redeem refresh token", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
 	// A narrower scope narrows this response only (RFC 6749 §6, OAuth 2.1
@@ -281,31 +281,31 @@ func (b *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 			}
 		}
 	}
-	resources, terr := b.tokenResources(form["resource"], fam.Resources, client.Resources)
+	resources, terr := p.tokenResources(form["resource"], fam.Resources, client.Resources)
 	if terr != nil {
 		return tokensvc.Tokens{}, terr
 	}
 	end := func(reason string) (tokensvc.Tokens, *tokenError) {
-		if err := b.tokens.RevokeFamily(ctx, fam.ID); err != nil {
-			b.log.Error("token: end refresh family", "err", err)
+		if err := p.tokens.RevokeFamily(ctx, fam.ID); err != nil {
+			p.log.Error("token: end refresh family", "err", err)
 		}
 		return tokensvc.Tokens{}, invalidGrant(reason)
 	}
-	user, err := b.store.GetUser(ctx, fam.UserID)
+	user, err := p.store.GetUser(ctx, fam.UserID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		return end("the user is no longer active")
 	} else if err != nil {
-		b.log.Error("token: read user", "err", err)
+		p.log.Error("token: read user", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
 	// Only a verdict about the user ends the session; an outage or a busy
 	// store is the server's problem, answered with "try again".
-	switch user, err = b.ident.Refresh(c.Request.Context(), fam.ConnectorID, user, scopes); {
+	switch user, err = p.ident.Refresh(c.Request.Context(), fam.ConnectorID, user, scopes); {
 	case err == nil:
 	case errors.Is(err, core.ErrUserDisabled):
 		return end("the user is no longer active")
 	case errors.Is(err, sdk.ErrUnavailable), errors.Is(err, core.ErrContention), errors.Is(err, core.ErrStore):
-		b.log.Warn("refresh: cannot check the user now", "connector", fam.ConnectorID, "err", err)
+		p.log.Warn("refresh: cannot check the user now", "connector", fam.ConnectorID, "err", err)
 		return tokensvc.Tokens{}, serverError("the identity store is unavailable")
 	case errors.Is(err, core.ErrInvalidIdentity):
 		// A verdict about the identity, as at login (logged by
@@ -313,26 +313,26 @@ func (b *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		// until the upstream account is corrected.
 		return end("the identity provider returned account details this server does not accept")
 	default:
-		b.log.Info("refresh refused by connector", "connector", fam.ConnectorID, "user", fam.UserID, "err", err)
+		p.log.Info("refresh refused by connector", "connector", fam.ConnectorID, "user", fam.UserID, "err", err)
 		return end("the identity store no longer accepts this user")
 	}
-	g := b.userGrant(user, client, scopes)
+	g := p.userGrant(user, client, scopes)
 	g.Resources = resources
 	// Rotation decides again if it loses a race (a replay, the family
 	// revoked meanwhile): its reason is the answer.
-	t, err := b.tokens.Rotate(ctx, fam, g)
+	t, err := p.tokens.Rotate(ctx, fam, g)
 	if errors.Is(err, tokensvc.ErrInvalidGrant) {
 		return tokensvc.Tokens{}, invalidGrant(strings.TrimPrefix(err.Error(), tokensvc.ErrInvalidGrant.Error()+": "))
 	} else if err != nil {
-		b.log.Error("token: rotate", "err", err)
+		p.log.Error("token: rotate", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	b.auditTokens(c, audit.TokenRefresh, "refresh_token", client.ID, user.ID, fam.ConnectorID, t)
+	p.auditTokens(c, audit.TokenRefresh, "refresh_token", client.ID, user.ID, fam.ConnectorID, t)
 	return t, nil
 }
 
 // clientCredentialsGrant issues a token to the client itself (RFC 6749 §4.4).
-func (b *Server) clientCredentialsGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
+func (p *Server) clientCredentialsGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
 	if client.Public {
 		return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "public clients cannot use client_credentials"}
 	}
@@ -342,7 +342,7 @@ func (b *Server) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope " + s + " is not allowed for this client"}
 		}
 	}
-	resources, terr := b.tokenResources(c.Request.PostForm["resource"], nil, client.Resources)
+	resources, terr := p.tokenResources(c.Request.PostForm["resource"], nil, client.Resources)
 	if terr != nil {
 		return tokensvc.Tokens{}, terr
 	}
@@ -350,16 +350,16 @@ func (b *Server) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 	if slices.Contains(scopes, core.AdminScope) {
 		// Only the file's admin clients; one created at runtime with the
 		// scope in its list gains nothing.
-		if !b.admins.IsClient(client.ID) {
+		if !p.admins.IsClient(client.ID) {
 			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope admin is not allowed for this client"}
 		}
-		aud = []string{core.AdminAudience(b.opts.Issuer)}
+		aud = []string{core.AdminAudience(p.opts.Issuer)}
 	}
-	t, err := b.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes, Audience: aud, Resources: resources, Policy: client.Policy()})
+	t, err := p.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes, Audience: aud, Resources: resources, Policy: client.Policy()})
 	if err != nil {
-		b.log.Error("token: issue", "err", err)
+		p.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	b.auditTokens(c, audit.TokenIssue, "client_credentials", client.ID, "", "", t)
+	p.auditTokens(c, audit.TokenIssue, "client_credentials", client.ID, "", "", t)
 	return t, nil
 }

@@ -14,7 +14,7 @@ import (
 
 // handleUserinfo answers OIDC Core §5.3 with the claims the access token's
 // scopes allow; errors per RFC 6750 §3.
-func (b *Server) handleUserinfo(c *gin.Context) {
+func (p *Server) handleUserinfo(c *gin.Context) {
 	ctx := c.Request.Context()
 	unauthorized := func(code, desc string) {
 		h := `Bearer realm="portico"`
@@ -43,12 +43,12 @@ func (b *Server) handleUserinfo(c *gin.Context) {
 		unauthorized("invalid_request", "malformed Authorization header")
 		return
 	}
-	a, err := b.tokens.VerifyAccess(ctx, tok)
+	a, err := p.tokens.VerifyAccess(ctx, tok)
 	if errors.Is(err, tokensvc.ErrInvalidToken) {
 		unauthorized("invalid_token", "the access token is invalid or expired")
 		return
 	} else if err != nil {
-		b.log.Error("userinfo: verify", "err", err)
+		p.log.Error("userinfo: verify", "err", err)
 		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily_unavailable"})
 		return
 	}
@@ -56,26 +56,26 @@ func (b *Server) handleUserinfo(c *gin.Context) {
 		unauthorized("insufficient_scope", "the openid scope is required")
 		return
 	}
-	user, err := b.store.GetUser(ctx, a.Subject)
+	user, err := p.store.GetUser(ctx, a.Subject)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		unauthorized("invalid_token", "the access token is invalid or expired")
 		return
 	} else if err != nil {
-		b.log.Error("userinfo: read user", "err", err)
+		p.log.Error("userinfo: read user", "err", err)
 		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily_unavailable"})
 		return
 	}
 	var extra []string
-	if b.ident.CustomScopes(a.Scopes) {
-		client, err := b.store.GetClient(ctx, a.ClientID)
+	if p.ident.CustomScopes(a.Scopes) {
+		client, err := p.store.GetClient(ctx, a.ClientID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			b.log.Error("userinfo: read client", "err", err)
+			p.log.Error("userinfo: read client", "err", err)
 			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily_unavailable"})
 			return
 		}
 		extra = client.ExtraScopes // a client since deleted gets no custom claims
 	}
-	cl := b.ident.Claims(user, a.Scopes, extra)
+	cl := p.ident.Claims(user, a.Scopes, extra)
 	resp := gin.H{"sub": user.ID}
 	if cl.Email != "" {
 		resp["email"], resp["email_verified"] = cl.Email, *cl.EmailVerified

@@ -67,14 +67,14 @@ type Options struct {
 	LinkExplicit []string
 	Scopes       map[string][]string
 	// identity.Limits bound what each connector, by id, may say about a
-	// person (identity_limits.go); a connector without an entry, or a
+	// person (broker/identity); a connector without an entry, or a
 	// zero field, takes identity.DefaultLimits.
 	IdentityLimits map[string]identity.Limits
 	// AuditRetention is how long audit events are kept (90 days);
 	// AuditExclude are event types logged but not stored.
 	AuditRetention time.Duration
 	AuditExclude   []string
-	// Registration is dynamic client registration (register.go); off
+	// Registration is dynamic client registration (broker/protocol); off
 	// when nil.
 	Registration *protocol.RegistrationOptions
 
@@ -88,16 +88,16 @@ type Options struct {
 	// replace; without it those answer 501.
 	BuildConnector admin.ConnectorBuilder
 	// SessionIdle and SessionAbsolute end a browser's single sign-on
-	// session (sso.go); SessionAbsolute 0 turns single sign-on off.
+	// session (broker/journey); SessionAbsolute 0 turns single sign-on off.
 	SessionIdle, SessionAbsolute time.Duration
-	// Theme is the pages' look and wording (ui.go).
+	// Theme is the pages' look and wording (broker/ui).
 	Theme ui.Theme
 	// MFA names the logins that must add a second factor; MFAKey seals
 	// second-factor secrets at rest (32 bytes; without it no one can
 	// enrol).
 	MFA    journey.MFAPolicy
 	MFAKey []byte
-	// Passkeys turns WebAuthn on (webauthn.go): as a second factor and,
+	// Passkeys turns WebAuthn on (broker/journey): as a second factor and,
 	// with Passwordless, as the whole login. The issuer's host must then
 	// be a domain name, the relying party id.
 	Passkeys journey.PasskeyOptions
@@ -135,23 +135,23 @@ type Options struct {
 	HashPassword func(password string) (string, error)
 	// WriteTimeout is that of the HTTP server serving the broker (zero:
 	// none). The broker moves it later for a request that waits for a
-	// connector (deadline.go).
+	// connector (broker/core).
 	WriteTimeout time.Duration
 
 	// ClientKeys tunes fetching private_key_jwt clients' jwks_uri
-	// (clientkeys.go).
+	// (broker/protocol).
 	ClientKeys protocol.ClientKeysOptions
 	// ExchangeIssuers are the external issuers trusted for token exchange
-	// (exchange.go).
+	// (broker/protocol).
 	ExchangeIssuers []config.ExchangeIssuer
 
-	// Device authorization grant (RFC 8628, device.go): how long a
+	// Device authorization grant (RFC 8628, broker/protocol): how long a
 	// device code lives (10m) and the polling interval it starts with
 	// (5s).
 	DeviceCodeTTL, DevicePollInterval time.Duration
 
 	// FileManaged, set with declarative: true, are the entries the file
-	// manages: read-only through the admin API (managed.go).
+	// manages: read-only through the admin API (broker/admin).
 	FileManaged *admin.FileManaged
 }
 
@@ -294,7 +294,7 @@ func (b *Broker) Close() error {
 // ServeHTTP serves every Portico endpoint.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Taken here, before gin wraps w: a handler that waits for a
-	// connector moves the connection's write deadline (deadline.go).
+	// connector moves the connection's write deadline (broker/core).
 	b.handler.ServeHTTP(w, core.WithDeadline(w, r, b.opts.WriteTimeout))
 }
 
@@ -363,7 +363,7 @@ func (b *Broker) accessLog(c *gin.Context) {
 // session's end into back-channel logout notifications.
 func (b *Broker) tokenEvent(ctx context.Context, e tokensvc.Event) {
 	b.audit.Record(ctx, audit.FromToken(ctx, e))
-	if e.Ended { // back-channel logout (backchannel.go)
+	if e.Ended { // back-channel logout (broker/protocol)
 		b.protocol.SessionEnded(ctx, e)
 	}
 }

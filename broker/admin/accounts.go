@@ -43,7 +43,7 @@ type adminAccountInput struct {
 	Name     string   `json:"name"`
 	Groups   []string `json:"groups"`
 	Password string   `json:"password"`
-	// PasswordHash imports a hash instead (admin_password_hash.go).
+	// PasswordHash imports a hash instead (password_hash.go).
 	PasswordHash string `json:"password_hash"`
 }
 
@@ -185,7 +185,7 @@ func (api *API) adminCreateAccount(c *gin.Context) {
 func (api *API) adminSetPassword(c *gin.Context) {
 	var in struct {
 		Password     string `json:"password"`
-		PasswordHash string `json:"password_hash"` // admin_password_hash.go
+		PasswordHash string `json:"password_hash"` // password_hash.go
 	}
 	if !adminBind(c, &in) {
 		return

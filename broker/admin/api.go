@@ -120,7 +120,7 @@ func (api *API) routes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.POST("/connectors", api.adminCreateConnector)
 	g.PUT("/connectors/:id", api.adminPutConnector)
 	g.DELETE("/connectors/:id", api.adminDeleteConnector)
-	api.scimAdminRoutes(g) // SCIM provisioners (scim_admin.go)
+	api.scimAdminRoutes(g) // SCIM provisioners (scim.go)
 }
 
 // adminAuth admits an access token only when every one of these holds:

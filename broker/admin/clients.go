@@ -46,14 +46,14 @@ type adminClient struct {
 	Resources    []string `json:"resources,omitempty"`
 	ResourceURIs []string `json:"resource_uris,omitempty"` // output only
 
-	// Client authentication (clientjwt_register.go).
+	// Client authentication (core.CheckClientKeys).
 	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
-	// TokenExchange: what it may exchange (RFC 8693, exchange.go).
+	// TokenExchange: what it may exchange (RFC 8693, checked by the protocol).
 	TokenExchange *store.ClientExchange `json:"token_exchange,omitempty"`
 
-	// Back-channel logout (backchannel.go).
+	// Back-channel logout (broker/protocol).
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 	// ManagedBy is "file" for a client the configuration file manages
@@ -205,11 +205,11 @@ func (api *API) clientRecord(v adminClient) (store.Client, error) {
 	if err := api.tokens.CheckPolicy(c.Policy()); err != nil {
 		return c, err
 	}
-	if err := adminClientAuth(v, &c); err != nil { // clientjwt_register.go
+	if err := adminClientAuth(v, &c); err != nil {
 		return c, err
 	}
 	c.TokenExchange = v.TokenExchange
-	if err := api.clients.CheckExchange(c); err != nil { // exchange.go
+	if err := api.clients.CheckExchange(c); err != nil { // the protocol's rules
 		return c, err
 	}
 	return c, nil
@@ -258,7 +258,7 @@ func (api *API) adminCreateClient(c *gin.Context) {
 	}
 	secret := ""
 	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
-		secret = core.NewSecretFor(&rec) // clientjwt_register.go
+		secret = core.NewSecretFor(&rec)
 	}
 	err = api.store.CreateClient(c.Request.Context(), rec)
 	if errors.Is(err, store.ErrAlreadyExists) {
@@ -303,7 +303,7 @@ func (api *API) adminPutClient(c *gin.Context) {
 		if !rec.Public {
 			rec.SecretHash = old.SecretHash
 		}
-		if rec.AuthMethod == config.AuthSecretJWT { // else none needed (clientjwt_register.go)
+		if rec.AuthMethod == config.AuthSecretJWT { // else none needed (core.NewSecretFor)
 			rec.JWTSecret = old.JWTSecret // none yet: as for a public client made confidential, rotate
 		}
 		if err = api.store.UpdateClient(ctx, rec); !errors.Is(err, store.ErrConflict) {
@@ -348,7 +348,7 @@ func (api *API) adminRotateSecret(c *gin.Context) {
 			adminError(c, http.StatusBadRequest, "invalid_request", "this client authenticates without a secret")
 			return
 		}
-		secret = core.NewSecretFor(&cl) // clientjwt_register.go
+		secret = core.NewSecretFor(&cl)
 		if err = api.store.UpdateClient(ctx, cl); !errors.Is(err, store.ErrConflict) {
 			break
 		}

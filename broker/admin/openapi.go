@@ -7,7 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// openAPI describes the admin API; admin_test.go calls every
+// openAPI describes the admin API; the broker's admin_test.go calls every
 // operation it lists, so it cannot drift from the handlers unnoticed.
 //
 //go:embed openapi.json

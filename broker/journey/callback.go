@@ -96,7 +96,7 @@ const bounceParam = "portico_bounce"
 // to this browser and this connector and is spent by the first callback.
 func (j *Server) handleCallback(c *gin.Context) {
 	ctx := c.Request.Context()
-	// The body is a form of at most maxCallbackBytes (body.go).
+	// The body is a form of at most maxCallbackBytes (the broker's body.go).
 	if err := c.Request.ParseForm(); err != nil {
 		j.ui.Page(c, http.StatusBadRequest, ui.MsgBadResponse)
 		return

@@ -62,7 +62,7 @@ func (j *Server) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 	case need:
 		step = "/mfa"
 	case req.DeviceKey != "":
-		// A device's login always ends at its approval page (device_page.go).
+		// A device's login always ends at its approval page (device.go).
 		step = deviceApproveStep
 	case req.ClientID != "":
 		if step, err = j.consentStep(ctx, req); err != nil {

@@ -28,7 +28,7 @@ import (
 // /device on another screen, enters the user code, logs in through the
 // ordinary journey (any connector, second factor, single sign-on) and
 // approves or denies on a page that names the application and its scopes
-// (device_page.go); meanwhile the device polls /token with the device code.
+// (broker/journey); meanwhile the device polls /token with the device code.
 //
 // State is two store records with the code's expiry: the device record,
 // keyed by the device code's hash, and the user code's, keyed by the

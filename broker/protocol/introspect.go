@@ -16,7 +16,7 @@ var repeatable = map[string]bool{"resource": true, "audience": true}
 
 // formClient parses a client-authenticated POST form (token, revocation and
 // introspection endpoints) and authenticates its client. On failure it has
-// answered already. The body was bounded before (body.go).
+// answered already. The body was bounded before (the broker's body.go).
 func (p *Server) formClient(c *gin.Context) (store.Client, bool) {
 	if !strings.EqualFold(c.ContentType(), "application/x-www-form-urlencoded") { // media types ignore case (RFC 9110 §8.3.1)
 		p.writeTokenError(c, invalidRequest("the body must be application/x-www-form-urlencoded"))

@@ -153,7 +153,7 @@ func (p *Server) regThrottled(c *gin.Context, keys []throttle.Key) *regError {
 }
 
 // readMetadata decodes the request body, JSON of at most
-// maxRegistrationBytes (body.go), as client metadata.
+// maxRegistrationBytes (the broker's body.go), as client metadata.
 func readMetadata(c *gin.Context) (clientMetadata, *regError) {
 	raw, err := io.ReadAll(c.Request.Body)
 	if err != nil {

@@ -162,7 +162,7 @@ func (p *Server) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 	// request narrowed it; none named (not nil: no fallback to this
 	// request's) leaves refreshes the client's resources, as here.
 	g.Resources, g.GrantedResources = resources, append([]string{}, code.Resources...)
-	// The session was named when the code was issued (journey.go).
+	// The session was named when the code was issued (by the journey).
 	g.AccessJTI, g.FamilyID = tokensvc.NewID(), cmp.Or(code.FamilyID, tokensvc.NewID())
 	// Spend the code before minting, recording the ids the tokens will have,
 	// so that a racing replay either loses here or finds them to revoke.

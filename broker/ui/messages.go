@@ -51,7 +51,7 @@ const (
 	MsgBodyTooLarge        = "bodyTooLarge"
 	MsgBodyType            = "bodyType"
 	MsgIdentityRefused     = "identityRefused"
-	// Passkeys (webauthn.go).
+	// Passkeys (broker/journey).
 	MsgPasskeyFailed      = "passkeyFailed"
 	MsgPasskeyCancelled   = "passkeyCancelled"
 	MsgPasskeyUnsupported = "passkeyUnsupported"
@@ -60,7 +60,7 @@ const (
 	MsgPasskeySignCount   = "passkeySignCount"
 	MsgPasskeyNoLogin     = "passkeyNoLogin"
 	MsgPasskeyNeedsMFA    = "passkeyNeedsMFA"
-	// Password states (login_password_state.go).
+	// Password states (broker/journey).
 	MsgPasswordExpired    = "passwordExpired"
 	MsgPasswordMustChange = "passwordMustChange"
 	MsgAccountLocked      = "accountLocked"

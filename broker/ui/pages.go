@@ -11,7 +11,7 @@ import (
 var templateFS embed.FS
 
 // ScriptPageCSP is the policy of the pages that need script (the passkey
-// pages, webauthn.go): the broker's own script files, and fetch to the
+// pages, broker/journey): the broker's own script files, and fetch to the
 // broker, but still no inline script.
 const ScriptPageCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 

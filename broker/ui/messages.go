@@ -2,7 +2,7 @@ package ui
 
 // The message catalogue: every sentence a person can see on Portico's
 // pages, in one place, by id, so that wording is changed and translations
-// are added here, not in handlers. Options.Messages overrides entries
+// are added here, not in handlers. Theme.Messages overrides entries
 // (ids as in the constants, e.g. "badLogin"); templates use the ui.* ids
 // through {{t "ui.login"}}.
 

@@ -1,4 +1,4 @@
-// Portico's passkey pages (broker/templates/passkey.html): the only script
+// Portico's passkey pages (broker/ui/templates/passkey.html): the only script
 // the pages run, served from the broker itself under script-src 'self'.
 //
 // The page's form says what to do: data-mode "create" (register a passkey)

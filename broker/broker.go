@@ -1,10 +1,17 @@
-// Package broker is Portico's HTTP face: the OpenID Connect and OAuth 2.0
-// endpoints, the login pages, and identity normalization.
+// Package broker assembles Portico's HTTP face from its subjects:
+// broker/protocol (the OAuth 2.0 and OpenID Connect endpoints),
+// broker/journey (the login pages, second factors, consent, single
+// sign-on and the account page), broker/admin (the admin API) and
+// broker/scim (provisioning).
 //
-// Handlers are thin: they parse the request, call the connectors, the store
-// and the token service, and write the answer in the form the RFCs demand.
-// Errors a client causes are answered per RFC 6749 (§4.1.2.1 at the
-// authorization endpoint, §5.2 at the token endpoint), never with a 500.
+// It holds no behaviour of a subject. It builds the shared services
+// (the connector set, the audit trail, the pages, identity), gives each
+// subject what it declares it needs, wires the seams between them (a
+// validated authorization request goes to the journey; the journey asks
+// the protocol for the code), and runs the middleware every request
+// passes: request ids, recovery, the access log, tracing, the per-address
+// rate, and the body limits of every route (body.go).
+// docs/architecture.md draws the packages and the rules between them.
 package broker
 
 import (

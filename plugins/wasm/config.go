@@ -25,7 +25,7 @@ import (
 //	  max_response_size: 1MiB    # per http_request answer
 //	  reload: false              # watch path (and path.sha256) for a new module
 //	  reload_interval: 2s
-//	  cache_dir: ""              # default <storage dir>/wasm-cache
+//	  cache_dir: ""              # default <storage dir>/wasm-cache, else the user's cache dir
 //	  config: {...}              # handed to the module's factory
 type Config struct {
 	Path   string `json:"path"`

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/tetratelabs/wazero"
 
 	"github.com/portico-idp/portico/sdk"
 	"github.com/portico-idp/portico/sdk/wire"
@@ -20,8 +18,8 @@ import (
 // Open loads the module cfg names: cfg.Path, checked against cfg.SHA256,
 // or with reload on against the digest in cfg.Path + ".sha256" (as
 // sha256sum writes it), which is then watched together with the module.
-// The compilation cache is env.Cache, or one in cfg.CacheDir (default
-// <env.DataDir>/wasm-cache; in memory without a data dir).
+// The compilation cache is env.Cache, or one in cfg.CacheDir (see
+// newCache for the default and what happens when it cannot be used).
 func Open(ctx context.Context, cfg Config, env Env) (*Module, error) {
 	wasm, err := os.ReadFile(cfg.Path)
 	if err != nil {
@@ -36,12 +34,17 @@ func Open(ctx context.Context, cfg Config, env Env) (*Module, error) {
 			return nil, refuse(fmt.Errorf("%s has SHA-256 %s, %s.sha256 says %s", cfg.Path, sum, cfg.Path, want))
 		}
 	}
+	if cfg.SHA256 != "" && cfg.SHA256 != SHA256(wasm) {
+		// Before the cache is made: a refused module leaves nothing behind.
+		return nil, refuse(fmt.Errorf("it has SHA-256 %s, the config pins %s", SHA256(wasm), cfg.SHA256))
+	}
 	own := false
 	if env.Cache == nil {
-		if env.Cache, err = newCache(cfg.CacheDir, env.DataDir); err != nil {
-			return nil, err
+		log := env.Log
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
 		}
-		own = true
+		env.Cache, own = newCache(cfg.CacheDir, env.DataDir, log), true
 	}
 	m, err := New(ctx, wasm, cfg, env)
 	if err != nil {
@@ -56,20 +59,6 @@ func Open(ctx context.Context, cfg Config, env Env) (*Module, error) {
 		go m.watch(cfg.Path, time.Duration(cfg.ReloadInterval))
 	}
 	return m, nil
-}
-
-func newCache(dir, dataDir string) (wazero.CompilationCache, error) {
-	if dir == "" && dataDir != "" {
-		dir = filepath.Join(dataDir, "wasm-cache")
-	}
-	if dir == "" {
-		return wazero.NewCompilationCache(), nil
-	}
-	c, err := wazero.NewCompilationCacheWithDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("wasm: compilation cache in %s: %w", dir, err)
-	}
-	return c, nil
 }
 
 // readDigest reads path.sha256: a hex SHA-256, optionally followed by a

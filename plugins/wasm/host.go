@@ -27,9 +27,9 @@ import (
 const (
 	maxLogLine         = 4 << 10  // longer stdout and stderr lines are cut
 	maxLogRecord       = 64 << 10 // a longer log record is cut (and so not JSON)
-	maxLogLinesPerCall = 200     // more are dropped
-	maxHTTPPerCall     = 64      // GitHub pages through orgs and teams; a loop is stopped
-	maxRequestJSON     = 3 << 20 // the http_request JSON: a 1 MiB body in base64, headers
+	maxLogLinesPerCall = 200      // more are dropped
+	maxHTTPPerCall     = 64       // GitHub pages through orgs and teams; a loop is stopped
+	maxRequestJSON     = 3 << 20  // the http_request JSON: a 1 MiB body in base64, headers
 	maxRequestBody     = 1 << 20
 	maxRandom          = 64 << 10
 	maxHTTPTimeout     = upstream.MaxTimeout

@@ -30,6 +30,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/portico-idp/portico/plugins/signing"
 	"github.com/portico-idp/portico/sdk/wasm/abi"
 	"github.com/portico-idp/portico/sdk/wire"
 )
@@ -86,6 +87,7 @@ type Module struct {
 
 	cache    wazero.CompilationCache
 	ownCache bool
+	keys     signing.Keys // set by Open; reloads are verified against them
 
 	gen    atomic.Pointer[generation] // nil while removed
 	closed atomic.Bool

@@ -1,18 +1,24 @@
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"aead.dev/minisign"
 	"github.com/spf13/cobra"
-
-	"github.com/portico-idp/portico/plugins/signing"
 )
+
+// sigSuffix is added to a file's path for its signature, where the
+// broker looks for it (plugins/internal/signing.Suffix).
+const sigSuffix = ".minisig"
 
 // newConnectorKeygen is `portico connector keygen NAME`: a publisher key
 // pair for signing connector plugins and modules, in minisign's format.
@@ -41,7 +47,7 @@ func newConnectorKeygen() *cobra.Command {
 					return err
 				}
 			}
-			pub, priv, err := signing.GenerateKey(password)
+			pub, priv, err := generateKey(password)
 			if err != nil {
 				return err
 			}
@@ -105,12 +111,12 @@ func newConnectorSign() *cobra.Command {
 					return err
 				}
 			}
-			sk, err := signing.ReadPrivateKey(keyPath, password)
+			sk, err := readPrivateKey(keyPath, b, password)
 			if err != nil {
 				return fmt.Errorf("%s: %w", keyPath, err)
 			}
 			for _, f := range files {
-				sig, err := signing.SignFile(sk, f)
+				sig, err := signFile(sk, f)
 				if err != nil {
 					return err
 				}
@@ -121,4 +127,56 @@ func newConnectorSign() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&keyPath, "key", "", "the private key (portico connector keygen)")
 	return cmd
+}
+
+// generateKey makes a key pair: the public key as a .pub file holds it,
+// the private key as a .key file does, encrypted with password (minisign's
+// scrypt) unless password is empty.
+func generateKey(password string) (pub, priv []byte, err error) {
+	pk, sk, err := minisign.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, _ = pk.MarshalText()
+	if password == "" {
+		priv, err = sk.MarshalText()
+	} else {
+		priv, err = minisign.EncryptKey(password, sk)
+	}
+	return append(pub, '\n'), append(priv, '\n'), err
+}
+
+// readPrivateKey decodes the private key file b read from path.
+func readPrivateKey(path string, b []byte, password string) (minisign.PrivateKey, error) {
+	if minisign.IsEncrypted(b) {
+		return minisign.DecryptKey(password, b)
+	}
+	var sk minisign.PrivateKey
+	if err := sk.UnmarshalText(b); err != nil {
+		return minisign.PrivateKey{}, fmt.Errorf("not a minisign private key: %w", err)
+	}
+	return sk, nil
+}
+
+// signFile writes the signature of the file at path to path.minisig, as
+// minisign -S does: the file is hashed (BLAKE2b-512) and the hash
+// signed, and the trusted comment names the file and the time.
+func signFile(sk minisign.PrivateKey, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	r := minisign.NewReader(f)
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	trusted := "timestamp:" + strconv.FormatInt(time.Now().Unix(), 10) + "\tfile:" + filepath.Base(path) + "\thashed"
+	sig := r.SignWithComments(sk, trusted, fmt.Sprintf("signature from portico connector sign, key %X", sk.ID()))
+	sigPath := path + sigSuffix
+	tmp := sigPath + ".tmp"
+	if err := os.WriteFile(tmp, append(sig, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	return sigPath, os.Rename(tmp, sigPath)
 }

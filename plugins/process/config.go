@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portico-idp/portico/plugins/signing"
+	"github.com/portico-idp/portico/plugins/internal/signing"
 	"github.com/portico-idp/portico/sdk/upstream"
 )
 

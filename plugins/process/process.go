@@ -34,7 +34,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/portico-idp/portico/plugins/signing"
+	"github.com/portico-idp/portico/plugins/internal/signing"
 	"github.com/portico-idp/portico/sdk"
 	sdkplugin "github.com/portico-idp/portico/sdk/plugin"
 	"github.com/portico-idp/portico/sdk/upstream"

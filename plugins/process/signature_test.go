@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portico-idp/portico/plugins/internal/signing/signingtest"
 	"github.com/portico-idp/portico/plugins/process"
 	"github.com/portico-idp/portico/plugins/process/processtest"
-	"github.com/portico-idp/portico/plugins/signing/signingtest"
 	"github.com/portico-idp/portico/sdk"
 )
 

@@ -30,7 +30,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/portico-idp/portico/plugins/signing"
+	"github.com/portico-idp/portico/plugins/internal/signing"
 	"github.com/portico-idp/portico/sdk/wasm/abi"
 	"github.com/portico-idp/portico/sdk/wire"
 )

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portico-idp/portico/plugins/signing"
+	"github.com/portico-idp/portico/plugins/internal/signing"
 	"github.com/portico-idp/portico/sdk"
 	"github.com/portico-idp/portico/sdk/wire"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-idp/portico/plugins/signing/signingtest"
+	"github.com/portico-idp/portico/plugins/internal/signing/signingtest"
 	"github.com/portico-idp/portico/plugins/wasm"
 	"github.com/portico-idp/portico/plugins/wasm/wasmtest"
 	"github.com/portico-idp/portico/sdk"

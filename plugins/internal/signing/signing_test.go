@@ -1,50 +1,20 @@
 package signing_test
 
 import (
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"aead.dev/minisign"
-
-	"github.com/portico-idp/portico/plugins/signing"
+	"github.com/portico-idp/portico/plugins/internal/signing"
+	"github.com/portico-idp/portico/plugins/internal/signing/signingtest"
 )
-
-// keyPair makes a publisher key pair in dir: the .pub and .key files.
-func keyPair(t *testing.T, dir, name string) (pub, key string) {
-	t.Helper()
-	p, k, err := signing.GenerateKey("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, key = filepath.Join(dir, name+".pub"), filepath.Join(dir, name+".key")
-	if err := os.WriteFile(pub, p, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, k, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return pub, key
-}
-
-func sign(t *testing.T, key, path string) {
-	t.Helper()
-	sk, err := signing.ReadPrivateKey(key, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := signing.SignFile(sk, path); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestVerify(t *testing.T) {
 	dir := t.TempDir()
-	pub, key := keyPair(t, dir, "publisher")
-	_, otherKey := keyPair(t, dir, "other")
+	publisher := signingtest.NewPublisher(t, dir, "publisher")
+	other := signingtest.NewPublisher(t, dir, "other")
 	content := []byte("\x00asm a module, or a plugin binary")
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
@@ -54,22 +24,21 @@ func TestVerify(t *testing.T) {
 		return p
 	}
 	signed := write("signed", content)
-	sign(t, key, signed)
+	publisher.Sign(t, signed)
 	tampered := write("tampered", content)
-	sign(t, key, tampered)
+	publisher.Sign(t, tampered)
 	write("tampered", append([]byte("#"), content...))
 	byOther := write("by-other", content)
-	sign(t, otherKey, byOther)
+	other.Sign(t, byOther)
 	unsigned := write("unsigned", content)
 	garbled := write("garbled", content)
 	write("garbled.minisig", []byte("untrusted comment: x\nnot base64\n"))
-	// A signature of the whole file, not its hash (minisign -l, and
-	// aead.dev/minisign's Sign): still accepted.
+	// A signature of the whole file, not its hash (minisign -l): still
+	// accepted.
 	legacy := write("legacy", content)
-	sk, _ := signing.ReadPrivateKey(key, "")
-	write("legacy.minisig", minisign.Sign(sk, content))
+	publisher.SignWhole(t, legacy)
 
-	keys, err := signing.ParseKeys(nil, pub, "publisher_keys")
+	keys, err := signing.ParseKeys(nil, publisher.PubFile, "publisher_keys")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,12 +87,11 @@ func TestVerify(t *testing.T) {
 
 func TestParseKeys(t *testing.T) {
 	dir := t.TempDir()
-	pub, _ := keyPair(t, dir, "a")
-	text, _ := os.ReadFile(pub)
-	line := strings.Split(strings.TrimSpace(string(text)), "\n")[1]
-	pk, _, _ := minisign.GenerateKey(rand.Reader)
+	a := signingtest.NewPublisher(t, dir, "a")
+	b := signingtest.NewPublisher(t, dir, "b")
+	text, _ := os.ReadFile(a.PubFile)
 	many := filepath.Join(dir, "many.pub")
-	os.WriteFile(many, []byte("# our publishers\n"+string(text)+"\n"+pk.String()+"\n"), 0o644)
+	os.WriteFile(many, []byte("# our publishers\n"+string(text)+"\n"+b.Key+"\n"), 0o644)
 	empty := filepath.Join(dir, "empty.pub")
 	os.WriteFile(empty, []byte("# nobody yet\n"), 0o644)
 	for _, tt := range []struct {
@@ -133,9 +101,9 @@ func TestParseKeys(t *testing.T) {
 		n      int
 		err    string
 	}{
-		{"inline line", []string{line}, "", 1, ""},
+		{"inline line", []string{a.Key}, "", 1, ""},
 		{"inline .pub text", []string{string(text)}, "", 1, ""},
-		{"file of several", []string{line}, many, 3, ""},
+		{"file of several", []string{a.Key}, many, 3, ""},
 		{"not a key", []string{"RWQ-nope"}, "", 0, "publisher_keys[0]: not a minisign public key"},
 		{"missing file", nil, filepath.Join(dir, "nope"), 0, "publisher_keys_file: open"},
 		{"empty file", nil, empty, 0, "holds no key"},

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -53,6 +54,15 @@ func TestConnectorSign(t *testing.T) {
 	}
 	if !verify() {
 		t.Fatal("the signature does not verify")
+	}
+	// And the minisign tool, when it is here (plugins/internal/signing's
+	// TestMinisignTool requires it under CI).
+	if ms, err := exec.LookPath("minisign"); err == nil {
+		if out, err := exec.Command(ms, "-Vm", art, "-p", filepath.Join(dir, "acme.pub")).CombinedOutput(); err != nil {
+			t.Errorf("minisign -V: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("minisign not on PATH: its verification of the signature not checked")
 	}
 	os.WriteFile(art, []byte("a plugin binary, changed"), 0o755)
 	if verify() {

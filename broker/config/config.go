@@ -82,6 +82,9 @@ type Config struct {
 	TokenExchange TokenExchange `yaml:"token_exchange"`
 	// SCIM is SCIM 2.0 provisioning (scim.go; [scim.md](scim.md)).
 	SCIM SCIM `yaml:"scim"`
+	// ConnectorSigning sets the publisher keys of every `plugin` and
+	// `wasm` connector (signing.go).
+	ConnectorSigning ConnectorSigning `yaml:"connector_signing"`
 
 	// Declarative, `true`, makes the file the truth for its clients,
 	// users (local accounts), connectors and SCIM provisioners
@@ -813,7 +816,8 @@ func fromNodeAll(root *yaml.Node, set func(*Config)) (*Config, error) {
 	if set != nil {
 		set(&cfg)
 	}
-	fileErrs := cfg.readSecretFiles() // secretfiles.go
+	fileErrs := cfg.readSecretFiles()                           // secretfiles.go
+	fileErrs = append(fileErrs, cfg.applyConnectorSigning()...) // signing.go
 	cfg.ApplyDefaults()
 	errs := fileErrs
 	if err := cfg.Validate(); err != nil {

@@ -816,8 +816,7 @@ func fromNodeAll(root *yaml.Node, set func(*Config)) (*Config, error) {
 	if set != nil {
 		set(&cfg)
 	}
-	fileErrs := cfg.readSecretFiles()                           // secretfiles.go
-	fileErrs = append(fileErrs, cfg.applyConnectorSigning()...) // signing.go
+	fileErrs := cfg.readSecretFiles() // secretfiles.go
 	cfg.ApplyDefaults()
 	errs := fileErrs
 	if err := cfg.Validate(); err != nil {
@@ -889,6 +888,7 @@ func (c *Config) ApplyDefaults() {
 	c.Login.applyDefaults()
 	c.TokenExchange.applyDefaults()
 	c.applySCIMDefaults()
+	c.applyConnectorSigning() // signing.go
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"aead.dev/minisign"
 )
@@ -29,29 +30,39 @@ type ConnectorSigning struct {
 	Required bool `yaml:"required"`
 }
 
-// applyConnectorSigning hands connector_signing to the plugin and wasm
-// connectors' config blocks, which their runtimes check. It runs with the
-// secret files, before defaults.
-func (c *Config) applyConnectorSigning() []error {
-	var v validator
-	s := c.ConnectorSigning
-	for i, k := range s.PublisherKeys {
-		var pk minisign.PublicKey
-		if err := pk.UnmarshalText([]byte(k)); err != nil {
+// validateConnectorSigning checks the keys, so that a bad one is reported
+// here rather than in every connector it would be handed to.
+func (c *Config) validateConnectorSigning(v *validator) {
+	for i, k := range c.ConnectorSigning.PublisherKeys {
+		if !validKey(k) {
 			v.add(fmt.Sprintf("connector_signing.publisher_keys[%d]", i), "not a minisign public key (the RW... line of a .pub file)")
 		}
+	}
+}
+
+func validKey(k string) bool {
+	var pk minisign.PublicKey
+	return pk.UnmarshalText([]byte(k)) == nil
+}
+
+// applyConnectorSigning hands connector_signing to the plugin and wasm
+// connectors' config blocks, which their runtimes check. ApplyDefaults
+// runs it, so a Config built in code gets it too; a second run changes
+// nothing. With a bad key it hands nothing (Validate says why).
+func (c *Config) applyConnectorSigning() {
+	s := c.ConnectorSigning
+	if slices.ContainsFunc(s.PublisherKeys, func(k string) bool { return !validKey(k) }) {
+		return
 	}
 	file := s.PublisherKeysFile
 	if file != "" {
 		// The runtimes take absolute paths only.
-		abs, err := filepath.Abs(file)
-		if err != nil {
-			v.add("connector_signing.publisher_keys_file", "%v", err)
+		if abs, err := filepath.Abs(file); err == nil {
+			file = abs
 		}
-		file = abs
 	}
-	if len(v.errs) > 0 || (len(s.PublisherKeys) == 0 && file == "" && !s.Required) {
-		return v.errs
+	if len(s.PublisherKeys) == 0 && file == "" && !s.Required {
+		return
 	}
 	for i := range c.Connectors {
 		cn := &c.Connectors[i]
@@ -79,5 +90,4 @@ func (c *Config) applyConnectorSigning() []error {
 			cn.Config["require_signature"] = true
 		}
 	}
-	return nil
 }

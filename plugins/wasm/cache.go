@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"encoding/hex"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -106,7 +107,9 @@ func wazeroDir() string {
 	return "wazero-" + v + "-" + runtime.GOARCH + "-" + runtime.GOOS
 }
 
-// trim removes the oldest files in dir until the rest fit in max bytes.
+// trim removes the oldest entries in dir until the rest fit in max
+// bytes. An entry is named by its key in hex; anything else (a file
+// wazero is writing, to rename into place) is left alone.
 func trim(dir string, max int64) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -119,6 +122,9 @@ func trim(dir string, max int64) error {
 	var files []file
 	var total int64
 	for _, e := range ents {
+		if !isEntry(e.Name()) {
+			continue
+		}
 		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
 			files = append(files, file{e.Name(), fi})
 			total += fi.Size()
@@ -134,4 +140,13 @@ func trim(dir string, max int64) error {
 		}
 	}
 	return nil
+}
+
+// isEntry reports whether name is a cache entry's: 64 hex digits.
+func isEntry(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(name)
+	return err == nil
 }

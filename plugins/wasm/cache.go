@@ -36,7 +36,9 @@ const maxCacheBytes = 256 << 20
 // wasm-cache. A directory that cannot be used does not stop the module:
 // the problem is logged and the module compiled in memory, as at every
 // start without a cache.
-func newCache(dir, dataDir string, log *slog.Logger) wazero.CompilationCache {
+// It returns the directory holding this wazero version's entries, "" for
+// a cache in memory.
+func newCache(dir, dataDir string, log *slog.Logger) (wazero.CompilationCache, string) {
 	switch {
 	case dir != "":
 	case dataDir != "":
@@ -45,7 +47,7 @@ func newCache(dir, dataDir string, log *slog.Logger) wazero.CompilationCache {
 		user, err := os.UserCacheDir()
 		if err != nil {
 			log.Warn("wasm: no compilation cache: no storage directory and no user cache directory; the module is compiled at every start (set config.cache_dir)", "err", err)
-			return wazero.NewCompilationCache()
+			return wazero.NewCompilationCache(), ""
 		}
 		dir = filepath.Join(user, "portico", "wasm-cache")
 	}
@@ -58,9 +60,21 @@ func newCache(dir, dataDir string, log *slog.Logger) wazero.CompilationCache {
 			c.Close(context.Background())
 		}
 		log.Warn("wasm: compilation cache unusable; the module is compiled at every start", "dir", dir, "err", err)
-		return wazero.NewCompilationCache()
+		return wazero.NewCompilationCache(), ""
 	}
-	return c
+	return c, filepath.Join(dir, wazeroDir())
+}
+
+// dropCache removes every entry of the module's cache directory after one
+// of them broke a compilation: which one wazero does not say, and the
+// others are rebuilt at their next compilation.
+func (m *Module) dropCache() {
+	if m.cacheDir == "" {
+		return
+	}
+	if err := trim(m.cacheDir, 0); err != nil {
+		m.log.Warn("wasm: could not empty the compilation cache", "dir", m.cacheDir, "err", err)
+	}
 }
 
 // prune removes other wazero versions' entries and, past maxCacheBytes,

@@ -131,3 +131,51 @@ func TestCompilationCacheDir(t *testing.T) {
 		})
 	}
 }
+
+// TestCompilationCacheBroken: an entry that cannot be read back (cut
+// short by a full disk, overwritten) fails wazero's compilation itself;
+// the module is not at fault, so it is compiled without the cache and
+// loads, the problem is logged, and the cache is emptied so that the next
+// start writes a good entry.
+func TestCompilationCacheBroken(t *testing.T) {
+	mod := wasmtest.HandModule(wasmtest.HandOptions{Version: 1})
+	for _, tt := range []struct {
+		name    string
+		corrupt func(b []byte) []byte
+	}{
+		{"truncated", func(b []byte) []byte { return b[:10] }},
+		{"garbage", func(b []byte) []byte { return []byte("not a compiled module at all") }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, cache := t.TempDir(), t.TempDir()
+			path := wasmtest.WriteModule(t, dir, "m.wasm", mod, false)
+			cfg := wasm.Config{Path: path, SHA256: wasm.SHA256(mod), CacheDir: cache}
+			openLogin(t, cfg, wasm.Env{})
+			entries, _ := cacheEntries(t, cache)
+			for name := range entries {
+				p := filepath.Join(cache, name)
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, tt.corrupt(b), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			logs := &logBuf{}
+			openLogin(t, cfg, wasm.Env{Log: logs.logger()})
+			if !strings.Contains(logs.String(), "compilation cache failed") {
+				t.Errorf("not logged:\n%s", logs.String())
+			}
+			// The broken entry is gone; the next start writes a good one.
+			if e, _ := cacheEntries(t, cache); len(e) != 0 {
+				t.Errorf("entries left after the failure: %v", e)
+			}
+			openLogin(t, cfg, wasm.Env{})
+			openLogin(t, cfg, wasm.Env{})
+			if e, _ := cacheEntries(t, cache); len(e) != 1 {
+				t.Errorf("entries after two more starts: %v, want the module's", e)
+			}
+		})
+	}
+}

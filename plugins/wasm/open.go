@@ -51,15 +51,16 @@ func Open(ctx context.Context, cfg Config, env Env) (*Module, error) {
 	if err != nil {
 		return nil, refuse(err)
 	}
-	own := false
+	own, cacheDir := false, ""
 	if env.Cache == nil {
 		log := env.Log
 		if log == nil {
 			log = slog.New(slog.DiscardHandler)
 		}
-		env.Cache, own = newCache(cfg.CacheDir, env.DataDir, log), true
+		env.Cache, cacheDir = newCache(cfg.CacheDir, env.DataDir, log)
+		own = true
 	}
-	m, err := New(ctx, wasm, cfg, env)
+	m, err := newModule(ctx, wasm, cfg, env, cacheDir)
 	if err != nil {
 		if own {
 			env.Cache.Close(context.Background())

@@ -30,7 +30,7 @@ func newConnectorKeygen() *cobra.Command {
 		Short: "Make a publisher key pair for signing connector plugins and modules",
 		Long: "Writes NAME.pub (the public key, for publisher_keys) and NAME.key (the private key,\n" +
 			"mode 0600) in minisign's format. With --encrypt the private key is encrypted with a\n" +
-			"password read from the terminal or stdin's first line (minisign's scrypt: slow, 1 GiB).",
+			"password read from the terminal or stdin's first line (minisign's scrypt: seconds, 1 GiB).",
 		Example: "  portico connector keygen acme\n  portico connector keygen --encrypt --dir ~/.portico acme",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -149,7 +149,11 @@ func generateKey(password string) (pub, priv []byte, err error) {
 // readPrivateKey decodes the private key file b read from path.
 func readPrivateKey(path string, b []byte, password string) (minisign.PrivateKey, error) {
 	if minisign.IsEncrypted(b) {
-		return minisign.DecryptKey(password, b)
+		sk, err := minisign.DecryptKey(password, b)
+		if err != nil {
+			return sk, fmt.Errorf("cannot decrypt it (a wrong password?): %w", err)
+		}
+		return sk, nil
 	}
 	var sk minisign.PrivateKey
 	if err := sk.UnmarshalText(b); err != nil {

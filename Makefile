@@ -78,7 +78,7 @@ vet:
 test: deps vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-# Test servers from Debian (slapd, Chromium) and axe-core from npm:
+# Test servers and tools from Debian (slapd, Chromium, minisign) and axe-core from npm:
 # installed when missing and the machine allows it (root with apt; npm).
 # Without them the tests that need them skip loudly, and fail under CI=true.
 deps:
@@ -88,6 +88,12 @@ deps:
 	    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections; \
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slapd ldap-utils >/dev/null; \
 	  else echo "slapd missing and cannot be installed here: LDAP tests will skip"; fi; \
+	fi
+	@if ! command -v minisign >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing minisign"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends minisign >/dev/null; \
+	  else echo "minisign missing and cannot be installed here: the signature interoperability test will skip"; fi; \
 	fi
 	@if ! test -x /usr/bin/chromium; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -3,6 +3,7 @@ module github.com/portico-idp/portico
 go 1.26.0
 
 require (
+	aead.dev/minisign v0.3.0
 	github.com/beevik/etree v1.8.1
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0

@@ -82,6 +82,9 @@ type Config struct {
 	TokenExchange TokenExchange `yaml:"token_exchange"`
 	// SCIM is SCIM 2.0 provisioning (scim.go; [scim.md](scim.md)).
 	SCIM SCIM `yaml:"scim"`
+	// ConnectorSigning sets the publisher keys of every `plugin` and
+	// `wasm` connector (signing.go).
+	ConnectorSigning ConnectorSigning `yaml:"connector_signing"`
 
 	// Declarative, `true`, makes the file the truth for its clients,
 	// users (local accounts), connectors and SCIM provisioners
@@ -885,6 +888,7 @@ func (c *Config) ApplyDefaults() {
 	c.Login.applyDefaults()
 	c.TokenExchange.applyDefaults()
 	c.applySCIMDefaults()
+	c.applyConnectorSigning() // signing.go
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}

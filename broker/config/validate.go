@@ -34,6 +34,7 @@ func (c *Config) Validate() error {
 	c.validateHTTP(&v)
 	c.validateExchange(&v) // exchange.go
 	c.validateSCIM(&v)     // scim.go
+	c.validateConnectorSigning(&v)
 	return errors.Join(v.errs...)
 }
 

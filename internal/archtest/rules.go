@@ -33,7 +33,7 @@ func (v Violation) String() string {
 const (
 	RuleSDK       = "sdk imports nothing of Portico outside sdk/ (examples and tests included)"
 	RuleTokensvc  = "tokensvc imports nothing of broker, connectors, plugins, cmd or testenv"
-	RulePluggable = "connectors/<name> and plugins/<name> import, of Portico, only sdk/ and their own subtree"
+	RulePluggable = "connectors/<name> and plugins/<name> import, of Portico, only sdk/ and their own subtree (plugins also plugins/internal/)"
 	RuleTestenv   = "no product package imports testenv (only tests do)"
 	RuleSubjects  = "a broker subject (protocol, journey, admin, scim) imports no other subject and not the broker root"
 	RuleShared    = "a shared broker package imports no broker subject and not the broker root"
@@ -158,7 +158,11 @@ func Check(module string, pkgs []Package) []Violation {
 					}
 				}
 			}
-			if own != "" && !under(to, "sdk") && !under(to, own) {
+			// plugins/internal is what the runtimes share (signature
+			// checks, bounding a connector's log records): neither the
+			// sdk contract nor the broker, and Go keeps it to plugins/.
+			shared := top == "plugins" && under(to, "plugins/internal")
+			if own != "" && !under(to, "sdk") && !under(to, own) && !shared {
 				add(p.ImportPath, imp, RulePluggable)
 			}
 			switch brokerLayer(from) {

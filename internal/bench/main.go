@@ -22,7 +22,8 @@
 // so and runs the rest.
 //
 // The notes end with the aims of the token-service issue, each next to
-// this run's number with ✔ or ✘. -soak runs two hot paths in turn for a
+// this run's number with ✔ or ✘, and the time a WASM connector's
+// compilation cache saves a broker start (wasmstart.go). -soak runs two hot paths in turn for a
 // long while instead and samples memory, for the aim that it stays flat.
 //
 // See docs/performance.md for the method and the numbers.
@@ -135,7 +136,8 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 			selected = append(selected, sc)
 		}
 	}
-	if len(selected) == 0 {
+	wantWASM := o.only == nil || o.only.MatchString(wasmStartName)
+	if len(selected) == 0 && !wantWASM {
 		return 2, fmt.Errorf("-only %q matches no scenario", o.only)
 	}
 	isPG := func(sc scenario) bool { return sc.db != nil }
@@ -196,6 +198,13 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 	printTable(out, results)
 	fmt.Fprintln(out)
 	printNotes(out, results, o.workers)
+	if wantWASM && ctx.Err() == nil {
+		fmt.Fprintln(out)
+		if err := wasmStart(ctx, bs, out); err != nil {
+			fmt.Fprintf(out, "WASM start: %v\n", err)
+			results = append(results, result{name: wasmStartName, errors: 1, errMsgs: map[string]int{err.Error(): 1}})
+		}
+	}
 	rssEnd := rss()
 	debug.FreeOSMemory()
 	fmt.Fprintf(out, "\nRSS at start: %s; after all scenarios: %s (%s once the Go runtime has returned free memory)\n",

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/plugins/internal/signing"
 	"github.com/portico-idp/portico/sdk/upstream"
 )
 
@@ -46,6 +47,20 @@ type Config struct {
 	StartTimeout upstream.Duration `json:"start_timeout,omitempty"`
 	// Config is handed to the plugin's factory, as JSON.
 	Config json.RawMessage `json:"config,omitempty"`
+
+	// PublisherKeys are minisign public keys (the RW... line of a .pub
+	// file) of the publishers trusted to sign the executable. With any
+	// key here or in PublisherKeysFile, the executable must carry a
+	// signature by one of them, checked before every start.
+	PublisherKeys []string `json:"publisher_keys,omitempty"`
+	// PublisherKeysFile is a file of such keys, one a line.
+	PublisherKeysFile string `json:"publisher_keys_file,omitempty"`
+	// Signature is the executable's minisign signature (default Path +
+	// ".minisig").
+	Signature string `json:"signature,omitempty"`
+	// RequireSignature makes a config without publisher keys an error, so
+	// a connector cannot lose its signature check by an edit.
+	RequireSignature bool `json:"require_signature,omitempty"`
 }
 
 var (
@@ -84,6 +99,9 @@ func ParseConfig(raw []byte) (Config, error) {
 	if c.StartTimeout == 0 {
 		c.StartTimeout = upstream.Duration(DefaultStartTimeout)
 	}
+	if err := checkSigning(c.PublisherKeys, c.PublisherKeysFile, c.Signature, c.RequireSignature); err != nil {
+		bad(err.field, "%s", err.msg)
+	}
 	upstream.CheckTimeout(bad, "timeout", c.Timeout)
 	upstream.CheckTimeout(bad, "start_timeout", c.StartTimeout)
 	if len(errs) > 0 {
@@ -98,4 +116,39 @@ func (c Config) checksum() ([]byte, error) {
 		return nil, fmt.Errorf("plugin: sha256 %q is not 64 hex digits", c.SHA256)
 	}
 	return b, nil
+}
+
+// fieldError is a config problem in one field.
+type fieldError struct{ field, msg string }
+
+// checkSigning checks the signing fields as far as can be done without
+// reading files (config check may run elsewhere).
+func checkSigning(keys []string, file, sig string, required bool) *fieldError {
+	if _, err := signing.ParseKeys(keys, "", "publisher_keys"); err != nil {
+		field, msg, _ := strings.Cut(err.Error(), ": ")
+		return &fieldError{field, msg}
+	}
+	switch {
+	case file != "" && !filepath.IsAbs(file):
+		return &fieldError{"publisher_keys_file", fmt.Sprintf("%q must be absolute", file)}
+	case sig != "" && !filepath.IsAbs(sig):
+		return &fieldError{"signature", fmt.Sprintf("%q must be absolute", sig)}
+	case required && len(keys) == 0 && file == "":
+		return &fieldError{"require_signature", "needs publisher_keys or publisher_keys_file"}
+	case sig != "" && len(keys) == 0 && file == "":
+		return &fieldError{"signature", "is checked against publisher keys: set publisher_keys or publisher_keys_file"}
+	}
+	return nil
+}
+
+// keys reads the publisher keys, the keys file included.
+func (c Config) keys() (signing.Keys, error) {
+	k, err := signing.ParseKeys(c.PublisherKeys, c.PublisherKeysFile, "publisher_keys")
+	if err != nil {
+		return signing.Keys{}, fmt.Errorf("plugin: config.%w", err)
+	}
+	if c.RequireSignature && !k.Required() {
+		return signing.Keys{}, fmt.Errorf("plugin: config.require_signature: needs publisher_keys or publisher_keys_file")
+	}
+	return k, nil
 }

@@ -3,23 +3,22 @@ package process
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/portico-idp/portico/plugins/internal/logline"
 )
 
 // Bounds on what a plugin can put in the broker's log: a plugin is not
 // trusted to be well behaved, and its output must not flood or forge the
 // broker's log.
 const (
-	maxLine     = 64 << 10 // longer lines are cut
-	maxMessage  = 4 << 10
-	maxAttrs    = 32
-	maxAttrText = 1 << 10
-	tailLines   = 5
+	maxLine    = 64 << 10 // longer lines are cut
+	maxMessage = logline.MaxMessage
+	maxAttrs   = logline.MaxAttrs
+	tailLines  = 5
 )
 
 // logWriter turns what a plugin writes on one stream into broker log
@@ -144,11 +143,8 @@ type record struct {
 // bounded); "@timestamp" and "@caller" are dropped, the broker stamps its
 // own time.
 func parseHCLog(line []byte) (record, bool) {
-	if len(line) == 0 || line[0] != '{' {
-		return record{}, false
-	}
-	var m map[string]any
-	if err := json.Unmarshal(line, &m); err != nil {
+	m, ok := logline.Object(line)
+	if !ok {
 		return record{}, false
 	}
 	lvl, ok1 := m["@level"].(string)
@@ -170,53 +166,11 @@ func parseHCLog(line []byte) (record, bool) {
 		return record{}, false
 	}
 	r.msg = printable(msg, maxMessage)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		switch k {
-		case "@level", "@message", "@timestamp", "@caller":
-		default:
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		if i == maxAttrs {
-			r.attrs = append(r.attrs, slog.Int("more_attributes", len(keys)-maxAttrs))
-			break
-		}
-		name := printable(strings.TrimPrefix(k, "@"), 64)
-		r.attrs = append(r.attrs, slog.Any(name, bound(m[k])))
-	}
+	r.attrs = logline.Attrs(m, func(k string) bool {
+		return k == "@level" || k == "@message" || k == "@timestamp" || k == "@caller"
+	})
 	return r, true
 }
 
-// bound shortens long strings in a decoded JSON value and turns nested
-// values into their JSON text, so one attribute stays one bounded string.
-func bound(v any) any {
-	switch v := v.(type) {
-	case string:
-		return printable(v, maxAttrText)
-	case map[string]any, []any:
-		b, _ := json.Marshal(v)
-		return printable(string(b), maxAttrText)
-	}
-	return v // bool, float64, nil
-}
-
-// printable cuts s to about max bytes on a rune boundary and replaces
-// control characters and invalid UTF-8, so a plugin cannot forge log lines
-// in a text log.
-func printable(s string, max int) string {
-	var b strings.Builder
-	for i, r := range s {
-		if i >= max {
-			b.WriteString("...")
-			break
-		}
-		if r == utf8.RuneError || r < 0x20 || r == 0x7f {
-			r = '?'
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// printable is logline.Printable.
+func printable(s string, max int) string { return logline.Printable(s, max) }

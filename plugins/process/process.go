@@ -34,6 +34,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/portico-idp/portico/plugins/internal/signing"
 	"github.com/portico-idp/portico/sdk"
 	sdkplugin "github.com/portico-idp/portico/sdk/plugin"
 	"github.com/portico-idp/portico/sdk/upstream"
@@ -91,7 +92,8 @@ type Plugin struct {
 	opts Options
 	log  *slog.Logger
 	sum  []byte
-	info wire.Info // what the first instance implemented; later ones must match
+	keys signing.Keys // publisher keys; none: no signature is checked
+	info wire.Info    // what the first instance implemented; later ones must match
 
 	mu     sync.Mutex
 	cur    *instance // nil while down
@@ -113,6 +115,7 @@ type instance struct {
 	stderr  *logWriter // the process's stderr: the SDK logger, panics
 	stdout  *logWriter // os.Stdout after plugin.Serve, forwarded by go-plugin
 	stdio   *logWriter // os.Stderr after plugin.Serve, forwarded by go-plugin
+	signer  signing.Signer
 }
 
 // Start starts the plugin and configures it; the returned Plugin keeps it
@@ -124,13 +127,17 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := cfg.keys()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = upstream.Duration(DefaultTimeout)
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = upstream.Duration(DefaultStartTimeout)
 	}
-	p := &Plugin{cfg: cfg, opts: opts, log: opts.Log, sum: sum,
+	p := &Plugin{cfg: cfg, opts: opts, log: opts.Log, sum: sum, keys: keys,
 		poke: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	inst, err := p.launch(ctx)
 	if err != nil {
@@ -138,6 +145,9 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Plugin, error) {
 	}
 	p.info = inst.remote.Info()
 	p.cur = inst
+	if keys.Required() {
+		p.log.Info("plugin signature verified", "key", inst.signer.KeyID, "comment", inst.signer.Comment)
+	}
 	go p.supervise()
 	return p, nil
 }
@@ -199,11 +209,18 @@ func (p *Plugin) Pid() int {
 	return p.cur.pid
 }
 
-// launch runs one instance: checksum, start, handshake, info, configure,
-// info again.
+// launch runs one instance: signature, checksum, start, handshake, info,
+// configure, info again.
 func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 	inst := &instance{started: time.Now(), stderr: newLogWriter(p.log, "stderr", true),
 		stdout: newLogWriter(p.log, "stdout", false), stdio: newLogWriter(p.log, "stderr", true)}
+	// Like the checksum, before every start: the file may have been
+	// replaced since the last.
+	signer, err := p.keys.VerifyFile(p.cfg.Path, p.cfg.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("%w: connector %s: %w: not starting it", ErrRefused, p.opts.ID, err)
+	}
+	inst.signer = signer
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
 	cmd.Env = p.env()
 	setSysProcAttr(cmd)

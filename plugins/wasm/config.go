@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/plugins/internal/signing"
 	"github.com/portico-idp/portico/sdk/upstream"
 )
 
@@ -25,7 +27,11 @@ import (
 //	  max_response_size: 1MiB    # per http_request answer
 //	  reload: false              # watch path (and path.sha256) for a new module
 //	  reload_interval: 2s
-//	  cache_dir: ""              # default <storage dir>/wasm-cache
+//	  cache_dir: ""              # default <storage dir>/wasm-cache, else the user's cache dir
+//	  publisher_keys: [RWQ...]   # minisign keys; then path.minisig must verify
+//	  publisher_keys_file: ""
+//	  signature: ""              # default path.minisig
+//	  require_signature: false   # true: keys are required
 //	  config: {...}              # handed to the module's factory
 type Config struct {
 	Path   string `json:"path"`
@@ -40,6 +46,15 @@ type Config struct {
 	Reload         bool              `json:"reload,omitempty"`
 	ReloadInterval upstream.Duration `json:"reload_interval,omitempty"`
 	CacheDir       string            `json:"cache_dir,omitempty"`
+
+	// Publisher keys (minisign public keys, inline or a file of them):
+	// when any is set, the module (and every module a reload brings) must
+	// carry a signature by one of them, Signature or path.minisig.
+	PublisherKeys     []string `json:"publisher_keys,omitempty"`
+	PublisherKeysFile string   `json:"publisher_keys_file,omitempty"`
+	Signature         string   `json:"signature,omitempty"`
+	// RequireSignature makes a config without publisher keys an error.
+	RequireSignature bool `json:"require_signature,omitempty"`
 
 	Config json.RawMessage `json:"config,omitempty"`
 }
@@ -171,10 +186,37 @@ func (c *Config) Validate() error {
 			bad("sha256", "%q is not a SHA-256 in hex", c.SHA256)
 		}
 	}
+	if _, err := signing.ParseKeys(c.PublisherKeys, "", "publisher_keys"); err != nil {
+		field, msg, _ := strings.Cut(err.Error(), ": ")
+		bad(field, "%s", msg)
+	}
+	noKeys := len(c.PublisherKeys) == 0 && c.PublisherKeysFile == ""
+	switch {
+	case c.PublisherKeysFile != "" && !filepath.IsAbs(c.PublisherKeysFile):
+		bad("publisher_keys_file", "%q must be absolute", c.PublisherKeysFile)
+	case c.Signature != "" && !filepath.IsAbs(c.Signature):
+		bad("signature", "%q must be absolute", c.Signature)
+	case c.RequireSignature && noKeys:
+		bad("require_signature", "needs publisher_keys or publisher_keys_file")
+	case c.Signature != "" && noKeys:
+		bad("signature", "is checked against publisher keys: set publisher_keys or publisher_keys_file")
+	}
 	if first != nil {
 		return first
 	}
 	return c.checkLimits()
+}
+
+// keys reads the publisher keys, the keys file included.
+func (c *Config) keys() (signing.Keys, error) {
+	k, err := signing.ParseKeys(c.PublisherKeys, c.PublisherKeysFile, "publisher_keys")
+	if err != nil {
+		return signing.Keys{}, fmt.Errorf("wasm: config.%w", err)
+	}
+	if c.RequireSignature && !k.Required() {
+		return signing.Keys{}, fmt.Errorf("wasm: config.require_signature: needs publisher_keys or publisher_keys_file")
+	}
+	return k, nil
 }
 
 // checkLimits checks what New uses: everything but the module's source.

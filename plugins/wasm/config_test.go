@@ -8,6 +8,9 @@ import (
 	"github.com/portico-idp/portico/plugins/wasm"
 )
 
+// testKey is a well-formed minisign public key.
+const testKey = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3"
+
 func TestParseConfig(t *testing.T) {
 	sha := strings.Repeat("0f", 32)
 	for _, tt := range []struct {
@@ -38,6 +41,14 @@ func TestParseConfig(t *testing.T) {
 		{"host", `{"path":"m","sha256":"` + sha + `","allow_hosts":["ok.com","https://x.com/"]}`, "config.allow_hosts[1]:", nil},
 		{"response", `{"path":"m","sha256":"` + sha + `","max_response_size":"1GiB"}`, "config.max_response_size:", nil},
 		{"reload interval", `{"path":"m","reload":true,"reload_interval":"1ms"}`, "config.reload_interval:", nil},
+		{"publisher keys", `{"path":"m","sha256":"` + sha + `","publisher_keys":["` + testKey + `"],"require_signature":true,
+			"signature":"/etc/portico/m.minisig","publisher_keys_file":"/etc/portico/keys.pub"}`, "", func(c wasm.Config) bool {
+			return len(c.PublisherKeys) == 1 && c.RequireSignature
+		}},
+		{"bad publisher key", `{"path":"m","sha256":"` + sha + `","publisher_keys":["RWnope"]}`, "config.publisher_keys[0]: not a minisign public key", nil},
+		{"signature required", `{"path":"m","sha256":"` + sha + `","require_signature":true}`, "config.require_signature: needs publisher_keys", nil},
+		{"signature without keys", `{"path":"m","sha256":"` + sha + `","signature":"/m.minisig"}`, "config.signature: is checked against publisher keys", nil},
+		{"relative keys file", `{"path":"m","sha256":"` + sha + `","publisher_keys_file":"k.pub"}`, "config.publisher_keys_file: \"k.pub\" must be absolute", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := wasm.ParseConfig([]byte(tt.raw))

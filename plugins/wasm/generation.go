@@ -51,30 +51,25 @@ const wasiModule = wasi_snapshot_preview1.ModuleName
 // newGeneration compiles wasm, checks it is a Portico module, and makes
 // and configures its first instance.
 func (m *Module) newGeneration(ctx context.Context, wasm []byte, sha string) (*generation, error) {
-	rc := wazero.NewRuntimeConfigCompiler().
-		WithCloseOnContextDone(true). // the per-call deadline stops loops
-		WithMemoryLimitPages(m.cfg.memoryPages())
-	if m.cache != nil {
-		rc = rc.WithCompilationCache(m.cache)
+	rt, compiled, err := m.compile(ctx, wasm, m.cache)
+	if err != nil && m.cache != nil {
+		// wazero fails the compilation itself when a cache entry cannot
+		// be read back (cut short by a full disk, overwritten) or written.
+		// Then the module is not at fault: compile it without the cache.
+		if rt2, c2, err2 := m.compile(ctx, wasm, nil); err2 == nil {
+			m.log.Warn("wasm: the compilation cache failed; the module was compiled without it", "err", err)
+			m.dropCache()
+			rt, compiled, err = rt2, c2, nil
+		}
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	g := &generation{m: m, sha: sha, rt: rt,
+	if err != nil {
+		return nil, err
+	}
+	g := &generation{m: m, sha: sha, rt: rt, compiled: compiled,
 		slots: make(chan struct{}, m.cfg.PoolSize), idle: make(chan *instance, m.cfg.PoolSize)}
 	fail := func(err error) (*generation, error) {
 		rt.Close(context.Background())
 		return nil, err
-	}
-	// WASI without preopened directories, environment or arguments: the
-	// file functions answer EBADF, and there is no socket.
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		return fail(fmt.Errorf("wasm: WASI: %w", err))
-	}
-	if err := m.host.instantiate(ctx, rt); err != nil {
-		return fail(fmt.Errorf("wasm: host functions: %w", err))
-	}
-	var err error
-	if g.compiled, err = rt.CompileModule(ctx, wasm); err != nil {
-		return fail(refuse(fmt.Errorf("not a valid WebAssembly module: %w", err)))
 	}
 	if err := checkShape(g.compiled); err != nil {
 		return fail(refuse(err))
@@ -99,6 +94,35 @@ func (m *Module) newGeneration(ctx context.Context, wasm []byte, sha string) (*g
 	}
 	g.idle <- inst
 	return g, nil
+}
+
+// compile makes a runtime, with cache if not nil, WASI and the host
+// functions, and compiles wasm in it.
+func (m *Module) compile(ctx context.Context, wasm []byte, cache wazero.CompilationCache) (wazero.Runtime, wazero.CompiledModule, error) {
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCloseOnContextDone(true). // the per-call deadline stops loops
+		WithMemoryLimitPages(m.cfg.memoryPages())
+	if cache != nil {
+		rc = rc.WithCompilationCache(cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	fail := func(err error) (wazero.Runtime, wazero.CompiledModule, error) {
+		rt.Close(context.Background())
+		return nil, nil, err
+	}
+	// WASI without preopened directories, environment or arguments: the
+	// file functions answer EBADF, and there is no socket.
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		return fail(fmt.Errorf("wasm: WASI: %w", err))
+	}
+	if err := m.host.instantiate(ctx, rt); err != nil {
+		return fail(fmt.Errorf("wasm: host functions: %w", err))
+	}
+	compiled, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return fail(refuse(fmt.Errorf("not a valid WebAssembly module: %w", err)))
+	}
+	return rt, compiled, nil
 }
 
 func describe(i *wire.Info) string {

@@ -29,7 +29,15 @@ var sharedCache = sync.OnceValue(func() wazero.CompilationCache {
 })
 
 func TestMain(m *testing.M) {
+	// Open's default cache, without a data dir, is the user's cache dir:
+	// not the real one.
+	home, err := os.MkdirTemp("", "portico-wasm-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CACHE_HOME", home)
 	code := m.Run()
+	os.RemoveAll(home)
 	sharedCache().Close(context.Background())
 	os.Exit(code)
 }

@@ -18,16 +18,18 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/portico-idp/portico/plugins/internal/logline"
 	"github.com/portico-idp/portico/sdk/upstream"
 	"github.com/portico-idp/portico/sdk/wasm/abi"
 )
 
 // Limits on what one call into a module may ask of the host.
 const (
-	maxLogLine         = 4 << 10 // longer lines are cut
-	maxLogLinesPerCall = 200     // more are dropped
-	maxHTTPPerCall     = 64      // GitHub pages through orgs and teams; a loop is stopped
-	maxRequestJSON     = 3 << 20 // the http_request JSON: a 1 MiB body in base64, headers
+	maxLogLine         = 4 << 10  // longer stdout and stderr lines are cut
+	maxLogRecord       = 64 << 10 // a longer log record is cut (and so not JSON)
+	maxLogLinesPerCall = 200      // more are dropped
+	maxHTTPPerCall     = 64       // GitHub pages through orgs and teams; a loop is stopped
+	maxRequestJSON     = 3 << 20  // the http_request JSON: a 1 MiB body in base64, headers
 	maxRequestBody     = 1 << 20
 	maxRandom          = 64 << 10
 	maxHTTPTimeout     = upstream.MaxTimeout
@@ -142,8 +144,17 @@ func (h *host) hostLog(ctx context.Context, m api.Module, stack []uint64) {
 	if drop || !h.log.Enabled(ctx, slog.Level(level)) {
 		return
 	}
-	msg := read(m, ptr, min(n, maxLogLine))
-	h.log.Log(ctx, slog.Level(max(min(level, abi.LevelError), abi.LevelDebug)), upstream.Printable(string(msg), maxLogLine), "from", "module")
+	lvl := slog.Level(max(min(level, abi.LevelError), abi.LevelDebug))
+	rec := read(m, ptr, min(n, maxLogRecord))
+	if obj, ok := logline.Object(rec); ok {
+		if msg, ok := obj[abi.LogMessageKey].(string); ok {
+			attrs := logline.Attrs(obj, func(k string) bool { return k == abi.LogMessageKey })
+			h.log.LogAttrs(ctx, lvl, logline.Printable(msg, logline.MaxMessage), slog.Attr{Key: "module", Value: slog.GroupValue(attrs...)})
+			return
+		}
+	}
+	// Plain text: a module not written with sdk/wasm.
+	h.log.LogAttrs(ctx, lvl, logline.Printable(string(rec), logline.MaxMessage))
 }
 
 func (h *host) hostNow(_ context.Context, _ api.Module, stack []uint64) {

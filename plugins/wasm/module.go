@@ -30,6 +30,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/portico-idp/portico/plugins/internal/signing"
 	"github.com/portico-idp/portico/sdk/wasm/abi"
 	"github.com/portico-idp/portico/sdk/wire"
 )
@@ -86,6 +87,8 @@ type Module struct {
 
 	cache    wazero.CompilationCache
 	ownCache bool
+	cacheDir string       // this wazero version's entries of cache, when on disk
+	keys     signing.Keys // set by Open; reloads are verified against them
 
 	gen    atomic.Pointer[generation] // nil while removed
 	closed atomic.Bool
@@ -101,6 +104,12 @@ type Module struct {
 // must match it. The module is instantiated and configured once before
 // New returns, so a bad module or config fails here.
 func New(ctx context.Context, wasm []byte, cfg Config, env Env) (*Module, error) {
+	return newModule(ctx, wasm, cfg, env, "")
+}
+
+// newModule is New with the directory of env.Cache's entries, when Open
+// made it on disk, so that a broken entry can be dropped.
+func newModule(ctx context.Context, wasm []byte, cfg Config, env Env, cacheDir string) (*Module, error) {
 	if env.Log == nil {
 		env.Log = slog.New(slog.DiscardHandler)
 	}
@@ -116,7 +125,7 @@ func New(ctx context.Context, wasm []byte, cfg Config, env Env) (*Module, error)
 	if err != nil {
 		return nil, err
 	}
-	m := &Module{cfg: cfg, host: h, log: env.Log, cache: env.Cache}
+	m := &Module{cfg: cfg, host: h, log: env.Log, cache: env.Cache, cacheDir: cacheDir}
 	sum := SHA256(wasm)
 	if cfg.SHA256 != "" && cfg.SHA256 != sum {
 		return nil, refuse(fmt.Errorf("it has SHA-256 %s, the config pins %s", sum, cfg.SHA256))

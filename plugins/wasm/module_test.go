@@ -2,6 +2,7 @@ package wasm_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -26,8 +27,30 @@ func TestGoModuleLogin(t *testing.T) {
 	if _, err := pc.Login(ctx, sdk.Scopes{}, "alice", "nope"); !errors.Is(err, sdk.ErrInvalidCredentials) {
 		t.Errorf("wrong password: %v", err)
 	}
-	if !strings.Contains(logs.String(), "configured version=v1 users=2") {
-		t.Errorf("the module's log line did not reach the broker's log:\n%s", logs.String())
+	// The module's slog record arrives as one: its message, its level,
+	// its attributes grouped under "module" (as a process plugin's are
+	// under "plugin"), not a line of text inside a message.
+	var found bool
+	for line := range strings.Lines(logs.String()) {
+		var rec struct {
+			Level, Msg string
+			Module     map[string]any
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if strings.Contains(rec.Msg, "msg=") || strings.Contains(rec.Msg, `"msg"`) {
+			t.Errorf("a record encoded inside the message: %s", line)
+		}
+		if rec.Msg == "configured" {
+			found = true
+			if rec.Level != "INFO" || rec.Module["version"] != "v1" || rec.Module["users"] != 2.0 || len(rec.Module) != 2 {
+				t.Errorf("the module's record: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the module's log record did not reach the broker's log:\n%s", logs.String())
 	}
 }
 

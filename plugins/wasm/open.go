@@ -6,23 +6,29 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-
+	"github.com/portico-idp/portico/plugins/internal/signing"
 	"github.com/portico-idp/portico/sdk"
 	"github.com/portico-idp/portico/sdk/wire"
 )
 
 // Open loads the module cfg names: cfg.Path, checked against cfg.SHA256,
 // or with reload on against the digest in cfg.Path + ".sha256" (as
-// sha256sum writes it), which is then watched together with the module.
-// The compilation cache is env.Cache, or one in cfg.CacheDir (default
-// <env.DataDir>/wasm-cache; in memory without a data dir).
+// sha256sum writes it), which is then watched together with the module;
+// and with publisher keys configured, against its minisign signature
+// (cfg.Signature, or cfg.Path + ".minisig"), which a reloaded module must
+// carry too. New and Replace, which take bytes, check no signature.
+// The compilation cache is env.Cache, or one in cfg.CacheDir (see
+// newCache for the default and what happens when it cannot be used).
 func Open(ctx context.Context, cfg Config, env Env) (*Module, error) {
+	keys, err := cfg.keys()
+	if err != nil {
+		return nil, err
+	}
 	wasm, err := os.ReadFile(cfg.Path)
 	if err != nil {
 		return nil, refuse(err)
@@ -36,14 +42,25 @@ func Open(ctx context.Context, cfg Config, env Env) (*Module, error) {
 			return nil, refuse(fmt.Errorf("%s has SHA-256 %s, %s.sha256 says %s", cfg.Path, sum, cfg.Path, want))
 		}
 	}
-	own := false
+	if cfg.SHA256 != "" && cfg.SHA256 != SHA256(wasm) {
+		// Before the cache is made: a refused module leaves nothing behind.
+		return nil, refuse(fmt.Errorf("it has SHA-256 %s, the config pins %s", SHA256(wasm), cfg.SHA256))
+	}
+	// The bytes read, not the file again: what is verified is what runs.
+	signer, err := keys.Verify(wasm, cfg.Path, cfg.Signature)
+	if err != nil {
+		return nil, refuse(err)
+	}
+	own, cacheDir := false, ""
 	if env.Cache == nil {
-		if env.Cache, err = newCache(cfg.CacheDir, env.DataDir); err != nil {
-			return nil, err
+		log := env.Log
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
 		}
+		env.Cache, cacheDir = newCache(cfg.CacheDir, env.DataDir, log)
 		own = true
 	}
-	m, err := New(ctx, wasm, cfg, env)
+	m, err := newModule(ctx, wasm, cfg, env, cacheDir)
 	if err != nil {
 		if own {
 			env.Cache.Close(context.Background())
@@ -51,25 +68,15 @@ func Open(ctx context.Context, cfg Config, env Env) (*Module, error) {
 		return nil, err
 	}
 	m.ownCache = own
+	m.keys = keys
+	if keys.Required() {
+		m.log.Info("wasm: module signature verified", "key", signer.KeyID, "comment", signer.Comment)
+	}
 	if cfg.Reload {
 		m.stop, m.stopped = make(chan struct{}), make(chan struct{})
-		go m.watch(cfg.Path, time.Duration(cfg.ReloadInterval))
+		go m.watch(cfg.Path, cfg.Signature, time.Duration(cfg.ReloadInterval))
 	}
 	return m, nil
-}
-
-func newCache(dir, dataDir string) (wazero.CompilationCache, error) {
-	if dir == "" && dataDir != "" {
-		dir = filepath.Join(dataDir, "wasm-cache")
-	}
-	if dir == "" {
-		return wazero.NewCompilationCache(), nil
-	}
-	c, err := wazero.NewCompilationCacheWithDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("wasm: compilation cache in %s: %w", dir, err)
-	}
-	return c, nil
 }
 
 // readDigest reads path.sha256: a hex SHA-256, optionally followed by a
@@ -90,10 +97,12 @@ func readDigest(path string) (string, error) {
 // without reading them: a file renamed into place is another file even
 // when its size and modification time look the same.
 type stamp struct {
-	mod, digest os.FileInfo // nil when missing
+	mod, digest, sig os.FileInfo // nil when missing
 }
 
-func stampOf(path string) (stamp, error) {
+// stampOf looks at the module at path, its digest file and its signature
+// at sigPath: a deploy may write them in any order.
+func stampOf(path, sigPath string) (stamp, error) {
 	var s stamp
 	var err error
 	if s.mod, err = os.Stat(path); errors.Is(err, fs.ErrNotExist) {
@@ -102,6 +111,7 @@ func stampOf(path string) (stamp, error) {
 		return stamp{}, err
 	}
 	s.digest, _ = os.Stat(path + ".sha256")
+	s.sig, _ = os.Stat(sigPath)
 	return s, nil
 }
 
@@ -114,7 +124,7 @@ func (s stamp) same(o stamp) bool {
 		}
 		return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 	}
-	return same(s.mod, o.mod) && same(s.digest, o.digest)
+	return same(s.mod, o.mod) && same(s.digest, o.digest) && same(s.sig, o.sig)
 }
 
 // watch polls the module file, since Portico has no admin API: a changed
@@ -122,7 +132,10 @@ func (s stamp) same(o stamp) bool {
 // module takes the connector out of service until it is back. A module
 // that does not match its digest (a deploy half done) is left alone until
 // the next change.
-func (m *Module) watch(path string, every time.Duration) {
+func (m *Module) watch(path, sigPath string, every time.Duration) {
+	if sigPath == "" {
+		sigPath = path + signing.Suffix
+	}
 	defer close(m.stopped)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -133,7 +146,7 @@ func (m *Module) watch(path string, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		st, err := stampOf(path)
+		st, err := stampOf(path, sigPath)
 		if err != nil || (st.same(last) && last.mod != nil) {
 			continue
 		}
@@ -145,11 +158,11 @@ func (m *Module) watch(path string, every time.Duration) {
 			}
 			continue
 		}
-		m.reload(path)
+		m.reload(path, sigPath)
 	}
 }
 
-func (m *Module) reload(path string) {
+func (m *Module) reload(path, sigPath string) {
 	wasm, err := os.ReadFile(path)
 	if err != nil {
 		m.log.Error("wasm: reload: read the module", "err", err)
@@ -162,6 +175,10 @@ func (m *Module) reload(path string) {
 	want, err := readDigest(path)
 	if err == nil && want != sum {
 		err = fmt.Errorf("the module has SHA-256 %s, %s.sha256 says %s", sum, path, want)
+	}
+	var signer signing.Signer
+	if err == nil {
+		signer, err = m.keys.Verify(wasm, path, sigPath)
 	}
 	if err != nil {
 		m.log.Warn("wasm: reload: not loading the changed module", "err", err)
@@ -180,6 +197,10 @@ func (m *Module) reload(path string) {
 	}()
 	if err := m.Replace(ctx, wasm, sum); err != nil {
 		m.log.Error("wasm: reload failed; the loaded module stays", "err", err)
+		return
+	}
+	if m.keys.Required() {
+		m.log.Info("wasm: module reloaded", "sha256", sum, "key", signer.KeyID, "comment", signer.Comment)
 		return
 	}
 	m.log.Info("wasm: module reloaded", "sha256", sum)

@@ -117,8 +117,11 @@ func serve(raw []byte) wire.Response {
 	return wire.Serve(ctx, conn, req)
 }
 
-// hostHandler is a slog.Handler writing text lines through the log host
-// function. The broker adds the time, the level and the connector.
+// hostHandler is a slog.Handler writing records through the log host
+// function as JSON objects, which the broker turns back into records of
+// its own log (the module's attributes grouped under "module"). The
+// level is the host function's argument; the broker adds the time and
+// the connector.
 type hostHandler struct {
 	shared *hostShared
 	inner  slog.Handler // over shared.buf; nil means a fresh one
@@ -134,7 +137,7 @@ func (h *hostHandler) handler() slog.Handler {
 	if h.inner != nil {
 		return h.inner
 	}
-	return slog.NewTextHandler(&h.shared.buf, &slog.HandlerOptions{
+	return slog.NewJSONHandler(&h.shared.buf, &slog.HandlerOptions{
 		Level: h.level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {

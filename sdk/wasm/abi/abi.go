@@ -42,7 +42,10 @@ const HostModule = "portico"
 // Host functions.
 const (
 	// FuncLog: log(level i32, ptr i32, len i32). level is a slog.Level
-	// (-4 debug, 0 info, 4 warn, 8 error); the bytes are the UTF-8 text.
+	// (-4 debug, 0 info, 4 warn, 8 error); the bytes are a record: a JSON
+	// object with the message under LogMessageKey and the attributes as
+	// its other members (what slog's JSONHandler writes, without time
+	// and level), or else plain UTF-8 text, all of it the message.
 	FuncLog = "log"
 	// FuncHTTPRequest: http_request(ptr i32, len i32) -> i32. The bytes
 	// are an HTTPRequest in JSON; the answer (an HTTPResponse in JSON) is
@@ -63,6 +66,10 @@ const (
 	// ConnectorData) and returns the key's length.
 	FuncKey = "key"
 )
+
+// LogMessageKey is the member holding the message in a JSON log record
+// (slog.MessageKey).
+const LogMessageKey = "msg"
 
 // Log levels, as slog's.
 const (

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -35,7 +36,21 @@ const (
 	RuleTokensvc  = "tokensvc imports nothing of broker, connectors, plugins, cmd or testenv"
 	RulePluggable = "connectors/<name> and plugins/<name> import, of Portico, only sdk/ and their own subtree"
 	RuleTestenv   = "no product package imports testenv (only tests do)"
+	RuleContract  = "the contract packages (sdk, sdk/wire, sdk/wasm, sdk/wasm/abi) import only the standard library and each other"
 )
+
+// Contract lists the packages, relative to the module, that are the
+// connector contract itself. An author's module that imports only these
+// needs no other module: go-plugin, gRPC and wazero come in only with
+// sdk/plugin and sdk/connectortest (docs/plugins.md, "The sdk module").
+var Contract = []string{"sdk", "sdk/wire", "sdk/wasm", "sdk/wasm/abi"}
+
+// standard reports whether an import path is the standard library's: its
+// first element has no dot (as the go command decides it).
+func standard(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".")
+}
 
 // TestenvExempt lists the non-test packages, relative to the module, that
 // may import testenv, each with the reason. Keep it short.
@@ -43,7 +58,8 @@ var TestenvExempt = map[string]string{
 	"internal/bench": "the benchmark harness (a dev tool, not shipped) drives an in-process broker from testenv",
 }
 
-// List runs `go list -json ./...` once in dir and decodes its packages.
+// List runs `go list -json ./...` once in dir and decodes its packages:
+// those of the module in dir, without nested modules (the sdk is one).
 func List(dir string) ([]Package, error) {
 	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Imports,TestImports,XTestImports,Module", "./...")
 	cmd.Dir = dir
@@ -102,7 +118,13 @@ func Check(module string, pkgs []Package) []Violation {
 				own = parts[0] + "/" + parts[1]
 			}
 		}
+		contract := slices.Contains(Contract, from)
 		check := func(imp string, test bool) {
+			if contract && !test && !standard(imp) {
+				if to, ok := rel(imp); !ok || !slices.Contains(Contract, to) {
+					add(p.ImportPath, imp, RuleContract)
+				}
+			}
 			to, ok := rel(imp)
 			if !ok {
 				return

@@ -28,9 +28,11 @@ const (
 	Misbehave = "./plugins/wasm/testdata/misbehave"
 	// GitHub is the built-in GitHub connector as a module.
 	GitHub = "./plugins/wasm/modules/github"
-	// FileUsers and OAuth2 are the SDK's example connectors.
-	FileUsers = "./sdk/examples/fileusers"
-	OAuth2    = "./sdk/examples/oauth2"
+	// FileUsers and OAuth2 are the SDK's example connectors, by import
+	// path: the sdk is its own module, which a relative path from the
+	// root does not reach.
+	FileUsers = "github.com/portico-idp/portico/sdk/examples/fileusers"
+	OAuth2    = "github.com/portico-idp/portico/sdk/examples/oauth2"
 )
 
 var (

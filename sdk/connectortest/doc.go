@@ -11,9 +11,10 @@
 //     later"), never a wrong password, and the connector recovers when it
 //     is back; on refresh it is not sdk.ErrUserGone, which would end the
 //     person's sessions;
-//   - a cancelled context is honoured: the call returns, with an error
-//     that is not a wrong password (the broker counts those against the
-//     account);
+//   - a cancelled context is honoured: a login returns an error that is
+//     not a wrong password (the broker counts those against the account)
+//     without spending a password hash on nobody, also when it waits on
+//     the store; a refresh is not sdk.ErrUserGone over it;
 //   - usernames, display names and groups outside ASCII come back byte
 //     for byte;
 //   - every identity fits the limits the broker enforces (Limits), with a

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +100,63 @@ func TestConnectorInit(t *testing.T) {
 	if after, _ := os.ReadFile(filepath.Join(dir, "connector.go")); !bytes.Equal(after, source) {
 		t.Error("connector.go changed between init and the builds")
 	}
+
+	// docs/plugins.md's tutorial: the built connector, configured as the
+	// tutorial says, logs a person in through the code flow.
+	hash := strings.TrimSpace(mustRun(t, "alice-password\n", "hash-password"))
+	for _, tc := range []struct{ name, yaml string }{
+		{"plugin", `
+    type: plugin
+    config:
+      path: ` + filepath.Join(dir, "bin", "acme-users") + `
+      sha256: ` + sha256File(t, filepath.Join(dir, "bin", "acme-users"))},
+		{"wasm", `
+    type: wasm
+    config:
+      path: ` + filepath.Join(dir, "bin", "acme-users.wasm") + `
+      sha256: ` + sha256File(t, filepath.Join(dir, "bin", "acme-users.wasm")) + `
+      memory_limit: 128MiB`},
+	} {
+		t.Run("tutorial-login-"+tc.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			config := filepath.Join(t.TempDir(), "portico.yaml")
+			yaml := "issuer: http://" + addr + "\nlisten: " + addr + "\nstorage: {dir: " + t.TempDir() + "}\n" +
+				"connectors:\n  - id: acme\n    name: Acme" + tc.yaml + `
+      config:
+        users:
+          - {id: u-1, username: alice, name: Alice, groups: [staff], password_hash: "` + hash + `"}
+clients:
+  - {id: ` + rpClient + `, secret: ` + rpSecret + `, redirect_uris: [` + rpRedirect + `]}
+log: {level: warn}
+`
+			if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			startServe(t, "http://"+addr, "--config", config)
+			idt, err := login(t, "http://"+addr, "alice", "alice-password")
+			if err != nil {
+				t.Fatalf("login through the %s: %v", tc.name, err)
+			}
+			var claims struct {
+				Name   string   `json:"name"`
+				Groups []string `json:"groups"`
+			}
+			if err := idt.Claims(&claims); err != nil || claims.Name != "Alice" || len(claims.Groups) != 1 || claims.Groups[0] != "staff" {
+				t.Errorf("id_token claims %+v (%v), want Alice in staff", claims, err)
+			}
+			_, err = login(t, "http://"+addr, "alice", "wrong-password")
+			wantBadPassword(t, err)
+		})
+	}
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(b))
 }
 
 // TestConnectorInitRefuses shows what init will not do.

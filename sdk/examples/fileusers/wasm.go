@@ -118,6 +118,10 @@ func (c *storeConnector) Login(ctx context.Context, s sdk.Scopes, username, pass
 	if err != nil {
 		return sdk.Identity{}, err
 	}
+	// A login nobody waits for any more is not worth a hash.
+	if err := ctx.Err(); err != nil {
+		return sdk.Identity{}, fmt.Errorf("%w: %w", sdk.ErrUnavailable, err)
+	}
 	u, ok := us.byName[username]
 	if !ok {
 		if us.dummy != "" { // unknown names take as long as known ones

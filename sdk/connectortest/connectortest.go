@@ -202,7 +202,7 @@ func Start(t *testing.T, s Suite, f Form) any {
 	case Process:
 		c, err = startProcess(t, build(t, s.Package, false), s.Config)
 	case WASM:
-		c, err = startWASM(t, build(t, s.Package, true), s.Config, log)
+		c, err = startWASM(t, s.Package, build(t, s.Package, true), s.Config, log)
 	default:
 		t.Fatalf("connectortest: unknown form %q", f)
 	}

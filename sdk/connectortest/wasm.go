@@ -11,7 +11,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,17 +52,36 @@ type wasmConn struct {
 	pending []byte          // http_request's result until take_result
 }
 
-func startWASM(t *testing.T, path string, config json.RawMessage, log *slog.Logger) (any, error) {
+// cacheDir is a compilation cache for the kit's modules, or "" for none.
+// Compiling a Go-built module takes seconds (a minute under -race); the
+// cache makes the next run take milliseconds. wazero keys its entries by
+// its own version, which it reads from the build information, and a test
+// binary has none: so the directory is named after the version of wazero
+// in the module of pkg, which is the one this test was built with.
+func cacheDir(pkg string) string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/tetratelabs/wazero")
+	cmd.Dir = pkg
+	out, err := cmd.Output()
+	v := strings.TrimSpace(string(out))
+	if err != nil || !strings.HasPrefix(v, "v") {
+		return ""
+	}
+	return filepath.Join(base, "portico-connectortest", v+"-"+runtime.GOOS+"-"+runtime.GOARCH)
+}
+
+func startWASM(t *testing.T, pkg, path string, config json.RawMessage, log *slog.Logger) (any, error) {
 	ctx := t.Context()
 	bin, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithMemoryLimitPages(memoryPages)
-	// Compiling a Go-built module takes seconds; the cache makes the next
-	// run take milliseconds.
-	if dir, err := os.UserCacheDir(); err == nil {
-		if cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(dir, "portico-connectortest")); err == nil {
+	if dir := cacheDir(pkg); dir != "" {
+		if cache, err := wazero.NewCompilationCacheWithDir(dir); err == nil {
 			rc = rc.WithCompilationCache(cache)
 		}
 	}

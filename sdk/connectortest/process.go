@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -19,19 +18,9 @@ import (
 	"github.com/portico-idp/portico/sdk/wire"
 )
 
-var (
-	buildMu sync.Mutex
-	builds  = map[string]*built{}
-)
-
-type built struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 // build builds the package in dir natively (a process plugin) or for
-// wasip1 (a reactor module), once per test process, and returns the file.
+// wasip1 (a reactor module) into t's temporary directory and returns the
+// file. The go command's build cache makes a second build cheap.
 func build(t *testing.T, dir string, wasm bool) string {
 	t.Helper()
 	goCmd := needGo(t)
@@ -39,43 +28,22 @@ func build(t *testing.T, dir string, wasm bool) string {
 	if err != nil {
 		t.Fatalf("connectortest: %v", err)
 	}
-	key := fmt.Sprintf("%s\x00%v", abs, wasm)
-	buildMu.Lock()
-	b := builds[key]
-	if b == nil {
-		b = &built{}
-		builds[key] = b
+	out := filepath.Join(t.TempDir(), "connector")
+	args := []string{"build", "-o", out}
+	env := os.Environ()
+	if wasm {
+		out += ".wasm"
+		args = []string{"build", "-o", out, "-buildmode=c-shared"}
+		env = append(env, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	}
-	buildMu.Unlock()
-	b.once.Do(func() {
-		out, err := os.MkdirTemp("", "connectortest-")
-		if err != nil {
-			b.err = err
-			return
-		}
-		// Kept for the life of the process: other tests may use the build.
-		args := []string{"build", "-o"}
-		env := os.Environ()
-		if wasm {
-			b.path = filepath.Join(out, "connector.wasm")
-			args = append(args, b.path, "-buildmode=c-shared")
-			env = append(env, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-		} else {
-			b.path = filepath.Join(out, "connector")
-			args = append(args, b.path)
-		}
-		cmd := exec.Command(goCmd, append(args, ".")...)
-		cmd.Dir, cmd.Env = abs, env
-		var log bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &log, &log
-		if err := cmd.Run(); err != nil {
-			b.err = fmt.Errorf("%s (in %s): %v\n%s", strings.Join(cmd.Args, " "), abs, err, log.Bytes())
-		}
-	})
-	if b.err != nil {
-		t.Fatalf("connectortest: build: %v", b.err)
+	cmd := exec.Command(goCmd, append(args, ".")...)
+	cmd.Dir, cmd.Env = abs, env
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("connectortest: build: %s (in %s): %v\n%s", strings.Join(cmd.Args, " "), abs, err, log.Bytes())
 	}
-	return b.path
+	return out
 }
 
 // startProcess starts a built plugin as the broker does (go-plugin's

@@ -97,7 +97,14 @@ func TestConformance(t *testing.T) {
 	}
 	c := New(s, Config{Params: cheap})
 	connectortest.Run(t, connectortest.Suite{
-		Factory: func(context.Context, json.RawMessage, *slog.Logger) (any, error) { return c, nil },
+		// The broker builds the local connector from its own config;
+		// this factory takes none.
+		Factory: func(_ context.Context, raw json.RawMessage, _ *slog.Logger) (any, error) {
+			if len(raw) > 0 {
+				return nil, errors.New("local: no config block")
+			}
+			return c, nil
+		},
 		User:    alice,
 		Unicode: connectortest.UnicodeAccount,
 		Outage: func(testing.TB) func() {

@@ -101,6 +101,13 @@ func Run(t *testing.T, s Suite) {
 	if err := s.validate(); err != nil {
 		t.Fatal(err)
 	}
+	if s.Factory != nil {
+		t.Run("bad-config", func(t *testing.T) {
+			if err := CheckFactory(t.Context(), s.Factory); err != nil {
+				t.Errorf("%v\n(rule: %s)", err, ruleBadConfig)
+			}
+		})
+	}
 	for _, f := range s.forms() {
 		t.Run(string(f), func(t *testing.T) {
 			c := Start(t, s, f)
@@ -181,6 +188,37 @@ func anyNonASCII(ss []string) bool {
 		}
 	}
 	return false
+}
+
+const ruleBadConfig = "a config block that is not a JSON object, or holds an unknown field, is an error from the factory, never a panic or a connector"
+
+// badConfigs are config blocks no connector can take.
+// (An absent block is fine: a connector may need no config.)
+var badConfigs = []string{`not json`, `[]`, `"a string"`, `42`, `{"connectortest_unknown_field": true}`, `{`, "{\"a\":\"\xff\"}"}
+
+// CheckFactory calls factory with config blocks no connector can take
+// (not JSON, not an object, an unknown field) and reports one it accepts
+// or panics on. A connector's config is an operator's typo away from any
+// of them: it must be refused at start with a message, as the sdk/upstream
+// helpers (DecodeStrict) do.
+func CheckFactory(ctx context.Context, factory Factory) (err error) {
+	log := slog.New(slog.DiscardHandler)
+	for _, raw := range badConfigs {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("the factory panicked on the config %q: %v", raw, r)
+				}
+			}()
+			if c, ferr := factory(ctx, json.RawMessage(raw), log); ferr == nil && err == nil {
+				err = fmt.Errorf("the factory accepted the config %q (and built a %T)", raw, c)
+			}
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Start builds form f of the connector and returns it configured; it is

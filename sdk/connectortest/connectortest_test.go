@@ -1,6 +1,7 @@
 package connectortest
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -175,12 +176,53 @@ func memSuite(fault string) (Suite, *memConnector) {
 	}, c
 }
 
+// strictFactory returns c for an empty config or an empty JSON object.
+func strictFactory(c any) Factory {
+	return func(_ context.Context, raw json.RawMessage, _ *slog.Logger) (any, error) {
+		if len(raw) == 0 {
+			return c, nil
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		var cfg struct{}
+		if err := dec.Decode(&cfg); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		return c, nil
+	}
+}
+
 // TestRunCorrectConnector runs the whole kit, through Run, on a correct
 // connector: every rule passes and none is skipped.
 func TestRunCorrectConnector(t *testing.T) {
 	s, c := memSuite("")
-	s.Factory = func(context.Context, json.RawMessage, *slog.Logger) (any, error) { return c, nil }
+	s.Factory = strictFactory(c)
 	Run(t, s)
+}
+
+func TestCheckFactory(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		factory Factory
+		says    string
+	}{
+		{"strict", strictFactory(struct{}{}), ""},
+		{"takes anything", func(context.Context, json.RawMessage, *slog.Logger) (any, error) { return struct{}{}, nil }, "accepted the config \"not json\""},
+		{"ignores unknown fields", func(_ context.Context, raw json.RawMessage, _ *slog.Logger) (any, error) {
+			var cfg struct{}
+			return cfg, json.Unmarshal(raw, &cfg)
+		}, "connectortest_unknown_field"},
+		{"panics", func(_ context.Context, raw json.RawMessage, _ *slog.Logger) (any, error) {
+			return raw[100], nil
+		}, "panicked"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckFactory(t.Context(), tc.factory)
+			if (err == nil) != (tc.says == "") || err != nil && !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("CheckFactory: got %v, want %q", err, tc.says)
+			}
+		})
+	}
 }
 
 // TestRulesCatchViolations shows each rule failing on a connector that

@@ -21,7 +21,8 @@
 //     stable, non-empty Subject;
 //   - refresh returns the same person, and sdk.ErrUserGone once the
 //     account is removed;
-//   - concurrent logins do not interfere (run with -race).
+//   - concurrent logins do not interfere (run with -race);
+//   - the factory refuses a config block it cannot read (CheckFactory).
 //
 // Each rule runs in three forms of the same source: in process (the
 // factory called directly), as a built process plugin (go build, started

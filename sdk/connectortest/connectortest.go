@@ -23,8 +23,8 @@ type Factory = func(ctx context.Context, config json.RawMessage, log *slog.Logge
 type Account struct {
 	Username, Password string
 	// Want is what a login as this account must return. Every field set
-	// is compared exactly (Groups in order); Subject, if empty, must
-	// only be non-empty and stable.
+	// is compared byte for byte (Groups as a set, in any order); Subject,
+	// if empty, must only be non-empty and stable.
 	Want sdk.Identity
 }
 

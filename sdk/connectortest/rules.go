@@ -106,7 +106,8 @@ func match(got, want sdk.Identity) error {
 	if want.EmailVerified && !got.EmailVerified {
 		diffs = append(diffs, "email_verified is false, want true")
 	}
-	if want.Groups != nil && !slices.Equal(got.Groups, want.Groups) {
+	// Groups are a set: a directory may list them in any order.
+	if want.Groups != nil && !slices.Equal(slices.Sorted(slices.Values(got.Groups)), slices.Sorted(slices.Values(want.Groups))) {
 		diffs = append(diffs, fmt.Sprintf("groups are %q, want %q", got.Groups, want.Groups))
 	}
 	for k, w := range want.Attributes {

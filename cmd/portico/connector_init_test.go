@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/portico-idp/portico/plugins/wasm/wasmtest"
 )
 
 // needTool finds a command the test cannot do without: skipped loudly
@@ -115,7 +117,8 @@ func TestConnectorInit(t *testing.T) {
     config:
       path: ` + filepath.Join(dir, "bin", "acme-users.wasm") + `
       sha256: ` + sha256File(t, filepath.Join(dir, "bin", "acme-users.wasm")) + `
-      memory_limit: 128MiB`},
+      memory_limit: 128MiB
+      cache_dir: ` + wasmCache(t, filepath.Join(dir, "bin", "acme-users.wasm"))},
 	} {
 		t.Run("tutorial-login-"+tc.name, func(t *testing.T) {
 			addr := freeAddr(t)
@@ -148,6 +151,15 @@ log: {level: warn}
 			wantBadPassword(t, err)
 		})
 	}
+}
+
+// wasmCache compiles the module into a cache directory in a process
+// without the race detector and returns the directory, for the broker's
+// cache_dir: compiling it under -race takes longer than serve's start
+// is given.
+func wasmCache(t *testing.T, path string) string {
+	wasmtest.Precompile(t, path)
+	return wasmtest.CacheDir()
 }
 
 func sha256File(t *testing.T, path string) string {

@@ -124,6 +124,17 @@ func prune(dir string, age time.Duration) {
 	}
 }
 
+// Precompile compiles the module file at path into CacheDir, as Build
+// does for the modules it builds, for a test that builds a module itself
+// (cmd/portico's scaffolded connector) and gives the broker CacheDir as
+// its cache_dir: under the race detector the broker would take minutes.
+func Precompile(t testing.TB, path string) {
+	t.Helper()
+	if out, err := precompile(path); err != nil {
+		t.Fatalf("precompile %s: %v\n%s", path, err, out)
+	}
+}
+
 // precompile compiles a module into CacheDir in a process without the
 // race detector, which makes wazero's compiler about ten times slower.
 func precompile(path string) (string, error) {

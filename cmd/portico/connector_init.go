@@ -94,7 +94,11 @@ func initConnector(dir string, p scaffoldParams) error {
 		if err := tmpl.Execute(&b, p); err != nil {
 			return fmt.Errorf("scaffold %s: %w", f, err)
 		}
-		out[strings.TrimSuffix(filepath.Base(f), ".tmpl")] = b.Bytes()
+		name := strings.TrimSuffix(filepath.Base(f), ".tmpl")
+		if name == "gitignore" { // a dot file is not embedded by a pattern
+			name = ".gitignore"
+		}
+		out[name] = b.Bytes()
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

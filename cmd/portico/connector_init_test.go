@@ -65,6 +65,11 @@ func TestConnectorInit(t *testing.T) {
 			t.Errorf("go.mod lacks %q:\n%s", want, gomod)
 		}
 	}
+	for _, f := range []string{"connector.go", "argon2id.go", "main.go", "wasm.go", "connector_test.go", "Makefile", "README.md", ".gitignore"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("init did not write %s: %v", f, err)
+		}
+	}
 	source, err := os.ReadFile(filepath.Join(dir, "connector.go"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,9 @@
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
+# The sdk is its own module, required through a replace (docs/plugins.md).
 COPY go.mod go.sum ./
+COPY sdk/go.mod sdk/go.sum ./sdk/
 RUN go mod download
 COPY . .
 ARG VERSION=dev

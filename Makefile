@@ -1,6 +1,9 @@
 # Portico. `make run` starts a dev server; `make test` runs every test.
 GO      ?= go
 PKGS    := ./...
+# The sdk is its own module (docs/plugins.md, "The sdk module"): `./...`
+# from the root does not enter it, so vet and test run there too.
+SDK_PKGS := ./...
 FUZZTIME ?= 30s
 
 .PHONY: run test test-short deps vet bench fuzz build clean plugins generate image package-check
@@ -43,11 +46,11 @@ package-check:
 # The example connector plugins (docs/plugins.md), with the checksums a
 # connector's config needs.
 plugins:
-	$(GO) build -o bin/plugins/ ./sdk/examples/fileusers ./sdk/examples/oauth2
+	$(GO) -C sdk build -o ../bin/plugins/ ./examples/fileusers ./examples/oauth2
 	cd bin/plugins && sha256sum fileusers oauth2
 	@# The same examples and the GitHub connector as WASM modules (docs/wasm-abi.md).
-	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/plugins/fileusers.wasm ./sdk/examples/fileusers
-	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/plugins/oauth2.wasm ./sdk/examples/oauth2
+	GOOS=wasip1 GOARCH=wasm $(GO) -C sdk build -buildmode=c-shared -o ../bin/plugins/fileusers.wasm ./examples/fileusers
+	GOOS=wasip1 GOARCH=wasm $(GO) -C sdk build -buildmode=c-shared -o ../bin/plugins/oauth2.wasm ./examples/oauth2
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/plugins/github.wasm ./plugins/wasm/modules/github
 	cd bin/plugins && sha256sum fileusers.wasm oauth2.wasm github.wasm
 
@@ -68,6 +71,7 @@ generate:
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt needed"; exit 1; }
 	$(GO) vet -race $(PKGS)
+	$(GO) -C sdk vet -race $(SDK_PKGS)
 
 # The race detector runs on everything: the store, token service and broker
 # are where concurrent requests meet. The timeout is per package: about
@@ -77,6 +81,7 @@ vet:
 # sleeping (DEVELOPERS.md, "Tests and time").
 test: deps vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) -C sdk test -race -count=1 -timeout 20m $(SDK_PKGS)
 
 # Test servers and tools from Debian (slapd, Chromium, minisign) and axe-core from npm:
 # installed when missing and the machine allows it (root with apt; npm).
@@ -111,6 +116,7 @@ deps:
 
 test-short:
 	$(GO) test -count=1 $(PKGS)
+	$(GO) -C sdk test -count=1 $(SDK_PKGS)
 
 # The HTTP hot paths next to their floors, then the connector boundaries:
 # LDAP logins through the pool next to one raw bind, a login through a
@@ -138,9 +144,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/oidc/
 	$(GO) test -run='^$$' -fuzz='^FuzzMapIdentity$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/oidc/
 	$(GO) test -run='^$$' -fuzz='^FuzzNextLink$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/github/
-	$(GO) test -run='^$$' -fuzz='^FuzzOpen$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./sdk/upstream/
-	$(GO) test -run='^$$' -fuzz='^FuzzServe$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./sdk/wire/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseUsers$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./sdk/examples/fileusers/
+	$(GO) -C sdk test -run='^$$' -fuzz='^FuzzOpen$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./upstream/
+	$(GO) -C sdk test -run='^$$' -fuzz='^FuzzServe$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./wire/
+	$(GO) -C sdk test -run='^$$' -fuzz='^FuzzParseUsers$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./examples/fileusers/
 	$(GO) test -run='^$$' -fuzz='^FuzzLogWriter$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./plugins/process/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseHTTPRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./plugins/wasm/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/mfa/

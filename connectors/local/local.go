@@ -283,6 +283,12 @@ func identity(a Account) sdk.Identity {
 // acquire takes a hashing slot, waiting at most c.queueTimeout and while ctx
 // lasts. The error wraps sdk.ErrUnavailable (and ctx's error if ctx ended).
 func (c *Connector) acquire(ctx context.Context) (release func(), err error) {
+	// A login nobody waits for any more (the browser left, the deadline
+	// passed) is not worth a hash: it would cost the memory and time of a
+	// real one and could still succeed (sdk/connectortest's rule).
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: local: %w", sdk.ErrUnavailable, err)
+	}
 	release = func() { <-c.slots }
 	select {
 	case c.slots <- struct{}{}:

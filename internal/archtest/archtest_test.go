@@ -26,16 +26,24 @@ func needGo(t *testing.T) {
 // TestDependencyRules checks Portico's own packages against the rules.
 func TestDependencyRules(t *testing.T) {
 	needGo(t)
-	pkgs, err := List(filepath.Join("..", ".."))
+	root := filepath.Join("..", "..")
+	pkgs, err := List(root)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The sdk is its own module, which `go list ./...` from the root does
+	// not enter; its packages keep their import paths under module.
+	sdkPkgs, err := List(filepath.Join(root, "sdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs = append(pkgs, sdkPkgs...)
 	seen := map[string]bool{}
 	for _, p := range pkgs {
 		seen[strings.TrimPrefix(p.ImportPath, module+"/")] = true
 	}
 	// Guard against a vacuous pass (wrong directory, wrong module path).
-	for _, want := range []string{"sdk", "sdk/examples/fileusers", "tokensvc", "connectors/local", "plugins/wasm", "testenv", "broker",
+	for _, want := range []string{"sdk", "sdk/wire", "sdk/plugin", "sdk/connectortest", "sdk/examples/fileusers", "tokensvc", "connectors/local", "plugins/wasm", "testenv", "broker",
 		"broker/protocol", "broker/journey", "broker/admin", "broker/scim", "broker/core", "broker/identity"} {
 		if !seen[want] {
 			t.Fatalf("go list did not report %s/%s: the rules would check nothing", module, want)
@@ -74,6 +82,7 @@ func TestDependencyRulesCatchViolations(t *testing.T) {
 		m + "/connectors/bad imports " + m + "/broker: breaks rule \"" + RulePluggable + "\"",
 		m + "/sdk imports " + m + "/testenv: breaks rule \"" + RuleSDK + "\"",
 		m + "/sdk/examples/bad imports " + m + "/connectors/local: breaks rule \"" + RuleSDK + "\"",
+		m + "/sdk/wire imports golang.org/x/oauth2: breaks rule \"" + RuleContract + "\"",
 		m + "/tokensvc imports " + m + "/connectors/local: breaks rule \"" + RuleTokensvc + "\"",
 	}
 	if !slices.Equal(got, want) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -37,6 +38,7 @@ const (
 	RuleTestenv   = "no product package imports testenv (only tests do)"
 	RuleSubjects  = "a broker subject (protocol, journey, admin, scim) imports no other subject and not the broker root"
 	RuleShared    = "a shared broker package imports no broker subject and not the broker root"
+	RuleContract  = "the contract packages (sdk, sdk/wire, sdk/wasm, sdk/wasm/abi) import only the standard library and each other"
 )
 
 // Subjects are the broker's subject packages, relative to the module: each
@@ -70,13 +72,27 @@ func brokerLayer(rel string) string {
 	return "shared"
 }
 
+// Contract lists the packages, relative to the module, that are the
+// connector contract itself. An author's module that imports only these
+// needs no other module: go-plugin, gRPC and wazero come in only with
+// sdk/plugin and sdk/connectortest (docs/plugins.md, "The sdk module").
+var Contract = []string{"sdk", "sdk/wire", "sdk/wasm", "sdk/wasm/abi"}
+
+// standard reports whether an import path is the standard library's: its
+// first element has no dot (as the go command decides it).
+func standard(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".")
+}
+
 // TestenvExempt lists the non-test packages, relative to the module, that
 // may import testenv, each with the reason. Keep it short.
 var TestenvExempt = map[string]string{
 	"internal/bench": "the benchmark harness (a dev tool, not shipped) drives an in-process broker from testenv",
 }
 
-// List runs `go list -json ./...` once in dir and decodes its packages.
+// List runs `go list -json ./...` once in dir and decodes its packages:
+// those of the module in dir, without nested modules (the sdk is one).
 func List(dir string) ([]Package, error) {
 	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Imports,TestImports,XTestImports,Module", "./...")
 	cmd.Dir = dir
@@ -135,7 +151,13 @@ func Check(module string, pkgs []Package) []Violation {
 				own = parts[0] + "/" + parts[1]
 			}
 		}
+		contract := slices.Contains(Contract, from)
 		check := func(imp string, test bool) {
+			if contract && !test && !standard(imp) {
+				if to, ok := rel(imp); !ok || !slices.Contains(Contract, to) {
+					add(p.ImportPath, imp, RuleContract)
+				}
+			}
 			to, ok := rel(imp)
 			if !ok {
 				return

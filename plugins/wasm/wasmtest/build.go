@@ -28,9 +28,11 @@ const (
 	Misbehave = "./plugins/wasm/testdata/misbehave"
 	// GitHub is the built-in GitHub connector as a module.
 	GitHub = "./plugins/wasm/modules/github"
-	// FileUsers and OAuth2 are the SDK's example connectors.
-	FileUsers = "./sdk/examples/fileusers"
-	OAuth2    = "./sdk/examples/oauth2"
+	// FileUsers and OAuth2 are the SDK's example connectors, by import
+	// path: the sdk is its own module, which a relative path from the
+	// root does not reach.
+	FileUsers = "github.com/portico-idp/portico/sdk/examples/fileusers"
+	OAuth2    = "github.com/portico-idp/portico/sdk/examples/oauth2"
 )
 
 var (
@@ -119,6 +121,17 @@ func prune(dir string, age time.Duration) {
 				os.Remove(filepath.Join(dir, sub.Name(), f.Name()))
 			}
 		}
+	}
+}
+
+// Precompile compiles the module file at path into CacheDir, as Build
+// does for the modules it builds, for a test that builds a module itself
+// (cmd/portico's scaffolded connector) and gives the broker CacheDir as
+// its cache_dir: under the race detector the broker would take minutes.
+func Precompile(t testing.TB, path string) {
+	t.Helper()
+	if out, err := precompile(path); err != nil {
+		t.Fatalf("precompile %s: %v\n%s", path, err, out)
 	}
 }
 

@@ -162,13 +162,17 @@ func (u user) identity(s sdk.Scopes) sdk.Identity {
 }
 
 // Login implements sdk.PasswordConnector.
-func (c *connector) Login(_ context.Context, s sdk.Scopes, username, password string) (sdk.Identity, error) {
+func (c *connector) Login(ctx context.Context, s sdk.Scopes, username, password string) (sdk.Identity, error) {
 	if username == "" || password == "" {
 		return sdk.Identity{}, sdk.ErrInvalidCredentials
 	}
 	us, err := c.current()
 	if err != nil {
 		return sdk.Identity{}, err
+	}
+	// A login nobody waits for any more is not worth a hash.
+	if err := ctx.Err(); err != nil {
+		return sdk.Identity{}, fmt.Errorf("%w: %w", sdk.ErrUnavailable, err)
 	}
 	u, ok := us.byName[username]
 	if !ok {

@@ -18,7 +18,7 @@ import (
 	"github.com/portico-idp/portico/sdk"
 )
 
-func writeUsers(t *testing.T, path string, users ...user) {
+func writeUsers(t testing.TB, path string, users ...user) {
 	t.Helper()
 	b, _ := json.Marshal(map[string]any{"users": users})
 	if err := os.WriteFile(path, b, 0o600); err != nil {
@@ -26,7 +26,7 @@ func writeUsers(t *testing.T, path string, users ...user) {
 	}
 }
 
-func hash(t *testing.T, pw string) string {
+func hash(t testing.TB, pw string) string {
 	t.Helper()
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {

@@ -8,7 +8,7 @@
 // store's host. Or, for a fixed set, the document can be inline in
 // config.users. Build it with
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o fileusers.wasm ./sdk/examples/fileusers
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o fileusers.wasm ./examples/fileusers # in sdk/
 //
 // The module needs memory for the argon2id parameters of its hashes
 // (m=65536 is 64 MiB): set the connector's memory_limit above that.
@@ -117,6 +117,10 @@ func (c *storeConnector) Login(ctx context.Context, s sdk.Scopes, username, pass
 	us, err := c.current(ctx)
 	if err != nil {
 		return sdk.Identity{}, err
+	}
+	// A login nobody waits for any more is not worth a hash.
+	if err := ctx.Err(); err != nil {
+		return sdk.Identity{}, fmt.Errorf("%w: %w", sdk.ErrUnavailable, err)
 	}
 	u, ok := us.byName[username]
 	if !ok {

@@ -5,7 +5,7 @@
 // through the broker's http_request host function, so the connector's
 // config needs allow_hosts naming the OAuth server's hosts. Build it with
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o oauth2.wasm ./sdk/examples/oauth2
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o oauth2.wasm ./examples/oauth2 # in sdk/
 
 package main
 

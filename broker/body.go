@@ -159,6 +159,15 @@ func (b *Broker) bodyRuleFor(rules map[string]bodyRule, method, fullPath string)
 	if strings.HasPrefix(rel, scimPath+"/") { // SCIM (scim_wire.go)
 		return scimBodyRule(method)
 	}
+	if strings.HasPrefix(rel, "/admin/") { // the console's pages and forms
+		switch method {
+		case http.MethodGet:
+			return bodyRule{noBody, b.refusePage}, true
+		case http.MethodPost:
+			return bodyRule{pageForm, b.refusePage}, true
+		}
+		return bodyRule{}, false
+	}
 	r, ok := rules[method+" "+rel]
 	return r, ok
 }

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/broker/admin/console"
+
 	"github.com/portico-idp/portico/broker/journey"
 	"github.com/portico-idp/portico/broker/protocol"
 
@@ -157,6 +159,13 @@ type Options struct {
 	// (5s).
 	DeviceCodeTTL, DevicePollInterval time.Duration
 
+	// ConsoleClient, if set, serves the admin console at /admin/
+	// (broker/admin/console), logging administrators in as this client;
+	// ConsoleFreshLogin is how recent their login must be for an action
+	// that changes security (10m).
+	ConsoleClient     string
+	ConsoleFreshLogin time.Duration
+
 	// FileManaged, set with declarative: true, are the entries the file
 	// manages: read-only through the admin API (broker/admin).
 	FileManaged *admin.FileManaged
@@ -181,6 +190,7 @@ type Broker struct {
 	protocol *protocol.Server
 	journey  *journey.Server
 	admin    *admin.API
+	console  *console.Console // nil when off
 }
 
 // New returns a Broker. The store and token service belong to the caller;
@@ -273,6 +283,15 @@ func (b *Broker) assemble() error {
 	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: admins, Scopes: opts.Scopes,
 		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, FileManaged: opts.FileManaged},
 		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol, provisioners{b.store})
+	if opts.ConsoleClient != "" {
+		b.console, err = console.New(console.Options{Issuer: opts.Issuer, ClientID: opts.ConsoleClient,
+			FreshLogin: opts.ConsoleFreshLogin, Now: opts.Now},
+			console.Deps{Broker: b, Store: b.store, Log: b.log, Text: b.ui.Text, Product: b.ui.Product()})
+		if err != nil {
+			b.protocol.Close()
+			return err
+		}
+	}
 	if b.handler, err = b.routes(); err != nil {
 		b.protocol.Close()
 		return err
@@ -329,6 +348,9 @@ func (b *Broker) routes() (http.Handler, error) {
 	b.protocol.Routes(r, b.limitAddress)
 	b.journey.Routes(r, b.limitAddress)
 	b.admin.Routes(r.Group(b.path("/admin/v1")))
+	if b.console != nil {
+		b.console.Routes(r)
+	}
 	b.scimRoutes(r) // SCIM 2.0 provisioning (scim_wire.go)
 	r.NoRoute(b.admin.NoRoute, b.scimNoRoute, func(c *gin.Context) {
 		b.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)

@@ -44,7 +44,11 @@ func newJourney(t *testing.T, b *testenv.Broker) *walk {
 
 // docsShots are the screenshots kept in docs/screenshots: one per page.
 var docsShots = map[string]bool{"login": true, "picker": true, "login-error": true, "mfa-enrol": true,
-	"recovery-codes": true, "mfa": true, "consent": true, "account": true, "logged-out": true, "error": true, "failed": true}
+	"recovery-codes": true, "mfa": true, "consent": true, "account": true, "logged-out": true, "error": true, "failed": true,
+	// The admin console (console_browser_test.go).
+	"console-overview": true, "console-users": true, "console-user": true, "console-confirm": true,
+	"console-client-new": true, "console-client-created": true, "console-clients": true, "console-client": true,
+	"console-accounts": true, "console-connectors": true, "console-keys": true, "console-audit": true}
 
 // rp returns a relying party of client at the broker.
 func (j *walk) rp(client, secret string) *testenv.RP {

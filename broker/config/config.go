@@ -123,13 +123,35 @@ type Registration struct {
 	InitialAccessTokenFiles []string `yaml:"initial_access_token_files"`
 }
 
-// Admin configures the admin API under /admin/v1.
+// Admin configures the admin API under /admin/v1 and the console at
+// /admin/.
 type Admin struct {
 	// Role is the user role (users' roles, set through the API or the
 	// CLI) that a person's admin token must carry for the API to accept
 	// it ([admin-api.md](admin-api.md#authentication)).
 	Role string `yaml:"role"`
+	// Console is the web console at /admin/ ([console.md](console.md)).
+	Console Console `yaml:"console"`
 }
+
+// Console configures the admin console. It logs administrators in
+// through Portico's own code flow as the built-in client
+// `portico-console`, and does what it does through the admin API.
+type Console struct {
+	// Disabled turns the console off: /admin/ is not served and the
+	// built-in client `portico-console` is not created.
+	Disabled bool `yaml:"disabled"`
+	// FreshLogin is how recent the administrator's login must be for an
+	// action that changes security (signing keys, clients, connectors,
+	// second factors, deleting a user); an older one logs in again first.
+	FreshLogin Duration `yaml:"fresh_login"`
+}
+
+// ConsoleClient is the id of the console's built-in client.
+const ConsoleClient = "portico-console"
+
+// DefaultConsoleFreshLogin is Console.FreshLogin unless set.
+const DefaultConsoleFreshLogin = 10 * time.Minute
 
 // AdminScope is the scope a client_credentials token needs for the admin
 // API; only clients with admin: true may have it in their scopes.

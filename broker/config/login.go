@@ -89,7 +89,8 @@ func (l *Login) applyDefaults() {
 
 func (c *Config) validateLogin(v *validator) {
 	for i, id := range c.Login.MFA.Clients {
-		if !slices.ContainsFunc(c.Clients, func(cl Client) bool { return cl.ID == id }) {
+		console := id == ConsoleClient && !c.Admin.Console.Disabled // the console's built-in client
+		if !console && !slices.ContainsFunc(c.Clients, func(cl Client) bool { return cl.ID == id }) {
 			v.add(fmt.Sprintf("login.mfa.clients[%d]", i), "no client %q in clients", id)
 		}
 	}

@@ -94,6 +94,9 @@ func (c *Config) validateTop(v *validator) {
 
 	c.Storage.validate(v)
 	// The role the admin API grants: one the API could give a user.
+	if f := c.Admin.Console.FreshLogin; f < 0 || f > Duration(24*time.Hour) {
+		v.add("admin.console.fresh_login", "must be between 0 (the default, 10m) and 24h")
+	}
 	if msg := CheckGroupName(c.Admin.Role); msg != "" {
 		v.add("admin.role", "%s", msg)
 	}
@@ -198,6 +201,8 @@ func (c *Config) validateClients(v *validator) {
 			v.add(p+".id", "%s", msg)
 		case seen[cl.ID]:
 			v.add(p+".id", "duplicate client id %q", cl.ID)
+		case cl.ID == ConsoleClient && !c.Admin.Console.Disabled:
+			v.add(p+".id", "%q is the admin console's built-in client; choose another id, or set admin.console.disabled", cl.ID)
 		}
 		seen[cl.ID] = true
 

@@ -156,6 +156,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, e
 }
 
 func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*Server, error) {
+	cfg = withConsole(cfg) // the console's built-in client (console.go)
 	// Every store call is timed, for /metrics, and traced when tracing
 	// is on.
 	m := metrics.New()
@@ -243,6 +244,9 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		HashPassword: func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
 	}
 	opts.WriteTimeout = cfg.HTTPWriteTimeout() // as Serve sets it
+	if !cfg.Admin.Console.Disabled {
+		opts.ConsoleClient, opts.ConsoleFreshLogin = config.ConsoleClient, cfg.Admin.Console.FreshLogin.Std()
+	}
 	opts.ExchangeIssuers = cfg.TokenExchange.Issuers
 	for _, c := range cfg.Clients {
 		if c.Admin {

@@ -1,5 +1,7 @@
 package ui
 
+import "maps"
+
 // The message catalogue: every sentence a person can see on Portico's
 // pages, in one place, by id, so that wording is changed and translations
 // are added here, not in handlers. Theme.Messages overrides entries
@@ -74,8 +76,20 @@ const (
 // inside a page (a form's error).
 type message struct{ Title, Text string }
 
-// english is the catalogue Portico ships.
-var english = map[string]message{
+// english is the catalogue Portico ships: the login pages' and the
+// admin console's (messages_console.go).
+var english = merged(pageMessages, consoleMessages)
+
+func merged(ms ...map[string]message) map[string]message {
+	out := map[string]message{}
+	for _, m := range ms {
+		maps.Copy(out, m)
+	}
+	return out
+}
+
+// pageMessages are the login pages' and the errors'.
+var pageMessages = map[string]message{
 	MsgReauth:                   {"Log in again", "For your security, log in again before adding a passkey."},
 	MsgUpstreamDown:             {"", "The identity provider is not available right now. Please try again later."},
 	MsgUnavailable:              {"Temporarily unavailable", "Please try again later."},

@@ -458,3 +458,41 @@ func (c *capped) String() string {
 	defer c.mu.Unlock()
 	return c.buf.String()
 }
+
+// Value waits for the form control matching the CSS selector sel and
+// returns its value.
+func (b *Browser) Value(ctx context.Context, sel string) (string, error) {
+	return run(ctx, b, fmt.Sprintf("read the value of %q", sel), chromedp.Value(chromedp.CSS(sel)))
+}
+
+// Press sends keys to whatever has the focus, as a person at the keyboard
+// would: kb.Tab, kb.Enter and the like from chromedp/kb, or text. It
+// does not wait for a navigation a key starts.
+func (b *Browser) Press(ctx context.Context, keys string) error {
+	_, err := run(ctx, b, "press keys", chromedp.KeyEvent(keys))
+	return err
+}
+
+// Focused returns the id (or, without one, the tag name) of the element
+// that has the focus.
+func (b *Browser) Focused(ctx context.Context) (string, error) {
+	return run(ctx, b, "read the focus", chromedp.Evaluate[string](
+		`(() => { const e = document.activeElement; return e ? (e.id || e.localName) : ""; })()`))
+}
+
+// Cookie returns the value of the cookie name the browser would send to
+// the page it shows (HttpOnly ones too), or an error when there is none.
+func (b *Browser) Cookie(ctx context.Context, name string) (string, error) {
+	return run(ctx, b, fmt.Sprintf("read cookie %q", name), func(ctx context.Context, t *chromedp.Target) (string, error) {
+		res, err := cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{})
+		if err != nil {
+			return "", err
+		}
+		for _, c := range res.Cookies {
+			if c.Name == name {
+				return c.Value, nil
+			}
+		}
+		return "", fmt.Errorf("no cookie %q", name)
+	})
+}

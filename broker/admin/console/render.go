@@ -1,0 +1,70 @@
+package console
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// csp: no script at all, the console's own style sheet, forms that post
+// only to Portico, and no framing.
+const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func noStore(g *gin.Context) {
+	g.Header("Cache-Control", "no-store")
+}
+
+func (c *Console) headers(g *gin.Context) {
+	h := g.Writer.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// page is a console page: a session's GET, rendered by h.
+func (c *Console) page(h func(*gin.Context, *sess)) gin.HandlerFunc { return c.session(h) }
+
+// render renders template name in the console's layout.
+func (c *Console) render(g *gin.Context, s *sess, status int, name, title string, data map[string]any) {
+	c.headers(g)
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Title"], data["Product"], data["Page"] = title, c.prod, name
+	if s != nil {
+		data["CSRF"], data["Session"] = s.csrf, true
+	}
+	if f := g.Query("done"); f != "" && len(f) < 64 {
+		data["Done"] = c.text("console.done." + f)
+	}
+	g.Status(status)
+	if err := c.tpl.ExecuteTemplate(g.Writer, name, data); err != nil {
+		c.log.ErrorContext(g.Request.Context(), "console: render", "page", name, "err", err)
+	}
+}
+
+// message shows a page with one message (a login that failed, a session
+// that ended) and a link to log in.
+func (c *Console) message(g *gin.Context, status int, id, detail string) {
+	c.render(g, nil, status, "message", c.text(id+".title"), map[string]any{"Message": c.text(id), "Detail": detail})
+}
+
+// fail logs a failure of the server's and says to try later.
+func (c *Console) fail(g *gin.Context, what string, err error) {
+	c.log.ErrorContext(g.Request.Context(), "console: "+what, "err", err)
+	c.message(g, http.StatusServiceUnavailable, "console.unavailable", "")
+}
+
+// apiFailed shows the admin API's refusal on the page it came from.
+func (c *Console) apiFailed(g *gin.Context, s *sess, status int, e apiError) {
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		c.render(g, s, status, "message", c.text("console.forbidden.title"), map[string]any{
+			"Message": c.text("console.forbidden"), "Detail": e.String()})
+		return
+	}
+	c.render(g, s, status, "message", c.text("console.refused.title"), map[string]any{
+		"Message": c.text("console.refused"), "Detail": e.String()})
+}

@@ -1,0 +1,268 @@
+package broker_test
+
+import (
+	"context"
+	"encoding/csv"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp/kb"
+	"golang.org/x/oauth2"
+
+	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/mfa"
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/connectors/local"
+	"github.com/portico-idp/portico/testenv"
+)
+
+// consoleConfig is the test config with the console's second factor
+// required, an admin client for the test's own API calls, and bob.
+func consoleConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg := testenv.Config(t)
+	cfg.Login.MFA.Clients = []string{config.ConsoleClient}
+	cfg.Clients = append(cfg.Clients, config.Client{ID: adminClientID, Secret: adminClientSecret,
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}, Admin: true})
+	hash, err := local.Hash(bobPassword, testenv.FastParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Users = append(cfg.Users, config.User{Username: bobName, Email: "bob@example.com", PasswordHash: hash})
+	return cfg
+}
+
+// consoleLogin logs user in to the console in j's browser, enrolling TOTP.
+func consoleLogin(j *walk, base, user, pass string) {
+	j.t.Helper()
+	j.must(j.br.Navigate(j.ctx, base+"/admin/"))
+	j.page("console-login", "Log in")
+	j.password(user, pass)
+	j.page("console-mfa-enrol", "Set up two-step verification")
+	secret := j.totpSecret()
+	j.code("#code", mfa.Code(secret, time.Now()))
+	j.page("console-recovery-codes", "Save your recovery codes")
+	j.must(j.br.Click(j.ctx, `form button[type="submit"]`))
+}
+
+// tokenStatus tries client id with secret at the token endpoint with a
+// code that does not exist: 400 invalid_grant means the client
+// authenticated, 401 invalid_client that it did not.
+func tokenStatus(t *testing.T, base, id, secret string) int {
+	t.Helper()
+	return postToken(t, base, id, secret, url.Values{"grant_type": {"authorization_code"}, "code": {"nope"},
+		"redirect_uri": {"https://app.example/cb"}}).Status
+}
+
+var hourRE = regexp.MustCompile(`login\.success: (\d+) in the last hour`)
+
+// TestConsole is acceptance 1, 3, 4 and 5 of the admin console: an
+// administrator logs in with TOTP through the code flow, sees the
+// overview's charts count the logins, creates a client by keyboard alone
+// and sees its secret once, rotates it; finds a user, ends one of its
+// sessions (the application's refresh then fails), resets its second
+// factors and disables it, and finds each in the audit log and its CSV.
+// Every page is checked with axe-core and photographed.
+func TestConsole(t *testing.T) {
+	b := testenv.Start(t, consoleConfig(t))
+	ctx := context.Background()
+	machine := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	_, alice := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	mustStatus(t, call(t, b, machine, "PATCH", "/users/"+alice.Subject, map[string]any{"roles": []string{"admin"}}), 200, "make alice an admin")
+	// bob has a session in the application, with a refresh token.
+	bobTok, bob := loginAt(t, b, "local", bobName, bobPassword, "openid", "offline_access")
+
+	j := newJourney(t, b)
+	consoleLogin(j, b.URL, testenv.UserName, testenv.UserPassword)
+	j.page("console-overview", "Overview")
+
+	// Acceptance 4: the charts count the logins of the last hour (alice's
+	// and bob's to the application, alice's to the console).
+	waitAudit(t, b.Server.Store, "the console login", func(e store.AuditEvent) bool {
+		return e.Type == "login.success" && e.ClientID == config.ConsoleClient
+	})
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/"))
+	j.page("console-overview", "Overview")
+	m := hourRE.FindStringSubmatch(j.text("main"))
+	if n, _ := strconv.Atoi(m[1]); m == nil || n < 3 {
+		t.Fatalf("overview: logins in the last hour %v, want at least 3", m)
+	}
+	if !strings.Contains(j.text("main"), "local") {
+		t.Error("overview: no row for the local connector")
+	}
+
+	// Acceptance 1: a client created by keyboard alone, its secret once.
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/new-client"))
+	j.page("console-client-new", "New client")
+	tabTo(j, "id")
+	j.must(j.br.Press(j.ctx, "console-app"))
+	tabTo(j, "redirect_uris")
+	j.must(j.br.Press(j.ctx, "https://app.example/cb"))
+	tabTo(j, "consent")
+	j.must(j.br.Press(j.ctx, kb.Tab))
+	if f, _ := j.br.Focused(j.ctx); f != "button" {
+		t.Fatalf("after the last field the focus is on %q, want the submit button", f)
+	}
+	j.must(j.br.Press(j.ctx, kb.Enter))
+	j.page("console-client-created", "Client created")
+	secret, err := j.br.Value(j.ctx, "#secret")
+	j.must(err)
+	if tokenStatus(t, b.URL, "console-app", secret) != 400 {
+		t.Fatal("the secret shown does not authenticate the client")
+	}
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/clients/console-app"))
+	j.page("console-client", "Client")
+	if strings.Contains(j.text("main"), secret) {
+		t.Fatal("the client page shows the secret again")
+	}
+	j.must(j.br.Click(j.ctx, `form[action$="/rotate"] button`))
+	j.page("console-confirm", "Are you sure?")
+	j.must(j.br.Click(j.ctx, `form button.danger`))
+	j.page("console-client-rotated", "New client secret")
+	secret2, err := j.br.Value(j.ctx, "#secret")
+	j.must(err)
+	if secret2 == secret || tokenStatus(t, b.URL, "console-app", secret) != 401 || tokenStatus(t, b.URL, "console-app", secret2) != 400 {
+		t.Fatal("after rotation the old secret must fail and the new one work")
+	}
+
+	// Acceptance 3: bob, found by search.
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/users"))
+	j.page("console-users", "Users")
+	j.must(j.br.Fill(j.ctx, "#q", bobName+"\n"))
+	j.must(j.br.WaitVisible(j.ctx, `a[href$="/admin/users/`+bob.Subject+`"]`))
+	j.must(j.br.Click(j.ctx, `a[href$="/admin/users/`+bob.Subject+`"]`))
+	j.page("console-user", "User")
+	j.must(j.br.Click(j.ctx, `tr[data-client="`+testenv.ClientID+`"] form button`))
+	j.page("console-confirm-session", "Are you sure?")
+	j.must(j.br.Click(j.ctx, `form button.danger`))
+	j.page("console-user-session-ended", "User")
+	rp := newRP(t, b)
+	if _, err := rp.OAuth2.TokenSource(ctx, &oauth2.Token{RefreshToken: bobTok.RefreshToken}).Token(); err == nil {
+		t.Fatal("bob's application still refreshes after the console ended its session")
+	}
+	for _, action := range []string{"reset-mfa", "disable"} {
+		j.must(j.br.Click(j.ctx, `form[action$="/`+action+`"] button`))
+		j.page("console-confirm-"+action, "Are you sure?")
+		j.must(j.br.Click(j.ctx, `form button.danger`))
+		j.page("console-user-"+action, "User")
+	}
+	if s := j.text("#state"); s != "disabled" {
+		t.Fatalf("bob's state after disable: %q", s)
+	}
+
+	// Each change is in the audit log page and its CSV, with alice as
+	// the actor.
+	for _, typ := range []string{"admin.client_create", "admin.client_secret_rotate", "admin.user_sessions_revoke", "admin.user_mfa_reset", "admin.user_update"} {
+		waitAudit(t, b.Server.Store, typ, func(e store.AuditEvent) bool { return e.Type == typ })
+	}
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/audit?actor=user:"+alice.Subject))
+	j.page("console-audit", "Audit log")
+	log := j.text("#events")
+	csvRows := consoleCSV(t, j, b.URL+"/admin/audit.csv?actor=user:"+alice.Subject)
+	for _, typ := range []string{"admin.client_create", "admin.client_secret_rotate", "admin.user_sessions_revoke", "admin.user_mfa_reset", "admin.user_update"} {
+		if !strings.Contains(log, typ) {
+			t.Errorf("the audit page lacks %s", typ)
+		}
+		if !strings.Contains(csvRows, typ) {
+			t.Errorf("the CSV export lacks %s", typ)
+		}
+	}
+	for _, p := range []string{"accounts", "connectors", "keys", "clients"} {
+		j.must(j.br.Navigate(j.ctx, b.URL+"/admin/"+p))
+		j.page("console-"+p, map[string]string{"accounts": "Local accounts", "connectors": "Connectors", "keys": "Signing keys", "clients": "Clients"}[p])
+	}
+}
+
+// tabTo presses Tab until the element with id has the focus.
+func tabTo(j *walk, id string) {
+	j.t.Helper()
+	for range 40 {
+		j.must(j.br.Press(j.ctx, kb.Tab))
+		if f, _ := j.br.Focused(j.ctx); f == id {
+			return
+		}
+	}
+	j.t.Fatalf("Tab never reached #%s", id)
+}
+
+// consoleCSV downloads the CSV export with the browser's session cookie
+// and returns it, after checking it parses.
+func consoleCSV(t *testing.T, j *walk, u string) string {
+	t.Helper()
+	cookie, err := j.br.Cookie(j.ctx, "portico_console")
+	j.must(err)
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.AddCookie(&http.Cookie{Name: "portico_console", Value: cookie})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("CSV export: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if _, err := csv.NewReader(strings.NewReader(string(raw))).ReadAll(); err != nil {
+		t.Fatalf("CSV export does not parse: %v", err)
+	}
+	return string(raw)
+}
+
+// TestConsoleRefuses: a user who is not an administrator gets no console
+// session; a token the console did not get itself — an administrator's
+// machine token, an application's — opens nothing; a form without the
+// session's form token and a return address off the console are refused.
+func TestConsoleRefuses(t *testing.T) {
+	b := testenv.Start(t, consoleConfig(t))
+	j := newJourney(t, b)
+	consoleLogin(j, b.URL, bobName, bobPassword)
+	j.page("console-login-refused", "Login failed")
+	if _, err := j.br.Cookie(j.ctx, "portico_console"); err == nil {
+		t.Fatal("a non-administrator got a console session cookie")
+	}
+
+	machine := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	app, _ := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for name, tok := range map[string]string{"machine": machine, "application": app.AccessToken} {
+		req, _ := http.NewRequest(http.MethodGet, b.URL+"/admin/users", nil)
+		req.AddCookie(&http.Cookie{Name: "portico_console", Value: tok})
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/admin/login") {
+			t.Errorf("%s token as a console cookie: %d to %q, want the login", name, resp.StatusCode, loc)
+		}
+		form := url.Values{"confirm": {"yes"}}
+		req, _ = http.NewRequest(http.MethodPost, b.URL+"/admin/keys/rotate", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "portico_console", Value: tok})
+		if resp, err = noRedirect.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s token posting to the console: %d, want 401", name, resp.StatusCode)
+		}
+	}
+	for _, ret := range []string{"https://evil.example/", "//evil.example/admin/", "/admin/v1/keys", "/login"} {
+		resp, err := noRedirect.Get(b.URL + "/admin/login?return=" + url.QueryEscape(ret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if !strings.Contains(resp.Header.Get("Location"), "/authorize?") {
+			t.Fatalf("login with return %q: %d %q", ret, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		// The return address is kept server-side: the callback, not the
+		// URL, says where to go; an outside one became the overview.
+	}
+}

@@ -131,6 +131,20 @@ func TestConsole(t *testing.T) {
 		t.Fatal("after rotation the old secret must fail and the new one work")
 	}
 
+	// Its settings change from the form; what the form lacks stays.
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/clients/console-app"))
+	j.must(j.br.Fill(j.ctx, "#e-name", "Console App"))
+	j.must(j.br.Click(j.ctx, "#e-consent"))
+	j.must(j.br.Click(j.ctx, `form[action$="/edit"] button[type="submit"]`))
+	j.page("console-client-saved", "Client")
+	got := call(t, b, machine, "GET", "/clients/console-app", nil)
+	if got.Body["name"] != "Console App" || got.Body["consent"] != true || got.Body["has_secret"] != true {
+		t.Fatalf("after the edit: %v", got.Body)
+	}
+	if tokenStatus(t, b.URL, "console-app", secret2) != 400 {
+		t.Fatal("the edit lost the client's secret")
+	}
+
 	// Acceptance 3: bob, found by search.
 	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/users"))
 	j.page("console-users", "Users")

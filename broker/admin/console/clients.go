@@ -42,7 +42,7 @@ func (c *Console) client(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	c.render(g, s, http.StatusOK, "client", c.text("console.client"), map[string]any{"Client": cl})
+	c.render(g, s, http.StatusOK, "client", c.text("console.client"), map[string]any{"Client": cl, "Grants": grantTypes})
 }
 
 // lines splits a text area into its non-empty lines.
@@ -91,6 +91,10 @@ func (c *Console) newClient(g *gin.Context, s *sess) {
 func (c *Console) clientAction(g *gin.Context, s *sess) {
 	id := g.Param("id")
 	back := c.path("/admin/clients/" + url.PathEscape(id))
+	if g.Param("action") == "edit" {
+		c.editClient(g, s, id)
+		return
+	}
 	if !slices.Contains([]string{"rotate", "delete"}, g.Param("action")) {
 		c.message(g, http.StatusNotFound, "console.notFound", "")
 		return
@@ -118,4 +122,46 @@ func (c *Console) clientAction(g *gin.Context, s *sess) {
 	}
 	cl.ID = id
 	c.render(g, s, http.StatusOK, "secret", c.text("console.client.rotated"), map[string]any{"Client": cl})
+}
+
+// grantTypes are the grant types the edit form offers.
+var grantTypes = []string{"authorization_code", "refresh_token", "client_credentials",
+	"urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange"}
+
+// editClient changes the settings the form has and keeps the others: the
+// client as the API gives it, with the form's fields replaced, goes back
+// whole (PUT replaces a client's settings).
+func (c *Console) editClient(g *gin.Context, s *sess, id string) {
+	back := c.path("/admin/clients/" + url.PathEscape(id))
+	if !c.fresh(g, s, back) {
+		return
+	}
+	path := "/clients/" + url.PathEscape(id)
+	var cl map[string]any
+	if st, e := c.api(g, s, http.MethodGet, path, nil, &cl); st != http.StatusOK {
+		c.apiFailed(g, s, st, e)
+		return
+	}
+	for _, k := range []string{"has_secret", "version", "resource_uris", "managed_by"} {
+		delete(cl, k) // output only
+	}
+	var grants []string
+	for _, gt := range g.PostFormArray("grant_types") {
+		if slices.Contains(grantTypes, gt) {
+			grants = append(grants, gt)
+		}
+	}
+	cl["name"] = g.PostForm("name")
+	cl["redirect_uris"] = lines(g.PostForm("redirect_uris"))
+	cl["grant_types"] = grants
+	cl["scopes"] = strings.Fields(g.PostForm("scopes"))
+	cl["consent"] = g.PostForm("consent") == "yes"
+	cl["token_format"] = g.PostForm("token_format")
+	if st, e := c.api(g, s, http.MethodPut, path, cl, nil); st >= 300 {
+		var view clientView
+		c.api(g, s, http.MethodGet, path, nil, &view)
+		c.render(g, s, st, "client", c.text("console.client"), map[string]any{"Client": view, "Grants": grantTypes, "Error": e.String()})
+		return
+	}
+	g.Redirect(http.StatusSeeOther, back+"?done=client_updated")
 }

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,7 +98,7 @@ func New(opts Options, d Deps) (*Console, error) {
 	c := &Console{opts: opts, issuer: iss, secure: iss.Scheme == "https", broker: d.Broker, store: d.Store,
 		log: d.Log, text: d.Text, prod: d.Product}
 	c.tpl, err = template.New("console").Funcs(template.FuncMap{
-		"t": c.text, "path": c.path, "fmtTime": fmtTime, "join": strings.Join,
+		"t": c.text, "path": c.path, "fmtTime": fmtTime, "join": strings.Join, "has": slices.Contains[[]string],
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("console: parse templates: %w", err)

@@ -1,9 +1,14 @@
 package console
 
 import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -55,5 +60,36 @@ func TestHourly(t *testing.T) {
 	}
 	if len(ch.Bars) != 2 || ch.Bars[0].X <= ch.Bars[1].X {
 		t.Errorf("bars %+v: want the last hour's to the right of the hour before's", ch.Bars)
+	}
+}
+
+// TestDoneNote: the note after an action is the catalogue's; an unknown
+// ?done= shows nothing, so a link cannot put its own words on a page.
+func TestDoneNote(t *testing.T) {
+	text := func(id string) string {
+		if id == "console.done.keys_rotated" {
+			return "The signing keys are rotated."
+		}
+		return id
+	}
+	c, err := New(Options{Issuer: "https://id.example.com"}, Deps{Text: text, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]string{
+		"keys_rotated":               "The signing keys are rotated.",
+		"Call%20555-0100%20to%20fix": "",
+	} {
+		w := httptest.NewRecorder()
+		g, _ := gin.CreateTestContext(w)
+		g.Request = httptest.NewRequest(http.MethodGet, "/admin/keys?done="+q, nil)
+		c.render(g, nil, http.StatusOK, "message", "t", map[string]any{"Message": "m"})
+		body := w.Body.String()
+		switch {
+		case want != "" && !strings.Contains(body, want):
+			t.Errorf("done=%s: note %q missing", q, want)
+		case want == "" && strings.Contains(body, "555"):
+			t.Errorf("done=%s: the query's words are on the page", q)
+		}
 	}
 }

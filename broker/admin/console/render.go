@@ -37,8 +37,12 @@ func (c *Console) render(g *gin.Context, s *sess, status int, name, title string
 	if s != nil {
 		data["CSRF"], data["Session"] = s.csrf, true
 	}
+	// The note after an action: only one of the catalogue's, never the
+	// query's own words.
 	if f := g.Query("done"); f != "" && len(f) < 64 {
-		data["Done"] = c.text("console.done." + f)
+		if id := "console.done." + f; c.text(id) != id {
+			data["Done"] = c.text(id)
+		}
 	}
 	g.Status(status)
 	if err := c.tpl.ExecuteTemplate(g.Writer, name, data); err != nil {

@@ -281,7 +281,8 @@ func (b *Broker) assemble() error {
 		return err
 	}
 	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: admins, Scopes: opts.Scopes,
-		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, FileManaged: opts.FileManaged},
+		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, FileManaged: opts.FileManaged,
+		ReservedClients: reserved(opts.ConsoleClient)},
 		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol, provisioners{b.store})
 	if opts.ConsoleClient != "" {
 		b.console, err = console.New(console.Options{Issuer: opts.Issuer, ClientID: opts.ConsoleClient,
@@ -349,7 +350,7 @@ func (b *Broker) routes() (http.Handler, error) {
 	b.journey.Routes(r, b.limitAddress)
 	b.admin.Routes(r.Group(b.path("/admin/v1")))
 	if b.console != nil {
-		b.console.Routes(r)
+		b.console.Routes(r, b.limitAddress)
 	}
 	b.scimRoutes(r) // SCIM 2.0 provisioning (scim_wire.go)
 	r.NoRoute(b.admin.NoRoute, b.scimNoRoute, func(c *gin.Context) {
@@ -409,3 +410,11 @@ func (b *Broker) AdminHandler(actor string) http.Handler { return b.admin.Handle
 // SyncConnectors applies the connector changes made through the admin API
 // (by this replica or another) that are not in force yet.
 func (b *Broker) SyncConnectors(ctx context.Context) error { return b.admin.SyncConnectors(ctx) }
+
+// reserved lists the clients Portico keeps itself: the console's, if on.
+func reserved(console string) []string {
+	if console == "" {
+		return nil
+	}
+	return []string{console}
+}

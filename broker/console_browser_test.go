@@ -20,6 +20,7 @@ import (
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/connectors/local"
 	"github.com/portico-idp/portico/testenv"
+	"github.com/portico-idp/portico/testenv/browser"
 )
 
 // consoleConfig is the test config with the console's second factor
@@ -39,14 +40,14 @@ func consoleConfig(t *testing.T) *config.Config {
 }
 
 // consoleLogin logs user in to the console in j's browser, enrolling TOTP.
-func consoleLogin(j *walk, base, user, pass string) {
+func consoleLogin(j *walk, base, user, pass string, now func() time.Time) {
 	j.t.Helper()
 	j.must(j.br.Navigate(j.ctx, base+"/admin/"))
 	j.page("console-login", "Log in")
 	j.password(user, pass)
 	j.page("console-mfa-enrol", "Set up two-step verification")
 	secret := j.totpSecret()
-	j.code("#code", mfa.Code(secret, time.Now()))
+	j.code("#code", mfa.Code(secret, now()))
 	j.page("console-recovery-codes", "Save your recovery codes")
 	j.must(j.br.Click(j.ctx, `form button[type="submit"]`))
 }
@@ -79,7 +80,7 @@ func TestConsole(t *testing.T) {
 	bobTok, bob := loginAt(t, b, "local", bobName, bobPassword, "openid", "offline_access")
 
 	j := newJourney(t, b)
-	consoleLogin(j, b.URL, testenv.UserName, testenv.UserPassword)
+	consoleLogin(j, b.URL, testenv.UserName, testenv.UserPassword, time.Now)
 	j.page("console-overview", "Overview")
 
 	// Acceptance 4: the charts count the logins of the last hour (alice's
@@ -136,6 +137,7 @@ func TestConsole(t *testing.T) {
 	j.must(j.br.Fill(j.ctx, "#e-name", "Console App"))
 	j.must(j.br.Click(j.ctx, "#e-consent"))
 	j.must(j.br.Click(j.ctx, `form[action$="/edit"] button[type="submit"]`))
+	waitNote(j, "The client is saved.")
 	j.page("console-client-saved", "Client")
 	got := call(t, b, machine, "GET", "/clients/console-app", nil)
 	if got.Body["name"] != "Console App" || got.Body["consent"] != true || got.Body["has_secret"] != true {
@@ -155,15 +157,17 @@ func TestConsole(t *testing.T) {
 	j.must(j.br.Click(j.ctx, `tr[data-client="`+testenv.ClientID+`"] form button`))
 	j.page("console-confirm-session", "Are you sure?")
 	j.must(j.br.Click(j.ctx, `form button.danger`))
+	waitNote(j, "The session has ended.")
 	j.page("console-user-session-ended", "User")
 	rp := newRP(t, b)
 	if _, err := rp.OAuth2.TokenSource(ctx, &oauth2.Token{RefreshToken: bobTok.RefreshToken}).Token(); err == nil {
 		t.Fatal("bob's application still refreshes after the console ended its session")
 	}
-	for _, action := range []string{"reset-mfa", "disable"} {
+	for action, note := range map[string]string{"reset-mfa": "second factors are removed", "disable": "user is disabled"} {
 		j.must(j.br.Click(j.ctx, `form[action$="/`+action+`"] button`))
 		j.page("console-confirm-"+action, "Are you sure?")
 		j.must(j.br.Click(j.ctx, `form button.danger`))
+		waitNote(j, note)
 		j.page("console-user-"+action, "User")
 	}
 	if s := j.text("#state"); s != "disabled" {
@@ -187,9 +191,40 @@ func TestConsole(t *testing.T) {
 			t.Errorf("the CSV export lacks %s", typ)
 		}
 	}
+	// A local account: created, then a new password set after a page
+	// that names it; the account logs in with the new one.
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/accounts"))
+	j.must(j.br.Fill(j.ctx, "#username", "carol"))
+	j.must(j.br.Fill(j.ctx, "#password", "carol-first-password"))
+	j.must(j.br.Click(j.ctx, `form[action$="/admin/accounts"] button[type="submit"]`))
+	waitNote(j, "The account is created.")
+	j.must(j.br.Click(j.ctx, `tr[data-account="carol"] form[action$="/password"] button`))
+	j.page("console-confirm-password", "Are you sure?")
+	if !strings.Contains(j.text("main"), "carol") {
+		t.Fatal("the password page does not name the account")
+	}
+	j.must(j.br.Fill(j.ctx, "#new-password", "carol-second-password"))
+	j.must(j.br.Click(j.ctx, `form button.danger`))
+	waitNote(j, "The password is set.")
+	loginAt(t, b, "local", "carol", "carol-second-password")
+
 	for _, p := range []string{"accounts", "connectors", "keys", "clients"} {
 		j.must(j.br.Navigate(j.ctx, b.URL+"/admin/"+p))
 		j.page("console-"+p, map[string]string{"accounts": "Local accounts", "connectors": "Connectors", "keys": "Signing keys", "clients": "Clients"}[p])
+	}
+}
+
+// waitNote waits for the note an action's page shows (its heading may be
+// the page's before, so it is no sign of the new page).
+func waitNote(j *walk, want string) {
+	j.t.Helper()
+	for deadline := time.Now().Add(browser.DefaultTimeout); ; time.Sleep(50 * time.Millisecond) {
+		if s, err := j.br.Text(j.ctx, `[role="status"]`); err == nil && strings.Contains(s, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			j.t.Fatalf("no note %q", want)
+		}
 	}
 }
 
@@ -233,9 +268,10 @@ func consoleCSV(t *testing.T, j *walk, u string) string {
 // machine token, an application's — opens nothing; a form without the
 // session's form token and a return address off the console are refused.
 func TestConsoleRefuses(t *testing.T) {
-	b := testenv.Start(t, consoleConfig(t))
+	clock := testenv.NewClock() // still: the address rate below counts no refill
+	b := testenv.StartClock(t, consoleConfig(t), clock)
 	j := newJourney(t, b)
-	consoleLogin(j, b.URL, bobName, bobPassword)
+	consoleLogin(j, b.URL, bobName, bobPassword, clock.Now)
 	j.page("console-login-refused", "Login failed")
 	if _, err := j.br.Cookie(j.ctx, "portico_console"); err == nil {
 		t.Fatal("a non-administrator got a console session cookie")
@@ -278,5 +314,58 @@ func TestConsoleRefuses(t *testing.T) {
 		}
 		// The return address is kept server-side: the callback, not the
 		// URL, says where to go; an outside one became the overview.
+	}
+}
+
+// TestConsoleRefusesMore: what a black-box test of the console found.
+// A callback this browser did not start shows no words of the URL's; the
+// console's client cannot be deleted, replaced or re-created through the
+// admin API; /admin/login, which stores a record per call, is held to the
+// address rate as /authorize is.
+func TestConsoleRefusesMore(t *testing.T) {
+	clock := testenv.NewClock()
+	b := testenv.StartClock(t, consoleConfig(t), clock)
+	resp, err := http.Get(b.URL + "/admin/callback?error=Call+IT+at+555-0100&state=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(body), "555") {
+		t.Errorf("callback with another browser's state: %d, shows the URL's words: %v", resp.StatusCode, strings.Contains(string(body), "555"))
+	}
+
+	machine := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	cl := map[string]any{"id": config.ConsoleClient, "public": true, "redirect_uris": []string{"https://evil.example/cb"},
+		"grant_types": []string{"authorization_code"}}
+	for _, r := range []struct{ method, path string }{
+		{"DELETE", "/clients/" + config.ConsoleClient}, {"PUT", "/clients/" + config.ConsoleClient},
+		{"POST", "/clients/" + config.ConsoleClient + "/secret"},
+	} {
+		var body any
+		if r.method == "PUT" {
+			body = cl
+		}
+		mustStatus(t, call(t, b, machine, r.method, r.path, body), http.StatusConflict, r.method+" "+r.path)
+	}
+	if got := call(t, b, machine, "GET", "/clients/"+config.ConsoleClient, nil); got.Status != 200 || got.Body["redirect_uris"] == nil {
+		t.Fatalf("the console's client after the refused changes: %d %v", got.Status, got.Body)
+	}
+	mustStatus(t, call(t, b, machine, "DELETE", "/clients/"+config.ConsoleClient, nil), http.StatusConflict, "delete again")
+
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	limited := 0
+	for range 150 { // the default rate: 20 a second, a burst of 100; the clock stands still
+		resp, err := noRedirect.Get(b.URL + "/admin/login?return=" + url.QueryEscape("/admin/"+strings.Repeat("a", 4000)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited != 50 {
+		t.Errorf("%d of 150 console logins from one address refused, want the 50 past the burst", limited)
 	}
 }

@@ -43,6 +43,9 @@ type Options struct {
 	// FileManaged, set with declarative: true, are the entries the file
 	// manages: read-only through the API (managed.go).
 	FileManaged *FileManaged
+	// ReservedClients are clients Portico keeps itself (the console's),
+	// which the API neither creates, changes nor deletes.
+	ReservedClients []string
 }
 
 // Browsers is what the API needs of the login journey.

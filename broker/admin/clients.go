@@ -251,6 +251,9 @@ func (api *API) adminCreateClient(c *gin.Context) {
 	if v.ID == "" {
 		v.ID = core.NewClientID()
 	}
+	if api.reserved(c, v.ID) {
+		return
+	}
 	rec, err := api.clientRecord(v)
 	if err != nil {
 		adminError(c, http.StatusBadRequest, "invalid_client_metadata", err.Error())

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -40,12 +41,18 @@ func (api *API) managedBy(kind, id string) string {
 // adminManaged refuses, with 409, every change through the admin API to an
 // entry the file manages: the next start would undo it.
 func (api *API) adminManaged(c *gin.Context) {
-	if api.opts.FileManaged == nil || c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+	if c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
 		return
 	}
 	path := c.FullPath()
 	if i := strings.Index(path, "/admin/v1/"); i >= 0 {
 		path = path[i+len("/admin/v1"):]
+	}
+	if (path == "/clients/:id" || path == "/clients/:id/secret") && api.reserved(c, c.Param("id")) {
+		return
+	}
+	if api.opts.FileManaged == nil {
+		return
 	}
 	var kind string
 	switch path {
@@ -62,4 +69,15 @@ func (api *API) adminManaged(c *gin.Context) {
 		adminError(c, http.StatusConflict, "managed_by_file",
 			"this "+kind+" is managed by the configuration file (declarative: true); change it there and restart")
 	}
+}
+
+// reserved refuses, with 409, a change to a client Portico itself keeps
+// (the admin console's): deleting or changing it would lock every
+// administrator out of the console until a restart made it again.
+func (api *API) reserved(c *gin.Context, id string) bool {
+	if !slices.Contains(api.opts.ReservedClients, id) {
+		return false
+	}
+	adminError(c, http.StatusConflict, "reserved", "client "+id+" is Portico's own (the admin console's); set admin.console in the configuration instead")
+	return true
 }

@@ -142,8 +142,10 @@ type Console struct {
 	// built-in client `portico-console` is not created.
 	Disabled bool `yaml:"disabled"`
 	// FreshLogin is how recent the administrator's login must be for an
-	// action that changes security (signing keys, clients, connectors,
-	// second factors, deleting a user); an older one logs in again first.
+	// action that changes security (signing keys, clients, second
+	// factors, a local account's password, deleting a user or an
+	// account); an older one logs in again first. The console enforces
+	// it; the admin API takes the console's token as any admin token.
 	FreshLogin Duration `yaml:"fresh_login"`
 }
 
@@ -911,6 +913,9 @@ func (c *Config) ApplyDefaults() {
 	c.TokenExchange.applyDefaults()
 	c.applySCIMDefaults()
 	c.applyConnectorSigning() // signing.go
+	if c.Admin.Console.FreshLogin == 0 {
+		c.Admin.Console.FreshLogin = Duration(DefaultConsoleFreshLogin)
+	}
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}

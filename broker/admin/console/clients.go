@@ -112,7 +112,7 @@ func (c *Console) clientAction(g *gin.Context, s *sess) {
 			c.apiFailed(g, s, st, e)
 			return
 		}
-		g.Redirect(http.StatusSeeOther, c.path("/admin/clients")+"?done=client_deleted")
+		c.done(g, c.path("/admin/clients"), "client_deleted")
 		return
 	}
 	var cl clientView
@@ -163,5 +163,5 @@ func (c *Console) editClient(g *gin.Context, s *sess, id string) {
 		c.render(g, s, st, "client", c.text("console.client"), map[string]any{"Client": view, "Grants": grantTypes, "Error": e.String()})
 		return
 	}
-	g.Redirect(http.StatusSeeOther, back+"?done=client_updated")
+	c.done(g, back, "client_updated")
 }

@@ -106,11 +106,12 @@ func New(opts Options, d Deps) (*Console, error) {
 	return c, nil
 }
 
-// Routes adds the console's pages to r, below /admin/.
-func (c *Console) Routes(r gin.IRoutes) {
+// Routes adds the console's pages to r, below /admin/; limit bounds the
+// logins one address may start (each stores a record, as /authorize does).
+func (c *Console) Routes(r gin.IRoutes, limit gin.HandlerFunc) {
 	r.GET(c.path("/admin/"), c.page(c.overview))
 	r.GET(c.path("/admin/static/console.css"), serveCSS)
-	r.GET(c.path("/admin/login"), c.login)
+	r.GET(c.path("/admin/login"), limit, c.login)
 	r.GET(c.path("/admin/callback"), c.callback)
 	r.POST(c.path("/admin/logout"), c.session(c.logout))
 	r.GET(c.path("/admin/users"), c.page(c.users))

@@ -31,6 +31,11 @@ func TestLocalPath(t *testing.T) {
 		"/portico/admin/\\evil":          false,
 		"/portico/admin/\r\nX: y":        false,
 		"":                               false,
+		"/portico/admin/../authorize":    false,
+		"/portico/admin/%2e%2e/login":    false,
+		"/portico/admin/./users":         false,
+		"/portico/admin/\tx":             false,
+		"/portico/admin/users?q=a/../b":  true, // the query is the page's own
 	} {
 		if got := c.localPath(p); got != want {
 			t.Errorf("localPath(%q) = %v, want %v", p, got, want)
@@ -63,33 +68,68 @@ func TestHourly(t *testing.T) {
 	}
 }
 
-// TestDoneNote: the note after an action is the catalogue's; an unknown
-// ?done= shows nothing, so a link cannot put its own words on a page.
+// TestDoneNote: the note after an action comes from the cookie the action
+// set, read once, and only from the catalogue: ?done= in a link, or an
+// unknown key, shows nothing.
 func TestDoneNote(t *testing.T) {
+	c := testConsole(t, time.Now)
+	for _, tc := range []struct {
+		query, cookie, want string
+	}{
+		{"", "keys_rotated", "The signing keys are rotated."},
+		{"?done=keys_rotated", "", ""},
+		{"", "Call 555-0100 to fix", ""},
+	} {
+		w := httptest.NewRecorder()
+		g, _ := gin.CreateTestContext(w)
+		g.Request = httptest.NewRequest(http.MethodGet, "/admin/keys"+tc.query, nil)
+		if tc.cookie != "" {
+			g.Request.AddCookie(&http.Cookie{Name: doneCookie, Value: tc.cookie})
+		}
+		c.render(g, nil, http.StatusOK, "message", "t", map[string]any{"Message": "m"})
+		body := w.Body.String()
+		switch {
+		case tc.want != "" && !strings.Contains(body, tc.want):
+			t.Errorf("%+v: note %q missing", tc, tc.want)
+		case tc.want == "" && (strings.Contains(body, "rotated") || strings.Contains(body, "555")):
+			t.Errorf("%+v: a note the action did not set is on the page", tc)
+		}
+		if tc.cookie != "" && !strings.Contains(w.Header().Get("Set-Cookie"), doneCookie+"=;") {
+			t.Errorf("%+v: the note's cookie is not cleared: %q", tc, w.Header().Get("Set-Cookie"))
+		}
+	}
+}
+
+// TestFresh: an action that changes security needs a login younger than
+// FreshLogin; an older one goes to the login, back to the page.
+func TestFresh(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	c := testConsole(t, func() time.Time { return now })
+	for age, want := range map[time.Duration]bool{time.Minute: true, 10 * time.Minute: true, 11 * time.Minute: false} {
+		w := httptest.NewRecorder()
+		g, _ := gin.CreateTestContext(w)
+		g.Request = httptest.NewRequest(http.MethodPost, "/admin/keys/rotate", nil)
+		s := &sess{sessionState: sessionState{AuthTime: now.Add(-age)}}
+		if got := c.fresh(g, s, "/admin/keys"); got != want {
+			t.Errorf("login %v old: fresh %v, want %v", age, got, want)
+		}
+		if !want && w.Header().Get("Location") != "/admin/login?return=%2Fadmin%2Fkeys" {
+			t.Errorf("login %v old: sent to %q", age, w.Header().Get("Location"))
+		}
+	}
+}
+
+func testConsole(t *testing.T, now func() time.Time) *Console {
+	t.Helper()
 	text := func(id string) string {
 		if id == "console.done.keys_rotated" {
 			return "The signing keys are rotated."
 		}
 		return id
 	}
-	c, err := New(Options{Issuer: "https://id.example.com"}, Deps{Text: text, Log: slog.New(slog.DiscardHandler)})
+	c, err := New(Options{Issuer: "https://id.example.com", Now: now}, Deps{Text: text, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for q, want := range map[string]string{
-		"keys_rotated":               "The signing keys are rotated.",
-		"Call%20555-0100%20to%20fix": "",
-	} {
-		w := httptest.NewRecorder()
-		g, _ := gin.CreateTestContext(w)
-		g.Request = httptest.NewRequest(http.MethodGet, "/admin/keys?done="+q, nil)
-		c.render(g, nil, http.StatusOK, "message", "t", map[string]any{"Message": "m"})
-		body := w.Body.String()
-		switch {
-		case want != "" && !strings.Contains(body, want):
-			t.Errorf("done=%s: note %q missing", q, want)
-		case want == "" && strings.Contains(body, "555"):
-			t.Errorf("done=%s: the query's words are on the page", q)
-		}
-	}
+	return c
 }

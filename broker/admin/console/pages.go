@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/csv"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
@@ -99,6 +100,7 @@ func (c *Console) auditCSV(g *gin.Context, s *sess) {
 		return
 	}
 	g.Header("Content-Type", "text/csv; charset=utf-8")
+	g.Header("X-Content-Type-Options", "nosniff")
 	g.Header("Content-Disposition", `attachment; filename="portico-audit.csv"`)
 	w := csv.NewWriter(g.Writer)
 	w.Write([]string{"time", "type", "actor", "user_id", "client_id", "connector_id", "ip", "details"})
@@ -136,32 +138,47 @@ func (c *Console) createAccount(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	g.Redirect(http.StatusSeeOther, c.path("/admin/accounts")+"?done=account_created")
+	c.done(g, c.path("/admin/accounts"), "account_created")
 }
 
+// accountAction sets an account's password or deletes it: each after a
+// page that names the account, with a recent login; the new password is
+// typed on that page, so it never travels through another.
 func (c *Console) accountAction(g *gin.Context, s *sess) {
-	id := g.Param("id")
-	path := "/accounts/" + url.PathEscape(id)
-	switch g.Param("action") {
-	case "password":
+	action := g.Param("action")
+	if action != "password" && action != "delete" {
+		c.message(g, http.StatusNotFound, "console.notFound", "")
+		return
+	}
+	back := c.path("/admin/accounts")
+	if !c.fresh(g, s, back) {
+		return
+	}
+	path := "/accounts/" + url.PathEscape(g.Param("id"))
+	var acc store.LocalAccount
+	if st, e := c.api(g, s, http.MethodGet, path, nil, &acc); st != http.StatusOK {
+		c.apiFailed(g, s, st, e)
+		return
+	}
+	if g.PostForm("confirm") != "yes" {
+		c.render(g, s, http.StatusOK, "confirm", c.text("console.confirm.title"), map[string]any{
+			"Message": fmt.Sprintf(c.text("console.confirm.account."+action), acc.Username),
+			"Action":  g.Request.URL.Path, "Password": action == "password"})
+		return
+	}
+	if action == "password" {
 		if st, e := c.api(g, s, http.MethodPut, path+"/password", map[string]any{"password": g.PostForm("password")}, nil); st >= 300 {
 			c.apiFailed(g, s, st, e)
 			return
 		}
-		g.Redirect(http.StatusSeeOther, c.path("/admin/accounts")+"?done=password_set")
-	case "delete":
-		if g.PostForm("confirm") != "yes" {
-			c.confirm(g, s, "console.confirm.account.delete", []any{g.PostForm("username")}, g.Request.URL.Path)
-			return
-		}
-		if st, e := c.api(g, s, http.MethodDelete, path, nil, nil); st >= 300 {
-			c.apiFailed(g, s, st, e)
-			return
-		}
-		g.Redirect(http.StatusSeeOther, c.path("/admin/accounts")+"?done=account_deleted")
-	default:
-		c.message(g, http.StatusNotFound, "console.notFound", "")
+		c.done(g, back, "password_set")
+		return
 	}
+	if st, e := c.api(g, s, http.MethodDelete, path, nil, nil); st >= 300 {
+		c.apiFailed(g, s, st, e)
+		return
+	}
+	c.done(g, back, "account_deleted")
 }
 
 func (c *Console) connectors(g *gin.Context, s *sess) {
@@ -207,5 +224,5 @@ func (c *Console) rotateKeys(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	g.Redirect(http.StatusSeeOther, c.path("/admin/keys")+"?done=keys_rotated")
+	c.done(g, c.path("/admin/keys"), "keys_rotated")
 }

@@ -1,9 +1,12 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/portico-idp/portico/broker/core"
+	"github.com/portico-idp/portico/broker/store"
 )
 
 // csp: no script at all, the console's own style sheet, forms that post
@@ -37,10 +40,12 @@ func (c *Console) render(g *gin.Context, s *sess, status int, name, title string
 	if s != nil {
 		data["CSRF"], data["Session"] = s.csrf, true
 	}
-	// The note after an action: only one of the catalogue's, never the
-	// query's own words.
-	if f := g.Query("done"); f != "" && len(f) < 64 {
-		if id := "console.done." + f; c.text(id) != id {
+	// The note after an action: set by the action itself in a cookie
+	// this browser alone sends (a link cannot fake it), read once, and
+	// only one of the catalogue's.
+	if f, err := g.Cookie(doneCookie); err == nil {
+		c.setCookie(g, doneCookie, "", -1, http.SameSiteStrictMode)
+		if id := "console.done." + f; len(f) < 64 && c.text(id) != id {
 			data["Done"] = c.text(id)
 		}
 	}
@@ -62,8 +67,28 @@ func (c *Console) fail(g *gin.Context, what string, err error) {
 	c.message(g, http.StatusServiceUnavailable, "console.unavailable", "")
 }
 
-// apiFailed shows the admin API's refusal on the page it came from.
+// doneCookie carries the note after an action to the page it redirects to.
+const doneCookie = "portico_console_done"
+
+// done redirects to the page at to, which then says the note
+// console.done.<key>.
+func (c *Console) done(g *gin.Context, to, key string) {
+	c.setCookie(g, doneCookie, key, 60, http.SameSiteStrictMode)
+	g.Redirect(http.StatusSeeOther, to)
+}
+
+// apiFailed shows the admin API's refusal on the page it came from. A
+// token the API no longer takes (its sessions ended, the user disabled)
+// ends the console session too, with a way to log in again.
 func (c *Console) apiFailed(g *gin.Context, s *sess, status int, e apiError) {
+	if status == http.StatusUnauthorized && s != nil {
+		if err := c.store.DeleteRecord(g.Request.Context(), sessionKind, core.HashString(s.token)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			c.log.WarnContext(g.Request.Context(), "console: end session", "err", err)
+		}
+		c.setCookie(g, sessionCookie, "", -1, http.SameSiteStrictMode)
+		c.message(g, status, "console.sessionEnded", "")
+		return
+	}
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		c.render(g, s, status, "message", c.text("console.forbidden.title"), map[string]any{
 			"Message": c.text("console.forbidden"), "Detail": e.String()})

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -34,6 +35,9 @@ const (
 	sessionKind   = "console-session" // key: hash of the access token
 	loginKind     = "console-login"   // key: hash of the state
 	loginTTL      = 10 * time.Minute
+	// maxReturn bounds the page a login returns to: the record keeps it,
+	// and no console page's address is longer.
+	maxReturn = 2048
 	// maxAnswer bounds what the console reads of an answer of the API.
 	maxAnswer = 8 << 20
 )
@@ -63,9 +67,10 @@ func csrfOf(token string) string { return core.HashString("console-csrf:" + toke
 // login starts the code flow: PKCE, state and nonce, kept in a record the
 // state names and bound to this browser by a cookie.
 func (c *Console) login(g *gin.Context) {
+	noStore(g)
 	state, verifier, nonce := tokensvc.NewID(), tokensvc.NewID()+tokensvc.NewID(), tokensvc.NewID()
 	ret := g.Query("return")
-	if !c.localPath(ret) {
+	if len(ret) > maxReturn || !c.localPath(ret) {
 		ret = c.path("/admin/")
 	}
 	v, _ := json.Marshal(loginState{Verifier: verifier, Nonce: nonce, Return: ret})
@@ -89,14 +94,20 @@ func (c *Console) login(g *gin.Context) {
 // the session.
 func (c *Console) callback(g *gin.Context) {
 	ctx := g.Request.Context()
+	noStore(g)
 	state, _ := g.Cookie(loginCookie)
 	c.setCookie(g, loginCookie, "", -1, http.SameSiteLaxMode)
-	if e := g.Query("error"); e != "" {
-		c.message(g, http.StatusForbidden, "console.loginFailed", e)
-		return
-	}
+	// The state first: a callback this browser did not start says nothing
+	// of its own, error or not.
 	if state == "" || !core.ConstantEqual(state, g.Query("state")) {
 		c.message(g, http.StatusBadRequest, "console.loginExpired", "")
+		return
+	}
+	if e := g.Query("error"); e != "" {
+		if !errorCode.MatchString(e) {
+			e = ""
+		}
+		c.message(g, http.StatusForbidden, "console.loginFailed", e)
 		return
 	}
 	key := core.HashString(state)
@@ -218,10 +229,23 @@ func (c *Console) logout(g *gin.Context, s *sess) {
 }
 
 // localPath: a return path is one of the console's own pages, never
-// another site (an open redirect).
+// another site or another of Portico's pages (an open redirect, or
+// /admin/../authorize): no dot segments, backslashes or control
+// characters, which a browser or the router would resolve away.
 func (c *Console) localPath(p string) bool {
-	return c.Under(p) && !strings.HasPrefix(p, "//") && !strings.ContainsAny(p, "\\\r\n")
+	rest, _, _ := strings.Cut(p, "?")
+	for _, seg := range strings.Split(rest, "/") {
+		if seg == "." || seg == ".." || strings.Contains(strings.ToLower(seg), "%2e") {
+			return false
+		}
+	}
+	return c.Under(p) && !strings.HasPrefix(p, "//") &&
+		!strings.ContainsFunc(p, func(r rune) bool { return r == '\\' || r < ' ' || r == 0x7f })
 }
+
+// errorCode is what an OAuth error code looks like (RFC 6749 §4.1.2.1):
+// the only part of a failed login's callback the page shows.
+var errorCode = regexp.MustCompile(`^[a-z_]{1,64}$`)
 
 func (c *Console) setCookie(g *gin.Context, name, value string, maxAge int, same http.SameSite) {
 	http.SetCookie(g.Writer, &http.Cookie{Name: name, Value: value, Path: c.path("/admin/"), MaxAge: maxAge,

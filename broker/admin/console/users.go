@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -110,6 +111,13 @@ func (c *Console) userAction(g *gin.Context, s *sess) {
 		return
 	}
 	if g.PostForm("confirm") != "yes" {
+		// The confirmation names the user as the store has it.
+		var u store.User
+		if st, e := c.api(g, s, http.MethodGet, base, nil, &u); st != http.StatusOK {
+			c.apiFailed(g, s, st, e)
+			return
+		}
+		args[0] = cmp.Or(u.Username, u.Email, u.ID)
 		c.confirm(g, s, "console.confirm.user."+g.Param("action"), args, g.Request.URL.Path)
 		return
 	}
@@ -117,7 +125,7 @@ func (c *Console) userAction(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	g.Redirect(http.StatusSeeOther, back+"?done="+done)
+	c.done(g, back, done)
 }
 
 // confirm shows what an action will do, with the form that does it.

@@ -170,7 +170,10 @@ clean:
 	rm -rf bin portico-data
 
 # docs/configuration.md from docs/src/configuration.md and the doc
-# comments of broker/config (internal/confdoc); a test fails when stale.
+# comments of broker/config (internal/confdoc), and the WASM ABI's JSON
+# Schemas in docs/wasm-abi/ from the sdk's message types
+# (internal/abischema); tests fail when either is stale.
 .PHONY: docs
 docs:
 	$(GO) generate ./broker/config/
+	$(GO) generate ./internal/abischema/

@@ -87,23 +87,6 @@ func TestAssemblyScriptModule(t *testing.T) {
 	}
 }
 
-// TestAssemblyScriptAllocFails: a request larger than the memory limit
-// lets portico_alloc fail, which it does by trapping (docs/wasm-abi.md):
-// that login is "unavailable", not a wrong password, and the next call
-// gets a fresh instance.
-func TestAssemblyScriptAllocFails(t *testing.T) {
-	mod := wasmtest.AssemblyScript(t)
-	m := load(t, mod, config(t, ascUsers, func(c *wasm.Config) { c.MemoryLimit = 256 << 10 }), (&logBuf{}).logger())
-	pc := password(t, m)
-	ctx := context.Background()
-	if _, err := pc.Login(ctx, sdk.Scopes{}, "ada", strings.Repeat("x", 1<<20)); !errors.Is(err, sdk.ErrUnavailable) || !strings.Contains(err.Error(), "portico_alloc") {
-		t.Fatalf("a request past the memory limit: %v, want unavailable", err)
-	}
-	if _, err := pc.Login(ctx, sdk.Scopes{}, "ada", "ada-password"); err != nil {
-		t.Fatalf("the next login: %v", err)
-	}
-}
-
 // TestAssemblyScriptConfig: a config block the module cannot read is
 // rejected by the module, with its reason, as a Go connector's factory
 // error is.

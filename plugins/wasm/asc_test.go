@@ -25,11 +25,12 @@ func sum(password string) string {
 }
 
 // ascUsers is the example's config block: ada, and a user whose name,
-// password and groups are outside ASCII (and need JSON escapes).
+// password and groups are outside ASCII and need JSON escapes (Go writes
+// <, & and U+2028 as \u escapes).
 var ascUsers = map[string]any{"users": []any{
 	map[string]any{"username": "ada", "subject": "u-ada", "password_sha256": sum("ada-password"),
 		"email": "ada@example.org", "name": "Ada Lovelace", "groups": []any{"staff", "asc"}},
-	map[string]any{"username": "zoë", "subject": "u-zoë", "password_sha256": sum("pässwörd 🔑"),
+	map[string]any{"username": "zoë", "subject": "u-zoë", "password_sha256": sum("pässwörd 🔑 <&> \u2028"),
 		"name": "Zoë \"Q\" Ñ\\", "groups": []any{"équipe\n"}},
 }}
 
@@ -51,13 +52,15 @@ func TestAssemblyScriptModule(t *testing.T) {
 	}{
 		{"right password", "ada", "ada-password", &sdk.Identity{Subject: "u-ada", Username: "ada", PreferredUsername: "ada",
 			Email: "ada@example.org", EmailVerified: true, Name: "Ada Lovelace", Groups: []string{"staff", "asc"}}},
-		{"outside ASCII", "zoë", "pässwörd 🔑", &sdk.Identity{Subject: "u-zoë", Username: "zoë", PreferredUsername: "zoë",
+		{"outside ASCII", "zoë", "pässwörd 🔑 <&> \u2028", &sdk.Identity{Subject: "u-zoë", Username: "zoë", PreferredUsername: "zoë",
 			Name: "Zoë \"Q\" Ñ\\", Groups: []string{"équipe\n"}}},
 		{"wrong password", "ada", "ada-passwore", nil},
-		{"another's password", "ada", "pässwörd 🔑", nil},
+		{"another's password", "ada", "pässwörd 🔑 <&> \u2028", nil},
 		{"unknown user", "bob", "ada-password", nil},
 		{"empty", "", "", nil},
 		{"escapes in input", "ada\"", "\\u0000\"}", nil},
+		{"control characters", "ada\x00", "ada-password\x01\u2028", nil},
+		{"invalid UTF-8", "ada", "ada-password\xff", nil},
 		{"large input", strings.Repeat("a", 100_000), strings.Repeat("é", 100_000), nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +106,13 @@ func TestAssemblyScriptConfig(t *testing.T) {
 			"config: users[0]: password_sha256"},
 		{"no subject", map[string]any{"users": []any{map[string]any{"username": "ada", "password_sha256": sum("x")}}},
 			"config: users[0]: username and subject are required"},
+		{"twice", map[string]any{"users": []any{
+			map[string]any{"username": "ada", "subject": "u1", "password_sha256": sum("x")},
+			map[string]any{"username": "ada", "subject": "u2", "password_sha256": sum("y")}}},
+			`config: users[1]: username "ada" is listed twice`},
+		{"group not a string", map[string]any{"users": []any{
+			map[string]any{"username": "ada", "subject": "u1", "password_sha256": sum("x"), "groups": []any{1}}}},
+			"config: users[0]: groups: a list of strings is required"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := wasm.New(context.Background(), mod, config(t, tt.block, nil), wasm.Env{Log: (&logBuf{}).logger(), Cache: sharedCache()})

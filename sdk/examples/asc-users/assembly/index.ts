@@ -11,7 +11,7 @@
 // An unsalted fast hash keeps the example short; a real connector checks
 // passwords against a store that uses a slow, salted one.
 
-import { parse, quote, Value, ARRAY, OBJECT } from "./json";
+import { parse, quote, Value, ARRAY, OBJECT, STRING } from "./json";
 import { sha256Hex } from "./sha256";
 
 // The broker's log host function (import module "portico").
@@ -97,9 +97,16 @@ function configure(config: Value | null): string {
     u.name = v.string("name");
     if (u.username == "" || u.subject == "") return failure("failed", where + "username and subject are required");
     if (u.digest.length != 64) return failure("failed", where + "password_sha256: 64 hex digits are required");
+    for (let j = 0; j < read.length; j++) {
+      if (read[j].username == u.username) return failure("failed", where + "username " + quote(u.username) + " is listed twice");
+    }
     const groups = v.get("groups");
-    if (groups != null && groups.kind == ARRAY) {
-      for (let j = 0; j < groups.items.length; j++) u.groups.push(groups.items[j].str);
+    if (groups != null) {
+      if (groups.kind != ARRAY) return failure("failed", where + "groups: a list of strings is required");
+      for (let j = 0; j < groups.items.length; j++) {
+        if (groups.items[j].kind != STRING) return failure("failed", where + "groups: a list of strings is required");
+        u.groups.push(groups.items[j].str);
+      }
     }
     read.push(u);
   }

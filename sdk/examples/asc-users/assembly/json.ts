@@ -140,10 +140,16 @@ class Parser {
       const e = this.s.charAt(this.i + 1);
       this.i += 2;
       if (e == "u") {
-        const hex = this.s.substr(this.i, 4);
-        const code = i32(parseInt(hex, 16));
-        if (hex.length != 4 || code < 0 || isNaN(parseInt(hex, 16))) break;
-        out += String.fromCharCode(code);
+        let code = 0;
+        for (let k = 0; k < 4; k++) {
+          const d = "0123456789abcdef".indexOf(this.s.charAt(this.i + k).toLowerCase());
+          if (d < 0) {
+            this.ok = false;
+            return "";
+          }
+          code = code * 16 + d;
+        }
+        out += String.fromCharCode(code); // a UTF-16 unit: surrogate pairs join up
         this.i += 4;
       } else {
         const at = "\"\\/bfnrt".indexOf(e);

@@ -37,7 +37,8 @@ type Identity struct {
 	// PreferredUsername is the name to show and to put in the
 	// preferred_username claim.
 	PreferredUsername string `json:"preferred_username,omitempty"`
-	Email             string `json:"email,omitempty"`
+	// Email is the person's address.
+	Email string `json:"email,omitempty"`
 	// EmailVerified: the store vouches that Email is the person's.
 	EmailVerified bool `json:"email_verified,omitempty"`
 	// Name is the display name.
@@ -131,7 +132,7 @@ type MetadataConnector interface {
 // Document is a body with its media type.
 type Document struct {
 	ContentType string `json:"content_type"` // a media type, such as application/samlmetadata+xml
-	Body        []byte `json:"body"`
+	Body        []byte `json:"body"`         // the document itself
 }
 
 // RefreshConnector re-checks a person when their tokens are refreshed.

@@ -310,10 +310,13 @@ func (c *comments) typeSpec(pkg string, gd *ast.GenDecl, s *ast.TypeSpec) {
 	if !ok {
 		return
 	}
+	last := "" // a doc comment naming several fields describes each
 	for _, f := range st.Fields.List {
 		d := text(f.Doc)
-		if d == "" {
-			d = text(f.Comment)
+		if d != "" {
+			last = d
+		} else if d = text(f.Comment); d == "" && len(f.Names) > 0 && strings.Contains(last, f.Names[0].Name) {
+			d = last
 		}
 		for _, n := range f.Names {
 			c.fields[k+"."+n.Name] = d

@@ -99,8 +99,8 @@ type HTTPRequest struct {
 // came (host not allowed, timeout, connection refused, too large).
 // Redirects are not followed: a 3xx comes back as it is.
 type HTTPResponse struct {
-	Status  int                 `json:"status,omitempty"` // the HTTP status code
-	Headers map[string][]string `json:"headers,omitempty"`
+	Status  int                 `json:"status,omitempty"`  // the HTTP status code
+	Headers map[string][]string `json:"headers,omitempty"` // the response's
 	// Body is at most the connector's max_response_size.
 	Body []byte `json:"body,omitempty"`
 	// Error says why no response came; the other members are then empty.

@@ -106,6 +106,8 @@ func TestAssemblyScriptConfig(t *testing.T) {
 			"config: users[0]: password_sha256"},
 		{"no subject", map[string]any{"users": []any{map[string]any{"username": "ada", "password_sha256": sum("x")}}},
 			"config: users[0]: username and subject are required"},
+		{"digest not hex", map[string]any{"users": []any{map[string]any{"username": "ada", "subject": "u", "password_sha256": strings.Repeat("g", 64)}}},
+			"config: users[0]: password_sha256"},
 		{"twice", map[string]any{"users": []any{
 			map[string]any{"username": "ada", "subject": "u1", "password_sha256": sum("x")},
 			map[string]any{"username": "ada", "subject": "u2", "password_sha256": sum("y")}}},

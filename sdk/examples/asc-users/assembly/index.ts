@@ -35,8 +35,8 @@ export function portico_abi_version(): i32 {
 // portico_alloc returns a buffer of size bytes for the broker's request.
 // It is raw memory, outside the garbage collector, so no collection moves
 // or frees it before portico_call reads it; portico_call frees it. When
-// memory cannot grow, heap.alloc aborts, and abort traps (see --use abort
-// in package.json): the call fails, and the broker replaces the instance.
+// memory cannot grow (memory_limit), heap.alloc traps, as the ABI asks:
+// that call fails, and the broker replaces the instance.
 export function portico_alloc(size: i32): i32 {
   return i32(heap.alloc(usize(max(size, 1))));
 }
@@ -96,7 +96,7 @@ function configure(config: Value | null): string {
     u.email = v.string("email");
     u.name = v.string("name");
     if (u.username == "" || u.subject == "") return failure("failed", where + "username and subject are required");
-    if (u.digest.length != 64) return failure("failed", where + "password_sha256: 64 hex digits are required");
+    if (!isHex(u.digest, 64)) return failure("failed", where + "password_sha256: 64 hex digits are required");
     for (let j = 0; j < read.length; j++) {
       if (read[j].username == u.username) return failure("failed", where + "username " + quote(u.username) + " is listed twice");
     }
@@ -128,11 +128,20 @@ function login(username: string, password: string): string {
       ',"username":' + quote(u.username) +
       ',"preferred_username":' + quote(u.username) +
       ',"email":' + quote(u.email) +
-      ',"email_verified":' + (u.email != "" ? "true" : "false") +
+      ',"email_verified":' + (u.email != "" ? "true" : "false") + // whoever wrote the config vouches
+
       ',"name":' + quote(u.name) +
       ',"groups":[' + groups + "]}}";
   }
   return failure("invalid_credentials", "invalid credentials");
+}
+
+function isHex(s: string, n: i32): bool {
+  if (s.length != n) return false;
+  for (let i = 0; i < n; i++) {
+    if (!"0123456789abcdef".includes(s.charAt(i))) return false;
+  }
+  return true;
 }
 
 // same compares two digests in time independent of where they differ.

@@ -24,8 +24,9 @@ var asc struct {
 
 // AssemblyScript builds the AssemblyScript example with the asc compiler
 // from npm (installed into the example's node_modules by npm ci, here when
-// `make deps` has not) and returns the module. Without npm, or when the
-// compiler cannot be installed, the test skips, and under CI=true fails.
+// `make deps` has not) and returns the module. Without Node.js or npm, or
+// when the compiler cannot be installed, the test skips, and under
+// CI=true fails.
 // It is built once per process.
 func AssemblyScript(t testing.TB) []byte {
 	t.Helper()
@@ -39,6 +40,10 @@ func AssemblyScript(t testing.TB) []byte {
 			err := cmd.Run()
 			asc.out += log.String()
 			return err
+		}
+		if _, err := exec.LookPath("node"); err != nil {
+			asc.skip = "Node.js is not installed, so the AssemblyScript compiler cannot run"
+			return
 		}
 		compiler := filepath.Join(dir, "node_modules", ".bin", "asc")
 		if _, err := os.Stat(compiler); err != nil {

@@ -83,7 +83,7 @@ test: deps vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) -C sdk test -race -count=1 -timeout 20m $(SDK_PKGS)
 
-# Test servers and tools from Debian (slapd, Chromium, minisign) and axe-core from npm:
+# Test servers and tools from Debian (slapd, Chromium, minisign), axe-core and AssemblyScript from npm:
 # installed when missing and the machine allows it (root with apt; npm).
 # Without them the tests that need them skip loudly, and fail under CI=true.
 deps:
@@ -112,6 +112,13 @@ deps:
 	    echo "installing axe-core"; \
 	    npm install --no-save --no-audit --no-fund --silent --prefix testenv/browser/node axe-core@4 >/dev/null; \
 	  else echo "npm missing: accessibility checks will skip"; fi; \
+	fi
+	@# The AssemblyScript compiler for the AssemblyScript connector example (plugins/wasm/asc_test.go).
+	@if ! test -x sdk/examples/asc-users/node_modules/.bin/asc; then \
+	  if command -v npm >/dev/null; then \
+	    echo "installing the AssemblyScript compiler"; \
+	    npm ci --no-audit --no-fund --silent --prefix sdk/examples/asc-users >/dev/null; \
+	  else echo "npm missing: the AssemblyScript connector's tests will skip"; fi; \
 	fi
 
 test-short:
@@ -163,7 +170,10 @@ clean:
 	rm -rf bin portico-data
 
 # docs/configuration.md from docs/src/configuration.md and the doc
-# comments of broker/config (internal/confdoc); a test fails when stale.
+# comments of broker/config (internal/confdoc), and the WASM ABI's JSON
+# Schemas in docs/wasm-abi/ from the sdk's message types
+# (internal/abischema); tests fail when either is stale.
 .PHONY: docs
 docs:
 	$(GO) generate ./broker/config/
+	$(GO) generate ./internal/abischema/

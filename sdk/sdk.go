@@ -30,14 +30,24 @@ import (
 // a username or email that can change. The broker links (connector, Subject)
 // to one Portico user, so a changed Subject looks like a different person.
 type Identity struct {
-	Subject           string              `json:"subject"`
-	Username          string              `json:"username,omitempty"`
-	PreferredUsername string              `json:"preferred_username,omitempty"`
-	Email             string              `json:"email,omitempty"`
-	EmailVerified     bool                `json:"email_verified,omitempty"`
-	Name              string              `json:"name,omitempty"`
-	Groups            []string            `json:"groups,omitempty"`
-	Attributes        map[string][]string `json:"attributes,omitempty"`
+	// Subject is the person's stable, unique id in the store.
+	Subject string `json:"subject"`
+	// Username is what the person logs in with, in the store's spelling.
+	Username string `json:"username,omitempty"`
+	// PreferredUsername is the name to show and to put in the
+	// preferred_username claim.
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	// Email is the person's address.
+	Email string `json:"email,omitempty"`
+	// EmailVerified: the store vouches that Email is the person's.
+	EmailVerified bool `json:"email_verified,omitempty"`
+	// Name is the display name.
+	Name string `json:"name,omitempty"`
+	// Groups are the groups the person is in, by name.
+	Groups []string `json:"groups,omitempty"`
+	// Attributes are other values from the store, by name, for claim
+	// mapping.
+	Attributes map[string][]string `json:"attributes,omitempty"`
 
 	// ConnectorData is kept by the broker with the identity and handed back
 	// on Refresh (an upstream refresh token, say). It is never shown to
@@ -103,11 +113,13 @@ type Redirect struct {
 // CallbackRequest is the part of the browser's request to the callback URL
 // that a connector may read, plus the Data its LoginURL returned.
 type CallbackRequest struct {
-	Method string              `json:"method"`
-	URL    string              `json:"url"` // the callback URL, as LoginURL was given it
-	Query  map[string][]string `json:"query,omitempty"`
-	Form   map[string][]string `json:"form,omitempty"`
-	Data   []byte              `json:"data,omitempty"`
+	Method string `json:"method"` // GET or POST
+	URL    string `json:"url"`    // the callback URL, as LoginURL was given it
+	// Query is the URL's query parameters, Form a POST's form fields.
+	Query map[string][]string `json:"query,omitempty"`
+	Form  map[string][]string `json:"form,omitempty"`
+	// Data is the Redirect.Data of the LoginURL that began this login.
+	Data []byte `json:"data,omitempty"`
 }
 
 // MetadataConnector publishes a document the upstream's administrator needs
@@ -119,8 +131,8 @@ type MetadataConnector interface {
 
 // Document is a body with its media type.
 type Document struct {
-	ContentType string `json:"content_type"`
-	Body        []byte `json:"body"`
+	ContentType string `json:"content_type"` // a media type, such as application/samlmetadata+xml
+	Body        []byte `json:"body"`         // the document itself
 }
 
 // RefreshConnector re-checks a person when their tokens are refreshed.

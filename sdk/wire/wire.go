@@ -38,38 +38,60 @@ const (
 	OpMetadata  = "metadata"
 )
 
-// Request is one call.
+// Request is one call: Op names the operation, and only the members that
+// operation uses are set.
 type Request struct {
-	Op     string          `json:"op"`
-	Scopes sdk.Scopes      `json:"scopes,omitzero"`
-	Config json.RawMessage `json:"config,omitempty"` // configure
+	// Op is the operation; the broker writes it first.
+	Op string `json:"op"`
+	// Scopes is what the client asked for (login, login_url, callback,
+	// refresh).
+	Scopes sdk.Scopes `json:"scopes,omitzero"`
+	// Config is the connector's config block, any JSON value (configure).
+	Config json.RawMessage `json:"config,omitempty"`
 
-	Username string `json:"username,omitempty"` // login
+	// Username and Password are what the person typed (login).
+	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
 
-	CallbackURL string `json:"callback_url,omitempty"` // login_url
+	// CallbackURL is where the upstream must send the browser back, and
+	// State what must come back with it unchanged (login_url).
+	CallbackURL string `json:"callback_url,omitempty"`
 	State       string `json:"state,omitempty"`
 
-	Callback *sdk.CallbackRequest `json:"callback,omitempty"` // callback
-	Identity *sdk.Identity        `json:"identity,omitempty"` // refresh
+	// Callback is the browser's request to the callback URL (callback).
+	Callback *sdk.CallbackRequest `json:"callback,omitempty"`
+	// Identity is the identity to check again, as the last login or
+	// refresh returned it (refresh).
+	Identity *sdk.Identity `json:"identity,omitempty"`
 }
 
-// Response answers a Request: a result, or an Error.
+// Response answers a Request: a result, or an Error. The answer to
+// configure, when the connector accepts its config, is the empty object.
 type Response struct {
-	Info     *Info         `json:"info,omitempty"`
+	// Info answers info.
+	Info *Info `json:"info,omitempty"`
+	// Identity answers login, callback and refresh.
 	Identity *sdk.Identity `json:"identity,omitempty"`
+	// Redirect answers login_url.
 	Redirect *sdk.Redirect `json:"redirect,omitempty"`
+	// Document answers metadata.
 	Document *sdk.Document `json:"document,omitempty"`
-	Error    *Error        `json:"error,omitempty"`
+	// Error is the answer of an operation that failed.
+	Error *Error `json:"error,omitempty"`
 }
 
 // Info describes a connector: the protocol version it speaks and the
 // capabilities (sdk interfaces) it implements.
 type Info struct {
-	Version  int  `json:"version"`
+	// Version is the protocol version the connector speaks (Version).
+	Version int `json:"version"`
+	// Password: the connector answers login (sdk.PasswordConnector).
 	Password bool `json:"password,omitempty"`
+	// Callback: it answers login_url and callback (sdk.CallbackConnector).
 	Callback bool `json:"callback,omitempty"`
-	Refresh  bool `json:"refresh,omitempty"`
+	// Refresh: it answers refresh (sdk.RefreshConnector).
+	Refresh bool `json:"refresh,omitempty"`
+	// Metadata: it answers metadata (sdk.MetadataConnector).
 	Metadata bool `json:"metadata,omitempty"`
 }
 
@@ -88,7 +110,10 @@ const (
 
 // Error is an error crossing the boundary.
 type Error struct {
-	Kind    string `json:"kind"`
+	// Kind is one of the Kind constants; a kind the reader does not know
+	// is read as KindFailed.
+	Kind string `json:"kind"`
+	// Message says what went wrong, for the broker's log.
 	Message string `json:"message,omitempty"`
 }
 

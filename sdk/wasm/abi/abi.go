@@ -81,10 +81,15 @@ const (
 
 // HTTPRequest is what a module asks the broker to send.
 type HTTPRequest struct {
-	Method  string              `json:"method"`
-	URL     string              `json:"url"`
+	Method string `json:"method"` // GET, POST...
+	// URL is https, or http to a loopback host, and its host must be in
+	// the connector's allow_hosts.
+	URL string `json:"url"`
+	// Headers are the request's; Host, Connection, Content-Length,
+	// Transfer-Encoding, TE, Trailer, Upgrade, Keep-Alive and Proxy-*
+	// cannot be set.
 	Headers map[string][]string `json:"headers,omitempty"`
-	Body    []byte              `json:"body,omitempty"` // base64 in JSON
+	Body    []byte              `json:"body,omitempty"` // at most 1 MiB
 	// TimeoutMS bounds the request (from dial to the end of the body).
 	// The broker also bounds it by what is left of the call's deadline.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
@@ -94,10 +99,12 @@ type HTTPRequest struct {
 // came (host not allowed, timeout, connection refused, too large).
 // Redirects are not followed: a 3xx comes back as it is.
 type HTTPResponse struct {
-	Status  int                 `json:"status,omitempty"`
-	Headers map[string][]string `json:"headers,omitempty"`
-	Body    []byte              `json:"body,omitempty"`
-	Error   string              `json:"error,omitempty"`
+	Status  int                 `json:"status,omitempty"`  // the HTTP status code
+	Headers map[string][]string `json:"headers,omitempty"` // the response's
+	// Body is at most the connector's max_response_size.
+	Body []byte `json:"body,omitempty"`
+	// Error says why no response came; the other members are then empty.
+	Error string `json:"error,omitempty"`
 }
 
 // PackResult packs a portico_call result.

@@ -369,3 +369,46 @@ func TestConsoleRefusesMore(t *testing.T) {
 		t.Errorf("%d of 150 console logins from one address refused, want the 50 past the burst", limited)
 	}
 }
+
+// TestConsoleConnectors is acceptance 2 of the admin console, but for the
+// form, which takes the connector's config as JSON rather than generating
+// fields from a schema: an LDAP connector against the test slapd, whose
+// "Test connection" shows the directory's refusal of a wrong bind
+// password, then succeeds; added, its users log in through it at once.
+func TestConsoleConnectors(t *testing.T) {
+	s := testenv.StartSlapd(t, testenv.SlapdOptions{})
+	b := testenv.Start(t, consoleConfig(t))
+	machine := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	_, alice := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
+	mustStatus(t, call(t, b, machine, "PATCH", "/users/"+alice.Subject, map[string]any{"roles": []string{"admin"}}), 200, "make alice an admin")
+	j := newJourney(t, b)
+	consoleLogin(j, b.URL, testenv.UserName, testenv.UserPassword, time.Now)
+	j.page("console-overview", "Overview")
+
+	cfg := func(password string) string {
+		return `{"url": "` + s.URL() + `", "insecure_no_tls": true, "bind_dn": "` + testenv.LDAPServiceDN + `",
+ "bind_password": "` + password + `", "connect_timeout": "2s", "timeout": "2s",
+ "user_search": {"base_dn": "` + testenv.LDAPPeopleDN + `", "username_attributes": ["uid", "mail"]}}`
+	}
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/connectors"))
+	j.page("console-connectors", "Connectors")
+	j.must(j.br.Fill(j.ctx, "#c-id", "corp"))
+	j.must(j.br.Fill(j.ctx, "#c-name", "Corporate directory"))
+	j.must(j.br.Fill(j.ctx, "#c-config", cfg("wrong-password")))
+	j.must(j.br.Click(j.ctx, `button[value="test"]`))
+	j.alert("console-connector-refused", "Connectors", "Invalid Credentials")
+	j.must(j.br.Fill(j.ctx, "#c-config", cfg(testenv.LDAPServicePassword)))
+	j.must(j.br.Click(j.ctx, `button[value="test"]`))
+	waitNote(j, "The connector works")
+	if got := call(t, b, machine, "GET", "/connectors", nil); strings.Contains(string(got.Raw), `"corp"`) {
+		t.Fatal("Test connection added the connector")
+	}
+	j.must(j.br.Click(j.ctx, `button[value="add"]`))
+	waitNote(j, "on the login page")
+	j.page("console-connector-added", "Connectors")
+	rp := newRP(t, b)
+	rp.Connector = "corp"
+	if _, _, err := rp.Login(context.Background(), testenv.LDAPAlice.UID, testenv.LDAPAlice.Password); err != nil {
+		t.Fatalf("login through the connector the console added: %v", err)
+	}
+}

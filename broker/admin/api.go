@@ -118,6 +118,7 @@ func (api *API) routes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.GET("/audit", api.adminListAudit)
 	g.GET("/connectors", api.adminListConnectors)
 	g.POST("/connectors", api.adminCreateConnector)
+	g.POST("/connectors/test", api.adminTestConnector)
 	g.PUT("/connectors/:id", api.adminPutConnector)
 	g.DELETE("/connectors/:id", api.adminDeleteConnector)
 	api.scimAdminRoutes(g) // SCIM provisioners (scim.go)

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -99,6 +100,23 @@ func (api *API) adminCreateConnector(c *gin.Context) {
 	}
 	api.adminAudit(c, "connector_create", store.AuditEvent{ConnectorID: cn.ID, Details: map[string]string{"type": cn.Type}})
 	c.JSON(http.StatusCreated, connectorView(cn))
+}
+
+// adminTestConnector builds the connector the body describes, which checks
+// its configuration and, for a connector that connects at start (LDAP:
+// the service account's bind, the base DNs), its reach; then closes it.
+// Nothing is recorded or added: it is the console's "Test connection".
+func (api *API) adminTestConnector(c *gin.Context) {
+	cn, _, ok := api.buildConnector(c, "")
+	if !ok {
+		return
+	}
+	if cl, ok := cn.Impl.(io.Closer); ok {
+		if err := cl.Close(); err != nil {
+			api.log.WarnContext(c.Request.Context(), "admin: close a tested connector", "connector", cn.ID, "err", err)
+		}
+	}
+	c.JSON(http.StatusOK, connectorView(cn))
 }
 
 // adminPutConnector replaces a connector by a newly built one; logins

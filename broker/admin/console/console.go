@@ -126,6 +126,8 @@ func (c *Console) Routes(r gin.IRoutes, limit gin.HandlerFunc) {
 	r.GET(c.path("/admin/clients/:id"), c.page(c.client))
 	r.POST(c.path("/admin/clients/:id/:action"), c.session(c.clientAction))
 	r.GET(c.path("/admin/connectors"), c.page(c.connectors))
+	r.POST(c.path("/admin/connectors"), c.session(c.connectorForm))
+	r.POST(c.path("/admin/connectors/:id/delete"), c.session(c.deleteConnector))
 	r.GET(c.path("/admin/keys"), c.page(c.keys))
 	r.POST(c.path("/admin/keys/rotate"), c.session(c.rotateKeys))
 	r.GET(c.path("/admin/audit"), c.page(c.auditLog))

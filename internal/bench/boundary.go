@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ type boundaryRuntime struct {
 	pc   sdk.PasswordConnector
 	user string
 	pw   string
+	pid  func() int // the plugin's process, whose CPU counts too; nil if none
 }
 
 // boundary measures what the plugin boundary costs a password login:
@@ -103,7 +105,7 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 
 	rts := []boundaryRuntime{
 		{name: "built-in", pc: builtin.(sdk.PasswordConnector), user: "alice", pw: "pw"},
-		{name: "process plugin", aim: aimProcessOverhead, pc: p.Connector().(sdk.PasswordConnector), user: "alice", pw: "pw"},
+		{name: "process plugin", aim: aimProcessOverhead, pc: p.Connector().(sdk.PasswordConnector), user: "alice", pw: "pw", pid: p.Pid},
 		{name: "wasm, Go-built", aim: aimWASMOverhead, pc: goMod.Connector().(sdk.PasswordConnector), user: "alice", pw: "pw"},
 		{name: "wasm, hand-written", pc: hand.Connector().(sdk.PasswordConnector), user: "alice", pw: "letmein"},
 	}
@@ -120,8 +122,8 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 
 	fmt.Fprintf(out, "Connector boundary: password logins, the runtimes taking turns (%s warm-up, %s timed each);\n", o.warmup, o.dur)
 	fmt.Fprintf(out, "  load average before %s, after %s on %d cores\n", load0, load1, runtime.NumCPU())
-	fmt.Fprintf(out, "  %-20s %10s %10s %10s %12s | %10s %10s %10s (%d callers)\n",
-		"runtime", "calls/s", "p50", "p99", "p50 − floor", "calls/s", "p50", "p99", o.workers)
+	fmt.Fprintf(out, "  %-20s %10s %10s %10s %12s %10s | %10s %10s %10s %10s (%d callers)\n",
+		"runtime", "calls/s", "p50", "p99", "p50 − floor", "CPU/call", "calls/s", "p50", "p99", "CPU/call", o.workers)
 	floor := serial[0]
 	for i, rt := range rts {
 		s, pr := serial[i], par[i]
@@ -129,8 +131,9 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 		if i > 0 {
 			over = fmtDur(s.p50 - floor.p50)
 		}
-		fmt.Fprintf(out, "  %-20s %10.0f %10s %10s %12s | %10.0f %10s %10s\n",
-			rt.name, s.perSec(), fmtDur(s.p50), fmtDur(s.p99), over, pr.perSec(), fmtDur(pr.p50), fmtDur(pr.p99))
+		fmt.Fprintf(out, "  %-20s %10.0f %10s %10s %12s %10s | %10.0f %10s %10s %10s\n",
+			rt.name, s.perSec(), fmtDur(s.p50), fmtDur(s.p99), over, fmtDur(time.Duration(s.cpu)),
+			pr.perSec(), fmtDur(pr.p50), fmtDur(pr.p99), fmtDur(time.Duration(pr.cpu)))
 	}
 	fmt.Fprintln(out, "Aims of issue 23, one caller, p50 over the built-in call:")
 	for i, rt := range rts {
@@ -152,11 +155,13 @@ const boundarySlices = 10
 func boundaryRun(ctx context.Context, rts []boundaryRuntime, callers int, o options) ([]result, error) {
 	res := make([]result, len(rts))
 	lat := make([][]time.Duration, len(rts))
+	cpu := make([]time.Duration, len(rts))
 	turn := func(i int, d time.Duration, keep bool) error {
 		rt := rts[i]
 		var mu sync.Mutex
 		var first error
 		var wg sync.WaitGroup
+		cpu0 := boundaryCPU(rt)
 		start := time.Now()
 		end := start.Add(d)
 		for range callers {
@@ -187,6 +192,7 @@ func boundaryRun(ctx context.Context, rts []boundaryRuntime, callers int, o opti
 		wg.Wait()
 		if keep {
 			res[i].elapsed += time.Since(start)
+			cpu[i] += boundaryCPU(rt) - cpu0
 		}
 		if first == nil {
 			first = ctx.Err()
@@ -208,6 +214,9 @@ func boundaryRun(ctx context.Context, rts []boundaryRuntime, callers int, o opti
 	for i, rt := range rts {
 		r := &res[i]
 		r.name, r.workers, r.ops = rt.name, callers, len(lat[i])
+		if r.ops > 0 {
+			r.cpu = float64(cpu[i]) / float64(r.ops) // ns of CPU per call, here
+		}
 		if len(lat[i]) > 0 {
 			slices.Sort(lat[i])
 			r.p50, r.p99, r.max = percentile(lat[i], 50), percentile(lat[i], 99), lat[i][len(lat[i])-1]
@@ -244,6 +253,37 @@ func fileSHA256(path string) string {
 		return ""
 	}
 	return wasm.SHA256(b)
+}
+
+// boundaryCPU is the CPU time this process (getrusage) and rt's plugin
+// process (the sum of its threads' /proc/PID/task/TID/schedstat, in
+// nanoseconds, where /proc/PID/stat counts clock ticks) have had: CPU
+// per call is what a busy machine changes least.
+func boundaryCPU(rt boundaryRuntime) time.Duration {
+	d := cpuTime()
+	if rt.pid != nil {
+		if pid := rt.pid(); pid > 0 {
+			d += procCPU(pid)
+		}
+	}
+	return d
+}
+
+func procCPU(pid int) time.Duration {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, _ := os.ReadDir(dir)
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(n)
+		}
+	}
+	return sum
 }
 
 // loadAvg is the first three fields of /proc/loadavg, or "unknown".

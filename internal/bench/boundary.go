@@ -48,7 +48,8 @@ type boundaryRuntime struct {
 
 // boundary measures what the plugin boundary costs a password login:
 // the same connector logic built in (the floor), as a process plugin
-// (plugins/process/testdata/testplugin, processtest.Users over gRPC), as
+// (plugins/process/testdata/testplugin, processtest.Users over gRPC;
+// again with env GOMAXPROCS=1 in its config, for comparison), as
 // a Go-built WASM module (plugins/wasm/testdata/misbehave) and as the
 // hand-written module of wasmtest (no Go runtime, no JSON library: the
 // host's share alone). The connectors do no real work, so what is left
@@ -76,13 +77,21 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 	if err != nil {
 		return err
 	}
-	p, err := process.Start(ctx, process.Config{Path: plug, SHA256: fileSHA256(plug), Config: usersCfg,
-		Timeout: upstream.Duration(5 * time.Second), StartTimeout: upstream.Duration(30 * time.Second)},
-		process.Options{ID: "bench", Log: log})
+	pcfg := process.Config{Path: plug, SHA256: fileSHA256(plug), Config: usersCfg,
+		Timeout: upstream.Duration(5 * time.Second), StartTimeout: upstream.Duration(30 * time.Second)}
+	p, err := process.Start(ctx, pcfg, process.Options{ID: "bench", Log: log})
 	if err != nil {
 		return fmt.Errorf("process plugin: %w", err)
 	}
 	defer p.Close()
+	// The same plugin with one P: a Go scheduler with no idle P to wake
+	// spins less after each hand-off (docs/performance.md, the boundary).
+	pcfg.Env = map[string]string{"GOMAXPROCS": "1"}
+	p1, err := process.Start(ctx, pcfg, process.Options{ID: "bench-1p", Log: log})
+	if err != nil {
+		return fmt.Errorf("process plugin, GOMAXPROCS=1: %w", err)
+	}
+	defer p1.Close()
 	cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(dir, "wasm-cache"))
 	if err != nil {
 		return err
@@ -106,6 +115,7 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 	rts := []boundaryRuntime{
 		{name: "built-in", pc: builtin.(sdk.PasswordConnector), user: "alice", pw: "pw"},
 		{name: "process plugin", aim: aimProcessOverhead, pc: p.Connector().(sdk.PasswordConnector), user: "alice", pw: "pw", pid: p.Pid},
+		{name: "process, GOMAXPROCS=1", pc: p1.Connector().(sdk.PasswordConnector), user: "alice", pw: "pw", pid: p1.Pid},
 		{name: "wasm, Go-built", aim: aimWASMOverhead, pc: goMod.Connector().(sdk.PasswordConnector), user: "alice", pw: "pw"},
 		{name: "wasm, hand-written", pc: hand.Connector().(sdk.PasswordConnector), user: "alice", pw: "letmein"},
 	}
@@ -122,7 +132,7 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 
 	fmt.Fprintf(out, "Connector boundary: password logins, the runtimes taking turns (%s warm-up, %s timed each);\n", o.warmup, o.dur)
 	fmt.Fprintf(out, "  load average before %s, after %s on %d cores\n", load0, load1, runtime.NumCPU())
-	fmt.Fprintf(out, "  %-20s %10s %10s %10s %12s %10s | %10s %10s %10s %10s (%d callers)\n",
+	fmt.Fprintf(out, "  %-22s %10s %10s %10s %12s %10s | %10s %10s %10s %10s (%d callers)\n",
 		"runtime", "calls/s", "p50", "p99", "p50 − floor", "CPU/call", "calls/s", "p50", "p99", "CPU/call", o.workers)
 	floor := serial[0]
 	for i, rt := range rts {
@@ -131,7 +141,7 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 		if i > 0 {
 			over = fmtDur(s.p50 - floor.p50)
 		}
-		fmt.Fprintf(out, "  %-20s %10.0f %10s %10s %12s %10s | %10.0f %10s %10s %10s\n",
+		fmt.Fprintf(out, "  %-22s %10.0f %10s %10s %12s %10s | %10.0f %10s %10s %10s\n",
 			rt.name, s.perSec(), fmtDur(s.p50), fmtDur(s.p99), over, fmtDur(time.Duration(s.cpu)),
 			pr.perSec(), fmtDur(pr.p50), fmtDur(pr.p99), fmtDur(time.Duration(pr.cpu)))
 	}

@@ -120,11 +120,11 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 		{name: "wasm, hand-written", pc: hand.Connector().(sdk.PasswordConnector), user: "alice", pw: "letmein"},
 	}
 	load0 := loadAvg()
-	serial, err := boundaryRun(ctx, rts, 1, o)
+	serial, serialCPU, err := boundaryRun(ctx, rts, 1, o)
 	if err != nil {
 		return err
 	}
-	par, err := boundaryRun(ctx, rts, o.workers, o)
+	par, parCPU, err := boundaryRun(ctx, rts, o.workers, o)
 	if err != nil {
 		return err
 	}
@@ -142,8 +142,8 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 			over = fmtDur(s.p50 - floor.p50)
 		}
 		fmt.Fprintf(out, "  %-22s %10.0f %10s %10s %12s %10s | %10.0f %10s %10s %10s\n",
-			rt.name, s.perSec(), fmtDur(s.p50), fmtDur(s.p99), over, fmtDur(time.Duration(s.cpu)),
-			pr.perSec(), fmtDur(pr.p50), fmtDur(pr.p99), fmtDur(time.Duration(pr.cpu)))
+			rt.name, s.perSec(), fmtDur(s.p50), fmtDur(s.p99), over, fmtDur(serialCPU[i]),
+			pr.perSec(), fmtDur(pr.p50), fmtDur(pr.p99), fmtDur(parCPU[i]))
 	}
 	fmt.Fprintln(out, "Aims of issue 23, one caller, p50 over the built-in call:")
 	for i, rt := range rts {
@@ -161,8 +161,9 @@ const boundarySlices = 10
 
 // boundaryRun times logins through every runtime with callers goroutines,
 // in boundarySlices turns per runtime of o.dur/boundarySlices each,
-// after a warm-up of o.warmup each. Any login error ends it.
-func boundaryRun(ctx context.Context, rts []boundaryRuntime, callers int, o options) ([]result, error) {
+// after a warm-up of o.warmup each, and returns each runtime's result and
+// CPU per call. Any login error ends it.
+func boundaryRun(ctx context.Context, rts []boundaryRuntime, callers int, o options) ([]result, []time.Duration, error) {
 	res := make([]result, len(rts))
 	lat := make([][]time.Duration, len(rts))
 	cpu := make([]time.Duration, len(rts))
@@ -211,13 +212,13 @@ func boundaryRun(ctx context.Context, rts []boundaryRuntime, callers int, o opti
 	}
 	for i := range rts {
 		if err := turn(i, o.warmup, false); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for range boundarySlices {
 		for i := range rts {
 			if err := turn(i, o.dur/boundarySlices, true); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
@@ -225,14 +226,14 @@ func boundaryRun(ctx context.Context, rts []boundaryRuntime, callers int, o opti
 		r := &res[i]
 		r.name, r.workers, r.ops = rt.name, callers, len(lat[i])
 		if r.ops > 0 {
-			r.cpu = float64(cpu[i]) / float64(r.ops) // ns of CPU per call, here
+			cpu[i] /= time.Duration(r.ops)
 		}
 		if len(lat[i]) > 0 {
 			slices.Sort(lat[i])
 			r.p50, r.p99, r.max = percentile(lat[i], 50), percentile(lat[i], 99), lat[i][len(lat[i])-1]
 		}
 	}
-	return res, nil
+	return res, cpu, nil
 }
 
 func cmpErr(a, b error) error {

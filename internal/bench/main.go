@@ -137,7 +137,8 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 		}
 	}
 	wantWASM := o.only == nil || o.only.MatchString(wasmStartName)
-	if len(selected) == 0 && !wantWASM {
+	wantBoundary := o.only == nil || o.only.MatchString(boundaryName)
+	if len(selected) == 0 && !wantWASM && !wantBoundary {
 		return 2, fmt.Errorf("-only %q matches no scenario", o.only)
 	}
 	isPG := func(sc scenario) bool { return sc.db != nil }
@@ -195,14 +196,23 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 		}
 	}
 
-	printTable(out, results)
-	fmt.Fprintln(out)
-	printNotes(out, results, o.workers)
+	if len(selected) > 0 {
+		printTable(out, results)
+		fmt.Fprintln(out)
+		printNotes(out, results, o.workers)
+	}
 	if wantWASM && ctx.Err() == nil {
 		fmt.Fprintln(out)
 		if err := wasmStart(ctx, bs, out); err != nil {
 			fmt.Fprintf(out, "WASM start: %v\n", err)
 			results = append(results, result{name: wasmStartName, errors: 1, errMsgs: map[string]int{err.Error(): 1}})
+		}
+	}
+	if wantBoundary && ctx.Err() == nil {
+		fmt.Fprintln(out)
+		if err := boundary(ctx, bs.root, o, out); err != nil {
+			fmt.Fprintf(out, "Connector boundary: %v\n", err)
+			results = append(results, result{name: boundaryName, errors: 1, errMsgs: map[string]int{err.Error(): 1}})
 		}
 	}
 	rssEnd := rss()

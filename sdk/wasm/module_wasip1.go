@@ -26,9 +26,17 @@ var (
 	factory Factory
 	conn    any // the configured connector; nil until configure
 
-	// pending keeps the buffers portico_alloc handed out reachable (Go's
-	// collector does not move memory, so the address stays valid) until
-	// portico_call takes them.
+	// in is the request buffer portico_alloc hands out call after call:
+	// the broker allocates once per call, so one buffer saves an
+	// allocation and a map entry per call (the boundary's cost is mostly
+	// the module's own work, see docs/performance.md). inBusy is set
+	// between portico_alloc and the end of portico_call.
+	in     []byte
+	inBusy bool
+	// pending keeps the other buffers portico_alloc handed out (larger
+	// than maxReused, or asked for while in is busy) reachable until
+	// portico_call takes them; Go's collector does not move memory, so
+	// the address stays valid.
 	pending = map[uintptr][]byte{}
 	// out is the last answer, kept reachable until the next call.
 	out []byte
@@ -53,21 +61,43 @@ func abiVersion() int32 { return abi.Version }
 
 //go:wasmexport portico_alloc
 func alloc(size uint32) uint32 {
-	b := make([]byte, max(size, 1))
+	n := int(max(size, 1))
+	if !inBusy && n <= maxReused {
+		if cap(in) < n {
+			in = make([]byte, max(n, 4<<10))
+		}
+		inBusy = true
+		return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(in))))
+	}
+	b := make([]byte, n)
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	pending[p] = b
 	return uint32(p)
 }
 
+// maxReused bounds the request buffer kept between calls: a larger
+// request (a callback with a large form) gets a buffer of its own, which
+// the collector takes back, so that an instance's heap does not keep the
+// largest request it ever saw.
+const maxReused = 64 << 10
+
 //go:wasmexport portico_call
 func call(ptr, n uint32) uint64 {
-	b, ok := pending[uintptr(ptr)]
-	delete(pending, uintptr(ptr))
+	var b []byte
+	ok, reused := false, inBusy && uintptr(ptr) == uintptr(unsafe.Pointer(unsafe.SliceData(in)))
+	if reused {
+		b, ok = in[:cap(in)], true
+	} else if b, ok = pending[uintptr(ptr)]; ok {
+		delete(pending, uintptr(ptr))
+	}
 	var resp wire.Response
 	if !ok || int(n) > len(b) {
 		resp = failed(errors.New("portico_call: the input was not allocated with portico_alloc"))
 	} else {
-		resp = serve(b[:n])
+		resp = serve(b[:n]) // keeps nothing of b: json.Unmarshal copies
+	}
+	if reused {
+		inBusy = false
 	}
 	var err error
 	if out, err = json.Marshal(resp); err != nil {

@@ -252,6 +252,7 @@ func TestAdminOpenAPIWalk(t *testing.T) {
 		{"listAudit", nil, "?limit=50&since=" + url.QueryEscape(since), nil, 200},
 		{"listConnectors", nil, "", nil, 200},
 		{"testConnector", nil, "", map[string]any{"id": "tried", "type": "local", "name": "Tried"}, 200},
+		{"listConnectorTypes", nil, "", nil, 200},
 		{"createConnector", nil, "", map[string]any{"id": "extra", "type": "local", "name": "Extra"}, 201},
 		{"replaceConnector", map[string]string{"id": "extra"}, "", map[string]any{"type": "local", "name": "Extra 2"}, 200},
 		{"deleteConnector", map[string]string{"id": "staff"}, "", nil, 204},

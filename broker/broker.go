@@ -16,6 +16,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -159,6 +160,11 @@ type Options struct {
 	// (5s).
 	DeviceCodeTTL, DevicePollInterval time.Duration
 
+	// ConnectorSchemas are the connector types the admin API can build,
+	// each with its configuration's JSON Schema (GET
+	// /admin/v1/connector-types).
+	ConnectorSchemas map[string]json.RawMessage
+
 	// ConsoleClient, if set, serves the admin console at /admin/
 	// (broker/admin/console), logging administrators in as this client;
 	// ConsoleFreshLogin is how recent their login must be for an action
@@ -282,7 +288,7 @@ func (b *Broker) assemble() error {
 	}
 	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: admins, Scopes: opts.Scopes,
 		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, FileManaged: opts.FileManaged,
-		ReservedClients: reserved(opts.ConsoleClient)},
+		ReservedClients: reserved(opts.ConsoleClient), ConnectorSchemas: opts.ConnectorSchemas},
 		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol, provisioners{b.store})
 	if opts.ConsoleClient != "" {
 		b.console, err = console.New(console.Options{Issuer: opts.Issuer, ClientID: opts.ConsoleClient,

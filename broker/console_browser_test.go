@@ -370,11 +370,13 @@ func TestConsoleRefusesMore(t *testing.T) {
 	}
 }
 
-// TestConsoleConnectors is acceptance 2 of the admin console, but for the
-// form, which takes the connector's config as JSON rather than generating
-// fields from a schema: an LDAP connector against the test slapd, whose
-// "Test connection" shows the directory's refusal of a wrong bind
-// password, then succeeds; added, its users log in through it at once.
+// TestConsoleConnectors is acceptance 2 of the admin console: an LDAP
+// connector against the test slapd, from the form the API's schema of the
+// ldap type makes; "Test connection" shows the directory's refusal of a
+// wrong bind password, then succeeds without adding anything; added, the
+// directory's users log in through it at once. (That a connector added on
+// one replica reaches another's login page within a second is
+// TestReplicas', through the same API.)
 func TestConsoleConnectors(t *testing.T) {
 	s := testenv.StartSlapd(t, testenv.SlapdOptions{})
 	b := testenv.Start(t, consoleConfig(t))
@@ -385,24 +387,37 @@ func TestConsoleConnectors(t *testing.T) {
 	consoleLogin(j, b.URL, testenv.UserName, testenv.UserPassword, time.Now)
 	j.page("console-overview", "Overview")
 
-	cfg := func(password string) string {
-		return `{"url": "` + s.URL() + `", "insecure_no_tls": true, "bind_dn": "` + testenv.LDAPServiceDN + `",
- "bind_password": "` + password + `", "connect_timeout": "2s", "timeout": "2s",
- "user_search": {"base_dn": "` + testenv.LDAPPeopleDN + `", "username_attributes": ["uid", "mail"]}}`
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/connectors?type=ldap"))
+	j.page("console-connector-form", "Connectors")
+	in := func(path string) string { return `[id="cfg.` + path + `"]` }
+	fill := func(password string) {
+		j.must(j.br.Fill(j.ctx, "#c-id", "corp"))
+		j.must(j.br.Fill(j.ctx, "#c-name", "Corporate directory"))
+		j.must(j.br.Fill(j.ctx, in("url"), s.URL()))
+		j.must(j.br.Fill(j.ctx, in("bind_dn"), testenv.LDAPServiceDN))
+		j.must(j.br.Fill(j.ctx, in("bind_password"), password))
+		j.must(j.br.Fill(j.ctx, in("connect_timeout"), "2s"))
+		j.must(j.br.Fill(j.ctx, in("user_search.base_dn"), testenv.LDAPPeopleDN))
+		j.must(j.br.Fill(j.ctx, in("user_search.username_attributes"), "uid\nmail"))
 	}
-	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/connectors"))
-	j.page("console-connectors", "Connectors")
-	j.must(j.br.Fill(j.ctx, "#c-id", "corp"))
-	j.must(j.br.Fill(j.ctx, "#c-name", "Corporate directory"))
-	j.must(j.br.Fill(j.ctx, "#c-config", cfg("wrong-password")))
+	fill("wrong-password")
+	j.must(j.br.Click(j.ctx, in("insecure_no_tls")))
 	j.must(j.br.Click(j.ctx, `button[value="test"]`))
 	j.alert("console-connector-refused", "Connectors", "Invalid Credentials")
-	j.must(j.br.Fill(j.ctx, "#c-config", cfg(testenv.LDAPServicePassword)))
+	// The form keeps what was typed but the password.
+	if v, _ := j.br.Value(j.ctx, in("bind_dn")); v != testenv.LDAPServiceDN {
+		t.Fatalf("bind_dn after the refusal: %q", v)
+	}
+	if v, _ := j.br.Value(j.ctx, in("bind_password")); v != "" {
+		t.Fatal("the page wrote the bind password back")
+	}
+	fill(testenv.LDAPServicePassword)
 	j.must(j.br.Click(j.ctx, `button[value="test"]`))
 	waitNote(j, "The connector works")
 	if got := call(t, b, machine, "GET", "/connectors", nil); strings.Contains(string(got.Raw), `"corp"`) {
 		t.Fatal("Test connection added the connector")
 	}
+	j.must(j.br.Fill(j.ctx, in("bind_password"), testenv.LDAPServicePassword))
 	j.must(j.br.Click(j.ctx, `button[value="add"]`))
 	waitNote(j, "on the login page")
 	j.page("console-connector-added", "Connectors")

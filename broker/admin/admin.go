@@ -13,6 +13,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -43,6 +44,9 @@ type Options struct {
 	// FileManaged, set with declarative: true, are the entries the file
 	// manages: read-only through the API (managed.go).
 	FileManaged *FileManaged
+	// ConnectorSchemas are the connector types the API can build, each
+	// with its configuration's JSON Schema.
+	ConnectorSchemas map[string]json.RawMessage
 	// ReservedClients are clients Portico keeps itself (the console's),
 	// which the API neither creates, changes nor deletes.
 	ReservedClients []string

@@ -119,6 +119,7 @@ func (api *API) routes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.GET("/connectors", api.adminListConnectors)
 	g.POST("/connectors", api.adminCreateConnector)
 	g.POST("/connectors/test", api.adminTestConnector)
+	g.GET("/connector-types", api.adminConnectorTypes)
 	g.PUT("/connectors/:id", api.adminPutConnector)
 	g.DELETE("/connectors/:id", api.adminDeleteConnector)
 	api.scimAdminRoutes(g) // SCIM provisioners (scim.go)

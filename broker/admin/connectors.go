@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -100,6 +102,17 @@ func (api *API) adminCreateConnector(c *gin.Context) {
 	}
 	api.adminAudit(c, "connector_create", store.AuditEvent{ConnectorID: cn.ID, Details: map[string]string{"type": cn.Type}})
 	c.JSON(http.StatusCreated, connectorView(cn))
+}
+
+// adminConnectorTypes lists the connector types the API can build, each
+// with its configuration's JSON Schema: what a form for a new connector
+// shows.
+func (api *API) adminConnectorTypes(c *gin.Context) {
+	out := []gin.H{}
+	for _, typ := range slices.Sorted(maps.Keys(api.opts.ConnectorSchemas)) {
+		out = append(out, gin.H{"type": typ, "schema": api.opts.ConnectorSchemas[typ]})
+	}
+	c.JSON(http.StatusOK, gin.H{"types": out})
 }
 
 // adminTestConnector builds the connector the body describes, which checks

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/portico-idp/portico/broker/journey"
+	"github.com/portico-idp/portico/sdk/configschema"
 
 	"github.com/portico-idp/portico/broker"
 	"github.com/portico-idp/portico/broker/config"
@@ -245,4 +246,24 @@ func connectorKey(master []byte, id string) []byte {
 	m := hmac.New(sha256.New, master)
 	m.Write([]byte("portico connector key\x00" + id))
 	return m.Sum(nil)
+}
+
+// ConnectorSchemas are the built-in connector types' configurations as
+// JSON Schema (sdk/configschema), from the Go types their config blocks
+// decode into: what the admin console's form shows for each type. The
+// local connector takes no config.
+func ConnectorSchemas() map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	for typ, v := range map[string]any{
+		"ldap": ldap.Config{}, "saml": saml.Config{}, "github": github.Config{},
+		"oidc": oidc.Config{}, "google": oidc.Config{}, "microsoft": oidc.Config{},
+		"local": struct{}{},
+	} {
+		raw, err := json.Marshal(configschema.For(v))
+		if err != nil {
+			panic("server: schema of " + typ + ": " + err.Error()) // a Go type's schema always marshals
+		}
+		out[typ] = raw
+	}
+	return out
 }

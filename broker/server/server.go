@@ -244,6 +244,7 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		HashPassword: func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
 	}
 	opts.WriteTimeout = cfg.HTTPWriteTimeout() // as Serve sets it
+	opts.ConnectorSchemas = ConnectorSchemas()
 	if !cfg.Admin.Console.Disabled {
 		opts.ConsoleClient, opts.ConsoleFreshLogin = config.ConsoleClient, cfg.Admin.Console.FreshLogin.Std()
 	}

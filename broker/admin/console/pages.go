@@ -2,7 +2,6 @@ package console
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -185,64 +184,6 @@ func (c *Console) accountAction(g *gin.Context, s *sess) {
 type connectorView struct {
 	ID, Type, Name string
 	ManagedBy      string `json:"managed_by"`
-}
-
-func (c *Console) connectors(g *gin.Context, s *sess) {
-	c.connectorsPage(g, s, http.StatusOK, nil)
-}
-
-// connectorsPage lists the connectors, with the form to add one; extra
-// holds the form's values and what a test or an add said.
-func (c *Console) connectorsPage(g *gin.Context, s *sess, status int, extra map[string]any) {
-	var out struct {
-		Connectors []connectorView `json:"connectors"`
-	}
-	if st, e := c.api(g, s, http.MethodGet, "/connectors", nil, &out); st != http.StatusOK {
-		c.apiFailed(g, s, st, e)
-		return
-	}
-	data := map[string]any{"Connectors": out.Connectors, "Types": connectorTypes}
-	maps.Copy(data, extra)
-	c.render(g, s, status, "connectors", c.text("console.connectors"), data)
-}
-
-// connectorTypes are the types the add form offers; plugins and modules
-// are configured in the file.
-var connectorTypes = []string{"ldap", "oidc", "saml", "github", "google", "microsoft", "local"}
-
-// connectorForm tests or adds the connector the form describes: its
-// config is the file's, as JSON.
-func (c *Console) connectorForm(g *gin.Context, s *sess) {
-	if !c.fresh(g, s, c.path("/admin/connectors")) {
-		return
-	}
-	form := map[string]any{"FID": g.PostForm("id"), "FType": g.PostForm("type"), "FName": g.PostForm("name"), "FConfig": g.PostForm("config")}
-	raw := strings.TrimSpace(g.PostForm("config"))
-	if raw == "" {
-		raw = "{}"
-	}
-	if !json.Valid([]byte(raw)) {
-		form["Error"] = c.text("console.connector.badJSON")
-		c.connectorsPage(g, s, http.StatusBadRequest, form)
-		return
-	}
-	in := map[string]any{"id": g.PostForm("id"), "type": g.PostForm("type"), "name": g.PostForm("name"), "config": json.RawMessage(raw)}
-	test := g.PostForm("do") == "test"
-	path := "/connectors"
-	if test {
-		path = "/connectors/test"
-	}
-	st, e := c.api(g, s, http.MethodPost, path, in, nil)
-	switch {
-	case st >= 300:
-		form["Error"] = e.String()
-		c.connectorsPage(g, s, st, form)
-	case test:
-		form["Tested"] = c.text("console.connector.tested")
-		c.connectorsPage(g, s, http.StatusOK, form)
-	default:
-		c.done(g, c.path("/admin/connectors"), "connector_added")
-	}
 }
 
 // deleteConnector removes a connector from the login page, after a

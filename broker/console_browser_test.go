@@ -200,8 +200,8 @@ func TestConsole(t *testing.T) {
 	waitNote(j, "The account is created.")
 	j.must(j.br.Click(j.ctx, `tr[data-account="carol"] form[action$="/password"] button`))
 	j.page("console-confirm-password", "Are you sure?")
-	if !strings.Contains(j.text("main"), "carol") {
-		t.Fatal("the password page does not name the account")
+	if m := j.text("main"); !strings.Contains(m, "new password for the local account carol") {
+		t.Fatalf("the password page does not say what happens to whom: %q", m)
 	}
 	j.must(j.br.Fill(j.ctx, "#new-password", "carol-second-password"))
 	j.must(j.br.Click(j.ctx, `form button.danger`))
@@ -211,6 +211,17 @@ func TestConsole(t *testing.T) {
 	for _, p := range []string{"accounts", "connectors", "keys", "clients"} {
 		j.must(j.br.Navigate(j.ctx, b.URL+"/admin/"+p))
 		j.page("console-"+p, map[string]string{"accounts": "Local accounts", "connectors": "Connectors", "keys": "Signing keys", "clients": "Clients"}[p])
+	}
+
+	// At 320 px wide no page needs sideways scrolling (tables scroll in
+	// their own box, which the keyboard can reach).
+	j.must(j.br.Viewport(j.ctx, 320, 640))
+	for _, p := range []string{"", "users", "users/" + bob.Subject, "accounts", "clients", "clients/console-app", "new-client", "connectors?type=ldap", "keys", "audit"} {
+		j.must(j.br.Navigate(j.ctx, b.URL+"/admin/"+p))
+		j.must(j.br.WaitVisible(j.ctx, "h1"))
+		if wide, err := j.br.Overflows(j.ctx); err != nil || wide {
+			t.Errorf("/admin/%s at 320 px: wider than the window (%v)", p, err)
+		}
 	}
 }
 

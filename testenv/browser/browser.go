@@ -496,3 +496,18 @@ func (b *Browser) Cookie(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("no cookie %q", name)
 	})
 }
+
+// Viewport sets the tab's window to width × height CSS pixels, as a
+// phone's would be (320 wide is the smallest pages must serve).
+func (b *Browser) Viewport(ctx context.Context, width, height int64) error {
+	_, err := run(ctx, b, fmt.Sprintf("set the viewport to %dx%d", width, height), chromedp.EmulateViewport(width, height))
+	return err
+}
+
+// Overflows reports whether the page is wider than the window: content a
+// person would have to scroll sideways to reach (a table that scrolls in
+// its own box does not count).
+func (b *Browser) Overflows(ctx context.Context) (bool, error) {
+	return run(ctx, b, "measure the page's width", chromedp.Evaluate[bool](
+		`document.documentElement.scrollWidth > window.innerWidth + 1`))
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -436,5 +437,39 @@ func TestConsoleConnectors(t *testing.T) {
 	rp.Connector = "corp"
 	if _, _, err := rp.Login(context.Background(), testenv.LDAPAlice.UID, testenv.LDAPAlice.Password); err != nil {
 		t.Fatalf("login through the connector the console added: %v", err)
+	}
+
+	// What a second black-box test found: a directory that does not
+	// answer, or a base DN the service account cannot read, is no
+	// success; a test keeps no files; programs are not tested here.
+	ldapCfg := func(url, base string) map[string]any {
+		return map[string]any{"url": url, "insecure_no_tls": true, "bind_dn": testenv.LDAPServiceDN,
+			"bind_password": testenv.LDAPServicePassword, "connect_timeout": "2s", "timeout": "2s",
+			"user_search": map[string]any{"base_dn": base, "username_attributes": []string{"uid"}}}
+	}
+	for name, cfg := range map[string]map[string]any{
+		"unreachable":   ldapCfg("ldap://127.0.0.1:1", testenv.LDAPPeopleDN),
+		"unreadable DN": ldapCfg(s.URL(), "ou=nowhere,"+testenv.LDAPBaseDN),
+	} {
+		r := call(t, b, machine, "POST", "/connectors/test", map[string]any{"id": "t", "type": "ldap", "config": cfg})
+		if r.Status != 400 || r.Body["error"] != "invalid_connector" {
+			t.Errorf("test of an LDAP connector, %s: %d %v", name, r.Status, r.Body)
+		}
+	}
+	if r := call(t, b, machine, "POST", "/connectors/test", map[string]any{"id": "t", "type": "ldap", "config": ldapCfg(s.URL(), testenv.LDAPPeopleDN)}); r.Status != 200 || r.Body["checked"] != true {
+		t.Errorf("test of a working LDAP connector: %d %v", r.Status, r.Body)
+	}
+	dir := b.Server.Config.Storage.Dir
+	before, _ := os.ReadDir(dir)
+	r := call(t, b, machine, "POST", "/connectors/test", map[string]any{"id": "samltest", "type": "saml", "config": map[string]any{
+		"idp_metadata_url": "http://127.0.0.1:1/md", "insecure_allow_http": true}})
+	if r.Status == 200 && r.Body["checked"] == true {
+		t.Errorf("a SAML test claims it asked the IdP: %v", r.Body)
+	}
+	if after, _ := os.ReadDir(dir); len(after) != len(before) {
+		t.Errorf("a test left files in the data directory: %d entries, then %d", len(before), len(after))
+	}
+	if r := call(t, b, machine, "POST", "/connectors/test", map[string]any{"id": "p", "type": "plugin", "config": map[string]any{"path": "/bin/true"}}); r.Status != 400 {
+		t.Errorf("test of a plugin: %d %v, want 400 (programs are not tested here)", r.Status, r.Body)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -23,6 +24,9 @@ type ConnectorSpec struct {
 	Type   string          `json:"type"`
 	Name   string          `json:"name,omitempty"`
 	Config json.RawMessage `json:"config,omitempty"`
+	// DryRun builds the connector to test it: it keeps no files and is
+	// closed at once (POST /connectors/test).
+	DryRun bool `json:"-"`
 }
 
 // ConnectorBuilder builds a connector from spec (broker/server's factory
@@ -49,40 +53,56 @@ func (api *API) adminListConnectors(c *gin.Context) {
 // buildConnector checks and builds the connector the body describes; id,
 // when set, is the path's. Nothing is applied when it fails.
 func (api *API) buildConnector(c *gin.Context, id string) (core.Connector, ConnectorSpec, bool) {
+	spec, ok := api.bindSpec(c, id)
+	if !ok {
+		return core.Connector{}, spec, false
+	}
+	cn, ok := api.build(c, spec)
+	return cn, spec, ok
+}
+
+// bindSpec reads and checks the body's connector; id, when set, is the
+// path's.
+func (api *API) bindSpec(c *gin.Context, id string) (ConnectorSpec, bool) {
 	var spec ConnectorSpec
 	if api.opts.BuildConnector == nil {
 		adminError(c, http.StatusNotImplemented, "not_implemented", "this server cannot build connectors at runtime")
-		return core.Connector{}, spec, false
+		return spec, false
 	}
 	if !adminBind(c, &spec) {
-		return core.Connector{}, spec, false
+		return spec, false
 	}
 	if id != "" {
 		if spec.ID != "" && spec.ID != id {
 			adminError(c, http.StatusBadRequest, "invalid_request", "the body's id differs from the path's")
-			return core.Connector{}, spec, false
+			return spec, false
 		}
 		spec.ID = id
 	}
 	switch msg := config.CheckConnectorID(spec.ID); {
 	case msg != "":
 		adminError(c, http.StatusBadRequest, "invalid_request", "id: "+msg)
-		return core.Connector{}, spec, false
+		return spec, false
 	case spec.Type == "":
 		adminError(c, http.StatusBadRequest, "invalid_request", "type is required")
-		return core.Connector{}, spec, false
+		return spec, false
 	case config.CheckDisplayName(spec.Name) != "":
 		adminError(c, http.StatusBadRequest, "invalid_request", "name: "+config.CheckDisplayName(spec.Name))
-		return core.Connector{}, spec, false
+		return spec, false
 	}
+	return spec, true
+}
+
+// build builds spec's connector, answering when it cannot.
+func (api *API) build(c *gin.Context, spec ConnectorSpec) (core.Connector, bool) {
 	cn, err := api.opts.BuildConnector(c.Request.Context(), spec)
 	if err != nil {
 		// The caller is an administrator: it gets the message the
 		// operator would read in the log for the same config at start.
 		adminError(c, http.StatusBadRequest, "invalid_connector", err.Error())
-		return core.Connector{}, spec, false
+		return core.Connector{}, false
 	}
-	return cn, spec, true
+	return cn, true
 }
 
 // adminCreateConnector builds a connector, records it in the store (so it
@@ -115,21 +135,51 @@ func (api *API) adminConnectorTypes(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"types": out})
 }
 
+// Pinger is a connector that can check its upstream on demand: the LDAP
+// connector binds its service account and reads its base DNs.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // adminTestConnector builds the connector the body describes, which checks
-// its configuration and, for a connector that connects at start (LDAP:
-// the service account's bind, the base DNs), its reach; then closes it.
-// Nothing is recorded or added: it is the console's "Test connection".
+// its configuration, then asks its upstream if the connector can
+// (Pinger), and closes it. Nothing is recorded, added or kept: it is the
+// console's "Test connection". Only built-in types: a plugin or a module
+// is a program, started and checked by the file's configuration.
 func (api *API) adminTestConnector(c *gin.Context) {
-	cn, _, ok := api.buildConnector(c, "")
+	spec, ok := api.bindSpec(c, "")
 	if !ok {
 		return
 	}
-	if cl, ok := cn.Impl.(io.Closer); ok {
-		if err := cl.Close(); err != nil {
-			api.log.WarnContext(c.Request.Context(), "admin: close a tested connector", "connector", cn.ID, "err", err)
-		}
+	if _, builtIn := api.opts.ConnectorSchemas[spec.Type]; !builtIn {
+		adminError(c, http.StatusBadRequest, "invalid_request", "type: only built-in connector types can be tested here ("+
+			strings.Join(slices.Sorted(maps.Keys(api.opts.ConnectorSchemas)), ", ")+")")
+		return
 	}
-	c.JSON(http.StatusOK, connectorView(cn))
+	spec.DryRun = true
+	cn, ok := api.build(c, spec)
+	if !ok {
+		return
+	}
+	defer func() {
+		if cl, ok := cn.Impl.(io.Closer); ok {
+			if err := cl.Close(); err != nil {
+				api.log.WarnContext(c.Request.Context(), "admin: close a tested connector", "connector", cn.ID, "err", err)
+			}
+		}
+	}()
+	out := connectorView(cn)
+	out["checked"] = false // built, upstream not asked
+	if p, ok := cn.Impl.(Pinger); ok {
+		ctx, cancel := core.WithConnectorDeadline(c.Request.Context(), &cn)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			adminError(c, http.StatusBadRequest, "invalid_connector", err.Error())
+			return
+		}
+		out["checked"] = true
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 // adminPutConnector replaces a connector by a newly built one; logins

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"slices"
 	"sync"
@@ -78,8 +79,19 @@ func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, buil
 		if len(raw) == 0 {
 			raw = []byte("null")
 		}
+		dataDir := cfg.Storage.Dir
+		if c.DryRun {
+			// A test build keeps nothing: files a connector makes (a SAML
+			// SP key) go to a directory removed once it is built.
+			tmp, err := os.MkdirTemp("", "portico-connector-test-")
+			if err != nil {
+				return broker.Connector{}, fmt.Errorf("connector %s: %w", c.ID, err)
+			}
+			defer os.RemoveAll(tmp)
+			dataDir = tmp
+		}
 		env := Env{
-			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: journey.CallbackURL(cfg.Issuer, c.ID), DataDir: cfg.Storage.Dir,
+			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: journey.CallbackURL(cfg.Issuer, c.ID), DataDir: dataDir,
 			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
 			OnRestart: func() { restarted(runtimeOf(c.Type, ""), c.ID) },
 			Strict:    true,
@@ -95,6 +107,9 @@ func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, buil
 		}
 		cn := broker.Connector{ID: c.ID, Type: c.Type, Name: name, Impl: impl, Runtime: runtimeOf(c.Type, ""),
 			Deadline: deadlineOf(c.Type, "", raw)}
+		if c.DryRun {
+			return cn, nil // the test closes it
+		}
 		built.mu.Lock()
 		built.list = append(built.list, cn)
 		built.mu.Unlock()

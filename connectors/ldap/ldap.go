@@ -191,15 +191,37 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Connector, error) 
 	return c, nil
 }
 
+// Ping checks the directory now: a connection, the service account's
+// bind and a read of every base DN, each failure an error that says which
+// — what an administrator's "Test connection" asks. Unlike the check at
+// start, an unreachable directory or an unreadable base DN is an error.
+func (c *Connector) Ping(ctx context.Context) error {
+	return c.withConn(ctx, func(lc *goldap.Conn) error {
+		for _, base := range c.bases() {
+			req := goldap.NewSearchRequest(base, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, c.timeLimit(), false,
+				"(objectClass=*)", []string{"1.1"}, nil)
+			if err := c.d.op(ctx, lc, "reading "+base, func() error { _, err := lc.Search(req); return err }); err != nil {
+				return fmt.Errorf("ldap: reading base DN %q as the service account: %w", base, err)
+			}
+		}
+		return nil
+	})
+}
+
+// bases are the base DNs the connector searches.
+func (c *Connector) bases() []string {
+	bases := []string{c.cfg.UserSearch.BaseDN}
+	for _, gs := range c.cfg.groupSearches() {
+		bases = append(bases, gs.BaseDN)
+	}
+	return uniqueFold(bases)
+}
+
 // check connects once at start, binding the service account and looking
 // at the base DNs.
 func (c *Connector) check(ctx context.Context) error {
 	err := c.withConn(ctx, func(lc *goldap.Conn) error {
-		bases := []string{c.cfg.UserSearch.BaseDN}
-		for _, gs := range c.cfg.groupSearches() {
-			bases = append(bases, gs.BaseDN)
-		}
-		for _, base := range uniqueFold(bases) {
+		for _, base := range c.bases() {
 			req := goldap.NewSearchRequest(base, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, c.timeLimit(), false,
 				"(objectClass=*)", []string{"1.1"}, nil)
 			err := c.d.op(ctx, lc, "reading "+base, func() error { _, err := lc.Search(req); return err })

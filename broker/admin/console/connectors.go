@@ -203,11 +203,16 @@ func (c *Console) connectorForm(g *gin.Context, s *sess) {
 	if test {
 		path = "/connectors/test"
 	}
-	switch st, e := c.api(g, s, http.MethodPost, path, in, nil); {
+	var res struct {
+		Checked bool `json:"checked"`
+	}
+	switch st, e := c.api(g, s, http.MethodPost, path, in, &res); {
 	case st >= 300:
 		fail(st, e.String())
-	case test:
+	case test && res.Checked:
 		c.connectorsPage(g, s, http.StatusOK, typ, form, map[string]any{"Tested": c.text("console.connector.tested")})
+	case test:
+		c.connectorsPage(g, s, http.StatusOK, typ, form, map[string]any{"Tested": c.text("console.connector.built")})
 	default:
 		c.done(g, c.path("/admin/connectors"), "connector_added")
 	}

@@ -198,6 +198,15 @@ type fetchFailedKey struct{}
 
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
 	p, err := k.remote.VerifySignature(ctx, jwt)
+	if err != nil && !upstream.Unavailable(err) && !strings.Contains(err.Error(), "fetching keys") {
+		// go-oidc hands a caller the result of a fetch already done when
+		// its in-flight marker is not yet cleared: a token signed by a key
+		// the upstream published just after that fetch (a rotation) is
+		// then checked against the old keys. Once more, after that fetch
+		// has surely ended, asks the upstream anew; a forged token costs
+		// at most two fetches.
+		p, err = k.remote.VerifySignature(ctx, jwt)
+	}
 	// "fetching keys" is go-oidc's prefix for a failed JWKS download; a
 	// signature that does not verify with the fetched keys says otherwise.
 	if err != nil && (upstream.Unavailable(err) || strings.Contains(err.Error(), "fetching keys")) {

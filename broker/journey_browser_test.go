@@ -49,7 +49,8 @@ var docsShots = map[string]bool{"login": true, "picker": true, "login-error": tr
 	"console-overview": true, "console-users": true, "console-user": true, "console-confirm": true,
 	"console-client-new": true, "console-client-created": true, "console-clients": true, "console-client": true,
 	"console-accounts": true, "console-connectors": true, "console-keys": true, "console-audit": true,
-	"console-connector-form": true, "console-connector-refused": true}
+	"console-connector-form": true, "console-connector-refused": true, "console-login-refused": true,
+	"console-confirm-password": true, "console-client-rotated": true}
 
 // rp returns a relying party of client at the broker.
 func (j *walk) rp(client, secret string) *testenv.RP {

@@ -224,6 +224,18 @@ func TestConsole(t *testing.T) {
 			t.Errorf("/admin/%s at 320 px: wider than the window (%v)", p, err)
 		}
 	}
+
+	// Alice's sessions ended elsewhere: the console's token dies with
+	// them, and the console says so, drops its cookie and offers the
+	// login (not a dead end that keeps answering 401).
+	mustStatus(t, call(t, b, machine, "DELETE", "/users/"+alice.Subject+"/sessions", nil), 200, "end alice's sessions")
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/users"))
+	j.page("console-session-ended", "Session ended")
+	if _, err := j.br.Cookie(j.ctx, "portico_console"); err == nil {
+		t.Fatal("the console kept the cookie of a session the API no longer takes")
+	}
+	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/keys"))
+	j.page("console-login-again", "Log in")
 }
 
 // waitNote waits for the note an action's page shows (its heading may be

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,7 +41,7 @@ func fields(s schema, prefix string, form url.Values) []field {
 		p := s.Properties[name]
 		path := prefix + name
 		f := field{Name: "cfg." + path, Label: path, Value: form.Get("cfg." + path)}
-		f.Required = prefix == "" && contains(s.Required, name)
+		f.Required = prefix == "" && slices.Contains(s.Required, name)
 		switch {
 		case p.Type == "object" && len(p.Properties) > 0:
 			out = append(out, fields(p, path+".", form)...)
@@ -63,15 +64,6 @@ func fields(s schema, prefix string, form url.Values) []field {
 		out = append(out, f)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // configFrom builds the config object from the form's fields, leaving out

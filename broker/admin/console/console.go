@@ -85,7 +85,7 @@ type Console struct {
 
 // New returns the console.
 func New(opts Options, d Deps) (*Console, error) {
-	iss, err := parseURL(opts.Issuer)
+	iss, err := url.Parse(opts.Issuer)
 	if err != nil {
 		return nil, err
 	}
@@ -157,5 +157,3 @@ func fmtTime(t time.Time) string {
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
-
-func parseURL(s string) (*url.URL, error) { return url.Parse(s) }

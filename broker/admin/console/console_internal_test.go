@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 func TestLocalPath(t *testing.T) {
 	c := &Console{}
 	var err error
-	if c.issuer, err = parseURL("https://id.example.com/portico"); err != nil {
+	if c.issuer, err = url.Parse("https://id.example.com/portico"); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]bool{

@@ -104,6 +104,7 @@ var germanPages = map[string]message{
 	"ui.scope.groups":           {"", "Die Gruppen sehen, denen Sie angehören"},
 	"ui.scope.roles":            {"", "Ihre Rollen sehen"},
 	"ui.scope.offline_access":   {"", "Angemeldet bleiben, auch wenn Sie die Anwendung gerade nicht verwenden"},
+	"ui.scope_other":            {"", "Ihre Angaben zu %s lesen"},
 	"ui.scope.admin":            {"", "Portico mit Ihren vollen Administratorrechten verwalten"},
 	"ui.third_party":            {"", "Diese Anwendung hat sich selbst registriert und gehört nicht zu den eigenen Anwendungen dieser Organisation. Fahren Sie nur fort, wenn Sie sie kennen."},
 	"ui.linked_done":            {"", "Das Konto ist jetzt verknüpft."},
@@ -139,6 +140,9 @@ var germanPages = map[string]message{
 	"ui.device_denied":        {"", "Gerät abgelehnt"},
 	"ui.device_denied_text":   {"", "Das Gerät hat keinen Zugriff erhalten. Sie können diese Seite schließen."},
 	"ui.approve":              {"", "Zulassen"},
+	"ui.one_second":           {"", "1 Sekunde"},
+	"ui.seconds":              {"", "%d Sekunden"},
+	"ui.minutes":              {"", "%d Minuten"},
 }
 
 var germanConsole = map[string]message{

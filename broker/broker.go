@@ -143,6 +143,13 @@ type Options struct {
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
+	// SelfService is what local accounts do themselves (mailed links,
+	// registration); Mailer queues the mail, nil for none.
+	SelfService journey.SelfService
+	Mailer      journey.Mailer
+	// PasswordPolicy checks every password set through Portico; nil
+	// takes any non-empty one.
+	PasswordPolicy journey.PasswordPolicy
 	// WriteTimeout is that of the HTTP server serving the broker (zero:
 	// none). The broker moves it later for a request that waits for a
 	// connector (broker/core).
@@ -270,9 +277,10 @@ func (b *Broker) assemble() error {
 	var err error
 	b.journey, err = journey.New(journey.Options{Issuer: opts.Issuer, Now: opts.Now, AuthRequestTTL: opts.AuthRequestTTL,
 		LinkExplicit: opts.LinkExplicit, SessionIdle: opts.SessionIdle, SessionAbsolute: opts.SessionAbsolute,
-		MFA: opts.MFA, MFAKey: opts.MFAKey, Passkeys: opts.Passkeys, Throttle: opts.Throttle, AddressRate: b.addrs},
+		MFA: opts.MFA, MFAKey: opts.MFAKey, Passkeys: opts.Passkeys, Throttle: opts.Throttle, AddressRate: b.addrs,
+		SelfService: opts.SelfService, PasswordPolicy: opts.PasswordPolicy, HashPassword: opts.HashPassword},
 		journey.Deps{Store: b.store, Tokens: b.tokens, Log: b.log, Audit: b.audit, Identity: b.ident, Pages: b.ui,
-			Conns: b.conns, Codes: codeIssuer{b}})
+			Conns: b.conns, Codes: codeIssuer{b}, Mailer: opts.Mailer})
 	if err != nil {
 		return err
 	}

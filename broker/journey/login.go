@@ -103,6 +103,7 @@ func (j *Server) passwordConnector(c *gin.Context) (*core.Connector, sdk.Passwor
 }
 
 func (j *Server) passwordPage(c *gin.Context, status int, cn *core.Connector, req store.AuthRequest, username, msg string) {
+	ls, _ := j.local(cn.ID)
 	j.ui.Render(c, status, "password", map[string]any{
 		"Title": j.ui.T(c, "ui.login"), "Connector": cn.Name, "Action": j.path("/login/" + url.PathEscape(cn.ID)),
 		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg,
@@ -110,6 +111,9 @@ func (j *Server) passwordPage(c *gin.Context, status int, cn *core.Connector, re
 		// With one connector the picker is skipped: its passkey button
 		// comes here.
 		"Passkey": map[bool]string{true: j.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)}[j.passwordlessOn() && req.LinkUserID == "" && len(j.conns.Load().List) == 1],
+		// Self-service (selfservice.go), not while linking an account.
+		"Forgot":   map[bool]string{true: j.forgotPath(cn.ID) + "?req=" + url.QueryEscape(req.ID)}[ls.Reset && req.LinkUserID == ""],
+		"Register": map[bool]string{true: j.registerPath(cn.ID) + "?req=" + url.QueryEscape(req.ID)}[ls.Register && req.LinkUserID == ""],
 	})
 }
 
@@ -201,6 +205,9 @@ func (j *Server) handleLoginSubmit(c *gin.Context) {
 	}
 	for _, k := range keys { // the person proved every name's account
 		j.throttleSucceed(c, k)
+	}
+	if j.refuseUnverified(c, cn, req, id) { // verify.go
+		return
 	}
 	j.finishLogin(c, cn, req, true, id, []string{"pwd"})
 }

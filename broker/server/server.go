@@ -335,7 +335,14 @@ func identityOptions(cfg *config.Config, o *broker.Options) error {
 		if c.LinksExplicitly(cfg.Linking) {
 			o.LinkExplicit = append(o.LinkExplicit, c.ID)
 		}
+		if c.Type == "local" {
+			if err := selfService(&o.SelfService, c); err != nil {
+				return fmt.Errorf("connectors[%d]: %w", i, err)
+			}
+		}
 	}
+	ss := cfg.SelfService
+	o.SelfService.ResetTTL, o.SelfService.VerifyTTL, o.SelfService.InviteTTL = ss.ResetLinkTTL.Std(), ss.VerifyLinkTTL.Std(), ss.InviteLinkTTL.Std()
 	for name, sc := range cfg.Scopes {
 		o.Scopes[name] = slices.Clone(sc.Claims)
 	}

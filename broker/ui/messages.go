@@ -78,10 +78,10 @@ type message struct{ Title, Text string }
 
 // english is the catalogue Portico ships: the login pages' and the
 // admin console's (messages_console.go).
-var english = merged(pageMessages, consoleMessages)
+var english = merged(pageMessages, consoleMessages, selfMessages)
 
 // german is the German catalogue (messages_de.go).
-var german = merged(germanPages, germanConsole)
+var german = merged(germanPages, germanConsole, germanSelf)
 
 func merged(ms ...map[string]message) map[string]message {
 	out := map[string]message{}

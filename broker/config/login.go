@@ -27,7 +27,21 @@ type Login struct {
 	// Passkeys turns WebAuthn on: passkeys as a second factor and, with
 	// Passwordless, as the only one.
 	Passkeys Passkeys `yaml:"passkeys"`
+	// Account is the account page a person looks after themselves from
+	// ([login.md](login.md#the-account-page)).
+	Account Account `yaml:"account"`
 }
+
+// Account configures the account page (/account).
+type Account struct {
+	// FreshLogin is how recent the person's login must be for a change
+	// to their second factors or password on the account page; an older
+	// one logs in again first. Unset: 10m; at most 24h.
+	FreshLogin Duration `yaml:"fresh_login"`
+}
+
+// DefaultAccountFreshLogin is Account.FreshLogin unless set.
+const DefaultAccountFreshLogin = 10 * time.Minute
 
 // Passkeys configures WebAuthn. The relying party id is the issuer's
 // host, and the origin the issuer's scheme and host.
@@ -85,6 +99,9 @@ func (l *Login) applyDefaults() {
 	if l.Session.AbsoluteTimeout == 0 {
 		l.Session.AbsoluteTimeout = Duration(DefaultSessionAbsolute)
 	}
+	if l.Account.FreshLogin == 0 {
+		l.Account.FreshLogin = Duration(DefaultAccountFreshLogin)
+	}
 }
 
 func (c *Config) validateLogin(v *validator) {
@@ -108,6 +125,9 @@ func (c *Config) validateLogin(v *validator) {
 		v.add("login.passkeys.passwordless", "needs login.passkeys.enabled")
 	} else if u, err := url.Parse(c.Issuer); pk.Enabled && err == nil && net.ParseIP(u.Hostname()) != nil {
 		v.add("login.passkeys.enabled", "needs a domain name as the issuer's host: WebAuthn refuses an IP address (%s)", u.Hostname())
+	}
+	if f := c.Login.Account.FreshLogin; f < 0 || f > Duration(24*time.Hour) {
+		v.add("login.account.fresh_login", "must be at most 24h (unset: 10m)")
 	}
 	if col := c.Login.Theme.Color; strings.ContainsAny(col, ";{}<>\\\"'") {
 		v.add("login.theme.color", "must be a CSS colour such as #2451b8")

@@ -78,7 +78,7 @@ type message struct{ Title, Text string }
 
 // english is the catalogue Portico ships: the login pages' and the
 // admin console's (messages_console.go).
-var english = merged(pageMessages, consoleMessages)
+var english = merged(pageMessages, consoleMessages, accountMessages)
 
 func merged(ms ...map[string]message) map[string]message {
 	out := map[string]message{}

@@ -104,6 +104,15 @@ func (b *Broker) bodyRules() map[string]bodyRule {
 		"POST /account/consents/:client/revoke": page(pageForm),
 		"GET /account":                          page(noBody),
 		"POST /account/link/:connector":         page(pageForm),
+		// The account page's own changes (journey/account_*.go).
+		"POST /account/passkey/rename":   page(pageForm),
+		"POST /account/passkey/remove":   page(pageForm),
+		"POST /account/recovery":         page(pageForm),
+		"POST /account/recovery/done":    page(pageForm),
+		"GET /account/password":          page(noBody),
+		"POST /account/password":         page(pageForm),
+		"POST /account/apps/:client/end": page(pageForm),
+		"POST /account/sessions/end":     page(pageForm),
 		// RFC 6750 §2.2 allows the access token in a form body.
 		"GET /userinfo":  oauth(noBody),
 		"POST /userinfo": oauth(clientForm),

@@ -204,8 +204,6 @@ var pageMessages = map[string]message{
 	"ui.passkey_noscript":       {"", "Passkeys need JavaScript. Turn it on, or choose another way."},
 	"ui.passkey_other_way":      {"", "Choose another way"},
 	"ui.passkey_added":          {"", "The passkey was added."},
-	"ui.passkey_item":           {"", "Passkey added on"},
-	"ui.passkey_last_used":      {"", "last used on"},
 	// The device pages.
 	MsgDeviceBadCode:          {"", "That code is not valid, or it has expired. Check the code your device shows and try again."},
 	MsgDeviceCSRF:             {"Request refused", "The form was not sent by this page. Open the page again and enter the code."},

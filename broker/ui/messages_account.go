@@ -31,7 +31,7 @@ var accountMessages = map[string]message{
 	"ui.added_on":             {"", "added on"},
 	"ui.last_used_on":         {"", "last used on"},
 	"ui.never_used":           {"", "not used yet"},
-	"ui.no_second_factor":     {"", "You have no second factor. One is set up at a login that needs it, or add a passkey."},
+	"ui.no_second_factor":     {"", "You have no second factor. One is set up at a login that needs it."},
 	"ui.recovery_codes":       {"", "Recovery codes"},
 	"ui.recovery_left":        {"", "Recovery codes left:"},
 	"ui.regenerate_recovery":  {"", "Make new recovery codes"},

@@ -77,20 +77,24 @@ func (j *Server) accountAction(c *gin.Context, sensitive bool) (*sso, bool) {
 	if !sensitive {
 		return s, true
 	}
-	ok := j.fresh(s)
-	if ok && !slices.Contains(s.AMR, "mfa") {
-		m, _, err := j.loadMFA(c.Request.Context(), s.UserID)
-		if err != nil {
-			j.ui.Unavailable(c, "account: load second factors", err)
-			return nil, false
-		}
-		ok = !m.enrolled()
-	}
-	if !ok {
+	if ok, err := j.recentEnough(c.Request.Context(), s); err != nil {
+		j.ui.Unavailable(c, "account: load second factors", err)
+		return nil, false
+	} else if !ok {
 		j.accountLogin(c, "", "")
 		return nil, false
 	}
 	return s, true
+}
+
+// recentEnough reports whether s may make a sensitive change: its login
+// is fresh and, for a user with a second factor, used it.
+func (j *Server) recentEnough(ctx context.Context, s *sso) (bool, error) {
+	if !j.fresh(s) || slices.Contains(s.AMR, "mfa") {
+		return j.fresh(s), nil
+	}
+	m, _, err := j.loadMFA(ctx, s.UserID)
+	return !m.enrolled(), err
 }
 
 // updateMFA applies change to the user's second factors and stores them,

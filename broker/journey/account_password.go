@@ -71,7 +71,14 @@ func (j *Server) handlePasswordPage(c *gin.Context) {
 		j.ui.Unavailable(c, "account: read session", err)
 		return
 	}
-	if s == nil || !j.fresh(s) { // log in (again) first, then come back
+	ok := s != nil
+	if ok {
+		if ok, err = j.recentEnough(c.Request.Context(), s); err != nil {
+			j.ui.Unavailable(c, "account: load second factors", err)
+			return
+		}
+	}
+	if !ok { // log in (again) first, then come back
 		j.accountLogin(c, "", "")
 		return
 	}

@@ -111,6 +111,11 @@ type Options struct {
 	// with Passwordless, as the whole login. The issuer's host must then
 	// be a domain name, the relying party id.
 	Passkeys journey.PasskeyOptions
+	// AccountFreshLogin is how recent a login must be for the account
+	// page to change second factors or the password (0: 10m);
+	// PasswordPolicy checks every new password (nil: any non-empty).
+	AccountFreshLogin time.Duration
+	PasswordPolicy    journey.PasswordPolicy
 	// AuthorizeRate bounds the authorization requests (and passkey
 	// ceremonies) one address may start per second, with a burst of five
 	// seconds' worth; 0 is no bound (addrlimit.go).
@@ -147,9 +152,6 @@ type Options struct {
 	// registration); Mailer queues the mail, nil for none.
 	SelfService journey.SelfService
 	Mailer      journey.Mailer
-	// PasswordPolicy checks every password set through Portico; nil
-	// takes any non-empty one.
-	PasswordPolicy journey.PasswordPolicy
 	// WriteTimeout is that of the HTTP server serving the broker (zero:
 	// none). The broker moves it later for a request that waits for a
 	// connector (broker/core).
@@ -278,9 +280,10 @@ func (b *Broker) assemble() error {
 	b.journey, err = journey.New(journey.Options{Issuer: opts.Issuer, Now: opts.Now, AuthRequestTTL: opts.AuthRequestTTL,
 		LinkExplicit: opts.LinkExplicit, SessionIdle: opts.SessionIdle, SessionAbsolute: opts.SessionAbsolute,
 		MFA: opts.MFA, MFAKey: opts.MFAKey, Passkeys: opts.Passkeys, Throttle: opts.Throttle, AddressRate: b.addrs,
-		SelfService: opts.SelfService, PasswordPolicy: opts.PasswordPolicy, HashPassword: opts.HashPassword},
+		SelfService: opts.SelfService, PasswordPolicy: opts.PasswordPolicy, HashPassword: opts.HashPassword,
+		FreshLogin: opts.AccountFreshLogin},
 		journey.Deps{Store: b.store, Tokens: b.tokens, Log: b.log, Audit: b.audit, Identity: b.ident, Pages: b.ui,
-			Conns: b.conns, Codes: codeIssuer{b}, Mailer: opts.Mailer})
+			Conns: b.conns, Codes: codeIssuer{b}, Mailer: opts.Mailer, Sessions: userSessions{b}})
 	if err != nil {
 		return err
 	}
@@ -320,6 +323,16 @@ type codeIssuer struct{ b *Broker }
 
 func (c codeIssuer) IssueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error) {
 	return c.b.protocol.IssueCode(ctx, req, familyID)
+}
+
+// userSessions is the journey's way to end a user's token sessions: the
+// admin API's code path, so that the account page and an administrator
+// end sessions alike. The admin API is built after the journey, hence
+// the late lookup.
+type userSessions struct{ b *Broker }
+
+func (u userSessions) RevokeUserSessions(ctx context.Context, userID string, keep ...string) (int, error) {
+	return u.b.admin.RevokeUserSessions(ctx, userID, keep...)
 }
 
 // Close stops back-channel logout deliveries (queued ones get a few

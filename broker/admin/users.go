@@ -365,15 +365,16 @@ func (api *API) adminRevokeSession(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// revokeUserSessions revokes the user's live sessions and counts them.
-func (api *API) RevokeUserSessions(ctx context.Context, userID string) (int, error) {
+// RevokeUserSessions revokes the user's live sessions but those named in
+// keep (the account page keeps its own browser's) and counts them.
+func (api *API) RevokeUserSessions(ctx context.Context, userID string, keep ...string) (int, error) {
 	fams, err := api.store.ListRefreshFamilies(ctx, userID)
 	if err != nil {
 		return 0, fmt.Errorf("list sessions: %w", err)
 	}
 	n := 0
 	for _, f := range fams {
-		if f.Revoked {
+		if f.Revoked || slices.Contains(keep, f.ID) {
 			continue
 		}
 		if err := api.tokens.RevokeFamily(ctx, f.ID); err != nil {

@@ -48,6 +48,13 @@ const (
 	// Second factors: enrolled, and a recovery code spent.
 	MFAEnrol     = "mfa.enrol"
 	RecoveryUsed = "mfa.recovery_used"
+	// A person's own changes on the account page: new recovery codes, a
+	// passkey renamed or removed, the password changed, sessions ended.
+	RecoveryRegenerate = "mfa.recovery_regenerate"
+	PasskeyRename      = "mfa.passkey_rename"
+	PasskeyRemove      = "mfa.passkey_remove"
+	PasswordChange     = "user.password_change"
+	SessionsEnd        = "user.sessions_end"
 	// Consent given to a third-party client, and revoked.
 	ConsentGrant  = "consent.grant"
 	ConsentRevoke = "consent.revoke"

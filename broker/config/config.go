@@ -213,7 +213,8 @@ type Audit struct {
 // AuditTypes are the audit event types, as the broker records them
 // (broker/audit.go; a broker test keeps the two lists alike).
 var AuditTypes = []string{
-	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped", "identity.link_refused", "mfa.enrol", "mfa.recovery_used", "consent.grant", "consent.revoke",
+	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped", "identity.link_refused", "mfa.enrol", "mfa.recovery_used",
+	"mfa.recovery_regenerate", "mfa.passkey_rename", "mfa.passkey_remove", "user.password_change", "user.sessions_end", "consent.grant", "consent.revoke",
 	"device.approve", "device.deny",
 	"token.issue", "token.refresh", "token.revoke", "token.exchange",
 	"security.refresh_replay", "security.code_replay", "security.assertion_replay", "security.passkey_sign_count",

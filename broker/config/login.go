@@ -28,7 +28,21 @@ type Login struct {
 	// Passkeys turns WebAuthn on: passkeys as a second factor and, with
 	// Passwordless, as the only one.
 	Passkeys Passkeys `yaml:"passkeys"`
+	// Account is the account page a person looks after themselves from
+	// ([login.md](login.md#the-account-page)).
+	Account Account `yaml:"account"`
 }
+
+// Account configures the account page (/account).
+type Account struct {
+	// FreshLogin is how recent the person's login must be for a change
+	// to their second factors or password on the account page; an older
+	// one logs in again first. Unset: 10m; at most 24h.
+	FreshLogin Duration `yaml:"fresh_login"`
+}
+
+// DefaultAccountFreshLogin is Account.FreshLogin unless set.
+const DefaultAccountFreshLogin = 10 * time.Minute
 
 // Passkeys configures WebAuthn. The relying party id is the issuer's
 // host, and the origin the issuer's scheme and host.
@@ -101,6 +115,9 @@ func (l *Login) applyDefaults() {
 	if l.Session.AbsoluteTimeout == 0 {
 		l.Session.AbsoluteTimeout = Duration(DefaultSessionAbsolute)
 	}
+	if l.Account.FreshLogin == 0 {
+		l.Account.FreshLogin = Duration(DefaultAccountFreshLogin)
+	}
 }
 
 func (c *Config) validateLogin(v *validator) {
@@ -141,6 +158,9 @@ func (c *Config) validateLogin(v *validator) {
 		if !slices.Contains(ShippedLanguages, l) {
 			v.add("login.theme.translations."+l, "no such language; must be one of %s", strings.Join(ShippedLanguages, ", "))
 		}
+	}
+	if f := c.Login.Account.FreshLogin; f < 0 || f > Duration(24*time.Hour) {
+		v.add("login.account.fresh_login", "must be at most 24h (unset: 10m)")
 	}
 	if col := c.Login.Theme.Color; strings.ContainsAny(col, ";{}<>\\\"'") {
 		v.add("login.theme.color", "must be a CSS colour such as #2451b8")

@@ -104,17 +104,34 @@ func (j *Server) handleAccount(c *gin.Context) {
 		j.ui.Unavailable(c, "account: list consents", err)
 		return
 	}
+	notices := map[string]string{"linked": "ui.linked_done", "revoked": "ui.consent_revoked", "passkey": "ui.passkey_added",
+		"renamed": "ui.passkey_renamed", "removed": "ui.passkey_removed", "recovery": "ui.recovery_regenerated",
+		"password": "ui.password_changed", "ended": "ui.app_ended", "others": "ui.others_ended"}
 	data := map[string]any{
 		"Title": j.ui.T(c, "ui.account_title"), "Consents": consents, "User": firstNonEmpty(u.Name, u.Username, u.Email, u.ID), "Email": u.Email,
 		"Linked": have, "Linkable": can, "CSRF": accountCSRF(c), "Logout": j.path("/logout"),
-		"Notice": map[string]string{"linked": j.ui.T(c, "ui.linked_done"), "revoked": j.ui.T(c, "ui.consent_revoked"), "passkey": j.ui.T(c, "ui.passkey_added")}[c.Query("done")],
+		"RenameAction": j.path("/account/passkey/rename"), "RemoveAction": j.path("/account/passkey/remove"),
+		"RecoveryAction": j.path("/account/recovery"),
+	}
+	if id, ok := notices[c.Query("done")]; ok {
+		data["Notice"] = j.ui.T(c, id)
+	}
+	if data["Factors"], err = j.accountFactors(ctx, u.ID); err != nil {
+		j.ui.Unavailable(c, "account: second factors", err)
+		return
 	}
 	if j.webauthnOn() {
-		if data["Passkeys"], err = j.accountPasskeys(ctx, u.ID); err != nil {
-			j.ui.Unavailable(c, "account: passkeys", err)
-			return
-		}
 		data["PasskeyAction"] = j.path("/account/passkeys")
+	}
+	if la, err := j.localAccount(ctx, u.ID); err != nil {
+		j.ui.Unavailable(c, "account: local account", err)
+		return
+	} else if la != nil {
+		data["PasswordAction"] = j.path("/account/password")
+	}
+	if data["Sessions"], err = j.accountSessions(ctx, s); err != nil {
+		j.ui.Unavailable(c, "account: sessions", err)
+		return
 	}
 	j.ui.Render(c, http.StatusOK, "account", data)
 }

@@ -61,10 +61,27 @@ type Options struct {
 	// SelfService is what local accounts do themselves: mailed links,
 	// registration (selfservice.go); it needs Deps.Mailer.
 	SelfService SelfService
-	// PasswordPolicy checks every password a person sets here; nil takes
-	// any non-empty one. HashPassword hashes it for a local account.
+	// HashPassword hashes a password set through the self-service pages.
+	HashPassword func(password string) (string, error)
+	// FreshLogin is how recent a login must be for the account page to
+	// add or remove a way in (passkeys, recovery codes, the password);
+	// 0 is 10m.
+	FreshLogin time.Duration
+	// PasswordPolicy checks a new password on the account page; nil
+	// accepts any non-empty one.
 	PasswordPolicy PasswordPolicy
-	HashPassword   func(password string) (string, error)
+}
+
+// PasswordPolicy decides whether pw may be a password; userInputs are the
+// person's names and address, which a policy may refuse inside it.
+type PasswordPolicy interface {
+	Check(pw string, userInputs ...string) error
+}
+
+// UserSessions ends a user's token sessions (the admin API's code path),
+// but those named in keep, and counts them.
+type UserSessions interface {
+	RevokeUserSessions(ctx context.Context, userID string, keep ...string) (int, error)
 }
 
 // Codes is what the journey needs of the protocol.
@@ -86,6 +103,9 @@ type Deps struct {
 	Codes    Codes
 	// Mailer queues mail; nil turns every mailed link off.
 	Mailer Mailer
+	// Sessions ends token sessions when the account page ends the
+	// person's other sessions (a password change, "End other sessions").
+	Sessions UserSessions
 }
 
 // Server serves the journey's pages.
@@ -101,6 +121,7 @@ type Server struct {
 	ui           *ui.Pages
 	conns        *core.Connectors
 	codes        Codes
+	sessions     UserSessions
 	addrs        *core.AddrLimiter
 	linkExplicit map[string]bool
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
@@ -115,12 +136,15 @@ func New(opts Options, d Deps) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.FreshLogin <= 0 {
+		opts.FreshLogin = defaultFreshLogin
+	}
 	if opts.SessionAbsolute > 0 && (opts.SessionIdle <= 0 || opts.SessionIdle > opts.SessionAbsolute) {
 		opts.SessionIdle = opts.SessionAbsolute
 	}
 	b := &Server{opts: opts, issuer: iss, secure: iss.Scheme == "https",
 		store: d.Store, tokens: d.Tokens, log: d.Log, audit: d.Audit, ident: d.Identity, ui: d.Pages,
-		conns: d.Conns, codes: d.Codes, addrs: opts.AddressRate, linkExplicit: map[string]bool{}, mailer: d.Mailer}
+		conns: d.Conns, codes: d.Codes, sessions: d.Sessions, addrs: opts.AddressRate, linkExplicit: map[string]bool{}, mailer: d.Mailer}
 	var err error
 	if b.self, err = newSelfService(opts.SelfService, d.Store, opts.Now); err != nil {
 		return nil, err
@@ -156,6 +180,7 @@ func (j *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
 	r.POST(j.path("/account/consents/:client/revoke"), j.handleConsentRevoke)
 	r.GET(j.path("/account"), j.handleAccount)
 	r.POST(j.path("/account/link/:connector"), j.handleAccountLink)
+	j.accountRoutes(r) // account_*.go
 	// Device authorization grant (RFC 8628): the person's pages.
 	r.GET(j.path("/device"), j.handleDevice)
 	r.POST(j.path("/device"), limit, j.handleDeviceSubmit)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portico-idp/portico/broker/ui"
 
@@ -35,6 +36,7 @@ type mfaRecord struct {
 	TOTP          []byte    `json:"totp,omitempty"` // sealed secret, bound to the user id
 	TOTPConfirmed bool      `json:"totp_confirmed,omitempty"`
 	TOTPLastStep  int64     `json:"totp_last_step,omitempty"`
+	TOTPCreated   time.Time `json:"totp_created,omitzero"`
 	Recovery      []string  `json:"recovery,omitempty"` // hashes; "" once used
 	Passkeys      []passkey `json:"passkeys,omitempty"`
 }
@@ -350,7 +352,7 @@ func (j *Server) handleMFAEnrol(c *gin.Context) {
 		j.ui.Unavailable(c, "mfa: recovery codes", err)
 		return
 	}
-	m.TOTP, m.TOTPConfirmed, m.TOTPLastStep, m.Recovery = sealed, true, step, hashes
+	m.TOTP, m.TOTPConfirmed, m.TOTPLastStep, m.Recovery, m.TOTPCreated = sealed, true, step, hashes, j.opts.Now().UTC()
 	if err := j.saveMFA(ctx, rec, m); err != nil {
 		j.throttleRelease(c, key)
 		j.ui.Unavailable(c, "mfa: save", err)

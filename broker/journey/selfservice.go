@@ -58,12 +58,6 @@ type Mailer interface {
 	Send(ctx context.Context, m Email) error
 }
 
-// PasswordPolicy checks a new password (broker/password); userInputs are
-// the account's names, which a password must not be built from.
-type PasswordPolicy interface {
-	Check(pw string, userInputs ...string) error
-}
-
 // SelfService configures the self-service of local accounts.
 type SelfService struct {
 	// Local are the settings of each local connector, by connector id.

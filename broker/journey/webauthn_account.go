@@ -1,11 +1,9 @@
 package journey
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/portico-idp/portico/broker/ui"
 
@@ -62,16 +60,12 @@ func (j *Server) accountPasskeySession(c *gin.Context, fail func(status int, cod
 	}
 	// A passkey is a way in that outlives the session: whoever holds a
 	// stolen cookie must not add one. The login must be recent.
-	if j.opts.Now().Sub(s.AuthTime) > recentLogin {
+	if !j.fresh(s) {
 		fail(http.StatusForbidden, "reauth", ui.MsgReauth)
 		return nil, mfaRecord{}, store.Record{}, false
 	}
 	return s, m, rec, true
 }
-
-// recentLogin is how old a login may be for the account page to add a
-// passkey.
-const recentLogin = 10 * time.Minute
 
 func (j *Server) pageFail(c *gin.Context) func(int, string, string) {
 	return func(status int, _, msgID string) { j.ui.Page(c, status, msgID) }
@@ -79,23 +73,6 @@ func (j *Server) pageFail(c *gin.Context) func(int, string, string) {
 
 func (j *Server) jsonFail(c *gin.Context) func(int, string, string) {
 	return func(status int, code, msgID string) { j.passkeyJSONError(c, status, code, msgID) }
-}
-
-// accountPasskeys lists the user's passkeys for the account page.
-func (j *Server) accountPasskeys(ctx context.Context, userID string) ([]map[string]string, error) {
-	m, _, err := j.loadMFA(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	var out []map[string]string
-	for _, p := range m.Passkeys {
-		item := map[string]string{"Created": p.Created.Format(time.DateOnly)}
-		if !p.LastUsed.IsZero() {
-			item["LastUsed"] = p.LastUsed.Format(time.DateOnly)
-		}
-		out = append(out, item)
-	}
-	return out, nil
 }
 
 // handleAccountPasskeyPage is the account page's "Add a passkey".
@@ -166,7 +143,7 @@ func (j *Server) handleAccountPasskeyFinish(c *gin.Context) {
 	}
 	first := !m.enrolled()
 	var codes []string
-	m.Passkeys = append(slices.Clone(m.Passkeys), newPasskey(cred, "", j.opts.Now()))
+	m.Passkeys = append(slices.Clone(m.Passkeys), newPasskey(cred, j.passkeyName(m.Passkeys), j.opts.Now()))
 	if first {
 		var hashes []string
 		if codes, hashes, err = mfa.NewRecoveryCodes(mfa.DefaultRecoveryCodes, []byte(s.UserID)); err != nil {

@@ -143,7 +143,7 @@ func (j *Server) handlePasskeyEnrolFinish(c *gin.Context) {
 	// The pending TOTP secret goes: the second factor is the passkey now,
 	// and a secret shown on the setup page must not become a second one
 	// without the first.
-	m.Passkeys, m.Recovery, m.TOTP, m.TOTPLastStep = append(slices.Clone(m.Passkeys), newPasskey(cred, "", j.opts.Now())), hashes, nil, 0
+	m.Passkeys, m.Recovery, m.TOTP, m.TOTPLastStep = append(slices.Clone(m.Passkeys), newPasskey(cred, j.passkeyName(m.Passkeys), j.opts.Now())), hashes, nil, 0
 	if err := j.saveMFA(ctx, rec, m); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
 		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
 		return

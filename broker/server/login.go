@@ -31,6 +31,7 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 	}
 	o.MFA = journey.MFAPolicy{Clients: l.MFA.Clients, Connectors: l.MFA.Connectors, Groups: l.MFA.Groups}
 	o.Passkeys = journey.PasskeyOptions{Enabled: l.Passkeys.Enabled, Passwordless: l.Passkeys.Passwordless}
+	o.AccountFreshLogin = l.Account.FreshLogin.Std()
 	if l.MFA.Key != "" {
 		k, err := base64.StdEncoding.DecodeString(l.MFA.Key)
 		if err != nil {

@@ -78,10 +78,10 @@ type message struct{ Title, Text string }
 
 // english is the catalogue Portico ships: the login pages' and the
 // admin console's (messages_console.go).
-var english = merged(pageMessages, consoleMessages, selfMessages)
+var english = merged(pageMessages, consoleMessages, selfMessages, accountMessages)
 
 // german is the German catalogue (messages_de.go).
-var german = merged(germanPages, germanConsole, germanSelf)
+var german = merged(germanPages, germanConsole, germanSelf, germanAccount)
 
 func merged(ms ...map[string]message) map[string]message {
 	out := map[string]message{}
@@ -208,8 +208,6 @@ var pageMessages = map[string]message{
 	"ui.passkey_noscript":       {"", "Passkeys need JavaScript. Turn it on, or choose another way."},
 	"ui.passkey_other_way":      {"", "Choose another way"},
 	"ui.passkey_added":          {"", "The passkey was added."},
-	"ui.passkey_item":           {"", "Passkey added on"},
-	"ui.passkey_last_used":      {"", "last used on"},
 	// The device pages.
 	MsgDeviceBadCode:          {"", "That code is not valid, or it has expired. Check the code your device shows and try again."},
 	MsgDeviceCSRF:             {"Request refused", "The form was not sent by this page. Open the page again and enter the code."},

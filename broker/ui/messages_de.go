@@ -123,8 +123,6 @@ var germanPages = map[string]message{
 	"ui.passkey_noscript":       {"", "Passkeys benötigen JavaScript. Aktivieren Sie es oder wählen Sie eine andere Methode."},
 	"ui.passkey_other_way":      {"", "Andere Methode wählen"},
 	"ui.passkey_added":          {"", "Der Passkey wurde hinzugefügt."},
-	"ui.passkey_item":           {"", "Passkey hinzugefügt am"},
-	"ui.passkey_last_used":      {"", "zuletzt verwendet am"},
 	// The device pages.
 	MsgDeviceBadCode:          {"", "Dieser Code ist ungültig oder abgelaufen. Prüfen Sie den Code, den Ihr Gerät anzeigt, und versuchen Sie es erneut."},
 	MsgDeviceCSRF:             {"Anfrage abgelehnt", "Das Formular wurde nicht von dieser Seite gesendet. Öffnen Sie die Seite erneut und geben Sie den Code ein."},

@@ -8,7 +8,6 @@ const (
 	MsgLinkInvalid      = "linkInvalid"
 	MsgLinkExpired      = "linkExpired"
 	MsgPasswordsDiffer  = "passwordsDiffer"
-	MsgPasswordEmpty    = "passwordEmpty"
 	MsgPasswordRefused  = "passwordRefused"
 	MsgFormCSRF         = "formCSRF"
 	MsgLoginNameInvalid = "loginNameInvalid"
@@ -23,7 +22,6 @@ var selfMessages = map[string]message{
 	MsgLinkInvalid:      {"Link not valid", "This link cannot be used: it was already used, or the account changed since it was sent. Ask for a new one."},
 	MsgLinkExpired:      {"Link expired", "This link has expired. Ask for a new one."},
 	MsgPasswordsDiffer:  {"", "The two passwords are not the same."},
-	MsgPasswordEmpty:    {"", "Enter a password."},
 	MsgPasswordRefused:  {"", "This password is not allowed here. Choose another."},
 	MsgFormCSRF:         {"Request refused", "The form was not sent by this page. Open the page again and try again."},
 	MsgLoginNameInvalid: {"", "Enter your username or email address."},
@@ -90,7 +88,6 @@ var germanSelf = map[string]message{
 	MsgLinkInvalid:      {"Link ungültig", "Dieser Link kann nicht verwendet werden: Er wurde bereits benutzt, oder das Konto hat sich seit dem Versand geändert. Fordern Sie einen neuen an."},
 	MsgLinkExpired:      {"Link abgelaufen", "Dieser Link ist abgelaufen. Fordern Sie einen neuen an."},
 	MsgPasswordsDiffer:  {"", "Die beiden Passwörter stimmen nicht überein."},
-	MsgPasswordEmpty:    {"", "Geben Sie ein Passwort ein."},
 	MsgPasswordRefused:  {"", "Dieses Passwort ist hier nicht erlaubt. Wählen Sie ein anderes."},
 	MsgFormCSRF:         {"Anfrage abgelehnt", "Das Formular wurde nicht von dieser Seite gesendet. Öffnen Sie die Seite erneut und versuchen Sie es noch einmal."},
 	MsgLoginNameInvalid: {"", "Geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein."},

@@ -231,6 +231,46 @@ func (c *Connector) Login(ctx context.Context, _ sdk.Scopes, username, password 
 	return identity(acct), nil
 }
 
+// ChangePassword replaces the password of account id with next if current
+// is its password. It checks current and hashes next under one hashing
+// slot, as a login with a rehash does, so it costs the server no more
+// than a login. It returns sdk.ErrInvalidCredentials, unwrapped, for an
+// empty or wrong current password, an empty next, or an account without
+// a usable hash, and an error wrapping sdk.ErrUnavailable when the store
+// fails, no slot frees up in time, or the hash changed meanwhile (another
+// change won: the caller may try again).
+func (c *Connector) ChangePassword(ctx context.Context, id, current, next string) error {
+	if id == "" || current == "" || next == "" {
+		return sdk.ErrInvalidCredentials
+	}
+	acct, err := c.accounts.AccountByID(ctx, id)
+	if errors.Is(err, ErrNoAccount) {
+		return c.dummyHash(ctx, current)
+	} else if err != nil {
+		return fmt.Errorf("%w: local: looking up account: %w", sdk.ErrUnavailable, err)
+	}
+	release, err := c.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if c.testHookHashing != nil {
+		c.testHookHashing()
+	}
+	ok, err := Verify(current, acct.PasswordHash)
+	if err != nil || !ok {
+		return sdk.ErrInvalidCredentials
+	}
+	newHash, err := Hash(next, c.params)
+	if err != nil {
+		return fmt.Errorf("%w: local: hashing the new password: %w", sdk.ErrUnavailable, err)
+	}
+	if err := c.accounts.SetPasswordHash(ctx, acct.ID, acct.PasswordHash, newHash); err != nil {
+		return fmt.Errorf("%w: local: storing the new password: %w", sdk.ErrUnavailable, err)
+	}
+	return nil
+}
+
 // AccountKey names the account login denotes (its id), without checking
 // any password, so that a caller throttling guesses counts an account's
 // username and email against one budget. ok is false when no account has

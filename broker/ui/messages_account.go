@@ -1,0 +1,123 @@
+package ui
+
+// The account page's messages (broker/journey account_*.go): the person's
+// second factors, password and sessions.
+const (
+	MsgPasskeyName          = "passkeyName"
+	MsgNoSecondFactor       = "noSecondFactor"
+	MsgNoLocalPassword      = "noLocalPassword"
+	MsgPasswordCurrent      = "passwordCurrent"
+	MsgPasswordEmpty        = "passwordEmpty"
+	MsgPasswordTooLong      = "passwordTooLong"
+	MsgPasswordMismatch     = "passwordMismatch"
+	MsgPasswordWeak         = "passwordWeak"
+	MsgPasswordSessionsLeft = "passwordSessionsLeft"
+)
+
+var accountMessages = map[string]message{
+	MsgPasskeyName:          {"Name not accepted", "A passkey's name must be 1 to 64 characters, without control characters."},
+	MsgNoSecondFactor:       {"No second factor", "Recovery codes stand in for a second factor. Set one up first."},
+	MsgNoLocalPassword:      {"Not possible here", "Your password is not kept here. Change it where your account is managed."},
+	MsgPasswordCurrent:      {"", "The current password is not correct."},
+	MsgPasswordEmpty:        {"", "Enter a new password."},
+	MsgPasswordTooLong:      {"", "The new password must be at most %s characters long."},
+	MsgPasswordMismatch:     {"", "The two new passwords are not the same."},
+	MsgPasswordWeak:         {"", "Choose another password: %s"},
+	MsgPasswordSessionsLeft: {"Password changed", "Your password was changed, but not all your other sessions could be ended. Use “End other sessions” on your account page."},
+
+	"ui.second_factors":       {"", "Two-step verification"},
+	"ui.totp_item":            {"", "Authenticator app"},
+	"ui.enrolled_on":          {"", "set up on"},
+	"ui.added_on":             {"", "added on"},
+	"ui.last_used_on":         {"", "last used on"},
+	"ui.never_used":           {"", "not used yet"},
+	"ui.no_second_factor":     {"", "You have no second factor. One is set up at a login that needs it."},
+	"ui.recovery_codes":       {"", "Recovery codes"},
+	"ui.recovery_left":        {"", "Recovery codes left:"},
+	"ui.regenerate_recovery":  {"", "Make new recovery codes"},
+	"ui.regenerate_help":      {"", "The old codes stop working."},
+	"ui.passkey_default_name": {"", "Passkey"},
+	"ui.passkey_name":         {"", "Name of"},
+	"ui.rename":               {"", "Rename"},
+	"ui.remove":               {"", "Remove"},
+	"ui.fresh_login_help":     {"", "Changes here may ask you to log in again first."},
+	"ui.password":             {"", "Password"},
+	"ui.change_password":      {"", "Change your password"},
+	"ui.current_password":     {"", "Current password"},
+	"ui.new_password":         {"", "New password"},
+	"ui.confirm_password":     {"", "New password again"},
+	"ui.password_help":        {"", "Your other sessions end when the password is changed; this browser stays logged in."},
+	"ui.save_password":        {"", "Change password"},
+	"ui.sessions":             {"", "Where you are logged in"},
+	"ui.applications":         {"", "Applications"},
+	"ui.no_applications":      {"", "No application holds a session of yours."},
+	"ui.browsers":             {"", "Browsers"},
+	"ui.this_browser":         {"", "This browser"},
+	"ui.other_browser":        {"", "Another browser"},
+	"ui.in_this_browser":      {"", "(in this browser)"},
+	"ui.started":              {"", "since"},
+	"ui.last_seen":            {"", "last active"},
+	"ui.end":                  {"", "End"},
+	"ui.end_others":           {"", "End other sessions"},
+	"ui.end_others_help":      {"", "Logs you out everywhere but in this browser."},
+	"ui.passkey_renamed":      {"", "The passkey was renamed."},
+	"ui.passkey_removed":      {"", "The passkey was removed."},
+	"ui.recovery_regenerated": {"", "You have new recovery codes; the old ones no longer work."},
+	"ui.password_changed":     {"", "Your password was changed. Your other sessions have ended."},
+	"ui.app_ended":            {"", "The application's session has ended."},
+	"ui.others_ended":         {"", "Your other sessions have ended."},
+}
+
+var germanAccount = map[string]message{
+	MsgPasskeyName:          {"Name nicht akzeptiert", "Der Name eines Passkeys muss 1 bis 64 Zeichen lang sein, ohne Steuerzeichen."},
+	MsgNoSecondFactor:       {"Keine Zwei-Faktor-Authentifizierung", "Wiederherstellungscodes ersetzen einen zweiten Faktor. Richten Sie zuerst einen ein."},
+	MsgNoLocalPassword:      {"Hier nicht möglich", "Ihr Passwort wird nicht hier verwaltet. Ändern Sie es dort, wo Ihr Konto verwaltet wird."},
+	MsgPasswordCurrent:      {"", "Das aktuelle Passwort ist nicht korrekt."},
+	MsgPasswordEmpty:        {"", "Geben Sie ein neues Passwort ein."},
+	MsgPasswordTooLong:      {"", "Das neue Passwort darf höchstens %s Zeichen lang sein."},
+	MsgPasswordMismatch:     {"", "Die beiden neuen Passwörter stimmen nicht überein."},
+	MsgPasswordWeak:         {"", "Wählen Sie ein anderes Passwort: %s"},
+	MsgPasswordSessionsLeft: {"Passwort geändert", "Ihr Passwort wurde geändert, aber nicht alle Ihre anderen Sitzungen konnten beendet werden. Verwenden Sie „Andere Sitzungen beenden“ auf Ihrer Kontoseite."},
+
+	"ui.second_factors":       {"", "Zwei-Faktor-Authentifizierung"},
+	"ui.totp_item":            {"", "Authenticator-App"},
+	"ui.enrolled_on":          {"", "eingerichtet am"},
+	"ui.added_on":             {"", "hinzugefügt am"},
+	"ui.last_used_on":         {"", "zuletzt verwendet am"},
+	"ui.never_used":           {"", "noch nicht verwendet"},
+	"ui.no_second_factor":     {"", "Sie haben keinen zweiten Faktor. Er wird bei einer Anmeldung eingerichtet, die ihn verlangt."},
+	"ui.recovery_codes":       {"", "Wiederherstellungscodes"},
+	"ui.recovery_left":        {"", "Verbleibende Wiederherstellungscodes:"},
+	"ui.regenerate_recovery":  {"", "Neue Wiederherstellungscodes erstellen"},
+	"ui.regenerate_help":      {"", "Die alten Codes funktionieren dann nicht mehr."},
+	"ui.passkey_default_name": {"", "Passkey"},
+	"ui.passkey_name":         {"", "Name von"},
+	"ui.rename":               {"", "Umbenennen"},
+	"ui.remove":               {"", "Entfernen"},
+	"ui.fresh_login_help":     {"", "Für Änderungen hier werden Sie eventuell zuerst erneut angemeldet."},
+	"ui.password":             {"", "Passwort"},
+	"ui.change_password":      {"", "Passwort ändern"},
+	"ui.current_password":     {"", "Aktuelles Passwort"},
+	"ui.new_password":         {"", "Neues Passwort"},
+	"ui.confirm_password":     {"", "Neues Passwort wiederholen"},
+	"ui.password_help":        {"", "Ihre anderen Sitzungen enden, wenn das Passwort geändert wird; dieser Browser bleibt angemeldet."},
+	"ui.save_password":        {"", "Passwort ändern"},
+	"ui.sessions":             {"", "Wo Sie angemeldet sind"},
+	"ui.applications":         {"", "Anwendungen"},
+	"ui.no_applications":      {"", "Keine Anwendung hat eine Sitzung von Ihnen."},
+	"ui.browsers":             {"", "Browser"},
+	"ui.this_browser":         {"", "Dieser Browser"},
+	"ui.other_browser":        {"", "Ein anderer Browser"},
+	"ui.in_this_browser":      {"", "(in diesem Browser)"},
+	"ui.started":              {"", "seit"},
+	"ui.last_seen":            {"", "zuletzt aktiv"},
+	"ui.end":                  {"", "Beenden"},
+	"ui.end_others":           {"", "Andere Sitzungen beenden"},
+	"ui.end_others_help":      {"", "Meldet Sie überall ab, außer in diesem Browser."},
+	"ui.passkey_renamed":      {"", "Der Passkey wurde umbenannt."},
+	"ui.passkey_removed":      {"", "Der Passkey wurde entfernt."},
+	"ui.recovery_regenerated": {"", "Sie haben neue Wiederherstellungscodes; die alten funktionieren nicht mehr."},
+	"ui.password_changed":     {"", "Ihr Passwort wurde geändert. Ihre anderen Sitzungen wurden beendet."},
+	"ui.app_ended":            {"", "Die Sitzung der Anwendung wurde beendet."},
+	"ui.others_ended":         {"", "Ihre anderen Sitzungen wurden beendet."},
+}

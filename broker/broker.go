@@ -44,6 +44,7 @@ import (
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
+	"github.com/portico-idp/portico/broker/password"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
@@ -143,6 +144,9 @@ type Options struct {
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
+	// Passwords is the policy every password set for a local account
+	// meets (broker/password; the zero Policy is its safe default).
+	Passwords password.Policy
 	// WriteTimeout is that of the HTTP server serving the broker (zero:
 	// none). The broker moves it later for a request that waits for a
 	// connector (broker/core).
@@ -287,7 +291,7 @@ func (b *Broker) assemble() error {
 		return err
 	}
 	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: admins, Scopes: opts.Scopes,
-		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, FileManaged: opts.FileManaged,
+		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, Passwords: opts.Passwords, FileManaged: opts.FileManaged,
 		ReservedClients: reserved(opts.ConsoleClient), ConnectorSchemas: opts.ConnectorSchemas},
 		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol, provisioners{b.store})
 	if opts.ConsoleClient != "" {

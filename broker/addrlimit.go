@@ -24,6 +24,6 @@ func (b *Broker) limitAddress(c *gin.Context) {
 	}
 	secs := max(1, int(wait/time.Second)+1)
 	c.Header("Retry-After", strconv.Itoa(secs))
-	b.ui.Page(c, http.StatusTooManyRequests, ui.MsgThrottled, ui.HumanDuration(float64(secs)))
+	b.ui.Page(c, http.StatusTooManyRequests, ui.MsgThrottled, b.ui.Duration(c, float64(secs)))
 	c.Abort()
 }

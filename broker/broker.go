@@ -144,9 +144,14 @@ type Options struct {
 	// HashPassword hashes a local account's password set through the
 	// admin API (the local connector's PHC hash).
 	HashPassword func(password string) (string, error)
-	// Passwords is the policy every password set for a local account
-	// meets (broker/password; the zero Policy is its safe default).
-	Passwords password.Policy
+	// SelfService is what local accounts do themselves (mailed links,
+	// registration); Mailer queues the mail, nil for none.
+	SelfService journey.SelfService
+	Mailer      journey.Mailer
+	// PasswordPolicy checks every password set through Portico (the
+	// journey's pages and the admin API); nil is broker/password's safe
+	// default.
+	PasswordPolicy journey.PasswordPolicy
 	// WriteTimeout is that of the HTTP server serving the broker (zero:
 	// none). The broker moves it later for a request that waits for a
 	// connector (broker/core).
@@ -268,15 +273,19 @@ func New(opts Options) (*Broker, error) {
 // protocol.
 func (b *Broker) assemble() error {
 	opts := b.opts
+	if opts.PasswordPolicy == nil {
+		opts.PasswordPolicy = password.Policy{} // safe by default, for every place a password is set
+	}
 	b.ident = identity.New(identity.Options{Now: opts.Now, Mappings: opts.Mappings, LinkByEmail: opts.LinkByEmail,
 		Scopes: opts.Scopes, Limits: opts.IdentityLimits}, b.store, b.log, b.audit, b.conns)
 	admins := core.AdminPolicy{Clients: opts.AdminClients, Role: opts.AdminRole}
 	var err error
 	b.journey, err = journey.New(journey.Options{Issuer: opts.Issuer, Now: opts.Now, AuthRequestTTL: opts.AuthRequestTTL,
 		LinkExplicit: opts.LinkExplicit, SessionIdle: opts.SessionIdle, SessionAbsolute: opts.SessionAbsolute,
-		MFA: opts.MFA, MFAKey: opts.MFAKey, Passkeys: opts.Passkeys, Throttle: opts.Throttle, AddressRate: b.addrs},
+		MFA: opts.MFA, MFAKey: opts.MFAKey, Passkeys: opts.Passkeys, Throttle: opts.Throttle, AddressRate: b.addrs,
+		SelfService: opts.SelfService, PasswordPolicy: opts.PasswordPolicy, HashPassword: opts.HashPassword},
 		journey.Deps{Store: b.store, Tokens: b.tokens, Log: b.log, Audit: b.audit, Identity: b.ident, Pages: b.ui,
-			Conns: b.conns, Codes: codeIssuer{b}})
+			Conns: b.conns, Codes: codeIssuer{b}, Mailer: opts.Mailer})
 	if err != nil {
 		return err
 	}
@@ -291,7 +300,7 @@ func (b *Broker) assemble() error {
 		return err
 	}
 	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: admins, Scopes: opts.Scopes,
-		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, Passwords: opts.Passwords, FileManaged: opts.FileManaged,
+		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, Passwords: opts.PasswordPolicy, FileManaged: opts.FileManaged,
 		ReservedClients: reserved(opts.ConsoleClient), ConnectorSchemas: opts.ConnectorSchemas},
 		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol, provisioners{b.store})
 	if opts.ConsoleClient != "" {

@@ -37,6 +37,7 @@ type signer struct {
 	jose   jose.Signer // JWT ("typ":"JWT")
 	at     jose.Signer // RFC 9068 access tokens ("typ":"at+jwt")
 	logout jose.Signer // back-channel logout tokens ("typ":"logout+jwt")
+	action jose.Signer // mailed links (action.go, "typ":"portico-action+jwt")
 	public jose.JSONWebKey
 }
 
@@ -104,7 +105,11 @@ func newSigner(k SigningKey) (*signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokensvc: key %s: %w", k.ID, err)
 	}
-	return &signer{kid: k.ID, alg: k.Alg, jose: idt, at: at, logout: logout, public: jwk.Public()}, nil
+	action, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType(actionType))
+	if err != nil {
+		return nil, fmt.Errorf("tokensvc: key %s: %w", k.ID, err)
+	}
+	return &signer{kid: k.ID, alg: k.Alg, jose: idt, at: at, logout: logout, action: action, public: jwk.Public()}, nil
 }
 
 // load replaces the ring's contents with ks, unless it already holds them.

@@ -58,6 +58,14 @@ const (
 	BackchannelDelivered = "logout.backchannel_delivered"
 	BackchannelFailed    = "logout.backchannel_failed"
 	// A person approved or denied a device's request (RFC 8628).
+	// Self-service of local accounts (broker/journey selfservice.go).
+	AccountRegister    = "account.register"
+	AccountVerify      = "account.email_verified"
+	ResetRequest       = "account.reset_requested"
+	PasswordReset      = "account.password_reset"
+	InvitationAccepted = "account.invitation_accepted"
+	LinkMailed         = "account.link_mailed"
+
 	DeviceApprove = "device.approve"
 	DeviceDeny    = "device.deny"
 	// AdminPrefix begins the types of administrators' changes.

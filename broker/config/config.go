@@ -85,6 +85,9 @@ type Config struct {
 	TokenExchange TokenExchange `yaml:"token_exchange"`
 	// SCIM is SCIM 2.0 provisioning (scim.go; [scim.md](scim.md)).
 	SCIM SCIM `yaml:"scim"`
+	// SelfService sets how long the links mailed to local accounts work
+	// (selfservice.go; [self-service.md](self-service.md)).
+	SelfService SelfService `yaml:"self_service"`
 	// ConnectorSigning sets the publisher keys of every `plugin` and
 	// `wasm` connector (signing.go).
 	ConnectorSigning ConnectorSigning `yaml:"connector_signing"`

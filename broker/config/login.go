@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -53,9 +54,24 @@ type Theme struct {
 	// TemplatesDir holds `*.html` files whose `{{define}}`s replace
 	// Portico's pages.
 	TemplatesDir string `yaml:"templates_dir"`
-	// Messages replace the wording of the message catalogue, by id.
+	// Messages replace the wording of the message catalogue, by id, in
+	// every language.
 	Messages map[string]string `yaml:"messages"`
+	// Translations replace the wording of one language, by language tag
+	// and id (`de: {badLogin: ...}`), over `messages`.
+	Translations map[string]map[string]string `yaml:"translations"`
+	// Language is the pages' and emails' language when neither the
+	// login's `ui_locales` nor the browser's `Accept-Language` names an
+	// offered one: `en` (the default) or `de`.
+	Language string `yaml:"language"`
+	// Languages are the languages offered (default: all Portico ships,
+	// `en` and `de`); `language` must be one of them. Discovery's
+	// `ui_locales_supported` lists them.
+	Languages []string `yaml:"languages"`
 }
+
+// ShippedLanguages are the languages of Portico's message catalogue.
+var ShippedLanguages = []string{"de", "en"}
 
 // Session is the browser's single sign-on session at Portico: after one
 // login, other applications log the person in without asking again until
@@ -108,6 +124,23 @@ func (c *Config) validateLogin(v *validator) {
 		v.add("login.passkeys.passwordless", "needs login.passkeys.enabled")
 	} else if u, err := url.Parse(c.Issuer); pk.Enabled && err == nil && net.ParseIP(u.Hostname()) != nil {
 		v.add("login.passkeys.enabled", "needs a domain name as the issuer's host: WebAuthn refuses an IP address (%s)", u.Hostname())
+	}
+	th := c.Login.Theme
+	if th.Language != "" && !slices.Contains(ShippedLanguages, th.Language) {
+		v.add("login.theme.language", "must be one of %s", strings.Join(ShippedLanguages, ", "))
+	}
+	for i, l := range th.Languages {
+		if !slices.Contains(ShippedLanguages, l) {
+			v.add(fmt.Sprintf("login.theme.languages[%d]", i), "must be one of %s", strings.Join(ShippedLanguages, ", "))
+		}
+	}
+	if lang := cmp.Or(th.Language, "en"); len(th.Languages) > 0 && !slices.Contains(th.Languages, lang) {
+		v.add("login.theme.language", "%q is not among login.theme.languages", lang)
+	}
+	for l := range th.Translations {
+		if !slices.Contains(ShippedLanguages, l) {
+			v.add("login.theme.translations."+l, "no such language; must be one of %s", strings.Join(ShippedLanguages, ", "))
+		}
 	}
 	if col := c.Login.Theme.Color; strings.ContainsAny(col, ";{}<>\\\"'") {
 		v.add("login.theme.color", "must be a CSS colour such as #2451b8")

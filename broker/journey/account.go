@@ -105,9 +105,9 @@ func (j *Server) handleAccount(c *gin.Context) {
 		return
 	}
 	data := map[string]any{
-		"Title": j.ui.Text("ui.account_title"), "Consents": consents, "User": firstNonEmpty(u.Name, u.Username, u.Email, u.ID), "Email": u.Email,
+		"Title": j.ui.T(c, "ui.account_title"), "Consents": consents, "User": firstNonEmpty(u.Name, u.Username, u.Email, u.ID), "Email": u.Email,
 		"Linked": have, "Linkable": can, "CSRF": accountCSRF(c), "Logout": j.path("/logout"),
-		"Notice": map[string]string{"linked": j.ui.Text("ui.linked_done"), "revoked": j.ui.Text("ui.consent_revoked"), "passkey": j.ui.Text("ui.passkey_added")}[c.Query("done")],
+		"Notice": map[string]string{"linked": j.ui.T(c, "ui.linked_done"), "revoked": j.ui.T(c, "ui.consent_revoked"), "passkey": j.ui.T(c, "ui.passkey_added")}[c.Query("done")],
 	}
 	if j.webauthnOn() {
 		if data["Passkeys"], err = j.accountPasskeys(ctx, u.ID); err != nil {

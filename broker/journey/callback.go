@@ -163,13 +163,13 @@ func (j *Server) handleCallback(c *gin.Context) {
 		j.log.Error("login: upstream unavailable", "connector", cn.ID, "err", err)
 		j.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
 		j.loginFailed(c, req, http.StatusServiceUnavailable, authError{"temporarily_unavailable", "the identity provider is unavailable"},
-			j.ui.Msg(ui.MsgUpstreamDown))
+			j.ui.T(c, ui.MsgUpstreamDown))
 		return
 	case err != nil:
 		j.log.Warn("login failed at callback", "connector", cn.ID, "client_id", req.ClientID, "err", err)
 		j.auditCallbackFailure(c, cn.ID, req.ClientID, err)
 		j.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider did not authenticate the user"},
-			j.ui.Msg(ui.MsgUpstreamRefused))
+			j.ui.T(c, ui.MsgUpstreamRefused))
 		return
 	}
 	spent.Version++ // as stored: the next step updates it again
@@ -200,7 +200,7 @@ func (j *Server) loginFailed(c *gin.Context, req store.AuthRequest, status int, 
 	if err := j.store.DeleteAuthRequest(c.Request.Context(), req.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		j.log.Warn("delete failed auth request", "err", err)
 	}
-	data := map[string]any{"Title": j.ui.Text("ui.login_failed"), "Message": msg, "Back": core.WithQuery(req.RedirectURI, v)}
+	data := map[string]any{"Title": j.ui.T(c, "ui.login_failed"), "Message": msg, "Back": core.WithQuery(req.RedirectURI, v)}
 	if req.ResponseMode == ui.ModeFormPost {
 		// The error goes back the way the code would have: a form to post
 		// (with a click; this page runs no script).
@@ -301,7 +301,7 @@ func (j *Server) refuseIdentity(c *gin.Context, cn *core.Connector, req store.Au
 		return
 	}
 	j.loginFailed(c, req, http.StatusForbidden, authError{"access_denied", "the identity provider's account details were refused"},
-		j.ui.Msg(ui.MsgIdentityRefused))
+		j.ui.T(c, ui.MsgIdentityRefused))
 }
 
 // authError is an error returned to the client at its redirect URI

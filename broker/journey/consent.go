@@ -66,11 +66,11 @@ func (j *Server) consentStep(ctx context.Context, req store.AuthRequest) (string
 }
 
 // scopeText says in words what a scope lets the client do.
-func (j *Server) scopeText(s string) string {
-	if t := j.ui.Text("ui.scope." + s); t != "ui.scope."+s {
+func (j *Server) scopeText(c *gin.Context, s string) string {
+	if t := j.ui.T(c, "ui.scope."+s); t != "ui.scope."+s {
 		return t
 	}
-	return fmt.Sprintf("Read your %s", strings.ReplaceAll(s, "_", " "))
+	return j.ui.T(c, "ui.scope_other", strings.ReplaceAll(s, "_", " "))
 }
 
 func (j *Server) handleConsent(c *gin.Context) {
@@ -83,7 +83,7 @@ func (j *Server) handleConsent(c *gin.Context) {
 		return
 	}
 	j.ui.Render(c, http.StatusOK, "consent", map[string]any{
-		"Title": j.ui.Text("ui.consent_title"), "Intro": fmt.Sprintf(j.ui.Text("ui.consent_intro"), name), "ThirdParty": third,
+		"Title": j.ui.T(c, "ui.consent_title"), "Intro": j.ui.T(c, "ui.consent_intro", name), "ThirdParty": third,
 		"Scopes": items, "Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path("/consent"),
 	})
 }
@@ -195,7 +195,7 @@ func (j *Server) askedFor(c *gin.Context, req store.AuthRequest, what string) (s
 	}
 	var items []string
 	for _, s := range req.Scopes {
-		items = append(items, j.scopeText(s))
+		items = append(items, j.scopeText(c, s))
 	}
 	return firstNonEmpty(client.Name, client.ID), items, client.Registration != nil, true
 }

@@ -3,7 +3,6 @@ package journey
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -47,7 +46,7 @@ func deviceCSRF(browser string) string { return core.HashString("device-csrf:" +
 
 func (j *Server) devicePage(c *gin.Context, status int, code, msg string) {
 	j.ui.Render(c, status, "device", map[string]any{
-		"Title": j.ui.Text("ui.device_title"), "Action": j.path("/device"), "CSRF": deviceCSRF(j.browserID(c)),
+		"Title": j.ui.T(c, "ui.device_title"), "Action": j.path("/device"), "CSRF": deviceCSRF(j.browserID(c)),
 		"Code": code, "Error": msg,
 	})
 }
@@ -61,7 +60,7 @@ func (j *Server) handleDevice(c *gin.Context) {
 	}
 	msg := ""
 	if c.Query("error") != "" { // the journey could not finish (journey.go)
-		msg = j.ui.Text(ui.MsgUnavailable)
+		msg = j.ui.T(c, ui.MsgUnavailable)
 	}
 	j.devicePage(c, http.StatusOK, code, msg)
 }
@@ -90,14 +89,14 @@ func (j *Server) handleDeviceSubmit(c *gin.Context) {
 		}
 		if !d.Allowed {
 			c.Header("Retry-After", d.RetryAfterHeader())
-			j.devicePage(c, http.StatusTooManyRequests, shown, j.ui.Msg(ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds())))
+			j.devicePage(c, http.StatusTooManyRequests, shown, j.ui.T(c, ui.MsgThrottled, j.ui.Duration(c, d.RetryAfter.Seconds())))
 			return
 		}
 	}
 	wrong := func() {
 		j.throttleFail(c, key)
 		j.auditLoginFailure(c, "", "", "", "invalid_user_code")
-		j.devicePage(c, http.StatusBadRequest, shown, j.ui.Text(ui.MsgDeviceBadCode))
+		j.devicePage(c, http.StatusBadRequest, shown, j.ui.T(c, ui.MsgDeviceBadCode))
 	}
 	code, ok := device.NormalizeUserCode(typed)
 	if !ok {
@@ -207,7 +206,7 @@ func (j *Server) handleDeviceApprove(c *gin.Context) {
 		return
 	}
 	j.ui.Render(c, http.StatusOK, "device_approve", map[string]any{
-		"Title": j.ui.Text("ui.device_approve_title"), "Intro": fmt.Sprintf(j.ui.Text("ui.device_approve_intro"), name), "ThirdParty": third,
+		"Title": j.ui.T(c, "ui.device_approve_title"), "Intro": j.ui.T(c, "ui.device_approve_intro", name), "ThirdParty": third,
 		"Scopes": items, "UserCode": req.DeviceUserCode, "Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path(deviceApproveStep),
 	})
 }
@@ -276,7 +275,7 @@ func (j *Server) handleDeviceApproveSubmit(c *gin.Context) {
 	if !allow {
 		j.audit.Request(c, store.AuditEvent{Type: audit.DeviceDeny, Actor: audit.User(req.UserID), UserID: req.UserID,
 			ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: d})
-		j.ui.Render(c, http.StatusOK, "device_done", map[string]any{"Title": j.ui.Text("ui.device_denied"), "Message": j.ui.Text("ui.device_denied_text")})
+		j.ui.Render(c, http.StatusOK, "device_done", map[string]any{"Title": j.ui.T(c, "ui.device_denied"), "Message": j.ui.T(c, "ui.device_denied_text")})
 		return
 	}
 	j.log.Info("login succeeded", "connector", req.ConnectorID, "client_id", req.ClientID, "user", req.UserID, "via", "device")
@@ -288,5 +287,5 @@ func (j *Server) handleDeviceApproveSubmit(c *gin.Context) {
 		ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: ld})
 	j.audit.Request(c, store.AuditEvent{Type: audit.DeviceApprove, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, ConnectorID: req.ConnectorID, Details: d})
-	j.ui.Render(c, http.StatusOK, "device_done", map[string]any{"Title": j.ui.Text("ui.device_approved"), "Message": j.ui.Text("ui.device_approved_text")})
+	j.ui.Render(c, http.StatusOK, "device_done", map[string]any{"Title": j.ui.T(c, "ui.device_approved"), "Message": j.ui.T(c, "ui.device_approved_text")})
 }

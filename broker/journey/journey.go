@@ -58,6 +58,13 @@ type Options struct {
 	// AddressRate bounds what one address may start per second (passkey
 	// ceremonies, device codes); nil is no bound.
 	AddressRate *core.AddrLimiter
+	// SelfService is what local accounts do themselves: mailed links,
+	// registration (selfservice.go); it needs Deps.Mailer.
+	SelfService SelfService
+	// PasswordPolicy checks every password a person sets here; nil takes
+	// any non-empty one. HashPassword hashes it for a local account.
+	PasswordPolicy PasswordPolicy
+	HashPassword   func(password string) (string, error)
 }
 
 // Codes is what the journey needs of the protocol.
@@ -77,6 +84,8 @@ type Deps struct {
 	Pages    *ui.Pages
 	Conns    *core.Connectors
 	Codes    Codes
+	// Mailer queues mail; nil turns every mailed link off.
+	Mailer Mailer
 }
 
 // Server serves the journey's pages.
@@ -95,6 +104,8 @@ type Server struct {
 	addrs        *core.AddrLimiter
 	linkExplicit map[string]bool
 	webauthn     *webauthn.WebAuthn // nil unless passkeys are on
+	mailer       Mailer
+	self         *selfService
 }
 
 // New returns the journey; the issuer must be an absolute URL (the broker
@@ -109,12 +120,15 @@ func New(opts Options, d Deps) (*Server, error) {
 	}
 	b := &Server{opts: opts, issuer: iss, secure: iss.Scheme == "https",
 		store: d.Store, tokens: d.Tokens, log: d.Log, audit: d.Audit, ident: d.Identity, ui: d.Pages,
-		conns: d.Conns, codes: d.Codes, addrs: opts.AddressRate, linkExplicit: map[string]bool{}}
+		conns: d.Conns, codes: d.Codes, addrs: opts.AddressRate, linkExplicit: map[string]bool{}, mailer: d.Mailer}
+	var err error
+	if b.self, err = newSelfService(opts.SelfService, d.Store, opts.Now); err != nil {
+		return nil, err
+	}
 	for _, id := range opts.LinkExplicit {
 		b.linkExplicit[id] = true
 	}
 	if opts.Passkeys.Enabled {
-		var err error
 		if b.webauthn, err = newWebAuthn(iss, d.Pages.Product()); err != nil {
 			return nil, err
 		}
@@ -147,6 +161,17 @@ func (j *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
 	r.POST(j.path("/device"), limit, j.handleDeviceSubmit)
 	r.GET(j.path(deviceApproveStep), j.handleDeviceApprove)
 	r.POST(j.path(deviceApproveStep), j.handleDeviceApproveSubmit)
+	// Self-service of local accounts (selfservice.go).
+	r.GET(j.path("/login/:connector/forgot"), j.handleForgot)
+	r.POST(j.path("/login/:connector/forgot"), limit, j.handleForgotSubmit)
+	r.GET(j.path("/login/:connector/register"), j.handleRegister)
+	r.POST(j.path("/login/:connector/register"), limit, j.handleRegisterSubmit)
+	r.GET(j.path("/reset"), j.handleReset)
+	r.POST(j.path("/reset"), limit, j.handleResetSubmit)
+	r.GET(j.path("/verify"), j.handleVerify)
+	r.POST(j.path("/verify"), limit, j.handleVerifySubmit)
+	r.GET(j.path("/invite"), j.handleInvite)
+	r.POST(j.path("/invite"), limit, j.handleInviteSubmit)
 	if j.webauthnOn() {
 		j.passkeyRoutes(r)
 	}

@@ -32,6 +32,7 @@ func (j *Server) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool
 		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return req, false
 	}
+	j.ui.UseLocales(c, req.UILocales)
 	cookie, _ := c.Cookie(browserCookie)
 	if subtle.ConstantTimeCompare([]byte(core.HashString(cookie)), []byte(req.BrowserHash)) != 1 {
 		j.ui.Page(c, http.StatusBadRequest, ui.MsgOtherBrowser)
@@ -62,7 +63,7 @@ func (j *Server) handleLoginPicker(c *gin.Context) {
 	for _, cn := range j.conns.Load().List {
 		items = append(items, item{cn.Name, j.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID), cn.Icon})
 	}
-	data := map[string]any{"Title": j.ui.Text("ui.login"), "Connectors": items}
+	data := map[string]any{"Title": j.ui.T(c, "ui.login"), "Connectors": items}
 	if j.passwordlessOn() && req.LinkUserID == "" { // a link needs the connector's own login
 		data["Passkey"] = j.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)
 	}
@@ -102,13 +103,17 @@ func (j *Server) passwordConnector(c *gin.Context) (*core.Connector, sdk.Passwor
 }
 
 func (j *Server) passwordPage(c *gin.Context, status int, cn *core.Connector, req store.AuthRequest, username, msg string) {
+	ls, _ := j.local(cn.ID)
 	j.ui.Render(c, status, "password", map[string]any{
-		"Title": j.ui.Text("ui.login"), "Connector": cn.Name, "Action": j.path("/login/" + url.PathEscape(cn.ID)),
+		"Title": j.ui.T(c, "ui.login"), "Connector": cn.Name, "Action": j.path("/login/" + url.PathEscape(cn.ID)),
 		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg,
 		"Back": j.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(j.conns.Load().List) > 1,
 		// With one connector the picker is skipped: its passkey button
 		// comes here.
 		"Passkey": map[bool]string{true: j.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)}[j.passwordlessOn() && req.LinkUserID == "" && len(j.conns.Load().List) == 1],
+		// Self-service (selfservice.go), not while linking an account.
+		"Forgot":   map[bool]string{true: j.forgotPath(cn.ID) + "?req=" + url.QueryEscape(req.ID)}[ls.Reset && req.LinkUserID == ""],
+		"Register": map[bool]string{true: j.registerPath(cn.ID) + "?req=" + url.QueryEscape(req.ID)}[ls.Register && req.LinkUserID == ""],
 	})
 }
 
@@ -175,7 +180,7 @@ func (j *Server) handleLoginSubmit(c *gin.Context) {
 		if !d.Allowed {
 			j.auditLoginFailure(c, cn.ID, req.ClientID, "", "throttled")
 			c.Header("Retry-After", d.RetryAfterHeader())
-			j.passwordPage(c, http.StatusTooManyRequests, cn, req, username, j.ui.Msg(ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds())))
+			j.passwordPage(c, http.StatusTooManyRequests, cn, req, username, j.ui.T(c, ui.MsgThrottled, j.ui.Duration(c, d.RetryAfter.Seconds())))
 			return
 		}
 	}
@@ -189,17 +194,20 @@ func (j *Server) handleLoginSubmit(c *gin.Context) {
 		j.throttleFail(c, append(keys, ip)...)
 		j.log.Info("login failed", "connector", cn.ID, "client_id", req.ClientID)
 		j.auditLoginFailure(c, cn.ID, req.ClientID, "", "invalid_credentials")
-		j.passwordPage(c, http.StatusUnauthorized, cn, req, username, j.ui.Msg(ui.MsgBadLogin))
+		j.passwordPage(c, http.StatusUnauthorized, cn, req, username, j.ui.T(c, ui.MsgBadLogin))
 		return
 	case err != nil:
 		j.throttleRelease(c, keys...)
 		j.log.Error("login: connector error", "connector", cn.ID, "err", err)
 		j.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
-		j.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, j.ui.Msg(ui.MsgStoreDown))
+		j.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, j.ui.T(c, ui.MsgStoreDown))
 		return
 	}
 	for _, k := range keys { // the person proved every name's account
 		j.throttleSucceed(c, k)
+	}
+	if j.refuseUnverified(c, cn, req, id) { // verify.go
+		return
 	}
 	j.finishLogin(c, cn, req, true, id, []string{"pwd"})
 }

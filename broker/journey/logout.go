@@ -66,7 +66,7 @@ func (j *Server) handleLogout(c *gin.Context) {
 	if s != nil && !own {
 		// Ask, and take the answer only from our own form.
 		if c.Request.Method == http.MethodPost && c.PostForm("cancel") != "" {
-			j.ui.Render(c, http.StatusOK, "logout_cancelled", map[string]any{"Title": j.ui.Text("ui.logout_cancelled_title")})
+			j.ui.Render(c, http.StatusOK, "logout_cancelled", map[string]any{"Title": j.ui.T(c, "ui.logout_cancelled_title")})
 			return
 		}
 		if c.Request.Method != http.MethodPost || !core.ConstantEqual(c.PostForm("csrf"), accountCSRF(c)) {
@@ -77,7 +77,7 @@ func (j *Server) handleLogout(c *gin.Context) {
 				}
 			}
 			j.ui.Render(c, http.StatusOK, "logout_confirm", map[string]any{
-				"Title": j.ui.Text("ui.logout_confirm"), "Action": j.path("/logout"), "Fields": fields,
+				"Title": j.ui.T(c, "ui.logout_confirm"), "Action": j.path("/logout"), "Fields": fields,
 			})
 			return
 		}
@@ -130,5 +130,5 @@ func (j *Server) handleLogout(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, target)
 		return
 	}
-	j.ui.Render(c, http.StatusOK, "loggedout", map[string]any{"Title": j.ui.Text("ui.logged_out_title")})
+	j.ui.Render(c, http.StatusOK, "loggedout", map[string]any{"Title": j.ui.T(c, "ui.logged_out_title")})
 }

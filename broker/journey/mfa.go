@@ -278,7 +278,7 @@ func (j *Server) handleMFAVerify(c *gin.Context) {
 	if !ok {
 		j.throttleFail(c, key)
 		j.auditLoginFailure(c, req.ConnectorID, req.ClientID, req.UserID, "mfa_invalid")
-		j.mfaPage(c, http.StatusUnauthorized, req, m, j.ui.Msg(ui.MsgBadCode))
+		j.mfaPage(c, http.StatusUnauthorized, req, m, j.ui.T(c, ui.MsgBadCode))
 		return
 	}
 	j.throttleSucceed(c, key)
@@ -341,7 +341,7 @@ func (j *Server) handleMFAEnrol(c *gin.Context) {
 	step, ok := mfa.Verify(secret, c.PostForm("code"), j.opts.Now(), 0)
 	if !ok {
 		j.throttleFail(c, key)
-		j.enrolPage(c, http.StatusUnauthorized, req, secret, j.ui.Msg(ui.MsgBadCode))
+		j.enrolPage(c, http.StatusUnauthorized, req, secret, j.ui.T(c, ui.MsgBadCode))
 		return
 	}
 	codes, hashes, err := mfa.NewRecoveryCodes(mfa.DefaultRecoveryCodes, []byte(req.UserID))

@@ -176,6 +176,7 @@ func (j *Server) toStep(c *gin.Context, req store.AuthRequest, stored bool, step
 // which the protocol has checked.
 func (j *Server) Begin(c *gin.Context, req store.AuthRequest) {
 	ctx := c.Request.Context()
+	j.ui.UseLocales(c, req.UILocales)
 	fail := func(code, desc string) {
 		j.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, code, desc)
 	}

@@ -23,4 +23,10 @@ type Store interface {
 	ListRefreshFamilies(ctx context.Context, userID string) ([]store.RefreshFamily, error)
 	PutRecord(ctx context.Context, r store.Record) error
 	UpdateAuthRequest(ctx context.Context, r store.AuthRequest) error
+	// Local accounts' self-service (selfservice.go).
+	CreateLocalAccount(ctx context.Context, a store.LocalAccount) error
+	GetLocalAccount(ctx context.Context, id string) (store.LocalAccount, error)
+	GetLocalAccountByLogin(ctx context.Context, login string) (store.LocalAccount, error)
+	UpdateLocalAccount(ctx context.Context, a store.LocalAccount) error
+	UpdateUser(ctx context.Context, u store.User) error
 }

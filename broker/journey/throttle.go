@@ -32,7 +32,7 @@ func (j *Server) throttleCheck(c *gin.Context, keys ...throttle.Key) bool {
 	}
 	if !d.Allowed {
 		c.Header("Retry-After", d.RetryAfterHeader())
-		j.ui.Page(c, http.StatusTooManyRequests, ui.MsgThrottled, ui.HumanDuration(d.RetryAfter.Seconds()))
+		j.ui.Page(c, http.StatusTooManyRequests, ui.MsgThrottled, j.ui.Duration(c, d.RetryAfter.Seconds()))
 		return false
 	}
 	return true

@@ -301,12 +301,12 @@ type passkeyPage struct {
 func (j *Server) renderPasskeyPage(c *gin.Context, status int, p passkeyPage, errMsg string) {
 	c.Header("Content-Security-Policy", ui.ScriptPageCSP)
 	j.ui.RenderWith(c, status, "passkey", map[string]any{
-		"Title": j.ui.Text(p.Heading), "Heading": j.ui.Text(p.Heading), "Help": j.ui.Text(p.Help), "Button": j.ui.Text(p.Button),
+		"Title": j.ui.T(c, p.Heading), "Heading": j.ui.T(c, p.Heading), "Help": j.ui.T(c, p.Help), "Button": j.ui.T(c, p.Button),
 		"Mode": p.Mode, "Begin": p.Begin, "Finish": p.Finish, "Req": p.Req, "CSRF": p.CSRF, "Back": p.Back,
 		"Error": errMsg, "Auto": errMsg == "", "Script": j.path("/static/webauthn.js"),
-		"MsgWorking": j.ui.Text("ui.passkey_working"), "MsgCancelled": j.ui.Msg(ui.MsgPasskeyCancelled),
-		"MsgUnsupported": j.ui.Msg(ui.MsgPasskeyUnsupported), "MsgFailed": j.ui.Msg(ui.MsgPasskeyFailed),
-		"MsgExists": j.ui.Msg(ui.MsgPasskeyExists),
+		"MsgWorking": j.ui.T(c, "ui.passkey_working"), "MsgCancelled": j.ui.T(c, ui.MsgPasskeyCancelled),
+		"MsgUnsupported": j.ui.T(c, ui.MsgPasskeyUnsupported), "MsgFailed": j.ui.T(c, ui.MsgPasskeyFailed),
+		"MsgExists": j.ui.T(c, ui.MsgPasskeyExists),
 	}, false)
 }
 
@@ -314,7 +314,7 @@ func (j *Server) renderPasskeyPage(c *gin.Context, status int, p passkeyPage, er
 // script, which shows message.
 func (j *Server) passkeyJSONError(c *gin.Context, status int, code, msgID string) {
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": j.ui.Msg(msgID)})
+	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": j.ui.T(c, msgID)})
 }
 
 // passkeyJSON answers a begin endpoint with the options for
@@ -338,6 +338,7 @@ func (j *Server) beginRequest(c *gin.Context) (store.AuthRequest, bool) {
 		j.passkeyJSONError(c, http.StatusServiceUnavailable, "unavailable", ui.MsgUnavailable)
 		return req, false
 	}
+	j.ui.UseLocales(c, req.UILocales)
 	cookie, _ := c.Cookie(browserCookie)
 	if !core.ConstantEqual(core.HashString(cookie), req.BrowserHash) {
 		j.passkeyJSONError(c, http.StatusBadRequest, "other_browser", ui.MsgOtherBrowser)

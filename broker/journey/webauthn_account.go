@@ -147,7 +147,7 @@ func (j *Server) handleAccountPasskeyFinish(c *gin.Context) {
 	page := j.accountPasskeyPage(c)
 	cer, err := j.spendCeremony(ctx, accountPasskeyKey(s), purposeAccount)
 	if errors.Is(err, errNoCeremony) || (err == nil && cer.UserID != s.UserID) {
-		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.Msg(ui.MsgPasskeyExpired))
+		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.T(c, ui.MsgPasskeyExpired))
 		return
 	} else if err != nil {
 		j.ui.Unavailable(c, "account passkey: ceremony", err)
@@ -161,7 +161,7 @@ func (j *Server) handleAccountPasskeyFinish(c *gin.Context) {
 	cred, msgID, err := j.createCredential(c, newWAUser(u, m), cer.Session)
 	if err != nil {
 		j.passkeyLogErr("registration refused", err)
-		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.Msg(msgID))
+		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.T(c, msgID))
 		return
 	}
 	first := !m.enrolled()
@@ -176,7 +176,7 @@ func (j *Server) handleAccountPasskeyFinish(c *gin.Context) {
 		m.Recovery, m.TOTP, m.TOTPLastStep = hashes, nil, 0
 	}
 	if err := j.saveMFA(ctx, rec, m); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrAlreadyExists) {
-		j.renderPasskeyPage(c, http.StatusConflict, page, j.ui.Msg(ui.MsgPasskeyExpired))
+		j.renderPasskeyPage(c, http.StatusConflict, page, j.ui.T(c, ui.MsgPasskeyExpired))
 		return
 	} else if err != nil {
 		j.ui.Unavailable(c, "account passkey: save", err)
@@ -189,7 +189,7 @@ func (j *Server) handleAccountPasskeyFinish(c *gin.Context) {
 		return
 	}
 	j.ui.Render(c, http.StatusOK, "recovery", map[string]any{
-		"Title": j.ui.Text("ui.recovery_title"), "CSRF": accountCSRF(c), "Action": j.path("/account/passkeys/done"), "Codes": codes,
+		"Title": j.ui.T(c, "ui.recovery_title"), "CSRF": accountCSRF(c), "Action": j.path("/account/passkeys/done"), "Codes": codes,
 	})
 }
 

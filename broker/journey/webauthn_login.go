@@ -102,7 +102,7 @@ func (j *Server) handlePasskeyLoginFinish(c *gin.Context) {
 	page := j.loginPasskeyPage(req)
 	cer, err := j.spendCeremony(ctx, req.ID, purposeLogin)
 	if errors.Is(err, errNoCeremony) || (err == nil && req.LinkUserID != "") {
-		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.Msg(ui.MsgPasskeyExpired))
+		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.T(c, ui.MsgPasskeyExpired))
 		return
 	} else if err != nil {
 		j.ui.Unavailable(c, "passkey: ceremony", err)
@@ -135,14 +135,14 @@ func (j *Server) handlePasskeyLoginFinish(c *gin.Context) {
 	case errors.Is(err, errSignCount):
 		j.auditSignCount(c, req, userID, cred, parsed.Response.AuthenticatorData.Counter)
 		j.auditLoginFailure(c, "", req.ClientID, userID, "passkey_sign_count")
-		j.renderPasskeyPage(c, http.StatusUnauthorized, page, j.ui.Msg(ui.MsgPasskeySignCount))
+		j.renderPasskeyPage(c, http.StatusUnauthorized, page, j.ui.T(c, ui.MsgPasskeySignCount))
 		return
 	case err != nil:
 		// The user handle is only named once a passkey of that user
 		// verified: anyone can post one.
 		j.passkeyLogErr("passwordless login refused", err)
 		j.auditLoginFailure(c, "", req.ClientID, "", "passkey_invalid")
-		j.renderPasskeyPage(c, http.StatusUnauthorized, page, j.ui.Msg(ui.MsgPasskeyFailed))
+		j.renderPasskeyPage(c, http.StatusUnauthorized, page, j.ui.T(c, ui.MsgPasskeyFailed))
 		return
 	}
 	j.finishPasskeyLogin(c, req, userID)

@@ -132,7 +132,7 @@ func (j *Server) handlePasskeyEnrolFinish(c *gin.Context) {
 	cred, msgID, err := j.createCredential(c, newWAUser(u, m), cer.Session)
 	if err != nil {
 		j.passkeyLogErr("registration refused", err)
-		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.Msg(msgID))
+		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.T(c, msgID))
 		return
 	}
 	codes, hashes, err := mfa.NewRecoveryCodes(mfa.DefaultRecoveryCodes, []byte(req.UserID))
@@ -238,12 +238,12 @@ func (j *Server) handlePasskeyMFAFinish(c *gin.Context) {
 	case errors.Is(err, errSignCount):
 		j.auditSignCount(c, req, req.UserID, cred, parsed.Response.AuthenticatorData.Counter)
 		j.auditLoginFailure(c, req.ConnectorID, req.ClientID, req.UserID, "passkey_sign_count")
-		j.renderPasskeyPage(c, http.StatusUnauthorized, page, j.ui.Msg(ui.MsgPasskeySignCount))
+		j.renderPasskeyPage(c, http.StatusUnauthorized, page, j.ui.T(c, ui.MsgPasskeySignCount))
 		return
 	case err != nil:
 		j.passkeyLogErr("second factor refused", err)
 		j.auditLoginFailure(c, req.ConnectorID, req.ClientID, req.UserID, "passkey_invalid")
-		j.renderPasskeyPage(c, http.StatusUnauthorized, page, j.ui.Msg(ui.MsgPasskeyFailed))
+		j.renderPasskeyPage(c, http.StatusUnauthorized, page, j.ui.T(c, ui.MsgPasskeyFailed))
 		return
 	}
 	j.secondFactorDone(c, req, passkeyAMR)
@@ -288,7 +288,7 @@ func (j *Server) finishSecondFactor(c *gin.Context, purpose string, pageOf func(
 	page := pageOf(req)
 	cer, err := j.spendCeremony(c.Request.Context(), req.ID, purpose)
 	if errors.Is(err, errNoCeremony) || (err == nil && cer.UserID != req.UserID) {
-		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.Msg(ui.MsgPasskeyExpired))
+		j.renderPasskeyPage(c, http.StatusBadRequest, page, j.ui.T(c, ui.MsgPasskeyExpired))
 		return req, page, cer, false
 	} else if err != nil {
 		j.ui.Unavailable(c, "passkey: ceremony", err)

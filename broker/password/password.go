@@ -101,6 +101,16 @@ func (v *Violation) Error() string {
 	return "password refused: " + v.Code
 }
 
+// PolicyCode returns the code and the arguments of a page's message for
+// it (catalogue id "password."+code): the limit, for the codes that have
+// one. Pages word the refusal in the reader's language this way.
+func (v *Violation) PolicyCode() (string, []any) {
+	if v.Limit > 0 {
+		return v.Code, []any{v.Limit}
+	}
+	return v.Code, nil
+}
+
 // Bounds returns p's minimum and maximum length with the defaults filled
 // in, for a form's minlength and maxlength.
 func (p Policy) Bounds() (minRunes, maxBytes int) {

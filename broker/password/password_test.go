@@ -84,6 +84,21 @@ func TestViolationMessage(t *testing.T) {
 	}
 }
 
+// The journey's pages word a refusal from the code and its limit.
+func TestPolicyCode(t *testing.T) {
+	var coded interface{ PolicyCode() (string, []any) }
+	if !errors.As(Policy{MinLength: 10}.Check("short"), &coded) {
+		t.Fatal("a violation has no PolicyCode")
+	}
+	if code, args := coded.PolicyCode(); code != CodeTooShort || len(args) != 1 || args[0] != 10 {
+		t.Fatalf("PolicyCode = %s %v, want too_short [10]", code, args)
+	}
+	errors.As(Policy{}.Check("password"), &coded)
+	if code, args := coded.PolicyCode(); code != CodeCommon || args != nil {
+		t.Fatalf("PolicyCode = %s %v, want common []", code, args)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		p  Policy

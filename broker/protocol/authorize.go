@@ -28,6 +28,9 @@ const (
 	maxNonceLen = 512
 	maxScopeLen = 1024
 	maxACRLen   = 512
+	// maxUILocales bounds the ui_locales kept with a request; only its
+	// first tags matter (broker/ui reads at most 16).
+	maxUILocales = 256
 )
 
 // authError is an error returned to the client at its redirect URI
@@ -184,7 +187,7 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes,
 		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
 		ResponseMode: mode, Resources: resources,
-		Prompt: prompt, MaxAge: maxAge, ACRValues: acr,
+		Prompt: prompt, MaxAge: maxAge, ACRValues: acr, UILocales: core.Truncate(q.Get("ui_locales"), maxUILocales),
 		Expiry: p.opts.Now().Add(p.opts.AuthRequestTTL),
 	})
 }

@@ -46,6 +46,7 @@ func (p *Server) discoveryDocument() ([]byte, error) {
 		}, p.ident.ClaimsSupported()...),
 		"acr_values_supported":                           []string{tokensvc.ACRPassword, tokensvc.ACRMFA},
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
+		"ui_locales_supported":                           p.ui.Offered(),
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false, // true when absent (OIDC Discovery §3)
 		"authorization_response_iss_parameter_supported": true,

@@ -37,12 +37,7 @@ func parseOnly[T any](f func([]byte) (T, error)) func([]byte) error {
 
 // schemas covers every factory (a test keeps the two alike).
 var schemas = map[string]connectorSchema{
-	"local": {nil, func(raw []byte) error {
-		if string(raw) != "null" && string(raw) != "{}" {
-			return errors.New("local: config: the local connector takes no config")
-		}
-		return nil
-	}},
+	"local":     {reflect.TypeFor[config.LocalConfig](), parseOnly(config.ParseLocalConfig)},
 	"ldap":      {reflect.TypeFor[ldap.Config](), parseOnly(ldap.ParseConfig)},
 	"saml":      {reflect.TypeFor[saml.Config](), parseOnly(saml.ParseConfig)},
 	"oidc":      {reflect.TypeFor[oidc.Config](), parseOnly(oidc.ParseConfig)},

@@ -67,8 +67,9 @@ type factory func(ctx context.Context, raw []byte, env Env) (any, error)
 // factories are the built-in connector types.
 var factories = map[string]factory{
 	"local": func(ctx context.Context, raw []byte, env Env) (any, error) {
-		if string(raw) != "null" && string(raw) != "{}" {
-			return nil, fmt.Errorf("the local connector takes no config")
+		// The config is the broker's (self-service), not the connector's.
+		if _, err := config.ParseLocalConfig(raw); err != nil {
+			return nil, err
 		}
 		var accounts local.Accounts = Accounts{env.Store}
 		if env.accounts != nil {
@@ -257,7 +258,7 @@ func ConnectorSchemas() map[string]json.RawMessage {
 	for typ, v := range map[string]any{
 		"ldap": ldap.Config{}, "saml": saml.Config{}, "github": github.Config{},
 		"oidc": oidc.Config{}, "google": oidc.Config{}, "microsoft": oidc.Config{},
-		"local": struct{}{},
+		"local": config.LocalConfig{},
 	} {
 		raw, err := json.Marshal(configschema.For(v))
 		if err != nil {

@@ -108,7 +108,8 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 	}
 
 	th := l.Theme
-	o.Theme = ui.Theme{ProductName: th.ProductName, LogoURL: th.LogoURL, Color: th.Color, Messages: th.Messages}
+	o.Theme = ui.Theme{ProductName: th.ProductName, LogoURL: th.LogoURL, Color: th.Color, Messages: th.Messages,
+		Translations: th.Translations, Language: th.Language, Languages: th.Languages}
 	if th.CSSFile != "" {
 		b, err := os.ReadFile(th.CSSFile)
 		if err != nil {

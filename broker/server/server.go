@@ -256,8 +256,8 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		AdminRole: cfg.Admin.Role,
 		// New hashes take the recommended cost; the local connector
 		// verifies any PHC parameters and upgrades old ones at login.
-		HashPassword: func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
-		Passwords:    cfg.PasswordPolicy.Policy(),
+		HashPassword:   func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
+		PasswordPolicy: cfg.PasswordPolicy.Policy(),
 	}
 	opts.WriteTimeout = cfg.HTTPWriteTimeout() // as Serve sets it
 	opts.ConnectorSchemas = ConnectorSchemas()
@@ -336,7 +336,14 @@ func identityOptions(cfg *config.Config, o *broker.Options) error {
 		if c.LinksExplicitly(cfg.Linking) {
 			o.LinkExplicit = append(o.LinkExplicit, c.ID)
 		}
+		if c.Type == "local" {
+			if err := selfService(&o.SelfService, c); err != nil {
+				return fmt.Errorf("connectors[%d]: %w", i, err)
+			}
+		}
 	}
+	ss := cfg.SelfService
+	o.SelfService.ResetTTL, o.SelfService.VerifyTTL, o.SelfService.InviteTTL = ss.ResetLinkTTL.Std(), ss.VerifyLinkTTL.Std(), ss.InviteLinkTTL.Std()
 	for name, sc := range cfg.Scopes {
 		o.Scopes[name] = slices.Clone(sc.Claims)
 	}

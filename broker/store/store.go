@@ -206,6 +206,9 @@ type AuthRequest struct {
 	Prompt    []string `json:"prompt,omitempty"`
 	MaxAge    int64    `json:"max_age,omitempty"`
 	ACRValues []string `json:"acr_values,omitempty"`
+	// UILocales is the request's ui_locales: the languages its pages
+	// should use, in order of preference (bounded by protocol).
+	UILocales string `json:"ui_locales,omitempty"`
 	// LinkUserID makes the login link the identity it finds to this user
 	// (the account page's "link another account") instead of logging in
 	// to a client.

@@ -78,7 +78,10 @@ type message struct{ Title, Text string }
 
 // english is the catalogue Portico ships: the login pages' and the
 // admin console's (messages_console.go).
-var english = merged(pageMessages, consoleMessages)
+var english = merged(pageMessages, consoleMessages, selfMessages)
+
+// german is the German catalogue (messages_de.go).
+var german = merged(germanPages, germanConsole, germanSelf)
 
 func merged(ms ...map[string]message) map[string]message {
 	out := map[string]message{}
@@ -186,6 +189,7 @@ var pageMessages = map[string]message{
 	"ui.scope.groups":           {"", "See the groups you belong to"},
 	"ui.scope.roles":            {"", "See your roles"},
 	"ui.scope.offline_access":   {"", "Stay signed in when you are not using it"},
+	"ui.scope_other":            {"", "Read your %s"},
 	"ui.scope.admin":            {"", "Administer Portico with your full administrator rights"},
 	"ui.third_party":            {"", "This application registered itself: it is not one of this organisation's own. Make sure you know it before you go on."},
 	"ui.linked_done":            {"", "The account is now linked."},
@@ -221,4 +225,8 @@ var pageMessages = map[string]message{
 	"ui.device_denied":        {"", "Device denied"},
 	"ui.device_denied_text":   {"", "The device was not given access. You can close this page."},
 	"ui.approve":              {"", "Approve"},
+	// Durations, in the throttled message.
+	"ui.one_second": {"", "1 second"},
+	"ui.seconds":    {"", "%d seconds"},
+	"ui.minutes":    {"", "%d minutes"},
 }

@@ -45,8 +45,10 @@ func (p *Pages) RenderWith(c *gin.Context, status int, name string, data map[str
 		data = map[string]any{}
 	}
 	th := p.theme
-	data["Product"], data["Logo"], data["Style"] = cmp.Or(th.ProductName, "Portico"), th.LogoURL, p.themeStyle()
-	if err := p.tpl.ExecuteTemplate(c.Writer, name, data); err != nil {
+	lang := p.Lang(c)
+	h.Set("Content-Language", lang)
+	data["Product"], data["Logo"], data["Style"], data["Lang"] = cmp.Or(th.ProductName, "Portico"), th.LogoURL, p.themeStyle(), lang
+	if err := p.tpl[lang].ExecuteTemplate(c.Writer, name, data); err != nil {
 		p.log.Error("render page", "page", name, "err", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/text/language"
 )
 
 // Theme is how the pages look: the product's name and logo, a colour, a
@@ -22,25 +23,42 @@ type Theme struct {
 	// Templates, if set, are parsed after Portico's: a file that defines
 	// "password" replaces the password page, and so on.
 	Templates fs.FS
-	// Messages replace catalogue entries by id (messages.go).
-	Messages map[string]string
+	// Messages replace catalogue entries by id (messages.go), in every
+	// language; Translations replace them in one language (by tag), over
+	// Messages.
+	Messages     map[string]string
+	Translations map[string]map[string]string
+	// Language is the pages' language when neither the login's
+	// ui_locales nor the browser's Accept-Language names an offered one
+	// ("en" when empty); Languages are those offered (all Portico ships
+	// when empty).
+	Language  string
+	Languages []string
 }
 
 // Pages renders Portico's pages in the operator's theme.
 type Pages struct {
-	theme  Theme
-	tpl    *template.Template
-	log    *slog.Logger
-	issuer string
+	theme   Theme
+	tpl     map[string]*template.Template // by language
+	langs   []string                      // offered; the default first
+	matcher language.Matcher
+	log     *slog.Logger
+	issuer  string
 }
 
 // New parses Portico's templates and the theme's; issuer is the
 // authorization responses' iss (RFC 9207).
 func New(th Theme, issuer string, log *slog.Logger) (*Pages, error) {
-	p := &Pages{theme: th, log: log, issuer: issuer}
-	var err error
-	if p.tpl, err = parsePages(th, p.Text); err != nil {
+	p := &Pages{theme: th, log: log, issuer: issuer, tpl: map[string]*template.Template{}}
+	if err := p.languages(th); err != nil {
 		return nil, err
+	}
+	for _, l := range p.langs {
+		tpl, err := parsePages(th, func(id string) string { return p.textIn(l, id) })
+		if err != nil {
+			return nil, err
+		}
+		p.tpl[l] = tpl
 	}
 	return p, nil
 }
@@ -68,35 +86,51 @@ func (p *Pages) Product() string {
 	return "Portico"
 }
 
-// Text returns the catalogue's text for id, or the theme's replacement.
-func (p *Pages) Text(id string) string {
+// Text returns the catalogue's text for id in the default language, or
+// the theme's replacement: for what is not shown to one person (the
+// console's wording, mail to an address whose reader is unknown).
+func (p *Pages) Text(id string) string { return p.textIn(p.langs[0], id) }
+
+// T is message id in the request's language (Lang), with args filled in.
+func (p *Pages) T(c *gin.Context, id string, args ...any) string {
+	return p.MsgIn(p.Lang(c), id, args...)
+}
+
+// MsgIn is message id in language lang with args filled in.
+func (p *Pages) MsgIn(lang, id string, args ...any) string {
+	if len(args) == 0 {
+		return p.textIn(lang, id)
+	}
+	return fmt.Sprintf(p.textIn(lang, id), args...)
+}
+
+func (p *Pages) textIn(lang, id string) string {
+	if s, ok := p.theme.Translations[lang][id]; ok {
+		return s
+	}
 	if s, ok := p.theme.Messages[id]; ok {
 		return s
 	}
-	if m, ok := english[id]; ok {
+	if m, ok := catalogues[lang][id]; ok {
 		return m.Text
 	}
 	return id
 }
 
-func (p *Pages) title(id string) string {
+func (p *Pages) titleIn(lang, id string) string {
+	if s, ok := p.theme.Translations[lang][id+".title"]; ok {
+		return s
+	}
 	if s, ok := p.theme.Messages[id+".title"]; ok {
 		return s
 	}
-	return english[id].Title
-}
-
-// Msg is a message's text with args filled in.
-func (p *Pages) Msg(id string, args ...any) string {
-	if len(args) == 0 {
-		return p.Text(id)
-	}
-	return fmt.Sprintf(p.Text(id), args...)
+	return catalogues[lang][id].Title
 }
 
 // Page shows the error page of message id.
 func (p *Pages) Page(c *gin.Context, status int, id string, args ...any) {
-	p.Render(c, status, "error", map[string]any{"Title": p.title(id), "Message": p.Msg(id, args...)})
+	l := p.Lang(c)
+	p.Render(c, status, "error", map[string]any{"Title": p.titleIn(l, id), "Message": p.MsgIn(l, id, args...)})
 	c.Abort()
 }
 
@@ -107,16 +141,20 @@ func (p *Pages) Unavailable(c *gin.Context, what string, err error) {
 	p.Page(c, http.StatusServiceUnavailable, MsgUnavailable)
 }
 
-// HumanDuration says a number of seconds in words.
-func HumanDuration(sec float64) string {
+// Duration says a number of seconds in words, in the request's language.
+func (p *Pages) Duration(c *gin.Context, sec float64) string {
+	return p.durationIn(p.Lang(c), sec)
+}
+
+func (p *Pages) durationIn(lang string, sec float64) string {
 	n := int(sec + 0.999)
 	switch {
 	case n < 2:
-		return "1 second"
+		return p.textIn(lang, "ui.one_second")
 	case n < 120:
-		return fmt.Sprintf("%d seconds", n)
+		return p.MsgIn(lang, "ui.seconds", n)
 	}
-	return fmt.Sprintf("%d minutes", (n+59)/60)
+	return p.MsgIn(lang, "ui.minutes", (n+59)/60)
 }
 
 // themeStyle is the theme's additions to the pages' style sheet.

@@ -1,0 +1,190 @@
+package journey
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/audit"
+	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/broker/ui"
+	"github.com/portico-idp/portico/tokensvc"
+)
+
+// Password reset: "Forgot password?" on a local connector's login form
+// asks for a name or address and always answers the same page; a link
+// goes, off the request, to the account's address if there is one; the
+// link's form sets a new password under the policy and ends every session
+// of the account (anyone who logged in with the old one is out).
+
+// maxLoginLen bounds a typed login name (local accounts' names are at
+// most 256 bytes; an address at most 254).
+const maxLoginLen = 256
+
+func (j *Server) forgotPath(cn string) string {
+	return j.path("/login/" + url.PathEscape(cn) + "/forgot")
+}
+
+// loginPageURL is the login form to go back to: of the pending login req
+// if there is one.
+func (j *Server) loginPageURL(cn, req string) string {
+	if req == "" {
+		return j.path("/account")
+	}
+	return j.path("/login/"+url.PathEscape(cn)) + "?req=" + url.QueryEscape(req)
+}
+
+func (j *Server) handleForgot(c *gin.Context) {
+	cn := c.Param("connector")
+	if ls, ok := j.local(cn); !ok || !ls.Reset {
+		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
+		return
+	}
+	j.forgotPage(c, http.StatusOK, cn, "")
+}
+
+func (j *Server) forgotPage(c *gin.Context, status int, cn, msg string) {
+	req := c.Query("req")
+	if c.Request.Method == http.MethodPost {
+		req = c.PostForm("req")
+	}
+	j.ui.Render(c, status, "forgot", map[string]any{
+		"Title": j.ui.T(c, "ui.forgot_title"), "Action": j.forgotPath(cn), "CSRF": j.selfCSRF(c),
+		"Req": req, "Error": msg, "Back": j.loginPageURL(cn, req),
+	})
+}
+
+func (j *Server) handleForgotSubmit(c *gin.Context) {
+	cn := c.Param("connector")
+	ls, ok := j.local(cn)
+	if !ok || !ls.Reset {
+		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
+		return
+	}
+	if !j.selfCSRFOK(c) {
+		return
+	}
+	login := strings.TrimSpace(c.PostForm("login"))
+	if login == "" || len(login) > maxLoginLen {
+		j.forgotPage(c, http.StatusBadRequest, cn, j.ui.T(c, ui.MsgLoginNameInvalid))
+		return
+	}
+	if !j.addressAllowed(c, "forgot") {
+		return
+	}
+	lang, peer := j.ui.Lang(c), c.ClientIP()
+	j.background("reset link", func(ctx context.Context) { j.mailReset(ctx, lang, cn, login, peer) })
+	req := c.PostForm("req")
+	j.notice(c, http.StatusOK, "ui.check_mail_title", j.ui.T(c, "ui.forgot_sent", j.ui.Duration(c, j.self.cfg.ResetTTL.Seconds())),
+		j.loginPageURL(cn, req), j.ui.T(c, "ui.back_to_login"))
+}
+
+// mailReset mails the reset link of the account login names, if any.
+func (j *Server) mailReset(ctx context.Context, lang, cn, login, peer string) {
+	a, err := j.store.GetLocalAccountByLogin(ctx, login)
+	if errors.Is(err, store.ErrNotFound) {
+		return
+	} else if err != nil {
+		j.log.Error("reset: read account", "err", err)
+		return
+	}
+	if a.Email == "" {
+		return
+	}
+	if _, err := j.mailLink(ctx, lang, purposeReset, a); err != nil {
+		j.log.Error("reset: mail link", "err", err)
+		return
+	}
+	j.audit.Record(ctx, store.AuditEvent{Type: audit.ResetRequest, Actor: "anonymous", ConnectorID: cn,
+		Details: map[string]string{"account": a.ID, "peer": peer}})
+}
+
+func (j *Server) handleReset(c *gin.Context) {
+	if _, _, ok := j.checkLink(c, purposeReset); !ok {
+		return
+	}
+	j.passwordForm(c, http.StatusOK, "reset", "")
+}
+
+// passwordForm shows the form of a link that sets a password (reset,
+// invitation).
+func (j *Server) passwordForm(c *gin.Context, status int, page, msg string) {
+	tok := c.Query("token")
+	if c.Request.Method == http.MethodPost {
+		tok = c.PostForm("token")
+	}
+	j.ui.Render(c, status, "setpassword", map[string]any{
+		"Title": j.ui.T(c, "ui."+page+"_title"), "Intro": j.ui.T(c, "ui."+page+"_intro"), "Action": j.path("/" + page),
+		"Token": tok, "CSRF": j.selfCSRF(c), "Error": msg,
+	})
+}
+
+func (j *Server) handleResetSubmit(c *gin.Context) {
+	if !j.selfCSRFOK(c) {
+		return
+	}
+	a, act, ok := j.checkLink(c, purposeReset)
+	if !ok {
+		return
+	}
+	j.setPassword(c, a, act, "reset", func(a *store.LocalAccount) {
+		// The link came to this address: it is the person's.
+		a.EmailVerified = a.EmailVerified || strings.EqualFold(a.Email, act.Email)
+	})
+}
+
+// setPassword takes a link's form: a new password under the policy
+// replaces the account's (compare-and-swap), the link is spent, and every
+// session of the account's users ends.
+func (j *Server) setPassword(c *gin.Context, a store.LocalAccount, act tokensvc.Action, page string, also func(*store.LocalAccount)) {
+	ctx := c.Request.Context()
+	pw, msg := j.newPassword(c, a)
+	if msg != "" {
+		j.passwordForm(c, http.StatusBadRequest, page, msg)
+		return
+	}
+	h, err := j.hash(pw)
+	if err != nil {
+		j.ui.Unavailable(c, "self-service: hash password", err)
+		return
+	}
+	if !j.spendLink(c, act) {
+		return
+	}
+	a.PasswordHash = h
+	also(&a)
+	if err := j.store.UpdateLocalAccount(ctx, a); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		// The account changed since the link was checked.
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkInvalid)
+		return
+	} else if err != nil {
+		j.ui.Unavailable(c, "self-service: update account", err)
+		return
+	}
+	users, err := j.localUserIDs(ctx, a.ID)
+	if err != nil {
+		j.log.Error("self-service: find users", "err", err)
+	}
+	ended := 0
+	for _, u := range users {
+		n, err := j.EndUserSessions(ctx, u)
+		if err != nil {
+			j.log.Error("self-service: end sessions", "err", err)
+		}
+		ended += n
+	}
+	typ := audit.PasswordReset
+	if page == "invite" {
+		typ = audit.InvitationAccepted
+	}
+	e := store.AuditEvent{Type: typ, Actor: "account:" + a.ID, Details: map[string]string{"account": a.ID}}
+	if len(users) > 0 {
+		e.UserID = users[0]
+	}
+	j.audit.Request(c, e)
+	j.notice(c, http.StatusOK, "ui."+page+"_done_title", j.ui.T(c, "ui."+page+"_done"), j.path("/account"), j.ui.T(c, "ui.login"))
+}

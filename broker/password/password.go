@@ -102,10 +102,11 @@ func (v *Violation) Error() string {
 }
 
 // PolicyCode returns the code and the arguments of a page's message for
-// it (catalogue id "password."+code): the limit, for the codes that have
-// one. Pages word the refusal in the reader's language this way.
+// it (catalogue id "password."+code): the length, for too_short and
+// too_long, and none for the others (a person is not told a score).
+// Pages word the refusal in the reader's language this way.
 func (v *Violation) PolicyCode() (string, []any) {
-	if v.Limit > 0 {
+	if v.Code == CodeTooShort || v.Code == CodeTooLong {
 		return v.Code, []any{v.Limit}
 	}
 	return v.Code, nil

@@ -93,9 +93,11 @@ func TestPolicyCode(t *testing.T) {
 	if code, args := coded.PolicyCode(); code != CodeTooShort || len(args) != 1 || args[0] != 10 {
 		t.Fatalf("PolicyCode = %s %v, want too_short [10]", code, args)
 	}
-	errors.As(Policy{}.Check("password"), &coded)
-	if code, args := coded.PolicyCode(); code != CodeCommon || args != nil {
-		t.Fatalf("PolicyCode = %s %v, want common []", code, args)
+	for pw, want := range map[string]string{"password": CodeCommon, "abcdefgh1": CodeWeak} {
+		errors.As(Policy{MinStrength: 3}.Check(pw), &coded)
+		if code, args := coded.PolicyCode(); code != want || args != nil {
+			t.Fatalf("PolicyCode = %s %v, want %s and no arguments", code, args, want)
+		}
 	}
 }
 

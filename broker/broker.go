@@ -44,6 +44,7 @@ import (
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/mapping"
+	"github.com/portico-idp/portico/broker/password"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
@@ -113,7 +114,9 @@ type Options struct {
 	Passkeys journey.PasskeyOptions
 	// AccountFreshLogin is how recent a login must be for the account
 	// page to change second factors or the password (0: 10m);
-	// PasswordPolicy checks every new password (nil: any non-empty).
+	// PasswordPolicy checks every password set through Portico (the
+	// journey's pages and the admin API); nil is broker/password's safe
+	// default.
 	AccountFreshLogin time.Duration
 	PasswordPolicy    journey.PasswordPolicy
 	// AuthorizeRate bounds the authorization requests (and passkey
@@ -273,6 +276,9 @@ func New(opts Options) (*Broker, error) {
 // protocol.
 func (b *Broker) assemble() error {
 	opts := b.opts
+	if opts.PasswordPolicy == nil {
+		opts.PasswordPolicy = password.Policy{} // safe by default, for every place a password is set
+	}
 	b.ident = identity.New(identity.Options{Now: opts.Now, Mappings: opts.Mappings, LinkByEmail: opts.LinkByEmail,
 		Scopes: opts.Scopes, Limits: opts.IdentityLimits}, b.store, b.log, b.audit, b.conns)
 	admins := core.AdminPolicy{Clients: opts.AdminClients, Role: opts.AdminRole}
@@ -298,7 +304,7 @@ func (b *Broker) assemble() error {
 		return err
 	}
 	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: admins, Scopes: opts.Scopes,
-		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, FileManaged: opts.FileManaged,
+		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, Passwords: opts.PasswordPolicy, FileManaged: opts.FileManaged,
 		ReservedClients: reserved(opts.ConsoleClient), ConnectorSchemas: opts.ConnectorSchemas},
 		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol, provisioners{b.store})
 	if opts.ConsoleClient != "" {

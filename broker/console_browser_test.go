@@ -193,10 +193,25 @@ func TestConsole(t *testing.T) {
 		}
 	}
 	// A local account: created, then a new password set after a page
-	// that names it; the account logs in with the new one.
+	// that names it; the account logs in with the new one. A password
+	// the policy refuses (a common one, one with the username) is shown
+	// on the form it was typed in, which keeps all but the password.
 	j.must(j.br.Navigate(j.ctx, b.URL+"/admin/accounts"))
 	j.must(j.br.Fill(j.ctx, "#username", "carol"))
-	j.must(j.br.Fill(j.ctx, "#password", "carol-first-password"))
+	j.must(j.br.Fill(j.ctx, "#email", "carol@example.com"))
+	j.must(j.br.Fill(j.ctx, "#password", "password"))
+	j.must(j.br.Click(j.ctx, `form[action$="/admin/accounts"] button[type="submit"]`))
+	j.alert("console-account-weak-password", "Local accounts", "This password cannot be used: password is one of the most common passwords")
+	if v, _ := j.br.Value(j.ctx, "#username"); v != "carol" {
+		t.Fatalf("the refused form lost the username: %q", v)
+	}
+	if v, _ := j.br.Value(j.ctx, "#password"); v != "" {
+		t.Fatal("the page wrote the refused password back")
+	}
+	if f, _ := j.br.Focused(j.ctx); f != "password" {
+		t.Errorf("focus on %q after the refusal, want the password", f)
+	}
+	j.must(j.br.Fill(j.ctx, "#password", "plum orchard at dawn"))
 	j.must(j.br.Click(j.ctx, `form[action$="/admin/accounts"] button[type="submit"]`))
 	waitNote(j, "The account is created.")
 	j.must(j.br.Click(j.ctx, `tr[data-account="carol"] form[action$="/password"] button`))
@@ -204,10 +219,14 @@ func TestConsole(t *testing.T) {
 	if m := j.text("main"); !strings.Contains(m, "new password for the local account carol") {
 		t.Fatalf("the password page does not say what happens to whom: %q", m)
 	}
-	j.must(j.br.Fill(j.ctx, "#new-password", "carol-second-password"))
+	j.must(j.br.Fill(j.ctx, "#new-password", "Carol-Carol-Carol"))
+	j.must(j.br.Click(j.ctx, `form button.danger`))
+	waitText(j, "#password-error", "This password cannot be used: password contains the username or email address")
+	j.page("console-confirm-password-refused", "Are you sure?")
+	j.must(j.br.Fill(j.ctx, "#new-password", "plum orchard at dusk"))
 	j.must(j.br.Click(j.ctx, `form button.danger`))
 	waitNote(j, "The password is set.")
-	loginAt(t, b, "local", "carol", "carol-second-password")
+	loginAt(t, b, "local", "carol", "plum orchard at dusk")
 
 	for _, p := range []string{"accounts", "connectors", "keys", "clients"} {
 		j.must(j.br.Navigate(j.ctx, b.URL+"/admin/"+p))
@@ -242,12 +261,18 @@ func TestConsole(t *testing.T) {
 // the page's before, so it is no sign of the new page).
 func waitNote(j *walk, want string) {
 	j.t.Helper()
+	waitText(j, `[role="status"]`, want)
+}
+
+// waitText waits for the element sel to say want.
+func waitText(j *walk, sel, want string) {
+	j.t.Helper()
 	for deadline := time.Now().Add(browser.DefaultTimeout); ; time.Sleep(50 * time.Millisecond) {
-		if s, err := j.br.Text(j.ctx, `[role="status"]`); err == nil && strings.Contains(s, want) {
+		if s, err := j.br.Text(j.ctx, sel); err == nil && strings.Contains(s, want) {
 			return
 		}
 		if time.Now().After(deadline) {
-			j.t.Fatalf("no note %q", want)
+			j.t.Fatalf("%s does not say %q", sel, want)
 		}
 	}
 }

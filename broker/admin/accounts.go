@@ -140,6 +140,9 @@ func (api *API) adminCreateAccount(c *gin.Context) {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
+	if !api.checkPolicy(c, in.Password, in.Username, in.Email) {
+		return
+	}
 	hash, err := api.storedHash(in.Password, in.PasswordHash)
 	if err != nil {
 		api.adminFail(c, "hash password", err)
@@ -194,12 +197,18 @@ func (api *API) adminSetPassword(c *gin.Context) {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
+	// The policy needs the account's username and email: a password
+	// built from them is refused.
+	ctx := c.Request.Context()
+	a, err := api.store.GetLocalAccount(ctx, c.Param("id"))
+	if !api.adminCheck(c, "account", err) || !api.checkPolicy(c, in.Password, a.Username, a.Email) {
+		return
+	}
 	hash, err := api.storedHash(in.Password, in.PasswordHash)
 	if err != nil {
 		api.adminFail(c, "hash password", err)
 		return
 	}
-	ctx := c.Request.Context()
 	for range core.Retries {
 		a, err := api.store.GetLocalAccount(ctx, c.Param("id"))
 		if !api.adminCheck(c, "account", err) {

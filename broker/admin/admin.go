@@ -23,6 +23,7 @@ import (
 
 	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
+	"github.com/portico-idp/portico/broker/password"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -41,6 +42,9 @@ type Options struct {
 	// HashPassword hashes a local account's password (the local
 	// connector's PHC hash).
 	HashPassword func(password string) (string, error)
+	// Passwords is the password policy every password set through the
+	// API must meet; nil is broker/password's default policy.
+	Passwords PasswordPolicy
 	// FileManaged, set with declarative: true, are the entries the file
 	// manages: read-only through the API (managed.go).
 	FileManaged *FileManaged
@@ -50,6 +54,13 @@ type Options struct {
 	// ReservedClients are clients Portico keeps itself (the console's),
 	// which the API neither creates, changes nor deletes.
 	ReservedClients []string
+}
+
+// PasswordPolicy checks a password before it is set: nil, or an error
+// that says why not (a *password.Violation names the rule broken).
+// inputs are the account's username and email address.
+type PasswordPolicy interface {
+	Check(pw string, inputs ...string) error
 }
 
 // Browsers is what the API needs of the login journey.
@@ -90,6 +101,9 @@ func New(opts Options, st Store, tokens *tokensvc.Service, log *slog.Logger, tra
 	iss, _ := url.Parse(opts.Issuer)
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Passwords == nil {
+		opts.Passwords = password.Policy{} // safe by default
 	}
 	return &API{opts: opts, issuer: iss, store: st, tokens: tokens, log: log, audit: trail, conns: conns,
 		admins: opts.Admins, browsers: browsers, clients: clients, provisioners: provisioners}

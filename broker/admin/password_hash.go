@@ -1,8 +1,13 @@
 package admin
 
 import (
+	"errors"
+	"net/http"
 	"strings"
 
+	"github.com/gin-gonic/gin"
+
+	"github.com/portico-idp/portico/broker/password"
 	"github.com/portico-idp/portico/connectors/local"
 )
 
@@ -44,4 +49,23 @@ func hashDetail(d map[string]string, hash string) map[string]string {
 		d["imported_hash"] = local.Algorithm(hash)
 	}
 	return d
+}
+
+// checkPolicy applies the password policy to a password (not an imported
+// hash: a hash cannot be checked). A refusal is 400 weak_password, with
+// the rule broken in violation; it reports whether pw may be set.
+func (api *API) checkPolicy(c *gin.Context, pw string, inputs ...string) bool {
+	if pw == "" {
+		return true // an imported hash, or refused before as missing
+	}
+	err := api.opts.Passwords.Check(pw, inputs...)
+	if err == nil {
+		return true
+	}
+	code := "refused" // a policy that is not broker/password's
+	if v, ok := errors.AsType[*password.Violation](err); ok {
+		code = v.Code
+	}
+	c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"error": "weak_password", "error_description": err.Error(), "violation": code})
+	return false
 }

@@ -72,6 +72,9 @@ type Config struct {
 	// Login configures single sign-on, second factors, consent and
 	// brute-force protection (login.go; [login.md](login.md)).
 	Login Login `yaml:"login"`
+	// PasswordPolicy is the rule for local accounts' passwords
+	// (password.go; [passwords.md](passwords.md)).
+	PasswordPolicy PasswordPolicy `yaml:"password_policy"`
 	// Ops configures `/metrics`, `/healthz`, `/readyz`, tracing and
 	// replica sync (ops.go; [deployment.md](deployment.md)).
 	Ops Ops `yaml:"ops"`
@@ -914,6 +917,7 @@ func decodeError(err error) error {
 // it; call it yourself on a Config built in code before Validate.
 func (c *Config) ApplyDefaults() {
 	c.Login.applyDefaults()
+	c.PasswordPolicy.applyDefaults() // password.go
 	c.TokenExchange.applyDefaults()
 	c.applySCIMDefaults()
 	c.applyConnectorSigning() // signing.go

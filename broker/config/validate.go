@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 	c.validateIdentity(&v)
 	c.validateRegistration(&v)
 	c.validateLogin(&v)
+	c.validatePasswordPolicy(&v) // password.go
 	c.validateOps(&v)
 	c.validateHTTP(&v)
 	c.validateExchange(&v) // exchange.go

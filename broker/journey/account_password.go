@@ -131,7 +131,7 @@ func (j *Server) handlePasswordChange(c *gin.Context) {
 			return
 		}
 		if err := p.Check(next, u.Username, u.Email, u.Name, la.ident.Username, la.ident.Email); err != nil {
-			j.changePasswordPage(c, http.StatusBadRequest, j.ui.T(c, ui.MsgPasswordWeak, err.Error()))
+			j.changePasswordPage(c, http.StatusBadRequest, j.policyMessage(c, err))
 			return
 		}
 	}

@@ -256,7 +256,8 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		AdminRole: cfg.Admin.Role,
 		// New hashes take the recommended cost; the local connector
 		// verifies any PHC parameters and upgrades old ones at login.
-		HashPassword: func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
+		HashPassword:   func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
+		PasswordPolicy: cfg.PasswordPolicy.Policy(),
 	}
 	opts.WriteTimeout = cfg.HTTPWriteTimeout() // as Serve sets it
 	opts.ConnectorSchemas = ConnectorSchemas()

@@ -10,7 +10,6 @@ const (
 	MsgPasswordEmpty        = "passwordEmpty"
 	MsgPasswordTooLong      = "passwordTooLong"
 	MsgPasswordMismatch     = "passwordMismatch"
-	MsgPasswordWeak         = "passwordWeak"
 	MsgPasswordSessionsLeft = "passwordSessionsLeft"
 )
 
@@ -22,7 +21,6 @@ var accountMessages = map[string]message{
 	MsgPasswordEmpty:        {"", "Enter a new password."},
 	MsgPasswordTooLong:      {"", "The new password must be at most %s characters long."},
 	MsgPasswordMismatch:     {"", "The two new passwords are not the same."},
-	MsgPasswordWeak:         {"", "Choose another password: %s"},
 	MsgPasswordSessionsLeft: {"Password changed", "Your password was changed, but not all your other sessions could be ended. Use “End other sessions” on your account page."},
 
 	"ui.second_factors":       {"", "Two-step verification"},
@@ -76,7 +74,6 @@ var germanAccount = map[string]message{
 	MsgPasswordEmpty:        {"", "Geben Sie ein neues Passwort ein."},
 	MsgPasswordTooLong:      {"", "Das neue Passwort darf höchstens %s Zeichen lang sein."},
 	MsgPasswordMismatch:     {"", "Die beiden neuen Passwörter stimmen nicht überein."},
-	MsgPasswordWeak:         {"", "Wählen Sie ein anderes Passwort: %s"},
 	MsgPasswordSessionsLeft: {"Passwort geändert", "Ihr Passwort wurde geändert, aber nicht alle Ihre anderen Sitzungen konnten beendet werden. Verwenden Sie „Andere Sitzungen beenden“ auf Ihrer Kontoseite."},
 
 	"ui.second_factors":       {"", "Zwei-Faktor-Authentifizierung"},

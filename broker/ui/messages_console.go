@@ -25,7 +25,7 @@ var consoleMessages = map[string]message{
 	"console.deleteUser": {"", "Delete user"}, "console.created": {"", "Created"},
 	"console.newPassword": {"", "New password"}, "console.newPasswordFor": {"", "New password for"},
 	"console.setPassword": {"", "Set password"}, "console.delete": {"", "Delete"}, "console.password": {"", "Password"},
-	"console.create": {"", "Create"}, "console.clientID": {"", "Client id"},
+	"console.create": {"", "Create"}, "console.clientID": {"", "Client id"}, "console.passwordRefused": {"", "This password cannot be used:"},
 	"console.clientID.hint":  {"", "Letters, digits, dot, dash and underscore; leave empty for a generated one."},
 	"console.redirects":      {"", "Redirect URIs"},
 	"console.redirects.hint": {"", "One per line: https, or http to 127.0.0.1 or [::1] for a native app (any port). No fragments."},

@@ -199,6 +199,7 @@ var germanConsole = map[string]message{
 	"console.setPassword":              {"", "Passwort festlegen"},
 	"console.delete":                   {"", "Löschen"},
 	"console.password":                 {"", "Passwort"},
+	"console.passwordRefused":          {"", "Dieses Passwort kann nicht verwendet werden:"},
 	"console.create":                   {"", "Erstellen"},
 	"console.clientID":                 {"", "Client-ID"},
 	"console.clientID.hint":            {"", "Buchstaben, Ziffern, Punkt, Bindestrich und Unterstrich; leer lassen, um eine ID erzeugen zu lassen."},

@@ -31,6 +31,15 @@ var selfMessages = map[string]message{
 	MsgNameInvalid:      {"", "The name is too long or has characters that are not allowed."},
 	MsgTermsRequired:    {"", "Accept the terms to create an account."},
 
+	// Why the password policy (broker/password) refused a password, by
+	// its violation code.
+	"password.too_short":         {"", "The password is too short: use at least %d characters."},
+	"password.too_long":          {"", "The password is too long: at most %d bytes."},
+	"password.common":            {"", "This password is one of the most common ones. Choose another."},
+	"password.contains_username": {"", "The password must not contain your username or email address."},
+	"password.weak":              {"", "This password is too easy to guess. Try a longer phrase of unrelated words."},
+	"password.invalid":           {"", "The password contains a character that cannot be used (a control character)."},
+
 	"ui.forgot_link":        {"", "Forgot password?"},
 	"ui.register_link":      {"", "Create an account"},
 	"ui.forgot_title":       {"", "Reset your password"},
@@ -96,6 +105,13 @@ var germanSelf = map[string]message{
 	MsgEmailDomain:      {"", "Mit einer Adresse dieser Domain können hier keine Konten angelegt werden."},
 	MsgNameInvalid:      {"", "Der Name ist zu lang oder enthält nicht erlaubte Zeichen."},
 	MsgTermsRequired:    {"", "Akzeptieren Sie die Nutzungsbedingungen, um ein Konto anzulegen."},
+
+	"password.too_short":         {"", "Das Passwort ist zu kurz: Verwenden Sie mindestens %d Zeichen."},
+	"password.too_long":          {"", "Das Passwort ist zu lang: höchstens %d Bytes."},
+	"password.common":            {"", "Dieses Passwort gehört zu den häufigsten. Wählen Sie ein anderes."},
+	"password.contains_username": {"", "Das Passwort darf weder Ihren Benutzernamen noch Ihre E-Mail-Adresse enthalten."},
+	"password.weak":              {"", "Dieses Passwort ist zu leicht zu erraten. Versuchen Sie eine längere Folge unzusammenhängender Wörter."},
+	"password.invalid":           {"", "Das Passwort enthält ein Zeichen, das nicht verwendet werden kann (ein Steuerzeichen)."},
 
 	"ui.forgot_link":        {"", "Passwort vergessen?"},
 	"ui.register_link":      {"", "Konto anlegen"},

@@ -27,30 +27,30 @@ func TestCommandsThroughServer(t *testing.T) {
 	t.Setenv(envClientID, "")
 	t.Setenv(envClientSecret, "")
 	t.Setenv(envAdminToken, "")
-	if msg := mustFail(t, "pw-carol-1\n", srvArgs("users", "add", "carol")...); !strings.Contains(msg, "needs credentials") {
+	if msg := mustFail(t, "quiet-lantern-1\n", srvArgs("users", "add", "carol")...); !strings.Contains(msg, "needs credentials") {
 		t.Fatalf("users add --server without credentials: %q", msg)
 	}
 	// A wrong secret is the server's refusal.
 	t.Setenv(envClientID, adminClient)
 	t.Setenv(envClientSecret, "wrong")
-	if msg := mustFail(t, "pw-carol-1\n", srvArgs("users", "list")...); !strings.Contains(msg, "invalid_client") {
+	if msg := mustFail(t, "quiet-lantern-1\n", srvArgs("users", "list")...); !strings.Contains(msg, "invalid_client") {
 		t.Fatalf("users list with a wrong secret: %q", msg)
 	}
 	t.Setenv(envClientSecret, adminSecret)
 
-	out := mustRun(t, "pw-carol-1\n", srvArgs("users", "add", "carol", "--email", "carol@example.com")...)
+	out := mustRun(t, "quiet-lantern-1\n", srvArgs("users", "add", "carol", "--email", "carol@example.com")...)
 	if !strings.Contains(out, "added carol") {
 		t.Fatalf("users add printed %q", out)
 	}
-	if _, err := login(t, issuer, "carol", "pw-carol-1"); err != nil {
+	if _, err := login(t, issuer, "carol", "quiet-lantern-1"); err != nil {
 		t.Fatalf("login of the account added through --server: %v", err)
 	}
-	if msg := mustFail(t, "pw\n", srvArgs("users", "add", "carol")...); !strings.Contains(msg, `username "carol" already exists`) {
+	if msg := mustFail(t, "quiet-lantern-3\n", srvArgs("users", "add", "carol")...); !strings.Contains(msg, `username "carol" already exists`) {
 		t.Fatalf("second add: %q", msg)
 	}
-	mustRun(t, "pw-carol-2\n", srvArgs("users", "passwd", "carol")...)
-	wantBadPassword(t, func() error { _, err := login(t, issuer, "carol", "pw-carol-1"); return err }())
-	if _, err := login(t, issuer, "carol", "pw-carol-2"); err != nil {
+	mustRun(t, "quiet-lantern-2\n", srvArgs("users", "passwd", "carol")...)
+	wantBadPassword(t, func() error { _, err := login(t, issuer, "carol", "quiet-lantern-1"); return err }())
+	if _, err := login(t, issuer, "carol", "quiet-lantern-2"); err != nil {
 		t.Fatalf("login with the password set through --server: %v", err)
 	}
 	if out := mustRun(t, "", srvArgs("sessions", "list", "--user", "carol")...); sessionRows(out, rpClient) != 2 {
@@ -91,7 +91,7 @@ func TestCommandsThroughServer(t *testing.T) {
 func TestCommandsOffline(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, freeAddr(t), "")
-	mustRun(t, "pw-dave-1\n", "users", "add", "dave", "--config", cfg)
+	mustRun(t, "quiet-lantern-4\n", "users", "add", "dave", "--config", cfg)
 	mustRun(t, "", "users", "delete", "dave", "--config", cfg)
 	events := auditTypes(t, cfg, cliActor())
 	if events["admin.account_create"] != 1 || events["admin.account_delete"] != 1 {

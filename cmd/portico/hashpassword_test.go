@@ -30,3 +30,24 @@ func TestHashPassword(t *testing.T) {
 		t.Errorf("empty password: %s", msg)
 	}
 }
+
+// TestHashPasswordPolicy: hash-password refuses what the password policy
+// refuses, saying why and how to override; --config's password_policy is
+// the one applied; --no-policy hashes anyway.
+func TestHashPasswordPolicy(t *testing.T) {
+	fast := []string{"hash-password", "--memory", "64", "--time", "1", "--threads", "1"}
+	if msg := mustFail(t, "password\n", fast...); !strings.Contains(msg, "most common passwords") || !strings.Contains(msg, "--no-policy") {
+		t.Fatalf("common password: %q", msg)
+	}
+	if msg := mustFail(t, "Xq9#v\n", fast...); !strings.Contains(msg, "shorter than 8 characters") {
+		t.Fatalf("short password: %q", msg)
+	}
+	out := strings.TrimSpace(mustRun(t, "password\n", append(fast, "--no-policy")...))
+	if ok, err := local.Verify("password", out); !ok || err != nil {
+		t.Fatalf("--no-policy: %q: Verify = %v, %v", out, ok, err)
+	}
+	cfg := writeConfig(t, t.TempDir(), "127.0.0.1:5556", "password_policy: {min_length: 20}\n")
+	if msg := mustFail(t, "s3cret pass\n", append(fast, "--config", cfg)...); !strings.Contains(msg, "shorter than 20 characters") {
+		t.Fatalf("--config's policy: %q", msg)
+	}
+}

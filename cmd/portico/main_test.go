@@ -202,10 +202,34 @@ func TestUsers(t *testing.T) {
 	mustRun(t, "third-password\n", "users", "add", "alice2", "--email", "a@example.com", "--data-dir", dir)
 }
 
+// TestUsersPasswordPolicy: users add and passwd refuse a password the
+// policy refuses (through the admin API they call), saying why, and add
+// nothing; --config's password_policy is the one applied.
+func TestUsersPasswordPolicy(t *testing.T) {
+	dir := t.TempDir()
+	if msg := mustFail(t, "password\n", "users", "add", "erin", "--data-dir", dir); !strings.Contains(msg, "most common passwords") {
+		t.Fatalf("add with a common password: %q", msg)
+	}
+	if out := mustRun(t, "", "users", "list", "--data-dir", dir); listed(out, "erin") {
+		t.Fatalf("a refused account was added:\n%s", out)
+	}
+	mustRun(t, "quiet-lantern-6\n", "users", "add", "erin", "--data-dir", dir)
+	if msg := mustFail(t, "123456789\n", "users", "passwd", "erin", "--data-dir", dir); !strings.Contains(msg, "most common passwords") {
+		t.Fatalf("passwd with a common password: %q", msg)
+	}
+	if msg := mustFail(t, "erin-in-the-garden\n", "users", "passwd", "erin", "--data-dir", dir); !strings.Contains(msg, "username") {
+		t.Fatalf("passwd with the username: %q", msg)
+	}
+	cfg := writeConfig(t, t.TempDir(), freeAddr(t), "password_policy: {min_length: 20}\n")
+	if msg := mustFail(t, "quiet-lantern-7\n", "users", "add", "fern", "--config", cfg); !strings.Contains(msg, "shorter than 20 characters") {
+		t.Fatalf("add under --config's policy: %q", msg)
+	}
+}
+
 func TestUsersWithConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, freeAddr(t), "")
-	mustRun(t, "pw\n", "users", "add", "dave", "--config", cfg)
+	mustRun(t, "quiet-lantern-5\n", "users", "add", "dave", "--config", cfg)
 	if out := mustRun(t, "", "users", "list", "--data-dir", dir); !listed(out, "dave") {
 		t.Fatalf("users add --config did not write to storage.dir:\n%s", out)
 	}

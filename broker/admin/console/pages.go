@@ -120,7 +120,11 @@ func (c *Console) auditCSV(g *gin.Context, s *sess) {
 	w.Flush()
 }
 
-func (c *Console) accounts(g *gin.Context, s *sess) {
+func (c *Console) accounts(g *gin.Context, s *sess) { c.accountsPage(g, s, http.StatusOK, nil) }
+
+// accountsPage lists the accounts above the form for a new one; data
+// adds a refusal of that form (Error, Form, PasswordRefused).
+func (c *Console) accountsPage(g *gin.Context, s *sess, status int, data map[string]any) {
 	var out struct {
 		Accounts []store.LocalAccount `json:"accounts"`
 	}
@@ -128,17 +132,42 @@ func (c *Console) accounts(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	c.render(g, s, http.StatusOK, "accounts", c.text("console.accounts"), map[string]any{"Accounts": out.Accounts})
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Accounts"] = out.Accounts
+	c.render(g, s, status, "accounts", c.text("console.accounts"), data)
 }
 
 func (c *Console) createAccount(g *gin.Context, s *sess) {
 	in := map[string]any{"username": g.PostForm("username"), "email": g.PostForm("email"),
 		"name": g.PostForm("name"), "password": g.PostForm("password")}
 	if st, e := c.api(g, s, http.MethodPost, "/accounts", in, nil); st >= 300 {
-		c.apiFailed(g, s, st, e)
+		if st != http.StatusBadRequest {
+			c.apiFailed(g, s, st, e)
+			return
+		}
+		// The API's rules (the username's, the password policy's) on the
+		// form, filled again but for the password, which never travels
+		// back into a page.
+		form := map[string]string{"username": g.PostForm("username"), "email": g.PostForm("email"), "name": g.PostForm("name")}
+		c.accountsPage(g, s, st, map[string]any{"Error": c.refusal(e), "Form": form, "PasswordRefused": e.Code == weakPassword})
 		return
 	}
 	c.done(g, c.path("/admin/accounts"), "account_created")
+}
+
+// weakPassword is the admin API's error for a password the password
+// policy refuses; its description says which rule, in English.
+const weakPassword = "weak_password"
+
+// refusal is what a form shows of the API's refusal: for a password, the
+// policy's reason after the catalogue's words.
+func (c *Console) refusal(e apiError) string {
+	if e.Code == weakPassword && e.Description != "" {
+		return c.text("console.passwordRefused") + " " + e.Description
+	}
+	return e.String()
 }
 
 // accountAction sets an account's password or deletes it: each after a
@@ -160,14 +189,21 @@ func (c *Console) accountAction(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	if g.PostForm("confirm") != "yes" {
-		c.render(g, s, http.StatusOK, "confirm", c.text("console.confirm.title"), map[string]any{
+	confirm := func(status int, refused string) {
+		c.render(g, s, status, "confirm", c.text("console.confirm.title"), map[string]any{
 			"Message": fmt.Sprintf(c.text("console.confirm.account."+action), acc.Username),
-			"Action":  g.Request.URL.Path, "Password": action == "password"})
+			"Action":  g.Request.URL.Path, "Password": action == "password", "PasswordError": refused})
+	}
+	if g.PostForm("confirm") != "yes" {
+		confirm(http.StatusOK, "")
 		return
 	}
 	if action == "password" {
 		if st, e := c.api(g, s, http.MethodPut, path+"/password", map[string]any{"password": g.PostForm("password")}, nil); st >= 300 {
+			if st == http.StatusBadRequest && e.Code == weakPassword {
+				confirm(st, c.refusal(e)) // the same page, to type another
+				return
+			}
 			c.apiFailed(g, s, st, e)
 			return
 		}

@@ -305,6 +305,7 @@ func (b *Broker) assemble() error {
 	}
 	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: admins, Scopes: opts.Scopes,
 		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, Passwords: opts.PasswordPolicy, FileManaged: opts.FileManaged,
+		Invitations:     invitations(opts.Mailer, b.journey),
 		ReservedClients: reserved(opts.ConsoleClient), ConnectorSchemas: opts.ConnectorSchemas},
 		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol, provisioners{b.store})
 	if opts.ConsoleClient != "" {
@@ -450,4 +451,13 @@ func reserved(console string) []string {
 		return nil
 	}
 	return []string{console}
+}
+
+// invitations is the journey's SendInvitation for the admin API, or nil
+// without mail.
+func invitations(m journey.Mailer, j *journey.Server) admin.Invitations {
+	if m == nil {
+		return nil
+	}
+	return j
 }

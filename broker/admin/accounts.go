@@ -31,6 +31,9 @@ type adminAccount struct {
 	Name          string    `json:"name,omitempty"`
 	Groups        []string  `json:"groups,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
+	// InvitationExpires is when the invitation just mailed stops working
+	// (only in the answer that mailed it).
+	InvitationExpires *time.Time `json:"invitation_expires,omitempty"`
 	// ManagedBy is "file" for an account the configuration file manages
 	// (declarative: true; managed.go), read-only here.
 	ManagedBy string `json:"managed_by,omitempty"`
@@ -45,6 +48,9 @@ type adminAccountInput struct {
 	Password string   `json:"password"`
 	// PasswordHash imports a hash instead (password_hash.go).
 	PasswordHash string `json:"password_hash"`
+	// Invite, instead of a password, mails the address a link to choose
+	// one (invite.go).
+	Invite bool `json:"invite"`
 }
 
 // maxPassword bounds what is hashed: argon2 takes any length, but a
@@ -82,6 +88,15 @@ func checkAccount(in adminAccountInput) string {
 	}
 	if errs := config.CheckGroups("groups", in.Groups); len(errs) > 0 {
 		return errs[0].Path + ": " + errs[0].Message
+	}
+	if in.Invite {
+		switch {
+		case in.Password != "" || in.PasswordHash != "":
+			return "invite: give no password or password_hash: the person chooses it"
+		case in.Email == "":
+			return "invite: an email address is required"
+		}
+		return ""
 	}
 	return checkPasswordInput(in.Password, in.PasswordHash)
 }
@@ -140,15 +155,23 @@ func (api *API) adminCreateAccount(c *gin.Context) {
 		adminError(c, http.StatusBadRequest, "invalid_request", msg)
 		return
 	}
-	if !api.checkPolicy(c, in.Password, in.Username, in.Email) {
+	if in.Invite && api.opts.Invitations == nil {
+		adminError(c, http.StatusBadRequest, "invalid_request", "invite: no mail server is configured (mail)")
 		return
 	}
-	hash, err := api.storedHash(in.Password, in.PasswordHash)
-	if err != nil {
-		api.adminFail(c, "hash password", err)
-		return
+	var hash string
+	if !in.Invite {
+		if !api.checkPolicy(c, in.Password, in.Username, in.Email) {
+			return
+		}
+		var err error
+		if hash, err = api.storedHash(in.Password, in.PasswordHash); err != nil {
+			api.adminFail(c, "hash password", err)
+			return
+		}
 	}
-	a := store.LocalAccount{ID: NewAccountID(), Username: in.Username, Email: in.Email, EmailVerified: in.Email != "",
+	// An invited address counts as verified when its link is used.
+	a := store.LocalAccount{ID: NewAccountID(), Username: in.Username, Email: in.Email, EmailVerified: in.Email != "" && !in.Invite,
 		Name: in.Name, Groups: in.Groups, PasswordHash: hash, CreatedAt: api.opts.Now().UTC().Truncate(time.Microsecond)}
 	ctx := c.Request.Context()
 	// A login name finds an account by username, then by email: a username
@@ -180,7 +203,11 @@ func (api *API) adminCreateAccount(c *gin.Context) {
 		return
 	}
 	api.adminAudit(c, "account_create", store.AuditEvent{Details: hashDetail(map[string]string{"account_id": a.ID, "username": a.Username}, in.PasswordHash)})
-	c.JSON(http.StatusCreated, accountView(a))
+	v := accountView(a)
+	if in.Invite {
+		api.invite(c, a.ID, &v)
+	}
+	c.JSON(http.StatusCreated, v)
 }
 
 // adminSetPassword sets an account's password. The user's sessions stay:

@@ -54,6 +54,9 @@ type Options struct {
 	// ReservedClients are clients Portico keeps itself (the console's),
 	// which the API neither creates, changes nor deletes.
 	ReservedClients []string
+	// Invitations mails invitations to local accounts; nil when no mail
+	// server is configured.
+	Invitations Invitations
 }
 
 // PasswordPolicy checks a password before it is set: nil, or an error
@@ -70,6 +73,14 @@ type Browsers interface {
 	EndUserSessions(ctx context.Context, userID string) (int, error)
 	// ResetMFA forgets the user's second factors.
 	ResetMFA(ctx context.Context, userID string) error
+}
+
+// Invitations is what the API needs of the login journey to invite a
+// person to a local account.
+type Invitations interface {
+	// SendInvitation mails account id, which has no password, a link to
+	// choose one, and returns when the link expires.
+	SendInvitation(ctx context.Context, id string) (time.Time, error)
 }
 
 // Clients is what the API needs of the protocol to check a client.

@@ -107,6 +107,7 @@ func (api *API) routes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 	g.GET("/accounts/:id", api.adminGetAccount)
 	g.DELETE("/accounts/:id", api.adminDeleteAccount)
 	g.PUT("/accounts/:id/password", api.adminSetPassword)
+	g.POST("/accounts/:id/invitation", api.adminInvite)
 	g.GET("/clients", api.adminListClients)
 	g.POST("/clients", api.adminCreateClient)
 	g.GET("/clients/:id", api.adminGetClient)

@@ -123,10 +123,16 @@ func (j *Server) SendInvitation(ctx context.Context, id string) (time.Time, erro
 
 // Errors of SendInvitation.
 var (
-	ErrNoMail       = errors.New("journey: no mail server is configured")
-	ErrHasPassword  = errors.New("journey: the account already has a password")
-	ErrTooManyMails = errors.New("journey: the account was sent too many links this hour")
+	ErrNoMail             = errors.New("journey: no mail server is configured")
+	ErrHasPassword        = errors.New("journey: the account already has a password")
+	ErrTooManyMails error = tooManyMails{}
 )
+
+// tooManyMails: the account had its share of links this hour.
+type tooManyMails struct{}
+
+func (tooManyMails) Error() string      { return "journey: the account was sent too many links this hour" }
+func (tooManyMails) TooManyMails() bool { return true }
 
 func (j *Server) handleInvite(c *gin.Context) {
 	if _, _, ok := j.checkLink(c, purposeInvite); !ok {

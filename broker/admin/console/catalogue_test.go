@@ -36,7 +36,7 @@ func TestCatalogue(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"disabled", "enabled", "sessions_ended", "session_ended", "mfa_reset", "unlinked", "deleted",
-		"client_deleted", "client_updated", "account_created", "password_set", "account_deleted", "keys_rotated",
+		"client_deleted", "client_updated", "account_created", "account_invited", "password_set", "account_deleted", "keys_rotated",
 		"connector_added", "connector_deleted"} {
 		ids["console.done."+k] = true
 	}

@@ -142,6 +142,10 @@ func (c *Console) accountsPage(g *gin.Context, s *sess, status int, data map[str
 func (c *Console) createAccount(g *gin.Context, s *sess) {
 	in := map[string]any{"username": g.PostForm("username"), "email": g.PostForm("email"),
 		"name": g.PostForm("name"), "password": g.PostForm("password")}
+	done := "account_created"
+	if g.PostForm("invite") == "yes" {
+		in["invite"], done = true, "account_invited"
+	}
 	if st, e := c.api(g, s, http.MethodPost, "/accounts", in, nil); st >= 300 {
 		if st != http.StatusBadRequest {
 			c.apiFailed(g, s, st, e)
@@ -154,7 +158,7 @@ func (c *Console) createAccount(g *gin.Context, s *sess) {
 		c.accountsPage(g, s, st, map[string]any{"Error": c.refusal(e), "Form": form, "PasswordRefused": e.Code == weakPassword})
 		return
 	}
-	c.done(g, c.path("/admin/accounts"), "account_created")
+	c.done(g, c.path("/admin/accounts"), done)
 }
 
 // weakPassword is the admin API's error for a password the password

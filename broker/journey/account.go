@@ -107,7 +107,7 @@ func (j *Server) handleAccount(c *gin.Context) {
 	data := map[string]any{
 		"Title": j.ui.Text("ui.account_title"), "Consents": consents, "User": firstNonEmpty(u.Name, u.Username, u.Email, u.ID), "Email": u.Email,
 		"Linked": have, "Linkable": can, "CSRF": accountCSRF(c), "Logout": j.path("/logout"),
-		"Notice": map[string]string{"linked": j.ui.Text("ui.linked_done"), "revoked": j.ui.Text("ui.consent_revoked"), "passkey": j.ui.Text("ui.passkey_added")}[c.Query("done")],
+		"Notice": map[string]string{"linked": j.ui.Text("ui.linked_done"), "revoked": j.revokedNotice(c, u.ID), "passkey": j.ui.Text("ui.passkey_added")}[c.Query("done")],
 	}
 	if j.webauthnOn() {
 		if data["Passkeys"], err = j.accountPasskeys(ctx, u.ID); err != nil {
@@ -205,4 +205,23 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// revokedNotice says which application's access was revoked: the one the
+// revoke named in the query, if it is a registered client the user has
+// indeed no consent for now (anyone can link to the page with any query),
+// else no name.
+func (j *Server) revokedNotice(c *gin.Context, userID string) string {
+	ctx, id := c.Request.Context(), c.Query("client")
+	if c.Query("done") != "revoked" || id == "" {
+		return j.ui.Text("ui.consent_revoked")
+	}
+	cl, err := j.store.GetClient(ctx, id)
+	if err != nil {
+		return j.ui.Text("ui.consent_revoked")
+	}
+	if _, err := j.store.GetRecord(ctx, consentKind, consentKey(userID, id)); !errors.Is(err, store.ErrNotFound) {
+		return j.ui.Text("ui.consent_revoked")
+	}
+	return j.ui.Msg("ui.consent_revoked_app", firstNonEmpty(cl.Name, cl.ID))
 }

@@ -98,6 +98,7 @@ func (b *Broker) bodyRules() map[string]bodyRule {
 		"GET /mfa":                              page(noBody),
 		"POST /mfa":                             page(pageForm),
 		"POST /mfa/enrol":                       page(pageForm),
+		"GET /mfa/recovery":                     page(noBody),
 		"POST /mfa/continue":                    page(pageForm),
 		"GET /consent":                          page(noBody),
 		"POST /consent":                         page(pageForm),

@@ -10,8 +10,9 @@ import (
 )
 
 // TestConsentMarksRegisteredClients: a client that registered itself
-// chose its own name, so the consent page says it is not one of the
-// organisation's own; a configured third-party client's page does not.
+// chose its own name, so the login and consent pages, which show it, say
+// it is not one of the organisation's own; a configured third-party
+// client's pages do not.
 func TestConsentMarksRegisteredClients(t *testing.T) {
 	cfg := regConfig(t)
 	cfg.Clients = append(cfg.Clients, config.Client{ID: "partner", Secret: "partner-secret", RedirectURIs: []string{testenv.RedirectURI},
@@ -24,15 +25,19 @@ func TestConsentMarksRegisteredClients(t *testing.T) {
 		t.Fatalf("register: %d %v", r.Status, r.Body)
 	}
 	for _, c := range []struct {
-		id, secret, redirect string
-		marked               bool
+		id, secret, redirect, name string
+		marked                     bool
 	}{
-		{r.str("client_id"), r.str("client_secret"), regRedirect, true},
-		{"partner", "partner-secret", testenv.RedirectURI, false},
+		{r.str("client_id"), r.str("client_secret"), regRedirect, "Portico Admin CLI (official)", true},
+		{"partner", "partner-secret", testenv.RedirectURI, "partner", false},
 	} {
 		rp, err := testenv.NewRP(t.Context(), b.URL, c.id, c.secret, c.redirect)
 		if err != nil {
 			t.Fatal(err)
+		}
+		login := getPage(t, rp.Browser, rp.NewFlow().AuthURL)
+		if !strings.Contains(login.Body, "<h1>Log in to "+c.name) || strings.Contains(login.Body, `id="third-party"`) != c.marked {
+			t.Errorf("%s: login page names %q and marks it %v? %.600s", c.id, c.name, c.marked, login.Body)
 		}
 		cb, err := rp.Authorize(t.Context(), rp.NewFlow().AuthURL, testenv.UserName, testenv.UserPassword)
 		if err != nil || !strings.Contains(cb.Page, `id="scopes"`) {

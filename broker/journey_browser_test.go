@@ -329,8 +329,8 @@ func TestBrowserConsent(t *testing.T) {
 	j.must(j.br.Navigate(j.ctx, b.URL+"/account"))
 	j.page("account", "Your account")
 	j.must(j.br.Click(j.ctx, `form[action*="/consents/"] button`))
-	if !strings.Contains(j.text(`[role="status"]`), "revoked") {
-		t.Fatal("no notice after revoking")
+	if s := j.text(`[role="status"]`); !strings.Contains(s, "Access for Partner App revoked") {
+		t.Fatalf("notice after revoking: %q, want the application named", s)
 	}
 	j.start(third)
 	j.page("consent-again", "Allow access?")
@@ -350,7 +350,7 @@ func TestBrowserPages(t *testing.T) {
 	j := newJourney(t, b)
 	rp := j.rp(testenv.ClientID, testenv.ClientSecret)
 	j.start(rp)
-	j.page("picker", "Log in with")
+	j.page("picker", "Log in to "+testenv.ClientID)
 	j.must(j.br.Click(j.ctx, `a[href*="/login/local"]`))
 	j.password(testenv.UserName, "wrong password")
 	j.alert("login-error", "Log in", "Invalid username or password")

@@ -48,17 +48,26 @@ func TestStepsCannotBeSkipped(t *testing.T) {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		return open(t, br, r)
 	}
-	if p := post("/consent", url.Values{"req": {req}, "csrf": {csrf}, "answer": {"allow"}}); p.Status != 400 || p.Location != "" {
-		t.Errorf("consent posted while the second factor is owed: %d to %q", p.Status, p.Location)
+	// Each is either refused or, not acted on, sent back to the page the
+	// login waits at (a form the browser kept and showed again on Back):
+	// never on to the client, and the request keeps its user and step.
+	before, err := b.Server.Store.GetAuthRequest(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if p := post("/mfa/continue", url.Values{"req": {req}, "csrf": {csrf}}); p.Status != 400 || p.Location != "" {
-		t.Errorf("continue without the second factor: %d to %q", p.Status, p.Location)
+	stays := func(what string, p page) {
+		t.Helper()
+		if p.Location != "" || (p.Status != 400 && (p.Status != 200 || p.URL.Path != "/mfa" || strings.Contains(p.Body, `name="password"`))) {
+			t.Errorf("%s: %d at %s to %q, want refused or back at /mfa", what, p.Status, p.URL, p.Location)
+		}
 	}
-	if p := getPage(t, br, b.URL+"/login/local?req="+req); p.Status != 400 {
-		t.Errorf("the password page reopened a login past its first factor: %d", p.Status)
-	}
-	if p := post("/login/local", url.Values{"req": {req}, "csrf": {csrf}, "username": {bobName}, "password": {"x"}}); p.Status != 400 {
-		t.Errorf("the password form took a login past its first factor: %d", p.Status)
+	stays("consent posted while the second factor is owed", post("/consent", url.Values{"req": {req}, "csrf": {csrf}, "answer": {"allow"}}))
+	stays("continue without the second factor", post("/mfa/continue", url.Values{"req": {req}, "csrf": {csrf}}))
+	stays("the password page opened again", getPage(t, br, b.URL+"/login/local?req="+req))
+	stays("the password form posted again", post("/login/local", url.Values{"req": {req}, "csrf": {csrf}, "username": {bobName}, "password": {"x"}}))
+	after, err := b.Server.Store.GetAuthRequest(t.Context(), req)
+	if err != nil || after.UserID != before.UserID || after.Step != "/mfa" || len(after.AMR) != len(before.AMR) {
+		t.Errorf("the request changed: %+v, was %+v (%v)", after, before, err)
 	}
 }
 

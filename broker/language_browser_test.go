@@ -49,12 +49,12 @@ func TestBrowserGermanUILocales(t *testing.T) {
 	// The browser asks for English: the login's ui_locales wins.
 	j.acceptLanguage("en-US,en")
 	f := j.start(rp, oauth2.SetAuthURLParam("ui_locales", "fr-CA de"))
-	j.german("de-login", "Anmelden")
+	j.german("de-login", "Bei example-app anmelden")
 	if s := j.text(`label[for="username"]`); s != "Benutzername oder E-Mail-Adresse" {
 		t.Fatalf("username label %q", s)
 	}
 	j.password(testenv.UserName, "wrong password")
-	j.alert("de-login-error", "Anmelden", "Ungültiger Benutzername oder ungültiges Passwort")
+	j.alert("de-login-error", "anmelden", "Ungültiger Benutzername oder ungültiges Passwort")
 	j.password(testenv.UserName, testenv.UserPassword)
 	j.german("de-mfa-enrol", "Zwei-Faktor-Authentifizierung einrichten")
 	secret := j.totpSecret()
@@ -74,7 +74,7 @@ func TestBrowserGermanAcceptLanguage(t *testing.T) {
 	j.acceptLanguage("de-AT,de;q=0.9,en;q=0.5")
 	rp := j.rp(testenv.ClientID, testenv.ClientSecret)
 	f := j.start(rp)
-	j.german("de-al-login", "Anmelden")
+	j.german("de-al-login", "Bei example-app anmelden")
 	j.password(testenv.UserName, testenv.UserPassword)
 	j.back(rp, f)
 	j.must(j.br.Navigate(j.ctx, b.URL+"/account"))

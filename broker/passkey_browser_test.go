@@ -233,7 +233,7 @@ func TestPasskeyBrowser(t *testing.T) {
 	u, err := url.Parse(cur)
 	p.must(err)
 	p.must(p.br.Navigate(p.ctx, b.URL+"/login?req="+url.QueryEscape(u.Query().Get("req"))))
-	p.at("passkey-picker", "Log in with")
+	p.at("passkey-picker", "Log in to")
 	// First without user verification: the browser refuses, the page says
 	// so and offers to try again.
 	p.userVerifies(false)

@@ -116,6 +116,9 @@ func (j *Server) handleAccount(c *gin.Context) {
 	if id, ok := notices[c.Query("done")]; ok {
 		data["Notice"] = j.ui.T(c, id)
 	}
+	if c.Query("done") == "revoked" {
+		data["Notice"] = j.revokedNotice(c, u.ID)
+	}
 	if data["Factors"], err = j.accountFactors(ctx, u.ID); err != nil {
 		j.ui.Unavailable(c, "account: second factors", err)
 		return
@@ -222,4 +225,23 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// revokedNotice says which application's access was revoked: the one the
+// revoke named in the query, if it is a registered client the user has
+// indeed no consent for now (anyone can link to the page with any query),
+// else no name.
+func (j *Server) revokedNotice(c *gin.Context, userID string) string {
+	ctx, id := c.Request.Context(), c.Query("client")
+	if c.Query("done") != "revoked" || id == "" {
+		return j.ui.T(c, "ui.consent_revoked")
+	}
+	cl, err := j.store.GetClient(ctx, id)
+	if err != nil {
+		return j.ui.T(c, "ui.consent_revoked")
+	}
+	if _, err := j.store.GetRecord(ctx, consentKind, consentKey(userID, id)); !errors.Is(err, store.ErrNotFound) {
+		return j.ui.T(c, "ui.consent_revoked")
+	}
+	return j.ui.T(c, "ui.consent_revoked_app", firstNonEmpty(cl.Name, cl.ID))
 }

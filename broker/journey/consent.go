@@ -180,7 +180,7 @@ func (j *Server) handleConsentRevoke(c *gin.Context) {
 		}
 	}
 	j.audit.Request(c, store.AuditEvent{Type: audit.ConsentRevoke, Actor: audit.User(s.UserID), UserID: s.UserID, ClientID: clientID})
-	c.Redirect(http.StatusSeeOther, j.path("/account")+"?done=revoked")
+	c.Redirect(http.StatusSeeOther, j.path("/account")+"?done=revoked&client="+url.QueryEscape(clientID))
 }
 
 // askedFor returns, for a page that asks the person about req, the name of

@@ -174,6 +174,7 @@ func (j *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
 	r.GET(j.path("/mfa"), j.handleMFA)
 	r.POST(j.path("/mfa"), j.handleMFAVerify)
 	r.POST(j.path("/mfa/enrol"), j.handleMFAEnrol)
+	r.GET(j.path(recoveryStep), j.handleMFARecovery)
 	r.POST(j.path("/mfa/continue"), j.handleMFAContinue)
 	r.GET(j.path("/consent"), j.handleConsent)
 	r.POST(j.path("/consent"), j.handleConsentSubmit)

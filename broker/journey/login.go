@@ -44,10 +44,13 @@ func (j *Server) loadRequest(c *gin.Context, id string) (store.AuthRequest, bool
 // firstFactorRequest is loadRequest for the pages of a first factor: a
 // request whose first factor is done waits at its next step, and going
 // back to a login page must not let it change user or connector there.
+// Opened again (Back, a reload), such a page shows that step instead.
 func (j *Server) firstFactorRequest(c *gin.Context, id string) (store.AuthRequest, bool) {
 	req, ok := j.loadRequest(c, id)
 	if ok && req.UserID != "" {
-		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
+		if !j.resume(c, req) {
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginUsed)
+		}
 		return req, false
 	}
 	return req, ok
@@ -64,6 +67,7 @@ func (j *Server) handleLoginPicker(c *gin.Context) {
 		items = append(items, item{cn.Name, j.path("/login/"+url.PathEscape(cn.ID)) + "?req=" + url.QueryEscape(req.ID), cn.Icon})
 	}
 	data := map[string]any{"Title": j.ui.T(c, "ui.login"), "Connectors": items}
+	j.nameApp(c, req, data)
 	if j.passwordlessOn() && req.LinkUserID == "" { // a link needs the connector's own login
 		data["Passkey"] = j.path("/passkey/login") + "?req=" + url.QueryEscape(req.ID)
 	}
@@ -85,7 +89,7 @@ func (j *Server) handleLoginForm(c *gin.Context) {
 	if pc == nil {
 		return
 	}
-	j.passwordPage(c, http.StatusOK, cn, req, "", "")
+	j.passwordPage(c, http.StatusOK, cn, req, "", "", false)
 }
 
 func (j *Server) passwordConnector(c *gin.Context) (*core.Connector, sdk.PasswordConnector) {
@@ -102,11 +106,13 @@ func (j *Server) passwordConnector(c *gin.Context) (*core.Connector, sdk.Passwor
 	return cn, pc
 }
 
-func (j *Server) passwordPage(c *gin.Context, status int, cn *core.Connector, req store.AuthRequest, username, msg string) {
+// passwordPage shows the password form; msg is an error, and invalid says
+// it is about what was typed (the fields are marked so).
+func (j *Server) passwordPage(c *gin.Context, status int, cn *core.Connector, req store.AuthRequest, username, msg string, invalid bool) {
 	ls, _ := j.local(cn.ID)
-	j.ui.Render(c, status, "password", map[string]any{
+	data := map[string]any{
 		"Title": j.ui.T(c, "ui.login"), "Connector": cn.Name, "Action": j.path("/login/" + url.PathEscape(cn.ID)),
-		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg,
+		"Req": req.ID, "CSRF": req.CSRFToken, "Username": username, "Error": msg, "Invalid": invalid,
 		"Back": j.path("/login") + "?req=" + url.QueryEscape(req.ID), "ShowBack": len(j.conns.Load().List) > 1,
 		// With one connector the picker is skipped: its passkey button
 		// comes here.
@@ -114,7 +120,27 @@ func (j *Server) passwordPage(c *gin.Context, status int, cn *core.Connector, re
 		// Self-service (selfservice.go), not while linking an account.
 		"Forgot":   map[bool]string{true: j.forgotPath(cn.ID) + "?req=" + url.QueryEscape(req.ID)}[ls.Reset && req.LinkUserID == ""],
 		"Register": map[bool]string{true: j.registerPath(cn.ID) + "?req=" + url.QueryEscape(req.ID)}[ls.Register && req.LinkUserID == ""],
-	})
+	}
+	j.nameApp(c, req, data)
+	j.ui.Render(c, status, "password", data)
+}
+
+// nameApp adds to a login page's data the application the login is for
+// ("Log in to Payroll"), and whether it registered itself: its name is
+// its own choice, so the page says so, as consent does.
+func (j *Server) nameApp(c *gin.Context, req store.AuthRequest, data map[string]any) {
+	if req.ClientID == "" { // the account page's own login
+		return
+	}
+	cl, err := j.store.GetClient(c.Request.Context(), req.ClientID)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			j.log.WarnContext(c.Request.Context(), "login: read client for its name", "err", err)
+		}
+		return // the page works without the name
+	}
+	data["App"] = j.ui.T(c, "ui.login_to", firstNonEmpty(cl.Name, cl.ID))
+	data["ThirdParty"] = cl.Registration != nil
 }
 
 // accountResolver is a password connector that can say which account a
@@ -140,7 +166,10 @@ func (j *Server) handleLoginSubmit(c *gin.Context) {
 	if pc == nil {
 		return
 	}
-	username := c.PostForm("username")
+	// Surrounding spaces are never part of a login name (a paste, an
+	// autocompleted "alice "); inside a name, and in the password, every
+	// character counts.
+	username := strings.TrimSpace(c.PostForm("username"))
 	// Keyed by the name typed, by the account it denotes, and by the
 	// source address. The name, case and spaces folded as directories
 	// compare names (RFC 4518), is counted whether or not an account has
@@ -180,7 +209,7 @@ func (j *Server) handleLoginSubmit(c *gin.Context) {
 		if !d.Allowed {
 			j.auditLoginFailure(c, cn.ID, req.ClientID, "", "throttled")
 			c.Header("Retry-After", d.RetryAfterHeader())
-			j.passwordPage(c, http.StatusTooManyRequests, cn, req, username, j.ui.T(c, ui.MsgThrottled, j.ui.Duration(c, d.RetryAfter.Seconds())))
+			j.passwordPage(c, http.StatusTooManyRequests, cn, req, username, j.ui.T(c, ui.MsgThrottled, j.ui.Duration(c, d.RetryAfter.Seconds())), false)
 			return
 		}
 	}
@@ -194,13 +223,13 @@ func (j *Server) handleLoginSubmit(c *gin.Context) {
 		j.throttleFail(c, append(keys, ip)...)
 		j.log.Info("login failed", "connector", cn.ID, "client_id", req.ClientID)
 		j.auditLoginFailure(c, cn.ID, req.ClientID, "", "invalid_credentials")
-		j.passwordPage(c, http.StatusUnauthorized, cn, req, username, j.ui.T(c, ui.MsgBadLogin))
+		j.passwordPage(c, http.StatusUnauthorized, cn, req, username, j.ui.T(c, ui.MsgBadLogin), true)
 		return
 	case err != nil:
 		j.throttleRelease(c, keys...)
 		j.log.Error("login: connector error", "connector", cn.ID, "err", err)
 		j.auditLoginFailure(c, cn.ID, req.ClientID, "", "unavailable")
-		j.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, j.ui.T(c, ui.MsgStoreDown))
+		j.passwordPage(c, http.StatusServiceUnavailable, cn, req, username, j.ui.T(c, ui.MsgStoreDown), false)
 		return
 	}
 	for _, k := range keys { // the person proved every name's account

@@ -125,7 +125,9 @@ func (j *Server) stepRequest(c *gin.Context, step string) (store.AuthRequest, bo
 		return req, false
 	}
 	if req.UserID == "" || req.Step != step {
-		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
+		if !j.resume(c, req) {
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
+		}
 		return req, false
 	}
 	if c.Request.Method == http.MethodPost && !j.csrfOK(c, req) {
@@ -146,7 +148,7 @@ func (j *Server) handleMFA(c *gin.Context) {
 		return
 	}
 	if m.enrolled() {
-		j.mfaPage(c, http.StatusOK, req, m, "")
+		j.mfaPage(c, http.StatusOK, req, m, "", "")
 		return
 	}
 	// Enrolment: the secret is this login's, kept across reloads of the
@@ -210,15 +212,19 @@ func (j *Server) enrolPage(c *gin.Context, status int, req store.AuthRequest, se
 		return
 	}
 	j.ui.Render(c, status, "mfa_enrol", map[string]any{
-		"Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path("/mfa/enrol"), "Error": msg,
+		"Title": j.ui.T(c, "ui.enrol_title"), "Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path("/mfa/enrol"), "Error": msg,
 		"QR": template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), "Key": t.ManualKey(),
 		"Passkey": j.webauthnOn(), "PasskeyAction": j.path("/mfa/passkey/register"),
 	})
 }
 
-func (j *Server) mfaPage(c *gin.Context, status int, req store.AuthRequest, m mfaRecord, msg string) {
+// mfaPage shows the second factor's page; msg is an error about the
+// field named by field: "code" (TOTP) or "recovery", whose section then
+// stays open and takes the focus.
+func (j *Server) mfaPage(c *gin.Context, status int, req store.AuthRequest, m mfaRecord, field, msg string) {
 	j.ui.Render(c, status, "mfa", map[string]any{
-		"Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path("/mfa"), "Error": msg,
+		"Title": j.ui.T(c, "ui.mfa_title"), "Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path("/mfa"), "Error": msg,
+		"CodeError": msg != "" && field == "code", "RecoveryError": msg != "" && field == "recovery",
 		"TOTP": m.TOTPConfirmed, "Passkey": len(m.Passkeys) > 0 && j.webauthnOn(), "PasskeyAction": j.path("/mfa/passkey"),
 		"Recovery": slices.ContainsFunc(m.Recovery, func(h string) bool { return h != "" }),
 	})
@@ -242,7 +248,10 @@ func (j *Server) handleMFAVerify(c *gin.Context) {
 		return
 	}
 	method, ok := "", false
-	if code := c.PostForm("code"); code != "" && m.TOTPConfirmed {
+	// The recovery form posts no code; a failure is told at the field
+	// the person used.
+	byRecovery := c.PostForm("code") == "" || !m.TOTPConfirmed
+	if code := c.PostForm("code"); !byRecovery {
 		s, err := j.sealer()
 		if err != nil {
 			j.throttleRelease(c, key)
@@ -280,7 +289,11 @@ func (j *Server) handleMFAVerify(c *gin.Context) {
 	if !ok {
 		j.throttleFail(c, key)
 		j.auditLoginFailure(c, req.ConnectorID, req.ClientID, req.UserID, "mfa_invalid")
-		j.mfaPage(c, http.StatusUnauthorized, req, m, j.ui.T(c, ui.MsgBadCode))
+		if byRecovery {
+			j.mfaPage(c, http.StatusUnauthorized, req, m, "recovery", j.ui.T(c, ui.MsgBadRecovery))
+		} else {
+			j.mfaPage(c, http.StatusUnauthorized, req, m, "code", j.ui.T(c, ui.MsgBadCode))
+		}
 		return
 	}
 	j.throttleSucceed(c, key)
@@ -365,37 +378,6 @@ func (j *Server) handleMFAEnrol(c *gin.Context) {
 	j.audit.Request(c, store.AuditEvent{Type: audit.MFAEnrol, Actor: audit.User(req.UserID), UserID: req.UserID,
 		ClientID: req.ClientID, Details: map[string]string{"method": "totp"}})
 	j.showRecoveryCodes(c, req, codes, "otp")
-}
-
-// showRecoveryCodes records the second factor in the request, then shows
-// the codes with a button that goes on with the login.
-func (j *Server) showRecoveryCodes(c *gin.Context, req store.AuthRequest, codes []string, amr string) {
-	for _, a := range []string{amr, "mfa"} {
-		if !slices.Contains(req.AMR, a) {
-			req.AMR = append(req.AMR, a)
-		}
-	}
-	req.AuthTime = j.opts.Now().Truncate(1e9)
-	if err := j.store.UpdateAuthRequest(c.Request.Context(), req); err != nil {
-		j.ui.Unavailable(c, "mfa: record progress", err)
-		return
-	}
-	j.ui.Render(c, http.StatusOK, "recovery", map[string]any{
-		"Req": req.ID, "CSRF": req.CSRFToken, "Action": j.path("/mfa/continue"), "Codes": codes,
-	})
-}
-
-// handleMFAContinue goes on with a login whose second factor is done.
-func (j *Server) handleMFAContinue(c *gin.Context) {
-	req, ok := j.mfaRequest(c)
-	if !ok {
-		return
-	}
-	if !slices.Contains(req.AMR, "mfa") {
-		j.ui.Page(c, http.StatusBadRequest, ui.MsgLoginExpired)
-		return
-	}
-	j.continueLogin(c, req, true, nil)
 }
 
 func countLive(hashes []string) int {

@@ -170,6 +170,20 @@ func (j *Server) toStep(c *gin.Context, req store.AuthRequest, stored bool, step
 	c.Redirect(http.StatusSeeOther, j.path(step)+"?req="+url.QueryEscape(req.ID))
 }
 
+// resume answers a request for a page the login has moved past — Back, a
+// reload, or the form of a page the browser kept in memory and showed
+// again on Back — with the page of the step it waits at, instead of
+// calling a live login expired. A form posted there is not acted on: the
+// browser is only sent, with a GET, to a page that checks the request
+// again. It reports whether it answered.
+func (j *Server) resume(c *gin.Context, req store.AuthRequest) bool {
+	if req.UserID == "" || req.Step == "" {
+		return false
+	}
+	c.Redirect(http.StatusSeeOther, j.path(req.Step)+"?req="+url.QueryEscape(req.ID))
+	return true
+}
+
 // Begin takes an authorization request the protocol has validated
 // through the login: the browser's single sign-on session when it may
 // answer, else the login page. Errors go to the client's redirect URI,

@@ -47,6 +47,7 @@ const (
 	MsgLinkedElsewhere     = "linkedElsewhere"
 	MsgLinkRace            = "linkRace"
 	MsgBadCode             = "badCode"
+	MsgBadRecovery         = "badRecovery"
 	MsgBadLogin            = "badLogin"
 	MsgStoreDown           = "storeDown"
 	MsgThrottled           = "throttled"
@@ -130,6 +131,7 @@ var pageMessages = map[string]message{
 	MsgLinkedElsewhere:          {"Already linked", "That account is already linked to another user. Ask an administrator to unlink it first."},
 	MsgLinkRace:                 {"Already linked", "That account was linked meanwhile. Open your account page to see where."},
 	MsgBadCode:                  {"", "That code is not right. Check the time on your device and try again."},
+	MsgBadRecovery:              {"", "That recovery code is not right, or it was already used."},
 	MsgBadLogin:                 {"", "Invalid username or password."},
 	MsgStoreDown:                {"", "The identity store is not available right now. Please try again later."},
 	MsgThrottled:                {"Too many attempts", "Too many attempts. Wait %s, then try again."},
@@ -141,6 +143,7 @@ var pageMessages = map[string]message{
 	MsgAccountLocked:            {"Account locked", "Your account is locked. Wait for it to unlock, or ask your administrator to unlock it."},
 	"ui.login":                  {"", "Log in"},
 	"ui.login_with":             {"", "Log in with"},
+	"ui.login_to":               {"", "Log in to %s"},
 	"ui.username":               {"", "Username or email"},
 	"ui.password":               {"", "Password"},
 	"ui.other_ways":             {"", "Other ways to log in"},
@@ -149,6 +152,8 @@ var pageMessages = map[string]message{
 	"ui.mfa_intro":              {"", "Enter the 6-digit code from your authenticator app."},
 	"ui.code":                   {"", "Code"},
 	"ui.verify":                 {"", "Verify"},
+	"ui.verify_code":            {"", "Verify code"},
+	"ui.verify_recovery":        {"", "Verify recovery code"},
 	"ui.use_recovery":           {"", "Use a recovery code instead"},
 	"ui.recovery_code":          {"", "Recovery code"},
 	"ui.use_passkey":            {"", "Use a passkey"},
@@ -159,7 +164,8 @@ var pageMessages = map[string]message{
 	"ui.enrol_passkey":          {"", "Or use a passkey (a security key, or your device's fingerprint or face unlock):"},
 	"ui.add_passkey":            {"", "Add a passkey"},
 	"ui.recovery_title":         {"", "Save your recovery codes"},
-	"ui.recovery_intro":         {"", "If you lose your authenticator, each of these codes lets you log in once. Keep them somewhere safe: they are shown only now."},
+	"ui.recovery_intro":         {"", "If you lose your authenticator, each of these codes lets you log in once. Keep them somewhere safe: once you continue, they are not shown again."},
+	"ui.recovery_lost":          {"", "Your two-step verification is set up, but its recovery codes can no longer be shown. If you did not save them, ask your administrator to reset your two-step verification."},
 	"ui.consent_title":          {"", "Allow access?"},
 	"ui.consent_intro":          {"", "%s would like to:"},
 	"ui.allow":                  {"", "Allow"},
@@ -194,6 +200,7 @@ var pageMessages = map[string]message{
 	"ui.third_party":            {"", "This application registered itself: it is not one of this organisation's own. Make sure you know it before you go on."},
 	"ui.linked_done":            {"", "The account is now linked."},
 	"ui.consent_revoked":        {"", "Access revoked."},
+	"ui.consent_revoked_app":    {"", "Access for %s revoked."},
 	MsgPasskeyFailed:            {"", "The passkey could not be used. Try again, or choose another way."},
 	MsgPasskeyCancelled:         {"", "The passkey request was cancelled or timed out. Try again when you are ready."},
 	MsgPasskeyUnsupported:       {"", "This browser cannot use passkeys. Choose another way."},

@@ -164,7 +164,7 @@ func build(from *mail.Address, m Message, id string, date time.Time) ([]byte, er
 	}
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	h("Content-Type", `multipart/alternative; boundary="`+mw.Boundary()+`"`)
+	h("Content-Type", "multipart/alternative;\r\n boundary=\""+mw.Boundary()+"\"") // folded
 	b.WriteString("\r\n")
 	for _, p := range []struct{ typ, s string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
 		w, err := mw.CreatePart(textproto.MIMEHeader{

@@ -96,6 +96,15 @@ func checkLine(name, s string) error {
 	return nil
 }
 
+// CheckAddress reports what makes s unfit as a sender or recipient: one
+// address, bob@example.com or with a display name (Bob <bob@example.com>),
+// without line breaks or other control characters. Its errors wrap
+// ErrInvalid and do not quote s.
+func CheckAddress(s string) error {
+	_, err := parseAddress("address", s)
+	return err
+}
+
 // parseAddress parses one address (with or without a display name) and
 // refuses header injection, groups and lists.
 func parseAddress(name, s string) (*mail.Address, error) {

@@ -120,6 +120,8 @@ func (c *Config) validateMail(v *validator) {
 	case mail.TLSNone:
 		if !s.AllowPlaintext && !isLoopback(s.Host) {
 			v.add("mail.smtp.tls", "none sends account links in plain text: only to a loopback host (%s) unless allow_plaintext is true", loopbackHosts)
+		} else if s.Username != "" && !isLoopback(s.Host) {
+			v.add("mail.smtp.username", "a password is sent only over TLS, or to a loopback host (%s)", loopbackHosts)
 		}
 	default:
 		v.add("mail.smtp.tls", `must be "starttls", "tls" or "none"`)

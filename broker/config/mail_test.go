@@ -22,6 +22,8 @@ func TestMail(t *testing.T) {
 		{"implicit tls", "mail: {smtp: {host: smtp.example.com, port: 465, tls: tls}, from: id@example.com}", ""},
 		{"plain to loopback", "mail: {smtp: {host: 127.0.0.1, port: 1025, tls: none}, from: id@example.com}", ""},
 		{"plain to a relay, allowed", "mail: {smtp: {host: relay.internal, tls: none, allow_plaintext: true}, from: id@example.com}", ""},
+		{"plain to a relay with a password", "mail: {smtp: {host: relay.internal, tls: none, allow_plaintext: true, username: u, password: pw-SECRET}, from: id@example.com}", "mail.smtp.username: a password is sent only over TLS"},
+		{"plain to loopback with a password", "mail: {smtp: {host: localhost, tls: none, username: u, password: pw-SECRET}, from: id@example.com}", ""},
 		{"plain to a remote host", "mail: {smtp: {host: smtp.example.com, tls: none}, from: id@example.com}", "mail.smtp.tls: none sends account links in plain text"},
 		{"unknown tls", "mail: {smtp: {host: smtp.example.com, tls: ssl}, from: id@example.com}", `mail.smtp.tls: must be "starttls", "tls" or "none"`},
 		{"no host", "mail: {from: id@example.com}", "mail.smtp.host: required"},

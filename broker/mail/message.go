@@ -142,6 +142,12 @@ func domainOf(addr string) string {
 // recipient, at the sender's domain.
 func newID(from *mail.Address) string {
 	_, domain, _ := strings.Cut(from.Address, "@")
+	for _, r := range domain {
+		if r >= 0x80 || r == '>' {
+			domain = "portico.invalid" // a header stays ASCII
+			break
+		}
+	}
 	return "<" + rand.Text() + "@" + domain + ">"
 }
 

@@ -124,7 +124,7 @@ func (b *Outbox) Enqueue(ctx context.Context, m Message) error {
 		return err
 	}
 	now := b.o.Now()
-	e := entry{Message: m, ID: "<" + rand.Text() + "@portico>", Created: now, Next: now}
+	e := entry{Message: m, ID: "<" + rand.Text() + "@portico.invalid>", Created: now, Next: now}
 	if s, ok := b.o.Sender.(*SMTP); ok {
 		if from, err := parseAddress("from", s.From); err == nil {
 			e.ID = newID(from)

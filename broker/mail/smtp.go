@@ -83,6 +83,10 @@ func (s *SMTP) Check() error {
 		if !s.AllowPlaintext && !isLoopback(s.Host) {
 			return fmt.Errorf("mail: smtp tls %q sends passwords and links in plain text: only to a loopback host unless plaintext is allowed", TLSNone)
 		}
+		if s.Username != "" && !isLoopback(s.Host) {
+			// net/smtp would refuse at AUTH; say why before any attempt.
+			return errors.New("mail: smtp: a password is sent only over TLS or to a loopback host")
+		}
 	default:
 		return fmt.Errorf("mail: smtp tls must be %q, %q or %q", TLSStartTLS, TLSImplicit, TLSNone)
 	}

@@ -213,6 +213,7 @@ func TestCheck(t *testing.T) {
 		{"no host", mail.SMTP{From: "id@example.com"}, "host"},
 		{"plain text to a remote host", mail.SMTP{Host: "smtp.example.com", TLS: mail.TLSNone, From: "id@example.com"}, "loopback"},
 		{"plain text to a remote host, allowed", mail.SMTP{Host: "smtp.example.com", TLS: mail.TLSNone, AllowPlaintext: true, From: "id@example.com"}, ""},
+		{"plain text to a remote host with a password", mail.SMTP{Host: "smtp.example.com", TLS: mail.TLSNone, AllowPlaintext: true, Username: "u", Password: "p", From: "id@example.com"}, "password"},
 		{"plain text to ::1", mail.SMTP{Host: "::1", TLS: mail.TLSNone, From: "id@example.com"}, ""},
 		{"unknown tls", mail.SMTP{Host: "smtp.example.com", TLS: "ssl", From: "id@example.com"}, "tls"},
 		{"from with a line break", mail.SMTP{Host: "smtp.example.com", From: "id@example.com\r\nBcc: eve@example.com"}, "from"},

@@ -20,9 +20,9 @@ import (
 // and a few lines around it); these leave room for a styled HTML part
 // and keep a queued record small.
 const (
-	MaxAddress = 254       // RFC 5321's limit on a forward path
-	MaxSubject = 200       // characters
-	MaxBody    = 128 << 10 // bytes, of each of Text and HTML
+	MaxAddress = 254      // RFC 5321's limit on a forward path
+	MaxSubject = 200      // characters
+	MaxBody    = 64 << 10 // bytes, of each of Text and HTML
 )
 
 // Message is one email to one recipient, as a flow hands it over: Portico

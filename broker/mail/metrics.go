@@ -19,7 +19,8 @@ type Metrics struct {
 //
 //   - portico_mail_messages_total{kind,result}: outcomes of attempts,
 //     result sent, retried (a temporary failure) or failed (given up).
-//   - portico_mail_queue_depth: messages queued, as last counted.
+//   - portico_mail_queue_depth: messages waiting, as this replica last
+//     counted them.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -28,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"kind", "result"}),
 		depth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "portico_mail_queue_depth",
-			Help: "Messages in the mail outbox, sent or not yet, as the last pass of this replica's worker counted them.",
+			Help: "Messages waiting in the mail outbox, as this replica last counted them (at the end of its worker's last pass).",
 		}),
 	}
 	if reg == nil {

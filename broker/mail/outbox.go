@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/big"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-idp/portico/broker/store"
@@ -26,7 +27,16 @@ const (
 	DefaultBackoffCap   = time.Hour
 	DefaultMaxAge       = 24 * time.Hour
 	DefaultBatch        = 50
+	DefaultMaxQueue     = 5000
+
+	// recordTimeout bounds the store write that records an outcome.
+	recordTimeout = 30 * time.Second
 )
+
+// ErrQueueFull is Enqueue's answer when the outbox holds MaxQueue
+// messages: the SMTP server has been down a long time, or someone is
+// making Portico send mail in bulk. A flow answers "try again later".
+var ErrQueueFull = errors.New("mail: the outbox is full")
 
 // Store is what the outbox needs of the broker's store (store.Store has
 // it): records, with PutRecord a compare-and-swap on Version.
@@ -45,6 +55,7 @@ type OutboxOptions struct {
 	// random one.
 	Owner string
 	// Now is the clock of leases, backoff and ages; nil means time.Now.
+	// (The store expires a record no worker took by its own clock.)
 	Now func() time.Time
 	// Logger gets one line per message outcome; nil means slog.Default().
 	Logger *slog.Logger
@@ -69,6 +80,10 @@ type OutboxOptions struct {
 	MaxAttempts int
 	// Batch bounds the messages one pass sends.
 	Batch int
+	// MaxQueue bounds the messages queued, as this replica last counted
+	// them (plus those it queued since): Enqueue refuses more with
+	// ErrQueueFull.
+	MaxQueue int
 }
 
 // Outbox is a queue of messages in the store, sent by a worker (Run) on
@@ -76,6 +91,9 @@ type OutboxOptions struct {
 type Outbox struct {
 	o    OutboxOptions
 	wake chan struct{}
+	// depth is the queue's length as the last pass counted it, plus
+	// the messages enqueued here since.
+	depth atomic.Int64
 }
 
 // entry is a queued message as the store keeps it.
@@ -113,6 +131,7 @@ func NewOutbox(o OutboxOptions) (*Outbox, error) {
 	o.BackoffCap = max(cmp.Or(max(o.BackoffCap, 0), DefaultBackoffCap), o.BackoffBase)
 	o.MaxAge = cmp.Or(max(o.MaxAge, 0), DefaultMaxAge)
 	o.Batch = cmp.Or(max(o.Batch, 0), DefaultBatch)
+	o.MaxQueue = cmp.Or(max(o.MaxQueue, 0), DefaultMaxQueue)
 	return &Outbox{o: o, wake: make(chan struct{}, 1)}, nil
 }
 
@@ -122,6 +141,9 @@ func NewOutbox(o OutboxOptions) (*Outbox, error) {
 func (b *Outbox) Enqueue(ctx context.Context, m Message) error {
 	if err := m.Validate(); err != nil {
 		return err
+	}
+	if b.depth.Load() >= int64(b.o.MaxQueue) {
+		return ErrQueueFull
 	}
 	now := b.o.Now()
 	e := entry{Message: m, ID: "<" + rand.Text() + "@portico.invalid>", Created: now, Next: now}
@@ -141,6 +163,7 @@ func (b *Outbox) Enqueue(ctx context.Context, m Message) error {
 	if err := b.o.Store.PutRecord(ctx, r); err != nil {
 		return fmt.Errorf("mail: enqueue: %w", err)
 	}
+	b.depth.Add(1)
 	select {
 	case b.wake <- struct{}{}:
 	default:
@@ -183,7 +206,7 @@ func (b *Outbox) pass(ctx context.Context) (sent int, errs []error) {
 		b.o.Logger.Error("mail outbox: listing the queue failed", "err", err)
 		return 0, []error{fmt.Errorf("mail: outbox: %w", err)}
 	}
-	b.o.Metrics.setDepth(len(recs))
+	b.depth.Store(int64(len(recs)))
 	now := b.o.Now()
 	type due struct {
 		r store.Record
@@ -211,8 +234,15 @@ func (b *Outbox) pass(ctx context.Context) (sent int, errs []error) {
 			sent++
 		} else if err != nil {
 			errs = append(errs, err)
+			var se *Error
+			if errors.As(err, &se) && se.serverDown() {
+				// The next message would fail alike: it waits for the
+				// next pass, which tries one again.
+				break
+			}
 		}
 	}
+	b.o.Metrics.setDepth(int(b.depth.Load()))
 	return sent, errs
 }
 
@@ -240,9 +270,14 @@ func (b *Outbox) attempt(ctx context.Context, r store.Record, e entry) (bool, er
 	cancel()
 	now = b.o.Now()
 
+	// What follows records the outcome even when ctx has just ended
+	// (the server stopping): a sent message left in the queue would be
+	// sent again after its lease.
+	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	if err == nil {
 		b.outcome(e, "sent", nil)
-		if derr := b.o.Store.DeleteRecord(ctx, RecordKind, r.Key); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+		if derr := b.remove(ctx, r.Key); derr != nil {
 			// Sent but still queued: after the lease another attempt
 			// sends it again (at least once, docs/mail.md).
 			b.o.Logger.Error("mail outbox: removing a sent message failed", "id", e.ID, "err", derr)
@@ -255,20 +290,30 @@ func (b *Outbox) attempt(ctx context.Context, r store.Record, e entry) (bool, er
 		(b.o.MaxAttempts > 0 && e.Attempts >= b.o.MaxAttempts)
 	if giveUp {
 		b.outcome(e, "failed", err)
-		if derr := b.o.Store.DeleteRecord(ctx, RecordKind, r.Key); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+		if derr := b.remove(ctx, r.Key); derr != nil {
 			b.o.Logger.Error("mail outbox: removing a failed message failed", "id", e.ID, "err", derr)
 		}
 		return false, err
 	}
 	b.outcome(e, "retried", err)
 	e.Owner, e.LeaseUntil, e.Next = "", time.Time{}, next
-	// Context.WithoutCancel: a worker stopping mid-send still records the
-	// attempt, or the message would wait for its lease instead.
-	if perr := b.put(context.WithoutCancel(ctx), &r, e); perr != nil &&
+	if perr := b.put(ctx, &r, e); perr != nil &&
 		!errors.Is(perr, store.ErrConflict) && !errors.Is(perr, store.ErrNotFound) {
 		b.o.Logger.Error("mail outbox: rescheduling a message failed", "id", e.ID, "err", perr)
 	}
 	return false, err
+}
+
+// remove deletes a message done with; one already gone is no error.
+func (b *Outbox) remove(ctx context.Context, key string) error {
+	err := b.o.Store.DeleteRecord(ctx, RecordKind, key)
+	if err == nil && b.depth.Add(-1) < 0 {
+		b.depth.Store(0)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // put stores e in r, a compare-and-swap on r.Version, and moves r to the

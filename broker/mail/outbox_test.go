@@ -209,6 +209,9 @@ func TestOutboxOutage(t *testing.T) {
 	if got := r.metric(t, "portico_mail_messages_total", map[string]string{"kind": "verify", "result": "sent"}); got != 1 {
 		t.Errorf("sent = %v, want 1", got)
 	}
+	if got := r.metric(t, "portico_mail_queue_depth", nil); got != 0 {
+		t.Errorf("queue depth after the sending = %v, want 0", got)
+	}
 	if l := r.logs.lines("result=sent"); len(l) != 1 || !strings.Contains(l[0], "attempt=3") {
 		t.Errorf("log lines of the sending: %q", l)
 	}
@@ -487,5 +490,39 @@ func TestOutboxEnqueueRefuses(t *testing.T) {
 	}
 	if n := queued(t, st); n != 0 {
 		t.Errorf("%d messages queued", n)
+	}
+}
+
+// The outbox holds at most MaxQueue messages: more are refused until
+// some are sent.
+func TestOutboxQueueFull(t *testing.T) {
+	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
+	mp.Stop()
+	st := openBadger(t, t.TempDir())
+	clock := newClock()
+	r := newRig(t, st, sender(mp, mail.TLSNone), clock, mail.OutboxOptions{MaxQueue: 2})
+	for range 2 {
+		if err := r.Enqueue(t.Context(), sample("bob@example.org")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Enqueue(t.Context(), sample("bob@example.org")); !errors.Is(err, mail.ErrQueueFull) {
+		t.Fatalf("a third Enqueue: %v, want ErrQueueFull", err)
+	}
+	r.runOnce(t, 0, true) // the first fails; the second waits: still full
+	if got := r.metric(t, "portico_mail_messages_total", map[string]string{"kind": "verify", "result": "retried"}); got != 1 {
+		t.Errorf("retried = %v, want 1: a pass tries one message while the server is down", got)
+	}
+	if err := r.Enqueue(t.Context(), sample("bob@example.org")); !errors.Is(err, mail.ErrQueueFull) {
+		t.Fatalf("Enqueue after a failed pass: %v, want ErrQueueFull", err)
+	}
+	mp.Start()
+	clock.Advance(time.Minute)
+	r.runOnce(t, 2, false)
+	if err := r.Enqueue(t.Context(), sample("bob@example.org")); err != nil {
+		t.Errorf("Enqueue after the queue emptied: %v", err)
+	}
+	if n := queued(t, st); n != 1 {
+		t.Errorf("%d queued, want 1", n)
 	}
 }

@@ -289,6 +289,16 @@ func (e *Error) Permanent() bool {
 	return false
 }
 
+// serverDown reports whether e is about the server rather than the
+// message: it failed before the message was offered.
+func (e *Error) serverDown() bool {
+	switch e.Stage {
+	case "mail", "rcpt", "data":
+		return false
+	}
+	return true
+}
+
 // IsPermanent reports whether err means the message will never be
 // delivered as it is: an invalid message, or a permanent *Error.
 func IsPermanent(err error) bool {

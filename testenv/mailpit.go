@@ -221,6 +221,7 @@ func (m *Mailpit) start() error {
 	cmd := exec.Command(m.bin, m.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = m.dir
+	cmd.SysProcAttr = slapdSysProcAttr() // killed with the test process
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@
 //
 // What is logged: one line per outcome, with the message's kind, its
 // Message-ID, the recipient's domain, the attempt, the result and the
-// error's class, stage and reply code. Never the address, the subject, the
+// error's class, stage and reply codes. Never the address, the subject, the
 // body or the server's reply text, which often quotes the address: a
 // message holds a secret link, and logs go to more people than the store.
 // The metrics (NewMetrics) count outcomes by kind and result and report

@@ -188,6 +188,10 @@ func TestErrorClass(t *testing.T) {
 			t.Errorf("%q quotes the server's reply", tt.err.Error())
 		}
 	}
+	e := &Error{Stage: "rcpt", Err: reply(550)}
+	if e.Status() != "5.1.1" || e.Error() != "mail: smtp rcpt: server replied 550 5.1.1" {
+		t.Errorf("Status %q, Error %q", e.Status(), e.Error())
+	}
 }
 
 func TestBackoff(t *testing.T) {

@@ -365,6 +365,9 @@ func (b *Outbox) outcome(e entry, result string, err error) {
 			if c := se.Code(); c != 0 {
 				attrs = append(attrs, "code", c)
 			}
+			if st := se.Status(); st != "" {
+				attrs = append(attrs, "status", st)
+			}
 		}
 		level = slog.LevelWarn
 		if result == "failed" {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/smtp"
 	"net/textproto"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -250,18 +251,22 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if code := e.Code(); code != 0 {
+		if st := e.Status(); st != "" {
+			return fmt.Sprintf("mail: smtp %s: server replied %d %s", e.Stage, code, st)
+		}
 		return fmt.Sprintf("mail: smtp %s: server replied %d", e.Stage, code)
-	}
-	var ne net.Error
-	if e.Stage == "dial" || e.Stage == "tls" || errors.As(e.Err, &ne) {
-		// Network and TLS errors name hosts and certificates, not
-		// recipients.
-		return fmt.Sprintf("mail: smtp %s: %v", e.Stage, e.Err)
 	}
 	if e.Stage == "config" {
 		return e.Err.Error()
 	}
-	return fmt.Sprintf("mail: smtp %s failed", e.Stage)
+	var ne net.Error
+	if !e.serverDown() && !errors.As(e.Err, &ne) {
+		// Not a reply and not the network: say no more than the stage.
+		return fmt.Sprintf("mail: smtp %s failed", e.Stage)
+	}
+	// Network, TLS and session errors name hosts and certificates, not
+	// recipients.
+	return fmt.Sprintf("mail: smtp %s: %v", e.Stage, e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -274,6 +279,20 @@ func (e *Error) Code() int {
 		return te.Code
 	}
 	return 0
+}
+
+// enhancedRE is an enhanced status code (RFC 3463) at the start of a
+// reply's text.
+var enhancedRE = regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}\b`)
+
+// Status is the enhanced status code of the server's reply (RFC 3463,
+// such as 5.1.1 for an unknown mailbox), or "".
+func (e *Error) Status() string {
+	var te *textproto.Error
+	if errors.As(e.Err, &te) {
+		return enhancedRE.FindString(te.Msg)
+	}
+	return ""
 }
 
 // Permanent reports whether the server refused this message for good: a

@@ -155,6 +155,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzTokenEndpoints$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/config/
 	$(GO) test -run='^$$' -fuzz='^FuzzApply$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/mapping/
+	$(GO) test -run='^$$' -fuzz='^FuzzBuild$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/mail/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/ldap/
 	$(GO) test -run='^$$' -fuzz='^FuzzObjectGUID$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/ldap/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/saml/

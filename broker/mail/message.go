@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"mime"
@@ -62,7 +63,7 @@ func (m Message) Validate() error {
 	if _, err := parseAddress("to", m.To); err != nil {
 		return err
 	}
-	if m.Subject == "" || utf8.RuneCountInString(m.Subject) > MaxSubject {
+	if strings.TrimSpace(m.Subject) == "" || utf8.RuneCountInString(m.Subject) > MaxSubject {
 		return invalid("subject must be 1-%d characters", MaxSubject)
 	}
 	if err := checkLine("subject", m.Subject); err != nil {
@@ -164,7 +165,7 @@ func build(from *mail.Address, m Message, id string, date time.Time) ([]byte, er
 	h := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
 	h("From", from.String()) // String quotes or Q-encodes the name
 	h("To", to.String())
-	h("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
+	h("Subject", encodeSubject(strings.TrimSpace(m.Subject)))
 	h("Date", date.Format(time.RFC1123Z))
 	h("Message-ID", id)
 	h("MIME-Version", "1.0")
@@ -199,6 +200,28 @@ func build(from *mail.Address, m Message, id string, date time.Time) ([]byte, er
 	// multipart.Writer ends lines with CRLF already.
 	b.Write(body.Bytes())
 	return b.Bytes(), nil
+}
+
+// encodeSubject encodes s as RFC 2047 words where it needs it, one word
+// per folded line, so that no line passes 998 bytes. An ASCII subject
+// that holds "=?" is encoded whole: a reader would decode what looks like
+// an encoded word in it.
+func encodeSubject(s string) string {
+	var enc string
+	if strings.Contains(s, "=?") && !strings.ContainsFunc(s, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		var words []string
+		for len(s) > 0 {
+			n := min(len(s), 45) // 60 base64 characters: a word of 72
+			words = append(words, "=?utf-8?b?"+base64.StdEncoding.EncodeToString([]byte(s[:n]))+"?=")
+			s = s[n:]
+		}
+		enc = strings.Join(words, " ")
+	} else {
+		enc = mime.QEncoding.Encode("utf-8", s)
+	}
+	// Whitespace between two encoded words is not part of the text, so
+	// folding there changes nothing.
+	return strings.ReplaceAll(enc, "?= =?", "?=\r\n =?")
 }
 
 // writeQP writes s quoted-printable: lines of at most 76 characters, line

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/mail"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -213,3 +214,58 @@ func TestBackoff(t *testing.T) {
 }
 
 type nopStore struct{ Store }
+
+// FuzzBuild: whatever a flow passes, a message Validate accepts renders
+// to exactly Portico's headers, with the subject and recipient intact: no
+// input adds a header or a recipient.
+func FuzzBuild(f *testing.F) {
+	f.Add("bob@example.org", "Hello", "text", "<p>html</p>")
+	f.Add("Bob Été <bob@example.org>", "Vérifiez – 1", "a\nb", "")
+	f.Add("bob@example.org\r\nBcc: eve@example.com", "Hi", "x", "")
+	f.Add("bob@example.org", "Hi\r\nBcc: eve@example.com", "x", "")
+	f.Add("\"Bob\\\r\n\" <bob@example.org>", "=?utf-8?q?Bcc:_eve?=", "\r\n.\r\n", "--")
+	f.Add("=?utf-8?q?a=0D=0ABcc:_eve@example.com?= <bob@example.org>", "s", "t", "h")
+	f.Add("bob@example.org", "=?utf-8?q?Bcc:_eve?= and more words to pass one encoded word's length", "t", "")
+	f.Add("bob@example.org", " padded ", "t", "")
+	f.Add("bob@example.org", strings.Repeat("😀", MaxSubject), "t", "")
+	from, _ := parseAddress("from", "Portico <id@example.com>")
+	date := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	want := []string{"Content-Type", "Date", "From", "Message-Id", "Mime-Version", "Subject", "To"}
+	f.Fuzz(func(t *testing.T, to, subject, text, html string) {
+		m := Message{Kind: "verify", To: to, Subject: subject, Text: text, HTML: html}
+		if m.Validate() != nil {
+			return
+		}
+		raw, err := build(from, m, "<x@example.com>", date)
+		if err != nil {
+			t.Fatalf("build: %v", err)
+		}
+		for _, line := range strings.Split(string(raw), "\r\n") {
+			if len(line) > 998 {
+				t.Fatalf("a line of %d bytes", len(line))
+			}
+		}
+		msg, err := mail.ReadMessage(strings.NewReader(string(raw)))
+		if err != nil {
+			t.Fatalf("the message does not parse: %v", err)
+		}
+		var got []string
+		for k := range msg.Header {
+			if k != "Content-Transfer-Encoding" {
+				got = append(got, k)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("headers %v, want %v", got, want)
+		}
+		if s, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil || s != strings.TrimSpace(subject) {
+			t.Fatalf("subject %q decodes to %q, %v", subject, s, err)
+		}
+		tos, err := msg.Header.AddressList("To")
+		in, _ := mail.ParseAddress(to)
+		if err != nil || len(tos) != 1 || tos[0].Address != in.Address {
+			t.Fatalf("To %q reads back as %v, %v", to, tos, err)
+		}
+	})
+}

@@ -54,13 +54,14 @@ func (l *logs) lines(s string) []string {
 type rig struct {
 	*mail.Outbox
 	clock *testenv.Clock
+	t0    time.Time // the clock when the rig was made, for messages
 	logs  *logs
 	reg   *prometheus.Registry
 }
 
 func newRig(t *testing.T, st mail.Store, snd mail.Sender, clock *testenv.Clock, opts mail.OutboxOptions) *rig {
 	t.Helper()
-	r := &rig{clock: clock, logs: &logs{}, reg: prometheus.NewRegistry()}
+	r := &rig{clock: clock, t0: clock.Now(), logs: &logs{}, reg: prometheus.NewRegistry()}
 	met, err := mail.NewMetrics(r.reg)
 	if err != nil {
 		t.Fatal(err)
@@ -108,21 +109,8 @@ func (r *rig) runOnce(t *testing.T, wantSent int, wantErr bool) {
 	t.Helper()
 	n, err := r.RunOnce(t.Context())
 	if n != wantSent || (err != nil) != wantErr {
-		t.Fatalf("RunOnce at +%v: sent %d, %v; want %d sent, error %v", r.clock.Now().Sub(start(r.clock)), n, err, wantSent, wantErr)
+		t.Fatalf("RunOnce at +%v: sent %d, %v; want %d sent, error %v", r.clock.Now().Sub(r.t0), n, err, wantSent, wantErr)
 	}
-}
-
-var starts sync.Map // *testenv.Clock -> its first time, for messages
-
-func start(c *testenv.Clock) time.Time {
-	v, _ := starts.LoadOrStore(c, c.Now())
-	return v.(time.Time)
-}
-
-func newClock() *testenv.Clock {
-	c := testenv.NewClock()
-	start(c)
-	return c
 }
 
 func openBadger(t *testing.T, dir string) *badger.Store {
@@ -167,7 +155,7 @@ func queued(t *testing.T, st mail.Store) int {
 func TestOutboxOutage(t *testing.T) {
 	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
 	st := openBadger(t, t.TempDir())
-	clock := newClock()
+	clock := testenv.NewClock()
 	r := newRig(t, st, sender(mp, mail.TLSNone), clock, mail.OutboxOptions{})
 
 	mp.Stop()
@@ -223,7 +211,7 @@ func TestOutboxGivesUp(t *testing.T) {
 	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
 	mp.Stop()
 	st := openBadger(t, t.TempDir())
-	clock := newClock()
+	clock := testenv.NewClock()
 	r := newRig(t, st, sender(mp, mail.TLSNone), clock, mail.OutboxOptions{
 		BackoffBase: 4 * time.Minute, BackoffCap: time.Hour, MaxAge: 10 * time.Minute})
 	if err := r.Enqueue(t.Context(), sample("bob@example.org")); err != nil {
@@ -248,7 +236,7 @@ func TestOutboxGivesUp(t *testing.T) {
 func TestOutboxPermanentFailure(t *testing.T) {
 	mp := testenv.StartMailpit(t, testenv.MailpitOptions{AllowedRecipients: `@example\.org$`})
 	st := openBadger(t, t.TempDir())
-	clock := newClock()
+	clock := testenv.NewClock()
 	r := newRig(t, st, sender(mp, mail.TLSNone), clock, mail.OutboxOptions{})
 
 	refused, ok := sample("Eve Secretname <eve.secretname@refused.example>"), sample("bob.secretname@example.org")
@@ -312,7 +300,7 @@ func TestOutboxPermanentFailure(t *testing.T) {
 func TestOutboxSurvivesRestart(t *testing.T) {
 	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
 	dir := t.TempDir()
-	clock := newClock()
+	clock := testenv.NewClock()
 	st, err := badger.Open(badger.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +337,7 @@ func TestOutboxReplicas(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
 			sts := open(t)
-			clock := newClock()
+			clock := testenv.NewClock()
 			var rigs []*rig
 			for i, st := range sts {
 				rigs = append(rigs, newRig(t, st, sender(mp, mail.TLSNone), clock, mail.OutboxOptions{
@@ -427,7 +415,7 @@ func (s stuckSender) Send(ctx context.Context, m mail.Message) error {
 func TestOutboxLeaseExpiry(t *testing.T) {
 	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
 	st := openBadger(t, t.TempDir())
-	clock := newClock()
+	clock := testenv.NewClock()
 	opts := mail.OutboxOptions{Lease: 10 * time.Minute}
 	stuck := stuckSender{called: make(chan struct{})}
 	dead := newRig(t, st, stuck, clock, opts)
@@ -467,7 +455,7 @@ func TestOutboxLeaseExpiry(t *testing.T) {
 func TestOutboxRunWakes(t *testing.T) {
 	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
 	st := openBadger(t, t.TempDir())
-	r := newRig(t, st, sender(mp, mail.TLSNone), newClock(), mail.OutboxOptions{PollInterval: 24 * time.Hour})
+	r := newRig(t, st, sender(mp, mail.TLSNone), testenv.NewClock(), mail.OutboxOptions{PollInterval: 24 * time.Hour})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -484,7 +472,7 @@ func TestOutboxRunWakes(t *testing.T) {
 // Enqueue refuses what could not be sent, and stores nothing.
 func TestOutboxEnqueueRefuses(t *testing.T) {
 	st := openBadger(t, t.TempDir())
-	r := newRig(t, st, &mail.SMTP{Host: "127.0.0.1", TLS: mail.TLSNone, From: "id@example.com"}, newClock(), mail.OutboxOptions{})
+	r := newRig(t, st, &mail.SMTP{Host: "127.0.0.1", TLS: mail.TLSNone, From: "id@example.com"}, testenv.NewClock(), mail.OutboxOptions{})
 	bad := sample("bob@example.org\r\nBcc: eve@example.com")
 	if err := r.Enqueue(t.Context(), bad); !errors.Is(err, mail.ErrInvalid) {
 		t.Errorf("Enqueue with an injected header: %v, want ErrInvalid", err)
@@ -500,7 +488,7 @@ func TestOutboxQueueFull(t *testing.T) {
 	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
 	mp.Stop()
 	st := openBadger(t, t.TempDir())
-	clock := newClock()
+	clock := testenv.NewClock()
 	r := newRig(t, st, sender(mp, mail.TLSNone), clock, mail.OutboxOptions{MaxQueue: 2})
 	for range 2 {
 		if err := r.Enqueue(t.Context(), sample("bob@example.org")); err != nil {

@@ -49,7 +49,10 @@ type Store interface {
 
 // OutboxOptions configures NewOutbox. Store and Sender are required.
 type OutboxOptions struct {
-	Store  Store
+	Store Store
+	// Sender sends each message. An *SMTP gets the Message-ID and Date
+	// chosen at Enqueue, so that every attempt sends the same message;
+	// another Sender makes its own.
 	Sender Sender
 	// Owner names this replica in the leases it takes; empty means a
 	// random one.

@@ -515,3 +515,39 @@ func TestOutboxQueueFull(t *testing.T) {
 		t.Errorf("%d queued, want 1", n)
 	}
 }
+
+// failingDeletes is a store that loses every delete, as a replica that
+// dies (or loses the database) right after the server took a message.
+type failingDeletes struct{ mail.Store }
+
+func (failingDeletes) DeleteRecord(context.Context, string, string) error {
+	return store.ErrUnavailable
+}
+
+// Delivery is at least once, as docs/mail.md says: a message sent but
+// not removed is sent again after the lease, with the same Message-ID.
+func TestOutboxAtLeastOnce(t *testing.T) {
+	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
+	st := openBadger(t, t.TempDir())
+	clock := testenv.NewClock()
+	opts := mail.OutboxOptions{Lease: 10 * time.Minute}
+	dying := newRig(t, failingDeletes{st}, sender(mp, mail.TLSNone), clock, opts)
+	live := newRig(t, st, sender(mp, mail.TLSNone), clock, opts)
+	if err := dying.Enqueue(t.Context(), sample("bob@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	dying.runOnce(t, 1, false)
+	if l := dying.logs.lines("removing a sent message failed"); len(l) != 1 {
+		t.Errorf("log lines of the lost delete: %q", l)
+	}
+	live.runOnce(t, 0, false) // still leased
+	clock.Advance(10 * time.Minute)
+	live.runOnce(t, 1, false)
+	list := mp.WaitMessages(t, 2)
+	if len(list) != 2 || list[0].MessageID == "" || list[0].MessageID != list[1].MessageID {
+		t.Errorf("the two copies: %+v, want the same Message-ID", list)
+	}
+	if n := queued(t, st); n != 0 {
+		t.Errorf("%d messages queued", n)
+	}
+}

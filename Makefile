@@ -83,7 +83,11 @@ test: deps vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) -C sdk test -race -count=1 -timeout 20m $(SDK_PKGS)
 
-# Test servers and tools from Debian (slapd, Chromium, minisign), axe-core and AssemblyScript from npm:
+# testenv.MailpitVersion says the same.
+MAILPIT_VERSION := v1.33.1
+
+# Test servers and tools from Debian (slapd, Chromium, minisign), axe-core and AssemblyScript from npm,
+# mailpit from the Go module proxy:
 # installed when missing and the machine allows it (root with apt; npm).
 # Without them the tests that need them skip loudly, and fail under CI=true.
 deps:
@@ -105,6 +109,13 @@ deps:
 	    echo "installing chromium"; \
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing and cannot be installed here: browser tests will skip"; fi; \
+	fi
+	@# mailpit, a real SMTP server for the mail tests (testenv/mailpit.go), built from
+	@# the Go module proxy into bin/tools (not a module dependency: it is large).
+	@if ! test -x bin/tools/mailpit && ! command -v mailpit >/dev/null; then \
+	  echo "installing mailpit $(MAILPIT_VERSION)"; \
+	  GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION) || \
+	    echo "mailpit cannot be built here: mail tests will skip"; \
 	fi
 	@# axe-core for the browser tests' accessibility checks (testenv/browser).
 	@if ! test -f testenv/browser/node/node_modules/axe-core/axe.min.js; then \
@@ -144,6 +155,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzTokenEndpoints$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/config/
 	$(GO) test -run='^$$' -fuzz='^FuzzApply$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/mapping/
+	$(GO) test -run='^$$' -fuzz='^FuzzBuild$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./broker/mail/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/ldap/
 	$(GO) test -run='^$$' -fuzz='^FuzzObjectGUID$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/ldap/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/saml/

@@ -91,6 +91,9 @@ type Config struct {
 	// ConnectorSigning sets the publisher keys of every `plugin` and
 	// `wasm` connector (signing.go).
 	ConnectorSigning ConnectorSigning `yaml:"connector_signing"`
+	// Mail is how Portico sends email (mail.go; [mail.md](mail.md)). Off
+	// unless `mail.smtp.host` is set.
+	Mail Mail `yaml:"mail"`
 
 	// Declarative, `true`, makes the file the truth for its clients,
 	// users (local accounts), connectors and SCIM provisioners
@@ -923,6 +926,7 @@ func (c *Config) ApplyDefaults() {
 	c.TokenExchange.applyDefaults()
 	c.applySCIMDefaults()
 	c.applyConnectorSigning() // signing.go
+	c.Mail.applyDefaults()    // mail.go
 	if c.Admin.Console.FreshLogin == 0 {
 		c.Admin.Console.FreshLogin = Duration(DefaultConsoleFreshLogin)
 	}

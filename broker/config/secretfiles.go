@@ -98,6 +98,7 @@ func (c *Config) readSecretFiles() []error {
 	}
 	one("storage", "dsn", &c.Storage.DSN, c.Storage.DSNFile)
 	one("login.mfa", "key", &c.Login.MFA.Key, c.Login.MFA.KeyFile)
+	one("mail.smtp", "password", &c.Mail.SMTP.Password, c.Mail.SMTP.PasswordFile)
 	for i := range c.Clients {
 		cl := &c.Clients[i]
 		one(fmt.Sprintf("clients[%d]", i), "secret", &cl.Secret, cl.SecretFile)

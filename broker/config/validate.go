@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 	c.validateExchange(&v) // exchange.go
 	c.validateSCIM(&v)     // scim.go
 	c.validateConnectorSigning(&v)
+	c.validateMail(&v) // mail.go
 	return errors.Join(v.errs...)
 }
 

@@ -58,6 +58,8 @@ var otherDefaults = map[string]string{
 	"login.throttle.clients.max_delay":         "`1m`",
 	"ops.sync_interval":                        "`500ms` on postgres, `1m` on badger", // Config.SyncEvery
 	"ops.tracing.endpoint":                     "empty (off)",
+	"mail.smtp.port":                           "`587`; `465` with `tls: tls`, `25` with `tls: none`", // broker/mail
+	"mail.from":                                "required with `mail.smtp.host`",
 	"ops.tracing.sample_ratio":                 "`1`",
 	"ops.tracing.service_name":                 "`portico`",
 	"http.write_timeout":                       "`30s`", // Config.HTTPWriteTimeout

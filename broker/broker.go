@@ -348,6 +348,7 @@ func (u userSessions) RevokeUserSessions(ctx context.Context, userID string, kee
 // in the log only.
 func (b *Broker) Close() error {
 	b.protocol.Close() // first: back-channel outcomes are audited
+	b.journey.WaitBackground() // self-service work the forms started
 	b.audit.Close()
 	return nil
 }

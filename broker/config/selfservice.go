@@ -26,6 +26,26 @@ type SelfService struct {
 // maxLinkTTL bounds the link lifetimes (tokensvc.MaxActionTTL).
 const maxLinkTTL = 30 * 24 * time.Hour
 
+// validateSelfService: what a local connector offers needs mail.
+func (c *Config) validateSelfService(v *validator) {
+	c.SelfService.validate(v)
+	if c.Mail.Enabled() {
+		return
+	}
+	for i, cn := range c.Connectors {
+		if cn.Type != "local" || len(cn.Config) == 0 {
+			continue
+		}
+		raw, err := json.Marshal(cn.Config)
+		if err != nil {
+			continue
+		}
+		if lc, err := ParseLocalConfig(raw); err == nil && (lc.PasswordReset || lc.RequireVerifiedEmail || lc.Registration.Enabled) {
+			v.add(fmt.Sprintf("connectors[%d].config", i), "password_reset, require_verified_email and registration mail links: configure mail.smtp.host")
+		}
+	}
+}
+
 func (s SelfService) validate(v *validator) {
 	for name, d := range map[string]Duration{"reset_link_ttl": s.ResetLinkTTL, "verify_link_ttl": s.VerifyLinkTTL, "invite_link_ttl": s.InviteLinkTTL} {
 		if d < 0 || d.Std() > maxLinkTTL {

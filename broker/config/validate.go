@@ -95,7 +95,7 @@ func (c *Config) validateTop(v *validator) {
 	}
 
 	c.Storage.validate(v)
-	c.SelfService.validate(v)
+	c.validateSelfService(v)
 	// The role the admin API grants: one the API could give a user.
 	if f := c.Admin.Console.FreshLogin; f < 0 || f > Duration(24*time.Hour) {
 		v.add("admin.console.fresh_login", "must be at most 24h (unset: 10m)")

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/journey"
 	"github.com/portico-idp/portico/broker/mail"
 )
 
@@ -36,10 +39,8 @@ func MailSender(cfg *config.Config) *mail.SMTP {
 
 // MailOutbox returns the outbox of cfg.Mail, sending through MailSender,
 // with its metrics in reg (Metrics.Registry); nil, nil when mail is off.
-//
-// NOT WIRED YET (issue #22): the server's assembly is to call it once,
-// hand the outbox to the flows that send mail, and run Outbox.Run in a
-// goroutine that stops with the server.
+// The server calls it once, hands it to the journey (outboxMailer) and
+// runs it (runOutbox).
 func MailOutbox(cfg *config.Config, st mail.Store, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) (*mail.Outbox, error) {
 	s := MailSender(cfg)
 	if s == nil {
@@ -61,4 +62,28 @@ func MailOutbox(cfg *config.Config, st mail.Store, reg prometheus.Registerer, lo
 		BackoffBase: r.BackoffBase.Std(), BackoffCap: r.BackoffCap.Std(), Jitter: mailJitter,
 		MaxAge: r.MaxAge.Std(),
 	})
+}
+
+// outboxMailer queues the journey's mail in the outbox.
+type outboxMailer struct{ o *mail.Outbox }
+
+func (m outboxMailer) Send(ctx context.Context, e journey.Email) error {
+	return m.o.Enqueue(ctx, mail.Message{Kind: e.Kind, To: e.To, Subject: e.Subject, Text: e.Text, HTML: e.HTML})
+}
+
+// runOutbox runs o's worker until the returned stop is called, which
+// waits for it; nil o runs nothing.
+func runOutbox(o *mail.Outbox, log *slog.Logger) func() {
+	if o == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := o.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("mail outbox stopped", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }

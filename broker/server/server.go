@@ -53,6 +53,8 @@ type Server struct {
 	built   *builtConnectors // added or replaced through the admin API
 	// stopTracing flushes and stops the trace exporter.
 	stopTracing func(context.Context) error
+	// stopMail stops the mail outbox's worker (mail.go).
+	stopMail func()
 }
 
 // builtConnectors are the connectors built at runtime, closed with the
@@ -213,11 +215,24 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return nil, err
 	}
 	opts.Connectors = conns
+	mailNow := clockFrom(ctx)
+	if mailNow == nil {
+		mailNow = time.Now
+	}
+	outbox, err := MailOutbox(cfg, st, m.Registry(), log, mailNow) // mail.go
+	if err != nil {
+		closeConnectors(conns)
+		return nil, err
+	}
+	if outbox != nil {
+		opts.Mailer = outboxMailer{outbox}
+	}
 	b, err := broker.New(opts)
 	if err != nil {
 		closeConnectors(conns)
 		return nil, err
 	}
+	stopMail := runOutbox(outbox, log)
 	// The administrators' connector changes, kept in the store, win over
 	// the file.
 	if err := b.SyncConnectors(ctx); err != nil {
@@ -242,7 +257,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			"and upstream tokens is new at every start, so replicas cannot read each other's and a restart loses them")
 	}
 	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, Metrics: m, conns: conns, log: log, built: built,
-		stopTracing: stopTracing}, nil
+		stopTracing: stopTracing, stopMail: stopMail}, nil
 }
 
 // options are the broker's options from cfg, but for its connectors.
@@ -426,6 +441,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 // Close closes the broker, the connectors and the store.
 func (s *Server) Close() error {
 	s.Broker.Close()
+	if s.stopMail != nil {
+		s.stopMail() // after the broker: its last forms queue mail
+	}
 	if s.stopTracing != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

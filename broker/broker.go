@@ -347,7 +347,7 @@ func (u userSessions) RevokeUserSessions(ctx context.Context, userID string, kee
 // has stored what is queued. Requests still served afterwards are audited
 // in the log only.
 func (b *Broker) Close() error {
-	b.protocol.Close() // first: back-channel outcomes are audited
+	b.protocol.Close()         // first: back-channel outcomes are audited
 	b.journey.WaitBackground() // self-service work the forms started
 	b.audit.Close()
 	return nil

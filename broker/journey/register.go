@@ -35,6 +35,7 @@ func (j *Server) registerPath(cn string) string {
 }
 
 func (j *Server) handleRegister(c *gin.Context) {
+	j.loginLocales(c)
 	cn := c.Param("connector")
 	if ls, ok := j.local(cn); !ok || !ls.Register {
 		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
@@ -57,6 +58,7 @@ func (j *Server) registerPage(c *gin.Context, status int, cn, field, msg string)
 }
 
 func (j *Server) handleRegisterSubmit(c *gin.Context) {
+	j.loginLocales(c)
 	cn := c.Param("connector")
 	ls, ok := j.local(cn)
 	if !ok || !ls.Register {

@@ -39,6 +39,7 @@ func (j *Server) loginPageURL(cn, req string) string {
 }
 
 func (j *Server) handleForgot(c *gin.Context) {
+	j.loginLocales(c)
 	cn := c.Param("connector")
 	if ls, ok := j.local(cn); !ok || !ls.Reset {
 		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
@@ -59,6 +60,7 @@ func (j *Server) forgotPage(c *gin.Context, status int, cn, msg string) {
 }
 
 func (j *Server) handleForgotSubmit(c *gin.Context) {
+	j.loginLocales(c)
 	cn := c.Param("connector")
 	ls, ok := j.local(cn)
 	if !ok || !ls.Reset {
@@ -118,7 +120,7 @@ func (j *Server) passwordForm(c *gin.Context, status int, page, msg string) {
 		tok = c.PostForm("token")
 	}
 	j.ui.Render(c, status, "setpassword", map[string]any{
-		"Title": j.ui.T(c, "ui."+page+"_title"), "Intro": j.ui.T(c, "ui."+page+"_intro"), "Action": j.path("/" + page),
+		"Title": j.ui.T(c, "ui."+page+"_title"), "Intro": j.ui.T(c, "ui."+page+"_intro"), "Action": j.langPath(c, "/"+page),
 		"Token": tok, "CSRF": j.selfCSRF(c), "Error": msg,
 	})
 }

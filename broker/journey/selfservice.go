@@ -222,7 +222,9 @@ func (j *Server) mailLinkAs(ctx context.Context, lang, purpose, kind string, a s
 	if err != nil {
 		return time.Time{}, err
 	}
-	link := j.url(linkPaths[purpose]) + "?token=" + url.QueryEscape(tok)
+	// The link's pages speak the mail's language, whatever the browser
+	// that opens it asks for.
+	link := j.url(linkPaths[purpose]) + "?token=" + url.QueryEscape(tok) + "&ui_locales=" + url.QueryEscape(lang)
 	m, err := j.ui.Mail(lang, kind, a.Name, link, ttl.Seconds())
 	if err != nil {
 		return time.Time{}, err
@@ -354,6 +356,28 @@ func (j *Server) selfCSRFOK(c *gin.Context) bool {
 		return false
 	}
 	return true
+}
+
+// loginLocales makes the page use the languages of the login it came
+// from (req, in the query or the form), if there is one: "Forgot
+// password?" and registration start from a login form.
+func (j *Server) loginLocales(c *gin.Context) {
+	id := c.Query("req")
+	if c.Request.Method == http.MethodPost {
+		id = c.PostForm("req")
+	}
+	if id == "" || len(id) > 64 {
+		return
+	}
+	if r, err := j.store.GetAuthRequest(c.Request.Context(), id); err == nil {
+		j.ui.UseLocales(c, r.UILocales)
+	}
+}
+
+// langPath is path with the page's language, for a form's action: the
+// pages a link opens keep the link's language through their POST.
+func (j *Server) langPath(c *gin.Context, path string) string {
+	return j.path(path) + "?ui_locales=" + url.QueryEscape(j.ui.Lang(c))
 }
 
 // notice shows a page with a heading, a sentence and maybe a link.

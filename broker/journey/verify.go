@@ -28,7 +28,7 @@ func (j *Server) handleVerify(c *gin.Context) {
 	}
 	j.ui.Render(c, http.StatusOK, "verify", map[string]any{
 		"Title": j.ui.T(c, "ui.verify_title"), "Intro": j.ui.T(c, "ui.verify_intro", a.Email),
-		"Action": j.path("/verify"), "Token": c.Query("token"), "CSRF": j.selfCSRF(c),
+		"Action": j.langPath(c, "/verify"), "Token": c.Query("token"), "CSRF": j.selfCSRF(c),
 	})
 }
 

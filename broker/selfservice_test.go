@@ -1,13 +1,16 @@
 package broker_test
 
 import (
+	"encoding/base32"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/mfa"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/testenv"
 )
@@ -371,5 +374,56 @@ func TestSelfServiceVerifyRequired(t *testing.T) {
 	}
 	if _, _, err := rp.Login(t.Context(), testenv.UserName, testenv.UserPassword); err != nil {
 		t.Fatalf("login after verifying: %v", err)
+	}
+}
+
+// TestSelfServiceResetSecondFactor: with reset_second_factor, a person
+// with an authenticator app gives its code with the new password; the
+// link alone, or a wrong code, changes nothing and spends nothing.
+func TestSelfServiceResetSecondFactor(t *testing.T) {
+	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
+	cfg := selfConfig(t, mp, map[string]any{"password_reset": true, "reset_second_factor": true})
+	cfg.Connectors = cfg.Connectors[:1]
+	cfg.Login.MFA.Clients = []string{testenv.ClientID}
+	b := testenv.Start(t, cfg)
+	br, form := loginForm(t, b)
+	enrol := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword})
+	m := manualKeyRE.FindStringSubmatch(enrol.Body)
+	if m == nil {
+		t.Fatalf("no enrolment page: %d %s", enrol.Status, enrol.URL)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codes := submit(t, br, enrol, map[string]string{"code": mfa.Code(secret, time.Now())}); !strings.Contains(codes.Body, "recovery-codes") {
+		t.Fatalf("enrolment refused: %d", codes.Status)
+	}
+
+	hash := func() string {
+		a, err := b.Server.Store.GetLocalAccountByLogin(t.Context(), testenv.UserName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.PasswordHash
+	}
+	before := hash()
+	c := anon()
+	forgot(t, b, c, testenv.UserName)
+	_, link := mailTo(t, mp, testenv.UserEmail, 1)
+	p := getPage(t, c, link)
+	if p.Status != 200 || !strings.Contains(p.Body, `name="code"`) {
+		t.Fatalf("the reset form asks no code: %d %.300s", p.Status, p.Body)
+	}
+	if r := submit(t, c, p, map[string]string{"password": "cobalt-ferry-whistle-2", "password2": "cobalt-ferry-whistle-2", "code": "000000"}); r.Status != 401 {
+		t.Fatalf("a wrong code: %d", r.Status)
+	}
+	if hash() != before {
+		t.Fatal("a wrong code changed the password")
+	}
+	r := submit(t, c, getPage(t, c, link), map[string]string{"password": "cobalt-ferry-whistle-2", "password2": "cobalt-ferry-whistle-2",
+		"code": mfa.Code(secret, time.Now().Add(mfa.Period))})
+	if r.Status != 200 || !strings.Contains(r.Body, "Password changed") || hash() == before {
+		t.Fatalf("with the right code: %d %.300s", r.Status, r.Body)
 	}
 }

@@ -63,6 +63,10 @@ type LocalConfig struct {
 	RequireVerifiedEmail bool `json:"require_verified_email"`
 	// PasswordReset offers "Forgot password?" on the login form.
 	PasswordReset bool `json:"password_reset"`
+	// ResetSecondFactor makes a person with a second factor (an
+	// authenticator app or recovery codes) give a code of it with the
+	// new password: the mailed link alone does not reset.
+	ResetSecondFactor bool `json:"reset_second_factor"`
 	// Registration lets people create accounts themselves.
 	Registration LocalRegistration `json:"registration"`
 }

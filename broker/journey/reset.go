@@ -106,22 +106,34 @@ func (j *Server) mailReset(ctx context.Context, lang, cn, login, peer string) {
 }
 
 func (j *Server) handleReset(c *gin.Context) {
-	if _, _, ok := j.checkLink(c, purposeReset); !ok {
+	a, _, ok := j.checkLink(c, purposeReset)
+	if !ok {
 		return
 	}
-	j.passwordForm(c, http.StatusOK, "reset", "")
+	u, err := j.resetFactorUser(c.Request.Context(), j.resetConnector(), a)
+	if err != nil {
+		j.ui.Unavailable(c, "reset: second factors", err)
+		return
+	}
+	j.passwordFormWith(c, http.StatusOK, "reset", "", "", u != "")
 }
 
 // passwordForm shows the form of a link that sets a password (reset,
 // invitation).
 func (j *Server) passwordForm(c *gin.Context, status int, page, msg string) {
+	j.passwordFormWith(c, status, page, msg, "password", c.PostForm("code") != "")
+}
+
+// passwordFormWith is passwordForm with the field msg is about, and
+// whether the form asks for a second factor's code.
+func (j *Server) passwordFormWith(c *gin.Context, status int, page, msg, field string, factor bool) {
 	tok := c.Query("token")
 	if c.Request.Method == http.MethodPost {
 		tok = c.PostForm("token")
 	}
 	j.ui.Render(c, status, "setpassword", map[string]any{
 		"Title": j.ui.T(c, "ui."+page+"_title"), "Intro": j.ui.T(c, "ui."+page+"_intro"), "Action": j.langPath(c, "/"+page),
-		"Token": tok, "CSRF": j.selfCSRF(c), "Error": msg,
+		"Token": tok, "CSRF": j.selfCSRF(c), "Error": msg, "Field": field, "Factor": factor,
 	})
 }
 
@@ -132,6 +144,21 @@ func (j *Server) handleResetSubmit(c *gin.Context) {
 	a, act, ok := j.checkLink(c, purposeReset)
 	if !ok {
 		return
+	}
+	u, err := j.resetFactorUser(c.Request.Context(), j.resetConnector(), a)
+	if err != nil {
+		j.ui.Unavailable(c, "reset: second factors", err)
+		return
+	}
+	if u != "" {
+		// The password's own checks first: a typo costs no code.
+		if _, msg := j.newPassword(c, a); msg != "" {
+			j.passwordFormWith(c, http.StatusBadRequest, "reset", msg, "password", true)
+			return
+		}
+		if !j.checkResetFactor(c, u) {
+			return
+		}
 	}
 	j.setPassword(c, a, act, "reset", func(a *store.LocalAccount) {
 		// The link came to this address: it is the person's.

@@ -76,8 +76,11 @@ type LocalService struct {
 	// RequireVerifiedEmail refuses a login until the account's address is
 	// verified (and mails a link when it refuses one).
 	RequireVerifiedEmail bool
-	// Reset offers "Forgot password?" on the login form.
-	Reset bool
+	// Reset offers "Forgot password?" on the login form;
+	// ResetSecondFactor makes a person who has a second factor give it
+	// too (reset_mfa.go).
+	Reset             bool
+	ResetSecondFactor bool
 	// Register offers "Create an account"; AllowedDomains, if any, are
 	// the address domains it takes; TermsURL, if set, must be accepted.
 	Register       bool

@@ -16,20 +16,24 @@ const (
 	MsgEmailDomain      = "emailDomain"
 	MsgNameInvalid      = "nameInvalid"
 	MsgTermsRequired    = "termsRequired"
+	MsgResetFactor      = "resetFactor"
 )
 
 var selfMessages = map[string]message{
-	MsgLinkInvalid:      {"Link not valid", "This link cannot be used: it was already used, or the account changed since it was sent. Ask for a new one."},
-	MsgLinkExpired:      {"Link expired", "This link has expired. Ask for a new one."},
-	MsgPasswordsDiffer:  {"", "The two passwords are not the same."},
-	MsgPasswordRefused:  {"", "This password is not allowed here. Choose another."},
-	MsgFormCSRF:         {"Request refused", "The form was not sent by this page. Open the page again and try again."},
-	MsgLoginNameInvalid: {"", "Enter your username or email address."},
-	MsgVerifyFirst:      {"Confirm your email address", "Confirm your email address before you log in: a link to confirm it is on its way to you. No email? Look in your spam folder, or log in again later for a new link."},
-	MsgEmailInvalid:     {"", "Enter a valid email address, such as name@example.com."},
-	MsgEmailDomain:      {"", "Accounts cannot be created here with an address at this domain."},
-	MsgNameInvalid:      {"", "The name is too long or has characters that are not allowed."},
-	MsgTermsRequired:    {"", "Accept the terms to create an account."},
+	MsgLinkInvalid:       {"Link not valid", "This link cannot be used: it was already used, or the account changed since it was sent. Ask for a new one."},
+	MsgLinkExpired:       {"Link expired", "This link has expired. Ask for a new one."},
+	MsgPasswordsDiffer:   {"", "The two passwords are not the same."},
+	MsgPasswordRefused:   {"", "This password is not allowed here. Choose another."},
+	MsgFormCSRF:          {"Request refused", "The form was not sent by this page. Open the page again and try again."},
+	MsgLoginNameInvalid:  {"", "Enter your username or email address."},
+	MsgVerifyFirst:       {"Confirm your email address", "Confirm your email address before you log in: a link to confirm it is on its way to you. No email? Look in your spam folder, or log in again later for a new link."},
+	MsgEmailInvalid:      {"", "Enter a valid email address, such as name@example.com."},
+	MsgEmailDomain:       {"", "Accounts cannot be created here with an address at this domain."},
+	MsgNameInvalid:       {"", "The name is too long or has characters that are not allowed."},
+	MsgTermsRequired:     {"", "Accept the terms to create an account."},
+	MsgResetFactor:       {"", "That code is not right. Enter the code your authenticator app shows now, or an unused recovery code."},
+	"ui.reset_code":      {"", "Code from your authenticator app, or a recovery code"},
+	"ui.reset_code_help": {"", "Your account has two-step verification: the new password takes effect only with it."},
 
 	// Why the password policy (broker/password) refused a password, by
 	// its violation code.
@@ -94,17 +98,20 @@ var selfMessages = map[string]message{
 }
 
 var germanSelf = map[string]message{
-	MsgLinkInvalid:      {"Link ungültig", "Dieser Link kann nicht verwendet werden: Er wurde bereits benutzt, oder das Konto hat sich seit dem Versand geändert. Fordern Sie einen neuen an."},
-	MsgLinkExpired:      {"Link abgelaufen", "Dieser Link ist abgelaufen. Fordern Sie einen neuen an."},
-	MsgPasswordsDiffer:  {"", "Die beiden Passwörter stimmen nicht überein."},
-	MsgPasswordRefused:  {"", "Dieses Passwort ist hier nicht erlaubt. Wählen Sie ein anderes."},
-	MsgFormCSRF:         {"Anfrage abgelehnt", "Das Formular wurde nicht von dieser Seite gesendet. Öffnen Sie die Seite erneut und versuchen Sie es noch einmal."},
-	MsgLoginNameInvalid: {"", "Geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein."},
-	MsgVerifyFirst:      {"Bestätigen Sie Ihre E-Mail-Adresse", "Bestätigen Sie Ihre E-Mail-Adresse, bevor Sie sich anmelden: Ein Link zur Bestätigung ist unterwegs zu Ihnen. Keine E-Mail erhalten? Sehen Sie im Spam-Ordner nach, oder melden Sie sich später erneut an, um einen neuen Link zu erhalten."},
-	MsgEmailInvalid:     {"", "Geben Sie eine gültige E-Mail-Adresse ein, etwa name@example.com."},
-	MsgEmailDomain:      {"", "Mit einer Adresse dieser Domain können hier keine Konten angelegt werden."},
-	MsgNameInvalid:      {"", "Der Name ist zu lang oder enthält nicht erlaubte Zeichen."},
-	MsgTermsRequired:    {"", "Akzeptieren Sie die Nutzungsbedingungen, um ein Konto anzulegen."},
+	MsgLinkInvalid:       {"Link ungültig", "Dieser Link kann nicht verwendet werden: Er wurde bereits benutzt, oder das Konto hat sich seit dem Versand geändert. Fordern Sie einen neuen an."},
+	MsgLinkExpired:       {"Link abgelaufen", "Dieser Link ist abgelaufen. Fordern Sie einen neuen an."},
+	MsgPasswordsDiffer:   {"", "Die beiden Passwörter stimmen nicht überein."},
+	MsgPasswordRefused:   {"", "Dieses Passwort ist hier nicht erlaubt. Wählen Sie ein anderes."},
+	MsgFormCSRF:          {"Anfrage abgelehnt", "Das Formular wurde nicht von dieser Seite gesendet. Öffnen Sie die Seite erneut und versuchen Sie es noch einmal."},
+	MsgLoginNameInvalid:  {"", "Geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein."},
+	MsgVerifyFirst:       {"Bestätigen Sie Ihre E-Mail-Adresse", "Bestätigen Sie Ihre E-Mail-Adresse, bevor Sie sich anmelden: Ein Link zur Bestätigung ist unterwegs zu Ihnen. Keine E-Mail erhalten? Sehen Sie im Spam-Ordner nach, oder melden Sie sich später erneut an, um einen neuen Link zu erhalten."},
+	MsgEmailInvalid:      {"", "Geben Sie eine gültige E-Mail-Adresse ein, etwa name@example.com."},
+	MsgEmailDomain:       {"", "Mit einer Adresse dieser Domain können hier keine Konten angelegt werden."},
+	MsgNameInvalid:       {"", "Der Name ist zu lang oder enthält nicht erlaubte Zeichen."},
+	MsgTermsRequired:     {"", "Akzeptieren Sie die Nutzungsbedingungen, um ein Konto anzulegen."},
+	MsgResetFactor:       {"", "Dieser Code ist nicht richtig. Geben Sie den Code ein, den Ihre Authenticator-App jetzt anzeigt, oder einen unbenutzten Wiederherstellungscode."},
+	"ui.reset_code":      {"", "Code aus Ihrer Authenticator-App oder ein Wiederherstellungscode"},
+	"ui.reset_code_help": {"", "Ihr Konto nutzt Zwei-Faktor-Authentifizierung: Das neue Passwort gilt nur mit ihr."},
 
 	"password.too_short":         {"", "Das Passwort ist zu kurz: Verwenden Sie mindestens %d Zeichen."},
 	"password.too_long":          {"", "Das Passwort ist zu lang: höchstens %d Bytes."},

@@ -427,3 +427,43 @@ func TestSelfServiceResetSecondFactor(t *testing.T) {
 		t.Fatalf("with the right code: %d %.300s", r.Status, r.Body)
 	}
 }
+
+// TestSelfServiceLinksExpire: each link works for its purpose's lifetime
+// (reset 30m, verify 24h, invite 7d by default), then says it expired.
+func TestSelfServiceLinksExpire(t *testing.T) {
+	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
+	clock := testenv.NewClock()
+	b := testenv.StartClock(t, selfConfig(t, mp, map[string]any{"password_reset": true, "registration": map[string]any{"enabled": true}}), clock)
+	c := anon()
+	forgot(t, b, c, testenv.UserName)
+	_, reset := mailTo(t, mp, testenv.UserEmail, 1)
+	submit(t, c, getPage(t, c, b.URL+"/login/local/register"), map[string]string{"email": "frank@example.com",
+		"password": "granite-willow-spark-7", "password2": "granite-willow-spark-7"})
+	_, verify := mailTo(t, mp, "frank@example.com", 1)
+	tok := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	mustStatus(t, call(t, b, tok, http.MethodPost, "/accounts", map[string]any{"username": "gina", "email": "gina@example.com", "invite": true}), 201, "invite")
+	_, invite := mailTo(t, mp, "gina@example.com", 1)
+
+	works := func(link string) bool {
+		p := getPage(t, c, link)
+		if p.Status != 200 && !strings.Contains(p.Body, "Link expired") {
+			t.Fatalf("%s: %d %.300s", link, p.Status, p.Body)
+		}
+		return p.Status == 200
+	}
+	for _, step := range []struct {
+		advance              time.Duration
+		reset, verify, invit bool
+	}{
+		{29 * time.Minute, true, true, true},
+		{2 * time.Minute, false, true, true},
+		{24 * time.Hour, false, false, true},
+		{6 * 24 * time.Hour, false, false, false},
+	} {
+		clock.Advance(step.advance)
+		if works(reset) != step.reset || works(verify) != step.verify || works(invite) != step.invit {
+			t.Fatalf("after %v more: reset %v verify %v invite %v, want %v %v %v", step.advance,
+				works(reset), works(verify), works(invite), step.reset, step.verify, step.invit)
+		}
+	}
+}

@@ -249,6 +249,9 @@ func (j *Server) checkLink(c *gin.Context, purpose string) (store.LocalAccount, 
 	}
 	ctx := c.Request.Context()
 	act, err := j.tokens.ParseAction(tok, purpose)
+	if err == nil && !j.opts.Now().Before(act.Expiry) { // the journey's clock too
+		err = tokensvc.ErrActionExpired
+	}
 	if errors.Is(err, tokensvc.ErrActionExpired) {
 		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkExpired)
 		return store.LocalAccount{}, act, false

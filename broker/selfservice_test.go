@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"encoding/base32"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -386,19 +385,7 @@ func TestSelfServiceResetSecondFactor(t *testing.T) {
 	cfg.Connectors = cfg.Connectors[:1]
 	cfg.Login.MFA.Clients = []string{testenv.ClientID}
 	b := testenv.Start(t, cfg)
-	br, form := loginForm(t, b)
-	enrol := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword})
-	m := manualKeyRE.FindStringSubmatch(enrol.Body)
-	if m == nil {
-		t.Fatalf("no enrolment page: %d %s", enrol.Status, enrol.URL)
-	}
-	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if codes := submit(t, br, enrol, map[string]string{"code": mfa.Code(secret, time.Now())}); !strings.Contains(codes.Body, "recovery-codes") {
-		t.Fatalf("enrolment refused: %d", codes.Status)
-	}
+	secret := enrolTOTP(t, b)
 
 	hash := func() string {
 		a, err := b.Server.Store.GetLocalAccountByLogin(t.Context(), testenv.UserName)

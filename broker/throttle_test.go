@@ -98,23 +98,9 @@ func TestBruteForceTOTP(t *testing.T) {
 	cfg := throttleConfig(t)
 	cfg.Login.MFA.Clients = []string{testenv.ClientID}
 	b := testenv.Start(t, cfg)
-	// Enrol.
-	br, form := loginForm(t, b)
-	enrol := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword})
-	m := manualKeyRE.FindStringSubmatch(enrol.Body)
-	if m == nil {
-		t.Fatalf("no enrolment page: %d %s", enrol.Status, enrol.URL)
-	}
-	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	codes := submit(t, br, enrol, map[string]string{"code": mfa.Code(secret, time.Now())})
-	if !strings.Contains(codes.Body, "recovery-codes") {
-		t.Fatalf("enrolment refused: %d", codes.Status)
-	}
+	secret := enrolTOTP(t, b)
 	// Guess.
-	br, form = loginForm(t, b)
+	br, form := loginForm(t, b)
 	challenge := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword})
 	var got []int
 	for range 4 {
@@ -127,6 +113,26 @@ func TestBruteForceTOTP(t *testing.T) {
 	if p := submit(t, br, challenge, map[string]string{"code": mfa.Code(secret, time.Now().Add(mfa.Period))}); p.Status != 429 {
 		t.Fatalf("right code during the lock: %d", p.Status)
 	}
+}
+
+// enrolTOTP logs alice in through the login form of a client that needs
+// a second factor, enrols an authenticator and returns its secret.
+func enrolTOTP(t *testing.T, b *testenv.Broker) []byte {
+	t.Helper()
+	br, form := loginForm(t, b)
+	enrol := submit(t, br, form, map[string]string{"username": testenv.UserName, "password": testenv.UserPassword})
+	m := manualKeyRE.FindStringSubmatch(enrol.Body)
+	if m == nil {
+		t.Fatalf("no enrolment page: %d %s", enrol.Status, enrol.URL)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codes := submit(t, br, enrol, map[string]string{"code": mfa.Code(secret, time.Now())}); !strings.Contains(codes.Body, "recovery-codes") {
+		t.Fatalf("enrolment refused: %d", codes.Status)
+	}
+	return secret
 }
 
 func slicesEqual(a, b []int) bool {

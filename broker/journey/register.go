@@ -34,22 +34,17 @@ func (j *Server) registerPath(cn string) string {
 	return j.path("/login/" + url.PathEscape(cn) + "/register")
 }
 
+func registerOn(ls LocalService) bool { return ls.Register }
+
 func (j *Server) handleRegister(c *gin.Context) {
-	j.loginLocales(c)
-	cn := c.Param("connector")
-	if ls, ok := j.local(cn); !ok || !ls.Register {
-		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
-		return
+	if cn, _, ok := j.offered(c, registerOn); ok {
+		j.registerPage(c, http.StatusOK, cn, "", "")
 	}
-	j.registerPage(c, http.StatusOK, cn, "", "")
 }
 
 func (j *Server) registerPage(c *gin.Context, status int, cn, field, msg string) {
 	ls, _ := j.local(cn)
-	req := c.Query("req")
-	if c.Request.Method == http.MethodPost {
-		req = c.PostForm("req")
-	}
+	req := formValue(c, "req")
 	j.ui.Render(c, status, "register", map[string]any{
 		"Title": j.ui.T(c, "ui.register_title"), "Action": j.registerPath(cn), "CSRF": j.selfCSRF(c), "Req": req,
 		"Email": c.PostForm("email"), "Name": c.PostForm("name"), "Terms": ls.TermsURL,
@@ -58,14 +53,8 @@ func (j *Server) registerPage(c *gin.Context, status int, cn, field, msg string)
 }
 
 func (j *Server) handleRegisterSubmit(c *gin.Context) {
-	j.loginLocales(c)
-	cn := c.Param("connector")
-	ls, ok := j.local(cn)
-	if !ok || !ls.Register {
-		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
-		return
-	}
-	if !j.selfCSRFOK(c) || !j.addressAllowed(c, "register") {
+	cn, ls, ok := j.offered(c, registerOn)
+	if !ok || !j.selfCSRFOK(c) || !j.addressAllowed(c, "register") {
 		return
 	}
 	email := strings.TrimSpace(c.PostForm("email"))

@@ -38,21 +38,16 @@ func (j *Server) loginPageURL(cn, req string) string {
 	return j.path("/login/"+url.PathEscape(cn)) + "?req=" + url.QueryEscape(req)
 }
 
+func resetOn(ls LocalService) bool { return ls.Reset }
+
 func (j *Server) handleForgot(c *gin.Context) {
-	j.loginLocales(c)
-	cn := c.Param("connector")
-	if ls, ok := j.local(cn); !ok || !ls.Reset {
-		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
-		return
+	if cn, _, ok := j.offered(c, resetOn); ok {
+		j.forgotPage(c, http.StatusOK, cn, "")
 	}
-	j.forgotPage(c, http.StatusOK, cn, "")
 }
 
 func (j *Server) forgotPage(c *gin.Context, status int, cn, msg string) {
-	req := c.Query("req")
-	if c.Request.Method == http.MethodPost {
-		req = c.PostForm("req")
-	}
+	req := formValue(c, "req")
 	j.ui.Render(c, status, "forgot", map[string]any{
 		"Title": j.ui.T(c, "ui.forgot_title"), "Action": j.forgotPath(cn), "CSRF": j.selfCSRF(c),
 		"Req": req, "Error": msg, "Back": j.loginPageURL(cn, req),
@@ -60,14 +55,8 @@ func (j *Server) forgotPage(c *gin.Context, status int, cn, msg string) {
 }
 
 func (j *Server) handleForgotSubmit(c *gin.Context) {
-	j.loginLocales(c)
-	cn := c.Param("connector")
-	ls, ok := j.local(cn)
-	if !ok || !ls.Reset {
-		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
-		return
-	}
-	if !j.selfCSRFOK(c) {
+	cn, _, ok := j.offered(c, resetOn)
+	if !ok || !j.selfCSRFOK(c) {
 		return
 	}
 	login := strings.TrimSpace(c.PostForm("login"))
@@ -106,16 +95,24 @@ func (j *Server) mailReset(ctx context.Context, lang, cn, login, peer string) {
 }
 
 func (j *Server) handleReset(c *gin.Context) {
-	a, _, ok := j.checkLink(c, purposeReset)
+	if _, _, u, ok := j.resetLink(c); ok {
+		j.passwordFormWith(c, http.StatusOK, "reset", "", "", u != "")
+	}
+}
+
+// resetLink checks a reset link and finds the user whose second factor
+// it needs, if any (reset_mfa.go).
+func (j *Server) resetLink(c *gin.Context) (store.LocalAccount, tokensvc.Action, string, bool) {
+	a, act, ok := j.checkLink(c, purposeReset)
 	if !ok {
-		return
+		return a, act, "", false
 	}
 	u, err := j.resetFactorUser(c.Request.Context(), j.resetConnector(), a)
 	if err != nil {
 		j.ui.Unavailable(c, "reset: second factors", err)
-		return
+		return a, act, "", false
 	}
-	j.passwordFormWith(c, http.StatusOK, "reset", "", "", u != "")
+	return a, act, u, true
 }
 
 // passwordForm shows the form of a link that sets a password (reset,
@@ -127,10 +124,7 @@ func (j *Server) passwordForm(c *gin.Context, status int, page, msg string) {
 // passwordFormWith is passwordForm with the field msg is about, and
 // whether the form asks for a second factor's code.
 func (j *Server) passwordFormWith(c *gin.Context, status int, page, msg, field string, factor bool) {
-	tok := c.Query("token")
-	if c.Request.Method == http.MethodPost {
-		tok = c.PostForm("token")
-	}
+	tok := formValue(c, "token")
 	j.ui.Render(c, status, "setpassword", map[string]any{
 		"Title": j.ui.T(c, "ui."+page+"_title"), "Intro": j.ui.T(c, "ui."+page+"_intro"), "Action": j.langPath(c, "/"+page),
 		"Token": tok, "CSRF": j.selfCSRF(c), "Error": msg, "Field": field, "Factor": factor,
@@ -141,13 +135,8 @@ func (j *Server) handleResetSubmit(c *gin.Context) {
 	if !j.selfCSRFOK(c) {
 		return
 	}
-	a, act, ok := j.checkLink(c, purposeReset)
+	a, act, u, ok := j.resetLink(c)
 	if !ok {
-		return
-	}
-	u, err := j.resetFactorUser(c.Request.Context(), j.resetConnector(), a)
-	if err != nil {
-		j.ui.Unavailable(c, "reset: second factors", err)
 		return
 	}
 	if u != "" {

@@ -172,12 +172,7 @@ func (j *Server) addressAllowed(c *gin.Context, form string) bool {
 		j.ui.Unavailable(c, "self-service: address rate", err)
 		return false
 	}
-	if !d.Allowed {
-		c.Header("Retry-After", d.RetryAfterHeader())
-		j.ui.Page(c, http.StatusTooManyRequests, ui.MsgThrottled, j.ui.Duration(c, d.RetryAfter.Seconds()))
-		return false
-	}
-	return true
+	return j.allowed(c, d)
 }
 
 // binding is the account state a link of purpose may act on.
@@ -243,12 +238,8 @@ func (j *Server) mailLinkAs(ctx context.Context, lang, purpose, kind string, a s
 // it names, and answers the page that says it is dead if it is: bad,
 // expired, spent, or the account changed since.
 func (j *Server) checkLink(c *gin.Context, purpose string) (store.LocalAccount, tokensvc.Action, bool) {
-	tok := c.Query("token")
-	if c.Request.Method == http.MethodPost {
-		tok = c.PostForm("token")
-	}
 	ctx := c.Request.Context()
-	act, err := j.tokens.ParseAction(tok, purpose)
+	act, err := j.tokens.ParseAction(formValue(c, "token"), purpose)
 	if err == nil && !j.opts.Now().Before(act.Expiry) { // the journey's clock too
 		err = tokensvc.ErrActionExpired
 	}
@@ -364,14 +355,34 @@ func (j *Server) selfCSRFOK(c *gin.Context) bool {
 	return true
 }
 
+// formValue is a page's parameter: from the query of a GET, the form of
+// a POST.
+func formValue(c *gin.Context, name string) string {
+	if c.Request.Method == http.MethodPost {
+		return c.PostForm(name)
+	}
+	return c.Query(name)
+}
+
+// offered is the local connector of the page's path, with the settings
+// that turn its page on (want), after the login's languages; it answers
+// 404 when the connector does not offer it.
+func (j *Server) offered(c *gin.Context, want func(LocalService) bool) (string, LocalService, bool) {
+	j.loginLocales(c)
+	cn := c.Param("connector")
+	ls, ok := j.local(cn)
+	if !ok || !want(ls) {
+		j.ui.Page(c, http.StatusNotFound, ui.MsgNotFound)
+		return cn, ls, false
+	}
+	return cn, ls, true
+}
+
 // loginLocales makes the page use the languages of the login it came
 // from (req, in the query or the form), if there is one: "Forgot
 // password?" and registration start from a login form.
 func (j *Server) loginLocales(c *gin.Context) {
-	id := c.Query("req")
-	if c.Request.Method == http.MethodPost {
-		id = c.PostForm("req")
-	}
+	id := formValue(c, "req")
 	if id == "" || len(id) > 64 {
 		return
 	}

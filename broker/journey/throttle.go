@@ -30,6 +30,12 @@ func (j *Server) throttleCheck(c *gin.Context, keys ...throttle.Key) bool {
 		j.ui.Unavailable(c, "throttle: check", err)
 		return false
 	}
+	return j.allowed(c, d)
+}
+
+// allowed reports d.Allowed, answering 429 with Retry-After and the page
+// that says how long to wait when it is not.
+func (j *Server) allowed(c *gin.Context, d throttle.Decision) bool {
 	if !d.Allowed {
 		c.Header("Retry-After", d.RetryAfterHeader())
 		j.ui.Page(c, http.StatusTooManyRequests, ui.MsgThrottled, j.ui.Duration(c, d.RetryAfter.Seconds()))

@@ -311,7 +311,8 @@ func (b *Broker) assemble() error {
 	if opts.ConsoleClient != "" {
 		b.console, err = console.New(console.Options{Issuer: opts.Issuer, ClientID: opts.ConsoleClient,
 			FreshLogin: opts.ConsoleFreshLogin, Now: opts.Now},
-			console.Deps{Broker: b, Store: b.store, Log: b.log, Text: b.ui.Text, Product: b.ui.Product()})
+			console.Deps{Broker: b, Store: b.store, Log: b.log, Product: b.ui.Product(),
+				Text: func(lang, id string) string { return b.ui.MsgIn(lang, id) }, Lang: b.ui.Lang, Languages: b.ui.Offered()})
 		if err != nil {
 			b.protocol.Close()
 			return err

@@ -3,8 +3,10 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,4 +107,26 @@ func (j *walk) acceptLanguage(h string) {
 		return cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": h}})
 	}))
 	j.must(err)
+}
+
+// TestConsoleLanguage: the admin console's pages follow Accept-Language
+// too (a page any browser reaches: a callback that failed).
+func TestConsoleLanguage(t *testing.T) {
+	b := testenv.Start(t, testenv.Config(t))
+	get := func(lang string) (string, string) {
+		req, _ := http.NewRequest(http.MethodGet, b.URL+"/admin/callback?state=nope&code=x", nil)
+		req.Header.Set("Accept-Language", lang)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.Header.Get("Content-Language"), string(body)
+	}
+	enLang, en := get("en")
+	deLang, de := get("de-DE,de;q=0.9")
+	if enLang != "en" || deLang != "de" || !strings.Contains(de, `<html lang="de">`) || de == en {
+		t.Fatalf("console pages: en %q, de %q; German page:\n%.600s", enLang, deLang, de)
+	}
 }

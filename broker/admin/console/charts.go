@@ -2,6 +2,7 @@ package console
 
 import (
 	"fmt"
+	"github.com/gin-gonic/gin"
 	"slices"
 	"strings"
 	"time"
@@ -36,9 +37,9 @@ const (
 )
 
 // hourly charts the events of types, one series a type.
-func (c *Console) hourly(evs []store.AuditEvent, now time.Time, titleID string, types ...string) chart {
+func (c *Console) hourly(g *gin.Context, evs []store.AuditEvent, now time.Time, titleID string, types ...string) chart {
 	counts := make([][chartHours]int, len(types))
-	ch := chart{ID: strings.ReplaceAll(titleID, ".", "-"), Title: c.text(titleID), Width: chartHours * slot, Height: chartHeight}
+	ch := chart{ID: strings.ReplaceAll(titleID, ".", "-"), Title: c.t(g, titleID), Width: chartHours * slot, Height: chartHeight}
 	for _, ev := range evs {
 		i := slices.Index(types, ev.Type)
 		age := now.Sub(ev.Time)

@@ -33,7 +33,7 @@ func (c *Console) clients(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	c.render(g, s, http.StatusOK, "clients", c.text("console.clients"), map[string]any{"Clients": out.Clients})
+	c.render(g, s, http.StatusOK, "clients", c.t(g, "console.clients"), map[string]any{"Clients": out.Clients})
 }
 
 func (c *Console) client(g *gin.Context, s *sess) {
@@ -42,7 +42,7 @@ func (c *Console) client(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	c.render(g, s, http.StatusOK, "client", c.text("console.client"), map[string]any{"Client": cl, "Grants": grantTypes})
+	c.render(g, s, http.StatusOK, "client", c.t(g, "console.client"), map[string]any{"Client": cl, "Grants": grantTypes})
 }
 
 // lines splits a text area into its non-empty lines.
@@ -77,15 +77,15 @@ func (c *Console) createClient(g *gin.Context, s *sess) {
 	if st >= 300 {
 		// The redirect URIs' rules are the API's: its message names the
 		// field; the form comes back filled.
-		c.render(g, s, st, "clients_new", c.text("console.clients.new"), map[string]any{"Error": e.String(), "Form": g.Request.PostForm})
+		c.render(g, s, st, "clients_new", c.t(g, "console.clients.new"), map[string]any{"Error": e.String(), "Form": g.Request.PostForm})
 		return
 	}
-	c.render(g, s, http.StatusCreated, "secret", c.text("console.client.created"), map[string]any{"Client": cl})
+	c.render(g, s, http.StatusCreated, "secret", c.t(g, "console.client.created"), map[string]any{"Client": cl})
 }
 
 // newClient is the creation form.
 func (c *Console) newClient(g *gin.Context, s *sess) {
-	c.render(g, s, http.StatusOK, "clients_new", c.text("console.clients.new"), nil)
+	c.render(g, s, http.StatusOK, "clients_new", c.t(g, "console.clients.new"), nil)
 }
 
 func (c *Console) clientAction(g *gin.Context, s *sess) {
@@ -121,7 +121,7 @@ func (c *Console) clientAction(g *gin.Context, s *sess) {
 		return
 	}
 	cl.ID = id
-	c.render(g, s, http.StatusOK, "secret", c.text("console.client.rotated"), map[string]any{"Client": cl})
+	c.render(g, s, http.StatusOK, "secret", c.t(g, "console.client.rotated"), map[string]any{"Client": cl})
 }
 
 // grantTypes are the grant types the edit form offers.
@@ -160,7 +160,7 @@ func (c *Console) editClient(g *gin.Context, s *sess, id string) {
 	if st, e := c.api(g, s, http.MethodPut, path, cl, nil); st >= 300 {
 		var view clientView
 		c.api(g, s, http.MethodGet, path, nil, &view)
-		c.render(g, s, st, "client", c.text("console.client"), map[string]any{"Client": view, "Grants": grantTypes, "Error": e.String()})
+		c.render(g, s, st, "client", c.t(g, "console.client"), map[string]any{"Client": view, "Grants": grantTypes, "Error": e.String()})
 		return
 	}
 	c.done(g, back, "client_updated")

@@ -162,7 +162,7 @@ func (c *Console) connectorsPage(g *gin.Context, s *sess, status int, typ string
 		data["Fields"] = fields(sc, "", form)
 	}
 	maps.Copy(data, extra)
-	c.render(g, s, status, "connectors", c.text("console.connectors"), data)
+	c.render(g, s, status, "connectors", c.t(g, "console.connectors"), data)
 }
 
 // connectorForm tests or adds the connector the form describes.
@@ -181,7 +181,7 @@ func (c *Console) connectorForm(g *gin.Context, s *sess) {
 	}
 	sc, known := types[typ]
 	if !known {
-		fail(http.StatusBadRequest, c.text("console.connector.badType"))
+		fail(http.StatusBadRequest, c.t(g, "console.connector.badType"))
 		return
 	}
 	cfg, err := configFrom(sc, "", form)
@@ -202,9 +202,9 @@ func (c *Console) connectorForm(g *gin.Context, s *sess) {
 	case st >= 300:
 		fail(st, e.String())
 	case test && res.Checked:
-		c.connectorsPage(g, s, http.StatusOK, typ, form, map[string]any{"Tested": c.text("console.connector.tested")})
+		c.connectorsPage(g, s, http.StatusOK, typ, form, map[string]any{"Tested": c.t(g, "console.connector.tested")})
 	case test:
-		c.connectorsPage(g, s, http.StatusOK, typ, form, map[string]any{"Tested": c.text("console.connector.built")})
+		c.connectorsPage(g, s, http.StatusOK, typ, form, map[string]any{"Tested": c.t(g, "console.connector.built")})
 	default:
 		c.done(g, c.path("/admin/connectors"), "connector_added")
 	}

@@ -64,10 +64,14 @@ type Deps struct {
 	Broker http.Handler
 	Store  Records
 	Log    *slog.Logger
-	// Text is the message catalogue (ui.Pages.Text): the console's
-	// wording is the theme's like the login pages'.
-	Text    func(id string) string
-	Product string
+	// Text is the message catalogue in a language (ui.Pages.MsgIn): the
+	// console's wording is the theme's like the login pages'. Lang is a
+	// request's language (ui.Pages.Lang), Languages those offered, the
+	// default first; nil Lang is always the default, nil Languages "en".
+	Text      func(lang, id string) string
+	Lang      func(*gin.Context) string
+	Languages []string
+	Product   string
 }
 
 // Console serves the console's pages.
@@ -78,8 +82,10 @@ type Console struct {
 	broker http.Handler
 	store  Records
 	log    *slog.Logger
-	text   func(string) string
-	tpl    *template.Template
+	text   func(lang, id string) string
+	lang   func(*gin.Context) string
+	langs  []string
+	tpl    map[string]*template.Template // by language
 	prod   string
 }
 
@@ -96,14 +102,34 @@ func New(opts Options, d Deps) (*Console, error) {
 		opts.Now = time.Now
 	}
 	c := &Console{opts: opts, issuer: iss, secure: iss.Scheme == "https", broker: d.Broker, store: d.Store,
-		log: d.Log, text: d.Text, prod: d.Product}
-	c.tpl, err = template.New("console").Funcs(template.FuncMap{
-		"t": c.text, "path": c.path, "fmtTime": fmtTime, "join": strings.Join, "has": slices.Contains[[]string],
-	}).ParseFS(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, fmt.Errorf("console: parse templates: %w", err)
+		log: d.Log, text: d.Text, lang: d.Lang, langs: d.Languages, prod: d.Product, tpl: map[string]*template.Template{}}
+	if len(c.langs) == 0 {
+		c.langs = []string{"en"}
+	}
+	for _, l := range c.langs {
+		c.tpl[l], err = template.New("console").Funcs(template.FuncMap{
+			"t": func(id string) string { return c.text(l, id) }, "path": c.path, "fmtTime": fmtTime, "join": strings.Join, "has": slices.Contains[[]string],
+		}).ParseFS(templateFS, "templates/*.html")
+		if err != nil {
+			return nil, fmt.Errorf("console: parse templates: %w", err)
+		}
 	}
 	return c, nil
+}
+
+// language is the request's language, one of c.langs.
+func (c *Console) language(g *gin.Context) string {
+	if g != nil && c.lang != nil {
+		if l := c.lang(g); c.tpl[l] != nil {
+			return l
+		}
+	}
+	return c.langs[0]
+}
+
+// t is message id in the request's language.
+func (c *Console) t(g *gin.Context, id string) string {
+	return c.text(c.language(g), id)
 }
 
 // Routes adds the console's pages to r, below /admin/; limit bounds the

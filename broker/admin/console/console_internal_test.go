@@ -47,7 +47,7 @@ func TestLocalPath(t *testing.T) {
 // TestHourly: events fall in the hour they happened, the last bar is the
 // last hour, and events older than a day or of other types are left out.
 func TestHourly(t *testing.T) {
-	c := &Console{text: func(id string) string { return id }}
+	c := &Console{text: func(_, id string) string { return id }, langs: []string{"en"}}
 	now := time.Date(2026, 12, 7, 12, 30, 0, 0, time.UTC)
 	evs := []store.AuditEvent{
 		{Type: "login.success", Time: now.Add(-time.Minute)},
@@ -57,7 +57,7 @@ func TestHourly(t *testing.T) {
 		{Type: "token.issue", Time: now.Add(-time.Minute)},
 		{Type: "login.success", Time: now.Add(time.Minute)}, // from the future: a replica's clock
 	}
-	ch := c.hourly(evs, now, "x", "login.success", "login.failure")
+	ch := c.hourly(nil, evs, now, "x", "login.success", "login.failure")
 	if s := ch.Series[0]; s.Hour != 2 || s.Day != 2 {
 		t.Errorf("successes: %+v, want 2 in the hour and the day", s)
 	}
@@ -122,7 +122,7 @@ func TestFresh(t *testing.T) {
 
 func testConsole(t *testing.T, now func() time.Time) *Console {
 	t.Helper()
-	text := func(id string) string {
+	text := func(_, id string) string {
 		if id == "console.done.keys_rotated" {
 			return "The signing keys are rotated."
 		}

@@ -41,10 +41,10 @@ func (c *Console) overview(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	c.render(g, s, http.StatusOK, "overview", c.text("console.overview"), map[string]any{
+	c.render(g, s, http.StatusOK, "overview", c.t(g, "console.overview"), map[string]any{
 		"Charts": []chart{
-			c.hourly(evs, now, "console.chart.logins", "login.success", "login.failure"),
-			c.hourly(evs, now, "console.chart.tokens", "token.issue", "token.refresh", "token.revoke"),
+			c.hourly(g, evs, now, "console.chart.logins", "login.success", "login.failure"),
+			c.hourly(g, evs, now, "console.chart.tokens", "token.issue", "token.refresh", "token.revoke"),
 		},
 		"ByConnector": byConnector(evs, now),
 		"Connectors":  cns.Connectors,
@@ -60,7 +60,7 @@ func (c *Console) auditLog(g *gin.Context, s *sess) {
 		return
 	}
 	slices.Reverse(evs)
-	c.render(g, s, http.StatusOK, "audit", c.text("console.audit"), map[string]any{
+	c.render(g, s, http.StatusOK, "audit", c.t(g, "console.audit"), map[string]any{
 		"Events": evs, "F": g.Request.URL.Query(), "CSV": c.path("/admin/audit.csv") + "?" + g.Request.URL.RawQuery})
 }
 
@@ -70,8 +70,8 @@ func (c *Console) filtered(g *gin.Context, s *sess) ([]store.AuditEvent, bool) {
 	if v := g.Query("since"); v != "" {
 		t, err := time.Parse("2006-01-02", v)
 		if err != nil {
-			c.render(g, s, http.StatusBadRequest, "message", c.text("console.refused.title"), map[string]any{
-				"Message": c.text("console.badDate")})
+			c.render(g, s, http.StatusBadRequest, "message", c.t(g, "console.refused.title"), map[string]any{
+				"Message": c.t(g, "console.badDate")})
 			return nil, false
 		}
 		since = t
@@ -136,7 +136,7 @@ func (c *Console) accountsPage(g *gin.Context, s *sess, status int, data map[str
 		data = map[string]any{}
 	}
 	data["Accounts"] = out.Accounts
-	c.render(g, s, status, "accounts", c.text("console.accounts"), data)
+	c.render(g, s, status, "accounts", c.t(g, "console.accounts"), data)
 }
 
 func (c *Console) createAccount(g *gin.Context, s *sess) {
@@ -155,7 +155,7 @@ func (c *Console) createAccount(g *gin.Context, s *sess) {
 		// form, filled again but for the password, which never travels
 		// back into a page.
 		form := map[string]string{"username": g.PostForm("username"), "email": g.PostForm("email"), "name": g.PostForm("name")}
-		c.accountsPage(g, s, st, map[string]any{"Error": c.refusal(e), "Form": form, "PasswordRefused": e.Code == weakPassword})
+		c.accountsPage(g, s, st, map[string]any{"Error": c.refusal(g, e), "Form": form, "PasswordRefused": e.Code == weakPassword})
 		return
 	}
 	c.done(g, c.path("/admin/accounts"), done)
@@ -167,9 +167,9 @@ const weakPassword = "weak_password"
 
 // refusal is what a form shows of the API's refusal: for a password, the
 // policy's reason after the catalogue's words.
-func (c *Console) refusal(e apiError) string {
+func (c *Console) refusal(g *gin.Context, e apiError) string {
 	if e.Code == weakPassword && e.Description != "" {
-		return c.text("console.passwordRefused") + " " + e.Description
+		return c.t(g, "console.passwordRefused") + " " + e.Description
 	}
 	return e.String()
 }
@@ -194,8 +194,8 @@ func (c *Console) accountAction(g *gin.Context, s *sess) {
 		return
 	}
 	confirm := func(status int, refused string) {
-		c.render(g, s, status, "confirm", c.text("console.confirm.title"), map[string]any{
-			"Message": fmt.Sprintf(c.text("console.confirm.account."+action), acc.Username),
+		c.render(g, s, status, "confirm", c.t(g, "console.confirm.title"), map[string]any{
+			"Message": fmt.Sprintf(c.t(g, "console.confirm.account."+action), acc.Username),
 			"Action":  g.Request.URL.Path, "Password": action == "password", "PasswordError": refused})
 	}
 	if g.PostForm("confirm") != "yes" {
@@ -205,7 +205,7 @@ func (c *Console) accountAction(g *gin.Context, s *sess) {
 	if action == "password" {
 		if st, e := c.api(g, s, http.MethodPut, path+"/password", map[string]any{"password": g.PostForm("password")}, nil); st >= 300 {
 			if st == http.StatusBadRequest && e.Code == weakPassword {
-				confirm(st, c.refusal(e)) // the same page, to type another
+				confirm(st, c.refusal(g, e)) // the same page, to type another
 				return
 			}
 			c.apiFailed(g, s, st, e)
@@ -261,7 +261,7 @@ func (c *Console) keys(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	c.render(g, s, http.StatusOK, "keys", c.text("console.keys"), map[string]any{"Keys": out.Keys})
+	c.render(g, s, http.StatusOK, "keys", c.t(g, "console.keys"), map[string]any{"Keys": out.Keys})
 }
 
 func (c *Console) rotateKeys(g *gin.Context, s *sess) {

@@ -36,7 +36,9 @@ func (c *Console) render(g *gin.Context, s *sess, status int, name, title string
 	if data == nil {
 		data = map[string]any{}
 	}
-	data["Title"], data["Product"], data["Page"] = title, c.prod, name
+	lang := c.language(g)
+	data["Title"], data["Product"], data["Page"], data["Lang"] = title, c.prod, name, lang
+	g.Header("Content-Language", lang)
 	if s != nil {
 		data["CSRF"], data["Session"] = s.csrf, true
 	}
@@ -45,12 +47,12 @@ func (c *Console) render(g *gin.Context, s *sess, status int, name, title string
 	// only one of the catalogue's.
 	if f, err := g.Cookie(doneCookie); err == nil {
 		c.setCookie(g, doneCookie, "", -1, http.SameSiteStrictMode)
-		if id := "console.done." + f; len(f) < 64 && c.text(id) != id {
-			data["Done"] = c.text(id)
+		if id := "console.done." + f; len(f) < 64 && c.t(g, id) != id {
+			data["Done"] = c.t(g, id)
 		}
 	}
 	g.Status(status)
-	if err := c.tpl.ExecuteTemplate(g.Writer, name, data); err != nil {
+	if err := c.tpl[lang].ExecuteTemplate(g.Writer, name, data); err != nil {
 		c.log.ErrorContext(g.Request.Context(), "console: render", "page", name, "err", err)
 	}
 }
@@ -58,7 +60,7 @@ func (c *Console) render(g *gin.Context, s *sess, status int, name, title string
 // message shows a page with one message (a login that failed, a session
 // that ended) and a link to log in.
 func (c *Console) message(g *gin.Context, status int, id, detail string) {
-	c.render(g, nil, status, "message", c.text(id+".title"), map[string]any{"Message": c.text(id), "Detail": detail})
+	c.render(g, nil, status, "message", c.t(g, id+".title"), map[string]any{"Message": c.t(g, id), "Detail": detail})
 }
 
 // fail logs a failure of the server's and says to try later.
@@ -90,10 +92,10 @@ func (c *Console) apiFailed(g *gin.Context, s *sess, status int, e apiError) {
 		return
 	}
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		c.render(g, s, status, "message", c.text("console.forbidden.title"), map[string]any{
-			"Message": c.text("console.forbidden"), "Detail": e.String()})
+		c.render(g, s, status, "message", c.t(g, "console.forbidden.title"), map[string]any{
+			"Message": c.t(g, "console.forbidden"), "Detail": e.String()})
 		return
 	}
-	c.render(g, s, status, "message", c.text("console.refused.title"), map[string]any{
-		"Message": c.text("console.refused"), "Detail": e.String()})
+	c.render(g, s, status, "message", c.t(g, "console.refused.title"), map[string]any{
+		"Message": c.t(g, "console.refused"), "Detail": e.String()})
 }

@@ -46,7 +46,7 @@ func (c *Console) users(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	c.render(g, s, http.StatusOK, "users", c.text("console.users"), map[string]any{"Users": out.Users, "Next": out.Next, "Q": g.Query("q")})
+	c.render(g, s, http.StatusOK, "users", c.t(g, "console.users"), map[string]any{"Users": out.Users, "Next": out.Next, "Q": g.Query("q")})
 }
 
 func (c *Console) user(g *gin.Context, s *sess) {
@@ -70,7 +70,7 @@ func (c *Console) user(g *gin.Context, s *sess) {
 		c.apiFailed(g, s, st, e)
 		return
 	}
-	c.render(g, s, http.StatusOK, "user", c.text("console.user"), map[string]any{
+	c.render(g, s, http.StatusOK, "user", c.t(g, "console.user"), map[string]any{
 		"User": u, "Identities": ids.Identities, "Sessions": ss.Sessions})
 }
 
@@ -136,6 +136,6 @@ func (c *Console) confirm(g *gin.Context, s *sess, id string, args []any, action
 			fields[k] = v[0]
 		}
 	}
-	c.render(g, s, http.StatusOK, "confirm", c.text("console.confirm.title"), map[string]any{
-		"Message": fmt.Sprintf(c.text(id), args...), "Action": action, "Fields": fields})
+	c.render(g, s, http.StatusOK, "confirm", c.t(g, "console.confirm.title"), map[string]any{
+		"Message": fmt.Sprintf(c.t(g, id), args...), "Action": action, "Fields": fields})
 }

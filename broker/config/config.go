@@ -286,7 +286,9 @@ type Connector struct {
 	// match `^[a-z0-9][a-z0-9_-]{0,62}$`.
 	ID string `yaml:"id"`
 	// Type is the connector type: `local` (accounts kept by Portico,
-	// seeded from `users`; no `config`), [`ldap`](connectors/ldap.md),
+	// seeded from `users`; its `config` is
+	// [self-service](self-service.md): `password_reset`,
+	// `reset_second_factor`, `require_verified_email`, `registration`), [`ldap`](connectors/ldap.md),
 	// [`saml`](connectors/saml.md), [`oidc`, `google`,
 	// `microsoft`](connectors/oidc.md), [`github`](connectors/github.md),
 	// [`plugin`](plugins.md) (a connector in its own binary),

@@ -1176,6 +1176,7 @@ func authRequest(n int) store.AuthRequest {
 		Prompt:              []string{"login", "consent"},
 		MaxAge:              int64(300 + n),
 		ACRValues:           []string{"urn:portico:mfa"},
+		UILocales:           "de-AT en",
 		LinkUserID:          fmt.Sprintf("link-user-%d", n),
 		Step:                "/mfa",
 		NoSession:           true,

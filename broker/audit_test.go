@@ -246,7 +246,7 @@ func TestAuditExclude(t *testing.T) {
 	types := []string{audit.LoginSuccess, audit.LoginFailure, audit.UserCreate, audit.IdentityLink,
 		audit.LinkSkipped, audit.IdentityLinkRefused, audit.MFAEnrol, audit.RecoveryUsed,
 		audit.RecoveryRegenerate, audit.PasskeyRename, audit.PasskeyRemove, audit.PasswordChange, audit.SessionsEnd, audit.ConsentGrant, audit.ConsentRevoke, audit.DeviceApprove, audit.DeviceDeny,
-		audit.AccountRegister, audit.AccountVerify, audit.ResetRequest, audit.PasswordReset, audit.InvitationAccepted, audit.LinkMailed,
+		audit.RegisterRequest, audit.AccountRegister, audit.AccountVerify, audit.ResetRequest, audit.PasswordReset, audit.InvitationAccepted, audit.LinkMailed,
 		audit.TokenIssue, audit.TokenRefresh, audit.TokenRevoke, audit.TokenExchange,
 		audit.RefreshReplay, audit.CodeReplay, audit.AssertionReplay, audit.PasskeySignCount,
 		"admin.client_create", "admin.client_update", "admin.account_create",

@@ -129,6 +129,8 @@ func (b *Broker) bodyRules() map[string]bodyRule {
 		"POST /reset":                     page(pageForm),
 		"GET /verify":                     page(noBody),
 		"POST /verify":                    page(pageForm),
+		"GET /join":                       page(noBody),
+		"POST /join":                      page(pageForm),
 		"GET /invite":                     page(noBody),
 		"POST /invite":                    page(pageForm),
 		"GET /device":                     page(noBody),

@@ -57,6 +57,10 @@ type adminAccountInput struct {
 // megabyte "password" is a request to burn CPU.
 const maxPassword = 1024
 
+// maxEmail is RFC 5321's bound of a path, which mail to the account must
+// fit.
+const maxEmail = 254
+
 func accountView(a store.LocalAccount) adminAccount {
 	return adminAccount{ID: a.ID, Username: a.Username, Email: a.Email, EmailVerified: a.EmailVerified,
 		Name: a.Name, Groups: a.Groups, CreatedAt: a.CreatedAt}
@@ -84,6 +88,9 @@ func checkAccount(in adminAccountInput) string {
 	if in.Email != "" {
 		if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email || a.Name != "" {
 			return "email is not a plain email address"
+		}
+		if len(in.Email) > maxEmail {
+			return "email is longer than 254 bytes (RFC 5321): no mail could reach it"
 		}
 	}
 	if errs := config.CheckGroups("groups", in.Groups); len(errs) > 0 {

@@ -69,6 +69,7 @@ const (
 	AccountRegister    = "account.register"
 	AccountVerify      = "account.email_verified"
 	ResetRequest       = "account.reset_requested"
+	RegisterRequest    = "account.register_requested"
 	PasswordReset      = "account.password_reset"
 	InvitationAccepted = "account.invitation_accepted"
 	LinkMailed         = "account.link_mailed"

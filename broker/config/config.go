@@ -222,7 +222,7 @@ var AuditTypes = []string{
 	"login.success", "login.failure", "user.create", "identity.link", "identity.link_skipped", "identity.link_refused", "mfa.enrol", "mfa.recovery_used",
 	"mfa.recovery_regenerate", "mfa.passkey_rename", "mfa.passkey_remove", "user.password_change", "user.sessions_end", "consent.grant", "consent.revoke",
 	"device.approve", "device.deny",
-	"account.register", "account.email_verified", "account.reset_requested", "account.password_reset", // self-service
+	"account.register_requested", "account.register", "account.email_verified", "account.reset_requested", "account.password_reset", // self-service
 	"account.invitation_accepted", "account.link_mailed",
 	"token.issue", "token.refresh", "token.revoke", "token.exchange",
 	"security.refresh_replay", "security.code_replay", "security.assertion_replay", "security.passkey_sign_count",

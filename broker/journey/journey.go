@@ -196,6 +196,9 @@ func (j *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
 	r.POST(j.path("/reset"), limit, j.handleResetSubmit)
 	r.GET(j.path("/verify"), j.handleVerify)
 	r.POST(j.path("/verify"), limit, j.handleVerifySubmit)
+	// Not /register: dynamic client registration's (RFC 7591).
+	r.GET(j.path("/join"), j.handleRegisterLink)
+	r.POST(j.path("/join"), limit, j.handleRegisterLinkSubmit)
 	r.GET(j.path("/invite"), j.handleInvite)
 	r.POST(j.path("/invite"), limit, j.handleInviteSubmit)
 	if j.webauthnOn() {

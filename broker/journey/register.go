@@ -2,27 +2,32 @@ package journey
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
+	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/ui"
 	"github.com/portico-idp/portico/tokensvc"
 )
 
 // Self-registration, off unless a local connector turns it on: a person
-// gives an address, a name and a password; the account is made with the
-// address unverified and a link is mailed to it; the login waits for
-// the link. An address that already has an account gets the same page,
-// and its owner a note instead of a second account: the page tells no one
-// which addresses have accounts.
+// gives an address and a name; a link is mailed to the address, and its
+// form, where the mailbox's owner chooses the password, makes the account
+// (its address verified). Nothing exists before the link is used, so a
+// registration in someone else's name gives nobody an account, and a
+// login tells nothing about which addresses registered. An address that
+// already has an account gets the same page, and its owner a note with a
+// reset link instead.
 
 // Bounds of the registration form.
 const (
@@ -74,42 +79,132 @@ func (j *Server) handleRegisterSubmit(c *gin.Context) {
 		j.registerPage(c, http.StatusBadRequest, cn, "terms", j.ui.T(c, ui.MsgTermsRequired))
 		return
 	}
-	a := store.LocalAccount{ID: tokensvc.NewID(), Username: email, Email: email, Name: name, CreatedAt: j.opts.Now()}
-	pw, msg := j.newPassword(c, a)
-	if msg != "" {
-		j.registerPage(c, http.StatusBadRequest, cn, "password", msg)
-		return
-	}
-	if a.PasswordHash, err = j.hash(pw); err != nil {
-		j.ui.Unavailable(c, "register: hash password", err)
-		return
-	}
 	lang, peer := j.ui.Lang(c), c.ClientIP()
-	j.background("registration", func(ctx context.Context) { j.register(ctx, lang, cn, a, peer) })
+	j.background("registration", func(ctx context.Context) { j.register(ctx, lang, cn, email, name, peer) })
 	j.notice(c, http.StatusOK, "ui.check_mail_title", j.ui.T(c, "ui.register_sent", email, j.ui.Duration(c, j.self.cfg.VerifyTTL.Seconds())),
 		j.loginPageURL(cn, c.PostForm("req")), j.ui.T(c, "ui.back_to_login"))
 }
 
-// register makes the account and mails its verify link; for an address
-// that has an account already, it mails that account's owner a note.
-func (j *Server) register(ctx context.Context, lang, cn string, a store.LocalAccount, peer string) {
-	err := j.store.CreateLocalAccount(ctx, a)
-	if errors.Is(err, store.ErrAlreadyExists) {
-		if old, err := j.store.GetLocalAccountByLogin(ctx, a.Email); err == nil {
-			if _, err := j.mailLinkAs(ctx, lang, purposeReset, "exists", old); err != nil {
-				j.log.Error("register: mail the owner", "err", err)
-			}
+// pending is a registration waiting for its link: what the form said
+// that the link does not carry.
+type pending struct {
+	Name      string `json:"name,omitempty"`
+	Connector string `json:"connector"`
+}
+
+// pendingKind is the store record of a pending registration, by link id.
+const pendingKind = "registration"
+
+// register mails the address a link to finish the account; an address
+// that has an account already gets a note with a reset link instead.
+func (j *Server) register(ctx context.Context, lang, cn, email, name, peer string) {
+	old, err := j.store.GetLocalAccountByLogin(ctx, email)
+	switch {
+	case err == nil && strings.EqualFold(old.Email, email):
+		if _, err := j.mailLinkAs(ctx, lang, purposeReset, "exists", old); err != nil {
+			j.log.Error("register: mail the owner", "err", err)
 		}
 		return
-	} else if err != nil {
-		j.log.Error("register: create account", "err", err)
+	case err == nil: // another account's username: no account can have it
+		j.log.Warn("register: the address is another account's username", "account", old.ID)
+		return
+	case !errors.Is(err, store.ErrNotFound):
+		j.log.Error("register: read account", "err", err)
 		return
 	}
-	j.audit.Record(ctx, store.AuditEvent{Type: audit.AccountRegister, Actor: "account:" + a.ID, ConnectorID: cn,
-		Details: map[string]string{"account": a.ID, "peer": peer}})
-	if _, err := j.mailLink(ctx, lang, purposeVerify, a); err != nil {
+	a := store.LocalAccount{ID: tokensvc.NewID(), Email: email}
+	act, err := j.mailLinkRecord(ctx, lang, purposeRegister, "register", a, func(act tokensvc.Action) (store.Record, error) {
+		v, err := json.Marshal(pending{Name: name, Connector: cn})
+		return store.Record{Kind: pendingKind, Key: act.ID, Value: v, Expiry: act.Expiry}, err
+	})
+	if err != nil {
 		j.log.Error("register: mail link", "err", err)
+		return
 	}
+	if act.ID != "" {
+		j.audit.Record(ctx, store.AuditEvent{Type: audit.RegisterRequest, Actor: "anonymous", ConnectorID: cn,
+			Details: map[string]string{"account": a.ID, "peer": peer}})
+	}
+}
+
+// handleRegisterLink shows the form of a registration link: choose the
+// password (the mailbox's owner does, not whoever typed the address).
+func (j *Server) handleRegisterLink(c *gin.Context) {
+	if _, _, ok := j.checkRegisterLink(c); ok {
+		j.passwordForm(c, http.StatusOK, "register", "")
+	}
+}
+
+// checkRegisterLink checks a registration link: valid, unspent, and its
+// address still has no account.
+func (j *Server) checkRegisterLink(c *gin.Context) (tokensvc.Action, pending, bool) {
+	act, ok := j.parseLink(c, purposeRegister)
+	if !ok {
+		return act, pending{}, false
+	}
+	ctx := c.Request.Context()
+	var p pending
+	rec, err := j.store.GetRecord(ctx, pendingKind, act.ID)
+	if err == nil {
+		err = json.Unmarshal(rec.Value, &p)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkInvalid)
+		return act, p, false
+	} else if err != nil {
+		j.ui.Unavailable(c, "register: read pending", err)
+		return act, p, false
+	}
+	a := store.LocalAccount{ID: act.Subject, Email: act.Email}
+	if !core.ConstantEqual(binding(purposeRegister, a), act.Binding) {
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkInvalid)
+		return act, p, false
+	}
+	if _, err := j.store.GetLocalAccountByLogin(ctx, act.Email); err == nil {
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkInvalid) // made meanwhile, by any way
+		return act, p, false
+	} else if !errors.Is(err, store.ErrNotFound) {
+		j.ui.Unavailable(c, "register: read account", err)
+		return act, p, false
+	}
+	return act, p, true
+}
+
+func (j *Server) handleRegisterLinkSubmit(c *gin.Context) {
+	if !j.selfCSRFOK(c) {
+		return
+	}
+	act, p, ok := j.checkRegisterLink(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	a := store.LocalAccount{ID: act.Subject, Username: act.Email, Email: act.Email, EmailVerified: true, Name: p.Name,
+		CreatedAt: j.opts.Now().UTC()}
+	pw, msg := j.newPassword(c, a)
+	if msg != "" {
+		j.passwordForm(c, http.StatusBadRequest, "register", msg)
+		return
+	}
+	var err error
+	if a.PasswordHash, err = j.hash(pw); err != nil {
+		j.ui.Unavailable(c, "register: hash password", err)
+		return
+	}
+	if !j.spendLink(c, act) {
+		return
+	}
+	if err := j.store.CreateLocalAccount(ctx, a); errors.Is(err, store.ErrAlreadyExists) {
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkInvalid)
+		return
+	} else if err != nil {
+		j.ui.Unavailable(c, "register: create account", err)
+		return
+	}
+	_ = j.store.DeleteRecord(ctx, pendingKind, act.ID)
+	j.audit.Request(c, store.AuditEvent{Type: audit.AccountRegister, Actor: "account:" + a.ID, ConnectorID: p.Connector,
+		Details: map[string]string{"account": a.ID}})
+	j.notice(c, http.StatusOK, "ui.register_done_title", j.ui.T(c, "ui.register_done"), j.path("/account"), j.ui.T(c, "ui.login"))
 }
 
 // domainAllowed: the address's domain is one of allowed (case folded),
@@ -123,4 +218,6 @@ func domainAllowed(email string, allowed []string) bool {
 	return slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, d) })
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+// isControl: control and formatting characters (a right-to-left override
+// would make a name lie), as passkey names refuse them.
+func isControl(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }

@@ -83,7 +83,7 @@ func (j *Server) mailReset(ctx context.Context, lang, cn, login, peer string) {
 		j.log.Error("reset: read account", "err", err)
 		return
 	}
-	if a.Email == "" {
+	if a.Email == "" || j.disabled(ctx, a.ID) {
 		return
 	}
 	if _, err := j.mailLink(ctx, lang, purposeReset, a); err != nil {
@@ -126,7 +126,7 @@ func (j *Server) passwordForm(c *gin.Context, status int, page, msg string) {
 func (j *Server) passwordFormWith(c *gin.Context, status int, page, msg, field string, factor bool) {
 	tok := formValue(c, "token")
 	j.ui.Render(c, status, "setpassword", map[string]any{
-		"Title": j.ui.T(c, "ui."+page+"_title"), "Intro": j.ui.T(c, "ui."+page+"_intro"), "Action": j.langPath(c, "/"+page),
+		"Title": j.ui.T(c, "ui."+page+"_title"), "Intro": j.ui.T(c, "ui."+page+"_intro"), "Action": j.langPath(c, linkPaths[page]),
 		"Token": tok, "CSRF": j.selfCSRF(c), "Error": msg, "Field": field, "Factor": factor,
 	})
 }
@@ -205,4 +205,19 @@ func (j *Server) setPassword(c *gin.Context, a store.LocalAccount, act tokensvc.
 	}
 	j.audit.Request(c, e)
 	j.notice(c, http.StatusOK, "ui."+page+"_done_title", j.ui.T(c, "ui."+page+"_done"), j.path("/account"), j.ui.T(c, "ui.login"))
+}
+
+// disabled reports whether a user the account logs in as is disabled: a
+// reset would set a password nobody may use, and mail for nothing.
+func (j *Server) disabled(ctx context.Context, accountID string) bool {
+	users, err := j.localUserIDs(ctx, accountID)
+	if err != nil {
+		return false
+	}
+	for _, id := range users {
+		if u, err := j.store.GetUser(ctx, id); err == nil && u.Disabled {
+			return true
+		}
+	}
+	return false
 }

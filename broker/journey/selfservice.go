@@ -42,6 +42,9 @@ const (
 	purposeVerify = "verify"
 	purposeReset  = "reset"
 	purposeInvite = "invite"
+	// purposeRegister: the link of a registration (register.go), for an
+	// account that does not exist yet.
+	purposeRegister = "register"
 )
 
 // actionUsedKind is the store record of a spent link's id.
@@ -188,11 +191,12 @@ func (s *selfService) ttl(purpose string) time.Duration {
 	case purposeInvite:
 		return s.cfg.InviteTTL
 	}
+	// verify, register: a check of the address
 	return s.cfg.VerifyTTL
 }
 
 // linkPaths are the pages the links open.
-var linkPaths = map[string]string{purposeVerify: "/verify", purposeReset: "/reset", purposeInvite: "/invite"}
+var linkPaths = map[string]string{purposeVerify: "/verify", purposeReset: "/reset", purposeInvite: "/invite", purposeRegister: "/join"}
 
 // mailLink mails account a link of purpose, in lang, unless the account
 // had its share of links this hour (then it is dropped, logged: the
@@ -204,34 +208,63 @@ func (j *Server) mailLink(ctx context.Context, lang, purpose string, a store.Loc
 
 // mailLinkAs is mailLink with the email of kind (ui.MailKinds).
 func (j *Server) mailLinkAs(ctx context.Context, lang, purpose, kind string, a store.LocalAccount) (time.Time, error) {
+	act, err := j.mailLinkRecord(ctx, lang, purpose, kind, a, nil)
+	return act.Expiry, err
+}
+
+// mailLinkRecord is mailLinkAs that first stores the record rec makes of
+// the link (nil: none), and returns the link's Action (zero when the
+// account had its share of links).
+func (j *Server) mailLinkRecord(ctx context.Context, lang, purpose, kind string, a store.LocalAccount, rec func(tokensvc.Action) (store.Record, error)) (tokensvc.Action, error) {
 	if a.Email == "" {
-		return time.Time{}, errors.New("the account has no email address")
+		return tokensvc.Action{}, errors.New("the account has no email address")
 	}
-	d, err := j.self.acctRate.Allow(ctx, throttle.Key{Scope: "selfservice-mail", ID: a.ID})
+	// Each purpose has its own share, so that asking for resets cannot
+	// silence an invitation; an account yet to be made counts by address.
+	who := a.ID
+	if purpose == purposeRegister {
+		who = "address:" + strings.ToLower(a.Email)
+	}
+	d, err := j.self.acctRate.Allow(ctx, throttle.Key{Scope: "selfservice-mail", ID: purpose + ":" + who})
 	if err != nil {
-		return time.Time{}, err
+		return tokensvc.Action{}, err
 	}
 	if !d.Allowed {
 		j.log.Warn("self-service: link not mailed: too many for the account", "purpose", purpose, "account", a.ID)
-		return time.Time{}, nil
+		return tokensvc.Action{}, nil
 	}
 	ttl := j.self.ttl(purpose)
 	tok, act, err := j.tokens.MintAction(tokensvc.Action{Purpose: purpose, Subject: a.ID, Email: a.Email, Binding: binding(purpose, a)}, ttl)
 	if err != nil {
-		return time.Time{}, err
+		return act, err
+	}
+	if rec != nil {
+		r, err := rec(act)
+		if err == nil {
+			err = j.store.PutRecord(ctx, r)
+		}
+		if err != nil {
+			return tokensvc.Action{}, err
+		}
 	}
 	// The link's pages speak the mail's language, whatever the browser
 	// that opens it asks for.
 	link := j.url(linkPaths[purpose]) + "?token=" + url.QueryEscape(tok) + "&ui_locales=" + url.QueryEscape(lang)
-	m, err := j.ui.Mail(lang, kind, a.Name, link, ttl.Seconds())
+	// Only an administrator's invitation greets by name: any other name
+	// was typed by whoever asked, who may not be the address's owner.
+	name := ""
+	if purpose == purposeInvite {
+		name = a.Name
+	}
+	m, err := j.ui.Mail(lang, kind, name, link, ttl.Seconds())
 	if err != nil {
-		return time.Time{}, err
+		return tokensvc.Action{}, err
 	}
 	if err := j.mailer.Send(ctx, Email{To: a.Email, Kind: kind, Subject: m.Subject, Text: m.Text, HTML: m.HTML}); err != nil {
-		return time.Time{}, err
+		return tokensvc.Action{}, err
 	}
 	j.audit.Record(ctx, store.AuditEvent{Type: audit.LinkMailed, Actor: "system", Details: map[string]string{"purpose": purpose, "account": a.ID}})
-	return act.Expiry, nil
+	return act, nil
 }
 
 // checkLink reads the posted or queried link of purpose and the account
@@ -239,15 +272,8 @@ func (j *Server) mailLinkAs(ctx context.Context, lang, purpose, kind string, a s
 // expired, spent, or the account changed since.
 func (j *Server) checkLink(c *gin.Context, purpose string) (store.LocalAccount, tokensvc.Action, bool) {
 	ctx := c.Request.Context()
-	act, err := j.tokens.ParseAction(formValue(c, "token"), purpose)
-	if err == nil && !j.opts.Now().Before(act.Expiry) { // the journey's clock too
-		err = tokensvc.ErrActionExpired
-	}
-	if errors.Is(err, tokensvc.ErrActionExpired) {
-		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkExpired)
-		return store.LocalAccount{}, act, false
-	} else if err != nil {
-		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkInvalid)
+	act, ok := j.parseLink(c, purpose)
+	if !ok {
 		return store.LocalAccount{}, act, false
 	}
 	a, err := j.store.GetLocalAccount(ctx, act.Subject)
@@ -259,14 +285,32 @@ func (j *Server) checkLink(c *gin.Context, purpose string) (store.LocalAccount, 
 		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkInvalid)
 		return a, act, false
 	}
-	if _, err := j.store.GetRecord(ctx, actionUsedKind, act.ID); err == nil {
+	return a, act, true
+}
+
+// parseLink reads the posted or queried link of purpose: signed by
+// Portico for purpose, unexpired, unspent; else it answers the page that
+// says so.
+func (j *Server) parseLink(c *gin.Context, purpose string) (tokensvc.Action, bool) {
+	act, err := j.tokens.ParseAction(formValue(c, "token"), purpose)
+	if err == nil && !j.opts.Now().Before(act.Expiry) { // the journey's clock too
+		err = tokensvc.ErrActionExpired
+	}
+	if errors.Is(err, tokensvc.ErrActionExpired) {
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkExpired)
+		return act, false
+	} else if err != nil {
 		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkInvalid)
-		return a, act, false
+		return act, false
+	}
+	if _, err := j.store.GetRecord(c.Request.Context(), actionUsedKind, act.ID); err == nil {
+		j.ui.Page(c, http.StatusBadRequest, ui.MsgLinkInvalid)
+		return act, false
 	} else if !errors.Is(err, store.ErrNotFound) {
 		j.ui.Unavailable(c, "self-service: read link", err)
-		return a, act, false
+		return act, false
 	}
-	return a, act, true
+	return act, true
 }
 
 // spendLink marks the link used, once: a second use, here or on another

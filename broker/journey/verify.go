@@ -82,7 +82,7 @@ func (j *Server) markVerified(ctx context.Context, userID, email string) {
 // (at most the account's share an hour). It reports whether it refused.
 func (j *Server) refuseUnverified(c *gin.Context, cn *core.Connector, req store.AuthRequest, id sdk.Identity) bool {
 	ls, ok := j.local(cn.ID)
-	if !ok || !(ls.RequireVerifiedEmail || ls.Register) || id.EmailVerified {
+	if !ok || !ls.RequireVerifiedEmail || id.EmailVerified {
 		return false
 	}
 	j.auditLoginFailure(c, cn.ID, req.ClientID, "", "email_unverified")

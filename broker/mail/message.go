@@ -169,6 +169,8 @@ func build(from *mail.Address, m Message, id string, date time.Time) ([]byte, er
 	h("Date", date.Format(time.RFC1123Z))
 	h("Message-ID", id)
 	h("MIME-Version", "1.0")
+	// RFC 3834: no vacation responder or autoresponder answers it.
+	h("Auto-Submitted", "auto-generated")
 	if m.HTML == "" {
 		h("Content-Type", `text/plain; charset="utf-8"`)
 		h("Content-Transfer-Encoding", "quoted-printable")

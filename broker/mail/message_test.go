@@ -121,6 +121,9 @@ func TestBuild(t *testing.T) {
 	if h.Get("Message-Id") != "<id1@example.com>" || h.Get("Mime-Version") != "1.0" {
 		t.Errorf("Message-ID %q, MIME-Version %q", h.Get("Message-Id"), h.Get("Mime-Version"))
 	}
+	if h.Get("Auto-Submitted") != "auto-generated" {
+		t.Errorf("Auto-Submitted %q, want auto-generated (RFC 3834)", h.Get("Auto-Submitted"))
+	}
 	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if err != nil || mt != "multipart/alternative" {
 		t.Fatalf("Content-Type %q: %v", h.Get("Content-Type"), err)

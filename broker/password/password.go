@@ -49,7 +49,7 @@ const (
 // Violation codes: what a refused password broke. They are stable, for
 // API clients and page messages.
 const (
-	CodeInvalid          = "invalid"           // invalid UTF-8 or a control character
+	CodeInvalid          = "invalid"           // invalid UTF-8, a control character, or nothing visible
 	CodeTooShort         = "too_short"         // fewer than MinLength characters
 	CodeTooLong          = "too_long"          // more than MaxLength bytes
 	CodeContainsUsername = "contains_username" // equals or contains the username or email
@@ -86,7 +86,7 @@ type Violation struct {
 func (v *Violation) Error() string {
 	switch v.Code {
 	case CodeInvalid:
-		return "password contains a control character or is not valid UTF-8"
+		return "password contains a control character, is not valid UTF-8, or has nothing visible"
 	case CodeTooShort:
 		return fmt.Sprintf("password is shorter than %d characters", v.Limit)
 	case CodeTooLong:
@@ -160,6 +160,11 @@ func (p Policy) Check(pw string, userInputs ...string) error {
 	n := norm.NFC.String(pw)
 	if utf8.RuneCountInString(n) < minRunes {
 		return &Violation{Code: CodeTooShort, Limit: minRunes}
+	}
+	// Nothing but spaces and invisible formatting characters (zero-width
+	// spaces, direction marks) is no password a person could type again.
+	if strings.TrimFunc(pw, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) }) == "" {
+		return &Violation{Code: CodeInvalid}
 	}
 	lower := strings.ToLower(n)
 	inputs := userWords(userInputs)

@@ -21,7 +21,7 @@ func selfService(s *journey.SelfService, c config.Connector) error {
 		s.Local = map[string]journey.LocalService{}
 	}
 	r := lc.Registration
-	s.Local[c.ID] = journey.LocalService{RequireVerifiedEmail: lc.RequireVerifiedEmail || r.Enabled, Reset: lc.PasswordReset, ResetSecondFactor: lc.ResetSecondFactor,
+	s.Local[c.ID] = journey.LocalService{RequireVerifiedEmail: lc.RequireVerifiedEmail, Reset: lc.PasswordReset, ResetSecondFactor: lc.ResetSecondFactor,
 		Register: r.Enabled, AllowedDomains: r.AllowedDomains, TermsURL: r.TermsURL}
 	return nil
 }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -122,17 +123,34 @@ func (p *Pages) Lang(c *gin.Context) string {
 	return l
 }
 
-// acceptLanguage reads an Accept-Language header, best first; a header
-// that does not parse counts as none.
+// acceptLanguage reads an Accept-Language header (RFC 9110 §12.5.4),
+// best first. A range that does not parse is skipped, not the header:
+// "de, x-bogus;q=0.1" still asks for German.
 func acceptLanguage(h string) []language.Tag {
 	if h == "" || len(h) > 1024 {
 		return nil
 	}
-	tags, _, err := language.ParseAcceptLanguage(h)
-	if err != nil {
-		return nil
+	type ranked struct {
+		tag language.Tag
+		q   float64
 	}
-	return tags
+	var rs []ranked
+	for part := range strings.SplitSeq(h, ",") {
+		if len(rs) == maxLocales {
+			break
+		}
+		tags, q, err := language.ParseAcceptLanguage(strings.TrimSpace(part))
+		if err != nil || len(tags) != 1 || q[0] <= 0 {
+			continue
+		}
+		rs = append(rs, ranked{tags[0], float64(q[0])})
+	}
+	slices.SortStableFunc(rs, func(a, b ranked) int { return cmp.Compare(b.q, a.q) })
+	out := make([]language.Tag, len(rs))
+	for i, r := range rs {
+		out[i] = r.tag
+	}
+	return out
 }
 
 // Offered are the languages the pages are offered in, the default first.

@@ -29,6 +29,10 @@ func TestLang(t *testing.T) {
 		{name: "accept unoffered", accept: "fr-FR,fr", want: "en"},
 		{name: "accept unoffered, theme default", theme: Theme{Language: "de"}, accept: "fr", want: "de"},
 		{name: "accept malformed", accept: "de;q=x;;,", want: "en"},
+		{name: "accept one bad range", accept: "de, zz-!!;q=0.5", want: "de"},
+		{name: "accept bad q elsewhere", accept: "de,en;q=abc", want: "de"},
+		{name: "accept bogus tag", accept: "fr;q=0.9, i-bogus;q=0.1, de;q=0.5", want: "de"},
+		{name: "accept q zero", accept: "de;q=0, en;q=0.1", want: "en"},
 		{name: "accept huge", accept: strings.Repeat("de,", 400), want: "en"},
 		{name: "query ui_locales", query: "ui_locales=de", accept: "en", want: "de"},
 		{name: "query ui_locales order", query: "ui_locales=fr+de-AT+en", want: "de"},
@@ -89,7 +93,9 @@ func TestTranslations(t *testing.T) {
 	if got := p.MsgIn("en", MsgBadLogin); got != "All: no." {
 		t.Errorf("en = %q", got)
 	}
-	if got := p.durationIn("de", 90); got != "90 Sekunden" {
-		t.Errorf("durationIn(de, 90) = %q", got)
+	for sec, want := range map[float64]string{90: "90 Sekunden", 1800: "30 Minuten", 86400: "24 Stunden", 7 * 86400: "7 Tage"} {
+		if got := p.durationIn("de", sec); got != want {
+			t.Errorf("durationIn(de, %v) = %q, want %q", sec, got, want)
+		}
 	}
 }

@@ -21,7 +21,7 @@ type Email struct {
 
 // MailKinds are the emails Portico sends; each has catalogue ids
 // mail.<kind>.subject, .intro, .button and .outro.
-var MailKinds = []string{"verify", "reset", "invite", "exists"}
+var MailKinds = []string{"verify", "reset", "invite", "exists", "register"}
 
 // Mail renders the email of kind in lang to name (a greeting's name, or
 // empty) with link, valid for validFor seconds.

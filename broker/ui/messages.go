@@ -234,4 +234,6 @@ var pageMessages = map[string]message{
 	"ui.one_second": {"", "1 second"},
 	"ui.seconds":    {"", "%d seconds"},
 	"ui.minutes":    {"", "%d minutes"},
+	"ui.hours":      {"", "%d hours"},
+	"ui.days":       {"", "%d days"},
 }

@@ -147,6 +147,8 @@ var germanPages = map[string]message{
 	"ui.one_second":           {"", "1 Sekunde"},
 	"ui.seconds":              {"", "%d Sekunden"},
 	"ui.minutes":              {"", "%d Minuten"},
+	"ui.hours":                {"", "%d Stunden"},
+	"ui.days":                 {"", "%d Tage"},
 }
 
 var germanConsole = map[string]message{

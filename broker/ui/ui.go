@@ -153,8 +153,12 @@ func (p *Pages) durationIn(lang string, sec float64) string {
 		return p.textIn(lang, "ui.one_second")
 	case n < 120:
 		return p.MsgIn(lang, "ui.seconds", n)
+	case n < 120*60:
+		return p.MsgIn(lang, "ui.minutes", (n+59)/60)
+	case n < 48*3600:
+		return p.MsgIn(lang, "ui.hours", (n+3599)/3600)
 	}
-	return p.MsgIn(lang, "ui.minutes", (n+59)/60)
+	return p.MsgIn(lang, "ui.days", (n+86399)/86400)
 }
 
 // themeStyle is the theme's additions to the pages' style sheet.

@@ -91,6 +91,7 @@ func (b *Broker) bodyRules() map[string]bodyRule {
 		"GET /callback/:connector":              page(noBody),
 		"POST /callback/:connector":             page(callbackForm),
 		"POST /token":                           oauth(clientForm),
+		"POST /par":                             oauth(clientForm), // RFC 9126
 		"POST /revoke":                          oauth(clientForm),
 		"POST /introspect":                      oauth(clientForm),
 		"GET /logout":                           page(noBody),

@@ -38,6 +38,10 @@ const (
 	PushedRequestTTL = time.Minute
 	// parKind is the store record of a pushed request.
 	parKind = "par"
+	// maxPushedBytes bounds a /par body: a request object (at most
+	// maxRequestObjectBytes), a client assertion and a few short
+	// parameters.
+	maxPushedBytes = 64 << 10
 )
 
 // pushedParams are the parameters a pushed request keeps: those

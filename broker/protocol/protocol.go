@@ -179,6 +179,7 @@ func (p *Server) RefuseRegistrationBody(c *gin.Context, status int, desc string)
 const (
 	MaxFormBytes         = maxFormBytes
 	MaxRegistrationBytes = maxRegistrationBytes
+	MaxPushedBytes       = maxPushedBytes
 )
 
 // path returns the issuer's path prefix joined with p, so Portico can live

@@ -357,3 +357,58 @@ func objectClaims(issuer, client string, f testenv.Flow, now time.Time) map[stri
 	}
 	return c
 }
+
+// TestPARClientSettings: the admin API and dynamic registration set
+// require_pushed_authorization_requests and require_signed_request_object
+// (refusing the latter without keys), show them, and /authorize applies
+// what they stored.
+func TestPARClientSettings(t *testing.T) {
+	k := newClientKey(t, "EC", "k1")
+	cfg := adminConfig(t)
+	cfg.Registration = regConfig(t).Registration
+	b := testenv.Start(t, cfg)
+	admin := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	var set map[string]any
+	json.Unmarshal(jwks(t, k), &set)
+
+	r := call(t, b, admin, "POST", "/clients", map[string]any{"id": "adm-par", "redirect_uris": []string{testenv.RedirectURI},
+		"require_pushed_authorization_requests": true})
+	mustStatus(t, r, 201, "admin: create a PAR client")
+	secret, _ := r.Body["client_secret"].(string)
+	if got := call(t, b, admin, "GET", "/clients/adm-par", nil); got.Body["require_pushed_authorization_requests"] != true {
+		t.Errorf("admin view: %s", got.Raw)
+	}
+	if got, _ := authorizeAnswer(t, authorizeURL(b.URL, authParams("adm-par", newFlow()))); got != "invalid_request" {
+		t.Errorf("plain request of the admin API's PAR client: %s", got)
+	}
+	uri := requestURI(t, b, "adm-par", secret, authParams("adm-par", newFlow()))
+	if got, _ := authorizeAnswer(t, byReference(b, "adm-par", uri, nil)); got != "login" {
+		t.Errorf("pushed request of the admin API's PAR client: %s", got)
+	}
+	r = call(t, b, admin, "POST", "/clients", map[string]any{"id": "adm-jar", "redirect_uris": []string{testenv.RedirectURI},
+		"require_signed_request_object": true})
+	if r.Status != 400 || !strings.Contains(string(r.Raw), "require_signed_request_object") {
+		t.Errorf("admin: signed objects without keys: %d %s", r.Status, r.Raw)
+	}
+	r = call(t, b, admin, "POST", "/clients", map[string]any{"id": "adm-jar", "redirect_uris": []string{testenv.RedirectURI},
+		"require_signed_request_object": true, "token_endpoint_auth_method": "private_key_jwt", "jwks": set})
+	mustStatus(t, r, 201, "admin: create a JAR client")
+	if got, _ := authorizeAnswer(t, authorizeURL(b.URL, authParams("adm-jar", newFlow()))); got != "invalid_request" {
+		t.Errorf("plain request of the admin API's JAR client: %s", got)
+	}
+
+	meta := map[string]any{"redirect_uris": []string{testenv.RedirectURI}, "token_endpoint_auth_method": "private_key_jwt", "jwks": set,
+		"require_pushed_authorization_requests": true, "require_signed_request_object": true}
+	reg := regDo(t, http.MethodPost, b.URL+"/register", initialToken, meta)
+	if reg.Status != 201 || reg.Body["require_pushed_authorization_requests"] != true || reg.Body["require_signed_request_object"] != true {
+		t.Fatalf("register: %d %v", reg.Status, reg.Body)
+	}
+	if got, _ := authorizeAnswer(t, authorizeURL(b.URL, authParams(reg.str("client_id"), newFlow()))); got != "invalid_request" {
+		t.Errorf("plain request of a registered PAR client: %s", got)
+	}
+	delete(meta, "jwks")
+	meta["token_endpoint_auth_method"] = "client_secret_basic"
+	if reg := regDo(t, http.MethodPost, b.URL+"/register", initialToken, meta); reg.Status != 400 || reg.str("error") != "invalid_client_metadata" {
+		t.Errorf("register signed objects without keys: %d %v", reg.Status, reg.Body)
+	}
+}

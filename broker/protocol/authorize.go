@@ -41,8 +41,7 @@ const (
 type authError struct {
 	code, desc string
 	page       string // ui message id: never redirected
-	args       []any  // the page message's
-	status     int    // the page's or the JSON answer's; 0 is 400
+	status     int    // the page's; 0 is 400
 }
 
 // authTarget is where an authorization request's answer goes.
@@ -85,7 +84,7 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 		p.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
-	params, src, e := p.authorizationParams(c, client, q)
+	params, src, e := p.authorizationParams(ctx, client, q)
 	if e != nil {
 		// The request's own parameters could not be had: the error goes
 		// where the query says, if that is the client's.
@@ -108,7 +107,7 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 // when e has one, otherwise at the redirect URI.
 func (p *Server) authFailed(c *gin.Context, to authTarget, e *authError) {
 	if e.page != "" {
-		p.ui.Page(c, cmp.Or(e.status, http.StatusBadRequest), e.page, e.args...)
+		p.ui.Page(c, cmp.Or(e.status, http.StatusBadRequest), e.page)
 		return
 	}
 	p.ui.RedirectError(c, to.redirectURI, to.state, to.mode, e.code, e.desc)
@@ -117,7 +116,7 @@ func (p *Server) authFailed(c *gin.Context, to authTarget, e *authError) {
 // authorizationParams returns the parameters of an authorization request
 // at /authorize: those pushed at /par for a request_uri (par.go), those
 // of a signed request object (jar.go), or the query's.
-func (p *Server) authorizationParams(c *gin.Context, client store.Client, q url.Values) (url.Values, authSource, *authError) {
+func (p *Server) authorizationParams(ctx context.Context, client store.Client, q url.Values) (url.Values, authSource, *authError) {
 	// An empty parameter is an absent one (RFC 6749 §3.1).
 	switch {
 	case q.Get("request") != "" && q.Get("request_uri") != "":
@@ -127,9 +126,9 @@ func (p *Server) authorizationParams(c *gin.Context, client store.Client, q url.
 			// Request objects by reference: Portico fetches nothing.
 			return nil, authSource{}, &authError{code: "request_uri_not_supported", desc: "request_uri is supported only for pushed authorization requests (" + p.url("/par") + ")"}
 		}
-		return p.spendPushed(c.Request.Context(), client, q.Get("request_uri"))
+		return p.spendPushed(ctx, client, q.Get("request_uri"))
 	case q.Get("request") != "":
-		params, oe := p.requestObject(c.Request.Context(), client, q.Get("request"), client.ID)
+		params, oe := p.requestObject(ctx, client, q.Get("request"), client.ID)
 		if oe != nil {
 			return nil, authSource{}, &authError{code: "invalid_request_object", desc: oe.desc}
 		}

@@ -301,7 +301,7 @@ func (b *Broker) assemble() error {
 		Registration: opts.Registration, ClientThrottle: opts.ClientThrottle, TokenRate: opts.TokenRate,
 		ClientKeys: opts.ClientKeys, ExchangeIssuers: opts.ExchangeIssuers,
 		DeviceCodeTTL: opts.DeviceCodeTTL, DevicePollInterval: opts.DevicePollInterval, AddressRate: b.addrs,
-		RequirePushedRequests: opts.RequirePushedRequests},
+		RequirePushedRequests: opts.RequirePushedRequests, PushExempt: opts.ConsoleClient},
 		protocol.Deps{Store: b.store, Tokens: b.tokens, Log: b.log, Audit: b.audit, Identity: b.ident, Pages: b.ui,
 			Conns: b.conns, Journey: b.journey})
 	if err != nil {

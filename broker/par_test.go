@@ -294,6 +294,13 @@ func TestRequirePAR(t *testing.T) {
 	if got, _ := authorizeAnswer(t, byReference(g, testenv.ClientID, uri, nil)); got != "login" {
 		t.Errorf("pushed request, PAR required for all: %s", got)
 	}
+	// The admin console's own requests, which Portico makes, still work.
+	console := authParams(config.ConsoleClient, newFlow())
+	console.Set("redirect_uri", g.URL+"/admin/callback")
+	console.Set("scope", "openid profile admin")
+	if got, _ := authorizeAnswer(t, authorizeURL(g.URL, console)); got != "login" {
+		t.Errorf("the admin console's request, PAR required for all: %s", got)
+	}
 	resp, err := http.Get(g.URL + "/.well-known/openid-configuration")
 	if err != nil {
 		t.Fatal(err)

@@ -631,7 +631,8 @@ type Tokens struct {
 	// RequirePushedAuthorizationRequests refuses every authorization
 	// request that was not pushed to `/par` first (RFC 9126), for every
 	// client, as a client's own `require_pushed_authorization_requests`
-	// does for it; discovery says so.
+	// does for it; discovery says so. Portico's own admin console, whose
+	// requests Portico makes, is exempt.
 	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
 }
 

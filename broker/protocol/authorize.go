@@ -205,7 +205,8 @@ func (p *Server) checkAuthorization(client store.Client, q url.Values, src authS
 	}
 	// Pushed and signed requests (RFC 9126 §5, RFC 9101 §10.5): a client
 	// that must use them gets nothing from a plain request.
-	if (p.opts.RequirePushedRequests || client.RequirePushedAuthorizationRequests) && !src.pushed {
+	global := p.opts.RequirePushedRequests && (client.ID != p.opts.PushExempt || p.opts.PushExempt == "")
+	if (global || client.RequirePushedAuthorizationRequests) && !src.pushed {
 		return fail("invalid_request", "authorization requests must be pushed to "+p.url("/par")+" first (RFC 9126)")
 	}
 	if client.RequireSignedRequestObject && !src.signed {

@@ -69,8 +69,11 @@ type Options struct {
 	// no bound.
 	AddressRate *core.AddrLimiter
 	// RequirePushedRequests refuses every authorization request not
-	// pushed to /par first (RFC 9126 §5; par.go), whatever the client.
+	// pushed to /par first (RFC 9126 §5; par.go), whatever the client,
+	// but for PushExempt: the admin console's built-in client, whose
+	// requests Portico itself makes (broker/admin/console).
 	RequirePushedRequests bool
+	PushExempt            string
 }
 
 // Journey is what the protocol needs of the login journey.

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -96,6 +97,21 @@ func TestObjectParams(t *testing.T) {
 		json.Unmarshal([]byte(bad), &m)
 		if _, e := objectParams(m); e == nil {
 			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// TestRequestObjectType: a JWT of another type (a DPoP proof, an access
+// token) is no request object; none, JWT and oauth-authz-req+jwt are.
+func TestRequestObjectType(t *testing.T) {
+	for typ, ok := range map[string]bool{"": true, "JWT": true, "oauth-authz-req+jwt": true, "dpop+jwt": false, "at+jwt": false} {
+		h := `{"alg":"ES256"}`
+		if typ != "" {
+			h = `{"alg":"ES256","typ":"` + typ + `"}`
+		}
+		raw := base64.RawURLEncoding.EncodeToString([]byte(h)) + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"a"}`)) + ".c2ln"
+		if _, e := parseRequestObject(raw); (e == nil) != ok {
+			t.Errorf("typ %q: error %v", typ, e)
 		}
 	}
 }

@@ -62,6 +62,7 @@ var (
 	passkeyForm  = bodyClass{name: "passkey answer", limit: maxPasskeyFormBytes, types: []string{formType}}
 	callbackForm = bodyClass{name: "callback", limit: maxCallbackBytes, types: []string{formType}}
 	clientForm   = bodyClass{name: "client form", limit: protocol.MaxFormBytes, types: []string{formType}}
+	pushedForm   = bodyClass{name: "pushed request", limit: protocol.MaxPushedBytes, types: []string{formType}}
 	registration = bodyClass{name: "registration", limit: protocol.MaxRegistrationBytes, types: []string{jsonType}}
 	adminJSON    = bodyClass{name: "admin JSON", limit: admin.MaxBody, types: []string{jsonType}}
 )
@@ -91,6 +92,7 @@ func (b *Broker) bodyRules() map[string]bodyRule {
 		"GET /callback/:connector":              page(noBody),
 		"POST /callback/:connector":             page(callbackForm),
 		"POST /token":                           oauth(clientForm),
+		"POST /par":                             oauth(pushedForm), // RFC 9126
 		"POST /revoke":                          oauth(clientForm),
 		"POST /introspect":                      oauth(clientForm),
 		"GET /logout":                           page(noBody),

@@ -49,7 +49,7 @@ func refusalFormat(path string) (json bool, code string) {
 	case strings.HasPrefix(path, "/register"):
 		return true, "invalid_client_metadata" // RFC 7591 §3.2.2
 	case strings.HasPrefix(path, "/admin/v1/"), strings.HasSuffix(path, "/begin"),
-		slices.Contains([]string{"/token", "/revoke", "/introspect", "/userinfo", "/keys", "/.well-known/openid-configuration", "/device/authorize"}, path):
+		slices.Contains([]string{"/token", "/revoke", "/introspect", "/userinfo", "/keys", "/.well-known/openid-configuration", "/device/authorize", "/par"}, path):
 		return true, "invalid_request" // RFC 6749 §5.2, the admin API's, the passkey script's
 	}
 	return false, ""
@@ -179,7 +179,7 @@ func TestBodyLimitsEveryRoute(t *testing.T) {
 	want := map[string]int64{
 		"POST /login/:connector": 64 * kib, "POST /mfa": 64 * kib, "POST /mfa/enrol": 64 * kib,
 		"POST /consent": 64 * kib, "POST /token": 256 * kib, "POST /introspect": 256 * kib, // a whole token fits
-		"POST /revoke": 256 * kib, "POST /callback/:connector": mib, "POST /register": 64 * kib,
+		"POST /revoke": 256 * kib, "POST /par": 64 * kib, "POST /callback/:connector": mib, "POST /register": 64 * kib,
 		"POST /admin/v1/clients": mib, "PATCH /admin/v1/users/:id": mib,
 	}
 	ignored := []string{"GET /authorize", "GET /login/:connector", "GET /admin/v1/users", "DELETE /register/:client_id"}

@@ -64,6 +64,9 @@ type Options struct {
 	AuthRequestTTL time.Duration // 15m
 	AuthCodeTTL    time.Duration // 1m
 	Now            func() time.Time
+	// RequirePushedRequests refuses authorization requests not pushed to
+	// /par first, for every client (broker/protocol).
+	RequirePushedRequests bool
 
 	// Identity normalization and claims (docs/identity.md).
 	//
@@ -297,7 +300,8 @@ func (b *Broker) assemble() error {
 		AuthRequestTTL: opts.AuthRequestTTL, AuthCodeTTL: opts.AuthCodeTTL, Scopes: opts.Scopes, Admins: admins,
 		Registration: opts.Registration, ClientThrottle: opts.ClientThrottle, TokenRate: opts.TokenRate,
 		ClientKeys: opts.ClientKeys, ExchangeIssuers: opts.ExchangeIssuers,
-		DeviceCodeTTL: opts.DeviceCodeTTL, DevicePollInterval: opts.DevicePollInterval, AddressRate: b.addrs},
+		DeviceCodeTTL: opts.DeviceCodeTTL, DevicePollInterval: opts.DevicePollInterval, AddressRate: b.addrs,
+		RequirePushedRequests: opts.RequirePushedRequests, PushExempt: opts.ConsoleClient},
 		protocol.Deps{Store: b.store, Tokens: b.tokens, Log: b.log, Audit: b.audit, Identity: b.ident, Pages: b.ui,
 			Conns: b.conns, Journey: b.journey})
 	if err != nil {

@@ -59,17 +59,20 @@ func TestAuthorizeErrors(t *testing.T) {
 		{name: "nonce too long", edit: func(q url.Values) { q.Set("nonce", strings.Repeat("n", 513)) }, errCode: "invalid_request", errState: "st-1"},
 		{name: "scope too long", edit: func(q url.Values) { q.Set("scope", "openid"+strings.Repeat(" profile", 200)) }, errCode: "invalid_request", errState: "st-1"},
 		{name: "acr_values too long", edit: func(q url.Values) { q.Set("acr_values", strings.Repeat("a", 513)) }, errCode: "invalid_request", errState: "st-1"},
-		// OpenID Connect Core §6.2: request objects are refused, never ignored.
-		{name: "request object", edit: func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }, errCode: "request_not_supported", errState: "st-1"},
-		{name: "request_uri", edit: func(q url.Values) { q.Set("request_uri", "urn:ietf:params:oauth:request_uri:abc") }, errCode: "request_uri_not_supported", errState: "st-1"},
+		// A request object that does not verify is refused, never
+		// ignored (RFC 9101 §6.3); request objects by reference are not
+		// supported; an unknown pushed request's redirect URI is unknown.
+		{name: "unsigned request object", edit: func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }, errCode: "invalid_request_object", errState: "st-1"},
+		{name: "request_uri by reference", edit: func(q url.Values) { q.Set("request_uri", "https://app.example.com/req") }, errCode: "request_uri_not_supported", errState: "st-1"},
+		{name: "unknown pushed request_uri", edit: func(q url.Values) { q.Set("request_uri", "urn:ietf:params:oauth:request_uri:abc") }, status: 400},
 		{name: "request and request_uri", edit: func(q url.Values) {
 			q.Set("request", "eyJhbGciOiJub25lIn0.e30.")
 			q.Set("request_uri", "https://app.example.com/req")
-		}, errCode: "request_not_supported", errState: "st-1"},
+		}, errCode: "invalid_request", errState: "st-1"},
 		{name: "request object without state", edit: func(q url.Values) {
 			q.Set("request", "eyJhbGciOiJub25lIn0.e30.")
 			q.Del("state")
-		}, errCode: "request_not_supported"},
+		}, errCode: "invalid_request_object"},
 		{name: "request object, unknown client", edit: func(q url.Values) {
 			q.Set("request", "eyJhbGciOiJub25lIn0.e30.")
 			q.Set("client_id", "nobody")

@@ -308,14 +308,17 @@ func TestDiscoveryAdvertises(t *testing.T) {
 	for k, want := range map[string]any{
 		"issuer": b.URL, "token_endpoint": b.URL + "/token", "introspection_endpoint": b.URL + "/introspect",
 		"revocation_endpoint": b.URL + "/revoke", "end_session_endpoint": b.URL + "/logout",
-		"grant_types_supported":                 []any{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange", "urn:ietf:params:oauth:grant-type:device_code"},
-		"device_authorization_endpoint":         b.URL + "/device/authorize",
-		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"},
-		"id_token_signing_alg_values_supported": []any{"RS256"}, // the only key of the default config
-		"code_challenge_methods_supported":      []any{"S256"},
-		"response_modes_supported":              []any{"query", "form_post"},
-		"request_parameter_supported":           false,
-		"request_uri_parameter_supported":       false, // absent means true
+		"grant_types_supported":                       []any{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange", "urn:ietf:params:oauth:grant-type:device_code"},
+		"device_authorization_endpoint":               b.URL + "/device/authorize",
+		"token_endpoint_auth_methods_supported":       []any{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"},
+		"id_token_signing_alg_values_supported":       []any{"RS256"}, // the only key of the default config
+		"code_challenge_methods_supported":            []any{"S256"},
+		"response_modes_supported":                    []any{"query", "form_post"},
+		"request_parameter_supported":                 true,
+		"request_uri_parameter_supported":             false, // absent means true; only /par's
+		"pushed_authorization_request_endpoint":       b.URL + "/par",
+		"require_pushed_authorization_requests":       false,
+		"request_object_signing_alg_values_supported": []any{"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"},
 	} {
 		got, _ := json.Marshal(d[k])
 		exp, _ := json.Marshal(want)

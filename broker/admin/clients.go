@@ -56,6 +56,9 @@ type adminClient struct {
 	// Back-channel logout (broker/protocol).
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
+	// Pushed and signed authorization requests (RFC 9126, RFC 9101).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	RequireSignedRequestObject         bool `json:"require_signed_request_object,omitempty"`
 	// ManagedBy is "file" for a client the configuration file manages
 	// (declarative: true; managed.go), read-only here.
 	ManagedBy string `json:"managed_by,omitempty"`
@@ -84,6 +87,7 @@ func clientView(c store.Client) adminClient {
 		Resources: c.Resources, ResourceURIs: c.ResourceURIs,
 		TokenEndpointAuthMethod: c.AuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI, TokenExchange: c.TokenExchange,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests, RequireSignedRequestObject: c.RequireSignedRequestObject,
 	}
 }
 
@@ -207,6 +211,11 @@ func (api *API) clientRecord(v adminClient) (store.Client, error) {
 	}
 	if err := adminClientAuth(v, &c); err != nil {
 		return c, err
+	}
+	// Pushed and signed requests: the file's rule (signed objects need keys).
+	c.RequirePushedAuthorizationRequests, c.RequireSignedRequestObject = v.RequirePushedAuthorizationRequests, v.RequireSignedRequestObject
+	if msg := config.CheckSignedRequestObjects(c.AuthMethod, c.RequireSignedRequestObject); msg != "" {
+		return c, errors.New("require_signed_request_object: " + msg)
 	}
 	c.TokenExchange = v.TokenExchange
 	if err := api.clients.CheckExchange(c); err != nil { // the protocol's rules

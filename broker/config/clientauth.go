@@ -51,6 +51,18 @@ func AuthMethodUsesSecret(m string) bool {
 	return m == "" || m == AuthSecretBasic || m == AuthSecretPost || m == AuthSecretJWT
 }
 
+// CheckSignedRequestObjects returns what is wrong with requiring signed
+// request objects (require_signed_request_object) of a client that
+// authenticates by method, or "": the objects are verified with the
+// client's keys, which only a private_key_jwt client has. The file, the
+// admin API and dynamic registration apply it.
+func CheckSignedRequestObjects(method string, require bool) string {
+	if require && method != AuthPrivateKeyJWT {
+		return "needs token_endpoint_auth_method private_key_jwt: request objects are verified with the client's jwks or jwks_uri"
+	}
+	return ""
+}
+
 // validateClientAuth checks a client's token_endpoint_auth_method, jwks and
 // jwks_uri against each other and its secret.
 func validateClientAuth(v *validator, p string, cl Client) {
@@ -96,6 +108,9 @@ func validateClientAuth(v *validator, p string, cl Client) {
 		if msg := CheckJWKSURI(cl.JWKSURI); msg != "" {
 			v.add(p+".jwks_uri", "%s", msg)
 		}
+	}
+	if msg := CheckSignedRequestObjects(m, cl.RequireSignedRequestObject); msg != "" {
+		v.add(p+".require_signed_request_object", "%s", msg)
 	}
 }
 

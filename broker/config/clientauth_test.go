@@ -20,6 +20,9 @@ func TestClientAuthConfig(t *testing.T) {
 		client("token_endpoint_auth_method: private_key_jwt, jwks_uri: http://127.0.0.1:8080/jwks"),
 		client("token_endpoint_auth_method: client_secret_jwt, secret: " + strings.Repeat("s", 32)),
 		client("token_endpoint_auth_method: client_secret_post, secret: s"),
+		// Pushed and signed authorization requests.
+		client("token_endpoint_auth_method: private_key_jwt, jwks_uri: https://a.example/j, require_signed_request_object: true, require_pushed_authorization_requests: true"),
+		client("secret: s, require_pushed_authorization_requests: true"),
 	}
 	for i, src := range good {
 		cfg, err := Parse([]byte(src))
@@ -41,6 +44,7 @@ func TestClientAuthConfig(t *testing.T) {
 		{"not a set", client("token_endpoint_auth_method: private_key_jwt, jwks: {key: 1}"), "clients[0].jwks: not a JWK Set"},
 		{"short HMAC secret", client("token_endpoint_auth_method: client_secret_jwt, secret: short"), "clients[0].secret: client_secret_jwt needs a secret of at least 32 bytes"},
 		{"HMAC secret hashed", client("token_endpoint_auth_method: client_secret_jwt, secret_hash: \"sha256:x\""), "clients[0].secret_hash: client_secret_jwt needs secret in clear"},
+		{"signed requests without keys", client("secret: s, require_signed_request_object: true"), "clients[0].require_signed_request_object: needs token_endpoint_auth_method private_key_jwt"},
 		{"alg that does not fit", client(`token_endpoint_auth_method: private_key_jwt, jwks: {keys: [{kty: OKP, crv: Ed25519, x: 11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo, alg: RS256}]}`), "clients[0].jwks: keys[0]: alg"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

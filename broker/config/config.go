@@ -51,7 +51,8 @@ type Config struct {
 	Clients []Client `yaml:"clients"`
 	// Users are accounts seeded into the local connector.
 	Users []User `yaml:"users"`
-	// Tokens sets the signing algorithm and lifetimes.
+	// Tokens sets the signing algorithm and lifetimes, and whether
+	// authorization requests must be pushed.
 	Tokens Tokens `yaml:"tokens"`
 	// Log configures logging.
 	Log Log `yaml:"log"`
@@ -543,6 +544,20 @@ type Client struct {
 	// `backchannel_logout_uri`.
 	BackchannelLogoutSessionRequired bool `yaml:"backchannel_logout_session_required"`
 
+	// RequirePushedAuthorizationRequests refuses the client's
+	// authorization requests unless pushed to `/par` first (RFC 9126;
+	// [tokens](tokens.md#pushed-and-signed-authorization-requests)): a
+	// plain `/authorize` gets `invalid_request`.
+	// `tokens.require_pushed_authorization_requests` sets it for every
+	// client.
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
+	// RequireSignedRequestObject refuses the client's authorization
+	// requests unless they come in a request object it signed (RFC 9101
+	// `request`, at `/authorize` or pushed to `/par`). Request objects
+	// are verified with the client's `jwks` or `jwks_uri`, so this needs
+	// `token_endpoint_auth_method: private_key_jwt`.
+	RequireSignedRequestObject bool `yaml:"require_signed_request_object"`
+
 	// SecretFile is a file holding `secret` (a mounted secret), read at
 	// start; not with `secret`
 	// ([Secrets in files](#secrets-in-files)).
@@ -613,6 +628,12 @@ type Tokens struct {
 	// seconds, shorter than `device_code_ttl`. A device that polls sooner
 	// gets `slow_down` and 5 seconds more.
 	DevicePollInterval Duration `yaml:"device_poll_interval"`
+	// RequirePushedAuthorizationRequests refuses every authorization
+	// request that was not pushed to `/par` first (RFC 9126), for every
+	// client, as a client's own `require_pushed_authorization_requests`
+	// does for it; discovery says so. Portico's own admin console, whose
+	// requests Portico makes, is exempt.
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
 }
 
 // Log configures logging.

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -33,11 +34,29 @@ const (
 	maxUILocales = 256
 )
 
-// authError is an error returned to the client at its redirect URI
-// (RFC 6749 §4.1.2.1).
+// authError is a refused authorization request: at /authorize an error
+// returned to the client at its redirect URI (RFC 6749 §4.1.2.1), or, with
+// page set, shown on Portico's own page because the redirect URI is not
+// known good; at /par the error object of RFC 9126 §2.3.
 type authError struct {
 	code, desc string
+	page       string // ui message id: never redirected
+	status     int    // the page's; 0 is 400
 }
+
+// authTarget is where an authorization request's answer goes.
+type authTarget struct{ redirectURI, state, mode string }
+
+// authSource is how an authorization request's parameters came.
+type authSource struct {
+	pushed bool // through /par (par.go)
+	signed bool // in a verified request object (jar.go)
+}
+
+// authParamNames are the authorization parameters that must not repeat
+// (RFC 6749 §3.1).
+var authParamNames = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
+	"code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri"}
 
 // handleAuthorize validates an authorization request and sends the browser
 // to the login page. The client and redirect URI are checked first: until
@@ -49,7 +68,7 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 		return
 	}
 	q := c.Request.Form
-	for _, name := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri"} {
+	for _, name := range authParamNames {
 		if len(q[name]) > 1 { // RFC 6749 §3.1: parameters must not repeat
 			p.ui.Page(c, http.StatusBadRequest, ui.MsgRepeatedParam, name)
 			return
@@ -65,6 +84,73 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 		p.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 		return
 	}
+	params, src, e := p.authorizationParams(ctx, client, q)
+	if e != nil {
+		// The request's own parameters could not be had: the error goes
+		// where the query says, if that is the client's.
+		to, te := p.authTarget(client, q)
+		if e.page == "" && te != nil && te.page != "" {
+			e = te
+		}
+		p.authFailed(c, to, e)
+		return
+	}
+	req, to, e := p.checkAuthorization(client, params, src)
+	if e != nil {
+		p.authFailed(c, to, e)
+		return
+	}
+	p.journey.Begin(c, req)
+}
+
+// authFailed answers a refused authorization request: on Portico's page
+// when e has one, otherwise at the redirect URI.
+func (p *Server) authFailed(c *gin.Context, to authTarget, e *authError) {
+	if e.page != "" {
+		p.ui.Page(c, cmp.Or(e.status, http.StatusBadRequest), e.page)
+		return
+	}
+	p.ui.RedirectError(c, to.redirectURI, to.state, to.mode, e.code, e.desc)
+}
+
+// authorizationParams returns the parameters of an authorization request
+// at /authorize: those pushed at /par for a request_uri (par.go), those
+// of a signed request object (jar.go), or the query's.
+func (p *Server) authorizationParams(ctx context.Context, client store.Client, q url.Values) (url.Values, authSource, *authError) {
+	// An empty parameter is an absent one (RFC 6749 §3.1).
+	switch {
+	case q.Get("request") != "" && q.Get("request_uri") != "":
+		return nil, authSource{}, &authError{code: "invalid_request", desc: "request and request_uri cannot both be given"}
+	case q.Get("request_uri") != "":
+		if !strings.HasPrefix(q.Get("request_uri"), parURNPrefix) {
+			// Request objects by reference: Portico fetches nothing.
+			return nil, authSource{}, &authError{code: "request_uri_not_supported", desc: "request_uri is supported only for pushed authorization requests (" + p.url("/par") + ")"}
+		}
+		return p.spendPushed(ctx, client, q.Get("request_uri"))
+	case q.Get("request") != "":
+		params, oe := p.requestObject(ctx, client, q.Get("request"), client.ID)
+		if oe != nil {
+			return nil, authSource{}, &authError{code: "invalid_request_object", desc: oe.desc}
+		}
+		// OpenID Connect Core §6.1: response_type may be sent only in the
+		// query; when it is in both, the two must agree.
+		switch rt := q.Get("response_type"); {
+		case rt != "" && params.Has("response_type") && params.Get("response_type") != rt:
+			return nil, authSource{}, &authError{code: "invalid_request_object", desc: "response_type differs between the request object and the request"}
+		case rt != "" && !params.Has("response_type"):
+			params.Set("response_type", rt)
+		}
+		return params, authSource{signed: true}, nil
+	}
+	return q, authSource{}, nil
+}
+
+// authTarget returns where the answer to request q of client goes, or the
+// error that says it cannot go anywhere but Portico's page. The response
+// mode is known before any error goes back, so that errors take the way
+// the code would have; an unsupported one (fragment, JARM) cannot carry
+// its own error: that goes in the query.
+func (p *Server) authTarget(client store.Client, q url.Values) (authTarget, *authError) {
 	redirectURI := q.Get("redirect_uri")
 	if redirectURI == "" && len(client.RedirectURIs) == 1 {
 		redirectURI = client.RedirectURIs[0]
@@ -72,102 +158,93 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 	// Exact string match, as OAuth 2.1 and RFC 9700 §4.1.3 require, but
 	// for the port of a loopback redirect URI (RFC 8252 §7.3).
 	if !redirectRegistered(client.RedirectURIs, redirectURI) {
-		p.ui.Page(c, http.StatusBadRequest, ui.MsgBadRedirect)
-		return
+		return authTarget{}, &authError{code: "invalid_request", desc: "redirect_uri is not one the client registered", page: ui.MsgBadRedirect}
 	}
-	// The response mode is known before any error goes back, so that
-	// errors take the way the code would have. An unsupported one (fragment,
-	// JARM) cannot carry its own error: that goes in the query. An empty
-	// value is an absent one (RFC 6749 §3.1).
-	state := q.Get("state")
-	echo := state
-	if len(state) > maxStateLen {
-		echo = "" // not echoed back: the client gets its error without it
+	// An empty value is an absent one (RFC 6749 §3.1).
+	to := authTarget{redirectURI: redirectURI, state: q.Get("state")}
+	if len(to.state) > maxStateLen {
+		to.state = "" // not echoed back: the client gets its error without it
 	}
-	mode := q.Get("response_mode")
-	switch mode {
+	switch mode := q.Get("response_mode"); mode {
 	case "", "query":
-		mode = ""
 	case ui.ModeFormPost:
 		// A page can post only to the web: a native app's private-use
 		// scheme (com.example.app:/cb) gets its code in the query.
 		if !strings.HasPrefix(redirectURI, "https://") && !strings.HasPrefix(redirectURI, "http://") {
-			p.ui.RedirectError(c, redirectURI, echo, "", "invalid_request", "response_mode form_post needs an http or https redirect_uri")
-			return
+			return to, &authError{code: "invalid_request", desc: "response_mode form_post needs an http or https redirect_uri"}
 		}
+		to.mode = mode
 	default:
-		p.ui.RedirectError(c, redirectURI, echo, "", "invalid_request", "unsupported response_mode (supported: query, form_post)")
-		return
+		return to, &authError{code: "invalid_request", desc: "unsupported response_mode (supported: query, form_post)"}
 	}
+	return to, nil
+}
+
+// checkAuthorization validates the authorization parameters q of client,
+// as /authorize and /par both take them, and returns the request to
+// start and where its answer goes.
+func (p *Server) checkAuthorization(client store.Client, q url.Values, src authSource) (store.AuthRequest, authTarget, *authError) {
+	to, e := p.authTarget(client, q)
+	if e != nil {
+		return store.AuthRequest{}, to, e
+	}
+	fail := func(code, desc string) (store.AuthRequest, authTarget, *authError) {
+		return store.AuthRequest{}, to, &authError{code: code, desc: desc}
+	}
+	state := q.Get("state")
 	if len(state) > maxStateLen {
-		p.ui.RedirectError(c, redirectURI, "", mode, "invalid_request", "state is longer than "+strconv.Itoa(maxStateLen)+" bytes")
-		return
+		return fail("invalid_request", "state is longer than "+strconv.Itoa(maxStateLen)+" bytes")
 	}
-	fail := func(e authError) { p.ui.RedirectError(c, redirectURI, state, mode, e.code, e.desc) }
 	// Everything stored with the request is bounded: an authorization
 	// request is stored before anyone logs in, so unbounded parameters
 	// would let anyone fill the store (and its disk) at will.
 	for name, n := range map[string]int{"nonce": maxNonceLen, "scope": maxScopeLen, "acr_values": maxACRLen, "prompt": 64, "max_age": 20} {
 		if len(q.Get(name)) > n {
-			fail(authError{"invalid_request", name + " is longer than " + strconv.Itoa(n) + " bytes"})
-			return
+			return fail("invalid_request", name+" is longer than "+strconv.Itoa(n)+" bytes")
 		}
 	}
-
-	// OpenID Connect Core §6: request objects are not supported. Ignoring
-	// one would serve the request on its unsigned parameters rather than
-	// those the client signed, so it is refused with §6.2's errors.
-	switch {
-	case q.Get("request") != "":
-		fail(authError{"request_not_supported", "request objects are not supported"})
-		return
-	case q.Get("request_uri") != "":
-		fail(authError{"request_uri_not_supported", "request_uri is not supported"})
-		return
+	// Pushed and signed requests (RFC 9126 §5, RFC 9101 §10.5): a client
+	// that must use them gets nothing from a plain request.
+	global := p.opts.RequirePushedRequests && (client.ID != p.opts.PushExempt || p.opts.PushExempt == "")
+	if (global || client.RequirePushedAuthorizationRequests) && !src.pushed {
+		return fail("invalid_request", "authorization requests must be pushed to "+p.url("/par")+" first (RFC 9126)")
+	}
+	if client.RequireSignedRequestObject && !src.signed {
+		return fail("invalid_request", "this client must send its authorization request as a signed request object (RFC 9101)")
 	}
 	if rt := q.Get("response_type"); rt != "code" {
 		if rt == "" {
-			fail(authError{"invalid_request", "response_type is required"})
-		} else {
-			fail(authError{"unsupported_response_type", "only response_type=code is supported"})
+			return fail("invalid_request", "response_type is required")
 		}
-		return
+		return fail("unsupported_response_type", "only response_type=code is supported")
 	}
 	if !slices.Contains(client.GrantTypes, "authorization_code") {
-		fail(authError{"unauthorized_client", "the client may not use the authorization code grant"})
-		return
+		return fail("unauthorized_client", "the client may not use the authorization code grant")
 	}
 	scopes := strings.Fields(q.Get("scope"))
 	for _, s := range scopes {
 		if !p.scopeAllowed(client, s) {
-			fail(authError{"invalid_scope", "unsupported scope " + s})
-			return
+			return fail("invalid_scope", "unsupported scope "+s)
 		}
 	}
 	resources, desc := p.checkResources(q["resource"], client.Resources, "allowed for this client")
 	if desc != "" {
-		fail(authError{"invalid_target", desc})
-		return
+		return fail("invalid_target", desc)
 	}
 	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
 	switch {
 	case challenge == "" && method != "":
-		fail(authError{"invalid_request", "code_challenge_method without code_challenge"})
-		return
+		return fail("invalid_request", "code_challenge_method without code_challenge")
 	case challenge == "" && client.Public:
-		fail(authError{"invalid_request", "PKCE (code_challenge with S256) is required for public clients"})
-		return
+		return fail("invalid_request", "PKCE (code_challenge with S256) is required for public clients")
 	case challenge != "" && method != "S256":
-		fail(authError{"invalid_request", "code_challenge_method must be S256"})
-		return
+		return fail("invalid_request", "code_challenge_method must be S256")
 	case challenge != "" && !validChallenge(challenge):
-		fail(authError{"invalid_request", "code_challenge must be the base64url SHA-256 of the verifier"})
-		return
+		return fail("invalid_request", "code_challenge must be the base64url SHA-256 of the verifier")
 	}
 	prompt, maxAge, acr, perr := loginParams(q)
 	if perr != nil {
-		fail(*perr)
-		return
+		return store.AuthRequest{}, to, perr
 	}
 	if slices.Contains(scopes, core.AdminScope) {
 		// An admin token is never handed out silently: a public admin
@@ -175,21 +252,19 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 		// which could otherwise start this request in the administrator's
 		// browser and take the code (RFC 8252 §8.6). The person logs in.
 		if slices.Contains(prompt, "none") {
-			fail(authError{"login_required", "the admin scope needs the user to log in"})
-			return
+			return fail("login_required", "the admin scope needs the user to log in")
 		}
 		if !slices.Contains(prompt, "login") {
 			prompt = append(prompt, "login")
 		}
 	}
-
-	p.journey.Begin(c, store.AuthRequest{
-		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes,
+	return store.AuthRequest{
+		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: to.redirectURI, Scopes: scopes,
 		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
-		ResponseMode: mode, Resources: resources,
+		ResponseMode: to.mode, Resources: resources,
 		Prompt: prompt, MaxAge: maxAge, ACRValues: acr, UILocales: core.Truncate(q.Get("ui_locales"), maxUILocales),
 		Expiry: p.opts.Now().Add(p.opts.AuthRequestTTL),
-	})
+	}, to, nil
 }
 
 // redirectRegistered reports whether uri is one of the registered redirect
@@ -262,16 +337,16 @@ func loginParams(q url.Values) (prompt []string, maxAge int64, acr []string, e *
 	prompt = strings.Fields(q.Get("prompt"))
 	for _, p := range prompt {
 		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, p) {
-			return nil, 0, nil, &authError{"invalid_request", "unknown prompt value " + p}
+			return nil, 0, nil, &authError{code: "invalid_request", desc: "unknown prompt value " + p}
 		}
 	}
 	if slices.Contains(prompt, "none") && len(prompt) > 1 {
-		return nil, 0, nil, &authError{"invalid_request", "prompt=none cannot be combined with other values"}
+		return nil, 0, nil, &authError{code: "invalid_request", desc: "prompt=none cannot be combined with other values"}
 	}
 	if raw, ok := q["max_age"]; ok {
 		n, err := strconv.ParseInt(raw[0], 10, 64)
 		if err != nil || n < 0 {
-			return nil, 0, nil, &authError{"invalid_request", "max_age must be a non-negative number of seconds"}
+			return nil, 0, nil, &authError{code: "invalid_request", desc: "max_age must be a non-negative number of seconds"}
 		}
 		if n == 0 && !slices.Contains(prompt, "login") {
 			prompt = append(prompt, "login")

@@ -185,9 +185,11 @@ func throttledClient(retry string) *tokenError {
 }
 
 // verifyWithClientKeys verifies a's signature with one of the client's
-// keys that fits its kid and alg, into claims. Keys from a jwks_uri are
-// fetched again once when none fits (the client rotated its keys).
-func (p *Server) verifyWithClientKeys(ctx context.Context, client store.Client, a *clientAssertion, claims *jwt.Claims) (bool, error) {
+// keys that fits its kid and alg, into each of out (as jwt's Claims).
+// Keys from a jwks_uri are fetched again once when none fits (the client
+// rotated its keys). Client assertions and request objects (jar.go) use
+// it.
+func (p *Server) verifyWithClientKeys(ctx context.Context, client store.Client, a *clientAssertion, out ...any) (bool, error) {
 	for _, refresh := range []bool{false, true} {
 		var keys []config.JWK
 		switch {
@@ -207,7 +209,7 @@ func (p *Server) verifyWithClientKeys(ctx context.Context, client store.Client, 
 				continue
 			}
 			fits = true
-			if a.tok.Claims(k.Key.Key, claims) == nil {
+			if a.tok.Claims(k.Key.Key, out...) == nil {
 				return true, nil
 			}
 		}

@@ -44,11 +44,16 @@ func (p *Server) discoveryDocument() ([]byte, error) {
 		"claims_supported": append([]string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "acr", "sid",
 		}, p.ident.ClaimsSupported()...),
-		"acr_values_supported":                           []string{tokensvc.ACRPassword, tokensvc.ACRMFA},
-		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
-		"ui_locales_supported":                           p.ui.Offered(),
-		"request_parameter_supported":                    false,
+		"acr_values_supported":    []string{tokensvc.ACRPassword, tokensvc.ACRMFA},
+		"prompt_values_supported": []string{"none", "login", "consent", "select_account"},
+		"ui_locales_supported":    p.ui.Offered(),
+		// Request objects by value (jar.go) and pushed requests (par.go);
+		// a request_uri is only ever one /par issued: Portico fetches none.
+		"request_parameter_supported":                    true,
 		"request_uri_parameter_supported":                false, // true when absent (OIDC Discovery §3)
+		"request_object_signing_alg_values_supported":    config.PrivateKeyJWTAlgs,
+		"pushed_authorization_request_endpoint":          p.url("/par"),
+		"require_pushed_authorization_requests":          p.opts.RequirePushedRequests,
 		"authorization_response_iss_parameter_supported": true,
 		// OpenID Connect Back-Channel Logout 1.0 §2.1 (backchannel.go).
 		"backchannel_logout_supported":         true,

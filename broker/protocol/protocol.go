@@ -2,9 +2,10 @@
 // the authorization endpoint's validation, the token endpoint and its
 // grants (code, refresh, client credentials, device code, token
 // exchange), client authentication (secrets, private_key_jwt,
-// client_secret_jwt), introspection, revocation, userinfo, discovery and
-// keys, dynamic client registration, resource indicators and
-// back-channel logout.
+// client_secret_jwt), pushed authorization requests and signed request
+// objects, introspection, revocation, userinfo, discovery and keys,
+// dynamic client registration, resource indicators and back-channel
+// logout.
 //
 // Errors a client causes are answered per RFC 6749 (§4.1.2.1 at the
 // authorization endpoint, §5.2 at the token endpoint), never with a 500.
@@ -67,6 +68,12 @@ type Options struct {
 	// AddressRate bounds what one address may start per second; nil is
 	// no bound.
 	AddressRate *core.AddrLimiter
+	// RequirePushedRequests refuses every authorization request not
+	// pushed to /par first (RFC 9126 §5; par.go), whatever the client,
+	// but for PushExempt: the admin console's built-in client, whose
+	// requests Portico itself makes (broker/admin/console).
+	RequirePushedRequests bool
+	PushExempt            string
 }
 
 // Journey is what the protocol needs of the login journey.
@@ -146,6 +153,7 @@ func (p *Server) Routes(r *gin.Engine, limit gin.HandlerFunc) {
 	r.GET(p.path("/keys"), p.handleKeys)
 	r.GET(p.path("/authorize"), limit, p.handleAuthorize)
 	r.POST(p.path("/authorize"), limit, p.handleAuthorize)
+	r.POST(p.path("/par"), audit.WithPeer, p.handlePAR)
 	r.POST(p.path("/token"), audit.WithPeer, p.handleToken)
 	r.POST(p.path("/revoke"), audit.WithPeer, p.handleRevoke)
 	r.POST(p.path("/introspect"), p.handleIntrospect)
@@ -174,6 +182,7 @@ func (p *Server) RefuseRegistrationBody(c *gin.Context, status int, desc string)
 const (
 	MaxFormBytes         = maxFormBytes
 	MaxRegistrationBytes = maxRegistrationBytes
+	MaxPushedBytes       = maxPushedBytes
 )
 
 // path returns the issuer's path prefix joined with p, so Portico can live

@@ -76,6 +76,10 @@ type clientMetadata struct {
 	// Back-Channel Logout 1.0 §2.2 (backchannel.go).
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
+
+	// RFC 9126 §6 and RFC 9101 §10.5 (par.go, jar.go).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	RequireSignedRequestObject         bool `json:"require_signed_request_object,omitempty"`
 }
 
 // regError is an RFC 7591 §3.2.2 error (or, with status 401, an RFC 6750
@@ -304,6 +308,10 @@ func (p *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 	if e := checkAuthMetadata(m, &rec); e != nil { // clientjwt_register.go
 		return store.Client{}, e
 	}
+	if msg := config.CheckSignedRequestObjects(rec.AuthMethod, m.RequireSignedRequestObject); msg != "" {
+		return store.Client{}, badMetadata("require_signed_request_object " + msg)
+	}
+	rec.RequirePushedAuthorizationRequests, rec.RequireSignedRequestObject = m.RequirePushedAuthorizationRequests, m.RequireSignedRequestObject
 	return rec, nil
 }
 
@@ -355,6 +363,12 @@ func (p *Server) clientInfo(cl store.Client, secret, regToken string) gin.H {
 	}
 	if cl.IDTokenAlg != "" {
 		h["id_token_signed_response_alg"] = cl.IDTokenAlg
+	}
+	if cl.RequirePushedAuthorizationRequests { // par.go
+		h["require_pushed_authorization_requests"] = true
+	}
+	if cl.RequireSignedRequestObject { // jar.go
+		h["require_signed_request_object"] = true
 	}
 	if cl.BackchannelLogoutURI != "" { // back-channel logout
 		h["backchannel_logout_uri"] = cl.BackchannelLogoutURI

@@ -12,6 +12,7 @@ type Store interface {
 	CreateAuthCode(ctx context.Context, c store.AuthCode) error
 	CreateClient(ctx context.Context, c store.Client) error
 	DeleteClient(ctx context.Context, id string) error
+	DeleteRecord(ctx context.Context, kind, key string) error
 	GetAuthCode(ctx context.Context, id string) (store.AuthCode, error)
 	GetClient(ctx context.Context, id string) (store.Client, error)
 	GetRecord(ctx context.Context, kind, key string) (store.Record, error)

@@ -268,7 +268,8 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		Issuer: cfg.Issuer, Store: st, Tokens: tok, Logger: log, Now: now,
 		AuthRequestTTL: t.AuthRequestTTL.Std(), AuthCodeTTL: t.AuthCodeTTL.Std(),
 		DeviceCodeTTL: t.DeviceCodeTTL.Std(), DevicePollInterval: t.DevicePollInterval.Std(),
-		AdminRole: cfg.Admin.Role,
+		RequirePushedRequests: t.RequirePushedAuthorizationRequests,
+		AdminRole:             cfg.Admin.Role,
 		// New hashes take the recommended cost; the local connector
 		// verifies any PHC parameters and upgrades old ones at login.
 		HashPassword:   func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
@@ -524,6 +525,9 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			// Back-channel logout.
 			BackchannelLogoutURI:             c.BackchannelLogoutURI,
 			BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+			// Pushed and signed authorization requests (RFC 9126, 9101).
+			RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+			RequireSignedRequestObject:         c.RequireSignedRequestObject,
 		}
 		if x := c.TokenExchange; x != nil { // token exchange (RFC 8693)
 			rec.TokenExchange = &store.ClientExchange{Issuers: x.Issuers, Delegation: x.Delegation,

@@ -158,6 +158,13 @@ type Client struct {
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 
+	// RequirePushedAuthorizationRequests: the client's authorization
+	// requests must come through /par (RFC 9126 §6);
+	// RequireSignedRequestObject: in a signed request object (RFC 9101
+	// §10.5), by value or pushed.
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	RequireSignedRequestObject         bool `json:"require_signed_request_object,omitempty"`
+
 	Version int64 `json:"version"`
 }
 

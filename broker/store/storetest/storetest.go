@@ -1154,6 +1154,9 @@ func client(n int) store.Client {
 		// Back-channel logout.
 		BackchannelLogoutURI:             fmt.Sprintf("https://app%d.example.com/backchannel", n),
 		BackchannelLogoutSessionRequired: true,
+		// Pushed and signed authorization requests.
+		RequirePushedAuthorizationRequests: true,
+		RequireSignedRequestObject:         true,
 	}
 }
 

@@ -233,7 +233,7 @@ func FuzzBuild(f *testing.F) {
 	f.Add("bob@example.org", strings.Repeat("😀", MaxSubject), "t", "")
 	from, _ := parseAddress("from", "Portico <id@example.com>")
 	date := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	want := []string{"Content-Type", "Date", "From", "Message-Id", "Mime-Version", "Subject", "To"}
+	want := []string{"Auto-Submitted", "Content-Type", "Date", "From", "Message-Id", "Mime-Version", "Subject", "To"}
 	f.Fuzz(func(t *testing.T, to, subject, text, html string) {
 		m := Message{Kind: "verify", To: to, Subject: subject, Text: text, HTML: html}
 		if m.Validate() != nil {

@@ -65,19 +65,26 @@ func (p *Server) deviceInterval() time.Duration {
 // invalid_grant.
 const deviceRecordGrace = 10 * time.Minute
 
+// limitedClient takes one of the address's requests (the endpoints that
+// store state before anyone logs in: device authorization, PAR), answering
+// 429 with code when there is none, then authenticates the client.
+func (p *Server) limitedClient(c *gin.Context, code string) (store.Client, bool) {
+	if p.addrs != nil {
+		if ok, wait := p.addrs.Allow(throttle.IP(c.ClientIP()).ID); !ok {
+			secs := fmt.Sprint(max(1, int(wait/time.Second)+1))
+			p.writeTokenError(c, &tokenError{status: http.StatusTooManyRequests, code: code,
+				desc: "too many requests from this address; retry after " + secs + " s", retryAfter: secs})
+			return store.Client{}, false
+		}
+	}
+	return p.formClient(c)
+}
+
 // handleDeviceAuthorize is the device authorization endpoint (RFC 8628
 // §3.1, §3.2): the client authenticates as at /token, and gets a device
 // code to poll with and a user code for the person.
 func (p *Server) handleDeviceAuthorize(c *gin.Context) {
-	if p.addrs != nil { // it stores state before anyone logs in
-		if ok, wait := p.addrs.Allow(throttle.IP(c.ClientIP()).ID); !ok {
-			secs := fmt.Sprint(max(1, int(wait/time.Second)+1))
-			p.writeTokenError(c, &tokenError{status: http.StatusTooManyRequests, code: "slow_down",
-				desc: "too many requests from this address; retry after " + secs + " s", retryAfter: secs})
-			return
-		}
-	}
-	client, ok := p.formClient(c)
+	client, ok := p.limitedClient(c, "slow_down")
 	if !ok {
 		return
 	}

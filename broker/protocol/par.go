@@ -15,7 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -25,7 +24,6 @@ import (
 
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
-	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/broker/ui"
 	"github.com/portico-idp/portico/tokensvc"
 )
@@ -63,15 +61,7 @@ type pushedRequest struct {
 // handlePAR is RFC 9126 §2: validate and keep the pushed parameters,
 // answer 201 with their request_uri.
 func (p *Server) handlePAR(c *gin.Context) {
-	if p.addrs != nil { // it stores state before anyone logs in
-		if ok, wait := p.addrs.Allow(throttle.IP(c.ClientIP()).ID); !ok {
-			secs := fmt.Sprint(max(1, int(wait/time.Second)+1))
-			p.writeTokenError(c, &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
-				desc: "too many requests from this address; retry after " + secs + " s", retryAfter: secs})
-			return
-		}
-	}
-	client, ok := p.formClient(c)
+	client, ok := p.limitedClient(c, "temporarily_unavailable")
 	if !ok {
 		return
 	}

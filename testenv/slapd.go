@@ -194,6 +194,9 @@ func (s *Slapd) signal(sig os.Signal, frozen bool) {
 	if s.cmd != nil {
 		s.cmd.Process.Signal(sig)
 		s.frozen = frozen
+		if frozen {
+			slapdWaitStopped(s.cmd.Process.Pid)
+		}
 	}
 }
 

@@ -116,6 +116,12 @@ func TestJARRefused(t *testing.T) {
 		{"no exp", signed(func(c map[string]any) { delete(c, "exp") }), "must have exp"},
 		{"exp too far", signed(func(c map[string]any) { c["exp"] = now.Add(2 * time.Hour).Unix() }), "too long"},
 		{"nbf in the future", signed(func(c map[string]any) { c["nbf"] = now.Add(10 * time.Minute).Unix() }), "not valid yet"},
+		{"exp before iat", signed(func(c map[string]any) {
+			c["iat"] = now.Add(50 * time.Second).Unix()
+			c["exp"] = now.Add(30 * time.Second).Unix()
+		}), "after its nbf and iat"},
+		{"exp a string", signed(func(c map[string]any) { c["exp"] = "soon" }), "claims cannot be read"},
+		{"state a number", signed(func(c map[string]any) { c["state"] = 123 }), "wrong type"},
 		{"unsigned", unsigned(claims(func(map[string]any) {})), "supported algorithm"},
 		{"signed by another key", signObject(t, stranger, jose.ES256, claims(func(map[string]any) {})), "no key"},
 		{"iss not the client", signed(func(c map[string]any) { c["iss"] = testenv.ClientID }), "iss"},

@@ -252,7 +252,7 @@ type Throttle struct {
 	// a proxy, set `ops.trusted_proxies` or every user shares one
 	// address).
 	AuthorizeRate int `yaml:"authorize_rate"`
-	// Clients slows down failed client authentication at `/token`,
+	// Clients slows down failed client authentication at `/token`, `/par`,
 	// `/introspect`, `/revoke` and `/register` (wrong secret, unknown
 	// client id, a refused client assertion, bad registration access
 	// token), counted per client id from each address and per address

@@ -106,13 +106,18 @@ func (p *Server) requestObject(ctx context.Context, client store.Client, raw, qu
 		claims  jwt.Claims
 		members map[string]json.RawMessage
 	)
-	ok, err := p.verifyWithClientKeys(ctx, client, &clientAssertion{tok: o.tok, alg: o.alg, kid: o.kid}, &claims, &members)
+	ok, err := p.verifyWithClientKeys(ctx, client, &clientAssertion{tok: o.tok, alg: o.alg, kid: o.kid})
 	if err != nil {
 		p.log.Warn("client keys unavailable", "client_id", client.ID, "err", err)
 		return nil, badObject("the client's keys could not be read")
 	}
 	if !ok {
 		return nil, badObject("no key of the client verifies the request object's signature")
+	}
+	// Verified above: a claim of the wrong type is the object's fault,
+	// not the signature's, and is told so.
+	if o.tok.UnsafeClaimsWithoutVerification(&claims, &members) != nil {
+		return nil, badObject("the request object's claims cannot be read: exp, nbf and iat must be numbers, iss a string, aud a string or an array of strings")
 	}
 	if desc := p.checkObjectClaims(client.ID, claims); desc != "" {
 		return nil, badObject(desc)
@@ -149,6 +154,9 @@ func (p *Server) checkObjectClaims(id string, cl jwt.Claims) string {
 		return "the request object's claims are invalid"
 	}
 	exp := cl.Expiry.Time()
+	if (cl.NotBefore != nil && !exp.After(cl.NotBefore.Time())) || (cl.IssuedAt != nil && !exp.After(cl.IssuedAt.Time())) {
+		return "the request object's exp must come after its nbf and iat"
+	}
 	if exp.Sub(now) > RequestObjectMaxLifetime+requestObjectLeeway ||
 		(cl.NotBefore != nil && exp.Sub(cl.NotBefore.Time()) > RequestObjectMaxLifetime) ||
 		(cl.IssuedAt != nil && exp.Sub(cl.IssuedAt.Time()) > RequestObjectMaxLifetime) {
@@ -174,9 +182,9 @@ func objectParams(members map[string]json.RawMessage) (url.Values, *objectError)
 		if name == "request" || name == "request_uri" { // RFC 9101 §4
 			return nil, badObject("a request object must not contain " + name)
 		}
-		vals, ok := objectValue(raw)
+		vals, ok := objectValue(name, raw)
 		if !ok {
-			return nil, badObject("the request object's " + quote(name) + " is not a string")
+			return nil, badObject("the request object's " + quote(name) + " has the wrong type (a string; max_age may be a number, resource an array of strings)")
 		}
 		if len(vals) > 1 && !repeatable[name] {
 			return nil, badObject("the request object's " + quote(name) + " must be a single value")
@@ -186,9 +194,19 @@ func objectParams(members map[string]json.RawMessage) (url.Values, *objectError)
 	return q, nil
 }
 
-// objectValue is one member's parameter values; ok is false for a value
-// that cannot be one (an array of anything but strings, null).
-func objectValue(raw json.RawMessage) ([]string, bool) {
+// readParams are the parameters Portico reads, each a string in a request
+// object (max_age may also be a number, resource an array of strings):
+// a number or an array where a string belongs is the client's mistake,
+// refused, not converted.
+var readParams = map[string]bool{"response_type": true, "client_id": true, "redirect_uri": true, "scope": true,
+	"state": true, "nonce": true, "code_challenge": true, "code_challenge_method": true, "response_mode": true,
+	"prompt": true, "max_age": true, "acr_values": true, "ui_locales": true, "login_hint": true, "id_token_hint": true,
+	"resource": true, "display": true, "claims_locales": true}
+
+// objectValue is member name's parameter values; ok is false for a
+// value of the wrong type (see readParams). Parameters Portico ignores
+// (claims, extensions) keep their JSON text.
+func objectValue(name string, raw json.RawMessage) ([]string, bool) {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
 	var v any
@@ -199,10 +217,13 @@ func objectValue(raw json.RawMessage) ([]string, bool) {
 	case string:
 		return []string{v}, true
 	case json.Number:
-		return []string{v.String()}, true
+		return []string{v.String()}, name == "max_age" || !readParams[name]
 	case bool:
-		return []string{strconv.FormatBool(v)}, true
+		return []string{strconv.FormatBool(v)}, !readParams[name]
 	case []any:
+		if readParams[name] && !repeatable[name] {
+			return nil, false
+		}
 		out := make([]string, 0, len(v))
 		for _, e := range v {
 			s, ok := e.(string)
@@ -213,7 +234,7 @@ func objectValue(raw json.RawMessage) ([]string, bool) {
 		}
 		return out, len(out) > 0
 	case map[string]any:
-		return []string{string(raw)}, true
+		return []string{string(raw)}, !readParams[name]
 	}
 	return nil, false
 }

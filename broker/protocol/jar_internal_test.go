@@ -92,7 +92,9 @@ func TestObjectParams(t *testing.T) {
 	if q.Encode() != want.Encode() {
 		t.Errorf("got %v, want %v", q, want)
 	}
-	for _, bad := range []string{`{"state":["a","b"]}`, `{"scope":null}`, `{"scope":[1]}`, `{"request":"x"}`, `{"resource":[]}`} {
+	for _, bad := range []string{`{"state":["a","b"]}`, `{"scope":null}`, `{"scope":[1]}`, `{"request":"x"}`, `{"resource":[]}`,
+		`{"state":123}`, `{"state":true}`, `{"state":{"a":1}}`, `{"nonce":5}`, `{"scope":["openid"]}`, `{"redirect_uri":["https://a/"]}`,
+		`{"login_hint":{"a":1}}`, `{"ui_locales":7}`, `{"acr_values":["x"]}`} {
 		var m map[string]json.RawMessage
 		json.Unmarshal([]byte(bad), &m)
 		if _, e := objectParams(m); e == nil {

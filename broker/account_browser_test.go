@@ -149,12 +149,7 @@ func (p *pkTab) passkeyLogin(name string) testenv.Flow {
 
 func TestAccountBrowser(t *testing.T) {
 	b := testenv.StartLocalhost(t, passkeyConfig(t))
-	p := &pkTab{t: t, ctx: t.Context(), b: b, br: browser.New(t)}
-	var err error
-	p.auth, err = p.br.AddAuthenticator(p.ctx)
-	p.must(err)
-	p.rp, err = testenv.NewRP(p.ctx, b.URL, testenv.ClientID, testenv.ClientSecret, testenv.RedirectURI)
-	p.must(err)
+	p := newPKTab(t, b)
 
 	// A login that enrols the first passkey, with recovery codes.
 	f := p.passwordLogin("account-login", testenv.UserPassword)

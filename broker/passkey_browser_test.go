@@ -146,6 +146,19 @@ func (p *pkTab) userVerifies(ok bool) {
 	p.must(err)
 }
 
+// newPKTab is a browser with a virtual authenticator at b, and the
+// client's relying party.
+func newPKTab(t *testing.T, b *testenv.Broker) *pkTab {
+	t.Helper()
+	p := &pkTab{t: t, ctx: t.Context(), b: b, br: browser.New(t)}
+	var err error
+	p.auth, err = p.br.AddAuthenticator(p.ctx)
+	p.must(err)
+	p.rp, err = testenv.NewRP(p.ctx, b.URL, testenv.ClientID, testenv.ClientSecret, testenv.RedirectURI)
+	p.must(err)
+	return p
+}
+
 func passkeyConfig(t *testing.T) *config.Config {
 	cfg := testenv.Config(t)
 	cfg.Login.MFA.Clients = []string{testenv.ClientID}
@@ -160,12 +173,7 @@ func passkeyConfig(t *testing.T) *config.Config {
 // user in, after one refused attempt without user verification.
 func TestPasskeyBrowser(t *testing.T) {
 	b := testenv.StartLocalhost(t, passkeyConfig(t))
-	p := &pkTab{t: t, ctx: t.Context(), b: b, br: browser.New(t)}
-	var err error
-	p.auth, err = p.br.AddAuthenticator(p.ctx)
-	p.must(err)
-	p.rp, err = testenv.NewRP(p.ctx, b.URL, testenv.ClientID, testenv.ClientSecret, testenv.RedirectURI)
-	p.must(err)
+	p := newPKTab(t, b)
 
 	// (a) Enrolment.
 	f := p.start()

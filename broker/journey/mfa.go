@@ -116,11 +116,7 @@ func (j *Server) mfaRequest(c *gin.Context) (store.AuthRequest, bool) {
 // stepRequest loads the request of step's page: first factor done, waiting
 // at this step, this browser's, and for a POST its form token.
 func (j *Server) stepRequest(c *gin.Context, step string) (store.AuthRequest, bool) {
-	id := c.Query("req")
-	if c.Request.Method == http.MethodPost {
-		id = c.PostForm("req")
-	}
-	req, ok := j.loadRequest(c, id)
+	req, ok := j.loadRequest(c, formValue(c, "req"))
 	if !ok {
 		return req, false
 	}

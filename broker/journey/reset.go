@@ -107,7 +107,7 @@ func (j *Server) resetLink(c *gin.Context) (store.LocalAccount, tokensvc.Action,
 	if !ok {
 		return a, act, "", false
 	}
-	u, err := j.resetFactorUser(c.Request.Context(), j.resetConnector(), a)
+	u, err := j.resetFactorUser(c.Request.Context(), a)
 	if err != nil {
 		j.ui.Unavailable(c, "reset: second factors", err)
 		return a, act, "", false

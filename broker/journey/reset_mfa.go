@@ -3,6 +3,7 @@ package journey
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 
@@ -22,9 +23,11 @@ import (
 // the same throttle.
 
 // resetFactorUser is the user of account a whose second factor a reset
-// must check, or "" when none must be.
-func (j *Server) resetFactorUser(ctx context.Context, cn string, a store.LocalAccount) (string, error) {
-	if ls := j.self.cfg.Local[cn]; !ls.ResetSecondFactor {
+// must check, or "" when none must be. Local connectors share one store
+// of accounts, and a link does not say through which one it was asked
+// for: if any asks for the factor, every reset does.
+func (j *Server) resetFactorUser(ctx context.Context, a store.LocalAccount) (string, error) {
+	if !slices.ContainsFunc(slices.Collect(maps.Values(j.self.cfg.Local)), func(ls LocalService) bool { return ls.ResetSecondFactor }) {
 		return "", nil
 	}
 	users, err := j.localUserIDs(ctx, a.ID)
@@ -41,23 +44,6 @@ func (j *Server) resetFactorUser(ctx context.Context, cn string, a store.LocalAc
 		}
 	}
 	return "", nil
-}
-
-// resetConnector is the local connector whose settings a link's account
-// follows: the first with a reset that has an identity of it, else any
-// with reset on.
-func (j *Server) resetConnector() string {
-	var ids []string
-	for id, ls := range j.self.cfg.Local {
-		if ls.Reset {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	if len(ids) == 0 {
-		return ""
-	}
-	return ids[0]
 }
 
 // checkResetFactor checks the posted code or recovery code of userID; on

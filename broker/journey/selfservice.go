@@ -349,7 +349,7 @@ func (j *Server) localUserIDs(ctx context.Context, accountID string) ([]string, 
 func (j *Server) newPassword(c *gin.Context, a store.LocalAccount) (string, string) {
 	pw, again := c.PostForm("password"), c.PostForm("password2")
 	if pw != again {
-		return "", j.ui.T(c, ui.MsgPasswordsDiffer)
+		return "", j.ui.T(c, ui.MsgPasswordMismatch)
 	}
 	if pw == "" {
 		return "", j.ui.T(c, ui.MsgPasswordEmpty)

@@ -7,7 +7,6 @@ package ui
 const (
 	MsgLinkInvalid      = "linkInvalid"
 	MsgLinkExpired      = "linkExpired"
-	MsgPasswordsDiffer  = "passwordsDiffer"
 	MsgPasswordRefused  = "passwordRefused"
 	MsgFormCSRF         = "formCSRF"
 	MsgLoginNameInvalid = "loginNameInvalid"
@@ -22,7 +21,6 @@ const (
 var selfMessages = map[string]message{
 	MsgLinkInvalid:       {"Link not valid", "This link cannot be used: it was already used, or the account changed since it was sent. Ask for a new one."},
 	MsgLinkExpired:       {"Link expired", "This link has expired. Ask for a new one."},
-	MsgPasswordsDiffer:   {"", "The two passwords are not the same."},
 	MsgPasswordRefused:   {"", "This password is not allowed here. Choose another."},
 	MsgFormCSRF:          {"Request refused", "The form was not sent by this page. Open the page again and try again."},
 	MsgLoginNameInvalid:  {"", "Enter your username or email address."},
@@ -60,8 +58,6 @@ var selfMessages = map[string]message{
 	"ui.invite_intro":        {"", "You were invited to an account here. Choose a password to finish setting it up."},
 	"ui.invite_done_title":   {"", "Your account is ready"},
 	"ui.invite_done":         {"", "Your password is set. Log in with it now."},
-	"ui.new_password":        {"", "New password"},
-	"ui.new_password_again":  {"", "Repeat the password"},
 	"ui.set_password":        {"", "Set the password"},
 	"ui.verify_title":        {"", "Confirm your email address"},
 	"ui.verify_intro":        {"", "Confirm that %s is your email address."},
@@ -108,7 +104,6 @@ var selfMessages = map[string]message{
 var germanSelf = map[string]message{
 	MsgLinkInvalid:       {"Link ungültig", "Dieser Link kann nicht verwendet werden: Er wurde bereits benutzt, oder das Konto hat sich seit dem Versand geändert. Fordern Sie einen neuen an."},
 	MsgLinkExpired:       {"Link abgelaufen", "Dieser Link ist abgelaufen. Fordern Sie einen neuen an."},
-	MsgPasswordsDiffer:   {"", "Die beiden Passwörter stimmen nicht überein."},
 	MsgPasswordRefused:   {"", "Dieses Passwort ist hier nicht erlaubt. Wählen Sie ein anderes."},
 	MsgFormCSRF:          {"Anfrage abgelehnt", "Das Formular wurde nicht von dieser Seite gesendet. Öffnen Sie die Seite erneut und versuchen Sie es noch einmal."},
 	MsgLoginNameInvalid:  {"", "Geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein."},
@@ -144,8 +139,6 @@ var germanSelf = map[string]message{
 	"ui.invite_intro":        {"", "Sie wurden zu einem Konto hier eingeladen. Wählen Sie ein Passwort, um es einzurichten."},
 	"ui.invite_done_title":   {"", "Ihr Konto ist bereit"},
 	"ui.invite_done":         {"", "Ihr Passwort ist gesetzt. Melden Sie sich jetzt damit an."},
-	"ui.new_password":        {"", "Neues Passwort"},
-	"ui.new_password_again":  {"", "Passwort wiederholen"},
 	"ui.set_password":        {"", "Passwort setzen"},
 	"ui.verify_title":        {"", "E-Mail-Adresse bestätigen"},
 	"ui.verify_intro":        {"", "Bestätigen Sie, dass %s Ihre E-Mail-Adresse ist."},

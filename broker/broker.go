@@ -48,6 +48,7 @@ import (
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/tokensvc"
+	"github.com/portico-idp/portico/tokensvc/dpop"
 )
 
 // Connector is a configured connector (core.Connector).
@@ -67,6 +68,9 @@ type Options struct {
 	// RequirePushedRequests refuses authorization requests not pushed to
 	// /par first, for every client (broker/protocol).
 	RequirePushedRequests bool
+	// DPoP checks DPoP proofs (RFC 9449) at the token endpoint and the
+	// protected endpoints; nil: the defaults, replay cache in memory.
+	DPoP *dpop.Verifier
 
 	// Identity normalization and claims (docs/identity.md).
 	//
@@ -296,12 +300,15 @@ func (b *Broker) assemble() error {
 	if err != nil {
 		return err
 	}
+	if opts.DPoP == nil { // one replay cache for every endpoint
+		opts.DPoP = &dpop.Verifier{Replay: dpop.NewMemoryReplay(0, 0, opts.Now), Now: opts.Now}
+	}
 	b.protocol, err = protocol.New(protocol.Options{Issuer: opts.Issuer, Now: opts.Now,
 		AuthRequestTTL: opts.AuthRequestTTL, AuthCodeTTL: opts.AuthCodeTTL, Scopes: opts.Scopes, Admins: admins,
 		Registration: opts.Registration, ClientThrottle: opts.ClientThrottle, TokenRate: opts.TokenRate,
 		ClientKeys: opts.ClientKeys, ExchangeIssuers: opts.ExchangeIssuers,
 		DeviceCodeTTL: opts.DeviceCodeTTL, DevicePollInterval: opts.DevicePollInterval, AddressRate: b.addrs,
-		RequirePushedRequests: opts.RequirePushedRequests, PushExempt: opts.ConsoleClient},
+		RequirePushedRequests: opts.RequirePushedRequests, PushExempt: opts.ConsoleClient, DPoP: opts.DPoP},
 		protocol.Deps{Store: b.store, Tokens: b.tokens, Log: b.log, Audit: b.audit, Identity: b.ident, Pages: b.ui,
 			Conns: b.conns, Journey: b.journey})
 	if err != nil {
@@ -310,7 +317,7 @@ func (b *Broker) assemble() error {
 	b.admin = admin.New(admin.Options{Issuer: opts.Issuer, Now: opts.Now, Admins: admins, Scopes: opts.Scopes,
 		BuildConnector: opts.BuildConnector, HashPassword: opts.HashPassword, Passwords: opts.PasswordPolicy, FileManaged: opts.FileManaged,
 		Invitations:     invitations(opts.Mailer, b.journey),
-		ReservedClients: reserved(opts.ConsoleClient), ConnectorSchemas: opts.ConnectorSchemas},
+		ReservedClients: reserved(opts.ConsoleClient), ConnectorSchemas: opts.ConnectorSchemas, DPoP: opts.DPoP},
 		b.store, b.tokens, b.log, b.audit, b.conns, b.journey, b.protocol, provisioners{b.store})
 	if opts.ConsoleClient != "" {
 		b.console, err = console.New(console.Options{Issuer: opts.Issuer, ClientID: opts.ConsoleClient,

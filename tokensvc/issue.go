@@ -75,6 +75,15 @@ type Grant struct {
 	// session, so that ending it ends this token too.
 	Act      *Actor
 	NotAfter time.Time
+
+	// JKT binds the access token to a DPoP key (RFC 9449): its JWK
+	// thumbprint goes in the token's cnf claim (or the opaque token's
+	// record), and only requests proving that key may use it. With
+	// BindRefresh, Issue binds the session's refresh tokens to it too
+	// (§5: a public client's refresh tokens are bound; a confidential
+	// client's are bound to its authentication already).
+	JKT         string
+	BindRefresh bool
 }
 
 // Actor is the act claim of RFC 8693 §4.1: who acts, and, nested, who
@@ -109,6 +118,9 @@ type Tokens struct {
 	Scopes       []string
 	AccessJTI    string
 	FamilyID     string
+	// JKT is the DPoP key the access token is bound to, if any: its
+	// token_type is then DPoP (RFC 9449 §5).
+	JKT string
 }
 
 // accessClaims are RFC 9068's claims.
@@ -128,6 +140,12 @@ type accessClaims struct {
 	Username string   `json:"preferred_username,omitempty"`
 	Session  string   `json:"sid,omitempty"` // revoking the session ends the token
 	Act      *Actor   `json:"act,omitempty"` // RFC 8693 §4.1
+	Cnf      *cnf     `json:"cnf,omitempty"` // RFC 9449 §6.1: the DPoP key
+}
+
+// cnf is the confirmation claim (RFC 7800) of a DPoP-bound token.
+type cnf struct {
+	JKT string `json:"jkt"`
 }
 
 // Authentication context classes (the acr claim): what the login proved.
@@ -189,6 +207,9 @@ func (s *Service) Issue(ctx context.Context, g Grant) (Tokens, error) {
 			RotatedAt: now, CreatedAt: now, Expiry: now.Add(max(p.AccessTokenTTL, p.IDTokenTTL) + leeway),
 		}
 		t := RefreshToken{FamilyID: f.ID}
+		if g.BindRefresh {
+			f.JKT = g.JKT
+		}
 		if g.Refresh {
 			refresh, f.Current = newRefreshToken()
 			f.Expiry = now.Add(p.RefreshAbsoluteTTL)
@@ -224,13 +245,13 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 	if jti == "" {
 		jti = randomID()
 	}
-	t := Tokens{ExpiresIn: exp.Sub(now), Scopes: g.Scopes, AccessJTI: jti, FamilyID: g.FamilyID}
+	t := Tokens{ExpiresIn: exp.Sub(now), Scopes: g.Scopes, AccessJTI: jti, FamilyID: g.FamilyID, JKT: g.JKT}
 	if p.Format == FormatOpaque {
 		tok, hash := newOpaqueToken()
 		rec := OpaqueToken{
 			Hash: hash, Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, FamilyID: g.FamilyID,
 			Username: g.Username, Groups: g.Claims.Groups, AMR: g.AMR, AuthTime: g.AuthTime,
-			Audience: g.Audience, Resources: g.Resources, IssuedAt: now, Expiry: exp, Act: g.Act,
+			Audience: g.Audience, Resources: g.Resources, IssuedAt: now, Expiry: exp, Act: g.Act, JKT: g.JKT,
 		}
 		if err := s.store.CreateOpaqueToken(ctx, rec); err != nil {
 			return Tokens{}, fmt.Errorf("tokensvc: store access token: %w", err)
@@ -249,6 +270,9 @@ func (s *Service) mint(ctx context.Context, g Grant, now time.Time) (Tokens, err
 		}
 		if !g.AuthTime.IsZero() {
 			ac.AuthTime = g.AuthTime.Unix()
+		}
+		if g.JKT != "" {
+			ac.Cnf = &cnf{JKT: g.JKT}
 		}
 		if t.AccessToken, err = signJSON(key.at, ac); err != nil {
 			return Tokens{}, err

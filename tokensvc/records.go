@@ -63,6 +63,8 @@ type OpaqueToken struct {
 	Expiry    time.Time `json:"expiry"`
 	// Act is the actor of a token issued by token exchange (RFC 8693).
 	Act *Actor `json:"act,omitempty"`
+	// JKT is the DPoP key the token is bound to (RFC 9449 §6.2).
+	JKT string `json:"jkt,omitempty"`
 }
 
 // SigningKey is one key of the signing key set; PrivateJWK is a JWK (JSON).
@@ -116,7 +118,10 @@ type RefreshFamily struct {
 	PreviousRetiredAt time.Time `json:"previous_retired_at,omitzero"`
 	// GraceUsed: Previous has had its one reuse in the grace; presenting it
 	// again is a replay.
-	GraceUsed bool      `json:"grace_used,omitempty"`
+	GraceUsed bool `json:"grace_used,omitempty"`
+	// JKT binds the family's refresh tokens to a DPoP key (RFC 9449 §5):
+	// a refresh must prove it. Empty: not bound.
+	JKT       string    `json:"jkt,omitempty"`
 	Revoked   bool      `json:"revoked,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	Expiry    time.Time `json:"expiry"` // absolute end of the family

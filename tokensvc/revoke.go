@@ -87,7 +87,7 @@ func (s *Service) RevokeAccess(ctx context.Context, jti string, expiry time.Time
 // Introspection is an RFC 7662 answer; Active false says nothing else.
 type Introspection struct {
 	Active    bool
-	TokenType string // "Bearer" or "refresh_token"
+	TokenType string // "Bearer", "DPoP" (bound) or "refresh_token"
 	Access    Access
 }
 
@@ -114,7 +114,7 @@ func (s *Service) Introspect(ctx context.Context, clientID, token string, p Poli
 		}
 		return Introspection{Active: true, TokenType: "refresh_token", Access: Access{
 			Subject: f.UserID, ClientID: f.ClientID, Scopes: f.Scopes, Session: f.ID,
-			AuthTime: f.AuthTime, IssuedAt: f.RotatedAt, ExpiresAt: exp,
+			AuthTime: f.AuthTime, IssuedAt: f.RotatedAt, ExpiresAt: exp, JKT: f.JKT,
 		}}, nil
 	}
 	a, err := s.VerifyAccess(ctx, token)
@@ -123,5 +123,9 @@ func (s *Service) Introspect(ctx context.Context, clientID, token string, p Poli
 	} else if err != nil {
 		return Introspection{}, err
 	}
-	return Introspection{Active: true, TokenType: "Bearer", Access: a}, nil
+	typ := "Bearer"
+	if a.JKT != "" {
+		typ = "DPoP"
+	}
+	return Introspection{Active: true, TokenType: typ, Access: a}, nil
 }

@@ -44,6 +44,9 @@ type Access struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	Act       *Actor // RFC 8693 §4.1, for a token issued by exchange
+	// JKT is the DPoP key the token is bound to (cnf.jkt); a request
+	// using it must prove that key (RFC 9449 §7).
+	JKT string
 }
 
 // leeway tolerates clock differences between replicas for iat.
@@ -82,6 +85,9 @@ func (s *Service) VerifyAccess(ctx context.Context, token string) (Access, error
 		}
 		if c.AuthTime != 0 {
 			a.AuthTime = time.Unix(c.AuthTime, 0)
+		}
+		if c.Cnf != nil {
+			a.JKT = c.Cnf.JKT
 		}
 	}
 	if a.Session != "" {
@@ -133,7 +139,7 @@ func (s *Service) lookupOpaque(ctx context.Context, token string) (Access, error
 	return Access{
 		Format: FormatOpaque, Subject: t.Subject, Username: t.Username, ClientID: t.ClientID,
 		Scopes: t.Scopes, Audience: audience(t.ClientID, t.Resources, t.Audience), Session: t.FamilyID, Groups: t.Groups,
-		AuthTime: t.AuthTime, IssuedAt: t.IssuedAt, ExpiresAt: t.Expiry, Act: t.Act,
+		AuthTime: t.AuthTime, IssuedAt: t.IssuedAt, ExpiresAt: t.Expiry, Act: t.Act, JKT: t.JKT,
 	}, nil
 }
 

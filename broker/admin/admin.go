@@ -26,6 +26,7 @@ import (
 	"github.com/portico-idp/portico/broker/password"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
+	"github.com/portico-idp/portico/tokensvc/dpop"
 )
 
 // Options configure the admin API.
@@ -57,6 +58,8 @@ type Options struct {
 	// Invitations mails invitations to local accounts; nil when no mail
 	// server is configured.
 	Invitations Invitations
+	// DPoP checks the proofs of DPoP-bound tokens (RFC 9449 §7).
+	DPoP *dpop.Verifier
 }
 
 // PasswordPolicy checks a password before it is set: nil, or an error
@@ -95,6 +98,7 @@ type API struct {
 	issuer   *url.URL
 	store    Store
 	tokens   *tokensvc.Service
+	res      *core.ResourceAuth // the API's tokens: Bearer or DPoP
 	log      *slog.Logger
 	audit    *audit.Trail
 	conns    *core.Connectors
@@ -116,8 +120,12 @@ func New(opts Options, st Store, tokens *tokensvc.Service, log *slog.Logger, tra
 	if opts.Passwords == nil {
 		opts.Passwords = password.Policy{} // safe by default
 	}
+	if opts.DPoP == nil {
+		opts.DPoP = &dpop.Verifier{Replay: dpop.NewMemoryReplay(0, 0, opts.Now), Now: opts.Now}
+	}
 	return &API{opts: opts, issuer: iss, store: st, tokens: tokens, log: log, audit: trail, conns: conns,
-		admins: opts.Admins, browsers: browsers, clients: clients, provisioners: provisioners}
+		admins: opts.Admins, browsers: browsers, clients: clients, provisioners: provisioners,
+		res: &core.ResourceAuth{Tokens: tokens, DPoP: opts.DPoP, Issuer: iss, Realm: "portico"}}
 }
 
 // Routes serves the API under g, to callers with an admin token.

@@ -17,7 +17,6 @@ import (
 	"github.com/portico-idp/portico/broker/audit"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
-	"github.com/portico-idp/portico/tokensvc"
 )
 
 // The admin API (docs/admin-api.md): JSON under /admin/v1, authenticated
@@ -136,36 +135,27 @@ func (api *API) routes(g *gin.RouterGroup, auth gin.HandlerFunc) {
 // 401 (RFC 6750 §3.1); a good one without these rights 403.
 func (api *API) adminAuth(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	unauthorized := func(code, desc string) {
-		h := `Bearer realm="portico"`
-		if code != "" {
-			h += `, error="` + code + `", error_description="` + desc + `"`
-		}
-		c.Header("WWW-Authenticate", h)
-		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "error_description": "a valid bearer token is required"})
-	}
-	forbidden := func(desc string) {
-		c.Header("WWW-Authenticate", `Bearer realm="portico", error="insufficient_scope", scope="`+core.AdminScope+`"`)
-		adminError(c, http.StatusForbidden, "forbidden", desc)
-	}
-	h := c.GetHeader("Authorization")
-	if h == "" {
-		unauthorized("", "")
+	a, f := api.res.Check(c.Request) // Bearer or DPoP (RFC 6750, RFC 9449 §7)
+	if f != nil && f.Status == http.StatusServiceUnavailable {
+		api.adminFail(c, "verify token", f.Err)
 		return
 	}
-	tok, ok := core.BearerToken(h)
-	if !ok {
-		unauthorized("invalid_request", "malformed Authorization header")
+	unauthorized := func(f *core.AuthFailure) {
+		api.res.Challenge(c.Writer.Header(), f)
+		desc := "a valid access token is required"
+		if f.Code != "" {
+			desc = f.Desc
+		}
+		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "error_description": desc})
+	}
+	if f != nil {
+		unauthorized(f)
 		return
 	}
 	ctx := c.Request.Context()
-	a, err := api.tokens.VerifyAccess(ctx, tok)
-	if errors.Is(err, tokensvc.ErrInvalidToken) {
-		unauthorized("invalid_token", "the access token is invalid or expired")
-		return
-	} else if err != nil {
-		api.adminFail(c, "verify token", err)
-		return
+	forbidden := func(desc string) {
+		api.res.Forbidden(c.Writer.Header(), a, "", core.AdminScope)
+		adminError(c, http.StatusForbidden, "forbidden", desc)
 	}
 	switch {
 	case !api.admins.IsClient(a.ClientID):
@@ -182,7 +172,7 @@ func (api *API) adminAuth(c *gin.Context) {
 	// stripped of the scope loses the API at once.
 	cl, err := api.store.GetClient(ctx, a.ClientID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(cl.Scopes, core.AdminScope)) {
-		unauthorized("invalid_token", "the client no longer exists or lost the admin scope")
+		unauthorized(&core.AuthFailure{Code: "invalid_token", Desc: "the client no longer exists or lost the admin scope", DPoP: a.JKT != ""})
 		return
 	} else if err != nil {
 		api.adminFail(c, "read client", err)
@@ -196,7 +186,7 @@ func (api *API) adminAuth(c *gin.Context) {
 	}
 	user, err := api.store.GetUser(ctx, a.Subject)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
-		unauthorized("invalid_token", "the access token is invalid or expired")
+		unauthorized(&core.AuthFailure{Code: "invalid_token", Desc: "the access token is invalid or expired", DPoP: a.JKT != ""})
 		return
 	} else if err != nil {
 		api.adminFail(c, "read user", err)

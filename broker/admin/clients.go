@@ -59,6 +59,9 @@ type adminClient struct {
 	// Pushed and signed authorization requests (RFC 9126, RFC 9101).
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 	RequireSignedRequestObject         bool `json:"require_signed_request_object,omitempty"`
+	// DPoP-bound tokens (RFC 9449 §5.2) and the client profile (fapi2).
+	DPoPBoundAccessTokens bool   `json:"dpop_bound_access_tokens,omitempty"`
+	Profile               string `json:"profile,omitempty"`
 	// ManagedBy is "file" for a client the configuration file manages
 	// (declarative: true; managed.go), read-only here.
 	ManagedBy string `json:"managed_by,omitempty"`
@@ -88,6 +91,7 @@ func clientView(c store.Client) adminClient {
 		TokenEndpointAuthMethod: c.AuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI, TokenExchange: c.TokenExchange,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests, RequireSignedRequestObject: c.RequireSignedRequestObject,
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens, Profile: c.Profile,
 	}
 }
 
@@ -216,6 +220,13 @@ func (api *API) clientRecord(v adminClient) (store.Client, error) {
 	c.RequirePushedAuthorizationRequests, c.RequireSignedRequestObject = v.RequirePushedAuthorizationRequests, v.RequireSignedRequestObject
 	if msg := config.CheckSignedRequestObjects(c.AuthMethod, c.RequireSignedRequestObject); msg != "" {
 		return c, errors.New("require_signed_request_object: " + msg)
+	}
+	c.DPoPBoundAccessTokens, c.Profile = v.DPoPBoundAccessTokens, v.Profile
+	if msg := config.CheckProfile(c.Profile, c.AuthMethod, c.Public, c.GrantTypes); msg != "" {
+		return c, errors.New("profile: " + msg)
+	}
+	if msg := config.CheckProfileIDTokenAlg(c.Profile, c.IDTokenAlg, api.tokens.Algorithms()[0]); msg != "" {
+		return c, errors.New("profile: " + msg)
 	}
 	c.TokenExchange = v.TokenExchange
 	if err := api.clients.CheckExchange(c); err != nil { // the protocol's rules

@@ -112,6 +112,51 @@ func validateClientAuth(v *validator, p string, cl Client) {
 	if msg := CheckSignedRequestObjects(m, cl.RequireSignedRequestObject); msg != "" {
 		v.add(p+".require_signed_request_object", "%s", msg)
 	}
+	if msg := CheckProfile(cl.Profile, m, cl.Public, cl.GrantTypes); msg != "" {
+		v.add(p+".profile", "%s", msg)
+	}
+}
+
+// ProfileFAPI2 is the FAPI 2.0 Security Profile's client profile.
+const ProfileFAPI2 = "fapi2"
+
+// FAPI2Algs are the signature algorithms FAPI 2.0 allows (§5.4.1).
+var FAPI2Algs = []string{"PS256", "ES256", "EdDSA"}
+
+// CheckProfileIDTokenAlg returns what is wrong with the algorithm a
+// client's id_tokens are signed with (its own, or the server's default)
+// for its profile, or "": FAPI 2.0 allows PS256, ES256 and EdDSA, of
+// which Portico signs with the last two.
+func CheckProfileIDTokenAlg(profile, clientAlg, serverAlg string) string {
+	alg := clientAlg
+	if alg == "" {
+		alg = serverAlg
+	}
+	if profile == ProfileFAPI2 && !slices.Contains(FAPI2Algs, alg) {
+		return "fapi2 needs id_tokens signed with ES256 or EdDSA: set id_token_signed_response_alg (or tokens.signing_alg)"
+	}
+	return ""
+}
+
+// CheckProfile returns what is wrong with a client's profile for its
+// token_endpoint_auth_method, kind and grants, or "". FAPI 2.0 has
+// confidential clients only, authenticated by private_key_jwt (mTLS is
+// not offered), using the code flow. The file, the admin API and
+// dynamic registration apply it.
+func CheckProfile(profile, method string, public bool, grants []string) string {
+	switch {
+	case profile == "":
+		return ""
+	case profile != ProfileFAPI2:
+		return fmt.Sprintf("unknown profile %q (supported: fapi2)", profile)
+	case public:
+		return "fapi2 is for confidential clients only"
+	case method != AuthPrivateKeyJWT:
+		return "fapi2 needs token_endpoint_auth_method private_key_jwt"
+	case !slices.Contains(grants, GrantAuthorizationCode):
+		return "fapi2 needs the authorization_code grant"
+	}
+	return ""
 }
 
 // CheckJWKSURI returns what is wrong with raw as a client's jwks_uri, or

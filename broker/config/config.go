@@ -557,6 +557,19 @@ type Client struct {
 	// are verified with the client's `jwks` or `jwks_uri`, so this needs
 	// `token_endpoint_auth_method: private_key_jwt`.
 	RequireSignedRequestObject bool `yaml:"require_signed_request_object"`
+	// DPoPBoundAccessTokens refuses the client's token requests without a
+	// DPoP proof (RFC 9449 §5.2; [DPoP](tokens.md#dpop-sender-constrained-tokens)),
+	// so every access token it gets is bound to its key. Without it a
+	// request with a proof still gets bound tokens.
+	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
+	// Profile turns on a set of rules together. `fapi2` is the FAPI 2.0
+	// Security Profile ([FAPI 2.0](tokens.md#the-fapi2-client-profile)):
+	// a confidential `private_key_jwt` client with the
+	// `authorization_code` grant; pushed requests with `redirect_uri`,
+	// PKCE S256, DPoP-bound tokens, codes of at most 60 seconds, and
+	// PS256, ES256 or EdDSA for its client assertions, request objects
+	// and DPoP proofs.
+	Profile string `yaml:"profile"`
 
 	// SecretFile is a file holding `secret` (a mounted secret), read at
 	// start; not with `secret`
@@ -634,6 +647,25 @@ type Tokens struct {
 	// does for it; discovery says so. Portico's own admin console, whose
 	// requests Portico makes, is exempt.
 	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
+	// DPoP tunes DPoP proofs (RFC 9449;
+	// [DPoP](tokens.md#dpop-sender-constrained-tokens)).
+	DPoP DPoP `yaml:"dpop"`
+}
+
+// DPoP tunes the checking of DPoP proofs.
+type DPoP struct {
+	// ProofLifetime is how far a proof's `iat` may be from the server's
+	// time, either way; a proof's `jti` is remembered that long (across
+	// replicas on PostgreSQL). At most 5m.
+	ProofLifetime Duration `yaml:"proof_lifetime"`
+	// RequireNonce makes every proof carry a nonce the server handed out
+	// in a `DPoP-Nonce` header (RFC 9449 §8, §9), at the token endpoint,
+	// `/par` and Portico's protected endpoints: a proof without one gets
+	// `use_dpop_nonce` and a nonce to retry with. It bounds how long a
+	// proof made ahead of time is good, whatever the client's clock.
+	RequireNonce bool `yaml:"require_nonce"`
+	// NonceLifetime: a nonce is good for one to two of these.
+	NonceLifetime Duration `yaml:"nonce_lifetime"`
 }
 
 // Log configures logging.
@@ -676,6 +708,8 @@ const (
 	DefaultRefreshIdleTTL     = 30 * 24 * time.Hour
 	DefaultRefreshAbsoluteTTL = 90 * 24 * time.Hour
 	DefaultAuthCodeTTL        = time.Minute
+	DefaultDPoPProofLifetime  = time.Minute
+	DefaultDPoPNonceLifetime  = time.Minute
 	DefaultAuthRequestTTL     = 15 * time.Minute
 	DefaultKeyRotation        = 30 * 24 * time.Hour
 	DefaultDeviceCodeTTL      = 10 * time.Minute
@@ -984,6 +1018,8 @@ func (c *Config) ApplyDefaults() {
 		{&t.KeyRotation, DefaultKeyRotation},
 		{&t.DeviceCodeTTL, DefaultDeviceCodeTTL},
 		{&t.DevicePollInterval, DefaultDevicePollInterval},
+		{&t.DPoP.ProofLifetime, DefaultDPoPProofLifetime},
+		{&t.DPoP.NonceLifetime, DefaultDPoPNonceLifetime},
 		{&c.Audit.Retention, DefaultAuditRetention},
 	} {
 		if *d.f == 0 {

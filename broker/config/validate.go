@@ -233,6 +233,9 @@ func (c *Config) validateClients(v *validator) {
 		}
 
 		validateClientAuth(v, p, cl) // JWT client authentication (clientauth.go)
+		if msg := CheckProfileIDTokenAlg(cl.Profile, cl.IDTokenSignedResponseAlg, c.Tokens.SigningAlg); msg != "" {
+			v.add(p+".profile", "%s", msg)
+		}
 
 		grants := map[string]bool{}
 		for j, g := range cl.GrantTypes {
@@ -576,6 +579,8 @@ func (c *Config) validateTokens(v *validator) {
 		{"key_rotation", t.KeyRotation},
 		{"device_code_ttl", t.DeviceCodeTTL},
 		{"device_poll_interval", t.DevicePollInterval},
+		{"dpop.proof_lifetime", t.DPoP.ProofLifetime},
+		{"dpop.nonce_lifetime", t.DPoP.NonceLifetime},
 	} {
 		if d.d <= 0 {
 			v.add("tokens."+d.name, "must be positive, got %s", d.d)
@@ -584,6 +589,9 @@ func (c *Config) validateTokens(v *validator) {
 	// RFC 8628 §3.2: the interval is in whole seconds.
 	if t.DevicePollInterval > 0 && (t.DevicePollInterval%Duration(time.Second) != 0 || t.DevicePollInterval >= t.DeviceCodeTTL) {
 		v.add("tokens.device_poll_interval", "must be whole seconds and shorter than device_code_ttl (%s)", t.DeviceCodeTTL)
+	}
+	if t.DPoP.ProofLifetime > Duration(5*time.Minute) {
+		v.add("tokens.dpop.proof_lifetime", "must be at most 5m, got %s", t.DPoP.ProofLifetime)
 	}
 	if t.RefreshIdleTTL > 0 && t.RefreshAbsoluteTTL > 0 && t.RefreshIdleTTL > t.RefreshAbsoluteTTL {
 		v.add("tokens.refresh_idle_ttl", "must not exceed refresh_absolute_ttl (%s)", t.RefreshAbsoluteTTL)

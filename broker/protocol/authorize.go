@@ -19,6 +19,7 @@ import (
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/tokensvc"
+	"github.com/portico-idp/portico/tokensvc/dpop"
 )
 
 // Bounds of what an authorization request stores. state and nonce are
@@ -209,6 +210,9 @@ func (p *Server) checkAuthorization(client store.Client, q url.Values, src authS
 	if (global || client.RequirePushedAuthorizationRequests) && !src.pushed {
 		return fail("invalid_request", "authorization requests must be pushed to "+p.url("/par")+" first (RFC 9126)")
 	}
+	if desc := fapiAuthorization(client, q, src); desc != "" {
+		return fail("invalid_request", desc)
+	}
 	if client.RequireSignedRequestObject && !src.signed {
 		return fail("invalid_request", "this client must send its authorization request as a signed request object (RFC 9101)")
 	}
@@ -242,6 +246,11 @@ func (p *Server) checkAuthorization(client store.Client, q url.Values, src authS
 	case challenge != "" && !validChallenge(challenge):
 		return fail("invalid_request", "code_challenge must be the base64url SHA-256 of the verifier")
 	}
+	// RFC 9449 §10: the code will be redeemed only with this DPoP key.
+	jkt := q.Get("dpop_jkt")
+	if jkt != "" && !dpop.ValidJKT(jkt) {
+		return fail("invalid_request", "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 9449 §10)")
+	}
 	prompt, maxAge, acr, perr := loginParams(q)
 	if perr != nil {
 		return store.AuthRequest{}, to, perr
@@ -263,7 +272,7 @@ func (p *Server) checkAuthorization(client store.Client, q url.Values, src authS
 		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
 		ResponseMode: to.mode, Resources: resources,
 		Prompt: prompt, MaxAge: maxAge, ACRValues: acr, UILocales: core.Truncate(q.Get("ui_locales"), maxUILocales),
-		Expiry: p.opts.Now().Add(p.opts.AuthRequestTTL),
+		Expiry: p.opts.Now().Add(p.opts.AuthRequestTTL), DPoPJKT: jkt,
 	}, to, nil
 }
 
@@ -361,11 +370,16 @@ func loginParams(q url.Values) (prompt []string, maxAge int64, acr []string, e *
 // the code's exchange will start.
 func (p *Server) IssueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error) {
 	code := tokensvc.NewID() + tokensvc.NewID()
+	ttl := p.opts.AuthCodeTTL
+	if cl, err := p.store.GetClient(ctx, req.ClientID); err == nil && fapi2(cl) {
+		ttl = min(ttl, fapiCodeTTL)
+	}
 	err := p.store.CreateAuthCode(ctx, store.AuthCode{
 		ID: core.HashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID,
 		ConnectorID: req.ConnectorID, Scopes: req.Scopes, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, Expiry: p.opts.Now().Add(p.opts.AuthCodeTTL),
+		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, Expiry: p.opts.Now().Add(ttl),
+		DPoPJKT: req.DPoPJKT,
 	})
 	return code, err
 }

@@ -148,8 +148,8 @@ func (p *Server) authenticateAssertion(c *gin.Context) (store.Client, *tokenErro
 			return failed(generic, "bad client_secret_jwt signature or algorithm")
 		}
 	case config.AuthPrivateKeyJWT:
-		if !slices.Contains(config.PrivateKeyJWTAlgs, a.alg) {
-			return failed(generic, "algorithm "+a.alg+" is not one of private_key_jwt")
+		if !slices.Contains(config.PrivateKeyJWTAlgs, a.alg) || !fapiAlg(client, a.alg) {
+			return failed(generic, "algorithm "+a.alg+" is not one of private_key_jwt (or of the client's profile)")
 		}
 		ok, err := p.verifyWithClientKeys(ctx, client, a, &claims)
 		if err != nil {

@@ -227,6 +227,7 @@ func (p *Server) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 	g := p.userGrant(user, client, st.Scopes)
 	g.AuthTime, g.AMR, g.ConnectorID = st.AuthTime, st.AMR, st.ConnectorID
 	g.AccessJTI, g.FamilyID = tokensvc.NewID(), st.FamilyID
+	p.bind(c, client, &g)
 	t, err := p.tokens.Issue(ctx, g)
 	if errors.Is(err, tokensvc.ErrInvalidGrant) {
 		// The browser session that approved ended before the device

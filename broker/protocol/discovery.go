@@ -55,6 +55,7 @@ func (p *Server) discoveryDocument() ([]byte, error) {
 		"pushed_authorization_request_endpoint":          p.url("/par"),
 		"require_pushed_authorization_requests":          p.opts.RequirePushedRequests,
 		"authorization_response_iss_parameter_supported": true,
+		"dpop_signing_alg_values_supported":              p.dpop.SupportedAlgs(), // RFC 9449 §5.1
 		// OpenID Connect Back-Channel Logout 1.0 §2.1 (backchannel.go).
 		"backchannel_logout_supported":         true,
 		"backchannel_logout_session_supported": true,

@@ -163,6 +163,10 @@ func (p *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 		if a.ClientID != client.ID {
 			return t, "", invalidRequest("the actor_token was issued to another client")
 		}
+		// The client's own token, bound to its key: the request proves it.
+		if a.JKT != "" && a.JKT != c.GetString(jktKey) {
+			return t, "", invalidRequest("the actor_token is DPoP-bound: send a DPoP proof of its key")
+		}
 		actor = &tokensvc.Actor{Subject: a.Subject, ClientID: client.ID}
 		d["actor"] = a.Subject
 	}
@@ -179,6 +183,7 @@ func (p *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 	// them, not for the client (RFC 8707 §2, RFC 8693 §2.1).
 	g.Resources, g.GrantedResources, g.Policy = req.Targets, nil, client.Policy()
 	g.IDToken, g.Session, g.Refresh = false, false, false // an access token only (§2.2.1: no refresh token)
+	p.bind(c, client, &g)
 	t, err := p.tokens.Issue(c.Request.Context(), g)
 	if err != nil {
 		p.log.Error("token exchange: issue", "err", err)

@@ -117,6 +117,9 @@ func (p *Server) handleIntrospect(c *gin.Context) {
 	if a.Session != "" {
 		resp["sid"] = a.Session
 	}
+	if a.JKT != "" { // RFC 9449 §6.2: the resource server checks the proof's key
+		resp["cnf"] = gin.H{"jkt": a.JKT}
+	}
 	if !a.AuthTime.IsZero() {
 		resp["auth_time"] = a.AuthTime.Unix()
 	}

@@ -102,6 +102,9 @@ func (p *Server) requestObject(ctx context.Context, client store.Client, raw, qu
 	if client.JWKSURI == "" && len(client.JWKS) == 0 {
 		return nil, badObject("the client has no registered keys (jwks or jwks_uri) to verify request objects with")
 	}
+	if !fapiAlg(client, o.alg) {
+		return nil, badObject("this client (profile fapi2) signs request objects with PS256, ES256 or EdDSA")
+	}
 	var (
 		claims  jwt.Claims
 		members map[string]json.RawMessage

@@ -46,7 +46,7 @@ const (
 // checkAuthorization reads, each bounded there. Anything else the client
 // sent is dropped, so a record is small whatever the body was.
 var pushedParams = []string{"redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
-	"code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "resource", "ui_locales"}
+	"code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "resource", "ui_locales", "dpop_jkt"}
 
 // pushedRequest is a pushed request's record.
 type pushedRequest struct {
@@ -90,6 +90,20 @@ func (p *Server) handlePAR(c *gin.Context) {
 		if v, ok := params[name]; ok {
 			kept[name] = v
 		}
+	}
+	// A proof sent with the push binds the code to its key, as dpop_jkt
+	// would (RFC 9449 §10.1); both must then name the same key.
+	jkt, perr := p.tokenProof(c, client, "/par")
+	if perr != nil {
+		p.writeTokenError(c, perr)
+		return
+	}
+	if jkt != "" {
+		if named := kept.Get("dpop_jkt"); named != "" && named != jkt {
+			p.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "invalid_dpop_proof", desc: "dpop_jkt is not the key of the DPoP proof"})
+			return
+		}
+		kept.Set("dpop_jkt", jkt)
 	}
 	now := p.opts.Now()
 	uri := parURNPrefix + tokensvc.NewID()

@@ -34,6 +34,7 @@ import (
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/broker/ui"
 	"github.com/portico-idp/portico/tokensvc"
+	"github.com/portico-idp/portico/tokensvc/dpop"
 )
 
 // Options configure the protocol endpoints.
@@ -74,7 +75,14 @@ type Options struct {
 	// requests Portico itself makes (broker/admin/console).
 	RequirePushedRequests bool
 	PushExempt            string
+	// DPoP checks DPoP proofs (dpop.go); nil takes the defaults, with a
+	// replay cache in memory (one process).
+	DPoP *dpop.Verifier
 }
+
+// ProfileFAPI2 is the client profile of the FAPI 2.0 Security Profile
+// (fapi.go).
+const ProfileFAPI2 = config.ProfileFAPI2
 
 // Journey is what the protocol needs of the login journey.
 type Journey interface {
@@ -113,6 +121,8 @@ type Server struct {
 	clientKeys  *clientKeys      // private_key_jwt clients' jwks_uri (clientkeys.go)
 	exchange    *exchangeIssuers // token exchange's external issuers
 	backchannel *backchannel     // back-channel logout deliveries (backchannel.go)
+	dpop        *dpop.Verifier   // DPoP proofs (dpop.go)
+	res         *core.ResourceAuth
 }
 
 // New returns the endpoints; the issuer must be an absolute URL (the
@@ -128,6 +138,11 @@ func New(opts Options, d Deps) (*Server, error) {
 		clientKeys: newClientKeys(opts.ClientKeys, opts.Now),
 		exchange:   newExchangeIssuers(opts.ExchangeIssuers, exchangeHTTPClient()),
 	}
+	b.dpop = opts.DPoP
+	if b.dpop == nil {
+		b.dpop = &dpop.Verifier{Replay: dpop.NewMemoryReplay(0, 0, opts.Now), Now: opts.Now}
+	}
+	b.res = &core.ResourceAuth{Tokens: d.Tokens, DPoP: b.dpop, Issuer: iss, Realm: "portico"}
 	var err error
 	if b.discovery, err = b.discoveryDocument(); err != nil {
 		return nil, err

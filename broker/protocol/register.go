@@ -80,6 +80,9 @@ type clientMetadata struct {
 	// RFC 9126 §6 and RFC 9101 §10.5 (par.go, jar.go).
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 	RequireSignedRequestObject         bool `json:"require_signed_request_object,omitempty"`
+
+	// RFC 9449 §5.2 (dpop.go).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // regError is an RFC 7591 §3.2.2 error (or, with status 401, an RFC 6750
@@ -312,6 +315,7 @@ func (p *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 		return store.Client{}, badMetadata("require_signed_request_object " + msg)
 	}
 	rec.RequirePushedAuthorizationRequests, rec.RequireSignedRequestObject = m.RequirePushedAuthorizationRequests, m.RequireSignedRequestObject
+	rec.DPoPBoundAccessTokens = m.DPoPBoundAccessTokens
 	return rec, nil
 }
 
@@ -369,6 +373,9 @@ func (p *Server) clientInfo(cl store.Client, secret, regToken string) gin.H {
 	}
 	if cl.RequireSignedRequestObject { // jar.go
 		h["require_signed_request_object"] = true
+	}
+	if cl.DPoPBoundAccessTokens { // dpop.go
+		h["dpop_bound_access_tokens"] = true
 	}
 	if cl.BackchannelLogoutURI != "" { // back-channel logout
 		h["backchannel_logout_uri"] = cl.BackchannelLogoutURI

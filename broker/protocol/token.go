@@ -18,6 +18,7 @@ import (
 	"github.com/portico-idp/portico/broker/throttle"
 	"github.com/portico-idp/portico/sdk"
 	"github.com/portico-idp/portico/tokensvc"
+	"github.com/portico-idp/portico/tokensvc/dpop"
 )
 
 // maxFormBytes bounds a body of the token, revocation, introspection and
@@ -59,6 +60,17 @@ func (p *Server) handleToken(c *gin.Context) {
 		p.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", desc: "the client may not use " + grant})
 		return
 	}
+	jkt, perr := p.tokenProof(c, client, "/token")
+	if perr != nil {
+		p.writeTokenError(c, perr)
+		return
+	}
+	if jkt == "" && requiresDPoP(client) {
+		p.writeTokenError(c, &tokenError{status: http.StatusBadRequest, code: "invalid_dpop_proof",
+			desc: "this client's tokens must be DPoP-bound: send a DPoP proof (RFC 9449)"})
+		return
+	}
+	c.Set(jktKey, jkt)
 	var (
 		t      tokensvc.Tokens
 		err    *tokenError
@@ -82,8 +94,12 @@ func (p *Server) handleToken(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
+	typ := "Bearer"
+	if t.JKT != "" {
+		typ = dpop.Scheme // RFC 9449 §5
+	}
 	resp := gin.H{
-		"access_token": t.AccessToken, "token_type": "Bearer",
+		"access_token": t.AccessToken, "token_type": typ,
 		"expires_in": int(t.ExpiresIn.Seconds()), "scope": strings.Join(t.Scopes, " "),
 	}
 	if t.IDToken != "" {
@@ -145,6 +161,15 @@ func (p *Server) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 	case code.CodeChallenge != "" && !pkceMatches(verifier, code.CodeChallenge):
 		return tokensvc.Tokens{}, invalidGrant("code_verifier does not match the code_challenge")
 	}
+	// RFC 9449 §10: a code bound to a key at the authorization request
+	// (dpop_jkt, or the proof sent to /par) is redeemed with that key.
+	if code.DPoPJKT != "" && code.DPoPJKT != c.GetString(jktKey) {
+		if c.GetString(jktKey) == "" {
+			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_dpop_proof",
+				desc: "the code is bound to a DPoP key: send a DPoP proof of it"}
+		}
+		return tokensvc.Tokens{}, invalidGrant("the code is bound to another DPoP key")
+	}
 	user, err := p.store.GetUser(ctx, code.UserID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		return tokensvc.Tokens{}, invalidGrant("the user is no longer active")
@@ -164,6 +189,7 @@ func (p *Server) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 	g.Resources, g.GrantedResources = resources, append([]string{}, code.Resources...)
 	// The session was named when the code was issued (by the journey).
 	g.AccessJTI, g.FamilyID = tokensvc.NewID(), cmp.Or(code.FamilyID, tokensvc.NewID())
+	p.bind(c, client, &g)
 	// Spend the code before minting, recording the ids the tokens will have,
 	// so that a racing replay either loses here or finds them to revoke.
 	code.Used, code.FamilyID, code.AccessJTIs = true, g.FamilyID, []string{g.AccessJTI}
@@ -269,6 +295,16 @@ func (p *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		p.log.Error("token: redeem refresh token", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
+	// A bound refresh token is worth nothing without its key (RFC 9449
+	// §5): refused, and nothing rotated, so the holder of the key can
+	// still use it.
+	if jkt := c.GetString(jktKey); fam.JKT != "" && fam.JKT != jkt {
+		if jkt == "" {
+			return tokensvc.Tokens{}, &tokenError{status: http.StatusBadRequest, code: "invalid_dpop_proof",
+				desc: "the refresh token is bound to a DPoP key: send a DPoP proof of it"}
+		}
+		return tokensvc.Tokens{}, invalidGrant("the refresh token is bound to another DPoP key")
+	}
 	// A narrower scope narrows this response only (RFC 6749 §6, OAuth 2.1
 	// §4.3.3): the family keeps the scopes of its login, so the next
 	// refresh without scope gets them all back.
@@ -318,6 +354,7 @@ func (p *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	}
 	g := p.userGrant(user, client, scopes)
 	g.Resources = resources
+	p.bind(c, client, &g)
 	// Rotation decides again if it loses a race (a replay, the family
 	// revoked meanwhile): its reason is the answer.
 	t, err := p.tokens.Rotate(ctx, fam, g)
@@ -355,7 +392,9 @@ func (p *Server) clientCredentialsGrant(c *gin.Context, client store.Client) (to
 		}
 		aud = []string{core.AdminAudience(p.opts.Issuer)}
 	}
-	t, err := p.tokens.Issue(c.Request.Context(), tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes, Audience: aud, Resources: resources, Policy: client.Policy()})
+	g := tokensvc.Grant{Subject: client.ID, ClientID: client.ID, Scopes: scopes, Audience: aud, Resources: resources, Policy: client.Policy()}
+	p.bind(c, client, &g)
+	t, err := p.tokens.Issue(c.Request.Context(), g)
 	if err != nil {
 		p.log.Error("token: issue", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")

@@ -9,56 +9,41 @@ import (
 
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
-	"github.com/portico-idp/portico/tokensvc"
 )
 
 // handleUserinfo answers OIDC Core §5.3 with the claims the access token's
 // scopes allow; errors per RFC 6750 §3.
 func (p *Server) handleUserinfo(c *gin.Context) {
 	ctx := c.Request.Context()
-	unauthorized := func(code, desc string) {
-		h := `Bearer realm="portico"`
-		if code != "" {
-			h += `, error="` + code + `", error_description="` + desc + `"`
-		}
-		c.Header("WWW-Authenticate", h)
-		c.Header("Cache-Control", "no-store")
-		status := http.StatusUnauthorized
-		if code == "insufficient_scope" {
-			status = http.StatusForbidden
-		}
+	c.Header("Cache-Control", "no-store")
+	refuse := func(f *core.AuthFailure) {
+		p.res.Challenge(c.Writer.Header(), f)
 		body := gin.H{}
-		if code != "" {
-			body = gin.H{"error": code, "error_description": desc}
+		if f.Code != "" {
+			body = gin.H{"error": f.Code, "error_description": f.Desc}
 		}
-		c.JSON(status, body)
+		c.JSON(f.Status, body)
 	}
-	h := c.GetHeader("Authorization")
-	if h == "" {
-		unauthorized("", "") // §3.1: no error code when no credentials were sent
-		return
-	}
-	tok, ok := core.BearerToken(h)
-	if !ok {
-		unauthorized("invalid_request", "malformed Authorization header")
-		return
-	}
-	a, err := p.tokens.VerifyAccess(ctx, tok)
-	if errors.Is(err, tokensvc.ErrInvalidToken) {
-		unauthorized("invalid_token", "the access token is invalid or expired")
-		return
-	} else if err != nil {
-		p.log.Error("userinfo: verify", "err", err)
+	// Bearer or DPoP (RFC 6750 §2.1, RFC 9449 §7); no credentials at
+	// all is a 401 without an error code (RFC 6750 §3.1).
+	a, f := p.res.Check(c.Request)
+	if f != nil && f.Status == http.StatusServiceUnavailable {
+		p.log.Error("userinfo: verify", "err", f.Err)
 		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily_unavailable"})
 		return
 	}
+	if f != nil {
+		refuse(f)
+		return
+	}
 	if !slices.Contains(a.Scopes, "openid") {
-		unauthorized("insufficient_scope", "the openid scope is required")
+		p.res.Forbidden(c.Writer.Header(), a, "the openid scope is required", "openid")
+		c.JSON(http.StatusForbidden, gin.H{"error": "insufficient_scope", "error_description": "the openid scope is required"})
 		return
 	}
 	user, err := p.store.GetUser(ctx, a.Subject)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
-		unauthorized("invalid_token", "the access token is invalid or expired")
+		refuse(&core.AuthFailure{Status: http.StatusUnauthorized, Code: "invalid_token", Desc: "the access token is invalid or expired", DPoP: a.JKT != ""})
 		return
 	} else if err != nil {
 		p.log.Error("userinfo: read user", "err", err)

@@ -197,6 +197,9 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return nil, err
 	}
 	opts, err := options(cfg, st, tok, log, clockFrom(ctx))
+	if err == nil {
+		opts.DPoP, err = dpopVerifier(ctx, cfg, st, clockFrom(ctx))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -528,6 +531,8 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			// Pushed and signed authorization requests (RFC 9126, 9101).
 			RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 			RequireSignedRequestObject:         c.RequireSignedRequestObject,
+			// DPoP (RFC 9449) and the FAPI 2.0 profile.
+			DPoPBoundAccessTokens: c.DPoPBoundAccessTokens, Profile: c.Profile,
 		}
 		if x := c.TokenExchange; x != nil { // token exchange (RFC 8693)
 			rec.TokenExchange = &store.ClientExchange{Issuers: x.Issuers, Delegation: x.Delegation,

@@ -164,6 +164,13 @@ type Client struct {
 	// §10.5), by value or pushed.
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 	RequireSignedRequestObject         bool `json:"require_signed_request_object,omitempty"`
+	// DPoPBoundAccessTokens: the client's token requests must carry a
+	// DPoP proof, so each of its access tokens is bound to a key
+	// (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
+	// Profile is a set of rules the client's requests must follow
+	// together: "" (none) or "fapi2" (FAPI 2.0 Security Profile).
+	Profile string `json:"profile,omitempty"`
 
 	Version int64 `json:"version"`
 }
@@ -238,6 +245,10 @@ type AuthRequest struct {
 	// entered, shown again on the page where they approve.
 	DeviceKey      string `json:"device_key,omitempty"`
 	DeviceUserCode string `json:"device_user_code,omitempty"`
+
+	// DPoPJKT binds the request's code to a DPoP key (RFC 9449 §10): the
+	// dpop_jkt parameter, or the key of the proof sent to /par.
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // AuthCode is an issued authorization code, kept after use (Used) until it
@@ -258,6 +269,7 @@ type AuthCode struct {
 	Used                bool      `json:"used,omitempty"`
 	FamilyID            string    `json:"family_id,omitempty"`   // refresh family issued from it
 	AccessJTIs          []string  `json:"access_jtis,omitempty"` // access tokens issued from it
+	DPoPJKT             string    `json:"dpop_jkt,omitempty"`    // RFC 9449 §10: redeemed only with this key
 	Expiry              time.Time `json:"expiry"`
 	Version             int64     `json:"version"`
 }

@@ -15,13 +15,14 @@ var ErrReplayFull = errors.New("dpop: replay cache full")
 // MemoryReplay is a ReplayCache for one process. It keeps two generations
 // of keys, each twice the proof lifetime long, so a key lives at least
 // until a proof with its iat stops being accepted; and it refuses every proof issued before
-// it was made, since proofs taken by an earlier process are not in it.
-// So a restart costs a client one retry, never a replay.
+// before the second it was made in, since proofs taken by an earlier
+// process are not in it. So a restart costs a client at most one retry,
+// and leaves at most that one second's proofs open to one replay.
 type MemoryReplay struct {
 	mu        sync.Mutex
 	cur, prev map[[32]byte]struct{}
 	rotated   time.Time
-	started   int64 // Unix seconds: proofs with iat up to it are refused
+	started   int64 // Unix seconds: proofs with an earlier iat are refused
 	lifetime  time.Duration
 	max       int
 	now       func() time.Time
@@ -48,7 +49,7 @@ func NewMemoryReplay(lifetime time.Duration, max int, now func() time.Time) *Mem
 
 // Use implements ReplayCache.
 func (m *MemoryReplay) Use(_ context.Context, key string, issued, _ time.Time) (bool, error) {
-	if issued.Unix() <= m.started {
+	if issued.Unix() < m.started {
 		return false, nil
 	}
 	k := sha256.Sum256([]byte(key))

@@ -138,9 +138,13 @@ func scenarios(bs *brokers, pg *pgBrokers, o options) []scenario {
 		{name: scCCES256, setup: withBroker(tokensvc.ES256, func(c *http.Client, b *testenv.Broker) (op, error) {
 			return clientCredentialsOp(c, b), nil
 		})},
-		{name: scRefreshRS256, setup: refresh(tokensvc.RS256)},
-		{name: scRefreshES256, setup: refresh(tokensvc.ES256)},
 	}
+	// DPoP next to client_credentials (dpop.go).
+	list = append(list, dpopScenarios(bs, o, client)...)
+	list = append(list,
+		scenario{name: scRefreshRS256, setup: refresh(tokensvc.RS256)},
+		scenario{name: scRefreshES256, setup: refresh(tokensvc.ES256)},
+	)
 	// Token exchange next to the token paths (exchange.go).
 	list = append(list, exchangeScenarios(bs, o, client, tokensvc.RS256)...)
 	list = append(list, []scenario{
@@ -214,6 +218,10 @@ func printNotes(out io.Writer, results []result, workers int) {
 			"    one signature per request, so the rest, %s of the machine, is HTTP, routing, client\n"+
 			"    authentication, the store and the load generator\n",
 			alg, cc.perSec(), pct(cc.perSec(), sg.perSec()), alg, sg.perSec(), pct(sg.perSec()-cc.perSec(), sg.perSec()))
+	}
+	if _, ok := by[scCCDPoP]; ok {
+		shown = true
+		printDPoPNote(out, by) // dpop.go
 	}
 	for _, alg := range []string{tokensvc.RS256, tokensvc.ES256} {
 		rf, ok := by["refresh rotation "+alg]

@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,16 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/testenv"
-	"github.com/portico-idp/portico/tokensvc"
 	"github.com/portico-idp/portico/tokensvc/dpop"
 )
 
 // dpopKey signs DPoP proofs (RFC 9449 §4) as a client does.
-type dpopKey struct{ key crypto.Signer }
+type dpopKey struct{ p *dpop.Prover }
 
 func newDPoPKey(t testing.TB) dpopKey {
 	t.Helper()
@@ -31,39 +27,23 @@ func newDPoPKey(t testing.TB) dpopKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dpopKey{k}
-}
-
-func (k dpopKey) jkt(t testing.TB) string {
-	s, err := dpop.Thumbprint(&jose.JSONWebKey{Key: k.key.Public()})
+	p, err := dpop.NewProver(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return dpopKey{p}
 }
+
+func (k dpopKey) jkt(testing.TB) string { return k.p.JKT }
 
 // proof is a proof for method at u; extra adds or, with nil, removes
 // claims (ath for a token, nonce, a stale iat).
 func (k dpopKey) proof(t testing.TB, method, u string, extra map[string]any) string {
 	t.Helper()
-	c := map[string]any{"jti": tokensvc.NewID(), "htm": method, "htu": u, "iat": time.Now().Unix()}
-	for n, v := range extra {
-		if v == nil {
-			delete(c, n)
-		} else {
-			c[n] = v
-		}
-	}
-	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.key}, (&jose.SignerOptions{EmbedJWK: true}).WithType(dpop.Type))
+	s, err := k.p.Proof(method, u, dpop.ProofOptions{Claims: extra})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(c)
-	jws, err := sg.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := jws.CompactSerialize()
 	return s
 }
 

@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,8 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/portico-idp/portico/testenv"
 	"github.com/portico-idp/portico/tokensvc"
@@ -52,24 +49,18 @@ func newProofPool(n int, htu string) (*proofPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, (&jose.SignerOptions{EmbedJWK: true}).WithType(dpop.Type))
+	pr, err := dpop.NewProver(k)
 	if err != nil {
 		return nil, err
 	}
-	iat := time.Now().Add(50 * time.Second).Unix()
+	o := dpop.ProofOptions{IssuedAt: time.Now().Add(50 * time.Second)}
 	p := &proofPool{proofs: make([]string, n)}
 	var wg sync.WaitGroup
 	errs := make([]error, runtime.GOMAXPROCS(0))
 	for w := range errs {
 		wg.Go(func() {
-			for i := w; i < n; i += len(errs) {
-				b, _ := json.Marshal(map[string]any{"jti": tokensvc.NewID(), "htm": "POST", "htu": htu, "iat": iat})
-				jws, err := sg.Sign(b)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				p.proofs[i], errs[w] = jws.CompactSerialize()
+			for i := w; i < n && errs[w] == nil; i += len(errs) {
+				p.proofs[i], errs[w] = pr.Proof(http.MethodPost, htu, o)
 			}
 		})
 	}

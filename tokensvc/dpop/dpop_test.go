@@ -334,3 +334,40 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestProver: a Prover's proofs pass the Verifier for every key type it
+// takes, carry its thumbprint, ath and nonce, and leave out the query.
+func TestProver(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	for _, k := range []crypto.Signer{ec, ed, rk} {
+		p, err := dpop.NewProver(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := t0
+		n := dpop.NewNonces([]byte("k"), time.Minute, func() time.Time { return now })
+		v := verifier(&now)
+		v.Nonces = n
+		proof, err := p.Proof("GET", tokenURL+"?q=1", dpop.ProofOptions{AccessToken: "tok", Nonce: n.Current(), IssuedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := v.Verify(context.Background(), []string{proof}, dpop.Request{Method: "GET", URL: tokenURL, AccessToken: "tok"})
+		if err != nil || got.JKT != p.JKT {
+			t.Errorf("%T: %v, jkt %s want %s", k, err, got.JKT, p.JKT)
+		}
+	}
+	if _, err := dpop.NewProver(ecdsaP224(t)); err == nil {
+		t.Error("a P-224 key was taken")
+	}
+}
+
+func ecdsaP224(t *testing.T) crypto.Signer {
+	k, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

@@ -12,39 +12,32 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/portico-idp/portico/testenv"
-	"github.com/portico-idp/portico/tokensvc"
 	"github.com/portico-idp/portico/tokensvc/dpop"
 	"github.com/portico-idp/portico/tokensvc/rs"
 )
 
-type key struct{ k *ecdsa.PrivateKey }
+type key struct{ p *dpop.Prover }
 
 func newKey(t *testing.T) key {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return key{k}
+	p, err := dpop.NewProver(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key{p}
 }
 
 func (k key) proof(t *testing.T, method, u, token string) string {
 	t.Helper()
-	c := map[string]any{"jti": tokensvc.NewID(), "htm": method, "htu": u, "iat": time.Now().Unix()}
-	if token != "" {
-		c["ath"] = dpop.ATH(token)
-	}
-	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.k}, (&jose.SignerOptions{EmbedJWK: true}).WithType(dpop.Type))
+	s, err := k.p.Proof(method, u, dpop.ProofOptions{AccessToken: token})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(c)
-	jws, _ := sg.Sign(b)
-	s, _ := jws.CompactSerialize()
 	return s
 }
 
@@ -110,7 +103,7 @@ func TestMiddleware(t *testing.T) {
 	}
 	k, other := newKey(t), newKey(t)
 	bound, _ := token(t, b, &k)
-	if st, body, _ := call("DPoP", bound, k.proof(t, "GET", u, bound)); st != 200 || !strings.HasSuffix(body, " true \""+jkt(t, k)+"\"") {
+	if st, body, _ := call("DPoP", bound, k.proof(t, "GET", u, bound)); st != 200 || !strings.HasSuffix(body, " true \""+k.p.JKT+"\"") {
 		t.Errorf("DPoP token with its proof: %d %q", st, body)
 	}
 	replayed := k.proof(t, "GET", u, bound)
@@ -147,14 +140,6 @@ func TestMiddleware(t *testing.T) {
 	if _, err := v2.Verify(req); err == nil || !strings.Contains(err.Error(), "not for this resource server") {
 		t.Errorf("another audience: %v", err)
 	}
-}
-
-func jkt(t *testing.T, k key) string {
-	s, err := dpop.Thumbprint(&jose.JSONWebKey{Key: k.k.Public()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 func idToken(t *testing.T, b *testenv.Broker) string {

@@ -377,3 +377,29 @@ func TestDPoPReplicas(t *testing.T) {
 		t.Errorf("a fresh proof on B: %d %v", r.Status, r.Body)
 	}
 }
+
+// TestDPoPDeviceGrant: a TV (public client) that polls with proofs gets
+// DPoP-bound tokens, its refresh token bound to its key.
+func TestDPoPDeviceGrant(t *testing.T) {
+	b := testenv.Start(t, deviceConfig(t))
+	k, other := newDPoPKey(t), newDPoPKey(t)
+	tu := b.URL + "/token"
+	d := authorizeDevice(t, b.URL, deviceClient, "", url.Values{"scope": {"openid offline_access"}})
+	br := testenv.NewBrowser(noRedirectStop)
+	approveAs(t, br, enterCode(t, br, d), testenv.UserName, testenv.UserPassword, "allow")
+	r := dpopPost(t, nil, tu, "", "", url.Values{"grant_type": {config.GrantDeviceCode}, "client_id": {deviceClient}, "device_code": {d.DeviceCode}},
+		k.proof(t, "POST", tu, nil))
+	if r.Status != http.StatusOK || r.str("token_type") != "DPoP" {
+		t.Fatalf("device grant with a proof: %d %v", r.Status, r.Body)
+	}
+	if cnf, _ := jwtClaims(t, r.str("access_token"))["cnf"].(map[string]any); cnf["jkt"] != k.jkt(t) {
+		t.Errorf("device access token cnf %v", cnf)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "client_id": {deviceClient}, "refresh_token": {r.str("refresh_token")}}
+	if r := dpopPost(t, nil, tu, "", "", refresh, other.proof(t, "POST", tu, nil)); r.str("error") != "invalid_grant" {
+		t.Errorf("the TV's refresh token with another key: %d %v", r.Status, r.Body)
+	}
+	if r := dpopPost(t, nil, tu, "", "", refresh, k.proof(t, "POST", tu, nil)); r.Status != http.StatusOK {
+		t.Errorf("the TV's refresh token with its key: %d %v", r.Status, r.Body)
+	}
+}

@@ -169,6 +169,10 @@ func TestDeviceFlow(t *testing.T) {
 	if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "not valid") {
 		t.Errorf("an answered user code entered again: %d %.300s", p.Status, p.Body)
 	}
+	// The field says it is the one in error, for screen readers.
+	if !strings.Contains(p.Body, `aria-describedby="code-help form-error" aria-invalid="true"`) {
+		t.Errorf("the refused code's field is not marked invalid: %.600s", p.Body)
+	}
 }
 
 // TestDeviceDeniedAndExpired: a denial reaches the device as

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,8 +58,8 @@ func nodeForOIDCClient(t *testing.T) string {
 // DPoP proof, private_key_jwt, PKCE, an ES256 id_token) and calls
 // userinfo with the DPoP-bound access token. Again with server nonces
 // (tokens.dpop.require_nonce): openid-client must then follow Portico's
-// use_dpop_nonce answer to its first proof, at /par, and keep sending the
-// nonce that came in DPoP-Nonce headers (RFC 9449 §8).
+// use_dpop_nonce answers to its first proofs: at /par (RFC 9449 §8) and,
+// with a DPoP handle that has no nonce yet, at userinfo (§9).
 func TestIndependentClientPARJARDPoP(t *testing.T) {
 	node := nodeForOIDCClient(t)
 	for _, nonces := range []bool{false, true} {
@@ -105,6 +106,15 @@ func TestIndependentClientPARJARDPoP(t *testing.T) {
 			}
 			if res.UserinfoEmail == nil || *res.UserinfoEmail != testenv.UserEmail {
 				t.Errorf("userinfo email %v, want %q", res.UserinfoEmail, testenv.UserEmail)
+			}
+			// The nonce challenges happened (and were met): each endpoint's
+			// refusals, as Portico's access log records them.
+			want := map[string]int{}
+			if nonces {
+				want = map[string]int{"POST /par 400": 1, "GET /userinfo 401": 1}
+			}
+			if got := refusals(t, b.Logs()); !maps.Equal(got, want) {
+				t.Errorf("refused requests %v, want %v", got, want)
 			}
 		})
 	}
@@ -193,4 +203,22 @@ func runOIDCClient(t *testing.T, node string, b *testenv.Broker, priv jose.JSONW
 	}
 	t.Logf("openid-client: %s", strings.TrimSpace(line))
 	return res
+}
+
+// refusals counts the requests in Portico's access log (logs) that were
+// answered with a 4xx or 5xx status, by "METHOD path status".
+func refusals(t *testing.T, logs string) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	for _, line := range strings.Split(logs, "\n") {
+		var e struct {
+			Msg, Method, Path string
+			Status            int
+		}
+		if json.Unmarshal([]byte(line), &e) != nil || e.Msg != "request" || e.Status < 400 {
+			continue
+		}
+		n[fmt.Sprintf("%s %s %d", e.Method, e.Path, e.Status)]++
+	}
+	return n
 }

@@ -114,7 +114,13 @@ async function main () {
     throw new Error(`token_type ${tokens.token_type}, want DPoP`)
   }
   const claims = tokens.claims()
-  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP })
+  // userinfo with a handle of its own over the same key: it holds none of
+  // the nonces the token endpoint gave, so a server that requires them
+  // answers the first proof with use_dpop_nonce in WWW-Authenticate
+  // (RFC 9449 §9), which openid-client must follow.
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, {
+    DPoP: client.getDPoPHandle(config, dpopKeys)
+  })
 
   const result = {
     token_type: tokens.token_type,

@@ -86,7 +86,7 @@ test: deps vet
 # testenv.MailpitVersion says the same.
 MAILPIT_VERSION := v1.33.1
 
-# Test servers and tools from Debian (slapd, Chromium, minisign), axe-core and AssemblyScript from npm,
+# Test servers and tools from Debian (slapd, Chromium, minisign), axe-core, AssemblyScript and openid-client from npm,
 # mailpit from the Go module proxy:
 # installed when missing and the machine allows it (root with apt; npm).
 # Without them the tests that need them skip loudly, and fail under CI=true.
@@ -130,6 +130,14 @@ deps:
 	    echo "installing the AssemblyScript compiler"; \
 	    npm ci --no-audit --no-fund --silent --prefix sdk/examples/asc-users >/dev/null; \
 	  else echo "npm missing: the AssemblyScript connector's tests will skip"; fi; \
+	fi
+	@# openid-client, an independent OAuth client for the PAR, JAR and DPoP interoperability test
+	@# (broker/oidcclient_test.go); the lock file pins it.
+	@if ! test -f testenv/oidcclient/node_modules/openid-client/package.json; then \
+	  if command -v npm >/dev/null; then \
+	    echo "installing openid-client"; \
+	    npm ci --no-audit --no-fund --silent --prefix testenv/oidcclient >/dev/null; \
+	  else echo "npm missing: the independent OAuth client's test will skip"; fi; \
 	fi
 
 test-short:

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -253,12 +254,12 @@ func TestDPoPJKT(t *testing.T) {
 	if r := dpopPost(t, nil, tu, "", "", codeForm(code, f), k.proof(t, "POST", tu, nil)); r.Status != http.StatusOK || r.str("token_type") != "DPoP" {
 		t.Errorf("bound code with its key: %d %v", r.Status, r.Body)
 	}
-	if got, q := authorizeAnswer(t, authorizeURL(b.URL, func() url.Values {
+	for _, jkts := range [][]string{{"short"}, {k.jkt(t), other.jkt(t)}} {
 		q := authParams(testenv.PublicClient, newFlow())
-		q.Set("dpop_jkt", "short")
-		return q
-	}())); got != "invalid_request" {
-		t.Errorf("malformed dpop_jkt: %s %v", got, q)
+		q["dpop_jkt"] = jkts
+		if got, _ := authorizeAnswer(t, authorizeURL(b.URL, q)); got != "invalid_request" && got != "Bad Request" {
+			t.Errorf("dpop_jkt %v: %s, want refused", jkts, got)
+		}
 	}
 
 	// A proof at /par binds the pushed request's code.
@@ -401,5 +402,72 @@ func TestDPoPDeviceGrant(t *testing.T) {
 	}
 	if r := dpopPost(t, nil, tu, "", "", refresh, k.proof(t, "POST", tu, nil)); r.Status != http.StatusOK {
 		t.Errorf("the TV's refresh token with its key: %d %v", r.Status, r.Body)
+	}
+}
+
+// TestDPoPBindsAtFirstProof: a public client's session that started
+// without DPoP is bound by its first refresh with a proof (RFC 9449 §5):
+// from then on, no other key and no Bearer use.
+func TestDPoPBindsAtFirstProof(t *testing.T) {
+	b := testenv.Start(t, testenv.Config(t))
+	k, other := newDPoPKey(t), newDPoPKey(t)
+	tu := b.URL + "/token"
+	f := newFlow()
+	r := dpopPost(t, nil, tu, "", "", codeForm(publicCode(t, b, f, nil), f))
+	if r.Status != http.StatusOK || r.str("token_type") != "Bearer" {
+		t.Fatalf("code without a proof: %d %v", r.Status, r.Body)
+	}
+	refresh := func(rt string, proofs ...string) oauthAnswer {
+		return dpopPost(t, nil, tu, "", "", url.Values{"grant_type": {"refresh_token"}, "client_id": {testenv.PublicClient}, "refresh_token": {rt}}, proofs...)
+	}
+	r = refresh(r.str("refresh_token"), k.proof(t, "POST", tu, nil))
+	if r.Status != http.StatusOK || r.str("token_type") != "DPoP" {
+		t.Fatalf("first refresh with a proof: %d %v", r.Status, r.Body)
+	}
+	rt := r.str("refresh_token")
+	if r := refresh(rt, other.proof(t, "POST", tu, nil)); r.str("error") != "invalid_grant" {
+		t.Errorf("then another key: %d %v", r.Status, r.Body)
+	}
+	if r := refresh(rt); r.str("error") != "invalid_dpop_proof" {
+		t.Errorf("then no proof: %d %v", r.Status, r.Body)
+	}
+	if r := refresh(rt, k.proof(t, "POST", tu, nil)); r.Status != http.StatusOK {
+		t.Errorf("then the key: %d %v", r.Status, r.Body)
+	}
+}
+
+// TestResourceAuthHeaders: what Portico's protected endpoints answer to
+// credentials that are not one well-formed token (RFC 6750 §3.1): another
+// scheme is no credentials (401, no error code), a malformed or repeated
+// Authorization header is invalid_request (400); /token refuses repeated
+// headers too.
+func TestResourceAuthHeaders(t *testing.T) {
+	b := testenv.Start(t, testenv.Config(t))
+	ui := b.URL + "/userinfo"
+	for _, tc := range []struct {
+		name    string
+		headers []string
+		status  int
+		code    string
+	}{
+		{"Basic", []string{"Basic YTpi"}, 401, ""},
+		{"Bearer without a token", []string{"Bearer "}, 400, "invalid_request"},
+		{"two headers", []string{"Bearer a", "Bearer b"}, 400, "invalid_request"},
+	} {
+		req := httptest.NewRequest(http.MethodGet, ui, nil)
+		for _, h := range tc.headers {
+			req.Header.Add("Authorization", h)
+		}
+		r := serve(t, nil, req)
+		if r.Status != tc.status || r.str("error") != tc.code || len(r.Header.Values("WWW-Authenticate")) == 0 {
+			t.Errorf("%s: %d %v %q", tc.name, r.Status, r.Body, r.Header.Values("WWW-Authenticate"))
+		}
+	}
+	req := httptest.NewRequest(http.MethodPost, b.URL+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(testenv.ClientID, testenv.ClientSecret)
+	req.Header.Add("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("other:secret")))
+	if r := serve(t, nil, req); r.Status != http.StatusBadRequest || r.str("error") != "invalid_request" {
+		t.Errorf("/token with two Authorization headers: %d %v", r.Status, r.Body)
 	}
 }

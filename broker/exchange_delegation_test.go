@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"net/http"
 	"net/url"
 	"slices"
 	"testing"
@@ -154,5 +155,33 @@ func TestExchangeAdminClient(t *testing.T) {
 	tok, _ := loginAt(t, b, "local", testenv.UserName, testenv.UserPassword)
 	if r := postToken(t, b.URL, "runtime-svc", secret, exchangeForm(tok.AccessToken, protocol.TokenTypeAccessToken)); r.Status != 200 {
 		t.Errorf("exchange by the runtime client: %d %v", r.Status, r.Body)
+	}
+}
+
+// TestExchangeBoundSubject: a DPoP-bound token may be exchanged by a
+// client it is not meant for (delegation_from) only with a proof of its
+// key: otherwise a stolen bound token would come back as a Bearer one.
+func TestExchangeBoundSubject(t *testing.T) {
+	b := testenv.Start(t, exchangeConfig(t, newExtIssuer(t), ""))
+	k := newDPoPKey(t)
+	tu := b.URL + "/token"
+	// alice's token at example-app, which xClient may delegate from.
+	f := newFlow()
+	cb, err := newRP(t, b).Authorize(t.Context(), authorizeURL(b.URL, authParams(testenv.ClientID, f)), testenv.UserName, testenv.UserPassword)
+	if err != nil || cb.Query.Get("code") == "" {
+		t.Fatalf("login: %v %v", err, cb.Query)
+	}
+	bound := dpopPost(t, nil, tu, testenv.ClientID, testenv.ClientSecret, url.Values{"grant_type": {"authorization_code"},
+		"code": {cb.Query.Get("code")}, "redirect_uri": {testenv.RedirectURI}, "code_verifier": {f.Verifier}},
+		k.proof(t, "POST", tu, nil)).str("access_token")
+	form := exchangeForm(bound, protocol.TokenTypeAccessToken)
+	if r := dpopPost(t, nil, tu, xClient, xSecret, form); r.Status != http.StatusBadRequest || r.str("error") != "invalid_request" {
+		t.Errorf("a bound token, no proof: %d %v", r.Status, r.Body)
+	}
+	if r := dpopPost(t, nil, tu, xClient, xSecret, form, newDPoPKey(t).proof(t, "POST", tu, nil)); r.Status != http.StatusBadRequest {
+		t.Errorf("a bound token, another key: %d %v", r.Status, r.Body)
+	}
+	if r := dpopPost(t, nil, tu, xClient, xSecret, form, k.proof(t, "POST", tu, nil)); r.Status != http.StatusOK || r.str("token_type") != "DPoP" {
+		t.Errorf("a bound token with its key: %d %v", r.Status, r.Body)
 	}
 }

@@ -8,10 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/client"
+
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/testenv"
 )
 
+// fapiClient is the fapi2 client of the FAPI tests and of
+// TestIndependentClientPARJARDPoP.
 const fapiClient = "fapi-app"
 
 // fapiConfig has fapiClient, profile fapi2, with the keys ks; its codes
@@ -24,6 +28,7 @@ func fapiConfig(t *testing.T, ks ...clientKey) *config.Config {
 	}
 	cfg := testenv.Config(t)
 	cfg.Tokens.AuthCodeTTL = config.Duration(5 * time.Minute)
+	cfg.Tokens.SigningAlg = "ES256" // FAPI 2.0 allows no RS256
 	cfg.Clients = append(cfg.Clients, config.Client{ID: fapiClient, TokenEndpointAuthMethod: config.AuthPrivateKeyJWT, JWKS: set,
 		RedirectURIs: []string{testenv.RedirectURI}, GrantTypes: []string{"authorization_code", "refresh_token"},
 		IDTokenSignedResponseAlg: "ES256", Profile: config.ProfileFAPI2})
@@ -67,6 +72,24 @@ func TestFAPI2(t *testing.T) {
 		}
 		if r := postOAuth(t, b.URL+"/par", "", "", fapiForm(t, b.URL, ec, p)); r.Status != http.StatusBadRequest || r.str("error") != "invalid_request" {
 			t.Errorf("/par %s: %d %v", tc.name, r.Status, r.Body)
+		}
+	}
+	// The issuer alone as the assertion's audience (FAPI 2.0 §5.3.2.1).
+	for _, aud := range [][]string{{b.URL + "/par"}, {b.URL + "/token"}, {b.URL, "https://elsewhere.example"}} {
+		signer, err := client.NewSignerFromPrivateKeyByte(ec.pem, ec.public.KeyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := client.SignedJWTProfileAssertion(fapiClient, aud, time.Minute, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := url.Values{"client_assertion_type": {jwtBearer}, "client_assertion": {a}}
+		for k, v := range params {
+			p[k] = v
+		}
+		if r := postOAuth(t, b.URL+"/par", "", "", p); r.Status != http.StatusUnauthorized || r.str("error") != "invalid_client" {
+			t.Errorf("/par with assertion aud %v: %d %v", aud, r.Status, r.Body)
 		}
 	}
 	// RS256 is not one of FAPI 2.0's algorithms.
@@ -125,16 +148,43 @@ func TestFAPI2Config(t *testing.T) {
 	}{
 		{"public", func(c *config.Client) { c.Public, c.TokenEndpointAuthMethod, c.JWKS = true, "none", nil }, "fapi2 is for confidential clients only"},
 		{"secret", func(c *config.Client) { c.TokenEndpointAuthMethod, c.JWKS, c.Secret = "", nil, "s3cret-s3cret-s3cret" }, "fapi2 needs token_endpoint_auth_method private_key_jwt"},
-		{"RS256 id_token", func(c *config.Client) { c.IDTokenSignedResponseAlg = "" }, "fapi2 needs id_tokens signed with ES256 or EdDSA"},
+		{"RS256 id_token", func(c *config.Client) { c.IDTokenSignedResponseAlg = "RS256" }, "fapi2 needs id_tokens signed with ES256 or EdDSA"},
+		{"RS256 access tokens", func(c *config.Client) {}, "fapi2 needs access tokens signed with ES256 or EdDSA"},
+		{"device grant", func(c *config.Client) { c.GrantTypes = append(c.GrantTypes, config.GrantDeviceCode) }, "fapi2 allows only the authorization_code, refresh_token and client_credentials grants"},
 		{"no code grant", func(c *config.Client) { c.GrantTypes = []string{"client_credentials"}; c.RedirectURIs = nil }, "fapi2 needs the authorization_code grant"},
 		{"unknown", func(c *config.Client) { c.Profile = "fapi1" }, `unknown profile "fapi1"`},
 	} {
 		cfg := fapiConfig(t, ec)
 		tc.edit(&cfg.Clients[len(cfg.Clients)-1])
+		if tc.name == "RS256 access tokens" {
+			cfg.Tokens.SigningAlg = "RS256"
+		}
 		cfg.Issuer, cfg.Listen = "http://127.0.0.1:9", "127.0.0.1:9"
 		cfg.ApplyDefaults()
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestFAPI2NonceBeforeAssertion: with server nonces, a fapi2 client's
+// first push is answered use_dpop_nonce before its single-use assertion
+// is spent, so its retry with the nonce may repeat the same request
+// (RFC 9449 §8).
+func TestFAPI2NonceBeforeAssertion(t *testing.T) {
+	ec := newClientKey(t, "EC", "ec")
+	cfg := fapiConfig(t, ec)
+	cfg.Tokens.DPoP.RequireNonce = true
+	b := testenv.Start(t, cfg)
+	k := newDPoPKey(t)
+	form := fapiForm(t, b.URL, ec, authParams(fapiClient, newFlow()))
+	r := dpopPost(t, nil, b.URL+"/par", "", "", form, k.proof(t, "POST", b.URL+"/par", nil))
+	nonce := r.Header.Get("DPoP-Nonce")
+	if r.Status != http.StatusBadRequest || r.str("error") != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("first push: %d %v", r.Status, r.Body)
+	}
+	r = dpopPost(t, nil, b.URL+"/par", "", "", form, k.proof(t, "POST", b.URL+"/par", map[string]any{"nonce": nonce}))
+	if r.Status != http.StatusCreated {
+		t.Fatalf("the same push with the nonce: %d %v", r.Status, r.Body)
 	}
 }

@@ -83,6 +83,7 @@ func TestIndependentClientPARJARDPoP(t *testing.T) {
 			}
 			cfg := testenv.Config(t)
 			cfg.Tokens.DPoP.RequireNonce = nonces
+			cfg.Tokens.SigningAlg = "ES256" // fapi2: access tokens too
 			cfg.Clients = append(cfg.Clients, config.Client{
 				ID: fapiClient, TokenEndpointAuthMethod: config.AuthPrivateKeyJWT, JWKS: set,
 				RedirectURIs: []string{testenv.RedirectURI}, GrantTypes: []string{"authorization_code"},
@@ -119,9 +120,6 @@ func TestIndependentClientPARJARDPoP(t *testing.T) {
 		})
 	}
 }
-
-// fapiClient is the fapi2 client of TestIndependentClientPARJARDPoP.
-const fapiClient = "fapi-app"
 
 // oidcClientResult is what testenv/oidcclient/fapi.mjs reports.
 type oidcClientResult struct {

@@ -81,7 +81,8 @@ type Grant struct {
 	// record), and only requests proving that key may use it. With
 	// BindRefresh, Issue binds the session's refresh tokens to it too
 	// (§5: a public client's refresh tokens are bound; a confidential
-	// client's are bound to its authentication already).
+	// client's are bound to its authentication already). Rotate binds a
+	// family that is not bound yet.
 	JKT         string
 	BindRefresh bool
 }

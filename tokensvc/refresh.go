@@ -158,6 +158,11 @@ func (s *Service) Rotate(ctx context.Context, f RefreshFamily, g Grant) (Tokens,
 			next.PreviousRetiredAt, next.GraceUsed = cur.previousRetiredAt(), true
 		}
 		next.Current, next.RotatedAt = hash, now
+		if g.BindRefresh && next.JKT == "" {
+			// A public client's first refresh with a proof binds the
+			// chain from here on (RFC 9449 §5).
+			next.JKT = g.JKT
+		}
 		err = s.store.RotateRefresh(ctx, next, RefreshToken{Hash: hash, FamilyID: f.ID, Expiry: f.Expiry})
 		if errors.Is(err, ErrConflict) {
 			continue

@@ -142,11 +142,14 @@ func (api *API) adminAuth(c *gin.Context) {
 	}
 	unauthorized := func(f *core.AuthFailure) {
 		api.res.Challenge(c.Writer.Header(), f)
-		desc := "a valid access token is required"
+		status, code, desc := http.StatusUnauthorized, "unauthorized", "a valid access token is required"
 		if f.Code != "" {
 			desc = f.Desc
 		}
-		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "error_description": desc})
+		if f.Status == http.StatusBadRequest { // a malformed request (RFC 6750 §3.1)
+			status, code = f.Status, f.Code
+		}
+		c.AbortWithStatusJSON(status, gin.H{"error": code, "error_description": desc})
 	}
 	if f != nil {
 		unauthorized(f)

@@ -225,7 +225,7 @@ func (api *API) clientRecord(v adminClient) (store.Client, error) {
 	if msg := config.CheckProfile(c.Profile, c.AuthMethod, c.Public, c.GrantTypes); msg != "" {
 		return c, errors.New("profile: " + msg)
 	}
-	if msg := config.CheckProfileIDTokenAlg(c.Profile, c.IDTokenAlg, api.tokens.Algorithms()[0]); msg != "" {
+	if msg := config.CheckProfileAlgs(c.Profile, c.IDTokenAlg, api.tokens.Algorithms()[0]); msg != "" {
 		return c, errors.New("profile: " + msg)
 	}
 	c.TokenExchange = v.TokenExchange

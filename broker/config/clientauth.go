@@ -123,17 +123,20 @@ const ProfileFAPI2 = "fapi2"
 // FAPI2Algs are the signature algorithms FAPI 2.0 allows (§5.4.1).
 var FAPI2Algs = []string{"PS256", "ES256", "EdDSA"}
 
-// CheckProfileIDTokenAlg returns what is wrong with the algorithm a
-// client's id_tokens are signed with (its own, or the server's default)
-// for its profile, or "": FAPI 2.0 allows PS256, ES256 and EdDSA, of
+// CheckProfileAlgs returns what is wrong with the algorithms a client's
+// tokens are signed with for its profile, or "": its id_tokens' (its own
+// id_token_signed_response_alg, or the server's) and its access tokens'
+// (the server's signing_alg). FAPI 2.0 allows PS256, ES256 and EdDSA, of
 // which Portico signs with the last two.
-func CheckProfileIDTokenAlg(profile, clientAlg, serverAlg string) string {
-	alg := clientAlg
-	if alg == "" {
-		alg = serverAlg
+func CheckProfileAlgs(profile, clientAlg, serverAlg string) string {
+	if profile != ProfileFAPI2 {
+		return ""
 	}
-	if profile == ProfileFAPI2 && !slices.Contains(FAPI2Algs, alg) {
-		return "fapi2 needs id_tokens signed with ES256 or EdDSA: set id_token_signed_response_alg (or tokens.signing_alg)"
+	if !slices.Contains(FAPI2Algs, serverAlg) {
+		return "fapi2 needs access tokens signed with ES256 or EdDSA: set tokens.signing_alg"
+	}
+	if clientAlg != "" && !slices.Contains(FAPI2Algs, clientAlg) {
+		return "fapi2 needs id_tokens signed with ES256 or EdDSA: id_token_signed_response_alg " + clientAlg + " is not"
 	}
 	return ""
 }
@@ -155,6 +158,13 @@ func CheckProfile(profile, method string, public bool, grants []string) string {
 		return "fapi2 needs token_endpoint_auth_method private_key_jwt"
 	case !slices.Contains(grants, GrantAuthorizationCode):
 		return "fapi2 needs the authorization_code grant"
+	}
+	for _, g := range grants {
+		// The device grant and token exchange reach a user's tokens
+		// without the pushed, PKCE-bound request FAPI 2.0 is about.
+		if !slices.Contains([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}, g) {
+			return "fapi2 allows only the authorization_code, refresh_token and client_credentials grants, not " + g
+		}
 	}
 	return ""
 }

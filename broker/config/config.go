@@ -565,10 +565,12 @@ type Client struct {
 	// Profile turns on a set of rules together. `fapi2` is the FAPI 2.0
 	// Security Profile ([FAPI 2.0](tokens.md#the-fapi2-client-profile)):
 	// a confidential `private_key_jwt` client with the
-	// `authorization_code` grant; pushed requests with `redirect_uri`,
-	// PKCE S256, DPoP-bound tokens, codes of at most 60 seconds, and
-	// PS256, ES256 or EdDSA for its client assertions, request objects
-	// and DPoP proofs.
+	// `authorization_code` grant (and no device or token exchange
+	// grant), on a server whose `tokens.signing_alg` is ES256 or EdDSA;
+	// pushed requests with `redirect_uri`, PKCE S256, DPoP-bound tokens,
+	// codes of at most 60 seconds, the issuer alone as its assertions'
+	// `aud`, and PS256, ES256 or EdDSA for its client assertions,
+	// request objects and DPoP proofs.
 	Profile string `yaml:"profile"`
 
 	// SecretFile is a file holding `secret` (a mounted secret), read at
@@ -654,9 +656,9 @@ type Tokens struct {
 
 // DPoP tunes the checking of DPoP proofs.
 type DPoP struct {
-	// ProofLifetime is how far a proof's `iat` may be from the server's
-	// time, either way; a proof's `jti` is remembered that long (across
-	// replicas on PostgreSQL). At most 5m.
+	// ProofLifetime is how far in the past a proof's `iat` may be (ahead
+	// of the server's time: at most 5 seconds); a proof's `jti` is
+	// remembered that long (across replicas on PostgreSQL). At most 5m.
 	ProofLifetime Duration `yaml:"proof_lifetime"`
 	// RequireNonce makes every proof carry a nonce the server handed out
 	// in a `DPoP-Nonce` header (RFC 9449 §8, §9), at the token endpoint,

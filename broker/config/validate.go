@@ -233,7 +233,7 @@ func (c *Config) validateClients(v *validator) {
 		}
 
 		validateClientAuth(v, p, cl) // JWT client authentication (clientauth.go)
-		if msg := CheckProfileIDTokenAlg(cl.Profile, cl.IDTokenSignedResponseAlg, c.Tokens.SigningAlg); msg != "" {
+		if msg := CheckProfileAlgs(cl.Profile, cl.IDTokenSignedResponseAlg, c.Tokens.SigningAlg); msg != "" {
 			v.add(p+".profile", "%s", msg)
 		}
 

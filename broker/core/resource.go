@@ -41,20 +41,24 @@ type AuthFailure struct {
 
 // Check returns the access of r's token, or why r is refused.
 func (ra *ResourceAuth) Check(r *http.Request) (tokensvc.Access, *AuthFailure) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
+	hs := r.Header.Values("Authorization")
+	if len(hs) == 0 || hs[0] == "" {
 		return tokensvc.Access{}, &AuthFailure{Status: http.StatusUnauthorized}
 	}
+	if len(hs) > 1 { // which one counts would be a guess
+		return tokensvc.Access{}, &AuthFailure{Status: http.StatusBadRequest, Code: "invalid_request", Desc: "more than one Authorization header"}
+	}
+	h := hs[0]
 	scheme, tok, _ := strings.Cut(h, " ")
 	tok = strings.TrimSpace(tok)
 	isDPoP := strings.EqualFold(scheme, dpop.Scheme)
-	if !isDPoP {
-		var ok bool
-		if tok, ok = BearerToken(h); !ok {
-			return tokensvc.Access{}, &AuthFailure{Status: http.StatusUnauthorized, Code: "invalid_request", Desc: "malformed Authorization header"}
-		}
-	} else if tok == "" || strings.ContainsAny(tok, " \t") {
-		return tokensvc.Access{}, &AuthFailure{Status: http.StatusUnauthorized, Code: "invalid_request", Desc: "malformed Authorization header", DPoP: true}
+	switch {
+	case !isDPoP && !strings.EqualFold(scheme, "Bearer"):
+		// Another scheme (Basic, ...) is no credential here: the plain
+		// challenge, without an error code (RFC 6750 §3.1).
+		return tokensvc.Access{}, &AuthFailure{Status: http.StatusUnauthorized}
+	case tok == "" || strings.ContainsAny(tok, " \t"):
+		return tokensvc.Access{}, &AuthFailure{Status: http.StatusBadRequest, Code: "invalid_request", Desc: "malformed Authorization header", DPoP: isDPoP}
 	}
 	a, err := ra.Tokens.VerifyAccess(r.Context(), tok)
 	if errors.Is(err, tokensvc.ErrInvalidToken) {

@@ -57,7 +57,7 @@ type authSource struct {
 // authParamNames are the authorization parameters that must not repeat
 // (RFC 6749 §3.1).
 var authParamNames = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
-	"code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri"}
+	"code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri", "ui_locales", "dpop_jkt"}
 
 // handleAuthorize validates an authorization request and sends the browser
 // to the login page. The client and redirect URI are checked first: until

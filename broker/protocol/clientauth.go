@@ -56,6 +56,9 @@ func (p *Server) writeTokenError(c *gin.Context, e *tokenError) {
 // (RFC 6749 §2.3.1, §3.2.1).
 func (p *Server) authenticateClient(c *gin.Context) (store.Client, *tokenError) {
 	form := c.Request.PostForm
+	if len(c.Request.Header.Values("Authorization")) > 1 { // which one counts would be a guess
+		return store.Client{}, invalidRequest("more than one Authorization header")
+	}
 	if form.Has("client_assertion") || form.Has("client_assertion_type") {
 		return p.authenticateAssertion(c) // clientjwt.go
 	}

@@ -167,6 +167,11 @@ func (p *Server) authenticateAssertion(c *gin.Context) (store.Client, *tokenErro
 	if desc := p.checkAssertionClaims(c, id, claims); desc != "" {
 		return failed(desc, desc)
 	}
+	// FAPI 2.0 §5.3.2.1: the issuer alone, so that an assertion made for
+	// another server (audience injection) is never one for Portico.
+	if fapi2(client) && (len(claims.Audience) != 1 || claims.Audience[0] != p.opts.Issuer) {
+		return failed("this client (profile fapi2) must send the issuer alone as its assertion's aud", "fapi2 aud")
+	}
 	switch err := p.spendJTI(ctx, id, claims); {
 	case errors.Is(err, store.ErrAlreadyExists):
 		p.audit.Request(c, store.AuditEvent{Type: audit.AssertionReplay, Actor: audit.Client(id), ClientID: id,

@@ -26,6 +26,9 @@ func (p *Server) proofError(err error) *tokenError {
 	case errors.Is(err, dpop.ErrUseNonce):
 		return &tokenError{status: http.StatusBadRequest, code: "use_dpop_nonce", desc: "the DPoP proof must carry the nonce in the DPoP-Nonce header"}
 	case errors.Is(err, dpop.ErrInvalidProof):
+		if errors.Is(err, dpop.ErrReplay) {
+			p.log.Warn("security: DPoP proof replayed", "event", "dpop_replay")
+		}
 		return &tokenError{status: http.StatusBadRequest, code: "invalid_dpop_proof", desc: err.Error()}
 	}
 	p.log.Error("dpop: check proof", "err", err)
@@ -72,4 +75,17 @@ func requiresDPoP(client store.Client) bool {
 func (p *Server) bind(c *gin.Context, client store.Client, g *tokensvc.Grant) {
 	g.JKT = c.GetString(jktKey)
 	g.BindRefresh = g.JKT != "" && client.Public
+}
+
+// askNonce answers use_dpop_nonce, before the client is authenticated,
+// when the request's proof lacks the nonce Portico asks for: a client's
+// retry with the nonce then repeats a request that spent nothing (a
+// private_key_jwt assertion is single use).
+func (p *Server) askNonce(c *gin.Context) bool {
+	if !p.dpop.NeedsNonce(c.Request.Header.Values(dpop.Header)) {
+		return false
+	}
+	c.Header(dpop.NonceHeader, p.dpop.Nonces.Current())
+	p.writeTokenError(c, p.proofError(dpop.ErrUseNonce))
+	return true
 }

@@ -212,8 +212,15 @@ func (p *Server) delegationGrant(c *gin.Context, client store.Client, req exchan
 	d["subject"] = a.Subject
 	// Meant for this client: by its id, or as the resource server its
 	// resource_uris name (a token for it, RFC 8707).
-	if !audienceOf(a.Audience, client, p.opts.Issuer) && !slices.Contains(client.TokenExchange.DelegationFrom, a.ClientID) {
+	audience := audienceOf(a.Audience, client, p.opts.Issuer)
+	if !audience && !slices.Contains(client.TokenExchange.DelegationFrom, a.ClientID) {
 		return tokensvc.Grant{}, "", invalidRequest("the subject_token is neither meant for this client nor issued to a client it may delegate from")
+	}
+	// A bound token reaches its audience with a proof the audience checked
+	// (RFC 9449 §7); anyone else must prove its key, or could turn a
+	// stolen bound token into a Bearer one.
+	if a.JKT != "" && !audience && a.JKT != c.GetString(jktKey) {
+		return tokensvc.Grant{}, "", invalidRequest("the subject_token is DPoP-bound: only its audience, or a request proving its key, may exchange it")
 	}
 	if a.Act.Depth() >= tokensvc.MaxActDepth {
 		return tokensvc.Grant{}, "", invalidRequest("the subject_token's chain of actors is too long")

@@ -61,6 +61,9 @@ type pushedRequest struct {
 // handlePAR is RFC 9126 §2: validate and keep the pushed parameters,
 // answer 201 with their request_uri.
 func (p *Server) handlePAR(c *gin.Context) {
+	if p.askNonce(c) {
+		return
+	}
 	client, ok := p.limitedClient(c, "temporarily_unavailable")
 	if !ok {
 		return

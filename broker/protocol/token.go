@@ -29,6 +29,9 @@ import (
 const maxFormBytes = 256 << 10
 
 func (p *Server) handleToken(c *gin.Context) {
+	if p.askNonce(c) {
+		return
+	}
 	client, ok := p.formClient(c)
 	if !ok {
 		return

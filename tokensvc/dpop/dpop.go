@@ -51,8 +51,13 @@ const (
 	minRSABits  = 2048
 )
 
-// DefaultLifetime is how far a proof's iat may be from now, either way.
+// DefaultLifetime is how far in the past a proof's iat may be.
 const DefaultLifetime = time.Minute
+
+// MaxFuture is how far ahead of the server's clock a proof's iat may be:
+// clock skew, kept short, since a proof dated ahead lives that much
+// longer (a client whose clock is off by more uses server nonces).
+const MaxFuture = 5 * time.Second
 
 // Algs are the signature algorithms a proof may use: asymmetric only
 // (§4.3 point 5), never none or HMAC.
@@ -68,6 +73,9 @@ var (
 	// ErrUseNonce: the proof lacks the server's current nonce; answer
 	// use_dpop_nonce with a fresh one (§8).
 	ErrUseNonce = errors.New("the DPoP proof must carry the server's nonce")
+	// ErrReplay: the proof was already used (it wraps ErrInvalidProof):
+	// worth a security log line, since a proof travels with its request.
+	ErrReplay = fmt.Errorf("%w: the proof was already used (jti)", ErrInvalidProof)
 )
 
 // Proof is a verified proof.
@@ -172,7 +180,8 @@ func (v *Verifier) Verify(ctx context.Context, headers []string, r Request) (Pro
 		return Proof{}, invalid("the proof must have one signature")
 	}
 	h := jws.Signatures[0].Protected
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, Type) {
+	// A media type may drop its "application/" (RFC 7515 §4.1.9).
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(strings.TrimPrefix(strings.ToLower(typ), "application/"), Type) {
 		return Proof{}, invalid("the proof's typ must be %s", Type)
 	}
 	jwk := h.JSONWebKey
@@ -205,8 +214,10 @@ func (v *Verifier) Verify(ctx context.Context, headers []string, r Request) (Pro
 		return Proof{}, invalid("the proof's iat is not a time")
 	}
 	iat := time.Unix(int64(*c.IAT), 0)
-	if d := now.Sub(iat); d > life || d < -life {
-		return Proof{}, invalid("the proof's iat is more than %s away from the server's time", life)
+	if d := now.Sub(iat); d > life {
+		return Proof{}, invalid("the proof's iat is more than %s in the past", life)
+	} else if d < -MaxFuture {
+		return Proof{}, invalid("the proof's iat is more than %s ahead of the server's time", MaxFuture)
 	}
 	if r.AccessToken != "" {
 		if c.ATH == nil || subtle.ConstantTimeCompare([]byte(*c.ATH), []byte(ATH(r.AccessToken))) != 1 {
@@ -224,11 +235,14 @@ func (v *Verifier) Verify(ctx context.Context, headers []string, r Request) (Pro
 	// and one client cannot spend another's jti.
 	sum := sha256.Sum256([]byte(jkt + "\x00" + *c.JTI))
 	fresh, err := v.Replay.Use(ctx, base64.RawURLEncoding.EncodeToString(sum[:]), iat, iat.Add(life+time.Minute))
+	if errors.Is(err, ErrBeforeStart) {
+		return Proof{}, invalid("the proof was made before the server started: send a fresh one")
+	}
 	if err != nil {
 		return Proof{}, fmt.Errorf("dpop: replay cache: %w", err)
 	}
 	if !fresh {
-		return Proof{}, invalid("the proof was already used (jti)")
+		return Proof{}, ErrReplay
 	}
 	return Proof{JKT: jkt, JTI: *c.JTI, IssuedAt: iat, Alg: h.Algorithm}, nil
 }
@@ -323,3 +337,30 @@ func quoteSafe(s string) string {
 
 // Allowed reports whether alg is one v accepts.
 func (v *Verifier) Allowed(alg string) bool { return slices.Contains(v.SupportedAlgs(), alg) }
+
+// NeedsNonce reports whether a request's proof (its DPoP header values)
+// lacks a nonce v would take, judged without checking the proof. A server
+// asks for the nonce before anything with a cost of its own, such as
+// spending a client's single-use assertion, so that the client's retry
+// with the nonce (§8) can send the same request again. False when v asks
+// for no nonces or there is no single proof to judge.
+func (v *Verifier) NeedsNonce(headers []string) bool {
+	if v.Nonces == nil || len(headers) != 1 || len(headers[0]) > MaxProofLen {
+		return false
+	}
+	parts := strings.Split(headers[0], ".")
+	if len(parts) != 3 {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Nonce *string `json:"nonce"`
+	}
+	if json.Unmarshal(raw, &c) != nil {
+		return false
+	}
+	return c.Nonce == nil || !v.Nonces.Valid(*c.Nonce)
+}

@@ -180,6 +180,10 @@ func TestVerify(t *testing.T) {
 		{"stale iat", func() []string { return []string{es.sign(t, with(base, "iat", now.Add(-61*time.Second).Unix()), nil)} }, dpop.Request{}, dpop.ErrInvalidProof, "iat"},
 		{"future iat", func() []string { return []string{es.sign(t, with(base, "iat", now.Add(61*time.Second).Unix()), nil)} }, dpop.Request{}, dpop.ErrInvalidProof, "iat"},
 		{"iat inside window", func() []string { return []string{es.sign(t, with(base, "iat", now.Add(-59*time.Second).Unix()), nil)} }, dpop.Request{}, nil, ""},
+		{"iat a little ahead", func() []string { return []string{es.sign(t, with(base, "iat", now.Add(dpop.MaxFuture).Unix()), nil)} }, dpop.Request{}, nil, ""},
+		{"iat too far ahead", func() []string {
+			return []string{es.sign(t, with(base, "iat", now.Add(dpop.MaxFuture+time.Second).Unix()), nil)}
+		}, dpop.Request{}, dpop.ErrInvalidProof, "ahead"},
 		{"huge iat", func() []string { return []string{es.sign(t, with(base, "iat", 1e300), nil)} }, dpop.Request{}, dpop.ErrInvalidProof, "iat"},
 		{"ath ok", func() []string { return []string{es.sign(t, with(base, "ath", dpop.ATH(tok)), nil)} }, dpop.Request{AccessToken: tok}, nil, ""},
 		{"ath missing", func() []string { return []string{es.sign(t, base, nil)} }, dpop.Request{AccessToken: tok}, dpop.ErrInvalidProof, "ath"},
@@ -237,8 +241,8 @@ func TestMemoryReplay(t *testing.T) {
 	m := dpop.NewMemoryReplay(time.Minute, 2, clock)
 	ctx := context.Background()
 	use := func(k string, iat time.Time) (bool, error) { return m.Use(ctx, k, iat, iat.Add(2*time.Minute)) }
-	if fresh, _ := use("before-start", t0.Add(-time.Second)); fresh {
-		t.Fatal("a proof issued before the cache started was taken")
+	if fresh, err := use("before-start", t0.Add(-time.Second)); fresh || !errors.Is(err, dpop.ErrBeforeStart) {
+		t.Fatalf("a proof issued before the cache started: %v %v", fresh, err)
 	}
 	now = t0.Add(time.Second)
 	if fresh, err := use("a", now); !fresh || err != nil {
@@ -253,10 +257,10 @@ func TestMemoryReplay(t *testing.T) {
 	if _, err := use("c", now); !errors.Is(err, dpop.ErrReplayFull) {
 		t.Fatalf("full: %v", err)
 	}
-	// a proof with iat up to a minute ahead is accepted until two minutes
-	// from now: its key must still be known then.
-	now = t0.Add(2 * time.Minute)
-	if fresh, _ := use("a", t0.Add(time.Minute)); fresh {
+	// A proof seen with its iat MaxFuture ahead is accepted until a
+	// lifetime after that iat: its key must still be known then.
+	now = t0.Add(time.Second + dpop.MaxFuture + time.Minute)
+	if fresh, _ := use("a", t0.Add(time.Second+dpop.MaxFuture)); fresh {
 		t.Fatal("a forgotten while a proof with its iat could be accepted")
 	}
 	// Long idle: everything old is gone, new keys fit again.
@@ -370,4 +374,20 @@ func ecdsaP224(t *testing.T) crypto.Signer {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestVerifyBeforeStart: a proof made before a fresh replay cache started
+// is refused with a reason the client can act on, not as a server error.
+func TestVerifyBeforeStart(t *testing.T) {
+	now := t0
+	v := &dpop.Verifier{Replay: dpop.NewMemoryReplay(0, 0, func() time.Time { return t0 }), Now: func() time.Time { return now }}
+	es := newProver(t, jose.ES256)
+	req := dpop.Request{Method: "POST", URL: tokenURL}
+	_, err := v.Verify(context.Background(), []string{es.sign(t, claims(t0.Add(-2*time.Second), "old"), nil)}, req)
+	if !errors.Is(err, dpop.ErrInvalidProof) || !strings.Contains(err.Error(), "before the server started") {
+		t.Fatalf("old proof: %v", err)
+	}
+	if _, err := v.Verify(context.Background(), []string{es.sign(t, claims(t0, "new"), nil)}, req); err != nil {
+		t.Fatalf("a proof of the start second: %v", err)
+	}
 }

@@ -12,12 +12,17 @@ import (
 // should be retried later (the server's state, not the client's fault).
 var ErrReplayFull = errors.New("dpop: replay cache full")
 
+// ErrBeforeStart: MemoryReplay cannot know whether a proof this old was
+// taken before it started; a fresh proof a few seconds later will pass.
+var ErrBeforeStart = errors.New("dpop: proof may predate the replay cache")
+
 // MemoryReplay is a ReplayCache for one process. It keeps two generations
-// of keys, each twice the proof lifetime long, so a key lives at least
-// until a proof with its iat stops being accepted; and it refuses every proof issued before
-// before the second it was made in, since proofs taken by an earlier
-// process are not in it. So a restart costs a client at most one retry,
-// and leaves at most that one second's proofs open to one replay.
+// of keys, each a proof's whole acceptance window long, so a key lives at
+// least until a proof with its iat stops being accepted. Proofs taken by
+// an earlier process are not in it, so it refuses (ErrBeforeStart) every
+// proof with an iat before the second it started in. What that leaves
+// open is a proof taken in the last MaxFuture before a restart with an
+// iat ahead of the server's clock: it can be used once more after.
 type MemoryReplay struct {
 	mu        sync.Mutex
 	cur, prev map[[32]byte]struct{}
@@ -42,15 +47,15 @@ func NewMemoryReplay(lifetime time.Duration, max int, now func() time.Time) *Mem
 	}
 	t := now()
 	return &MemoryReplay{cur: map[[32]byte]struct{}{}, prev: map[[32]byte]struct{}{}, rotated: t,
-		// A proof is taken while its iat is within lifetime of now, either
-		// way: until 2×lifetime after the earliest moment it can arrive.
-		started: t.Unix(), lifetime: 2*lifetime + time.Second, max: max, now: now}
+		// A proof is taken from MaxFuture before its iat until lifetime
+		// after: a key must be kept that long after it is first seen.
+		started: t.Unix(), lifetime: lifetime + MaxFuture + time.Second, max: max, now: now}
 }
 
 // Use implements ReplayCache.
 func (m *MemoryReplay) Use(_ context.Context, key string, issued, _ time.Time) (bool, error) {
 	if issued.Unix() < m.started {
-		return false, nil
+		return false, ErrBeforeStart
 	}
 	k := sha256.Sum256([]byte(key))
 	m.mu.Lock()

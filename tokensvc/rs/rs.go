@@ -152,15 +152,21 @@ type atClaims struct {
 // Verify returns r's access token, or an *Error saying why it is refused
 // (another error if the issuer's keys could not be fetched).
 func (v *Verifier) Verify(r *http.Request) (Token, error) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
+	hs := r.Header.Values("Authorization")
+	switch {
+	case len(hs) == 0 || hs[0] == "":
 		return Token{}, &Error{}
+	case len(hs) > 1:
+		return Token{}, &Error{Code: "invalid_request", Description: "more than one Authorization header"}
 	}
-	scheme, tok, _ := strings.Cut(h, " ")
+	scheme, tok, _ := strings.Cut(hs[0], " ")
 	tok = strings.TrimSpace(tok)
 	isDPoP := strings.EqualFold(scheme, dpop.Scheme)
-	if !isDPoP && !strings.EqualFold(scheme, "Bearer") || tok == "" || strings.ContainsAny(tok, " \t") {
-		return Token{}, &Error{Code: "invalid_request", Description: "malformed Authorization header"}
+	switch {
+	case !isDPoP && !strings.EqualFold(scheme, "Bearer"):
+		return Token{}, &Error{} // another scheme is no credential here (RFC 6750 §3.1)
+	case tok == "" || strings.ContainsAny(tok, " \t"):
+		return Token{}, &Error{Code: "invalid_request", Description: "malformed Authorization header", DPoP: isDPoP}
 	}
 	t, err := v.token(r.Context(), tok)
 	if err != nil {
@@ -287,7 +293,8 @@ func FromContext(ctx context.Context) (Token, bool) {
 }
 
 // Middleware serves next only requests with an acceptable token, which
-// FromContext then returns; others get 401 with WWW-Authenticate as RFC
+// FromContext then returns; others get 401 (400 for a malformed
+// Authorization header) with WWW-Authenticate as RFC
 // 6750 §3 and RFC 9449 §7.1 say (and a fresh DPoP-Nonce when the DPoP
 // verifier asks for nonces), or 503 if the issuer's keys could not be
 // fetched.
@@ -299,7 +306,11 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		case errors.As(err, &e):
 			v.Challenge(w.Header(), e)
 			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
+			status := http.StatusUnauthorized
+			if e.Code == "invalid_request" { // RFC 6750 §3.1
+				status = http.StatusBadRequest
+			}
+			w.WriteHeader(status)
 			if e.Code != "" {
 				json.NewEncoder(w).Encode(map[string]string{"error": e.Code, "error_description": e.Description})
 			}

@@ -115,6 +115,7 @@ func TestMiddleware(t *testing.T) {
 		proofs                  []string
 	}{
 		{"no token", "", "", "", nil},
+		{"another scheme", "Basic", "YTpi", "", nil},
 		{"bound token as Bearer", "Bearer", bound, `DPoP realm="example-app", error="invalid_token"`, nil},
 		{"bound token, no proof", "DPoP", bound, `DPoP realm="example-app", error="invalid_dpop_proof"`, nil},
 		{"bound token, another key", "DPoP", bound, `DPoP realm="example-app", error="invalid_token"`, []string{other.proof(t, "GET", u, bound)}},
@@ -126,6 +127,12 @@ func TestMiddleware(t *testing.T) {
 		{"an id_token", "Bearer", idt, `Bearer realm="example-app", error="invalid_token"`, nil},
 	} {
 		st, body, wa := call(tc.scheme, tc.tok, tc.proofs...)
+		if tc.scheme == "Basic" {
+			if st != 401 || len(wa) != 2 {
+				t.Errorf("%s: %d %q %q, want the plain challenges", tc.name, st, body, wa)
+			}
+			continue
+		}
 		if st != 401 || len(wa) == 0 || tc.code != "" && !strings.HasPrefix(wa[0], tc.code) || tc.code == "" && len(wa) != 2 {
 			t.Errorf("%s: %d %q %q, want 401 %s", tc.name, st, body, wa, tc.code)
 		}

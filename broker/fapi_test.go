@@ -188,3 +188,38 @@ func TestFAPI2NonceBeforeAssertion(t *testing.T) {
 		t.Fatalf("the same push with the nonce: %d %v", r.Status, r.Body)
 	}
 }
+
+// TestFAPI2AdminAPI: the admin API takes dpop_bound_access_tokens and
+// profile, shows them, and refuses a fapi2 client FAPI 2.0 does not allow,
+// as the file does.
+func TestFAPI2AdminAPI(t *testing.T) {
+	cfg := adminConfig(t)
+	cfg.Tokens.SigningAlg = "ES256"
+	b := testenv.Start(t, cfg)
+	tok := ccToken(t, b, adminClientID, adminClientSecret, "admin")
+	var set map[string]any
+	json.Unmarshal(jwks(t, newClientKey(t, "EC", "k")), &set)
+	good := map[string]any{"id": "bank", "token_endpoint_auth_method": "private_key_jwt", "jwks": set,
+		"redirect_uris": []string{testenv.RedirectURI}, "grant_types": []string{"authorization_code"},
+		"profile": "fapi2", "dpop_bound_access_tokens": true}
+	mustStatus(t, call(t, b, tok, http.MethodPost, "/clients", good), http.StatusCreated, "a fapi2 client")
+	r := call(t, b, tok, http.MethodGet, "/clients/bank", nil)
+	if r.Body["profile"] != "fapi2" || r.Body["dpop_bound_access_tokens"] != true {
+		t.Errorf("GET: %v", r.Body)
+	}
+	for name, edit := range map[string]func(map[string]any){
+		"public":       func(m map[string]any) { m["public"], m["token_endpoint_auth_method"], m["jwks"] = true, "none", nil },
+		"device grant": func(m map[string]any) { m["grant_types"] = []string{"authorization_code", config.GrantDeviceCode} },
+		"unknown":      func(m map[string]any) { m["profile"] = "fapi9" },
+	} {
+		m := map[string]any{}
+		for k, v := range good {
+			m[k] = v
+		}
+		m["id"] = "bank-" + strings.ReplaceAll(name, " ", "-")
+		edit(m)
+		if r := call(t, b, tok, http.MethodPost, "/clients", m); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Raw), "profile") {
+			t.Errorf("%s: %d %s", name, r.Status, r.Raw)
+		}
+	}
+}

@@ -6,7 +6,7 @@ PKGS    := ./...
 SDK_PKGS := ./...
 FUZZTIME ?= 30s
 
-.PHONY: run test test-short deps vet bench fuzz build clean plugins generate image package-check
+.PHONY: run test test-short deps vet bench bench-vs fuzz build clean plugins generate image package-check
 
 run:
 	$(GO) run ./cmd/portico serve --dev
@@ -153,6 +153,11 @@ bench:
 	$(GO) test -run='^$$' -bench='^Benchmark(Login|RawBind)$$' -benchtime=2s ./connectors/ldap/
 	$(GO) test -run='^$$' -bench='^BenchmarkLogin$$' -benchtime=2s ./plugins/process/
 	$(GO) test -run='^$$' -bench='^BenchmarkWASM' -benchtime=2s ./plugins/wasm/
+
+# Side by side with another OpenID provider (docs/performance.md):
+# make bench-vs PEER_URL=http://127.0.0.1:5556/dex PEER_CLIENT=id:secret [PEER_CMD="dex serve dex.yaml"] [PEER_USER=user:password]
+bench-vs:
+	$(GO) run ./internal/bench -peer-url "$(PEER_URL)" -peer-client "$(PEER_CLIENT)" -peer-cmd "$(PEER_CMD)" -peer-user "$(PEER_USER)"
 
 # Runs each fuzz target for FUZZTIME; their seed corpora run in `make test`.
 fuzz:

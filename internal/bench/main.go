@@ -76,6 +76,12 @@ func realMain() int {
 	flag.BoolVar(&o.sharedUser, "shared-user", false, "refresh rotation: every worker logs in as the same user (alice)")
 	flag.BoolVar(&o.log, "log", false, "print the brokers' log (info and above) on stderr")
 	flag.DurationVar(&o.soak, "soak", 0, "instead of the scenarios, run client_credentials ES256 and introspect JWT in turn for this long, sampling memory every 15s (e.g. -soak 5m)")
+	var po peerOptions
+	flag.StringVar(&po.url, "peer-url", "", "side by side: instead of the scenarios, compare Portico path by path with the OpenID provider whose issuer this is (peer.go)")
+	flag.StringVar(&po.cmd, "peer-cmd", "", "side by side: start the peer with this command line (run by sh; stopped at the end), e.g. \"/usr/local/bin/dex serve dex.yaml\"")
+	flag.StringVar(&po.client, "peer-client", "", "side by side: the peer's confidential client, id:secret")
+	flag.StringVar(&po.user, "peer-user", "", "side by side: user:password for the peer's password grant, to get refresh tokens (optional)")
+	flag.IntVar(&po.rounds, "rounds", 3, "side by side: alternating rounds per path")
 	flag.Parse()
 	if o.workers < 1 || o.dur <= 0 || o.warmup < 0 || o.soak < 0 || flag.NArg() > 0 {
 		flag.Usage()
@@ -95,6 +101,13 @@ func realMain() int {
 	run := bench
 	if o.soak > 0 {
 		run = soak
+	}
+	if po.url != "" {
+		if po.client == "" || po.rounds < 1 {
+			fmt.Fprintf(os.Stderr, "bench: %v (and -rounds at least 1)\n", errNoPeer)
+			return 2
+		}
+		run = func(ctx context.Context, o options, out io.Writer) (int, error) { return peerBench(ctx, o, po, out) }
 	}
 	code, err := run(ctx, o, os.Stdout)
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -74,6 +75,16 @@ func Serve(factory Factory) {
 		level = slog.LevelDebug
 	}
 	log := NewLogger(stderr, level)
+	// One P unless the environment says otherwise (the plugin's env in
+	// the broker's config; "0" means Go's own default). A call crosses
+	// about eight goroutine hand-offs, and after each a Go scheduler
+	// with an idle P wakes a thread that spins looking for work: one P
+	// took 15–20% off a login through a plugin (docs/performance.md, the
+	// connector boundary). Connector calls mostly wait on an upstream;
+	// one that does CPU work in parallel sets GOMAXPROCS.
+	if _, ok := os.LookupEnv("GOMAXPROCS"); !ok {
+		runtime.GOMAXPROCS(1)
+	}
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         goplugin.PluginSet{PluginName: &GRPCPlugin{Factory: factory, Log: log}},

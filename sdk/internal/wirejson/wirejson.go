@@ -17,8 +17,11 @@ package wirejson
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/portico-idp/portico/sdk"
@@ -125,7 +128,15 @@ func decodeFast(data []byte, req *wire.Request) bool {
 	for f := 1; f < len(spans); f++ {
 		n += spans[f][1] - spans[f][0]
 	}
-	all := string(appendSpans(make([]byte, 0, n), data, spans[1:], set[1:]))
+	// One allocation for them all (each costs much inside a module).
+	var sb strings.Builder
+	sb.Grow(n)
+	for f := 1; f < len(spans); f++ {
+		if set[f] {
+			sb.Write(data[spans[f][0]:spans[f][1]])
+		}
+	}
+	all := sb.String()
 	at := 0
 	for f, dst := range [...]*string{&req.Username, &req.Password, &req.CallbackURL, &req.State} {
 		if set[f+1] {
@@ -135,15 +146,6 @@ func decodeFast(data []byte, req *wire.Request) bool {
 		}
 	}
 	return true
-}
-
-func appendSpans(b, data []byte, spans [][2]int, set []bool) []byte {
-	for f, s := range spans {
-		if set[f] {
-			b = append(b, data[s[0]:s[1]]...)
-		}
-	}
-	return b
 }
 
 // decodeScopes reads a sdk.Scopes object at data[i:] into s (members
@@ -201,14 +203,26 @@ func decodeScopes(data []byte, i int, s *sdk.Scopes) (int, bool) {
 
 // plainString finds the string starting at data[i] and returns the
 // bounds of its contents and true if it holds no escape, no control
-// character and only valid UTF-8: then its bytes are its value.
+// character and only valid UTF-8: then its bytes are its value. It
+// looks at eight bytes a turn (see special).
 func plainString(data []byte, i int) (start, end int, ok bool) {
 	if i >= len(data) || data[i] != '"' {
 		return 0, 0, false
 	}
 	start = i + 1
 	ascii := true
-	for j := start; j < len(data); j++ {
+	j := start
+	for {
+		for j+8 <= len(data) {
+			if m := special(binary.LittleEndian.Uint64(data[j:])); m != 0 {
+				j += bits.TrailingZeros64(m) / 8
+				break
+			}
+			j += 8
+		}
+		if j >= len(data) {
+			return 0, 0, false
+		}
 		switch c := data[j]; {
 		case c == '"':
 			if !ascii && !utf8.Valid(data[start:j]) {
@@ -220,9 +234,32 @@ func plainString(data []byte, i int) (start, end int, ok bool) {
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
+		j++
 	}
-	return 0, 0, false
 }
+
+// Eight bytes at a time: inside a WASM module every taken branch of Go
+// code costs one of wazero's termination checks (Go's WebAssembly code
+// jumps between basic blocks through the function's loop head), so a
+// byte-at-a-time loop with a few comparisons a byte is what the
+// module's time goes to.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// special flags, in the top bit of its byte, each byte of w (eight bytes
+// of a string, little-endian) that encoding/json escapes or that is not
+// ASCII: '"', '\\', '<', '>', '&', control characters and bytes from
+// 0x80; a byte that is none may be flagged only above one that is, so
+// the lowest flag, and whether there is any, are exact.
+func special(w uint64) uint64 {
+	return (zeroBytes(w^(lsb*'"')) | zeroBytes(w^(lsb*'\\')) | zeroBytes(w^(lsb*'<')) |
+		zeroBytes(w^(lsb*'>')) | zeroBytes(w^(lsb*'&')) | (w-lsb*0x20)&^w | w) & msb
+}
+
+// zeroBytes flags the zero bytes of x (exactly the lowest).
+func zeroBytes(x uint64) uint64 { return (x - lsb) &^ x }
 
 // skipSpace returns the index of the first byte at or after i that is
 // not JSON white space.
@@ -349,15 +386,21 @@ func appendAttributes(b []byte, m map[string][]string) []byte {
 // appendString appends s as a JSON string. A string of printable ASCII
 // that encoding/json would not escape is copied; any other goes through
 // encoding/json, whose escaping (HTML characters, U+2028, invalid
-// UTF-8) is then the rule.
+// UTF-8) is then the rule. It copies s first and then checks the copy,
+// padded to whole words, eight bytes a turn.
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			raw, _ := json.Marshal(s) // a string always encodes
-			return append(b, raw...)
-		}
-	}
+	start := len(b)
 	b = append(b, '"')
 	b = append(b, s...)
-	return append(b, '"')
+	end := len(b)
+	b = append(b, "aaaaaaa"...) // padding, cut below
+	var acc uint64
+	for i := start + 1; i < end; i += 8 {
+		acc |= special(binary.LittleEndian.Uint64(b[i:]))
+	}
+	if acc != 0 {
+		raw, _ := json.Marshal(s) // a string always encodes
+		return append(b[:start], raw...)
+	}
+	return append(b[:end], '"')
 }

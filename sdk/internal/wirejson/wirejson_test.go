@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/portico-idp/portico/sdk"
@@ -136,5 +137,35 @@ func TestAppendResponseAllocs(t *testing.T) {
 	buf := make([]byte, 0, 1024)
 	if n := testing.AllocsPerRun(100, func() { buf, _ = AppendResponse(buf[:0], &r) }); n != 0 {
 		t.Errorf("%v allocations per answer", n)
+	}
+}
+
+// TestEveryByte puts each byte value at each place of a string of two
+// words and more (special and plainString read eight bytes at a time),
+// next to a run of another value, and holds both directions to
+// encoding/json.
+func TestEveryByte(t *testing.T) {
+	for c := range 256 {
+		for _, fill := range []byte{'a', 0, 0x80} {
+			for at := range 18 {
+				s := []byte(strings.Repeat(string(rune(fill)), 18))
+				if fill != 'a' {
+					s = bytes.Repeat([]byte{fill}, 18)
+					copy(s[:at], strings.Repeat("a", at)) // the run starts after c
+				}
+				s[at] = byte(c)
+				want, _ := json.Marshal(string(s))
+				if got := appendString(nil, string(s)); !bytes.Equal(got, want) {
+					t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+				}
+				raw := append(append([]byte(`{"username":"`), s...), `"}`...)
+				got, gotErr := DecodeRequest(raw)
+				var r wire.Request
+				wantErr := json.Unmarshal(raw, &r)
+				if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, r) {
+					t.Fatalf("DecodeRequest(%q) = %#v, %v; encoding/json: %#v, %v", raw, got, gotErr, r, wantErr)
+				}
+			}
+		}
 	}
 }

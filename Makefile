@@ -178,6 +178,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzNextLink$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./connectors/github/
 	$(GO) -C sdk test -run='^$$' -fuzz='^FuzzOpen$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./upstream/
 	$(GO) -C sdk test -run='^$$' -fuzz='^FuzzServe$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./wire/
+	$(GO) -C sdk test -run='^$$' -fuzz='^FuzzDecodeRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/wirejson/
+	$(GO) -C sdk test -run='^$$' -fuzz='^FuzzAppendResponse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/wirejson/
 	$(GO) -C sdk test -run='^$$' -fuzz='^FuzzParseUsers$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./examples/fileusers/
 	$(GO) test -run='^$$' -fuzz='^FuzzLogWriter$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./plugins/process/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseHTTPRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./plugins/wasm/

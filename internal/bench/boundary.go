@@ -48,8 +48,9 @@ type boundaryRuntime struct {
 
 // boundary measures what the plugin boundary costs a password login:
 // the same connector logic built in (the floor), as a process plugin
-// (plugins/process/testdata/testplugin, processtest.Users over gRPC;
-// again with env GOMAXPROCS=1 in its config, for comparison), as
+// (plugins/process/testdata/testplugin, processtest.Users over gRPC, with
+// sdk/plugin's one P; again with env GOMAXPROCS=0 in its config, Go's own
+// default, for comparison), as
 // a Go-built WASM module (plugins/wasm/testdata/misbehave) and as the
 // hand-written module of wasmtest (no Go runtime, no JSON library: the
 // host's share alone). The connectors do no real work, so what is left
@@ -84,12 +85,13 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 		return fmt.Errorf("process plugin: %w", err)
 	}
 	defer p.Close()
-	// The same plugin with one P: a Go scheduler with no idle P to wake
-	// spins less after each hand-off (docs/performance.md, the boundary).
-	pcfg.Env = map[string]string{"GOMAXPROCS": "1"}
-	p1, err := process.Start(ctx, pcfg, process.Options{ID: "bench-1p", Log: log})
+	// The same plugin with Go's own GOMAXPROCS instead of sdk/plugin's
+	// one P, for comparison: a Go scheduler with idle Ps wakes a thread
+	// to spin after each hand-off (docs/performance.md, the boundary).
+	pcfg.Env = map[string]string{"GOMAXPROCS": "0"}
+	p1, err := process.Start(ctx, pcfg, process.Options{ID: "bench-goprocs", Log: log})
 	if err != nil {
-		return fmt.Errorf("process plugin, GOMAXPROCS=1: %w", err)
+		return fmt.Errorf("process plugin, GOMAXPROCS=0: %w", err)
 	}
 	defer p1.Close()
 	cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(dir, "wasm-cache"))
@@ -115,7 +117,7 @@ func boundary(ctx context.Context, root string, o options, out io.Writer) error 
 	rts := []boundaryRuntime{
 		{name: "built-in", pc: builtin.(sdk.PasswordConnector), user: "alice", pw: "pw"},
 		{name: "process plugin", aim: aimProcessOverhead, pc: p.Connector().(sdk.PasswordConnector), user: "alice", pw: "pw", pid: p.Pid},
-		{name: "process, GOMAXPROCS=1", pc: p1.Connector().(sdk.PasswordConnector), user: "alice", pw: "pw", pid: p1.Pid},
+		{name: "process, GOMAXPROCS=0", pc: p1.Connector().(sdk.PasswordConnector), user: "alice", pw: "pw", pid: p1.Pid},
 		{name: "wasm, Go-built", aim: aimWASMOverhead, pc: goMod.Connector().(sdk.PasswordConnector), user: "alice", pw: "pw"},
 		{name: "wasm, hand-written", pc: hand.Connector().(sdk.PasswordConnector), user: "alice", pw: "letmein"},
 	}

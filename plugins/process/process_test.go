@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,6 +116,31 @@ func TestPluginCalls(t *testing.T) {
 	// The factory's log line reached our log, with the connector's id.
 	if l := logs.String(); !strings.Contains(l, `"msg":"users connector configured","connector":"test","plugin":{"users":2}`) {
 		t.Errorf("plugin log line missing:\n%s", l)
+	}
+}
+
+// TestPluginGOMAXPROCS: a plugin served by sdk/plugin runs with one P
+// unless its env names GOMAXPROCS ("0": Go's own default), which it then
+// leaves alone.
+func TestPluginGOMAXPROCS(t *testing.T) {
+	bin := processtest.Build(t, testPlugin)
+	for _, tc := range []struct{ env, want string }{
+		{"", "1"},
+		{"3", "3"},
+		{"0", "Go's default"},
+	} {
+		cfg := pluginConfig(t, bin)
+		if tc.env != "" {
+			cfg.Env = map[string]string{"GOMAXPROCS": tc.env}
+		}
+		p, _ := start(t, cfg)
+		id, err := p.Connector().(sdk.PasswordConnector).Login(context.Background(), sdk.Scopes{}, "procs", "")
+		if tc.env == "0" && err == nil && (id.Name != "1" || runtime.NumCPU() == 1) {
+			continue // not forced to 1; Go's default depends on the machine's CPU limits
+		}
+		if err != nil || id.Name != tc.want {
+			t.Errorf("env GOMAXPROCS=%q: the plugin has %q (%v), want %s", tc.env, id.Name, err, tc.want)
+		}
 	}
 }
 

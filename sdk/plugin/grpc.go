@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/portico-idp/portico/sdk/internal/wirejson"
 	"github.com/portico-idp/portico/sdk/plugin/proto"
 	"github.com/portico-idp/portico/sdk/wire"
 )
@@ -102,14 +103,14 @@ type server struct {
 }
 
 func (s *server) Call(ctx context.Context, m *proto.Message) (*proto.Message, error) {
-	var req wire.Request
 	var resp wire.Response
-	if err := json.Unmarshal(m.GetJson(), &req); err != nil {
+	req, err := wirejson.DecodeRequest(m.GetJson())
+	if err != nil {
 		resp = failed("unreadable request: " + err.Error())
 	} else {
 		resp = s.serve(ctx, req, m.GetHostService())
 	}
-	raw, err := json.Marshal(resp)
+	raw, err := wirejson.AppendResponse(nil, &resp)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encode answer to %s: %v", req.Op, err)
 	}

@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -64,6 +65,11 @@ const EnvLogLevel = "PORTICO_PLUGIN_LOG_LEVEL"
 // Serve serves the connector factory builds until the broker stops the
 // plugin. It does not return: it exits the process. Run by hand (without
 // the broker's handshake) it prints an explanation and exits with status 1.
+//
+// The plugin runs with GOMAXPROCS=1 unless its environment sets
+// GOMAXPROCS (the plugin's env in the broker's config; "0" is Go's own
+// default): a connector that does CPU work in parallel, such as hashing
+// passwords, should set it.
 func Serve(factory Factory) {
 	// go-plugin points os.Stdout and os.Stderr at pipes forwarded over gRPC
 	// once it serves; the logger keeps the real stderr, which the broker
@@ -74,6 +80,16 @@ func Serve(factory Factory) {
 		level = slog.LevelDebug
 	}
 	log := NewLogger(stderr, level)
+	// One P unless the environment says otherwise (the plugin's env in
+	// the broker's config; "0" means Go's own default). A call crosses
+	// about eight goroutine hand-offs, and after each a Go scheduler
+	// with an idle P wakes a thread that spins looking for work: one P
+	// took 7–18% off a login through a plugin (docs/performance.md, the
+	// connector boundary). Connector calls mostly wait on an upstream;
+	// one that does CPU work in parallel sets GOMAXPROCS.
+	if _, ok := os.LookupEnv("GOMAXPROCS"); !ok {
+		runtime.GOMAXPROCS(1)
+	}
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         goplugin.PluginSet{PluginName: &GRPCPlugin{Factory: factory, Log: log}},

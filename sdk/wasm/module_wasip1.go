@@ -12,6 +12,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/portico-idp/portico/sdk/internal/wirejson"
 	"github.com/portico-idp/portico/sdk/wasm/abi"
 	"github.com/portico-idp/portico/sdk/wire"
 )
@@ -38,7 +39,8 @@ var (
 	// portico_call takes them; Go's collector does not move memory, so
 	// the address stays valid.
 	pending = map[uintptr][]byte{}
-	// out is the last answer, kept reachable until the next call.
+	// out is the last answer, kept reachable until the next call, and
+	// its buffer reused by it.
 	out []byte
 )
 
@@ -94,14 +96,21 @@ func call(ptr, n uint32) uint64 {
 	if !ok || int(n) > len(b) {
 		resp = failed(errors.New("portico_call: the input was not allocated with portico_alloc"))
 	} else {
-		resp = serve(b[:n]) // keeps nothing of b: json.Unmarshal copies
+		resp = serve(b[:n]) // keeps nothing of b: DecodeRequest copies
 	}
 	if reused {
 		inBusy = false
 	}
+	// The broker reads the answer before its next call into the
+	// instance (docs/wasm-abi.md), so the buffer is written over each
+	// call; one that grew past maxReused is not kept.
+	if cap(out) > maxReused {
+		out = nil
+	}
 	var err error
-	if out, err = json.Marshal(resp); err != nil {
-		out, _ = json.Marshal(failed(fmt.Errorf("encode answer: %w", err)))
+	if out, err = wirejson.AppendResponse(out[:0], &resp); err != nil {
+		f := failed(fmt.Errorf("encode answer: %w", err))
+		out, _ = wirejson.AppendResponse(out[:0], &f)
 	}
 	return abi.PackResult(uint32(uintptr(unsafe.Pointer(unsafe.SliceData(out)))), uint32(len(out)))
 }
@@ -114,8 +123,8 @@ func failed(err error) wire.Response {
 // exits the module, the broker sees the instance fail and replaces it, so
 // a connector's half-updated state never serves another call.
 func serve(raw []byte) wire.Response {
-	var req wire.Request
-	if err := json.Unmarshal(raw, &req); err != nil {
+	req, err := wirejson.DecodeRequest(raw)
+	if err != nil {
 		return failed(fmt.Errorf("malformed request: %w", err))
 	}
 	ctx := context.Background()

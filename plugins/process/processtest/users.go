@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ import (
 //	panic    panics in Login (which ends a plugin process)
 //	exit     exits the process with status 3
 //	garbage  writes binary junk and broken log lines to stdout and stderr, then logs in
+//	procs    logs in with the process's GOMAXPROCS as the name
 type Users struct {
 	Passwords map[string]string `json:"users"`
 	Groups    []string          `json:"groups,omitempty"`
@@ -54,6 +56,10 @@ func (u *Users) Login(ctx context.Context, s sdk.Scopes, name, password string) 
 		panic("processtest: panic in Login")
 	case "exit":
 		os.Exit(3)
+	case "procs":
+		id := u.identity(name, s)
+		id.Name = strconv.Itoa(runtime.GOMAXPROCS(0))
+		return id, nil
 	case "huge": // an answer of 8 MiB
 		id := u.identity(name, s)
 		id.Name = strings.Repeat("n", 8<<20)

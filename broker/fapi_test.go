@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"crypto/rsa"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -8,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zitadel/oidc/v3/pkg/client"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/testenv"
@@ -35,12 +36,36 @@ func fapiConfig(t *testing.T, ks ...clientKey) *config.Config {
 	return cfg
 }
 
-// fapiForm is form with fapiClient's private_key_jwt credentials by k.
+// fapiForm is form with fapiClient's private_key_jwt credentials by k,
+// the issuer as a string in aud, as FAPI 2.0 wants it.
 func fapiForm(t *testing.T, issuer string, k clientKey, form url.Values) url.Values {
 	t.Helper()
 	form.Set("client_assertion_type", jwtBearer)
-	form.Set("client_assertion", libAssertion(t, fapiClient, issuer, time.Minute, k))
+	form.Set("client_assertion", fapiAssertion(t, k, issuer))
 	return form
+}
+
+// fapiAssertion is fapiClient's assertion signed by k (ES256 for an EC
+// key, RS256 for RSA) with aud as given: a string or a list.
+func fapiAssertion(t *testing.T, k clientKey, aud any) string {
+	t.Helper()
+	alg := jose.ES256
+	if _, ok := k.priv.(*rsa.PrivateKey); ok {
+		alg = jose.RS256
+	}
+	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.public.KeyID}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	b, _ := json.Marshal(map[string]any{"iss": fapiClient, "sub": fapiClient, "aud": aud, "jti": tokenish() + tokenish(),
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
+	jws, err := sg.Sign(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := jws.CompactSerialize()
+	return out
 }
 
 // TestFAPI2: a fapi2 client completes the code flow only with everything
@@ -74,17 +99,10 @@ func TestFAPI2(t *testing.T) {
 			t.Errorf("/par %s: %d %v", tc.name, r.Status, r.Body)
 		}
 	}
-	// The issuer alone as the assertion's audience (FAPI 2.0 §5.3.2.1).
-	for _, aud := range [][]string{{b.URL + "/par"}, {b.URL + "/token"}, {b.URL, "https://elsewhere.example"}} {
-		signer, err := client.NewSignerFromPrivateKeyByte(ec.pem, ec.public.KeyID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := client.SignedJWTProfileAssertion(fapiClient, aud, time.Minute, signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := url.Values{"client_assertion_type": {jwtBearer}, "client_assertion": {a}}
+	// The issuer, as a string, as the assertion's audience (FAPI 2.0
+	// §5.3.2.1): not another endpoint, not a list, even of the issuer.
+	for _, aud := range []any{b.URL + "/par", b.URL + "/token", []string{b.URL, "https://elsewhere.example"}, []string{b.URL}} {
+		p := url.Values{"client_assertion_type": {jwtBearer}, "client_assertion": {fapiAssertion(t, ec, aud)}}
 		for k, v := range params {
 			p[k] = v
 		}

@@ -143,6 +143,12 @@ func (s *Service) Rotate(ctx context.Context, f RefreshFamily, g Grant) (Tokens,
 		if err != nil {
 			return Tokens{}, err
 		}
+		// A rotation that raced this one may have bound the family to a
+		// key (RFC 9449 §5): it is judged again, as the caller judged the
+		// family Redeem read.
+		if cur.JKT != "" && cur.JKT != g.JKT {
+			return Tokens{}, fmt.Errorf("%w: the refresh token is bound to another DPoP key", ErrInvalidGrant)
+		}
 		next := cur
 		switch r {
 		case replay:

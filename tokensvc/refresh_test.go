@@ -296,3 +296,31 @@ func TestRotateJudgesThePresentation(t *testing.T) {
 		})
 	}
 }
+
+// TestRotateKeepsABindingARaceMade: two presentations of one unbound
+// refresh token race (the reuse grace lets both in); the first binds the
+// family to its DPoP key, so the second, without that key, is refused
+// rather than given a token outside the binding (RFC 9449 §5).
+func TestRotateKeepsABindingARaceMade(t *testing.T) {
+	for _, second := range []string{"", "other-key-thumbprint"} {
+		ctx := context.Background()
+		s := newService(t, memStore(t), tokensvc.Config{})
+		p := tokensvc.Policy{RefreshReuseGrace: time.Minute}
+		tk := issueRefresh(t, s)
+		f1, err := s.Redeem(ctx, "c", tk.RefreshToken, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f2, err := s.Redeem(ctx, "c", tk.RefreshToken, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Rotate(ctx, f1, tokensvc.Grant{Scopes: f1.Scopes, Policy: p, JKT: "key-thumbprint", BindRefresh: true}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Rotate(ctx, f2, tokensvc.Grant{Scopes: f2.Scopes, Policy: p, JKT: second, BindRefresh: second != ""})
+		if !errors.Is(err, tokensvc.ErrInvalidGrant) {
+			t.Errorf("second presentation with key %q after the first bound the family: %v", second, err)
+		}
+	}
+}

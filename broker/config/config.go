@@ -568,8 +568,8 @@ type Client struct {
 	// `authorization_code` grant (and no device or token exchange
 	// grant), on a server whose `tokens.signing_alg` is ES256 or EdDSA;
 	// pushed requests with `redirect_uri`, PKCE S256, DPoP-bound tokens,
-	// codes of at most 60 seconds, the issuer alone as its assertions'
-	// `aud`, and PS256, ES256 or EdDSA for its client assertions,
+	// codes of at most 60 seconds, the issuer as a string in its
+	// assertions' `aud`, and PS256, ES256 or EdDSA for its client assertions,
 	// request objects and DPoP proofs.
 	Profile string `yaml:"profile"`
 

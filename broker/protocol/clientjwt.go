@@ -6,6 +6,7 @@ package protocol
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -167,10 +168,17 @@ func (p *Server) authenticateAssertion(c *gin.Context) (store.Client, *tokenErro
 	if desc := p.checkAssertionClaims(c, id, claims); desc != "" {
 		return failed(desc, desc)
 	}
-	// FAPI 2.0 §5.3.2.1: the issuer alone, so that an assertion made for
-	// another server (audience injection) is never one for Portico.
-	if fapi2(client) && (len(claims.Audience) != 1 || claims.Audience[0] != p.opts.Issuer) {
-		return failed("this client (profile fapi2) must send the issuer alone as its assertion's aud", "fapi2 aud")
+	// FAPI 2.0 §5.3.2.1: the issuer, as a string, so that an assertion
+	// made for another server (audience injection) is never one for
+	// Portico. The signature holds, so reading the claim again is safe.
+	if fapi2(client) {
+		var raw struct {
+			Aud json.RawMessage `json:"aud"`
+		}
+		var aud string
+		if a.tok.UnsafeClaimsWithoutVerification(&raw) != nil || json.Unmarshal(raw.Aud, &aud) != nil || aud != p.opts.Issuer {
+			return failed("this client (profile fapi2) must send the issuer, as a string, as its assertion's aud", "fapi2 aud")
+		}
 	}
 	switch err := p.spendJTI(ctx, id, claims); {
 	case errors.Is(err, store.ErrAlreadyExists):

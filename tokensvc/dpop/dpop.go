@@ -174,7 +174,7 @@ func (v *Verifier) Verify(ctx context.Context, headers []string, r Request) (Pro
 	}
 	jws, err := jose.ParseSignedCompact(headers[0], algs)
 	if err != nil {
-		return Proof{}, invalid("the proof is not a JWS signed with a supported algorithm (%s)", strings.Join(v.SupportedAlgs(), ", "))
+		return Proof{}, invalid("the proof is not a JWS with a supported algorithm (%s) and a public jwk", strings.Join(v.SupportedAlgs(), ", "))
 	}
 	if len(jws.Signatures) != 1 {
 		return Proof{}, invalid("the proof must have one signature")
@@ -190,6 +190,11 @@ func (v *Verifier) Verify(ctx context.Context, headers []string, r Request) (Pro
 	}
 	if k, ok := jwk.Key.(*rsa.PublicKey); ok && k.N.BitLen() < minRSABits {
 		return Proof{}, invalid("the proof's RSA key is shorter than %d bits", minRSABits)
+	}
+	// A key that says it is for something else, or for another
+	// algorithm, is not one to sign proofs with (RFC 7517 §4.2, §4.4).
+	if jwk.Use != "" && jwk.Use != "sig" || jwk.Algorithm != "" && jwk.Algorithm != h.Algorithm {
+		return Proof{}, invalid("the proof's jwk is not a signing key for %s (use or alg)", h.Algorithm)
 	}
 	payload, err := jws.Verify(jwk)
 	if err != nil {
@@ -301,11 +306,40 @@ func normalURI(s string) (string, bool) {
 	if port != "" {
 		host += ":" + port
 	}
-	path := u.Path // decoded: %7E and ~ are one
+	path := normalPath(u.EscapedPath())
 	if path == "" {
 		path = "/"
 	}
 	return scheme + "://" + host + path, true
+}
+
+// normalPath decodes percent-encoded unreserved characters and upper-cases
+// the hex digits of the rest (RFC 3986 §6.2.2.1-2): %7e and ~ are one,
+// but %2F stays apart from /, since they name different resources.
+func normalPath(p string) string {
+	if !strings.Contains(p, "%") {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] != '%' || i+2 >= len(p) {
+			b.WriteByte(p[i])
+			continue
+		}
+		hex := strings.ToUpper(p[i+1 : i+3])
+		var c byte
+		if _, err := fmt.Sscanf(hex, "%02X", &c); err != nil {
+			b.WriteByte(p[i])
+			continue
+		}
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			b.WriteString("%" + hex)
+		}
+		i += 2
+	}
+	return b.String()
 }
 
 func stripQuery(s string) string {

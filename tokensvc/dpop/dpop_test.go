@@ -176,6 +176,16 @@ func TestVerify(t *testing.T) {
 		{"htu normalised", func() []string {
 			return []string{es.sign(t, with(base, "htu", "HTTPS://ID.example.com:443/tok%65n?x=1#f"), nil)}
 		}, dpop.Request{}, nil, ""},
+		{"htu with %2F for /", func() []string { return []string{es.sign(t, with(base, "htu", "https://id.example.com/a%2Fb"), nil)} }, dpop.Request{URL: "https://id.example.com/a/b"}, dpop.ErrInvalidProof, "htu"},
+		{"htu with %7e for ~", func() []string { return []string{es.sign(t, with(base, "htu", "https://id.example.com/%7ea"), nil)} }, dpop.Request{URL: "https://id.example.com/~a"}, nil, ""},
+		{"jwk for encryption", func() []string {
+			j := jose.JSONWebKey{Key: es.key.Public(), Use: "enc"}
+			return []string{es.sign(t, base, map[jose.HeaderKey]any{"jwk": j})}
+		}, dpop.Request{}, dpop.ErrInvalidProof, "use or alg"},
+		{"jwk of another alg", func() []string {
+			j := jose.JSONWebKey{Key: es.key.Public(), Algorithm: "ES384"}
+			return []string{es.sign(t, base, map[jose.HeaderKey]any{"jwk": j})}
+		}, dpop.Request{}, dpop.ErrInvalidProof, "use or alg"},
 		{"htu relative", func() []string { return []string{es.sign(t, with(base, "htu", "/token"), nil)} }, dpop.Request{}, dpop.ErrInvalidProof, "htu"},
 		{"stale iat", func() []string { return []string{es.sign(t, with(base, "iat", now.Add(-61*time.Second).Unix()), nil)} }, dpop.Request{}, dpop.ErrInvalidProof, "iat"},
 		{"future iat", func() []string { return []string{es.sign(t, with(base, "iat", now.Add(61*time.Second).Unix()), nil)} }, dpop.Request{}, dpop.ErrInvalidProof, "iat"},
@@ -193,7 +203,10 @@ func TestVerify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v := verifier(&now)
 			req := tc.req
-			req.Method, req.URL = "POST", tokenURL
+			req.Method = "POST"
+			if req.URL == "" {
+				req.URL = tokenURL
+			}
 			p, err := v.Verify(context.Background(), tc.headers(), req)
 			if tc.want == nil {
 				if err != nil {

@@ -48,7 +48,8 @@ type Config struct {
 	// request's path. Empty: taken from each request (its Host and TLS),
 	// which is right only without a proxy in front.
 	URL string
-	// Leeway tolerates clock differences for exp, nbf and iat (1m).
+	// Leeway tolerates clock differences for exp, nbf and iat (10s): a
+	// token is taken that long after its exp.
 	Leeway time.Duration
 	// DPoP checks proofs; nil takes dpop's defaults with a replay cache
 	// in this process's memory. Several replicas of a resource server
@@ -89,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, errors.New("rs: Issuer and Audience are required")
 	}
 	if cfg.Leeway <= 0 {
-		cfg.Leeway = time.Minute
+		cfg.Leeway = 10 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

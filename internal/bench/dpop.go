@@ -42,8 +42,9 @@ type proofPool struct {
 }
 
 // newProofPool signs n proofs of one ES256 key for a POST to htu. Their
-// iat is 50 s ahead: a proof is taken within a minute of its iat either
-// way, so the pool stays good for about 110 s from now.
+// iat is 3 s ahead (a proof is taken from 5 s before its iat to a minute
+// after), so the pool stays good for about a minute from now: longer
+// runs (-d) get errors, each saying so.
 func newProofPool(n int, htu string) (*proofPool, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -53,7 +54,7 @@ func newProofPool(n int, htu string) (*proofPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := dpop.ProofOptions{IssuedAt: time.Now().Add(50 * time.Second)}
+	o := dpop.ProofOptions{IssuedAt: time.Now().Add(3 * time.Second)}
 	p := &proofPool{proofs: make([]string, n)}
 	var wg sync.WaitGroup
 	errs := make([]error, runtime.GOMAXPROCS(0))
@@ -86,11 +87,12 @@ func dpopScenarios(bs *brokers, o options, client func() *http.Client) []scenari
 	return []scenario{
 		{name: scDPoPVerify, setup: func(context.Context) (op, int, error) {
 			const htu = "https://id.example.com/token"
+			// Made first: a replay cache refuses proofs dated before it.
+			v := &dpop.Verifier{Replay: dpop.NewMemoryReplay(0, 0, nil)}
 			pool, err := newProofPool(n, htu)
 			if err != nil {
 				return nil, 0, err
 			}
-			v := &dpop.Verifier{Replay: dpop.NewMemoryReplay(0, 0, nil)}
 			req := dpop.Request{Method: http.MethodPost, URL: htu}
 			procs := runtime.GOMAXPROCS(0)
 			return func(ctx context.Context, _ int) error {

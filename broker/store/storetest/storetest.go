@@ -734,7 +734,7 @@ func testOpaque(t *testing.T, open opener) {
 		return store.OpaqueToken{
 			Hash: fmt.Sprintf("ohash-%d", i), Subject: "user-1", ClientID: "client-1", Scopes: []string{"openid", "email"},
 			FamilyID: "fam-1", Username: "alice", Groups: []string{"admins"}, AMR: []string{"pwd"},
-			AuthTime: at(1), IssuedAt: at(2).In(zone), Expiry: future(), Resources: []string{"https://api.example.com/"},
+			AuthTime: at(1), IssuedAt: at(2).In(zone), Expiry: future(), Resources: []string{"https://api.example.com/"}, JKT: "jkt-opaque",
 		}
 	}
 	t.Run("CreateThenGetRoundTrips", func(t *testing.T) {
@@ -1157,6 +1157,9 @@ func client(n int) store.Client {
 		// Pushed and signed authorization requests.
 		RequirePushedAuthorizationRequests: true,
 		RequireSignedRequestObject:         true,
+		// DPoP and the FAPI 2.0 profile.
+		DPoPBoundAccessTokens: true,
+		Profile:               "fapi2",
 	}
 }
 
@@ -1188,6 +1191,7 @@ func authRequest(n int) store.AuthRequest {
 		AMR:                 []string{"pwd", "otp"},
 		DeviceKey:           fmt.Sprintf("device-%d", n),
 		DeviceUserCode:      "BCDF-GHJK",
+		DPoPJKT:             fmt.Sprintf("jkt-%d", n),
 		Expiry:              future().In(zone),
 	}
 }
@@ -1209,6 +1213,7 @@ func authCode(n int) store.AuthCode {
 		Used:                true,
 		FamilyID:            fmt.Sprintf("family-%d", n),
 		AccessJTIs:          []string{fmt.Sprintf("jti-%d", n)},
+		DPoPJKT:             fmt.Sprintf("jkt-%d", n),
 		Expiry:              future(),
 	}
 }
@@ -1230,6 +1235,7 @@ func family(n int, userID string) store.RefreshFamily {
 		// made Current (RotatedAt).
 		PreviousRetiredAt: at(n).Add(30 * time.Second).In(zone),
 		GraceUsed:         true,
+		JKT:               fmt.Sprintf("jkt-%d", n),
 		Revoked:           true,
 		CreatedAt:         at(n),
 		Expiry:            future(),

@@ -55,6 +55,9 @@ type Server struct {
 	stopTracing func(context.Context) error
 	// stopMail stops the mail outbox's worker (mail.go).
 	stopMail func()
+	// watch is the store's, unwrapped, when it tells of other replicas'
+	// changes (postgres): sync reloads on it, not only on its timer.
+	watch store.Watcher
 }
 
 // builtConnectors are the connectors built at runtime, closed with the
@@ -177,6 +180,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	// Every store call is timed, for /metrics, and traced when tracing
 	// is on.
 	m := metrics.New()
+	watch, _ := st.(store.Watcher) // before the decorator hides it
 	tr, stopTracing, err := tracer(ctx, cfg.Ops.Tracing, "")
 	if err != nil {
 		return nil, err
@@ -257,7 +261,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			"and upstream tokens is new at every start, so replicas cannot read each other's and a restart loses them")
 	}
 	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, Metrics: m, conns: conns, log: log, built: built,
-		stopTracing: stopTracing, stopMail: stopMail}, nil
+		stopTracing: stopTracing, stopMail: stopMail, watch: watch}, nil
 }
 
 // options are the broker's options from cfg, but for its connectors.

@@ -404,5 +404,17 @@ type Store interface {
 	Close() error
 }
 
+// Watcher is a store that several processes share and that tells one of
+// them when another changed what replicas keep in memory: the signing keys
+// and the records of kind "connector" (admin.ConnectorRecordKind). The
+// postgres backend is one; badger, a single process, is not.
+type Watcher interface {
+	// Watch returns a channel that receives after such a change by any
+	// process, and whenever the watch (re)starts, since changes made
+	// while it was not watching are unknown: the receiver reloads both.
+	// Sends coalesce; the watch ends with ctx or the store's Close.
+	Watch(ctx context.Context) <-chan struct{}
+}
+
 // The broker's store is the token service's store.
 var _ tokensvc.Store = Store(nil)

@@ -70,7 +70,7 @@ type builtConnectors struct {
 
 // connectorBuilder builds one connector as connectors() does, for the
 // admin API's hot add and replace; the broker applies it only on success.
-func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, built *builtConnectors, restarted func(runtime, id string)) admin.ConnectorBuilder {
+func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, hashing *local.Limiter, built *builtConnectors, restarted func(runtime, id string)) admin.ConnectorBuilder {
 	return func(ctx context.Context, c admin.ConnectorSpec) (broker.Connector, error) {
 		f := factories[c.Type]
 		if f == nil {
@@ -99,7 +99,7 @@ func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, buil
 			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: journey.CallbackURL(cfg.Issuer, c.ID), DataDir: dataDir,
 			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
 			OnRestart: func() { restarted(runtimeOf(c.Type, ""), c.ID) },
-			Strict:    true,
+			Strict:    true, hashing: hashing,
 		}
 		// Connectors must outlive the request that built them.
 		impl, err := f(context.WithoutCancel(ctx), raw, env)
@@ -204,17 +204,24 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
+	// One semaphore for every argon2id hash in the process, so that
+	// login.hash.memory_budget bounds them all. New hashes take the
+	// recommended cost; the local connector verifies any PHC parameters
+	// and upgrades old ones at login.
+	hp := local.DefaultParams
 	if p := hashParamsFrom(ctx); p != (local.Params{}) { // tests only (hashparams.go)
-		opts.HashPassword = func(pw string) (string, error) { return local.Hash(pw, p) }
+		hp = p
 	}
+	hashing := local.NewLimiter(uint64(cfg.Login.Hash.MemoryBudget), hp, cfg.Login.Hash.QueueTimeout.Std())
+	opts.HashPassword = func(pw string) (string, error) { return hashing.Hash(pw, hp) }
 	if opts.FileManaged, err = fileManaged(ctx, cfg, st); err != nil { // declarative.go
 		return nil, err
 	}
 	opts.Middleware = []gin.HandlerFunc{m.GinMiddleware()}
 	opts.OnAudit, opts.ObserveConnector, opts.Tracer = m.ObserveAudit, m.ObserveConnectorCall, tr
 	built := &builtConnectors{}
-	opts.BuildConnector = connectorBuilder(cfg, st, log, built, m.ConnectorRestarted)
-	conns, err := connectors(ctx, cfg, st, log, m.ConnectorRestarted)
+	opts.BuildConnector = connectorBuilder(cfg, st, log, hashing, built, m.ConnectorRestarted)
+	conns, err := connectors(ctx, cfg, st, log, hashing, m.ConnectorRestarted)
 	if err != nil {
 		return nil, err
 	}
@@ -274,10 +281,7 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		DeviceCodeTTL: t.DeviceCodeTTL.Std(), DevicePollInterval: t.DevicePollInterval.Std(),
 		RequirePushedRequests: t.RequirePushedAuthorizationRequests,
 		AdminRole:             cfg.Admin.Role,
-		// New hashes take the recommended cost; the local connector
-		// verifies any PHC parameters and upgrades old ones at login.
-		HashPassword:   func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
-		PasswordPolicy: cfg.PasswordPolicy.Policy(),
+		PasswordPolicy:        cfg.PasswordPolicy.Policy(),
 	}
 	opts.WriteTimeout = cfg.HTTPWriteTimeout() // as Serve sets it
 	opts.ConnectorSchemas = ConnectorSchemas()

@@ -357,6 +357,8 @@ type Store interface {
 	CreateRefreshFamily(ctx context.Context, f RefreshFamily, t RefreshToken) error
 	GetRefreshFamily(ctx context.Context, id string) (RefreshFamily, error)
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// GetRefreshTokenFamily: tokensvc.Store's (one read for both).
+	GetRefreshTokenFamily(ctx context.Context, hash string) (RefreshToken, RefreshFamily, error)
 	// RotateRefresh stores f (compare-and-swap on its Version) and the new
 	// token t in one transaction: of two racing rotations exactly one wins.
 	RotateRefresh(ctx context.Context, f RefreshFamily, t RefreshToken) error
@@ -390,6 +392,11 @@ type Store interface {
 	// otherwise the stored Version must be r's (ErrConflict) and the record
 	// must exist (ErrNotFound).
 	PutRecord(ctx context.Context, r Record) error
+	// GetRecords returns the live records of kind at keys, read at one
+	// point in time (one read transaction: a hot path's several lookups
+	// wait for the commits in flight once), in the order of keys; a key
+	// without a live record is left out.
+	GetRecords(ctx context.Context, kind string, keys ...string) ([]Record, error)
 	// DeleteRecord removes the record; ErrNotFound if there is none.
 	DeleteRecord(ctx context.Context, kind, key string) error
 	// ListRecords returns the live records of kind whose key starts with

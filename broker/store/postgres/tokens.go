@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -185,6 +186,32 @@ func (s *Store) GetRefreshFamily(ctx context.Context, id string) (store.RefreshF
 	f, err := getRecord(ctx, s.pool, famVersion,
 		`SELECT data, version FROM refresh_families WHERE id = $1 AND expiry > $2`, id, time.Now())
 	return f, wrap(err, "get refresh family %s", id)
+}
+
+// GetRefreshTokenFamily is one statement: one round trip, one snapshot.
+func (s *Store) GetRefreshTokenFamily(ctx context.Context, hash string) (store.RefreshToken, store.RefreshFamily, error) {
+	t := store.RefreshToken{Hash: hash}
+	if unstorable([]any{hash}) {
+		return store.RefreshToken{}, store.RefreshFamily{}, store.ErrNotFound
+	}
+	var data []byte
+	var version *int64
+	now := time.Now()
+	err := s.pool.QueryRow(ctx, `SELECT t.family_id, t.expiry, f.data, f.version FROM refresh_tokens t
+LEFT JOIN refresh_families f ON f.id = t.family_id AND f.expiry > $2
+WHERE t.hash = $1 AND t.expiry > $2`, hash, now).Scan(&t.FamilyID, &t.Expiry, &data, &version)
+	if err != nil {
+		return store.RefreshToken{}, store.RefreshFamily{}, wrap(translate(err), "get refresh token and family")
+	}
+	if version == nil {
+		return t, store.RefreshFamily{}, wrap(store.ErrNotFound, "get refresh family %s", t.FamilyID)
+	}
+	var f store.RefreshFamily
+	if err := json.Unmarshal(data, &f); err != nil {
+		return t, store.RefreshFamily{}, wrap(err, "get refresh family %s", t.FamilyID)
+	}
+	f.Version = *version
+	return t, f, nil
 }
 
 func (s *Store) GetRefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {

@@ -48,12 +48,13 @@ func (s *Server) handler() http.Handler {
 
 // sync keeps this server in step with what other replicas change in the
 // shared store: signing keys (a rotation, scheduled or made elsewhere) and
-// connectors changed through the admin API. It reloads both when the
+// connectors changed through the admin API, and empties the client cache.
+// It reloads when the
 // store signals a change (postgres: LISTEN/NOTIFY, store.Watcher) and
 // every interval besides, which does the scheduled rotations and covers
 // notifications that cannot arrive (a pooler that drops LISTEN), until ctx
-// ends. Revocations, clients and users need nothing: they are read from
-// the store at each use.
+// ends. Revocations and users need nothing: they are read from the store
+// at each use.
 func (s *Server) sync(ctx context.Context, every time.Duration) {
 	var changed <-chan struct{} // nil: never ready
 	if s.watch != nil {
@@ -67,6 +68,7 @@ func (s *Server) sync(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		case <-changed:
+			s.clients.invalidate() // a client may have changed elsewhere
 		}
 		if err := s.Tokens.Maintain(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("sync: signing keys", "err", err)

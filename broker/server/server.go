@@ -58,6 +58,8 @@ type Server struct {
 	// watch is the store's, unwrapped, when it tells of other replicas'
 	// changes (postgres): sync reloads on it, not only on its timer.
 	watch store.Watcher
+	// clients is the client cache over the store, emptied by sync.
+	clients *clientCache
 }
 
 // builtConnectors are the connectors built at runtime, closed with the
@@ -191,6 +193,10 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		st = m.WrapStore(st)
 	}
 	m.WatchStore(st)
+	// Clients from memory, for at most a second; emptied by any client
+	// write here and by the replica sync's notification (clientcache.go).
+	clients := newClientCache(st)
+	st = clients
 	tc := TokenConfig(cfg)
 	tc.Logger = log
 	tok, err := tokensvc.New(ctx, st, tc)
@@ -268,7 +274,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			"and upstream tokens is new at every start, so replicas cannot read each other's and a restart loses them")
 	}
 	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, Metrics: m, conns: conns, log: log, built: built,
-		stopTracing: stopTracing, stopMail: stopMail, watch: watch}, nil
+		stopTracing: stopTracing, stopMail: stopMail, watch: watch, clients: clients}, nil
 }
 
 // options are the broker's options from cfg, but for its connectors.

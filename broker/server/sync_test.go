@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -9,13 +10,15 @@ import (
 
 	"github.com/portico-idp/portico/broker/admin"
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/server"
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/testenv"
 )
 
 // TestSyncByNotify is acceptance 4 of issue 24: with the poll an hour
-// apart, a key rotation and a connector added on replica A reach replica B
-// on the same PostgreSQL schema, which only LISTEN/NOTIFY can have carried.
+// apart (and B's cached clients kept an hour), a key rotation, a connector
+// added and a client deleted on replica A reach replica B on the same
+// PostgreSQL schema, which only LISTEN/NOTIFY can have carried.
 // It checks order, not speed: the wait is liveness only.
 func TestSyncByNotify(t *testing.T) {
 	schema := testenv.PostgresSchema(t)
@@ -72,5 +75,17 @@ func TestSyncByNotify(t *testing.T) {
 			}
 		}
 		return false
+	})
+
+	server.SetClientCacheTTL(b.Server, time.Hour)
+	if _, err := b.Server.Store.GetClient(ctx, testenv.ClientID); err != nil { // now cached on B
+		t.Fatal(err)
+	}
+	if err := a.Server.Store.DeleteClient(ctx, testenv.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the client deleted on A", func() bool {
+		_, err := b.Server.Store.GetClient(ctx, testenv.ClientID)
+		return errors.Is(err, store.ErrNotFound)
 	})
 }

@@ -412,8 +412,9 @@ type Store interface {
 }
 
 // Watcher is a store that several processes share and that tells one of
-// them when another changed what replicas keep in memory: the signing keys
-// and the records of kind "connector" (admin.ConnectorRecordKind). The
+// them when another changed what replicas keep in memory: the signing keys,
+// the clients and the records of kind "connector"
+// (admin.ConnectorRecordKind). The
 // postgres backend is one; badger, a single process, is not.
 type Watcher interface {
 	// Watch returns a channel that receives after such a change by any

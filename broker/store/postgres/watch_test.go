@@ -16,8 +16,8 @@ import (
 // slow machine waits longer, a broken one fails.
 const liveness = time.Minute
 
-// TestNotifyTriggers: migration 0002 notifies a change of the signing keys
-// or of a connector record, tagged with its schema, and nothing for other
+// TestNotifyTriggers: migration 0002 notifies a change of the signing keys,
+// of a client or of a connector record, tagged with its schema, and nothing for other
 // records (they change on hot paths).
 func TestNotifyTriggers(t *testing.T) {
 	schemaA, schemaB := newSchema(t), newSchema(t)
@@ -45,7 +45,8 @@ func TestNotifyTriggers(t *testing.T) {
 	must(a.PutRecord(ctx, store.Record{Kind: "throttle", Key: "k", Value: []byte("2"), Version: 1}))
 	must(a.DeleteRecord(ctx, "connector", "c"))
 	must(a.UpdateKeys(ctx, store.KeySet{}))
-	want := []string{schemaA + "/records", schemaB + "/signing_keys", schemaA + "/records", schemaA + "/signing_keys"}
+	must(b.CreateClient(ctx, store.Client{ID: "app"}))
+	want := []string{schemaA + "/records", schemaB + "/signing_keys", schemaA + "/records", schemaA + "/signing_keys", schemaB + "/clients"}
 	var got []string
 	for len(got) < len(want) {
 		n, err := conn.WaitForNotification(ctx)

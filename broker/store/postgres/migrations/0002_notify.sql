@@ -1,6 +1,6 @@
--- Replicas keep the signing keys and the connectors changed through the
--- admin API in memory. These triggers NOTIFY the channel portico_sync with
--- "<schema>/<table>" when either changes, so that every replica listening
+-- Replicas keep the signing keys, the connectors changed through the admin
+-- API and (for a second) clients in memory. These triggers NOTIFY the
+-- channel portico_sync with "<schema>/<table>" when one changes, so that every replica listening
 -- reloads at once instead of at its next poll (ops.sync_interval). A
 -- notification is sent at commit, and only if the transaction commits.
 --
@@ -16,6 +16,8 @@ END
 $$;
 
 CREATE TRIGGER signing_keys_notify AFTER INSERT OR UPDATE OR DELETE ON signing_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION portico_notify();
+CREATE TRIGGER clients_notify AFTER INSERT OR UPDATE OR DELETE ON clients
     FOR EACH STATEMENT EXECUTE FUNCTION portico_notify();
 CREATE TRIGGER records_notify_write AFTER INSERT OR UPDATE ON records
     FOR EACH ROW WHEN (NEW.kind = 'connector'::bytea) EXECUTE FUNCTION portico_notify();

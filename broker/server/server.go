@@ -218,8 +218,8 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if p := hashParamsFrom(ctx); p != (local.Params{}) { // tests only (hashparams.go)
 		hp = p
 	}
-	hashing := local.NewLimiter(uint64(cfg.Login.Hash.MemoryBudget), hp, cfg.Login.Hash.QueueTimeout.Std())
-	opts.HashPassword = func(pw string) (string, error) { return hashing.Hash(pw, hp) }
+	hashing := hashLimiter(cfg, hp)
+	opts.HashPassword = hashWith(hashing, hp)
 	if opts.FileManaged, err = fileManaged(ctx, cfg, st); err != nil { // declarative.go
 		return nil, err
 	}
@@ -335,12 +335,24 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, st store.Store, tc token
 	if err != nil {
 		return nil, err
 	}
+	opts.HashPassword = hashWith(hashLimiter(&c, local.DefaultParams), local.DefaultParams)
 	// The file's entries are as read-only from the command line as over
 	// HTTP (declarative mode).
 	if opts.FileManaged, err = fileManaged(ctx, &c, st); err != nil {
 		return nil, err
 	}
 	return broker.New(opts)
+}
+
+// hashLimiter is the process's password hashing semaphore for hashes with
+// p under login.hash.
+func hashLimiter(cfg *config.Config, p local.Params) *local.Limiter {
+	return local.NewLimiter(uint64(cfg.Login.Hash.MemoryBudget), p, cfg.Login.Hash.QueueTimeout.Std())
+}
+
+// hashWith is broker.Options.HashPassword: a hash with p under l.
+func hashWith(l *local.Limiter, p local.Params) func(string) (string, error) {
+	return func(pw string) (string, error) { return l.Hash(pw, p) }
 }
 
 // identityOptions sets o's claim mapping, linking, custom scopes and

@@ -2,6 +2,7 @@ package badger
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	bdg "github.com/dgraph-io/badger/v4"
@@ -76,7 +77,18 @@ func (s *Store) commit(fn func(*bdg.Txn) error) error {
 	g.queue = g.queue[n:]
 	g.mu.Unlock()
 
-	s.commitGroup(batch)
+	func() {
+		// A panic must not leave the lead taken and the group waiting
+		// for ever: every op of the group fails instead.
+		defer func() {
+			if r := recover(); r != nil {
+				for _, o := range batch {
+					o.err = fmt.Errorf("badger: commit panicked: %v", r)
+				}
+			}
+		}()
+		s.commitGroup(batch)
+	}()
 	for _, o := range batch {
 		if o != op {
 			o.wake <- false

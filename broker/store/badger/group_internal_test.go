@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	bdg "github.com/dgraph-io/badger/v4"
+
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -113,5 +115,21 @@ func TestGroupCommitCompareAndSwap(t *testing.T) {
 	r, err := s.GetRecord(ctx, "n", "c")
 	if err != nil || string(r.Value) != strconv.Itoa(workers*each) || r.Version != workers*each+1 {
 		t.Errorf("counter %s at version %d (%v), want %d at %d", r.Value, r.Version, err, workers*each, workers*each+1)
+	}
+}
+
+// TestGroupCommitPanic: a function that panics fails its group with an
+// error instead of leaving the lead taken: later writes still commit.
+func TestGroupCommitPanic(t *testing.T) {
+	s, err := Open(Options{InMemory: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.commit(func(*bdg.Txn) error { panic("boom") }); err == nil {
+		t.Fatal("a panicking write succeeded")
+	}
+	if err := s.PutRecord(context.Background(), store.Record{Kind: "k", Key: "after", Value: []byte("1")}); err != nil {
+		t.Fatalf("write after the panic: %v", err)
 	}
 }

@@ -31,6 +31,12 @@ type Store interface {
 	CreateRefreshFamily(ctx context.Context, f RefreshFamily, t RefreshToken) error
 	GetRefreshFamily(ctx context.Context, id string) (RefreshFamily, error)
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// GetRefreshTokenFamily reads the token whose hash is hash and its
+	// family at one point in time (one read, where a refresh would
+	// otherwise wait for the commits in flight twice). ErrNotFound with
+	// a zero token when the token is not live; ErrNotFound with the
+	// token and a zero family when its family is not.
+	GetRefreshTokenFamily(ctx context.Context, hash string) (RefreshToken, RefreshFamily, error)
 	// RotateRefresh stores f (compare-and-swap) and the new token t at once.
 	RotateRefresh(ctx context.Context, f RefreshFamily, t RefreshToken) error
 	UpdateRefreshFamily(ctx context.Context, f RefreshFamily) error

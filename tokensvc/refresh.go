@@ -91,17 +91,14 @@ func (s *Service) family(ctx context.Context, token string) (RefreshFamily, stri
 		return RefreshFamily{}, "", fmt.Errorf("%w: malformed refresh token", ErrInvalidGrant)
 	}
 	hash := hashToken(token)
-	t, err := s.store.GetRefreshToken(ctx, hash)
-	if errors.Is(err, ErrNotFound) {
+	t, f, err := s.store.GetRefreshTokenFamily(ctx, hash)
+	switch {
+	case errors.Is(err, ErrNotFound) && t.FamilyID == "":
 		return RefreshFamily{}, "", fmt.Errorf("%w: unknown refresh token", ErrInvalidGrant)
-	} else if err != nil {
-		return RefreshFamily{}, "", fmt.Errorf("tokensvc: read refresh token: %w", err)
-	}
-	f, err := s.store.GetRefreshFamily(ctx, t.FamilyID)
-	if errors.Is(err, ErrNotFound) {
+	case errors.Is(err, ErrNotFound):
 		return RefreshFamily{}, "", fmt.Errorf("%w: refresh token expired", ErrInvalidGrant)
-	} else if err != nil {
-		return RefreshFamily{}, "", fmt.Errorf("tokensvc: read refresh family: %w", err)
+	case err != nil:
+		return RefreshFamily{}, "", fmt.Errorf("tokensvc: read refresh token: %w", err)
 	}
 	return f, hash, nil
 }

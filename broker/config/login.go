@@ -31,6 +31,26 @@ type Login struct {
 	// Account is the account page a person looks after themselves from
 	// ([login.md](login.md#the-account-page)).
 	Account Account `yaml:"account"`
+	// Hash bounds the memory that password hashing takes
+	// ([login.md](login.md#password-hashing-memory)).
+	Hash Hash `yaml:"hash"`
+}
+
+// Hash configures password hashing (argon2id) for local accounts.
+type Hash struct {
+	// MemoryBudget is the argon2id memory that hashes may hold at once,
+	// across every local connector and password change: each holds 64
+	// MiB (RFC 9106's second option), so `256MiB` lets four run at once
+	// and the rest wait (a login waiting over 2 s is answered "try
+	// later"). At least one runs whatever the budget. Unset: one per CPU
+	// (GOMAXPROCS). Under a login storm the process's peak stays within
+	// about twice the budget above its idle size (the Go heap's garbage
+	// and fragmentation besides the hashes in flight).
+	MemoryBudget Size `yaml:"memory_budget"`
+	// QueueTimeout is how long a login (or a password change) waits for
+	// its turn to hash before it is answered "try later" (503). Unset:
+	// 2s; at most 1m.
+	QueueTimeout Duration `yaml:"queue_timeout"`
 }
 
 // Account configures the account page (/account).
@@ -161,6 +181,9 @@ func (c *Config) validateLogin(v *validator) {
 	}
 	if f := c.Login.Account.FreshLogin; f < 0 || f > Duration(24*time.Hour) {
 		v.add("login.account.fresh_login", "must be at most 24h (unset: 10m)")
+	}
+	if q := c.Login.Hash.QueueTimeout; q < 0 || q > Duration(time.Minute) {
+		v.add("login.hash.queue_timeout", "must be at most 1m (unset: 2s)")
 	}
 	if col := c.Login.Theme.Color; strings.ContainsAny(col, ";{}<>\\\"'") {
 		v.add("login.theme.color", "must be a CSS colour such as #2451b8")

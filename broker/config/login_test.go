@@ -17,6 +17,13 @@ func TestLoginAndOps(t *testing.T) {
 	if s := cfg.Login.Session; s.IdleTimeout.Std() != time.Hour || s.AbsoluteTimeout.Std() != 12*time.Hour {
 		t.Errorf("session defaults %+v", s)
 	}
+	if h := cfg.Login.Hash; h != (Hash{}) {
+		t.Errorf("hash defaults %+v, want unset (one hash per CPU, 2s)", h)
+	}
+	if hc, err := Parse([]byte(base + "login: {hash: {memory_budget: 256MiB, queue_timeout: 10s}}\n")); err != nil ||
+		hc.Login.Hash.MemoryBudget != 256<<20 || hc.Login.Hash.QueueTimeout.Std() != 10*time.Second {
+		t.Errorf("login.hash: %+v, %v", hc.Login.Hash, err)
+	}
 	if cfg.SyncEvery() != time.Minute {
 		t.Errorf("badger sync interval %v", cfg.SyncEvery())
 	}
@@ -35,6 +42,8 @@ func TestLoginAndOps(t *testing.T) {
 		{"token rate not a number", "login: {throttle: {token_rate: fast}}", "login.throttle.token_rate: expected a whole number"},
 		{"sample ratio not a number", "ops: {tracing: {endpoint: \"http://c:4318\", sample_ratio: [1]}}", "ops.tracing.sample_ratio: expected a number"},
 		{"misspelt login field", "login: {sesion: {}}", "login.sesion: unknown field"},
+		{"hash queue over a minute", "login: {hash: {queue_timeout: 2m}}", "login.hash.queue_timeout: must be at most 1m"},
+		{"hash budget not a size", "login: {hash: {memory_budget: lots}}", "login.hash.memory_budget:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(base + tc.src + "\n"))

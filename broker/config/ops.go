@@ -15,8 +15,12 @@ type Ops struct {
 	// probes), instead of beside the OpenID endpoints.
 	Listen string `yaml:"listen"`
 	// SyncInterval is how often a server reloads signing keys and
-	// connectors that another replica may have changed (with badger there
-	// is only one process).
+	// connectors that another replica may have changed, and does a key
+	// rotation that is due. On postgres a change reaches the other
+	// replicas at once through LISTEN/NOTIFY, so this is the fallback: set
+	// it lower (`500ms`) behind a pooler that drops `LISTEN`, as
+	// transaction-mode PgBouncer does. With badger there is only one
+	// process.
 	SyncInterval Duration `yaml:"sync_interval"`
 	// TrustedProxies are the load balancers (CIDRs or IP addresses) whose
 	// `X-Forwarded-For` names the client, for brute-force limits per
@@ -70,9 +74,9 @@ func (c *Config) SyncEvery() time.Duration {
 	case c.Ops.SyncInterval > 0:
 		return c.Ops.SyncInterval.Std()
 	case c.Storage.Type == StoragePostgres:
-		// Half a second: a change made through one replica is in force
-		// on every other within a second.
-		return 500 * time.Millisecond
+		// LISTEN/NOTIFY carries changes at once (store.Watcher); the
+		// poll only covers a notification that cannot arrive.
+		return 5 * time.Second
 	}
 	return time.Minute
 }

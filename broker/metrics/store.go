@@ -399,6 +399,12 @@ func (w *timedStore) GetRefreshToken(ctx context.Context, hash string) (_ store.
 	return w.s.GetRefreshToken(ctx, hash)
 }
 
+func (w *timedStore) GetRefreshTokenFamily(ctx context.Context, hash string) (_ store.RefreshToken, _ store.RefreshFamily, err error) {
+	ctx, sp := w.span(ctx, "GetRefreshTokenFamily")
+	defer w.done(sp, "GetRefreshTokenFamily", time.Now(), &err)
+	return w.s.GetRefreshTokenFamily(ctx, hash)
+}
+
 func (w *timedStore) RotateRefresh(ctx context.Context, f store.RefreshFamily, t store.RefreshToken) (err error) {
 	ctx, sp := w.span(ctx, "RotateRefresh")
 	defer w.done(sp, "RotateRefresh", time.Now(), &err)
@@ -464,6 +470,12 @@ func (w *timedStore) ListAuditEvents(ctx context.Context, since time.Time, limit
 }
 
 // Records.
+
+func (w *timedStore) GetRecords(ctx context.Context, kind string, keys ...string) (_ []store.Record, err error) {
+	ctx, sp := w.span(ctx, "GetRecords")
+	defer w.done(sp, "GetRecords", time.Now(), &err)
+	return w.s.GetRecords(ctx, kind, keys...)
+}
 
 func (w *timedStore) GetRecord(ctx context.Context, kind, key string) (_ store.Record, err error) {
 	ctx, sp := w.span(ctx, "GetRecord")

@@ -56,6 +56,11 @@ type Env struct {
 	// broker).
 	Strict bool
 
+	// hashing is the process's password hashing semaphore
+	// (login.hash.memory_budget), which every local connector shares; nil
+	// gives the connector its own.
+	hashing *local.Limiter
+
 	// accounts replaces Store for the local connector in a child process
 	// (isolation: process), which reaches the broker's store through it.
 	accounts local.Accounts
@@ -75,7 +80,7 @@ var factories = map[string]factory{
 		if env.accounts != nil {
 			accounts = env.accounts
 		}
-		return local.New(accounts, local.Config{Logger: env.Log, Params: hashParamsFrom(ctx)}), nil // hashparams.go
+		return local.New(accounts, local.Config{Logger: env.Log, Params: hashParamsFrom(ctx), Limiter: env.hashing, QueueTimeout: env.hashing.QueueTimeout()}), nil // hashparams.go
 	},
 	"ldap": func(ctx context.Context, raw []byte, env Env) (any, error) {
 		cfg, err := ldap.ParseConfig(raw)
@@ -119,7 +124,7 @@ func oidcFactory(parse func([]byte) (oidc.Config, error)) factory {
 
 // connectors builds the configured connectors. On error, those already
 // built are closed.
-func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, restarted func(runtime, id string)) (out []broker.Connector, err error) {
+func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, hashing *local.Limiter, restarted func(runtime, id string)) (out []broker.Connector, err error) {
 	defer func() {
 		if err != nil {
 			closeConnectors(out)
@@ -145,6 +150,7 @@ func connectors(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: journey.CallbackURL(cfg.Issuer, c.ID),
 			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
 			OnRestart: func() { restarted(runtimeOf(c.Type, c.Isolation), c.ID) },
+			hashing:   hashing,
 		}
 		if cfg.Storage.Dir != "" {
 			env.DataDir = cfg.Storage.Dir

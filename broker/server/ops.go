@@ -47,11 +47,19 @@ func (s *Server) handler() http.Handler {
 }
 
 // sync keeps this server in step with what other replicas change in the
-// shared store, every interval until ctx ends: signing keys (a rotation,
-// scheduled or made elsewhere) and connectors changed through the admin
-// API. Revocations, clients and users need nothing: they are read from
-// the store at each use.
+// shared store: signing keys (a rotation, scheduled or made elsewhere) and
+// connectors changed through the admin API, and empties the client cache.
+// It reloads when the
+// store signals a change (postgres: LISTEN/NOTIFY, store.Watcher) and
+// every interval besides, which does the scheduled rotations and covers
+// notifications that cannot arrive (a pooler that drops LISTEN), until ctx
+// ends. Revocations and users need nothing: they are read from the store
+// at each use.
 func (s *Server) sync(ctx context.Context, every time.Duration) {
+	var changed <-chan struct{} // nil: never ready
+	if s.watch != nil {
+		changed = s.watch.Watch(ctx)
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -59,6 +67,8 @@ func (s *Server) sync(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-changed:
+			s.clients.invalidate() // a client may have changed elsewhere
 		}
 		if err := s.Tokens.Maintain(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("sync: signing keys", "err", err)

@@ -55,6 +55,11 @@ type Server struct {
 	stopTracing func(context.Context) error
 	// stopMail stops the mail outbox's worker (mail.go).
 	stopMail func()
+	// watch is the store's, unwrapped, when it tells of other replicas'
+	// changes (postgres): sync reloads on it, not only on its timer.
+	watch store.Watcher
+	// clients is the client cache over the store, emptied by sync.
+	clients *clientCache
 }
 
 // builtConnectors are the connectors built at runtime, closed with the
@@ -67,7 +72,7 @@ type builtConnectors struct {
 
 // connectorBuilder builds one connector as connectors() does, for the
 // admin API's hot add and replace; the broker applies it only on success.
-func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, built *builtConnectors, restarted func(runtime, id string)) admin.ConnectorBuilder {
+func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, hashing *local.Limiter, built *builtConnectors, restarted func(runtime, id string)) admin.ConnectorBuilder {
 	return func(ctx context.Context, c admin.ConnectorSpec) (broker.Connector, error) {
 		f := factories[c.Type]
 		if f == nil {
@@ -96,7 +101,7 @@ func connectorBuilder(cfg *config.Config, st store.Store, log *slog.Logger, buil
 			ID: c.ID, Issuer: cfg.Issuer, CallbackURL: journey.CallbackURL(cfg.Issuer, c.ID), DataDir: dataDir,
 			Key: connectorKey(master, c.ID), Store: st, Log: log.With("connector", c.ID),
 			OnRestart: func() { restarted(runtimeOf(c.Type, ""), c.ID) },
-			Strict:    true,
+			Strict:    true, hashing: hashing,
 		}
 		// Connectors must outlive the request that built them.
 		impl, err := f(context.WithoutCancel(ctx), raw, env)
@@ -177,6 +182,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	// Every store call is timed, for /metrics, and traced when tracing
 	// is on.
 	m := metrics.New()
+	watch, _ := st.(store.Watcher) // before the decorator hides it
 	tr, stopTracing, err := tracer(ctx, cfg.Ops.Tracing, "")
 	if err != nil {
 		return nil, err
@@ -187,6 +193,10 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		st = m.WrapStore(st)
 	}
 	m.WatchStore(st)
+	// Clients from memory, for at most a second; emptied by any client
+	// write here and by the replica sync's notification (clientcache.go).
+	clients := newClientCache(st)
+	st = clients
 	tc := TokenConfig(cfg)
 	tc.Logger = log
 	tok, err := tokensvc.New(ctx, st, tc)
@@ -203,17 +213,24 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
+	// One semaphore for every argon2id hash in the process, so that
+	// login.hash.memory_budget bounds them all. New hashes take the
+	// recommended cost; the local connector verifies any PHC parameters
+	// and upgrades old ones at login.
+	hp := local.DefaultParams
 	if p := hashParamsFrom(ctx); p != (local.Params{}) { // tests only (hashparams.go)
-		opts.HashPassword = func(pw string) (string, error) { return local.Hash(pw, p) }
+		hp = p
 	}
+	hashing := hashLimiter(cfg, hp)
+	opts.HashPassword = hashWith(hashing, hp)
 	if opts.FileManaged, err = fileManaged(ctx, cfg, st); err != nil { // declarative.go
 		return nil, err
 	}
 	opts.Middleware = []gin.HandlerFunc{m.GinMiddleware()}
 	opts.OnAudit, opts.ObserveConnector, opts.Tracer = m.ObserveAudit, m.ObserveConnectorCall, tr
 	built := &builtConnectors{}
-	opts.BuildConnector = connectorBuilder(cfg, st, log, built, m.ConnectorRestarted)
-	conns, err := connectors(ctx, cfg, st, log, m.ConnectorRestarted)
+	opts.BuildConnector = connectorBuilder(cfg, st, log, hashing, built, m.ConnectorRestarted)
+	conns, err := connectors(ctx, cfg, st, log, hashing, m.ConnectorRestarted)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +277,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 			"and upstream tokens is new at every start, so replicas cannot read each other's and a restart loses them")
 	}
 	return &Server{Config: cfg, Store: st, Tokens: tok, Broker: b, Metrics: m, conns: conns, log: log, built: built,
-		stopTracing: stopTracing, stopMail: stopMail}, nil
+		stopTracing: stopTracing, stopMail: stopMail, watch: watch, clients: clients}, nil
 }
 
 // options are the broker's options from cfg, but for its connectors.
@@ -273,10 +290,7 @@ func options(cfg *config.Config, st store.Store, tok *tokensvc.Service, log *slo
 		DeviceCodeTTL: t.DeviceCodeTTL.Std(), DevicePollInterval: t.DevicePollInterval.Std(),
 		RequirePushedRequests: t.RequirePushedAuthorizationRequests,
 		AdminRole:             cfg.Admin.Role,
-		// New hashes take the recommended cost; the local connector
-		// verifies any PHC parameters and upgrades old ones at login.
-		HashPassword:   func(p string) (string, error) { return local.Hash(p, local.DefaultParams) },
-		PasswordPolicy: cfg.PasswordPolicy.Policy(),
+		PasswordPolicy:        cfg.PasswordPolicy.Policy(),
 	}
 	opts.WriteTimeout = cfg.HTTPWriteTimeout() // as Serve sets it
 	opts.ConnectorSchemas = ConnectorSchemas()
@@ -324,12 +338,24 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, st store.Store, tc token
 	if err != nil {
 		return nil, err
 	}
+	opts.HashPassword = hashWith(hashLimiter(&c, local.DefaultParams), local.DefaultParams)
 	// The file's entries are as read-only from the command line as over
 	// HTTP (declarative mode).
 	if opts.FileManaged, err = fileManaged(ctx, &c, st); err != nil {
 		return nil, err
 	}
 	return broker.New(opts)
+}
+
+// hashLimiter is the process's password hashing semaphore for hashes with
+// p under login.hash.
+func hashLimiter(cfg *config.Config, p local.Params) *local.Limiter {
+	return local.NewLimiter(uint64(cfg.Login.Hash.MemoryBudget), p, cfg.Login.Hash.QueueTimeout.Std())
+}
+
+// hashWith is broker.Options.HashPassword: a hash with p under l.
+func hashWith(l *local.Limiter, p local.Params) func(string) (string, error) {
+	return func(pw string) (string, error) { return l.Hash(pw, p) }
 }
 
 // identityOptions sets o's claim mapping, linking, custom scopes and

@@ -369,6 +369,8 @@ type Store interface {
 	CreateRefreshFamily(ctx context.Context, f RefreshFamily, t RefreshToken) error
 	GetRefreshFamily(ctx context.Context, id string) (RefreshFamily, error)
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// GetRefreshTokenFamily: tokensvc.Store's (one read for both).
+	GetRefreshTokenFamily(ctx context.Context, hash string) (RefreshToken, RefreshFamily, error)
 	// RotateRefresh stores f (compare-and-swap on its Version) and the new
 	// token t in one transaction: of two racing rotations exactly one wins.
 	RotateRefresh(ctx context.Context, f RefreshFamily, t RefreshToken) error
@@ -402,6 +404,11 @@ type Store interface {
 	// otherwise the stored Version must be r's (ErrConflict) and the record
 	// must exist (ErrNotFound).
 	PutRecord(ctx context.Context, r Record) error
+	// GetRecords returns the live records of kind at keys, read at one
+	// point in time (one read transaction: a hot path's several lookups
+	// wait for the commits in flight once), in the order of keys; a key
+	// without a live record is left out.
+	GetRecords(ctx context.Context, kind string, keys ...string) ([]Record, error)
 	// DeleteRecord removes the record; ErrNotFound if there is none.
 	DeleteRecord(ctx context.Context, kind, key string) error
 	// ListRecords returns the live records of kind whose key starts with
@@ -414,6 +421,19 @@ type Store interface {
 	UpdateKeys(ctx context.Context, k KeySet) error
 
 	Close() error
+}
+
+// Watcher is a store that several processes share and that tells one of
+// them when another changed what replicas keep in memory: the signing keys,
+// the clients and the records of kind "connector"
+// (admin.ConnectorRecordKind). The
+// postgres backend is one; badger, a single process, is not.
+type Watcher interface {
+	// Watch returns a channel that receives after such a change by any
+	// process, and whenever the watch (re)starts, since changes made
+	// while it was not watching are unknown: the receiver reloads both.
+	// Sends coalesce; the watch ends with ctx or the store's Close.
+	Watch(ctx context.Context) <-chan struct{}
 }
 
 // The broker's store is the token service's store.

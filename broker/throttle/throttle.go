@@ -383,15 +383,14 @@ func (s state) expiry(p Policy) time.Time {
 // are throttled, never for deciding whether to verify a credential.
 func (l *Limiter) Peek(ctx context.Context, keys ...Key) (Decision, error) {
 	d := allowed
+	recs, err := l.read(ctx, keys)
+	if err != nil {
+		return Decision{}, err
+	}
 	for _, k := range keys {
-		if err := k.validate(); err != nil {
-			return Decision{}, err
-		}
-		r, err := l.recs.GetRecord(ctx, Kind, k.recordKey())
-		if errors.Is(err, store.ErrNotFound) {
+		r, ok := recs[k.recordKey()]
+		if !ok {
 			continue
-		} else if err != nil {
-			return Decision{}, fmt.Errorf("throttle: peek %s: %w", k.Scope, err)
 		}
 		now := l.now()
 		s, err := load(r, now)
@@ -403,6 +402,46 @@ func (l *Limiter) Peek(ctx context.Context, keys ...Key) (Decision, error) {
 		}
 	}
 	return d, nil
+}
+
+// multiGetter is a store that reads several records at one point in
+// time: Peek reads every key at each client authentication, and each read
+// transaction waits for the commits in flight (docs/performance.md).
+type multiGetter interface {
+	GetRecords(ctx context.Context, kind string, keys ...string) ([]store.Record, error)
+}
+
+// read returns the live counters of keys, by record key, in one read if
+// the store can.
+func (l *Limiter) read(ctx context.Context, keys []Key) (map[string]store.Record, error) {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		if err := k.validate(); err != nil {
+			return nil, err
+		}
+		names[i] = k.recordKey()
+	}
+	out := make(map[string]store.Record, len(keys))
+	if m, ok := l.recs.(multiGetter); ok {
+		recs, err := m.GetRecords(ctx, Kind, names...)
+		if err != nil {
+			return nil, fmt.Errorf("throttle: peek: %w", err)
+		}
+		for _, r := range recs {
+			out[r.Key] = r
+		}
+		return out, nil
+	}
+	for i, name := range names {
+		r, err := l.recs.GetRecord(ctx, Kind, name)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("throttle: peek %s: %w", keys[i].Scope, err)
+		}
+		out[name] = r
+	}
+	return out, nil
 }
 
 // Check decides whether an attempt on keys may go ahead: refused while any

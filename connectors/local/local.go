@@ -34,7 +34,8 @@
 // One hash with DefaultParams holds 64 MiB for tens of milliseconds. With no
 // bound, a burst of logins (or an attacker posting passwords) would allocate
 // 64 MiB per request until the process ran out of memory. At most
-// Config.MaxConcurrent hashes run at once; a login that cannot get a slot
+// Config.MaxConcurrent hashes run at once (or as many as a Limiter's memory
+// budget allows, across the connectors sharing it); a login that cannot get a slot
 // within Config.QueueTimeout fails with an error wrapping sdk.ErrUnavailable,
 // which the broker answers with 503 ("try later") rather than "wrong
 // password".
@@ -112,6 +113,10 @@ type Config struct {
 	// is runtime.NumCPU() unless a container CPU limit or GOMAXPROCS
 	// lowers it.
 	MaxConcurrent int
+	// Limiter, if set, is the semaphore instead of one of MaxConcurrent
+	// slots: a limiter shared with other connectors holds them all to one
+	// memory budget.
+	Limiter *Limiter
 	// QueueTimeout is how long a login waits for a hashing slot before it
 	// fails with sdk.ErrUnavailable. Zero or less means DefaultQueueTimeout.
 	QueueTimeout time.Duration
@@ -126,7 +131,8 @@ type Config struct {
 type Connector struct {
 	accounts     Accounts
 	params       Params
-	slots        chan struct{} // semaphore: one token per running hash
+	slots        chan struct{} // semaphore: one token per running hash (lim's)
+	lim          *Limiter
 	queueTimeout time.Duration
 	log          *slog.Logger
 	dummySalt    []byte // salt of the dummy hash computed for unknown users
@@ -170,16 +176,24 @@ func New(accounts Accounts, cfg Config) *Connector {
 	c := &Connector{
 		accounts:     accounts,
 		params:       p,
-		slots:        make(chan struct{}, n),
 		queueTimeout: qt,
 		log:          log,
 		dummySalt:    make([]byte, p.SaltLen),
 		dummyKey:     make([]byte, p.KeyLen),
 	}
+	c.lim = cfg.Limiter
+	if c.lim == nil {
+		c.lim = newLimiter(n, p, qt)
+	}
+	c.slots = c.lim.slots
 	rand.Read(c.dummySalt) // never fails (crypto/rand crashes the program instead)
 	rand.Read(c.dummyKey)
 	return c
 }
+
+// MaxConcurrent is the number of hashes its semaphore lets run at once
+// (shared with other connectors when Config.Limiter was).
+func (c *Connector) MaxConcurrent() int { return cap(c.slots) }
 
 // Params returns the parameters the connector hashes with.
 func (c *Connector) Params() Params { return c.params }
@@ -329,9 +343,10 @@ func (c *Connector) acquire(ctx context.Context) (release func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: local: %w", sdk.ErrUnavailable, err)
 	}
-	release = func() { <-c.slots }
+	release = c.lim.release
 	select {
 	case c.slots <- struct{}{}:
+		c.lim.acquired()
 		return release, nil
 	default:
 	}
@@ -339,6 +354,7 @@ func (c *Connector) acquire(ctx context.Context) (release func(), err error) {
 	defer t.Stop()
 	select {
 	case c.slots <- struct{}{}:
+		c.lim.acquired()
 		return release, nil
 	case <-t.C:
 		c.log.WarnContext(ctx, "local: password hashing queue full", "max_concurrent", cap(c.slots), "waited", c.queueTimeout)

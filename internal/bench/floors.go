@@ -100,8 +100,8 @@ func signOp(alg string) (op, error) {
 }
 
 // storeFloorOp returns the store operations of one refresh rotation, alone:
-// tokensvc.Redeem's GetRefreshToken and GetRefreshFamily, then Rotate's
-// RotateRefresh, on st, each worker rotating its own family.
+// tokensvc.Redeem's GetRefreshTokenFamily, then Rotate's RotateRefresh, on
+// st, each worker rotating its own family.
 func storeFloorOp(ctx context.Context, st store.Store, workers int) (op, error) {
 	type chain struct{ hash string }
 	chains := make([]chain, workers)
@@ -121,11 +121,7 @@ func storeFloorOp(ctx context.Context, st store.Store, workers int) (op, error) 
 	}
 	return func(ctx context.Context, w int) error {
 		c := &chains[w]
-		t, err := st.GetRefreshToken(ctx, c.hash)
-		if err != nil {
-			return err
-		}
-		f, err := st.GetRefreshFamily(ctx, t.FamilyID)
+		_, f, err := st.GetRefreshTokenFamily(ctx, c.hash)
 		if err != nil {
 			return err
 		}

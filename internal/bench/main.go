@@ -23,7 +23,9 @@
 //
 // The notes end with the aims of the token-service issue, each next to
 // this run's number with ✔ or ✘, and the time a WASM connector's
-// compilation cache saves a broker start (wasmstart.go). -soak runs two hot paths in turn for a
+// compilation cache saves a broker start (wasmstart.go), and a login storm
+// in a child process measures peak RSS under login.hash.memory_budget
+// (logins.go). -soak runs two hot paths in turn for a
 // long while instead and samples memory, for the aim that it stays flat.
 //
 // See docs/performance.md for the method and the numbers.
@@ -46,6 +48,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/portico-idp/portico/broker/config"
 )
 
 type options struct {
@@ -59,6 +63,9 @@ type options struct {
 	sharedUser bool
 	log        bool
 	soak       time.Duration
+	// The login storm (logins.go).
+	logins      int
+	loginBudget uint64
 }
 
 func main() { os.Exit(realMain()) }
@@ -82,10 +89,18 @@ func realMain() int {
 	flag.StringVar(&po.client, "peer-client", "", "side by side: the peer's confidential client, id:secret")
 	flag.StringVar(&po.user, "peer-user", "", "side by side: user:password for the peer's password grant, to get refresh tokens (optional)")
 	flag.IntVar(&po.rounds, "rounds", 3, "side by side: alternating rounds per path")
+	flag.IntVar(&o.logins, "logins", 2000, "login storm: code-flow logins at the real argon2id cost")
+	budget := flag.String("login-budget", "128MiB", "login storm: login.hash.memory_budget")
+	child := flag.Bool("login-storm-child", false, "(internal) run the login storm in this process and report it as JSON")
 	flag.Parse()
-	if o.workers < 1 || o.dur <= 0 || o.warmup < 0 || o.soak < 0 || flag.NArg() > 0 {
+	b, err := config.ParseSize(*budget)
+	if o.workers < 1 || o.dur <= 0 || o.warmup < 0 || o.soak < 0 || o.logins < 1 || err != nil || flag.NArg() > 0 {
 		flag.Usage()
 		return 2
+	}
+	o.loginBudget = uint64(b)
+	if *child {
+		return loginStormChild(o)
 	}
 	if only != "" {
 		re, err := regexp.Compile(only)
@@ -151,7 +166,8 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 	}
 	wantWASM := o.only == nil || o.only.MatchString(wasmStartName)
 	wantBoundary := o.only == nil || o.only.MatchString(boundaryName)
-	if len(selected) == 0 && !wantWASM && !wantBoundary {
+	wantStorm := o.only == nil || o.only.MatchString(loginStormName)
+	if len(selected) == 0 && !wantWASM && !wantBoundary && !wantStorm {
 		return 2, fmt.Errorf("-only %q matches no scenario", o.only)
 	}
 	isPG := func(sc scenario) bool { return sc.db != nil }
@@ -226,6 +242,13 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 		if err := boundary(ctx, bs.root, o, out); err != nil {
 			fmt.Fprintf(out, "Connector boundary: %v\n", err)
 			results = append(results, result{name: boundaryName, errors: 1, errMsgs: map[string]int{err.Error(): 1}})
+		}
+	}
+	if wantStorm && ctx.Err() == nil {
+		fmt.Fprintln(out)
+		if err := loginStorm(ctx, o, out); err != nil {
+			fmt.Fprintf(out, "Login storm: %v\n", err)
+			results = append(results, result{name: loginStormName, errors: 1, errMsgs: map[string]int{err.Error(): 1}})
 		}
 	}
 	rssEnd := rss()

@@ -235,8 +235,8 @@ func printNotes(out io.Writer, results []result, workers int) {
 		}
 		if st, ok := by[scStore]; ok {
 			shown = true
-			fmt.Fprintf(out, "  refresh rotation %s: %.0f req/s = %s of the store floor (%.0f rotations/s of GetRefreshToken +\n"+
-				"    GetRefreshFamily + RotateRefresh alone); p50 %s against the store's %s\n",
+			fmt.Fprintf(out, "  refresh rotation %s: %.0f req/s = %s of the store floor (%.0f rotations/s of\n"+
+				"    GetRefreshTokenFamily + RotateRefresh alone); p50 %s against the store's %s\n",
 				alg, rf.perSec(), pct(rf.perSec(), st.perSec()), st.perSec(), fmtDur(rf.p50), fmtDur(st.p50))
 		}
 	}

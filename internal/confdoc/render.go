@@ -56,7 +56,7 @@ var otherDefaults = map[string]string{
 	"login.throttle.clients.free_failures":     "`10`", // broker/server
 	"login.throttle.clients.base_delay":        "`1s`",
 	"login.throttle.clients.max_delay":         "`1m`",
-	"ops.sync_interval":                        "`500ms` on postgres, `1m` on badger", // Config.SyncEvery
+	"ops.sync_interval":                        "`5s` on postgres, `1m` on badger", // Config.SyncEvery
 	"ops.tracing.endpoint":                     "empty (off)",
 	"mail.smtp.port":                           "`587`; `465` with `tls: tls`, `25` with `tls: none`", // broker/mail
 	"mail.from":                                "required with `mail.smtp.host`",

@@ -67,6 +67,7 @@ type Store struct {
 	// closed is set by Close: when Close leaves the database open (no
 	// room to flush it), the store must still stop serving.
 	closed atomic.Bool
+	group  committer // group commit (group.go)
 }
 
 // errClosed is the error of an operation after Close.
@@ -269,28 +270,25 @@ func (slogAdapter) Debugf(string, ...any) {}
 // Every write of the store comes here, so this is where the free-space
 // floor is kept: below it, update returns store.ErrUnavailable before
 // badger writes anything.
+//
+// Concurrent updates commit together, one sync for all (group.go).
 func (s *Store) update(ctx context.Context, fn func(txn *bdg.Txn) error) error {
-	for range maxAttempts {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if s.closed.Load() {
-			return errClosed
-		}
-		if s.space != nil {
-			if err := s.space.check(); err != nil {
-				return err
-			}
-		}
-		err := s.db.Update(fn)
-		if !errors.Is(err, bdg.ErrConflict) {
-			if err != nil && s.space != nil && !answer(err) {
-				s.space.recheck()
-			}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return errClosed
+	}
+	if s.space != nil {
+		if err := s.space.check(); err != nil {
 			return err
 		}
 	}
-	return store.ErrConflict
+	err := s.commit(fn)
+	if err != nil && s.space != nil && !answer(err) {
+		s.space.recheck()
+	}
+	return err
 }
 
 func (s *Store) view(ctx context.Context, fn func(txn *bdg.Txn) error) error {

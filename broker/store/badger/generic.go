@@ -17,6 +17,23 @@ func (s *Store) GetRecord(ctx context.Context, kind, k string) (store.Record, er
 	return r, wrap(err, "get %s record", kind)
 }
 
+func (s *Store) GetRecords(ctx context.Context, kind string, keys ...string) ([]store.Record, error) {
+	var out []store.Record
+	err := s.view(ctx, func(txn *bdg.Txn) error {
+		for _, k := range keys {
+			r, err := get[store.Record](txn, recordKey(kind, k))
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, wrap(err, "get %s records", kind)
+}
+
 func (s *Store) PutRecord(ctx context.Context, r store.Record) error {
 	k := recordKey(r.Kind, r.Key)
 	return wrap(s.update(ctx, func(txn *bdg.Txn) error {

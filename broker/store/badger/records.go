@@ -506,6 +506,18 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (store.Refresh
 	return t, wrap(err, "get refresh token")
 }
 
+func (s *Store) GetRefreshTokenFamily(ctx context.Context, hash string) (t store.RefreshToken, f store.RefreshFamily, err error) {
+	err = s.view(ctx, func(txn *bdg.Txn) error {
+		if t, err = get[store.RefreshToken](txn, tokKey(hash)); err != nil {
+			return err
+		}
+		f, err = get[store.RefreshFamily](txn, famKey(t.FamilyID))
+		return err
+	})
+	// The hash is a credential's digest: keep it out of error messages.
+	return t, f, wrap(err, "get refresh token and family")
+}
+
 func (s *Store) RotateRefresh(ctx context.Context, f store.RefreshFamily, t store.RefreshToken) error {
 	return wrap(s.update(ctx, func(txn *bdg.Txn) error {
 		if err := updateFamily(txn, f); err != nil {

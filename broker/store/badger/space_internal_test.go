@@ -264,11 +264,13 @@ func TestEveryWriteGuarded(t *testing.T) {
 		"GetAuthCode":                   func() error { _, err := s.GetAuthCode(ctx, "a1"); return err },
 		"GetRefreshFamily":              func() error { _, err := s.GetRefreshFamily(ctx, "f1"); return err },
 		"GetRefreshToken":               func() error { _, err := s.GetRefreshToken(ctx, "h1"); return err },
+		"GetRefreshTokenFamily":         func() error { _, _, err := s.GetRefreshTokenFamily(ctx, "h1"); return err },
 		"ListRefreshFamilies":           func() error { _, err := s.ListRefreshFamilies(ctx, "u1"); return err },
 		"AccessTokenDenied":             func() error { _, err := s.AccessTokenDenied(ctx, "j1"); return err },
 		"GetOpaqueToken":                func() error { _, err := s.GetOpaqueToken(ctx, "o1"); return err },
 		"ListAuditEvents":               func() error { _, err := s.ListAuditEvents(ctx, time.Time{}, 0); return err },
 		"GetRecord":                     func() error { _, err := s.GetRecord(ctx, "k", "1"); return err },
+		"GetRecords":                    func() error { _, err := s.GetRecords(ctx, "k", "1"); return err },
 		"ListRecords":                   func() error { _, err := s.ListRecords(ctx, "k", ""); return err },
 		"GetKeys":                       func() error { _, err := s.GetKeys(ctx); return err },
 	}

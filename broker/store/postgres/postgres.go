@@ -101,8 +101,10 @@ type Store struct {
 	schema string // the schema in use, which names its advisory locks
 	batch  int
 
-	stop      context.CancelFunc // stops the cleanup job
+	jobCtx    context.Context    // ends at Close: the cleanup job's and watches' context
+	stop      context.CancelFunc // cancels jobCtx
 	done      chan struct{}      // closed when the cleanup job has stopped
+	watchers  sync.WaitGroup     // Watch's goroutines, waited for by Close
 	closeOnce sync.Once
 }
 
@@ -138,7 +140,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	// The job outlives ctx, which only bounds Open: Close stops it.
 	jobCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	s.stop = stop
+	s.jobCtx, s.stop = jobCtx, stop
 	if interval > 0 {
 		go s.cleanup(jobCtx, interval)
 	} else {
@@ -153,6 +155,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
 		<-s.done
+		s.watchers.Wait()
 		s.pool.Close()
 	})
 	return nil

@@ -36,6 +36,40 @@ WHERE kind = $1 AND key = $2 AND (expiry IS NULL OR expiry > $3)`,
 	return r, nil
 }
 
+func (s *Store) GetRecords(ctx context.Context, kind string, keys ...string) ([]store.Record, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	bkeys := make([][]byte, len(keys))
+	for i, k := range keys {
+		bkeys[i] = []byte(k)
+	}
+	// One statement, so one snapshot; WITH ORDINALITY keeps keys' order.
+	rows, err := s.pool.Query(ctx, `SELECT r.key, r.value, r.expiry, r.version
+FROM unnest($2::bytea[]) WITH ORDINALITY AS k(key, n)
+JOIN records r ON r.kind = $1 AND r.key = k.key AND (r.expiry IS NULL OR r.expiry > $3)
+ORDER BY k.n`, []byte(kind), bkeys, time.Now())
+	if err != nil {
+		return nil, wrap(translate(err), "get %s records", kind)
+	}
+	defer rows.Close()
+	var out []store.Record
+	for rows.Next() {
+		r := store.Record{Kind: kind}
+		var key []byte
+		var expiry *time.Time
+		if err := rows.Scan(&key, &r.Value, &expiry, &r.Version); err != nil {
+			return nil, wrap(err, "get %s records", kind)
+		}
+		r.Key = string(key)
+		if expiry != nil {
+			r.Expiry = *expiry
+		}
+		out = append(out, r)
+	}
+	return out, wrap(rows.Err(), "get %s records", kind)
+}
+
 // PutRecord at Version 0 creates the record, replacing an expired one; at
 // another Version it is a compare-and-swap of the live record. Either way
 // the record is stored whole, its Expiry included.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -187,6 +188,32 @@ func (s *Store) GetRefreshFamily(ctx context.Context, id string) (store.RefreshF
 	return f, wrap(err, "get refresh family %s", id)
 }
 
+// GetRefreshTokenFamily is one statement: one round trip, one snapshot.
+func (s *Store) GetRefreshTokenFamily(ctx context.Context, hash string) (store.RefreshToken, store.RefreshFamily, error) {
+	t := store.RefreshToken{Hash: hash}
+	if unstorable([]any{hash}) {
+		return store.RefreshToken{}, store.RefreshFamily{}, store.ErrNotFound
+	}
+	var data []byte
+	var version *int64
+	now := time.Now()
+	err := s.pool.QueryRow(ctx, `SELECT t.family_id, t.expiry, f.data, f.version FROM refresh_tokens t
+LEFT JOIN refresh_families f ON f.id = t.family_id AND f.expiry > $2
+WHERE t.hash = $1 AND t.expiry > $2`, hash, now).Scan(&t.FamilyID, &t.Expiry, &data, &version)
+	if err != nil {
+		return store.RefreshToken{}, store.RefreshFamily{}, wrap(translate(err), "get refresh token and family")
+	}
+	if version == nil {
+		return t, store.RefreshFamily{}, wrap(store.ErrNotFound, "get refresh family %s", t.FamilyID)
+	}
+	var f store.RefreshFamily
+	if err := json.Unmarshal(data, &f); err != nil {
+		return t, store.RefreshFamily{}, wrap(err, "get refresh family %s", t.FamilyID)
+	}
+	f.Version = *version
+	return t, f, nil
+}
+
 func (s *Store) GetRefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
 	t := store.RefreshToken{Hash: hash}
 	if unstorable([]any{hash}) {
@@ -202,14 +229,61 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (store.Refresh
 
 // RotateRefresh holds the family's row lock from its compare-and-swap to
 // the commit: a racing rotation waits, then finds the new version.
+// rotateSQL is RotateRefresh in one statement, so one round trip and an
+// implicit transaction (issue 24; it was BEGIN, the compare-and-swap, the
+// insert and COMMIT): the family's compare-and-swap (fam), the new token
+// only if it won (tok; a hash held by an expired token is taken over, as
+// createTokenSQL does), and whether the family was there at all. A hash
+// held by a live token makes the statement fail on purpose, dividing by
+// the zero rows tok inserted, so that the family's update is undone with
+// it: errTokenTaken.
+const rotateSQL = `WITH fam AS (
+	UPDATE refresh_families SET user_id = $4, expiry = $5, data = $6, version = version + 1
+	WHERE id = $2 AND expiry > $3 AND version = $1 RETURNING 1),
+tok AS (
+	INSERT INTO refresh_tokens (hash, family_id, expiry) SELECT $7, $2, $8 WHERE EXISTS (SELECT FROM fam)
+	ON CONFLICT (hash) DO UPDATE SET family_id = EXCLUDED.family_id, expiry = EXCLUDED.expiry
+	WHERE refresh_tokens.expiry <= $3 RETURNING 1)
+SELECT EXISTS (SELECT FROM fam), EXISTS (SELECT FROM refresh_families WHERE id = $2 AND expiry > $3),
+	CASE WHEN EXISTS (SELECT FROM fam) THEN (SELECT 1 / count(*) FROM tok) END`
+
+// errTokenTaken is SQLSTATE 22012 (division_by_zero) from rotateSQL.
+const errTokenTaken = "22012"
+
 func (s *Store) RotateRefresh(ctx context.Context, f store.RefreshFamily, t store.RefreshToken) error {
-	return wrap(s.inTx(ctx, func(tx pgx.Tx) error {
-		now := time.Now()
-		if err := updateFamily(ctx, tx, f, now); err != nil {
-			return err
-		}
-		return createToken(ctx, tx, t, now)
-	}), "rotate refresh family %s", f.ID)
+	next := f
+	next.Version++
+	data, err := encode(next)
+	if err != nil {
+		return wrap(err, "rotate refresh family %s", f.ID)
+	}
+	if t.Hash == "" || t.FamilyID != f.ID || unstorable([]any{t.Hash}) {
+		// Not what Rotate sends; the general path says what is wrong.
+		return wrap(s.inTx(ctx, func(tx pgx.Tx) error {
+			now := time.Now()
+			if err := updateFamily(ctx, tx, f, now); err != nil {
+				return err
+			}
+			return createToken(ctx, tx, t, now)
+		}), "rotate refresh family %s", f.ID)
+	}
+	var updated, existed bool
+	var inserted *int
+	err = s.pool.QueryRow(ctx, rotateSQL, f.Version, f.ID, time.Now(), f.UserID, f.Expiry, data, t.Hash, t.Expiry).
+		Scan(&updated, &existed, &inserted)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == errTokenTaken:
+		err = fmt.Errorf("refresh token: %s: %w", constraints["refresh_tokens_pkey"], store.ErrAlreadyExists)
+	case err != nil:
+		err = translate(err)
+	case updated:
+	case existed:
+		err = store.ErrConflict
+	default:
+		err = store.ErrNotFound
+	}
+	return wrap(err, "rotate refresh family %s", f.ID)
 }
 
 func (s *Store) UpdateRefreshFamily(ctx context.Context, f store.RefreshFamily) error {

@@ -102,6 +102,32 @@ func testRecords(t *testing.T, open opener) {
 			}
 		}
 	})
+	// GetRecords reads several keys at one point in time, in the order
+	// asked, leaving out missing and expired ones.
+	t.Run("GetSeveral", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		for _, r := range []store.Record{rec("k", "a", "1"), rec("k", "b", "2"), rec("other", "c", "3")} {
+			must(t, s.PutRecord(ctx, r), "create "+r.Key)
+		}
+		gone := rec("k", "gone", "4")
+		gone.Expiry = time.Now().Add(-time.Millisecond).Truncate(time.Microsecond)
+		must(t, s.PutRecord(ctx, gone), "create expired")
+		got, err := s.GetRecords(ctx, "k", "b", "missing", "c", "gone", "a")
+		must(t, err, "get several")
+		var keys []string
+		for _, r := range got {
+			keys = append(keys, r.Key+"="+string(r.Value))
+			if r.Kind != "k" || r.Version != 1 {
+				t.Errorf("record %+v", r)
+			}
+		}
+		if want := []string{`b={"v":"2"}`, `a={"v":"1"}`}; !slices.Equal(keys, want) {
+			t.Errorf("GetRecords = %q, want %q", keys, want)
+		}
+		if got, err := s.GetRecords(ctx, "k"); err != nil || len(got) != 0 {
+			t.Errorf("no keys: %v, %v", got, err)
+		}
+	})
 	t.Run("Expiry", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		r := rec("k", "a", "1")

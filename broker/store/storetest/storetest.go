@@ -90,6 +90,7 @@ func testUnstorableKeys(t *testing.T, o opener) {
 		_, errs["GetAuthCode"] = s.GetAuthCode(ctx, key)
 		_, errs["GetRefreshFamily"] = s.GetRefreshFamily(ctx, key)
 		_, errs["GetRefreshToken"] = s.GetRefreshToken(ctx, key)
+		_, _, errs["GetRefreshTokenFamily"] = s.GetRefreshTokenFamily(ctx, key)
 		_, errs["GetIdentity"] = s.GetIdentity(ctx, key, key)
 		for op, err := range errs {
 			wantErr(t, err, store.ErrNotFound, fmt.Sprintf("%s(%q)", op, key))
@@ -683,6 +684,40 @@ func testRefresh(t *testing.T, open opener) {
 		s, ctx, _ := withFamily(t)
 		_, err := s.GetRefreshToken(ctx, "no-such-hash")
 		wantErr(t, err, store.ErrNotFound, "get token")
+		tok, fam, err := s.GetRefreshTokenFamily(ctx, "no-such-hash")
+		wantErr(t, err, store.ErrNotFound, "get token and family")
+		if tok != (store.RefreshToken{}) || fam.ID != "" {
+			t.Errorf("a missing token's read gave %+v, %+v; want both zero", tok, fam)
+		}
+	})
+	// GetRefreshTokenFamily reads what GetRefreshToken and
+	// GetRefreshFamily read, at one point in time.
+	t.Run("GetTokenAndFamily", func(t *testing.T) {
+		s, ctx, f := withFamily(t)
+		next, tok := rotated(f, "hash-0-1")
+		must(t, s.RotateRefresh(ctx, next, tok), "rotate")
+		next.Version = 1
+		for _, want := range []store.RefreshToken{token(f), tok} { // the rotated-away token names its family too
+			gotTok, gotFam, err := s.GetRefreshTokenFamily(ctx, want.Hash)
+			must(t, err, "get token and family "+want.Hash)
+			same(t, "token", gotTok, want)
+			same(t, "family", gotFam, next)
+		}
+	})
+	// A token whose family has expired: the token, a zero family and
+	// ErrNotFound, so the caller can tell "expired" from "unknown".
+	t.Run("GetTokenOfExpiredFamily", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		f := family(0, "owner")
+		f.Expiry = time.Now().Add(-time.Millisecond).Truncate(time.Microsecond)
+		tok := token(f)
+		tok.Expiry = future()
+		must(t, s.CreateRefreshFamily(ctx, f, tok), "create a family already expired")
+		gotTok, gotFam, err := s.GetRefreshTokenFamily(ctx, tok.Hash)
+		wantErr(t, err, store.ErrNotFound, "get token and family")
+		if gotTok.FamilyID != f.ID || gotFam.ID != "" {
+			t.Errorf("got %+v, %+v; want the token and a zero family", gotTok, gotFam)
+		}
 	})
 	t.Run("ListIsScopedToOneUser", func(t *testing.T) {
 		s, ctx := open(t), t.Context()

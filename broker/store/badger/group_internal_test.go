@@ -1,0 +1,135 @@
+package badger
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	bdg "github.com/dgraph-io/badger/v4"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// TestGroupCommit: writes that arrive while a commit is in flight commit
+// together, as one transaction; one that fails in the group (a taken
+// name) gets its own error and the others still commit, each exactly once.
+func TestGroupCommit(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), SyncWrites: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.PutRecord(ctx, store.Record{Kind: "k", Key: "taken", Value: []byte("0")}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var sizes []int
+	hold, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.group.testHook = func(n int) {
+		mu.Lock()
+		sizes = append(sizes, n)
+		mu.Unlock()
+		once.Do(func() { close(held); <-hold }) // the first commit waits
+	}
+	errs := make([]error, 6)
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = s.PutRecord(ctx, store.Record{Kind: "k", Key: "first", Value: []byte("1")}) })
+	<-held
+	for i := 1; i < 6; i++ {
+		key := strconv.Itoa(i)
+		if i == 3 {
+			key = "taken" // Version 0 creates: the name is taken
+		}
+		wg.Go(func() { errs[i] = s.PutRecord(ctx, store.Record{Kind: "k", Key: key, Value: []byte("1")}) })
+	}
+	queued := func() int { s.group.mu.Lock(); defer s.group.mu.Unlock(); return len(s.group.queue) }
+	for deadline := time.Now().Add(time.Minute); queued() < 5; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued behind the held commit, want 5", queued())
+		}
+	}
+	close(hold)
+	wg.Wait()
+	if len(sizes) < 2 || sizes[0] != 1 || sizes[1] != 5 {
+		t.Errorf("group sizes %v, want [1 5 ...]", sizes)
+	}
+	for i, err := range errs {
+		if want := i == 3; errors.Is(err, store.ErrAlreadyExists) != want || (!want && err != nil) {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	recs, err := s.ListRecords(ctx, "k", "")
+	if err != nil || len(recs) != 6 { // taken, first, 1, 2, 4, 5
+		t.Fatalf("%d records (%v), want 6", len(recs), err)
+	}
+	for _, r := range recs {
+		if r.Version != 1 {
+			t.Errorf("record %s at version %d, want 1 (written once)", r.Key, r.Version)
+		}
+	}
+}
+
+// TestGroupCommitCompareAndSwap: concurrent compare-and-swap increments
+// of one record, committed in groups, lose none: each in a group sees the
+// writes of those before it.
+func TestGroupCommitCompareAndSwap(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), SyncWrites: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.PutRecord(ctx, store.Record{Kind: "n", Key: "c", Value: []byte("0")}); err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				for {
+					r, err := s.GetRecord(ctx, "n", "c")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					n, _ := strconv.Atoi(string(r.Value))
+					r.Value = []byte(strconv.Itoa(n + 1))
+					if err := s.PutRecord(ctx, r); err == nil {
+						break
+					} else if !errors.Is(err, store.ErrConflict) {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r, err := s.GetRecord(ctx, "n", "c")
+	if err != nil || string(r.Value) != strconv.Itoa(workers*each) || r.Version != workers*each+1 {
+		t.Errorf("counter %s at version %d (%v), want %d at %d", r.Value, r.Version, err, workers*each, workers*each+1)
+	}
+}
+
+// TestGroupCommitPanic: a function that panics fails its group with an
+// error instead of leaving the lead taken: later writes still commit.
+func TestGroupCommitPanic(t *testing.T) {
+	s, err := Open(Options{InMemory: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.commit(func(*bdg.Txn) error { panic("boom") }); err == nil {
+		t.Fatal("a panicking write succeeded")
+	}
+	if err := s.PutRecord(context.Background(), store.Record{Kind: "k", Key: "after", Value: []byte("1")}); err != nil {
+		t.Fatalf("write after the panic: %v", err)
+	}
+}

@@ -208,7 +208,7 @@ func TestDPoPTokenEndpointRefused(t *testing.T) {
 		name   string
 		proofs []string
 	}{
-		{"replayed jti", []string{replayed}},
+		{"replayed jti", []string{replayed}}, // logged: see below
 		{"wrong htm", []string{k.proof(t, "GET", tu, nil)}},
 		{"wrong htu", []string{k.proof(t, "POST", b.URL+"/par", nil)}},
 		{"stale iat", []string{k.proof(t, "POST", tu, map[string]any{"iat": time.Now().Add(-5 * time.Minute).Unix()})}},
@@ -221,6 +221,9 @@ func TestDPoPTokenEndpointRefused(t *testing.T) {
 		if r.Status != http.StatusBadRequest || r.str("error") != "invalid_dpop_proof" || r.str("access_token") != "" {
 			t.Errorf("%s: %d %v, want 400 invalid_dpop_proof", tc.name, r.Status, r.Body)
 		}
+	}
+	if !strings.Contains(b.Logs(), `"event":"dpop_replay"`) {
+		t.Error("the replayed proof was not logged as a security event")
 	}
 	// dpop_bound_access_tokens: no proof, no token (§5.2).
 	if r := dpopPost(t, nil, tu, "bound", "bound-secret", cc); r.Status != http.StatusBadRequest || r.str("error") != "invalid_dpop_proof" {

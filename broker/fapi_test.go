@@ -53,19 +53,9 @@ func fapiAssertion(t *testing.T, k clientKey, aud any) string {
 	if _, ok := k.priv.(*rsa.PrivateKey); ok {
 		alg = jose.RS256
 	}
-	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.public.KeyID}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	b, _ := json.Marshal(map[string]any{"iss": fapiClient, "sub": fapiClient, "aud": aud, "jti": tokenish() + tokenish(),
-		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
-	jws, err := sg.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := jws.CompactSerialize()
-	return out
+	return forge(t, alg, k.priv, k.public.KeyID, map[string]any{"iss": fapiClient, "sub": fapiClient, "aud": aud,
+		"jti": tokenish() + tokenish(), "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
 }
 
 // TestFAPI2: a fapi2 client completes the code flow only with everything

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/portico-idp/portico/connectors/local"
 	"github.com/portico-idp/portico/testenv"
 )
 
@@ -50,22 +47,7 @@ func refreshStormKill(t *testing.T, storage string) {
 	ctx := context.Background()
 	bin := buildPortico(t)
 	addr := freeAddr(t)
-	hash, err := local.Hash(testenv.UserPassword, testenv.FastParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(t.TempDir(), "portico.yaml")
-	os.WriteFile(cfgPath, fmt.Appendf(nil, `issuer: http://%[1]s
-listen: %[1]s
-storage: %[2]s
-connectors: [{id: local, type: local}]
-clients:
-  - {id: %[3]s, secret: %[4]s, redirect_uris: ["%[5]s"], grant_types: [authorization_code, refresh_token]}
-users:
-  - {username: %[6]s, email: %[7]s, password_hash: "%[8]s"}
-login: {throttle: {token_rate: 100000}}
-log: {level: warn}
-`, addr, storage, testenv.ClientID, testenv.ClientSecret, testenv.RedirectURI, testenv.UserName, testenv.UserEmail, hash), 0o600)
+	cfgPath := serveConfig(t, addr, storage, "login: {throttle: {token_rate: 100000}}")
 	p := startPortico(t, bin, cfgPath, "http://"+addr)
 	b := &testenv.Broker{URL: p.url}
 	rp, err := testenv.NewRP(ctx, p.url, testenv.ClientID, testenv.ClientSecret, testenv.RedirectURI)

@@ -84,6 +84,33 @@ func (p *portico) kill() {
 	<-p.exited
 }
 
+// serveConfig writes a `portico serve` configuration listening on addr
+// with storage (a YAML mapping), the local connector with alice, the
+// confidential test client (code flow and refresh), and extra YAML lines,
+// and returns its path.
+func serveConfig(t *testing.T, addr, storage, extra string) string {
+	t.Helper()
+	hash, err := local.Hash(testenv.UserPassword, testenv.FastParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "portico.yaml")
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, `issuer: http://%[1]s
+listen: %[1]s
+storage: %[2]s
+connectors: [{id: local, type: local}]
+clients:
+  - {id: %[3]s, secret: %[4]s, redirect_uris: ["%[5]s"], grant_types: [authorization_code, refresh_token]}
+users:
+  - {username: %[6]s, email: %[7]s, password_hash: "%[8]s"}
+log: {level: warn}
+%[9]s
+`, addr, storage, testenv.ClientID, testenv.ClientSecret, testenv.RedirectURI, testenv.UserName, testenv.UserEmail, hash, extra), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath
+}
+
 // TestRevocationSurvivesKill is acceptance 3 of the token service: once
 // /revoke answered 200, a SIGKILL of the server does not bring the token back.
 func TestRevocationSurvivesKill(t *testing.T) {
@@ -93,21 +120,7 @@ func TestRevocationSurvivesKill(t *testing.T) {
 	ctx := context.Background()
 	bin := buildPortico(t)
 	addr := freeAddr(t)
-	hash, err := local.Hash(testenv.UserPassword, testenv.FastParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(t.TempDir(), "portico.yaml")
-	os.WriteFile(cfgPath, fmt.Appendf(nil, `issuer: http://%[1]s
-listen: %[1]s
-storage: {type: badger, dir: %[2]s}
-connectors: [{id: local, type: local}]
-clients:
-  - {id: %[3]s, secret: %[4]s, redirect_uris: ["%[5]s"], grant_types: [authorization_code, refresh_token]}
-users:
-  - {username: %[6]s, email: %[7]s, password_hash: "%[8]s"}
-log: {level: warn}
-`, addr, t.TempDir(), testenv.ClientID, testenv.ClientSecret, testenv.RedirectURI, testenv.UserName, testenv.UserEmail, hash), 0o600)
+	cfgPath := serveConfig(t, addr, fmt.Sprintf("{type: badger, dir: %s}", t.TempDir()), "")
 
 	p := startPortico(t, bin, cfgPath, "http://"+addr)
 	b := &testenv.Broker{URL: p.url}

@@ -144,7 +144,7 @@ func (api *API) adminAuth(c *gin.Context) {
 		api.res.Challenge(c.Writer.Header(), f)
 		status, code, desc := http.StatusUnauthorized, "unauthorized", "a valid access token is required"
 		if f.Code != "" {
-			desc = f.Desc
+			desc = f.Description
 		}
 		if f.Status == http.StatusBadRequest { // a malformed request (RFC 6750 §3.1)
 			status, code = f.Status, f.Code
@@ -175,7 +175,7 @@ func (api *API) adminAuth(c *gin.Context) {
 	// stripped of the scope loses the API at once.
 	cl, err := api.store.GetClient(ctx, a.ClientID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(cl.Scopes, core.AdminScope)) {
-		unauthorized(&core.AuthFailure{Code: "invalid_token", Desc: "the client no longer exists or lost the admin scope", DPoP: a.JKT != ""})
+		unauthorized(&core.AuthFailure{Code: "invalid_token", Description: "the client no longer exists or lost the admin scope", DPoP: a.JKT != ""})
 		return
 	} else if err != nil {
 		api.adminFail(c, "read client", err)
@@ -189,7 +189,7 @@ func (api *API) adminAuth(c *gin.Context) {
 	}
 	user, err := api.store.GetUser(ctx, a.Subject)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
-		unauthorized(&core.AuthFailure{Code: "invalid_token", Desc: "the access token is invalid or expired", DPoP: a.JKT != ""})
+		unauthorized(&core.AuthFailure{Code: "invalid_token", Description: "the access token is invalid or expired", DPoP: a.JKT != ""})
 		return
 	} else if err != nil {
 		api.adminFail(c, "read user", err)

@@ -61,9 +61,6 @@ func (p *Server) tokenProof(c *gin.Context, client store.Client, rel string) (st
 	return proof.JKT, nil
 }
 
-// DPoPAlgs are the algorithms DPoP proofs may use, for discovery.
-func (p *Server) DPoPAlgs() []string { return p.dpop.SupportedAlgs() }
-
 // requiresDPoP: the client's token requests must carry a proof.
 func requiresDPoP(client store.Client) bool {
 	return client.DPoPBoundAccessTokens || client.Profile == ProfileFAPI2

@@ -20,7 +20,7 @@ func (p *Server) handleUserinfo(c *gin.Context) {
 		p.res.Challenge(c.Writer.Header(), f)
 		body := gin.H{}
 		if f.Code != "" {
-			body = gin.H{"error": f.Code, "error_description": f.Desc}
+			body = gin.H{"error": f.Code, "error_description": f.Description}
 		}
 		c.JSON(f.Status, body)
 	}
@@ -43,7 +43,7 @@ func (p *Server) handleUserinfo(c *gin.Context) {
 	}
 	user, err := p.store.GetUser(ctx, a.Subject)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
-		refuse(&core.AuthFailure{Status: http.StatusUnauthorized, Code: "invalid_token", Desc: "the access token is invalid or expired", DPoP: a.JKT != ""})
+		refuse(&core.AuthFailure{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the access token is invalid or expired", DPoP: a.JKT != ""})
 		return
 	} else if err != nil {
 		p.log.Error("userinfo: read user", "err", err)

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -368,9 +367,6 @@ func quoteSafe(s string) string {
 		return r
 	}, s)
 }
-
-// Allowed reports whether alg is one v accepts.
-func (v *Verifier) Allowed(alg string) bool { return slices.Contains(v.SupportedAlgs(), alg) }
 
 // NeedsNonce reports whether a request's proof (its DPoP header values)
 // lacks a nonce v would take, judged without checking the proof. A server

@@ -140,6 +140,9 @@ func TestVerify(t *testing.T) {
 			return []string{raw(`{"typ":"dpop+jwt","alg":"HS256","jwk":`+string(esJWK)+`}`, `{"jti":"x","htm":"POST","htu":"`+tokenURL+`","iat":1800000000}`, []byte("sig"))}
 		}, dpop.Request{}, dpop.ErrInvalidProof, "supported algorithm"},
 		{"wrong typ", func() []string { return []string{es.sign(t, base, map[jose.HeaderKey]any{"typ": "JWT"})} }, dpop.Request{}, dpop.ErrInvalidProof, "typ"},
+		{"typ as a full media type", func() []string {
+			return []string{es.sign(t, base, map[jose.HeaderKey]any{"typ": "application/dpop+jwt"})}
+		}, dpop.Request{}, nil, ""},
 		{"no jwk", func() []string {
 			sg, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: es.key}, (&jose.SignerOptions{}).WithType(dpop.Type))
 			b, _ := json.Marshal(base)

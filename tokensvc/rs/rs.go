@@ -121,19 +121,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 
 // Error is why a request was refused, as RFC 6750 §3 and RFC 9449 §7.1
 // say it: Code is invalid_request, invalid_token, invalid_dpop_proof or
-// use_dpop_nonce, or "" when no token was sent.
-type Error struct {
-	Code, Description string
-	// DPoP: the challenge goes in the DPoP scheme.
-	DPoP bool
-}
-
-func (e *Error) Error() string {
-	if e.Code == "" {
-		return "rs: no access token"
-	}
-	return "rs: " + e.Code + ": " + e.Description
-}
+// use_dpop_nonce, or "" when no token was sent; Status the HTTP status.
+// Portico's own protected endpoints refuse by the same rules (dpop).
+type Error = dpop.Refusal
 
 // atClaims are the claims this package reads of an RFC 9068 token.
 type atClaims struct {
@@ -151,52 +141,16 @@ type atClaims struct {
 }
 
 // Verify returns r's access token, or an *Error saying why it is refused
-// (another error if the issuer's keys could not be fetched).
+// (its Err set, Status 503, if the issuer's keys could not be fetched).
 func (v *Verifier) Verify(r *http.Request) (Token, error) {
-	hs := r.Header.Values("Authorization")
-	switch {
-	case len(hs) == 0 || hs[0] == "":
-		return Token{}, &Error{}
-	case len(hs) > 1:
-		return Token{}, &Error{Code: "invalid_request", Description: "more than one Authorization header"}
-	}
-	scheme, tok, _ := strings.Cut(hs[0], " ")
-	tok = strings.TrimSpace(tok)
-	isDPoP := strings.EqualFold(scheme, dpop.Scheme)
-	switch {
-	case !isDPoP && !strings.EqualFold(scheme, "Bearer"):
-		return Token{}, &Error{} // another scheme is no credential here (RFC 6750 §3.1)
-	case tok == "" || strings.ContainsAny(tok, " \t"):
-		return Token{}, &Error{Code: "invalid_request", Description: "malformed Authorization header", DPoP: isDPoP}
-	}
-	t, err := v.token(r.Context(), tok)
-	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			e.DPoP = isDPoP
-		}
-		return Token{}, err
-	}
-	switch {
-	case !isDPoP && t.JKT != "":
-		return Token{}, &Error{Code: "invalid_token", Description: "the access token is DPoP-bound: send it with the DPoP scheme and a proof", DPoP: true}
-	case !isDPoP:
-		return t, nil
-	case t.JKT == "":
-		return Token{}, &Error{Code: "invalid_token", Description: "the access token is not DPoP-bound: send it with the Bearer scheme", DPoP: true}
-	}
-	proof, err := v.dpop.Verify(r.Context(), r.Header.Values(dpop.Header), dpop.Request{Method: r.Method, URL: v.requestURL(r), AccessToken: tok})
-	switch {
-	case errors.Is(err, dpop.ErrNoProof):
-		return Token{}, &Error{Code: "invalid_dpop_proof", Description: "a DPoP proof is required", DPoP: true}
-	case errors.Is(err, dpop.ErrUseNonce):
-		return Token{}, &Error{Code: "use_dpop_nonce", Description: err.Error(), DPoP: true}
-	case errors.Is(err, dpop.ErrInvalidProof):
-		return Token{}, &Error{Code: "invalid_dpop_proof", Description: err.Error(), DPoP: true}
-	case err != nil:
-		return Token{}, err
-	case proof.JKT != t.JKT:
-		return Token{}, &Error{Code: "invalid_token", Description: "the DPoP proof's key is not the one the access token is bound to", DPoP: true}
+	var t Token
+	f := v.dpop.Authorize(r, v.requestURL(r), func(ctx context.Context, tok string) (string, error) {
+		var err error
+		t, err = v.token(ctx, tok)
+		return t.JKT, err
+	})
+	if f != nil {
+		return Token{}, f
 	}
 	return t, nil
 }
@@ -294,30 +248,25 @@ func FromContext(ctx context.Context) (Token, bool) {
 }
 
 // Middleware serves next only requests with an acceptable token, which
-// FromContext then returns; others get 401 (400 for a malformed
-// Authorization header) with WWW-Authenticate as RFC
-// 6750 §3 and RFC 9449 §7.1 say (and a fresh DPoP-Nonce when the DPoP
-// verifier asks for nonces), or 503 if the issuer's keys could not be
-// fetched.
+// FromContext then returns; others get the Error's status (401; 400 for a
+// malformed Authorization header) with WWW-Authenticate as RFC 6750 §3
+// and RFC 9449 §7.1 say (and a fresh DPoP-Nonce when the DPoP verifier
+// asks for nonces).
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := v.Verify(r)
 		var e *Error
 		switch {
+		case errors.As(err, &e) && e.Status == http.StatusServiceUnavailable:
+			http.Error(w, "the token issuer's keys are unavailable", http.StatusServiceUnavailable)
+			return
 		case errors.As(err, &e):
 			v.Challenge(w.Header(), e)
 			w.Header().Set("Content-Type", "application/json")
-			status := http.StatusUnauthorized
-			if e.Code == "invalid_request" { // RFC 6750 §3.1
-				status = http.StatusBadRequest
-			}
-			w.WriteHeader(status)
+			w.WriteHeader(e.Status)
 			if e.Code != "" {
 				json.NewEncoder(w).Encode(map[string]string{"error": e.Code, "error_description": e.Description})
 			}
-			return
-		case err != nil:
-			http.Error(w, "the token issuer's keys are unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, t)))
@@ -327,18 +276,5 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 // Challenge sets the WWW-Authenticate (and DPoP-Nonce) headers for e.
 // With no token sent, both schemes are offered.
 func (v *Verifier) Challenge(h http.Header, e *Error) {
-	realm := url.PathEscape(v.cfg.Audience)
-	bearer := `Bearer realm="` + realm + `"`
-	switch {
-	case e.Code == "":
-		h.Add("WWW-Authenticate", bearer)
-		h.Add("WWW-Authenticate", v.dpop.Challenge(realm, "", ""))
-	case e.DPoP:
-		h.Add("WWW-Authenticate", v.dpop.Challenge(realm, e.Code, e.Description))
-	default:
-		h.Add("WWW-Authenticate", bearer+`, error="`+e.Code+`", error_description="`+strings.ReplaceAll(e.Description, `"`, "'")+`"`)
-	}
-	if v.dpop.Nonces != nil && (e.DPoP || e.Code == "") {
-		h.Set(dpop.NonceHeader, v.dpop.Nonces.Current())
-	}
+	v.dpop.WriteChallenge(h, url.PathEscape(v.cfg.Audience), e)
 }

@@ -84,6 +84,7 @@ func TestAuthorizeErrors(t *testing.T) {
 		{name: "empty request", edit: func(q url.Values) { q.Set("request", ""); q.Set("request_uri", "") }, login: true},
 		{name: "repeated request", edit: func(q url.Values) { q["request"] = []string{"a", "b"} }, status: 400},
 		{name: "repeated request_uri", edit: func(q url.Values) { q["request_uri"] = []string{"a", "b"} }, status: 400},
+		{name: "repeated ui_locales", edit: func(q url.Values) { q["ui_locales"] = []string{"de", "en"} }, status: 400},
 		// Query and form_post only; the refusal of another comes in the query.
 		{name: "response_mode fragment", edit: func(q url.Values) { q.Set("response_mode", "fragment") }, errCode: "invalid_request", errState: "st-1"},
 		{name: "response_mode form_post", edit: func(q url.Values) { q.Set("response_mode", "form_post") }, login: true},

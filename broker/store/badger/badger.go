@@ -39,8 +39,11 @@ type Options struct {
 	// InMemory keeps everything in memory and loses it on Close (tests,
 	// demos).
 	InMemory bool
-	// SyncWrites fsyncs every commit, so that a power cut loses no
-	// acknowledged write, at the cost of write latency.
+	// SyncWrites syncs every commit before it returns, so that a power cut
+	// loses no acknowledged write, at the cost of write latency. The group
+	// commit does the sync (group.go), not badger's commit, so a write is
+	// visible to reads just before it is on disk, and reads never wait
+	// for a sync.
 	SyncWrites bool
 	// Logger receives badger's warnings and errors; nil means slog.Default().
 	Logger *slog.Logger
@@ -68,6 +71,13 @@ type Store struct {
 	// room to flush it), the store must still stop serving.
 	closed atomic.Bool
 	group  committer // group commit (group.go)
+	// sync: badger runs without SyncWrites and the group commit syncs
+	// once a group is applied (group.go: reads wait for no sync).
+	sync bool
+	// syncMu keeps badger's own writes (value-log GC) from starting a
+	// memtable between a group's commit and its sync: DB.Sync syncs the
+	// current memtable's log only.
+	syncMu sync.Mutex
 }
 
 // errClosed is the error of an operation after Close.
@@ -128,7 +138,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	bo := bdg.DefaultOptions(dir).
 		WithInMemory(opts.InMemory).
-		WithSyncWrites(opts.SyncWrites).
+		WithSyncWrites(false). // the group commit syncs (group.go)
 		WithLogger(slogAdapter{log.With("component", "badger")}).
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(numMemTables).
@@ -151,7 +161,7 @@ func Open(opts Options) (*Store, error) {
 		space.compaction = levelRoom(db)
 		space.mu.Unlock()
 	}
-	s := &Store{db: db, log: log, space: space, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{db: db, log: log, space: space, stop: make(chan struct{}), done: make(chan struct{}), sync: opts.SyncWrites && !opts.InMemory}
 	if opts.InMemory {
 		close(s.done) // no value log to collect
 	} else {
@@ -231,7 +241,9 @@ func (s *Store) collectGarbage() {
 				s.log.Info("badger: value-log garbage collection skipped", "err", err)
 				break
 			}
+			s.syncMu.Lock()
 			err := s.db.RunValueLogGC(gcDiscardRatio)
+			s.syncMu.Unlock()
 			if err == nil {
 				select {
 				case <-s.stop:

@@ -3,6 +3,7 @@ package badger
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	bdg "github.com/dgraph-io/badger/v4"
@@ -28,6 +29,20 @@ import (
 // to the next, as for a conflict's re-run). Failures are rare on the hot
 // paths (a lost compare-and-swap, a name taken), so that slow path is too.
 //
+// The sync is the group's, not badger's: badger runs without SyncWrites
+// and the leader calls DB.Sync once the group is applied, before any of
+// its callers returns. Badger's own sync came before the commit's
+// timestamp was marked done, so every read transaction started meanwhile
+// waited for it (oracle.readTs): with eight refreshes at once, each of
+// their reads waited for a sync. Now reads see a group's writes from the
+// moment it is applied, a sync before the caller is answered. That is
+// still "no acknowledged write lost": a caller learns of its write only
+// after the sync, and a write that depends on something read (a reuse
+// detected on a rotated family) commits in a later group, after the sync
+// of everything it read. The lead is handed on after the sync, and the
+// value-log GC takes syncMu, so no write starts a new memtable between a
+// group's commit and its sync (DB.Sync syncs the current one's log only).
+//
 // No goroutine of its own: the caller at the head of the queue leads,
 // commits a group, and hands the lead to the next caller waiting, so
 // nothing outlives Close and no caller serves others' writes for long.
@@ -52,6 +67,8 @@ type committer struct {
 	// testHook, if set, is called with the size of each group before it
 	// commits (tests hold a commit in it to let a queue build up).
 	testHook func(n int)
+	// syncHook, if set, is called before a committed group is synced.
+	syncHook func()
 }
 
 // errInGroup stands for one function's error inside a group's transaction.
@@ -87,7 +104,10 @@ func (s *Store) commit(fn func(*bdg.Txn) error) error {
 				}
 			}
 		}()
+		s.syncMu.Lock()
+		defer s.syncMu.Unlock()
 		s.commitGroup(batch)
+		s.syncGroup(batch)
 	}()
 	for _, o := range batch {
 		if o != op {
@@ -144,4 +164,25 @@ func (s *Store) commitOne(fn func(*bdg.Txn) error) error {
 		}
 	}
 	return store.ErrConflict
+}
+
+// syncGroup makes the group's committed writes durable before any of its
+// callers returns: one sync of the write-ahead log for the group. A
+// failed sync fails every op that had succeeded; their writes may be
+// visible, as with badger's own sync, which follows the apply.
+func (s *Store) syncGroup(batch []*groupOp) {
+	if !s.sync || !slices.ContainsFunc(batch, func(o *groupOp) bool { return o.err == nil }) {
+		return
+	}
+	if h := s.group.syncHook; h != nil {
+		h()
+	}
+	if err := s.db.Sync(); err != nil {
+		err = fmt.Errorf("badger: sync: %w", err)
+		for _, o := range batch {
+			if o.err == nil {
+				o.err = err
+			}
+		}
+	}
 }

@@ -133,3 +133,54 @@ func TestGroupCommitPanic(t *testing.T) {
 		t.Fatalf("write after the panic: %v", err)
 	}
 }
+
+// TestGroupSyncsBeforeAnswer: with SyncWrites, a write is answered only
+// after the sync that follows its group's commit, while reads do not wait
+// for that sync (they see the committed write at once: the group commit
+// syncs, not badger's commit, so a read transaction's start waits for no
+// fsync). Without SyncWrites there is no sync to wait for.
+func TestGroupSyncsBeforeAnswer(t *testing.T) {
+	for _, syncWrites := range []bool{true, false} {
+		s, err := Open(Options{Dir: t.TempDir(), SyncWrites: syncWrites, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ctx := context.Background()
+		syncing, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		s.group.syncHook = func() { once.Do(func() { close(syncing); <-release }) }
+		done := make(chan error, 1)
+		go func() { done <- s.PutRecord(ctx, store.Record{Kind: "k", Key: "a", Value: []byte("1")}) }()
+		if !syncWrites {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-syncing:
+				t.Fatal("SyncWrites off: the group was synced")
+			default:
+			}
+			continue
+		}
+		select {
+		case <-syncing:
+		case err := <-done:
+			t.Fatalf("the write was answered (%v) without its group being synced", err)
+		case <-time.After(time.Minute): // liveness only
+			t.Fatal("no sync within a minute")
+		}
+		if r, err := s.GetRecord(ctx, "k", "a"); err != nil || string(r.Value) != "1" {
+			t.Fatalf("read during the sync: %q, %v; want the committed write", r.Value, err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the write was answered (%v) before its sync ended", err)
+		default:
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -279,8 +279,9 @@ type Throttle struct {
 	// `/introspect`, `/revoke` and `/register` (wrong secret, unknown
 	// client id, a refused client assertion, bad registration access
 	// token), counted per client id from each address and per address
-	// (ten times the allowance) in the store, so replicas share them.
-	// After the free failures each further one doubles the delay, up to
+	// (ten times the allowance) in the store, so replicas share them
+	// (within a second: a replica trusts for that long that a client it
+	// found without failures still has none). After the free failures each further one doubles the delay, up to
 	// `max_delay`; meanwhile every attempt of that client id from that
 	// address, or of that address, gets 429 with `Retry-After`, even with
 	// the right secret. Never a lock, and never per client id alone:

@@ -94,6 +94,12 @@ func loginOptions(cfg *config.Config, st store.Store, o *broker.Options) error {
 	if o.ClientThrottle, err = clim.WithScope(protocol.ScopeClientIP, cp); err != nil {
 		return fmt.Errorf("client throttle: %w", err)
 	}
+	// Every token request peeks at its client's counters, which almost
+	// never hold a failure: keys found clean are trusted for as long as a
+	// cached client (issue 24). Another replica's failures are seen here
+	// within that time, failures here at once; guessing 256-bit secrets
+	// gains nothing from it.
+	o.ClientThrottle = o.ClientThrottle.WithCleanMemory(clientCacheTTL)
 	switch {
 	case t.AuthorizeRate == 0:
 		o.AuthorizeRate = 20

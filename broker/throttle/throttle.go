@@ -289,6 +289,7 @@ type Limiter struct {
 	now    func() time.Time
 	policy Policy
 	scoped map[string]Policy
+	clean  *cleanMemory // nil: every Peek reads (WithCleanMemory)
 }
 
 // New returns a Limiter that applies p to every scope without a policy of
@@ -383,13 +384,31 @@ func (s state) expiry(p Policy) time.Time {
 // are throttled, never for deciding whether to verify a credential.
 func (l *Limiter) Peek(ctx context.Context, keys ...Key) (Decision, error) {
 	d := allowed
+	var gen uint64
+	if l.clean != nil {
+		now := l.now()
+		unknown := keys[:0:0]
+		for _, k := range keys {
+			ok, g := l.clean.known(k.recordKey(), now)
+			if !ok {
+				unknown = append(unknown, k)
+			}
+			gen = g
+		}
+		if len(unknown) == 0 {
+			return d, nil
+		}
+		keys = unknown
+	}
 	recs, err := l.read(ctx, keys)
 	if err != nil {
 		return Decision{}, err
 	}
+	var clean []string
 	for _, k := range keys {
 		r, ok := recs[k.recordKey()]
 		if !ok {
+			clean = append(clean, k.recordKey())
 			continue
 		}
 		now := l.now()
@@ -400,6 +419,9 @@ func (l *Limiter) Peek(ctx context.Context, keys ...Key) (Decision, error) {
 		if u := s.until(l.policyOf(k.Scope)); now.Before(u) {
 			d = worst(d, deny(u.Sub(now)))
 		}
+	}
+	if l.clean != nil && len(clean) > 0 {
+		l.clean.remember(clean, gen, l.now())
 	}
 	return d, nil
 }
@@ -551,6 +573,9 @@ func (l *Limiter) update(ctx context.Context, k Key, change func(s *state, now t
 		return err
 	}
 	p := l.policyOf(k.Scope)
+	if l.clean != nil {
+		defer l.clean.forget(k.recordKey()) // after the write: see cleanMemory
+	}
 	return modify(ctx, l.recs, Kind, k.recordKey(), func(r store.Record) (store.Record, bool, error) {
 		now := l.now()
 		s, err := load(r, now)

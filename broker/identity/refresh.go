@@ -14,6 +14,20 @@ import (
 // Refresh asks the connector, if it can refresh, whether the user
 // still exists, and takes the profile it returns.
 func (s *Service) Refresh(ctx context.Context, connectorID string, user store.User, scopes []string) (store.User, error) {
+	return s.refresh(ctx, connectorID, user, nil, scopes)
+}
+
+// RefreshLinked is Refresh for a caller that read the user's identities
+// with the user (store.GetUserIdentities: one read, not two).
+func (s *Service) RefreshLinked(ctx context.Context, connectorID string, user store.User, idents []store.Identity, scopes []string) (store.User, error) {
+	if idents == nil {
+		idents = []store.Identity{} // read: none linked
+	}
+	return s.refresh(ctx, connectorID, user, idents, scopes)
+}
+
+// refresh reads the identities when idents is nil.
+func (s *Service) refresh(ctx context.Context, connectorID string, user store.User, idents []store.Identity, scopes []string) (store.User, error) {
 	cn := s.conns.Load().ByID[connectorID]
 	if cn == nil {
 		return user, errors.New("connector " + connectorID + " is no longer configured")
@@ -22,9 +36,11 @@ func (s *Service) Refresh(ctx context.Context, connectorID string, user store.Us
 	if !ok {
 		return user, nil
 	}
-	idents, err := s.store.ListIdentities(ctx, user.ID)
-	if err != nil {
-		return user, fmt.Errorf("%w: %w", core.ErrStore, err)
+	if idents == nil {
+		var err error
+		if idents, err = s.store.ListIdentities(ctx, user.ID); err != nil {
+			return user, fmt.Errorf("%w: %w", core.ErrStore, err)
+		}
 	}
 	i := slices.IndexFunc(idents, func(x store.Identity) bool { return x.ConnectorID == connectorID })
 	if i < 0 {

@@ -259,6 +259,12 @@ func (w *timedStore) ListIdentities(ctx context.Context, userID string) (_ []sto
 	return w.s.ListIdentities(ctx, userID)
 }
 
+func (w *timedStore) GetUserIdentities(ctx context.Context, id string) (_ store.User, _ []store.Identity, err error) {
+	ctx, sp := w.span(ctx, "GetUserIdentities")
+	defer w.done(sp, "GetUserIdentities", time.Now(), &err)
+	return w.s.GetUserIdentities(ctx, id)
+}
+
 func (w *timedStore) ListIdentitiesByVerifiedEmail(ctx context.Context, email string) (_ []store.Identity, err error) {
 	ctx, sp := w.span(ctx, "ListIdentitiesByVerifiedEmail")
 	defer w.done(sp, "ListIdentitiesByVerifiedEmail", time.Now(), &err)

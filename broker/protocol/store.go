@@ -17,6 +17,7 @@ type Store interface {
 	GetClient(ctx context.Context, id string) (store.Client, error)
 	GetRecord(ctx context.Context, kind, key string) (store.Record, error)
 	GetUser(ctx context.Context, id string) (store.User, error)
+	GetUserIdentities(ctx context.Context, id string) (store.User, []store.Identity, error)
 	ListIdentitiesByVerifiedEmail(ctx context.Context, email string) ([]store.Identity, error)
 	PutRecord(ctx context.Context, r store.Record) error
 	UpdateAuthCode(ctx context.Context, c store.AuthCode) error

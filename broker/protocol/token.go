@@ -330,7 +330,7 @@ func (p *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		}
 		return tokensvc.Tokens{}, invalidGrant(reason)
 	}
-	user, err := p.store.GetUser(ctx, fam.UserID)
+	user, idents, err := p.store.GetUserIdentities(ctx, fam.UserID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		return end("the user is no longer active")
 	} else if err != nil {
@@ -339,7 +339,7 @@ func (p *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	}
 	// Only a verdict about the user ends the session; an outage or a busy
 	// store is the server's problem, answered with "try again".
-	switch user, err = p.ident.Refresh(c.Request.Context(), fam.ConnectorID, user, scopes); {
+	switch user, err = p.ident.RefreshLinked(c.Request.Context(), fam.ConnectorID, user, idents, scopes); {
 	case err == nil:
 	case errors.Is(err, core.ErrUserDisabled):
 		return end("the user is no longer active")

@@ -336,6 +336,9 @@ type Store interface {
 	// DeleteIdentity unlinks one identity from its user; the user stays.
 	DeleteIdentity(ctx context.Context, connectorID, subject string) error
 	ListIdentities(ctx context.Context, userID string) ([]Identity, error)
+	// GetUserIdentities is GetUser and ListIdentities at one point in
+	// time, in one read (issue 24: each refresh reads both).
+	GetUserIdentities(ctx context.Context, id string) (User, []Identity, error)
 	// ListIdentitiesByVerifiedEmail returns the identities whose
 	// VerifiedEmail is email, compared case-insensitively.
 	ListIdentitiesByVerifiedEmail(ctx context.Context, email string) ([]Identity, error)

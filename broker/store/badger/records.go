@@ -259,6 +259,23 @@ func (s *Store) ListIdentities(ctx context.Context, userID string) ([]store.Iden
 	return ids, wrap(err, "list identities of user %s", userID)
 }
 
+func (s *Store) GetUserIdentities(ctx context.Context, id string) (store.User, []store.Identity, error) {
+	var u store.User
+	var ids []store.Identity
+	err := s.view(ctx, func(txn *bdg.Txn) (err error) {
+		if u, err = get[store.User](txn, userKey(id)); err != nil {
+			return err
+		}
+		ids, err = listIndexed(txn, under("ident-by-user", id),
+			func(i *store.Identity) bool { return i.UserID == id })
+		return err
+	})
+	if err != nil {
+		return store.User{}, nil, wrap(err, "get user %s and identities", id)
+	}
+	return u, ids, nil
+}
+
 func (s *Store) ListIdentitiesByVerifiedEmail(ctx context.Context, email string) ([]store.Identity, error) {
 	var ids []store.Identity
 	err := s.view(ctx, func(txn *bdg.Txn) (err error) {

@@ -254,6 +254,7 @@ func TestEveryWriteGuarded(t *testing.T) {
 		"ListUsers":                     func() error { _, err := s.ListUsers(ctx); return err },
 		"GetIdentity":                   func() error { _, err := s.GetIdentity(ctx, "c", "1"); return err },
 		"ListIdentities":                func() error { _, err := s.ListIdentities(ctx, "u1"); return err },
+		"GetUserIdentities":             func() error { _, _, err := s.GetUserIdentities(ctx, "u1"); return err },
 		"ListIdentitiesByVerifiedEmail": func() error { _, err := s.ListIdentitiesByVerifiedEmail(ctx, "a@b"); return err },
 		"GetLocalAccount":               func() error { _, err := s.GetLocalAccount(ctx, "l1"); return err },
 		"GetLocalAccountByLogin":        func() error { _, err := s.GetLocalAccountByLogin(ctx, "alice"); return err },

@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/portico-idp/portico/broker/store"
 )
@@ -159,16 +161,45 @@ func (s *Store) CreateAuditEvents(ctx context.Context, events ...store.AuditEven
 			return wrap(err, "create %d audit events", len(events))
 		}
 	}
-	return wrap(s.inTx(ctx, func(tx pgx.Tx) error {
-		now := time.Now()
-		for i, e := range events {
-			if err := insert(ctx, tx, createAuditSQL, e.Time, e.ID, e.Expiry, data[i], now); err != nil {
-				return fmt.Errorf("event %s: %w", e.ID, err)
-			}
-		}
-		return nil
-	}), "create %d audit events", len(events))
+	if len(events) == 1 {
+		e := events[0]
+		return wrap(insert(ctx, s.pool, createAuditSQL, e.Time, e.ID, e.Expiry, data[0], time.Now()),
+			"create audit event %s", e.ID)
+	}
+	times, ids, expiries := make([]time.Time, len(events)), make([]string, len(events)), make([]time.Time, len(events))
+	for i, e := range events {
+		times[i], ids[i], expiries[i] = e.Time, e.ID, e.Expiry
+	}
+	var one int
+	err := s.pool.QueryRow(ctx, createAuditBatchSQL, times, ids, expiries, data, time.Now(), len(events)).Scan(&one)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == errAuditTaken || pgErr.Code == errAuditRepeated) {
+		err = fmt.Errorf("audit event: %s: %w", constraints["audit_events_pkey"], store.ErrAlreadyExists)
+	} else {
+		err = translate(err)
+	}
+	return wrap(err, "create %d audit events", len(events))
 }
+
+// createAuditBatchSQL is CreateAuditEvents of several events in one
+// statement (issue 24: the trail of a busy server was one round trip per
+// event). Like rotateSQL, it fails on purpose, dividing by zero, when an
+// event's time and id are a live event's, so that none is stored; two
+// events of the batch with the same time and id fail it too (SQLSTATE
+// 21000: ON CONFLICT cannot change a row twice).
+const createAuditBatchSQL = `WITH ins AS (
+	INSERT INTO audit_events (time, id, expiry, data)
+	SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::timestamptz[], $4::json[])
+	ON CONFLICT (time, id) DO UPDATE SET expiry = EXCLUDED.expiry, data = EXCLUDED.data
+	WHERE audit_events.expiry <= $5 RETURNING 1)
+SELECT 1 / (CASE WHEN count(*) = $6::bigint THEN 1 ELSE 0 END) FROM ins`
+
+// SQLSTATEs of createAuditBatchSQL's refusals: division_by_zero and
+// cardinality_violation.
+const (
+	errAuditTaken    = "22012"
+	errAuditRepeated = "21000"
+)
 
 // ListAuditEvents compares times at PostgreSQL's precision, microseconds.
 func (s *Store) ListAuditEvents(ctx context.Context, since time.Time, limit int) ([]store.AuditEvent, error) {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -121,6 +122,55 @@ func (s *Store) ListIdentities(ctx context.Context, userID string) ([]store.Iden
 	ids, err := listRecords(ctx, s.pool, identVersion,
 		`SELECT data, version FROM identities WHERE user_id = $1`, userID)
 	return ids, wrap(err, "list identities of user %s", userID)
+}
+
+// GetUserIdentities is one statement: one round trip, one snapshot. The
+// user's row comes first (kind 0), then its identities.
+func (s *Store) GetUserIdentities(ctx context.Context, id string) (store.User, []store.Identity, error) {
+	if unstorable([]any{id}) {
+		return store.User{}, nil, wrap(store.ErrNotFound, "get user %s and identities", id)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT 0, data, version FROM users WHERE id = $1
+UNION ALL SELECT 1, data, version FROM identities WHERE user_id = $1 ORDER BY 1`, id)
+	if err != nil {
+		return store.User{}, nil, wrap(translate(err), "get user %s and identities", id)
+	}
+	defer rows.Close()
+	var (
+		u     store.User
+		found bool
+		ids   []store.Identity
+	)
+	for rows.Next() {
+		var (
+			kind    int
+			data    []byte
+			version int64
+		)
+		if err := rows.Scan(&kind, &data, &version); err != nil {
+			return store.User{}, nil, wrap(translate(err), "get user %s and identities", id)
+		}
+		if kind == 0 {
+			if err := json.Unmarshal(data, &u); err != nil {
+				return store.User{}, nil, wrap(err, "get user %s: decode", id)
+			}
+			u.Version, found = version, true
+			continue
+		}
+		var i store.Identity
+		if err := json.Unmarshal(data, &i); err != nil {
+			return store.User{}, nil, wrap(err, "get identities of user %s: decode", id)
+		}
+		i.Version = version
+		ids = append(ids, i)
+	}
+	if err := rows.Err(); err != nil {
+		return store.User{}, nil, wrap(translate(err), "get user %s and identities", id)
+	}
+	if !found {
+		return store.User{}, nil, wrap(store.ErrNotFound, "get user %s", id)
+	}
+	return u, ids, nil
 }
 
 func (s *Store) ListIdentitiesByVerifiedEmail(ctx context.Context, email string) ([]store.Identity, error) {

@@ -84,6 +84,7 @@ func testUnstorableKeys(t *testing.T, o opener) {
 		errs := map[string]error{}
 		_, errs["GetClient"] = s.GetClient(ctx, key)
 		_, errs["GetUser"] = s.GetUser(ctx, key)
+		_, _, errs["GetUserIdentities"] = s.GetUserIdentities(ctx, key)
 		_, errs["GetLocalAccount"] = s.GetLocalAccount(ctx, key)
 		_, errs["GetLocalAccountByLogin"] = s.GetLocalAccountByLogin(ctx, key)
 		_, errs["GetAuthRequest"] = s.GetAuthRequest(ctx, key)
@@ -311,6 +312,30 @@ func testUsers(t *testing.T, open opener) {
 }
 
 func testIdentities(t *testing.T, open opener) {
+	t.Run("GetUserIdentitiesReadsBoth", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		a, b, c := user(0), user(1), user(2)
+		aIDs := []store.Identity{identity(0, a.ID), identity(1, a.ID)}
+		must(t, s.CreateUser(ctx, a, aIDs...), "create a")
+		must(t, s.CreateUser(ctx, b, identity(2, b.ID)), "create b")
+		must(t, s.CreateUser(ctx, c), "create c, without identities")
+		want, err := s.GetUser(ctx, a.ID)
+		must(t, err, "get a")
+		got, ids, err := s.GetUserIdentities(ctx, a.ID)
+		must(t, err, "GetUserIdentities(a)")
+		same(t, "a", got, want)
+		wantIDs, err := s.ListIdentities(ctx, a.ID)
+		must(t, err, "list a's identities")
+		sameList(t, identityKind, ids, wantIDs)
+		sameList(t, identityKind, ids, aIDs)
+		got, ids, err = s.GetUserIdentities(ctx, c.ID)
+		must(t, err, "GetUserIdentities(c)")
+		if got.ID != c.ID || len(ids) != 0 {
+			t.Fatalf("c: got user %q and %d identities, want %q and none", got.ID, len(ids), c.ID)
+		}
+		_, _, err = s.GetUserIdentities(ctx, "nobody")
+		wantErr(t, err, store.ErrNotFound, "GetUserIdentities of a missing user")
+	})
 	t.Run("DeleteUnlinksOnlyThatIdentity", func(t *testing.T) {
 		s, ctx, u := open(t), t.Context(), user(0)
 		a, b := identity(0, u.ID), identity(1, u.ID)
@@ -854,6 +879,14 @@ func testAudit(t *testing.T, open opener) {
 		must(t, s.CreateAuditEvents(ctx, auditEvent(0)), "create")
 		wantErr(t, s.CreateAuditEvents(ctx, auditEvent(1), auditEvent(0)), store.ErrAlreadyExists, "create a batch with a duplicate")
 		list(t, s, time.Time{}, 0, auditEvent(0))
+	})
+	t.Run("DuplicateWithinTheBatch", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		wantErr(t, s.CreateAuditEvents(ctx, auditEvent(0), auditEvent(1), auditEvent(0)), store.ErrAlreadyExists,
+			"create a batch with one event twice")
+		list(t, s, time.Time{}, 0)
+		must(t, s.CreateAuditEvents(ctx, auditEvent(0), auditEvent(1), auditEvent(2)), "create the batch without it")
+		list(t, s, time.Time{}, 0, auditEvent(0), auditEvent(1), auditEvent(2))
 	})
 	t.Run("ExpiredIsNotListed", func(t *testing.T) {
 		s, ctx := open(t), t.Context()

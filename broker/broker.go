@@ -138,7 +138,11 @@ type Options struct {
 	// ScopeClientIP.
 	Throttle       *throttle.Limiter
 	ClientThrottle *throttle.Limiter
-	TokenRate      interface {
+	// Syncer, if set, is the store whose reads may see writes before they
+	// are durable: every answer waits until what its request read is
+	// (durable.go).
+	Syncer    store.Syncer
+	TokenRate interface {
 		Allow(ctx context.Context, k throttle.Key) (throttle.Decision, error)
 	}
 	// Middleware runs before every handler (metrics); OnAudit sees every
@@ -392,7 +396,7 @@ func (b *Broker) routes() (http.Handler, error) {
 		r.Use(b.traceRequest)
 	}
 	// Bodies are bounded before anything reads them (body.go).
-	r.Use(b.requestID, b.recoverer, b.accessLog, b.limitBody)
+	r.Use(b.requestID, b.recoverer, b.accessLog, b.durable, b.limitBody)
 	b.protocol.Routes(r, b.limitAddress)
 	b.journey.Routes(r, b.limitAddress)
 	b.admin.Routes(r.Group(b.path("/admin/v1")))

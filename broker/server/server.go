@@ -183,6 +183,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 	// is on.
 	m := metrics.New()
 	watch, _ := st.(store.Watcher) // before the decorator hides it
+	syncer, _ := st.(store.Syncer)
 	tr, stopTracing, err := tracer(ctx, cfg.Ops.Tracing, "")
 	if err != nil {
 		return nil, err
@@ -207,6 +208,7 @@ func open(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		return nil, err
 	}
 	opts, err := options(cfg, st, tok, log, clockFrom(ctx))
+	opts.Syncer = syncer
 	if err == nil {
 		opts.DPoP, err = dpopVerifier(ctx, cfg, st, clockFrom(ctx))
 	}
@@ -338,6 +340,7 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, st store.Store, tc token
 	if err != nil {
 		return nil, err
 	}
+	opts.Syncer, _ = st.(store.Syncer)
 	opts.HashPassword = hashWith(hashLimiter(&c, local.DefaultParams), local.DefaultParams)
 	// The file's entries are as read-only from the command line as over
 	// HTTP (declarative mode).

@@ -78,6 +78,23 @@ type Store struct {
 	// memtable between a group's commit and its sync: DB.Sync syncs the
 	// current memtable's log only.
 	syncMu sync.Mutex
+	// Group numbers, with sync: pending is the newest group that may be
+	// applied (set before its commit), synced the newest synced. A read
+	// while pending > synced may have seen a write not yet durable
+	// (store.ReadMark).
+	pending, synced atomic.Uint64
+}
+
+var _ store.Syncer = (*Store)(nil)
+
+// WaitDurable implements store.Syncer: if the writes up to seq are not
+// synced yet, it commits nothing through the group commit, which returns
+// after the group in flight and its own sync.
+func (s *Store) WaitDurable(ctx context.Context, seq uint64) error {
+	if s.synced.Load() >= seq {
+		return nil
+	}
+	return wrap(s.update(ctx, func(*bdg.Txn) error { return nil }), "wait for a sync")
 }
 
 // errClosed is the error of an operation after Close.
@@ -193,6 +210,8 @@ func (s *Store) Close() error {
 				return
 			}
 		}
+		s.syncMu.Lock() // not while a group leader syncs
+		defer s.syncMu.Unlock()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("badger: close: %w", err)
 		}
@@ -310,7 +329,13 @@ func (s *Store) view(ctx context.Context, fn func(txn *bdg.Txn) error) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	return s.db.View(fn)
+	err := s.db.View(fn)
+	// Loaded after the read: pending is set before a group's commit, so
+	// it covers every group the read could have seen.
+	if p := s.pending.Load(); p > s.synced.Load() {
+		store.NoteRead(ctx, p)
+	}
+	return err
 }
 
 // key joins prefix and the path-escaped parts with '/'. Escaping keeps keys

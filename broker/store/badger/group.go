@@ -106,8 +106,14 @@ func (s *Store) commit(fn func(*bdg.Txn) error) error {
 		}()
 		s.syncMu.Lock()
 		defer s.syncMu.Unlock()
+		seq := s.synced.Load() + 1 // leaders take turns: no race
+		if s.sync {
+			s.pending.Store(seq)
+		}
 		s.commitGroup(batch)
-		s.syncGroup(batch)
+		if s.syncGroup(batch) {
+			s.synced.Store(seq)
+		}
 	}()
 	for _, o := range batch {
 		if o != op {
@@ -146,6 +152,14 @@ func (s *Store) commitGroup(batch []*groupOp) {
 	if errors.Is(err, errInGroup) || errors.Is(err, bdg.ErrTxnTooBig) || errors.Is(err, store.ErrConflict) {
 		for _, o := range batch {
 			o.err = s.commitOne(o.fn)
+			// Each its own badger write, which may start a new memtable
+			// and leave the one before unsynced (DB.Sync syncs the
+			// current one): sync each.
+			if o.err == nil && s.sync {
+				if err := s.db.Sync(); err != nil {
+					o.err = fmt.Errorf("badger: sync: %w", err)
+				}
+			}
 		}
 		return
 	}
@@ -170,9 +184,9 @@ func (s *Store) commitOne(fn func(*bdg.Txn) error) error {
 // callers returns: one sync of the write-ahead log for the group. A
 // failed sync fails every op that had succeeded; their writes may be
 // visible, as with badger's own sync, which follows the apply.
-func (s *Store) syncGroup(batch []*groupOp) {
+func (s *Store) syncGroup(batch []*groupOp) (synced bool) {
 	if !s.sync || !slices.ContainsFunc(batch, func(o *groupOp) bool { return o.err == nil }) {
-		return
+		return false
 	}
 	if h := s.group.syncHook; h != nil {
 		h()
@@ -184,5 +198,7 @@ func (s *Store) syncGroup(batch []*groupOp) {
 				o.err = err
 			}
 		}
+		return false
 	}
+	return true
 }

@@ -170,17 +170,32 @@ func TestGroupSyncsBeforeAnswer(t *testing.T) {
 		case <-time.After(time.Minute): // liveness only
 			t.Fatal("no sync within a minute")
 		}
-		if r, err := s.GetRecord(ctx, "k", "a"); err != nil || string(r.Value) != "1" {
+		rctx, mark := store.WithReadMark(ctx)
+		if r, err := s.GetRecord(rctx, "k", "a"); err != nil || string(r.Value) != "1" {
 			t.Fatalf("read during the sync: %q, %v; want the committed write", r.Value, err)
 		}
+		if mark.Seq() == 0 {
+			t.Fatal("the read during the sync left no mark: its answer would not wait for the sync")
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- s.WaitDurable(ctx, mark.Seq()) }()
 		select {
 		case err := <-done:
 			t.Fatalf("the write was answered (%v) before its sync ended", err)
+		case err := <-waited:
+			t.Fatalf("WaitDurable returned (%v) before the sync ended", err)
 		default:
 		}
 		close(release)
 		if err := <-done; err != nil {
 			t.Fatal(err)
+		}
+		if err := <-waited; err != nil {
+			t.Fatal(err)
+		}
+		rctx, mark = store.WithReadMark(ctx)
+		if _, err := s.GetRecord(rctx, "k", "a"); err != nil || mark.Seq() != 0 {
+			t.Fatalf("a read after the sync: mark %d, %v; want none", mark.Seq(), err)
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"bufio"
+	"errors"
+	"net"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -94,3 +97,12 @@ func (w *durableWriter) Flush() {
 // answers an oversized body while it still arrives); what it writes goes
 // through this writer first.
 func (w *durableWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection over only once the wait is done.
+func (w *durableWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.before()
+	if w.failed {
+		return nil, nil, errors.New("the answer was replaced: the store is unavailable")
+	}
+	return w.ResponseWriter.Hijack()
+}

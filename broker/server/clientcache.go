@@ -58,7 +58,15 @@ func (c *clientCache) GetClient(ctx context.Context, id string) (store.Client, e
 	if ok && now.Before(e.until) && json.Unmarshal(e.raw, &cl) == nil {
 		return cl, nil
 	}
-	cl, err := c.Store.GetClient(ctx, id)
+	// A read that may have seen a write not yet durable is passed on to
+	// the request's mark (store.ReadMark) and not cached: later requests
+	// would get it with no mark.
+	rctx, mark := store.WithReadMark(ctx)
+	cl, err := c.Store.GetClient(rctx, id)
+	if seq := mark.Seq(); seq > 0 {
+		store.NoteRead(ctx, seq)
+		return cl, err
+	}
 	if err != nil {
 		return cl, err // a miss is not cached: a client created elsewhere works at once
 	}

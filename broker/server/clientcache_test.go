@@ -82,3 +82,42 @@ func TestClientCache(t *testing.T) {
 		t.Fatalf("deleted client: %v", err)
 	}
 }
+
+// undurableReads is a store whose reads may see writes not yet durable
+// (as badger's, during a group's sync): each read notes group 5.
+type undurableReads struct {
+	*countingStore
+}
+
+func (u undurableReads) GetClient(ctx context.Context, id string) (store.Client, error) {
+	store.NoteRead(ctx, 5)
+	return u.countingStore.GetClient(ctx, id)
+}
+
+// TestClientCacheUndurable: a client read that may have seen a write not
+// yet durable marks the request that read it, and is not cached, so that
+// no later request gets it without the mark.
+func TestClientCacheUndurable(t *testing.T) {
+	st, err := badger.Open(badger.Options{InMemory: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateClient(t.Context(), store.Client{ID: "app", Name: "one", RedirectURIs: []string{"https://a/cb"}}); err != nil {
+		t.Fatal(err)
+	}
+	inner := undurableReads{&countingStore{Store: st}}
+	c := newClientCache(inner)
+	for i := range 2 {
+		ctx, mark := store.WithReadMark(t.Context())
+		if _, err := c.GetClient(ctx, "app"); err != nil {
+			t.Fatal(err)
+		}
+		if mark.Seq() != 5 {
+			t.Fatalf("read %d: the request's mark is %d, want 5", i, mark.Seq())
+		}
+	}
+	if inner.reads != 2 {
+		t.Fatalf("%d store reads, want 2: an undurable read was cached", inner.reads)
+	}
+}

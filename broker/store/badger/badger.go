@@ -79,22 +79,78 @@ type Store struct {
 	// current memtable's log only.
 	syncMu sync.Mutex
 	// Group numbers, with sync: pending is the newest group that may be
-	// applied (set before its commit), synced the newest synced. A read
-	// while pending > synced may have seen a write not yet durable
-	// (store.ReadMark).
+	// applied (set before its commit), synced the newest that ended
+	// durable. A read while pending > synced may have seen a write not
+	// yet durable (store.ReadMark). syncEnd is closed, and replaced, when
+	// a group ends (under syncEndMu).
 	pending, synced atomic.Uint64
+	syncEndMu       sync.Mutex
+	syncEnd         chan struct{}
+	// broken is the first failed sync: sticky, since after a failed fsync
+	// Linux may report the next one clean without the data on disk (as
+	// PostgreSQL, which stops), so nothing is trusted to be durable again
+	// until a restart replays the log.
+	broken atomic.Pointer[error]
 }
 
 var _ store.Syncer = (*Store)(nil)
 
-// WaitDurable implements store.Syncer: if the writes up to seq are not
-// synced yet, it commits nothing through the group commit, which returns
-// after the group in flight and its own sync.
+// WaitDurable implements store.Syncer: it waits for the end of the group
+// in flight, which every group reaches, synced, before its leader hands
+// on; it commits nothing of its own.
 func (s *Store) WaitDurable(ctx context.Context, seq uint64) error {
-	if s.synced.Load() >= seq {
-		return nil
+	for {
+		if err := s.syncFailed(); err != nil {
+			return err
+		}
+		s.syncEndMu.Lock()
+		if s.synced.Load() >= seq {
+			s.syncEndMu.Unlock()
+			return nil
+		}
+		end := s.syncEnd
+		s.syncEndMu.Unlock()
+		select {
+		case <-end:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	return wrap(s.update(ctx, func(*bdg.Txn) error { return nil }), "wait for a sync")
+}
+
+// groupEnded records the end of group seq: durable unless a sync failed.
+func (s *Store) groupEnded(seq uint64) {
+	s.syncEndMu.Lock()
+	defer s.syncEndMu.Unlock()
+	if s.broken.Load() == nil {
+		s.synced.Store(seq)
+	}
+	close(s.syncEnd)
+	s.syncEnd = make(chan struct{})
+}
+
+// syncFailed is the failed sync that stopped the store's writes, or nil.
+func (s *Store) syncFailed() error {
+	if p := s.broken.Load(); p != nil {
+		return fmt.Errorf("%w: badger: a sync failed, nothing written since is trusted to be on disk; restart portico: %w",
+			store.ErrUnavailable, *p)
+	}
+	return nil
+}
+
+// dbSync syncs, and on failure stops the store's writes for good.
+func (s *Store) dbSync() error {
+	sync := s.db.Sync
+	if h := s.group.syncErr; h != nil {
+		sync = h
+	}
+	err := sync()
+	if err != nil {
+		err = fmt.Errorf("badger: sync: %w", err)
+		s.broken.CompareAndSwap(nil, &err)
+		s.log.Error("badger: a sync failed: refusing writes until a restart", "err", err)
+	}
+	return err
 }
 
 // errClosed is the error of an operation after Close.
@@ -178,7 +234,8 @@ func Open(opts Options) (*Store, error) {
 		space.compaction = levelRoom(db)
 		space.mu.Unlock()
 	}
-	s := &Store{db: db, log: log, space: space, stop: make(chan struct{}), done: make(chan struct{}), sync: opts.SyncWrites && !opts.InMemory}
+	s := &Store{db: db, log: log, space: space, stop: make(chan struct{}), done: make(chan struct{}), sync: opts.SyncWrites && !opts.InMemory,
+		syncEnd: make(chan struct{})}
 	if opts.InMemory {
 		close(s.done) // no value log to collect
 	} else {
@@ -223,6 +280,9 @@ func (s *Store) Close() error {
 // them (store.ErrUnavailable): the readiness probe asks it, so that a
 // full disk shows without a write having to fail first.
 func (s *Store) CheckWrites(context.Context) error {
+	if err := s.syncFailed(); err != nil {
+		return err
+	}
 	if s.space == nil {
 		return nil
 	}
@@ -309,6 +369,9 @@ func (s *Store) update(ctx context.Context, fn func(txn *bdg.Txn) error) error {
 	}
 	if s.closed.Load() {
 		return errClosed
+	}
+	if err := s.syncFailed(); err != nil {
+		return err
 	}
 	if s.space != nil {
 		if err := s.space.check(); err != nil {

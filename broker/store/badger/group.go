@@ -69,6 +69,8 @@ type committer struct {
 	testHook func(n int)
 	// syncHook, if set, is called before a committed group is synced.
 	syncHook func()
+	// syncErr, if set, stands for DB.Sync (tests of a failed sync).
+	syncErr func() error
 }
 
 // errInGroup stands for one function's error inside a group's transaction.
@@ -106,14 +108,24 @@ func (s *Store) commit(fn func(*bdg.Txn) error) error {
 		}()
 		s.syncMu.Lock()
 		defer s.syncMu.Unlock()
-		seq := s.synced.Load() + 1 // leaders take turns: no race
-		if s.sync {
-			s.pending.Store(seq)
+		if !s.sync {
+			s.commitGroup(batch)
+			return
 		}
+		seq := s.pending.Load() + 1 // leaders take turns: no race
+		s.pending.Store(seq)
+		done := false
+		defer func() {
+			if !done {
+				// A panic: whatever was applied is synced before the
+				// group ends for WaitDurable's waiters.
+				_ = s.dbSync()
+			}
+			s.groupEnded(seq)
+		}()
 		s.commitGroup(batch)
-		if s.syncGroup(batch) {
-			s.synced.Store(seq)
-		}
+		s.syncGroup(batch)
+		done = true
 	}()
 	for _, o := range batch {
 		if o != op {
@@ -156,9 +168,7 @@ func (s *Store) commitGroup(batch []*groupOp) {
 			// and leave the one before unsynced (DB.Sync syncs the
 			// current one): sync each.
 			if o.err == nil && s.sync {
-				if err := s.db.Sync(); err != nil {
-					o.err = fmt.Errorf("badger: sync: %w", err)
-				}
+				o.err = s.dbSync()
 			}
 		}
 		return
@@ -184,21 +194,18 @@ func (s *Store) commitOne(fn func(*bdg.Txn) error) error {
 // callers returns: one sync of the write-ahead log for the group. A
 // failed sync fails every op that had succeeded; their writes may be
 // visible, as with badger's own sync, which follows the apply.
-func (s *Store) syncGroup(batch []*groupOp) (synced bool) {
+func (s *Store) syncGroup(batch []*groupOp) {
 	if !s.sync || !slices.ContainsFunc(batch, func(o *groupOp) bool { return o.err == nil }) {
-		return false
+		return // nothing written: what reads see is the last group's, synced
 	}
 	if h := s.group.syncHook; h != nil {
 		h()
 	}
-	if err := s.db.Sync(); err != nil {
-		err = fmt.Errorf("badger: sync: %w", err)
+	if err := s.dbSync(); err != nil {
 		for _, o := range batch {
 			if o.err == nil {
 				o.err = err
 			}
 		}
-		return false
 	}
-	return true
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,6 +151,8 @@ func TestGroupSyncsBeforeAnswer(t *testing.T) {
 		syncing, release := make(chan struct{}), make(chan struct{})
 		var once sync.Once
 		s.group.syncHook = func() { once.Do(func() { close(syncing); <-release }) }
+		var groups atomic.Int32
+		s.group.testHook = func(int) { groups.Add(1) }
 		done := make(chan error, 1)
 		go func() { done <- s.PutRecord(ctx, store.Record{Kind: "k", Key: "a", Value: []byte("1")}) }()
 		if !syncWrites {
@@ -193,9 +196,56 @@ func TestGroupSyncsBeforeAnswer(t *testing.T) {
 		if err := <-waited; err != nil {
 			t.Fatal(err)
 		}
+		if n := groups.Load(); n != 1 {
+			t.Errorf("%d groups committed, want 1: WaitDurable waits for the sync in flight, it needs no commit of its own", n)
+		}
 		rctx, mark = store.WithReadMark(ctx)
 		if _, err := s.GetRecord(rctx, "k", "a"); err != nil || mark.Seq() != 0 {
 			t.Fatalf("a read after the sync: mark %d, %v; want none", mark.Seq(), err)
 		}
+	}
+}
+
+// TestFailedSyncStopsWrites: after a failed sync nothing is trusted to be
+// on disk (Linux may report the next fsync clean without the data): the
+// write whose sync failed gets the error, reads that saw it cannot be
+// answered, and every later write is refused, until a restart.
+func TestFailedSyncStopsWrites(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), SyncWrites: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.PutRecord(ctx, store.Record{Kind: "k", Key: "a", Value: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	var mark *store.ReadMark
+	s.group.syncHook = func() {
+		var rctx context.Context
+		rctx, mark = store.WithReadMark(ctx)
+		if _, err := s.GetRecord(rctx, "k", "b"); err != nil {
+			t.Errorf("read during the sync: %v", err)
+		}
+	}
+	s.group.syncErr = func() error { return errors.New("EIO") }
+	if err := s.PutRecord(ctx, store.Record{Kind: "k", Key: "b", Value: []byte("1")}); err == nil {
+		t.Fatal("the write whose sync failed succeeded")
+	}
+	if mark == nil || mark.Seq() == 0 {
+		t.Fatal("the read during the sync left no mark")
+	}
+	s.group.syncHook, s.group.syncErr = nil, nil // the disk "recovers"
+	if err := s.WaitDurable(ctx, mark.Seq()); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("WaitDurable after the failed sync: %v, want ErrUnavailable", err)
+	}
+	if err := s.PutRecord(ctx, store.Record{Kind: "k", Key: "c", Value: []byte("1")}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("a write after the failed sync: %v, want ErrUnavailable", err)
+	}
+	if err := s.CheckWrites(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("CheckWrites after the failed sync: %v, want ErrUnavailable (readiness)", err)
+	}
+	if r, err := s.GetRecord(ctx, "k", "a"); err != nil || string(r.Value) != "1" {
+		t.Errorf("a read of what was synced before: %q, %v", r.Value, err)
 	}
 }

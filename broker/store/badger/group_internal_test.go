@@ -19,11 +19,7 @@ import (
 // together, as one transaction; one that fails in the group (a taken
 // name) gets its own error and the others still commit, each exactly once.
 func TestGroupCommit(t *testing.T) {
-	s, err := Open(Options{Dir: t.TempDir(), SyncWrites: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openGroupTest(t, true)
 	ctx := context.Background()
 	if err := s.PutRecord(ctx, store.Record{Kind: "k", Key: "taken", Value: []byte("0")}); err != nil {
 		t.Fatal(err)
@@ -80,11 +76,7 @@ func TestGroupCommit(t *testing.T) {
 // of one record, committed in groups, lose none: each in a group sees the
 // writes of those before it.
 func TestGroupCommitCompareAndSwap(t *testing.T) {
-	s, err := Open(Options{Dir: t.TempDir(), SyncWrites: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openGroupTest(t, true)
 	ctx := context.Background()
 	if err := s.PutRecord(ctx, store.Record{Kind: "n", Key: "c", Value: []byte("0")}); err != nil {
 		t.Fatal(err)
@@ -142,11 +134,7 @@ func TestGroupCommitPanic(t *testing.T) {
 // fsync). Without SyncWrites there is no sync to wait for.
 func TestGroupSyncsBeforeAnswer(t *testing.T) {
 	for _, syncWrites := range []bool{true, false} {
-		s, err := Open(Options{Dir: t.TempDir(), SyncWrites: syncWrites, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := openGroupTest(t, syncWrites)
 		ctx := context.Background()
 		syncing, release := make(chan struct{}), make(chan struct{})
 		var once sync.Once
@@ -211,11 +199,7 @@ func TestGroupSyncsBeforeAnswer(t *testing.T) {
 // write whose sync failed gets the error, reads that saw it cannot be
 // answered, and every later write is refused, until a restart.
 func TestFailedSyncStopsWrites(t *testing.T) {
-	s, err := Open(Options{Dir: t.TempDir(), SyncWrites: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openGroupTest(t, true)
 	ctx := context.Background()
 	if err := s.PutRecord(ctx, store.Record{Kind: "k", Key: "a", Value: []byte("1")}); err != nil {
 		t.Fatal(err)
@@ -248,4 +232,15 @@ func TestFailedSyncStopsWrites(t *testing.T) {
 	if r, err := s.GetRecord(ctx, "k", "a"); err != nil || string(r.Value) != "1" {
 		t.Errorf("a read of what was synced before: %q, %v", r.Value, err)
 	}
+}
+
+// openGroupTest opens a store in a temporary directory, closed with t.
+func openGroupTest(t *testing.T, syncWrites bool) *Store {
+	t.Helper()
+	s, err := Open(Options{Dir: t.TempDir(), SyncWrites: syncWrites, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

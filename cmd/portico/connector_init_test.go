@@ -161,10 +161,13 @@ log: {level: warn}
 // wasmCache compiles the module into a cache directory in a process
 // without the race detector and returns the directory, for the broker's
 // cache_dir: compiling it under -race takes longer than serve's start
-// is given.
+// is given. Not wasmtest.CacheDir: serve, a program of its own, prunes
+// other wazero versions from its cache_dir, and other packages' tests
+// write theirs there at the same time (wasmtest.PrecompileInto).
 func wasmCache(t *testing.T, path string) string {
-	wasmtest.Precompile(t, path)
-	return wasmtest.CacheDir()
+	dir := filepath.Join(os.TempDir(), "portico-wasmtest-cache-serve")
+	wasmtest.PrecompileInto(t, dir, path)
+	return dir
 }
 
 func sha256File(t *testing.T, path string) string {

@@ -91,7 +91,7 @@ func Build(t testing.TB, pkg, ldflags string) []byte {
 		if b.wasm, b.err = os.ReadFile(out); b.err != nil {
 			return
 		}
-		b.out, b.err = precompile(out)
+		b.out, b.err = precompile(CacheDir(), out)
 	})
 	if b.err != nil {
 		t.Fatalf("build %s for wasip1: %v\n%s", pkg, b.err, b.out)
@@ -130,14 +130,26 @@ func prune(dir string, age time.Duration) {
 // its cache_dir: under the race detector the broker would take minutes.
 func Precompile(t testing.TB, path string) {
 	t.Helper()
-	if out, err := precompile(path); err != nil {
+	PrecompileInto(t, CacheDir(), path)
+}
+
+// PrecompileInto is Precompile into the cache directory dir, for a test
+// whose broker runs as another program than the test: the broker prunes
+// other wazero versions' entries from its cache_dir (plugins/wasm
+// cache.go), and a program's version ("v1.x") is not a test binary's
+// ("dev"), so sharing CacheDir with the in-process brokers of other
+// packages' tests, running at the same time, removes each other's
+// directories, even while an entry is being written.
+func PrecompileInto(t testing.TB, dir, path string) {
+	t.Helper()
+	if out, err := precompile(dir, path); err != nil {
 		t.Fatalf("precompile %s: %v\n%s", path, err, out)
 	}
 }
 
-// precompile compiles a module into CacheDir in a process without the
-// race detector, which makes wazero's compiler about ten times slower.
-func precompile(path string) (string, error) {
+// precompile compiles a module into dir in a process without the race
+// detector, which makes wazero's compiler about ten times slower.
+func precompile(dir, path string) (string, error) {
 	// The cache is per wazero version, which wazero reads from the build
 	// info; a test binary has none ("dev"), so the tool is told to be the
 	// version this process is.
@@ -146,7 +158,7 @@ func precompile(path string) (string, error) {
 		return "", err
 	}
 	cmd := exec.Command("go", "run", "-ldflags=-X=github.com/tetratelabs/wazero/internal/version.version="+v,
-		"./plugins/wasm/wasmtest/precompile", "-dir", CacheDir(), path)
+		"./plugins/wasm/wasmtest/precompile", "-dir", dir, path)
 	cmd.Dir = Root()
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -58,10 +58,12 @@ func (w *durableWriter) before() {
 		w.failed = true
 		h := w.ResponseWriter.Header()
 		clear(h)
-		h.Set("Content-Type", "text/plain; charset=utf-8")
+		// RFC 6749 §5.2's form, which OAuth clients parse; the rare
+		// case (a failed sync) needs no page of its own.
+		h.Set("Content-Type", "application/json")
 		h.Set("Cache-Control", "no-store")
 		w.ResponseWriter.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.ResponseWriter.WriteString("the store is unavailable; try again later\n")
+		_, _ = w.ResponseWriter.WriteString(`{"error":"temporarily_unavailable","error_description":"the store is unavailable; try again later"}` + "\n")
 	}
 }
 

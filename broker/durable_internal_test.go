@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -79,6 +80,9 @@ func TestDurableAnswers(t *testing.T) {
 		}
 		if tc.status == 503 && (rec.Header().Get("Location") != "" || rec.Header().Get("Set-Cookie") != "") {
 			t.Errorf("%s: the 503 kept the handler's headers: %v", tc.path, rec.Header())
+		}
+		if tc.status == 503 && !strings.Contains(rec.Body.String(), `"error":"temporarily_unavailable"`) {
+			t.Errorf("%s: the 503's body %q is not RFC 6749's temporarily_unavailable", tc.path, rec.Body.String())
 		}
 	}
 }

@@ -117,12 +117,16 @@ func TestConnectorInit(t *testing.T) {
     config:
       path: ` + filepath.Join(dir, "bin", "acme-users") + `
       sha256: ` + sha256File(t, filepath.Join(dir, "bin", "acme-users"))},
+		// timeout: the tutorial's hash takes the module 2 s here, 5 s
+		// under -race and past the 30 s default once on a loaded CI
+		// runner (a 503); the test is of the tutorial, not of the speed.
 		{"wasm", `
     type: wasm
     config:
       path: ` + filepath.Join(dir, "bin", "acme-users.wasm") + `
       sha256: ` + sha256File(t, filepath.Join(dir, "bin", "acme-users.wasm")) + `
       memory_limit: 128MiB
+      timeout: 5m
       cache_dir: ` + wasmCache(t, filepath.Join(dir, "bin", "acme-users.wasm"))},
 	} {
 		t.Run("tutorial-login-"+tc.name, func(t *testing.T) {
@@ -140,10 +144,10 @@ log: {level: warn}
 			if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			startServe(t, "http://"+addr, "--config", config)
+			srv := startServe(t, "http://"+addr, "--config", config)
 			idt, err := login(t, "http://"+addr, "alice", "alice-password")
 			if err != nil {
-				t.Fatalf("login through the %s: %v", tc.name, err)
+				t.Fatalf("login through the %s: %v\nstderr:\n%s", tc.name, err, srv.errOut)
 			}
 			var claims struct {
 				Name   string   `json:"name"`
@@ -153,6 +157,9 @@ log: {level: warn}
 				t.Errorf("id_token claims %+v (%v), want Alice in staff", claims, err)
 			}
 			_, err = login(t, "http://"+addr, "alice", "wrong-password")
+			if err == nil || !strings.Contains(err.Error(), "status 401") {
+				t.Logf("serve's stderr:\n%s", srv.errOut)
+			}
 			wantBadPassword(t, err)
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/portico-idp/portico/broker/config"
+	"github.com/portico-idp/portico/broker/store/postgres"
 	"github.com/portico-idp/portico/testenv"
 )
 
@@ -85,8 +86,8 @@ current_setting('synchronous_commit')`).Scan(&version, &fsync, &syncCommit)
 		return "", err
 	}
 	maxConns := "?"
-	if pc, err := pgxpool.ParseConfig(pg.appDSN); err == nil {
-		maxConns = fmt.Sprint(pc.MaxConns) // pgxpool's default, or the DSN's pool_max_conns
+	if n, err := postgres.PoolSize(pg.appDSN); err == nil {
+		maxConns = fmt.Sprint(n) // Portico's default, or the DSN's pool_max_conns
 	}
 	pg.monMu.Lock()
 	pg.monitor = conn
@@ -174,9 +175,16 @@ func (pg *pgBrokers) start(alg, schema, dir, issuer string) (*testenv.Broker, st
 // selectOp runs SELECT 1 on a pool of its own, as large as a broker's:
 // one round trip to the server, the least a store call costs.
 func (pg *pgBrokers) selectOp(ctx context.Context) (op, error) {
-	p, err := pgxpool.New(ctx, pg.appDSN)
+	cfg, err := pgxpool.ParseConfig(pg.appDSN)
 	if err != nil {
 		return nil, errors.New("SELECT 1 pool: cannot parse the DSN")
+	}
+	if cfg.MaxConns, err = postgres.PoolSize(pg.appDSN); err != nil {
+		return nil, err
+	}
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("SELECT 1 pool: %w", err)
 	}
 	pg.mu.Lock()
 	pg.pools = append(pg.pools, p)

@@ -368,3 +368,41 @@ func TestMigrationNames(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolSize: without pool_max_conns in the DSN the pool is Portico's
+// size, not pgxpool's smaller default; the DSN and Options.MaxConns still
+// set it.
+func TestPoolSize(t *testing.T) {
+	if DefaultMaxConns() < 8 {
+		t.Errorf("DefaultMaxConns %d, want at least 8", DefaultMaxConns())
+	}
+	for _, tc := range []struct {
+		dsn  string
+		want int32
+	}{
+		{"postgres://portico@db:5432/portico?sslmode=disable", DefaultMaxConns()},
+		{"postgres://portico@db:5432/portico?sslmode=disable&pool_max_conns=3", 3},
+		{"host=db user=portico pool_max_conns=5", 5},
+		{"host=db user=portico", DefaultMaxConns()},
+	} {
+		if got, err := PoolSize(tc.dsn); err != nil || got != tc.want {
+			t.Errorf("PoolSize(%q) = %d, %v; want %d", tc.dsn, got, err, tc.want)
+		}
+	}
+	if _, err := PoolSize("postgres://a b@:x"); err == nil {
+		t.Error("PoolSize of a bad DSN: no error")
+	}
+	if strings.Contains(testDSN(), "pool_max_conns") {
+		t.Skip("the test DSN sets pool_max_conns")
+	}
+	s := open(t, newSchema(t))
+	defer s.Close()
+	if got := s.pool.Config().MaxConns; got != DefaultMaxConns() {
+		t.Errorf("Open's pool holds %d connections, want %d", got, DefaultMaxConns())
+	}
+	s2 := open(t, newSchema(t), func(o *Options) { o.MaxConns = 2 })
+	defer s2.Close()
+	if got := s2.pool.Config().MaxConns; got != 2 {
+		t.Errorf("with MaxConns 2 the pool holds %d", got)
+	}
+}

@@ -285,7 +285,9 @@ func (p *Server) userGrant(user store.User, client store.Client, scopes []string
 // refreshGrant exchanges a refresh token (RFC 6749 §6), re-checking the
 // user and, where it can, the connector.
 func (p *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tokens, *tokenError) {
-	ctx := c.Request.Context()
+	// The family's read brings the user, identities and local account
+	// with it (one round trip on PostgreSQL, store.ReadAhead).
+	ctx := store.WithReadAhead(c.Request.Context())
 	form := c.Request.PostForm
 	raw := form.Get("refresh_token")
 	if raw == "" {
@@ -339,7 +341,7 @@ func (p *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	}
 	// Only a verdict about the user ends the session; an outage or a busy
 	// store is the server's problem, answered with "try again".
-	switch user, err = p.ident.RefreshLinked(c.Request.Context(), fam.ConnectorID, user, idents, scopes); {
+	switch user, err = p.ident.RefreshLinked(ctx, fam.ConnectorID, user, idents, scopes); {
 	case err == nil:
 	case errors.Is(err, core.ErrUserDisabled):
 		return end("the user is no longer active")

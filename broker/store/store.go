@@ -372,7 +372,11 @@ type Store interface {
 	CreateRefreshFamily(ctx context.Context, f RefreshFamily, t RefreshToken) error
 	GetRefreshFamily(ctx context.Context, id string) (RefreshFamily, error)
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
-	// GetRefreshTokenFamily: tokensvc.Store's (one read for both).
+	// GetRefreshTokenFamily: tokensvc.Store's (one read for both). With
+	// a ReadAhead in ctx it reads, in the same read, the family's user
+	// and identities and the local accounts whose ids are the identities'
+	// subjects, for the ctx's next GetUserIdentities and GetLocalAccount
+	// (readahead.go).
 	GetRefreshTokenFamily(ctx context.Context, hash string) (RefreshToken, RefreshFamily, error)
 	// RotateRefresh stores f (compare-and-swap on its Version) and the new
 	// token t in one transaction: of two racing rotations exactly one wins.

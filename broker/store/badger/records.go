@@ -260,6 +260,9 @@ func (s *Store) ListIdentities(ctx context.Context, userID string) ([]store.Iden
 }
 
 func (s *Store) GetUserIdentities(ctx context.Context, id string) (store.User, []store.Identity, error) {
+	if u, ids, ok := store.ReadAheadFrom(ctx).TakeUser(id); ok {
+		return u, ids, nil
+	}
 	var u store.User
 	var ids []store.Identity
 	err := s.view(ctx, func(txn *bdg.Txn) (err error) {
@@ -309,6 +312,9 @@ func (s *Store) CreateLocalAccount(ctx context.Context, a store.LocalAccount) er
 }
 
 func (s *Store) GetLocalAccount(ctx context.Context, id string) (store.LocalAccount, error) {
+	if a, ok := store.ReadAheadFrom(ctx).TakeAccount(id); ok {
+		return a, nil
+	}
 	a, err := getOne[store.LocalAccount](s, ctx, localKey(id))
 	return a, wrap(err, "get local account %s", id)
 }
@@ -528,8 +534,13 @@ func (s *Store) GetRefreshTokenFamily(ctx context.Context, hash string) (t store
 		if t, err = get[store.RefreshToken](txn, tokKey(hash)); err != nil {
 			return err
 		}
-		f, err = get[store.RefreshFamily](txn, famKey(t.FamilyID))
-		return err
+		if f, err = get[store.RefreshFamily](txn, famKey(t.FamilyID)); err != nil {
+			return err
+		}
+		if ra := store.ReadAheadFrom(ctx); ra != nil {
+			readAhead(txn, f, ra)
+		}
+		return nil
 	})
 	// The hash is a credential's digest: keep it out of error messages.
 	return t, f, wrap(err, "get refresh token and family")

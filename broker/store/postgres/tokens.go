@@ -194,6 +194,9 @@ func (s *Store) GetRefreshTokenFamily(ctx context.Context, hash string) (store.R
 	if unstorable([]any{hash}) {
 		return store.RefreshToken{}, store.RefreshFamily{}, store.ErrNotFound
 	}
+	if ra := store.ReadAheadFrom(ctx); ra != nil {
+		return s.getRefreshReadAhead(ctx, hash, ra)
+	}
 	var data []byte
 	var version *int64
 	now := time.Now()

@@ -127,6 +127,9 @@ func (s *Store) ListIdentities(ctx context.Context, userID string) ([]store.Iden
 // GetUserIdentities is one statement: one round trip, one snapshot. The
 // user's row comes first (kind 0), then its identities.
 func (s *Store) GetUserIdentities(ctx context.Context, id string) (store.User, []store.Identity, error) {
+	if u, ids, ok := store.ReadAheadFrom(ctx).TakeUser(id); ok {
+		return u, ids, nil
+	}
 	if unstorable([]any{id}) {
 		return store.User{}, nil, wrap(store.ErrNotFound, "get user %s and identities", id)
 	}
@@ -196,6 +199,9 @@ VALUES ($1, $2, $3, $4, $5)`, a.ID, nullString(a.Username), nullString(strings.T
 }
 
 func (s *Store) GetLocalAccount(ctx context.Context, id string) (store.LocalAccount, error) {
+	if a, ok := store.ReadAheadFrom(ctx).TakeAccount(id); ok {
+		return a, nil
+	}
 	a, err := getRecord(ctx, s.pool, localVersion, `SELECT data, version FROM local_accounts WHERE id = $1`, id)
 	return a, wrap(err, "get local account %s", id)
 }

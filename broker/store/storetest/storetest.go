@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AuthRequests", func(t *testing.T) { runKind(t, o, authRequestKind) })
 	t.Run("AuthCodes", func(t *testing.T) { runKind(t, o, authCodeKind) })
 	t.Run("RefreshFamilies", func(t *testing.T) { runKind(t, o, familyKind); testRefresh(t, o) })
+	t.Run("ReadAhead", func(t *testing.T) { testReadAhead(t, o) })
 	t.Run("DeniedAccessTokens", func(t *testing.T) { testDenied(t, o) })
 	t.Run("OpaqueTokens", func(t *testing.T) { testOpaque(t, o) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, o) })

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/portico-idp/portico/broker/store"
 )
@@ -103,6 +104,21 @@ func testReadAhead(t *testing.T, open opener) {
 		must(t, err, "get the family of no user")
 		_, _, err = s.GetUserIdentities(ctx, "nobody")
 		wantErr(t, err, store.ErrNotFound, "GetUserIdentities of no user")
+
+		// A live token of an expired family: the token, a zero family and
+		// ErrNotFound, as without a ReadAhead.
+		old := family(2, u.ID)
+		old.Expiry = time.Now().Add(-time.Millisecond).Truncate(time.Microsecond)
+		tok := token(old)
+		tok.Expiry = future()
+		must(t, s.CreateRefreshFamily(t.Context(), old, tok), "create a family already expired")
+		ctx = store.WithReadAhead(t.Context())
+		gotTok, gotFam, err := s.GetRefreshTokenFamily(ctx, tok.Hash)
+		wantErr(t, err, store.ErrNotFound, "get the token of an expired family")
+		if gotTok.FamilyID != old.ID || gotFam.ID != "" {
+			t.Errorf("got %+v, %+v; want the token and a zero family", gotTok, gotFam)
+		}
+		renamed(t, s, ctx, u)
 	})
 }
 

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/testenv"
@@ -214,4 +217,39 @@ func TestThrottleByAccount(t *testing.T) {
 			t.Errorf("%q after %q's lock: %d, want 401", c.other, c.locked, st)
 		}
 	}
+}
+
+// TestClientThrottleStoreRefusesWrites: while the store reads but refuses
+// writes (a full disk: here PostgreSQL refusing the throttle's records
+// with disk_full), failed client authentications still throttle, from
+// this process's memory; before, every guess was answered 401 and the
+// right one 200 (found by a black-box attack).
+func TestClientThrottleStoreRefusesWrites(t *testing.T) {
+	schema := testenv.PostgresSchema(t)
+	cfg := clientThrottleConfig(t)
+	cfg.Storage = config.Storage{Type: config.StoragePostgres, DSN: testenv.PostgresDSN(), Schema: schema}
+	b := testenv.Start(t, cfg)
+	conn, err := pgx.Connect(t.Context(), testenv.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	table := pgx.Identifier{schema, "records"}.Sanitize()
+	fn := pgx.Identifier{schema, "refuse_writes"}.Sanitize()
+	for _, q := range []string{
+		`CREATE FUNCTION ` + fn + `() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'no space left' USING ERRCODE = 'disk_full'; END $$`,
+		`CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION ` + fn + `()`,
+	} {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		if st, _ := tokenAuth(t, b.URL, testenv.ClientID, fmt.Sprintf("wrong-%d", i)); st != 401 {
+			t.Fatalf("wrong secret %d: %d, want 401", i, st)
+		}
+	}
+	st, h := tokenAuth(t, b.URL, testenv.ClientID, testenv.ClientSecret)
+	mustThrottled(t, "the right secret after four unrecorded failures", st, h)
 }

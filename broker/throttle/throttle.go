@@ -290,6 +290,7 @@ type Limiter struct {
 	policy Policy
 	scoped map[string]Policy
 	clean  *cleanMemory // nil: every Peek reads (WithCleanMemory)
+	unrec  *unrecorded  // failures the store refused, shared by copies
 }
 
 // New returns a Limiter that applies p to every scope without a policy of
@@ -303,7 +304,7 @@ func New(recs Records, p Policy, now func() time.Time) (*Limiter, error) {
 	if recs == nil || now == nil {
 		return nil, errors.New("throttle: new limiter: no store or no clock")
 	}
-	return &Limiter{recs: recs, now: now, policy: p}, nil
+	return &Limiter{recs: recs, now: now, policy: p, unrec: &unrecorded{m: map[string]state{}}}, nil
 }
 
 // WithScope returns a copy of l that applies p to the keys of scope; l is
@@ -390,7 +391,7 @@ func (l *Limiter) Peek(ctx context.Context, keys ...Key) (Decision, error) {
 		unknown := keys[:0:0]
 		for _, k := range keys {
 			ok, g := l.clean.known(k.recordKey(), now)
-			if !ok {
+			if _, un := l.unrec.of(k.recordKey(), l.policyOf(k.Scope), now); !ok || un {
 				unknown = append(unknown, k)
 			}
 			gen = g
@@ -406,17 +407,19 @@ func (l *Limiter) Peek(ctx context.Context, keys ...Key) (Decision, error) {
 	}
 	var clean []string
 	for _, k := range keys {
+		now := l.now()
+		p := l.policyOf(k.Scope)
 		r, ok := recs[k.recordKey()]
-		if !ok {
+		if _, un := l.unrec.of(k.recordKey(), p, now); !ok && !un {
 			clean = append(clean, k.recordKey())
 			continue
 		}
-		now := l.now()
 		s, err := load(r, now)
 		if err != nil {
 			return Decision{}, fmt.Errorf("throttle: peek %s: %w", k.Scope, err)
 		}
-		if u := s.until(l.policyOf(k.Scope)); now.Before(u) {
+		s = l.unrec.with(s, k.recordKey(), p, now)
+		if u := s.until(p); now.Before(u) {
 			d = worst(d, deny(u.Sub(now)))
 		}
 	}
@@ -483,7 +486,7 @@ func (l *Limiter) Check(ctx context.Context, keys ...Key) (Decision, error) {
 		d := allowed
 		p := l.policyOf(k.Scope)
 		err := l.update(ctx, k, func(s *state, now time.Time) bool {
-			if u := s.until(p); now.Before(u) { // lost a race since Peek
+			if u := l.unrec.with(*s, k.recordKey(), p, now).until(p); now.Before(u) { // lost a race since Peek
 				d = deny(u.Sub(now))
 				return false
 			}
@@ -521,6 +524,9 @@ func (l *Limiter) Fail(ctx context.Context, keys ...Key) error {
 			return true
 		})
 		if err != nil {
+			// Counted here until it would have expired: a store refusing
+			// writes must not open the door (unrecorded).
+			l.unrec.add(k.recordKey(), l.policyOf(k.Scope), l.now())
 			errs = append(errs, fmt.Errorf("throttle: record failure of %s: %w", k.Scope, err))
 		}
 	}

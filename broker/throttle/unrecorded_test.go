@@ -1,0 +1,91 @@
+package throttle
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/portico-idp/portico/broker/store"
+)
+
+// refusingWrites reads, but refuses every write, as a full disk does.
+type refusingWrites struct{ Records }
+
+func (refusingWrites) PutRecord(context.Context, store.Record) error { return store.ErrUnavailable }
+func (refusingWrites) DeleteRecord(context.Context, string, string) error {
+	return store.ErrUnavailable
+}
+
+// TestUnrecordedFailuresCount: failures the store refuses to record still
+// throttle the key in this process, until they would have expired; a
+// store refusing writes does not open the door to unlimited guessing.
+func TestUnrecordedFailuresCount(t *testing.T) {
+	c := newClock()
+	st := openStore(t, "")
+	p := Policy{FreeFailures: 2, BaseDelay: time.Second, LockAfter: -1, Window: time.Minute}
+	l := newLimiter(t, refusingWrites{st}, p, c).WithCleanMemory(time.Hour)
+	k := Key{Scope: "client", ID: "app 192.0.2.1"}
+	ctx := t.Context()
+	for i := range 3 {
+		d, err := l.Peek(ctx, k)
+		wantDecision(t, fmt.Sprintf("peek before failure %d", i+1), d, err, allowed)
+		if err := l.Fail(ctx, k); err == nil {
+			t.Fatal("Fail on a store refusing writes: no error")
+		}
+	}
+	d, err := l.Peek(ctx, k)
+	wantDecision(t, "peek after 3 unrecorded failures", d, err, deny(time.Second))
+	d, err = l.Check(ctx, k)
+	wantDecision(t, "check after 3 unrecorded failures", d, err, deny(time.Second))
+	// Nothing was stored: another replica does not see them.
+	d, err = newLimiter(t, st, p, c).Peek(ctx, k)
+	wantDecision(t, "another limiter's peek", d, err, allowed)
+	// They lapse as stored ones would: the delay, then the window.
+	c.advance(time.Second)
+	d, err = l.Peek(ctx, k)
+	wantDecision(t, "peek after the delay", d, err, allowed)
+	c.advance(time.Minute)
+	if _, ok := l.unrec.of(k.recordKey(), l.policyOf(k.Scope), c.now()); ok {
+		t.Error("the unrecorded failures outlived the window")
+	}
+}
+
+// TestUnrecordedAddsToStored: unrecorded failures add to the stored ones.
+func TestUnrecordedAddsToStored(t *testing.T) {
+	c := newClock()
+	st := openStore(t, "")
+	p := Policy{FreeFailures: 2, BaseDelay: time.Second, LockAfter: -1}
+	k := Key{Scope: "client", ID: "app 192.0.2.1"}
+	fail(t, newLimiter(t, st, p, c), 2, k)
+	l := newLimiter(t, refusingWrites{st}, p, c)
+	d, err := l.Peek(t.Context(), k)
+	wantDecision(t, "peek after 2 stored failures", d, err, allowed)
+	if l.Fail(t.Context(), k) == nil {
+		t.Fatal("Fail on a store refusing writes: no error")
+	}
+	d, err = l.Peek(t.Context(), k)
+	wantDecision(t, "peek after 2 stored and 1 unrecorded failures", d, err, deny(time.Second))
+}
+
+// TestUnrecordedBounded: the memory holds at most maxUnrecorded keys.
+func TestUnrecordedBounded(t *testing.T) {
+	u := &unrecorded{m: map[string]state{}}
+	p, _ := Policy{}.withDefaults()
+	now := time.Now()
+	for i := range maxUnrecorded + 10 {
+		u.add(fmt.Sprint(i), p, now)
+		if len(u.m) > maxUnrecorded {
+			t.Fatalf("%d keys held", len(u.m))
+		}
+	}
+	clear(u.m)
+	for i := range maxUnrecorded {
+		u.add(fmt.Sprint(i), p, now)
+	}
+	// Full: expired entries go first.
+	u.add("late", p, now.Add(24*time.Hour))
+	if _, ok := u.of("late", p, now.Add(24*time.Hour)); !ok || len(u.m) != 1 {
+		t.Errorf("after the others expired: %d keys, late held %v", len(u.m), ok)
+	}
+}

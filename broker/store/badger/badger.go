@@ -147,8 +147,9 @@ func (s *Store) dbSync() error {
 	err := sync()
 	if err != nil {
 		err = fmt.Errorf("badger: sync: %w", err)
-		s.broken.CompareAndSwap(nil, &err)
-		s.log.Error("badger: a sync failed: refusing writes until a restart", "err", err)
+		if s.broken.CompareAndSwap(nil, &err) { // one line, however many groups fail
+			s.log.Error("badger: a sync failed: refusing writes until a restart", "err", err)
+		}
 	}
 	return err
 }

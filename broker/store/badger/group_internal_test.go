@@ -1,10 +1,12 @@
 package badger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -231,6 +233,35 @@ func TestFailedSyncStopsWrites(t *testing.T) {
 	}
 	if r, err := s.GetRecord(ctx, "k", "a"); err != nil || string(r.Value) != "1" {
 		t.Errorf("a read of what was synced before: %q, %v", r.Value, err)
+	}
+	// The write whose sync failed is visible to reads, so a read after
+	// the failure is marked, and its answer is held (docs/deployment.md,
+	// "A failed sync").
+	rctx, after := store.WithReadMark(ctx)
+	if _, err := s.GetRecord(rctx, "k", "b"); err != nil {
+		t.Fatalf("the unsynced write: %v", err)
+	}
+	if err := s.WaitDurable(ctx, after.Seq()); after.Seq() == 0 || !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("a read after the failed sync: mark %d, WaitDurable %v; want a mark and ErrUnavailable", after.Seq(), err)
+	}
+}
+
+// TestFailedSyncLogsOnce: one error line, however many syncs fail.
+func TestFailedSyncLogsOnce(t *testing.T) {
+	var buf bytes.Buffer
+	s, err := Open(Options{Dir: t.TempDir(), SyncWrites: true, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	s.group.syncErr = func() error { return errors.New("EIO") }
+	for range 3 {
+		if err := s.dbSync(); err == nil {
+			t.Fatal("dbSync: no error")
+		}
+	}
+	if n := strings.Count(buf.String(), "a sync failed"); n != 1 {
+		t.Errorf("%d error lines, want 1:\n%s", n, buf.String())
 	}
 }
 

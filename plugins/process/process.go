@@ -116,6 +116,7 @@ type instance struct {
 	stdout  *logWriter // os.Stdout after plugin.Serve, forwarded by go-plugin
 	stdio   *logWriter // os.Stderr after plugin.Serve, forwarded by go-plugin
 	signer  signing.Signer
+	socks   *sdkplugin.Sockets // the call sockets (sdk/plugin sockets.go)
 }
 
 // Start starts the plugin and configures it; the returned Plugin keeps it
@@ -153,6 +154,10 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Plugin, error) {
 }
 
 // Info is what the plugin implements.
+// callSockets is how many calls a plugin gets over call sockets at once
+// (sdk/plugin sockets.go); more go over gRPC meanwhile.
+const callSockets = 8
+
 // MaxAnswer bounds one answer of a plugin, in bytes: an identity (with
 // its connector data) is far smaller, and a larger answer fails the call
 // as unavailable instead of costing the broker its size in memory.
@@ -222,7 +227,13 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 	}
 	inst.signer = signer
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
-	cmd.Env = p.env()
+	socks, err := sdkplugin.NewSockets(callSockets)
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: %w", p.opts.ID, err)
+	}
+	inst.socks = socks
+	cmd.ExtraFiles = socks.Files()
+	cmd.Env = append(p.env(), socks.Env())
 	setSysProcAttr(cmd)
 	inst.cmd = cmd
 	inst.client = goplugin.NewClient(&goplugin.ClientConfig{
@@ -250,6 +261,7 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 	rpc, err := inst.client.Client()
+	socks.CloseChild() // the plugin has its ends, or never will
 	if err != nil {
 		return fail(p.startError(err, inst))
 	}
@@ -261,6 +273,7 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 	if !ok {
 		return fail(fmt.Errorf("connector %s: unexpected plugin client %T", p.opts.ID, raw))
 	}
+	cl.UseSockets(socks, MaxAnswer)
 	t := p.transport(cl)
 	inst.t = t
 	if _, err := wire.Dial(ctx, t); err != nil {
@@ -386,7 +399,13 @@ const killGrace = 3 * time.Second
 
 // kill ends the process, at once when force is set (it no longer answers).
 func (inst *instance) kill(force bool) {
-	if inst == nil || inst.client == nil {
+	if inst == nil {
+		return
+	}
+	if inst.socks != nil {
+		defer inst.socks.Close()
+	}
+	if inst.client == nil {
 		return
 	}
 	if force {

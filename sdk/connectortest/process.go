@@ -50,10 +50,19 @@ func build(t *testing.T, dir string, wasm bool) string {
 // handshake over gRPC, then info and configure) and returns the
 // connector as the broker would hold it.
 func startProcess(t *testing.T, path string, config json.RawMessage) (any, error) {
+	// The call sockets, as the broker passes them (sdk/plugin sockets.go).
+	socks, err := plugin.NewSockets(8)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(socks.Close)
+	cmd := exec.Command(path)
+	cmd.ExtraFiles = socks.Files()
+	cmd.Env = append(os.Environ(), socks.Env())
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  plugin.Handshake,
 		Plugins:          goplugin.PluginSet{plugin.PluginName: &plugin.GRPCPlugin{}},
-		Cmd:              exec.Command(path),
+		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name: "plugin", Output: newTestWriter(t), Level: hclog.Debug,
@@ -61,6 +70,7 @@ func startProcess(t *testing.T, path string, config json.RawMessage) (any, error
 	})
 	t.Cleanup(client.Kill)
 	rpc, err := client.Client()
+	socks.CloseChild()
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
@@ -71,6 +81,9 @@ func startProcess(t *testing.T, path string, config json.RawMessage) (any, error
 	pc, ok := raw.(*plugin.Client)
 	if !ok {
 		return nil, fmt.Errorf("dispense: got %T, want *plugin.Client", raw)
+	}
+	if n := pc.UseSockets(socks, maxAnswer); n == 0 {
+		t.Logf("%s greeted on no call socket: its calls go over gRPC", path)
 	}
 	return dial(t.Context(), pc.Call, config)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -27,6 +28,8 @@ type GRPCPlugin struct {
 	Factory Factory
 	Log     *slog.Logger
 	Host    HostFunc
+
+	sockets bool // serve the call sockets EnvCallFDs names (Serve sets it)
 }
 
 // GRPCServer registers the connector service (plugin side).
@@ -38,7 +41,11 @@ func (p *GRPCPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	proto.RegisterConnectorServer(s, &server{factory: p.Factory, log: log, broker: b})
+	srv := &server{factory: p.Factory, log: log, broker: b}
+	proto.RegisterConnectorServer(s, srv)
+	if p.sockets {
+		serveSockets(srv)
+	}
 	return nil
 }
 
@@ -61,6 +68,9 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, b *goplugin.GRPCBroker, c *gr
 type Client struct {
 	c      proto.ConnectorClient
 	hostID uint32
+
+	fast      chan net.Conn // free call sockets (UseSockets); nil: gRPC only
+	maxAnswer int
 }
 
 // Call carries one request to the plugin: a wire.Transport. An error is a
@@ -71,16 +81,26 @@ func (c *Client) Call(ctx context.Context, req wire.Request) (wire.Response, err
 	if err != nil {
 		return wire.Response{}, fmt.Errorf("plugin: encode %s request: %w", req.Op, err)
 	}
-	m := &proto.Message{Json: raw}
-	if req.Op == wire.OpConfigure {
-		m.HostService = c.hostID
+	var out []byte
+	sent := false
+	if req.Op != wire.OpConfigure && c.fast != nil {
+		out, sent, err = c.callSocket(ctx, raw)
 	}
-	out, err := c.c.Call(ctx, m)
+	if !sent {
+		m := &proto.Message{Json: raw}
+		if req.Op == wire.OpConfigure {
+			m.HostService = c.hostID
+		}
+		var ans *proto.Message
+		if ans, err = c.c.Call(ctx, m); err == nil {
+			out = ans.GetJson()
+		}
+	}
 	if err != nil {
 		return wire.Response{}, fmt.Errorf("plugin: %s call: %w", req.Op, err)
 	}
 	var resp wire.Response
-	if err := json.Unmarshal(out.GetJson(), &resp); err != nil {
+	if err := json.Unmarshal(out, &resp); err != nil {
 		return wire.Response{}, fmt.Errorf("plugin: unreadable answer to %s: %w", req.Op, err)
 	}
 	return resp, nil
@@ -103,18 +123,28 @@ type server struct {
 }
 
 func (s *server) Call(ctx context.Context, m *proto.Message) (*proto.Message, error) {
+	raw, err := s.call(ctx, m.GetJson(), m.GetHostService())
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &proto.Message{Json: raw}, nil
+}
+
+// call answers one request, given and answered as JSON: over gRPC or a
+// call socket (sockets.go).
+func (s *server) call(ctx context.Context, raw []byte, hostID uint32) ([]byte, error) {
 	var resp wire.Response
-	req, err := wirejson.DecodeRequest(m.GetJson())
+	req, err := wirejson.DecodeRequest(raw)
 	if err != nil {
 		resp = failed("unreadable request: " + err.Error())
 	} else {
-		resp = s.serve(ctx, req, m.GetHostService())
+		resp = s.serve(ctx, req, hostID)
 	}
-	raw, err := wirejson.AppendResponse(nil, &resp)
+	out, err := wirejson.AppendResponse(nil, &resp)
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "encode answer to %s: %v", req.Op, err)
+		return nil, fmt.Errorf("encode answer to %s: %w", req.Op, err)
 	}
-	return &proto.Message{Json: raw}, nil
+	return out, nil
 }
 
 func (s *server) serve(ctx context.Context, req wire.Request, hostID uint32) wire.Response {

@@ -92,7 +92,7 @@ func Serve(factory Factory) {
 	}
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake,
-		Plugins:         goplugin.PluginSet{PluginName: &GRPCPlugin{Factory: factory, Log: log}},
+		Plugins:         goplugin.PluginSet{PluginName: &GRPCPlugin{Factory: factory, Log: log, sockets: true}},
 		GRPCServer:      goplugin.DefaultGRPCServer,
 		Logger:          hclog.New(&hclog.LoggerOptions{Output: stderr, JSONFormat: true, Level: hclogLevel(level)}),
 	})

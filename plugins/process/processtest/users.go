@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/peer"
+
 	"github.com/portico-idp/portico/sdk"
 )
 
@@ -27,6 +29,9 @@ import (
 //	exit     exits the process with status 3
 //	garbage  writes binary junk and broken log lines to stdout and stderr, then logs in
 //	procs    logs in with the process's GOMAXPROCS as the name
+//	transport logs in with the name "grpc" or "socket": how the call came
+//	wait     logs "login waiting", waits for its context to end, logs
+//	         "login cancelled" and fails
 type Users struct {
 	Passwords map[string]string `json:"users"`
 	Groups    []string          `json:"groups,omitempty"`
@@ -56,6 +61,18 @@ func (u *Users) Login(ctx context.Context, s sdk.Scopes, name, password string) 
 		panic("processtest: panic in Login")
 	case "exit":
 		os.Exit(3)
+	case "transport":
+		id := u.identity(name, s)
+		id.Name = "socket"
+		if _, ok := peer.FromContext(ctx); ok {
+			id.Name = "grpc"
+		}
+		return id, nil
+	case "wait":
+		u.log.Info("login waiting")
+		<-ctx.Done()
+		u.log.Info("login cancelled", "err", ctx.Err().Error())
+		return sdk.Identity{}, ctx.Err()
 	case "procs":
 		id := u.identity(name, s)
 		id.Name = strconv.Itoa(runtime.GOMAXPROCS(0))

@@ -1,0 +1,82 @@
+package process_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/portico-idp/portico/plugins/process/processtest"
+	"github.com/portico-idp/portico/sdk"
+)
+
+// transport logs in as "transport": how the call reached the plugin.
+func transport(t *testing.T, pc sdk.PasswordConnector) string {
+	t.Helper()
+	id, err := pc.Login(context.Background(), sdk.Scopes{}, "transport", "")
+	if err != nil {
+		t.Fatalf("login as transport: %v", err)
+	}
+	return id.Name
+}
+
+// TestPluginCallSockets: calls other than configure go over the call
+// sockets (sdk/plugin sockets.go), eight at once, the rest over gRPC; a
+// call the broker gives up on is cancelled in the plugin, and its socket
+// comes back once the plugin has answered.
+func TestPluginCallSockets(t *testing.T) {
+	p, logs := start(t, pluginConfig(t, processtest.Build(t, testPlugin)))
+	pc := p.Connector().(sdk.PasswordConnector)
+	if got := transport(t, pc); got != "socket" {
+		t.Fatalf("a login went over %s, want the call socket", got)
+	}
+	// Eight calls waiting in the plugin hold every socket.
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := pc.Login(ctx, sdk.Scopes{}, "wait", "")
+			errs <- err
+		}()
+	}
+	waitFor(t, "eight logins waiting in the plugin", func() bool { return strings.Count(logs.String(), "login waiting") == 8 })
+	if got := transport(t, pc); got != "grpc" {
+		t.Errorf("with every socket busy a login went over %s, want gRPC", got)
+	}
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err == nil {
+			t.Error("a cancelled login succeeded")
+		}
+	}
+	waitFor(t, "the plugin seeing eight cancellations", func() bool { return strings.Count(logs.String(), "login cancelled") == 8 })
+	// The sockets come back once the cancelled calls' answers are read.
+	waitFor(t, "a login over a socket again", func() bool { return transport(t, pc) == "socket" })
+	for range 20 {
+		if got := transport(t, pc); got != "socket" {
+			t.Fatalf("after the cancellations a login went over %s", got)
+		}
+	}
+}
+
+// TestPluginWithoutCallSockets: a plugin that ignores the sockets (built
+// with an older sdk) is served over gRPC.
+func TestPluginWithoutCallSockets(t *testing.T) {
+	cfg := pluginConfig(t, processtest.Build(t, testPlugin))
+	cfg.Env = map[string]string{"TESTPLUGIN_NO_SOCKETS": "1"}
+	p, _ := start(t, cfg)
+	pc := p.Connector().(sdk.PasswordConnector)
+	for range 3 {
+		if got := transport(t, pc); got != "grpc" {
+			t.Fatalf("a login went over %s, want gRPC", got)
+		}
+	}
+	if _, err := pc.Login(context.Background(), sdk.Scopes{}, "alice", "pw"); err != nil {
+		t.Errorf("login: %v", err)
+	}
+}

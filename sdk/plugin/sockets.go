@@ -1,0 +1,348 @@
+package plugin
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A call over gRPC crosses several goroutine hand-offs on each side, and
+// on a machine whose idle CPUs sleep each hand-off may wait for one to
+// wake: a login through a plugin took about three times a bare round trip
+// between the two processes (docs/performance.md, the connector
+// boundary). So the broker also gives the plugin a few connected sockets
+// when it starts it, inherited as file descriptors that only the two
+// processes hold, and sends every call but configure over one of them:
+// the request as a length-prefixed JSON message, the answer likewise, one
+// call at a time per socket, written and read by the calling goroutine
+// itself. gRPC stays for configure, host callbacks and as the fallback:
+// a plugin built with an older sdk never answers on the sockets, and the
+// broker keeps to gRPC.
+
+// EnvCallFDs is the environment variable naming the descriptors of the
+// call sockets the broker passes the plugin, comma-separated ("3,4").
+const EnvCallFDs = "PORTICO_PLUGIN_CALL_FDS"
+
+// hello is the first thing the plugin writes on each call socket; the
+// broker sends calls on a socket only after reading it.
+var hello = [8]byte{'p', 'o', 'r', 't', 'i', 'c', 'o', 1}
+
+// maxRequest bounds a request the plugin reads from a call socket, as
+// gRPC's default bound does on the gRPC path.
+const maxRequest = 4 << 20
+
+// Sockets are the call sockets of one plugin process, broker side: make
+// them before the process starts, pass Files and Env to it, CloseChild
+// once it has started, and give them to the process's Client.
+type Sockets struct {
+	child  []*os.File
+	parent []net.Conn
+}
+
+// NewSockets makes n connected socket pairs.
+func NewSockets(n int) (*Sockets, error) {
+	s := &Sockets{}
+	for range n {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("plugin: call socket: %w", err)
+		}
+		parent := os.NewFile(uintptr(fds[0]), "portico-call")
+		c, err := net.FileConn(parent) // a copy of the descriptor
+		parent.Close()
+		if err != nil {
+			syscall.Close(fds[1])
+			s.Close()
+			return nil, fmt.Errorf("plugin: call socket: %w", err)
+		}
+		s.parent = append(s.parent, c)
+		s.child = append(s.child, os.NewFile(uintptr(fds[1]), "portico-call"))
+	}
+	return s, nil
+}
+
+// Files are the plugin's ends, for exec.Cmd.ExtraFiles: the child gets
+// them as descriptors 3, 4, ...
+func (s *Sockets) Files() []*os.File { return s.child }
+
+// Env is the environment entry that names them to the plugin.
+func (s *Sockets) Env() string {
+	fds := make([]string, len(s.child))
+	for i := range s.child {
+		fds[i] = strconv.Itoa(3 + i)
+	}
+	return EnvCallFDs + "=" + strings.Join(fds, ",")
+}
+
+// CloseChild closes this process's copies of the plugin's ends: once the
+// plugin has them, or if it never starts.
+func (s *Sockets) CloseChild() {
+	for _, f := range s.child {
+		f.Close()
+	}
+}
+
+// Close closes both ends: the plugin's calls in flight on them fail.
+func (s *Sockets) Close() {
+	s.CloseChild()
+	for _, c := range s.parent {
+		c.Close()
+	}
+}
+
+// UseSockets makes c send calls over those of s's sockets the plugin
+// greeted on, and returns how many. The plugin greets before its
+// handshake, so by now a greeting is there to read at once; a plugin that
+// did not (an older sdk) gets gRPC only. Answers longer than maxAnswer
+// bytes fail the call.
+func (c *Client) UseSockets(s *Sockets, maxAnswer int) int {
+	c.maxAnswer = maxAnswer
+	c.fast = make(chan net.Conn, len(s.parent))
+	for _, conn := range s.parent {
+		if greeted(conn) {
+			c.fast <- conn
+		} else {
+			conn.Close()
+		}
+	}
+	return len(c.fast)
+}
+
+// greeted reads the plugin's greeting from conn if it is there now,
+// without waiting.
+func greeted(conn net.Conn) bool {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var b [len(hello)]byte
+	n := 0
+	err = rc.Read(func(fd uintptr) bool {
+		n, _ = syscall.Read(int(fd), b[:])
+		return true // one try: never wait
+	})
+	return err == nil && n == len(b) && b == hello
+}
+
+// callSocket is Call over a free call socket; ok is false if none is
+// free.
+func (c *Client) callSocket(ctx context.Context, raw []byte) (out []byte, ok bool, err error) {
+	var conn net.Conn
+	select {
+	case conn = <-c.fast:
+	default:
+		return nil, false, nil
+	}
+	x := &exchange{conn: conn, max: c.maxAnswer}
+	out, err = x.run(ctx, raw)
+	switch {
+	case err == nil:
+		c.fast <- conn
+	case ctx.Err() != nil && x.sent:
+		// Given up on: the plugin is told, and the socket comes back once
+		// the plugin's answer is read and dropped.
+		go c.drain(x)
+	default:
+		conn.Close() // its state is unknown
+	}
+	return out, true, err
+}
+
+// cancelByte, sent after a request, tells the plugin the broker gave up on
+// it. A request's length prefix starts with a zero byte (requests are
+// under 16 MiB), so a late one before the next request is told apart.
+const cancelByte = 1
+
+// drainTimeout bounds the wait for the answer to a call given up on; a
+// plugin that does not answer by then loses the socket.
+const drainTimeout = 30 * time.Second
+
+// drain cancels x's call in the plugin, reads and drops its answer, and
+// puts the socket back.
+func (c *Client) drain(x *exchange) {
+	x.conn.SetDeadline(time.Now().Add(drainTimeout))
+	if _, err := x.conn.Write([]byte{cancelByte}); err != nil {
+		x.conn.Close()
+		return
+	}
+	if _, err := x.finish(); err != nil || x.conn.SetDeadline(time.Time{}) != nil {
+		x.conn.Close()
+		return
+	}
+	c.fast <- x.conn
+}
+
+// exchange is one call on a socket: the request written, then the answer
+// read, within the call's context; cut short by the context, it can be
+// finished later (drain).
+type exchange struct {
+	conn net.Conn
+	max  int
+	sent bool    // the whole request was written
+	hdr  [4]byte // the answer's length prefix
+	got  int     // bytes of hdr and then of out read
+	out  []byte
+}
+
+func (x *exchange) run(ctx context.Context, raw []byte) ([]byte, error) {
+	dl, _ := ctx.Deadline() // zero: none
+	if err := x.conn.SetDeadline(dl); err != nil {
+		return nil, err
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		x.conn.SetDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	msg := make([]byte, 4+len(raw))
+	binary.BigEndian.PutUint32(msg, uint32(len(raw)))
+	copy(msg[4:], raw)
+	_, err := x.conn.Write(msg)
+	x.sent = err == nil
+	var out []byte
+	if err == nil {
+		out, err = x.finish()
+	}
+	if !stop() {
+		<-fired // the deadline is in the past now, not later
+		return nil, context.Cause(ctx)
+	}
+	return out, err
+}
+
+// finish reads the rest of the answer.
+func (x *exchange) finish() ([]byte, error) {
+	for x.got < len(x.hdr) {
+		n, err := x.conn.Read(x.hdr[x.got:])
+		x.got += n
+		if err != nil {
+			return nil, err
+		}
+	}
+	if x.out == nil {
+		n := binary.BigEndian.Uint32(x.hdr[:])
+		if uint64(n) > uint64(x.max) {
+			return nil, fmt.Errorf("answer of %d bytes, over the limit of %d", n, x.max)
+		}
+		x.out = make([]byte, n)
+	}
+	for body := x.got - len(x.hdr); body < len(x.out); body = x.got - len(x.hdr) {
+		n, err := x.conn.Read(x.out[body:])
+		x.got += n
+		if err != nil {
+			return nil, err
+		}
+	}
+	return x.out, nil
+}
+
+// serveSockets serves calls on the sockets EnvCallFDs names (plugin
+// side), each in a goroutine of its own.
+func serveSockets(s *server) {
+	v := os.Getenv(EnvCallFDs)
+	if v == "" {
+		return
+	}
+	for _, f := range strings.Split(v, ",") {
+		fd, err := strconv.Atoi(f)
+		if err != nil || fd < 3 {
+			s.log.Warn("plugin: ignoring a bad call socket descriptor", "fd", f)
+			continue
+		}
+		file := os.NewFile(uintptr(fd), "portico-call")
+		conn, err := net.FileConn(file)
+		file.Close()
+		if err != nil {
+			s.log.Warn("plugin: ignoring a call socket", "fd", fd, "err", err)
+			continue
+		}
+		// Greeted now, before go-plugin's handshake: the broker looks
+		// for the greeting once the handshake is done, without waiting.
+		if _, err := conn.Write(hello[:]); err != nil {
+			conn.Close()
+			continue
+		}
+		go s.serveConn(conn)
+	}
+}
+
+// serveConn answers the calls on one socket until the broker closes it.
+func (s *server) serveConn(conn net.Conn) {
+	defer conn.Close()
+	var hdr [4]byte
+	for {
+		// A cancel that came after its call's answer was written is
+		// dropped: the prefix of a request starts with a zero byte.
+		if _, err := io.ReadFull(conn, hdr[:1]); err != nil {
+			return
+		}
+		if hdr[0] == cancelByte {
+			continue
+		}
+		if _, err := io.ReadFull(conn, hdr[1:]); err != nil {
+			return
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n > maxRequest {
+			s.log.Error("plugin: a request over the limit on a call socket; closing it", "bytes", n)
+			return
+		}
+		req := make([]byte, n)
+		if _, err := io.ReadFull(conn, req); err != nil {
+			return
+		}
+		out, ok := s.callWatched(conn, req)
+		if !ok {
+			return
+		}
+		msg := make([]byte, 4+len(out))
+		binary.BigEndian.PutUint32(msg, uint32(len(out)))
+		copy(msg[4:], out)
+		if _, err := conn.Write(msg); err != nil {
+			return
+		}
+	}
+}
+
+// callWatched runs one call with a context that ends when the broker
+// gives up: it sends nothing more on the socket until it has the answer
+// but a cancel byte, or it closes the socket. ok is false if the socket
+// was closed or the answer cannot be encoded: the socket is done with.
+func (s *server) callWatched(conn net.Conn, req []byte) (out []byte, ok bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	closed := make(chan bool, 1)
+	go func() {
+		var b [1]byte
+		n, err := conn.Read(b[:])
+		var ne net.Error
+		timedOut := n == 0 && errors.As(err, &ne) && ne.Timeout()
+		if !timedOut {
+			cancel()
+		}
+		closed <- n == 0 && !timedOut
+	}()
+	out, err := s.call(ctx, req, 0)
+	conn.SetReadDeadline(time.Unix(1, 0)) // ends the watch
+	if <-closed || conn.SetReadDeadline(time.Time{}) != nil {
+		return nil, false
+	}
+	if err != nil {
+		s.log.Error("plugin: call socket", "err", err)
+		return nil, false
+	}
+	return out, true
+}

@@ -140,6 +140,9 @@ func greeted(conn net.Conn) bool {
 // callSocket is Call over a free call socket; ok is false if none is
 // free.
 func (c *Client) callSocket(ctx context.Context, raw []byte) (out []byte, ok bool, err error) {
+	if ctx.Err() != nil {
+		return nil, true, context.Cause(ctx) // over before it started
+	}
 	var conn net.Conn
 	select {
 	case conn = <-c.fast:
@@ -151,6 +154,8 @@ func (c *Client) callSocket(ctx context.Context, raw []byte) (out []byte, ok boo
 	switch {
 	case err == nil:
 		c.fast <- conn
+	case ctx.Err() != nil && x.untouched:
+		c.fast <- conn // given up on before a byte was sent
 	case ctx.Err() != nil && x.sent:
 		// Given up on: the plugin is told, and the socket comes back once
 		// the plugin's answer is read and dropped.
@@ -189,12 +194,13 @@ func (c *Client) drain(x *exchange) {
 // read, within the call's context; cut short by the context, it can be
 // finished later (drain).
 type exchange struct {
-	conn net.Conn
-	max  int
-	sent bool    // the whole request was written
-	hdr  [4]byte // the answer's length prefix
-	got  int     // bytes of hdr and then of out read
-	out  []byte
+	conn      net.Conn
+	max       int
+	sent      bool    // the whole request was written
+	untouched bool    // nothing was written: the socket is as it was
+	hdr       [4]byte // the answer's length prefix
+	got       int     // bytes of hdr and then of out read
+	out       []byte
 }
 
 func (x *exchange) run(ctx context.Context, raw []byte) ([]byte, error) {
@@ -210,8 +216,8 @@ func (x *exchange) run(ctx context.Context, raw []byte) ([]byte, error) {
 	msg := make([]byte, 4+len(raw))
 	binary.BigEndian.PutUint32(msg, uint32(len(raw)))
 	copy(msg[4:], raw)
-	_, err := x.conn.Write(msg)
-	x.sent = err == nil
+	n, err := x.conn.Write(msg)
+	x.sent, x.untouched = err == nil, n == 0
 	var out []byte
 	if err == nil {
 		out, err = x.finish()

@@ -199,3 +199,35 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+// TestExchangeDoneBeforeSend: a call whose context ended before it was
+// sent leaves the socket in the pool, untouched.
+func TestExchangeDoneBeforeSend(t *testing.T) {
+	b, p := pair(t)
+	c := &Client{fast: make(chan net.Conn, 1), maxAnswer: 1 << 20}
+	c.fast <- b
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, sent, err := c.callSocket(ctx, []byte(`{"op":"info"}`))
+	if !sent || !errors.Is(err, context.Canceled) {
+		t.Fatalf("sent %v, err %v; want context.Canceled", sent, err)
+	}
+	if len(c.fast) != 1 {
+		t.Fatal("the socket left the pool")
+	}
+	// The plugin got nothing, and the socket still works.
+	go func() {
+		var hdr [4]byte
+		io.ReadFull(p, hdr[:])
+		if hdr[0] != 0 {
+			t.Errorf("the plugin read %v first, want a request's prefix", hdr)
+		}
+		io.ReadFull(p, make([]byte, binary.BigEndian.Uint32(hdr[:])))
+		ans := []byte(`{}`)
+		p.Write(append(prefix(ans), ans...))
+	}()
+	out, _, err := c.callSocket(context.Background(), []byte(`{"op":"info"}`))
+	if err != nil || string(out) != "{}" {
+		t.Fatalf("the next call: %q, %v", out, err)
+	}
+}

@@ -45,11 +45,14 @@ func (r *ReadAhead) SetUser(u User, idents []Identity) {
 	r.user, r.idents = &u, idents
 }
 
-// AddAccount records a local account.
+// AddAccount records a local account, once: two identities may name the
+// same one, and a second copy would serve a later read stale.
 func (r *ReadAhead) AddAccount(a LocalAccount) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.accounts = append(r.accounts, a)
+	if !slices.ContainsFunc(r.accounts, func(b LocalAccount) bool { return b.ID == a.ID }) {
+		r.accounts = append(r.accounts, a)
+	}
 }
 
 // TakeUser returns the user id and its identities if they were read

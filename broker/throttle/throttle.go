@@ -304,7 +304,7 @@ func New(recs Records, p Policy, now func() time.Time) (*Limiter, error) {
 	if recs == nil || now == nil {
 		return nil, errors.New("throttle: new limiter: no store or no clock")
 	}
-	return &Limiter{recs: recs, now: now, policy: p, unrec: &unrecorded{m: map[string]state{}}}, nil
+	return &Limiter{recs: recs, now: now, policy: p, unrec: newUnrecorded()}, nil
 }
 
 // WithScope returns a copy of l that applies p to the keys of scope; l is
@@ -391,7 +391,7 @@ func (l *Limiter) Peek(ctx context.Context, keys ...Key) (Decision, error) {
 		unknown := keys[:0:0]
 		for _, k := range keys {
 			ok, g := l.clean.known(k.recordKey(), now)
-			if _, un := l.unrec.of(k.recordKey(), l.policyOf(k.Scope), now); !ok || un {
+			if _, un := l.unrec.of(k.recordKey(), now); !ok || un {
 				unknown = append(unknown, k)
 			}
 			gen = g
@@ -410,7 +410,7 @@ func (l *Limiter) Peek(ctx context.Context, keys ...Key) (Decision, error) {
 		now := l.now()
 		p := l.policyOf(k.Scope)
 		r, ok := recs[k.recordKey()]
-		if _, un := l.unrec.of(k.recordKey(), p, now); !ok && !un {
+		if _, un := l.unrec.of(k.recordKey(), now); !ok && !un {
 			clean = append(clean, k.recordKey())
 			continue
 		}
@@ -418,7 +418,7 @@ func (l *Limiter) Peek(ctx context.Context, keys ...Key) (Decision, error) {
 		if err != nil {
 			return Decision{}, fmt.Errorf("throttle: peek %s: %w", k.Scope, err)
 		}
-		s = l.unrec.with(s, k.recordKey(), p, now)
+		s = l.unrec.with(s, k.recordKey(), now)
 		if u := s.until(p); now.Before(u) {
 			d = worst(d, deny(u.Sub(now)))
 		}
@@ -486,7 +486,7 @@ func (l *Limiter) Check(ctx context.Context, keys ...Key) (Decision, error) {
 		d := allowed
 		p := l.policyOf(k.Scope)
 		err := l.update(ctx, k, func(s *state, now time.Time) bool {
-			if u := l.unrec.with(*s, k.recordKey(), p, now).until(p); now.Before(u) { // lost a race since Peek
+			if u := l.unrec.with(*s, k.recordKey(), now).until(p); now.Before(u) { // lost a race since Peek
 				d = deny(u.Sub(now))
 				return false
 			}
@@ -543,6 +543,7 @@ func (l *Limiter) Succeed(ctx context.Context, account Key, others ...Key) error
 		return err
 	}
 	others = slices.DeleteFunc(unique(others), func(k Key) bool { return k == account })
+	l.unrec.forget(account.recordKey())
 	err := l.recs.DeleteRecord(ctx, Kind, account.recordKey())
 	if errors.Is(err, store.ErrNotFound) {
 		err = nil

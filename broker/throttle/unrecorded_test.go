@@ -46,7 +46,7 @@ func TestUnrecordedFailuresCount(t *testing.T) {
 	d, err = l.Peek(ctx, k)
 	wantDecision(t, "peek after the delay", d, err, allowed)
 	c.advance(time.Minute)
-	if _, ok := l.unrec.of(k.recordKey(), l.policyOf(k.Scope), c.now()); ok {
+	if _, ok := l.unrec.of(k.recordKey(), c.now()); ok {
 		t.Error("the unrecorded failures outlived the window")
 	}
 }
@@ -68,24 +68,47 @@ func TestUnrecordedAddsToStored(t *testing.T) {
 	wantDecision(t, "peek after 2 stored and 1 unrecorded failures", d, err, deny(time.Second))
 }
 
-// TestUnrecordedBounded: the memory holds at most maxUnrecorded keys.
+// TestUnrecordedBounded: the memory holds at most maxUnrecorded keys;
+// when full, what has expired goes, then the key with the fewest
+// failures, so keys sprayed once each cannot push out one being guessed.
 func TestUnrecordedBounded(t *testing.T) {
-	u := &unrecorded{m: map[string]state{}}
+	u := newUnrecorded()
 	p, _ := Policy{}.withDefaults()
 	now := time.Now()
-	for i := range maxUnrecorded + 10 {
+	for range 5 {
+		u.add("guessed", p, now)
+	}
+	for i := range maxUnrecorded + 100 {
 		u.add(fmt.Sprint(i), p, now)
 		if len(u.m) > maxUnrecorded {
 			t.Fatalf("%d keys held", len(u.m))
 		}
 	}
-	clear(u.m)
-	for i := range maxUnrecorded {
-		u.add(fmt.Sprint(i), p, now)
+	if s, ok := u.of("guessed", now); !ok || s.Failures != 5 {
+		t.Errorf("the key with 5 failures: %+v, %v; want it kept", s, ok)
 	}
-	// Full: expired entries go first.
-	u.add("late", p, now.Add(24*time.Hour))
-	if _, ok := u.of("late", p, now.Add(24*time.Hour)); !ok || len(u.m) != 1 {
+	// Expired entries go first.
+	later := now.Add(24 * time.Hour)
+	u.add("late", p, later)
+	if _, ok := u.of("late", later); !ok || len(u.m) != 1 {
 		t.Errorf("after the others expired: %d keys, late held %v", len(u.m), ok)
 	}
+}
+
+// TestUnrecordedSucceedForgets: a success forgets the account's unrecorded
+// failures, as it does the stored ones.
+func TestUnrecordedSucceedForgets(t *testing.T) {
+	c := newClock()
+	st := openStore(t, "")
+	p := Policy{FreeFailures: 1, BaseDelay: time.Hour, MaxDelay: time.Hour, LockAfter: -1}
+	l := newLimiter(t, refusingWrites{st}, p, c)
+	k := Key{Scope: "client", ID: "app 192.0.2.1"}
+	for range 2 {
+		l.Fail(t.Context(), k)
+	}
+	d, err := l.Peek(t.Context(), k)
+	wantDecision(t, "peek after 2 unrecorded failures", d, err, deny(time.Hour))
+	l.Succeed(t.Context(), k)
+	d, err = l.Peek(t.Context(), k)
+	wantDecision(t, "peek after a success", d, err, allowed)
 }

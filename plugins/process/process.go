@@ -153,7 +153,6 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Plugin, error) {
 	return p, nil
 }
 
-// Info is what the plugin implements.
 // callSockets is how many calls a plugin gets over call sockets at once
 // (sdk/plugin sockets.go); more go over gRPC meanwhile.
 const callSockets = 8
@@ -163,6 +162,7 @@ const callSockets = 8
 // as unavailable instead of costing the broker its size in memory.
 const MaxAnswer = 4 << 20
 
+// Info is what the plugin implements.
 func (p *Plugin) Info() wire.Info { return p.info }
 
 // Connector returns the plugin as the broker sees a connector: a value
@@ -228,8 +228,8 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 	inst.signer = signer
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
 	socks, err := sdkplugin.NewSockets(callSockets)
-	if err != nil {
-		return nil, fmt.Errorf("connector %s: %w", p.opts.ID, err)
+	if err != nil { // not on Linux: calls go over gRPC
+		p.log.Debug("plugin: no call sockets", "err", err)
 	}
 	inst.socks = socks
 	cmd.ExtraFiles = socks.Files()

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -39,6 +38,9 @@ var hello = [8]byte{'p', 'o', 'r', 't', 'i', 'c', 'o', 1}
 // gRPC's default bound does on the gRPC path.
 const maxRequest = 4 << 20
 
+// deadlineLen is the size of the time left that starts a request.
+const deadlineLen = 8
+
 // Sockets are the call sockets of one plugin process, broker side: make
 // them before the process starts, pass Files and Env to it, CloseChild
 // once it has started, and give them to the process's Client.
@@ -47,35 +49,20 @@ type Sockets struct {
 	parent []net.Conn
 }
 
-// NewSockets makes n connected socket pairs.
-func NewSockets(n int) (*Sockets, error) {
-	s := &Sockets{}
-	for range n {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("plugin: call socket: %w", err)
-		}
-		parent := os.NewFile(uintptr(fds[0]), "portico-call")
-		c, err := net.FileConn(parent) // a copy of the descriptor
-		parent.Close()
-		if err != nil {
-			syscall.Close(fds[1])
-			s.Close()
-			return nil, fmt.Errorf("plugin: call socket: %w", err)
-		}
-		s.parent = append(s.parent, c)
-		s.child = append(s.child, os.NewFile(uintptr(fds[1]), "portico-call"))
-	}
-	return s, nil
-}
-
 // Files are the plugin's ends, for exec.Cmd.ExtraFiles: the child gets
 // them as descriptors 3, 4, ...
-func (s *Sockets) Files() []*os.File { return s.child }
+func (s *Sockets) Files() []*os.File {
+	if s == nil {
+		return nil
+	}
+	return s.child
+}
 
 // Env is the environment entry that names them to the plugin.
 func (s *Sockets) Env() string {
+	if s == nil {
+		return EnvCallFDs + "="
+	}
 	fds := make([]string, len(s.child))
 	for i := range s.child {
 		fds[i] = strconv.Itoa(3 + i)
@@ -86,6 +73,9 @@ func (s *Sockets) Env() string {
 // CloseChild closes this process's copies of the plugin's ends: once the
 // plugin has them, or if it never starts.
 func (s *Sockets) CloseChild() {
+	if s == nil {
+		return
+	}
 	for _, f := range s.child {
 		f.Close()
 	}
@@ -93,6 +83,9 @@ func (s *Sockets) CloseChild() {
 
 // Close closes both ends: the plugin's calls in flight on them fail.
 func (s *Sockets) Close() {
+	if s == nil {
+		return
+	}
 	s.CloseChild()
 	for _, c := range s.parent {
 		c.Close()
@@ -105,6 +98,9 @@ func (s *Sockets) Close() {
 // did not (an older sdk) gets gRPC only. Answers longer than maxAnswer
 // bytes fail the call.
 func (c *Client) UseSockets(s *Sockets, maxAnswer int) int {
+	if s == nil {
+		return 0
+	}
 	c.maxAnswer = maxAnswer
 	c.fast = make(chan net.Conn, len(s.parent))
 	for _, conn := range s.parent {
@@ -117,31 +113,14 @@ func (c *Client) UseSockets(s *Sockets, maxAnswer int) int {
 	return len(c.fast)
 }
 
-// greeted reads the plugin's greeting from conn if it is there now,
-// without waiting.
-func greeted(conn net.Conn) bool {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var b [len(hello)]byte
-	n := 0
-	err = rc.Read(func(fd uintptr) bool {
-		n, _ = syscall.Read(int(fd), b[:])
-		return true // one try: never wait
-	})
-	return err == nil && n == len(b) && b == hello
-}
-
 // callSocket is Call over a free call socket; ok is false if none is
 // free.
 func (c *Client) callSocket(ctx context.Context, raw []byte) (out []byte, ok bool, err error) {
 	if ctx.Err() != nil {
 		return nil, true, context.Cause(ctx) // over before it started
+	}
+	if len(raw)+deadlineLen > maxRequest {
+		return nil, false, nil // gRPC says what is wrong with it
 	}
 	var conn net.Conn
 	select {
@@ -156,6 +135,11 @@ func (c *Client) callSocket(ctx context.Context, raw []byte) (out []byte, ok boo
 		c.fast <- conn
 	case ctx.Err() != nil && x.untouched:
 		c.fast <- conn // given up on before a byte was sent
+	case x.untouched:
+		// The plugin closed its end (after a request it could not
+		// read, say): nothing was sent, so gRPC may carry the call.
+		conn.Close()
+		return nil, false, nil
 	case ctx.Err() != nil && x.sent:
 		// Given up on: the plugin is told, and the socket comes back once
 		// the plugin's answer is read and dropped.
@@ -204,18 +188,24 @@ type exchange struct {
 }
 
 func (x *exchange) run(ctx context.Context, raw []byte) ([]byte, error) {
-	dl, _ := ctx.Deadline() // zero: none
-	if err := x.conn.SetDeadline(dl); err != nil {
-		return nil, err
-	}
+	// The context alone ends the exchange (AfterFunc), not a deadline of
+	// the socket's own: one expiring with the context's, a moment before
+	// the context says so, would look like a broken socket.
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		x.conn.SetDeadline(time.Unix(1, 0))
 		close(fired)
 	})
-	msg := make([]byte, 4+len(raw))
-	binary.BigEndian.PutUint32(msg, uint32(len(raw)))
-	copy(msg[4:], raw)
+	// The request: its length, the time left (ns, 0: no deadline), as
+	// gRPC's grpc-timeout carries it, and the JSON.
+	var left int64
+	if dl, ok := ctx.Deadline(); ok {
+		left = max(int64(time.Until(dl)), 1)
+	}
+	msg := make([]byte, 4+deadlineLen+len(raw))
+	binary.BigEndian.PutUint32(msg, uint32(deadlineLen+len(raw)))
+	binary.BigEndian.PutUint64(msg[4:], uint64(left))
+	copy(msg[4+deadlineLen:], raw)
 	n, err := x.conn.Write(msg)
 	x.sent, x.untouched = err == nil, n == 0
 	var out []byte
@@ -258,23 +248,7 @@ func (x *exchange) finish() ([]byte, error) {
 // serveSockets serves calls on the sockets EnvCallFDs names (plugin
 // side), each in a goroutine of its own.
 func serveSockets(s *server) {
-	v := os.Getenv(EnvCallFDs)
-	if v == "" {
-		return
-	}
-	for _, f := range strings.Split(v, ",") {
-		fd, err := strconv.Atoi(f)
-		if err != nil || fd < 3 {
-			s.log.Warn("plugin: ignoring a bad call socket descriptor", "fd", f)
-			continue
-		}
-		file := os.NewFile(uintptr(fd), "portico-call")
-		conn, err := net.FileConn(file)
-		file.Close()
-		if err != nil {
-			s.log.Warn("plugin: ignoring a call socket", "fd", fd, "err", err)
-			continue
-		}
+	for _, conn := range callConns(s.log) {
 		// Greeted now, before go-plugin's handshake: the broker looks
 		// for the greeting once the handshake is done, without waiting.
 		if _, err := conn.Write(hello[:]); err != nil {
@@ -306,11 +280,15 @@ func (s *server) serveConn(conn net.Conn) {
 			s.log.Error("plugin: a request over the limit on a call socket; closing it", "bytes", n)
 			return
 		}
+		if n < deadlineLen {
+			return
+		}
 		req := make([]byte, n)
 		if _, err := io.ReadFull(conn, req); err != nil {
 			return
 		}
-		out, ok := s.callWatched(conn, req)
+		left := time.Duration(binary.BigEndian.Uint64(req))
+		out, ok := s.callWatched(conn, req[deadlineLen:], left)
 		if !ok {
 			return
 		}
@@ -327,9 +305,14 @@ func (s *server) serveConn(conn net.Conn) {
 // gives up: it sends nothing more on the socket until it has the answer
 // but a cancel byte, or it closes the socket. ok is false if the socket
 // was closed or the answer cannot be encoded: the socket is done with.
-func (s *server) callWatched(conn net.Conn, req []byte) (out []byte, ok bool) {
+func (s *server) callWatched(conn net.Conn, req []byte, left time.Duration) (out []byte, ok bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if left > 0 {
+		var cancelDL context.CancelFunc
+		ctx, cancelDL = context.WithTimeout(ctx, left)
+		defer cancelDL()
+	}
 	closed := make(chan bool, 1)
 	go func() {
 		var b [1]byte

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-idp/portico/sdk"
 	"github.com/portico-idp/portico/sdk/wire"
 )
 
@@ -148,7 +150,7 @@ func TestServeConn(t *testing.T) {
 	b, p := pair(t)
 	done := make(chan struct{})
 	go func() { s.serveConn(p); close(done) }()
-	req := []byte(`{"op":"info"}`)
+	req := append(make([]byte, deadlineLen), `{"op":"info"}`...) // no deadline
 	msg := append([]byte{cancelByte}, append(prefix(req), req...)...)
 	if _, err := b.Write(msg); err != nil {
 		t.Fatal(err)
@@ -229,5 +231,59 @@ func TestExchangeDoneBeforeSend(t *testing.T) {
 	out, _, err := c.callSocket(context.Background(), []byte(`{"op":"info"}`))
 	if err != nil || string(out) != "{}" {
 		t.Fatalf("the next call: %q, %v", out, err)
+	}
+}
+
+// deadlineConn logs in with whether the call's context has a deadline.
+type deadlineConn struct{}
+
+func (deadlineConn) Login(ctx context.Context, _ sdk.Scopes, _, _ string) (sdk.Identity, error) {
+	_, ok := ctx.Deadline()
+	return sdk.Identity{Subject: fmt.Sprint(ok)}, nil
+}
+
+// TestCallSocketDeadline: the call's deadline reaches the connector's
+// context, as gRPC's grpc-timeout carries it.
+func TestCallSocketDeadline(t *testing.T) {
+	s := &server{log: slog.New(slog.DiscardHandler), conn: deadlineConn{}}
+	b, p := pair(t)
+	go s.serveConn(p)
+	req, _ := json.Marshal(wire.Request{Op: wire.OpLogin, Username: "a"})
+	for _, withDeadline := range []bool{true, false} {
+		ctx := context.Background()
+		if withDeadline {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Hour)
+			defer cancel()
+		}
+		out, err := (&exchange{conn: b, max: 1 << 20}).run(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r wire.Response
+		if err := json.Unmarshal(out, &r); err != nil || r.Identity == nil || r.Identity.Subject != fmt.Sprint(withDeadline) {
+			t.Errorf("with a deadline %v: the connector saw %s (%v)", withDeadline, out, err)
+		}
+	}
+}
+
+// TestExchangePluginClosed: a socket the plugin has closed takes nothing:
+// the call goes over gRPC (ok false), and the socket leaves the pool.
+func TestExchangePluginClosed(t *testing.T) {
+	b, p := pair(t)
+	p.Close()
+	c := &Client{fast: make(chan net.Conn, 1), maxAnswer: 1 << 20}
+	c.fast <- b
+	_, sent, err := c.callSocket(context.Background(), []byte(`{"op":"info"}`))
+	if sent || err != nil {
+		t.Fatalf("sent %v, err %v; want the call left to gRPC", sent, err)
+	}
+	if len(c.fast) != 0 {
+		t.Error("the closed socket stayed in the pool")
+	}
+	// A request over the limit is left to gRPC without taking a socket.
+	c.fast <- b
+	if _, sent, _ := c.callSocket(context.Background(), make([]byte, maxRequest)); sent || len(c.fast) != 1 {
+		t.Errorf("a request over the limit: sent %v, pool %d", sent, len(c.fast))
 	}
 }

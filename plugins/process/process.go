@@ -276,7 +276,10 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 	cl.UseSockets(socks, MaxAnswer)
 	t := p.transport(cl)
 	inst.t = t
-	if _, err := wire.Dial(ctx, t); err != nil {
+	// The version check is part of the start: a plugin that does not
+	// answer it is refused within start_timeout, not the call timeout
+	// (up to 5m, while the broker's start waits).
+	if err := p.startCheck(ctx, t); err != nil {
 		return fail(fmt.Errorf("%w: connector %s: %s: %v", ErrRefused, p.opts.ID, p.cfg.Path, err))
 	}
 	resp, err := t(ctx, wire.Request{Op: wire.OpConfigure, Config: p.cfg.Config})
@@ -293,6 +296,18 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 		return fail(fmt.Errorf("%w: connector %s: info: %v", ErrRefused, p.opts.ID, err))
 	}
 	return inst, nil
+}
+
+// startCheck is wire.Dial within start_timeout.
+func (p *Plugin) startCheck(ctx context.Context, t wire.Transport) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, time.Duration(p.cfg.StartTimeout),
+		fmt.Errorf("no answer to info within start_timeout (%s)", time.Duration(p.cfg.StartTimeout)))
+	defer cancel()
+	_, err := wire.Dial(ctx, t)
+	if err != nil && context.Cause(ctx) != nil {
+		err = context.Cause(ctx)
+	}
+	return err
 }
 
 // transport is one instance's wire.Transport, with the per-call deadline.

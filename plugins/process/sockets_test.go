@@ -2,12 +2,17 @@ package process_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/portico-idp/portico/plugins/process"
 	"github.com/portico-idp/portico/plugins/process/processtest"
 	"github.com/portico-idp/portico/sdk"
+	"github.com/portico-idp/portico/sdk/upstream"
 )
 
 // transport logs in as "transport": how the call reached the plugin.
@@ -78,5 +83,19 @@ func TestPluginWithoutCallSockets(t *testing.T) {
 	}
 	if _, err := pc.Login(context.Background(), sdk.Scopes{}, "alice", "pw"); err != nil {
 		t.Errorf("login: %v", err)
+	}
+}
+
+// TestPluginMuteSockets: a plugin that greets on its call sockets and
+// never answers on them is refused at start within start_timeout, not
+// after the call timeout.
+func TestPluginMuteSockets(t *testing.T) {
+	cfg := pluginConfig(t, processtest.Build(t, testPlugin))
+	cfg.Env = map[string]string{"TESTPLUGIN_MUTE_SOCKETS": "1"}
+	cfg.StartTimeout = upstream.Duration(time.Second)
+	cfg.Timeout = upstream.Duration(5 * time.Minute)
+	_, err := process.Start(context.Background(), cfg, process.Options{ID: "mute", Log: slog.New(slog.DiscardHandler)})
+	if !errors.Is(err, process.ErrRefused) || !strings.Contains(err.Error(), "start_timeout") {
+		t.Fatalf("Start: %v; want refused for no answer within start_timeout", err)
 	}
 }

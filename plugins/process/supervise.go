@@ -87,6 +87,14 @@ func (p *Plugin) restart(backoff *time.Duration) bool {
 		}
 		*backoff = min(*backoff*2, p.opts.MaxBackoff)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(p.cfg.StartTimeout)+time.Duration(p.cfg.Timeout))
+		// Close does not wait for a start in progress to time out.
+		go func() {
+			select {
+			case <-p.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		inst, err := p.launch(ctx)
 		cancel()
 		if err == nil && inst.remote.Info() != p.info {

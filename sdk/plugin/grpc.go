@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -71,6 +72,7 @@ type Client struct {
 
 	fast      chan net.Conn // free call sockets (UseSockets); nil: gRPC only
 	maxAnswer int
+	ids       atomic.Uint64 // of calls on the sockets
 }
 
 // Call carries one request to the plugin: a wire.Transport. An error is a

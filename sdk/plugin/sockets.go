@@ -38,8 +38,14 @@ var hello = [8]byte{'p', 'o', 'r', 't', 'i', 'c', 'o', 1}
 // gRPC's default bound does on the gRPC path.
 const maxRequest = 4 << 20
 
-// deadlineLen is the size of the time left that starts a request.
-const deadlineLen = 8
+// A request's message starts with the time left before its deadline and
+// the call's id (8 bytes each); an answer's with the id it answers, so an
+// answer to another call (a late one, a repeated one: a plugin's bug) is
+// never taken for this call's.
+const (
+	reqHead = 16
+	ansHead = 8
+)
 
 // Sockets are the call sockets of one plugin process, broker side: make
 // them before the process starts, pass Files and Env to it, CloseChild
@@ -119,16 +125,23 @@ func (c *Client) callSocket(ctx context.Context, raw []byte) (out []byte, ok boo
 	if ctx.Err() != nil {
 		return nil, true, context.Cause(ctx) // over before it started
 	}
-	if len(raw)+deadlineLen > maxRequest {
+	if len(raw)+reqHead > maxRequest {
 		return nil, false, nil // gRPC says what is wrong with it
 	}
 	var conn net.Conn
-	select {
-	case conn = <-c.fast:
-	default:
-		return nil, false, nil
+	for conn == nil {
+		select {
+		case conn = <-c.fast:
+		default:
+			return nil, false, nil
+		}
+		if !idle(conn) {
+			// Bytes nobody asked for: the plugin is out of step.
+			conn.Close()
+			conn = nil
+		}
 	}
-	x := &exchange{conn: conn, max: c.maxAnswer}
+	x := &exchange{conn: conn, max: c.maxAnswer, id: c.ids.Add(1)}
 	out, err = x.run(ctx, raw)
 	switch {
 	case err == nil:
@@ -180,6 +193,7 @@ func (c *Client) drain(x *exchange) {
 type exchange struct {
 	conn      net.Conn
 	max       int
+	id        uint64
 	sent      bool    // the whole request was written
 	untouched bool    // nothing was written: the socket is as it was
 	hdr       [4]byte // the answer's length prefix
@@ -197,15 +211,16 @@ func (x *exchange) run(ctx context.Context, raw []byte) ([]byte, error) {
 		close(fired)
 	})
 	// The request: its length, the time left (ns, 0: no deadline), as
-	// gRPC's grpc-timeout carries it, and the JSON.
+	// gRPC's grpc-timeout carries it, the call's id and the JSON.
 	var left int64
 	if dl, ok := ctx.Deadline(); ok {
 		left = max(int64(time.Until(dl)), 1)
 	}
-	msg := make([]byte, 4+deadlineLen+len(raw))
-	binary.BigEndian.PutUint32(msg, uint32(deadlineLen+len(raw)))
+	msg := make([]byte, 4+reqHead+len(raw))
+	binary.BigEndian.PutUint32(msg, uint32(reqHead+len(raw)))
 	binary.BigEndian.PutUint64(msg[4:], uint64(left))
-	copy(msg[4+deadlineLen:], raw)
+	binary.BigEndian.PutUint64(msg[12:], x.id)
+	copy(msg[4+reqHead:], raw)
 	n, err := x.conn.Write(msg)
 	x.sent, x.untouched = err == nil, n == 0
 	var out []byte
@@ -230,8 +245,8 @@ func (x *exchange) finish() ([]byte, error) {
 	}
 	if x.out == nil {
 		n := binary.BigEndian.Uint32(x.hdr[:])
-		if uint64(n) > uint64(x.max) {
-			return nil, fmt.Errorf("answer of %d bytes, over the limit of %d", n, x.max)
+		if n < ansHead || uint64(n) > uint64(x.max)+ansHead {
+			return nil, fmt.Errorf("answer of %d bytes, over the limit of %d or without its call's id", n, x.max)
 		}
 		x.out = make([]byte, n)
 	}
@@ -242,7 +257,10 @@ func (x *exchange) finish() ([]byte, error) {
 			return nil, err
 		}
 	}
-	return x.out, nil
+	if id := binary.BigEndian.Uint64(x.out); id != x.id {
+		return nil, fmt.Errorf("an answer to call %d, not to this call (%d)", id, x.id)
+	}
+	return x.out[ansHead:], nil
 }
 
 // serveSockets serves calls on the sockets EnvCallFDs names (plugin
@@ -280,7 +298,7 @@ func (s *server) serveConn(conn net.Conn) {
 			s.log.Error("plugin: a request over the limit on a call socket; closing it", "bytes", n)
 			return
 		}
-		if n < deadlineLen {
+		if n < reqHead {
 			return
 		}
 		req := make([]byte, n)
@@ -288,13 +306,14 @@ func (s *server) serveConn(conn net.Conn) {
 			return
 		}
 		left := time.Duration(binary.BigEndian.Uint64(req))
-		out, ok := s.callWatched(conn, req[deadlineLen:], left)
+		out, ok := s.callWatched(conn, req[reqHead:], left)
 		if !ok {
 			return
 		}
-		msg := make([]byte, 4+len(out))
-		binary.BigEndian.PutUint32(msg, uint32(len(out)))
-		copy(msg[4:], out)
+		msg := make([]byte, 4+ansHead+len(out))
+		binary.BigEndian.PutUint32(msg, uint32(ansHead+len(out)))
+		copy(msg[4:], req[8:reqHead]) // the call's id
+		copy(msg[4+ansHead:], out)
 		if _, err := conn.Write(msg); err != nil {
 			return
 		}

@@ -54,6 +54,30 @@ func greeted(conn net.Conn) bool {
 	return err == nil && n == len(b) && b == hello
 }
 
+// idle reports whether conn has nothing to read now: a socket between
+// calls must not.
+func idle(conn net.Conn) bool {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var b [1]byte
+	n := 0
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), b[:])
+		return true // one try: never wait
+	})
+	// EAGAIN: nothing there. 0 bytes without an error: the plugin closed
+	// its end.
+	_ = n
+	return err == nil && rerr == syscall.EAGAIN
+}
+
 // callConns opens the call sockets EnvCallFDs names (plugin side), and
 // takes the variable out of the environment, so that a process the
 // plugin starts does not take them for its own. A descriptor that is

@@ -16,4 +16,6 @@ func NewSockets(n int) (*Sockets, error) {
 
 func greeted(net.Conn) bool { return false }
 
+func idle(net.Conn) bool { return false }
+
 func callConns(*slog.Logger) []net.Conn { return nil }

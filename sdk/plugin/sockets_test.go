@@ -38,6 +38,24 @@ func pair(t testing.TB) (broker, plugin net.Conn) {
 	return conn(fds[0]), conn(fds[1])
 }
 
+// readRequest reads one request on p, as a plugin does, and returns its
+// call id.
+func readRequest(p net.Conn) []byte {
+	var hdr [4]byte
+	io.ReadFull(p, hdr[:])
+	body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	io.ReadFull(p, body)
+	if len(body) < reqHead {
+		return make([]byte, 8)
+	}
+	return body[8:reqHead]
+}
+
+// answer is a plugin's answer to the call id: its length, id and body.
+func answer(id, body []byte) []byte {
+	return append(append(prefix(append(append([]byte{}, id...), body...)), id...), body...)
+}
+
 // prefix is the length prefix of a message b.
 func prefix(b []byte) []byte {
 	return binary.BigEndian.AppendUint32(nil, uint32(len(b)))
@@ -112,15 +130,12 @@ func TestExchangeCancelDrains(t *testing.T) {
 	c.fast <- b
 	gotRequest, gotCancel := make(chan struct{}), make(chan byte, 1)
 	go func() {
-		var hdr [4]byte
-		io.ReadFull(p, hdr[:])
-		io.ReadFull(p, make([]byte, binary.BigEndian.Uint32(hdr[:])))
+		id := readRequest(p)
 		close(gotRequest)
 		var one [1]byte
 		io.ReadFull(p, one[:])
 		gotCancel <- one[0]
-		ans := []byte(`{}`)
-		p.Write(append(prefix(ans), ans...))
+		p.Write(answer(id, []byte(`{}`)))
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-gotRequest; cancel() }()
@@ -150,7 +165,7 @@ func TestServeConn(t *testing.T) {
 	b, p := pair(t)
 	done := make(chan struct{})
 	go func() { s.serveConn(p); close(done) }()
-	req := append(make([]byte, deadlineLen), `{"op":"info"}`...) // no deadline
+	req := append(make([]byte, reqHead), `{"op":"info"}`...) // no deadline, call 0
 	msg := append([]byte{cancelByte}, append(prefix(req), req...)...)
 	if _, err := b.Write(msg); err != nil {
 		t.Fatal(err)
@@ -219,14 +234,7 @@ func TestExchangeDoneBeforeSend(t *testing.T) {
 	}
 	// The plugin got nothing, and the socket still works.
 	go func() {
-		var hdr [4]byte
-		io.ReadFull(p, hdr[:])
-		if hdr[0] != 0 {
-			t.Errorf("the plugin read %v first, want a request's prefix", hdr)
-		}
-		io.ReadFull(p, make([]byte, binary.BigEndian.Uint32(hdr[:])))
-		ans := []byte(`{}`)
-		p.Write(append(prefix(ans), ans...))
+		p.Write(answer(readRequest(p), []byte(`{}`)))
 	}()
 	out, _, err := c.callSocket(context.Background(), []byte(`{"op":"info"}`))
 	if err != nil || string(out) != "{}" {
@@ -285,5 +293,36 @@ func TestExchangePluginClosed(t *testing.T) {
 	c.fast <- b
 	if _, sent, _ := c.callSocket(context.Background(), make([]byte, maxRequest)); sent || len(c.fast) != 1 {
 		t.Errorf("a request over the limit: sent %v, pool %d", sent, len(c.fast))
+	}
+}
+
+// TestExchangeAnswerToAnotherCall: an answer carrying another call's id
+// fails the call and closes the socket; bytes waiting on an idle socket
+// (a late or repeated answer) close it before it is used, and the call
+// goes elsewhere. A plugin's bug never hands one call another's answer.
+func TestExchangeAnswerToAnotherCall(t *testing.T) {
+	b, p := pair(t)
+	c := &Client{fast: make(chan net.Conn, 1), maxAnswer: 1 << 20}
+	c.fast <- b
+	go func() {
+		readRequest(p)
+		p.Write(answer([]byte{0, 0, 0, 0, 0, 0, 0, 99}, []byte(`{"identity":{"subject":"someone else"}}`)))
+	}()
+	out, sent, err := c.callSocket(context.Background(), []byte(`{"op":"login"}`))
+	if !sent || err == nil {
+		t.Fatalf("sent %v, answer %q, err %v; want a failed call", sent, out, err)
+	}
+	if len(c.fast) != 0 {
+		t.Error("the socket went back to the pool")
+	}
+
+	b2, p2 := pair(t)
+	c.fast <- b2
+	p2.Write(answer(make([]byte, 8), []byte(`{"identity":{"subject":"stale"}}`)))
+	if _, sent, err := c.callSocket(context.Background(), []byte(`{"op":"login"}`)); sent || err != nil {
+		t.Errorf("on a socket with bytes waiting: sent %v, err %v; want the call left to gRPC", sent, err)
+	}
+	if len(c.fast) != 0 {
+		t.Error("the socket with bytes waiting went back to the pool")
 	}
 }

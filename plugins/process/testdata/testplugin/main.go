@@ -1,11 +1,14 @@
 // Command testplugin is a connector plugin for the plugin host's tests:
 // processtest.Users served with sdk/plugin. With TESTPLUGIN_NO_SOCKETS
 // set it ignores the call sockets, as a plugin built with an older sdk
-// does.
+// does; with TESTPLUGIN_MUTE_SOCKETS it greets on them and never reads.
 package main
 
 import (
+	"net"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/portico-idp/portico/plugins/process/processtest"
 	"github.com/portico-idp/portico/sdk/plugin"
@@ -14,6 +17,18 @@ import (
 func main() {
 	if os.Getenv("TESTPLUGIN_NO_SOCKETS") != "" {
 		os.Unsetenv(plugin.EnvCallFDs)
+	}
+	if os.Getenv("TESTPLUGIN_MUTE_SOCKETS") != "" {
+		var mute []net.Conn // kept open, never read
+		for _, f := range strings.Split(os.Getenv(plugin.EnvCallFDs), ",") {
+			fd, _ := strconv.Atoi(f)
+			if c, err := net.FileConn(os.NewFile(uintptr(fd), "call")); err == nil {
+				c.Write([]byte("portico\x01"))
+				mute = append(mute, c)
+			}
+		}
+		os.Unsetenv(plugin.EnvCallFDs)
+		defer func() { _ = mute }()
 	}
 	plugin.Serve(processtest.NewUsers)
 }

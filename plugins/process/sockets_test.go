@@ -67,6 +67,28 @@ func TestPluginCallSockets(t *testing.T) {
 			t.Fatalf("after the cancellations a login went over %s", got)
 		}
 	}
+
+	// Calls that reach their deadline in the plugin give their sockets
+	// back too (a socket deadline expiring with the call's once closed
+	// them): afterwards eight waiting calls still find eight sockets.
+	for range 12 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		if _, err := pc.Login(ctx, sdk.Scopes{}, "wait", ""); err == nil {
+			t.Fatal("a login past its deadline succeeded")
+		}
+		cancel()
+	}
+	waitFor(t, "the deadlines' cancellations", func() bool { return strings.Count(logs.String(), "login cancelled") == 20 })
+	before := strings.Count(logs.String(), `"transport":"socket"`)
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	for range 8 {
+		go pc.Login(ctx, sdk.Scopes{}, "wait", "")
+	}
+	waitFor(t, "eight more logins waiting", func() bool { return strings.Count(logs.String(), "login waiting") == 28 })
+	if n := strings.Count(logs.String(), `"transport":"socket"`) - before; n != 8 {
+		t.Errorf("%d of 8 waiting logins went over a socket: sockets were lost to deadlines", n)
+	}
 }
 
 // TestPluginWithoutCallSockets: a plugin that ignores the sockets (built

@@ -30,7 +30,7 @@ import (
 //	garbage  writes binary junk and broken log lines to stdout and stderr, then logs in
 //	procs    logs in with the process's GOMAXPROCS as the name
 //	transport logs in with the name "grpc" or "socket": how the call came
-//	wait     logs "login waiting", waits for its context to end, logs
+//	wait     logs "login waiting" (and its transport), waits for its context to end, logs
 //	         "login cancelled" and fails
 type Users struct {
 	Passwords map[string]string `json:"users"`
@@ -69,7 +69,11 @@ func (u *Users) Login(ctx context.Context, s sdk.Scopes, name, password string) 
 		}
 		return id, nil
 	case "wait":
-		u.log.Info("login waiting")
+		how := "socket"
+		if _, ok := peer.FromContext(ctx); ok {
+			how = "grpc"
+		}
+		u.log.Info("login waiting", "transport", how)
 		<-ctx.Done()
 		u.log.Info("login cancelled", "err", ctx.Err().Error())
 		return sdk.Identity{}, ctx.Err()

@@ -37,45 +37,38 @@ func NewSockets(n int) (*Sockets, error) {
 // greeted reads the plugin's greeting from conn if it is there now,
 // without waiting.
 func greeted(conn net.Conn) bool {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
 	var b [len(hello)]byte
-	n := 0
-	err = rc.Read(func(fd uintptr) bool {
-		n, _ = syscall.Read(int(fd), b[:])
-		return true // one try: never wait
-	})
+	n, err := readNow(conn, b[:])
 	return err == nil && n == len(b) && b == hello
 }
 
 // idle reports whether conn has nothing to read now: a socket between
-// calls must not.
+// calls must not. (0 bytes without an error: the plugin closed its end.)
 func idle(conn net.Conn) bool {
+	var b [1]byte
+	_, err := readNow(conn, b[:])
+	return err == syscall.EAGAIN
+}
+
+// readNow makes one read of conn, without waiting for data.
+func readNow(conn net.Conn, b []byte) (int, error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return false
+		return 0, syscall.EINVAL
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return 0, err
 	}
-	var b [1]byte
-	n := 0
+	var n int
 	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		n, rerr = syscall.Read(int(fd), b[:])
+	if err := rc.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), b)
 		return true // one try: never wait
-	})
-	// EAGAIN: nothing there. 0 bytes without an error: the plugin closed
-	// its end.
-	_ = n
-	return err == nil && rerr == syscall.EAGAIN
+	}); err != nil {
+		return 0, err
+	}
+	return n, rerr
 }
 
 // callConns opens the call sockets EnvCallFDs names (plugin side), and

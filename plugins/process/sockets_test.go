@@ -130,7 +130,9 @@ func TestPluginWithoutCallSockets(t *testing.T) {
 func TestPluginMuteSockets(t *testing.T) {
 	cfg := pluginConfig(t, processtest.Build(t, testPlugin))
 	cfg.Env = map[string]string{"TESTPLUGIN_MUTE_SOCKETS": "1"}
-	cfg.StartTimeout = upstream.Duration(time.Second)
+	// Long enough for a handshake on a loaded machine; the info that
+	// never comes is then refused at it, not after the call timeout.
+	cfg.StartTimeout = upstream.Duration(5 * time.Second)
 	cfg.Timeout = upstream.Duration(5 * time.Minute)
 	_, err := process.Start(context.Background(), cfg, process.Options{ID: "mute", Log: slog.New(slog.DiscardHandler)})
 	if !errors.Is(err, process.ErrRefused) || !strings.Contains(err.Error(), "start_timeout") {

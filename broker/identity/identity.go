@@ -71,6 +71,12 @@ func (s *Service) Resolve(ctx context.Context, connectorID string, a Admitted, l
 		next := u
 		applyProfile(&next, m)
 		if login {
+			if !u.LastLogin.Before(now) && sameProfile(next, u) {
+				// A concurrent login of the same person recorded a time
+				// as late: writing an earlier one would only contend
+				// (25 at once ran out of retries, a 503 each).
+				return u, nil
+			}
 			next.LastLogin = now
 		} else if sameProfile(next, u) {
 			return u, nil

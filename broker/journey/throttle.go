@@ -1,9 +1,7 @@
 package journey
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/portico-idp/portico/broker/core"
@@ -46,18 +44,9 @@ func (j *Server) allowed(c *gin.Context, d throttle.Decision) bool {
 	return true
 }
 
-// bookkeeping is the context of an attempt's end: the browser gone does
-// not stop it, or a login abandoned mid-way would stay pending and count
-// as a failure, and a guess whose sender hung up would not count.
-func bookkeeping(c *gin.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(c.Request.Context()), 10*time.Second)
-}
-
 func (j *Server) throttleFail(c *gin.Context, keys ...throttle.Key) {
 	if j.opts.Throttle != nil {
-		ctx, cancel := bookkeeping(c)
-		defer cancel()
-		if err := j.opts.Throttle.Fail(ctx, keys...); err != nil {
+		if err := j.opts.Throttle.Fail(c.Request.Context(), keys...); err != nil {
 			j.log.Error("throttle: record failure", "err", err)
 		}
 	}
@@ -65,9 +54,7 @@ func (j *Server) throttleFail(c *gin.Context, keys ...throttle.Key) {
 
 func (j *Server) throttleSucceed(c *gin.Context, account throttle.Key, others ...throttle.Key) {
 	if j.opts.Throttle != nil {
-		ctx, cancel := bookkeeping(c)
-		defer cancel()
-		if err := j.opts.Throttle.Succeed(ctx, account, others...); err != nil {
+		if err := j.opts.Throttle.Succeed(c.Request.Context(), account, others...); err != nil {
 			j.log.Error("throttle: record success", "err", err)
 		}
 	}
@@ -75,9 +62,7 @@ func (j *Server) throttleSucceed(c *gin.Context, account throttle.Key, others ..
 
 func (j *Server) throttleRelease(c *gin.Context, keys ...throttle.Key) {
 	if j.opts.Throttle != nil {
-		ctx, cancel := bookkeeping(c)
-		defer cancel()
-		if err := j.opts.Throttle.Release(ctx, keys...); err != nil {
+		if err := j.opts.Throttle.Release(c.Request.Context(), keys...); err != nil {
 			j.log.Error("throttle: release", "err", err)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -163,9 +162,6 @@ func (p *Server) clientAuthFailed(ctx context.Context, keys []throttle.Key) {
 	if p.opts.ClientThrottle == nil {
 		return
 	}
-	// Counted even if the client hung up: a guess is a guess.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
 	if err := p.opts.ClientThrottle.Fail(ctx, keys...); err != nil {
 		p.log.Error("client authentication: record failure", "err", err)
 	}

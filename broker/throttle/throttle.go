@@ -510,9 +510,22 @@ func (l *Limiter) Check(ctx context.Context, keys ...Key) (Decision, error) {
 	return allowed, nil
 }
 
+// endTimeout bounds recording an attempt's end, which its request's
+// context does not: a client that hung up still made its guess, and an
+// attempt left pending would count as a failure until it lapsed (a login
+// abandoned by the browser answered the next one 429).
+const endTimeout = 10 * time.Second
+
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+}
+
 // Fail records a failed attempt on every key, ending an attempt Check
-// allowed. It tries every key and returns what went wrong with any.
+// allowed, whether or not ctx has ended. It tries every key and returns
+// what went wrong with any.
 func (l *Limiter) Fail(ctx context.Context, keys ...Key) error {
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	var errs []error
 	for _, k := range unique(keys) {
 		err := l.update(ctx, k, func(s *state, now time.Time) bool {
@@ -542,6 +555,8 @@ func (l *Limiter) Succeed(ctx context.Context, account Key, others ...Key) error
 	if err := account.validate(); err != nil {
 		return err
 	}
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	others = slices.DeleteFunc(unique(others), func(k Key) bool { return k == account })
 	l.unrec.forget(account.recordKey())
 	err := l.recs.DeleteRecord(ctx, Kind, account.recordKey())
@@ -557,6 +572,8 @@ func (l *Limiter) Succeed(ctx context.Context, account Key, others ...Key) error
 // such as one the connector could not answer: it stops counting as
 // pending, and counts as nothing.
 func (l *Limiter) Release(ctx context.Context, keys ...Key) error {
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	var errs []error
 	for _, k := range unique(keys) {
 		err := l.update(ctx, k, func(s *state, _ time.Time) bool {

@@ -112,3 +112,33 @@ func TestUnrecordedSucceedForgets(t *testing.T) {
 	d, err = l.Peek(t.Context(), k)
 	wantDecision(t, "peek after a success", d, err, allowed)
 }
+
+// TestEndsAfterHangUp: an attempt's end is recorded in the store whether
+// or not its request's context has ended: a login abandoned by the browser
+// used to stay pending, counting as a failure (the next login got 429),
+// and a guess whose sender hung up was not stored.
+func TestEndsAfterHangUp(t *testing.T) {
+	c := newClock()
+	st := openStore(t, "")
+	p := Policy{FreeFailures: -1, BaseDelay: time.Hour, MaxDelay: time.Hour}
+	l := newLimiter(t, st, p, c)
+	k := Login("carol")
+	for name, end := range map[string]func(context.Context) error{
+		"Release": func(ctx context.Context) error { return l.Release(ctx, k) },
+		"Succeed": func(ctx context.Context) error { return l.Succeed(ctx, k) },
+	} {
+		d, err := l.Check(t.Context(), k)
+		wantDecision(t, "check before "+name, d, err, allowed)
+		ctx, hangUp := context.WithCancel(t.Context())
+		hangUp()
+		must(t, end(ctx), name+" after the request ended")
+		d, err = l.Peek(t.Context(), k)
+		wantDecision(t, "peek after "+name, d, err, allowed)
+	}
+	ctx, hangUp := context.WithCancel(t.Context())
+	hangUp()
+	must(t, l.Fail(ctx, k), "Fail after the request ended")
+	// Stored, not only remembered here: another limiter sees it.
+	d, err := newLimiter(t, st, p, c).Peek(t.Context(), k)
+	wantDecision(t, "another limiter's peek after the failure", d, err, deny(time.Hour))
+}

@@ -153,10 +153,6 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Plugin, error) {
 	return p, nil
 }
 
-// callSockets is how many calls a plugin gets over call sockets at once
-// (sdk/plugin sockets.go); more go over gRPC meanwhile.
-const callSockets = 8
-
 // MaxAnswer bounds one answer of a plugin, in bytes: an identity (with
 // its connector data) is far smaller, and a larger answer fails the call
 // as unavailable instead of costing the broker its size in memory.
@@ -227,7 +223,7 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 	}
 	inst.signer = signer
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
-	socks, err := sdkplugin.NewSockets(callSockets)
+	socks, err := sdkplugin.NewSockets(sdkplugin.CallSockets)
 	if err != nil { // not on Linux: calls go over gRPC
 		p.log.Debug("plugin: no call sockets", "err", err)
 	}
@@ -417,9 +413,7 @@ func (inst *instance) kill(force bool) {
 	if inst == nil {
 		return
 	}
-	if inst.socks != nil {
-		defer inst.socks.Close()
-	}
+	defer inst.socks.Close()
 	if inst.client == nil {
 		return
 	}

@@ -51,7 +51,7 @@ func build(t *testing.T, dir string, wasm bool) string {
 // connector as the broker would hold it.
 func startProcess(t *testing.T, path string, config json.RawMessage) (any, error) {
 	// The call sockets, as the broker passes them (sdk/plugin sockets.go).
-	socks, _ := plugin.NewSockets(8) // nil, and calls over gRPC, but on Linux
+	socks, _ := plugin.NewSockets(plugin.CallSockets) // nil, and calls over gRPC, but on Linux
 	t.Cleanup(socks.Close)
 	cmd := exec.Command(path)
 	cmd.ExtraFiles = socks.Files()

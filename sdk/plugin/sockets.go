@@ -23,8 +23,8 @@ import (
 // the request as a length-prefixed JSON message, the answer likewise, one
 // call at a time per socket, written and read by the calling goroutine
 // itself. gRPC stays for configure, host callbacks and as the fallback:
-// a plugin built with an older sdk never answers on the sockets, and the
-// broker keeps to gRPC.
+// a plugin built with an older sdk never greets on the sockets, and the
+// broker keeps to gRPC with it.
 
 // EnvCallFDs is the environment variable naming the descriptors of the
 // call sockets the broker passes the plugin, comma-separated ("3,4").
@@ -46,6 +46,16 @@ const (
 	reqHead = 16
 	ansHead = 8
 )
+
+// frame is a message: its length, then head and body.
+func frame(head, body []byte) []byte {
+	msg := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(head)+len(body)), uint32(len(head)+len(body)))
+	return append(append(msg, head...), body...)
+}
+
+// CallSockets is how many call sockets the broker passes a plugin: how
+// many calls go over them at once (more go over gRPC meanwhile).
+const CallSockets = 8
 
 // Sockets are the call sockets of one plugin process, broker side: make
 // them before the process starts, pass Files and Env to it, CloseChild
@@ -216,12 +226,10 @@ func (x *exchange) run(ctx context.Context, raw []byte) ([]byte, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		left = max(int64(time.Until(dl)), 1)
 	}
-	msg := make([]byte, 4+reqHead+len(raw))
-	binary.BigEndian.PutUint32(msg, uint32(reqHead+len(raw)))
-	binary.BigEndian.PutUint64(msg[4:], uint64(left))
-	binary.BigEndian.PutUint64(msg[12:], x.id)
-	copy(msg[4+reqHead:], raw)
-	n, err := x.conn.Write(msg)
+	var head [reqHead]byte
+	binary.BigEndian.PutUint64(head[:], uint64(left))
+	binary.BigEndian.PutUint64(head[8:], x.id)
+	n, err := x.conn.Write(frame(head[:], raw))
 	x.sent, x.untouched = err == nil, n == 0
 	var out []byte
 	if err == nil {
@@ -310,11 +318,7 @@ func (s *server) serveConn(conn net.Conn) {
 		if !ok {
 			return
 		}
-		msg := make([]byte, 4+ansHead+len(out))
-		binary.BigEndian.PutUint32(msg, uint32(ansHead+len(out)))
-		copy(msg[4:], req[8:reqHead]) // the call's id
-		copy(msg[4+ansHead:], out)
-		if _, err := conn.Write(msg); err != nil {
+		if _, err := conn.Write(frame(req[8:reqHead], out)); err != nil { // the call's id, the answer
 			return
 		}
 	}

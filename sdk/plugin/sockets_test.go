@@ -51,15 +51,8 @@ func readRequest(p net.Conn) []byte {
 	return body[8:reqHead]
 }
 
-// answer is a plugin's answer to the call id: its length, id and body.
-func answer(id, body []byte) []byte {
-	return append(append(prefix(append(append([]byte{}, id...), body...)), id...), body...)
-}
-
-// prefix is the length prefix of a message b.
-func prefix(b []byte) []byte {
-	return binary.BigEndian.AppendUint32(nil, uint32(len(b)))
-}
+// answer is a plugin's answer to the call id.
+func answer(id, body []byte) []byte { return frame(id, body) }
 
 // TestGreeted: a socket is used only after the plugin's greeting, read
 // without waiting.
@@ -165,8 +158,8 @@ func TestServeConn(t *testing.T) {
 	b, p := pair(t)
 	done := make(chan struct{})
 	go func() { s.serveConn(p); close(done) }()
-	req := append(make([]byte, reqHead), `{"op":"info"}`...) // no deadline, call 0
-	msg := append([]byte{cancelByte}, append(prefix(req), req...)...)
+	// A late cancel byte, then a request without deadline, call 0.
+	msg := append([]byte{cancelByte}, frame(make([]byte, reqHead), []byte(`{"op":"info"}`))...)
 	if _, err := b.Write(msg); err != nil {
 		t.Fatal(err)
 	}

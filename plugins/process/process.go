@@ -166,8 +166,8 @@ func (p *Plugin) Info() wire.Info { return p.info }
 // io.Closer (the broker closes connectors at shutdown).
 func (p *Plugin) Connector() any { return compose(p.info, remote{p}, p) }
 
-// Close stops supervising and kills the process. It waits for a start in
-// progress (at most the start timeout).
+// Close stops supervising and kills the process; a restart in progress
+// is ended, not waited for.
 func (p *Plugin) Close() error {
 	p.mu.Lock()
 	if p.closed {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,5 +140,31 @@ func TestPluginMuteSockets(t *testing.T) {
 	_, err := process.Start(context.Background(), cfg, process.Options{ID: "mute", Log: slog.New(slog.DiscardHandler)})
 	if !errors.Is(err, process.ErrRefused) || !strings.Contains(err.Error(), "start_timeout") {
 		t.Fatalf("Start: %v; want refused for no answer within start_timeout", err)
+	}
+}
+
+// TestPluginCloseDuringRestart: Close does not wait for a restart whose
+// plugin does not answer (start_timeout and timeout of ten minutes here):
+// it ends it.
+func TestPluginCloseDuringRestart(t *testing.T) {
+	mute := filepath.Join(t.TempDir(), "mute")
+	cfg := pluginConfig(t, processtest.Build(t, testPlugin))
+	cfg.Env = map[string]string{"TESTPLUGIN_MUTE_IF": mute}
+	cfg.StartTimeout = upstream.Duration(10 * time.Minute)
+	cfg.Timeout = upstream.Duration(10 * time.Minute)
+	p, logs := start(t, cfg)
+	if err := os.WriteFile(mute, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(p.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the restarted plugin, muted", func() bool { return strings.Contains(logs.String(), "testplugin: muted") })
+	closed := make(chan struct{})
+	go func() { p.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(time.Minute): // liveness only: the start it waits on lasts ten
+		t.Fatal("Close waited for the restart's start_timeout")
 	}
 }

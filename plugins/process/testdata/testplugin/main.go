@@ -1,7 +1,9 @@
 // Command testplugin is a connector plugin for the plugin host's tests:
 // processtest.Users served with sdk/plugin. With TESTPLUGIN_NO_SOCKETS
 // set it ignores the call sockets, as a plugin built with an older sdk
-// does; with TESTPLUGIN_MUTE_SOCKETS it greets on them and never reads.
+// does; with TESTPLUGIN_MUTE_SOCKETS, or when the file TESTPLUGIN_MUTE_IF
+// names exists, it greets on them and never reads (and says so on
+// stderr).
 package main
 
 import (
@@ -18,7 +20,9 @@ func main() {
 	if os.Getenv("TESTPLUGIN_NO_SOCKETS") != "" {
 		os.Unsetenv(plugin.EnvCallFDs)
 	}
-	if os.Getenv("TESTPLUGIN_MUTE_SOCKETS") != "" {
+	_, err := os.Stat(os.Getenv("TESTPLUGIN_MUTE_IF"))
+	if os.Getenv("TESTPLUGIN_MUTE_SOCKETS") != "" || (os.Getenv("TESTPLUGIN_MUTE_IF") != "" && err == nil) {
+		os.Stderr.WriteString("testplugin: muted\n")
 		var mute []net.Conn // kept open, never read
 		for _, f := range strings.Split(os.Getenv(plugin.EnvCallFDs), ",") {
 			fd, _ := strconv.Atoi(f)

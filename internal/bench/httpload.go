@@ -97,7 +97,30 @@ func tokenRequest(ctx context.Context, b *testenv.Broker, form string) (*http.Re
 	return formRequest(ctx, b, "/token", appClient, form)
 }
 
-var accessTokenField = []byte(`"access_token":"`)
+var (
+	accessTokenField  = []byte(`"access_token":"`)
+	refreshTokenField = []byte(`"refresh_token":"`)
+)
+
+// refreshTokenOf finds the refresh token in a token response without
+// decoding all of it: the load generator shares the broker's cores, so
+// what it spends is the broker's loss (a scan of the compact JSON both
+// Portico and Dex write, and encoding/json when that finds nothing or an
+// escape).
+func refreshTokenOf(body []byte) (string, bool) {
+	if _, rest, ok := bytes.Cut(body, refreshTokenField); ok {
+		if v, _, ok := bytes.Cut(rest, []byte{'"'}); ok && len(v) > 0 && !bytes.ContainsRune(v, '\\') {
+			return string(v), true
+		}
+	}
+	var r struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if json.Unmarshal(body, &r) != nil || r.RefreshToken == "" {
+		return "", false
+	}
+	return r.RefreshToken, true
+}
 
 // clientCredentialsOp asks for a client_credentials token.
 func clientCredentialsOp(c *http.Client, b *testenv.Broker) op {
@@ -221,17 +244,11 @@ func refreshOp(c *http.Client, b *testenv.Broker, tokens []string) op {
 		if err != nil {
 			return err
 		}
-		var resp struct {
-			AccessToken  string `json:"access_token"`
-			RefreshToken string `json:"refresh_token"`
-		}
-		if err := json.Unmarshal(body, &resp); err != nil {
-			return fmt.Errorf("POST /token: decoding the response: %w", err)
-		}
-		if resp.AccessToken == "" || resp.RefreshToken == "" {
+		rt, ok := refreshTokenOf(body)
+		if !ok || !bytes.Contains(body, accessTokenField) {
 			return fmt.Errorf("POST /token: 200 without access_token or refresh_token: %s", truncate(string(body), 100))
 		}
-		tokens[w] = resp.RefreshToken
+		tokens[w] = rt
 		return nil
 	}
 }

@@ -44,6 +44,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -58,6 +59,7 @@ type options struct {
 	warmup     time.Duration
 	only       *regexp.Regexp
 	cpuprofile string
+	trace      string
 	blockprof  string
 	mutexprof  string
 	sharedUser bool
@@ -78,6 +80,7 @@ func realMain() int {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "untimed warm-up before each scenario")
 	flag.StringVar(&only, "only", "", "run only the scenarios whose name matches this regexp")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each scenario run to this file (name.scenario.ext if several)")
+	flag.StringVar(&o.trace, "trace", "", "write an execution trace of each scenario run to this file (name.scenario.ext if several; go tool trace)")
 	flag.StringVar(&o.blockprof, "blockprofile", "", "write a profile of where goroutines blocked, over all scenarios run, to this file")
 	flag.StringVar(&o.mutexprof, "mutexprofile", "", "write a profile of mutex contention, over all scenarios run, to this file")
 	flag.BoolVar(&o.sharedUser, "shared-user", false, "refresh rotation: every worker logs in as the same user (alice)")
@@ -206,7 +209,11 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 		if o.cpuprofile != "" {
 			prof = profilePath(o.cpuprofile, sc.name, len(selected) > 1)
 		}
-		r := runScenario(ctx, sc, o, prof)
+		tr := ""
+		if o.trace != "" {
+			tr = profilePath(o.trace, sc.name, len(selected) > 1)
+		}
+		r := runScenario(ctx, sc, o, prof, tr)
 		results = append(results, r)
 		fmt.Fprintf(os.Stderr, "%-36s %10.0f/s  p50 %-9s p99 %-9s cpu %3.0f%%  db %4s  other %4s  errors %d  RSS %s\n",
 			r.name, r.perSec(), fmtDur(r.p50), fmtDur(r.p99), 100*r.cpu, fmtShare(r.db), fmtShare(r.other), r.errors, rss())
@@ -280,7 +287,7 @@ func bench(ctx context.Context, o options, out io.Writer) (int, error) {
 // runScenario sets sc up, runs it, and turns a setup failure into an
 // errored result. With prof set, the CPU profile of the run (warm-up and
 // timed window, not the setup) goes to that file.
-func runScenario(ctx context.Context, sc scenario, o options, prof string) result {
+func runScenario(ctx context.Context, sc scenario, o options, prof, tr string) result {
 	fail := func(err error) result {
 		return result{name: sc.name, workers: o.workers, errors: 1,
 			errMsgs: map[string]int{"setup: " + err.Error(): 1}, skipped: "setup failed"}
@@ -301,6 +308,17 @@ func runScenario(ctx context.Context, sc scenario, o options, prof string) resul
 			return fail(err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if tr != "" {
+		f, err := os.Create(tr)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fail(err)
+		}
+		defer trace.Stop()
 	}
 	// Block and mutex events are recorded during the runs only, not setup.
 	if o.blockprof != "" {

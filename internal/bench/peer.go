@@ -9,6 +9,7 @@ package main
 // grant (the peer has to allow it; Portico's own come from its code flow).
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,15 +113,12 @@ func (p *provider) tokenOp(c *http.Client, form func(w int) string, next func(w 
 		if err != nil {
 			return err
 		}
-		var r struct {
-			AccessToken  string `json:"access_token"`
-			RefreshToken string `json:"refresh_token"`
-		}
-		if json.Unmarshal(body, &r) != nil || r.AccessToken == "" || next != nil && r.RefreshToken == "" {
+		rt, ok := refreshTokenOf(body)
+		if !bytes.Contains(body, accessTokenField) || next != nil && !ok {
 			return fmt.Errorf("POST %s: 200 without the tokens: %s", p.token, truncate(string(body), 100))
 		}
 		if next != nil {
-			next(w, r.RefreshToken)
+			next(w, rt)
 		}
 		return nil
 	}

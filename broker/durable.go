@@ -27,10 +27,12 @@ func (b *Broker) durable(c *gin.Context) {
 	c.Request = c.Request.WithContext(ctx)
 	w := &durableWriter{ResponseWriter: c.Writer, wait: func() error {
 		seq := mark.Seq()
-		if seq == 0 {
-			return nil
+		var err error
+		if seq > 0 {
+			err = b.opts.Syncer.WaitDurable(ctx, seq)
 		}
-		return b.opts.Syncer.WaitDurable(ctx, seq)
+		mark.Answered(err == nil) // store.AfterAnswer
+		return err
 	}}
 	c.Writer = w
 	c.Next()

@@ -86,3 +86,47 @@ func TestDurableAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterAnswer: what a handler puts off until its answer goes out
+// (store.AfterAnswer) runs before the answer's first byte when the wait
+// succeeds or there is nothing to wait for, never when the answer is
+// replaced, and at once where nothing holds answers back (no Syncer).
+func TestAfterAnswer(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	for _, tc := range []struct {
+		name   string
+		syncer bool
+		read   bool
+		err    error
+		ran    bool
+	}{
+		{name: "no syncer", ran: true},
+		{name: "nothing undurable read", syncer: true, ran: true},
+		{name: "wait succeeds", syncer: true, read: true, ran: true},
+		{name: "wait fails", syncer: true, read: true, err: errors.New("sync failed")},
+	} {
+		rec := httptest.NewRecorder()
+		b := &Broker{}
+		if tc.syncer {
+			b.opts.Syncer = &syncer{rec: rec, err: tc.err}
+		}
+		ran, before := false, false
+		r := gin.New()
+		r.Use(b.durable)
+		r.GET("/", func(c *gin.Context) {
+			ctx := c.Request.Context()
+			if tc.read {
+				store.NoteRead(ctx, 3)
+			}
+			store.AfterAnswer(ctx, func() { ran, before = true, rec.Body.Len() == 0 })
+			if !tc.syncer && !ran {
+				t.Errorf("%s: not run at once", tc.name)
+			}
+			c.JSON(200, gin.H{"ok": true})
+		})
+		r.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		if ran != tc.ran || ran && !before {
+			t.Errorf("%s: ran %v (before the answer %v), want %v", tc.name, ran, before, tc.ran)
+		}
+	}
+}

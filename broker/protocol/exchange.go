@@ -111,14 +111,17 @@ func (p *Server) exchangeGrant(c *gin.Context, client store.Client) (t tokensvc.
 	d := map[string]string{"grant_type": core.GrantTokenExchange}
 	var userID string
 	defer func() {
-		// Every exchange is recorded, refused ones with the reason.
+		// Every exchange is recorded, refused ones with the reason, issued
+		// ones once their answer goes out (store.AfterAnswer).
+		e := store.AuditEvent{Type: audit.TokenExchange, Actor: audit.Client(client.ID), UserID: userID,
+			ClientID: client.ID, Details: d}
 		if terr != nil {
 			d["result"], d["error"] = "refused", terr.code
-		} else {
-			d["result"], d["scope"] = "issued", strings.Join(t.Scopes, " ")
+			p.audit.Request(c, e)
+			return
 		}
-		p.audit.Request(c, store.AuditEvent{Type: audit.TokenExchange, Actor: audit.Client(client.ID), UserID: userID,
-			ClientID: client.ID, Details: d})
+		d["result"], d["scope"] = "issued", strings.Join(t.Scopes, " ")
+		store.AfterAnswer(c.Request.Context(), func() { p.audit.Request(c, e) })
 	}()
 	x := client.TokenExchange
 	if x == nil || !slices.Contains(client.GrantTypes, core.GrantTokenExchange) {

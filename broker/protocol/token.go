@@ -222,8 +222,11 @@ func (p *Server) auditTokens(c *gin.Context, typ, grant, clientID, userID, conne
 	if t.FamilyID != "" {
 		d["session"] = t.FamilyID
 	}
-	p.audit.Request(c, store.AuditEvent{Type: typ, Actor: audit.Client(clientID), UserID: userID, ClientID: clientID,
-		ConnectorID: connectorID, Details: d})
+	e := store.AuditEvent{Type: typ, Actor: audit.Client(clientID), UserID: userID, ClientID: clientID,
+		ConnectorID: connectorID, Details: d}
+	// Only if the tokens go out: an answer that stood on a write whose
+	// sync then failed becomes a 503 (broker/durable.go).
+	store.AfterAnswer(c.Request.Context(), func() { p.audit.Request(c, e) })
 }
 
 // revokeCodeTokens ends what a replayed code issued (RFC 6749 §4.1.2: the

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 )
 
@@ -17,7 +18,12 @@ import (
 
 // ReadMark collects, for one request, the newest not-yet-durable write its
 // reads may have seen. Safe for concurrent use.
-type ReadMark struct{ seq atomic.Uint64 }
+type ReadMark struct {
+	seq atomic.Uint64
+
+	mu    sync.Mutex
+	after []func()
+}
 
 type readMarkKey struct{}
 
@@ -50,4 +56,34 @@ type Syncer interface {
 	// WaitDurable returns once the writes up to seq (a ReadMark's) are
 	// durable, or why they may not be.
 	WaitDurable(ctx context.Context, seq uint64) error
+}
+
+// AfterAnswer runs fn once the answer to ctx's request is known to go out:
+// at once without a ReadMark in ctx (nothing holds the answer back), else
+// when the wait for the mark has succeeded (Answered), and never if the
+// answer was replaced because it failed. For what claims the answer was
+// given: an audit event of tokens issued.
+func AfterAnswer(ctx context.Context, fn func()) {
+	m, _ := ctx.Value(readMarkKey{}).(*ReadMark)
+	if m == nil {
+		fn()
+		return
+	}
+	m.mu.Lock()
+	m.after = append(m.after, fn)
+	m.mu.Unlock()
+}
+
+// Answered runs what AfterAnswer put off, if ok (the answer goes out), or
+// drops it; once.
+func (m *ReadMark) Answered(ok bool) {
+	m.mu.Lock()
+	after := m.after
+	m.after = nil
+	m.mu.Unlock()
+	if ok {
+		for _, fn := range after {
+			fn()
+		}
+	}
 }

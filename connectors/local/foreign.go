@@ -199,32 +199,9 @@ func parseScrypt(s string) (verifier, error) {
 	if len(f) != 5 {
 		return nil, malformed("has %d '$'-separated fields, want 4 ($scrypt$ln=,r=,p=$salt$hash)", len(f)-1)
 	}
-	kv := strings.Split(f[2], ",")
-	if len(kv) != 3 {
-		return nil, malformed("has %d scrypt parameters, want exactly ln=,r=,p=", len(kv))
-	}
-	var n [3]uint64
-	for i, want := range []string{"ln", "r", "p"} {
-		k, v, ok := strings.Cut(kv[i], "=")
-		if !ok || k != want {
-			return nil, malformed("scrypt parameter %d is not %s=<number> (want ln=,r=,p= in that order)", i+1, want)
-		}
-		x, err := parseDecimal(v)
-		if err != nil {
-			return nil, malformed("scrypt parameter %s: %v", want, err)
-		}
-		n[i] = x
-	}
-	ln, r, p := n[0], n[1], n[2]
-	switch {
-	case ln < 1 || ln > 30:
-		return nil, malformed("scrypt ln=%d outside [1, 30]", ln)
-	case r < 1 || p < 1 || p > maxScryptP:
-		return nil, malformed("scrypt r=%d, p=%d: want r >= 1 and p in [1, %d]", r, p, maxScryptP)
-	case r > MaxScryptMemory/128 || 128*r<<ln > MaxScryptMemory:
-		return nil, malformed("scrypt needs 128*r*N = %d KiB, over %d KiB", (128*r<<min(ln, 30))>>10, MaxScryptMemory>>10)
-	case r*p<<ln > maxScryptWork:
-		return nil, malformed("scrypt work N*r*p is over %d", maxScryptWork)
+	ln, r, p, err := scryptParams(f[2])
+	if err != nil {
+		return nil, err
 	}
 	salt, err := decodeB64(f[3])
 	if err != nil {
@@ -244,4 +221,56 @@ func parseScrypt(s string) (verifier, error) {
 		got, err := scrypt.Key(password, salt, 1<<ln, int(r), int(p), len(key))
 		return err == nil && subtle.ConstantTimeCompare(got, key) == 1
 	}, nil
+}
+
+// scryptParams parses and bounds scrypt's "ln=,r=,p=" field.
+func scryptParams(field string) (ln, r, p uint64, err error) {
+	kv := strings.Split(field, ",")
+	if len(kv) != 3 {
+		return 0, 0, 0, malformed("has %d scrypt parameters, want exactly ln=,r=,p=", len(kv))
+	}
+	var n [3]uint64
+	for i, want := range []string{"ln", "r", "p"} {
+		k, v, ok := strings.Cut(kv[i], "=")
+		if !ok || k != want {
+			return 0, 0, 0, malformed("scrypt parameter %d is not %s=<number> (want ln=,r=,p= in that order)", i+1, want)
+		}
+		x, err := parseDecimal(v)
+		if err != nil {
+			return 0, 0, 0, malformed("scrypt parameter %s: %v", want, err)
+		}
+		n[i] = x
+	}
+	ln, r, p = n[0], n[1], n[2]
+	switch {
+	case ln < 1 || ln > 30:
+		return 0, 0, 0, malformed("scrypt ln=%d outside [1, 30]", ln)
+	case r < 1 || p < 1 || p > maxScryptP:
+		return 0, 0, 0, malformed("scrypt r=%d, p=%d: want r >= 1 and p in [1, %d]", r, p, maxScryptP)
+	case r > MaxScryptMemory/128 || 128*r<<ln > MaxScryptMemory:
+		return 0, 0, 0, malformed("scrypt needs 128*r*N = %d KiB, over %d KiB", (128*r<<min(ln, 30))>>10, MaxScryptMemory>>10)
+	case r*p<<ln > maxScryptWork:
+		return 0, 0, 0, malformed("scrypt work N*r*p is over %d", maxScryptWork)
+	}
+	return ln, r, p, nil
+}
+
+// HashMemory is about the memory, in bytes, that verifying a password
+// against hash holds: argon2id's m KiB, scrypt's 128·r·(N+p) bytes; 0 for
+// bcrypt and PBKDF2, whose few KiB do not count, and for a hash Verify
+// refuses.
+func HashMemory(hash string) uint64 {
+	switch Algorithm(hash) {
+	case "argon2id":
+		if h, err := parsePHC(hash); err == nil {
+			return uint64(h.params.Memory) << 10
+		}
+	case "scrypt":
+		if f := strings.Split(hash, "$"); len(f) == 5 {
+			if ln, r, p, err := scryptParams(f[2]); err == nil {
+				return 128 * r * (1<<ln + p)
+			}
+		}
+	}
+	return 0
 }

@@ -14,7 +14,9 @@ import (
 // share, so that a memory budget holds for the whole process rather than
 // per connector: argon2id holds Params.Memory for each hash in flight.
 type Limiter struct {
-	slots   chan struct{}
+	slots chan struct{}
+	// heavy is held by the one hash gathering several slots (weight).
+	heavy   chan struct{}
 	timeout time.Duration // Hash's wait for a slot
 	// Garbage: each hash allocates its memory afresh and drops it, and
 	// the Go runtime frees it only at a collection, which GOGC (or a
@@ -49,8 +51,8 @@ func NewLimiter(budget uint64, p Params, queueTimeout time.Duration) *Limiter {
 
 func newLimiter(n int, p Params, queueTimeout time.Duration) *Limiter {
 	per := uint64(p.Memory) << 10
-	return &Limiter{slots: make(chan struct{}, n), timeout: queueTimeout, per: per, collectAt: max(per, collectEvery),
-		collect: runtime.GC}
+	return &Limiter{slots: make(chan struct{}, n), heavy: make(chan struct{}, 1), timeout: queueTimeout, per: per,
+		collectAt: max(per, collectEvery), collect: runtime.GC}
 }
 
 // acquired is called with a slot just taken, before hashing: see
@@ -66,6 +68,20 @@ func (l *Limiter) acquired() {
 func (l *Limiter) release() {
 	<-l.slots
 	l.dropped.Add(l.per)
+}
+
+// weight is the number of slots a hash holding mem bytes takes: one for
+// a hash no heavier than the configured parameters' (or of unknown
+// memory, 0), more for an imported one that is (argon2id with a larger m,
+// scrypt), as many as its memory fills, but at most all of them: such a
+// hash then runs alone, and the peak is its memory rather than the
+// budget. Without it, an attacker knowing one such username held a
+// 512 MiB hash's memory per wrong password, whatever the budget.
+func (l *Limiter) weight(mem uint64) int {
+	if mem <= l.per || l.per == 0 {
+		return 1
+	}
+	return int(min(uint64(cap(l.slots)), (mem+l.per-1)/l.per))
 }
 
 // Concurrency is the number of hashes with p that budget bytes allow at

@@ -126,3 +126,83 @@ func TestLimiterCollects(t *testing.T) {
 		t.Errorf("cheap hashes collected %d times", collections-1)
 	}
 }
+
+// TestLimiterHeavyHash: an imported hash stronger than the configured
+// parameters holds as many of the budget's slots as its memory fills, and
+// one larger than the budget all of them, so that wrong passwords for
+// such accounts cannot hold several times the budget (the semaphore
+// decides, not a clock).
+func TestLimiterHeavyHash(t *testing.T) {
+	per := uint64(cheap.Memory) << 10
+	heavy := cheap
+	heavy.Memory = 3 * cheap.Memory
+	huge := cheap
+	huge.Memory = 10 * cheap.Memory
+	acct := func(name string, p Params) Account {
+		return Account{ID: "u-" + name, Username: name, PasswordHash: mustHash(t, alicePassword, p)}
+	}
+	for _, tc := range []struct {
+		name  string
+		p     Params
+		slots int // held by one login with it
+	}{
+		{"heavy", heavy, 3},
+		{"huge", huge, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := HashMemory(mustHash(t, "x", tc.p)); got != uint64(tc.p.Memory)<<10 {
+				t.Fatalf("HashMemory = %d, want %d", got, uint64(tc.p.Memory)<<10)
+			}
+			lim := NewLimiter(4*per, cheap, time.Millisecond)
+			accts := newMemAccounts(alice(t, cheap), acct("h1", tc.p), acct("h2", tc.p))
+			a := New(accts, Config{Params: cheap, Limiter: lim, QueueTimeout: time.Millisecond})
+			b := New(accts, Config{Params: cheap, Limiter: lim, QueueTimeout: time.Millisecond})
+			entered, release := make(chan struct{}), make(chan struct{})
+			a.testHookHashing = func() { close(entered); <-release }
+			done := make(chan error, 1)
+			go func() {
+				_, err := a.Login(context.Background(), sdk.Scopes{}, "h1", "wrong")
+				done <- err
+			}()
+			<-entered
+			if n := len(lim.slots); n != tc.slots {
+				t.Errorf("a wrong password for a %s hash holds %d slots, want %d", tc.name, n, tc.slots)
+			}
+			if _, err := b.Login(t.Context(), sdk.Scopes{}, "h2", "wrong"); !errors.Is(err, sdk.ErrUnavailable) {
+				t.Errorf("a second %s hash meanwhile: %v, want sdk.ErrUnavailable", tc.name, err)
+			}
+			_, err := b.Login(t.Context(), sdk.Scopes{}, "alice", alicePassword)
+			if free := 4 - tc.slots; free > 0 && err != nil {
+				t.Errorf("a login with the configured parameters and %d slots free: %v", free, err)
+			} else if free == 0 && !errors.Is(err, sdk.ErrUnavailable) {
+				t.Errorf("a login with no slot free: %v, want sdk.ErrUnavailable", err)
+			}
+			close(release)
+			if err := <-done; !errors.Is(err, sdk.ErrInvalidCredentials) {
+				t.Errorf("the held login: %v", err)
+			}
+			if n := len(lim.slots); n != 0 {
+				t.Errorf("%d slots still held after the logins", n)
+			}
+			if _, err := b.Login(t.Context(), sdk.Scopes{}, "h2", "wrong"); !errors.Is(err, sdk.ErrInvalidCredentials) {
+				t.Errorf("a %s hash once the slots are free: %v", tc.name, err)
+			}
+		})
+	}
+}
+
+func TestHashMemory(t *testing.T) {
+	for _, tc := range []struct {
+		hash string
+		want uint64
+	}{
+		{"$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$" + "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", 128 * 8 * (16 + 1)},
+		{"$2b$04$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui", 0},
+		{"$argon2id$v=19$m=nope", 0},
+		{"", 0},
+	} {
+		if got := HashMemory(tc.hash); got != tc.want {
+			t.Errorf("HashMemory(%.30q) = %d, want %d", tc.hash, got, tc.want)
+		}
+	}
+}

@@ -218,7 +218,7 @@ func (c *Connector) Login(ctx context.Context, _ sdk.Scopes, username, password 
 		return sdk.Identity{}, fmt.Errorf("%w: local: store returned an account without an ID", sdk.ErrUnavailable)
 	}
 
-	release, err := c.acquire(ctx)
+	release, err := c.acquire(ctx, HashMemory(acct.PasswordHash))
 	if err != nil {
 		return sdk.Identity{}, err
 	}
@@ -263,7 +263,7 @@ func (c *Connector) ChangePassword(ctx context.Context, id, current, next string
 	} else if err != nil {
 		return fmt.Errorf("%w: local: looking up account: %w", sdk.ErrUnavailable, err)
 	}
-	release, err := c.acquire(ctx)
+	release, err := c.acquire(ctx, HashMemory(acct.PasswordHash))
 	if err != nil {
 		return err
 	}
@@ -334,40 +334,68 @@ func identity(a Account) sdk.Identity {
 	}
 }
 
-// acquire takes a hashing slot, waiting at most c.queueTimeout and while ctx
-// lasts. The error wraps sdk.ErrUnavailable (and ctx's error if ctx ended).
-func (c *Connector) acquire(ctx context.Context) (release func(), err error) {
+// acquire takes the hashing slots a hash holding mem bytes needs (one,
+// or as many of the budget's as its memory fills, for an imported hash
+// stronger than the configured parameters: Limiter.weight), waiting at
+// most c.queueTimeout and while ctx lasts. The error wraps
+// sdk.ErrUnavailable (and ctx's error if ctx ended).
+func (c *Connector) acquire(ctx context.Context, mem uint64) (release func(), err error) {
 	// A login nobody waits for any more (the browser left, the deadline
 	// passed) is not worth a hash: it would cost the memory and time of a
 	// real one and could still succeed (sdk/connectortest's rule).
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: local: %w", sdk.ErrUnavailable, err)
 	}
-	release = c.lim.release
-	select {
-	case c.slots <- struct{}{}:
-		c.lim.acquired()
-		return release, nil
-	default:
+	k := c.lim.weight(mem)
+	if k == 1 {
+		select {
+		case c.slots <- struct{}{}:
+			c.lim.acquired()
+			return c.lim.release, nil
+		default:
+		}
 	}
 	t := time.NewTimer(c.queueTimeout)
 	defer t.Stop()
-	select {
-	case c.slots <- struct{}{}:
-		c.lim.acquired()
-		return release, nil
-	case <-t.C:
-		c.log.WarnContext(ctx, "local: password hashing queue full", "max_concurrent", cap(c.slots), "waited", c.queueTimeout)
-		return nil, fmt.Errorf("%w: local: %d password hashes already running, waited %v", sdk.ErrUnavailable, cap(c.slots), c.queueTimeout)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: local: waiting for a password hashing slot: %w", sdk.ErrUnavailable, ctx.Err())
+	wait := func(ch chan struct{}) error {
+		select {
+		case ch <- struct{}{}:
+			return nil
+		case <-t.C:
+			c.log.WarnContext(ctx, "local: password hashing queue full", "max_concurrent", cap(c.slots), "waited", c.queueTimeout)
+			return fmt.Errorf("%w: local: %d password hashes already running, waited %v", sdk.ErrUnavailable, cap(c.slots), c.queueTimeout)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: local: waiting for a password hashing slot: %w", sdk.ErrUnavailable, ctx.Err())
+		}
 	}
+	if k > 1 {
+		// One hash at a time gathers several slots, so that two such
+		// hashes never each hold part of what the other waits for.
+		if err := wait(c.lim.heavy); err != nil {
+			return nil, err
+		}
+		defer func() { <-c.lim.heavy }()
+	}
+	for i := range k {
+		if err := wait(c.slots); err != nil {
+			for range i {
+				<-c.slots
+			}
+			return nil, err
+		}
+	}
+	c.lim.acquired()
+	return func() {
+		for range k {
+			c.lim.release()
+		}
+	}, nil
 }
 
 // dummyHash spends one hash with the configured parameters on password and
 // returns sdk.ErrInvalidCredentials, or the error of acquire.
 func (c *Connector) dummyHash(ctx context.Context, password string) error {
-	release, err := c.acquire(ctx)
+	release, err := c.acquire(ctx, 0)
 	if err != nil {
 		return err
 	}

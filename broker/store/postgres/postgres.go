@@ -316,9 +316,10 @@ func translate(err error) error {
 
 // wrap adds what failed to err, keeping it testable with errors.Is. An
 // error of SQLSTATE class 53, insufficient resources (53100 disk_full,
-// 53200 out_of_memory, 53300 too_many_connections), is the server's
-// passing state, not a verdict on the request: it becomes
-// store.ErrUnavailable, so that callers answer 503 and the readiness probe
+// 53200 out_of_memory, 53300 too_many_connections), a write refused as
+// read-only (25006: a hot standby, a database set read-only) or a server
+// shutting down or starting (57P01–57P03) is the server's passing state,
+// not a verdict on the request: it becomes store.ErrUnavailable, so that callers answer 503 and the readiness probe
 // fails until writes succeed again. PostgreSQL returns these as errors and
 // stays up (a full disk under its write-ahead log makes it restart
 // instead, which the probe's read sees), so no guard is needed here.
@@ -335,7 +336,15 @@ func wrap(err error, format string, args ...any) error {
 // unavailable reports whether err is PostgreSQL running out of a resource.
 func unavailable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "53")
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "25006", // read_only_sql_transaction: a hot standby, or a database set read-only
+		"57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+		return true
+	}
+	return strings.HasPrefix(pgErr.Code, "53")
 }
 
 // exec runs a statement that must change a row: store.ErrNotFound if it

@@ -283,6 +283,9 @@ func (api *API) adminCreateClient(c *gin.Context) {
 	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
 		secret = core.NewSecretFor(&rec)
 	}
+	// Sessions older than this began with a deleted client of this id:
+	// the token endpoint refuses them.
+	rec.CreatedAt = api.opts.Now().UTC()
 	err = api.store.CreateClient(c.Request.Context(), rec)
 	if errors.Is(err, store.ErrAlreadyExists) {
 		adminError(c, http.StatusConflict, "conflict", "a client with this id exists")
@@ -322,7 +325,7 @@ func (api *API) adminPutClient(c *gin.Context) {
 		}
 		// Settings only: what dynamic registration keeps (its access
 		// token) stays, so the client can still manage itself.
-		rec.Version, rec.Registration, rec.ResourceURIs = old.Version, old.Registration, old.ResourceURIs
+		rec.Version, rec.Registration, rec.ResourceURIs, rec.CreatedAt = old.Version, old.Registration, old.ResourceURIs, old.CreatedAt
 		if !rec.Public {
 			rec.SecretHash = old.SecretHash
 		}

@@ -426,6 +426,7 @@ func (p *Server) handleRegister(c *gin.Context) {
 	if !rec.Public && config.AuthMethodUsesSecret(rec.AuthMethod) {
 		secret = core.NewSecretFor(&rec) // clientjwt_register.go
 	}
+	rec.CreatedAt = p.opts.Now().UTC()
 	if err := p.store.CreateClient(c.Request.Context(), rec); err != nil {
 		p.log.Error("register: store client", "err", err)
 		p.writeRegError(c, regUnavailable)
@@ -502,7 +503,7 @@ func (p *Server) handleRegistrationUpdate(c *gin.Context) {
 		p.writeRegError(c, e)
 		return
 	}
-	rec.ID, rec.SecretHash, rec.Version = cl.ID, cl.SecretHash, cl.Version
+	rec.ID, rec.SecretHash, rec.Version, rec.CreatedAt = cl.ID, cl.SecretHash, cl.Version, cl.CreatedAt
 	reg := *cl.Registration
 	reg.AuthMethod = m.TokenEndpointAuthMethod
 	rec.Registration = &reg

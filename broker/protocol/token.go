@@ -303,6 +303,12 @@ func (p *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 		p.log.Error("token: redeem refresh token", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
+	// A session older than the client began with another client of its
+	// id, since deleted: deleting a client ends its sessions, even if
+	// the id is registered again.
+	if fam.CreatedAt.Before(client.CreatedAt) {
+		return tokensvc.Tokens{}, invalidGrant("the refresh token was issued to a client since deleted")
+	}
 	// A bound refresh token is worth nothing without its key (RFC 9449
 	// §5): refused, and nothing rotated, so the holder of the key can
 	// still use it.

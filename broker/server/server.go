@@ -638,6 +638,7 @@ func PutClient(ctx context.Context, st store.Store, c store.Client) error {
 	for range 5 {
 		old, err := st.GetClient(ctx, c.ID)
 		if errors.Is(err, store.ErrNotFound) {
+			c.CreatedAt = time.Now().UTC()
 			err = st.CreateClient(ctx, c)
 			if errors.Is(err, store.ErrAlreadyExists) {
 				continue
@@ -646,7 +647,7 @@ func PutClient(ctx context.Context, st store.Store, c store.Client) error {
 		} else if err != nil {
 			return err
 		}
-		c.Version = old.Version
+		c.Version, c.CreatedAt = old.Version, old.CreatedAt
 		if err := st.UpdateClient(ctx, c); !errors.Is(err, store.ErrConflict) {
 			return err
 		}

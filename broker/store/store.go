@@ -172,6 +172,12 @@ type Client struct {
 	// together: "" (none) or "fapi2" (FAPI 2.0 Security Profile).
 	Profile string `json:"profile,omitempty"`
 
+	// CreatedAt is when the client was created (those who create one set
+	// it: the admin API, registration, the configuration); updates keep
+	// it. A session that began before it began with another
+	// client of the same id, since deleted: its tokens are refused.
+	CreatedAt time.Time `json:"created_at,omitzero"`
+
 	Version int64 `json:"version"`
 }
 

@@ -1229,6 +1229,7 @@ func client(n int) store.Client {
 		// DPoP and the FAPI 2.0 profile.
 		DPoPBoundAccessTokens: true,
 		Profile:               "fapi2",
+		CreatedAt:             time.Date(2026, 12, 7, 20, 0, n, 0, time.UTC),
 	}
 }
 

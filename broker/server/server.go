@@ -588,7 +588,9 @@ func seed(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Log
 		if err := PutClient(ctx, st, rec); err != nil {
 			return fmt.Errorf("clients[%d]: %w", i, err)
 		}
+		// Neither is a setting of the file: PutClient keeps the stored ones.
 		rec.Version, old.Version = 0, 0
+		rec.CreatedAt, old.CreatedAt = time.Time{}, time.Time{}
 		switch {
 		case old.ID == "":
 			err = audit("client_create", "client_id", c.ID)

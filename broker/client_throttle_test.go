@@ -229,22 +229,7 @@ func TestClientThrottleStoreRefusesWrites(t *testing.T) {
 	cfg := clientThrottleConfig(t)
 	cfg.Storage = config.Storage{Type: config.StoragePostgres, DSN: testenv.PostgresDSN(), Schema: schema}
 	b := testenv.Start(t, cfg)
-	conn, err := pgx.Connect(t.Context(), testenv.PostgresDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	table := pgx.Identifier{schema, "records"}.Sanitize()
-	fn := pgx.Identifier{schema, "refuse_writes"}.Sanitize()
-	for _, q := range []string{
-		`CREATE FUNCTION ` + fn + `() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'no space left' USING ERRCODE = 'disk_full'; END $$`,
-		`CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION ` + fn + `()`,
-	} {
-		if _, err := conn.Exec(t.Context(), q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	refuseWrites(t, schema, "records", "disk_full")
 	for i := range 4 {
 		if st, _ := tokenAuth(t, b.URL, testenv.ClientID, fmt.Sprintf("wrong-%d", i)); st != 401 {
 			t.Fatalf("wrong secret %d: %d, want 401", i, st)
@@ -252,4 +237,26 @@ BEGIN RAISE EXCEPTION 'no space left' USING ERRCODE = 'disk_full'; END $$`,
 	}
 	st, h := tokenAuth(t, b.URL, testenv.ClientID, testenv.ClientSecret)
 	mustThrottled(t, "the right secret after four unrecorded failures", st, h)
+}
+
+// refuseWrites makes PostgreSQL refuse every insert into and update of
+// table in schema with the error condition code (a trigger).
+func refuseWrites(t *testing.T, schema, table, code string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), testenv.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tab := pgx.Identifier{schema, table}.Sanitize()
+	fn := pgx.Identifier{schema, "refuse_writes_" + table}.Sanitize()
+	for _, q := range []string{
+		`CREATE FUNCTION ` + fn + `() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'writes refused' USING ERRCODE = '` + code + `'; END $$`,
+		`CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE ON ` + tab + ` FOR EACH ROW EXECUTE FUNCTION ` + fn + `()`,
+	} {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -1,13 +1,10 @@
 package broker_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/testenv"
@@ -39,22 +36,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 	if st, body := ready(); st != http.StatusOK {
 		t.Fatalf("/readyz before: %d %s", st, body)
 	}
-	conn, err := pgx.Connect(t.Context(), testenv.PostgresDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	table := pgx.Identifier{schema, "refresh_families"}.Sanitize()
-	fn := pgx.Identifier{schema, "read_only"}.Sanitize()
-	for _, q := range []string{
-		`CREATE FUNCTION ` + fn + `() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'cannot execute UPDATE in a read-only transaction' USING ERRCODE = 'read_only_sql_transaction'; END $$`,
-		`CREATE TRIGGER read_only BEFORE INSERT OR UPDATE ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION ` + fn + `()`,
-	} {
-		if _, err := conn.Exec(t.Context(), q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	refuseWrites(t, schema, "refresh_families", "read_only_sql_transaction")
 	r := refresh(t, b, tok.RefreshToken)
 	if r.Status != http.StatusServiceUnavailable || r.str("error") != "temporarily_unavailable" {
 		t.Errorf("refresh on a read-only database: %d %v, want 503 temporarily_unavailable", r.Status, r.Body)

@@ -1,6 +1,8 @@
 package local
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -105,15 +107,67 @@ func (l *Limiter) QueueTimeout() time.Duration {
 // Max is the number of hashes that run at once.
 func (l *Limiter) Max() int { return cap(l.slots) }
 
-// Hash is Hash(password, p) under one of l's slots, waiting at most its
-// queue timeout for it; then the error wraps sdk.ErrUnavailable.
+// Hash is Hash(password, p) under l's turns for p's memory, waiting at
+// most its queue timeout for them; then the error wraps
+// sdk.ErrUnavailable.
 func (l *Limiter) Hash(password string, p Params) (string, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-time.After(l.timeout):
-		return "", fmt.Errorf("%w: local: %d password hashes already running, waited %v", sdk.ErrUnavailable, l.Max(), l.timeout)
+	release, err := l.acquire(context.Background(), uint64(p.Memory)<<10, l.timeout)
+	if err != nil {
+		return "", err
 	}
-	defer l.release()
-	l.acquired()
+	defer release()
 	return Hash(password, p)
+}
+
+// errQueueFull is acquire's error when the wait ran out.
+var errQueueFull = errors.New("queue full")
+
+// acquire takes the turns a hash holding mem bytes needs (weight),
+// waiting at most timeout and while ctx lasts; the error wraps
+// sdk.ErrUnavailable, and errQueueFull if the wait ran out. A turn free
+// now is taken without a timer.
+func (l *Limiter) acquire(ctx context.Context, mem uint64, timeout time.Duration) (release func(), err error) {
+	k := l.weight(mem)
+	if k == 1 {
+		select {
+		case l.slots <- struct{}{}:
+			l.acquired()
+			return l.release, nil
+		default:
+		}
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	wait := func(ch chan struct{}) error {
+		select {
+		case ch <- struct{}{}:
+			return nil
+		case <-t.C:
+			return fmt.Errorf("%w: local: %w: %d password hashes already running, waited %v", sdk.ErrUnavailable, errQueueFull, l.Max(), timeout)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: local: waiting for a password hashing slot: %w", sdk.ErrUnavailable, ctx.Err())
+		}
+	}
+	if k > 1 {
+		// One hash at a time gathers several turns, so that two such
+		// hashes never each hold part of what the other waits for.
+		if err := wait(l.heavy); err != nil {
+			return nil, err
+		}
+		defer func() { <-l.heavy }()
+	}
+	for i := range k {
+		if err := wait(l.slots); err != nil {
+			for range i {
+				<-l.slots
+			}
+			return nil, err
+		}
+	}
+	l.acquired()
+	return func() {
+		for range k {
+			l.release()
+		}
+	}, nil
 }

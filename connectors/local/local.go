@@ -334,11 +334,9 @@ func identity(a Account) sdk.Identity {
 	}
 }
 
-// acquire takes the hashing slots a hash holding mem bytes needs (one,
-// or as many of the budget's as its memory fills, for an imported hash
-// stronger than the configured parameters: Limiter.weight), waiting at
-// most c.queueTimeout and while ctx lasts. The error wraps
-// sdk.ErrUnavailable (and ctx's error if ctx ended).
+// acquire takes the hashing turns a hash holding mem bytes needs
+// (Limiter.acquire), waiting at most c.queueTimeout and while ctx lasts.
+// The error wraps sdk.ErrUnavailable (and ctx's error if ctx ended).
 func (c *Connector) acquire(ctx context.Context, mem uint64) (release func(), err error) {
 	// A login nobody waits for any more (the browser left, the deadline
 	// passed) is not worth a hash: it would cost the memory and time of a
@@ -346,50 +344,11 @@ func (c *Connector) acquire(ctx context.Context, mem uint64) (release func(), er
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: local: %w", sdk.ErrUnavailable, err)
 	}
-	k := c.lim.weight(mem)
-	if k == 1 {
-		select {
-		case c.slots <- struct{}{}:
-			c.lim.acquired()
-			return c.lim.release, nil
-		default:
-		}
+	release, err = c.lim.acquire(ctx, mem, c.queueTimeout)
+	if errors.Is(err, errQueueFull) {
+		c.log.WarnContext(ctx, "local: password hashing queue full", "max_concurrent", cap(c.slots), "waited", c.queueTimeout)
 	}
-	t := time.NewTimer(c.queueTimeout)
-	defer t.Stop()
-	wait := func(ch chan struct{}) error {
-		select {
-		case ch <- struct{}{}:
-			return nil
-		case <-t.C:
-			c.log.WarnContext(ctx, "local: password hashing queue full", "max_concurrent", cap(c.slots), "waited", c.queueTimeout)
-			return fmt.Errorf("%w: local: %d password hashes already running, waited %v", sdk.ErrUnavailable, cap(c.slots), c.queueTimeout)
-		case <-ctx.Done():
-			return fmt.Errorf("%w: local: waiting for a password hashing slot: %w", sdk.ErrUnavailable, ctx.Err())
-		}
-	}
-	if k > 1 {
-		// One hash at a time gathers several slots, so that two such
-		// hashes never each hold part of what the other waits for.
-		if err := wait(c.lim.heavy); err != nil {
-			return nil, err
-		}
-		defer func() { <-c.lim.heavy }()
-	}
-	for i := range k {
-		if err := wait(c.slots); err != nil {
-			for range i {
-				<-c.slots
-			}
-			return nil, err
-		}
-	}
-	c.lim.acquired()
-	return func() {
-		for range k {
-			c.lim.release()
-		}
-	}, nil
+	return release, err
 }
 
 // dummyHash spends one hash with the configured parameters on password and

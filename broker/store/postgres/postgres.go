@@ -204,6 +204,15 @@ func connect(ctx context.Context, opts Options) (*pgxpool.Pool, string, error) {
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
 	}
+	// A write refused as read-only may be the session's default
+	// (ALTER DATABASE ... SET default_transaction_read_only), fixed when
+	// the connection started: the connection goes, so that the pool's
+	// next one sees the database as it is now. Otherwise a database made
+	// writable again stayed read-only for this replica's old connections.
+	onErr := cfg.ConnConfig.OnPgError
+	cfg.ConnConfig.OnPgError = func(c *pgconn.PgConn, e *pgconn.PgError) bool {
+		return e.Code != "25006" && (onErr == nil || onErr(c, e))
+	}
 	cfg.MaxConns = poolSize(opts.DSN, cfg)
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns

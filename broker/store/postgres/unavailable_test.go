@@ -50,3 +50,25 @@ func TestWrapUnavailable(t *testing.T) {
 		t.Errorf("message:\n got  %s\n want %s", got, want)
 	}
 }
+
+// TestReadOnlyConnectionReplaced: a connection whose session was started
+// read-only (a database with default_transaction_read_only set, since
+// turned off) is closed at its first refused write, so that the next write
+// gets a new connection and succeeds once the database takes writes;
+// before, the pool kept the read-only connection (found by a black-box
+// attack). One connection in the pool makes the next write reuse it.
+func TestReadOnlyConnectionReplaced(t *testing.T) {
+	s := open(t, newSchema(t), func(o *Options) { o.MaxConns = 1 })
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.pool.Exec(ctx, "SET default_transaction_read_only = on"); err != nil {
+		t.Fatal(err)
+	}
+	rec := store.Record{Kind: "k", Key: "a", Value: []byte("1")}
+	if err := s.PutRecord(ctx, rec); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("a write on the read-only session: %v, want store.ErrUnavailable", err)
+	}
+	if err := s.PutRecord(ctx, rec); err != nil {
+		t.Errorf("the next write, on a new connection: %v", err)
+	}
+}

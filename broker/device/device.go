@@ -51,7 +51,10 @@ const (
 
 // State is a device record's value.
 type State struct {
-	ClientID string    `json:"client_id"`
+	ClientID string `json:"client_id"`
+	// IssuedAt: a device code older than its client was issued to another
+	// client of its id, since deleted (zero in codes from before it).
+	IssuedAt time.Time `json:"issued_at,omitzero"`
 	Scopes   []string  `json:"scopes,omitempty"`
 	UserKey  string    `json:"user_key"` // the user code record's key
 	Expires  time.Time `json:"expires"`

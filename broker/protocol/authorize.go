@@ -370,6 +370,7 @@ func loginParams(q url.Values) (prompt []string, maxAge int64, acr []string, e *
 // the code's exchange will start.
 func (p *Server) IssueCode(ctx context.Context, req store.AuthRequest, familyID string) (string, error) {
 	code := tokensvc.NewID() + tokensvc.NewID()
+	now := p.opts.Now()
 	ttl := p.opts.AuthCodeTTL
 	if cl, err := p.store.GetClient(ctx, req.ClientID); err == nil && fapi2(cl) {
 		ttl = min(ttl, fapiCodeTTL)
@@ -378,7 +379,7 @@ func (p *Server) IssueCode(ctx context.Context, req store.AuthRequest, familyID 
 		ID: core.HashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID,
 		ConnectorID: req.ConnectorID, Scopes: req.Scopes, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, Expiry: p.opts.Now().Add(ttl),
+		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, IssuedAt: now, Expiry: now.Add(ttl),
 		DPoPJKT: req.DPoPJKT,
 	})
 	return code, err

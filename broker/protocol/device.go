@@ -134,7 +134,7 @@ func (p *Server) handleDeviceAuthorize(c *gin.Context) {
 		p.writeTokenError(c, serverError("try again later"))
 		return
 	}
-	st := device.State{ClientID: client.ID, Scopes: scopes, UserKey: device.UserCodeKey(userCode), Expires: expires,
+	st := device.State{ClientID: client.ID, IssuedAt: p.opts.Now(), Scopes: scopes, UserKey: device.UserCodeKey(userCode), Expires: expires,
 		Interval: p.deviceInterval(), Status: device.Pending}
 	val, _ := json.Marshal(st)
 	if err := p.store.PutRecord(ctx, store.Record{Kind: device.Kind, Key: key, Value: val, Expiry: expires.Add(deviceRecordGrace)}); err != nil {
@@ -173,8 +173,10 @@ func (p *Server) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 		p.log.Error("token: read device code", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	if st.ClientID != client.ID {
-		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired") // as an unknown one: no telling it exists
+	// As an unknown one: no telling it exists. One older than the client
+	// was issued to a client of its id since deleted (as codeGrant).
+	if st.ClientID != client.ID || (!st.IssuedAt.IsZero() && st.IssuedAt.Before(client.CreatedAt)) {
+		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired")
 	}
 	now := p.opts.Now()
 	pollErr := func(code, desc string) *tokenError {

@@ -1,14 +1,19 @@
 package protocol
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
+	"github.com/portico-idp/portico/tokensvc"
 )
 
 // repeatable are the token endpoint's parameters that may repeat.
@@ -80,7 +85,11 @@ func (p *Server) handleIntrospect(c *gin.Context) {
 		p.writeTokenError(c, invalidRequest("token is required"))
 		return
 	}
-	in, err := p.tokens.Introspect(c.Request.Context(), client.ID, tok, client.Policy())
+	ctx := c.Request.Context()
+	in, err := p.tokens.Introspect(ctx, client.ID, tok, client.Policy())
+	if err == nil && in.Active {
+		in.Active, err = p.clientStands(ctx, in.Access)
+	}
 	if err != nil {
 		p.log.Error("introspect", "client_id", client.ID, "err", err)
 		p.writeTokenError(c, serverError("try again later"))
@@ -130,6 +139,21 @@ func (p *Server) handleIntrospect(c *gin.Context) {
 		resp["act"] = a.Act
 	}
 	c.JSON(http.StatusOK, resp)
+}
+
+// clientStands reports whether the client a token was issued to still
+// exists and is the one it was issued to: deleting a client ends its
+// tokens, and one created again with its id is another client (the token
+// endpoint refuses the old sessions too, refreshGrant). iat is in whole
+// seconds, so the creation is too.
+func (p *Server) clientStands(ctx context.Context, a tokensvc.Access) (bool, error) {
+	cl, err := p.store.GetClient(ctx, a.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("read the token's client: %w", err)
+	}
+	return !a.IssuedAt.Before(cl.CreatedAt.Truncate(time.Second)), nil
 }
 
 // audienceOf reports whether client is one of the audiences aud: by its id

@@ -141,7 +141,9 @@ func (p *Server) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		p.log.Error("token: read code", "err", err)
 		return tokensvc.Tokens{}, serverError("try again later")
 	}
-	if code.ClientID != client.ID {
+	// A code older than the client was issued to another client of its
+	// id, since deleted (as refreshGrant's session older than its client).
+	if code.ClientID != client.ID || (!code.IssuedAt.IsZero() && code.IssuedAt.Before(client.CreatedAt)) {
 		return tokensvc.Tokens{}, invalidGrant("the code was issued to another client")
 	}
 	if code.Used {

@@ -640,7 +640,14 @@ func PutClient(ctx context.Context, st store.Store, c store.Client) error {
 	for range 5 {
 		old, err := st.GetClient(ctx, c.ID)
 		if errors.Is(err, store.ErrNotFound) {
-			c.CreatedAt = time.Now().UTC()
+			// The broker's clock (a test's, in tests), as the codes it
+			// issues are dated (protocol: a code older than its client
+			// is refused).
+			now := time.Now
+			if clock := clockFrom(ctx); clock != nil {
+				now = clock
+			}
+			c.CreatedAt = now().UTC()
 			err = st.CreateClient(ctx, c)
 			if errors.Is(err, store.ErrAlreadyExists) {
 				continue

@@ -276,8 +276,11 @@ type AuthCode struct {
 	FamilyID            string    `json:"family_id,omitempty"`   // refresh family issued from it
 	AccessJTIs          []string  `json:"access_jtis,omitempty"` // access tokens issued from it
 	DPoPJKT             string    `json:"dpop_jkt,omitempty"`    // RFC 9449 §10: redeemed only with this key
-	Expiry              time.Time `json:"expiry"`
-	Version             int64     `json:"version"`
+	// IssuedAt: a code older than its client was issued to another client
+	// of its id, since deleted (zero in codes stored before it existed).
+	IssuedAt time.Time `json:"issued_at,omitzero"`
+	Expiry   time.Time `json:"expiry"`
+	Version  int64     `json:"version"`
 }
 
 // AuditEvent records who did what, when: a login, a token issued, refreshed

@@ -1283,6 +1283,7 @@ func authCode(n int) store.AuthCode {
 		Used:                true,
 		FamilyID:            fmt.Sprintf("family-%d", n),
 		AccessJTIs:          []string{fmt.Sprintf("jti-%d", n)},
+		IssuedAt:            at(n).Add(time.Minute),
 		DPoPJKT:             fmt.Sprintf("jkt-%d", n),
 		Expiry:              future(),
 	}

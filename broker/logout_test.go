@@ -169,3 +169,36 @@ func TestLogoutEndsPendingCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestLogoutRefusedBeforeAsking: a logout that cannot be carried out as
+// asked (a post_logout_redirect_uri with no client to check it against, or
+// one the client has not registered) is refused before the browser's
+// person is asked to confirm it. Before, the confirmation came first, and
+// confirming led to the error with nothing logged out (found by a
+// black-box attack).
+func TestLogoutRefusedBeforeAsking(t *testing.T) {
+	ctx := context.Background()
+	b := testenv.Start(t, adminConfig(t))
+	rp := newRPFor(t, b, "local")
+	rp.Browser = testenv.NewSSOBrowser(testenv.RedirectURI)
+	tok, _, err := rp.Login(ctx, testenv.UserName, testenv.UserPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		q    url.Values
+		want string
+	}{
+		{"no client", url.Values{"post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"s1"}}, "not known"},
+		{"an unregistered address", url.Values{"client_id": {rp.OAuth2.ClientID}, "post_logout_redirect_uri": {"https://evil.example/bye"}}, "not registered"},
+	} {
+		st, page := logoutPage(t, rp.Browser, b.URL, c.q)
+		if st != http.StatusBadRequest || strings.Contains(page, confirmMark) || !strings.Contains(page, c.want) {
+			t.Errorf("%s: %d, want 400 saying %q, without the confirmation: %.300s", c.name, st, c.want, page)
+		}
+		if !alive(t, b, tok) {
+			t.Fatalf("%s: the session ended", c.name)
+		}
+	}
+}

@@ -56,6 +56,25 @@ func (j *Server) handleLogout(c *gin.Context) {
 			}
 		}
 	}
+	// A request that cannot be carried out as asked is refused before the
+	// person is asked to confirm it: confirming, then being told the
+	// application is unknown, with nothing logged out, misleads.
+	redirect := q.Get("post_logout_redirect_uri")
+	if redirect != "" {
+		client, err := j.store.GetClient(ctx, clientID)
+		if errors.Is(err, store.ErrNotFound) || clientID == "" {
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutUnknownClient)
+			return
+		} else if err != nil {
+			j.log.Error("logout: read client", "err", err)
+			j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+			return
+		}
+		if !slices.Contains(client.PostLogoutRedirectURIs, redirect) {
+			j.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutBadRedirect)
+			return
+		}
+	}
 	s, err := j.currentSSO(c)
 	if err != nil {
 		j.log.Error("logout: read browser session", "err", err)
@@ -79,22 +98,6 @@ func (j *Server) handleLogout(c *gin.Context) {
 			j.ui.Render(c, http.StatusOK, "logout_confirm", map[string]any{
 				"Title": j.ui.T(c, "ui.logout_confirm"), "Action": j.path("/logout"), "Fields": fields,
 			})
-			return
-		}
-	}
-	redirect := q.Get("post_logout_redirect_uri")
-	if redirect != "" {
-		client, err := j.store.GetClient(ctx, clientID)
-		if errors.Is(err, store.ErrNotFound) || clientID == "" {
-			j.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutUnknownClient)
-			return
-		} else if err != nil {
-			j.log.Error("logout: read client", "err", err)
-			j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
-			return
-		}
-		if !slices.Contains(client.PostLogoutRedirectURIs, redirect) {
-			j.ui.Page(c, http.StatusBadRequest, ui.MsgLogoutBadRedirect)
 			return
 		}
 	}

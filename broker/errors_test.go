@@ -82,15 +82,22 @@ func TestAuthorizeErrors(t *testing.T) {
 			q.Set("redirect_uri", "http://127.0.0.1:5555/evil")
 		}, status: 400},
 		{name: "empty request", edit: func(q url.Values) { q.Set("request", ""); q.Set("request_uri", "") }, login: true},
-		{name: "repeated request", edit: func(q url.Values) { q["request"] = []string{"a", "b"} }, status: 400},
-		{name: "repeated request_uri", edit: func(q url.Values) { q["request_uri"] = []string{"a", "b"} }, status: 400},
-		{name: "repeated ui_locales", edit: func(q url.Values) { q["ui_locales"] = []string{"de", "en"} }, status: 400},
+		// A repeated parameter (RFC 6749 §3.1) goes back to the client once
+		// client and redirect URI are known good (§4.1.2.1), without a
+		// repeated state; a repeated client_id or redirect_uri cannot.
+		{name: "repeated request", edit: func(q url.Values) { q["request"] = []string{"a", "b"} }, errCode: "invalid_request", errState: "st-1"},
+		{name: "repeated request_uri", edit: func(q url.Values) { q["request_uri"] = []string{"a", "b"} }, errCode: "invalid_request", errState: "st-1"},
+		{name: "repeated ui_locales", edit: func(q url.Values) { q["ui_locales"] = []string{"de", "en"} }, errCode: "invalid_request", errState: "st-1"},
+		{name: "repeated scope", edit: func(q url.Values) { q["scope"] = []string{"openid", "openid"} }, errCode: "invalid_request", errState: "st-1"},
+		{name: "repeated state", edit: func(q url.Values) { q["state"] = []string{"st-1", "st-2"} }, errCode: "invalid_request"},
+		{name: "repeated client_id", edit: func(q url.Values) { q["client_id"] = []string{testenv.ClientID, testenv.ClientID} }, status: 400},
+		{name: "repeated redirect_uri", edit: func(q url.Values) { q["redirect_uri"] = []string{testenv.RedirectURI, testenv.RedirectURI} }, status: 400},
 		// Query and form_post only; the refusal of another comes in the query.
 		{name: "response_mode fragment", edit: func(q url.Values) { q.Set("response_mode", "fragment") }, errCode: "invalid_request", errState: "st-1"},
 		{name: "response_mode form_post", edit: func(q url.Values) { q.Set("response_mode", "form_post") }, login: true},
 		{name: "response_mode query.jwt", edit: func(q url.Values) { q.Set("response_mode", "query.jwt") }, errCode: "invalid_request", errState: "st-1"},
 		{name: "response_mode garbage", edit: func(q url.Values) { q.Set("response_mode", "Query") }, errCode: "invalid_request", errState: "st-1"},
-		{name: "repeated response_mode", edit: func(q url.Values) { q["response_mode"] = []string{"query", "query"} }, status: 400},
+		{name: "repeated response_mode", edit: func(q url.Values) { q["response_mode"] = []string{"form_post", "form_post"} }, errCode: "invalid_request", errState: "st-1"},
 		{name: "response_mode query", edit: func(q url.Values) { q.Set("response_mode", "query") }, login: true},
 		{name: "empty response_mode", edit: func(q url.Values) { q.Set("response_mode", "") }, login: true},
 	}
@@ -342,5 +349,48 @@ func TestAuthorizeRate(t *testing.T) {
 	}
 	if !limited {
 		t.Fatal("100 authorization requests from one address, none refused")
+	}
+}
+
+// TestRedirectURIOmitted: a client with one redirect URI may leave it out
+// of the authorization request, and then out of the code's exchange too
+// (RFC 6749 §4.1.3: required there "if the redirect_uri parameter was
+// included in the authorization request"); one that sent it must send it
+// again. Before, the exchange always required it (found by a black-box
+// attack).
+func TestRedirectURIOmitted(t *testing.T) {
+	ctx := context.Background()
+	b := testenv.Start(t, testenv.Config(t))
+	rp := newRP(t, b)
+	code := func(omit bool) (string, string) {
+		t.Helper()
+		f := rp.NewFlow()
+		u, _ := url.Parse(f.AuthURL)
+		if omit {
+			q := u.Query()
+			q.Del("redirect_uri")
+			u.RawQuery = q.Encode()
+		}
+		cb, err := rp.Authorize(ctx, u.String(), testenv.UserName, testenv.UserPassword)
+		if err != nil || cb.Query.Get("code") == "" {
+			t.Fatalf("authorize (redirect_uri omitted: %v): %v %d %.300s", omit, err, cb.Status, cb.Page)
+		}
+		return cb.Query.Get("code"), f.Verifier
+	}
+	exchange := func(c, verifier string) tokenResponse {
+		return postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, url.Values{"grant_type": {"authorization_code"},
+			"code": {c}, "code_verifier": {verifier}})
+	}
+	if r := exchange(code(true)); r.Status != http.StatusOK {
+		t.Errorf("omitted at both: %d %v, want 200", r.Status, r.Body)
+	}
+	if r := exchange(code(false)); r.Status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+		t.Errorf("sent at the authorization, omitted at the exchange: %d %v, want 400 invalid_grant", r.Status, r.Body)
+	}
+	c, v := code(true)
+	r := postToken(t, b.URL, testenv.ClientID, testenv.ClientSecret, url.Values{"grant_type": {"authorization_code"},
+		"code": {c}, "code_verifier": {v}, "redirect_uri": {testenv.RedirectURI}})
+	if r.Status != http.StatusOK {
+		t.Errorf("omitted at the authorization, the registered one at the exchange: %d %v, want 200", r.Status, r.Body)
 	}
 }

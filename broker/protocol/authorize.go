@@ -69,10 +69,15 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 		return
 	}
 	q := c.Request.Form
+	repeated := ""
 	for _, name := range authParamNames {
 		if len(q[name]) > 1 { // RFC 6749 §3.1: parameters must not repeat
-			p.ui.Page(c, http.StatusBadRequest, ui.MsgRepeatedParam, name)
-			return
+			if name == "client_id" || name == "redirect_uri" {
+				// Where an error may go is not known: Portico's page.
+				p.ui.Page(c, http.StatusBadRequest, ui.MsgRepeatedParam, name)
+				return
+			}
+			repeated = cmp.Or(repeated, name)
 		}
 	}
 	clientID := q.Get("client_id")
@@ -83,6 +88,22 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 	} else if err != nil {
 		p.log.Error("authorize: read client", "client_id", clientID, "err", err)
 		p.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
+		return
+	}
+	if repeated != "" {
+		// Client and redirect URI known good, the error goes back to the
+		// client (RFC 6749 §4.1.2.1), without a state that repeats.
+		to, e := p.authTarget(client, q)
+		if e == nil || e.page == "" {
+			switch repeated {
+			case "state":
+				to.state = ""
+			case "response_mode":
+				to.mode = "" // the query, as for an unsupported one
+			}
+			e = &authError{code: "invalid_request", desc: "the parameter " + repeated + " appears more than once"}
+		}
+		p.authFailed(c, to, e)
 		return
 	}
 	params, src, e := p.authorizationParams(ctx, client, q)
@@ -268,7 +289,7 @@ func (p *Server) checkAuthorization(client store.Client, q url.Values, src authS
 		}
 	}
 	return store.AuthRequest{
-		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: to.redirectURI, Scopes: scopes,
+		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: to.redirectURI, RedirectURIOmitted: q.Get("redirect_uri") == "", Scopes: scopes,
 		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
 		ResponseMode: to.mode, Resources: resources,
 		Prompt: prompt, MaxAge: maxAge, ACRValues: acr, UILocales: core.Truncate(q.Get("ui_locales"), maxUILocales),
@@ -376,7 +397,7 @@ func (p *Server) IssueCode(ctx context.Context, req store.AuthRequest, familyID 
 		ttl = min(ttl, fapiCodeTTL)
 	}
 	err := p.store.CreateAuthCode(ctx, store.AuthCode{
-		ID: core.HashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID,
+		ID: core.HashString(code), ClientID: req.ClientID, RedirectURI: req.RedirectURI, RedirectURIOmitted: req.RedirectURIOmitted, UserID: req.UserID,
 		ConnectorID: req.ConnectorID, Scopes: req.Scopes, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		AuthTime: req.AuthTime, AMR: req.AMR, Resources: req.Resources, FamilyID: familyID, IssuedAt: now, Expiry: now.Add(ttl),

@@ -154,7 +154,8 @@ func (p *Server) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 		// otherwise look like a fault (issue 19).
 		return tokensvc.Tokens{}, invalidGrant("the code was already used; the tokens issued for it have been revoked")
 	}
-	if form.Get("redirect_uri") != code.RedirectURI {
+	// RFC 6749 §4.1.3: required if the authorization request had it.
+	if got := form.Get("redirect_uri"); got != code.RedirectURI && !(got == "" && code.RedirectURIOmitted) {
 		return tokensvc.Tokens{}, invalidGrant("redirect_uri does not match the authorization request")
 	}
 	verifier := form.Get("code_verifier")

@@ -202,9 +202,12 @@ func (c Client) Policy() tokensvc.Policy {
 
 // AuthRequest is an /authorize request waiting for the person to log in.
 type AuthRequest struct {
-	ID                  string   `json:"id"`
-	ClientID            string   `json:"client_id"`
-	RedirectURI         string   `json:"redirect_uri"`
+	ID          string `json:"id"`
+	ClientID    string `json:"client_id"`
+	RedirectURI string `json:"redirect_uri"`
+	// RedirectURIOmitted: the request named no redirect_uri (the client
+	// has one), so the code's exchange need not either (RFC 6749 §4.1.3).
+	RedirectURIOmitted  bool     `json:"redirect_uri_omitted,omitempty"`
 	Scopes              []string `json:"scopes"`
 	State               string   `json:"state,omitempty"`
 	Nonce               string   `json:"nonce,omitempty"`
@@ -263,6 +266,7 @@ type AuthCode struct {
 	ID                  string    `json:"id"` // hash of the code
 	ClientID            string    `json:"client_id"`
 	RedirectURI         string    `json:"redirect_uri"`
+	RedirectURIOmitted  bool      `json:"redirect_uri_omitted,omitempty"` // as AuthRequest's
 	UserID              string    `json:"user_id"`
 	ConnectorID         string    `json:"connector_id"`
 	Scopes              []string  `json:"scopes"`

@@ -51,6 +51,33 @@ func WithQuery(u string, v url.Values) string {
 	return u + sep + v.Encode()
 }
 
+// maxDescription bounds an error_description.
+const maxDescription = 512
+
+// Description makes s an error_description as RFC 6749 allows it (§4.1.2.1,
+// §5.2: %x20-21 / %x23-5B / %x5D-7E, which RFC 6750 §3 keeps for the
+// header): a double quote becomes a single one, a backslash a slash, any
+// other byte outside the set (controls, non-ASCII) a question mark, and it
+// is cut to 512 bytes. Descriptions echo what requests sent; this keeps
+// them text a client can show and a header can quote.
+func Description(s string) string {
+	if len(s) > maxDescription {
+		s = s[:maxDescription]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c == '"':
+			b[i] = '\''
+		case c == '\\':
+			b[i] = '/'
+		case c < 0x20 || c > 0x7e:
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
 // Truncate cuts s to at most n bytes, on a rune boundary.
 func Truncate(s string, n int) string {
 	if len(s) <= n {

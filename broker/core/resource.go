@@ -60,7 +60,7 @@ func (ra *ResourceAuth) Forbidden(h http.Header, a tokensvc.Access, desc, scope 
 		v = dpop.Scheme + ` realm="` + ra.Realm + `", error="insufficient_scope"`
 	}
 	if desc != "" {
-		v += `, error_description="` + desc + `"`
+		v += `, error_description="` + Description(desc) + `"`
 	}
 	if scope != "" {
 		v += `, scope="` + scope + `"`

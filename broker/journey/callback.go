@@ -193,7 +193,7 @@ func (j *Server) auditCallbackFailure(c *gin.Context, connectorID, clientID stri
 // loginFailed ends a login with a page saying so, whose link takes the
 // person back to the application with the OAuth error.
 func (j *Server) loginFailed(c *gin.Context, req store.AuthRequest, status int, e authError, msg string) {
-	v := url.Values{"error": {e.code}, "error_description": {e.desc}, "iss": {j.opts.Issuer}}
+	v := url.Values{"error": {e.code}, "error_description": {core.Description(e.desc)}, "iss": {j.opts.Issuer}}
 	if req.State != "" {
 		v.Set("state", req.State)
 	}

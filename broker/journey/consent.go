@@ -41,11 +41,13 @@ func (j *Server) consentStep(ctx context.Context, req store.AuthRequest) (string
 	if err != nil {
 		return "", fmt.Errorf("read client: %w", err)
 	}
-	if !client.Consent {
-		return "", nil
-	}
+	// prompt=consent asks whatever the client (OpenID Connect Core
+	// §3.1.2.1: the server SHOULD prompt for consent).
 	if slices.Contains(req.Prompt, "consent") {
 		return "/consent", nil
+	}
+	if !client.Consent {
+		return "", nil
 	}
 	rec, err := j.store.GetRecord(ctx, consentKind, consentKey(req.UserID, req.ClientID))
 	if errors.Is(err, store.ErrNotFound) {

@@ -27,7 +27,9 @@ import (
 // ssoServes reports whether the browser's session s may answer req without
 // asking the person to log in again.
 func (j *Server) ssoServes(s *sso, req store.AuthRequest) bool {
-	if s == nil || slices.Contains(req.Prompt, "login") {
+	// select_account: the person picks the account by logging in.
+	if s == nil || slices.Contains(req.Prompt, "login") || slices.Contains(req.Prompt, "select_account") ||
+		(req.HintSubject != "" && req.HintSubject != s.UserID) {
 		return false
 	}
 	return req.MaxAge == 0 || !j.opts.Now().After(s.AuthTime.Add(time.Duration(req.MaxAge)*time.Second))

@@ -57,7 +57,8 @@ type authSource struct {
 // authParamNames are the authorization parameters that must not repeat
 // (RFC 6749 §3.1).
 var authParamNames = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
-	"code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri", "ui_locales", "dpop_jkt"}
+	"code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "request", "request_uri", "ui_locales", "dpop_jkt",
+	"id_token_hint"}
 
 // handleAuthorize validates an authorization request and sends the browser
 // to the login page. The client and redirect URI are checked first: until
@@ -288,9 +289,20 @@ func (p *Server) checkAuthorization(client store.Client, q url.Values, src authS
 			prompt = append(prompt, "login")
 		}
 	}
+	// OpenID Connect Core §3.1.2.1: the hint names the user the client
+	// expects; a session of another user does not answer for it.
+	var hintSubject string
+	if raw := q.Get("id_token_hint"); raw != "" {
+		h, err := p.tokens.ParseIDTokenHint(raw)
+		if err != nil || h.ClientID != client.ID {
+			return fail("invalid_request", "id_token_hint is not an ID token issued to this client")
+		}
+		hintSubject = h.Subject
+	}
 	return store.AuthRequest{
 		ID: tokensvc.NewID(), ClientID: client.ID, RedirectURI: to.redirectURI, RedirectURIOmitted: q.Get("redirect_uri") == "", Scopes: scopes,
-		State: state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
+		HintSubject: hintSubject,
+		State:       state, Nonce: q.Get("nonce"), CodeChallenge: challenge, CodeChallengeMethod: method,
 		ResponseMode: to.mode, Resources: resources,
 		Prompt: prompt, MaxAge: maxAge, ACRValues: acr, UILocales: core.Truncate(q.Get("ui_locales"), maxUILocales),
 		Expiry: p.opts.Now().Add(p.opts.AuthRequestTTL), DPoPJKT: jkt,

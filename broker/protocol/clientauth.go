@@ -37,7 +37,9 @@ func invalidGrant(desc string) *tokenError {
 func (p *Server) writeTokenError(c *gin.Context, e *tokenError) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
-	if e.basicFailed {
+	// A 401 names a scheme (RFC 7235 §3.1), whichever way the client
+	// authenticated: Basic, the one that is an HTTP scheme (RFC 6749 §5.2).
+	if e.basicFailed || e.status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Basic realm="portico", charset="UTF-8"`)
 	}
 	if e.retryAfter != "" {
@@ -45,7 +47,7 @@ func (p *Server) writeTokenError(c *gin.Context, e *tokenError) {
 	}
 	body := gin.H{"error": e.code}
 	if e.desc != "" {
-		body["error_description"] = e.desc
+		body["error_description"] = core.Description(e.desc)
 	}
 	c.JSON(e.status, body)
 }

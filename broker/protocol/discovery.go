@@ -31,7 +31,7 @@ func (p *Server) discoveryDocument() ([]byte, error) {
 		"revocation_endpoint":    p.url("/revoke"),
 		"introspection_endpoint": p.url("/introspect"),
 		"end_session_endpoint":   p.url("/logout"),
-		"revocation_endpoint_auth_methods_supported":    clientAuthMethods,
+		"revocation_endpoint_auth_methods_supported":    append(slices.Clone(clientAuthMethods), "none"), // public clients revoke their own
 		"introspection_endpoint_auth_methods_supported": clientAuthMethods,
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query", "form_post"},

@@ -111,8 +111,10 @@ func (p *Server) handleIntrospect(c *gin.Context) {
 	a := in.Access
 	resp := gin.H{
 		"active": true, "token_type": in.TokenType, "client_id": a.ClientID, "sub": a.Subject,
-		"scope": strings.Join(a.Scopes, " "), "exp": a.ExpiresAt.Unix(), "iat": a.IssuedAt.Unix(),
-		"iss": p.opts.Issuer,
+		"exp": a.ExpiresAt.Unix(), "iat": a.IssuedAt.Unix(), "iss": p.opts.Issuer,
+	}
+	if len(a.Scopes) > 0 {
+		resp["scope"] = strings.Join(a.Scopes, " ")
 	}
 	if len(a.Audience) > 0 {
 		resp["aud"] = a.Audience

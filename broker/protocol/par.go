@@ -46,7 +46,8 @@ const (
 // checkAuthorization reads, each bounded there. Anything else the client
 // sent is dropped, so a record is small whatever the body was.
 var pushedParams = []string{"redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
-	"code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "resource", "ui_locales", "dpop_jkt"}
+	"code_challenge_method", "prompt", "max_age", "acr_values", "response_mode", "resource", "ui_locales", "dpop_jkt",
+	"id_token_hint"}
 
 // pushedRequest is a pushed request's record.
 type pushedRequest struct {

@@ -112,7 +112,7 @@ func (p *Server) writeRegError(c *gin.Context, e *regError) {
 	if e.status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="portico", error="invalid_token"`)
 	}
-	c.AbortWithStatusJSON(e.status, gin.H{"error": e.code, "error_description": e.desc})
+	c.AbortWithStatusJSON(e.status, gin.H{"error": e.code, "error_description": core.Description(e.desc)})
 }
 
 func (p *Server) registrationRoutes(r *gin.Engine) {

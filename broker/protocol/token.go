@@ -101,9 +101,9 @@ func (p *Server) handleToken(c *gin.Context) {
 	if t.JKT != "" {
 		typ = dpop.Scheme // RFC 9449 §5
 	}
-	resp := gin.H{
-		"access_token": t.AccessToken, "token_type": typ,
-		"expires_in": int(t.ExpiresIn.Seconds()), "scope": strings.Join(t.Scopes, " "),
+	resp := gin.H{"access_token": t.AccessToken, "token_type": typ, "expires_in": int(t.ExpiresIn.Seconds())}
+	if len(t.Scopes) > 0 { // none granted, none named
+		resp["scope"] = strings.Join(t.Scopes, " ")
 	}
 	if t.IDToken != "" {
 		resp["id_token"] = t.IDToken
@@ -279,10 +279,15 @@ func (p *Server) userGrant(user store.User, client store.Client, scopes []string
 			scopes = slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == core.AdminScope })
 		}
 	}
+	if slices.Contains(scopes, "offline_access") && !slices.Contains(client.GrantTypes, "refresh_token") {
+		// No refresh token for this client, so no offline access: the
+		// answer names the scope granted (RFC 6749 §3.3, §5.1).
+		scopes = slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == "offline_access" })
+	}
 	g := tokensvc.Grant{
 		Subject: user.ID, Username: user.Username, ClientID: client.ID, Scopes: scopes, Audience: aud, Policy: client.Policy(),
 		IDToken: slices.Contains(scopes, "openid"), Session: true,
-		Refresh: slices.Contains(scopes, "offline_access") && slices.Contains(client.GrantTypes, "refresh_token"),
+		Refresh: slices.Contains(scopes, "offline_access"),
 	}
 	g.Claims = p.ident.Claims(user, scopes, client.ExtraScopes)
 	return g

@@ -20,7 +20,7 @@ func (p *Server) handleUserinfo(c *gin.Context) {
 		p.res.Challenge(c.Writer.Header(), f)
 		body := gin.H{}
 		if f.Code != "" {
-			body = gin.H{"error": f.Code, "error_description": f.Description}
+			body = gin.H{"error": f.Code, "error_description": core.Description(f.Description)}
 		}
 		c.JSON(f.Status, body)
 	}

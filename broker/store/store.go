@@ -232,6 +232,9 @@ type AuthRequest struct {
 	// UILocales is the request's ui_locales: the languages its pages
 	// should use, in order of preference (bounded by protocol).
 	UILocales string `json:"ui_locales,omitempty"`
+	// HintSubject is the sub of the request's id_token_hint: a single
+	// sign-on session of another user does not answer the request.
+	HintSubject string `json:"hint_subject,omitempty"`
 	// LinkUserID makes the login link the identity it finds to this user
 	// (the account page's "link another account") instead of logging in
 	// to a client.

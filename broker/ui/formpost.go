@@ -56,7 +56,7 @@ func (p *Pages) AutoPost(c *gin.Context, action string, fields map[string]string
 func (p *Pages) RedirectError(c *gin.Context, redirectURI, state, mode, code, desc string) {
 	v := url.Values{"error": {code}, "iss": {p.issuer}}
 	if desc != "" {
-		v.Set("error_description", desc)
+		v.Set("error_description", core.Description(desc))
 	}
 	if state != "" {
 		v.Set("state", state)

@@ -1254,6 +1254,7 @@ func authRequest(n int) store.AuthRequest {
 		MaxAge:              int64(300 + n),
 		ACRValues:           []string{"urn:portico:mfa"},
 		UILocales:           "de-AT en",
+		HintSubject:         "user-0/x",
 		LinkUserID:          fmt.Sprintf("link-user-%d", n),
 		Step:                "/mfa",
 		NoSession:           true,

@@ -50,6 +50,13 @@ func TestDiscoveryAlgsHaveKeys(t *testing.T) {
 			c.Tokens.SigningAlg = "EdDSA"
 			c.Clients[1].IDTokenSignedResponseAlg = "RS256"
 		}, []string{"EdDSA", "RS256"}},
+		// RS256 is every OpenID provider's (Core §15.1, Discovery §3),
+		// whatever the default and whether or not a client asks yet.
+		{"EdDSA by default", func(c *config.Config) { c.Tokens.SigningAlg = "EdDSA" }, []string{"EdDSA", "RS256"}},
+		{"ES256 by default, a client asks for EdDSA", func(c *config.Config) {
+			c.Tokens.SigningAlg = "ES256"
+			c.Clients[0].IDTokenSignedResponseAlg = "EdDSA"
+		}, []string{"ES256", "RS256", "EdDSA"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

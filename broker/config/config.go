@@ -613,7 +613,8 @@ type User struct {
 // Tokens sets the signing algorithm and the lifetimes of what Portico issues.
 type Tokens struct {
 	// SigningAlg is the algorithm of the signing keys: `RS256`, `ES256`
-	// or `EdDSA`.
+	// or `EdDSA`. With ES256 or EdDSA an RS256 key is kept too, for the
+	// clients that ask for RS256 ID tokens (OpenID Connect Core §15.1).
 	SigningAlg string `yaml:"signing_alg"`
 	// AccessTokenTTL is the lifetime of access tokens.
 	AccessTokenTTL Duration `yaml:"access_token_ttl"`

@@ -404,7 +404,10 @@ func identityOptions(cfg *config.Config, o *broker.Options) error {
 // published long enough. The CLI uses it too, so both plan keys alike.
 func TokenConfig(cfg *config.Config) tokensvc.Config {
 	t := cfg.Tokens
-	var extra []string
+	// RS256 is every OpenID provider's (Core §15.1; Discovery §3: the
+	// supported ID token algorithms MUST include it), whatever the
+	// default: a client may ask for it.
+	extra := []string{"RS256"}
 	var longest time.Duration
 	for _, c := range cfg.Clients {
 		if c.IDTokenSignedResponseAlg != "" {

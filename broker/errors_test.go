@@ -303,7 +303,9 @@ func TestTokenErrors(t *testing.T) {
 			t.Errorf("%d %v", r.Status, r.Body)
 		}
 		r = postToken(t, b.URL, "", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {testenv.ClientID}, "client_secret": {"wrong"}})
-		if r.Status != 401 || r.str("error") != "invalid_client" || r.Header.Get("WWW-Authenticate") != "" {
+		// A 401 names a scheme whichever way the client authenticated
+		// (RFC 7235 §3.1): Basic, the HTTP one (RFC 6749 §5.2).
+		if r.Status != 401 || r.str("error") != "invalid_client" || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Basic ") {
 			t.Errorf("%d %v %q", r.Status, r.Body, r.Header.Get("WWW-Authenticate"))
 		}
 	})

@@ -35,6 +35,21 @@ func alive(t *testing.T, b *testenv.Broker, tok *oauth2.Token) bool {
 
 const confirmMark = `name="cancel"`
 
+// localLogin logs user in through the local connector; with sso, in a
+// browser that keeps its single sign-on session.
+func localLogin(t *testing.T, b *testenv.Broker, sso bool, user, password string) (*testenv.RP, *oauth2.Token) {
+	t.Helper()
+	rp := newRPFor(t, b, "local")
+	if sso {
+		rp.Browser = testenv.NewSSOBrowser(testenv.RedirectURI)
+	}
+	tok, _, err := rp.Login(t.Context(), user, password)
+	if err != nil {
+		t.Fatalf("login of %s: %v", user, err)
+	}
+	return rp, tok
+}
+
 // TestLogoutCSRF: any page can make a browser open /logout with any
 // id_token it holds. The browser's session ends without asking only for a
 // hint of that very session; a foreign hint (another user's, or the same
@@ -44,17 +59,8 @@ func TestLogoutCSRF(t *testing.T) {
 	b := testenv.Start(t, adminConfig(t))
 
 	// The victim's browser, logged in; the attacker's own login elsewhere.
-	victim := newRPFor(t, b, "local")
-	victim.Browser = testenv.NewSSOBrowser(testenv.RedirectURI)
-	vTok, _, err := victim.Login(ctx, testenv.UserName, testenv.UserPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	attacker := newRPFor(t, b, "local")
-	aTok, _, err := attacker.Login(ctx, bobName, bobPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	victim, vTok := localLogin(t, b, true, testenv.UserName, testenv.UserPassword)
+	_, aTok := localLogin(t, b, false, bobName, bobPassword)
 	// The same user in another browser: same sub, another sid.
 	other := newRPFor(t, b, "local")
 	oTok, _, err := other.Login(ctx, testenv.UserName, testenv.UserPassword)
@@ -177,14 +183,8 @@ func TestLogoutEndsPendingCodes(t *testing.T) {
 // confirming led to the error with nothing logged out (found by a
 // black-box attack).
 func TestLogoutRefusedBeforeAsking(t *testing.T) {
-	ctx := context.Background()
 	b := testenv.Start(t, adminConfig(t))
-	rp := newRPFor(t, b, "local")
-	rp.Browser = testenv.NewSSOBrowser(testenv.RedirectURI)
-	tok, _, err := rp.Login(ctx, testenv.UserName, testenv.UserPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rp, tok := localLogin(t, b, true, testenv.UserName, testenv.UserPassword)
 	for _, c := range []struct {
 		name string
 		q    url.Values

@@ -41,8 +41,15 @@ func (p *Server) handleUserinfo(c *gin.Context) {
 		c.JSON(http.StatusForbidden, gin.H{"error": "insufficient_scope", "error_description": "the openid scope is required"})
 		return
 	}
+	// A token of a client since deleted is dead here as at /introspect.
+	stands, err := p.clientStands(ctx, a)
+	if err != nil {
+		p.log.Error("userinfo: read client", "err", err)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily_unavailable"})
+		return
+	}
 	user, err := p.store.GetUser(ctx, a.Subject)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
+	if !stands || errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
 		refuse(&core.AuthFailure{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the access token is invalid or expired", DPoP: a.JKT != ""})
 		return
 	} else if err != nil {

@@ -91,6 +91,13 @@ func (c *clientCache) invalidate() {
 
 func (c *clientCache) CreateClient(ctx context.Context, cl store.Client) error {
 	defer c.invalidate()
+	at, err := c.afterDeletion(ctx, cl.ID)
+	if err != nil {
+		return err
+	}
+	if at.After(cl.CreatedAt) {
+		cl.CreatedAt = at
+	}
 	return c.Store.CreateClient(ctx, cl)
 }
 
@@ -99,9 +106,47 @@ func (c *clientCache) UpdateClient(ctx context.Context, cl store.Client) error {
 	return c.Store.UpdateClient(ctx, cl)
 }
 
+// A deleted client's tokens are dead to a client created again with its id
+// because they are older than it (protocol: clientStands). An access
+// token's iat is in whole seconds, so a client created again within the
+// second its namesake was deleted in could not be told from it: the
+// deletion leaves a note for two seconds, and a creation that finds one
+// waits for the next second and is dated from then. Real time, as the
+// token service's.
+const deletedNoteKind = "client_deleted"
+
 func (c *clientCache) DeleteClient(ctx context.Context, id string) error {
 	defer c.invalidate()
+	now := time.Now()
+	// Best effort: without the note, only a creation within the same
+	// second is ambiguous.
+	_ = c.Store.PutRecord(ctx, store.Record{Kind: deletedNoteKind, Key: id,
+		Value: []byte(now.UTC().Format(time.RFC3339Nano)), Expiry: now.Add(2 * time.Second)})
 	return c.Store.DeleteClient(ctx, id)
+}
+
+// afterDeletion waits, if a client of id was deleted within the current
+// second, until the next, and returns when the new client may be dated.
+func (c *clientCache) afterDeletion(ctx context.Context, id string) (time.Time, error) {
+	rec, err := c.Store.GetRecord(ctx, deletedNoteKind, id)
+	if err != nil {
+		return time.Time{}, nil // none (or unreadable: as without the note)
+	}
+	deleted, err := time.Parse(time.RFC3339Nano, string(rec.Value))
+	if err != nil {
+		return time.Time{}, nil
+	}
+	next := deleted.Truncate(time.Second).Add(time.Second)
+	if wait := time.Until(next); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		}
+	}
+	return time.Now().UTC(), nil
 }
 
 // CheckWrites passes the readiness probe's question on.

@@ -92,6 +92,16 @@ func TestAuthorizeErrors(t *testing.T) {
 		{name: "repeated state", edit: func(q url.Values) { q["state"] = []string{"st-1", "st-2"} }, errCode: "invalid_request"},
 		{name: "repeated client_id", edit: func(q url.Values) { q["client_id"] = []string{testenv.ClientID, testenv.ClientID} }, status: 400},
 		{name: "repeated redirect_uri", edit: func(q url.Values) { q["redirect_uri"] = []string{testenv.RedirectURI, testenv.RedirectURI} }, status: 400},
+		// Beside a request_uri or a request object the query's other
+		// parameters are not read, repeated or not (RFC 9126 §4, RFC 9101).
+		{name: "repeated state beside a request_uri", edit: func(q url.Values) {
+			q.Set("request_uri", "urn:ietf:params:oauth:request_uri:abc")
+			q["state"] = []string{"st-1", "st-2"}
+		}, status: 400},
+		{name: "repeated state beside a request object", edit: func(q url.Values) {
+			q.Set("request", "eyJhbGciOiJub25lIn0.e30.")
+			q["state"] = []string{"st-1", "st-1"}
+		}, errCode: "invalid_request_object", errState: "st-1"},
 		// Query and form_post only; the refusal of another comes in the query.
 		{name: "response_mode fragment", edit: func(q url.Values) { q.Set("response_mode", "fragment") }, errCode: "invalid_request", errState: "st-1"},
 		{name: "response_mode form_post", edit: func(q url.Values) { q.Set("response_mode", "form_post") }, login: true},

@@ -15,7 +15,7 @@ import (
 // prompt=select_account and prompt=consent show their pages instead of
 // answering at once, and id_token_hint names the user the application
 // expects: the session answers for that user only (prompt=none otherwise
-// gets login_required), and a hint that is no ID token of the client is
+// gets login_required, as does logging in as another), and a hint that is no ID token of the client is
 // invalid_request (OpenID Connect Core §3.1.2.1). Before, all three were
 // ignored and a code came back (found by a black-box attack).
 func TestPromptAndHint(t *testing.T) {
@@ -79,5 +79,16 @@ func TestPromptAndHint(t *testing.T) {
 	}
 	if page, q := where(map[string]string{"prompt": "consent"}); q != nil || page != "/consent" {
 		t.Errorf("prompt=consent: %q %v, want the consent page", page, q)
+	}
+	// Logging in as someone else than the hint names: the client is told
+	// (§3.1.2.1: "otherwise, it SHOULD return an error").
+	f := alice.NewFlow(oauth2.SetAuthURLParam("id_token_hint", bobHint))
+	cb, err := alice.Authorize(t.Context(), f.AuthURL, testenv.UserName, testenv.UserPassword)
+	if err != nil || cb.Query.Get("error") != "login_required" || cb.Query.Get("state") != f.State {
+		t.Errorf("another user than the hint logged in: %v %v %d %.200s", err, cb.Query, cb.Status, cb.Page)
+	}
+	f = alice.NewFlow(oauth2.SetAuthURLParam("id_token_hint", bobHint))
+	if cb, err = alice.Authorize(t.Context(), f.AuthURL, bobName, bobPassword); err != nil || cb.Query.Get("code") == "" {
+		t.Errorf("the user the hint names logged in: %v %v %d %.200s", err, cb.Query, cb.Status, cb.Page)
 	}
 }

@@ -472,6 +472,9 @@ func TestUpstreamPresets(t *testing.T) {
 	} {
 		rp := newRP(t, b)
 		rp.Connector = c.connector
+		// The Google preset sends prompt=consent upstream for a refresh
+		// token, and A, standing in for Google, asks as Google would.
+		rp.AllowConsent = true
 		_, idt, err := rp.Login(ctx, testenv.UserName, testenv.UserPassword)
 		if err != nil {
 			t.Fatalf("%s: %v", c.connector, err)

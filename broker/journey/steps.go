@@ -53,6 +53,16 @@ func (j *Server) continueLogin(c *gin.Context, req store.AuthRequest, stored boo
 		}
 		j.ui.Page(c, http.StatusServiceUnavailable, ui.MsgUnavailable)
 	}
+	// OpenID Connect Core §3.1.2.1: the user the request's id_token_hint
+	// names logs in, or the client is told so.
+	if req.HintSubject != "" && req.UserID != req.HintSubject {
+		if stored {
+			_ = j.store.DeleteAuthRequest(ctx, req.ID) // spent; it expires anyway
+		}
+		j.ui.RedirectError(c, req.RedirectURI, req.State, req.ResponseMode, "login_required",
+			"the user who logged in is not the one id_token_hint names")
+		return
+	}
 	// The steps a login may still need, each a page that comes back here.
 	need, err := j.mfaNeeded(ctx, req)
 	if err != nil {

@@ -71,7 +71,14 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 	}
 	q := c.Request.Form
 	repeated := ""
+	// With a pushed request or a request object, the query's other
+	// parameters are not read (RFC 9126 §4, RFC 9101 §6.3, but
+	// response_type, jar.go): repeated, they are ignored like the rest.
+	byRef := q.Has("request_uri") || q.Has("request")
 	for _, name := range authParamNames {
+		if byRef && !slices.Contains([]string{"client_id", "request", "request_uri", "response_type"}, name) {
+			continue
+		}
 		if len(q[name]) > 1 { // RFC 6749 §3.1: parameters must not repeat
 			if name == "client_id" || name == "redirect_uri" {
 				// Where an error may go is not known: Portico's page.
@@ -95,16 +102,19 @@ func (p *Server) handleAuthorize(c *gin.Context) {
 		// Client and redirect URI known good, the error goes back to the
 		// client (RFC 6749 §4.1.2.1), without a state that repeats.
 		to, e := p.authTarget(client, q)
-		if e == nil || e.page == "" {
-			switch repeated {
-			case "state":
-				to.state = ""
-			case "response_mode":
-				to.mode = "" // the query, as for an unsupported one
-			}
-			e = &authError{code: "invalid_request", desc: "the parameter " + repeated + " appears more than once"}
+		if e != nil && e.page != "" {
+			// No redirect URI to tell (a pushed one is not read): say
+			// what is wrong here.
+			p.ui.Page(c, http.StatusBadRequest, ui.MsgRepeatedParam, repeated)
+			return
 		}
-		p.authFailed(c, to, e)
+		switch repeated {
+		case "state":
+			to.state = ""
+		case "response_mode":
+			to.mode = "" // the query, as for an unsupported one
+		}
+		p.authFailed(c, to, &authError{code: "invalid_request", desc: "the parameter " + repeated + " appears more than once"})
 		return
 	}
 	params, src, e := p.authorizationParams(ctx, client, q)

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,39 @@ func TestAdminJWTClients(t *testing.T) {
 		if r := call(t, b, tok, http.MethodPost, "/clients", body); r.Status != 400 {
 			t.Errorf("%s: %d %v", name, r.Status, r.Body)
 		}
+	}
+}
+
+// TestRegistrationSecretRetired: a registered client that moves from its
+// secret to private_key_jwt retires the secret: it cannot move back, and
+// the secret does not work again. Before, a second update revived it
+// (found by a black-box attack).
+func TestRegistrationSecretRetired(t *testing.T) {
+	k := newClientKey(t, "RSA", "moved")
+	var set map[string]any
+	json.Unmarshal(jwks(t, k), &set)
+	b := testenv.Start(t, regConfig(t))
+	m := confidentialMetadata()
+	m["grant_types"] = []string{"client_credentials"}
+	delete(m, "redirect_uris")
+	reg := regDo(t, http.MethodPost, b.URL+"/register", initialToken, m)
+	if reg.Status != 201 {
+		t.Fatalf("register: %d %v", reg.Status, reg.Body)
+	}
+	id, secret, token, uri := reg.str("client_id"), reg.str("client_secret"), reg.str("registration_access_token"), reg.str("registration_client_uri")
+	m["client_id"], m["token_endpoint_auth_method"], m["jwks"] = id, "private_key_jwt", set
+	if r := regDo(t, http.MethodPut, uri, token, m); r.Status != 200 {
+		t.Fatalf("move to private_key_jwt: %d %v", r.Status, r.Body)
+	}
+	delete(m, "jwks")
+	m["token_endpoint_auth_method"] = "client_secret_basic"
+	if r := regDo(t, http.MethodPut, uri, token, m); r.Status != 400 || r.str("error") != "invalid_client_metadata" {
+		t.Errorf("move back to the secret: %d %v, want 400 invalid_client_metadata", r.Status, r.Body)
+	}
+	if r := postToken(t, b.URL, id, secret, url.Values{"grant_type": {"client_credentials"}}); r.Status != http.StatusUnauthorized {
+		t.Errorf("the retired secret: %d %v, want 401", r.Status, r.Body)
+	}
+	if st, code := postAssertion(t, b.URL+"/token", libAssertion(t, id, b.URL, time.Minute, k), nil); st != 200 {
+		t.Errorf("the key: %d %s", st, code)
 	}
 }

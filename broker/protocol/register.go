@@ -504,6 +504,11 @@ func (p *Server) handleRegistrationUpdate(c *gin.Context) {
 		return
 	}
 	rec.ID, rec.SecretHash, rec.Version, rec.CreatedAt = cl.ID, cl.SecretHash, cl.Version, cl.CreatedAt
+	if !rec.Public && !config.AuthMethodUsesSecret(rec.AuthMethod) {
+		// Moved to keys: the secret is retired for good, not kept for
+		// an update that would move back (keepSecret then refuses).
+		rec.SecretHash, rec.JWTSecret = "", ""
+	}
 	reg := *cl.Registration
 	reg.AuthMethod = m.TokenEndpointAuthMethod
 	rec.Registration = &reg

@@ -175,6 +175,9 @@ func CheckJWKSURI(raw string) string {
 	if len(raw) > maxJWKSURILength {
 		return fmt.Sprintf("longer than %d characters", maxJWKSURILength)
 	}
+	if msg := checkURIChars(raw); msg != "" {
+		return msg
+	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "":

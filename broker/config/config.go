@@ -402,8 +402,10 @@ type Client struct {
 	// for a loopback host; any other scheme (`com.example.app:/callback`)
 	// only for a public client, except `javascript`, `data`, `vbscript`,
 	// `file`, `blob`, `about` and `view-source`, which are never allowed.
-	// Never user info (`user:pw@`), a backslash, a `*` in the host, or a
-	// port outside 1–65535 (or a colon with no port). At least one is
+	// Never user info (`user:pw@`), a backslash, a `*` in the host, a
+	// port outside 1–65535 (or a colon with no port), or a character RFC
+	// 3986 does not allow unencoded (a space, a control, non-ASCII: an
+	// internationalised host is written in punycode). At least one is
 	// required when `grant_types` includes `authorization_code`. An
 	// authorization request must use one exactly, except that an `http`
 	// URI to `127.0.0.1` or `[::1]` matches with any port (RFC 8252 §7.3;

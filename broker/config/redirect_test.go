@@ -49,6 +49,14 @@ func TestCheckRedirectURI(t *testing.T) {
 		{uri: `https://app.example.com/cb\..\open`, want: "backslash"},
 		{uri: `https://app.example.com\@evil.example/cb`, want: "backslash"},
 		{uri: `com.example.app:/cb\x`, public: true, want: "backslash"},
+		// RFC 3986's characters only (found by a black-box attack).
+		{uri: "https://app.example.com/cb ", want: "RFC 3986"},
+		{uri: "https://app.example.com/c b", want: "RFC 3986"},
+		{uri: "https://app.example.com/cb\x00", want: "RFC 3986"},
+		{uri: "https://Еxample.com/cb", want: "RFC 3986"}, // a Cyrillic E
+		{uri: "https://app.example.com/cb?x=<script>", want: "RFC 3986"},
+		{uri: "https://xn--xample-2of.com/cb"},       // the same host in punycode
+		{uri: "https://app.example.com/cb?x=%20%3C"}, // encoded, they are fine
 		{uri: "https://*.example.com/cb", want: "wildcard"},
 		{uri: "https://app*.example.com/cb", want: "wildcard"},
 		{uri: "com.example.app://*/cb", public: true, want: "wildcard"},

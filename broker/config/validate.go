@@ -390,6 +390,20 @@ var sha256HashRE = regexp.MustCompile(`^sha256:[A-Za-z0-9_-]{43}$`)
 // are compared as strings, so anything that lets two URL parsers disagree
 // on where raw leads (a browser's and Portico's, or the client's) is
 // refused, as is anything that looks like a pattern.
+// checkURIChars refuses what RFC 3986 does not allow in a URI unencoded:
+// spaces and controls (Go's parser keeps them, and a Location header would
+// carry them raw), non-ASCII (an internationalised host is written in
+// punycode, RFC 3492, so that a homograph shows as what it is) and the
+// delimiters "<>^`{|} (§2).
+func checkURIChars(raw string) string {
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>^`{|}", c) >= 0 {
+			return "must be an RFC 3986 URI: no spaces, control or non-ASCII characters, nor \"<>^`{|} (percent-encode them; an internationalised host in punycode)"
+		}
+	}
+	return ""
+}
+
 func checkRedirectURI(raw string, public bool) string {
 	if raw == "" {
 		return "must not be empty"
@@ -399,6 +413,9 @@ func checkRedirectURI(raw string, public bool) string {
 	// path under /cb.
 	if strings.Contains(raw, `\`) {
 		return "must not contain a backslash"
+	}
+	if msg := checkURIChars(raw); msg != "" {
+		return msg
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -25,14 +25,33 @@ import (
 // errPrivateAddress is the guard's refusal.
 var errPrivateAddress = errors.New("the address is not public (loopback, private, link-local or reserved): refused for a dynamically registered client")
 
-// cgnat is RFC 6598 shared address space, private in all but name.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+// notGlobal are the special-purpose ranges of the IANA registries (RFC
+// 6890) that are not globally reachable and that netip's predicates miss:
+// shared address space (RFC 6598), protocol assignments, documentation and
+// benchmarking ranges, the reserved class E, and the IPv6 prefixes that
+// embed an IPv4 address (NAT64, 6to4) and so may lead to a private one.
+var notGlobal = func() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15",
+		"198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
+		"2001::/23", "2001:db8::/32", "2002::/16"} {
+		ps = append(ps, netip.MustParsePrefix(s))
+	}
+	return ps
+}()
 
 // publicAddr reports whether a is an address on the public internet.
 func publicAddr(a netip.Addr) bool {
 	a = a.Unmap()
-	return a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate() && !cgnat.Contains(a) &&
-		!a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsUnspecified()
+	if !a.IsValid() || !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() {
+		return false
+	}
+	for _, p := range notGlobal {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // privateLiteral reports whether uri's host is an IP address that is not

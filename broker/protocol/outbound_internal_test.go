@@ -17,6 +17,10 @@ func TestPublicAddr(t *testing.T) {
 		{"169.254.169.254", false}, {"fe80::1", false}, {"fc00::1", false}, {"fd12::1", false},
 		{"224.0.0.1", false}, {"ff02::1", false}, {"255.255.255.255", false},
 		{"::ffff:127.0.0.1", false}, {"::ffff:10.0.0.1", false}, {"::ffff:8.8.8.8", true},
+		// Special-purpose ranges (RFC 6890), found by a black-box attack.
+		{"198.18.0.1", false}, {"198.19.255.1", false}, {"192.0.0.1", false}, {"192.0.2.1", false},
+		{"203.0.113.9", false}, {"240.0.0.1", false}, {"64:ff9b::a00:1", false}, {"2002:a00:1::1", false},
+		{"2001:db8::1", false}, {"198.20.0.1", true}, {"192.0.3.1", true},
 	} {
 		if got := publicAddr(netip.MustParseAddr(c.addr)); got != c.public {
 			t.Errorf("publicAddr(%s) = %v, want %v", c.addr, got, c.public)

@@ -290,7 +290,11 @@ func (p *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 			return store.Client{}, badMetadata("scope " + quote(s) + " cannot be registered")
 		}
 	}
-	if len(m.ClientName) > 200 || strings.ContainsFunc(m.ClientName, unicode.IsControl) || !utf8.ValidString(m.ClientName) { // C0, DEL and C1
+	// Characters, not bytes (800 bytes at most); no C0, DEL or C1, and
+	// no bidirectional controls, which make a name read as another (a
+	// right-to-left override turns "Good\u202elivE" into "GoodEvil").
+	if !utf8.ValidString(m.ClientName) || len(m.ClientName) > 800 || utf8.RuneCountInString(m.ClientName) > 200 ||
+		strings.ContainsFunc(m.ClientName, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) {
 		return store.Client{}, badMetadata("client_name must be at most 200 characters, without control characters")
 	}
 	rec := store.Client{

@@ -260,6 +260,11 @@ func TestRegistrationManagement(t *testing.T) {
 			if r.Status != 401 || r.str("error") != "invalid_token" {
 				t.Fatalf("%d %v", r.Status, r.Body)
 			}
+			// RFC 6750 §3.1: no error code in the challenge to a request
+			// without credentials.
+			if ch := r.Header.Get("WWW-Authenticate"); (tc.token == "") == strings.Contains(ch, "error=") {
+				t.Errorf("WWW-Authenticate = %q", ch)
+			}
 		})
 	}
 

@@ -56,23 +56,29 @@ const maxDescription = 512
 
 // Description makes s an error_description as RFC 6749 allows it (§4.1.2.1,
 // §5.2: %x20-21 / %x23-5B / %x5D-7E, which RFC 6750 §3 keeps for the
-// header): a double quote becomes a single one, a backslash a slash, any
-// other byte outside the set (controls, non-ASCII) a question mark, and it
-// is cut to 512 bytes. Descriptions echo what requests sent; this keeps
+// header): a double quote becomes a single one, a backslash a slash, §
+// "section", a tab a space, any other character outside the set (controls,
+// non-ASCII) a question mark, and it is cut to 512 bytes. Descriptions echo what requests sent; this keeps
 // them text a client can show and a header can quote.
 func Description(s string) string {
-	if len(s) > maxDescription {
-		s = s[:maxDescription]
-	}
-	b := []byte(s)
-	for i, c := range b {
+	b := make([]byte, 0, min(len(s), maxDescription))
+	for _, r := range s {
 		switch {
-		case c == '"':
-			b[i] = '\''
-		case c == '\\':
-			b[i] = '/'
-		case c < 0x20 || c > 0x7e:
-			b[i] = '?'
+		case r == '"':
+			b = append(b, '\'')
+		case r == '\\':
+			b = append(b, '/')
+		case r == '§': // Portico's own messages cite sections
+			b = append(b, "section "...)
+		case r == '\t':
+			b = append(b, ' ')
+		case r < 0x20 || r > 0x7e:
+			b = append(b, '?') // one for a character, however many bytes
+		default:
+			b = append(b, byte(r))
+		}
+		if len(b) >= maxDescription {
+			return string(b[:maxDescription])
 		}
 	}
 	return string(b)

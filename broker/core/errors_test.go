@@ -10,8 +10,9 @@ func TestDescription(t *testing.T) {
 		{"plain text: ok, 1-2 [x] {y} ~", "plain text: ok, 1-2 [x] {y} ~"},
 		{`say "hi"`, "say 'hi'"},
 		{`a\b`, "a/b"},
-		{"tab\there\nnl\x7f", "tab?here?nl?"},
-		{"\u00e9", "??"}, // two bytes of UTF-8
+		{"tab\there\nnl\x7f", "tab here?nl?"},
+		{"\u00e9\U0001F600", "??"}, // one for each character
+		{"RFC 9449 \u00a710", "RFC 9449 section 10"},
 		{"", ""},
 		{strings.Repeat("a", 600), strings.Repeat("a", 512)},
 	} {

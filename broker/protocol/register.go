@@ -110,7 +110,13 @@ func (p *Server) writeRegError(c *gin.Context, e *regError) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
 	if e.status == http.StatusUnauthorized {
-		c.Header("WWW-Authenticate", `Bearer realm="portico", error="invalid_token"`)
+		// No credentials at all: the challenge names no error (RFC 6750
+		// §3.1).
+		if c.GetHeader("Authorization") == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="portico"`)
+		} else {
+			c.Header("WWW-Authenticate", `Bearer realm="portico", error="invalid_token"`)
+		}
 	}
 	c.AbortWithStatusJSON(e.status, gin.H{"error": e.code, "error_description": core.Description(e.desc)})
 }

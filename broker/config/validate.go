@@ -390,15 +390,17 @@ var sha256HashRE = regexp.MustCompile(`^sha256:[A-Za-z0-9_-]{43}$`)
 // are compared as strings, so anything that lets two URL parsers disagree
 // on where raw leads (a browser's and Portico's, or the client's) is
 // refused, as is anything that looks like a pattern.
-// checkURIChars refuses what RFC 3986 does not allow in a URI unencoded:
-// spaces and controls (Go's parser keeps them, and a Location header would
-// carry them raw), non-ASCII (an internationalised host is written in
-// punycode, RFC 3492, so that a homograph shows as what it is) and the
-// delimiters "<>^`{|} (§2).
+// checkURIChars refuses what RFC 3986 does not allow in a URI unencoded
+// and would do harm: spaces and controls (Go's parser keeps them, and a
+// Location header would carry them raw), non-ASCII (an internationalised
+// host is written in punycode, RFC 3492, so that a homograph shows as what
+// it is) and the delimiters "<> (§2; markup). The other excluded
+// characters (^`{|}) are left to the parser, as browsers send them: a
+// configuration may well hold a template's braces.
 func checkURIChars(raw string) string {
 	for i := 0; i < len(raw); i++ {
-		if c := raw[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>^`{|}", c) >= 0 {
-			return "must be an RFC 3986 URI: no spaces, control or non-ASCII characters, nor \"<>^`{|} (percent-encode them; an internationalised host in punycode)"
+		if c := raw[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"<>`, c) >= 0 {
+			return `must be an RFC 3986 URI: no spaces, control or non-ASCII characters, nor "<> (percent-encode them; an internationalised host in punycode)`
 		}
 	}
 	return ""

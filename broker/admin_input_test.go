@@ -62,6 +62,11 @@ func TestAdminInputRules(t *testing.T) {
 		{"since not a time", "listAudit", nil, "?since=" + url.QueryEscape("2024-13-01T00:00:00Z"), nil, "since"},
 		{"login too long", "listAccounts", nil, "?login=" + strings.Repeat("l", 257), nil, "login"},
 		{"connector id with a dot", "createConnector", nil, "", map[string]any{"id": "a.b", "type": "local"}, "id"},
+		// Ambiguous JSON (found by a black-box attack): what a proxy or a
+		// reviewer reads first must be what is applied.
+		{"a key twice", "patchUser", user, "", json.RawMessage(`{"roles":["auditor"],"roles":[]}`), "invalid JSON body"},
+		{"a key twice in another case", "patchUser", user, "", json.RawMessage(`{"roles":["auditor"],"ROLES":[]}`), "invalid JSON body"},
+		{"an unpaired surrogate", "createClient", nil, "", json.RawMessage(`{"id":"s1","name":"a\ud800b","redirect_uris":["https://rp.example/cb"]}`), "invalid JSON body"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			method, path, op, ok := d.opByID(c.op)

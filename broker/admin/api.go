@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-idp/portico/broker/audit"
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/core"
 	"github.com/portico-idp/portico/broker/store"
 )
@@ -290,10 +292,18 @@ func adminBind(c *gin.Context, v any) bool {
 	return true
 }
 
-// decodeStrict decodes one JSON value with no unknown fields and nothing
-// after it.
+// decodeStrict decodes one JSON value with no unknown fields, no key twice
+// in an object (without case: encoding/json matches fields so) or unpaired
+// surrogate escape (config.CheckJSON), and nothing after it.
 func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	if err := config.CheckJSON(raw); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("decode: %w", err)

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/portico-idp/portico/broker/config"
 )
 
 // Bounds on what a provisioner may send. Directories hold people, not
@@ -64,13 +66,15 @@ func decodeObject(r io.Reader) (map[string]any, *Error) {
 	} else if err != nil {
 		return nil, bad("invalidSyntax", "the body could not be read")
 	}
-	// encoding/json would replace invalid UTF-8 silently, and keep the
-	// last of repeated keys: both are refused (RFC 8259 §8.1, §4).
+	// encoding/json would replace invalid UTF-8 and unpaired surrogate
+	// escapes silently, and keep the last of repeated keys: all are
+	// refused (RFC 8259 §8.1, §8.2, §4). Keys compare without case, as
+	// SCIM compares names.
 	if !utf8.Valid(raw) {
 		return nil, bad("invalidSyntax", "the body is not UTF-8")
 	}
-	if e := noDuplicateKeys(raw); e != nil {
-		return nil, e
+	if err := config.CheckJSON(raw); err != nil {
+		return nil, bad("invalidSyntax", "%s", err.Error())
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -86,56 +90,6 @@ func decodeObject(r io.Reader) (map[string]any, *Error) {
 		return nil, bad("invalidSyntax", "the body is not a JSON object")
 	}
 	return m, nil
-}
-
-// noDuplicateKeys refuses a JSON text with a key twice in one object
-// (compared as SCIM compares names, without case). Nesting is bounded by
-// the body's size and encoding/json's own depth limit.
-func noDuplicateKeys(raw []byte) *Error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	type frame struct {
-		keys  map[string]bool
-		isObj bool
-		key   bool // the next token of an object is a key
-	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return bad("invalidSyntax", "the body is not JSON")
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if top != nil && top.isObj && top.key {
-			if k, ok := tok.(string); ok {
-				lk := strings.ToLower(k)
-				if top.keys[lk] {
-					return bad("invalidSyntax", "the key %q appears twice in one object", truncate(k))
-				}
-				top.keys[lk] = true
-				top.key = false
-				continue
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, &frame{keys: map[string]bool{}, isObj: true, key: true})
-			continue
-		case json.Delim('['):
-			stack = append(stack, &frame{})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		if len(stack) > 0 && stack[len(stack)-1].isObj {
-			stack[len(stack)-1].key = true // a value ended: a key follows
-		}
-	}
 }
 
 func truncate(s string) string {

@@ -123,6 +123,21 @@ func TestSCIMAdoption(t *testing.T) {
 	if u, _ := b.Server.Store.GetUser(ctx, id); u.Disabled {
 		t.Error("PATCH active true did not enable")
 	}
+	// A PATCH changes its targets only (RFC 7644 §3.5.2): the email and
+	// name the login set, which the adoption did not carry, stay. Before,
+	// every PATCH cleared them (found by a black-box attack).
+	if u, _ := b.Server.Store.GetUser(ctx, id); u.Email != "dis1@corp.example" || !u.EmailVerified || u.Name != "Name dis1" {
+		t.Errorf("after PATCH active: %+v", u)
+	}
+	scimCall(t, b, oktaToken, "PATCH", "/Users/"+id, patchOp(op("replace", "displayName", "Dis One"))).must(t, 200, "rename")
+	if u, _ := b.Server.Store.GetUser(ctx, id); u.Email != "dis1@corp.example" || !u.EmailVerified || u.Name != "Dis One" || u.Disabled {
+		t.Errorf("after PATCH displayName: %+v", u)
+	}
+	scimCall(t, b, oktaToken, "PATCH", "/Users/"+id, patchOp(op("replace", "emails", []any{map[string]any{"value": "d1@corp.example", "primary": true}}))).
+		must(t, 200, "new email")
+	if u, _ := b.Server.Store.GetUser(ctx, id); u.Email != "d1@corp.example" || u.EmailVerified || u.Name != "Dis One" {
+		t.Errorf("after PATCH emails: %+v", u)
+	}
 
 	adminID := loggedIn(t, b, "boss", false, "admin")
 	scimCall(t, b, oktaToken, "POST", "/Users", scimNew("boss", "boss")).must(t, 403, "adopt an admin")

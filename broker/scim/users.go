@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 	"unicode"
@@ -129,6 +131,40 @@ func setProfile(u *store.User, res map[string]any, replace bool) {
 	if b, ok := res["active"].(bool); ok && (replace || !b) {
 		u.Disabled = !b
 	}
+}
+
+// patchedProfile is what setProfile is given for a PATCH that made res of
+// old (RFC 7644 §3.5.2: a PATCH changes its targets only): res's profile
+// attributes where the PATCH changed them, u's profile where it did not,
+// so that what a login set (an email the adoption did not carry, say) is
+// not cleared by a patch of something else.
+func patchedProfile(u store.User, old, res map[string]any) map[string]any {
+	changed := func(names ...string) bool {
+		for _, n := range names {
+			if !reflect.DeepEqual(old[n], res[n]) {
+				return true
+			}
+		}
+		return false
+	}
+	eff := maps.Clone(res)
+	if !changed("userName") {
+		eff["userName"] = u.Username
+	}
+	if !changed("emails") {
+		delete(eff, "emails")
+		if u.Email != "" {
+			eff["emails"] = []any{map[string]any{"value": u.Email, "primary": true}}
+		}
+	}
+	if !changed("displayName", "name") {
+		delete(eff, "name")
+		eff["displayName"] = u.Name
+	}
+	if !changed("active") {
+		eff["active"] = !u.Disabled
+	}
+	return eff
 }
 
 func primaryEmail(res map[string]any) string {
@@ -402,7 +438,7 @@ func (h *Handler) putUser(c *gin.Context) {
 		writeErr(c, e)
 		return
 	}
-	h.updateUser(c, p, old, withActive(res, cur))
+	h.updateUser(c, p, old, withActive(res, cur), false)
 }
 
 func (h *Handler) patchUser(c *gin.Context) {
@@ -428,13 +464,14 @@ func (h *Handler) patchUser(c *gin.Context) {
 		writeErr(c, e)
 		return
 	}
-	h.updateUser(c, p, old, res)
+	h.updateUser(c, p, old, res, true)
 }
 
 // updateUser stores res as the new state of old: a new userName claims
 // its name, a new subject moves the identity, and deactivation ends the
-// user's sessions at once.
-func (h *Handler) updateUser(c *gin.Context, p Provisioner, old userRecord, res map[string]any) {
+// user's sessions at once. A patch sets only the profile fields whose
+// attributes it changed (patchedProfile); a PUT sets them all.
+func (h *Handler) updateUser(c *gin.Context, p Provisioner, old userRecord, res map[string]any, patch bool) {
 	ctx, now := c.Request.Context(), h.o.Now()
 	if !ifMatch(c, old.version) {
 		writeErr(c, errf(http.StatusPreconditionFailed, "", "the resource changed: its version is %s", etag(old.version)))
@@ -499,7 +536,14 @@ func (h *Handler) updateUser(c *gin.Context, p Provisioner, old userRecord, res 
 		}
 	}
 	var cur store.User
-	if err := h.updateProfile(ctx, old.ID, func(u *store.User) { setProfile(u, res, true); cur = *u }); err != nil {
+	if err := h.updateProfile(ctx, old.ID, func(u *store.User) {
+		if patch {
+			setProfile(u, patchedProfile(*u, old.Resource, res), true)
+		} else {
+			setProfile(u, res, true)
+		}
+		cur = *u
+	}); err != nil {
 		h.check(c, "user", err)
 		return
 	}

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"slices"
@@ -45,6 +46,8 @@ func TestAdminInputRules(t *testing.T) {
 		{"repeated resource", "createClient", nil, "", withField(client("r3"), "resources", []string{"https://a.example/", "https://a.example/"}), "resources[1]"},
 		{"the admin API's audience as resource", "createClient", nil, "", withField(client("r5"), "resources", []string{b.URL + "/admin"}), "resources[0]"},
 		{"resource server through the API", "createClient", nil, "", withField(client("r4"), "resource_uris", []string{"https://a.example/"}), "resource_uris"},
+		{"5000 redirect URIs", "createClient", nil, "", withField(client("r6"), "redirect_uris", manyURIs(5000)), "redirect_uris"},
+		{"101 scopes", "createClient", nil, "", withField(client("r7"), "scopes", slices.Repeat([]string{"openid"}, 101)), "scopes"},
 		{"empty role", "patchUser", user, "", map[string]any{"roles": []string{""}}, "roles[0]"},
 		{"role with a trailing space", "patchUser", user, "", map[string]any{"roles": []string{"admin "}}, "roles[0]"},
 		{"repeated role", "patchUser", user, "", map[string]any{"roles": []string{"a", "b", "a"}}, "roles[2]"},
@@ -110,6 +113,15 @@ func TestAdminInputRules(t *testing.T) {
 		mustStatus(t, call(t, b, admin, "GET", "/clients/"+got, nil), 200, "get client "+got)
 		mustStatus(t, call(t, b, admin, "DELETE", "/clients/"+got, nil), 204, "delete client "+got)
 	}
+}
+
+// manyURIs returns n distinct redirect URIs.
+func manyURIs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("https://rp.example/cb%d", i)
+	}
+	return out
 }
 
 // TestAdminUnrouted: a path under /admin/v1 that names no operation, and

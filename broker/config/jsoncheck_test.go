@@ -15,7 +15,7 @@ func TestCheckJSON(t *testing.T) {
 		{`{"a":{"b":1,"B":2}}`, "twice"},
 		{`{"a":{"b":1},"c":{"b":2}}`, ""}, // another object
 		{`[{"b":1},{"b":2}]`, ""},
-		{`{"s":"\ud83d\ude00"}`, ""}, // a pair
+		{`{"s":"\ud83d\ude00"}`, ""},  // a pair
 		{`{"s":"\u00e9\\ud800"}`, ""}, // an escaped backslash, then text
 		{`{"s":"sur\ud800x"}`, "surrogate"},
 		{`{"s":"sur\udc00x"}`, "surrogate"},

@@ -53,7 +53,7 @@ func TestCheckRedirectURI(t *testing.T) {
 		{uri: "https://app.example.com/cb ", want: "RFC 3986"},
 		{uri: "https://app.example.com/c b", want: "RFC 3986"},
 		{uri: "https://app.example.com/cb\x00", want: "RFC 3986"},
-		{uri: "https://Еxample.com/cb", want: "RFC 3986"}, // a Cyrillic E
+		{uri: "https://\u0415xample.com/cb", want: "RFC 3986"}, // a Cyrillic E
 		{uri: "https://app.example.com/cb?x=<script>", want: "RFC 3986"},
 		{uri: "https://xn--xample-2of.com/cb"},       // the same host in punycode
 		{uri: "https://app.example.com/cb?x=%20%3C"}, // encoded, they are fine

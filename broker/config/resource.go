@@ -13,6 +13,11 @@ const (
 	MaxResources   = 20
 )
 
+// MaxClientList bounds each list of a client the admin API or dynamic
+// registration stores (redirect URIs, scopes, grant types): every stored
+// value is bounded, and no application needs more.
+const MaxClientList = 100
+
 // CheckResource returns what is wrong with raw as a resource indicator,
 // or "": RFC 8707 §2 wants an absolute URI without a fragment. The
 // authorization endpoint, the token endpoint and the admin API apply it.

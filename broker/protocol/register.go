@@ -12,6 +12,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -246,6 +247,12 @@ func (p *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 		return store.Client{}, badMetadata("response_types code and grant type authorization_code go together")
 	}
 
+	for name, l := range map[string][]string{"redirect_uris": m.RedirectURIs, "post_logout_redirect_uris": m.PostLogoutRedirectURIs,
+		"grant_types": m.GrantTypes, "response_types": m.ResponseTypes} {
+		if len(l) > config.MaxClientList {
+			return store.Client{}, badMetadata(fmt.Sprintf("%s: at most %d", name, config.MaxClientList))
+		}
+	}
 	if code && len(m.RedirectURIs) == 0 {
 		return store.Client{}, badRedirect("at least one redirect URI is required for the authorization_code grant")
 	}

@@ -37,6 +37,7 @@ func TestSCIMInput(t *testing.T) {
 		{"duplicate key", "POST", "/Users", `{` + core + `,"userName":"a","UserName":"b","externalId":"d"}`, nil, 400, "invalidSyntax"},
 		// encoding/json turned it into U+FFFD (found by a black-box attack).
 		{"unpaired surrogate escape", "POST", "/Users", `{` + core + `,"userName":"sur\ud800x","externalId":"d"}`, nil, 400, "invalidSyntax"},
+		{"bidirectional control in userName", "POST", "/Users", `{` + core + `,"userName":"adm\u202enimda","externalId":"d"}`, nil, 400, "invalidValue"},
 		{"invalid UTF-8", "POST", "/Users", "{" + core + `,"userName":"a\xff","externalId":"e"}`, nil, 400, "invalidSyntax"},
 		{"userName with spaces", "POST", "/Users", user(map[string]any{"userName": " bob "}), nil, 400, "invalidValue"},
 		{"userName with a control", "POST", "/Users", user(map[string]any{"userName": "bo\u0007b"}), nil, 400, "invalidValue"},

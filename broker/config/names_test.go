@@ -53,6 +53,7 @@ func TestCheckGroups(t *testing.T) {
 		{"blank", []string{" "}, "roles[0]"},
 		{"surrounding space", []string{"ok", " ops"}, "roles[1]"},
 		{"control character", []string{"a\nb", "c\x7f"}, "roles[0] roles[1]"},
+		{"bidirectional control", []string{"adm\u202enimda", "ok"}, "roles[0]"},
 		{"not UTF-8", []string{"\xff"}, "roles[0]"},
 		{"too long", []string{strings.Repeat("g", MaxGroupLen+1)}, "roles[0]"},
 		{"longest", []string{strings.Repeat("g", MaxGroupLen)}, ""},

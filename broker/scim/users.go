@@ -71,8 +71,8 @@ func checkUser(p Provisioner, res map[string]any) (string, *Error) {
 	if name == "" {
 		return "", bad("invalidValue", "userName is required")
 	}
-	if strings.TrimSpace(name) != name || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return "", bad("invalidValue", "userName: no leading or trailing spaces, no control characters")
+	if strings.TrimSpace(name) != name || strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) >= 0 {
+		return "", bad("invalidValue", "userName: no leading or trailing spaces, no control characters (bidirectional ones included)")
 	}
 	primaries := 0
 	for _, el := range elements(res, find(userSchema.Attrs, "emails")) {

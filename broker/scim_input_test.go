@@ -17,6 +17,7 @@ import (
 func TestSCIMInput(t *testing.T) {
 	b := scimBroker(t)
 	id := scimUser(t, b, "ivy@corp.example", "ivy")
+	scimUser(t, b, "caf\u00e9", "cafe1") // composed
 	const core = `"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"]`
 	user := func(extra map[string]any) map[string]any {
 		m := map[string]any{"userName": "u1", "externalId": "u1"}
@@ -38,6 +39,7 @@ func TestSCIMInput(t *testing.T) {
 		// encoding/json turned it into U+FFFD (found by a black-box attack).
 		{"unpaired surrogate escape", "POST", "/Users", `{` + core + `,"userName":"sur\ud800x","externalId":"d"}`, nil, 400, "invalidSyntax"},
 		{"bidirectional control in userName", "POST", "/Users", `{` + core + `,"userName":"adm\u202enimda","externalId":"d"}`, nil, 400, "invalidValue"},
+		{"a taken userName decomposed", "POST", "/Users", user(map[string]any{"userName": "cafe\u0301", "externalId": "cafe2"}), nil, 409, "uniqueness"},
 		{"invalid UTF-8", "POST", "/Users", "{" + core + `,"userName":"a\xff","externalId":"e"}`, nil, 400, "invalidSyntax"},
 		{"userName with spaces", "POST", "/Users", user(map[string]any{"userName": " bob "}), nil, 400, "invalidValue"},
 		{"userName with a control", "POST", "/Users", user(map[string]any{"userName": "bo\u0007b"}), nil, 400, "invalidValue"},

@@ -241,11 +241,19 @@ func (api *API) adminCheck(c *gin.Context, what string, err error) bool {
 
 // adminParams answers 404 for a path parameter no record can have: one
 // with a NUL or not UTF-8. PostgreSQL's text holds neither, and the
-// lookup would fail as a store error, a 503 for a mistyped id.
+// lookup would fail as a store error, a 503 for a mistyped id. A query
+// parameter given twice is a 400: which one counts would be a guess (no
+// operation takes a list in its query).
 func adminParams(c *gin.Context) {
 	for _, p := range c.Params {
 		if !utf8.ValidString(p.Value) || strings.ContainsRune(p.Value, 0) {
 			adminError(c, http.StatusNotFound, "not_found", p.Key+": no record has this value")
+			return
+		}
+	}
+	for k, v := range c.Request.URL.Query() {
+		if len(v) > 1 {
+			adminError(c, http.StatusBadRequest, "invalid_request", k+": given more than once")
 			return
 		}
 	}

@@ -379,6 +379,10 @@ func (p *Server) CheckExchange(c store.Client) error {
 		if a == "" || len(a) > 255 || strings.ContainsFunc(a, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 			return errors.New("token_exchange.audiences: each must be 1 to 255 characters without controls")
 		}
+		// The exchange refuses it anyway: say so when it is set.
+		if a == core.AdminAudience(p.opts.Issuer) {
+			return errors.New("token_exchange.audiences: the admin API's audience cannot be exchanged for")
+		}
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/portico-idp/portico/broker/store"
 	"github.com/portico-idp/portico/broker/throttle"
@@ -198,7 +199,9 @@ func newID() string {
 // provisioner p: hashed, so a long name makes a short key; folded, as
 // both compare without case.
 func nameKey(p, name string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(name)))
+	// Canonically equivalent names (composed "café", decomposed "café")
+	// look the same to a person: one name (Unicode NFC, then case).
+	sum := sha256.Sum256([]byte(strings.ToLower(norm.NFC.String(name))))
 	return p + "/" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 

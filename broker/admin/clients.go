@@ -140,11 +140,9 @@ func (api *API) clientRecord(v adminClient) (store.Client, error) {
 	if msg := config.CheckDisplayName(c.Name); msg != "" {
 		return c, errors.New("name: " + msg)
 	}
-	for name, l := range map[string][]string{"redirect_uris": c.RedirectURIs, "post_logout_redirect_uris": c.PostLogoutRedirectURIs,
-		"grant_types": c.GrantTypes, "scopes": c.Scopes, "extra_scopes": c.ExtraScopes} {
-		if len(l) > config.MaxClientList {
-			return c, fmt.Errorf("%s: at most %d", name, config.MaxClientList)
-		}
+	if msg := config.CheckClientLists(map[string][]string{"redirect_uris": c.RedirectURIs, "post_logout_redirect_uris": c.PostLogoutRedirectURIs,
+		"grant_types": c.GrantTypes, "scopes": c.Scopes, "extra_scopes": c.ExtraScopes}); msg != "" {
+		return c, errors.New(msg)
 	}
 	for _, d := range []struct {
 		name string

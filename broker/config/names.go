@@ -91,7 +91,7 @@ func checkText(name string, max int) string {
 		return fmt.Sprintf("longer than %d bytes", max)
 	case !utf8.ValidString(name):
 		return "not valid UTF-8"
-	case strings.IndexFunc(name, isControl) >= 0:
+	case strings.IndexFunc(name, IsControl) >= 0:
 		return "must not contain control characters (bidirectional ones included)"
 	case strings.TrimSpace(name) != name:
 		return fmt.Sprintf("%q has leading or trailing spaces", name)
@@ -99,9 +99,10 @@ func checkText(name string, max int) string {
 	return ""
 }
 
-// isControl: C0, DEL, C1, and the bidirectional controls, which make a
-// name read as another ("adm\u202enimda" shows as "admadmin").
-func isControl(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
+// IsControl reports whether names refuse r: C0, DEL, C1, and the
+// bidirectional controls, which make a name read as another
+// ("adm\u202enimda" shows as "admadmin").
+func IsControl(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
 
 // CheckDisplayName returns what is wrong with a display name (of a client,
 // a connector, an account), or "": empty, or up to 256 bytes of UTF-8

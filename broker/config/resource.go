@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -17,6 +19,17 @@ const (
 // registration stores (redirect URIs, scopes, grant types): every stored
 // value is bounded, and no application needs more.
 const MaxClientList = 100
+
+// CheckClientLists returns what is wrong with a client's lists, by field
+// name, or "": one longer than MaxClientList.
+func CheckClientLists(lists map[string][]string) string {
+	for _, name := range slices.Sorted(maps.Keys(lists)) { // the same field named each time
+		if len(lists[name]) > MaxClientList {
+			return fmt.Sprintf("%s: at most %d", name, MaxClientList)
+		}
+	}
+	return ""
+}
 
 // CheckResource returns what is wrong with raw as a resource indicator,
 // or "": RFC 8707 §2 wants an absolute URI without a fragment. The

@@ -386,10 +386,6 @@ func (c *Config) validateRegistration(v *validator) {
 
 var sha256HashRE = regexp.MustCompile(`^sha256:[A-Za-z0-9_-]{43}$`)
 
-// checkRedirectURI returns what is wrong with raw, or "". Redirect URIs
-// are compared as strings, so anything that lets two URL parsers disagree
-// on where raw leads (a browser's and Portico's, or the client's) is
-// refused, as is anything that looks like a pattern.
 // checkURIChars refuses what RFC 3986 does not allow in a URI unencoded
 // and would do harm: spaces and controls (Go's parser keeps them, and a
 // Location header would carry them raw), non-ASCII (an internationalised
@@ -406,6 +402,10 @@ func checkURIChars(raw string) string {
 	return ""
 }
 
+// checkRedirectURI returns what is wrong with raw, or "". Redirect URIs
+// are compared as strings, so anything that lets two URL parsers disagree
+// on where raw leads (a browser's and Portico's, or the client's) is
+// refused, as is anything that looks like a pattern.
 func checkRedirectURI(raw string, public bool) string {
 	if raw == "" {
 		return "must not be empty"

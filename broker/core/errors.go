@@ -58,8 +58,9 @@ const maxDescription = 512
 // §5.2: %x20-21 / %x23-5B / %x5D-7E, which RFC 6750 §3 keeps for the
 // header): a double quote becomes a single one, a backslash a slash, §
 // "section", a tab a space, any other character outside the set (controls,
-// non-ASCII) a question mark, and it is cut to 512 bytes. Descriptions echo what requests sent; this keeps
-// them text a client can show and a header can quote.
+// non-ASCII) a question mark, and it is cut to 512 bytes. Descriptions
+// echo what requests sent; this keeps them text a client can show and a
+// header can quote.
 func Description(s string) string {
 	b := make([]byte, 0, min(len(s), maxDescription))
 	for _, r := range s {

@@ -175,7 +175,7 @@ func (p *Server) deviceCodeGrant(c *gin.Context, client store.Client) (tokensvc.
 	}
 	// As an unknown one: no telling it exists. One older than the client
 	// was issued to a client of its id since deleted (as codeGrant).
-	if st.ClientID != client.ID || (!st.IssuedAt.IsZero() && st.IssuedAt.Before(client.CreatedAt)) {
+	if st.ClientID != client.ID || client.NewerThan(st.IssuedAt) {
 		return tokensvc.Tokens{}, invalidGrant("the device code is invalid or expired")
 	}
 	now := p.opts.Now()

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -88,7 +87,7 @@ func (p *Server) handleIntrospect(c *gin.Context) {
 	ctx := c.Request.Context()
 	in, err := p.tokens.Introspect(ctx, client.ID, tok, client.Policy())
 	if err == nil && in.Active {
-		in.Active, err = p.clientStands(ctx, in.Access)
+		_, in.Active, err = p.tokenClient(ctx, in.Access)
 	}
 	if err != nil {
 		p.log.Error("introspect", "client_id", client.ID, "err", err)
@@ -143,19 +142,18 @@ func (p *Server) handleIntrospect(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
-// clientStands reports whether the client a token was issued to still
-// exists and is the one it was issued to: deleting a client ends its
-// tokens, and one created again with its id is another client (the token
-// endpoint refuses the old sessions too, refreshGrant). iat is in whole
-// seconds, so the creation is too.
-func (p *Server) clientStands(ctx context.Context, a tokensvc.Access) (bool, error) {
+// tokenClient returns the client a token was issued to, and whether it
+// still stands: deleting a client ends its tokens, and one created again
+// with its id is another client (Client.NewerThan; the token endpoint
+// refuses the old sessions and codes too).
+func (p *Server) tokenClient(ctx context.Context, a tokensvc.Access) (store.Client, bool, error) {
 	cl, err := p.store.GetClient(ctx, a.ClientID)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+		return store.Client{}, false, nil
 	} else if err != nil {
-		return false, fmt.Errorf("read the token's client: %w", err)
+		return store.Client{}, false, fmt.Errorf("read the token's client: %w", err)
 	}
-	return !a.IssuedAt.Before(cl.CreatedAt.Truncate(time.Second)), nil
+	return cl, !cl.NewerThan(a.IssuedAt), nil
 }
 
 // audienceOf reports whether client is one of the audiences aud: by its id

@@ -12,13 +12,11 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/portico-idp/portico/broker/identity"
@@ -247,11 +245,9 @@ func (p *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 		return store.Client{}, badMetadata("response_types code and grant type authorization_code go together")
 	}
 
-	for name, l := range map[string][]string{"redirect_uris": m.RedirectURIs, "post_logout_redirect_uris": m.PostLogoutRedirectURIs,
-		"grant_types": m.GrantTypes, "response_types": m.ResponseTypes} {
-		if len(l) > config.MaxClientList {
-			return store.Client{}, badMetadata(fmt.Sprintf("%s: at most %d", name, config.MaxClientList))
-		}
+	if msg := config.CheckClientLists(map[string][]string{"redirect_uris": m.RedirectURIs, "post_logout_redirect_uris": m.PostLogoutRedirectURIs,
+		"grant_types": m.GrantTypes, "response_types": m.ResponseTypes}); msg != "" {
+		return store.Client{}, badMetadata(msg)
 	}
 	if code && len(m.RedirectURIs) == 0 {
 		return store.Client{}, badRedirect("at least one redirect URI is required for the authorization_code grant")
@@ -307,7 +303,7 @@ func (p *Server) checkMetadata(m *clientMetadata) (store.Client, *regError) {
 	// no bidirectional controls, which make a name read as another (a
 	// right-to-left override turns "Good\u202elivE" into "GoodEvil").
 	if !utf8.ValidString(m.ClientName) || len(m.ClientName) > 800 || utf8.RuneCountInString(m.ClientName) > 200 ||
-		strings.ContainsFunc(m.ClientName, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) {
+		strings.ContainsFunc(m.ClientName, config.IsControl) {
 		return store.Client{}, badMetadata("client_name must be at most 200 characters, without control characters")
 	}
 	rec := store.Client{

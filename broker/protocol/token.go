@@ -143,7 +143,7 @@ func (p *Server) codeGrant(c *gin.Context, client store.Client) (tokensvc.Tokens
 	}
 	// A code older than the client was issued to another client of its
 	// id, since deleted (as refreshGrant's session older than its client).
-	if code.ClientID != client.ID || (!code.IssuedAt.IsZero() && code.IssuedAt.Before(client.CreatedAt)) {
+	if code.ClientID != client.ID || client.NewerThan(code.IssuedAt) {
 		return tokensvc.Tokens{}, invalidGrant("the code was issued to another client")
 	}
 	if code.Used {
@@ -314,7 +314,7 @@ func (p *Server) refreshGrant(c *gin.Context, client store.Client) (tokensvc.Tok
 	// A session older than the client began with another client of its
 	// id, since deleted: deleting a client ends its sessions, even if
 	// the id is registered again.
-	if fam.CreatedAt.Before(client.CreatedAt) {
+	if client.NewerThan(fam.CreatedAt) {
 		return tokensvc.Tokens{}, invalidGrant("the refresh token was issued to a client since deleted")
 	}
 	// A bound refresh token is worth nothing without its key (RFC 9449

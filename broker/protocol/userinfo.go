@@ -42,7 +42,7 @@ func (p *Server) handleUserinfo(c *gin.Context) {
 		return
 	}
 	// A token of a client since deleted is dead here as at /introspect.
-	stands, err := p.clientStands(ctx, a)
+	client, stands, err := p.tokenClient(ctx, a)
 	if err != nil {
 		p.log.Error("userinfo: read client", "err", err)
 		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily_unavailable"})
@@ -57,17 +57,7 @@ func (p *Server) handleUserinfo(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily_unavailable"})
 		return
 	}
-	var extra []string
-	if p.ident.CustomScopes(a.Scopes) {
-		client, err := p.store.GetClient(ctx, a.ClientID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			p.log.Error("userinfo: read client", "err", err)
-			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily_unavailable"})
-			return
-		}
-		extra = client.ExtraScopes // a client since deleted gets no custom claims
-	}
-	cl := p.ident.Claims(user, a.Scopes, extra)
+	cl := p.ident.Claims(user, a.Scopes, client.ExtraScopes)
 	resp := gin.H{"sub": user.ID}
 	if cl.Email != "" {
 		resp["email"], resp["email_verified"] = cl.Email, *cl.EmailVerified

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-idp/portico/broker/config"
 	"github.com/portico-idp/portico/broker/store"
 )
 
@@ -71,7 +72,7 @@ func checkUser(p Provisioner, res map[string]any) (string, *Error) {
 	if name == "" {
 		return "", bad("invalidValue", "userName is required")
 	}
-	if strings.TrimSpace(name) != name || strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) >= 0 {
+	if strings.TrimSpace(name) != name || strings.ContainsFunc(name, config.IsControl) {
 		return "", bad("invalidValue", "userName: no leading or trailing spaces, no control characters (bidirectional ones included)")
 	}
 	primaries := 0

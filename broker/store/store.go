@@ -191,6 +191,16 @@ type ClientRegistration struct {
 	AuthMethod string `json:"auth_method"`
 }
 
+// NewerThan reports whether c was created after t, something of its id was
+// issued at: then it was issued to another client of that id, since
+// deleted, and is worth nothing to c. Compared in whole seconds, as access
+// tokens are dated (iat); a client is never created within the second its
+// namesake was deleted in (the broker waits), so nothing of the old one
+// passes. A zero t (a record from before it was dated) is not refused.
+func (c Client) NewerThan(t time.Time) bool {
+	return !t.IsZero() && t.Before(c.CreatedAt.Truncate(time.Second))
+}
+
 // Policy is the client's token settings as the token service takes them.
 func (c Client) Policy() tokensvc.Policy {
 	return tokensvc.Policy{
